@@ -1,0 +1,477 @@
+"""Pure figure builders: tidy DataFrames in canonical units → ``plotly.graph_objects.Figure``.
+
+No I/O and no statistics live here: the numbers come from ``wastewater.*`` (through
+:mod:`dashboards.data`), exactly as the API computes them; these functions only draw.
+Every builder has a sibling ``*_summary`` that returns a one-paragraph text alternative
+(WCAG 2.1 SC 1.1.1), and the page shows the input frame as a table and a CSV download.
+
+Input frames (column names are the contract):
+
+- trend/series: ``date`` (datetime64), ``value``, ``lower``, ``upper`` (float, NaN allowed),
+  ``censored`` (bool, value below LOQ, plotted at the substituted value).
+- events: ``event_id, kind, start, end, description`` (inclusive dates, architecture.md).
+- risk weekends: ``name, start, end`` (inclusive dates).
+- weekday profile: ``weekday`` (0 = Monday), ``median, q25, q75, n``.
+- risk-weekend effects: ``name, start, ratio, lower, upper`` (ratio [unitless]).
+- reference comparison: ``city, country, value, group`` with group in
+  ``this_site | sweden | europe``.
+
+Colours: Okabe & Ito (2008) colour-blind-safe palette, restricted to the members with at
+least 3:1 contrast on white (WCAG 2.1 SC 1.4.11 non-text contrast); the below-LOQ points
+differ by symbol as well as colour (SC 1.4.1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboards.i18n import (
+    PLOTLY_SEPARATORS,
+    format_date,
+    format_number,
+    format_percent,
+    measure_label,
+    normalise_language,
+    t,
+    weekday_names,
+)
+
+#: Okabe–Ito colours with contrast ratio on white: blue 5.1:1, vermillion 3.8:1,
+#: reddish purple 3.1:1, black 21:1.
+BLUE = "#0072B2"
+VERMILLION = "#D55E00"
+PURPLE = "#A0527D"  # darkened reddish purple (Okabe–Ito #CC79A7 is only 2.6:1)
+BLACK = "#000000"
+GREY = "#595959"  # 7:1 on white
+BAND_FILL = "rgba(0, 114, 178, 0.18)"
+
+#: vrect fill per event kind (fills are backgrounds, so text contrast does not apply;
+#: each kind also carries a text label on the rectangle).
+EVENT_FILLS = {
+    "operation": "rgba(213, 94, 0, 0.16)",
+    "school_search": "rgba(213, 94, 0, 0.10)",
+    "campaign": "rgba(0, 158, 115, 0.16)",
+    "safety_walk": "rgba(0, 158, 115, 0.10)",
+    "risk_weekend": "rgba(160, 82, 125, 0.18)",
+    "other": "rgba(89, 89, 89, 0.12)",
+}
+RISK_WEEKEND_FILL = "rgba(160, 82, 125, 0.18)"
+
+DATE_FORMAT = "%Y-%m-%d"
+
+
+def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
+    """Language-aware layout shared by every figure (decimal comma in Swedish)."""
+    lang = normalise_language(lang)
+    fig.update_layout(
+        title={"text": title, "x": 0, "xanchor": "left"},
+        separators=PLOTLY_SEPARATORS[lang],
+        template="plotly_white",
+        font={"family": "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif",
+              "size": 14, "color": "#1a1a1a"},
+        margin={"l": 70, "r": 20, "t": 60, "b": 60},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0},
+        hoverlabel={"bgcolor": "white", "font_color": "#1a1a1a"},
+        meta={"lang": lang},
+    )
+    return fig
+
+
+def _unit(measure: str, lang: str) -> str:
+    return t(f"unit_{measure}", lang)
+
+
+def _inclusive_end(end: Any) -> pd.Timestamp:
+    """A daily sample dated D covers D; an inclusive end date is shaded to the end of D."""
+    return pd.Timestamp(end) + pd.Timedelta(days=1)
+
+
+def _clean_series(series: pd.DataFrame) -> pd.DataFrame:
+    frame = series.copy()
+    for column in ("lower", "upper"):
+        if column not in frame:
+            frame[column] = np.nan
+    if "censored" not in frame:
+        frame["censored"] = False
+    frame["censored"] = frame["censored"].fillna(False).astype(bool)
+    frame["date"] = pd.to_datetime(frame["date"])
+    return frame.sort_values("date").reset_index(drop=True)
+
+
+def trend_figure(
+    series: pd.DataFrame,
+    *,
+    measure: str = "load",
+    title: str = "",
+    events: pd.DataFrame | None = None,
+    risk_weekends: pd.DataFrame | None = None,
+    lang: str = "sv",
+) -> go.Figure:
+    """Daily trend with uncertainty band, <LOQ points, shaded events and risk weekends.
+
+    Parameters
+    ----------
+    series : DataFrame
+        ``date, value, lower, upper, censored`` for one site and analyte; ``value`` in the
+        canonical unit of ``measure`` (mg/day/1000 inh. for load and consumption, ng/L for
+        concentration). Censored rows carry the substituted value (e.g. LOQ/2).
+    measure : {"load", "concentration", "consumption"}
+    events : DataFrame, optional
+        ``event_id, kind, start, end, description``; each becomes a shaded ``vrect``.
+    risk_weekends : DataFrame, optional
+        ``name, start, end``; each becomes a hatched ``vrect`` labelled with its name.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Traces, in order: band (if any bounds), measured values (quantified days only),
+        below-LOQ marker trace (if any censored day).
+    """
+    lang = normalise_language(lang)
+    frame = _clean_series(series)
+    fig = go.Figure()
+    unit = _unit(measure, lang)
+    has_band = frame[["lower", "upper"]].notna().all(axis=1).any()
+    if has_band:
+        band = frame.dropna(subset=["lower", "upper"])
+        fig.add_trace(go.Scatter(
+            x=pd.concat([band["date"], band["date"][::-1]]),
+            y=pd.concat([band["upper"], band["lower"][::-1]]),
+            fill="toself", fillcolor=BAND_FILL, line={"width": 0},
+            hoverinfo="skip", name=t("trace_band", lang), legendgroup="band",
+        ))
+    quantified = frame[~frame["censored"]]
+    fig.add_trace(go.Scatter(
+        x=quantified["date"], y=quantified["value"], mode="lines+markers",
+        name=t("trace_value", lang), line={"color": BLUE, "width": 2},
+        marker={"color": BLUE, "size": 6, "symbol": "circle"},
+        connectgaps=False,
+        hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<extra></extra>",
+    ))
+    censored = frame[frame["censored"]]
+    if len(censored):
+        fig.add_trace(go.Scatter(
+            x=censored["date"], y=censored["value"], mode="markers",
+            name=t("trace_below_loq", lang),
+            marker={"color": VERMILLION, "size": 10, "symbol": "triangle-down-open",
+                    "line": {"width": 2, "color": VERMILLION}},
+            hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>&lt;LOQ (%{{y:.2f}} {unit})<extra></extra>",
+            meta={"role": "below_loq"},
+        ))
+    if events is not None:
+        for event in events.itertuples(index=False):
+            kind = getattr(event, "kind", "other") or "other"
+            fig.add_vrect(
+                x0=pd.Timestamp(event.start), x1=_inclusive_end(event.end),
+                fillcolor=EVENT_FILLS.get(kind, EVENT_FILLS["other"]), line_width=0,
+                layer="below", name=f"event:{event.event_id}",
+                annotation_text=t(f"event_{kind}", lang), annotation_position="top left",
+                annotation_font={"size": 11, "color": "#1a1a1a"},
+            )
+    if risk_weekends is not None:
+        for weekend in risk_weekends.itertuples(index=False):
+            fig.add_vrect(
+                x0=pd.Timestamp(weekend.start), x1=_inclusive_end(weekend.end),
+                fillcolor=RISK_WEEKEND_FILL, line={"width": 1, "color": PURPLE, "dash": "dot"},
+                layer="below", name=f"risk_weekend:{weekend.name}",
+                annotation_text=str(weekend.name), annotation_position="bottom left",
+                annotation_font={"size": 10, "color": PURPLE},
+            )
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
+                     hoverformat=DATE_FORMAT)
+    fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero")
+    return fig
+
+
+def trend_summary(series: pd.DataFrame, *, measure: str, lang: str = "sv",
+                  events: pd.DataFrame | None = None) -> str:
+    """Text alternative for :func:`trend_figure` (first/last date, range, <LOQ count, events)."""
+    lang = normalise_language(lang)
+    frame = _clean_series(series).dropna(subset=["value"])
+    if frame.empty:
+        return t("no_data", lang)
+    unit = _unit(measure, lang)
+    peak = frame.loc[frame["value"].idxmax()]
+    n_censored = int(frame["censored"].sum())
+    n_events = 0 if events is None else len(events)
+    if lang == "sv":
+        return (
+            f"{len(frame)} provdygn från {format_date(frame['date'].min())} till "
+            f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
+            f"{unit}, högsta {format_number(peak['value'], lang, 2)} {unit} den "
+            f"{format_date(peak['date'])}. {n_censored} dygn under kvantifieringsgränsen. "
+            f"{n_events} markerade händelser."
+        )
+    return (
+        f"{len(frame)} sample days from {format_date(frame['date'].min())} to "
+        f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
+        f"{unit}, highest {format_number(peak['value'], lang, 2)} {unit} on "
+        f"{format_date(peak['date'])}. {n_censored} days below the limit of quantification. "
+        f"{n_events} marked events."
+    )
+
+
+def weekday_profile_figure(profile: pd.DataFrame, *, measure: str = "load", title: str = "",
+                           lang: str = "sv") -> go.Figure:
+    """Median per weekday with interquartile range as asymmetric error bars.
+
+    Parameters
+    ----------
+    profile : DataFrame
+        ``weekday`` (0 = Monday … 6 = Sunday, the composite's start day), ``median``,
+        ``q25``, ``q75`` in the measure's canonical unit, ``n`` [days].
+    """
+    lang = normalise_language(lang)
+    frame = profile.sort_values("weekday")
+    names = weekday_names(lang)
+    unit = _unit(measure, lang)
+    fig = go.Figure(go.Bar(
+        x=[names[int(w)] for w in frame["weekday"]], y=frame["median"],
+        marker_color=[PURPLE if int(w) >= 4 else BLUE for w in frame["weekday"]],
+        error_y={"type": "data", "symmetric": False, "color": BLACK,
+                 "array": (frame["q75"] - frame["median"]).to_numpy(),
+                 "arrayminus": (frame["median"] - frame["q25"]).to_numpy()},
+        customdata=np.column_stack([frame["q25"], frame["q75"], frame["n"]]),
+        name=t("trace_median", lang),
+        hovertemplate=(f"%{{x}}: %{{y:.2f}} {unit}<br>IQR %{{customdata[0]:.2f}}–"
+                       f"%{{customdata[1]:.2f}}<br>n = %{{customdata[2]}}<extra></extra>"),
+    ))
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("axis_weekday", lang))
+    fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero")
+    return fig
+
+
+def weekday_summary(profile: pd.DataFrame, *, measure: str, lang: str = "sv") -> str:
+    """Text alternative: highest and lowest weekday medians."""
+    lang = normalise_language(lang)
+    frame = profile.dropna(subset=["median"])
+    if frame.empty:
+        return t("no_data", lang)
+    names = weekday_names(lang)
+    unit = _unit(measure, lang)
+    hi = frame.loc[frame["median"].idxmax()]
+    lo = frame.loc[frame["median"].idxmin()]
+    if lang == "sv":
+        return (f"Högst median på {names[int(hi['weekday'])]} ({format_number(hi['median'], lang, 2)} "
+                f"{unit}), lägst på {names[int(lo['weekday'])]} "
+                f"({format_number(lo['median'], lang, 2)} {unit}).")
+    return (f"Highest median on {names[int(hi['weekday'])]} ({format_number(hi['median'], lang, 2)} "
+            f"{unit}), lowest on {names[int(lo['weekday'])]} ({format_number(lo['median'], lang, 2)} {unit}).")
+
+
+def _effect_value(effect: Mapping[str, Any], *names: str) -> float:
+    for name in names:
+        if name in effect and effect[name] is not None:
+            try:
+                return float(effect[name])
+            except (TypeError, ValueError):
+                continue
+    return float("nan")
+
+
+def effect_numbers(effect: Mapping[str, Any]) -> dict[str, float]:
+    """Pick estimate/CI (percent change) out of an operation-effect ``to_dict()``.
+
+    Accepts the field spellings used by :mod:`wastewater.stats` (``change_percent``,
+    ``ci_low_percent`` …) and falls back to a ratio (``ratio``, ``ci_low``…) converted to
+    percent: change % = 100 · (ratio − 1).
+    """
+    estimate = _effect_value(effect, "change_percent", "percent_change", "estimate_percent")
+    low = _effect_value(effect, "ci_low_percent", "ci_lower_percent", "change_percent_ci_low")
+    high = _effect_value(effect, "ci_high_percent", "ci_upper_percent", "change_percent_ci_high")
+    if np.isnan(estimate):
+        ratio = _effect_value(effect, "ratio", "estimate_ratio", "rate_ratio")
+        estimate = 100.0 * (ratio - 1.0)
+        low = 100.0 * (_effect_value(effect, "ci_low", "ci_lower", "ratio_ci_low") - 1.0)
+        high = 100.0 * (_effect_value(effect, "ci_high", "ci_upper", "ratio_ci_high") - 1.0)
+    return {"estimate_percent": estimate, "ci_low_percent": low, "ci_high_percent": high}
+
+
+def operation_effect_figure(
+    series: pd.DataFrame,
+    *,
+    event: Mapping[str, Any],
+    effect: Mapping[str, Any],
+    measure: str = "load",
+    title: str = "",
+    lang: str = "sv",
+) -> go.Figure:
+    """Before/during/after view of one operation with the estimated change and its CI.
+
+    Parameters
+    ----------
+    series : DataFrame
+        ``date, value, censored`` and ``period`` in ``before | during | after``.
+    event : mapping
+        ``event_id, kind, start, end, description``.
+    effect : mapping
+        ``operation_effect(...).to_dict()`` from :mod:`wastewater.stats`; see
+        :func:`effect_numbers` for the fields read.
+
+    Returns
+    -------
+    Figure with two panels: left, daily values coloured by period with the operation shaded
+    and the before/after means as horizontal lines; right, the estimate with its 95 % CI [%].
+    """
+    lang = normalise_language(lang)
+    frame = _clean_series(series)
+    if "period" not in frame:
+        frame["period"] = "before"
+    unit = _unit(measure, lang)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.74, 0.26], horizontal_spacing=0.1,
+                        subplot_titles=("", t("operation_estimate", lang)))
+    colours = {"before": BLUE, "during": VERMILLION, "after": BLACK}
+    symbols = {"before": "circle", "during": "diamond", "after": "square"}
+    for period in ("before", "during", "after"):
+        part = frame[frame["period"] == period]
+        if part.empty:
+            continue
+        fig.add_trace(go.Scatter(
+            x=part["date"], y=part["value"], mode="markers",
+            name=t(f"operation_{period}", lang),
+            marker={"color": colours[period], "symbol": symbols[period], "size": 8},
+            hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<extra></extra>",
+        ), row=1, col=1)
+        mean = part["value"].mean()
+        if period != "during" and np.isfinite(mean):
+            fig.add_trace(go.Scatter(
+                x=[part["date"].min(), part["date"].max()], y=[mean, mean], mode="lines",
+                line={"color": colours[period], "dash": "dash"}, showlegend=False,
+                hoverinfo="skip", name=f"mean_{period}",
+            ), row=1, col=1)
+    fig.add_vrect(x0=pd.Timestamp(event["start"]), x1=_inclusive_end(event["end"]),
+                  fillcolor=EVENT_FILLS["operation"], line_width=0, layer="below",
+                  name=f"event:{event.get('event_id', '')}",
+                  annotation_text=t(f"event_{event.get('kind') or 'operation'}", lang),
+                  annotation_position="top left", row=1, col=1)
+    numbers = effect_numbers(effect)
+    estimate = numbers["estimate_percent"]
+    fig.add_trace(go.Scatter(
+        x=[0], y=[estimate], mode="markers", name=t("operation_estimate", lang),
+        marker={"color": VERMILLION if estimate < 0 else BLUE, "size": 12, "symbol": "diamond"},
+        error_y={"type": "data", "symmetric": False, "color": BLACK, "thickness": 2,
+                 "array": [numbers["ci_high_percent"] - estimate],
+                 "arrayminus": [estimate - numbers["ci_low_percent"]]},
+        hovertemplate="%{y:.0f} %<extra></extra>", showlegend=False,
+    ), row=1, col=2)
+    fig.add_hline(y=0, line={"color": GREY, "width": 1}, row=1, col=2)
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
+                     hoverformat=DATE_FORMAT, row=1, col=1)
+    fig.update_xaxes(visible=False, range=[-1, 1], row=1, col=2)
+    fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text=t("operation_estimate", lang) + " (%)", ticksuffix=" %",
+                     zeroline=True, row=1, col=2)
+    return fig
+
+
+def operation_summary(effect: Mapping[str, Any], *, lang: str = "sv") -> str:
+    """Text alternative for the estimate panel: change and CI in percent."""
+    numbers = effect_numbers(effect)
+    if lang == "en":
+        return (f"Estimated change {format_percent(numbers['estimate_percent'], 'en')} "
+                f"(95 % CI {format_percent(numbers['ci_low_percent'], 'en')} to "
+                f"{format_percent(numbers['ci_high_percent'], 'en')}).")
+    return (f"Skattad förändring {format_percent(numbers['estimate_percent'], 'sv')} "
+            f"(95 % konfidensintervall {format_percent(numbers['ci_low_percent'], 'sv')} till "
+            f"{format_percent(numbers['ci_high_percent'], 'sv')}).")
+
+
+def risk_weekend_figure(effects: pd.DataFrame, *, title: str = "", lang: str = "sv") -> go.Figure:
+    """Ratio of each risk weekend to its comparison weekends, with CI whiskers.
+
+    Parameters
+    ----------
+    effects : DataFrame
+        ``name, start, ratio, lower, upper`` (ratio [unitless], 1 = no difference).
+    """
+    lang = normalise_language(lang)
+    frame = effects.copy()
+    frame["start"] = pd.to_datetime(frame["start"])
+    frame = frame.sort_values("start")
+    labels = [f"{name} {format_date(start)}" for name, start in zip(frame["name"], frame["start"])]
+    fig = go.Figure(go.Scatter(
+        x=frame["ratio"], y=labels, mode="markers", name=t("riskweekend_ratio", lang),
+        marker={"color": PURPLE, "size": 11, "symbol": "diamond"},
+        error_x={"type": "data", "symmetric": False, "color": BLACK,
+                 "array": (frame["upper"] - frame["ratio"]).to_numpy(),
+                 "arrayminus": (frame["ratio"] - frame["lower"]).to_numpy()},
+        hovertemplate="%{y}: %{x:.2f}<extra></extra>",
+    ))
+    fig.add_vline(x=1.0, line={"color": GREY, "dash": "dash"})
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("riskweekend_axis", lang), type="log")
+    fig.update_yaxes(autorange="reversed", automargin=True)
+    fig.update_layout(height=max(320, 60 + 36 * len(frame)))
+    return fig
+
+
+def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "sv") -> go.Figure:
+    """Horizontal bars of the EUDA daily mean per city; Swedish cities and our site highlighted.
+
+    Parameters
+    ----------
+    reference : DataFrame
+        ``city, country, value, group``; ``value`` in mg/day/1000 inh. (EUDA daily mean),
+        ``group`` in ``this_site | sweden | europe``.
+    """
+    lang = normalise_language(lang)
+    frame = reference.dropna(subset=["value"]).sort_values("value")
+    colours = {"this_site": VERMILLION, "sweden": BLUE, "europe": "#8C8C8C"}
+    fig = go.Figure()
+    for group in ("europe", "sweden", "this_site"):
+        part = frame[frame["group"] == group]
+        if part.empty:
+            continue
+        fig.add_trace(go.Bar(
+            x=part["value"], y=[f"{c} ({k})" for c, k in zip(part["city"], part["country"])],
+            orientation="h", name=t(group, lang), marker_color=colours[group],
+            hovertemplate="%{y}: %{x:.1f}<extra></extra>",
+        ))
+    _base_layout(fig, lang, title)
+    order = [f"{c} ({k})" for c, k in zip(frame["city"], frame["country"])]
+    fig.update_yaxes(categoryorder="array", categoryarray=order, automargin=True,
+                     tickfont={"size": 10})
+    fig.update_xaxes(title_text=t("compare_axis", lang))
+    fig.update_layout(height=max(400, 40 + 14 * len(frame)), bargap=0.2)
+    return fig
+
+
+def tertial_change_figure(changes: pd.DataFrame, *, title: str = "", lang: str = "sv") -> go.Figure:
+    """Bar chart of per-analyte percent change against the previous tertial.
+
+    Parameters
+    ----------
+    changes : DataFrame
+        ``label, change_percent`` [%].
+    """
+    lang = normalise_language(lang)
+    frame = changes.dropna(subset=["change_percent"])
+    fig = go.Figure(go.Bar(
+        x=frame["change_percent"], y=frame["label"], orientation="h",
+        marker_color=[VERMILLION if v > 0 else BLUE for v in frame["change_percent"]],
+        hovertemplate="%{y}: %{x:.0f} %<extra></extra>", name=t("col_change_pct", lang),
+    ))
+    fig.add_vline(x=0, line={"color": GREY})
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("col_change_pct", lang), ticksuffix=" %")
+    fig.update_yaxes(automargin=True)
+    fig.update_layout(height=max(300, 80 + 32 * len(frame)))
+    return fig
+
+
+def figure_html(fig: go.Figure, div_id: str) -> str:
+    """HTML fragment for a figure; plotly.js is loaded once by the page, never from a CDN."""
+    return fig.to_html(
+        full_html=False, include_plotlyjs=False, div_id=div_id,
+        config={"displaylogo": False, "responsive": True,
+                "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+    )

@@ -1,0 +1,477 @@
+"""Swedish-first user-interface strings and number/date formatting for the dashboard.
+
+Swedish public-sector conventions (sweden-context.md §6.2): dates ``YYYY-MM-DD``, decimal
+comma, thousands grouped with a no-break space (``34 324``, ``12,5``), ISO week numbers
+shown as ``v. 24``. English is offered with ``?lang=en`` and uses a decimal point and a
+thin comma-free grouping (``34,324``, ``12.5``).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from typing import Any
+
+LANGUAGES = ("sv", "en")
+DEFAULT_LANGUAGE = "sv"
+
+#: plotly ``layout.separators``: first character decimal mark, second thousands separator.
+PLOTLY_SEPARATORS = {"sv": ", ", "en": ".,"}
+
+_NBSP = "\u00a0"
+
+STRINGS: dict[str, dict[str, str]] = {
+    "sv": {
+        "app_title": "Avloppsvattenanalys – narkotika",
+        "app_subtitle": "Lägesbild från reningsverkets dygnsprov",
+        "skip_link": "Hoppa till huvudinnehållet",
+        "nav_label": "Huvudmeny",
+        "nav_trend": "Trend",
+        "nav_weekday": "Veckodagsprofil",
+        "nav_operation": "Insatser",
+        "nav_riskweekends": "Riskhelger",
+        "nav_compare": "Jämförelse med andra städer",
+        "nav_upload": "Ladda upp labbresultat",
+        "nav_report": "Tertialrapport",
+        "nav_login": "API-nyckel",
+        "language_switch": "English",
+        "language_switch_label": "Byt språk till engelska",
+        "site": "Plats (reningsverk)",
+        "analyte": "Ämne",
+        "measure": "Mått",
+        "start": "Från och med",
+        "end": "Till och med",
+        "show": "Visa",
+        "measure_load": "Belastning per 1000 invånare (mg/dygn/1000 inv.)",
+        "measure_concentration": "Koncentration (ng/L)",
+        "measure_consumption": "Konsumtion (mg moderämne/dygn/1000 inv.)",
+        "unit_load": "mg/dygn/1000 inv.",
+        "unit_concentration": "ng/L",
+        "unit_consumption": "mg/dygn/1000 inv.",
+        "axis_date": "Provdatum (dygnsprovets startdag)",
+        "axis_weekday": "Veckodag",
+        "trace_value": "Uppmätt värde",
+        "trace_band": "Osäkerhetsintervall",
+        "trace_below_loq": "Under kvantifieringsgränsen (<LOQ)",
+        "trace_median": "Median",
+        "event_operation": "Polisinsats",
+        "event_campaign": "Kampanj",
+        "event_school_search": "Skolsök med hund",
+        "event_safety_walk": "Trygghetsvandring",
+        "event_risk_weekend": "Riskhelg",
+        "event_other": "Händelse",
+        "risk_weekend": "Riskhelg",
+        "figure_data_csv": "Ladda ner figurens data (CSV)",
+        "figure_data_csv_sv": "Ladda ner för Excel (semikolon, decimalkomma)",
+        "figure_table_caption": "Data i figuren",
+        "figure_summary": "Sammanfattning av figuren",
+        "table_toggle": "Visa figurens data som tabell",
+        "no_data": "Inga data för det här urvalet.",
+        "suppressed": "Platsen har färre än 10 000 anslutna invånare och visas inte publikt.",
+        "trend_title": "{analyte} vid {site}",
+        "weekday_title": "Veckodagsprofil: {analyte} vid {site}",
+        "weekday_caption": "Median per veckodag (dygnsprovets startdag) med kvartilavstånd.",
+        "operation_title": "Före och efter: {event}",
+        "operation_before": "Före",
+        "operation_during": "Under",
+        "operation_after": "Efter",
+        "operation_estimate": "Skattad förändring",
+        "operation_ci": "95 % konfidensintervall",
+        "operation_sentence": "Sammanfattning att citera",
+        "operation_choose": "Välj insats",
+        "operation_none": "Inga insatser registrerade för urvalet.",
+        "dumping_warning": (
+            "Varning: mönstret kan bero på att narkotika spolats ned (dumpning) i samband med "
+            "insatsen, inte på ändrad konsumtion. Dra inga slutsatser om minskat bruk."
+        ),
+        "riskweekend_title": "Riskhelger: {analyte} vid {site}",
+        "riskweekend_ratio": "Kvot mot vanliga helger",
+        "riskweekend_axis": "Kvot riskhelg / jämförelsehelger",
+        "compare_title": "{analyte}: jämförelse med svenska och europeiska städer",
+        "compare_axis": "Dygnsmedel (mg/dygn/1000 inv.)",
+        "compare_source": (
+            "Källa: EUDA och SCORE-nätverket, Wastewater analysis and drugs – a European "
+            "multi-city study (2025)."
+        ),
+        "compare_year": "År",
+        "compare_no_reference": (
+            "Inga referensdata från EUDA är importerade. Importera dem med kommandot "
+            "'wastewater import-euda' eller via API:t."
+        ),
+        "this_site": "Vår plats",
+        "sweden": "Sverige",
+        "europe": "Övriga Europa",
+        "upload_title": "Ladda upp labbresultat",
+        "upload_intro": (
+            "Filen kontrolleras först utan att sparas (provkörning). Rättelser visas rad för rad. "
+            "När inga fel finns kan du spara."
+        ),
+        "upload_file": "Fil (CSV eller XLSX)",
+        "upload_kind": "Typ av fil",
+        "upload_kind_auto": "Känn igen automatiskt",
+        "upload_dry_run": "Kontrollera (sparar inget)",
+        "upload_commit": "Kontrollera och spara",
+        "upload_result": "Resultat av kontrollen",
+        "upload_ok": "Inga fel hittades.",
+        "upload_errors": "{n} fel och {w} varningar hittades. Inget har sparats.",
+        "upload_stored": "{n} rader sparades.",
+        "upload_rows": "{accepted} av {total} rader godkända.",
+        "upload_needs_key": "Uppladdning kräver en API-nyckel med labbroll.",
+        "col_line": "Rad",
+        "col_column": "Kolumn",
+        "col_severity": "Allvarlighet",
+        "col_code": "Kod",
+        "col_message": "Meddelande",
+        "col_value": "Värde",
+        "severity_error": "Fel",
+        "severity_warning": "Varning",
+        "col_date": "Datum",
+        "col_value_num": "Värde",
+        "col_lower": "Nedre gräns",
+        "col_upper": "Övre gräns",
+        "col_censored": "Under LOQ",
+        "yes": "ja",
+        "no": "nej",
+        "login_title": "API-nyckel",
+        "login_intro": (
+            "Utan nyckel visas publika data (små upptagningsområden döljs, sekretessbelagda "
+            "insatser visas inte). Nyckeln sparas i en kaka i den här webbläsaren."
+        ),
+        "login_key": "API-nyckel",
+        "login_save": "Spara nyckel",
+        "login_clear": "Glöm nyckeln",
+        "role": "Roll",
+        "report_title": "Uppföljningsrapport {year} T{tertial}",
+        "report_period": "Period",
+        "report_year": "År",
+        "report_tertial": "Tertial",
+        "report_make": "Visa rapport",
+        "report_download": "Ladda ner rapporten (HTML, fungerar utan internet)",
+        "report_what_changed": "Vad har förändrats",
+        "report_events": "Händelser under perioden",
+        "report_certainty": "Hur säkra är resultaten",
+        "report_previous": "föregående tertial",
+        "report_change": "Förändring mot {prev}",
+        "report_no_events": "Inga händelser registrerade under perioden.",
+        "report_generated": "Skapad",
+        "report_method": (
+            "Belastning per 1000 invånare = koncentration × flöde / befolkning. Värden under "
+            "kvantifieringsgränsen ersätts med halva gränsen. Förändringar jämförs med samma "
+            "veckodagar; en förändring räknas som tydlig först när konfidensintervallet inte "
+            "innehåller noll."
+        ),
+        "col_site": "Plats",
+        "col_analyte": "Ämne",
+        "col_mean": "Medel",
+        "col_prev_mean": "Medel föregående",
+        "col_change_pct": "Förändring (%)",
+        "col_n_days": "Antal provdygn",
+        "col_event": "Händelse",
+        "col_kind": "Typ",
+        "col_start": "Start",
+        "col_end": "Slut",
+        "col_description": "Beskrivning",
+        "col_population": "Befolkning",
+        "col_city": "Stad",
+        "col_country": "Land",
+        "footer": (
+            "Data: kommunens provtagning vid reningsverket. Tillgänglighetsredogörelse: "
+            "rapportera brister till kommunens ANDTS-samordnare."
+        ),
+        "weekdays": "mån,tis,ons,tor,fre,lör,sön",
+    },
+    "en": {
+        "app_title": "Wastewater drug monitoring",
+        "app_subtitle": "Situation picture from the treatment plant's 24-hour samples",
+        "skip_link": "Skip to main content",
+        "nav_label": "Main menu",
+        "nav_trend": "Trend",
+        "nav_weekday": "Weekday profile",
+        "nav_operation": "Operations",
+        "nav_riskweekends": "Risk weekends",
+        "nav_compare": "Compare with other cities",
+        "nav_upload": "Upload lab results",
+        "nav_report": "Tertial report",
+        "nav_login": "API key",
+        "language_switch": "Svenska",
+        "language_switch_label": "Switch language to Swedish",
+        "site": "Site (treatment plant)",
+        "analyte": "Substance",
+        "measure": "Measure",
+        "start": "From",
+        "end": "To (inclusive)",
+        "show": "Show",
+        "measure_load": "Load per 1000 inhabitants (mg/day/1000 inh.)",
+        "measure_concentration": "Concentration (ng/L)",
+        "measure_consumption": "Consumption (mg parent/day/1000 inh.)",
+        "unit_load": "mg/day/1000 inh.",
+        "unit_concentration": "ng/L",
+        "unit_consumption": "mg/day/1000 inh.",
+        "axis_date": "Sample date (start day of the 24 h composite)",
+        "axis_weekday": "Weekday",
+        "trace_value": "Measured value",
+        "trace_band": "Uncertainty interval",
+        "trace_below_loq": "Below limit of quantification (<LOQ)",
+        "trace_median": "Median",
+        "event_operation": "Police operation",
+        "event_campaign": "Campaign",
+        "event_school_search": "School dog search",
+        "event_safety_walk": "Safety walk",
+        "event_risk_weekend": "Risk weekend",
+        "event_other": "Event",
+        "risk_weekend": "Risk weekend",
+        "figure_data_csv": "Download the figure's data (CSV)",
+        "figure_data_csv_sv": "Download for Swedish Excel (semicolon, decimal comma)",
+        "figure_table_caption": "Data in the figure",
+        "figure_summary": "Figure summary",
+        "table_toggle": "Show the figure's data as a table",
+        "no_data": "No data for this selection.",
+        "suppressed": "The site has fewer than 10,000 connected inhabitants and is not shown publicly.",
+        "trend_title": "{analyte} at {site}",
+        "weekday_title": "Weekday profile: {analyte} at {site}",
+        "weekday_caption": "Median per weekday (start day of the composite) with interquartile range.",
+        "operation_title": "Before and after: {event}",
+        "operation_before": "Before",
+        "operation_during": "During",
+        "operation_after": "After",
+        "operation_estimate": "Estimated change",
+        "operation_ci": "95 % confidence interval",
+        "operation_sentence": "Summary to quote",
+        "operation_choose": "Choose operation",
+        "operation_none": "No operations recorded for this selection.",
+        "dumping_warning": (
+            "Warning: the pattern may come from drugs being flushed away (dumping) during the "
+            "operation, not from a change in use. Do not conclude that use has fallen."
+        ),
+        "riskweekend_title": "Risk weekends: {analyte} at {site}",
+        "riskweekend_ratio": "Ratio to ordinary weekends",
+        "riskweekend_axis": "Ratio risk weekend / comparison weekends",
+        "compare_title": "{analyte}: comparison with Swedish and European cities",
+        "compare_axis": "Daily mean (mg/day/1000 inh.)",
+        "compare_source": (
+            "Source: EUDA and the SCORE network, Wastewater analysis and drugs – a European "
+            "multi-city study (2025)."
+        ),
+        "compare_year": "Year",
+        "compare_no_reference": (
+            "No EUDA reference data imported. Import them with 'wastewater import-euda' or "
+            "through the API."
+        ),
+        "this_site": "Our site",
+        "sweden": "Sweden",
+        "europe": "Rest of Europe",
+        "upload_title": "Upload lab results",
+        "upload_intro": (
+            "The file is checked first without saving anything (dry run). Problems are listed "
+            "row by row. When there are no errors you can save."
+        ),
+        "upload_file": "File (CSV or XLSX)",
+        "upload_kind": "File type",
+        "upload_kind_auto": "Detect automatically",
+        "upload_dry_run": "Check (saves nothing)",
+        "upload_commit": "Check and save",
+        "upload_result": "Result of the check",
+        "upload_ok": "No errors found.",
+        "upload_errors": "{n} errors and {w} warnings found. Nothing was saved.",
+        "upload_stored": "{n} rows stored.",
+        "upload_rows": "{accepted} of {total} rows accepted.",
+        "upload_needs_key": "Uploading needs an API key with the lab role.",
+        "col_line": "Line",
+        "col_column": "Column",
+        "col_severity": "Severity",
+        "col_code": "Code",
+        "col_message": "Message",
+        "col_value": "Value",
+        "severity_error": "Error",
+        "severity_warning": "Warning",
+        "col_date": "Date",
+        "col_value_num": "Value",
+        "col_lower": "Lower bound",
+        "col_upper": "Upper bound",
+        "col_censored": "Below LOQ",
+        "yes": "yes",
+        "no": "no",
+        "login_title": "API key",
+        "login_intro": (
+            "Without a key public data are shown (small catchments hidden, confidential "
+            "operations not shown). The key is kept in a cookie in this browser."
+        ),
+        "login_key": "API key",
+        "login_save": "Save key",
+        "login_clear": "Forget the key",
+        "role": "Role",
+        "report_title": "Follow-up report {year} T{tertial}",
+        "report_period": "Period",
+        "report_year": "Year",
+        "report_tertial": "Tertial",
+        "report_make": "Show report",
+        "report_download": "Download the report (HTML, works offline)",
+        "report_what_changed": "What changed",
+        "report_events": "Events during the period",
+        "report_certainty": "How certain are the results",
+        "report_previous": "previous tertial",
+        "report_change": "Change against {prev}",
+        "report_no_events": "No events recorded during the period.",
+        "report_generated": "Generated",
+        "report_method": (
+            "Load per 1000 inhabitants = concentration × flow / population. Values below the "
+            "limit of quantification are replaced by half the limit. Changes are compared on the "
+            "same weekdays; a change counts as clear only when its confidence interval excludes zero."
+        ),
+        "col_site": "Site",
+        "col_analyte": "Substance",
+        "col_mean": "Mean",
+        "col_prev_mean": "Previous mean",
+        "col_change_pct": "Change (%)",
+        "col_n_days": "Sample days",
+        "col_event": "Event",
+        "col_kind": "Kind",
+        "col_start": "Start",
+        "col_end": "End",
+        "col_description": "Description",
+        "col_population": "Population",
+        "col_city": "City",
+        "col_country": "Country",
+        "footer": (
+            "Data: the municipality's sampling at the treatment plant. Accessibility statement: "
+            "report problems to the municipality's ANDTS coordinator."
+        ),
+        "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
+    },
+}
+
+#: Display names of canonical analyte ids (architecture.md); unknown ids are shown as given.
+ANALYTE_NAMES: dict[str, dict[str, str]] = {
+    "sv": {
+        "benzoylecgonine": "Bensoylekgonin (kokain)",
+        "cocaine": "Kokain",
+        "amphetamine": "Amfetamin",
+        "methamphetamine": "Metamfetamin",
+        "mdma": "MDMA (ecstasy)",
+        "thc-cooh": "THC-COOH (cannabis)",
+        "ketamine": "Ketamin",
+        "morphine": "Morfin",
+        "methadone": "Metadon",
+        "tramadol": "Tramadol",
+        "ethyl-sulfate": "Etylsulfat (alkohol)",
+        "cotinine": "Kotinin (nikotin)",
+        "caffeine": "Koffein",
+    },
+    "en": {
+        "benzoylecgonine": "Benzoylecgonine (cocaine)",
+        "cocaine": "Cocaine",
+        "amphetamine": "Amphetamine",
+        "methamphetamine": "Methamphetamine",
+        "mdma": "MDMA (ecstasy)",
+        "thc-cooh": "THC-COOH (cannabis)",
+        "ketamine": "Ketamine",
+        "morphine": "Morphine",
+        "methadone": "Methadone",
+        "tramadol": "Tramadol",
+        "ethyl-sulfate": "Ethyl sulphate (alcohol)",
+        "cotinine": "Cotinine (nicotine)",
+        "caffeine": "Caffeine",
+    },
+}
+
+MEASURES = ("load", "concentration", "consumption")
+
+#: measure key → dataset variable (architecture.md canonical names)
+MEASURE_VARIABLES = {
+    "load": "load_mg_per_day_per_1000",
+    "concentration": "concentration_ng_per_l",
+    "consumption": "consumption_mg_per_day_per_1000",
+}
+
+
+def normalise_language(lang: str | None) -> str:
+    """Return ``"sv"`` or ``"en"``; anything else falls back to Swedish."""
+    return lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+
+def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: Any) -> str:
+    """Translate ``key`` into ``lang`` and fill ``{placeholders}``.
+
+    A missing key in English falls back to Swedish, then to the key itself, so a page
+    never crashes on a forgotten string.
+    """
+    lang = normalise_language(lang)
+    text = STRINGS[lang].get(key) or STRINGS["sv"].get(key) or key
+    return text.format(**values) if values else text
+
+
+def analyte_name(analyte: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Display name of a canonical analyte id."""
+    return ANALYTE_NAMES[normalise_language(lang)].get(analyte, analyte)
+
+
+def weekday_names(lang: str = DEFAULT_LANGUAGE) -> list[str]:
+    """Monday-first short weekday names (Swedish weeks start on Monday)."""
+    return t("weekdays", lang).split(",")
+
+
+def measure_label(measure: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Axis/selector label including the unit, e.g. ``Koncentration (ng/L)``."""
+    return t(f"measure_{measure}", lang)
+
+
+def format_number(value: Any, lang: str = DEFAULT_LANGUAGE, decimals: int = 1) -> str:
+    """Format a number for display: ``12,5`` and ``34 324`` in Swedish, ``12.5``/``34,324`` in English.
+
+    ``None``/NaN become an en dash. Thousands are grouped with a no-break space in Swedish
+    (sweden-context.md §6.2) so numbers never wrap across lines.
+
+    >>> format_number(34324, "sv", 0)
+    '34\\xa0324'
+    >>> format_number(12.5, "sv")
+    '12,5'
+    >>> format_number(-0.04, "en", 1)
+    '0.0'
+    """
+    if value is None:
+        return "–"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if math.isnan(number):
+        return "–"
+    text = f"{number:,.{decimals}f}"
+    if text.startswith("-") and float(text.replace(",", "")) == 0:
+        text = text[1:]
+    if normalise_language(lang) == "sv":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", _NBSP)
+        text = text.replace("-", "\u2212")
+    return text
+
+
+def format_percent(value: Any, lang: str = DEFAULT_LANGUAGE, decimals: int = 0) -> str:
+    """Signed percentage, e.g. ``+12 %`` / ``−8 %`` (space before % per Swedish and SI style)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    body = format_number(abs(float(value)), lang, decimals)
+    sign = "+" if float(value) > 0 else ("\u2212" if float(value) < 0 else "±")
+    return f"{sign}{body}{_NBSP}%"
+
+
+def format_date(value: Any) -> str:
+    """ISO date ``YYYY-MM-DD`` in both languages."""
+    if value is None:
+        return "–"
+    if isinstance(value, str):
+        return value[:10]
+    if hasattr(value, "date") and callable(value.date):
+        try:
+            value = value.date()
+        except (TypeError, ValueError):  # NaT
+            return "–"
+    if isinstance(value, _dt.date):
+        return value.isoformat()
+    return str(value)[:10]
+
+
+def iso_week_label(value: Any, lang: str = DEFAULT_LANGUAGE) -> str:
+    """``v. 24`` (Swedish) or ``wk 24`` (English) for a date."""
+    day = _dt.date.fromisoformat(format_date(value))
+    week = day.isocalendar().week
+    return f"v. {week}" if normalise_language(lang) == "sv" else f"wk {week}"
