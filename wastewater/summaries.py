@@ -1,0 +1,181 @@
+"""Daily, weekly (ISO week) and monthly summaries, and the EUDA weekday/weekend conventions.
+
+``euda_means`` and ``change_class`` reproduce the figures of the EUDA/SCORE data file
+[EUDA2025]_ (domain reference §3.2, §8.3); the H5 EUDA interop module calls them, so their
+signatures are stable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from wastewater.censoring import SUMMARY_METHODS, censored_summary
+
+EUDA_DAY_CONVENTIONS: dict[object, dict[str, tuple[int, ...]]] = {
+    "default": {"weekday": (1, 2, 3), "weekend": (4, 5, 6, 0)},
+    2021: {"weekday": (1, 2, 3, 4), "weekend": (5, 6, 0)},
+}
+"""Day-of-week sets (Python ``weekday()``: Monday = 0) of EUDA's weekday and weekend means.
+
+Default: weekday = Tue–Thu, weekend = Fri–Mon (EUDA notes; recomputed for 3 804 of 4 131 rows
+[EUDA2025]_). The 2021 rows of the 2025 file follow weekday = Tue–Fri, weekend = Sat–Mon
+(297 of ~300 rows), domain reference §3.2."""
+
+CHANGE_THRESHOLD_PERCENT = 10.0
+"""EUDA change classes: |Δ| < 10 % stable (observed stable range −8.8 … +9.95 %) [EUDA2025]_."""
+
+
+def _daily_series(daily: pd.Series) -> pd.Series:
+    if not isinstance(daily, pd.Series) or not isinstance(daily.index, pd.DatetimeIndex):
+        raise TypeError("daily must be a pandas Series with a DatetimeIndex (one value per day)")
+    return daily.astype(float)
+
+
+def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series | None = None) -> dict:
+    """EUDA daily, weekday and weekend means of a sampling week.
+
+    Parameters
+    ----------
+    daily : pd.Series
+        Population-normalised loads indexed by sample date (NaN = missing day).
+        [mg day⁻¹ (1000 inh)⁻¹]
+    year : int, optional
+        Campaign year selecting the day convention (:data:`EUDA_DAY_CONVENTIONS`); default
+        the year of the first date.
+    censored : pd.Series of bool, optional
+        Censoring flags aligned with ``daily``. When omitted, zeros count as censored (EUDA
+        writes values below LOQ as 0).
+
+    Returns
+    -------
+    dict
+        ``daily_mean``, ``weekday_mean``, ``weekend_mean`` (means over available days, NaN when
+        none), ``n_days`` (non-missing days), ``n_censored``.
+
+    Notes
+    -----
+    Missing days are averaged over the available days (EUDA notes, domain reference §3.2).
+    """
+    s = _daily_series(daily)
+    if year is None:
+        year = int(s.index[0].year) if len(s) else None
+    conv = EUDA_DAY_CONVENTIONS.get(year, EUDA_DAY_CONVENTIONS["default"])
+    valid = s.dropna()
+    dow = valid.index.dayofweek
+
+    def mean_of(mask) -> float:
+        sub = valid[mask]
+        return float(sub.mean()) if len(sub) else math.nan
+
+    if censored is None:
+        n_cens = int((valid == 0).sum())
+    else:
+        n_cens = int(censored.reindex(valid.index).fillna(False).astype(bool).sum())
+    return {
+        "daily_mean": mean_of(np.ones(len(valid), bool)),
+        "weekday_mean": mean_of(np.isin(dow, conv["weekday"])),
+        "weekend_mean": mean_of(np.isin(dow, conv["weekend"])),
+        "n_days": int(len(valid)),
+        "n_censored": n_cens,
+    }
+
+
+def change_percent(current: float | None, previous: float | None) -> float:
+    """Relative change ``(current − previous)/previous × 100`` [%]; NaN when undefined."""
+    if current is None or previous is None:
+        return math.nan
+    cur, prev = float(current), float(previous)
+    if math.isnan(cur) or math.isnan(prev) or prev == 0:
+        return math.nan
+    return (cur - prev) / prev * 100.0
+
+
+def change_class(current: float | None, previous: float | None) -> str:
+    """EUDA change class of a year-on-year change.
+
+    Returns
+    -------
+    str
+        ``"increase"`` (≥ +10 %), ``"decrease"`` (≤ −10 %), ``"stable"`` (in between) or
+        ``"no previous data"`` (previous missing). A previous value of 0 (below LOQ) with a
+        positive current value is an ``"increase"``; 0 → 0 is ``"stable"``. [EUDA2025]_
+
+    Raises
+    ------
+    ValueError
+        If ``current`` is missing.
+    """
+    if previous is None or (isinstance(previous, float) and math.isnan(previous)):
+        return "no previous data"
+    if current is None or (isinstance(current, float) and math.isnan(current)):
+        raise ValueError("current value is missing; change_class needs a current value")
+    prev, cur = float(previous), float(current)
+    if prev == 0:
+        return "increase" if cur > 0 else "stable"
+    pct = change_percent(cur, prev)
+    if pct >= CHANGE_THRESHOLD_PERCENT:
+        return "increase"
+    if pct <= -CHANGE_THRESHOLD_PERCENT:
+        return "decrease"
+    return "stable"
+
+
+def _period_key(index: pd.DatetimeIndex, freq: str) -> pd.Index:
+    if freq == "daily":
+        return pd.Index(index.strftime("%Y-%m-%d"))
+    if freq == "weekly":
+        iso = index.isocalendar()
+        return pd.Index([f"{y:04d}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])])
+    if freq == "monthly":
+        return pd.Index(index.strftime("%Y-%m"))
+    raise ValueError(f"unknown freq {freq!r}; valid: daily, weekly, monthly")
+
+
+def period_summary(daily: pd.Series, censored: pd.Series | None = None, *, freq: str = "weekly",
+                   method: str = "mean") -> pd.DataFrame:
+    """Summarise a daily series per day, ISO week or calendar month.
+
+    Parameters
+    ----------
+    daily : pd.Series
+        Daily values (DatetimeIndex, NaN = missing day), e.g. ``load_mg_per_day_per_1000``.
+    censored : pd.Series of bool, optional
+        Censoring flags. For ``km``/``ros``/``mle`` the values of censored days must be the
+        censoring limits (build the dataset with ``loq_method="loq"``).
+    freq : {"daily", "weekly", "monthly"}
+        Weekly periods are ISO weeks labelled ``YYYY-Www``; months ``YYYY-MM``.
+    method : str
+        ``"mean"`` (arithmetic mean of the values as given, i.e. after substitution) or one of
+        :data:`wastewater.censoring.SUMMARY_METHODS`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Index ``period``; columns ``mean``, ``median``, ``n``, ``n_censored``, ``method``,
+        ``start``, ``end``.
+    """
+    s = _daily_series(daily)
+    cens = (pd.Series(False, index=s.index) if censored is None
+            else censored.reindex(s.index).fillna(False).astype(bool))
+    valid = s.notna()
+    s, cens = s[valid], cens[valid]
+    if method != "mean" and method not in SUMMARY_METHODS:
+        raise ValueError(f"unknown method {method!r}; valid: mean, {', '.join(SUMMARY_METHODS)}")
+    keys = _period_key(s.index, freq)
+    rows = []
+    for key in pd.unique(keys):
+        mask = np.asarray(keys == key)
+        vals, cflags = s.values[mask], cens.values[mask]
+        if method == "mean":
+            mean, median = float(np.mean(vals)), float(np.median(vals))
+        else:
+            summ = censored_summary(vals, cflags, method)
+            mean, median = summ.mean, summ.median
+        rows.append({"period": key, "mean": mean, "median": median, "n": int(mask.sum()),
+                     "n_censored": int(cflags.sum()), "method": method,
+                     "start": s.index[mask].min(), "end": s.index[mask].max()})
+    cols = ["period", "mean", "median", "n", "n_censored", "method", "start", "end"]
+    return pd.DataFrame(rows, columns=cols).set_index("period")

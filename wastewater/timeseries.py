@@ -1,0 +1,321 @@
+"""Assemble the analysis Dataset (site × analyte × date) from results, flows and populations.
+
+Conventions (documented choices; see :func:`build_dataset`):
+
+* Censored results get a concentration by the substitution ``loq_method`` and keep
+  ``censored=True``.
+* Replicates of the same site, analyte and day are averaged (``n_replicates``,
+  ``replicate_sd_ng_per_l``).
+* A composite spanning more than 24 h (e.g. the 72 h Fri–Sun composites of some Swedish
+  campaigns, domain reference §3.1) is assigned to *each* covered day with its
+  ``composite_hours``; its flow is the mean daily flow over the covered days, so loads stay
+  per day and sum correctly over the period.
+* Blanks, spikes and reference samples are excluded from the series; see :func:`qc_summary`.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from wastewater.censoring import SUBSTITUTION_METHODS, substitute
+from wastewater.normalisation import (
+    load_mg_per_day,
+    load_mg_per_day_per_1000,
+    population_equivalents,
+)
+from wastewater.parameters import CATALOGUE_VERSION, HYDROCHEMICAL_ANALYTES
+
+PE_METHODS: dict[str, str] = {
+    "pe_bod": "bod5", "pe_bod5": "bod5", "pe_cod": "cod", "pe_total_n": "total-n",
+    "pe_tn": "total-n", "pe_total_p": "total-p", "pe_tp": "total-p", "nh4n": "nh4-n",
+    "pe_nh4n": "nh4-n",
+}
+"""Population methods computed from hydrochemical analytes in the results (domain §2.2, §2.4)."""
+
+RESULT_COLUMNS = ("site", "sample_date", "analyte", "value_ng_per_l", "censor")
+
+UNITS = {
+    "concentration_ng_per_l": "ng/L", "loq_ng_per_l": "ng/L", "flow_m3_per_day": "m3/day",
+    "population": "persons", "load_mg_per_day": "mg/day",
+    "load_mg_per_day_per_1000": "mg/day/1000 inhabitants", "replicate_sd_ng_per_l": "ng/L",
+    "composite_hours": "h",
+}
+
+
+def _require(frame: pd.DataFrame, columns, name: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{name} frame lacks column(s) {missing}; expected the contract columns "
+                         f"of docs/architecture.md (got {list(frame.columns)})")
+
+
+def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
+    """Censoring limit of each result row [ng L⁻¹] (NaN for uncensored rows).
+
+    ``<LOQ`` uses ``loq_ng_per_l`` (else LOD); ``<LOD``/``ND`` use ``lod_ng_per_l`` (else LOQ);
+    a number in ``value_ng_per_l`` is the last fallback.
+    """
+    censor = results["censor"].fillna("none").astype(str)
+    loq = results.get("loq_ng_per_l", pd.Series(np.nan, index=results.index)).astype(float)
+    lod = results.get("lod_ng_per_l", pd.Series(np.nan, index=results.index)).astype(float)
+    value = results["value_ng_per_l"].astype(float)
+    limit = pd.Series(np.nan, index=results.index)
+    is_loq = censor.eq("<LOQ")
+    is_lod = censor.isin(["<LOD", "ND"])
+    limit[is_loq] = loq[is_loq].fillna(lod[is_loq])
+    limit[is_lod] = lod[is_lod].fillna(loq[is_lod])
+    cens = censor.ne("none")
+    limit[cens] = limit[cens].fillna(value[cens])
+    return limit
+
+
+def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.DatetimeIndex) -> np.ndarray:
+    """Population per (site, date): most recent year ≤ the date's year, else the earliest."""
+    _require(populations, ("site", "year", "population"), "populations")
+    pops = populations
+    if "method" in pops.columns:
+        pops = pops[pops["method"].fillna("de_jure") == method]
+        if pops.empty:
+            available = sorted(populations["method"].fillna("de_jure").unique())
+            raise ValueError(f"no populations with method {method!r}; "
+                             f"available methods: {available} or computed ones {sorted(PE_METHODS)}")
+    elif method != "de_jure":
+        raise ValueError(f"populations frame has no 'method' column, so only 'de_jure' is available, "
+                         f"got population_method={method!r}")
+    out = np.full((len(sites), len(dates)), np.nan)
+    years = dates.year.values
+    missing = []
+    for i, site in enumerate(sites):
+        p = pops[pops["site"] == site].sort_values("year")
+        if p.empty:
+            missing.append(site)
+            continue
+        py = p["year"].astype(int).values
+        pv = p["population"].astype(float).values
+        idx = np.searchsorted(py, years, side="right") - 1
+        out[i] = pv[np.clip(idx, 0, None)]
+    if missing:
+        warnings.warn(f"no population for site(s) {missing} (method {method!r}); "
+                      "their population-normalised loads are NaN", stacklevel=3)
+    return out
+
+
+def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
+                  loq_method: str = "loq_half", population_method: str = "de_jure",
+                  include_roles=("sample",), fill_dates: bool = True,
+                  nh4n_g_per_person_per_day: float | None = None) -> xr.Dataset:
+    """Build the daily analysis Dataset with dims ``(site, analyte, date)``.
+
+    Parameters
+    ----------
+    results : pd.DataFrame
+        Results frame of the contract (``docs/architecture.md``); concentrations in ng/L.
+    flows : pd.DataFrame
+        ``site, date, flow_m3_per_day``; used when a result row has no own flow.
+    populations : pd.DataFrame
+        ``site, year, population[, method]``; the population of a date is that of the most
+        recent year ≤ the date's year, else the earliest year available.
+    loq_method : {"loq_half", "loq_sqrt2", "zero", "loq"}
+        Substitution for censored results (:func:`wastewater.censoring.substitute`).
+    population_method : str
+        ``"de_jure"`` (default, EUDA-comparable) or any method present in ``populations``, or a
+        population-equivalent method computed from hydrochemical results: ``pe_bod``/``pe_bod5``,
+        ``pe_cod``, ``pe_total_n``, ``pe_total_p``, ``nh4n`` (needs
+        ``nh4n_g_per_person_per_day``).
+    include_roles : tuple of str
+        ``sample_role`` values forming the series (QC roles go to :func:`qc_summary`).
+    fill_dates : bool
+        True: a continuous daily ``date`` axis from the first to the last day (NaN = no sample);
+        False: only dates with a sample.
+    nh4n_g_per_person_per_day : float, optional
+        Site-specific per-capita NH4-N load. [g day⁻¹ person⁻¹]
+
+    Returns
+    -------
+    xr.Dataset
+        Variables ``concentration_ng_per_l``, ``censored`` (bool), ``loq_ng_per_l``,
+        ``load_mg_per_day``, ``load_mg_per_day_per_1000``, ``n_replicates``,
+        ``replicate_sd_ng_per_l``, ``composite_hours`` (0 = no sample) on
+        ``(site, analyte, date)``; ``flow_m3_per_day`` and ``population`` on ``(site, date)``.
+        Attributes ``loq_method``, ``population_method``, ``include_roles``,
+        ``catalogue_version``.
+
+    Notes
+    -----
+    Load ``L = C·Q/1000`` and PNL ``L/P·1000`` (:mod:`wastewater.normalisation`). Choices:
+    replicates are averaged (SD with ddof=1) and a day is ``censored`` if any replicate was;
+    a composite longer than 24 h covers ``ceil(hours/24)`` days starting on ``sample_date``,
+    each with the composite concentration and the mean daily flow over those days; if a
+    24 h and a longer composite cover the same day, the shorter one wins. When several rows
+    give a flow for the same site and day, their mean is used for every analyte.
+    """
+    if loq_method not in SUBSTITUTION_METHODS:
+        raise ValueError(f"unknown loq_method {loq_method!r}; valid: {', '.join(SUBSTITUTION_METHODS)}")
+    _require(results, RESULT_COLUMNS, "results")
+    _require(flows, ("site", "date", "flow_m3_per_day"), "flows")
+    r = results
+    if "sample_role" in r.columns:
+        r = r[r["sample_role"].fillna("sample").isin(include_roles)]
+    if r.empty:
+        raise ValueError(f"no result rows with sample_role in {tuple(include_roles)}")
+    n = len(r)
+    censor = r["censor"].fillna("none").astype(str).values
+    cens = censor != "none"
+    limit = censoring_limit_ng_per_l(r).values
+    value = r["value_ng_per_l"].astype(float).values
+    conc = np.where(cens, substitute(np.nan_to_num(limit, nan=np.nan), loq_method), value)
+    if np.any(cens & ~np.isfinite(limit)):
+        warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
+                      "their concentration is NaN", stacklevel=2)
+    loq = (r["loq_ng_per_l"].astype(float).values if "loq_ng_per_l" in r.columns
+           else np.full(n, np.nan))
+    hours = (r["composite_hours"].astype(float).fillna(24).values if "composite_hours" in r.columns
+             else np.full(n, 24.0))
+    ndays = np.maximum(1, np.ceil(hours / 24.0)).astype(int)
+    own_flow = (r["flow_m3_per_day"].astype(float).values if "flow_m3_per_day" in r.columns
+                else np.full(n, np.nan))
+    if np.any(own_flow < 0):
+        raise ValueError("results column flow_m3_per_day has negative values")
+
+    row = np.repeat(np.arange(n), ndays)
+    offset = np.concatenate([np.arange(k) for k in ndays]) if n else np.array([], int)
+    base_dates = pd.to_datetime(r["sample_date"]).dt.normalize().values.astype("datetime64[ns]")
+    ex = pd.DataFrame({
+        "row": row,
+        "site": r["site"].astype(str).values[row],
+        "analyte": r["analyte"].astype(str).values[row],
+        "date": base_dates[row] + offset.astype("timedelta64[D]"),
+        "conc": conc[row], "censored": cens[row], "loq": loq[row], "hours": hours[row],
+    })
+    # flow of each original row: its own, else the mean of the flows frame over covered days
+    fl = flows[["site", "date", "flow_m3_per_day"]].copy()
+    fl["site"] = fl["site"].astype(str)
+    fl["date"] = pd.to_datetime(fl["date"]).dt.normalize().astype("datetime64[ns]")
+    if (fl["flow_m3_per_day"] < 0).any():
+        raise ValueError("flows frame has negative flow_m3_per_day")
+    fl = fl.groupby(["site", "date"], as_index=False)["flow_m3_per_day"].mean()
+    ex = ex.merge(fl, on=["site", "date"], how="left")
+    frame_flow = ex.groupby("row")["flow_m3_per_day"].mean().reindex(np.arange(n)).values
+    row_flow = np.where(np.isfinite(own_flow), own_flow, frame_flow)
+    ex["row_flow"] = row_flow[ex["row"].values]
+    # shorter composites win over longer ones on the same day
+    min_h = ex.groupby(["site", "analyte", "date"])["hours"].transform("min")
+    ex = ex[ex["hours"] == min_h]
+
+    g = ex.groupby(["site", "analyte", "date"], sort=True)
+    agg = g.agg(conc=("conc", "mean"), sd=("conc", "std"), n_rep=("conc", "count"),
+                censored=("censored", "any"), loq=("loq", "max"), hours=("hours", "min")).reset_index()
+    site_day_flow = ex.groupby(["site", "date"])["row_flow"].mean()
+
+    sites = np.array(sorted(ex["site"].unique()), dtype=object)
+    analytes = np.array(sorted(ex["analyte"].unique()), dtype=object)
+    if fill_dates:
+        dates = pd.date_range(ex["date"].min(), ex["date"].max(), freq="D")
+    else:
+        dates = pd.DatetimeIndex(sorted(ex["date"].unique()))
+    si = pd.Index(sites).get_indexer(agg["site"])
+    ai = pd.Index(analytes).get_indexer(agg["analyte"])
+    di = dates.get_indexer(agg["date"])
+    shape = (len(sites), len(analytes), len(dates))
+
+    def cube(vals, fill, dtype):
+        arr = np.full(shape, fill, dtype=dtype)
+        arr[si, ai, di] = vals
+        return arr
+
+    concentration = cube(agg["conc"].values, np.nan, float)
+    censored = cube(agg["censored"].values, False, bool)
+    loq_arr = cube(agg["loq"].values, np.nan, float)
+    sd = cube(agg["sd"].values, np.nan, float)
+    n_rep = cube(agg["n_rep"].values, 0, np.int16)
+    comp = cube(agg["hours"].values, 0, np.int16)
+
+    flow = np.full((len(sites), len(dates)), np.nan)
+    fl_in = fl[fl["site"].isin(sites)]
+    fi, fd = pd.Index(sites).get_indexer(fl_in["site"]), dates.get_indexer(fl_in["date"])
+    ok = fd >= 0
+    flow[fi[ok], fd[ok]] = fl_in["flow_m3_per_day"].values[ok]
+    sdf = site_day_flow.dropna().reset_index()
+    flow[pd.Index(sites).get_indexer(sdf["site"]), dates.get_indexer(sdf["date"])] = sdf["row_flow"].values
+
+    load = load_mg_per_day(concentration, flow[:, None, :])
+    if population_method in PE_METHODS:
+        measure = PE_METHODS[population_method]
+        if measure not in analytes:
+            raise ValueError(f"population_method {population_method!r} needs {measure!r} results, "
+                             f"found analytes {list(analytes)}; hydrochemical ids: {HYDROCHEMICAL_ANALYTES}")
+        hydro_load_g = load[:, list(analytes).index(measure), :] / 1000.0
+        population = population_equivalents(hydro_load_g, measure,
+                                            per_capita_g_per_day=nh4n_g_per_person_per_day
+                                            if measure == "nh4-n" else None)
+        population = np.where(population > 0, population, np.nan)
+    else:
+        population = _population_lookup(populations, population_method, sites, dates)
+    pop_safe = np.where(population > 0, population, np.nan)
+    pnl = load_mg_per_day_per_1000(load, pop_safe[:, None, :])
+
+    dims3, dims2 = ("site", "analyte", "date"), ("site", "date")
+    ds = xr.Dataset(
+        {
+            "concentration_ng_per_l": (dims3, concentration),
+            "censored": (dims3, censored),
+            "loq_ng_per_l": (dims3, loq_arr),
+            "flow_m3_per_day": (dims2, flow),
+            "population": (dims2, population),
+            "load_mg_per_day": (dims3, load),
+            "load_mg_per_day_per_1000": (dims3, pnl),
+            "n_replicates": (dims3, n_rep),
+            "replicate_sd_ng_per_l": (dims3, sd),
+            "composite_hours": (dims3, comp),
+        },
+        coords={"site": sites.astype(str), "analyte": analytes.astype(str),
+                "date": dates.values.astype("datetime64[ns]")},
+        attrs={"loq_method": loq_method, "population_method": population_method,
+               "include_roles": ",".join(include_roles), "catalogue_version": CATALOGUE_VERSION},
+    )
+    for name, unit in UNITS.items():
+        ds[name].attrs["units"] = unit
+    return ds
+
+
+def qc_summary(results: pd.DataFrame) -> pd.DataFrame:
+    """Summary of QC rows (blank, spike, reference) per site, analyte and role.
+
+    Returns
+    -------
+    pd.DataFrame
+        Columns ``site, analyte, sample_role, n, n_censored, n_quantified, mean_value_ng_per_l,
+        max_value_ng_per_l, first_date, last_date``. A blank with ``n_quantified > 0`` indicates
+        contamination (cf. ODM ``flagB``, domain reference §3.5).
+    """
+    _require(results, RESULT_COLUMNS + ("sample_role",), "results")
+    qc = results[results["sample_role"].fillna("sample") != "sample"].copy()
+    cols = ["site", "analyte", "sample_role", "n", "n_censored", "n_quantified",
+            "mean_value_ng_per_l", "max_value_ng_per_l", "first_date", "last_date"]
+    if qc.empty:
+        return pd.DataFrame(columns=cols)
+    qc["_cens"] = qc["censor"].fillna("none").ne("none")
+    qc["_quant"] = ~qc["_cens"] & qc["value_ng_per_l"].notna()
+    qc["_v"] = qc["value_ng_per_l"].where(qc["_quant"])
+    out = qc.groupby(["site", "analyte", "sample_role"]).agg(
+        n=("_cens", "size"), n_censored=("_cens", "sum"), n_quantified=("_quant", "sum"),
+        mean_value_ng_per_l=("_v", "mean"), max_value_ng_per_l=("_v", "max"),
+        first_date=("sample_date", "min"), last_date=("sample_date", "max")).reset_index()
+    out[["n", "n_censored", "n_quantified"]] = out[["n", "n_censored", "n_quantified"]].astype(int)
+    return out[cols]
+
+
+def site_series(ds: xr.Dataset, site: str, analyte: str,
+                variable: str = "load_mg_per_day_per_1000") -> tuple[pd.Series, pd.Series]:
+    """Daily series and censored flags of one site/analyte (input of ``wastewater.stats``)."""
+    sub = ds.sel(site=site, analyte=analyte)
+    values = sub[variable].to_series()
+    values.index = pd.DatetimeIndex(values.index, name="date")
+    cens = sub["censored"].to_series().reindex(values.index).astype(bool)
+    values.name = variable
+    return values, cens
+
