@@ -1,0 +1,213 @@
+"""Engine creation, connection settings and programmatic Alembic migrations.
+
+The database URL comes from the argument, else the environment variable
+``WASTEWATER_DATABASE_URL``, else ``sqlite:///wastewater.db`` (a file in the working directory).
+SQLite connections enable foreign keys, WAL journalling and a busy timeout so that concurrent
+writers wait for each other instead of failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from wastewater.exceptions import StorageUnavailable
+
+DATABASE_URL_ENV = "WASTEWATER_DATABASE_URL"
+"""Environment variable read by :func:`database_url` when no URL is given."""
+
+DEFAULT_DATABASE_URL = "sqlite:///wastewater.db"
+"""Used when neither an argument nor ``WASTEWATER_DATABASE_URL`` gives a URL."""
+
+SQLITE_BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite writer waits for another writer's lock before failing [s]."""
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+_IMMEDIATE = "wastewater_begin_immediate"
+
+
+def database_url(url: str | None = None) -> str:
+    """Return ``url``, else ``$WASTEWATER_DATABASE_URL``, else ``sqlite:///wastewater.db``."""
+    return url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_DATABASE_URL
+
+
+def _redacted(url: str) -> str:
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - only used to build an error message
+        return "<unparsable URL>"
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Foreign keys on, WAL, busy timeout; BEGIN handled by us so writers can BEGIN IMMEDIATE."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is lazy
+        # and cannot take the write lock up front).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+        except Exception:  # noqa: BLE001 - e.g. read-only media; WAL is an optimisation only
+            pass
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_IMMEDIATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def get_engine(url: str | None = None, *, check: bool = True, **kwargs) -> Engine:
+    """
+    Create a SQLAlchemy engine for the service database.
+
+    Parameters
+    ----------
+    url : str, optional
+        SQLAlchemy URL, e.g. ``sqlite:///wastewater.db`` or
+        ``postgresql+psycopg://user@host:5432/dbname``. Default: ``$WASTEWATER_DATABASE_URL``,
+        else ``sqlite:///wastewater.db``.
+    check : bool, default True
+        Open one connection now so that an unreachable database fails here, with a clear
+        message, rather than at the first query.
+    **kwargs
+        Passed on to :func:`sqlalchemy.create_engine`.
+
+    Returns
+    -------
+    sqlalchemy.engine.Engine
+
+    Raises
+    ------
+    wastewater.exceptions.StorageUnavailable
+        The URL is malformed, its driver is missing, or the database cannot be reached.
+    """
+    url = database_url(url)
+    try:
+        parsed = sa.make_url(url)
+    except Exception as exc:  # noqa: BLE001
+        raise StorageUnavailable(
+            f"database URL {url!r} is not a valid SQLAlchemy URL ({exc}); set "
+            f"{DATABASE_URL_ENV}, e.g. 'sqlite:///wastewater.db' or "
+            "'postgresql+psycopg://user@host:5432/dbname'"
+        ) from exc
+    if parsed.get_backend_name() == "sqlite":
+        connect_args = dict(kwargs.pop("connect_args", {}))
+        connect_args.setdefault("timeout", SQLITE_BUSY_TIMEOUT_S)
+        connect_args.setdefault("check_same_thread", False)
+        kwargs["connect_args"] = connect_args
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+    try:
+        engine = sa.create_engine(parsed, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - e.g. missing DBAPI driver
+        raise StorageUnavailable(
+            f"cannot create a database engine for {_redacted(url)}: {exc}"
+        ) from exc
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    if check:
+        with connect(engine):
+            pass
+    return engine
+
+
+@contextlib.contextmanager
+def connect(engine: Engine) -> Iterator[Connection]:
+    """Open a connection; failure to connect raises :class:`StorageUnavailable`."""
+    try:
+        conn = engine.connect()
+    except sa.exc.DBAPIError as exc:
+        raise StorageUnavailable(
+            f"cannot connect to the database {_redacted(str(engine.url))}: "
+            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}. "
+            f"Check that the server is running and that {DATABASE_URL_ENV} is right; "
+            "nothing was written."
+        ) from exc
+    with conn:
+        yield conn
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """
+    One write transaction; commits on success, rolls back on any exception.
+
+    On SQLite the transaction starts with ``BEGIN IMMEDIATE`` so that it holds the write
+    lock from the first statement: two concurrent writers then queue (busy timeout) instead
+    of one failing with a stale snapshot.
+    """
+    with connect(engine) as conn:
+        if engine.dialect.name == "sqlite":
+            conn = conn.execution_options(**{_IMMEDIATE: True})
+        with conn.begin():
+            yield conn
+
+
+def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic.config.Config
+    """Alembic ``Config`` pointing at the packaged migrations (no alembic.ini needed)."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", database_url(url).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | Engine | None = None, revision: str = "head") -> None:
+    """
+    Bring the database schema up to ``revision`` (default: the newest) with Alembic.
+
+    Parameters
+    ----------
+    url : str or Engine, optional
+        Database to migrate; default as in :func:`get_engine`. SQLite files are created.
+    revision : str, default "head"
+
+    Raises
+    ------
+    wastewater.exceptions.StorageUnavailable
+        The database cannot be reached.
+    """
+    from alembic import command
+
+    engine = url if isinstance(url, Engine) else get_engine(url)
+    cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
+    try:
+        with connect(engine) as conn:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+    finally:
+        if not isinstance(url, Engine):
+            engine.dispose()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """Alembic revision the database is at (``None`` for an empty database)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with connect(engine) as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """Newest revision shipped with the package."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head

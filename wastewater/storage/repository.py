@@ -1,0 +1,325 @@
+"""Read access to the service database, returning the DataFrames of docs/architecture.md.
+
+Every function takes a SQLAlchemy ``Engine`` first and returns pandas objects in canonical units
+(ng/L, m³/day); dates are ``datetime64[ns]`` (collection day of the composite sample),
+timestamps ``datetime64[ns, UTC]``. Only current rows are returned unless ``include_history``
+says otherwise. Writing goes through :mod:`wastewater.storage.service`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from wastewater.exceptions import NotFound, StorageUnavailable
+from wastewater.storage import tables as t
+from wastewater.storage.database import connect
+
+SITE_COLUMNS = ("site", "name", "municipality", "population", "population_year",
+                "population_method", "lat", "lon", "treatment_plant")
+POPULATION_COLUMNS = ("site", "year", "population", "method")
+FLOW_COLUMNS = ("site", "date", "flow_m3_per_day")
+RESULT_COLUMNS = ("sample_id", "site", "sample_date", "analyte", "replicate", "value_ng_per_l",
+                  "censor", "loq_ng_per_l", "lod_ng_per_l", "flow_m3_per_day", "composite_hours",
+                  "sample_role", "lab", "method", "comment", "original_value", "original_unit",
+                  "source_line", "result_id", "upload_id", "is_current", "superseded_by",
+                  "stored_at")
+EVENT_COLUMNS = ("event_id", "kind", "start", "end", "sites", "substances", "description",
+                 "confidential")
+UPLOAD_COLUMNS = ("upload_id", "kind", "filename", "sha256", "size_bytes", "uploader",
+                  "uploaded_at", "rows_total", "rows_accepted")
+
+_DTYPES: dict[str, str] = {
+    # float quantities
+    "lat": "float64", "lon": "float64", "flow_m3_per_day": "float64",
+    "value_ng_per_l": "float64", "loq_ng_per_l": "float64", "lod_ng_per_l": "float64",
+    # integers (nullable where NULL is possible)
+    "population": "Int64", "population_year": "Int64", "year": "int64",
+    "replicate": "int64", "composite_hours": "Int64", "source_line": "Int64",
+    "result_id": "int64", "upload_id": "int64", "superseded_by": "Int64",
+    "size_bytes": "int64", "rows_total": "int64", "rows_accepted": "int64",
+    # booleans
+    "is_current": "bool", "confidential": "bool",
+}
+_DATES = {"date", "sample_date", "start", "end"}
+_TIMESTAMPS = {"stored_at", "uploaded_at"}
+
+
+def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """Build a frame with the contract dtypes (empty results keep columns and dtypes)."""
+    df = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for col in columns:
+        if col in _DATES:
+            df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+        elif col in _TIMESTAMPS:
+            ts = pd.to_datetime(df[col], utc=True)
+            df[col] = ts.astype("datetime64[ns, UTC]")
+        elif col in _DTYPES:
+            df[col] = df[col].astype(_DTYPES[col])
+    return df
+
+
+def _fetch(engine: Engine, query: sa.Executable) -> list[sa.Row]:
+    """Run a read query; a missing schema becomes :class:`StorageUnavailable`."""
+    with connect(engine) as conn:
+        try:
+            return list(conn.execute(query))
+        except (sa.exc.OperationalError, sa.exc.ProgrammingError) as exc:
+            text = str(exc.orig) if exc.orig is not None else str(exc)
+            if "no such table" in text or "does not exist" in text:
+                raise StorageUnavailable(
+                    f"the database has no wastewater schema ({text.splitlines()[0]}); "
+                    "run `wastewater db upgrade` first"
+                ) from exc
+            raise
+
+
+def _as_date(value: Any) -> dt.date | None:
+    if value is None:
+        return None
+    return pd.Timestamp(value).date()
+
+
+def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
+    if values is None:
+        return None
+    if isinstance(values, str):
+        return [values]
+    return list(values)
+
+
+# --------------------------------------------------------------------------- sites
+
+
+def load_populations(engine: Engine, sites: str | Iterable[str] | None = None) -> pd.DataFrame:
+    """
+    Populations served per site, year and method.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site, year, population [persons], method`` sorted by site, year, method.
+    """
+    p = t.site_populations.c
+    query = sa.select(p.site, p.year, p.population, p.method).order_by(p.site, p.year, p.method)
+    wanted = _as_list(sites)
+    if wanted is not None:
+        query = query.where(p.site.in_(wanted))
+    return _frame(_fetch(engine, query), POPULATION_COLUMNS)
+
+
+def load_sites(engine: Engine) -> pd.DataFrame:
+    """
+    All sites with their latest population.
+
+    ``population`` / ``population_year`` / ``population_method`` come from the row with the
+    latest year, preferring method ``de_jure`` when a site has it; ``<NA>`` when the site has
+    no population.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site, name, municipality, population, population_year, population_method,
+        lat, lon, treatment_plant``, sorted by site.
+    """
+    s = t.sites.c
+    rows = _fetch(engine, sa.select(s.site, s.name, s.municipality, s.lat, s.lon,
+                                    s.treatment_plant).order_by(s.site))
+    pops = load_populations(engine)
+    latest: dict[str, tuple[int, int, str]] = {}
+    if len(pops):
+        pops = pops.assign(_pref=(pops["method"] == "de_jure").astype(int))
+        pops = pops.sort_values(["site", "_pref", "year"])
+        for rec in pops.groupby("site").tail(1).itertuples(index=False):
+            latest[rec.site] = (int(rec.population), int(rec.year), rec.method)
+    out = []
+    for r in rows:
+        pop, year, method = latest.get(r.site, (None, None, None))
+        out.append((r.site, r.name, r.municipality, pop, year, method, r.lat, r.lon,
+                    r.treatment_plant))
+    return _frame(out, SITE_COLUMNS)
+
+
+# --------------------------------------------------------------------------- flows
+
+
+def load_flows(
+    engine: Engine,
+    sites: str | Iterable[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
+    """
+    Current daily influent flows.
+
+    Parameters
+    ----------
+    sites : str or iterable of str, optional
+        Restrict to these sites.
+    start, end : date-like, optional
+        Inclusive date range.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``site, date (datetime64[ns]), flow_m3_per_day [m³ day⁻¹]``, sorted by site, date.
+    """
+    f = t.flows.c
+    query = (sa.select(f.site, f.date, f.flow_m3_per_day).where(f.is_current.is_(True))
+             .order_by(f.site, f.date))
+    wanted = _as_list(sites)
+    if wanted is not None:
+        query = query.where(f.site.in_(wanted))
+    if start is not None:
+        query = query.where(f.date >= _as_date(start))
+    if end is not None:
+        query = query.where(f.date <= _as_date(end))
+    return _frame(_fetch(engine, query), FLOW_COLUMNS)
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _result_select() -> sa.Select:
+    r = t.results.c
+    return sa.select(*[r[c] for c in RESULT_COLUMNS])
+
+
+def load_results(
+    engine: Engine,
+    sites: str | Iterable[str] | None = None,
+    analytes: str | Iterable[str] | None = None,
+    start: Any = None,
+    end: Any = None,
+    include_history: bool = False,
+    roles: Sequence[str] | None = ("sample",),
+) -> pd.DataFrame:
+    """
+    Laboratory results (concentrations in ng/L).
+
+    Parameters
+    ----------
+    sites, analytes : str or iterable of str, optional
+        Restrict to these sites / canonical analyte ids.
+    start, end : date-like, optional
+        Inclusive range of ``sample_date``.
+    include_history : bool, default False
+        Also return superseded versions (``is_current`` False, ``superseded_by`` = id of the
+        row that replaced it).
+    roles : sequence of str or None, default ("sample",)
+        ``sample_role`` values to return; ``None`` for all (blanks, spikes, references).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ingest results columns plus ``result_id, upload_id, is_current, superseded_by,
+        stored_at``; sorted by site, analyte, sample_date, sample_id, replicate, result_id.
+    """
+    r = t.results.c
+    query = _result_select().order_by(r.site, r.analyte, r.sample_date, r.sample_id,
+                                      r.replicate, r.result_id)
+    if not include_history:
+        query = query.where(r.is_current.is_(True))
+    for col, values in ((r.site, _as_list(sites)), (r.analyte, _as_list(analytes)),
+                        (r.sample_role, _as_list(roles))):
+        if values is not None:
+            query = query.where(col.in_(values))
+    if start is not None:
+        query = query.where(r.sample_date >= _as_date(start))
+    if end is not None:
+        query = query.where(r.sample_date <= _as_date(end))
+    return _frame(_fetch(engine, query), RESULT_COLUMNS)
+
+
+def result_history(engine: Engine, sample_id: str, analyte: str) -> pd.DataFrame:
+    """
+    Every stored version of one sample's result for one analyte, oldest first.
+
+    All replicates and roles are included; the current version of each has ``is_current``
+    True. Raises :class:`~wastewater.exceptions.NotFound` when nothing was ever stored.
+    """
+    r = t.results.c
+    query = (_result_select().where(r.sample_id == sample_id, r.analyte == analyte)
+             .order_by(r.replicate, r.sample_role, r.result_id))
+    frame = _frame(_fetch(engine, query), RESULT_COLUMNS)
+    if frame.empty:
+        raise NotFound(f"no result stored for sample_id={sample_id!r}, analyte={analyte!r}")
+    return frame
+
+
+# --------------------------------------------------------------------------- events
+
+
+def load_events(engine: Engine, include_confidential: bool = True) -> pd.DataFrame:
+    """
+    Current events (police operations, school searches, campaigns ...).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``event_id, kind, start, end`` (inclusive dates), ``sites`` and ``substances``
+        (lists; empty = all), ``description, confidential``; sorted by start, event_id.
+    """
+    e = t.events.c
+    query = (sa.select(e.event_id, e.kind, e.start_date, e.end_date, e.sites_json,
+                       e.substances_json, e.description, e.confidential)
+             .where(e.is_current.is_(True)).order_by(e.start_date, e.event_id))
+    if not include_confidential:
+        query = query.where(e.confidential.is_(False))
+    rows = [(r.event_id, r.kind, r.start_date, r.end_date, json.loads(r.sites_json or "[]"),
+             json.loads(r.substances_json or "[]"), r.description, bool(r.confidential))
+            for r in _fetch(engine, query)]
+    return _frame(rows, EVENT_COLUMNS)
+
+
+# --------------------------------------------------------------------------- uploads
+
+
+def list_uploads(engine: Engine) -> pd.DataFrame:
+    """
+    Stored uploads, newest first (without their bytes).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``upload_id, kind, filename, sha256, size_bytes, uploader, uploaded_at (UTC),
+        rows_total, rows_accepted``.
+    """
+    u = t.uploads.c
+    query = sa.select(*[u[c] for c in UPLOAD_COLUMNS]).order_by(u.upload_id.desc())
+    return _frame(_fetch(engine, query), UPLOAD_COLUMNS)
+
+
+def get_upload(engine: Engine, upload_id: int) -> dict[str, Any]:
+    """
+    One upload with its verbatim bytes and its validation report.
+
+    Returns
+    -------
+    dict
+        Keys of :data:`UPLOAD_COLUMNS` plus ``content`` (bytes, exactly as uploaded) and
+        ``report`` (the validation report as a dict). ``uploaded_at`` is a UTC datetime.
+
+    Raises
+    ------
+    wastewater.exceptions.NotFound
+        No upload has this id.
+    """
+    u = t.uploads.c
+    rows = _fetch(engine, sa.select(t.uploads).where(u.upload_id == int(upload_id)))
+    if not rows:
+        raise NotFound(f"upload {upload_id} does not exist; `wastewater uploads list` shows ids")
+    row = rows[0]._mapping
+    out = {c: row[c] for c in UPLOAD_COLUMNS}
+    when = out["uploaded_at"]
+    if when is not None and when.tzinfo is None:
+        out["uploaded_at"] = when.replace(tzinfo=dt.UTC)
+    out["content"] = bytes(row["content"])
+    out["report"] = json.loads(row["report_json"])
+    return out

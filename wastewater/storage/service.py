@@ -1,0 +1,700 @@
+"""Atomic ingest service: validated upload bytes → one database transaction with supersession history.
+
+:func:`ingest_bytes` is what the CLI and the API call. It
+
+1. hashes the bytes (SHA-256); bytes already stored are a *duplicate*: nothing is written and
+   the existing ``upload_id`` is returned;
+2. parses and validates them with :func:`wastewater.ingest.parse_upload`, the known sites being
+   the sites already in the database;
+3. under ``on_error="reject"`` stores nothing if the report has any error; under
+   ``on_error="skip"`` stores the valid rows and keeps the report of the others;
+4. writes the upload row (verbatim bytes, report) and every data row in **one** transaction, so an
+   error or a killed process leaves the database as it was.
+
+Supersession (natural keys): a row whose key matches a *current* row is **unchanged** when every
+stored field is equal (it is not inserted again); otherwise the old row gets
+``is_current = false`` and ``superseded_by`` = the new row's id, and the new row is current.
+
+=========  ======================================  ======================================
+kind       natural key                             on change
+=========  ======================================  ======================================
+results    sample_id, analyte, replicate, role     new version, old row kept (history)
+flows      site, date                              new version, old row kept (history)
+events     event_id                                new version, old row kept (history)
+sites      site                                    updated in place, ``audit_log`` entry
+(popul.)   site, year, method                      updated in place, ``audit_log`` entry
+=========  ======================================  ======================================
+
+Populations and site attributes are updated in place (the table keeps one row per key) and
+every change writes an ``audit_log`` row (``action`` = ``site_updated`` / ``population_updated``,
+``detail_json`` with old and new values and both upload ids); together with the verbatim bytes
+kept in ``uploads.content`` this is their history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from wastewater.storage import tables as t
+from wastewater.storage.database import connect, write_transaction
+
+CHUNK_ROWS = 20_000
+"""Rows handled per batch (prefetch, compare, executemany insert); bounds memory use."""
+
+IN_CLAUSE_MAX = 900
+"""Largest number of values bound in one ``IN (...)`` list (below SQLite's variable limit)."""
+
+ON_ERROR_CHOICES = ("reject", "skip")
+
+ProgressCallback = Callable[[int, int], None]
+"""``progress(rows_done, rows_total)`` called after every stored batch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestOutcome:
+    """
+    What :func:`ingest_bytes` did with one upload.
+
+    Attributes
+    ----------
+    upload_id : int or None
+        Id of the stored upload, or of the identical upload already stored when ``duplicate``;
+        ``None`` when nothing was stored (rejected or dry run).
+    duplicate : bool
+        The identical bytes were stored before; nothing was written.
+    stored : bool
+        This call committed a new upload.
+    report : ValidationReport
+        Validation report of the bytes (a ``duplicate_upload`` warning is added for duplicates).
+    rows_inserted, rows_superseded, rows_unchanged : int
+        Rows written as new current rows; earlier current rows replaced by a new version (for
+        a sites upload: known sites whose attributes or population changed, updated in place);
+        rows identical to the current version and therefore not written. In a dry run these
+        are what *would* have happened.
+    kind : str or None
+        ``sites``, ``flows``, ``results`` or ``events``.
+    dry_run : bool
+        Nothing was committed because a dry run was asked for.
+    """
+
+    upload_id: int | None
+    duplicate: bool
+    stored: bool
+    report: Any
+    rows_inserted: int = 0
+    rows_superseded: int = 0
+    rows_unchanged: int = 0
+    kind: str | None = None
+    dry_run: bool = False
+
+    @property
+    def rejected(self) -> bool:
+        """Nothing was stored because the report has errors (not a duplicate, not a dry run)."""
+        return not self.stored and not self.duplicate and not self.dry_run
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dictionary (the report via its own ``to_dict``)."""
+        return {
+            "upload_id": self.upload_id,
+            "duplicate": self.duplicate,
+            "stored": self.stored,
+            "dry_run": self.dry_run,
+            "kind": self.kind,
+            "rows_inserted": self.rows_inserted,
+            "rows_superseded": self.rows_superseded,
+            "rows_unchanged": self.rows_unchanged,
+            "report": self.report.to_dict() if hasattr(self.report, "to_dict") else self.report,
+        }
+
+
+@dataclasses.dataclass
+class _Counts:
+    inserted: int = 0
+    superseded: int = 0
+    unchanged: int = 0
+
+
+class _DryRunRollback(Exception):
+    """Raised inside the transaction to roll a dry run back."""
+
+    def __init__(self, counts: _Counts):
+        self.counts = counts
+
+
+def sha256_hex(data: bytes) -> str:
+    """SHA-256 of ``data`` as 64 lowercase hex digits (the upload identity)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def ingest_bytes(
+    engine: Engine,
+    data: bytes,
+    *,
+    kind: str | None = None,
+    filename: str | None,
+    uploader: str,
+    dry_run: bool = False,
+    on_error: str = "reject",
+    today: dt.date | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestOutcome:
+    """
+    Validate an uploaded file and store it atomically, with supersession history.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        Migrated service database.
+    data : bytes
+        The file exactly as uploaded; stored verbatim in ``uploads.content``.
+    kind : {"sites", "flows", "results", "events"}, optional
+        Detected from the header when ``None``.
+    filename : str or None
+        Original file name (for the report and the uploads list).
+    uploader : str
+        Who uploaded (user name or API key name); recorded on the upload and in ``audit_log``.
+    dry_run : bool, default False
+        Validate and compute what would be inserted/superseded/unchanged, then roll back.
+    on_error : {"reject", "skip"}, default "reject"
+        ``reject``: any error-severity issue → nothing stored. ``skip``: store the valid rows,
+        report the others.
+    today : datetime.date, optional
+        Passed to the parser (future-date checks); also the year given to a population that
+        has no year. Default: today (UTC).
+    progress : callable, optional
+        ``progress(rows_done, rows_total)`` after each stored batch.
+
+    Returns
+    -------
+    IngestOutcome
+        Never raises for invalid data: a rejected upload has ``stored=False`` and a report
+        with errors; the caller chooses the exit code / HTTP status.
+
+    Raises
+    ------
+    ValueError
+        ``on_error`` is not ``reject`` or ``skip``.
+    wastewater.exceptions.StorageUnavailable
+        The database cannot be reached or stays locked; nothing was written.
+    """
+    from wastewater.ingest import parse_upload
+
+    _check_on_error(on_error)
+    sha = sha256_hex(data)
+    with connect(engine) as conn:
+        existing = _find_upload(conn, sha)
+        known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
+    parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, today=today)
+    if existing is not None:
+        return _duplicate_outcome(parsed.report, existing, parsed.kind)
+    return store_parsed(
+        engine,
+        data,
+        parsed,
+        filename=filename,
+        uploader=uploader,
+        dry_run=dry_run,
+        on_error=on_error,
+        today=today,
+        progress=progress,
+    )
+
+
+def store_parsed(
+    engine: Engine,
+    data: bytes,
+    parsed: Any,
+    *,
+    filename: str | None,
+    uploader: str,
+    dry_run: bool = False,
+    on_error: str = "reject",
+    today: dt.date | None = None,
+    progress: ProgressCallback | None = None,
+) -> IngestOutcome:
+    """
+    Store an already parsed upload (``ParsedUpload``) in one transaction.
+
+    Same as :func:`ingest_bytes` after parsing; for callers that parsed the bytes themselves.
+    ``parsed.frame`` must hold only valid rows, with the columns of the ingest contract
+    (docs/architecture.md). Identical bytes stored meanwhile (e.g. by a concurrent request)
+    are detected through the unique ``uploads.sha256`` and returned as a duplicate.
+    """
+    _check_on_error(on_error)
+    report = parsed.report
+    kind = parsed.kind
+    if kind not in _STORERS:
+        raise ValueError(f"unknown upload kind {kind!r}; expected one of {', '.join(t.UPLOAD_KINDS)}")
+    frame = parsed.frame
+    if not report.ok and (on_error == "reject" or len(frame) == 0):
+        return IngestOutcome(None, False, False, report, kind=kind, dry_run=dry_run)
+    sha = sha256_hex(data)
+    now = _utcnow()
+    today = today or now.date()
+    try:
+        with write_transaction(engine) as conn:
+            upload_id = conn.execute(
+                t.uploads.insert().returning(t.uploads.c.upload_id),
+                {
+                    "kind": kind,
+                    "filename": filename,
+                    "sha256": sha,
+                    "size_bytes": len(data),
+                    "content": data,
+                    "uploader": uploader,
+                    "uploaded_at": now,
+                    "rows_total": int(report.rows_total),
+                    "rows_accepted": int(report.rows_accepted),
+                    "report_json": json.dumps(report.to_dict(), default=str),
+                },
+            ).scalar_one()
+            counts = _STORERS[kind](
+                conn,
+                frame,
+                upload_id=upload_id,
+                stored_at=now,
+                uploader=uploader,
+                today=today,
+                progress=progress,
+            )
+            conn.execute(
+                t.audit_log.insert(),
+                {
+                    "at": now,
+                    "actor": uploader,
+                    "action": "upload_stored",
+                    "target": f"upload/{upload_id}",
+                    "detail_json": json.dumps(
+                        {
+                            "kind": kind,
+                            "filename": filename,
+                            "sha256": sha,
+                            "rows_inserted": counts.inserted,
+                            "rows_superseded": counts.superseded,
+                            "rows_unchanged": counts.unchanged,
+                        }
+                    ),
+                },
+            )
+            if dry_run:
+                raise _DryRunRollback(counts)
+    except _DryRunRollback as rb:
+        c = rb.counts
+        return IngestOutcome(
+            None, False, False, report, c.inserted, c.superseded, c.unchanged, kind, dry_run=True
+        )
+    except sa.exc.IntegrityError:
+        with connect(engine) as conn:
+            existing = _find_upload(conn, sha)
+        if existing is None:
+            raise
+        return _duplicate_outcome(report, existing, kind)
+    return IngestOutcome(
+        upload_id, False, True, report, counts.inserted, counts.superseded, counts.unchanged, kind
+    )
+
+
+def _check_on_error(on_error: str) -> None:
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error={on_error!r}; expected 'reject' or 'skip'")
+
+
+def _find_upload(conn: Connection, sha: str) -> sa.Row | None:
+    u = t.uploads.c
+    return conn.execute(
+        sa.select(u.upload_id, u.kind, u.filename, u.uploaded_at).where(u.sha256 == sha)
+    ).first()
+
+
+def _duplicate_outcome(report: Any, existing: sa.Row, kind: str | None) -> IngestOutcome:
+    when = existing.uploaded_at
+    when_text = when.strftime("%Y-%m-%d %H:%M UTC") if when is not None else "earlier"
+    message = (
+        f"identical file already stored as upload {existing.upload_id}"
+        f" ({existing.filename or 'unnamed'}, {when_text}); nothing was stored again"
+    )
+    details = getattr(report, "details", None)
+    if isinstance(details, dict):
+        details["duplicate_of_upload_id"] = existing.upload_id
+        details["duplicate_message"] = message
+    _add_warning(report, code="duplicate_upload", message=message)
+    return IngestOutcome(existing.upload_id, True, False, report, kind=kind or existing.kind)
+
+
+def _add_warning(report: Any, *, code: str, message: str, line: int | None = None,
+                 column: str | None = None, value: str | None = None) -> None:
+    """Append a warning ``Issue`` to the parser's report (if ``code`` is registered there)."""
+    from wastewater.ingest.report import Issue
+
+    try:
+        issue = Issue(line=line, column=column, code=code, message=message, severity="warning",
+                      value=value)
+    except ValueError:  # code not (yet) in wastewater.ingest.report.ISSUE_CODES
+        return
+    report.issues.append(issue)
+
+
+# --------------------------------------------------------------------------- frame → records
+
+
+def _column_values(series: pd.Series) -> list[Any]:
+    """Python values of one column with ``None`` for every missing value."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        mask = series.isna().to_numpy()
+        values = series.dt.date.astype(object).tolist()
+    elif pd.api.types.is_bool_dtype(series):
+        mask = series.isna().to_numpy()
+        values = series.fillna(False).astype(bool).tolist()
+    elif pd.api.types.is_integer_dtype(series):
+        mask = series.isna().to_numpy()
+        values = series.fillna(0).astype("int64").tolist()
+    elif pd.api.types.is_float_dtype(series):
+        arr = series.to_numpy(dtype=float, na_value=np.nan)
+        mask = np.isnan(arr)
+        values = arr.tolist()
+    else:
+        mask = series.isna().to_numpy() if series.dtype != object else _object_na(series)
+        values = series.astype(object).tolist()
+    for i in np.flatnonzero(mask):
+        values[i] = None
+    return values
+
+
+def _object_na(series: pd.Series) -> np.ndarray:
+    return np.fromiter(
+        (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
+         for v in series),
+        dtype=bool,
+        count=len(series),
+    )
+
+
+def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
+    cols = [_column_values(frame[c]) if c in frame.columns else [None] * len(frame)
+            for c in columns]
+    return [dict(zip(columns, row, strict=True)) for row in zip(*cols, strict=True)]
+
+
+def _chunks(seq: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(seq), size):
+        yield seq[start:start + size]
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equality for stored values: floats to 1e-12 relative, None only equals None."""
+    if a is None or b is None:
+        return a is None and b is None
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(float(a), float(b), rel_tol=1e-12, abs_tol=0.0)
+        except (TypeError, ValueError):
+            return False
+    if isinstance(a, dt.datetime):
+        a = a.date()
+    if isinstance(b, dt.datetime):
+        b = b.date()
+    return a == b
+
+
+# --------------------------------------------------------------------------- versioned kinds
+
+
+@dataclasses.dataclass(frozen=True)
+class _Versioned:
+    table: sa.Table
+    id_col: str
+    key: tuple[str, ...]
+    compare: tuple[str, ...]
+
+    @property
+    def insert_cols(self) -> tuple[str, ...]:
+        return (*self.key, *[c for c in self.compare if c not in self.key], "source_line")
+
+
+_RESULTS = _Versioned(
+    t.results,
+    "result_id",
+    ("sample_id", "analyte", "replicate", "sample_role"),
+    ("site", "sample_date", "value_ng_per_l", "censor", "loq_ng_per_l", "lod_ng_per_l",
+     "flow_m3_per_day", "composite_hours", "lab", "method", "comment", "original_value",
+     "original_unit"),
+)
+_FLOWS = _Versioned(t.flows, "id", ("site", "date"), ("flow_m3_per_day",))
+_EVENTS = _Versioned(
+    t.events,
+    "id",
+    ("event_id",),
+    ("kind", "start_date", "end_date", "sites_json", "substances_json", "description",
+     "confidential"),
+)
+
+
+def _prefetch_current(conn: Connection, spec: _Versioned, batch: list[dict[str, Any]]
+                      ) -> dict[tuple, tuple[int, dict[str, Any]]]:
+    """Current rows whose natural key occurs in ``batch``: key → (id, stored values)."""
+    tab = spec.table
+    first = spec.key[0]
+    wanted = sorted({r[first] for r in batch})
+    cols = [tab.c[spec.id_col], *[tab.c[c] for c in spec.key],
+            *[tab.c[c] for c in spec.compare if c not in spec.key]]
+    found: dict[tuple, tuple[int, dict[str, Any]]] = {}
+    for part in _chunks(wanted, IN_CLAUSE_MAX):
+        query = sa.select(*cols).where(tab.c.is_current.is_(True), tab.c[first].in_(part))
+        if spec is _FLOWS:  # narrow a site's flow history to the batch's dates
+            dates = [r["date"] for r in batch]
+            query = query.where(tab.c.date >= min(dates), tab.c.date <= max(dates))
+        for row in conn.execute(query).mappings():
+            key = tuple(row[c] for c in spec.key)
+            found[key] = (row[spec.id_col], dict(row))
+    return found
+
+
+def _store_versioned(
+    conn: Connection,
+    spec: _Versioned,
+    records: list[dict[str, Any]],
+    *,
+    upload_id: int,
+    stored_at: dt.datetime,
+    progress: ProgressCallback | None,
+) -> _Counts:
+    counts = _Counts()
+    tab = spec.table
+    extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
+             "superseded_by": None}
+    total = len(records)
+    done = 0
+    for batch in _chunks(records, CHUNK_ROWS):
+        batch = list(batch)
+        current = _prefetch_current(conn, spec, batch)
+        fresh: list[dict[str, Any]] = []
+        replacing: list[dict[str, Any]] = []
+        old_ids: list[int] = []
+        for rec in batch:
+            key = tuple(rec[c] for c in spec.key)
+            hit = current.get(key)
+            if hit is None:
+                fresh.append({**rec, **extra})
+            elif all(_same(rec[c], hit[1][c]) for c in spec.compare):
+                counts.unchanged += 1
+            else:
+                replacing.append({**rec, **extra})
+                old_ids.append(hit[0])
+        if old_ids:
+            # 1) demote the old versions first: the partial unique index allows one current row
+            conn.execute(
+                tab.update()
+                .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
+                .values(is_current=False),
+                [{"old_id": i} for i in old_ids],
+            )
+            # 2) insert the new versions and learn their ids (in parameter order)
+            new_ids = conn.execute(
+                tab.insert().returning(tab.c[spec.id_col], sort_by_parameter_order=True),
+                replacing,
+            ).scalars().all()
+            # 3) link each old version to its successor
+            conn.execute(
+                tab.update()
+                .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
+                .values(superseded_by=sa.bindparam("new_id")),
+                [{"old_id": o, "new_id": n} for o, n in zip(old_ids, new_ids, strict=True)],
+            )
+            counts.superseded += len(old_ids)
+            counts.inserted += len(replacing)
+        if fresh:
+            conn.execute(tab.insert(), fresh)  # executemany
+            counts.inserted += len(fresh)
+        done += len(batch)
+        if progress is not None:
+            progress(done, total)
+    return counts
+
+
+def _dedupe_last(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
+    """Keep the last line of rows repeating a natural key inside one upload."""
+    present = [k for k in key if k in frame.columns]
+    if not present or not frame.duplicated(present, keep="last").any():
+        return frame
+    return frame.loc[~frame.duplicated(present, keep="last")]
+
+
+def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
+                   stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
+    frame = frame.copy()
+    if "replicate" not in frame.columns:
+        frame["replicate"] = 1
+    if "sample_role" not in frame.columns:
+        frame["sample_role"] = "sample"
+    if "censor" not in frame.columns:
+        frame["censor"] = "none"
+    frame["replicate"] = frame["replicate"].fillna(1)
+    frame["sample_role"] = frame["sample_role"].fillna("sample")
+    frame = _dedupe_last(frame, _RESULTS.key)
+    records = _records(frame, _RESULTS.insert_cols)
+    return _store_versioned(conn, _RESULTS, records, upload_id=upload_id, stored_at=stored_at,
+                            progress=progress)
+
+
+def _store_flows(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
+                 stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
+    frame = _dedupe_last(frame, _FLOWS.key)
+    records = _records(frame, _FLOWS.insert_cols)
+    return _store_versioned(conn, _FLOWS, records, upload_id=upload_id, stored_at=stored_at,
+                            progress=progress)
+
+
+def _json_list(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "[]"
+    if isinstance(value, str):
+        items = [value] if value else []
+    else:
+        items = [str(v) for v in value]
+    return json.dumps(sorted(items))
+
+
+def _store_events(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
+                  stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
+    frame = _dedupe_last(frame, _EVENTS.key)
+    out = pd.DataFrame(
+        {
+            "event_id": frame["event_id"].astype(object),
+            "kind": frame["kind"].astype(object),
+            "start_date": frame["start"],
+            "end_date": frame["end"],
+            "sites_json": [_json_list(v) for v in frame.get("sites", [None] * len(frame))],
+            "substances_json": [_json_list(v) for v in
+                                frame.get("substances", [None] * len(frame))],
+            "description": frame["description"].astype(object)
+            if "description" in frame.columns else None,
+            "confidential": frame["confidential"].fillna(False).astype(bool)
+            if "confidential" in frame.columns else False,
+            "source_line": frame["source_line"] if "source_line" in frame.columns else None,
+        },
+        index=frame.index,
+    )
+    records = _records(out, _EVENTS.insert_cols)
+    return _store_versioned(conn, _EVENTS, records, upload_id=upload_id, stored_at=stored_at,
+                            progress=progress)
+
+
+# --------------------------------------------------------------------------- sites (in place)
+
+_SITE_FIELDS = ("name", "municipality", "treatment_plant", "lat", "lon")
+
+
+def _store_sites(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
+                 stored_at: dt.datetime, uploader: str, today: dt.date,
+                 progress: ProgressCallback | None, **_: Any) -> _Counts:
+    """Upsert sites (attributes from the site's last line) and their populations.
+
+    A sites file may give one line per site and population year; every line's population is
+    stored under ``(site, population_year, population_method)``.
+    """
+    counts = _Counts()
+    all_records = _records(frame, ("site", *_SITE_FIELDS, "population", "population_year",
+                                   "population_method"))
+    records = list({r["site"]: r for r in all_records}.values())  # last line per site wins
+    s = t.sites.c
+    existing = {
+        row.site: row._mapping
+        for part in _chunks(sorted(r["site"] for r in records), IN_CLAUSE_MAX)
+        for row in conn.execute(sa.select(t.sites).where(s.site.in_(part)))
+    }
+    audit: list[dict[str, Any]] = []
+    new_sites = []
+    changed: set[str] = set()
+    for rec in records:
+        values = {f: rec[f] for f in _SITE_FIELDS}
+        old = existing.get(rec["site"])
+        if old is None:
+            new_sites.append({"site": rec["site"], **values, "upload_id": upload_id})
+        elif not all(_same(values[f], old[f]) for f in _SITE_FIELDS):
+            conn.execute(t.sites.update().where(s.site == rec["site"])
+                         .values(**values, upload_id=upload_id))
+            changed.add(rec["site"])
+            audit.append(_audit_row(stored_at, uploader, "site_updated", f"site/{rec['site']}",
+                                    {"old": {f: old[f] for f in _SITE_FIELDS}, "new": values,
+                                     "old_upload_id": old["upload_id"], "upload_id": upload_id}))
+    if new_sites:
+        conn.execute(t.sites.insert(), new_sites)
+
+    # populations: one row per (site, year, method), updated in place with an audit entry
+    p = t.site_populations.c
+    by_key: dict[tuple, dict[str, Any]] = {}
+    for rec in all_records:
+        if rec["population"] is None:
+            continue
+        pop = {
+            "site": rec["site"],
+            "year": rec["population_year"] if rec["population_year"] is not None else today.year,
+            "method": rec["population_method"] or "de_jure",
+            "population": int(rec["population"]),
+        }
+        by_key[(pop["site"], pop["year"], pop["method"])] = pop  # last line per key wins
+    pops = list(by_key.values())
+    if pops:
+        stored = {
+            (row.site, row.year, row.method): row
+            for part in _chunks(sorted({r["site"] for r in pops}), IN_CLAUSE_MAX)
+            for row in conn.execute(sa.select(t.site_populations).where(p.site.in_(part)))
+        }
+        new_pops = []
+        for pop in pops:
+            old = stored.get((pop["site"], pop["year"], pop["method"]))
+            if old is None:
+                new_pops.append({**pop, "upload_id": upload_id})
+                changed.add(pop["site"])
+            elif old.population != pop["population"]:
+                conn.execute(t.site_populations.update().where(p.id == old.id)
+                             .values(population=pop["population"], upload_id=upload_id))
+                changed.add(pop["site"])
+                audit.append(_audit_row(
+                    stored_at, uploader, "population_updated",
+                    f"site/{pop['site']}/population/{pop['year']}/{pop['method']}",
+                    {"old": old.population, "new": pop["population"],
+                     "old_upload_id": old.upload_id, "upload_id": upload_id}))
+        if new_pops:
+            conn.execute(t.site_populations.insert(), new_pops)
+    if audit:
+        conn.execute(t.audit_log.insert(), audit)
+    fresh = {r["site"] for r in new_sites}
+    counts.inserted = len(fresh)
+    counts.superseded = len(changed - fresh)
+    counts.unchanged = len(records) - counts.inserted - counts.superseded
+    if progress is not None:
+        progress(len(records), len(records))
+    return counts
+
+
+def _audit_row(at: dt.datetime, actor: str, action: str, target: str,
+               detail: dict[str, Any]) -> dict[str, Any]:
+    return {"at": at, "actor": actor, "action": action, "target": target,
+            "detail_json": json.dumps(detail, default=str)}
+
+
+_STORERS: dict[str, Callable[..., _Counts]] = {
+    "sites": _store_sites,
+    "flows": _store_flows,
+    "results": _store_results,
+    "events": _store_events,
+}

@@ -1,0 +1,218 @@
+"""SQLAlchemy Core table definitions (one ``MetaData``); every quantity carries its unit in its name.
+
+The Alembic migrations in ``wastewater/storage/migrations/versions`` must produce exactly this
+schema; ``tests/test_migrations.py`` compares the two.
+
+History model
+-------------
+``results``, ``flows`` and ``events`` keep every version of a row. A newer upload with the same
+natural key marks the previous row ``is_current = false`` and points ``superseded_by`` at the row
+that replaced it. A partial unique index guarantees at most one current row per natural key:
+
+- results: ``(sample_id, analyte, replicate, sample_role)``
+- flows: ``(site, date)``
+- events: ``(event_id)``
+
+``sites`` and ``site_populations`` are updated in place; each change is recorded in ``audit_log``
+(action ``site_updated`` / ``population_updated``, with old and new values) and the verbatim bytes of
+every upload stay in ``uploads.content``, so earlier values remain recoverable.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+UPLOAD_KINDS = ("sites", "flows", "results", "events")
+"""Kinds of upload the ingest layer recognises (``wastewater.ingest.parse_upload``)."""
+
+uploads = sa.Table(
+    "uploads",
+    metadata,
+    sa.Column("upload_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("filename", sa.String(512), nullable=True),
+    sa.Column("sha256", sa.String(64), nullable=False, unique=True),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("content", sa.LargeBinary, nullable=False),
+    sa.Column("uploader", sa.String(200), nullable=False),
+    sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rows_total", sa.Integer, nullable=False),
+    sa.Column("rows_accepted", sa.Integer, nullable=False),
+    sa.Column("report_json", sa.Text, nullable=False),
+)
+
+sites = sa.Table(
+    "sites",
+    metadata,
+    sa.Column("site", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("municipality", sa.String(200), nullable=True),
+    sa.Column("treatment_plant", sa.String(200), nullable=True),
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=True),
+)
+
+site_populations = sa.Table(
+    "site_populations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.site"), nullable=False),
+    sa.Column("year", sa.Integer, nullable=False),
+    sa.Column("population", sa.Integer, nullable=False),
+    sa.Column("method", sa.String(32), nullable=False, server_default="de_jure"),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=True),
+    sa.UniqueConstraint("site", "year", "method"),
+)
+
+flows = sa.Table(
+    "flows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.site"), nullable=False),
+    sa.Column("date", sa.Date, nullable=False),
+    sa.Column("flow_m3_per_day", sa.Float, nullable=False),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=True),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("superseded_by", sa.Integer, nullable=True),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_flows_site_date", "site", "date"),
+    sa.Index(
+        "uq_flows_current",
+        "site",
+        "date",
+        unique=True,
+        sqlite_where=sa.text("is_current"),
+        postgresql_where=sa.text("is_current"),
+    ),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("result_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("sample_id", sa.String(128), nullable=False),
+    sa.Column("site", sa.String(64), sa.ForeignKey("sites.site"), nullable=False),
+    sa.Column("sample_date", sa.Date, nullable=False),
+    sa.Column("analyte", sa.String(64), nullable=False),
+    sa.Column("replicate", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("sample_role", sa.String(16), nullable=False, server_default="sample"),
+    sa.Column("value_ng_per_l", sa.Float, nullable=True),
+    sa.Column("censor", sa.String(8), nullable=False, server_default="none"),
+    sa.Column("loq_ng_per_l", sa.Float, nullable=True),
+    sa.Column("lod_ng_per_l", sa.Float, nullable=True),
+    sa.Column("flow_m3_per_day", sa.Float, nullable=True),
+    sa.Column("composite_hours", sa.Integer, nullable=True),
+    sa.Column("lab", sa.String(200), nullable=True),
+    sa.Column("method", sa.String(200), nullable=True),
+    sa.Column("comment", sa.Text, nullable=True),
+    sa.Column("original_value", sa.String(64), nullable=True),
+    sa.Column("original_unit", sa.String(32), nullable=True),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=True),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("superseded_by", sa.Integer, nullable=True),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_results_site_analyte_sample_date", "site", "analyte", "sample_date"),
+    sa.Index("ix_results_sample_id_analyte", "sample_id", "analyte"),
+    sa.Index("ix_results_upload_id", "upload_id"),
+    sa.Index(
+        "uq_results_current",
+        "sample_id",
+        "analyte",
+        "replicate",
+        "sample_role",
+        unique=True,
+        sqlite_where=sa.text("is_current"),
+        postgresql_where=sa.text("is_current"),
+    ),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("start_date", sa.Date, nullable=False),
+    sa.Column("end_date", sa.Date, nullable=False),
+    sa.Column("sites_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("substances_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("description", sa.Text, nullable=True),
+    sa.Column("confidential", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("source_line", sa.Integer, nullable=True),
+    sa.Column("is_current", sa.Boolean, nullable=False),
+    sa.Column("superseded_by", sa.Integer, nullable=True),
+    sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index(
+        "uq_events_current",
+        "event_id",
+        unique=True,
+        sqlite_where=sa.text("is_current"),
+        postgresql_where=sa.text("is_current"),
+    ),
+)
+
+reference_sites = sa.Table(
+    "reference_sites",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("country", sa.String(64), nullable=True),
+    sa.Column("city", sa.String(200), nullable=True),
+    sa.Column("location", sa.String(200), nullable=True),
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("population", sa.Integer, nullable=True),
+)
+
+reference_values = sa.Table(
+    "reference_values",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("site_id", sa.String(64), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("analyte", sa.String(64), primary_key=True),
+    sa.Column("weekday", sa.String(3), primary_key=True),
+    sa.Column("value_mg_per_day_per_1000", sa.Float, nullable=True),
+    sa.Column("censored", sa.Boolean, nullable=False, server_default=sa.text("false")),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(256), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("sites_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("target", sa.String(256), nullable=True),
+    sa.Column("detail_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Index("ix_audit_log_at", "at"),
+)
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+"""Allowed ``reference_values.weekday`` names (EUDA daily profile)."""
