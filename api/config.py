@@ -1,0 +1,61 @@
+"""Settings of the HTTP API, read from ``WASTEWATER_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from typing import Annotated
+
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of :func:`api.main.create_app`.
+
+    Every field can be set from the environment with the ``WASTEWATER_`` prefix,
+    e.g. ``WASTEWATER_DATABASE_URL=postgresql+psycopg://...``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="WASTEWATER_", extra="ignore")
+
+    database_url: str = Field(
+        "sqlite:///wastewater.db",
+        description="SQLAlchemy URL of the database (WASTEWATER_DATABASE_URL).",
+    )
+    min_public_population: int = Field(
+        10_000,
+        ge=0,
+        description=(
+            "Smallest latest population [persons] of a catchment shown to anonymous users "
+            "(wbe-domain.md §6: 'ballpark >= 10 000 people'; sweden-context.md §6.4)."
+        ),
+    )
+    max_upload_bytes: int = Field(
+        20 * 1024 * 1024, gt=0, description="Largest accepted upload body [bytes] (default 20 MiB)."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS; empty (default) = no CORS headers at all.",
+    )
+    admin_key: SecretStr | None = Field(
+        None,
+        description=(
+            "Bootstrap admin token (WASTEWATER_ADMIN_KEY). When set, a request presenting it "
+            "acts as role 'admin' with actor name 'bootstrap-admin'; use it once to create "
+            "real keys with POST /api/v1/keys, then unset it."
+        ),
+    )
+    auto_upgrade: bool = Field(
+        False, description="Run database migrations when the app starts (demo/tests)."
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value):  # noqa: ANN001, ANN206
+        if isinstance(value, str):
+            value = value.strip()
+            if value.startswith("["):
+                import json
+
+                return json.loads(value)
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value

@@ -1,0 +1,122 @@
+"""The FastAPI application: ``create_app(settings) -> FastAPI`` with every route under /api/v1.
+
+Stateless by design: the app holds only its settings and a SQLAlchemy engine (a connection
+pool); no response or data cache lives in the process, so any number of replicas can sit
+behind a load balancer.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.config import Settings
+from api.middleware import BodySizeLimit
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "meta", "description": "Health and version."},
+    {"name": "sites", "description": "Catchments (treatment plants, sub-catchments)."},
+    {"name": "catalogue", "description": "Analytes and the cited literature parameters."},
+    {"name": "results", "description": "Lab results and samples (authorised roles only)."},
+    {"name": "series", "description": "Daily (authorised) or weekly-mean (public) series in canonical units."},
+    {"name": "events", "description": "Operations, campaigns and the risk-weekend calendar."},
+    {"name": "analyses", "description": "Change tests; multi-test endpoints report Benjamini–Hochberg q-values."},
+    {"name": "uploads", "description": "Validated, atomic uploads of sites, flows, results and events."},
+    {"name": "reference", "description": "EUDA comparison data and PHES-ODM export."},
+    {"name": "admin", "description": "API keys and the audit log (admin only)."},
+]
+
+DESCRIPTION = """
+Open wastewater drug-monitoring data service.
+
+* **Access**: send an API key as `X-API-Key: <token>` or `Authorization: Bearer <token>`.
+  Roles: *public* (no key) < *viewer* < *analyst*; *lab* uploads results/flows for its own
+  sites; *admin* manages keys, sites, events and EUDA imports. Keys may be limited to sites.
+* **Privacy** (wbe-domain.md §6): anonymous users see only catchments whose latest population
+  is at least `min_public_population` (default 10 000) and only weekly means.
+  Confidential events are shown to analyst/admin only.
+* **Units** are part of every field name (`flow_m3_per_day`, `load_mg_per_day_per_1000` ...).
+* **Errors** always use one envelope: `{"ok": false, "status", "error", "errors": [{line, column, code, message}]}`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:  # noqa: ANN001
+    """Build the application.
+
+    Parameters
+    ----------
+    settings : api.config.Settings, optional
+        Default: read from the ``WASTEWATER_*`` environment.
+    engine : sqlalchemy.Engine, optional
+        Use this engine instead of creating one from ``settings.database_url`` (tests).
+    """
+    import wastewater
+
+    settings = settings or Settings()
+    app = FastAPI(
+        title="Wastewater drug monitoring API",
+        version=wastewater.__version__,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=f"{API_PREFIX}/redoc",
+    )
+    app.state.settings = settings
+    if engine is None:
+        engine = _engine_for(settings)
+    app.state.engine = engine
+
+    errors.install(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["X-API-Key", "Authorization", "Content-Type", "If-None-Match"],
+            expose_headers=["ETag", "Last-Modified"],
+        )
+
+    from api.routers import (
+        analyses,
+        catalogue,
+        events,
+        keys,
+        meta,
+        reference,
+        results,
+        series,
+        sites,
+        uploads,
+    )
+
+    for r in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, keys):
+        app.include_router(r.router, prefix=API_PREFIX)
+
+    try:
+        import dashboards
+
+        if hasattr(dashboards, "mount"):
+            dashboards.mount(app)
+    except ImportError:  # pragma: no cover - dashboards are optional for the API
+        pass
+    return app
+
+
+def _engine_for(settings: Settings):  # noqa: ANN202
+    """Engine for ``settings.database_url``; unreachable databases answer 503 later, not here."""
+    from wastewater.storage import database
+
+    engine = database.get_engine(settings.database_url, check=False)
+    if settings.auto_upgrade:
+        database.upgrade(engine)
+    return engine
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory api.main:app_from_env``."""
+    return create_app()

@@ -1,0 +1,96 @@
+"""Pure-ASGI middleware limiting request bodies (413 in the error envelope)."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.exceptions import HTTPException
+
+
+class BodyTooLarge(HTTPException):
+    """Raised while reading the body; FastAPI re-raises HTTPExceptions, so it ends as 413."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, f"the request body exceeds the limit of {max_bytes} bytes")
+
+
+def _413(max_bytes: int) -> tuple[dict, bytes]:
+    body = {
+        "ok": False,
+        "status": 413,
+        "error": "upload too large",
+        "errors": [
+            {
+                "line": None,
+                "column": None,
+                "code": "too_large",
+                "message": f"the request body exceeds the limit of {max_bytes} bytes "
+                f"({max_bytes / 1048576:.1f} MiB); split the file or ask the admin to raise "
+                "WASTEWATER_MAX_UPLOAD_BYTES",
+                "limit_bytes": max_bytes,
+            }
+        ],
+    }
+    return body, json.dumps(body).encode()
+
+
+class BodySizeLimit:
+    """Refuse bodies larger than ``max_bytes``: first by ``Content-Length``, then by counting
+    the bytes actually received (chunked uploads or a lying header)."""
+
+    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001
+        self.app = app
+        self.max_bytes = max_bytes
+        # multipart framing adds a few hundred bytes around the file itself
+        self.slack = 64 * 1024
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes + self.slack
+        headers = dict(scope.get("headers") or [])
+        cl = headers.get(b"content-length")
+        if cl is not None:
+            try:
+                too_big = int(cl) > limit
+            except ValueError:
+                too_big = False
+            if too_big:
+                await self._reply(send)
+                return
+        received = 0
+        started = False
+
+        async def limited_receive():  # noqa: ANN202
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
+
+        async def tracking_send(message):  # noqa: ANN001, ANN202
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if not started:
+                await self._reply(send)
+
+    async def _reply(self, send) -> None:  # noqa: ANN001
+        _, raw = _413(self.max_bytes)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode()),
+                            (b"connection", b"close")],
+            }
+        )
+        await send({"type": "http.response.body", "body": raw})

@@ -1,0 +1,73 @@
+"""GET /events and GET /calendar/risk-weekends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from api.deps import EngineDep, PageDep, PrincipalDep, SettingsDep, paginate
+from api.errors import responses
+from api.routers.common import CSV_RESPONSE, DialectQ, FormatQ, FromQ, ToQ, check_range, csv_response
+from api.schemas import EventOut, PageOut, RiskWeekendOut
+from api.security import Principal
+from api.services import records, repository, visible_site_ids
+
+router = APIRouter(tags=["events"])
+
+
+def visible_events(engine, settings, p: Principal) -> list[dict]:  # noqa: ANN001
+    """Events the caller may see.
+
+    Confidential events (police operations whose dates may be secret under OSL 18:1,
+    sweden-context.md §6.4) only for analyst/admin. An event naming sites is shown when it
+    names at least one visible site, and lists only the visible ones.
+    """
+    df = repository().load_events(engine, include_confidential=p.sees_confidential)
+    if df.empty:
+        return []
+    if not p.sees_confidential and "confidential" in df:
+        df = df[~df["confidential"].astype(bool)]
+    visible = set(visible_site_ids(engine, p, settings))
+    out = []
+    for r in records(df):
+        sites = list(r.get("sites") or [])
+        if sites:
+            keep = [s for s in sites if s in visible]
+            if not keep:
+                continue
+            r["sites"] = keep
+        r["sites"] = r.get("sites") or []
+        r["substances"] = list(r.get("substances") or [])
+        for k in ("start", "end"):
+            if isinstance(r.get(k), str):
+                r[k] = r[k][:10]
+        out.append({k: r.get(k) for k in EventOut.model_fields})
+    out.sort(key=lambda e: (e["start"], e["event_id"]))
+    return out
+
+
+@router.get("/events", response_model=PageOut[EventOut], summary="Operations, campaigns and other events",
+            responses={**responses(401, 422, 503), 200: CSV_RESPONSE})
+def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: PrincipalDep, page: PageDep,
+                start: FromQ = None, end: ToQ = None, format: FormatQ = "json", dialect: DialectQ = "machine"):
+    """Confidential events are returned to analyst and admin keys only."""
+    check_range(start, end)
+    ev = visible_events(engine, settings, p)
+    if start:
+        ev = [e for e in ev if e["end"] >= start.isoformat()]
+    if end:
+        ev = [e for e in ev if e["start"] <= end.isoformat()]
+    if format == "csv":
+        return csv_response(ev, dialect, "events.csv")
+    return paginate(request, ev, page)
+
+
+@router.get("/calendar/risk-weekends", response_model=list[RiskWeekendOut],
+            summary="Swedish risk, payday and long weekends of a year", responses=responses(422))
+def risk_weekends(year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):
+    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3)."""
+    from wastewater.riskweekends import risk_weekends as _rw
+
+    return records(_rw(year or dt.date.today().year))

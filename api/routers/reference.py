@@ -1,0 +1,109 @@
+"""EUDA reference data (GET /reference/euda, admin POST /reference/euda/import) and the
+PHES-ODM export (GET /export/odm)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
+from fastapi.responses import Response
+
+from api.deps import EngineDep, PageDep, Principal, SettingsDep, paginate, require_rank, require_roles
+from api.errors import ApiError, item, responses
+from api.routers.common import CSV_RESPONSE, DialectQ, FormatQ, FromQ, ToQ, check_range, csv_response
+from api.routers.uploads import _read_limited
+from api.schemas import PageOut
+from api.security import audit
+from api.services import records, resolve_analyte, visible_site_ids
+
+router = APIRouter(tags=["reference"])
+
+
+def _interop(module: str, *names: str) -> Any:
+    try:
+        m = importlib.import_module(f"wastewater.interop.{module}")
+    except ImportError as exc:
+        raise ApiError(503, "not available", [item("not_installed", f"wastewater.interop.{module} is missing")]) from exc
+    for n in names:
+        fn = getattr(m, n, None)
+        if callable(fn):
+            return fn
+    raise ApiError(503, "not available", [item("not_installed", f"none of {names} in wastewater.interop.{module}")])
+
+
+@router.get("/reference/euda", response_model=PageOut[dict[str, Any]],
+            summary="EUDA multi-city reference values (mg/day/1000 inhabitants)",
+            responses={**responses(422, 503), 200: CSV_RESPONSE})
+def euda(
+    request: Request, engine: EngineDep, page: PageDep,
+    country: Annotated[str | None, Query(max_length=64)] = None,
+    analyte: Annotated[str | None, Query(max_length=64)] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    site_id: Annotated[str | None, Query(max_length=64, description="EUDA site id.")] = None,
+    source: Annotated[str | None, Query(max_length=32, description="Release label, e.g. EUDA-2025.")] = None,
+    format: FormatQ = "json", dialect: DialectQ = "machine",
+):
+    """Published daily values of the EUDA/SCORE campaigns (public data, no key needed);
+    `value_mg_per_day_per_1000` is the residue load without excretion correction."""
+    fn = _interop("store", "load_reference")
+    a = resolve_analyte(analyte) if analyte else None
+    rows = records(fn(engine, source=source, country=country, analyte=a, year=year, site_id=site_id))
+    if format == "csv":
+        return csv_response(rows, dialect, "euda_reference.csv")
+    return paginate(request, rows, page)
+
+
+@router.post("/reference/euda/import", status_code=201, summary="Import an EUDA release (admin)",
+             responses={201: {"description": "Rows written per table."}, **responses(401, 403, 413, 422, 503)})
+async def euda_import(
+    engine: EngineDep, settings: SettingsDep,
+    all_data: Annotated[UploadFile, File(description="ww2025-all-data.csv")],
+    site_info: Annotated[UploadFile, File(description="ww2025-site-info-table.csv")],
+    source: Annotated[str, Query(min_length=1, max_length=32)] = "EUDA-2025",
+    p: Principal = Depends(require_roles("admin", what="import EUDA releases")),
+) -> dict:
+    """Replaces the earlier import of the same `source` in one transaction."""
+    fn = _interop("store", "import_euda")
+    a = await _read_limited(all_data, settings.max_upload_bytes)
+    s = await _read_limited(site_info, settings.max_upload_bytes)
+    try:
+        counts = fn(engine, a, s, source=source)
+    except (ValueError, KeyError) as exc:
+        raise ApiError(422, "import rejected", [item(type(exc).__name__, str(exc))]) from exc
+    audit(engine, p.name, "euda_imported", f"reference/{source}",
+          {"all_data": all_data.filename, "site_info": site_info.filename, **dict(counts)})
+    return {"ok": True, "source": source, **dict(counts)}
+
+
+@router.get("/export/odm", summary="PHES-ODM export of results",
+            response_class=Response,
+            responses={200: {"content": {"text/csv": {"schema": {"type": "string"}},
+                                         "application/json": {"schema": {"type": "object"}}},
+                             "description": "ODM tables."}, **responses(401, 403, 404, 422, 503)})
+def export_odm(
+    engine: EngineDep, settings: SettingsDep,
+    site: Annotated[str | None, Query(max_length=64)] = None,
+    start: FromQ = None, end: ToQ = None,
+    p: Principal = Depends(require_rank(1, "export single results")),
+):
+    """PHES-ODM v2 measures of the visible sites (`wastewater.interop.odm`)."""
+    check_range(start, end)
+    sites = visible_site_ids(engine, p, settings)
+    if site:
+        if site not in sites:
+            raise ApiError(404, "not found", [item("unknown_site", f"no site {site!r} visible to this key",
+                                                   column="site")])
+        sites = [site]
+    fn = _interop("odm", "export_odm_from_engine", "export_odm_engine", "export_odm")
+    out = fn(engine, sites=sites, start=start, end=end)
+    if isinstance(out, (bytes, str)):
+        data = out.encode() if isinstance(out, str) else out
+        return Response(data, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="odm.csv"'})
+    if isinstance(out, dict):
+        import json
+
+        return Response(json.dumps({k: records(v) if hasattr(v, "to_dict") else v for k, v in out.items()},
+                                   default=str), media_type="application/json")
+    return csv_response(records(out), "machine", "odm.csv")

@@ -1,0 +1,147 @@
+"""GET /series: one site × analyte in canonical units (daily, or weekly means for the public)."""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import json
+from typing import Annotated, Literal
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from api.csvout import frame_to_csv
+from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.errors import ApiError, item, responses
+from api.routers.common import DialectQ, FromQ, ToQ, check_range, etag_for
+from api.schemas import SeriesOut
+from api.services import MEASURES, daily_series, jsonable, require_site, resolve_analyte, weekly_means
+
+router = APIRouter(tags=["series"])
+
+SERIES_RESPONSES = {
+    **responses(401, 403, 404, 422, 503),
+    200: {
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/x-netcdf": {"schema": {"type": "string", "format": "binary"}},
+        },
+        "description": "The series (JSON, CSV or NetCDF). Carries `ETag` and `Last-Modified`.",
+        "headers": {"ETag": {"schema": {"type": "string"}}, "Last-Modified": {"schema": {"type": "string"}}},
+    },
+    304: {"description": "Not modified (the `If-None-Match` ETag matches)."},
+}
+
+
+@router.get("/series", response_model=SeriesOut, summary="Time series of one site and analyte",
+            responses=SERIES_RESPONSES)
+def get_series(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    p: PrincipalDep,
+    site: Annotated[str, Query(min_length=1, max_length=64, description="Site id.")],
+    analyte: Annotated[str, Query(min_length=1, max_length=64, description="Analyte id or alias.")],
+    measure: Annotated[
+        Literal["concentration", "load", "load_per_1000", "consumption", "doses"],
+        Query(description="concentration [ng/L], load [mg/day], load_per_1000 [mg/day/1000], "
+                          "consumption [mg parent/day/1000], doses [doses/day/1000]."),
+    ] = "load_per_1000",
+    start: FromQ = None,
+    end: ToQ = None,
+    loq_method: Annotated[
+        Literal["loq_half", "loq", "zero", "lod_half", "loq_over_sqrt2"],
+        Query(description="Substitution of censored values (wbe-domain.md §3.3)."),
+    ] = "loq_half",
+    cf_id: Annotated[str | None, Query(max_length=100, description="Correction factor id (consumption/doses).")] = None,
+    ci: Annotated[Literal["none", "analytic", "montecarlo"], Query(description="95 % interval method.")] = "none",
+    format: Annotated[Literal["json", "csv", "netcdf"], Query(description="Response format.")] = "json",
+    dialect: DialectQ = "machine",
+):
+    """Daily values for keys (viewer and above); **weekly means only** for anonymous users
+    and only for catchments with at least `min_public_population` inhabitants
+    (wbe-domain.md §6 rules 1–2). Value field and bounds carry the unit of `measure`."""
+    check_range(start, end)
+    require_site(engine, p, settings, site)
+    a = resolve_analyte(analyte)
+    if cf_id is not None and measure not in ("consumption", "doses"):
+        raise ApiError(422, "invalid request parameters",
+                       [item("cf_id_unused", "cf_id applies only to measure=consumption or doses", column="cf_id")])
+    if cf_id is not None:
+        from wastewater.parameters import get_correction_factor
+
+        entry = get_correction_factor(cf_id)
+        if entry.analyte != a:
+            raise ApiError(422, "invalid request parameters",
+                           [item("cf_id_analyte", f"cf_id {cf_id!r} is for analyte {entry.analyte!r}, not {a!r}",
+                                 column="cf_id")])
+    if measure in ("consumption", "doses"):
+        from wastewater.parameters import correction_factors_for
+
+        if cf_id is None and not correction_factors_for(a):
+            raise ApiError(422, "invalid request parameters",
+                           [item("no_correction_factor", f"analyte {a!r} has no catalogued correction factor; "
+                                 "use measure=load_per_1000", column="measure")])
+    field, unit = MEASURES[measure]
+    daily, last = daily_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
+                               cf_id=cf_id, ci=ci)
+    weekly = p.is_public
+    if weekly:
+        frame = weekly_means(daily)
+        points = [
+            {"date": r["date"], "iso_week": r["iso_week"], field: r["value"], "lo95": r["lo95"],
+             "hi95": r["hi95"], "n_days": r["n_days"], "n_censored": r["n_censored"]}
+            for r in frame.to_dict("records")
+        ]
+        n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
+    else:
+        points = [
+            {"date": r["date"], field: r["value"], "lo95": r["lo95"], "hi95": r["hi95"],
+             "censored": bool(r["censored"])}
+            for r in daily.to_dict("records")
+        ]
+        n_cens = int(daily.loc[daily["value"].notna(), "censored"].sum()) if len(daily) else 0
+    body = {
+        "site": site, "analyte": a, "measure": measure, "value_field": field, "unit": unit,
+        "aggregation": "weekly_mean" if weekly else "daily", "loq_method": loq_method, "ci": ci,
+        "n_censored": n_cens, "points": [jsonable(pt) for pt in points],
+    }
+    if format == "csv":
+        cols = ["site", "analyte"] + list(points[0].keys()) if points else ["site", "analyte", "date", field]
+        df = pd.DataFrame([{"site": site, "analyte": a, **pt} for pt in points], columns=cols)
+        content, media = frame_to_csv(df, dialect), "text/csv; charset=utf-8"
+    elif format == "netcdf":
+        content, media = _netcdf(body), "application/x-netcdf"
+    else:
+        content, media = json.dumps(body, separators=(",", ":")).encode(), "application/json"
+    etag = etag_for(content + media.encode())
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not p.is_public else "public, no-cache",
+               "Vary": "X-API-Key, Authorization"}
+    if last is not None:
+        headers["Last-Modified"] = email.utils.format_datetime(last.astimezone(__import__("datetime").timezone.utc),
+                                                               usegmt=True)
+    inm = request.headers.get("if-none-match")
+    if inm and (etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"):
+        return Response(status_code=304, headers=headers)
+    if format != "json":
+        ext = "csv" if format == "csv" else "nc"
+        headers["Content-Disposition"] = f'attachment; filename="series_{site}_{a}_{measure}.{ext}"'
+    return Response(content, media_type=media, headers=headers)
+
+
+def _netcdf(body: dict) -> bytes:
+    import xarray as xr
+
+    pts = body["points"]
+    field = body["value_field"]
+    dates = pd.to_datetime([pt["date"] for pt in pts]) if pts else pd.DatetimeIndex([])
+    data = {field: ("date", [pt.get(field) if pt.get(field) is not None else float("nan") for pt in pts])}
+    for k in ("lo95", "hi95"):
+        data[k] = ("date", [pt.get(k) if pt.get(k) is not None else float("nan") for pt in pts])
+    ds = xr.Dataset(data, coords={"date": dates})
+    ds[field].attrs["units"] = body["unit"]
+    ds.attrs.update({k: str(body[k]) for k in ("site", "analyte", "measure", "aggregation", "loq_method", "ci")})
+    buf = io.BytesIO()
+    ds.to_netcdf(buf, engine="h5netcdf")
+    return buf.getvalue()

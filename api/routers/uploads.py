@@ -1,0 +1,195 @@
+"""POST /uploads/{kind}, GET /uploads, /uploads/{id}, /uploads/{id}/raw."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import EngineDep, PageDep, Principal, PrincipalDep, SettingsDep, paginate, require_roles
+from api.errors import ApiError, issues_to_errors, item, responses
+from api.schemas import PageOut, UploadMeta, UploadOut
+from api.services import jsonable, records, repository
+
+router = APIRouter(tags=["uploads"])
+
+#: who may upload which kind (lab: own sites only, through its key's site scope)
+KIND_ROLES = {
+    "sites": ("admin",),
+    "events": ("analyst", "admin"),
+    "flows": ("lab", "admin"),
+    "results": ("lab", "admin"),
+}
+UPLOADERS = ("lab", "analyst", "admin")
+CHUNK = 1024 * 1024
+
+
+async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
+    """Read the file, refusing with 413 as soon as it passes ``max_bytes``."""
+    parts, size = [], 0
+    while True:
+        chunk = await file.read(CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > max_bytes:
+            raise ApiError(413, "upload too large", [item(
+                "too_large",
+                f"the file exceeds the limit of {max_bytes} bytes ({max_bytes / 1048576:.1f} MiB); "
+                "split it into smaller files",
+                limit_bytes=max_bytes)])
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _check_kind(p: Principal, kind: str) -> None:
+    allowed = KIND_ROLES.get(kind, ())
+    if p.role not in allowed:
+        raise ApiError(403, "forbidden", [item(
+            "role", f"role {p.role!r} may not upload {kind}; allowed: {', '.join(allowed)}", column="kind")])
+
+
+def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:  # noqa: ANN001
+    """Rows naming a site outside the key's scope (labs upload for their own sites only)."""
+    if p.sites is None and p.role != "lab":
+        return []
+    scope = p.sites or frozenset()
+    errs = []
+    if kind == "events":
+        for r in frame.to_dict("records"):
+            sites = list(r.get("sites") or [])
+            bad = [s for s in sites if s not in scope] if sites else ["(all sites)"]
+            if bad:
+                errs.append(item("site_out_of_scope",
+                                 f"this key may write only sites {sorted(scope)}; row names {bad}",
+                                 line=jsonable(r.get("source_line")), column="sites"))
+        return errs
+    if "site" not in frame:
+        return []
+    for r in frame[["site", "source_line"] if "source_line" in frame else ["site"]].to_dict("records"):
+        if r["site"] not in scope:
+            errs.append(item("site_out_of_scope",
+                             f"site {r['site']!r} is outside this key's scope {sorted(scope)}; "
+                             "upload only your own sites",
+                             line=jsonable(r.get("source_line")), column="site", value=r["site"]))
+    return errs
+
+
+def _known_sites(engine) -> set[str]:  # noqa: ANN001
+    df = repository().load_sites(engine)
+    return set(df["site"]) if len(df) else set()
+
+
+@router.post(
+    "/uploads/{kind}",
+    response_model=UploadOut,
+    status_code=201,
+    summary="Upload a CSV or XLSX file (validated, atomic)",
+    responses={
+        200: {"model": UploadOut, "description": "Dry run, or identical bytes already stored (`duplicate=true`)."},
+        201: {"model": UploadOut, "description": "Stored."},
+        **responses(401, 403, 413, 422, 503),
+    },
+)
+async def upload(
+    engine: EngineDep,
+    settings: SettingsDep,
+    kind: Annotated[Literal["sites", "flows", "results", "events", "auto"],
+                    Path(description="What the file holds; `auto` detects it from the header.")],
+    file: Annotated[UploadFile, File(description="CSV (`,` or `;`, either decimal sign) or .xlsx.")],
+    dry_run: Annotated[bool, Query(description="Validate only; nothing is stored.")] = False,
+    on_error: Annotated[Literal["reject", "skip"],
+                        Query(description="`reject`: any error rejects the file; `skip`: store valid rows.")] = "reject",
+    p: Principal = Depends(require_roles(*UPLOADERS, what="upload files")),
+):
+    """Answers with the validation report: rows accepted and every problem with its line
+    (1-based, header = 1), column and message. `422` when the file is rejected; `200` with
+    `duplicate=true` when the same bytes were uploaded before (nothing is stored twice)."""
+    from wastewater.ingest import parse_upload
+    from wastewater.storage.service import store_parsed
+
+    if kind != "auto":
+        _check_kind(p, kind)
+    data = await _read_limited(file, settings.max_upload_bytes)
+    if not data:
+        raise ApiError(422, "upload rejected", [item("empty_file", "the file is empty", line=1)])
+    parsed = parse_upload(data, None if kind == "auto" else kind, known_sites=_known_sites(engine),
+                          filename=file.filename)
+    if kind == "auto":
+        if parsed.kind not in KIND_ROLES:
+            raise ApiError(422, "upload rejected", issues_to_errors(parsed.report)
+                           or [item("unknown_kind", "cannot tell what the file holds; use /uploads/{kind}", line=1)])
+        _check_kind(p, parsed.kind)
+    scope_errs = _scope_errors(p, parsed.kind, parsed.frame)
+    if scope_errs:
+        raise ApiError(403, "forbidden", scope_errs)
+    out = store_parsed(engine, data, parsed, filename=file.filename, uploader=p.name,
+                       dry_run=dry_run, on_error=on_error)
+    body = jsonable(out.to_dict())
+    body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
+                      or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
+    body["filename"] = file.filename
+    if out.rejected or (out.dry_run and not body["ok"]):
+        return JSONResponse(
+            {"ok": False, "status": 422, "error": "upload rejected",
+             "errors": [e for e in issues_to_errors(out.report) if e.get("severity") == "error"],
+             **{k: v for k, v in body.items() if k != "ok"}},
+            status_code=422,
+        )
+    return JSONResponse(body, status_code=201 if out.stored and not out.dry_run else 200)
+
+
+def _upload_visible(p: Principal, meta: dict) -> bool:
+    return p.role in ("analyst", "admin") or meta.get("uploader") == p.name
+
+
+@router.get("/uploads", response_model=PageOut[UploadMeta], summary="Stored uploads, newest first",
+            responses=responses(401, 403, 422, 503))
+def list_uploads(request: Request, engine: EngineDep, page: PageDep,
+                 p: Principal = Depends(require_roles(*UPLOADERS, what="list uploads"))):
+    """Lab keys see their own uploads; analyst and admin see all."""
+    rows = [r for r in records(repository().list_uploads(engine)) if _upload_visible(p, r)]
+    return paginate(request, rows, page)
+
+
+def _get(engine, p: Principal, upload_id: int) -> dict:  # noqa: ANN001
+    from wastewater.exceptions import NotFound
+
+    try:
+        meta = repository().get_upload(engine, upload_id)
+    except NotFound as exc:
+        raise ApiError(404, "not found", [item("unknown_upload", str(exc), column="upload_id")]) from exc
+    if not _upload_visible(p, meta):
+        raise ApiError(404, "not found", [item("unknown_upload", f"upload {upload_id} is not visible to this key",
+                                               column="upload_id")])
+    return meta
+
+
+UploadId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Upload id.")]
+
+
+@router.get("/uploads/{upload_id}", response_model=UploadMeta, summary="Upload metadata and validation report",
+            responses=responses(401, 403, 404, 422, 503))
+def get_upload(engine: EngineDep, upload_id: UploadId,
+               p: Principal = Depends(require_roles(*UPLOADERS, what="read uploads"))):
+    meta = _get(engine, p, upload_id)
+    meta.pop("content", None)
+    return jsonable(meta)
+
+
+@router.get(
+    "/uploads/{upload_id}/raw",
+    summary="The uploaded bytes, verbatim",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+                     "description": "The file exactly as uploaded."},
+               **responses(401, 403, 404, 422, 503)},
+)
+def get_upload_raw(engine: EngineDep, upload_id: UploadId,
+                   p: Principal = Depends(require_roles("lab", "admin", what="download raw uploads"))):
+    """Lab keys (their own uploads) and admin only."""
+    meta = _get(engine, p, upload_id)
+    name = (meta.get("filename") or f"upload-{upload_id}").replace('"', "")
+    return Response(meta["content"], media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,214 @@
+"""Response models of the API. Dimensioned fields carry their unit in the name
+(architecture.md: ``flow_m3_per_day``, ``load_mg_per_day_per_1000`` ...)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+
+class PageOut(BaseModel, Generic[T]):
+    """One page of a list; follow ``next`` for the following page."""
+
+    total: int = Field(..., description="Items matching the query, over all pages.")
+    limit: int
+    offset: int
+    next: str | None = Field(None, description="URL of the next page, null on the last page.")
+    items: list[T]
+
+
+class Health(BaseModel):
+    ok: bool
+    database: Literal["ok", "unavailable"]
+
+
+class Version(BaseModel):
+    api_version: str = Field("v1", description="Version of the URL namespace (/api/v1).")
+    package_version: str
+    database_revision: str | None = Field(None, description="Alembic revision, when known.")
+
+
+class SiteOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    site: str = Field(..., description="Site (catchment / treatment plant) id.")
+    name: str | None = None
+    municipality: str | None = None
+    population: int | None = Field(None, description="Latest connected population [persons].")
+    population_year: int | None = None
+    population_method: str | None = None
+    lat: float | None = Field(None, description="Latitude [degrees, WGS84].")
+    lon: float | None = Field(None, description="Longitude [degrees, WGS84].")
+    treatment_plant: str | None = None
+    public: bool = Field(..., description="Shown to anonymous users (population >= min_public_population).")
+
+
+class AnalyteOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    analyte: str = Field(..., description="Canonical lowercase analyte id.")
+
+
+class ParameterOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class AnalytesOut(BaseModel):
+    analytes: list[AnalyteOut]
+    parameters: list[ParameterOut] = Field(
+        default_factory=list, description="Literature parameter catalogue (correction factors, doses) with references."
+    )
+
+
+class ResultOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    result_id: int | None = None
+    sample_id: str
+    site: str
+    sample_date: dt.date
+    analyte: str
+    replicate: int | None = None
+    value_ng_per_l: float | None = Field(None, description="Concentration [ng/L]; null when censored without a number.")
+    censor: str | None = Field(None, description='"none", "<LOQ", "<LOD" or "ND".')
+    loq_ng_per_l: float | None = Field(None, description="Limit of quantification [ng/L].")
+    lod_ng_per_l: float | None = Field(None, description="Limit of detection [ng/L].")
+    flow_m3_per_day: float | None = Field(None, description="Influent flow of the sampled day [m³/day].")
+    upload_id: int | None = None
+    is_current: bool | None = None
+    superseded_by: int | None = None
+
+
+class SampleOut(BaseModel):
+    sample_id: str
+    site: str
+    sample_date: dt.date
+    n_results: int
+    analytes: list[str]
+
+
+class SeriesPoint(BaseModel):
+    """One day (or one ISO week for anonymous users) of a series.
+
+    Exactly one of the value fields is present, named with its unit; ``lo95``/``hi95`` carry
+    the same unit as that value field (see ``SeriesOut.unit``).
+    """
+
+    date: dt.date = Field(..., description="Day of the 24 h composite (or Monday of the ISO week).")
+    iso_week: str | None = Field(None, description='ISO week, e.g. "2024-W05" (weekly aggregation only).')
+    concentration_ng_per_l: float | None = None
+    load_mg_per_day: float | None = None
+    load_mg_per_day_per_1000: float | None = None
+    consumption_mg_per_day_per_1000: float | None = None
+    doses_per_day_per_1000: float | None = None
+    lo95: float | None = Field(None, description="Lower 95 % bound, same unit as the value.")
+    hi95: float | None = Field(None, description="Upper 95 % bound, same unit as the value.")
+    censored: bool | None = Field(None, description="Value below LOQ/LOD and substituted (daily).")
+    n_days: int | None = Field(None, description="Days with a value in the week (weekly).")
+    n_censored: int | None = Field(None, description="Censored days in the week (weekly).")
+
+
+class SeriesOut(BaseModel):
+    site: str
+    analyte: str
+    measure: str
+    value_field: str = Field(..., description="Name of the value field in each point, with its unit.")
+    unit: str
+    aggregation: Literal["daily", "weekly_mean"]
+    loq_method: str
+    ci: str
+    n_censored: int = Field(..., description="Censored days in the returned period.")
+    points: list[SeriesPoint]
+
+
+class EventOut(BaseModel):
+    event_id: str
+    kind: str
+    start: dt.date
+    end: dt.date
+    sites: list[str]
+    substances: list[str]
+    description: str | None = None
+    confidential: bool = False
+
+
+class RiskWeekendOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str | None = None
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+class AnalysisOut(BaseModel):
+    """Result of a statistical analysis; multi-test analyses carry Benjamini–Hochberg q-values."""
+
+    model_config = ConfigDict(extra="allow")
+    analysis: str
+    site: str | None = None
+    analyte: str | None = None
+    measure: str = "load_mg_per_day_per_1000"
+    results: list[dict[str, Any]] = Field(default_factory=list)
+    q_values: list[float | None] | None = Field(None, description="BH-adjusted p-values, one per result.")
+
+
+class IssueOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    line: int | None = None
+    column: str | None = None
+    code: str
+    message: str
+    severity: str = "error"
+    value: str | None = None
+
+
+class ReportOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    kind: str | None = None
+    rows_total: int = 0
+    rows_accepted: int = 0
+    ok: bool = True
+    issues: list[IssueOut] = Field(default_factory=list)
+
+
+class UploadOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    ok: bool = True
+    upload_id: int | None = Field(None, description="Id of the stored upload; null on dry runs.")
+    kind: str | None = None
+    filename: str | None = None
+    duplicate: bool = False
+    stored: bool = False
+    dry_run: bool = False
+    rows_inserted: int = 0
+    rows_superseded: int = 0
+    report: ReportOut
+
+
+class UploadMeta(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    upload_id: int
+    kind: str | None = None
+    filename: str | None = None
+    uploader: str | None = None
+    sha256: str | None = None
+    size_bytes: int | None = None
+
+
+class KeyIn(BaseModel):
+    name: str = Field(..., min_length=1, max_length=100)
+    role: Literal["viewer", "lab", "analyst", "admin"]
+    sites: list[str] | None = Field(None, description="Site scope; null = all sites.")
+
+
+class KeyOut(BaseModel):
+    id: str
+    name: str
+    role: str
+    sites: list[str] | None = None
+    created_at: dt.datetime | None = None
+    revoked: bool = False
+
+
+class KeyCreated(KeyOut):
+    token: str = Field(..., description="The token; shown only once, store it now.")

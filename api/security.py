@@ -1,0 +1,217 @@
+"""API keys, roles, site scopes and the audit trail.
+
+Keys are random tokens (``ww_`` + 32 bytes from :func:`secrets.token_urlsafe`, 256 bits of
+entropy). The database stores only their SHA-256 digest. A slow password hash (bcrypt,
+argon2) exists to make guessing *low-entropy* human passwords expensive; a 256-bit random
+token cannot be guessed whatever the hash, so a fast digest is as safe here, lets the key
+table be looked up by an indexed digest (a salted bcrypt hash cannot be), and keeps every
+request free of a ~100 ms bcrypt cost.
+
+Roles (``ROLES``): ``public`` (no key) < ``viewer`` < ``analyst``; ``lab`` reads like a
+viewer and uploads results/flows for its own sites; ``admin`` may do everything (keys,
+sites, events, EUDA import). A key may carry a site scope (``sites``): it then sees, and
+writes, only those sites.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+
+ROLES = ("public", "viewer", "lab", "analyst", "admin")
+KEY_ROLES = ("viewer", "lab", "analyst", "admin")
+#: read rank: what each role may read (lab reads like a viewer, within its site scope)
+READ_RANK = {"public": 0, "viewer": 1, "lab": 1, "analyst": 2, "admin": 3}
+TOKEN_PREFIX = "ww_"
+BOOTSTRAP_NAME = "bootstrap-admin"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: key name, role and optional site scope (``None`` = all sites)."""
+
+    name: str
+    role: str
+    sites: frozenset[str] | None = None
+    key_id: str | None = None
+
+    @property
+    def rank(self) -> int:
+        return READ_RANK[self.role]
+
+    @property
+    def is_public(self) -> bool:
+        return self.role == "public"
+
+    @property
+    def sees_confidential(self) -> bool:
+        """Confidential events (OSL 18:1, sweden-context.md §6.4) only for analyst/admin."""
+        return self.role in ("analyst", "admin")
+
+    def in_scope(self, site: str) -> bool:
+        return self.sites is None or site in self.sites
+
+
+PUBLIC = Principal(name="public", role="public")
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex digest of a token (see module docstring for why not bcrypt)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def new_token() -> str:
+    """A fresh random token, 256 bits of entropy."""
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+# -- table access (tables: wastewater.storage.tables.api_keys / audit_log) --------------------
+
+
+def _tables():  # noqa: ANN202
+    from wastewater.storage import tables as t
+
+    return t
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def _parse_sites(raw: Any) -> frozenset[str] | None:
+    """``sites_json`` → scope; ``[]``/null means no scope (all sites)."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        raw = json.loads(raw)
+    if not raw:
+        return None
+    return frozenset(str(s) for s in raw)
+
+
+def create_key(engine: sa.Engine, name: str, role: str, sites: Iterable[str] | None = None,
+               *, actor: str | None = None) -> str:
+    """Create an API key and return its token (shown once; only its SHA-256 digest is stored).
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    name : str
+        Human-readable key name (1-100 characters); it is the actor in the audit log.
+    role : {"viewer", "lab", "analyst", "admin"}
+    sites : iterable of str, optional
+        Site scope; ``None`` or empty = all sites.
+    actor : str, optional
+        Who creates the key, for the audit log (default ``"cli"``).
+
+    Returns
+    -------
+    str
+        The token to give to the client.
+    """
+    return create_key_record(engine, name, role, sites, actor=actor)[0]
+
+
+def create_key_record(engine: sa.Engine, name: str, role: str, sites: Iterable[str] | None = None,
+                      *, actor: str | None = None) -> tuple[str, dict[str, Any]]:
+    """As :func:`create_key`, returning ``(token, key metadata)``; writes an audit row."""
+    if role not in KEY_ROLES:
+        raise ValueError(f"role must be one of {KEY_ROLES}, not {role!r}")
+    if not name or len(name) > 100:
+        raise ValueError("key name must be 1-100 characters")
+    t = _tables()
+    token = new_token()
+    key_id = "k_" + secrets.token_hex(8)
+    scope = sorted(set(sites)) if sites else []
+    now = _now()
+    with engine.begin() as conn:
+        conn.execute(
+            t.api_keys.insert().values(
+                key_id=key_id, name=name, key_hash=hash_token(token), role=role,
+                sites_json=json.dumps(scope), created_at=now,
+            )
+        )
+        _audit(conn, actor or "cli", "key_created", key_id, {"name": name, "role": role, "sites": scope})
+    meta = {"id": key_id, "name": name, "role": role, "sites": scope or None, "created_at": now,
+            "revoked": False}
+    return token, meta
+
+
+def _key_dict(row: Any) -> dict[str, Any]:
+    m = row._mapping
+    scope = _parse_sites(m["sites_json"])
+    return {
+        "id": m["key_id"],
+        "name": m["name"],
+        "role": m["role"],
+        "sites": sorted(scope) if scope else None,
+        "created_at": m["created_at"],
+        "revoked": m["revoked_at"] is not None,
+    }
+
+
+def lookup_key(engine: sa.Engine, token: str) -> Principal | None:
+    """The principal of an active key, or ``None`` when unknown or revoked."""
+    t = _tables().api_keys
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t).where(t.c.key_hash == hash_token(token))).first()
+    if row is None or row._mapping["revoked_at"] is not None:
+        return None
+    d = _key_dict(row)
+    return Principal(name=d["name"], role=d["role"],
+                     sites=frozenset(d["sites"]) if d["sites"] else None, key_id=d["id"])
+
+
+def list_keys(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Every key, oldest first (never the token or its digest)."""
+    t = _tables().api_keys
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t).order_by(t.c.created_at, t.c.key_id)).all()
+    return [_key_dict(r) for r in rows]
+
+
+def revoke_key(engine: sa.Engine, key_id: str, *, actor: str = "cli") -> bool:
+    """Revoke a key (the row stays for the audit trail). ``False`` when unknown or already revoked."""
+    t = _tables().api_keys
+    with engine.begin() as conn:
+        res = conn.execute(
+            sa.update(t).where(t.c.key_id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=_now())
+        )
+        if res.rowcount:
+            _audit(conn, actor, "key_revoked", key_id, {})
+    return res.rowcount > 0
+
+
+def _audit(conn: sa.Connection, actor: str, action: str, target: str | None, detail: Any) -> None:
+    t = _tables().audit_log
+    conn.execute(
+        t.insert().values(at=_now(), actor=actor[:200], action=action[:64],
+                          target=None if target is None else str(target)[:256],
+                          detail_json=json.dumps(detail if detail is not None else {}, default=str))
+    )
+
+
+def audit(engine: sa.Engine, actor: str, action: str, target: str | None, detail: Any = None) -> None:
+    """Append one row to ``audit_log`` (every write goes there; wbe-domain.md §6 rule 4)."""
+    with engine.begin() as conn:
+        _audit(conn, actor, action, target, detail)
+
+
+def load_audit(engine: sa.Engine, limit: int = 100) -> list[dict[str, Any]]:
+    """Newest audit rows first."""
+    t = _tables().audit_log
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t).order_by(t.c.id.desc()).limit(limit)).all()
+    return [dict(r._mapping) for r in rows]
+
+
+def bootstrap_matches(configured: str | None, token: str) -> bool:
+    """Constant-time comparison with the bootstrap admin token."""
+    return bool(configured) and hmac.compare_digest(configured.encode(), token.encode())

@@ -1,0 +1,230 @@
+"""Glue between the routes and the library: visibility rules, series assembly, JSON cleaning.
+
+No HTTP here except raising :class:`api.errors.ApiError`; no SQL here (storage does that).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from api.config import Settings
+from api.errors import ApiError, item
+from api.security import Principal
+
+MEASURES: dict[str, tuple[str, str]] = {
+    # measure -> (dataset variable / JSON field, unit)
+    "concentration": ("concentration_ng_per_l", "ng/L"),
+    "load": ("load_mg_per_day", "mg/day"),
+    "load_per_1000": ("load_mg_per_day_per_1000", "mg/day/1000 inhabitants"),
+    "consumption": ("consumption_mg_per_day_per_1000", "mg parent drug/day/1000 inhabitants"),
+    "doses": ("doses_per_day_per_1000", "doses/day/1000 inhabitants"),
+}
+
+
+def repository():  # noqa: ANN201
+    from wastewater.storage import repository as r
+
+    return r
+
+
+# -- JSON helpers ---------------------------------------------------------------------------
+
+
+def jsonable(v: Any) -> Any:
+    """Convert numpy/pandas scalars and containers to plain JSON values (NaN → null)."""
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if math.isnan(f) or math.isinf(f) else f
+    if v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.date().isoformat() if v == v.normalize() else v.isoformat()
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return v
+
+
+def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [jsonable(r) for r in df.to_dict("records")]
+
+
+# -- sites and visibility ---------------------------------------------------------------------
+
+
+def sites_frame(engine: sa.Engine, p: Principal, settings: Settings) -> pd.DataFrame:
+    """Sites visible to ``p`` with a ``public`` column.
+
+    Anonymous callers see only catchments whose latest population is at least
+    ``settings.min_public_population`` (wbe-domain.md §6 rule 1); keys with a site scope see
+    only their sites.
+    """
+    df = repository().load_sites(engine)
+    if df.empty:
+        df = df.assign(public=pd.Series(dtype=bool))
+        return df
+    pop = pd.to_numeric(df["population"], errors="coerce")
+    df = df.assign(public=(pop >= settings.min_public_population).fillna(False).astype(bool))
+    if p.is_public:
+        df = df[df["public"]]
+    if p.sites is not None:
+        df = df[df["site"].isin(sorted(p.sites))]
+    return df.sort_values("site").reset_index(drop=True)
+
+
+def visible_site_ids(engine: sa.Engine, p: Principal, settings: Settings) -> list[str]:
+    return sites_frame(engine, p, settings)["site"].tolist()
+
+
+def require_site(engine: sa.Engine, p: Principal, settings: Settings, site: str) -> dict[str, Any]:
+    """The site's record, or 404 when it does not exist *or is not visible* (no existence leak)."""
+    df = sites_frame(engine, p, settings)
+    hit = df[df["site"] == site]
+    if hit.empty:
+        raise ApiError(
+            404,
+            "not found",
+            [item("unknown_site", f"no site {site!r} visible to this key; see GET /api/v1/sites",
+                  column="site")],
+        )
+    return records(hit)[0]
+
+
+def resolve_analyte(text: str) -> str:
+    from wastewater.catalogue import resolve_analyte as _resolve
+
+    return _resolve(text)
+
+
+def filter_sites_param(requested: Iterable[str] | None, visible: list[str]) -> list[str]:
+    if not requested:
+        return visible
+    req = [s for s in requested if s]
+    return [s for s in req if s in set(visible)]
+
+
+# -- series ------------------------------------------------------------------------------------
+
+
+def daily_series(
+    engine: sa.Engine,
+    site: str,
+    analyte: str,
+    measure: str,
+    *,
+    start: dt.date | None = None,
+    end: dt.date | None = None,
+    loq_method: str = "loq_half",
+    cf_id: str | None = None,
+    ci: str = "none",
+) -> tuple[pd.DataFrame, dt.datetime | None]:
+    """Daily series of one site × analyte as ``[date, value, lo95, hi95, censored]``.
+
+    Returns the frame and the newest ``stored_at`` among the rows used (for Last-Modified).
+    Figures come from :func:`wastewater.timeseries.build_dataset` and
+    :mod:`wastewater.backcalculation` (issue 3); the API only selects and reshapes.
+    """
+    from wastewater.timeseries import build_dataset
+
+    r = repository()
+    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end)
+    flows = r.load_flows(engine, sites=[site], start=start, end=end)
+    pops = r.load_populations(engine, sites=[site])
+    last = None
+    for frame in (results,):
+        if "stored_at" in frame and len(frame):
+            last = pd.to_datetime(frame["stored_at"], utc=True).max().to_pydatetime()
+    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                          "lo95": pd.Series(dtype=float), "hi95": pd.Series(dtype=float),
+                          "censored": pd.Series(dtype=bool)})
+    if results.empty:
+        return empty, last
+    ds = build_dataset(results, flows, pops, loq_method=loq_method)
+    var, _unit = MEASURES[measure]
+    if measure in ("consumption", "doses"):
+        from wastewater.backcalculation import add_consumption
+
+        ds = add_consumption(ds, {analyte: cf_id} if cf_id else None)
+    if site not in ds["site"].values or analyte not in ds["analyte"].values:
+        return empty, last
+    sel = ds.sel(site=site, analyte=analyte)
+    values = sel[var].to_series()
+    out = pd.DataFrame({"date": pd.to_datetime(values.index), "value": values.to_numpy(dtype=float)})
+    out["censored"] = (
+        sel["censored"].to_series().to_numpy(dtype=bool) if "censored" in sel else False
+    )
+    out["lo95"] = np.nan
+    out["hi95"] = np.nan
+    if ci != "none":
+        lo, hi = interval(ds, sel, var, site, analyte, ci)
+        out["lo95"] = lo
+        out["hi95"] = hi
+    if start is not None:
+        out = out[out["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        out = out[out["date"] <= pd.Timestamp(end)]
+    return out.reset_index(drop=True), last
+
+
+def interval(ds, sel, var, site, analyte, ci):  # noqa: ANN001, ANN201
+    """95 % bounds from :mod:`wastewater.uncertainty` (issue 3)."""
+    try:
+        from wastewater import uncertainty
+    except ImportError as exc:  # pragma: no cover - depends on issue 3 progress
+        raise ApiError(422, "interval not available",
+                       [item("ci_unavailable", "uncertainty module not installed", column="ci")]) from exc
+    fn = getattr(uncertainty, "series_interval", None)
+    if fn is None:
+        raise ApiError(422, "interval not available",
+                       [item("ci_unavailable", "this server has no interval method yet", column="ci")])
+    lo, hi = fn(ds, var, site=site, analyte=analyte, method=ci)
+    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+
+
+def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
+    """ISO-week (Monday-first, sweden-context.md §6.2) means of the daily values.
+
+    ``n_days`` = days with a value, ``n_censored`` = censored days among them. ``lo95``/``hi95``
+    are the means of the daily bounds: exact when the errors are fully correlated within
+    the week (systematic CF, flow and population errors dominate, wbe-domain.md §4.1),
+    conservative (too wide) otherwise.
+    """
+    if daily.empty:
+        return pd.DataFrame(columns=["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"])
+    d = daily.copy()
+    d["date"] = pd.to_datetime(d["date"])
+    d = d[d["value"].notna()]
+    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.weekday, unit="D")
+    g = d.groupby("monday", sort=True)
+    out = pd.DataFrame(
+        {
+            "value": g["value"].mean(),
+            "lo95": g["lo95"].mean(),
+            "hi95": g["hi95"].mean(),
+            "n_days": g["value"].count().astype(int),
+            "n_censored": g["censored"].sum().astype(int),
+        }
+    ).reset_index().rename(columns={"monday": "date"})
+    iso = out["date"].dt.isocalendar()
+    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])]
+    return out[["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"]]
