@@ -1,0 +1,402 @@
+"""Turn uploaded bytes into a table of text cells with physical line numbers.
+
+This is the only module that looks at raw bytes. It decides the encoding (UTF-8 with or
+without BOM, UTF-16 with BOM, else Windows-1252 with a warning), rejects binary content,
+reads ``.xlsx`` workbooks (first sheet), sniffs the CSV delimiter (comma, semicolon, tab;
+an Excel ``sep=;`` first line is honoured) and decides whether decimal commas are allowed
+(semicolon- or tab-separated files and workbooks: yes; comma-separated files: no, since
+the comma already separates columns; sweden-context.md §6.2).
+
+Nothing here interprets cell contents; see :mod:`wastewater.ingest.validation`.
+
+Limits (module constants, read at call time so they can be changed):
+:data:`MAX_COLUMNS`, :data:`MAX_LINE_BYTES`, :data:`MAX_ROWS`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import io
+import warnings
+from dataclasses import dataclass, field
+
+from wastewater.ingest.report import Issue
+
+__all__ = ["MAX_COLUMNS", "MAX_LINE_BYTES", "MAX_ROWS", "RawTable", "read_table"]
+
+#: Most columns a header may have.
+MAX_COLUMNS = 1000
+#: Longest line accepted, in bytes (1 MB).
+MAX_LINE_BYTES = 1_000_000
+#: Most data rows (records) a file may have.
+MAX_ROWS = 2_000_000
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls / .doc
+_BINARY_SIGNATURES: list[tuple[bytes, str]] = [
+    (_ZIP_MAGIC, "an Excel workbook or a zip archive"),
+    (b"PK\x05\x06", "an empty zip archive"),
+    (_OLE_MAGIC, "an old Excel .xls (or Word) file"),
+    (b"%PDF", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+]
+_SPACE = " \t\r\n\u00a0\u202f\ufeff"
+
+
+@dataclass
+class RawTable:
+    """Cells of an upload as text, before any interpretation.
+
+    Parameters
+    ----------
+    header : list of str
+        Header cells, stripped.
+    rows : list of list of str
+        Data rows (blank lines skipped), cells stripped; padded to ``len(header)``.
+    lines : list of int
+        1-based physical line (CSV) or sheet row (xlsx) where each row starts.
+    header_line : int
+        Physical line of the header.
+    delimiter : str or None
+        ``','``, ``';'`` or ``'\\t'``; ``None`` for xlsx.
+    decimal_comma : bool
+        True when ``12,5`` may be read as 12.5.
+    encoding : str
+        ``utf-8``, ``utf-8-sig``, ``utf-16``, ``cp1252`` or ``xlsx``.
+    format : str
+        ``csv`` or ``xlsx``.
+    """
+
+    header: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    header_line: int = 1
+    delimiter: str | None = ","
+    decimal_comma: bool = False
+    encoding: str = "utf-8"
+    format: str = "csv"
+
+    @property
+    def details(self) -> dict[str, object]:
+        """How the file was read, for the report."""
+        names = {",": "comma", ";": "semicolon", "\t": "tab", None: None}
+        return {
+            "format": self.format,
+            "encoding": self.encoding,
+            "delimiter": names.get(self.delimiter, self.delimiter),
+            "decimal": "comma or point" if self.decimal_comma else "point",
+        }
+
+
+def _error(code: str, message: str, line: int | None = None, value: str | None = None) -> Issue:
+    return Issue(line=line, column=None, code=code, message=message, severity="error", value=value)
+
+
+def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | None, list[Issue]]:
+    """Read an upload into a :class:`RawTable`.
+
+    Parameters
+    ----------
+    data : bytes
+        The uploaded file.
+    filename : str, optional
+        Original file name; ``.xlsx`` enables the workbook reader.
+
+    Returns
+    -------
+    table : RawTable or None
+        ``None`` when the file cannot be read at all (the issues say why).
+    issues : list of Issue
+        File-level problems (encoding warning, binary content, limits, empty file).
+    """
+    if not data or not data.strip(_SPACE.encode() + b"\xef\xbb\xbf\xa0"):
+        return None, [_error("empty_file", "The file is empty. Upload a CSV file with a header line and data rows.")]
+
+    is_xlsx_name = bool(filename) and str(filename).casefold().endswith((".xlsx", ".xlsm"))
+    if data.startswith(_ZIP_MAGIC) and is_xlsx_name:
+        return _read_xlsx(data)
+
+    if not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        for magic, what in _BINARY_SIGNATURES:
+            if data.startswith(magic):
+                hint = (
+                    " If it is an Excel workbook, give it a name ending in .xlsx, or save it "
+                    "as 'CSV UTF-8' and upload that."
+                    if magic in (_ZIP_MAGIC, _OLE_MAGIC)
+                    else " Upload a CSV file (text with one record per line)."
+                )
+                return None, [_error("binary_file", f"The file looks like {what}, not a CSV text file.{hint}")]
+        if b"\x00" in data:
+            line = data[: data.index(b"\x00")].count(b"\n") + 1
+            return None, [
+                _error(
+                    "binary_file",
+                    f"The file contains binary data (a NUL byte on line {line}); it is not a CSV "
+                    "text file. Save it from your spreadsheet as 'CSV UTF-8' and upload that.",
+                    line=line,
+                )
+            ]
+
+    issues: list[Issue] = []
+    text, encoding = _decode(data, issues)
+
+    too_long = _first_long_line(data)
+    if too_long is not None:
+        line, n_bytes = too_long
+        return None, issues + [
+            _error(
+                "line_too_long",
+                f"Line {line} is {n_bytes:,} bytes long; the limit is {MAX_LINE_BYTES:,} bytes. "
+                "Check the file's line endings and quotes (an unclosed quote makes one huge line).",
+                line=line,
+            )
+        ]
+
+    first_line, delimiter, skip_lines = _sniff(text)
+    if first_line is None:
+        return None, issues + [_error("empty_file", "The file holds only blank lines. Upload a CSV file with a header line and data rows.")]
+
+    table = RawTable(
+        header=[],
+        delimiter=delimiter,
+        decimal_comma=delimiter in (";", "\t"),
+        encoding=encoding,
+        format="csv",
+    )
+    _parse_csv(text, table, skip_lines, issues)
+    if any(i.severity == "error" for i in issues):
+        return None, issues
+    return table, issues
+
+
+def _decode(data: bytes, issues: list[Issue]) -> tuple[str, str]:
+    """Decode bytes: UTF-16 (BOM), UTF-8 (with or without BOM), else cp1252 with a warning."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16"), "utf-16"
+        except UnicodeDecodeError:
+            pass
+    try:
+        if data.startswith(codecs.BOM_UTF8):
+            return data.decode("utf-8-sig"), "utf-8-sig"
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        issues.append(
+            Issue(
+                line=line,
+                column=None,
+                code="encoding_fallback",
+                message=(
+                    f"The file is not valid UTF-8 (first unreadable byte on line {line}); it was "
+                    "read as Windows-1252 (cp1252), the older Excel encoding. Check that å, ä and "
+                    "ö look right, or save the file as 'CSV UTF-8' next time."
+                ),
+                severity="warning",
+            )
+        )
+        return data.decode("cp1252", errors="replace"), "cp1252"
+
+
+def _first_long_line(data: bytes) -> tuple[int, int] | None:
+    """Return (line, length) of the first line longer than MAX_LINE_BYTES, or None."""
+    if len(data) <= MAX_LINE_BYTES:
+        return None
+    start = 0
+    line = 1
+    while True:
+        end = data.find(b"\n", start)
+        stop = len(data) if end == -1 else end
+        if stop - start > MAX_LINE_BYTES:
+            return line, stop - start
+        if end == -1:
+            return None
+        start = end + 1
+        line += 1
+
+
+def _count_outside_quotes(line: str, char: str) -> int:
+    """Count ``char`` in a line, ignoring characters inside double quotes."""
+    count = 0
+    quoted = False
+    for c in line:
+        if c == '"':
+            quoted = not quoted
+        elif c == char and not quoted:
+            count += 1
+    return count
+
+
+def _sniff(text: str) -> tuple[str | None, str, int]:
+    """Find the header line and the delimiter.
+
+    Returns
+    -------
+    header_text : str or None
+        The first non-blank line (``None`` if there is none).
+    delimiter : str
+        The most frequent of ``;``, ``,`` and tab outside quotes in the header
+        (comma on a tie or when none occurs), or the one named by an Excel ``sep=`` line.
+    skip_lines : int
+        Physical lines before the header to skip (blank lines and a ``sep=`` line).
+    """
+    lines_iter = iter(io.StringIO(text, newline=""))
+    skip = 0
+    forced: str | None = None
+    for raw in lines_iter:
+        line = raw.rstrip("\r\n")
+        if not line.strip(_SPACE):
+            skip += 1
+            continue
+        stripped = line.strip(_SPACE).strip('"')
+        if forced is None and stripped.casefold().startswith("sep=") and len(stripped) == 5:
+            forced = stripped[4]
+            skip += 1
+            continue
+        if forced is not None:
+            return line, forced, skip
+        counts = {d: _count_outside_quotes(line, d) for d in (";", ",", "\t")}
+        best = max(counts, key=lambda d: (counts[d], d == ","))
+        return line, best if counts[best] else ",", skip
+    return None, ",", skip
+
+
+def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
+    """Fill ``table`` from CSV text, recording the physical start line of each row."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=table.delimiter, quotechar='"')
+    previous_line = 0
+    header: list[str] | None = None
+    n_columns = 0
+    try:
+        for cells in reader:
+            start_line = previous_line + 1
+            previous_line = reader.line_num
+            if start_line <= skip_lines:
+                continue
+            stripped = [c.strip(_SPACE) for c in cells]
+            if not any(stripped):
+                continue
+            if header is None:
+                while stripped and not stripped[-1]:
+                    stripped.pop()
+                if len(stripped) > MAX_COLUMNS:
+                    issues.append(
+                        _error(
+                            "too_many_columns",
+                            f"The header on line {start_line} has {len(stripped):,} columns; the "
+                            f"limit is {MAX_COLUMNS:,}. Check the delimiter, or split the file.",
+                            line=start_line,
+                        )
+                    )
+                    return
+                header = stripped
+                n_columns = len(header)
+                table.header = header
+                table.header_line = start_line
+                continue
+            if len(table.rows) >= MAX_ROWS:
+                issues.append(
+                    _error(
+                        "too_many_rows",
+                        f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
+                        f"{start_line}). Split it into several uploads.",
+                        line=start_line,
+                    )
+                )
+                return
+            if len(stripped) < n_columns:
+                stripped.extend([""] * (n_columns - len(stripped)))
+            table.rows.append(stripped)
+            table.lines.append(start_line)
+    except csv.Error as exc:
+        line = reader.line_num or previous_line + 1
+        issues.append(
+            _error(
+                "malformed_csv",
+                f"Line {line}: the CSV structure is broken ({exc}). Check quotes around this line.",
+                line=line,
+            )
+        )
+
+
+def _xlsx_cell_text(value: object) -> str:
+    """Render a workbook cell as the text a CSV export would hold."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value).strip(_SPACE)
+
+
+def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
+    """Read the first sheet of an .xlsx workbook (cached values, not formulas)."""
+    try:
+        import openpyxl
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        try:
+            sheet = workbook.worksheets[0]
+            table = RawTable(header=[], delimiter=None, decimal_comma=True, encoding="xlsx", format="xlsx")
+            issues: list[Issue] = []
+            n_columns = 0
+            for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [_xlsx_cell_text(v) for v in values]
+                while cells and not cells[-1]:
+                    cells.pop()
+                if not any(cells):
+                    continue
+                if not table.header:
+                    if len(cells) > MAX_COLUMNS:
+                        return None, [
+                            _error(
+                                "too_many_columns",
+                                f"The header on row {row_number} has {len(cells):,} columns; the "
+                                f"limit is {MAX_COLUMNS:,}.",
+                                line=row_number,
+                            )
+                        ]
+                    table.header = cells
+                    table.header_line = row_number
+                    n_columns = len(cells)
+                    continue
+                if len(table.rows) >= MAX_ROWS:
+                    return None, [
+                        _error(
+                            "too_many_rows",
+                            f"The sheet has more than {MAX_ROWS:,} data rows. Split it into several uploads.",
+                            line=row_number,
+                        )
+                    ]
+                cells.extend([""] * (n_columns - len(cells)))
+                table.rows.append(cells)
+                table.lines.append(row_number)
+        finally:
+            workbook.close()
+    except Exception as exc:  # noqa: BLE001 - any failure of a corrupt workbook is reported
+        return None, [
+            _error(
+                "xlsx_unreadable",
+                f"The .xlsx workbook could not be read ({type(exc).__name__}: {exc}). Open it in "
+                "Excel and save it again, or save the first sheet as 'CSV UTF-8'.",
+            )
+        ]
+    if not table.header:
+        return None, [_error("empty_file", "The first sheet of the workbook is empty.")]
+    return table, issues
