@@ -167,38 +167,30 @@ def daily_series(
         ds = add_consumption(ds, {analyte: cf_id} if cf_id else None)
     if site not in ds["site"].values or analyte not in ds["analyte"].values:
         return empty, last
-    sel = ds.sel(site=site, analyte=analyte)
+    sub = ds.sel(site=[site], analyte=[analyte])
+    if ci == "analytic":
+        from wastewater.uncertainty import add_analytic_intervals
+
+        sub = add_analytic_intervals(sub, var)
+    elif ci == "montecarlo":
+        from wastewater.uncertainty import monte_carlo_intervals
+
+        sub = monte_carlo_intervals(sub, var)  # seeded (default seed of the library)
+    sel = sub.isel(site=0, analyte=0)
     values = sel[var].to_series()
     out = pd.DataFrame({"date": pd.to_datetime(values.index), "value": values.to_numpy(dtype=float)})
-    out["censored"] = (
-        sel["censored"].to_series().to_numpy(dtype=bool) if "censored" in sel else False
-    )
-    out["lo95"] = np.nan
-    out["hi95"] = np.nan
+    out["censored"] = sel["censored"].to_numpy().astype(bool) if "censored" in sel else False
     if ci != "none":
-        lo, hi = interval(ds, sel, var, site, analyte, ci)
-        out["lo95"] = lo
-        out["hi95"] = hi
+        out["lo95"] = np.asarray(sel[f"{var}_lo95"].values, dtype=float)
+        out["hi95"] = np.asarray(sel[f"{var}_hi95"].values, dtype=float)
+    else:
+        out["lo95"] = np.nan
+        out["hi95"] = np.nan
     if start is not None:
         out = out[out["date"] >= pd.Timestamp(start)]
     if end is not None:
         out = out[out["date"] <= pd.Timestamp(end)]
     return out.reset_index(drop=True), last
-
-
-def interval(ds, sel, var, site, analyte, ci):  # noqa: ANN001, ANN201
-    """95 % bounds from :mod:`wastewater.uncertainty` (issue 3)."""
-    try:
-        from wastewater import uncertainty
-    except ImportError as exc:  # pragma: no cover - depends on issue 3 progress
-        raise ApiError(422, "interval not available",
-                       [item("ci_unavailable", "uncertainty module not installed", column="ci")]) from exc
-    fn = getattr(uncertainty, "series_interval", None)
-    if fn is None:
-        raise ApiError(422, "interval not available",
-                       [item("ci_unavailable", "this server has no interval method yet", column="ci")])
-    lo, hi = fn(ds, var, site=site, analyte=analyte, method=ci)
-    return np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
 
 
 def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from api.services import daily_series, jsonable, require_site, resolve_analyte
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
 ERRS = responses(401, 403, 404, 422, 503)
-LoqQ = Annotated[Literal["loq_half", "loq", "zero", "lod_half", "loq_over_sqrt2"],
+LoqQ = Annotated[Literal["loq_half", "loq_sqrt2", "zero", "loq"],
                  Query(description="Substitution of censored values.")]
 SiteReq = Annotated[str, Query(min_length=1, max_length=64, description="Site id.")]
 

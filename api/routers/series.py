@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import email.utils
-import io
 import json
 from typing import Annotated, Literal
 
@@ -51,7 +50,7 @@ def get_series(
     start: FromQ = None,
     end: ToQ = None,
     loq_method: Annotated[
-        Literal["loq_half", "loq", "zero", "lod_half", "loq_over_sqrt2"],
+        Literal["loq_half", "loq_sqrt2", "zero", "loq"],
         Query(description="Substitution of censored values (wbe-domain.md §3.3)."),
     ] = "loq_half",
     cf_id: Annotated[str | None, Query(max_length=100, description="Correction factor id (consumption/doses).")] = None,
@@ -142,6 +141,6 @@ def _netcdf(body: dict) -> bytes:
     ds = xr.Dataset(data, coords={"date": dates})
     ds[field].attrs["units"] = body["unit"]
     ds.attrs.update({k: str(body[k]) for k in ("site", "analyte", "measure", "aggregation", "loq_method", "ci")})
-    buf = io.BytesIO()
-    ds.to_netcdf(buf, engine="h5netcdf")
-    return buf.getvalue()
+    from wastewater.export import dataset_to_netcdf
+
+    return dataset_to_netcdf(ds)
