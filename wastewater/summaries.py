@@ -64,7 +64,7 @@ def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series
         year = int(s.index[0].year) if len(s) else None
     conv = EUDA_DAY_CONVENTIONS.get(year, EUDA_DAY_CONVENTIONS["default"])
     valid = s.dropna()
-    dow = valid.index.dayofweek
+    dow = valid.index.day_of_week
 
     def mean_of(mask) -> float:
         sub = valid[mask]
