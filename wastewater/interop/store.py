@@ -1,0 +1,154 @@
+"""Persist EUDA reference series in ``reference_sites`` / ``reference_values`` and read them back.
+
+Thin I/O wrapper around the pure parsers of :mod:`wastewater.interop.euda`; the tables are
+defined by :mod:`wastewater.storage.tables` (created by the Alembic migrations).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from wastewater.interop.euda import (
+    LONG_COLUMNS,
+    Source,
+    parse_euda_all_data,
+    parse_euda_site_info,
+)
+from wastewater.storage.database import connect, write_transaction
+from wastewater.storage.tables import reference_sites, reference_values
+
+REFERENCE_COLUMNS = ["source", "site_id", "country", "city", "location", "lat", "lon",
+                     "population", "year", "analyte", "weekday", "value_mg_per_day_per_1000",
+                     "censored"]
+"""Columns of :func:`load_reference` (the long frame plus the site's location and coordinates)."""
+
+_CHUNK = 2000
+
+
+def _none(v):
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
+                source: str = "EUDA-2025") -> dict[str, int]:
+    """
+    Load an EUDA release into the reference tables, replacing any earlier import of ``source``.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+        Migrated service database (SQLite or PostgreSQL).
+    all_data, site_info : bytes, str, path or file object
+        ``ww2025-all-data.csv`` and ``ww2025-site-info-table.csv``.
+    source : str, default "EUDA-2025"
+        Label of the release; rows of other sources are untouched.
+
+    Returns
+    -------
+    dict
+        ``{"sites": n, "values": n, "censored": n, "missing": n}`` rows written (missing = blank
+        days, stored with a NULL value).
+
+    Notes
+    -----
+    Idempotent: the delete of ``source``'s rows and the inserts run in one transaction, so a
+    failure leaves the previous import intact and a repeat gives identical tables. Sites that
+    occur in all-data but not in the site table are added with country and city only.
+    Both files are parsed before the database is touched (a malformed file writes nothing).
+    """
+    long = parse_euda_all_data(all_data, source=source)
+    sites = parse_euda_site_info(site_info, source=source)
+    extra = (long.drop_duplicates("site_id")[["site_id", "country", "city"]]
+             .loc[lambda d: ~d["site_id"].isin(sites["site_id"])])
+    site_rows = [
+        {"source": source, "site_id": r.site_id, "country": _none(r.country),
+         "city": _none(r.city), "location": _none(r.location), "lat": _none(r.lat),
+         "lon": _none(r.lon), "population": None if pd.isna(r.population) else int(r.population)}
+        for r in sites.itertuples()
+    ] + [
+        {"source": source, "site_id": r.site_id, "country": r.country, "city": r.city,
+         "location": None, "lat": None, "lon": None, "population": None}
+        for r in extra.itertuples()
+    ]
+    dup = long.duplicated(["site_id", "year", "analyte", "weekday"])
+    if dup.any():
+        first = long[dup].iloc[0]
+        raise ValueError(f"all-data has two rows for site {first.site_id}, year {first.year}, "
+                         f"{first.analyte}; remove the duplicate before importing")
+    value_rows = [
+        {"source": source, "site_id": r.site_id, "year": int(r.year), "analyte": r.analyte,
+         "weekday": r.weekday, "value_mg_per_day_per_1000": _none(r.value_mg_per_day_per_1000),
+         "censored": bool(r.censored)}
+        for r in long.itertuples()
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(reference_values.delete().where(reference_values.c.source == source))
+        conn.execute(reference_sites.delete().where(reference_sites.c.source == source))
+        for i in range(0, len(site_rows), _CHUNK):
+            conn.execute(reference_sites.insert(), site_rows[i:i + _CHUNK])
+        for i in range(0, len(value_rows), _CHUNK):
+            conn.execute(reference_values.insert(), value_rows[i:i + _CHUNK])
+    return {"sites": len(site_rows), "values": len(value_rows),
+            "censored": int(long["censored"].sum()),
+            "missing": int(long["value_mg_per_day_per_1000"].isna().sum())}
+
+
+def load_reference(engine: Engine, *, source: str | None = None, country: str | None = None,
+                   analyte: str | None = None, year: int | None = None,
+                   site_id: str | None = None) -> pd.DataFrame:
+    """
+    Reference daily values joined with their sites.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.engine.Engine
+    source, country, analyte, year, site_id : optional filters
+        ``analyte`` is a canonical id (``benzoylecgonine``, ``thc-cooh`` …).
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`REFERENCE_COLUMNS`, sorted by source, site, year, analyte and EUDA day order
+        (Wed…Tue); ``value_mg_per_day_per_1000`` [mg day⁻¹ (1000 inh)⁻¹] NaN for a missing
+        day. Pass the result to :func:`wastewater.interop.euda.euda_summary_from_daily`.
+    """
+    v, s = reference_values, reference_sites
+    q = (sa.select(v.c.source, v.c.site_id, s.c.country, s.c.city, s.c.location, s.c.lat,
+                   s.c.lon, s.c.population, v.c.year, v.c.analyte, v.c.weekday,
+                   v.c.value_mg_per_day_per_1000, v.c.censored)
+         .select_from(v.outerjoin(s, sa.and_(s.c.source == v.c.source,
+                                             s.c.site_id == v.c.site_id))))
+    if source is not None:
+        q = q.where(v.c.source == source)
+    if country is not None:
+        q = q.where(s.c.country == country)
+    if analyte is not None:
+        q = q.where(v.c.analyte == analyte)
+    if year is not None:
+        q = q.where(v.c.year == int(year))
+    if site_id is not None:
+        q = q.where(v.c.site_id == site_id)
+    with connect(engine) as conn:
+        rows = conn.execute(q).fetchall()
+    frame = pd.DataFrame(rows, columns=REFERENCE_COLUMNS)
+    day_order = {"Wed": 0, "Thu": 1, "Fri": 2, "Sat": 3, "Sun": 4, "Mon": 5, "Tue": 6}
+    frame = (frame.assign(_d=frame["weekday"].map(day_order))
+             .sort_values(["source", "site_id", "year", "analyte", "_d"], kind="stable")
+             .drop(columns="_d").reset_index(drop=True))
+    return frame.astype({"year": "int64", "value_mg_per_day_per_1000": "float64",
+                         "censored": "bool", "lat": "float64", "lon": "float64",
+                         "population": "Int64"})
+
+
+def reference_long(frame: pd.DataFrame) -> pd.DataFrame:
+    """The :data:`wastewater.interop.euda.LONG_COLUMNS` subset of a :func:`load_reference`
+    frame (same shape as :func:`wastewater.interop.euda.parse_euda_all_data`)."""
+    return frame[LONG_COLUMNS].copy()
