@@ -313,6 +313,16 @@ def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue])
                 stripped.extend([""] * (n_columns - len(stripped)))
             table.rows.append(stripped)
             table.lines.append(start_line)
+        if table.lines and previous_line > table.lines[-1] and _odd_quotes_from(text, table.lines[-1]):
+            line = table.lines[-1]
+            issues.append(
+                _error(
+                    "malformed_csv",
+                    f"Line {line}: a quote (\") opened on this line is never closed, so the rest "
+                    "of the file was read as one cell. Close the quote or remove it.",
+                    line=line,
+                )
+            )
     except csv.Error as exc:
         line = reader.line_num or previous_line + 1
         issues.append(
@@ -322,6 +332,16 @@ def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue])
                 line=line,
             )
         )
+
+
+def _odd_quotes_from(text: str, line: int) -> bool:
+    """True when the text from physical ``line`` to the end holds an odd number of quotes."""
+    position = 0
+    for _ in range(line - 1):
+        position = text.find("\n", position) + 1
+        if position == 0:
+            return False
+    return text.count('"', position) % 2 == 1
 
 
 def _xlsx_cell_text(value: object) -> str:

@@ -119,7 +119,8 @@ def _frame(kind: str, records: list[dict[str, Any]]) -> pd.DataFrame:
         if dtype == "datetime64[ns]":
             frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
         elif dtype == "object":
-            frame[column] = frame[column].astype(object)
+            values = frame[column].astype(object)
+            frame[column] = values.where(values.notna(), None)  # None, not NaN, for missing text
         else:
             frame[column] = frame[column].astype(dtype)
     return frame
@@ -810,6 +811,8 @@ def validate_table(
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     sites = None if known_sites is None else {str(s).casefold(): str(s) for s in known_sites}
     ctx = _Context(table=table, kind=kind, today=today, known_sites=sites)
+    table, n_ragged = _drop_ragged_rows(ctx)
+    ctx.table = table
     details: dict[str, Any] = {}
     if kind == "sites":
         frame, total = _validate_sites(ctx)
@@ -820,5 +823,30 @@ def validate_table(
     else:
         frame, total = _validate_results(ctx, layout)
         details["layout"] = ctx.layout
-    return frame, ctx.issues, total, details
+    return frame, ctx.issues, total + n_ragged, details
+
+
+def _drop_ragged_rows(ctx: _Context) -> tuple[RawTable, int]:
+    """Reject rows with non-empty cells beyond the header (a delimiter or quote problem)."""
+    table = ctx.table
+    width = len(table.header)
+    ragged = [i for i, row in enumerate(table.rows) if len(row) > width and any(row[width:])]
+    for i in ragged:
+        row = table.rows[i]
+        ctx.add(
+            table.lines[i], None, "column_count",
+            f"this line has {len(row)} values but the header has {width} columns "
+            f"(extra: {', '.join(repr(c) for c in row[width:] if c)[:80]}). Check the delimiter, "
+            "quotes around texts that contain it, and decimal commas in a comma-separated file.",
+        )
+    if not ragged:
+        return table, 0
+    keep = set(range(len(table.rows))) - set(ragged)
+    filtered = RawTable(
+        header=table.header, rows=[r for i, r in enumerate(table.rows) if i in keep],
+        lines=[n for i, n in enumerate(table.lines) if i in keep], header_line=table.header_line,
+        delimiter=table.delimiter, decimal_comma=table.decimal_comma, encoding=table.encoding,
+        format=table.format,
+    )
+    return filtered, len(ragged)
 
