@@ -107,7 +107,7 @@ def _clean_series(series: pd.DataFrame) -> pd.DataFrame:
 def trend_figure(
     series: pd.DataFrame,
     *,
-    measure: str = "load",
+    measure: str = "load_per_1000",
     title: str = "",
     events: pd.DataFrame | None = None,
     risk_weekends: pd.DataFrame | None = None,
@@ -121,7 +121,7 @@ def trend_figure(
         ``date, value, lower, upper, censored`` for one site and analyte; ``value`` in the
         canonical unit of ``measure`` (mg/day/1000 inh. for load and consumption, ng/L for
         concentration). Censored rows carry the substituted value (e.g. LOQ/2).
-    measure : {"load", "concentration", "consumption"}
+    measure : {"load_per_1000", "concentration", "consumption"}
     events : DataFrame, optional
         ``event_id, kind, start, end, description``; each becomes a shaded ``vrect``.
     risk_weekends : DataFrame, optional
@@ -218,7 +218,7 @@ def trend_summary(series: pd.DataFrame, *, measure: str, lang: str = "sv",
     )
 
 
-def weekday_profile_figure(profile: pd.DataFrame, *, measure: str = "load", title: str = "",
+def weekday_profile_figure(profile: pd.DataFrame, *, measure: str = "load_per_1000", title: str = "",
                            lang: str = "sv") -> go.Figure:
     """Median per weekday with interquartile range as asymmetric error bars.
 
@@ -300,7 +300,7 @@ def operation_effect_figure(
     *,
     event: Mapping[str, Any],
     effect: Mapping[str, Any],
-    measure: str = "load",
+    measure: str = "load_per_1000",
     title: str = "",
     lang: str = "sv",
 ) -> go.Figure:
@@ -472,6 +472,7 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
     """HTML fragment for a figure; plotly.js is loaded once by the page, never from a CDN."""
     return fig.to_html(
         full_html=False, include_plotlyjs=False, div_id=div_id,
-        config={"displaylogo": False, "responsive": True,
-                "modeBarButtonsToRemove": ["select2d", "lasso2d"]},
+        # No mode bar: its unlabelled buttons would be focusable inside role="img"; the data
+        # table and CSV under each figure are the accessible equivalent (WCAG 1.1.1, 2.1.1).
+        config={"displaylogo": False, "responsive": True, "displayModeBar": False},
     )

@@ -42,10 +42,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "start": "Från och med",
         "end": "Till och med",
         "show": "Visa",
-        "measure_load": "Belastning per 1000 invånare (mg/dygn/1000 inv.)",
+        "measure_load_per_1000": "Belastning per 1000 invånare (mg/dygn/1000 inv.)",
         "measure_concentration": "Koncentration (ng/L)",
         "measure_consumption": "Konsumtion (mg moderämne/dygn/1000 inv.)",
-        "unit_load": "mg/dygn/1000 inv.",
+        "unit_load_per_1000": "mg/dygn/1000 inv.",
         "unit_concentration": "ng/L",
         "unit_consumption": "mg/dygn/1000 inv.",
         "axis_date": "Provdatum (dygnsprovets startdag)",
@@ -201,10 +201,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "start": "From",
         "end": "To (inclusive)",
         "show": "Show",
-        "measure_load": "Load per 1000 inhabitants (mg/day/1000 inh.)",
+        "measure_load_per_1000": "Load per 1000 inhabitants (mg/day/1000 inh.)",
         "measure_concentration": "Concentration (ng/L)",
         "measure_consumption": "Consumption (mg parent/day/1000 inh.)",
-        "unit_load": "mg/day/1000 inh.",
+        "unit_load_per_1000": "mg/day/1000 inh.",
         "unit_concentration": "ng/L",
         "unit_consumption": "mg/day/1000 inh.",
         "axis_date": "Sample date (start day of the 24 h composite)",
@@ -374,14 +374,8 @@ ANALYTE_NAMES: dict[str, dict[str, str]] = {
     },
 }
 
-MEASURES = ("load", "concentration", "consumption")
-
-#: measure key → dataset variable (architecture.md canonical names)
-MEASURE_VARIABLES = {
-    "load": "load_mg_per_day_per_1000",
-    "concentration": "concentration_ng_per_l",
-    "consumption": "consumption_mg_per_day_per_1000",
-}
+#: Dashboard measures, named as the API's ``measure`` parameter (api/services.py).
+MEASURES = ("load_per_1000", "concentration", "consumption")
 
 
 def normalise_language(lang: str | None) -> str:

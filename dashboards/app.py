@@ -1,0 +1,712 @@
+"""Dashboard pages served by the API app under ``/dashboard`` (server-rendered HTML, no JS needed
+except plotly.js for the charts, which is served locally from ``/dashboard/static``).
+
+Access (chosen to stay simple): every page reads data as the *public* role unless the
+browser holds an API key in the ``ww_api_key`` cookie, set on ``/dashboard/login`` by a
+small form (HttpOnly, SameSite=Strict, path ``/dashboard``). The key is resolved exactly as
+the API resolves ``X-API-Key`` (:func:`dashboards.data.principal_for_token`), so the public
+rules of the API apply unchanged: catchments < 10 000 inhabitants hidden, weekly means only,
+confidential operations only for analyst/admin. Uploads are forwarded, with that key, to the
+API endpoint ``POST /api/v1/uploads/{kind}`` (dry run first).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+
+from dashboards import data as D
+from dashboards import figures as F
+from dashboards.html import date_input, esc, figure_block, page, select, table, url
+from dashboards.i18n import (
+    MEASURES,
+    analyte_name,
+    format_date,
+    format_number,
+    format_percent,
+    measure_label,
+    normalise_language,
+    t,
+)
+
+BASE = "/dashboard"
+COOKIE = "ww_api_key"
+STATIC_DIR = Path(__file__).parent / "static"
+API_UPLOAD_PATH = "/api/v1/uploads/{kind}"
+
+router = APIRouter(prefix=BASE, include_in_schema=False)
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+
+
+def plotly_js_path() -> Path:
+    """plotly.min.js of the installed plotly package (same version as the Python figures)."""
+    import plotly
+
+    return Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+
+
+def mount(app: FastAPI) -> None:
+    """Add the dashboard (pages, CSV downloads, report, static files) to the API app."""
+    app.include_router(router)
+    app.mount(f"{BASE}/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
+
+
+@router.get("/static/plotly.min.js")
+def plotly_js() -> FileResponse:
+    """plotly.js from the installed package: no CDN, works offline."""
+    return FileResponse(plotly_js_path(), media_type="application/javascript",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _viewer(request: Request) -> tuple[D.Viewer, str | None]:
+    """Viewer from the cookie key; an unknown key falls back to public with a notice."""
+    engine = request.app.state.engine
+    settings = request.app.state.settings
+    token = request.cookies.get(COOKIE)
+    principal = D.principal_for_token(engine, settings, token)
+    notice = None
+    if principal is None:
+        from api.security import PUBLIC
+
+        principal = PUBLIC
+        notice = "unknown_key"
+    return D.Viewer(engine=engine, settings=settings, principal=principal), notice
+
+
+def _lang(request: Request) -> str:
+    return normalise_language(request.query_params.get("lang"))
+
+
+def _date_param(value: str | None) -> dt.date | None:
+    if not value:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def _html(body: str, status: int = 200) -> HTMLResponse:
+    return HTMLResponse(body, status_code=status)
+
+
+def _notice(text: str, cls: str = "notice") -> str:
+    return f'<p class="{cls}">{esc(text)}</p>'
+
+
+def _site_label(sites: pd.DataFrame, site: str) -> str:
+    hit = sites[sites["site"] == site]
+    return str(hit["name"].iloc[0]) if len(hit) else site
+
+
+def _choose_site(sites: pd.DataFrame, requested: str | None) -> str | None:
+    if sites.empty:
+        return None
+    if requested in set(sites["site"]):
+        return requested
+    pop = pd.to_numeric(sites["population"], errors="coerce").fillna(0)
+    return str(sites.loc[pop.idxmax(), "site"])
+
+
+def _choose_analyte(analytes: list[str], requested: str | None) -> str | None:
+    if requested in analytes:
+        return requested
+    if "benzoylecgonine" in analytes:
+        return "benzoylecgonine"
+    return analytes[0] if analytes else None
+
+
+def _csv_links(name: str, params: dict[str, Any], lang: str) -> list[tuple[str, str]]:
+    return [(url(f"{BASE}/data/{name}.csv", params), t("figure_data_csv", lang)),
+            (url(f"{BASE}/data/{name}.csv", {**params, "dialect": "sv"}),
+             t("figure_data_csv_sv", lang))]
+
+
+def _controls(action: str, lang: str, fields: list[str], extra_hidden: dict | None = None) -> str:
+    hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(str(v))}">'
+                     for k, v in {"lang": lang, **(extra_hidden or {})}.items())
+    return (f'<form class="controls" method="get" action="{esc(action)}">{hidden}'
+            f'{"".join(fields)}<div><button type="submit">{esc(t("show", lang))}</button></div></form>')
+
+
+def _site_options(sites: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
+    out = []
+    for rec in sites.itertuples(index=False):
+        pop = "" if pd.isna(rec.population) else f" – {format_number(rec.population, lang, 0)} inv." \
+            if lang == "sv" else f" – {format_number(rec.population, lang, 0)} inh."
+        out.append((rec.site, f"{rec.name} ({rec.site}){pop}"))
+    return out
+
+
+def _series_headers(lang: str, measure: str) -> dict[str, str]:
+    unit = t(f"unit_{measure}", lang)
+    return {"date": t("col_date", lang), "iso_week": "ISO-vecka" if lang == "sv" else "ISO week",
+            "value": f"{t('col_value_num', lang)} ({unit})", "lower": f"{t('col_lower', lang)} ({unit})",
+            "upper": f"{t('col_upper', lang)} ({unit})", "censored": t("col_censored", lang),
+            "n_days": t("col_n_days", lang), "n_censored": "n < LOQ", "period": t("report_period", lang)}
+
+
+# -- selection shared by trend, operations, risk weekends ----------------------------------------
+
+
+class Selection:
+    """Site/analyte/measure/period chosen on a page (defaults: largest site, BE, load/1000)."""
+
+    def __init__(self, request: Request, viewer: D.Viewer) -> None:
+        q = request.query_params
+        self.lang = _lang(request)
+        self.sites = D.visible_sites(viewer)
+        self.site = _choose_site(self.sites, q.get("site"))
+        self.analytes = D.analytes_for_site(viewer.engine, self.site) if self.site else []
+        self.analyte = _choose_analyte(self.analytes, q.get("analyte"))
+        self.measure = q.get("measure") if q.get("measure") in MEASURES else "load_per_1000"
+        self.start = _date_param(q.get("start"))
+        self.end = _date_param(q.get("end"))
+        self.site_label = _site_label(self.sites, self.site) if self.site else ""
+
+    def params(self, **extra: Any) -> dict[str, Any]:
+        return {"lang": self.lang, "site": self.site, "analyte": self.analyte,
+                "measure": self.measure, "start": self.start and self.start.isoformat(),
+                "end": self.end and self.end.isoformat(), **extra}
+
+    def fields(self, *, measure: bool = True, period: bool = True) -> list[str]:
+        lang = self.lang
+        out = [select("site", t("site", lang), _site_options(self.sites, lang), self.site),
+               select("analyte", t("analyte", lang),
+                      [(a, analyte_name(a, lang)) for a in self.analytes], self.analyte)]
+        if measure:
+            out.append(select("measure", t("measure", lang),
+                              [(m, measure_label(m, lang)) for m in MEASURES], self.measure))
+        if period:
+            out += [date_input("start", t("start", lang), self.start),
+                    date_input("end", t("end", lang), self.end)]
+        return out
+
+
+def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
+    if start is not None:
+        frame = frame[frame["date"] >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[frame["date"] <= pd.Timestamp(end)]
+    return frame.reset_index(drop=True)
+
+
+# -- trend page ------------------------------------------------------------------------------------
+
+
+def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
+    """Everything the trend page and its CSV need, from the library/API services."""
+    ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
+    daily = _in_period(D.series_frame(ds, sel.site, sel.analyte, sel.measure), sel.start, sel.end)
+    shown = D.weekly_frame(daily) if viewer.is_public else daily
+    first = daily["date"].min() if len(daily) else None
+    last = daily["date"].max() if len(daily) else None
+    events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, start=first, end=last)
+    weekends = D.risk_weekend_calendar(first, last)
+    profile = D.weekday_profile(daily)
+    return {"daily": daily, "shown": shown, "events": events, "weekends": weekends,
+            "profile": profile, "weekly": viewer.is_public}
+
+
+def _events_table(events: pd.DataFrame, lang: str, caption: str) -> str:
+    if events.empty:
+        return ""
+    frame = events[["event_id", "kind", "start", "end", "description"]].copy()
+    frame["kind"] = [t(f"event_{k}", lang) for k in frame["kind"]]
+    return table(frame, caption=caption, lang=lang, row_header="event_id",
+                 headers={"event_id": t("col_event", lang), "kind": t("col_kind", lang),
+                          "start": t("col_start", lang), "end": t("col_end", lang),
+                          "description": t("col_description", lang)})
+
+
+@router.get("", response_class=HTMLResponse)
+@router.get("/", response_class=HTMLResponse)
+def index(request: Request) -> RedirectResponse:
+    return RedirectResponse(url(f"{BASE}/trend", {"lang": _lang(request)}), status_code=307)
+
+
+@router.get("/trend", response_class=HTMLResponse)
+def trend_page(request: Request) -> HTMLResponse:
+    viewer, notice = _viewer(request)
+    sel = Selection(request, viewer)
+    lang = sel.lang
+    body = [_notice(t("login_intro", lang))] if notice else []
+    if sel.site is None:
+        body.append(_notice(t("no_data", lang)))
+        return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang,
+                          active="trend", role=viewer.role))
+    body.append(_controls(f"{BASE}/trend", lang, sel.fields()))
+    title = t("trend_title", lang, analyte=analyte_name(sel.analyte or "", lang), site=sel.site_label)
+    if sel.analyte is None:
+        body.append(_notice(t("no_data", lang)))
+    else:
+        d = trend_data(viewer, sel)
+        shown = d["shown"]
+        if viewer.is_public:
+            body.append(_notice(
+                "Publik vy: veckomedelvärden (ISO-vecka). Logga in med API-nyckel för dygnsvärden."
+                if lang == "sv" else
+                "Public view: weekly means (ISO week). Use an API key for daily values."))
+        fig = F.trend_figure(shown, measure=sel.measure, title="", events=d["events"],
+                             risk_weekends=d["weekends"], lang=lang)
+        cols = ["date", "iso_week", "value", "lower", "upper", "n_days", "n_censored"] \
+            if d["weekly"] else ["date", "value", "lower", "upper", "censored"]
+        body.append(figure_block(
+            fig_id="fig-trend", title=title, plot_html=F.figure_html(fig, "plot-trend"),
+            summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"]),
+            lang=lang, csv_links=_csv_links("trend", sel.params(), lang),
+            data_table=table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
+                             headers=_series_headers(lang, sel.measure), table_id="table-trend",
+                             decimals={"n_days": 0, "n_censored": 0, "value": 2, "lower": 2,
+                                       "upper": 2}),
+        ))
+        body.append(_events_table(d["events"], lang, t("report_events", lang)))
+        profile = d["profile"]
+        wtitle = t("weekday_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
+        if len(profile):
+            wfig = F.weekday_profile_figure(profile, measure=sel.measure, lang=lang)
+            ptab = profile.copy()
+            from dashboards.i18n import weekday_names
+
+            ptab["weekday"] = [weekday_names(lang)[int(w)] for w in ptab["weekday"]]
+            body.append(figure_block(
+                fig_id="fig-weekday", title=wtitle, plot_html=F.figure_html(wfig, "plot-weekday"),
+                summary=F.weekday_summary(profile, measure=sel.measure, lang=lang) + " "
+                + t("weekday_caption", lang),
+                lang=lang, csv_links=_csv_links("weekday", sel.params(), lang),
+                data_table=table(ptab, caption=t("figure_table_caption", lang), lang=lang,
+                                 row_header="weekday", decimals={"n": 0},
+                                 headers={"weekday": t("axis_weekday", lang),
+                                          "median": t("trace_median", lang),
+                                          "q25": "Q1", "q75": "Q3", "n": "n"}),
+            ))
+    return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang, active="trend",
+                      query=sel.params(), role=viewer.role))
+
+
+# -- operations --------------------------------------------------------------------------------------
+
+
+OPERATION_KINDS = ("operation", "school_search", "campaign", "safety_walk", "other")
+
+
+def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> dict[str, Any]:
+    events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, kinds=OPERATION_KINDS)
+    if events.empty:
+        return {"events": events, "event": None}
+    ids = events["event_id"].tolist()
+    if event_id not in ids:
+        ops = events[events["kind"] == "operation"]
+        event_id = (ops if len(ops) else events)["event_id"].iloc[0]
+    event = events[events["event_id"] == event_id].iloc[0].to_dict()
+    ds = D.site_dataset(viewer.engine, [sel.site], analytes=D.analytes_for_dumping(sel.analyte))
+    daily = D.series_frame(ds, sel.site, sel.analyte, "load_per_1000")
+    effect = D.operation_effect(ds, sel.site, sel.analyte, event)
+    series = D.operation_series(daily, event)
+    return {"events": events, "event": event, "effect": effect, "series": series}
+
+
+@router.get("/operations", response_class=HTMLResponse)
+def operations_page(request: Request) -> HTMLResponse:
+    viewer, _ = _viewer(request)
+    sel = Selection(request, viewer)
+    lang = sel.lang
+    body: list[str] = []
+    if sel.site is None or sel.analyte is None:
+        body.append(_notice(t("no_data", lang)))
+        return _html(page(title=t("nav_operation", lang), body="".join(body), lang=lang,
+                          active="operations", role=viewer.role))
+    d = operation_data(viewer, sel, request.query_params.get("event"))
+    fields = sel.fields(measure=False, period=False)
+    if d["event"] is not None:
+        fields.append(select("event", t("operation_choose", lang),
+                             [(r.event_id, f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
+                               f"{t(f'event_{r.kind}', lang)}")
+                              for r in d["events"].itertuples(index=False)],
+                             d["event"]["event_id"]))
+    body.append(_controls(f"{BASE}/operations", lang, fields))
+    if d["event"] is None:
+        body.append(_notice(t("operation_none", lang)))
+    else:
+        event, effect = d["event"], d["effect"]
+        params = sel.params(event=event["event_id"], measure=None, start=None, end=None)
+        body.append(f'<section aria-labelledby="op-head"><h2 id="op-head">{esc(event["event_id"])}: '
+                    f'{esc(str(event.get("description") or ""))}</h2>'
+                    f'<p>{esc(t("col_period", lang) if False else t("report_period", lang))}: '
+                    f'{format_date(event["start"])} – {format_date(event["end"])}</p>')
+        if D.dumping_raised(effect):
+            body.append(f'<div class="warning" role="note" data-testid="dumping-warning">'
+                        f'<strong>{esc(t("dumping_warning", lang))}</strong></div>')
+        if effect.get("error"):
+            body.append(_notice(effect["error"]))
+        else:
+            sentence = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
+            body.append(f'<h3>{esc(t("operation_sentence", lang))}</h3>'
+                        f'<blockquote class="quote" data-testid="effect-sentence"><p>{esc(sentence)}</p></blockquote>')
+            pct = D.effect_percentages(effect)
+            p = effect.get("p_value_after")
+            body.append(
+                '<dl class="facts">'
+                f'<dt>{esc(t("operation_estimate", lang))}</dt><dd>{format_percent(pct["change_percent"], lang)}</dd>'
+                f'<dt>{esc(t("operation_ci", lang))}</dt><dd>{format_percent(pct["ci_low_percent"], lang)} – '
+                f'{format_percent(pct["ci_high_percent"], lang)}</dd>'
+                f'<dt>p</dt><dd>{format_number(p, lang, 3)}</dd>'
+                f'<dt>n ({esc(t("operation_before", lang).lower())} / {esc(t("operation_during", lang).lower())} / '
+                f'{esc(t("operation_after", lang).lower())})</dt><dd>{effect.get("n_before")} / '
+                f'{effect.get("n_during")} / {effect.get("n_after")}</dd>'
+                f'<dt>{"Metod" if lang == "sv" else "Method"}</dt><dd>{esc(str(effect.get("method", "")))}</dd>'
+                '</dl>')
+            fig = F.operation_effect_figure(d["series"], event=event, effect=pct,
+                                            measure="load_per_1000", lang=lang)
+            stab = d["series"][["date", "period", "value", "censored"]].copy()
+            stab["period"] = [t(f"operation_{p_}", lang) for p_ in stab["period"]]
+            body.append(figure_block(
+                fig_id="fig-operation",
+                title=t("operation_title", lang, event=event["event_id"]) + " – "
+                + analyte_name(sel.analyte, lang),
+                plot_html=F.figure_html(fig, "plot-operation"),
+                summary=F.operation_summary(pct, lang=lang), lang=lang,
+                csv_links=_csv_links("operation", params, lang),
+                data_table=table(stab, caption=t("figure_table_caption", lang), lang=lang,
+                                 headers=_series_headers(lang, "load_per_1000")),
+            ))
+        body.append("</section>")
+    return _html(page(title=t("nav_operation", lang), body="".join(body), lang=lang,
+                      active="operations", query=sel.params(), role=viewer.role))
+
+
+# -- risk weekends -------------------------------------------------------------------------------------
+
+
+def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
+    ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
+    values, _ = D.stats_series(ds, sel.site, sel.analyte)
+    values = values.dropna()
+    if values.empty:
+        return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
+    calendar = D.risk_weekend_calendar(values.index.min(), values.index.max())
+    full = D.full_calendar(values.index.min(), values.index.max())
+    effects = D.risk_weekend_effects(ds, sel.site, sel.analyte, full)
+    return {"calendar": calendar, "effects": effects}
+
+
+@router.get("/riskweekends", response_class=HTMLResponse)
+def riskweekends_page(request: Request) -> HTMLResponse:
+    viewer, _ = _viewer(request)
+    sel = Selection(request, viewer)
+    lang = sel.lang
+    body: list[str] = []
+    if sel.site is None or sel.analyte is None:
+        body.append(_notice(t("no_data", lang)))
+    else:
+        body.append(_controls(f"{BASE}/riskweekends", lang, sel.fields(measure=False, period=False)))
+        d = riskweekend_data(viewer, sel)
+        effects = d["effects"]
+        title = t("riskweekend_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
+        if len(effects):
+            fig = F.risk_weekend_figure(effects, lang=lang)
+            tab = effects[["name", "start", "end", "ratio", "lower", "upper", "p_value",
+                           "n_controls"]]
+            best = effects.loc[effects["ratio"].idxmax()]
+            summary = (f"{len(effects)} riskhelger. Störst kvot {format_number(best['ratio'], lang, 2)} "
+                       f"({best['name']} {format_date(best['start'])})." if lang == "sv" else
+                       f"{len(effects)} risk weekends. Largest ratio {format_number(best['ratio'], lang, 2)} "
+                       f"({best['name']} {format_date(best['start'])}).")
+            body.append(figure_block(
+                fig_id="fig-riskweekends", title=title, plot_html=F.figure_html(fig, "plot-rw"),
+                summary=summary, lang=lang,
+                csv_links=_csv_links("riskweekends", sel.params(measure=None, start=None, end=None), lang),
+                data_table=table(tab, caption=t("figure_table_caption", lang), lang=lang,
+                                 row_header="name",
+                                 headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
+                                          "end": t("col_end", lang), "ratio": t("riskweekend_ratio", lang),
+                                          "lower": t("col_lower", lang), "upper": t("col_upper", lang),
+                                          "p_value": "p", "n_controls": "n (kontrollhelger)" if lang == "sv"
+                                          else "n (control weekends)"}),
+            ))
+        else:
+            body.append(f"<h2>{esc(title)}</h2>" + _notice(t("no_data", lang)))
+        cal = d["calendar"]
+        if len(cal):
+            body.append(table(cal[["name", "start", "end"]], lang=lang, row_header="name",
+                              caption="Riskhelger i perioden" if lang == "sv" else "Risk weekends in the period",
+                              headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
+                                       "end": t("col_end", lang)}))
+    return _html(page(title=t("nav_riskweekends", lang), body="".join(body), lang=lang,
+                      active="riskweekends", query=sel.params(), role=viewer.role))
+
+
+# -- comparison ------------------------------------------------------------------------------------------
+
+
+@router.get("/compare", response_class=HTMLResponse)
+def compare_page(request: Request) -> HTMLResponse:
+    viewer, _ = _viewer(request)
+    sel = Selection(request, viewer)
+    lang = sel.lang
+    body: list[str] = []
+    years = D.reference_years(viewer.engine)
+    year = request.query_params.get("year")
+    year_i = int(year) if year and year.isdigit() else (years[0] if years else None)
+    euda_analytes = ["benzoylecgonine", "amphetamine", "methamphetamine", "mdma", "thc-cooh", "ketamine"]
+    analyte = request.query_params.get("analyte")
+    analyte = analyte if analyte in euda_analytes else "benzoylecgonine"
+    fields = [select("site", t("site", lang), _site_options(sel.sites, lang), sel.site),
+              select("analyte", t("analyte", lang), [(a, analyte_name(a, lang)) for a in euda_analytes],
+                     analyte),
+              select("year", t("compare_year", lang), [(str(y), str(y)) for y in years],
+                     str(year_i) if year_i else None)]
+    body.append(_controls(f"{BASE}/compare", lang, fields))
+    frame, ref_year = D.comparison_frame(viewer, analyte, year_i, sel.site, sel.site_label)
+    if frame.empty:
+        body.append(_notice(t("compare_no_reference", lang)))
+    else:
+        fig = F.comparison_figure(frame, lang=lang)
+        own = frame[frame["group"] == "this_site"]
+        se = frame[frame["group"] == "sweden"]
+        summary = (f"{len(frame)} städer, EUDA {ref_year}. Svenska städer: median "
+                   f"{format_number(se['value'].median(), lang, 1)} mg/dygn/1000 inv."
+                   if lang == "sv" else
+                   f"{len(frame)} cities, EUDA {ref_year}. Swedish cities: median "
+                   f"{format_number(se['value'].median(), lang, 1)} mg/day/1000 inh.")
+        if len(own):
+            summary += (f" Vår plats: {format_number(own['value'].iloc[0], lang, 1)}." if lang == "sv"
+                        else f" Our site: {format_number(own['value'].iloc[0], lang, 1)}.")
+        tab = frame.sort_values("value", ascending=False)[["city", "country", "value", "population"]]
+        body.append(figure_block(
+            fig_id="fig-compare",
+            title=t("compare_title", lang, analyte=analyte_name(analyte, lang)) + f" ({ref_year})",
+            plot_html=F.figure_html(fig, "plot-compare"), summary=summary, lang=lang,
+            csv_links=_csv_links("compare", {"lang": lang, "site": sel.site, "analyte": analyte,
+                                             "year": ref_year}, lang),
+            data_table=table(tab, caption=t("figure_table_caption", lang), lang=lang, row_header="city",
+                             decimals={"value": 1, "population": 0},
+                             headers={"city": t("col_city", lang), "country": t("col_country", lang),
+                                      "value": t("compare_axis", lang),
+                                      "population": t("col_population", lang)}),
+            extra=f"<p>{esc(t('compare_source', lang))}</p>",
+        ))
+    return _html(page(title=t("nav_compare", lang), body="".join(body), lang=lang, active="compare",
+                      query={"site": sel.site, "analyte": analyte, "year": year_i}, role=viewer.role))
+
+
+# -- CSV downloads -------------------------------------------------------------------------------------------
+
+
+@router.get("/data/{name}.csv")
+def figure_csv(request: Request, name: str) -> Response:
+    """The data behind each figure: machine CSV (``,`` and dot) or ``dialect=sv`` for Excel."""
+    from api.csvout import frame_to_csv
+
+    viewer, _ = _viewer(request)
+    sel = Selection(request, viewer)
+    dialect = "sv" if request.query_params.get("dialect") == "sv" else "machine"
+    frame = pd.DataFrame()
+    if name == "compare":
+        year = request.query_params.get("year")
+        frame, _y = D.comparison_frame(viewer, request.query_params.get("analyte") or "benzoylecgonine",
+                                       int(year) if year and year.isdigit() else None,
+                                       sel.site, sel.site_label)
+        frame = frame.rename(columns={"value": "daily_mean_mg_per_day_per_1000"})
+    elif sel.site and sel.analyte:
+        unit_col = D.MEASURE_VARIABLES[sel.measure]
+        if name == "trend":
+            d = trend_data(viewer, sel)
+            frame = d["shown"].rename(columns={"value": unit_col, "lower": f"{unit_col}_lo95",
+                                               "upper": f"{unit_col}_hi95"})
+        elif name == "weekday":
+            d = trend_data(viewer, sel)
+            frame = d["profile"].rename(columns={"median": f"median_{unit_col}",
+                                                 "q25": f"q25_{unit_col}", "q75": f"q75_{unit_col}",
+                                                 "n": "n_days"})
+        elif name == "operation":
+            d = operation_data(viewer, sel, request.query_params.get("event"))
+            if d["event"] is not None:
+                frame = d["series"][["date", "period", "value", "censored"]].rename(
+                    columns={"value": "load_mg_per_day_per_1000"})
+        elif name == "riskweekends":
+            frame = riskweekend_data(viewer, sel)["effects"].rename(
+                columns={"ratio": "ratio_to_baseline", "lower": "ratio_lo95", "upper": "ratio_hi95"})
+        else:
+            return Response("unknown figure", status_code=404)
+        frame.insert(0, "analyte", sel.analyte)
+        frame.insert(0, "site", sel.site)
+    body = frame_to_csv(frame.reset_index(drop=True), dialect)
+    filename = f"{name}_{sel.site or 'all'}_{sel.analyte or ''}.csv".replace("__", "_")
+    return Response(body, media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+# -- upload --------------------------------------------------------------------------------------------------
+
+
+def _upload_form(lang: str, kind: str = "auto") -> str:
+    kinds = [("auto", t("upload_kind_auto", lang)), ("results", "results"), ("flows", "flows"),
+             ("sites", "sites"), ("events", "events")]
+    return (f'<form class="stacked" method="post" action="{BASE}/upload?lang={lang}" '
+            f'enctype="multipart/form-data">'
+            f'<div><label for="ctl-file">{esc(t("upload_file", lang))}</label>'
+            f'<input type="file" id="ctl-file" name="file" required accept=".csv,.txt,.xlsx"></div>'
+            f'{select("kind", t("upload_kind", lang), kinds, kind)}'
+            f'<div style="flex-direction:row;gap:1rem">'
+            f'<button type="submit" name="action" value="dry_run">{esc(t("upload_dry_run", lang))}</button>'
+            f'<button type="submit" name="action" value="commit" class="secondary">'
+            f'{esc(t("upload_commit", lang))}</button></div></form>')
+
+
+def issues_table(issues: list[dict], lang: str) -> str:
+    """The validation report row by row (line, column, severity, message, value)."""
+    frame = pd.DataFrame([{
+        "line": i.get("line"), "column": i.get("column") or "–",
+        "severity": t(f"severity_{i.get('severity', 'error')}", lang),
+        "code": i.get("code") or "", "message": i.get("message") or "",
+        "value": "" if i.get("value") is None else str(i.get("value")),
+    } for i in issues], columns=["line", "column", "severity", "code", "message", "value"])
+    frame["line"] = frame["line"].map(lambda v: "–" if v is None or pd.isna(v) else str(int(v)))
+    return table(frame, caption=t("upload_result", lang), lang=lang, table_id="upload-issues",
+                 headers={"line": t("col_line", lang), "column": t("col_column", lang),
+                          "severity": t("col_severity", lang), "code": t("col_code", lang),
+                          "message": t("col_message", lang), "value": t("col_value", lang)})
+
+
+@router.get("/upload", response_class=HTMLResponse)
+def upload_page(request: Request) -> HTMLResponse:
+    viewer, _ = _viewer(request)
+    lang = _lang(request)
+    body = [f"<p>{esc(t('upload_intro', lang))}</p>"]
+    if viewer.role not in ("lab", "analyst", "admin"):
+        body.append(_notice(t("upload_needs_key", lang)) +
+                    f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
+    body.append(_upload_form(lang))
+    return _html(page(title=t("upload_title", lang), body="".join(body), lang=lang, active="upload",
+                      role=viewer.role))
+
+
+@router.post("/upload", response_class=HTMLResponse)
+async def upload_post(request: Request, file: UploadFile = File(...), kind: str = Form("auto"),
+                      action: str = Form("dry_run")) -> HTMLResponse:
+    """Forward the file to ``POST /api/v1/uploads/{kind}`` with the cookie's key and show the
+    API's validation report (dry run unless "check and save" was pressed)."""
+    import httpx
+
+    viewer, _ = _viewer(request)
+    lang = _lang(request)
+    kind = kind if kind in ("auto", "results", "flows", "sites", "events") else "auto"
+    content = await file.read()
+    headers = {}
+    token = request.cookies.get(COOKIE)
+    if token:
+        headers["X-API-Key"] = token
+    transport = httpx.ASGITransport(app=request.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard.local") as client:
+        resp = await client.post(API_UPLOAD_PATH.format(kind=kind),
+                                 params={"dry_run": "true" if action != "commit" else "false"},
+                                 files={"file": (file.filename or "upload.csv", content)},
+                                 headers=headers)
+    try:
+        answer = resp.json()
+    except (json.JSONDecodeError, ValueError):
+        answer = {"ok": False, "errors": [{"message": resp.text}]}
+    report = answer.get("report") or {}
+    issues = report.get("issues") or answer.get("errors") or []
+    n_err = sum(1 for i in issues if i.get("severity", "error") == "error")
+    n_warn = sum(1 for i in issues if i.get("severity") == "warning")
+    body = [f"<p>{esc(t('upload_intro', lang))}</p>", _upload_form(lang, kind)]
+    status_bits = [f"<h2 id=\"upload-result\">{esc(t('upload_result', lang))}: {esc(file.filename or '')}</h2>"]
+    if report:
+        status_bits.append(f"<p>{esc(t('upload_rows', lang, accepted=report.get('rows_accepted', 0), total=report.get('rows_total', 0)))}</p>")
+    if resp.status_code in (401, 403):
+        status_bits.append(_notice(t("upload_needs_key", lang), "warning"))
+    if n_err:
+        status_bits.append(f'<p class="error-text">{esc(t("upload_errors", lang, n=n_err, w=n_warn))}</p>')
+    elif answer.get("stored"):
+        status_bits.append(f"<p>{esc(t('upload_stored', lang, n=answer.get('rows_inserted', 0)))}</p>")
+    elif resp.status_code < 300:
+        status_bits.append(f"<p>{esc(t('upload_ok', lang))}</p>")
+    if issues:
+        status_bits.append(issues_table(issues, lang))
+    body.append(f'<section aria-labelledby="upload-result" role="status">{"".join(status_bits)}</section>')
+    return _html(page(title=t("upload_title", lang), body="".join(body), lang=lang, active="upload",
+                      role=viewer.role))
+
+
+# -- login (API key in a cookie) ---------------------------------------------------------------------------------
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_page(request: Request) -> HTMLResponse:
+    viewer, notice = _viewer(request)
+    lang = _lang(request)
+    body = [f"<p>{esc(t('login_intro', lang))}</p>"]
+    if notice:
+        body.append(_notice("Okänd eller återkallad nyckel." if lang == "sv" else "Unknown or revoked key.",
+                            "warning"))
+    body.append(
+        f'<form class="stacked" method="post" action="{BASE}/login?lang={lang}">'
+        f'<div><label for="ctl-key">{esc(t("login_key", lang))}</label>'
+        f'<input type="password" id="ctl-key" name="key" autocomplete="off" required></div>'
+        f'<div><button type="submit">{esc(t("login_save", lang))}</button></div></form>'
+        f'<form method="post" action="{BASE}/login?lang={lang}">'
+        f'<input type="hidden" name="key" value="">'
+        f'<button type="submit" class="secondary">{esc(t("login_clear", lang))}</button></form>')
+    return _html(page(title=t("login_title", lang), body="".join(body), lang=lang, active="login",
+                      role=viewer.role))
+
+
+@router.post("/login")
+def login_post(request: Request, key: str = Form("")) -> RedirectResponse:
+    lang = _lang(request)
+    resp = RedirectResponse(url(f"{BASE}/login", {"lang": lang}), status_code=303)
+    key = key.strip()
+    if key:
+        resp.set_cookie(COOKIE, key, httponly=True, samesite="strict", path=BASE,
+                        secure=request.url.scheme == "https", max_age=8 * 3600)
+    else:
+        resp.delete_cookie(COOKIE, path=BASE)
+    return resp
+
+
+# -- follow-up report ----------------------------------------------------------------------------------------------
+
+
+@router.get("/report", response_class=HTMLResponse)
+def report_page(request: Request) -> HTMLResponse:
+    """Without ``year``/``tertial``: a form. With them: the self-contained report
+    (``download=1`` as an attachment)."""
+    from dashboards.report import build_report, current_tertial
+
+    viewer, _ = _viewer(request)
+    lang = _lang(request)
+    q = request.query_params
+    year, tertial = q.get("year"), q.get("tertial")
+    if year and year.isdigit() and tertial in ("1", "2", "3"):
+        html = build_report(viewer.engine, int(year), int(tertial), lang=lang,
+                            principal=viewer.principal, settings=viewer.settings)
+        headers = {}
+        if q.get("download"):
+            headers["Content-Disposition"] = (
+                f'attachment; filename="uppfoljning_{int(year)}_T{tertial}_{lang}.html"')
+        return HTMLResponse(html, headers=headers)
+    y0, t0 = current_tertial(dt.date.today())
+    body = (f'<form class="controls" method="get" action="{BASE}/report">'
+            f'<input type="hidden" name="lang" value="{lang}">'
+            f'<div><label for="ctl-year">{esc(t("report_year", lang))}</label>'
+            f'<input id="ctl-year" name="year" type="number" min="2000" max="2100" value="{y0}" required></div>'
+            + select("tertial", t("report_tertial", lang),
+                     [("1", "T1 (jan–apr)" if lang == "sv" else "T1 (Jan–Apr)"),
+                      ("2", "T2 (maj–aug)" if lang == "sv" else "T2 (May–Aug)"),
+                      ("3", "T3 (sep–dec)" if lang == "sv" else "T3 (Sep–Dec)")], str(t0))
+            + f'<div><button type="submit">{esc(t("report_make", lang))}</button></div>'
+            f'<div><button type="submit" name="download" value="1" class="secondary">'
+            f'{esc(t("report_download", lang))}</button></div></form>')
+    return _html(page(title=t("nav_report", lang), body=body, lang=lang, active="report",
+                      role=viewer.role))

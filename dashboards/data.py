@@ -1,0 +1,459 @@
+"""Data access for the dashboard: the same library and API-service calls as ``/api/v1``.
+
+Nothing here computes a new quantity. Loads, concentrations, consumption and their
+uncertainty come from :mod:`wastewater.timeseries`, :mod:`wastewater.backcalculation` and
+:mod:`wastewater.uncertainty`; site visibility, weekly means and the public rules from
+:mod:`api.services`; operation effects and dumping flags from :mod:`wastewater.stats`;
+the risk-weekend calendar from :mod:`wastewater.riskweekends`; EUDA reference means from
+:mod:`wastewater.interop`. This module only selects and reshapes their outputs into the
+tidy frames that :mod:`dashboards.figures` draws.
+
+Access rules follow the API exactly (api/services.py): anonymous users see only catchments
+with at least ``min_public_population`` (10 000) inhabitants and only *weekly* means;
+confidential events are shown to analyst/admin only.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+import xarray as xr
+
+#: dashboard measure key → (Dataset variable, API measure key)
+MEASURE_VARIABLES: dict[str, str] = {
+    "load_per_1000": "load_mg_per_day_per_1000",
+    "concentration": "concentration_ng_per_l",
+    "consumption": "consumption_mg_per_day_per_1000",
+}
+MEASURES = tuple(MEASURE_VARIABLES)
+
+#: Days shown before/after an operation; the same defaults as
+#: :func:`wastewater.stats.effects.operation_effect` (8 weeks each side).
+OPERATION_WINDOW_DAYS = 56
+
+SERIES_COLUMNS = ["date", "value", "lower", "upper", "censored"]
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is looking: the API principal plus the app's settings and engine."""
+
+    engine: sa.Engine
+    settings: Any
+    principal: Any
+
+    @property
+    def role(self) -> str:
+        return self.principal.role
+
+    @property
+    def is_public(self) -> bool:
+        return self.principal.is_public
+
+    @property
+    def sees_confidential(self) -> bool:
+        return bool(self.principal.sees_confidential)
+
+
+def principal_for_token(engine: sa.Engine, settings: Any, token: str | None):
+    """Resolve an API key exactly as ``api.deps.get_principal`` does; ``None`` if unknown.
+
+    No key → the public principal.
+    """
+    from api.security import BOOTSTRAP_NAME, PUBLIC, Principal, bootstrap_matches, lookup_key
+
+    if not token:
+        return PUBLIC
+    admin = settings.admin_key.get_secret_value() if getattr(settings, "admin_key", None) else None
+    if bootstrap_matches(admin, token):
+        return Principal(name=BOOTSTRAP_NAME, role="admin")
+    return lookup_key(engine, token)
+
+
+# -- sites and analytes ----------------------------------------------------------------------
+
+
+def visible_sites(viewer: Viewer) -> pd.DataFrame:
+    """Sites the viewer may see (``api.services.sites_frame``: public ≥ 10 000 inhabitants)."""
+    from api.services import sites_frame
+
+    return sites_frame(viewer.engine, viewer.principal, viewer.settings)
+
+
+def analytes_for_site(engine: sa.Engine, site: str) -> list[str]:
+    """Canonical analyte ids with at least one current result at ``site`` (sorted)."""
+    from wastewater.storage.repository import load_results
+
+    results = load_results(engine, sites=[site])
+    if results.empty:
+        return []
+    return sorted(results["analyte"].dropna().unique().tolist())
+
+
+# -- series ----------------------------------------------------------------------------------
+
+
+def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | None = None,
+                 start: dt.date | None = None, end: dt.date | None = None) -> xr.Dataset | None:
+    """The analysis Dataset for ``sites`` with consumption and 95 % intervals added.
+
+    Calls :func:`wastewater.timeseries.build_dataset` (LOQ/2 substitution, de jure
+    population, as the API), :func:`wastewater.backcalculation.add_consumption` and
+    :func:`wastewater.uncertainty.add_analytic_intervals` for every dashboard measure.
+    ``None`` when there is no result.
+    """
+    from wastewater.backcalculation import add_consumption
+    from wastewater.storage import repository as repo
+    from wastewater.timeseries import build_dataset
+    from wastewater.uncertainty import add_analytic_intervals
+
+    results = repo.load_results(engine, sites=sites, analytes=analytes, start=start, end=end)
+    if results.empty:
+        return None
+    flows = repo.load_flows(engine, sites=sites, start=start, end=end)
+    pops = repo.load_populations(engine, sites=sites)
+    ds = build_dataset(results, flows, pops, loq_method="loq_half")
+    ds = add_consumption(ds)
+    for variable in MEASURE_VARIABLES.values():
+        ds = add_analytic_intervals(ds, variable)
+    return ds
+
+
+def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -> pd.DataFrame:
+    """``date, value, lower, upper, censored`` of one site × analyte × measure (daily).
+
+    Days without a sample are dropped (the figure leaves gaps between them).
+    """
+    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
+                          **{c: pd.Series(dtype=float) for c in ("value", "lower", "upper")},
+                          "censored": pd.Series(dtype=bool)})
+    if ds is None or site not in ds["site"].values or analyte not in ds["analyte"].values:
+        return empty
+    var = MEASURE_VARIABLES[measure]
+    sel = ds.sel(site=site, analyte=analyte)
+    frame = pd.DataFrame({
+        "date": pd.to_datetime(sel["date"].values),
+        "value": sel[var].values.astype(float),
+        "lower": sel[f"{var}_lo95"].values.astype(float),
+        "upper": sel[f"{var}_hi95"].values.astype(float),
+        "censored": sel["censored"].values.astype(bool),
+    })
+    return frame[frame["value"].notna()].reset_index(drop=True)
+
+
+def weekly_frame(daily: pd.DataFrame) -> pd.DataFrame:
+    """ISO-week means as the public API serves them (``api.services.weekly_means``).
+
+    Returns ``date`` (the Monday), ``iso_week``, ``value``, ``lower``, ``upper``,
+    ``censored`` (True when every day of the week was censored), ``n_days``, ``n_censored``.
+    """
+    from api.services import weekly_means
+
+    daily = daily.rename(columns={"lower": "lo95", "upper": "hi95"})
+    weekly = weekly_means(daily)
+    out = weekly.rename(columns={"lo95": "lower", "hi95": "upper"})
+    out["censored"] = (out["n_censored"] >= out["n_days"]) & (out["n_days"] > 0)
+    return out[["date", "iso_week", "value", "lower", "upper", "censored", "n_days", "n_censored"]]
+
+
+def stats_series(ds: xr.Dataset | None, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
+    """Daily ``load_mg_per_day_per_1000`` and censored flags, the input of :mod:`wastewater.stats`
+    (:func:`wastewater.timeseries.site_series`)."""
+    from wastewater.timeseries import site_series
+
+    if ds is None or site not in ds["site"].values or analyte not in ds["analyte"].values:
+        empty = pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"))
+        return empty, empty.astype(bool)
+    return site_series(ds, site, analyte)
+
+
+def weekday_profile(daily: pd.DataFrame) -> pd.DataFrame:
+    """Median and quartiles of the daily values per weekday of the composite's start day.
+
+    Returns ``weekday`` (0 = Monday), ``median``, ``q25``, ``q75``, ``n``. Descriptive only
+    (no model): the pattern EUDA summarises as weekday/weekend means (wbe-domain.md §5.1).
+    """
+    if daily.empty:
+        return pd.DataFrame(columns=["weekday", "median", "q25", "q75", "n"])
+    frame = daily.assign(weekday=pd.to_datetime(daily["date"]).dt.weekday)
+    grouped = frame.groupby("weekday")["value"]
+    out = pd.DataFrame({
+        "median": grouped.median(), "q25": grouped.quantile(0.25),
+        "q75": grouped.quantile(0.75), "n": grouped.count().astype(int),
+    }).reset_index()
+    return out
+
+
+# -- events and calendar -----------------------------------------------------------------------
+
+
+def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None = None,
+                 start: Any = None, end: Any = None, kinds: tuple[str, ...] | None = None
+                 ) -> pd.DataFrame:
+    """Events visible to the viewer that concern ``site``/``analyte`` and overlap the period.
+
+    An event with an empty ``sites``/``substances`` list applies to all (architecture.md).
+    Confidential events only for analyst/admin (OSL 18:1, sweden-context.md §6.4).
+    """
+    from wastewater.storage.repository import load_events
+
+    events = load_events(viewer.engine, include_confidential=viewer.sees_confidential)
+    if events.empty:
+        return events
+    events = events.copy()
+    events["start"] = pd.to_datetime(events["start"])
+    events["end"] = pd.to_datetime(events["end"])
+    keep = pd.Series(True, index=events.index)
+    if site is not None:
+        keep &= events["sites"].apply(lambda s: not s or site in s)
+    if analyte is not None:
+        keep &= events["substances"].apply(lambda s: not s or analyte in s)
+    if start is not None:
+        keep &= events["end"] >= pd.Timestamp(start)
+    if end is not None:
+        keep &= events["start"] <= pd.Timestamp(end)
+    if kinds is not None:
+        keep &= events["kind"].isin(kinds)
+    return events[keep].reset_index(drop=True)
+
+
+def risk_weekend_calendar(start: Any, end: Any) -> pd.DataFrame:
+    """Risk weekends (kind ``risk_weekend``) overlapping ``start``–``end``, from
+    :func:`wastewater.riskweekends.risk_weekends`."""
+    from wastewater.riskweekends import risk_weekends
+
+    if start is None or end is None:
+        return pd.DataFrame(columns=["event_id", "kind", "name", "start", "end"])
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    cal = risk_weekends(range(start.year, end.year + 1))
+    cal = cal[cal["kind"] == "risk_weekend"].copy()
+    cal["start"] = pd.to_datetime(cal["start"])
+    cal["end"] = pd.to_datetime(cal["end"])
+    cal = cal[(cal["end"] >= start) & (cal["start"] <= end)]
+    return cal.reset_index(drop=True)
+
+
+# -- operation effect ----------------------------------------------------------------------------
+
+
+def _stats():  # noqa: ANN202
+    import wastewater.stats as stats
+
+    return stats
+
+
+#: Parent drug and human metabolite pairs for the ratio check of
+#: :func:`wastewater.stats.flag_dumping` (wbe-domain.md §3.6: COC/BE, methadone/EDDP).
+PARENT_METABOLITE: dict[str, tuple[str, str]] = {
+    "benzoylecgonine": ("cocaine", "benzoylecgonine"),
+    "cocaine": ("cocaine", "benzoylecgonine"),
+    "methadone": ("methadone", "eddp"),
+    "eddp": ("methadone", "eddp"),
+}
+
+
+def analytes_for_dumping(analyte: str) -> list[str]:
+    """Analytes to load so the dumping check can run for ``analyte``."""
+    pair = PARENT_METABOLITE.get(analyte)
+    return sorted({analyte, *pair}) if pair else [analyte]
+
+
+def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -> dict | None:
+    """:func:`wastewater.stats.flag_dumping` for the event window, as ``to_dict()`` plus
+    ``flagged`` and ``checked`` (the analyte whose load was tested).
+
+    Dumping concerns the parent drug (cocaine, MDMA, methadone): for a metabolite such as
+    benzoylecgonine the parent's series is tested, with the parent/metabolite ratio check when
+    both were measured (wbe-domain.md §3.6). ``None`` when no data.
+    """
+    stats = _stats()
+    pair = PARENT_METABOLITE.get(analyte)
+    checked = pair[0] if pair else analyte
+    values, cens = stats_series(ds, site, checked)
+    if values.dropna().empty:
+        checked = analyte
+        values, cens = stats_series(ds, site, analyte)
+    if values.dropna().empty:
+        return None
+    kwargs: dict[str, Any] = {}
+    if pair:
+        parent, _ = stats_series(ds, site, pair[0])
+        metabolite, _ = stats_series(ds, site, pair[1])
+        if parent.notna().any() and metabolite.notna().any():
+            kwargs.update(parent=parent, metabolite=metabolite, parent_name=pair[0],
+                          metabolite_name=pair[1])
+    try:
+        result = stats.flag_dumping(values, event_start=pd.Timestamp(event["start"]),
+                                    event_end=pd.Timestamp(event["end"]), censored=cens, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - a failed check must not hide the effect view
+        return {"flagged": False, "checked": checked, "error": str(exc)}
+    out = result.to_dict()
+    out["flagged"] = bool(result.any_flagged)
+    out["checked"] = checked
+    return out
+
+
+def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -> dict:
+    """``wastewater.stats.operation_effect`` for one event as a JSON-safe dict.
+
+    Suspected dumping days (if the library flags any) are excluded, as the API does, and
+    ``dumping`` holds the flag. On too little data the dict has ``error`` instead.
+    """
+    stats = _stats()
+    values, cens = stats_series(ds, site, analyte)
+    dumping = dumping_check(ds, site, analyte, event)
+    exclude = None
+    if dumping and dumping.get("flagged") and dumping.get("excluded_dates"):
+        exclude = dumping["excluded_dates"]
+    try:
+        result = stats.operation_effect(
+            values, censored=cens, event_start=pd.Timestamp(event["start"]),
+            event_end=pd.Timestamp(event["end"]), exclude_dates=exclude,
+            exclusion_reason="suspected dumping" if exclude else None,
+        )
+    except Exception as exc:  # noqa: BLE001 - e.g. InsufficientDataError
+        return {"error": str(exc), "dumping": dumping}
+    out = result.to_dict()
+    out["dumping"] = dumping
+    return out
+
+
+def effect_percentages(effect: dict) -> dict[str, float]:
+    """The after-effect as percentages for the figure (fractions × 100)."""
+    def pct(key: str) -> float:
+        value = effect.get(key)
+        return float("nan") if value is None else 100.0 * float(value)
+
+    return {"change_percent": pct("relative_change_after"),
+            "ci_low_percent": pct("ci_low_after"), "ci_high_percent": pct("ci_high_after")}
+
+
+def dumping_raised(effect: dict) -> bool:
+    """True when the dumping check flagged the window (any of its usual flag names)."""
+    d = effect.get("dumping") or {}
+    return bool(d.get("flagged"))
+
+
+def operation_series(daily: pd.DataFrame, event: dict,
+                     window_days: int = OPERATION_WINDOW_DAYS) -> pd.DataFrame:
+    """Daily values in the before/during/after windows with a ``period`` column."""
+    start, end = pd.Timestamp(event["start"]), pd.Timestamp(event["end"])
+    lo = start - pd.Timedelta(days=window_days)
+    hi = end + pd.Timedelta(days=window_days)
+    frame = daily[(daily["date"] >= lo) & (daily["date"] <= hi)].copy()
+    frame["period"] = np.where(frame["date"] < start, "before",
+                               np.where(frame["date"] > end, "after", "during"))
+    return frame.reset_index(drop=True)
+
+
+# -- risk weekends ---------------------------------------------------------------------------------
+
+
+def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
+                         calendar: pd.DataFrame) -> pd.DataFrame:
+    """Per-weekend effect from :func:`wastewater.stats.riskweekend_effect` as ``name, start,
+    end, ratio, lower, upper, p_value, n_controls`` (ratio = 1 + relative change [unitless]).
+
+    ``calendar`` is the *full* calendar of :func:`wastewater.riskweekends.risk_weekends` (all
+    kinds, so payday and long weekends stay out of the controls, wbe-domain.md §5.6).
+    """
+    columns = ["name", "start", "end", "ratio", "lower", "upper", "p_value", "n_controls"]
+    values, cens = stats_series(ds, site, analyte)
+    if calendar.empty or values.dropna().empty:
+        return pd.DataFrame(columns=columns)
+    result = _stats().riskweekend_effect(values, calendar, censored=cens)
+    ev = result.events
+    out = pd.DataFrame({
+        "name": ev["name"], "start": pd.to_datetime(ev["start"]), "end": pd.to_datetime(ev["end"]),
+        "ratio": 1.0 + ev["relative_change"].astype(float),
+        "lower": 1.0 + ev["ci_low"].astype(float), "upper": 1.0 + ev["ci_high"].astype(float),
+        "p_value": ev["p_value"].astype(float), "n_controls": ev["n_controls"],
+    })
+    return out.dropna(subset=["ratio"]).reset_index(drop=True)
+
+
+def full_calendar(start: Any, end: Any) -> pd.DataFrame:
+    """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``."""
+    from wastewater.riskweekends import risk_weekends
+
+    start, end = pd.Timestamp(start), pd.Timestamp(end)
+    return risk_weekends(range(start.year, end.year + 1))
+
+
+def _first(d: dict, *keys: str) -> Any:
+    for k in keys:
+        if d.get(k) is not None:
+            return d[k]
+    return None
+
+
+# -- EUDA comparison -----------------------------------------------------------------------------
+
+
+def reference_years(engine: sa.Engine) -> list[int]:
+    """Years with EUDA reference data imported (newest first)."""
+    from wastewater.interop.store import load_reference
+
+    try:
+        ref = load_reference(engine)
+    except Exception:  # noqa: BLE001 - table absent before the first import
+        return []
+    return sorted({int(y) for y in ref["year"].unique()}, reverse=True)
+
+
+def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
+                     site: str | None, site_label: str | None) -> tuple[pd.DataFrame, int | None]:
+    """EUDA daily means per city for ``analyte`` plus our site's mean over the EUDA week.
+
+    EUDA means come from :func:`wastewater.interop.euda.euda_summary_from_daily` over
+    :func:`wastewater.interop.store.load_reference`; our site's from
+    :func:`wastewater.summaries.euda_means` over the same campaign week
+    (:func:`wastewater.interop.euda.campaign_dates`) of its latest year with data, so both
+    follow the EUDA convention (load per 1000, values < LOQ as substituted).
+
+    Returns ``(frame[city, country, value, group, population, year], reference year)``.
+    """
+    from wastewater.interop.euda import campaign_dates, euda_summary_from_daily
+    from wastewater.interop.store import load_reference
+    from wastewater.summaries import euda_means
+
+    columns = ["city", "country", "value", "group", "population", "year"]
+    try:
+        ref = load_reference(viewer.engine, analyte=analyte)
+    except Exception:  # noqa: BLE001
+        ref = pd.DataFrame()
+    if ref.empty:
+        return pd.DataFrame(columns=columns), None
+    years = sorted(ref["year"].unique())
+    year = int(year) if year is not None and year in years else int(years[-1])
+    ref = ref[ref["year"] == year]
+    summary = euda_summary_from_daily(ref)
+    pops = ref.drop_duplicates("site_id").set_index("site_id")["population"]
+    frame = pd.DataFrame({
+        "city": summary["city"], "country": summary["country"],
+        "value": summary["daily_mean"].astype(float),
+        "group": np.where(summary["country"] == "SE", "sweden", "europe"),
+        "population": summary["site_id"].map(pops).to_numpy(),
+        "year": summary["year"].astype(int),
+    })
+    if site:
+        ds = site_dataset(viewer.engine, [site], analytes=[analyte])
+        values, cens = stats_series(ds, site, analyte)
+        values = values.dropna()
+        if len(values):
+            own_year = int(values.index.max().year)
+            week = pd.DatetimeIndex(sorted(campaign_dates(own_year).values()))
+            week_values = values.reindex(week)
+            if week_values.notna().sum() == 0:
+                week_values = values[values.index.year == own_year]
+            means = euda_means(week_values, year=own_year, censored=cens.reindex(week_values.index))
+            row = {"city": f"{site_label or site} {own_year}", "country": "SE",
+                   "value": float(means["daily_mean"]), "group": "this_site",
+                   "population": np.nan, "year": own_year}
+            frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
+    return frame.reset_index(drop=True), year
