@@ -82,7 +82,7 @@ def test_confidential_events_hidden(clients):
     assert ids["public"] == ["EV-PUB"]                  # EV-SMALL names only a small catchment
     assert ids["viewer"] == ["EV-PUB", "EV-SMALL"]
     assert ids["lab"] == ["EV-PUB"]                      # lab key scoped to SE-BIG
-    assert ids["analyst"] == ids["admin"] == ["EV-PUB", "EV-SECRET", "EV-SMALL"]
+    assert ids["analyst"] == ids["admin"] == ["EV-PUB", "EV-SMALL", "EV-SECRET"]  # by start date
     csv = clients["viewer"].get(f"{B}/events?format=csv").text
     assert "EV-SECRET" not in csv and "Secret operation" not in csv
 
