@@ -1,0 +1,190 @@
+"""All-or-nothing uploads: injected DB failures, a SIGKILLed writer, concurrent identical uploads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy import event
+from storage_factories import as_bytes, big_results_frame, parsed, results_frame, sites_frame
+
+from wastewater.storage import tables as t
+from wastewater.storage.service import store_parsed
+
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def _snapshot(engine) -> dict[str, list[tuple]]:
+    """Every row of every table the ingest writes (upload bytes excluded)."""
+    out = {}
+    with engine.connect() as conn:
+        for table in (t.uploads, t.sites, t.site_populations, t.flows, t.results, t.events,
+                      t.audit_log):
+            cols = [c for c in table.c if c.name != "content"]
+            pk = list(table.primary_key.columns)
+            out[table.name] = [tuple(r) for r in conn.execute(sa.select(*cols).order_by(*pk))]
+    return out
+
+
+class _InjectedFailure(RuntimeError):
+    pass
+
+
+@pytest.mark.parametrize(
+    "failing_statement",
+    [
+        "INSERT INTO uploads",  # the very first write
+        "INSERT INTO results",  # first data batch, after the upload row
+        "UPDATE results SET superseded_by",  # old versions already demoted, new ones inserted
+        "INSERT INTO audit_log",  # every data row written, just before COMMIT
+    ],
+)
+def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement):
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    store_parsed(engine, b"v1", parsed("results", results_frame()), filename="v1.csv",
+                 uploader="t")
+    before = _snapshot(engine)
+    correction = results_frame(n_days=5)  # 2 changed + 4 new + 4 unchanged rows
+    correction.loc[0:1, "value_ng_per_l"] = [1.0, 2.0]
+
+    def fail(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if statement.lstrip().upper().startswith(failing_statement.upper()):
+            raise _InjectedFailure(f"injected before {failing_statement}")
+
+    event.listen(engine, "before_cursor_execute", fail)
+    try:
+        with pytest.raises(_InjectedFailure):
+            store_parsed(engine, b"v2", parsed("results", correction), filename="v2.csv",
+                         uploader="t")
+    finally:
+        event.remove(engine, "before_cursor_execute", fail)
+    assert _snapshot(engine) == before
+    # and the same upload goes through once the fault is gone
+    out = store_parsed(engine, b"v2", parsed("results", correction), filename="v2.csv",
+                       uploader="t")
+    assert (out.rows_inserted, out.rows_superseded, out.rows_unchanged) == (6, 2, 4)
+
+
+def test_constraint_violation_rolls_back_whole_upload(engine):
+    """A row the database refuses (unknown site → foreign key) aborts the upload."""
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    before = _snapshot(engine)
+    frame = results_frame(n_days=3)
+    frame.loc[5, "site"] = "SE-NOT-REGISTERED"  # the parser would report unknown_site
+    with pytest.raises(sa.exc.IntegrityError):
+        store_parsed(engine, b"bad", parsed("results", frame), filename="bad.csv", uploader="t")
+    assert _snapshot(engine) == before
+
+
+def test_concurrent_identical_uploads_are_stored_once(engine):
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    upload = parsed("results", results_frame(n_days=30))
+    data = as_bytes(upload)
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            # store_parsed has no duplicate pre-check: the race is decided by UNIQUE(sha256)
+            outcomes.append(store_parsed(engine, data, upload, filename="r.csv", uploader="t"))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert errors == []
+    assert sorted((o.stored, o.duplicate) for o in outcomes) == [(False, True), (True, False)]
+    assert len({o.upload_id for o in outcomes}) == 1
+    with engine.connect() as conn:
+        n_uploads = conn.execute(sa.select(sa.func.count()).select_from(t.uploads)).scalar()
+        n_results = conn.execute(sa.select(sa.func.count()).select_from(t.results)).scalar()
+    assert (n_uploads, n_results) == (2, 60)
+
+
+_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    sys.path.insert(0, {tests_dir!r})
+    from storage_factories import big_results_frame, parsed
+    from wastewater.storage.database import get_engine
+    from wastewater.storage.service import store_parsed
+
+    url, marker, n_rows, stall = sys.argv[1], Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    engine = get_engine(url)
+    upload = parsed("results", big_results_frame(n_rows))
+
+    def progress(done, total):
+        # called inside the open transaction after each stored batch
+        if stall == "stall" and done < total:
+            marker.write_text(f"{{done}} of {{total}} rows written, transaction open")
+            time.sleep(120)
+
+    out = store_parsed(engine, b"big-results-file", upload, filename="big.csv", uploader="t",
+                       progress=progress)
+    print(out.stored, out.rows_inserted)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_upload_leaves_upload_absent_then_complete(engine, db_url, tmp_path):
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    before = _snapshot(engine)
+    script = tmp_path / "writer.py"
+    script.write_text(_WRITER.format(tests_dir=str(TESTS_DIR)))
+    marker = tmp_path / "marker"
+    n_rows = 25_000  # two batches of CHUNK_ROWS: killed after the first
+    proc = subprocess.Popen([sys.executable, str(script), db_url, str(marker), str(n_rows),
+                             "stall"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 90
+        while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert marker.exists(), proc.stderr.read().decode() if proc.poll() is not None else ""
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)  # the writer started above
+        proc.wait(30)
+    assert proc.returncode == -signal.SIGKILL
+    engine.dispose()
+    # "restart": new connections see the database exactly as before the killed upload
+    after_kill = _snapshot(engine)
+    assert after_kill == before
+    # a clean run stores the upload completely
+    done = subprocess.run([sys.executable, str(script), db_url, str(marker), str(n_rows),
+                           "go"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", str(n_rows)]
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.results)).scalar() == n_rows
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.uploads)).scalar() == 2
+
+
+def test_big_frame_values_survive_round_trip(sqlite_engine):
+    """Spot-check the seeded big frame used above: values are stored bit-for-bit."""
+    store_parsed(sqlite_engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    frame = big_results_frame(2_000)
+    store_parsed(sqlite_engine, b"big", parsed("results", frame), filename="b.csv", uploader="t")
+    from wastewater.storage.repository import load_results
+
+    got = load_results(sqlite_engine).sort_values(["sample_id", "analyte"])
+    want = frame.sort_values(["sample_id", "analyte"])
+    assert got["value_ng_per_l"].tolist() == want["value_ng_per_l"].tolist()
