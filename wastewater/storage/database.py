@@ -25,8 +25,9 @@ DATABASE_URL_ENV = "WASTEWATER_DATABASE_URL"
 DEFAULT_DATABASE_URL = "sqlite:///wastewater.db"
 """Used when neither an argument nor ``WASTEWATER_DATABASE_URL`` gives a URL."""
 
-SQLITE_BUSY_TIMEOUT_S = 30.0
-"""How long a SQLite writer waits for another writer's lock before failing [s]."""
+SQLITE_BUSY_TIMEOUT_S = 120.0
+"""How long a SQLite writer waits for another writer's lock before failing [s] (a large
+upload can hold the write lock for tens of seconds)."""
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
@@ -153,7 +154,14 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
     with connect(engine) as conn:
         if engine.dialect.name == "sqlite":
             conn = conn.execution_options(**{_IMMEDIATE: True})
-        with conn.begin():
+        try:
+            transaction = conn.begin()
+        except sa.exc.OperationalError as exc:
+            raise StorageUnavailable(
+                f"the database is busy ({exc.orig}); another upload holds the write lock. "
+                "Nothing was written; retry later."
+            ) from exc
+        with transaction:
             yield conn
 
 

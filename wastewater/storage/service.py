@@ -241,11 +241,12 @@ def store_parsed(
     _check_on_error(on_error)
     report = parsed.report
     kind = parsed.kind
-    if kind not in _STORERS:
-        raise ValueError(f"unknown upload kind {kind!r}; expected one of {', '.join(t.UPLOAD_KINDS)}")
     frame = parsed.frame
-    if not report.ok and (on_error == "reject" or len(frame) == 0):
-        return IngestOutcome(None, False, False, report, kind=kind, dry_run=dry_run)
+    if not report.ok and (on_error == "reject" or len(frame) == 0 or kind not in _STORERS):
+        return IngestOutcome(None, False, False, report, kind=kind)
+    if kind not in _STORERS:
+        raise ValueError(f"unknown upload kind {kind!r}; expected one of "
+                         f"{', '.join(t.UPLOAD_KINDS)}")
     sha = sha256_hex(data)
     now = _utcnow()
     today = today or now.date()
