@@ -182,6 +182,8 @@ class UploadOut(BaseModel):
     dry_run: bool = False
     rows_inserted: int = 0
     rows_superseded: int = 0
+    rows_unchanged: int = 0
+    message: str | None = Field(None, description="Human-readable note (e.g. which upload a duplicate repeats).")
     report: ReportOut
 
 

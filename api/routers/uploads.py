@@ -130,6 +130,10 @@ async def upload(
     body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
                       or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
     body["filename"] = file.filename
+    if out.duplicate:
+        details = getattr(out.report, "details", None) or {}
+        body["message"] = details.get("duplicate_message") or (
+            f"identical file already stored as upload {out.upload_id}; nothing was stored again")
     if out.rejected or (out.dry_run and not body["ok"]):
         return JSONResponse(
             {"ok": False, "status": 422, "error": "upload rejected",
