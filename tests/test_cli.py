@@ -1,0 +1,127 @@
+"""The ``wastewater`` command line, run through typer's CliRunner on a real SQLite file."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from wastewater.cli import app
+from wastewater.storage import repository as repo
+from wastewater.storage import tables as t
+from wastewater.storage.database import get_engine
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(tmp_path, monkeypatch) -> str:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("WASTEWATER_DATABASE_URL", url)
+    monkeypatch.setenv("COLUMNS", "200")  # one table row per issue, no wrapping
+    return url
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def _counts(url: str) -> dict[str, int]:
+    engine = get_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {tab.name: conn.execute(sa.select(sa.func.count()).select_from(tab)).scalar()
+                    for tab in (t.uploads, t.sites, t.flows, t.results, t.events)}
+    finally:
+        engine.dispose()
+
+
+def test_ingest_before_upgrade_says_how_to_fix(cli_db):
+    res = _invoke("ingest", str(SAMPLES / "sites.csv"))
+    assert res.exit_code == 3
+    assert "wastewater db upgrade" in res.output
+
+
+def test_upgrade_ingest_and_list(cli_db):
+    res = _invoke("db", "upgrade")
+    assert res.exit_code == 0, res.output
+    assert "revision 0001" in res.output
+    res = _invoke("ingest", "--uploader", "lab-a", str(SAMPLES / "sites.csv"),
+                  str(SAMPLES / "flows.csv"))
+    assert res.exit_code == 0, res.output
+    # samples/sites.csv: 3 sites (two population years each); flows.csv: 1095 daily rows
+    assert "sites.csv: stored as upload 1 (sites): 3 inserted" in res.output
+    assert "flows.csv: stored as upload 2 (flows): 1095 inserted" in res.output
+    assert _counts(cli_db) == {"uploads": 2, "sites": 3, "flows": 1095, "results": 0,
+                               "events": 0}
+    res = _invoke("uploads", "list")
+    assert res.exit_code == 0
+    assert "flows.csv" in res.output and "1095/1095" in res.output and "lab-a" in res.output
+    # the same file again: duplicate, exit 0, nothing stored
+    res = _invoke("ingest", str(SAMPLES / "flows.csv"))
+    assert res.exit_code == 0
+    assert "identical file already stored as upload 2" in res.output
+    assert _counts(cli_db)["uploads"] == 2
+
+
+def test_rejected_file_prints_report_and_exits_1(cli_db):
+    assert _invoke("db", "upgrade").exit_code == 0
+    assert _invoke("ingest", str(SAMPLES / "sites.csv")).exit_code == 0
+    res = _invoke("ingest", str(SAMPLES / "bad_results.csv"))
+    assert res.exit_code == 1
+    assert "rejected, nothing stored" in res.output
+    # line / column / code / message of the first problem of samples/bad_results.csv
+    row = next(line for line in res.output.splitlines() if "kokainmetabolit" in line)
+    assert "│    3 │ analyte" in row and "unknown_analyte" in row
+    assert _counts(cli_db)["results"] == 0 and _counts(cli_db)["uploads"] == 1
+
+
+def test_skip_stores_valid_rows_and_dry_run_stores_nothing(cli_db):
+    assert _invoke("db", "upgrade").exit_code == 0
+    assert _invoke("ingest", str(SAMPLES / "sites.csv")).exit_code == 0
+    res = _invoke("ingest", "--dry-run", "--on-error", "skip", str(SAMPLES / "bad_results.csv"))
+    assert res.exit_code == 0 and "dry run" in res.output
+    assert _counts(cli_db)["results"] == 0
+    res = _invoke("ingest", "--on-error", "skip", "--kind", "results",
+                  str(SAMPLES / "bad_results.csv"))
+    assert res.exit_code == 0, res.output
+    assert "error(s) skipped" in res.output
+    engine = get_engine(cli_db)
+    try:
+        upload = repo.get_upload(engine, 2)
+        assert upload["content"] == (SAMPLES / "bad_results.csv").read_bytes()
+        assert 0 < upload["rows_accepted"] < upload["rows_total"]
+        stored = repo.load_results(engine, roles=None)
+        assert len(stored) == upload["rows_accepted"]
+    finally:
+        engine.dispose()
+
+
+def test_demo_loads_samples_once(cli_db, tmp_path):
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    for name in ("sites.csv", "flows.csv", "results.csv"):  # events.csv deliberately missing
+        shutil.copy(SAMPLES / name, samples / name)
+    res = _invoke("demo", "--no-serve", "--samples-dir", str(samples))
+    assert res.exit_code == 0, res.output
+    assert "events.csv not found; skipped" in res.output
+    assert "http://127.0.0.1:8000/dashboard" in res.output
+    first = _counts(cli_db)
+    assert first["uploads"] == 3 and first["events"] == 0 and first["results"] > 0
+    res = _invoke("demo", "--no-serve", "--port", "8123", "--samples-dir", str(samples))
+    assert res.exit_code == 0
+    assert res.output.count("identical file already stored") == 3
+    assert "http://127.0.0.1:8123/dashboard" in res.output
+    assert _counts(cli_db) == first
+
+
+@pytest.mark.parametrize("command", [[], ["ingest"], ["db", "upgrade"], ["uploads", "list"],
+                                     ["serve"], ["demo"]])
+def test_help(command):
+    res = runner.invoke(app, [*command, "--help"])
+    assert res.exit_code == 0
+    assert "Usage" in res.output
