@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import math
 from pathlib import Path
@@ -224,3 +225,17 @@ def test_import_euda_failure_keeps_previous_rows(engine):
     with pytest.raises(ValueError, match="unknown EUDA metabolite"):
         store.import_euda(engine, broken, SITE_INFO)
     assert len(store.load_reference(engine)) == 30632
+
+
+def test_export_campaign_skips_analytes_euda_does_not_report():
+    idx = pd.date_range("2025-10-01", periods=7, freq="D")
+    text = euda.export_campaign(
+        {("SE-KAT-ROS", "benzoylecgonine"): pd.Series([80.0, 90, 110, 140, 150, 100, 70],
+                                                      index=idx),
+         ("SE-KAT-ROS", "tramadol"): pd.Series(1.0, index=idx)},
+        week_start=dt.date(2025, 10, 1),
+        sites=pd.DataFrame({"site": ["SE-KAT-ROS"], "municipality": ["Katrineholm"]}))
+    lines = text.splitlines()
+    # weekday (Tue, Wed, Thu) = (70+80+90)/3 = 80; weekend (Fri-Mon) = 500/4 = 125; daily 740/7
+    assert lines[1:] == ['2025,"cocaine","SE-KAT-ROS","SE","Katrineholm",'
+                         "80,90,110,140,150,100,70,80,125,105.71"]
