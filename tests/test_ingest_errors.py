@@ -141,6 +141,12 @@ def test_duplicate_and_unknown_columns():
     assert (duplicate.line, duplicate.column) == (1, "date") and "'datum'" in duplicate.message
     unknown = only_issue(upload, "unknown_column")
     assert (unknown.line, unknown.column) == (1, "colour")
+    upload = parse("site,sample_date,BE (ng/L),Benzoylecgonine (ng/L),loq\nA,2025-01-01,1,2,3\n")
+    duplicate = only_issue(upload, "duplicate_column")
+    assert duplicate.column == "Benzoylecgonine (ng/L)" and "'BE (ng/L)'" in duplicate.message
+    assert upload.frame["value_ng_per_l"].tolist() == [1.0]
+    # long-layout columns in a wide file are ignored with a warning
+    assert only_issue(upload, "unknown_column").column == "loq"
 
 
 # -- rows -----------------------------------------------------------------------------------

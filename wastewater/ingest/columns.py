@@ -105,9 +105,17 @@ def normalise_header(text: str) -> str:
     return key.strip("_")
 
 
-_LOOKUP: dict[str, str] = {
-    normalise_header(alias): canonical for canonical, aliases in _ALIASES.items() for alias in aliases
-}
+def _build_lookup() -> dict[str, str]:
+    lookup: dict[str, str] = {}
+    for canonical, aliases in _ALIASES.items():
+        for alias in aliases:
+            previous = lookup.setdefault(normalise_header(alias), canonical)
+            if previous != canonical:
+                raise ValueError(f"column alias {alias!r} claimed by {previous!r} and {canonical!r}")
+    return lookup
+
+
+_LOOKUP = _build_lookup()
 
 
 def canonical_column(header: str, kind: str | None = None) -> str | None:

@@ -142,6 +142,8 @@ class _Context:
     layout: str | None = None  # results only: long or wide
     column_index: dict[str, int] = field(default_factory=dict)  # canonical -> position
     _unit_cache: dict[str, ConcentrationUnit | None] = field(default_factory=dict)
+    _date_cache: dict[str, dt.date | CellError] = field(default_factory=dict)
+    _analyte_cache: dict[str, str | None] = field(default_factory=dict)
 
     # issue helpers ---------------------------------------------------------------------
     def add(self, line: int | None, column: str | None, code: str, message: str, value: str | None = None) -> None:
@@ -217,10 +219,15 @@ class _Context:
                 self.add(line, column, "missing_value", f"the {canonical} is empty; write it as YYYY-MM-DD.")
                 return None, False
             return None, True
-        try:
-            value = parse_date(text)
-        except CellError as exc:
-            self.add(line, column, exc.code, f"{text!r} is not a valid date; {exc.hint}.", text)
+        value = self._date_cache.get(text)
+        if value is None:
+            try:
+                value = parse_date(text)
+            except CellError as exc:
+                value = exc
+            self._date_cache[text] = value
+        if isinstance(value, CellError):
+            self.add(line, column, value.code, f"{text!r} is not a valid date; {value.hint}.", text)
             return None, False
         if not future_ok and value > self.today:
             self.add(
@@ -246,7 +253,9 @@ class _Context:
         return canonical
 
     def analyte(self, text: str, line: int, column: str) -> str | None:
-        analyte = try_resolve_analyte(text)
+        if text not in self._analyte_cache:
+            self._analyte_cache[text] = try_resolve_analyte(text)
+        analyte = self._analyte_cache[text]
         if analyte is None:
             close = closest_analytes(text)
             hint = f" Closest known names: {', '.join(close)}." if close else " See the list of analytes."
@@ -321,6 +330,14 @@ def _map_header(ctx: _Context, analyte_columns: bool) -> dict[int, AnalyteHeader
         if analyte_columns and canonical is None:
             parsed = parse_analyte_header(header)
             if parsed is not None:
+                same = [i for i, h in wide.items() if (h.analyte, h.role) == (parsed.analyte, parsed.role)]
+                if same:
+                    ctx.add(
+                        header_line, header, "duplicate_column",
+                        f"this column means the same as '{ctx.table.header[same[0]]}' "
+                        f"({parsed.analyte}); remove one of them.",
+                    )
+                    continue
                 wide[index] = parsed
                 continue
             if header_has_unit(header):
@@ -597,6 +614,16 @@ def _validate_results(ctx: _Context, layout: str | None) -> tuple[pd.DataFrame, 
     if layout is None:
         layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
     ctx.layout = layout
+    if layout == "wide":
+        for canonical in ("analyte", "value", "qualifier", "loq", "lod"):
+            if canonical in ctx.column_index:
+                ctx.add(
+                    ctx.table.header_line, ctx.header_name(canonical), "unknown_column",
+                    "this column is only used in the long layout (one row per analyte) and was "
+                    "ignored; in a wide file write '<2.5' or 'ND' in the analyte's own column and "
+                    "give limits in columns such as 'loq_amphetamine'.",
+                )
+                del ctx.column_index[canonical]
     required = REQUIRED["results"] if layout == "long" else ("site", "sample_date")
     header_ok = _check_required(ctx, required)
     records: list[dict[str, Any]] = []
