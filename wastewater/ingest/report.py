@@ -63,6 +63,8 @@ ISSUE_CODES: dict[str, tuple[Severity, str]] = {
     "bad_boolean": ("error", "A yes/no cell holds something else."),
     "formula_text": ("warning", "A text cell starts with =, +, - or @ and is stored as text."),
     "internal_error": ("error", "The file could not be checked because of a program error."),
+    # added by the storage layer (wastewater.storage.service), registered here so codes stay in one place
+    "duplicate_upload": ("warning", "The same file was uploaded before; nothing was stored twice."),
 }
 
 
