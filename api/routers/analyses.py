@@ -21,7 +21,7 @@ from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
-from api.services import daily_series, jsonable, require_site, resolve_analyte
+from api.services import daily_series, jsonable, repository, require_site, resolve_analyte
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
@@ -47,32 +47,34 @@ def stats_fn(*candidates: str) -> Callable[..., Any]:
 
 
 def bh_q_values(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini–Hochberg adjusted p-values (q-values); ``None`` stays ``None``.
+    """Benjamini–Hochberg q-values [BH95] via :func:`wastewater.stats.multiple.bh_qvalues`;
+    missing p-values stay ``None`` and do not count as tests."""
+    from wastewater.stats.multiple import bh_qvalues
 
-    Uses ``wastewater.stats`` when it provides the adjustment, else the step-up formula
-    ``q_(i) = min_{j >= i} p_(j) m / j`` [Benjamini & Hochberg 1995, JRSS B 57:289].
-    """
-    idx = [i for i, p in enumerate(p_values) if p is not None]
-    if not idx:
-        return [None] * len(p_values)
-    ps = [float(p_values[i]) for i in idx]
-    try:
-        fn = stats_fn("fdr:bh_fdr", "fdr:benjamini_hochberg", "fdr:bh_adjust", ":bh_fdr", ":benjamini_hochberg")
-        out = fn(ps)
-        qs = list(getattr(out, "q_values", out))
-    except ApiError:
-        m = len(ps)
-        order = sorted(range(m), key=lambda k: ps[k])
-        qs = [0.0] * m
-        running = 1.0
-        for rank in range(m, 0, -1):
-            k = order[rank - 1]
-            running = min(running, ps[k] * m / rank)
-            qs[k] = running
-    res: list[float | None] = [None] * len(p_values)
-    for i, q in zip(idx, qs):
-        res[i] = float(q)
-    return res
+    if not p_values:
+        return []
+    q = bh_qvalues([float("nan") if p is None else float(p) for p in p_values])
+    return [jsonable(v) for v in q]
+
+
+def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):  # noqa: ANN001, ANN202
+    """Dataset of one site (all or some analytes) from :func:`wastewater.timeseries.build_dataset`."""
+    from wastewater.timeseries import build_dataset
+
+    r = repository()
+    res = r.load_results(engine, sites=[site], analytes=analytes, start=start, end=end)
+    if res.empty:
+        raise ApiError(422, "not enough data", [item("no_data", f"no results for site {site!r}"
+                                                      + (f" and {analytes}" if analytes else ""), column="analyte")])
+    ds = build_dataset(res, r.load_flows(engine, sites=[site], start=start, end=end),
+                       r.load_populations(engine, sites=[site]), loq_method=loq_method)
+    return ds
+
+
+def _site_series(ds, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:  # noqa: ANN001
+    from wastewater.timeseries import site_series
+
+    return site_series(ds, site, analyte, "load_mg_per_day_per_1000")
 
 
 def _series(engine, site, analyte, loq_method, start=None, end=None) -> tuple[pd.Series, pd.Series]:  # noqa: ANN001
@@ -136,3 +138,132 @@ def operation_effect(
         d["q_value"] = q
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
+
+
+def _analytes_param(analyte: str | None) -> list[str] | None:
+    return [resolve_analyte(analyte)] if analyte else None
+
+
+def _with_q(rows: list[dict], p_key: str = "p_value") -> list[float | None]:
+    qs = bh_q_values([r.get(p_key) for r in rows])
+    for r, q in zip(rows, qs):
+        r["q_value"] = q
+    return qs
+
+
+AnalyteOpt = Annotated[str | None, Query(max_length=64, description="Analyte; default: every analyte of the site (BH q-values across them).")]
+
+
+@router.get("/trend", response_model=AnalysisOut, summary="Mann–Kendall / Sen trend per analyte", responses=ERRS)
+def trend(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: AnalyteOpt = None,
+          start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
+          alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05, p: Principal = Viewer):
+    """`wastewater.stats.trends.trend_test` (Hamed–Rao corrected, weekday-adjusted, log scale);
+    `percent_change_per_year` with CI; one result per analyte with BH q-values."""
+    check_range(start, end)
+    require_site(engine, p, settings, site)
+    ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
+    fn = stats_fn("trends:trend_test")
+    out = []
+    for a in ds["analyte"].values.tolist():
+        s, c = _site_series(ds, site, a)
+        if s.notna().sum() < 3:
+            continue
+        try:
+            out.append({"analyte": a, **_run(fn, s, censored=c, alpha=alpha)})
+        except ApiError as exc:
+            if analyte:
+                raise
+            out.append({"analyte": a, "p_value": None, "error": exc.errors[0]["message"]})
+    qs = _with_q(out)
+    return {"analysis": "trend", "site": site, "analyte": analyte and resolve_analyte(analyte),
+            "results": out, "q_values": qs}
+
+
+@router.get("/changepoints", response_model=AnalysisOut, summary="Level shifts (CUSUM, binary segmentation)",
+            responses=ERRS)
+def changepoints(engine: EngineDep, settings: SettingsDep, site: SiteReq,
+                 analyte: Annotated[str, Query(min_length=1, max_length=64)],
+                 start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
+                 alpha: Annotated[float, Query(gt=0, lt=1)] = 0.01,
+                 min_segment_days: Annotated[int, Query(ge=3, le=365, description="[days]")] = 14,
+                 p: Principal = Viewer):
+    """`wastewater.stats.changepoints.detect_changepoints`; each detected change has its
+    p-value and a BH q-value over the changes found."""
+    check_range(start, end)
+    require_site(engine, p, settings, site)
+    a = resolve_analyte(analyte)
+    ds = _site_dataset(engine, site, [a], loq_method, start, end)
+    s, c = _site_series(ds, site, a)
+    d = _run(stats_fn("changepoints:detect_changepoints"), s, censored=c, alpha=alpha,
+             min_segment_days=min_segment_days)
+    rows = list(d.pop("changepoints", []))
+    qs = _with_q(rows)
+    return {"analysis": "changepoints", "site": site, "analyte": a, "results": rows, "q_values": qs, **d}
+
+
+@router.get("/risk-weekend-effect", response_model=AnalysisOut,
+            summary="Load on risk weekends vs matched ordinary weekends", responses=ERRS)
+def risk_weekend_effect(
+    engine: EngineDep, settings: SettingsDep, site: SiteReq,
+    analyte: Annotated[str, Query(min_length=1, max_length=64)],
+    kind: Annotated[Literal["risk_weekend", "payday_weekend", "long_weekend"], Query()] = "risk_weekend",
+    start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
+    window_weeks: Annotated[int, Query(ge=1, le=12, description="[weeks]")] = 6,
+    p: Principal = Viewer,
+):
+    """`wastewater.stats.riskweekend_effect.riskweekend_effect` on the Swedish calendar
+    (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates."""
+    from wastewater.riskweekends import risk_weekends
+
+    check_range(start, end)
+    require_site(engine, p, settings, site)
+    a = resolve_analyte(analyte)
+    ds = _site_dataset(engine, site, [a], loq_method, start, end)
+    s, c = _site_series(ds, site, a)
+    years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
+    cal = risk_weekends(years)
+    d = _run(stats_fn("riskweekend_effect:riskweekend_effect"), s, cal, censored=c, kinds=(kind,),
+             window_weeks=window_weeks)
+    rows = list(d.pop("events", []))
+    qs = _with_q(rows)
+    return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,
+            "results": rows, "q_values": qs, **d}
+
+
+@router.get("/alerts", response_model=AnalysisOut, summary="Unusually high days vs the same weekdays before",
+            responses=ERRS)
+def alerts(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: AnalyteOpt = None,
+           start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
+           false_alarm_rate: Annotated[float, Query(gt=0, lt=0.5)] = 0.01,
+           only_alerts: Annotated[bool, Query(description="Return only days that alert.")] = True,
+           p: Principal = Viewer):
+    """`wastewater.stats.alerts.same_weekday_alerts` (robust z on the log scale against the
+    previous 8 same weekdays). `p_value` = one-sided normal tail of `robust_z` (an approximation
+    used only to rank days and form BH q-values across every tested day × analyte; the
+    `alert` flag itself uses the library's small-sample threshold)."""
+    from scipy.stats import norm
+
+    check_range(start, end)
+    require_site(engine, p, settings, site)
+    ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
+    fn = stats_fn("alerts:same_weekday_alerts")
+    rows = []
+    for a in ds["analyte"].values.tolist():
+        s, c = _site_series(ds, site, a)
+        if s.notna().sum() == 0:
+            continue
+        try:
+            df = fn(s, censored=c, false_alarm_rate=false_alarm_rate)
+        except (ValueError, LookupError):
+            continue
+        for date, r in df.iterrows():
+            z = r["robust_z"]
+            rows.append({"analyte": a, "date": pd.Timestamp(date).date().isoformat(),
+                         **{k: jsonable(v) for k, v in r.items()},
+                         "p_value": None if pd.isna(z) else float(norm.sf(z))})
+    _with_q(rows)
+    if only_alerts:
+        rows = [r for r in rows if r.get("alert")]
+    return {"analysis": "alerts", "site": site, "analyte": analyte and resolve_analyte(analyte),
+            "results": rows, "q_values": [r["q_value"] for r in rows]}

@@ -4,7 +4,7 @@ PHES-ODM export (GET /export/odm)."""
 from __future__ import annotations
 
 import importlib
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -15,7 +15,7 @@ from api.routers.common import CSV_RESPONSE, DialectQ, FormatQ, FromQ, ToQ, chec
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut
 from api.security import audit
-from api.services import records, resolve_analyte, visible_site_ids
+from api.services import records, repository, resolve_analyte, visible_site_ids
 
 router = APIRouter(tags=["reference"])
 
@@ -76,18 +76,23 @@ async def euda_import(
     return {"ok": True, "source": source, **dict(counts)}
 
 
-@router.get("/export/odm", summary="PHES-ODM export of results",
+@router.get("/export/odm", summary="PHES-ODM v2 export of results, samples, sites and populations",
             response_class=Response,
             responses={200: {"content": {"text/csv": {"schema": {"type": "string"}},
                                          "application/json": {"schema": {"type": "object"}}},
-                             "description": "ODM tables."}, **responses(401, 403, 404, 422, 503)})
+                             "description": "One ODM table (CSV) or all tables (JSON)."},
+                       **responses(401, 403, 404, 422, 503)})
 def export_odm(
     engine: EngineDep, settings: SettingsDep,
     site: Annotated[str | None, Query(max_length=64)] = None,
     start: FromQ = None, end: ToQ = None,
+    table: Annotated[Literal["measures", "samples", "sites", "local_populations"],
+                     Query(description="ODM table returned as CSV.")] = "measures",
+    format: Annotated[Literal["csv", "json"], Query(description="`json`: every table.")] = "csv",
     p: Principal = Depends(require_rank(1, "export single results")),
 ):
-    """PHES-ODM v2 measures of the visible sites (`wastewater.interop.odm`)."""
+    """`wastewater.interop.odm.export_odm` on the visible sites (PHES-ODM v2.2.3 names,
+    concentrations in ng/L). CSV cells are formula-neutralised like every CSV of the API."""
     check_range(start, end)
     sites = visible_site_ids(engine, p, settings)
     if site:
@@ -95,15 +100,25 @@ def export_odm(
             raise ApiError(404, "not found", [item("unknown_site", f"no site {site!r} visible to this key",
                                                    column="site")])
         sites = [site]
-    fn = _interop("odm", "export_odm_from_engine", "export_odm_engine", "export_odm")
-    out = fn(engine, sites=sites, start=start, end=end)
-    if isinstance(out, (bytes, str)):
-        data = out.encode() if isinstance(out, str) else out
-        return Response(data, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": 'attachment; filename="odm.csv"'})
-    if isinstance(out, dict):
+    fn = _interop("odm", "export_odm")
+    r = repository()
+    results = r.load_results(engine, sites=sites, start=start, end=end, roles=None) if sites else None
+    if results is None or results.empty:
+        raise ApiError(404, "not found", [item("no_results", "no results to export for these sites and dates")])
+    site_attrs = r.load_sites(engine)
+    site_attrs = site_attrs[site_attrs["site"].isin(sites)]
+    pops = r.load_populations(engine, sites=sites).rename(
+        columns={"year": "population_year", "method": "population_method"})
+    attrs = site_attrs.drop(columns=["population", "population_year", "population_method"], errors="ignore")
+    site_rows = attrs.merge(pops, on="site", how="left") if len(pops) else site_attrs
+    flows = r.load_flows(engine, sites=sites, start=start, end=end)
+    try:
+        tables = fn(results, site_rows, flows)
+    except ValueError as exc:
+        raise ApiError(422, "export not possible", [item("odm_export", str(exc))]) from exc
+    if format == "json":
         import json
 
-        return Response(json.dumps({k: records(v) if hasattr(v, "to_dict") else v for k, v in out.items()},
-                                   default=str), media_type="application/json")
-    return csv_response(records(out), "machine", "odm.csv")
+        return Response(json.dumps({k: records(v) for k, v in tables.items()}, default=str),
+                        media_type="application/json")
+    return csv_response(records(tables[table]), "machine", f"odm_{table}.csv")
