@@ -218,7 +218,12 @@ def parse_censored(text: str, decimal_comma: bool) -> tuple[str, float | None]:
         return "ND", None
     match = _CENSORED_CELL.fullmatch(t)
     if match is None:
-        return "none", parse_number(t, decimal_comma)
+        try:
+            return "none", parse_number(t, decimal_comma)
+        except CellError as exc:
+            if exc.hint.startswith("write a number"):
+                raise CellError("non_numeric", exc.hint + ", or <LOQ, <2.5 or ND for a censored result") from None
+            raise
     tag = (match.group(1) or "").casefold()
     rest = match.group(2).strip()
     if tag in ("", *_LOQ_TAGS):
