@@ -179,7 +179,7 @@ def test_parse_errors_name_line_and_column():
 
 
 # ------------------------------------------------------------------ database (SQLite + PostgreSQL)
-def test_import_euda_idempotent_and_queryable(engine):
+def test_import_euda_idempotent_and_queryable(engine, long):
     from wastewater.interop import store
     from wastewater.storage.tables import reference_sites, reference_values
 
@@ -201,7 +201,7 @@ def test_import_euda_idempotent_and_queryable(engine):
     assert summ.loc["SE005", "daily_mean"] == pytest.approx(374.23, abs=0.01)
     assert summ.loc["SE005", "weekend_mean"] == pytest.approx(424.58, abs=0.01)
     # stored values are the parsed ones, NULL for missing days
-    parsed = euda.parse_euda_all_data(ALL_DATA)
+    parsed = long
     key = ["site_id", "year", "analyte", "weekday"]
     j = first.merge(parsed, on=key, suffixes=("_db", "_file"))
     assert len(j) == len(parsed)
@@ -220,11 +220,12 @@ def test_import_euda_idempotent_and_queryable(engine):
 def test_import_euda_failure_keeps_previous_rows(engine):
     from wastewater.interop import store
 
-    store.import_euda(engine, ALL_DATA, SITE_INFO)
-    broken = ALL_DATA.read_bytes().replace(b'"MDMA"', b'"LSD"', 1)
+    small = "\n".join(ALL_DATA.read_text(encoding="utf-8").splitlines()[:21]) + "\n"
+    store.import_euda(engine, small, SITE_INFO)
+    broken = small.replace('"MDMA"', '"LSD"', 1)
     with pytest.raises(ValueError, match="unknown EUDA metabolite"):
         store.import_euda(engine, broken, SITE_INFO)
-    assert len(store.load_reference(engine)) == 30632
+    assert len(store.load_reference(engine)) == 140
 
 
 def test_export_campaign_skips_analytes_euda_does_not_report():

@@ -187,7 +187,7 @@ def result_frames(draw):
     return pd.DataFrame(rows)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(frame=result_frames(), via_csv=st.booleans())
 def test_roundtrip_property(frame, via_csv):
     _assert_roundtrip(frame, None, None, via_csv=via_csv)
