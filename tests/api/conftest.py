@@ -135,9 +135,9 @@ def make_clients(engine: sa.Engine, **settings) -> Clients:  # noqa: ANN003
     return Clients(app, tokens)
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory):  # noqa: ANN201
-    """A migrated, seeded database shared by a module's read-only tests."""
+    """A migrated, seeded database shared by the read-only tests (session scope)."""
     from wastewater.storage.database import get_engine, upgrade
 
     name = None
@@ -159,7 +159,7 @@ def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory):  # noqa: AN
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def clients(seeded_engine) -> Clients:  # noqa: ANN001
     return make_clients(seeded_engine)
 

@@ -1,0 +1,111 @@
+"""/series values, ETag/304, Last-Modified, CSV dialects, formula injection, netCDF, intervals."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from api.csvout import neutralise, records_to_csv
+
+B = "/api/v1"
+Q = "site=SE-BIG&analyte=benzoylecgonine"
+
+
+def test_daily_values_hand_computed(clients):
+    r = clients["viewer"].get(f"{B}/series?{Q}&measure=load_per_1000")
+    body = r.json()
+    assert body["value_field"] == "load_mg_per_day_per_1000" and body["unit"] == "mg/day/1000 inhabitants"
+    pts = body["points"]
+    # 100 ng/L x 10 000 m3/day = 1 000 mg/day; / 25.3 thousand inhabitants
+    assert pts[0]["load_mg_per_day_per_1000"] == pytest.approx(1000 / 25.3)
+    assert pts[3]["censored"] is True and pts[3]["load_mg_per_day_per_1000"] == pytest.approx(50 / 25.3)  # LOQ/2
+    conc = clients["viewer"].get(f"{B}/series?{Q}&measure=concentration&loq_method=zero").json()
+    assert conc["points"][1]["concentration_ng_per_l"] == pytest.approx(101.0)
+    assert conc["points"][3]["concentration_ng_per_l"] == 0.0
+    load = clients["viewer"].get(f"{B}/series?{Q}&measure=load&from=2025-01-10&to=2025-01-11").json()
+    assert [p["date"] for p in load["points"]] == ["2025-01-10", "2025-01-11"]
+    assert load["points"][0]["load_mg_per_day"] == pytest.approx(104 * 10.0)
+
+
+def test_consumption_and_analytic_interval(clients):
+    from wastewater.parameters import get_correction_factor
+    from wastewater.uncertainty import analytic_interval, combined_rsd, rsd_for
+
+    cf = get_correction_factor("cocaine-be-zuccato2008")
+    r = clients["viewer"].get(f"{B}/series?{Q}&measure=consumption&cf_id={cf.cf_id}&ci=analytic").json()
+    p0 = r["points"][0]
+    assert p0["consumption_mg_per_day_per_1000"] == pytest.approx(1000 / 25.3 * cf.correction_factor)
+    lo, hi = analytic_interval(p0["consumption_mg_per_day_per_1000"], rsd_for("consumption_mg_per_day_per_1000"))
+    assert (p0["lo95"], p0["hi95"]) == (pytest.approx(lo), pytest.approx(hi))
+    assert p0["lo95"] < p0["consumption_mg_per_day_per_1000"] < p0["hi95"]
+    bad = clients["viewer"].get(f"{B}/series?{Q}&measure=load&cf_id={cf.cf_id}")
+    assert bad.status_code == 422 and bad.json()["errors"][0]["column"] == "cf_id"
+    assert combined_rsd(0.3, 0.4) == pytest.approx(0.5)
+
+
+def test_etag_304_and_last_modified(clients):
+    c = clients["viewer"]
+    r = c.get(f"{B}/series?{Q}")
+    etag = r.headers["etag"]
+    assert r.headers["last-modified"].endswith("GMT")
+    again = c.get(f"{B}/series?{Q}", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    other = c.get(f"{B}/series?{Q}&measure=load", headers={"If-None-Match": etag})
+    assert other.status_code == 200 and other.headers["etag"] != etag
+    # public (weekly) and viewer (daily) representations differ, so do their ETags
+    assert clients["public"].get(f"{B}/series?{Q}").headers["etag"] != etag
+
+
+def test_csv_dialects_and_formula_injection(clients):
+    c = clients["viewer"]
+    m = c.get(f"{B}/series?{Q}&format=csv")
+    assert m.headers["content-type"].startswith("text/csv")
+    lines = m.text.splitlines()
+    assert lines[0] == "site,analyte,date,load_mg_per_day_per_1000,lo95,hi95,censored"
+    assert lines[1].startswith("SE-BIG,benzoylecgonine,2025-01-06,39.5256916996")
+    sv = c.get(f"{B}/series?{Q}&format=csv&dialect=sv").content
+    assert sv.startswith(b"\xef\xbb\xbf")
+    first = sv.decode("utf-8-sig").splitlines()[1]
+    assert first.startswith("SE-BIG;benzoylecgonine;2025-01-06;39,5256916996")
+    # the seed's comment '=HYPERLINK("http://evil")' is neutralised in every CSV export
+    res = c.get(f"{B}/results?format=csv").text
+    assert "'=HYPERLINK" in res and ',=HYPERLINK' not in res and '"=HYPERLINK' not in res
+    odm = c.get(f"{B}/export/odm?site=SE-BIG")
+    assert odm.status_code == 200 and "'=HYPERLINK" in odm.text
+
+
+def test_netcdf(clients):
+    from wastewater.export import netcdf_to_dataset
+
+    r = clients["viewer"].get(f"{B}/series?{Q}&format=netcdf")
+    assert r.headers["content-type"] == "application/x-netcdf"
+    ds = netcdf_to_dataset(r.content)
+    assert ds["load_mg_per_day_per_1000"].attrs["units"] == "mg/day/1000 inhabitants"
+    assert float(ds["load_mg_per_day_per_1000"][0]) == pytest.approx(1000 / 25.3)
+
+
+@pytest.mark.parametrize("cell,expected", [
+    ("=1+1", "'=1+1"), ("+46 70", "'+46 70"), ("-2", "'-2"), ("@SUM(A1)", "'@SUM(A1)"),
+    ("\tx", "'\tx"), ("\rx", "'\rx"), ("plain", "plain"), ("", ""), ("a=b", "a=b"),
+])
+def test_neutralise(cell, expected):
+    assert neutralise(cell) == expected
+
+
+@given(st.text(max_size=30))
+def test_no_text_cell_starts_a_formula(text):
+    out = records_to_csv([{"c": text, "n": -1.5}], "machine").decode()
+    import csv
+
+    rows = list(csv.reader(io.StringIO(out)))
+    cell = rows[1][0] if len(rows) > 1 else ""
+    assert not cell.startswith(("=", "+", "-", "@", "\t", "\r"))
+    assert rows[1][1] == "-1.5"                      # numbers stay numbers
+
+
+def test_swedish_dialect_numbers():
+    out = records_to_csv([{"x": 12.5, "y": 34324, "s": "Nävertorp"}], "sv")
+    assert out == "\ufeffx;y;s\r\n12,5;34324;Nävertorp\r\n".encode("utf-8")
