@@ -15,7 +15,7 @@ REFERENCES = Path(P.__file__).parent / "data" / "references.md"
 
 
 def reference_keys() -> set[str]:
-    return set(re.findall(r"^- \*\*([A-Za-z0-9]+)\*\*:", REFERENCES.read_text("utf-8"), re.M))
+    return set(re.findall(r"^- \*\*([A-Za-z0-9]+)\*\*:", REFERENCES.read_text("utf-8"), re.MULTILINE))
 
 
 def test_every_entry_cites_a_key_in_references_md():

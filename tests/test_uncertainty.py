@@ -75,3 +75,16 @@ def test_consumption_includes_cf_component(small_ds):
     assert hi == pytest.approx(300 * math.exp(U.Z_975 * math.sqrt(math.log(1 + 0.1501))))
     with pytest.raises(ValueError, match="no uncertainty model"):
         U.add_analytic_intervals(ds, "population")
+
+
+def test_sorted_percentiles_equal_numpy():
+    x = np.random.default_rng(3).lognormal(size=(5, 1000))
+    np.testing.assert_allclose(U._percentiles_sorted(x.copy()),
+                               np.percentile(x, [2.5, 50, 97.5], axis=1), rtol=1e-12)
+
+
+def test_combined_draw_equivalent_in_distribution(small_ds):
+    a = U.monte_carlo_intervals(small_ds, n_draws=20_000, seed=5, per_component=False)
+    b = U.monte_carlo_intervals(small_ds, n_draws=20_000, seed=5)
+    for v in ("load_mg_per_day_per_1000_lo95", "load_mg_per_day_per_1000_hi95"):
+        np.testing.assert_allclose(a[v].values, b[v].values, rtol=0.04)

@@ -78,7 +78,7 @@ def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series
         "daily_mean": mean_of(np.ones(len(valid), bool)),
         "weekday_mean": mean_of(np.isin(dow, conv["weekday"])),
         "weekend_mean": mean_of(np.isin(dow, conv["weekend"])),
-        "n_days": int(len(valid)),
+        "n_days": len(valid),
         "n_censored": n_cens,
     }
 

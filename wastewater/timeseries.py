@@ -167,7 +167,7 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     cens = censor != "none"
     limit = censoring_limit_ng_per_l(r).values
     value = r["value_ng_per_l"].astype(float).values
-    conc = np.where(cens, substitute(np.nan_to_num(limit, nan=np.nan), loq_method), value)
+    conc = np.where(cens, substitute(limit, loq_method), value)
     if np.any(cens & ~np.isfinite(limit)):
         warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
                       "their concentration is NaN", stacklevel=2)

@@ -112,30 +112,54 @@ def add_analytic_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_
     return out
 
 
-def _mc_block(values: np.ndarray, sigmas: np.ndarray, n_draws: int, seed_seq) -> np.ndarray:
-    """Percentiles (2.5, 50, 97.5) of Monte Carlo draws for one block; shape (3, *block)."""
+_PERCENTILES = (2.5, 50.0, 97.5)
+
+
+def _percentiles_sorted(draws: np.ndarray) -> np.ndarray:
+    """Percentiles along axis 1 by sorting in place (same 'linear' rule as ``np.percentile``)."""
+    draws.sort(axis=1)
+    n = draws.shape[1]
+    out = np.empty((len(_PERCENTILES), draws.shape[0]))
+    for k, q in enumerate(_PERCENTILES):
+        pos = q / 100.0 * (n - 1)
+        lo = int(np.floor(pos))
+        hi = min(lo + 1, n - 1)
+        frac = pos - lo
+        out[k] = draws[:, lo] * (1.0 - frac) + draws[:, hi] * frac
+    return out
+
+
+def _mc_block(values: np.ndarray, sigmas: np.ndarray, n_draws: int, seed_seq,
+              batch_cells: int = 4096) -> np.ndarray:
+    """Percentiles (2.5, 50, 97.5) of Monte Carlo draws for one block; shape (3, *block).
+
+    Only finite cells are simulated, ``batch_cells`` at a time, so memory stays at about
+    ``n_draws × batch_cells × 12`` bytes whatever the block size.
+    """
     out = np.full((3,) + values.shape, np.nan, dtype=np.float64)
     flat = values.ravel()
-    ok = np.isfinite(flat)
-    m = int(ok.sum())
-    if m == 0:
+    ok = np.flatnonzero(np.isfinite(flat))
+    if ok.size == 0:
         return out
     rng = np.random.default_rng(seed_seq)
-    # one lognormal factor (median 1) per component, per draw and per observed cell
-    log_factor = np.zeros((n_draws, m), dtype=np.float32)
-    for s in sigmas:
-        log_factor += np.float32(s) * rng.standard_normal((n_draws, m), dtype=np.float32)
-    draws = flat[ok][None, :] * np.exp(log_factor)
-    q = np.percentile(draws, [2.5, 50.0, 97.5], axis=0)
     res = out.reshape(3, -1)
-    res[:, ok] = q
+    for start in range(0, ok.size, batch_cells):
+        idx = ok[start:start + batch_cells]
+        # one lognormal factor (median 1) per component, per observed cell and per draw
+        log_factor = np.zeros((idx.size, n_draws), dtype=np.float32)
+        for s in sigmas:
+            log_factor += np.float32(s) * rng.standard_normal((idx.size, n_draws), dtype=np.float32)
+        np.exp(log_factor, out=log_factor)
+        draws = flat[idx][:, None] * log_factor.astype(np.float64)
+        res[:, idx] = _percentiles_sorted(draws)
     return out
 
 
 def monte_carlo_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_1000", *,
                           n_draws: int = 1000, seed: int = 20240601,
                           rsd: dict[str, float] | None = None,
-                          chunks: dict[str, int] | None = None) -> xr.Dataset:
+                          chunks: dict[str, int] | None = None,
+                          per_component: bool = True) -> xr.Dataset:
     """Monte Carlo 95 % intervals for every cell of ``ds[variable]``.
 
     Parameters
@@ -170,11 +194,13 @@ def monte_carlo_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_1
     """
     comps = _rsds(variable, rsd)
     sigmas = np.array([lognormal_sigma(v) for v in comps.values()])
+    if not per_component:
+        sigmas = np.array([math.sqrt(float(np.sum(sigmas**2)))])
     if n_draws < 10:
         raise ValueError(f"n_draws must be >= 10, got {n_draws}")
     da = ds[variable]
     attrs = {"method": "monte-carlo-lognormal", "n_draws": n_draws, "seed": seed,
-             "rsd_components": str(comps)}
+             "rsd_components": str(comps), "per_component": int(per_component)}
     names = [f"{variable}_lo95", f"{variable}_mc_median", f"{variable}_hi95"]
     out = ds.copy()
     if chunks is None:
