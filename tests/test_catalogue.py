@@ -17,10 +17,33 @@ from wastewater.exceptions import UnknownAnalyteError
 
 # docs/architecture.md, "Analyte ids"
 ARCHITECTURE_IDS = [
-    "benzoylecgonine", "cocaine", "amphetamine", "methamphetamine", "mdma", "mda", "ketamine",
-    "norketamine", "thc-cooh", "morphine", "codeine", "6-mam", "methadone", "eddp", "tramadol",
-    "o-desmethyltramadol", "cotinine", "hydroxycotinine", "ethyl-sulfate", "caffeine",
-    "paraxanthine", "creatinine", "bod5", "cod", "total-n", "total-p", "nh4-n",
+    "benzoylecgonine",
+    "cocaine",
+    "amphetamine",
+    "methamphetamine",
+    "mdma",
+    "mda",
+    "ketamine",
+    "norketamine",
+    "thc-cooh",
+    "morphine",
+    "codeine",
+    "6-mam",
+    "methadone",
+    "eddp",
+    "tramadol",
+    "o-desmethyltramadol",
+    "cotinine",
+    "hydroxycotinine",
+    "ethyl-sulfate",
+    "caffeine",
+    "paraxanthine",
+    "creatinine",
+    "bod5",
+    "cod",
+    "total-n",
+    "total-p",
+    "nh4-n",
 ]
 
 
@@ -31,8 +54,16 @@ def test_ids_match_architecture():
 def test_columns_and_classes():
     frame = list_analytes()
     assert list(frame.columns) == [
-        "id", "name", "aliases", "cas", "formula", "molar_mass_g_per_mol", "class", "parent",
-        "source", "note",
+        "id",
+        "name",
+        "aliases",
+        "cas",
+        "formula",
+        "molar_mass_g_per_mol",
+        "class",
+        "parent",
+        "source",
+        "note",
     ]
     assert set(frame["class"]) <= set(ANALYTE_CLASSES)
     assert (frame["source"] != "").all()
@@ -43,8 +74,15 @@ def test_columns_and_classes():
 @pytest.mark.parametrize(
     ("analyte", "molar_mass"),
     # wbe-domain.md §1.3 table
-    [("benzoylecgonine", 289.33), ("cocaine", 303.36), ("thc-cooh", 344.45),
-     ("6-mam", 327.38), ("ethyl-sulfate", 126.13), ("creatinine", 113.12), ("ketamine", 237.73)],
+    [
+        ("benzoylecgonine", 289.33),
+        ("cocaine", 303.36),
+        ("thc-cooh", 344.45),
+        ("6-mam", 327.38),
+        ("ethyl-sulfate", 126.13),
+        ("creatinine", 113.12),
+        ("ketamine", 237.73),
+    ],
 )
 def test_molar_masses_from_domain_table(analyte, molar_mass):
     assert molar_mass_g_per_mol(analyte) == molar_mass
@@ -70,7 +108,9 @@ def test_molar_masses_agree_with_formulas():
     """Each tabulated molar mass equals the formula's mass (IUPAC conventional weights)."""
     frame = list_analytes()
     for row in frame[frame["formula"] != ""].itertuples():
-        assert _formula_mass(row.formula) == pytest.approx(row.molar_mass_g_per_mol, abs=0.02), row.id
+        assert _formula_mass(row.formula) == pytest.approx(row.molar_mass_g_per_mol, abs=0.02), (
+            row.id
+        )
 
 
 def test_cas_numbers_have_valid_check_digits():

@@ -9,8 +9,7 @@ import datetime as dt
 
 import pytest
 
-from wastewater.ingest import ISSUE_CODES, parse_upload
-from wastewater.ingest import readers
+from wastewater.ingest import ISSUE_CODES, parse_upload, readers
 
 TODAY = dt.date(2025, 6, 1)
 RESULTS_HEADER = "sample_id,site,sample_date,analyte,value,unit"
@@ -100,7 +99,7 @@ def test_limits(monkeypatch):
     assert upload.frame.empty
 
     monkeypatch.setattr(readers, "MAX_LINE_BYTES", 40)
-    upload = parse("site,date,flow_m3_per_day\nA,2025-01-01,1,\"" + "x" * 50 + "\"\n")
+    upload = parse('site,date,flow_m3_per_day\nA,2025-01-01,1,"' + "x" * 50 + '"\n')
     issue = only_issue(upload, "line_too_long")
     assert issue.line == 2 and "40 bytes" in issue.message
 
@@ -110,7 +109,9 @@ def test_malformed_csv_unclosed_quote():
     issue = only_issue(upload, "malformed_csv")
     assert issue.line == 2 and "never closed" in issue.message
     # a closed multi-line quoted description is fine
-    upload = parse('event_id,kind,start,description\ne1,other,2025-01-01,"two\nlines"\ne2,other,2025-01-02,x\n')
+    upload = parse(
+        'event_id,kind,start,description\ne1,other,2025-01-01,"two\nlines"\ne2,other,2025-01-02,x\n'
+    )
     assert upload.report.ok and upload.frame["description"].tolist() == ["two\nlines", "x"]
     assert upload.frame["source_line"].tolist() == [2, 4]
 
@@ -129,7 +130,9 @@ def test_missing_column():
     upload = parse("site,date,flow_m3_per_day\nA,2025-01-01,1\n", kind="results")
     missing = [i for i in upload.report.issues if i.code == "missing_column"]
     assert {i.line for i in missing} == {1}
-    assert any("'analyte'" in i.message for i in missing) or any("analyte columns" in i.message for i in missing)
+    assert any("'analyte'" in i.message for i in missing) or any(
+        "analyte columns" in i.message for i in missing
+    )
     upload = parse("site,name,population\nA,Alpha,100\n")
     issue = only_issue(upload, "missing_column")
     assert "'municipality'" in issue.message and upload.frame.empty
@@ -156,7 +159,10 @@ def test_column_count():
     upload = parse("site;date;flow_m3_per_day\nA;2025-01-01;1;;;\nA;2025-01-02;1;5\n")
     issue = only_issue(upload, "column_count")
     assert issue.line == 3 and "4 values" in issue.message and "3 columns" in issue.message
-    assert (upload.report.rows_total, upload.report.rows_accepted) == (2, 1)  # empty extras are fine
+    assert (upload.report.rows_total, upload.report.rows_accepted) == (
+        2,
+        1,
+    )  # empty extras are fine
 
 
 def test_missing_value():
@@ -175,7 +181,9 @@ def test_unknown_site_only_with_known_sites():
     assert "Did you mean KTH?" in issue.message
     assert upload.report.rows_accepted == 1
     # case-insensitive match returns the registered spelling
-    assert results("S1,kth,2025-03-04,BE,1,ng/L", known_sites={"KTH"}).frame["site"].tolist() == ["KTH"]
+    assert results("S1,kth,2025-03-04,BE,1,ng/L", known_sites={"KTH"}).frame["site"].tolist() == [
+        "KTH"
+    ]
 
 
 def test_sites_upload_ignores_known_sites():
@@ -203,9 +211,13 @@ def test_bad_date(text):
     assert "YYYY-MM-DD" in issue.message
 
 
-@pytest.mark.parametrize("text", ["2025-03-04", "2025-03-04 08:30", "2025-03-04T08:30:00", "20250304"])
+@pytest.mark.parametrize(
+    "text", ["2025-03-04", "2025-03-04 08:30", "2025-03-04T08:30:00", "20250304"]
+)
 def test_good_dates(text):
-    assert results(f"S1,A,{text},BE,1,ng/L").frame["sample_date"].tolist() == [dt.datetime(2025, 3, 4)]
+    assert results(f"S1,A,{text},BE,1,ng/L").frame["sample_date"].tolist() == [
+        dt.datetime(2025, 3, 4)
+    ]
 
 
 def test_future_date():
@@ -242,7 +254,9 @@ def test_unknown_unit():
     issue = only_issue(results("S1,A,2025-03-04,BE,1,ppb"), "unknown_unit")
     assert (issue.line, issue.column, issue.value) == (2, "unit", "ppb")
     assert "ng/L" in issue.message and "µg/m³" in issue.message
-    issue = only_issue(parse("site,date,flow_m3_per_day,unit\nA,2025-01-01,3,gpm\n"), "unknown_unit")
+    issue = only_issue(
+        parse("site,date,flow_m3_per_day,unit\nA,2025-01-01,3,gpm\n"), "unknown_unit"
+    )
     assert (issue.line, issue.column) == (2, "unit") and "L/s" in issue.message
 
 
@@ -275,22 +289,30 @@ def test_censored_with_number_converts_loq():
 
 def test_duplicate_rows_name_both_lines():
     upload = results(
-        "S1,A,2025-03-04,BE,1,ng/L", "S1,A,2025-03-04,amphetamine,1,ng/L", "S1,A,2025-03-04,be,2,ng/L"
+        "S1,A,2025-03-04,BE,1,ng/L",
+        "S1,A,2025-03-04,amphetamine,1,ng/L",
+        "S1,A,2025-03-04,be,2,ng/L",
     )
     issue = only_issue(upload, "duplicate_row")
     assert issue.line == 4 and "line 2" in issue.message and "4" in issue.message
     assert upload.frame["analyte"].tolist() == ["amphetamine"]  # both duplicates rejected
     upload = parse("site,date,flow_m3_per_day\nA,2025-01-01,1\nA,2025-01-01,2\n")
     assert only_issue(upload, "duplicate_row").line == 3
-    upload = parse("site,name,municipality,population,population_year\nA,a,m,10,2024\nA,a,m,11,2024\n")
+    upload = parse(
+        "site,name,municipality,population,population_year\nA,a,m,10,2024\nA,a,m,11,2024\n"
+    )
     assert only_issue(upload, "duplicate_row").line == 3
 
 
 def test_composite_hours():
     header = RESULTS_HEADER + ",composite_hours"
-    issue = only_issue(results("S1,A,2025-03-04,BE,1,ng/L,200", header=header), "bad_composite_hours")
+    issue = only_issue(
+        results("S1,A,2025-03-04,BE,1,ng/L,200", header=header), "bad_composite_hours"
+    )
     assert (issue.line, issue.column) == (2, "composite_hours")
-    assert only_issue(results("S1,A,2025-03-04,BE,1,ng/L,24.5", header=header), "bad_composite_hours")
+    assert only_issue(
+        results("S1,A,2025-03-04,BE,1,ng/L,24.5", header=header), "bad_composite_hours"
+    )
     upload = results("S1,A,2025-03-04,BE,1,ng/L,48", header=header)
     assert only_issue(upload, "unusual_composite_hours").line == 2
     assert upload.report.ok and upload.frame["composite_hours"].tolist() == [48]
@@ -298,9 +320,13 @@ def test_composite_hours():
 
 def test_bad_sample_role_and_replicate():
     header = RESULTS_HEADER + ",sample_role,replicate"
-    issue = only_issue(results("S1,A,2025-03-04,BE,1,ng/L,control,1", header=header), "bad_sample_role")
+    issue = only_issue(
+        results("S1,A,2025-03-04,BE,1,ng/L,control,1", header=header), "bad_sample_role"
+    )
     assert (issue.line, issue.column) == (2, "sample_role") and "blank" in issue.message
-    issue = only_issue(results("S1,A,2025-03-04,BE,1,ng/L,sample,0", header=header), "bad_replicate")
+    issue = only_issue(
+        results("S1,A,2025-03-04,BE,1,ng/L,sample,0", header=header), "bad_replicate"
+    )
     assert (issue.line, issue.column) == (2, "replicate")
 
 
@@ -324,13 +350,18 @@ def test_bad_event_kind_and_end_before_start():
 
 
 def test_events_unknown_site_and_substance():
-    upload = parse(EVENTS_HEADER + '\ne1,operation,2025-03-04,,"KTH|XYZ","BE|amfetamine",x,\n', known_sites={"KTH"})
+    upload = parse(
+        EVENTS_HEADER + '\ne1,operation,2025-03-04,,"KTH|XYZ","BE|amfetamine",x,\n',
+        known_sites={"KTH"},
+    )
     assert only_issue(upload, "unknown_site").column == "sites"
     assert only_issue(upload, "unknown_analyte").column == "substances"
 
 
 def test_formula_text_warning():
-    upload = results("S1,A,2025-03-04,BE,1,ng/L,=HYPERLINK(\"x\")", header=RESULTS_HEADER + ",comment")
+    upload = results(
+        'S1,A,2025-03-04,BE,1,ng/L,=HYPERLINK("x")', header=RESULTS_HEADER + ",comment"
+    )
     issue = only_issue(upload, "formula_text")
     assert (issue.line, issue.column) == (2, "comment") and "stored as plain text" in issue.message
     assert upload.report.ok and upload.frame["comment"].tolist() == ['=HYPERLINK("x")']
@@ -352,7 +383,12 @@ def test_all_problems_reported_at_once():
         "S4,A,2025-03-04,BE,1,ppb",
         "S5,A,2025-03-04,BE,7,ng/L",
     )
-    assert upload.report.codes() == ["bad_date", "unknown_analyte", "negative_value", "unknown_unit"]
+    assert upload.report.codes() == [
+        "bad_date",
+        "unknown_analyte",
+        "negative_value",
+        "unknown_unit",
+    ]
     assert [i.line for i in upload.report.issues] == [2, 3, 4, 5]
     assert (upload.report.rows_total, upload.report.rows_accepted) == (5, 1)
     assert upload.frame["sample_id"].tolist() == ["S5"]

@@ -49,9 +49,14 @@ def test_sites_both_dialects(name):
 
 
 def test_sites_dialects_give_identical_frames():
-    pd.testing.assert_frame_equal(load("sites_comma.csv").frame, load("sites_semicolon_bom.csv").frame)
+    pd.testing.assert_frame_equal(
+        load("sites_comma.csv").frame, load("sites_semicolon_bom.csv").frame
+    )
     assert load("sites_semicolon_bom.csv").report.details == {
-        "format": "csv", "encoding": "utf-8-sig", "delimiter": "semicolon", "decimal": "comma or point",
+        "format": "csv",
+        "encoding": "utf-8-sig",
+        "delimiter": "semicolon",
+        "decimal": "comma or point",
     }
 
 
@@ -72,7 +77,11 @@ def test_flows_comma():
     assert upload.kind == "flows" and upload.report.ok
     assert_contract(upload)
     assert upload.frame["flow_m3_per_day"].tolist() == [8640.0, 9072.5, 4320.0]
-    assert upload.frame["date"].tolist() == [pd.Timestamp("2025-03-04"), pd.Timestamp("2025-03-05"), pd.Timestamp("2025-03-04")]
+    assert upload.frame["date"].tolist() == [
+        pd.Timestamp("2025-03-04"),
+        pd.Timestamp("2025-03-05"),
+        pd.Timestamp("2025-03-04"),
+    ]
 
 
 def test_flows_swedish_headers_and_flow_units_give_same_frame():
@@ -96,7 +105,11 @@ def test_results_long_values():
     assert row["value_ng_per_l"] == 850.0  # 0.85 µg/L
     assert row["original_value"] == "0.85" and row["original_unit"] == "µg/L"
     mdma = frame.loc[(pd.Timestamp("2025-03-04"), "mdma")]
-    assert mdma["censor"] == "<LOQ" and mdma["loq_ng_per_l"] == 2.5 and np.isnan(mdma["value_ng_per_l"])
+    assert (
+        mdma["censor"] == "<LOQ"
+        and mdma["loq_ng_per_l"] == 2.5
+        and np.isnan(mdma["value_ng_per_l"])
+    )
     thc = frame.loc[(pd.Timestamp("2025-03-04"), "thc-cooh")]
     assert thc["censor"] == "<LOQ" and thc["loq_ng_per_l"] == 5.0  # "< LOQ" + loq column
     nd = frame.loc[(pd.Timestamp("2025-03-05"), "thc-cooh")]
@@ -111,7 +124,11 @@ def test_results_wide_equals_long():
     wide = load("results_wide.csv")
     assert wide.report.ok and wide.report.issues == []
     assert wide.report.details["layout"] == "wide"
-    assert (wide.report.rows_total, wide.report.rows_accepted) == (long.report.rows_total, long.report.rows_accepted) == (8, 8)
+    assert (
+        (wide.report.rows_total, wide.report.rows_accepted)
+        == (long.report.rows_total, long.report.rows_accepted)
+        == (8, 8)
+    )
     keys = ["sample_id", "analyte"]
     a = long.frame.drop(columns="source_line").sort_values(keys).reset_index(drop=True)
     b = wide.frame.drop(columns="source_line").sort_values(keys).reset_index(drop=True)
@@ -124,9 +141,22 @@ def test_results_semicolon_bom_decimal_comma_matches_comma_file():
     swedish = load("results_long_semicolon_bom.csv", known_sites={"KTH"})
     assert swedish.report.ok, [i.message for i in swedish.report.issues]
     english = load("results_long.csv")
-    numeric = ["sample_id", "site", "sample_date", "analyte", "replicate", "value_ng_per_l", "censor",
-               "loq_ng_per_l", "lod_ng_per_l", "composite_hours", "sample_role"]
-    pd.testing.assert_frame_equal(swedish.frame[numeric], english.frame[numeric], check_exact=False, rtol=1e-12)
+    numeric = [
+        "sample_id",
+        "site",
+        "sample_date",
+        "analyte",
+        "replicate",
+        "value_ng_per_l",
+        "censor",
+        "loq_ng_per_l",
+        "lod_ng_per_l",
+        "composite_hours",
+        "sample_role",
+    ]
+    pd.testing.assert_frame_equal(
+        swedish.frame[numeric], english.frame[numeric], check_exact=False, rtol=1e-12
+    )
 
 
 def test_results_wide_with_unit_column_and_suffix_headers():
@@ -147,15 +177,19 @@ def test_results_wide_with_unit_column_and_suffix_headers():
 
 def test_results_optional_columns():
     data = (
-        "sample_id,site,sample_date,analyte,value,unit,replicate,composite_hours,sample_role,"
-        "flow_m3_per_day,lod,lab,method,comment\n"
-        "S1,KTH,2025-03-04,BE,400,ng/L,2,72,sample,8640,1,RISE,LC-MS/MS,ok\n"
-        "B1,KTH,2025-03-04,BE,<LOD,ng/L,1,24,blank,,0.5,RISE,,\n"
-    ).encode()
+        b"sample_id,site,sample_date,analyte,value,unit,replicate,composite_hours,sample_role,"
+        b"flow_m3_per_day,lod,lab,method,comment\n"
+        b"S1,KTH,2025-03-04,BE,400,ng/L,2,72,sample,8640,1,RISE,LC-MS/MS,ok\n"
+        b"B1,KTH,2025-03-04,BE,<LOD,ng/L,1,24,blank,,0.5,RISE,,\n"
+    )
     upload = parse_upload(data, today=TODAY)
     assert upload.report.ok and upload.report.issues == []
     first, blank = upload.frame.iloc[0], upload.frame.iloc[1]
-    assert (first["replicate"], first["composite_hours"], first["flow_m3_per_day"]) == (2, 72, 8640.0)
+    assert (first["replicate"], first["composite_hours"], first["flow_m3_per_day"]) == (
+        2,
+        72,
+        8640.0,
+    )
     assert (first["lab"], first["method"], first["comment"]) == ("RISE", "LC-MS/MS", "ok")
     assert first["lod_ng_per_l"] == 1.0
     assert (blank["sample_role"], blank["censor"], blank["lod_ng_per_l"]) == ("blank", "<LOD", 0.5)
@@ -172,7 +206,11 @@ def test_events():
     frame = upload.frame
     assert frame["event_id"].tolist() == ["op-2025-01", "sk-2025-02", "rw-2025-valborg"]
     assert frame["sites"].tolist() == [["KTH", "FLN"], ["KTH"], []]
-    assert frame["substances"].tolist() == [["cocaine", "benzoylecgonine"], [], ["mdma", "amphetamine"]]
+    assert frame["substances"].tolist() == [
+        ["cocaine", "benzoylecgonine"],
+        [],
+        ["mdma", "amphetamine"],
+    ]
     assert frame["end"].tolist()[1] == pd.Timestamp("2025-03-10")  # end defaults to start
     assert frame["confidential"].tolist() == [True, False, False]
 
@@ -211,8 +249,12 @@ def test_report_to_dict_is_json_safe():
     payload = json.loads(json.dumps(report.to_dict()))
     assert payload["ok"] is False and payload["n_errors"] == 1
     assert payload["issues"][0] == {
-        "line": 2, "column": "flow_m3_per_day", "code": "negative_value", "severity": "error",
-        "value": "-5", "message": "Line 2, column 'flow_m3_per_day': '-5' is negative; flow cannot be below 0.",
+        "line": 2,
+        "column": "flow_m3_per_day",
+        "code": "negative_value",
+        "severity": "error",
+        "value": "-5",
+        "message": "Line 2, column 'flow_m3_per_day': '-5' is negative; flow cannot be below 0.",
     }
 
 

@@ -21,13 +21,16 @@ from hypothesis import strategies as st
 from wastewater.ingest import parse_upload
 
 TODAY = dt.date(2025, 6, 1)
-PROFILE = settings(max_examples=60, derandomize=True, deadline=None,
-                   suppress_health_check=[HealthCheck.too_slow])
+PROFILE = settings(
+    max_examples=60, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 
 site_ids = st.from_regex(r"[A-Z][A-Za-z0-9_-]{0,7}", fullmatch=True)
 dates = st.dates(min_value=dt.date(2015, 1, 1), max_value=TODAY)
 free_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), min_size=1, max_size=12
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zs", "Zl", "Zp")),
+    min_size=1,
+    max_size=12,
 )
 names = st.lists(free_text, min_size=1, max_size=3).map(" ".join)
 positive = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
@@ -53,14 +56,24 @@ def write_csv(header, rows, dialect):
 @PROFILE
 @given(
     rows=st.lists(
-        st.tuples(site_ids, names, names, st.integers(1, 10_000_000), st.integers(1900, 2025),
-                  st.floats(-90, 90, allow_nan=False)),
-        min_size=1, max_size=15, unique_by=lambda r: (r[0], r[4]),
+        st.tuples(
+            site_ids,
+            names,
+            names,
+            st.integers(1, 10_000_000),
+            st.integers(1900, 2025),
+            st.floats(-90, 90, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=15,
+        unique_by=lambda r: (r[0], r[4]),
     ),
     dialect=st.sampled_from(["comma", "semicolon"]),
 )
 def test_sites_round_trip(rows, dialect):
-    data = write_csv(["site", "name", "municipality", "population", "population_year", "lat"], rows, dialect)
+    data = write_csv(
+        ["site", "name", "municipality", "population", "population_year", "lat"], rows, dialect
+    )
     upload = parse_upload(data, today=TODAY)
     assert upload.kind == "sites"
     assert upload.report.ok, upload.report.issues
@@ -76,12 +89,18 @@ def test_sites_round_trip(rows, dialect):
 
 @PROFILE
 @given(
-    rows=st.lists(st.tuples(site_ids, dates, positive), min_size=1, max_size=20,
-                  unique_by=lambda r: (r[0], r[1])),
+    rows=st.lists(
+        st.tuples(site_ids, dates, positive),
+        min_size=1,
+        max_size=20,
+        unique_by=lambda r: (r[0], r[1]),
+    ),
     dialect=st.sampled_from(["comma", "semicolon"]),
 )
 def test_flows_round_trip(rows, dialect):
-    data = write_csv(["site", "date", "flow_m3_per_day"], [(s, d.isoformat(), q) for s, d, q in rows], dialect)
+    data = write_csv(
+        ["site", "date", "flow_m3_per_day"], [(s, d.isoformat(), q) for s, d, q in rows], dialect
+    )
     upload = parse_upload(data, today=TODAY)
     assert upload.kind == "flows" and upload.report.ok, upload.report.issues
     assert upload.frame["flow_m3_per_day"].tolist() == [q for *_, q in rows]
@@ -100,14 +119,22 @@ cells = st.one_of(
 
 def render(cell, dialect):
     kind, number = cell
-    text = None if number is None else (repr(number) if dialect == "comma" else repr(number).replace(".", ","))
+    text = (
+        None
+        if number is None
+        else (repr(number) if dialect == "comma" else repr(number).replace(".", ","))
+    )
     return {"value": text, "loq": f"<{text}", "nd": "ND", "empty": ""}[kind]
 
 
 @PROFILE
 @given(
-    samples=st.lists(st.tuples(site_ids, dates, st.lists(cells, min_size=5, max_size=5)),
-                     min_size=1, max_size=6, unique_by=lambda s: (s[0], s[1])),
+    samples=st.lists(
+        st.tuples(site_ids, dates, st.lists(cells, min_size=5, max_size=5)),
+        min_size=1,
+        max_size=6,
+        unique_by=lambda s: (s[0], s[1]),
+    ),
     dialect=st.sampled_from(["comma", "semicolon"]),
 )
 def test_wide_and_long_results_agree(samples, dialect):
@@ -117,7 +144,7 @@ def test_wide_and_long_results_agree(samples, dialect):
     for site, day, row in samples:
         texts = [render(c, dialect) for c in row]
         wide_lines.append(delimiter.join([site, day.isoformat(), *texts]))
-        for analyte, text in zip(ANALYTES, texts):
+        for analyte, text in zip(ANALYTES, texts, strict=True):
             if text:
                 long_lines.append(delimiter.join([site, day.isoformat(), analyte, text, "ng/L"]))
     wide = parse_upload(("\n".join(wide_lines) + "\n").encode(), today=TODAY)
@@ -155,12 +182,18 @@ def test_arbitrary_bytes_give_a_report(data, filename):
 
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(
-    header=st.sampled_from([
-        "site,date,flow_m3_per_day", "site;sample_date;BE (ng/L);amphetamine",
-        "sample_id,site,sample_date,analyte,value,unit,qualifier,loq",
-        "event_id,kind,start,end,sites,substances,confidential", "site,name,municipality,population,lat",
-    ]),
-    body=st.text(alphabet=st.sampled_from(list('abcKTH0123456789.,;-<> "\n\r|=µ/LDOQN')), max_size=300),
+    header=st.sampled_from(
+        [
+            "site,date,flow_m3_per_day",
+            "site;sample_date;BE (ng/L);amphetamine",
+            "sample_id,site,sample_date,analyte,value,unit,qualifier,loq",
+            "event_id,kind,start,end,sites,substances,confidential",
+            "site,name,municipality,population,lat",
+        ]
+    ),
+    body=st.text(
+        alphabet=st.sampled_from(list('abcKTH0123456789.,;-<> "\n\r|=µ/LDOQN')), max_size=300
+    ),
 )
 def test_arbitrary_text_under_real_headers_gives_a_report(header, body):
     upload = parse_upload((header + "\n" + body).encode(), today=TODAY)

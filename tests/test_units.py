@@ -97,4 +97,6 @@ def test_unit_invariance(value_ng_per_l):
     """The same concentration written in any unit converts back to the same ng/L."""
     for unit in ConcentrationUnit:
         written = value_ng_per_l / unit.factor_to_canonical
-        assert math.isclose(to_ng_per_l(written, unit), value_ng_per_l, rel_tol=1e-12, abs_tol=1e-300)
+        assert math.isclose(
+            to_ng_per_l(written, unit), value_ng_per_l, rel_tol=1e-12, abs_tol=1e-300
+        )

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 from importlib import resources
 
@@ -42,12 +43,12 @@ from wastewater.exceptions import UnknownAnalyteError
 
 __all__ = [
     "ANALYTE_CLASSES",
-    "list_analytes",
-    "resolve_analyte",
-    "try_resolve_analyte",
     "closest_analytes",
+    "list_analytes",
     "molar_mass_g_per_mol",
     "normalise_key",
+    "resolve_analyte",
+    "try_resolve_analyte",
 ]
 
 ANALYTE_CLASSES = ("drug_residue", "parent_drug", "biomarker", "hydrochemical")
@@ -72,9 +73,11 @@ def normalise_key(text: str) -> str:
 @functools.cache
 def _catalogue() -> pd.DataFrame:
     """Read ``substances.csv`` once (cached)."""
-    with resources.files("wastewater").joinpath("data/substances.csv").open(
-        "r", encoding="utf-8"
-    ) as handle:
+    with (
+        resources.files("wastewater")
+        .joinpath("data/substances.csv")
+        .open("r", encoding="utf-8") as handle
+    ):
         frame = pd.read_csv(handle, dtype=str, keep_default_na=False)
     frame["molar_mass_g_per_mol"] = pd.to_numeric(
         frame["molar_mass_g_per_mol"].replace("", None), errors="raise"
@@ -223,6 +226,6 @@ def molar_mass_g_per_mol(analyte: str) -> float:
     analyte_id = resolve_analyte(analyte)
     row = _catalogue().set_index("id").loc[analyte_id]
     value = float(row["molar_mass_g_per_mol"])
-    if value != value:  # NaN
+    if math.isnan(value):
         raise ValueError(f"{analyte_id!r} is a {row['class']} sum parameter without a molar mass")
     return value

@@ -36,10 +36,10 @@ from wastewater.exceptions import UnitError
 __all__ = [
     "ConcentrationUnit",
     "FlowUnit",
-    "parse_unit",
     "parse_flow_unit",
-    "to_ng_per_l",
+    "parse_unit",
     "to_m3_per_day",
+    "to_ng_per_l",
 ]
 
 _Numeric = TypeVar("_Numeric", float, np.ndarray, pd.Series)
@@ -214,9 +214,7 @@ def parse_flow_unit(text: str | FlowUnit) -> FlowUnit:
         return text
     unit = _FLOW_SPELLINGS.get(_normalise_unit_text(str(text)))
     if unit is None:
-        raise UnitError(
-            f"unknown flow unit {str(text)!r}; accepted units: {accepted_flow_units()}"
-        )
+        raise UnitError(f"unknown flow unit {str(text)!r}; accepted units: {accepted_flow_units()}")
     return unit
 
 

@@ -84,7 +84,11 @@ def parse_upload(
         report = ValidationReport(kind=kind or "unknown")
         report.issues.append(
             Issue(
-                line=None, column=None, code="internal_error", severity="error", value=None,
+                line=None,
+                column=None,
+                code="internal_error",
+                severity="error",
+                value=None,
                 message=(
                     f"File: the file could not be checked because of a program error "
                     f"({type(exc).__name__}: {exc}). Please report this with the file."
@@ -95,8 +99,12 @@ def parse_upload(
 
 
 def _parse(
-    data: bytes, kind: str | None, *, known_sites: Iterable[str] | None,
-    filename: str | None, today: dt.date,
+    data: bytes,
+    kind: str | None,
+    *,
+    known_sites: Iterable[str] | None,
+    filename: str | None,
+    today: dt.date,
 ) -> ParsedUpload:
     table, issues = read_table(bytes(data), filename=filename)
     if table is None:
@@ -111,13 +119,19 @@ def _parse(
         if kind is None:
             issues.append(
                 Issue(
-                    line=table.header_line, column=None, code="unknown_kind", severity="error",
+                    line=table.header_line,
+                    column=None,
+                    code="unknown_kind",
+                    severity="error",
                     value=None,
                     message=(
-                        f"Line {table.header_line}: cannot tell what this file holds from its header "
-                        f"({', '.join(repr(h) for h in table.header[:8])}). Expected columns: sites "
+                        f"Line {table.header_line}: cannot tell what this file holds from its "
+                        "header "
+                        f"({', '.join(repr(h) for h in table.header[:8])}). Expected columns: "
+                        "sites "
                         "(site, name, municipality, population); flows (site, date, "
-                        "flow_m3_per_day); results (site, sample_date, analyte, value, unit — or one "
+                        "flow_m3_per_day); results (site, sample_date, analyte, value, unit — or "
+                        "one "
                         "column per analyte such as 'amphetamine (ng/L)'); events (event_id, kind, "
                         "start). Check the header line and the delimiter."
                     ),
@@ -135,9 +149,15 @@ def _parse(
     if not table.rows:
         issues.append(
             Issue(
-                line=table.header_line, column=None, code="header_only", severity="warning",
+                line=table.header_line,
+                column=None,
+                code="header_only",
+                severity="warning",
                 value=None,
-                message=f"Line {table.header_line}: the file has a header but no data rows; nothing to store.",
+                message=(
+                    f"Line {table.header_line}: the file has a header but no data rows; "
+                    "nothing to store."
+                ),
             )
         )
     issues.extend(sorted(row_issues, key=lambda i: i.line if i.line is not None else 0))

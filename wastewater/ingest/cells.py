@@ -13,13 +13,13 @@ import re
 
 __all__ = [
     "CellError",
-    "parse_number",
-    "parse_date",
+    "looks_like_formula",
     "parse_boolean",
     "parse_censored",
+    "parse_date",
+    "parse_number",
     "parse_qualifier",
     "split_list",
-    "looks_like_formula",
 ]
 
 
@@ -77,10 +77,14 @@ def parse_number(text: str, decimal_comma: bool) -> float:
                 "semicolon-separated to use decimal commas",
             )
         if "." in t or t.count(",") > 1:
-            raise CellError("non_numeric", "write one decimal sign and no thousands separators, e.g. 1234,5")
+            raise CellError(
+                "non_numeric", "write one decimal sign and no thousands separators, e.g. 1234,5"
+            )
         t = t.replace(",", ".")
     if not _NUMBER.fullmatch(t):
-        raise CellError("non_numeric", "write a number such as 12.5" + (" or 12,5" if decimal_comma else ""))
+        raise CellError(
+            "non_numeric", "write a number such as 12.5" + (" or 12,5" if decimal_comma else "")
+        )
     value = float(t)
     if not math.isfinite(value):
         raise CellError("non_numeric", "the number is too large")
@@ -111,7 +115,9 @@ def parse_date(text: str) -> dt.date:
     try:
         return dt.date(year, month, day)
     except ValueError as exc:
-        raise CellError("bad_date", f"this is not a real date ({exc}); write dates as YYYY-MM-DD") from None
+        raise CellError(
+            "bad_date", f"this is not a real date ({exc}); write dates as YYYY-MM-DD"
+        ) from None
 
 
 _TRUE = {"true", "yes", "y", "ja", "j", "1", "sant", "x"}
@@ -141,11 +147,20 @@ def parse_boolean(text: str) -> bool:
 
 # Censoring ---------------------------------------------------------------------------------
 
-_NOT_DETECTED = {"nd", "n.d.", "n.d", "n/d", "not detected", "ej detekterad", "ej påvisad", "ej påvisbar"}
+_NOT_DETECTED = {
+    "nd",
+    "n.d.",
+    "n.d",
+    "n/d",
+    "not detected",
+    "ej detekterad",
+    "ej påvisad",
+    "ej påvisbar",
+}
 _LOQ_TAGS = {"loq", "lor", "rl", "mrl", "loq.", "kvantifieringsgräns", "rapporteringsgräns"}
 _LOD_TAGS = {"lod", "dl", "mdl", "detektionsgräns"}
 _NOT_DETECTED_KEYS = {re.sub(r"\s+", "", w) for w in _NOT_DETECTED}
-_CENSORED_CELL = re.compile(r"(?:<|&lt;)\s*([a-zåäö.]+)?\s*[:=]?\s*(.*)", re.S | re.I)
+_CENSORED_CELL = re.compile(r"(?:<|&lt;)\s*([a-zåäö.]+)?\s*[:=]?\s*(.*)", re.DOTALL | re.IGNORECASE)
 
 
 def parse_qualifier(text: str) -> str:
@@ -171,7 +186,9 @@ def parse_qualifier(text: str) -> str:
         return "<LOQ"
     if bare in _LOD_TAGS:
         return "<LOD"
-    raise CellError("bad_qualifier", "write <LOQ, <LOD or ND, or leave the qualifier empty for a measured value")
+    raise CellError(
+        "bad_qualifier", "write <LOQ, <LOD or ND, or leave the qualifier empty for a measured value"
+    )
 
 
 def parse_censored(text: str, decimal_comma: bool) -> tuple[str, float | None]:
@@ -222,7 +239,9 @@ def parse_censored(text: str, decimal_comma: bool) -> tuple[str, float | None]:
             return "none", parse_number(t, decimal_comma)
         except CellError as exc:
             if exc.hint.startswith("write a number"):
-                raise CellError("non_numeric", exc.hint + ", or <LOQ, <2.5 or ND for a censored result") from None
+                raise CellError(
+                    "non_numeric", exc.hint + ", or <LOQ, <2.5 or ND for a censored result"
+                ) from None
             raise
     tag = (match.group(1) or "").casefold()
     rest = match.group(2).strip()

@@ -16,7 +16,14 @@ from wastewater.catalogue import try_resolve_analyte
 from wastewater.exceptions import UnitError
 from wastewater.units import parse_unit
 
-__all__ = ["KINDS", "REQUIRED", "canonical_column", "detect_kind", "parse_analyte_header", "AnalyteHeader"]
+__all__ = [
+    "KINDS",
+    "REQUIRED",
+    "AnalyteHeader",
+    "canonical_column",
+    "detect_kind",
+    "parse_analyte_header",
+]
 
 KINDS = ("sites", "flows", "results", "events")
 
@@ -33,8 +40,17 @@ OPTIONAL: dict[str, tuple[str, ...]] = {
     "sites": ("population_year", "population_method", "lat", "lon", "treatment_plant"),
     "flows": ("unit",),
     "results": (
-        "sample_id", "replicate", "qualifier", "loq", "lod", "flow_m3_per_day",
-        "composite_hours", "sample_role", "lab", "method", "comment",
+        "sample_id",
+        "replicate",
+        "qualifier",
+        "loq",
+        "lod",
+        "flow_m3_per_day",
+        "composite_hours",
+        "sample_role",
+        "lab",
+        "method",
+        "comment",
     ),
     "events": ("end", "sites", "substances", "description", "confidential"),
 }
@@ -44,8 +60,15 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "name": ("name", "namn", "site_name"),
     "municipality": ("municipality", "kommun", "kommunnamn"),
     "population": (
-        "population", "befolkning", "invånare", "invanare", "antal_invånare",
-        "population_served", "pop", "anslutna", "anslutna_personer",
+        "population",
+        "befolkning",
+        "invånare",
+        "invanare",
+        "antal_invånare",
+        "population_served",
+        "pop",
+        "anslutna",
+        "anslutna_personer",
     ),
     "population_year": ("population_year", "befolkningsår", "år", "year"),
     "population_method": ("population_method",),
@@ -54,15 +77,33 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "treatment_plant": ("treatment_plant", "wwtp", "stp", "reningsverk", "avloppsreningsverk"),
     "date": ("date", "datum", "dag", "day"),
     "sample_date": (
-        "sample_date", "provdatum", "provtagningsdatum", "sampling_date", "collection_date",
+        "sample_date",
+        "provdatum",
+        "provtagningsdatum",
+        "sampling_date",
+        "collection_date",
     ),
     "sample_id": ("sample_id", "sampleid", "prov_id", "provid", "provnummer", "provnr", "sample"),
     "analyte": (
-        "analyte", "analyt", "substance", "substans", "ämne", "compound", "measure",
-        "metabolite", "parameter",
+        "analyte",
+        "analyt",
+        "substance",
+        "substans",
+        "ämne",
+        "compound",
+        "measure",
+        "metabolite",
+        "parameter",
     ),
     "value": (
-        "value", "värde", "varde", "concentration", "koncentration", "halt", "result", "resultat",
+        "value",
+        "värde",
+        "varde",
+        "concentration",
+        "koncentration",
+        "halt",
+        "result",
+        "resultat",
     ),
     "unit": ("unit", "units", "enhet"),
     "qualifier": ("qualifier", "censor", "flag", "flagga", "kvalifikator"),
@@ -70,15 +111,28 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "lod": ("lod", "lod_value", "detektionsgräns"),
     "replicate": ("replicate", "replikat", "rep"),
     "composite_hours": (
-        "composite_hours", "composite_h", "duration_h", "sampling_hours", "provtagningstid_h",
+        "composite_hours",
+        "composite_h",
+        "duration_h",
+        "sampling_hours",
+        "provtagningstid_h",
     ),
     "sample_role": ("sample_role", "role", "provtyp", "roll"),
     "lab": ("lab", "laboratory", "laboratorium"),
     "method": ("method", "metod", "analysis_method"),
     "comment": ("comment", "kommentar", "anmärkning", "note", "notes"),
     "flow_m3_per_day": (
-        "flow_m3_per_day", "flow", "flöde", "flode", "flow_m3_d", "flow_m3_day", "flow_m3_per_d",
-        "flöde_m3_d", "flöde_m3_dygn", "inflow", "influent_flow",
+        "flow_m3_per_day",
+        "flow",
+        "flöde",
+        "flode",
+        "flow_m3_d",
+        "flow_m3_day",
+        "flow_m3_per_d",
+        "flöde_m3_d",
+        "flöde_m3_dygn",
+        "inflow",
+        "influent_flow",
     ),
     "event_id": ("event_id", "eventid", "händelse_id", "handelse_id"),
     "kind": ("kind", "type", "typ", "event_kind", "event_type", "händelsetyp"),
@@ -111,7 +165,9 @@ def _build_lookup() -> dict[str, str]:
         for alias in aliases:
             previous = lookup.setdefault(normalise_header(alias), canonical)
             if previous != canonical:
-                raise ValueError(f"column alias {alias!r} claimed by {previous!r} and {canonical!r}")
+                raise ValueError(
+                    f"column alias {alias!r} claimed by {previous!r} and {canonical!r}"
+                )
     return lookup
 
 
@@ -150,7 +206,7 @@ class AnalyteHeader:
 
 
 _BRACKETED_UNIT = re.compile(r"(.*?)\s*[(\[]\s*([^()\[\]]*?)\s*[)\]]\s*")
-_ROLE_AFFIX = re.compile(r"^(loq|lod)[\s_\-]+(.+)$|^(.+?)[\s_\-]+(loq|lod)$", re.I)
+_ROLE_AFFIX = re.compile(r"^(loq|lod)[\s_\-]+(.+)$|^(.+?)[\s_\-]+(loq|lod)$", re.IGNORECASE)
 
 
 def _split_unit(name: str) -> tuple[str, str | None] | None:

@@ -114,7 +114,12 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
         File-level problems (encoding warning, binary content, limits, empty file).
     """
     if not data or not data.strip(_SPACE.encode() + b"\xef\xbb\xbf\xa0"):
-        return None, [_error("empty_file", "The file is empty. Upload a CSV file with a header line and data rows.")]
+        return None, [
+            _error(
+                "empty_file",
+                "The file is empty. Upload a CSV file with a header line and data rows.",
+            )
+        ]
 
     is_xlsx_name = bool(filename) and str(filename).casefold().endswith((".xlsx", ".xlsm"))
     if data.startswith(_ZIP_MAGIC) and is_xlsx_name:
@@ -129,7 +134,9 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
                     if magic in (_ZIP_MAGIC, _OLE_MAGIC)
                     else " Upload a CSV file (text with one record per line)."
                 )
-                return None, [_error("binary_file", f"The file looks like {what}, not a CSV text file.{hint}")]
+                return None, [
+                    _error("binary_file", f"The file looks like {what}, not a CSV text file.{hint}")
+                ]
         if b"\x00" in data:
             line = data[: data.index(b"\x00")].count(b"\n") + 1
             return None, [
@@ -158,7 +165,13 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
 
     first_line, delimiter, skip_lines = _sniff(text)
     if first_line is None:
-        return None, issues + [_error("empty_file", "The file holds only blank lines. Upload a CSV file with a header line and data rows.")]
+        return None, issues + [
+            _error(
+                "empty_file",
+                "The file holds only blank lines. Upload a CSV file with a header line and data "
+                "rows.",
+            )
+        ]
 
     table = RawTable(
         header=[],
@@ -313,12 +326,16 @@ def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue])
                 stripped.extend([""] * (n_columns - len(stripped)))
             table.rows.append(stripped)
             table.lines.append(start_line)
-        if table.lines and previous_line > table.lines[-1] and _odd_quotes_from(text, table.lines[-1]):
+        if (
+            table.lines
+            and previous_line > table.lines[-1]
+            and _odd_quotes_from(text, table.lines[-1])
+        ):
             line = table.lines[-1]
             issues.append(
                 _error(
                     "malformed_csv",
-                    f"Line {line}: a quote (\") opened on this line is never closed, so the rest "
+                    f'Line {line}: a quote (") opened on this line is never closed, so the rest '
                     "of the file was read as one cell. Close the quote or remove it.",
                     line=line,
                 )
@@ -373,7 +390,9 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
-            table = RawTable(header=[], delimiter=None, decimal_comma=True, encoding="xlsx", format="xlsx")
+            table = RawTable(
+                header=[], delimiter=None, decimal_comma=True, encoding="xlsx", format="xlsx"
+            )
             issues: list[Issue] = []
             n_columns = 0
             for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -400,7 +419,8 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
                     return None, [
                         _error(
                             "too_many_rows",
-                            f"The sheet has more than {MAX_ROWS:,} data rows. Split it into several uploads.",
+                            f"The sheet has more than {MAX_ROWS:,} data rows. Split it into "
+                            "several uploads.",
                             line=row_number,
                         )
                     ]

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-__all__ = ["ISSUE_CODES", "Issue", "ParsedUpload", "ValidationReport", "Severity"]
+__all__ = ["ISSUE_CODES", "Issue", "ParsedUpload", "Severity", "ValidationReport"]
 
 Severity = Literal["error", "warning"]
 
@@ -63,7 +63,7 @@ ISSUE_CODES: dict[str, tuple[Severity, str]] = {
     "bad_boolean": ("error", "A yes/no cell holds something else."),
     "formula_text": ("warning", "A text cell starts with =, +, - or @ and is stored as text."),
     "internal_error": ("error", "The file could not be checked because of a program error."),
-    # added by the storage layer (wastewater.storage.service), registered here so codes stay in one place
+    # added by wastewater.storage.service; registered here to keep all codes in one place
     "duplicate_upload": ("warning", "The same file was uploaded before; nothing was stored twice."),
 }
 

@@ -1,0 +1,464 @@
+"""Validate results files (long: one row per analyte; wide: one column per analyte).
+
+Each concentration is read with its censoring (``<2.5``, ``< LOQ``, ``<LOD``, ``ND`` or a
+qualifier column), converted once to ng L⁻¹ and checked; duplicate records (same sample_id,
+analyte, replicate and sample_role) are rejected with both line numbers. Wide and long files
+with the same content give the same frame (tests/test_ingest_properties.py).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from wastewater.ingest.cells import (
+    CellError,
+    parse_censored,
+    parse_number,
+    parse_qualifier,
+)
+from wastewater.ingest.columns import (
+    REQUIRED,
+)
+from wastewater.ingest.context import (
+    FREE_TEXT_COLUMNS,
+    RowContext,
+    build_frame,
+    check_required,
+    empty_frame,
+    map_header,
+)
+from wastewater.units import (
+    ConcentrationUnit,
+    accepted_concentration_units,
+)
+
+__all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
+
+SAMPLE_ROLES = ("sample", "blank", "spike", "reference")
+DEFAULT_COMPOSITE_HOURS = 24
+USUAL_COMPOSITE_HOURS = (24, 72)
+MAX_COMPOSITE_HOURS = 168  # one week
+
+_ROLE_ALIASES = {
+    "prov": "sample",
+    "blindprov": "blank",
+    "blankprov": "blank",
+    "spiked": "spike",
+    "tillsats": "spike",
+    "ref": "reference",
+    "referens": "reference",
+    "qc": "reference",
+}
+
+# ------------------------------------------------------------------------------------------
+# Results
+
+
+@dataclass
+class _SampleFields:
+    """Per-row fields shared by every analyte value of that row."""
+
+    sample_id: str
+    site: str
+    sample_date: dt.date
+    replicate: int
+    flow_m3_per_day: float
+    composite_hours: int
+    sample_role: str
+    lab: str | None
+    method: str | None
+    comment: str | None
+
+
+def _sample_fields(ctx: RowContext, row: list[str], line: int) -> _SampleFields | None:
+    """Validate the sample-level cells of a results row (both layouts)."""
+    ok = True
+    site_text = ctx.required_text(row, line, "site")
+    site = ctx.site(site_text, line, ctx.header_name("site")) if site_text else None
+    ok &= site is not None
+    sample_date, good = ctx.date(row, line, "sample_date", required=True, future_ok=False)
+    ok &= good
+    replicate, good = ctx.integer(
+        row,
+        line,
+        "replicate",
+        code="bad_replicate",
+        default=1,
+        low=1,
+        high=None,
+        hint="write the replicate number as a whole number 1, 2, 3 …",
+    )
+    ok &= good
+    hours, good = ctx.integer(
+        row,
+        line,
+        "composite_hours",
+        code="bad_composite_hours",
+        default=DEFAULT_COMPOSITE_HOURS,
+        low=1,
+        high=MAX_COMPOSITE_HOURS,
+        hint=(
+            f"write the sampling duration in whole hours 1-{MAX_COMPOSITE_HOURS} "
+            "(24 for a 24-h composite)"
+        ),
+    )
+    ok &= good
+    if good and hours not in USUAL_COMPOSITE_HOURS:
+        ctx.add(
+            line,
+            ctx.header_name("composite_hours"),
+            "unusual_composite_hours",
+            f"a {hours}-hour composite is unusual (24 or 72 expected); check the value. The row "
+            "was kept.",
+            ctx.cell(row, "composite_hours"),
+        )
+    role_text = ctx.cell(row, "sample_role")
+    role = re.sub(r"[\s\-]+", "_", role_text.casefold()) if role_text else "sample"
+    role = _ROLE_ALIASES.get(role, role)
+    if role not in SAMPLE_ROLES:
+        ctx.add(
+            line,
+            ctx.header_name("sample_role"),
+            "bad_sample_role",
+            f"{role_text!r} is not a sample role; write one of {', '.join(SAMPLE_ROLES)}.",
+            role_text,
+        )
+        ok = False
+    flow, good = ctx.number(row, line, "flow_m3_per_day", what="flow")
+    ok &= good
+    lab, method, comment = (ctx.free_text(row, line, c) for c in FREE_TEXT_COLUMNS["results"])
+    if not ok:
+        return None
+    sample_id = ctx.cell(row, "sample_id") or f"{site}-{sample_date:%Y%m%d}"
+    return _SampleFields(
+        sample_id, site, sample_date, replicate, flow, hours, role, lab, method, comment
+    )
+
+
+def _limit(ctx: RowContext, text: str, line: int, column: str, factor: float) -> tuple[float, bool]:
+    """Parse an LOQ/LOD cell in the row's unit and convert it to ng/L."""
+    if not text:
+        return math.nan, True
+    try:
+        value = parse_number(text, ctx.table.decimal_comma)
+    except CellError as exc:
+        ctx.add(line, column, exc.code, f"{text!r} is not a number; {exc.hint}.", text)
+        return math.nan, False
+    if value < 0:
+        ctx.add(
+            line,
+            column,
+            "negative_value",
+            f"{text!r} is negative; a limit cannot be below 0.",
+            text,
+        )
+        return math.nan, False
+    return value * factor, True
+
+
+def _result_record(
+    ctx: RowContext,
+    fields: _SampleFields,
+    *,
+    line: int,
+    analyte: str,
+    value_text: str,
+    value_column: str,
+    qualifier_text: str,
+    qualifier_column: str,
+    unit: ConcentrationUnit,
+    unit_text: str,
+    loq_text: str,
+    loq_column: str,
+    lod_text: str,
+    lod_column: str,
+) -> dict[str, Any] | None:
+    """Validate one concentration (value + qualifier + limits) and build its record."""
+    factor = unit.factor_to_canonical
+    qualifier = "none"
+    if qualifier_text:
+        try:
+            qualifier = parse_qualifier(qualifier_text)
+        except CellError as exc:
+            ctx.add(
+                line, qualifier_column, exc.code, f"{qualifier_text!r}: {exc.hint}.", qualifier_text
+            )
+            return None
+    try:
+        censor, number = parse_censored(value_text, ctx.table.decimal_comma)
+    except CellError as exc:
+        ctx.add(
+            line,
+            value_column,
+            exc.code,
+            f"{value_text!r} is not a concentration; {exc.hint}.",
+            value_text,
+        )
+        return None
+    loq, good_loq = _limit(ctx, loq_text, line, loq_column, factor)
+    lod, good_lod = _limit(ctx, lod_text, line, lod_column, factor)
+    if not (good_loq and good_lod):
+        return None
+    if censor == "empty":
+        if qualifier == "none":
+            ctx.add(
+                line,
+                value_column,
+                "missing_value",
+                "the value is empty; write the measured value, or <LOQ, <2.5, ND for a censored "
+                "result.",
+            )
+            return None
+        censor = qualifier
+    elif censor == "none":
+        if qualifier != "none":
+            ctx.add(
+                line,
+                value_column,
+                "censor_conflict",
+                f"the value {value_text!r} is a measured number but the qualifier says "
+                f"{qualifier}; "
+                f"either empty the qualifier or write the value as <{value_text}.",
+                value_text,
+            )
+            return None
+    elif qualifier != "none":
+        censor = qualifier  # "<2.5" with qualifier "<LOD": the qualifier names the limit
+    if number is not None and number < 0:
+        ctx.add(
+            line,
+            value_column,
+            "negative_value",
+            f"{value_text!r} is negative; a concentration cannot be below 0.",
+            value_text,
+        )
+        return None
+    value = math.nan
+    if censor == "none":
+        value = number * factor
+    elif number is not None:
+        if censor == "<LOQ":
+            loq = number * factor
+        else:
+            lod = number * factor
+    if censor == "<LOQ" and math.isnan(loq):
+        ctx.add(
+            line,
+            value_column,
+            "loq_missing",
+            f"{value_text or qualifier_text!r} gives no LOQ; write it as <2.5 (the LOQ number) or "
+            "add a "
+            "loq column. The row was kept without an LOQ.",
+            value_text or qualifier_text,
+        )
+    return {
+        "sample_id": fields.sample_id,
+        "site": fields.site,
+        "sample_date": fields.sample_date,
+        "analyte": analyte,
+        "replicate": fields.replicate,
+        "value_ng_per_l": value,
+        "censor": censor,
+        "loq_ng_per_l": loq,
+        "lod_ng_per_l": lod,
+        "flow_m3_per_day": fields.flow_m3_per_day,
+        "composite_hours": fields.composite_hours,
+        "sample_role": fields.sample_role,
+        "lab": fields.lab,
+        "method": fields.method,
+        "comment": fields.comment,
+        "original_value": value_text or qualifier_text,
+        "original_unit": unit_text,
+        "source_line": line,
+    }
+
+
+def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame, int]:
+    wide_columns = map_header(ctx, analyte_columns=layout != "long")
+    if layout is None:
+        layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
+    ctx.layout = layout
+    if layout == "wide":
+        for canonical in ("analyte", "value", "qualifier", "loq", "lod"):
+            if canonical in ctx.column_index:
+                ctx.add(
+                    ctx.table.header_line,
+                    ctx.header_name(canonical),
+                    "unknown_column",
+                    "this column is only used in the long layout (one row per analyte) and was "
+                    "ignored; in a wide file write '<2.5' or 'ND' in the analyte's own column and "
+                    "give limits in columns such as 'loq_amphetamine'.",
+                )
+                del ctx.column_index[canonical]
+    required = REQUIRED["results"] if layout == "long" else ("site", "sample_date")
+    header_ok = check_required(ctx, required)
+    records: list[dict[str, Any]] = []
+    keys: list[tuple[Any, int]] = []
+    n_records = 0
+    if layout == "long":
+        n_records = len(ctx.table.rows)
+        if not header_ok:
+            return empty_frame("results"), n_records
+        for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
+            fields = _sample_fields(ctx, row, line)
+            analyte_text = ctx.required_text(row, line, "analyte")
+            analyte = (
+                ctx.analyte(analyte_text, line, ctx.header_name("analyte"))
+                if analyte_text
+                else None
+            )
+            unit_text = ctx.cell(row, "unit")
+            unit = None
+            if not unit_text:
+                ctx.add(
+                    line,
+                    ctx.header_name("unit"),
+                    "missing_unit",
+                    f"the unit is empty; write one of {accepted_concentration_units()}.",
+                )
+            else:
+                unit = ctx.conc_unit(unit_text, line, ctx.header_name("unit"))
+            if fields is None or analyte is None or unit is None:
+                continue
+            record = _result_record(
+                ctx,
+                fields,
+                line=line,
+                analyte=analyte,
+                value_text=ctx.cell(row, "value"),
+                value_column=ctx.header_name("value"),
+                qualifier_text=ctx.cell(row, "qualifier"),
+                qualifier_column=ctx.header_name("qualifier"),
+                unit=unit,
+                unit_text=unit_text,
+                loq_text=ctx.cell(row, "loq"),
+                loq_column=ctx.header_name("loq"),
+                lod_text=ctx.cell(row, "lod"),
+                lod_column=ctx.header_name("lod"),
+            )
+            if record is not None:
+                records.append(record)
+                keys.append(
+                    ((fields.sample_id, analyte, fields.replicate, fields.sample_role), line)
+                )
+    else:
+        value_columns = {i: h for i, h in wide_columns.items() if h.role == "value"}
+        limit_columns = {
+            (h.analyte, h.role): i for i, h in wide_columns.items() if h.role != "value"
+        }
+        header = ctx.table.header
+        if not value_columns and header_ok:
+            ctx.add(
+                ctx.table.header_line,
+                None,
+                "missing_column",
+                "no analyte columns found. A wide results file needs one column per analyte, "
+                "e.g. 'amphetamine (ng/L)', or use the long layout with analyte, value and unit "
+                "columns.",
+            )
+            header_ok = False
+        has_unit_column = "unit" in ctx.column_index
+        header_units: dict[int, ConcentrationUnit | None] = {}
+        for index, parsed in value_columns.items():
+            if parsed.unit_text is not None:
+                header_units[index] = ctx.conc_unit(
+                    parsed.unit_text, ctx.table.header_line, header[index]
+                )
+            elif not has_unit_column:
+                ctx.add(
+                    ctx.table.header_line,
+                    header[index],
+                    "missing_unit",
+                    "no unit for this analyte column; write it in the header, e.g. "
+                    f"'{header[index]} (ng/L)', or add a 'unit' column.",
+                )
+                header_units[index] = None
+            else:
+                header_units[index] = None
+        for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
+            present = [i for i in value_columns if i < len(row) and row[i]]
+            n_records += len(present)
+            if not header_ok or not present:
+                continue
+            fields = _sample_fields(ctx, row, line)
+            row_unit_text = ctx.cell(row, "unit")
+            row_unit = None
+            if has_unit_column and any(value_columns[i].unit_text is None for i in present):
+                if not row_unit_text:
+                    ctx.add(
+                        line,
+                        ctx.header_name("unit"),
+                        "missing_unit",
+                        f"the unit is empty; write one of {accepted_concentration_units()}.",
+                    )
+                else:
+                    row_unit = ctx.conc_unit(row_unit_text, line, ctx.header_name("unit"))
+            if fields is None:
+                continue
+            for index in present:
+                parsed = value_columns[index]
+                unit = header_units[index] if parsed.unit_text is not None else row_unit
+                unit_text = parsed.unit_text if parsed.unit_text is not None else row_unit_text
+                if unit is None:
+                    continue
+                loq_index = limit_columns.get((parsed.analyte, "loq"))
+                lod_index = limit_columns.get((parsed.analyte, "lod"))
+                record = _result_record(
+                    ctx,
+                    fields,
+                    line=line,
+                    analyte=parsed.analyte,
+                    value_text=row[index],
+                    value_column=header[index],
+                    qualifier_text="",
+                    qualifier_column="",
+                    unit=unit,
+                    unit_text=unit_text,
+                    loq_text=row[loq_index] if loq_index is not None else "",
+                    loq_column=header[loq_index] if loq_index is not None else "",
+                    lod_text=row[lod_index] if lod_index is not None else "",
+                    lod_column=header[lod_index] if lod_index is not None else "",
+                )
+                if record is not None:
+                    records.append(record)
+                    keys.append(
+                        (
+                            (
+                                fields.sample_id,
+                                parsed.analyte,
+                                fields.replicate,
+                                fields.sample_role,
+                            ),
+                            (line, index),
+                        )
+                    )
+    # duplicates: key -> first position; wide positions are (line, column) pairs
+    first: dict[Any, Any] = {}
+    rejected: set[Any] = set()
+    for key, position in keys:
+        if key in first:
+            rejected.update((first[key], position))
+            first_line = first[key][0] if isinstance(first[key], tuple) else first[key]
+            this_line = position[0] if isinstance(position, tuple) else position
+            ctx.add(
+                this_line,
+                None,
+                "duplicate_row",
+                f"same sample_id '{key[0]}', analyte '{key[1]}', replicate {key[2]} and "
+                "sample_role "
+                f"'{key[3]}' as line {first_line}; keep one of lines {first_line} and {this_line} "
+                "(both were rejected), or give them different replicate numbers.",
+            )
+        else:
+            first[key] = position
+    if rejected:
+        records = [
+            r for r, (_, position) in zip(records, keys, strict=True) if position not in rejected
+        ]
+    return build_frame("results", records), n_records
