@@ -64,7 +64,7 @@ FLOW_BASE_M3_PER_DAY = {"SE-KAT-ROS": 9700.0, "SE-FLN-ARV": 4300.0, "SE-KAT-PS1"
 # target annual mean PNL [mg/day/1000 inh.]; see module docstring for the anchors
 PNL_MG_PER_DAY_PER_1000 = {
     "benzoylecgonine": 90.0,
-    "cocaine": 30.0,  # parent cocaine in influent, assumed ~1/3 of BE (dumping checks use the ratio)
+    "cocaine": 30.0,  # parent cocaine in influent, assumed ~1/3 of BE (dumping checks: ratio)
     "amphetamine": 350.0,
     "methamphetamine": 2.0,
     "mdma": 10.0,

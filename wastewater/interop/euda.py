@@ -192,7 +192,8 @@ def parse_euda_published_means(data: Source, *, source: str = "EUDA-2025") -> pd
     for line, row in rows:
         recs.append({
             "source": source, "site_id": _clean(row["Site ID"]), "country": _clean(row["Country"]),
-            "city": _clean(row["City"]), "year": int(_number(row["Year"], line=line, column="Year")),
+            "city": _clean(row["City"]),
+            "year": int(_number(row["Year"], line=line, column="Year")),
             "analyte": _analyte(row["Metabolite"], line),
             "weekday_mean": _number(row["Weekday mean"], line=line, column="Weekday mean"),
             "weekend_mean": _number(row["Weekend mean"], line=line, column="Weekend mean"),

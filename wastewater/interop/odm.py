@@ -141,8 +141,9 @@ def _conflict(frame: pd.DataFrame, key: list[str], cols: list[str], what: str) -
     g = frame.groupby(key, sort=False, dropna=False)[cols].nunique(dropna=False)
     bad = g[(g > 1).any(axis=1)]
     if len(bad):
-        raise ValueError(f"{what} {bad.index[0]!r} has conflicting {list(bad.columns[(bad > 1).any()])}"
-                         " across rows; ODM stores them once per sample — fix the input rows")
+        cols = list(bad.columns[(bad > 1).any()])
+        raise ValueError(f"{what} {bad.index[0]!r} has conflicting {cols} across rows; ODM "
+                         "stores them once per sample — fix the input rows")
 
 
 def export_odm(results: pd.DataFrame, sites: pd.DataFrame | None = None,
