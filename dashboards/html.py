@@ -69,7 +69,7 @@ def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboa
 </div>
 <div class="meta-links">
 <span>{esc(t("role", lang))}: <strong data-testid="role">{esc(role)}</strong></span>
-<a href="{esc(switch)}" lang="{other}" hreflang="{other}" aria-label="{esc(t("language_switch_label", lang))}">{esc(t("language_switch", lang))}</a>
+<a href="{esc(switch)}" lang="{other}" hreflang="{other}">{esc(t("language_switch", lang))}</a>
 </div>
 </div>
 <nav aria-label="{esc(t("nav_label", lang))}"><ul>{"".join(links)}</ul></nav>
@@ -156,19 +156,20 @@ def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, st
 
 def figure_block(*, fig_id: str, title: str, plot_html: str, summary: str, lang: str,
                  data_table: str = "", csv_links: Iterable[tuple[str, str]] = (),
-                 extra: str = "") -> str:
+                 extra: str = "", level: int = 2) -> str:
     """``<figure>`` with heading, the plot (``role="img"`` described by the summary), the
     summary as text, CSV download links and the data table in a ``<details>``."""
     links = "".join(f'<a href="{esc(href)}" download>{esc(text)}</a>' for href, text in csv_links)
+    links_html = f'<p class="downloads">{links}</p>' if links else ""
     details = ""
     if data_table:
         details = (f"<details><summary>{esc(t('table_toggle', lang))}</summary>"
                    f"{data_table}</details>")
     return f"""<figure class="chart" id="{fig_id}-figure" aria-labelledby="{fig_id}-title">
-<h2 id="{fig_id}-title">{esc(title)}</h2>
+<h{level} id="{fig_id}-title">{esc(title)}</h{level}>
 <div class="plot" role="img" aria-labelledby="{fig_id}-title" aria-describedby="{fig_id}-summary">{plot_html}</div>
 <figcaption><p id="{fig_id}-summary"><span class="visually-hidden">{esc(t("figure_summary", lang))}: </span>{esc(summary)}</p>
-<p class="downloads">{links}</p></figcaption>
+{links_html}</figcaption>
 {extra}
 {details}
 </figure>"""

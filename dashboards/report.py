@@ -1,0 +1,388 @@
+"""Tertial follow-up report ("uppföljningsrapport") as one self-contained HTML file.
+
+Swedish municipalities follow up plans per *tertial* (T1 January–April, T2 May–August,
+T3 September–December). The report says what changed against the previous tertial, around
+which events (operations, campaigns, risk weekends), and with what certainty (confidence
+intervals of the operation effects, EUDA's ±10 % "stable" band, censored days, the dumping
+warning). It inlines plotly.js and the CSS, so it opens offline and can be mailed or
+archived (lägesbild under lag 2023:196, sweden-context.md §6.4).
+
+Access rules are the API's: by default the public role (catchments < 10 000 inhabitants
+suppressed, weekly means only in figures, no confidential events).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from dashboards import data as D
+from dashboards import figures as F
+from dashboards.html import esc, table
+from dashboards.i18n import (
+    analyte_name,
+    format_date,
+    format_number,
+    format_percent,
+    normalise_language,
+    t,
+)
+
+#: Tertial number → (first month, last month), inclusive.
+TERTIALS = {1: (1, 4), 2: (5, 8), 3: (9, 12)}
+
+#: Analytes that are drug-use markers (hydrochemical parameters are left out of the report).
+HYDROCHEMICAL = {"bod5", "cod", "total-n", "total-p", "nh4-n", "creatinine"}
+
+CSS_PATH = Path(__file__).parent / "static" / "dashboard.css"
+
+
+def tertial_period(year: int, tertial: int) -> tuple[dt.date, dt.date]:
+    """First and last day (inclusive) of a tertial.
+
+    >>> tertial_period(2025, 2)
+    (datetime.date(2025, 5, 1), datetime.date(2025, 8, 31))
+    """
+    if tertial not in TERTIALS:
+        raise ValueError(f"tertial must be 1, 2 or 3 (T1 Jan–Apr, T2 May–Aug, T3 Sep–Dec), not {tertial!r}")
+    first, last = TERTIALS[tertial]
+    start = dt.date(year, first, 1)
+    end = (dt.date(year + 1, 1, 1) if last == 12 else dt.date(year, last + 1, 1)) - dt.timedelta(days=1)
+    return start, end
+
+
+def previous_tertial(year: int, tertial: int) -> tuple[int, int]:
+    """The tertial before: T1 → T3 of the previous year."""
+    return (year - 1, 3) if tertial == 1 else (year, tertial - 1)
+
+
+def current_tertial(day: dt.date) -> tuple[int, int]:
+    """The tertial containing ``day``."""
+    return day.year, 1 + (day.month - 1) // 4
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
+    from api.security import PUBLIC
+
+    if settings is None:
+        from api.config import Settings
+
+        settings = Settings()
+    return D.Viewer(engine=engine, settings=settings, principal=principal or PUBLIC)
+
+
+def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
+                    prev_end: dt.date) -> pd.DataFrame:
+    """Mean load per 1000 in the tertial and the previous one, per analyte.
+
+    Means over the available days (:func:`wastewater.summaries.euda_means`, daily mean);
+    change and EUDA class from :func:`wastewater.summaries.change_percent` /
+    :func:`wastewater.summaries.change_class` (stable within ±10 %, [EUDA2025]).
+
+    Returns ``analyte, mean, prev_mean, change_percent, change_class, n_days, n_censored``.
+    """
+    from wastewater.summaries import change_class, change_percent, euda_means
+
+    rows = []
+    if ds is None:
+        return pd.DataFrame(columns=["analyte", "mean", "prev_mean", "change_percent",
+                                     "change_class", "n_days", "n_censored"])
+    for analyte in ds["analyte"].values.tolist():
+        if analyte in HYDROCHEMICAL:
+            continue
+        values, cens = D.stats_series(ds, site, analyte)
+        cur = values[(values.index >= pd.Timestamp(start)) & (values.index <= pd.Timestamp(end))]
+        prev = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(prev_end))]
+        if cur.dropna().empty:
+            continue
+        m = euda_means(cur, year=start.year, censored=cens.reindex(cur.index))
+        pm = euda_means(prev, year=prev_start.year, censored=cens.reindex(prev.index)) \
+            if prev.dropna().size else {"daily_mean": math.nan}
+        mean, prev_mean = m["daily_mean"], pm["daily_mean"]
+        rows.append({"analyte": analyte, "mean": mean, "prev_mean": prev_mean,
+                     "change_percent": change_percent(mean, prev_mean),
+                     "change_class": change_class(mean, prev_mean),
+                     "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"])})
+    return pd.DataFrame(rows, columns=["analyte", "mean", "prev_mean", "change_percent",
+                                       "change_class", "n_days", "n_censored"])
+
+
+_CLASS_TEXT = {
+    "sv": {"increase": "ökning", "decrease": "minskning", "stable": "stabil",
+           "no previous data": "ingen jämförelse"},
+    "en": {"increase": "increase", "decrease": "decrease", "stable": "stable",
+           "no previous data": "no comparison"},
+}
+
+
+def _figure_section(fig_id: str, title: str, fig, summary: str, lang: str, data_table: str,
+                    level: int = 3) -> str:
+    from dashboards.html import figure_block
+
+    return figure_block(fig_id=fig_id, title=title, plot_html=F.figure_html(fig, f"plot-{fig_id}"),
+                        summary=summary, lang=lang, data_table=data_table, level=level)
+
+
+def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv",
+                 sites: list[str] | None = None, principal: Any = None,
+                 settings: Any = None) -> str:
+    """Self-contained HTML follow-up report for one tertial.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+        Service database.
+    year : int
+    tertial : {1, 2, 3}
+        T1 January–April, T2 May–August, T3 September–December.
+    lang : {"sv", "en"}
+    sites : list of str, optional
+        Restrict to these sites (still only those visible to ``principal``).
+    principal : api.security.Principal, optional
+        Whose view; default public (catchments < ``min_public_population`` suppressed,
+        weekly means, no confidential events), exactly as the API.
+    settings : api.config.Settings, optional
+
+    Returns
+    -------
+    str
+        A complete HTML document with plotly.js and CSS inlined (no external URL).
+    """
+    lang = normalise_language(lang)
+    viewer = _viewer(engine, principal, settings)
+    start, end = tertial_period(year, tertial)
+    py, pt = previous_tertial(year, tertial)
+    prev_start, prev_end = tertial_period(py, pt)
+    visible = D.visible_sites(viewer)
+    if sites:
+        visible = visible[visible["site"].isin(sites)]
+    prev_label = f"T{pt} {py}"
+
+    sections: list[str] = []
+    change_rows: list[dict] = []
+    site_sections: list[str] = []
+    effect_sections: list[str] = []
+    all_events = D.events_frame(viewer, start=start, end=end)
+    calendar = D.risk_weekend_calendar(start, end)
+    n_fig = 0
+    for rec in visible.itertuples(index=False):
+        site, label = rec.site, rec.name
+        ds = D.site_dataset(engine, [site], start=prev_start, end=end)
+        changes = tertial_changes(ds, site, start, end, prev_start, prev_end)
+        for c in changes.itertuples(index=False):
+            change_rows.append({"site": label, "analyte": analyte_name(c.analyte, lang),
+                                "mean": c.mean, "prev_mean": c.prev_mean,
+                                "change_percent": c.change_percent,
+                                "change_class": _CLASS_TEXT[lang].get(c.change_class, c.change_class),
+                                "n_days": c.n_days, "n_censored": c.n_censored,
+                                "label": f"{analyte_name(c.analyte, lang)} – {label}"})
+        site_events = D.events_frame(viewer, site=site, start=start, end=end)
+        parts = [f'<h3 id="site-{esc(site)}">{esc(label)} ({esc(site)})</h3>']
+        for c in changes.itertuples(index=False):
+            daily = D.series_frame(ds, site, c.analyte, "load_per_1000")
+            daily = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
+            shown = D.weekly_frame(daily) if viewer.is_public else daily
+            ev = site_events[site_events["substances"].apply(lambda s, a=c.analyte: not s or a in s)] \
+                if len(site_events) else site_events
+            n_fig += 1
+            fig = F.trend_figure(shown, measure="load_per_1000", events=ev, risk_weekends=calendar,
+                                 lang=lang)
+            cols = ["date", "value", "lower", "upper", "censored"]
+            parts.append(_figure_section(
+                f"trend-{n_fig}", t("trend_title", lang, analyte=analyte_name(c.analyte, lang), site=label),
+                fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev), lang,
+                table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
+                      headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
+                               "lower": t("col_lower", lang), "upper": t("col_upper", lang),
+                               "censored": t("col_censored", lang)}), level=4))
+            # operation effects of events in the period that concern this analyte
+            for event in ev.to_dict("records") if len(ev) else []:
+                if event["kind"] != "operation":
+                    continue
+                if not event["substances"] and c.analyte not in ("benzoylecgonine", "amphetamine", "mdma",
+                                                                 "thc-cooh"):
+                    continue
+                eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte))
+                effect = D.operation_effect(eds, site, c.analyte, event)
+                effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect, lang))
+        site_sections.append("".join(parts))
+
+    changes_frame = pd.DataFrame(change_rows)
+    # 1. what changed
+    sections.append(f'<section aria-labelledby="h-changed"><h2 id="h-changed">{esc(t("report_what_changed", lang))}</h2>')
+    if changes_frame.empty:
+        sections.append(f"<p>{esc(t('no_data', lang))}</p>")
+    else:
+        clear = changes_frame[changes_frame["change_class"] != _CLASS_TEXT[lang]["stable"]]
+        sections.append(_changes_text(changes_frame, lang, prev_label))
+        fig = F.tertial_change_figure(changes_frame[["label", "change_percent"]], lang=lang)
+        tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_percent", "change_class",
+                             "n_days", "n_censored"]]
+        sections.append(_figure_section(
+            "changes", t("report_change", lang, prev=prev_label) + " (mg/dygn/1000 inv.)"
+            if lang == "sv" else t("report_change", lang, prev=prev_label) + " (mg/day/1000 inh.)",
+            fig, f"{len(clear)} av {len(changes_frame)} serier ändrades mer än ±10 %." if lang == "sv"
+            else f"{len(clear)} of {len(changes_frame)} series changed by more than ±10 %.", lang,
+            table(tab, caption=t("figure_table_caption", lang), lang=lang,
+                  decimals={"mean": 1, "prev_mean": 1, "change_percent": 0, "n_days": 0, "n_censored": 0},
+                  headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
+                           "mean": t("col_mean", lang), "prev_mean": t("col_prev_mean", lang),
+                           "change_percent": t("col_change_pct", lang), "change_class": "EUDA-klass"
+                           if lang == "sv" else "EUDA class", "n_days": t("col_n_days", lang),
+                           "n_censored": "n < LOQ"})))
+    sections.append("</section>")
+    # 2. events
+    sections.append(f'<section aria-labelledby="h-events"><h2 id="h-events">{esc(t("report_events", lang))}</h2>')
+    if all_events.empty:
+        sections.append(f"<p>{esc(t('report_no_events', lang))}</p>")
+    else:
+        ev = all_events[["event_id", "kind", "start", "end", "description"]].copy()
+        ev["kind"] = [t(f"event_{k}", lang) for k in ev["kind"]]
+        sections.append(table(ev, caption=t("report_events", lang), lang=lang, row_header="event_id",
+                              headers={"event_id": t("col_event", lang), "kind": t("col_kind", lang),
+                                       "start": t("col_start", lang), "end": t("col_end", lang),
+                                       "description": t("col_description", lang)}))
+    if len(calendar):
+        sections.append(table(calendar[["name", "start", "end"]], lang=lang, row_header="name",
+                              caption=t("risk_weekend", lang) + ("er" if lang == "sv" else "s"),
+                              headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
+                                       "end": t("col_end", lang)}))
+    sections.extend(effect_sections)
+    sections.append("</section>")
+    # 3. certainty
+    sections.append(_certainty_section(lang, changes_frame))
+    # 4. per-site figures
+    sections.append('<section aria-labelledby="h-sites"><h2 id="h-sites">'
+                    + ("Utveckling per plats och ämne" if lang == "sv" else "Trend per site and substance")
+                    + "</h2>" + "".join(site_sections) + "</section>")
+    suppressed = _suppressed_note(viewer, lang)
+    title = t("report_title", lang, year=year, tertial=tertial)
+    return _document(title=title, lang=lang, period=(start, end), body="".join(sections),
+                     note=suppressed, role=viewer.role)
+
+
+def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:
+    items = []
+    ordered = frame.assign(_abs=frame["change_percent"].abs()).sort_values("_abs", ascending=False)
+    for r in ordered.head(5).itertuples(index=False):
+        if r.change_percent is None or (isinstance(r.change_percent, float) and math.isnan(r.change_percent)):
+            continue
+        if lang == "sv":
+            items.append(f"<li>{esc(r.analyte)} vid {esc(r.site)}: {format_percent(r.change_percent, lang)} "
+                         f"mot {esc(prev_label)} ({format_number(r.prev_mean, lang, 1)} → "
+                         f"{format_number(r.mean, lang, 1)} mg/dygn/1000 inv., {esc(r.change_class)}).</li>")
+        else:
+            items.append(f"<li>{esc(r.analyte)} at {esc(r.site)}: {format_percent(r.change_percent, lang)} "
+                         f"against {esc(prev_label)} ({format_number(r.prev_mean, lang, 1)} → "
+                         f"{format_number(r.mean, lang, 1)} mg/day/1000 inh., {esc(r.change_class)}).</li>")
+    head = ("Största förändringarna mot föregående tertial:" if lang == "sv"
+            else "Largest changes against the previous tertial:")
+    return f"<p>{head}</p><ul>{''.join(items)}</ul>"
+
+
+def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str) -> str:
+    title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
+             f"{analyte_name(analyte, lang)} vid {label}" if lang == "sv" else
+             f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
+             f"{analyte_name(analyte, lang)} at {label}")
+    out = [f"<h3>{esc(title)}</h3>", f"<p>{esc(str(event.get('description') or ''))}</p>"]
+    if D.dumping_raised(effect):
+        out.append(f'<div class="warning" role="note"><strong>{esc(t("dumping_warning", lang))}</strong></div>')
+    if effect.get("error"):
+        out.append(f"<p>{esc(effect['error'])}</p>")
+        return "".join(out)
+    sentence = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
+    out.append(f'<blockquote class="quote"><p>{esc(sentence)}</p></blockquote>')
+    pct = D.effect_percentages(effect)
+    daily = D.series_frame(ds, site, analyte, "load_per_1000")
+    series = D.operation_series(daily, event)
+    fig = F.operation_effect_figure(series, event=event, effect=pct, measure="load_per_1000", lang=lang)
+    fid = f"op-{event['event_id']}-{site}-{analyte}".replace(" ", "_")
+    from dashboards.html import figure_block
+
+    out.append(figure_block(fig_id=fid, title=t("operation_title", lang, event=event["event_id"]),
+                            plot_html=F.figure_html(fig, f"plot-{fid}"),
+                            summary=F.operation_summary(pct, lang=lang), lang=lang, level=4))
+    return "".join(out)
+
+
+def _certainty_section(lang: str, changes: pd.DataFrame) -> str:
+    from wastewater.uncertainty import rsd_for
+
+    rsd = rsd_for("load_mg_per_day_per_1000") * 100
+    n_cens = int(changes["n_censored"].sum()) if len(changes) else 0
+    n_days = int(changes["n_days"].sum()) if len(changes) else 0
+    if lang == "sv":
+        text = (f"<p>{esc(t('report_method', lang))}</p>"
+                f"<p>Den sammanlagda osäkerheten i ett enskilt dygnsvärde (analys, provtagning, flöde, "
+                f"befolkning) är omkring {format_number(rsd, lang, 0)}&nbsp;% (relativ standardavvikelse). "
+                f"Jämförelser inom samma plats påverkas mindre, eftersom befolknings- och flödesfel till "
+                f"stor del tar ut varandra. EUDA räknar en förändring under ±10&nbsp;% som stabil.</p>"
+                f"<p>{n_cens} av {n_days} provdygn låg under kvantifieringsgränsen och har ersatts med "
+                f"halva gränsen. En topp under en insats kan bero på att narkotika spolats ned; "
+                f"dra aldrig slutsatsen att bruket minskat utifrån en enda vecka efter en insats.</p>")
+    else:
+        text = (f"<p>{esc(t('report_method', lang))}</p>"
+                f"<p>The combined uncertainty of a single daily value (analysis, sampling, flow, "
+                f"population) is about {format_number(rsd, lang, 0)}&nbsp;% (relative standard deviation). "
+                f"Comparisons within one site are affected less, as population and flow errors largely "
+                f"cancel. EUDA counts a change within ±10&nbsp;% as stable.</p>"
+                f"<p>{n_cens} of {n_days} sample days were below the limit of quantification and were "
+                f"replaced by half the limit. A spike during an operation may be dumping; never conclude "
+                f"that use fell from a single week after an operation.</p>")
+    return (f'<section aria-labelledby="h-certainty"><h2 id="h-certainty">'
+            f'{esc(t("report_certainty", lang))}</h2>{text}</section>')
+
+
+def _suppressed_note(viewer: D.Viewer, lang: str) -> str:
+    if not viewer.is_public:
+        return ""
+    limit = format_number(getattr(viewer.settings, "min_public_population", 10_000), lang, 0)
+    if lang == "sv":
+        return (f"Publik rapport: upptagningsområden med färre än {limit} anslutna invånare visas inte, "
+                f"och figurerna visar veckomedelvärden. Sekretessbelagda insatser ingår inte.")
+    return (f"Public report: catchments with fewer than {limit} connected inhabitants are not shown, "
+            f"and figures show weekly means. Confidential operations are not included.")
+
+
+def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: str, note: str,
+              role: str) -> str:
+    css = CSS_PATH.read_text(encoding="utf-8")
+    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    period_text = f"{format_date(period[0])} – {format_date(period[1])}"
+    note_html = f'<p class="notice">{esc(note)}</p>' if note else ""
+    return f"""<!DOCTYPE html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)}</title>
+<style>{css}</style>
+<script>{_plotly_js()}</script>
+</head>
+<body>
+<a class="skip-link" href="#main">{esc(t("skip_link", lang))}</a>
+<header class="site-header"><p class="app-title">{esc(t("app_title", lang))}</p>
+<p class="app-subtitle">{esc(t("app_subtitle", lang))}</p></header>
+<main id="main" tabindex="-1">
+<h1>{esc(title)}</h1>
+<dl class="facts"><dt>{esc(t("report_period", lang))}</dt><dd>{period_text}</dd>
+<dt>{esc(t("report_generated", lang))}</dt><dd>{generated}</dd>
+<dt>{esc(t("role", lang))}</dt><dd>{esc(role)}</dd></dl>
+{note_html}
+{body}
+</main>
+<footer><p>{esc(t("compare_source", lang))}</p><p>{esc(t("footer", lang))}</p></footer>
+</body>
+</html>"""

@@ -1,0 +1,97 @@
+"""A real uvicorn server on a free port with a temp SQLite database holding the demo data,
+and headless Debian chromium driven by Python playwright (no browser download)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+DEMO_SITES = ["SE-KAT-ROS", "SE-FLN-ARV", "SE-KAT-PS1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def demo_server(tmp_path_factory):
+    """Base URL of a running server plus API keys: ``{"url", "lab_key", "analyst_key"}``."""
+    from api.security import create_key
+    from dashboards.demo import load_demo
+    from wastewater.storage.database import get_engine, upgrade
+
+    db = tmp_path_factory.mktemp("dashboard") / "demo.db"
+    url = f"sqlite:///{db}"
+    engine = get_engine(url)
+    upgrade(engine)
+    load_demo(engine)
+    lab_key = create_key(engine, "lab-e2e", "lab", sites=DEMO_SITES)
+    analyst_key = create_key(engine, "analyst-e2e", "analyst")
+    engine.dispose()
+    port = _free_port()
+    env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
+    log = open(db.parent / "server.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(base + "/dashboard/login", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError((db.parent / "server.log").read_text())
+            time.sleep(0.3)
+    yield {"url": base, "lab_key": lab_key, "analyst_key": analyst_key}
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium package", pytrace=False)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
+    pg = context.new_page()
+    pg.set_default_timeout(30_000)
+    yield pg
+    context.close()
+
+
+def shot(page, name: str) -> Path:
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
