@@ -39,7 +39,7 @@ def _trace(fig, name):
 def test_trend_traces_carry_values_and_loq_markers(series, events):
     weekends = pd.DataFrame({"name": ["Valborg"], "start": pd.to_datetime(["2025-03-05"]),
                              "end": pd.to_datetime(["2025-03-05"])})
-    fig = figures.trend_figure(series, measure="load", events=events, risk_weekends=weekends,
+    fig = figures.trend_figure(series, measure="load_per_1000", events=events, risk_weekends=weekends,
                                lang="sv")
     measured = _trace(fig, t("trace_value", "sv"))
     assert list(measured.y) == [100.0, 120.0, 90.0, 110.0]  # censored day not on the line
@@ -72,12 +72,12 @@ def test_trend_units_follow_measure_and_language(series):
 
 
 def test_trend_without_bounds_has_no_band(series):
-    fig = figures.trend_figure(series.drop(columns=["lower", "upper"]), measure="load")
+    fig = figures.trend_figure(series.drop(columns=["lower", "upper"]), measure="load_per_1000")
     assert [tr.name for tr in fig.data] == [t("trace_value", "sv"), t("trace_below_loq", "sv")]
 
 
 def test_trend_summary_numbers(series, events):
-    text = figures.trend_summary(series, measure="load", lang="sv", events=events)
+    text = figures.trend_summary(series, measure="load_per_1000", lang="sv", events=events)
     assert "5 provdygn från 2025-03-01 till 2025-03-05" in text
     assert "Median 100,00" in text  # median of 100, 120, 1.25, 90, 110
     assert "högsta 120,00" in text and "2025-03-02" in text
@@ -90,14 +90,14 @@ def test_weekday_profile_bars_and_iqr():
                             "q25": [8.0, 8.0, 8.5, 9.0, 11.0, 12.0, 12.0],
                             "q75": [11.0, 10.0, 10.5, 11.0, 13.0, 16.0, 15.0],
                             "n": [52] * 7})
-    fig = figures.weekday_profile_figure(profile, measure="load", lang="sv")
+    fig = figures.weekday_profile_figure(profile, measure="load_per_1000", lang="sv")
     bar = fig.data[0]
     assert list(bar.x) == ["mån", "tis", "ons", "tor", "fre", "lör", "sön"]
     assert list(bar.y) == [10.0, 9.0, 9.5, 10.0, 12.0, 14.0, 13.0]
     assert list(bar.error_y.array) == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
     assert list(bar.error_y.arrayminus) == [2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0]
     assert "mg/dygn/1000 inv." in fig.layout.yaxis.title.text
-    assert figures.weekday_summary(profile, measure="load", lang="sv").startswith(
+    assert figures.weekday_summary(profile, measure="load_per_1000", lang="sv").startswith(
         "Högst median på lör (14,00")
 
 
