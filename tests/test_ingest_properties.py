@@ -171,7 +171,14 @@ def test_unit_invariance_ug_vs_ng(values):
 
 
 @settings(max_examples=300, derandomize=True, deadline=None)
-@given(data=st.binary(max_size=400), filename=st.sampled_from([None, "x.csv", "x.xlsx"]))
+@given(
+    data=st.one_of(
+        st.binary(max_size=400),
+        st.binary(max_size=200).map(lambda b: b"PK\x03\x04" + b),  # broken workbooks
+        st.binary(max_size=200).map(lambda b: b"\xff\xfe" + b),  # UTF-16 BOM + junk
+    ),
+    filename=st.sampled_from([None, "x.csv", "x.xlsx"]),
+)
 def test_arbitrary_bytes_give_a_report(data, filename):
     upload = parse_upload(data, filename=filename, today=TODAY)
     report = upload.report

@@ -92,7 +92,7 @@ def _sample_fields(ctx: RowContext, row: list[str], line: int) -> _SampleFields 
         default=1,
         low=1,
         high=None,
-        hint="write the replicate number as a whole number 1, 2, 3 …",
+        hint="write the replicate number as a whole number (1, 2, 3 …)",
     )
     ok &= good
     hours, good = ctx.integer(
