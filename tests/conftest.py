@@ -7,7 +7,8 @@ blank_db_url
     ``postgresql`` (a uniquely named database on 127.0.0.1:5432, dropped afterwards with FORCE).
     The PostgreSQL case carries the ``postgres`` marker (deselect with ``-m "not postgres"``).
 db_url
-    Same, migrated to the newest Alembic revision.
+    A new database migrated to the newest Alembic revision (a copy of a session-wide
+    migrated template, so each test still starts from an empty, migrated schema).
 engine / migrated_engine
     A SQLAlchemy engine on ``db_url`` (disposed afterwards).
 sqlite_url / sqlite_engine
@@ -19,8 +20,10 @@ PostgreSQL cases **fail** with a message saying so; they are not skipped silentl
 
 from __future__ import annotations
 
+import shutil
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -64,16 +67,40 @@ def pg_admin() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _new_pg_database(request: pytest.FixtureRequest) -> Iterator[str]:
+def _new_pg_database(request: pytest.FixtureRequest, template: str | None = None
+                     ) -> Iterator[str]:
     admin = request.getfixturevalue("pg_admin")
     name = f"ww_test_{uuid.uuid4().hex[:16]}"
     with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"{suffix}')
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def _pg_migrated_template(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Name of a session-wide PostgreSQL database migrated to head, copied for each test."""
+    gen = _new_pg_database(request)
+    url = next(gen)
+    upgrade(url)
+    yield url.rsplit("/", 1)[1]
+    gen.close()
+
+
+@pytest.fixture(scope="session")
+def _sqlite_migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once per session, copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    upgrade(f"sqlite:///{path}")
+    engine = get_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:  # fold the WAL into the main file before copying it
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -85,11 +112,20 @@ def blank_db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
         yield from _new_pg_database(request)
 
 
-@pytest.fixture
-def db_url(blank_db_url: str) -> str:
-    """URL of a fresh database migrated to head (SQLite and PostgreSQL)."""
-    upgrade(blank_db_url)
-    return blank_db_url
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of a fresh database migrated to head (SQLite and PostgreSQL).
+
+    Each test gets its own copy of a database migrated once per session (a file copy for
+    SQLite, ``CREATE DATABASE ... TEMPLATE`` for PostgreSQL).
+    """
+    if request.param == "sqlite":
+        path = tmp_path / "wastewater-test.db"
+        shutil.copyfile(request.getfixturevalue("_sqlite_migrated_template"), path)
+        yield f"sqlite:///{path}"
+    else:
+        template = request.getfixturevalue("_pg_migrated_template")
+        yield from _new_pg_database(request, template=template)
 
 
 @pytest.fixture

@@ -189,7 +189,7 @@ def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,
                 raise _fail_storage(exc) from exc
             progress.update(task, completed=1, total=1)
             progress.remove_task(task)
-            if outcome.report.issues:
+            if outcome.report.issues and not outcome.duplicate:
                 console.print(_report_table(outcome.report, path.name))
             console.print(_summary(outcome, path.name))
             outcomes.append(outcome)
