@@ -16,27 +16,16 @@ from typing import Any
 
 import pandas as pd
 
-from wastewater.ingest.cells import (
-    CellError,
-    parse_censored,
-    parse_number,
-    parse_qualifier,
-)
-from wastewater.ingest.columns import (
-    REQUIRED,
-)
+from wastewater.ingest.cells import CellError, parse_censored, parse_number, parse_qualifier
+from wastewater.ingest.columns import REQUIRED, AnalyteHeader
 from wastewater.ingest.context import (
     FREE_TEXT_COLUMNS,
     RowContext,
     build_frame,
     check_required,
-    empty_frame,
     map_header,
 )
-from wastewater.units import (
-    ConcentrationUnit,
-    accepted_concentration_units,
-)
+from wastewater.units import ConcentrationUnit, accepted_concentration_units
 
 __all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
 
@@ -279,186 +268,216 @@ def _result_record(
     }
 
 
+# A record's position in the file: (line, column index); long rows use column -1.
+_Position = tuple[int, int]
+_Key = tuple[str, str, int, str]  # sample_id, analyte, replicate, sample_role
+
+
 def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame, int]:
+    """Validate a results file.
+
+    Parameters
+    ----------
+    ctx : RowContext
+        Context of the file (table, issues, known sites, today).
+    layout : {"long", "wide"} or None
+        ``None`` chooses long when ``analyte`` and ``value`` columns exist, else wide.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Valid records, columns of ``FRAME_COLUMNS["results"]``.
+    rows_total : int
+        Records in the file: rows (long) or non-empty analyte cells (wide).
+    """
     wide_columns = map_header(ctx, analyte_columns=layout != "long")
     if layout is None:
         layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
     ctx.layout = layout
-    if layout == "wide":
-        for canonical in ("analyte", "value", "qualifier", "loq", "lod"):
-            if canonical in ctx.column_index:
-                ctx.add(
-                    ctx.table.header_line,
-                    ctx.header_name(canonical),
-                    "unknown_column",
-                    "this column is only used in the long layout (one row per analyte) and was "
-                    "ignored; in a wide file write '<2.5' or 'ND' in the analyte's own column and "
-                    "give limits in columns such as 'loq_amphetamine'.",
-                )
-                del ctx.column_index[canonical]
-    required = REQUIRED["results"] if layout == "long" else ("site", "sample_date")
-    header_ok = check_required(ctx, required)
-    records: list[dict[str, Any]] = []
-    keys: list[tuple[Any, int]] = []
-    n_records = 0
     if layout == "long":
-        n_records = len(ctx.table.rows)
-        if not header_ok:
-            return empty_frame("results"), n_records
-        for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
-            fields = _sample_fields(ctx, row, line)
-            analyte_text = ctx.required_text(row, line, "analyte")
-            analyte = (
-                ctx.analyte(analyte_text, line, ctx.header_name("analyte"))
-                if analyte_text
-                else None
+        header_ok = check_required(ctx, REQUIRED["results"])
+        records, keys, n_records = _long_records(ctx, header_ok)
+    else:
+        _drop_long_only_columns(ctx)
+        header_ok = check_required(ctx, ("site", "sample_date"))
+        records, keys, n_records = _wide_records(ctx, wide_columns, header_ok)
+    rejected = _reject_duplicates(ctx, keys)
+    if rejected:
+        records = [r for r, (_, pos) in zip(records, keys, strict=True) if pos not in rejected]
+    return build_frame("results", records), n_records
+
+
+def _long_records(
+    ctx: RowContext, header_ok: bool
+) -> tuple[list[dict[str, Any]], list[tuple[_Key, _Position]], int]:
+    """Records of a long file: one row = one analyte value."""
+    records: list[dict[str, Any]] = []
+    keys: list[tuple[_Key, _Position]] = []
+    if not header_ok:
+        return records, keys, len(ctx.table.rows)
+    unit_column = ctx.header_name("unit")
+    for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
+        fields = _sample_fields(ctx, row, line)
+        analyte_text = ctx.required_text(row, line, "analyte")
+        analyte = (
+            ctx.analyte(analyte_text, line, ctx.header_name("analyte")) if analyte_text else None
+        )
+        unit_text = ctx.cell(row, "unit")
+        unit = _row_unit(ctx, unit_text, line, unit_column)
+        if fields is None or analyte is None or unit is None:
+            continue
+        record = _result_record(
+            ctx,
+            fields,
+            line=line,
+            analyte=analyte,
+            value_text=ctx.cell(row, "value"),
+            value_column=ctx.header_name("value"),
+            qualifier_text=ctx.cell(row, "qualifier"),
+            qualifier_column=ctx.header_name("qualifier"),
+            unit=unit,
+            unit_text=unit_text,
+            loq_text=ctx.cell(row, "loq"),
+            loq_column=ctx.header_name("loq"),
+            lod_text=ctx.cell(row, "lod"),
+            lod_column=ctx.header_name("lod"),
+        )
+        if record is not None:
+            records.append(record)
+            key = (fields.sample_id, analyte, fields.replicate, fields.sample_role)
+            keys.append((key, (line, -1)))
+    return records, keys, len(ctx.table.rows)
+
+
+def _row_unit(ctx: RowContext, unit_text: str, line: int, column: str) -> ConcentrationUnit | None:
+    """The concentration unit of one row's ``unit`` cell (issue if empty or unknown)."""
+    if not unit_text:
+        ctx.add(
+            line,
+            column,
+            "missing_unit",
+            f"the unit is empty; write one of {accepted_concentration_units()}.",
+        )
+        return None
+    return ctx.conc_unit(unit_text, line, column)
+
+
+def _drop_long_only_columns(ctx: RowContext) -> None:
+    """In a wide file, warn about and ignore analyte/value/qualifier/loq/lod columns."""
+    for canonical in ("analyte", "value", "qualifier", "loq", "lod"):
+        if canonical in ctx.column_index:
+            ctx.add(
+                ctx.table.header_line,
+                ctx.header_name(canonical),
+                "unknown_column",
+                "this column is only used in the long layout (one row per analyte) and was "
+                "ignored; in a wide file write '<2.5' or 'ND' in the analyte's own column and "
+                "give limits in columns such as 'loq_amphetamine'.",
             )
-            unit_text = ctx.cell(row, "unit")
-            unit = None
-            if not unit_text:
-                ctx.add(
-                    line,
-                    ctx.header_name("unit"),
-                    "missing_unit",
-                    f"the unit is empty; write one of {accepted_concentration_units()}.",
-                )
-            else:
-                unit = ctx.conc_unit(unit_text, line, ctx.header_name("unit"))
-            if fields is None or analyte is None or unit is None:
+            del ctx.column_index[canonical]
+
+
+def _wide_records(
+    ctx: RowContext, wide_columns: dict[int, AnalyteHeader], header_ok: bool
+) -> tuple[list[dict[str, Any]], list[tuple[_Key, _Position]], int]:
+    """Records of a wide file: one row = one sample, one column per analyte."""
+    records: list[dict[str, Any]] = []
+    keys: list[tuple[_Key, _Position]] = []
+    header = ctx.table.header
+    value_columns = {i: h for i, h in wide_columns.items() if h.role == "value"}
+    limit_columns = {(h.analyte, h.role): i for i, h in wide_columns.items() if h.role != "value"}
+    if not value_columns and header_ok:
+        ctx.add(
+            ctx.table.header_line,
+            None,
+            "missing_column",
+            "no analyte columns found. A wide results file needs one column per analyte, "
+            "e.g. 'amphetamine (ng/L)', or use the long layout with analyte, value and unit "
+            "columns.",
+        )
+        header_ok = False
+    has_unit_column = "unit" in ctx.column_index
+    header_units: dict[int, ConcentrationUnit | None] = {}
+    for index, parsed in value_columns.items():
+        header_units[index] = None
+        if parsed.unit_text is not None:
+            header_units[index] = ctx.conc_unit(
+                parsed.unit_text, ctx.table.header_line, header[index]
+            )
+        elif not has_unit_column:
+            ctx.add(
+                ctx.table.header_line,
+                header[index],
+                "missing_unit",
+                "no unit for this analyte column; write it in the header, e.g. "
+                f"'{header[index]} (ng/L)', or add a 'unit' column.",
+            )
+
+    def limit(analyte: str, role: str, row: list[str]) -> tuple[str, str]:
+        index = limit_columns.get((analyte, role))
+        return (row[index], header[index]) if index is not None else ("", "")
+
+    n_records = 0
+    for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
+        present = [i for i in value_columns if i < len(row) and row[i]]
+        n_records += len(present)
+        if not header_ok or not present:
+            continue
+        fields = _sample_fields(ctx, row, line)
+        row_unit_text = ctx.cell(row, "unit")
+        row_unit = None
+        if has_unit_column and any(value_columns[i].unit_text is None for i in present):
+            row_unit = _row_unit(ctx, row_unit_text, line, ctx.header_name("unit"))
+        if fields is None:
+            continue
+        for index in present:
+            parsed = value_columns[index]
+            in_header = parsed.unit_text is not None
+            unit = header_units[index] if in_header else row_unit
+            if unit is None:
                 continue
+            loq_text, loq_column = limit(parsed.analyte, "loq", row)
+            lod_text, lod_column = limit(parsed.analyte, "lod", row)
             record = _result_record(
                 ctx,
                 fields,
                 line=line,
-                analyte=analyte,
-                value_text=ctx.cell(row, "value"),
-                value_column=ctx.header_name("value"),
-                qualifier_text=ctx.cell(row, "qualifier"),
-                qualifier_column=ctx.header_name("qualifier"),
+                analyte=parsed.analyte,
+                value_text=row[index],
+                value_column=header[index],
+                qualifier_text="",
+                qualifier_column="",
                 unit=unit,
-                unit_text=unit_text,
-                loq_text=ctx.cell(row, "loq"),
-                loq_column=ctx.header_name("loq"),
-                lod_text=ctx.cell(row, "lod"),
-                lod_column=ctx.header_name("lod"),
+                unit_text=parsed.unit_text if in_header else row_unit_text,
+                loq_text=loq_text,
+                loq_column=loq_column,
+                lod_text=lod_text,
+                lod_column=lod_column,
             )
             if record is not None:
                 records.append(record)
-                keys.append(
-                    ((fields.sample_id, analyte, fields.replicate, fields.sample_role), line)
-                )
-    else:
-        value_columns = {i: h for i, h in wide_columns.items() if h.role == "value"}
-        limit_columns = {
-            (h.analyte, h.role): i for i, h in wide_columns.items() if h.role != "value"
-        }
-        header = ctx.table.header
-        if not value_columns and header_ok:
-            ctx.add(
-                ctx.table.header_line,
-                None,
-                "missing_column",
-                "no analyte columns found. A wide results file needs one column per analyte, "
-                "e.g. 'amphetamine (ng/L)', or use the long layout with analyte, value and unit "
-                "columns.",
-            )
-            header_ok = False
-        has_unit_column = "unit" in ctx.column_index
-        header_units: dict[int, ConcentrationUnit | None] = {}
-        for index, parsed in value_columns.items():
-            if parsed.unit_text is not None:
-                header_units[index] = ctx.conc_unit(
-                    parsed.unit_text, ctx.table.header_line, header[index]
-                )
-            elif not has_unit_column:
-                ctx.add(
-                    ctx.table.header_line,
-                    header[index],
-                    "missing_unit",
-                    "no unit for this analyte column; write it in the header, e.g. "
-                    f"'{header[index]} (ng/L)', or add a 'unit' column.",
-                )
-                header_units[index] = None
-            else:
-                header_units[index] = None
-        for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
-            present = [i for i in value_columns if i < len(row) and row[i]]
-            n_records += len(present)
-            if not header_ok or not present:
-                continue
-            fields = _sample_fields(ctx, row, line)
-            row_unit_text = ctx.cell(row, "unit")
-            row_unit = None
-            if has_unit_column and any(value_columns[i].unit_text is None for i in present):
-                if not row_unit_text:
-                    ctx.add(
-                        line,
-                        ctx.header_name("unit"),
-                        "missing_unit",
-                        f"the unit is empty; write one of {accepted_concentration_units()}.",
-                    )
-                else:
-                    row_unit = ctx.conc_unit(row_unit_text, line, ctx.header_name("unit"))
-            if fields is None:
-                continue
-            for index in present:
-                parsed = value_columns[index]
-                unit = header_units[index] if parsed.unit_text is not None else row_unit
-                unit_text = parsed.unit_text if parsed.unit_text is not None else row_unit_text
-                if unit is None:
-                    continue
-                loq_index = limit_columns.get((parsed.analyte, "loq"))
-                lod_index = limit_columns.get((parsed.analyte, "lod"))
-                record = _result_record(
-                    ctx,
-                    fields,
-                    line=line,
-                    analyte=parsed.analyte,
-                    value_text=row[index],
-                    value_column=header[index],
-                    qualifier_text="",
-                    qualifier_column="",
-                    unit=unit,
-                    unit_text=unit_text,
-                    loq_text=row[loq_index] if loq_index is not None else "",
-                    loq_column=header[loq_index] if loq_index is not None else "",
-                    lod_text=row[lod_index] if lod_index is not None else "",
-                    lod_column=header[lod_index] if lod_index is not None else "",
-                )
-                if record is not None:
-                    records.append(record)
-                    keys.append(
-                        (
-                            (
-                                fields.sample_id,
-                                parsed.analyte,
-                                fields.replicate,
-                                fields.sample_role,
-                            ),
-                            (line, index),
-                        )
-                    )
-    # duplicates: key -> first position; wide positions are (line, column) pairs
-    first: dict[Any, Any] = {}
-    rejected: set[Any] = set()
+                key = (fields.sample_id, parsed.analyte, fields.replicate, fields.sample_role)
+                keys.append((key, (line, index)))
+    return records, keys, n_records
+
+
+def _reject_duplicates(ctx: RowContext, keys: list[tuple[_Key, _Position]]) -> set[_Position]:
+    """Report records sharing sample_id+analyte+replicate+role; return all their positions."""
+    first: dict[_Key, _Position] = {}
+    rejected: set[_Position] = set()
     for key, position in keys:
-        if key in first:
-            rejected.update((first[key], position))
-            first_line = first[key][0] if isinstance(first[key], tuple) else first[key]
-            this_line = position[0] if isinstance(position, tuple) else position
-            ctx.add(
-                this_line,
-                None,
-                "duplicate_row",
-                f"same sample_id '{key[0]}', analyte '{key[1]}', replicate {key[2]} and "
-                "sample_role "
-                f"'{key[3]}' as line {first_line}; keep one of lines {first_line} and {this_line} "
-                "(both were rejected), or give them different replicate numbers.",
-            )
-        else:
+        if key not in first:
             first[key] = position
-    if rejected:
-        records = [
-            r for r, (_, position) in zip(records, keys, strict=True) if position not in rejected
-        ]
-    return build_frame("results", records), n_records
+            continue
+        rejected.update((first[key], position))
+        first_line, this_line = first[key][0], position[0]
+        sample_id, analyte, replicate, role = key
+        ctx.add(
+            this_line,
+            None,
+            "duplicate_row",
+            f"same sample_id '{sample_id}', analyte '{analyte}', replicate {replicate} and "
+            f"sample_role '{role}' as line {first_line}; keep one of lines {first_line} and "
+            f"{this_line} (both were rejected), or give them different replicate numbers.",
+        )
+    return rejected
