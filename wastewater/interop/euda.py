@@ -316,6 +316,12 @@ def campaign_dates(year: int) -> dict[str, pd.Timestamp]:
             for k, day in enumerate(EUDA_DAY_COLUMNS)}
 
 
+@functools.lru_cache(maxsize=4096)
+def _campaign_index(year: int, weekdays: tuple[str, ...]) -> pd.DatetimeIndex:
+    dates = campaign_dates(year)
+    return pd.DatetimeIndex([dates[w] for w in weekdays])
+
+
 def euda_summary_from_daily(long: pd.DataFrame) -> pd.DataFrame:
     """
     Recompute EUDA's daily, weekday and weekend means from daily values.
@@ -351,8 +357,7 @@ def euda_summary_from_daily(long: pd.DataFrame) -> pd.DataFrame:
     recs = []
     for rows in np.split(order, bounds) if len(order) else []:
         year = int(years[rows[0]])
-        dates = campaign_dates(year)
-        index = pd.DatetimeIndex([dates[w] for w in days[rows]])
+        index = _campaign_index(year, tuple(days[rows]))
         s = pd.Series(values[rows], index=index)
         cens = flags[rows]
         # EUDA's own convention (0 = below LOQ) needs no flags; pass them only if they differ
