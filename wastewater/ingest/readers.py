@@ -216,20 +216,17 @@ def _decode(data: bytes, issues: list[Issue]) -> tuple[str, str]:
 
 
 def _first_long_line(data: bytes) -> tuple[int, int] | None:
-    """Return (line, length) of the first line longer than MAX_LINE_BYTES, or None."""
+    """Return (line, length in bytes) of the first line longer than MAX_LINE_BYTES, or None.
+
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as in the CSV reader).
+    """
     if len(data) <= MAX_LINE_BYTES:
         return None
-    start = 0
-    line = 1
-    while True:
-        end = data.find(b"\n", start)
-        stop = len(data) if end == -1 else end
-        if stop - start > MAX_LINE_BYTES:
-            return line, stop - start
-        if end == -1:
-            return None
-        start = end + 1
-        line += 1
+    lengths = list(map(len, data.splitlines()))
+    if max(lengths) <= MAX_LINE_BYTES:
+        return None
+    line = next(i for i, n in enumerate(lengths) if n > MAX_LINE_BYTES)
+    return line + 1, lengths[line]
 
 
 def _count_outside_quotes(line: str, char: str) -> int:
