@@ -90,6 +90,7 @@ def test_reupload_is_idempotent_and_corrections_supersede(engine):
     again = _ingest(engine, v1, "v1-copy.csv")
     assert (again.duplicate, again.stored, again.upload_id) == (True, False, first.upload_id)
     assert "already stored as upload" in again.report.details["duplicate_message"]
+    assert again.report.codes() == ["duplicate_upload"] and again.report.rows_accepted == 2
     with engine.connect() as conn:
         shas = conn.execute(sa.select(t.uploads.c.sha256)).scalars().all()
     assert sha256_hex(v1) in shas and len(shas) == 2

@@ -76,7 +76,9 @@ class IngestOutcome:
     stored : bool
         This call committed a new upload.
     report : ValidationReport
-        Validation report of the bytes (a ``duplicate_upload`` warning is added for duplicates).
+        Validation report of the bytes. For a duplicate the bytes are not parsed again: the
+        report carries the stored upload's kind and row counts, one ``duplicate_upload``
+        warning and ``details["duplicate_of_upload_id"]``.
     rows_inserted, rows_superseded, rows_unchanged : int
         Rows written as new current rows; earlier current rows replaced by a new version (for
         a sites upload: known sites whose attributes or population changed, updated in place);
@@ -202,9 +204,13 @@ def ingest_bytes(
     with connect(engine) as conn:
         existing = _find_upload(conn, sha)
         known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
+    if existing is not None:  # no need to parse bytes stored before
+        from wastewater.ingest.report import ValidationReport
+
+        report = ValidationReport(kind=existing.kind, rows_total=existing.rows_total,
+                                  rows_accepted=existing.rows_accepted)
+        return _duplicate_outcome(report, existing, existing.kind)
     parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, today=today)
-    if existing is not None:
-        return _duplicate_outcome(parsed.report, existing, parsed.kind)
     return store_parsed(
         engine,
         data,
@@ -321,7 +327,8 @@ def _check_on_error(on_error: str) -> None:
 def _find_upload(conn: Connection, sha: str) -> sa.Row | None:
     u = t.uploads.c
     return conn.execute(
-        sa.select(u.upload_id, u.kind, u.filename, u.uploaded_at).where(u.sha256 == sha)
+        sa.select(u.upload_id, u.kind, u.filename, u.uploaded_at, u.rows_total,
+                  u.rows_accepted).where(u.sha256 == sha)
     ).first()
 
 
