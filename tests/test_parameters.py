@@ -102,3 +102,19 @@ def test_uncertainty_defaults_match_domain_example():
 def test_to_dict_is_json_safe():
     d = P.get_correction_factor("methadone-eddp").to_dict()
     assert d["correction_factor"] is None and d["source"] == "vanNuijs2011"
+
+
+def test_docstring_citations_resolve():
+    # every [AuthorYear]_ cited in an issue-3 module docstring is in the bibliography
+    import inspect
+
+    from wastewater import (backcalculation, censoring, export, normalisation, summaries,
+                            timeseries, uncertainty)
+
+    keys = reference_keys()
+    cited = set()
+    for mod in (backcalculation, censoring, export, normalisation, summaries, timeseries,
+                uncertainty, P):
+        cited |= set(re.findall(r"\[([A-Za-z]+[0-9]{4})\]_", inspect.getsource(mod)))
+    assert cited, "no citations found"
+    assert cited <= keys, f"unresolved citations: {cited - keys}"
