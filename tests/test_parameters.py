@@ -108,8 +108,15 @@ def test_docstring_citations_resolve():
     # every [AuthorYear]_ cited in an issue-3 module docstring is in the bibliography
     import inspect
 
-    from wastewater import (backcalculation, censoring, export, normalisation, summaries,
-                            timeseries, uncertainty)
+    from wastewater import (
+        backcalculation,
+        censoring,
+        export,
+        normalisation,
+        summaries,
+        timeseries,
+        uncertainty,
+    )
 
     keys = reference_keys()
     cited = set()

@@ -97,3 +97,20 @@ def test_iso_week_at_year_boundary_and_censored_method():
     assert w.iloc[0]["mean"] == pytest.approx((1 + 2 + 3 + 4 + 5 + 1 + 1) / 7)
     with pytest.raises(ValueError, match="freq"):
         S.period_summary(s, freq="yearly")
+
+
+def test_summarise_dataset_long_frame():
+    import xarray as xr
+
+    dates = pd.date_range("2024-03-18", periods=14, freq="D")  # ISO weeks 12 and 13
+    vals = np.full((1, 2, 14), np.nan)
+    vals[0, 0, :7] = 10.0
+    vals[0, 0, 7:9] = [20.0, 40.0]
+    cens = np.zeros((1, 2, 14), bool)
+    cens[0, 0, 8] = True
+    ds = xr.Dataset({"load_mg_per_day_per_1000": (("site", "analyte", "date"), vals),
+                     "censored": (("site", "analyte", "date"), cens)},
+                    coords={"site": ["S1"], "analyte": ["benzoylecgonine", "mdma"], "date": dates})
+    out = S.summarise_dataset(ds, freq="weekly")
+    assert list(out["period"]) == ["2024-W12", "2024-W13"] and set(out["analyte"]) == {"benzoylecgonine"}
+    assert out.iloc[1][["mean", "n", "n_censored"]].tolist() == [30.0, 2, 1]

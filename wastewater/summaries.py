@@ -179,3 +179,33 @@ def period_summary(daily: pd.Series, censored: pd.Series | None = None, *, freq:
                      "start": s.index[mask].min(), "end": s.index[mask].max()})
     cols = ["period", "mean", "median", "n", "n_censored", "method", "start", "end"]
     return pd.DataFrame(rows, columns=cols).set_index("period")
+
+
+def summarise_dataset(ds, *, variable: str = "load_mg_per_day_per_1000", freq: str = "weekly",
+                      method: str = "mean") -> pd.DataFrame:
+    """Period summaries of every site × analyte of a :func:`wastewater.timeseries.build_dataset`.
+
+    Returns
+    -------
+    pd.DataFrame
+        Long frame ``site, analyte, period, mean, median, n, n_censored, method, start, end``
+        (only periods with at least one sample), in the unit of ``variable``.
+    """
+    frames = []
+    for site in ds["site"].values.tolist():
+        for analyte in ds["analyte"].values.tolist():
+            sub = ds.sel(site=site, analyte=analyte)
+            values = sub[variable].to_series()
+            if values.notna().sum() == 0:
+                continue
+            values.index = pd.DatetimeIndex(values.index)
+            cens = sub["censored"].to_series()
+            cens.index = values.index
+            out = period_summary(values, cens, freq=freq, method=method).reset_index()
+            out.insert(0, "analyte", analyte)
+            out.insert(0, "site", site)
+            frames.append(out)
+    cols = ["site", "analyte", "period", "mean", "median", "n", "n_censored", "method", "start", "end"]
+    if not frames:
+        return pd.DataFrame(columns=cols)
+    return pd.concat(frames, ignore_index=True)[cols]
