@@ -295,3 +295,14 @@ def test_outcome_to_dict_is_json(with_sites):
     out = _store(with_sites, parsed("flows", flows_frame()))
     d = json.loads(json.dumps(out.to_dict()))
     assert d["stored"] is True and d["rows_inserted"] == 5 and d["report"]["ok"] is True
+
+
+def test_free_text_has_no_length_limit(with_sites):
+    """User-given ids and texts are TEXT columns: PostgreSQL must not refuse long values."""
+    engine = with_sites
+    frame = results_frame(n_days=1)
+    frame["sample_id"] = "S" * 300
+    frame["comment"] = "lång kommentar " * 100
+    out = _store(engine, parsed("results", frame))
+    assert out.stored
+    assert repo.load_results(engine)["sample_id"].str.len().tolist() == [300, 300]
