@@ -187,9 +187,12 @@ class Selection:
             out.append(select("measure", t("measure", lang),
                               [(m, measure_label(m, lang)) for m in MEASURES], self.measure))
         if period:
-            out += [date_input("start", t("start", lang), self.start),
-                    date_input("end", t("end", lang), self.end)]
+            out += [date_input("start", t("start", lang), self.start, lang),
+                    date_input("end", t("end", lang), self.end, lang)]
         return out
+
+    def hint(self) -> str:
+        return f'<p class="hint" id="date-hint">{esc(t("date_hint", self.lang))}</p>'
 
 
 def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
@@ -244,7 +247,7 @@ def trend_page(request: Request) -> HTMLResponse:
         body.append(_notice(t("no_data", lang)))
         return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang,
                           active="trend", role=viewer.role))
-    body.append(_controls(f"{BASE}/trend", lang, sel.fields()))
+    body.append(_controls(f"{BASE}/trend", lang, sel.fields() + [sel.hint()]))
     title = t("trend_title", lang, analyte=analyte_name(sel.analyte or "", lang), site=sel.site_label)
     if sel.analyte is None:
         body.append(_notice(t("no_data", lang)))
@@ -262,14 +265,21 @@ def trend_page(request: Request) -> HTMLResponse:
             if d["weekly"] else ["date", "value", "lower", "upper", "censored"]
         body.append(figure_block(
             fig_id="fig-trend", title=title, plot_html=F.figure_html(fig, "plot-trend"),
-            summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"]),
+            summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"],
+                                    weekly=d["weekly"]),
             lang=lang, csv_links=_csv_links("trend", sel.params(), lang),
             data_table=table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
                              headers=_series_headers(lang, sel.measure), table_id="table-trend",
                              decimals={"n_days": 0, "n_censored": 0, "value": 2, "lower": 2,
                                        "upper": 2}),
         ))
-        body.append(_events_table(d["events"], lang, t("report_events", lang)))
+        rw = d["weekends"]
+        listed = d["events"]
+        if len(rw):
+            listed = pd.concat([listed, rw.assign(description=rw["name"])[
+                ["event_id", "kind", "start", "end", "description"]]], ignore_index=True)
+            listed = listed.sort_values("start", kind="stable")
+        body.append(_events_table(listed, lang, t("report_events", lang)))
         profile = d["profile"]
         wtitle = t("weekday_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
         if len(profile):
@@ -310,9 +320,12 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
     event = events[events["event_id"] == event_id].iloc[0].to_dict()
     ds = D.site_dataset(viewer.engine, [sel.site], analytes=D.analytes_for_dumping(sel.analyte))
     daily = D.series_frame(ds, sel.site, sel.analyte, "load_per_1000")
-    effect = D.operation_effect(ds, sel.site, sel.analyte, event)
+    effect = D.operation_effect(ds, sel.site, sel.analyte, event, lang=sel.lang)
+    if viewer.is_public:  # public: weekly means only, as the API
+        daily = D.weekly_frame(daily)
     series = D.operation_series(daily, event)
-    return {"events": events, "event": event, "effect": effect, "series": series}
+    return {"events": events, "event": event, "effect": effect, "series": series,
+            "weekly": viewer.is_public}
 
 
 @router.get("/operations", response_class=HTMLResponse)
@@ -374,8 +387,10 @@ def operations_page(request: Request) -> HTMLResponse:
                 title=t("operation_title", lang, event=event["event_id"]) + " – "
                 + analyte_name(sel.analyte, lang),
                 plot_html=F.figure_html(fig, "plot-operation"),
-                summary=F.operation_summary(pct, lang=lang), lang=lang,
-                csv_links=_csv_links("operation", params, lang),
+                summary=F.operation_summary(pct, lang=lang) + (
+                    (" Punkterna är veckomedelvärden (publik vy)." if lang == "sv"
+                     else " Points are weekly means (public view).") if d["weekly"] else ""),
+                lang=lang, csv_links=_csv_links("operation", params, lang),
                 data_table=table(stab, caption=t("figure_table_caption", lang), lang=lang,
                                  headers=_series_headers(lang, "load_per_1000")),
             ))
@@ -573,6 +588,7 @@ def issues_table(issues: list[dict], lang: str) -> str:
     } for i in issues], columns=["line", "column", "severity", "code", "message", "value"])
     frame["line"] = frame["line"].map(lambda v: "–" if v is None or pd.isna(v) else str(int(v)))
     return table(frame, caption=t("upload_result", lang), lang=lang, table_id="upload-issues",
+                 scroll=False,
                  headers={"line": t("col_line", lang), "column": t("col_column", lang),
                           "severity": t("col_severity", lang), "code": t("col_code", lang),
                           "message": t("col_message", lang), "value": t("col_value", lang)})

@@ -298,7 +298,8 @@ def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -
     return out
 
 
-def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -> dict:
+def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict,
+                     lang: str = "sv") -> dict:
     """``wastewater.stats.operation_effect`` for one event as a JSON-safe dict.
 
     Suspected dumping days (if the library flags any) are excluded, as the API does, and
@@ -314,7 +315,8 @@ def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict
         result = stats.operation_effect(
             values, censored=cens, event_start=pd.Timestamp(event["start"]),
             event_end=pd.Timestamp(event["end"]), exclude_dates=exclude,
-            exclusion_reason="suspected dumping" if exclude else None,
+            exclusion_reason=(("misstänkt dumpning" if lang == "sv" else "suspected dumping")
+                              if exclude else None),
         )
     except Exception as exc:  # noqa: BLE001 - e.g. InsufficientDataError
         return {"error": str(exc), "dumping": dumping}
@@ -395,6 +397,12 @@ def _first(d: dict, *keys: str) -> Any:
 # -- EUDA comparison -----------------------------------------------------------------------------
 
 
+#: ISO country codes counted as Europe in the comparison (EUDA also lists e.g. BR, CA, CL, NZ).
+EUROPE = frozenset(
+    "AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LT LU LV ME MK MT NL NO PL PT RO "
+    "RS SE SI SK TR UA BA AL XK MD".split())
+
+
 def reference_years(engine: sa.Engine) -> list[int]:
     """Years with EUDA reference data imported (newest first)."""
     from wastewater.interop.store import load_reference
@@ -434,6 +442,7 @@ def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
     ref = ref[ref["year"] == year]
     summary = euda_summary_from_daily(ref)
     pops = ref.drop_duplicates("site_id").set_index("site_id")["population"]
+    summary = summary[summary["country"].isin(EUROPE)]
     frame = pd.DataFrame({
         "city": summary["city"], "country": summary["country"],
         "value": summary["daily_mean"].astype(float),

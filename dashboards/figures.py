@@ -174,15 +174,21 @@ def trend_figure(
                 annotation_text=t(f"event_{kind}", lang), annotation_position="top left",
                 annotation_font={"size": 11, "color": "#1a1a1a"},
             )
-    if risk_weekends is not None:
+    if risk_weekends is not None and len(risk_weekends):
         for weekend in risk_weekends.itertuples(index=False):
+            # no text on the rectangle (neighbouring weekends would overprint each other);
+            # the legend entry below names them and the page lists them in a table
             fig.add_vrect(
                 x0=pd.Timestamp(weekend.start), x1=_inclusive_end(weekend.end),
                 fillcolor=RISK_WEEKEND_FILL, line={"width": 1, "color": PURPLE, "dash": "dot"},
                 layer="below", name=f"risk_weekend:{weekend.name}",
-                annotation_text=str(weekend.name), annotation_position="bottom left",
-                annotation_font={"size": 10, "color": PURPLE},
             )
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers", name=t("risk_weekend", lang),
+            marker={"symbol": "square", "size": 12, "color": RISK_WEEKEND_FILL,
+                    "line": {"color": PURPLE, "width": 1}},
+            hoverinfo="skip", meta={"role": "legend_proxy"},
+        ))
     _base_layout(fig, lang, title)
     fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
                      hoverformat=DATE_FORMAT)
@@ -191,7 +197,7 @@ def trend_figure(
 
 
 def trend_summary(series: pd.DataFrame, *, measure: str, lang: str = "sv",
-                  events: pd.DataFrame | None = None) -> str:
+                  events: pd.DataFrame | None = None, weekly: bool = False) -> str:
     """Text alternative for :func:`trend_figure` (first/last date, range, <LOQ count, events)."""
     lang = normalise_language(lang)
     frame = _clean_series(series).dropna(subset=["value"])
@@ -201,19 +207,25 @@ def trend_summary(series: pd.DataFrame, *, measure: str, lang: str = "sv",
     peak = frame.loc[frame["value"].idxmax()]
     n_censored = int(frame["censored"].sum())
     n_events = 0 if events is None else len(events)
+    if weekly:
+        n_text = f"{len(frame)} veckor (veckomedel)" if lang == "sv" else f"{len(frame)} weeks (weekly means)"
+    else:
+        n_text = f"{len(frame)} provdygn" if lang == "sv" else f"{len(frame)} sample days"
     if lang == "sv":
         return (
-            f"{len(frame)} provdygn från {format_date(frame['date'].min())} till "
+            f"{n_text} från {format_date(frame['date'].min())} till "
             f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
             f"{unit}, högsta {format_number(peak['value'], lang, 2)} {unit} den "
-            f"{format_date(peak['date'])}. {n_censored} dygn under kvantifieringsgränsen. "
+            f"{format_date(peak['date'])}. {n_censored} {'veckor' if weekly else 'dygn'} under "
+            f"kvantifieringsgränsen. "
             f"{n_events} markerade händelser."
         )
     return (
-        f"{len(frame)} sample days from {format_date(frame['date'].min())} to "
+        f"{n_text} from {format_date(frame['date'].min())} to "
         f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
         f"{unit}, highest {format_number(peak['value'], lang, 2)} {unit} on "
-        f"{format_date(peak['date'])}. {n_censored} days below the limit of quantification. "
+        f"{format_date(peak['date'])}. {n_censored} {'weeks' if weekly else 'days'} below the limit "
+        f"of quantification. "
         f"{n_events} marked events."
     )
 
@@ -365,8 +377,9 @@ def operation_effect_figure(
     fig.add_hline(y=0, line={"color": GREY, "width": 1}, row=1, col=2)
     _base_layout(fig, lang, title)
     fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
-                     hoverformat=DATE_FORMAT, row=1, col=1)
+                     hoverformat=DATE_FORMAT, nticks=5, tickangle=0, row=1, col=1)
     fig.update_xaxes(visible=False, range=[-1, 1], row=1, col=2)
+    fig.update_layout(legend={"y": -0.25}, margin={"b": 90})
     fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text=t("operation_estimate", lang) + " (%)", ticksuffix=" %",
                      zeroline=True, row=1, col=2)
@@ -408,27 +421,38 @@ def risk_weekend_figure(effects: pd.DataFrame, *, title: str = "", lang: str = "
     ))
     fig.add_vline(x=1.0, line={"color": GREY, "dash": "dash"})
     _base_layout(fig, lang, title)
-    fig.update_xaxes(title_text=t("riskweekend_axis", lang), type="log")
+    ticks = [0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4, 6, 8]
+    fig.update_xaxes(title_text=t("riskweekend_axis", lang), type="log", tickvals=ticks,
+                     ticktext=[format_number(v, lang, 2).rstrip("0").rstrip(",.") for v in ticks])
     fig.update_yaxes(autorange="reversed", automargin=True)
     fig.update_layout(height=max(320, 60 + 36 * len(frame)))
     return fig
 
 
 def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "sv") -> go.Figure:
-    """Horizontal bars of the EUDA daily mean per city; Swedish cities and our site highlighted.
+    """Bars for the Swedish EUDA cities and our site; the other European cities as their
+    median (dashed line) and interquartile range (shaded band).
 
     Parameters
     ----------
     reference : DataFrame
         ``city, country, value, group``; ``value`` in mg/day/1000 inh. (EUDA daily mean),
         ``group`` in ``this_site | sweden | europe``.
+
+    Returns
+    -------
+    Figure with one bar trace per group present among ``this_site``/``sweden`` and, when
+    European cities are given, a ``vrect`` (IQR) and a ``vline`` (median) named
+    ``europe_iqr`` / ``europe_median``.
     """
     lang = normalise_language(lang)
-    frame = reference.dropna(subset=["value"]).sort_values("value")
-    colours = {"this_site": VERMILLION, "sweden": BLUE, "europe": "#8C8C8C"}
+    frame = reference.dropna(subset=["value"])
+    bars = frame[frame["group"].isin(["sweden", "this_site"])].sort_values("value")
+    colours = {"this_site": VERMILLION, "sweden": BLUE}
+    labels = [f"{c} ({k})" for c, k in zip(bars["city"], bars["country"])]
     fig = go.Figure()
-    for group in ("europe", "sweden", "this_site"):
-        part = frame[frame["group"] == group]
+    for group in ("sweden", "this_site"):
+        part = bars[bars["group"] == group]
         if part.empty:
             continue
         fig.add_trace(go.Bar(
@@ -436,12 +460,20 @@ def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "
             orientation="h", name=t(group, lang), marker_color=colours[group],
             hovertemplate="%{y}: %{x:.1f}<extra></extra>",
         ))
+    europe = frame[frame["group"] == "europe"]["value"]
+    if len(europe):
+        q1, med, q3 = (float(europe.quantile(q)) for q in (0.25, 0.5, 0.75))
+        fig.add_vrect(x0=q1, x1=q3, fillcolor="rgba(89, 89, 89, 0.15)", line_width=0,
+                      layer="below", name="europe_iqr")
+        fig.add_vline(x=med, line={"color": BLACK, "dash": "dash", "width": 2}, name="europe_median",
+                      annotation_text=(f"{t('europe', lang)}: median {format_number(med, lang, 0)} "
+                                       f"(n = {len(europe)})"),
+                      annotation_position="top right", annotation_font={"size": 12})
     _base_layout(fig, lang, title)
-    order = [f"{c} ({k})" for c, k in zip(frame["city"], frame["country"])]
-    fig.update_yaxes(categoryorder="array", categoryarray=order, automargin=True,
-                     tickfont={"size": 10})
-    fig.update_xaxes(title_text=t("compare_axis", lang))
-    fig.update_layout(height=max(400, 40 + 14 * len(frame)), bargap=0.2)
+    fig.update_yaxes(categoryorder="array", categoryarray=labels, automargin=True)
+    fig.update_xaxes(title_text=t("compare_axis", lang), rangemode="tozero")
+    fig.update_layout(height=max(360, 140 + 28 * len(bars)), bargap=0.25,
+                      margin={"t": 80})
     return fig
 
 
@@ -460,6 +492,13 @@ def tertial_change_figure(changes: pd.DataFrame, *, title: str = "", lang: str =
         marker_color=[VERMILLION if v > 0 else BLUE for v in frame["change_percent"]],
         hovertemplate="%{y}: %{x:.0f} %<extra></extra>", name=t("col_change_pct", lang),
     ))
+    # EUDA's "stable" class: |change| < 10 % (wastewater.summaries.CHANGE_THRESHOLD_PERCENT)
+    from wastewater.summaries import CHANGE_THRESHOLD_PERCENT
+
+    fig.add_vrect(x0=-CHANGE_THRESHOLD_PERCENT, x1=CHANGE_THRESHOLD_PERCENT,
+                  fillcolor="rgba(89, 89, 89, 0.12)", line_width=0, layer="below",
+                  name="stable_band", annotation_text=t("stable_band", lang),
+                  annotation_position="top left", annotation_font={"size": 11})
     fig.add_vline(x=0, line={"color": GREY})
     _base_layout(fig, lang, title)
     fig.update_xaxes(title_text=t("col_change_pct", lang), ticksuffix=" %")

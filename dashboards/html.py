@@ -93,11 +93,18 @@ def select(name: str, label: str, options: Sequence[tuple[str, str]], selected: 
             f'<select id="ctl-{name}" name="{name}">{opts}</select></div>')
 
 
-def date_input(name: str, label: str, value: Any) -> str:
-    """Labelled ``<input type="date">`` (browsers submit ISO ``YYYY-MM-DD``)."""
+def date_input(name: str, label: str, value: Any, lang: str = "sv") -> str:
+    """Labelled text input for an ISO date ``YYYY-MM-DD``.
+
+    Not ``type="date"``: its widget follows the browser's locale (``mm/dd/yyyy`` in an
+    English-configured browser), while Swedish practice is ISO dates (sweden-context §6.2).
+    """
     v = "" if value in (None, "") else format_date(value)
+    placeholder = "ÅÅÅÅ-MM-DD" if normalise_language(lang) == "sv" else "YYYY-MM-DD"
     return (f'<div><label for="ctl-{name}">{esc(label)}</label>'
-            f'<input type="date" id="ctl-{name}" name="{name}" value="{esc(v)}"></div>')
+            f'<input type="text" id="ctl-{name}" name="{name}" value="{esc(v)}" size="11" '
+            f'inputmode="numeric" pattern="\\d{{4}}-\\d{{2}}-\\d{{2}}" placeholder="{placeholder}" '
+            f'aria-describedby="date-hint"></div>')
 
 
 def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool]:
@@ -127,7 +134,7 @@ def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool]:
 
 def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, str] | None = None,
           decimals: int | dict[str, int] = 2, table_id: str | None = None,
-          row_header: str | None = None) -> str:
+          row_header: str | None = None, scroll: bool = True) -> str:
     """Accessible data table: ``<caption>``, ``<th scope="col">``, numbers right-aligned and
     formatted for the language (decimal comma in Swedish)."""
     headers = headers or {}
@@ -149,7 +156,8 @@ def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, st
                 cells.append(f"<td{cls}>{esc(text)}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     tid = f' id="{esc(table_id)}"' if table_id else ""
-    return (f'<div class="table-wrap" tabindex="0" role="region" aria-label="{esc(caption)}">'
+    wrap = "table-wrap" if scroll else "table-wrap no-scroll"
+    return (f'<div class="{wrap}" tabindex="0" role="region" aria-label="{esc(caption)}">'
             f"<table{tid}><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table></div>")
 

@@ -101,6 +101,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "this_site": "Vår plats",
         "sweden": "Sverige",
         "europe": "Övriga Europa",
+        "stable_band": "Stabil (±10 %, EUDA)",
+        "date_hint": "Skriv datum som ÅÅÅÅ-MM-DD.",
         "upload_title": "Ladda upp labbresultat",
         "upload_intro": (
             "Filen kontrolleras först utan att sparas (provkörning). Rättelser visas rad för rad. "
@@ -260,6 +262,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "this_site": "Our site",
         "sweden": "Sweden",
         "europe": "Rest of Europe",
+        "stable_band": "Stable (±10 %, EUDA)",
+        "date_hint": "Write dates as YYYY-MM-DD.",
         "upload_title": "Upload lab results",
         "upload_intro": (
             "The file is checked first without saving anything (dry run). Problems are listed "

@@ -201,7 +201,8 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
             cols = ["date", "value", "lower", "upper", "censored"]
             parts.append(_figure_section(
                 f"trend-{n_fig}", t("trend_title", lang, analyte=analyte_name(c.analyte, lang), site=label),
-                fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev), lang,
+                fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev,
+                                     weekly=viewer.is_public), lang,
                 table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
                       headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
                                "lower": t("col_lower", lang), "upper": t("col_upper", lang),
@@ -214,8 +215,9 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
                                                                  "thc-cooh"):
                     continue
                 eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte))
-                effect = D.operation_effect(eds, site, c.analyte, event)
-                effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect, lang))
+                effect = D.operation_effect(eds, site, c.analyte, event, lang=lang)
+                effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
+                                                       lang, weekly=viewer.is_public))
         site_sections.append("".join(parts))
 
     changes_frame = pd.DataFrame(change_rows)
@@ -291,7 +293,8 @@ def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:
     return f"<p>{head}</p><ul>{''.join(items)}</ul>"
 
 
-def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str) -> str:
+def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
+                    weekly: bool = True) -> str:
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              f"{analyte_name(analyte, lang)} vid {label}" if lang == "sv" else
              f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
@@ -306,6 +309,8 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     out.append(f'<blockquote class="quote"><p>{esc(sentence)}</p></blockquote>')
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
+    if weekly:  # public: weekly means only, as the API
+        daily = D.weekly_frame(daily)
     series = D.operation_series(daily, event)
     fig = F.operation_effect_figure(series, event=event, effect=pct, measure="load_per_1000", lang=lang)
     fid = f"op-{event['event_id']}-{site}-{analyte}".replace(" ", "_")

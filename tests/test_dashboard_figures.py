@@ -140,14 +140,20 @@ def test_risk_weekend_and_comparison_figures():
     assert list(fig.data[0].x) == [2.0, 1.5]
     assert list(fig.data[0].y) == ["Valborg 2025-04-30", "Midsommar 2025-06-20"]
     assert fig.layout.xaxis.type == "log"
-    ref = pd.DataFrame({"city": ["Stockholm", "Antwerp", "Katrineholm"],
-                        "country": ["SE", "BE", "SE"], "value": [50.0, 800.0, 90.0],
-                        "group": ["sweden", "europe", "this_site"]})
+    ref = pd.DataFrame({"city": ["Stockholm", "Antwerp", "Katrineholm", "Oslo", "Wien", "Dublin"],
+                        "country": ["SE", "BE", "SE", "NO", "AT", "IE"],
+                        "value": [50.0, 800.0, 90.0, 600.0, 400.0, 200.0],
+                        "group": ["sweden", "europe", "this_site", "europe", "europe", "europe"]})
     fig = figures.comparison_figure(ref, lang="en")
     by_name = {tr.name: list(tr.x) for tr in fig.data}
-    assert by_name == {"Rest of Europe": [800.0], "Sweden": [50.0], "Our site": [90.0]}
-    assert list(fig.layout.yaxis.categoryarray) == ["Stockholm (SE)", "Katrineholm (SE)",
-                                                     "Antwerp (BE)"]
+    assert by_name == {"Sweden": [50.0], "Our site": [90.0]}
+    assert list(fig.layout.yaxis.categoryarray) == ["Stockholm (SE)", "Katrineholm (SE)"]
+    # Europe: 200, 400, 600, 800 → quartiles (linear) 350 and 650, median 500
+    iqr = next(s for s in fig.layout.shapes if s.name == "europe_iqr")
+    assert (iqr.x0, iqr.x1) == (350.0, 650.0)
+    median = next(s for s in fig.layout.shapes if s.name == "europe_median")
+    assert median.x0 == 500.0
+    assert "median 500 (n = 4)" in fig.layout.annotations[0].text
 
 
 def test_figure_html_does_not_load_plotly_from_cdn(series):
@@ -163,3 +169,26 @@ def test_swedish_number_format():
     assert format_number(np.nan, "sv") == "–"
     assert format_number(-3.25, "sv", 2) == "\u22123,25"
     assert format_percent(12.4, "sv") == "+12\u00a0%"
+
+
+def test_risk_weekends_have_one_legend_entry(series):
+    weekends = pd.DataFrame({"name": ["Valborg", "Midsommar"],
+                             "start": pd.to_datetime(["2025-03-01", "2025-03-04"]),
+                             "end": pd.to_datetime(["2025-03-02", "2025-03-05"])})
+    fig = figures.trend_figure(series, risk_weekends=weekends, lang="sv")
+    assert [tr.name for tr in fig.data].count("Riskhelg") == 1
+    assert sum(1 for s in fig.layout.shapes if s.name.startswith("risk_weekend:")) == 2
+
+
+def test_tertial_change_figure_marks_euda_stable_band():
+    changes = pd.DataFrame({"label": ["BE", "MDMA"], "change_percent": [-25.0, 4.0]})
+    fig = figures.tertial_change_figure(changes, lang="sv")
+    assert list(fig.data[0].x) == [-25.0, 4.0]
+    band = next(s for s in fig.layout.shapes if s.name == "stable_band")
+    assert (band.x0, band.x1) == (-10.0, 10.0)
+    assert fig.layout.xaxis.ticksuffix == " %"
+
+
+def test_weekly_summary_counts_weeks(series):
+    text = figures.trend_summary(series, measure="load_per_1000", lang="en", weekly=True)
+    assert text.startswith("5 weeks (weekly means) from 2025-03-01")
