@@ -7,6 +7,9 @@ References
 .. [H77] Harville, D.A. (1977). Maximum likelihood approaches
    to variance component estimation. JASA 72:320 (REML: profile likelihood of the error-structure
    parameters with the −½·log|X'Σ⁻¹X| term that removes the small-sample bias of ML).
+.. [KH84] Kackar, R.N. & Harville, D.A. (1984). Approximations for standard errors of estimators
+   of fixed and random effects in mixed linear models. JASA 79:853 (first-order inflation of
+   Var(beta) for the uncertainty of the estimated covariance parameter).
 .. [NW87] Newey, W.K. & West, K.D. (1987). A simple, positive semi-definite, heteroskedasticity and
    autocorrelation consistent covariance matrix. Econometrica 55:703.
 .. [NW94] Newey, W.K. & West, K.D. (1994). Automatic lag selection in covariance matrix
@@ -24,6 +27,8 @@ from wastewater.exceptions import WastewaterError
 
 #: Search interval of the AR(1) coefficient (stationary, away from the unit root).
 PHI_BOUNDS = (-0.95, 0.95)
+#: Finite-difference step in phi for the Kackar–Harville term.
+KH_STEP = 0.02
 
 
 class InsufficientDataError(WastewaterError, ValueError):
@@ -74,15 +79,20 @@ def _ar1_transform(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi: float):
 def _reml_objective(phi: float, y, X, t) -> float:
     ys, Xs, logjac = _ar1_transform(y, X, t, phi)
     n, k = Xs.shape
-    beta, *_ = np.linalg.lstsq(Xs, ys, rcond=None)
-    ssr = float(np.sum((ys - Xs @ beta) ** 2))
-    sign, logdet = np.linalg.slogdet(Xs.T @ Xs)
-    if ssr <= 0 or sign <= 0:
+    xtx = Xs.T @ Xs
+    try:
+        chol = np.linalg.cholesky(xtx)
+    except np.linalg.LinAlgError:
+        return np.inf
+    z = np.linalg.solve(chol, Xs.T @ ys)  # ssr = y'y − z'z with z = L⁻¹X'y
+    ssr = float(ys @ ys - z @ z)
+    logdet = 2.0 * float(np.sum(np.log(np.diag(chol))))
+    if ssr <= 1e-12 * float(ys @ ys):
         return np.inf
     return -(-(n - k) / 2 * np.log(ssr / (n - k)) - 0.5 * logdet + logjac)
 
 
-def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
+def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | None = None) -> Fit:
     """GLS with AR(1) errors; ``phi`` by restricted maximum likelihood [H77]_.
 
     Parameters
@@ -93,6 +103,11 @@ def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
         Full-rank design matrix.
     t : ndarray (n,)
         Strictly increasing observation times [days].
+    phi_mask : ndarray of bool (n,), optional
+        Observations used to estimate ``phi`` (the others count as missing there). Used to keep
+        censored values (LOQ/2 substitutes, outliers on the log scale that pull ``phi`` towards 0
+        and make the test anti-conservative) out of the autocorrelation estimate; the
+        coefficients are then estimated from all observations.
 
     Returns
     -------
@@ -100,16 +115,40 @@ def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
         ``df_resid = n − k − 1`` (one more degree of freedom spent on ``phi``).
     """
     n, k = X.shape
-    res = optimize.minimize_scalar(_reml_objective, bounds=PHI_BOUNDS, args=(y, X, t),
+    yp, Xp, tp = y, X, t
+    if phi_mask is not None and phi_mask.sum() > k + 3:
+        Xp = X[phi_mask]
+        if np.linalg.matrix_rank(Xp) == k:
+            yp, tp = y[phi_mask], t[phi_mask]
+        else:
+            Xp = X
+    res = optimize.minimize_scalar(_reml_objective, bounds=PHI_BOUNDS, args=(yp, Xp, tp),
                                    method="bounded", options={"xatol": 1e-4})
     phi = float(res.x)
+    beta, cov, sigma2 = _gls_at(y, X, t, phi)
+    # Kackar–Harville: add the variance that comes from estimating phi [KH84]_.
+    h = KH_STEP
+    lo, hi = max(phi - h, PHI_BOUNDS[0]), min(phi + h, PHI_BOUNDS[1])
+    if hi - lo > h:
+        f0 = _reml_objective(phi, yp, Xp, tp)
+        f_lo, f_hi = _reml_objective(lo, yp, Xp, tp), _reml_objective(hi, yp, Xp, tp)
+        curvature = ((f_hi - f0) / (hi - phi) - (f0 - f_lo) / (phi - lo)) / ((hi - lo) / 2)
+        if np.isfinite(curvature) and curvature > 0:
+            dbeta = (_gls_at(y, X, t, hi)[0] - _gls_at(y, X, t, lo)[0]) / (hi - lo)
+            cov = cov + np.outer(dbeta, dbeta) / curvature
+    return Fit(beta, np.sqrt(np.diag(cov)), n - k - 1, phi, float(np.sqrt(sigma2)),
+               "GLS with AR(1) errors (REML phi, gaps handled exactly, Kackar–Harville "
+               "correction for the estimated phi), Student-t df = n − k − 1")
+
+
+def _gls_at(y, X, t, phi):
+    n, k = X.shape
     ys, Xs, _ = _ar1_transform(y, X, t, phi)
-    beta, *_ = np.linalg.lstsq(Xs, ys, rcond=None)
+    xtx_inv = np.linalg.inv(Xs.T @ Xs)
+    beta = xtx_inv @ (Xs.T @ ys)
     resid = ys - Xs @ beta
     sigma2 = float(resid @ resid) / (n - k)
-    cov = sigma2 * np.linalg.inv(Xs.T @ Xs)
-    return Fit(beta, np.sqrt(np.diag(cov)), n - k - 1, phi, float(np.sqrt(sigma2)),
-               "GLS with AR(1) errors (REML phi, gaps handled exactly), Student-t df = n − k − 1")
+    return beta, sigma2 * xtx_inv, sigma2
 
 
 def newey_west_maxlags(n: int) -> int:
@@ -117,7 +156,7 @@ def newey_west_maxlags(n: int) -> int:
     return int(np.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
 
 
-def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
+def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
     """OLS with Newey–West HAC standard errors [NW87]_ and Student-t(n − k) reference.
 
     Bartlett kernel, ``maxlags`` by :func:`newey_west_maxlags`, small-sample factor n/(n − k).
@@ -136,7 +175,7 @@ def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
                f"OLS with Newey–West HAC standard errors (Bartlett, maxlags={lags}), Student-t df = n − k")
 
 
-def fit_ols(y: np.ndarray, X: np.ndarray, t: np.ndarray) -> Fit:
+def fit_ols(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
     """Plain OLS with iid standard errors (ignores autocorrelation; for comparison only)."""
     n, k = X.shape
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)

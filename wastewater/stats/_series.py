@@ -99,45 +99,39 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
         bad = s.index[s <= 0][0].date()
         raise ValueError(f"{name}: non-positive load on {bad}; log-scale models need loads > 0 "
                          "(fix: substitute censored values, e.g. LOQ/2, before testing)")
+    t_all = (s.index - pd.Timestamp("1970-01-01")).days.to_numpy()
+    vals = s.to_numpy()
+    c = cens.to_numpy()
+    n = len(vals)
     if composite_days is not None:
-        days = _as_daily_series(composite_days, "composite_days").reindex(s.index).fillna(1)
-        days = days.astype(int).clip(lower=1)
-        keep = np.ones(len(s), dtype=bool)
-        t_all = (s.index - pd.Timestamp("1970-01-01")).days.to_numpy()
+        nd = (_as_daily_series(composite_days, "composite_days").reindex(s.index).fillna(1)
+              .astype(int).clip(lower=1).to_numpy())
+        keep = np.ones(n, dtype=bool)
         covered_until = -np.inf
-        for i in range(len(s)):
-            if t_all[i] < covered_until and s.iloc[i] == s.iloc[i - 1]:
+        for i in range(n):
+            if t_all[i] < covered_until and vals[i] == vals[i - 1]:
                 keep[i] = False
             else:
-                covered_until = t_all[i] + days.iloc[i]
-        days = days[keep]
+                covered_until = t_all[i] + nd[i]
+        days = nd[keep]
     else:
-        t_all = (s.index - pd.Timestamp("1970-01-01")).days.to_numpy()
-        vals = s.to_numpy()
-        c = cens.to_numpy()
-        keep = np.ones(len(s), dtype=bool)
-        run_len = np.ones(len(s), dtype=int)
-        start = 0
-        for i in range(1, len(s)):
-            same = (t_all[i] == t_all[i - 1] + 1 and vals[i] == vals[i - 1]
-                    and not c[i] and not c[i - 1])
-            if same:
-                keep[i] = False
-                run_len[start] += 1
-            else:
-                start = i
-        days = pd.Series(run_len, index=s.index)[keep]
-    s, cens = s[keep], cens[keep]
-    t = (s.index - pd.Timestamp("1970-01-01")).days.to_numpy()
-    out = pd.DataFrame({"load": s.to_numpy(), "log_load": np.log(s.to_numpy()),
-                        "censored": cens.to_numpy(), "days": days.to_numpy(), "t": t},
-                       index=s.index)
-    shares = np.zeros((len(out), 7))
-    for i, (dow, nd) in enumerate(zip(out.index.dayofweek, out["days"])):
-        for j in range(nd):
-            shares[i, (dow + j) % 7] += 1.0 / nd
-    for j in range(7):
-        out[f"weekday_share_{j}"] = shares[:, j]
+        same = np.zeros(n, dtype=bool)
+        if n > 1:
+            same[1:] = ((np.diff(t_all) == 1) & (vals[1:] == vals[:-1]) & ~c[1:] & ~c[:-1])
+        keep = ~same
+        run_id = np.cumsum(keep) - 1
+        days = np.bincount(run_id, minlength=int(keep.sum())) if n else np.zeros(0, dtype=int)
+    vals, c, t = vals[keep], c[keep], t_all[keep]
+    index = s.index[keep]
+    nd_arr = np.asarray(days, dtype=int)
+    shares = np.zeros((len(vals), 7))
+    dow = index.day_of_week.to_numpy()
+    for j in range(int(nd_arr.max()) if len(vals) else 0):
+        active = nd_arr > j
+        np.add.at(shares, (np.nonzero(active)[0], (dow[active] + j) % 7), 1.0 / nd_arr[active])
+    columns = {"load": vals, "log_load": np.log(vals), "censored": c, "days": nd_arr, "t": t}
+    columns.update({f"weekday_share_{j}": shares[:, j] for j in range(7)})
+    out = pd.DataFrame(columns, index=index)
     return out
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from wastewater.stats._regression import ENGINES, Fit
+from wastewater.stats._regression import ENGINES
 from wastewater.stats._series import json_safe, prepare_daily, require
 
 __all__ = ["EffectResult", "operation_effect", "CENSORED_SENSITIVITY_FACTORS"]
@@ -147,21 +147,20 @@ def _sentences(rc, lo, hi, p, alpha, n_before, n_after, method_short, sensitive,
     return sv, en
 
 
-def _design(obs: pd.DataFrame, event_start: pd.Timestamp, event_end: pd.Timestamp,
-            trend: bool = True):
-    idx = obs.index
-    during = ((idx >= event_start) & (idx <= event_end)).astype(float)
-    after = (idx > event_end).astype(float)
-    t_years = (obs["t"].to_numpy() - obs["t"].mean()) / 365.25
-    shares = obs[[f"weekday_share_{j}" for j in range(7)]].to_numpy()
-    cols = [np.ones(len(obs))]
+def _design(index: pd.DatetimeIndex, t: np.ndarray, shares: np.ndarray,
+            event_start: pd.Timestamp, event_end: pd.Timestamp, trend: bool = True):
+    """Design matrix ``[const, weekday shares (first present weekday = reference), trend,
+    during, after]`` and its column names."""
+    during = ((index >= event_start) & (index <= event_end)).astype(float)
+    after = (index > event_end).astype(float)
+    cols = [np.ones(len(index))]
     names = ["const"]
     present = [j for j in range(7) if shares[:, j].sum() > 0]
-    for j in present[1:]:  # first present weekday is the reference
+    for j in present[1:]:
         cols.append(shares[:, j])
         names.append(f"weekday_{j}")
     if trend:
-        cols.append(t_years)
+        cols.append((t - t.mean()) / 365.25)
         names.append("trend_per_year")
     if during.sum() > 0:
         cols.append(during)
@@ -169,15 +168,20 @@ def _design(obs: pd.DataFrame, event_start: pd.Timestamp, event_end: pd.Timestam
     cols.append(after)
     names.append("after")
     X = np.column_stack(cols)
-    return X, names
-
-
-def _fit(obs, event_start, event_end, method, trend=True) -> tuple[Fit, list[str]]:
-    X, names = _design(obs, event_start, event_end, trend)
     if np.linalg.matrix_rank(X) < X.shape[1]:
         raise ValueError("design matrix is rank-deficient (too few distinct weekdays/days); "
                          "fix: widen before_days/after_days")
-    return ENGINES[method](obs["log_load"].to_numpy(), X, obs["t"].to_numpy().astype(float)), names
+    return X, names
+
+
+def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Welch t-test p-value [W47]_."""
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    se2 = va + vb
+    if se2 <= 0:
+        return float("nan")
+    df = se2**2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
+    return float(2 * stats.t.sf(abs(a.mean() - b.mean()) / np.sqrt(se2), df))
 
 
 def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
@@ -234,7 +238,9 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
 
     Notes
     -----
-    Censored values: the substituted value enters the log model as if measured. Two refits
+    Censored values: the substituted value enters the log model as if measured, but the AR(1)
+    coefficient is estimated from the uncensored days only (substitutes are log-scale outliers
+    that bias it towards 0 and shrink the standard errors). Two refits
     multiply the substituted values by :data:`CENSORED_SENSITIVITY_FACTORS` (LOQ/10 and LOQ
     when LOQ/2 was substituted); ``censoring_sensitive`` is True when the significance or the
     sign of the after-effect differs between them, or when more than
@@ -268,7 +274,14 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     covered = int(obs["days"].sum())
     n_missing = window_days - covered - n_excluded
 
-    fit, names = _fit(obs, start, end, method, trend)
+    t_obs = obs["t"].to_numpy().astype(float)
+    y = obs["log_load"].to_numpy()
+    X, names = _design(obs.index, t_obs, obs[[f"weekday_share_{j}" for j in range(7)]].to_numpy(),
+                       start, end, trend)
+    engine = ENGINES[method]
+    cens_mask = obs["censored"].to_numpy()
+    uncensored = ~cens_mask if cens_mask.any() else None
+    fit = engine(y, X, t_obs, uncensored)
     ja = names.index("after")
     b_a = fit.params[ja]
     lo_a, hi_a, p_a = fit.t_interval(ja, alpha)
@@ -280,26 +293,24 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
         rc_d = lo_d = hi_d = p_d = np.nan
 
     # censoring sensitivity
-    n_cens = int(obs["censored"].sum())
+    n_cens = int(cens_mask.sum())
     sens_range = (float(np.expm1(b_a)), float(np.expm1(b_a)))
     sensitive = False
     if n_cens:
         changes, sigs = [float(np.expm1(b_a))], [p_a < alpha]
         for factor in CENSORED_SENSITIVITY_FACTORS:
-            alt = obs.copy()
-            alt.loc[alt["censored"], "log_load"] += np.log(factor)
-            f2, names2 = _fit(alt, start, end, method, trend)
-            j2 = names2.index("after")
-            changes.append(float(np.expm1(f2.params[j2])))
-            sigs.append(f2.t_interval(j2, alpha)[2] < alpha)
+            f2 = engine(y + np.log(factor) * cens_mask, X, t_obs, uncensored)
+            changes.append(float(np.expm1(f2.params[ja])))
+            sigs.append(f2.t_interval(ja, alpha)[2] < alpha)
         sens_range = (min(changes), max(changes))
         sensitive = (len(set(sigs)) > 1 or len({np.sign(c) for c in changes}) > 1
                      or n_cens / len(obs) > CENSORED_SHARE_WARNING)
 
-    before_loads = obs.loc[obs.index < start, "load"]
-    after_loads = obs.loc[obs.index > end, "load"]
+    loads = obs["load"].to_numpy()
+    before_loads = loads[obs.index < start]
+    after_loads = loads[obs.index > end]
     naive = float(after_loads.mean() / before_loads.mean() - 1)
-    naive_p = float(stats.ttest_ind(after_loads, before_loads, equal_var=False).pvalue)
+    naive_p = _welch_p(after_loads, before_loads)
 
     short = {"ar1": "AR(1)-regression", "hac": "HAC-regression", "ols": "OLS"}[method]
     sv, en = _sentences(float(np.expm1(b_a)), float(np.expm1(lo_a)), float(np.expm1(hi_a)),

@@ -91,7 +91,7 @@ def simulate_series(n_days: int = 119, start: str | pd.Timestamp = "2024-01-01",
         raise ValueError(f"phi={phi}: must lie strictly between -1 and 1")
     dates = pd.date_range(pd.Timestamp(start), periods=n_days, freq="D")
     t_years = np.arange(n_days) / 365.25
-    weekend = np.isin(dates.dayofweek, weekend_days)
+    weekend = np.isin(dates.day_of_week, weekend_days)
     mean = (np.log(baseline_mg_per_day_per_1000) + np.log(weekend_factor) * weekend
             + trend_per_year * t_years)
     if step_date is not None:

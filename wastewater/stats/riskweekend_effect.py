@@ -1,0 +1,220 @@
+"""Risk-weekend effect: event windows vs matched ordinary weekends of the same season.
+
+Each event window (e.g. Valborg 2024, Fri–Sun) is compared with the same weekdays shifted by
+±1…±``window_weeks`` weeks at the same site, leaving out shifted windows that touch any other
+calendar event (risk, payday or long weekend) [WBE56]_. Same-site, same-weekday comparisons
+cancel the correction factor, most population error and the weekly cycle [WBE43]_.
+Payday weekends are a confounder and are analysed as their own kind [SE12]_.
+
+References
+----------
+.. [WBE56] wbe-domain.md §5.6 (compare an event window with same-weekday baselines from adjacent
+   weeks at the same site).
+.. [WBE43] wbe-domain.md §4.3.
+.. [SE12] sweden-context.md §1.2 (lönehelg as confounder), §1.5 (control for payday/long weekends).
+.. [DL86] DerSimonian, R. & Laird, N. (1986). Meta-analysis in clinical trials. Control Clin
+   Trials 7:177 (random-effects pooling, moment estimator of tau²).
+.. [HK01] Hartung, J. & Knapp, G. (2001). A refined method for the meta-analysis of controlled
+   clinical trials with binary outcome. Stat Med 20:3875 (HKSJ variance with t(k − 1); the plain
+   DerSimonian–Laird normal CI is anti-conservative with few events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from wastewater.riskweekends import event_days
+from wastewater.stats._series import json_safe, prepare_daily
+
+__all__ = ["RiskWeekendEffect", "riskweekend_effect", "pool_log_ratios"]
+
+
+@dataclass(frozen=True)
+class RiskWeekendEffect:
+    """Per-event and pooled results; relative changes are fractions (0.3 = 30 % higher)."""
+
+    events: pd.DataFrame
+    pooled: pd.DataFrame
+    alpha: float
+    method: str
+
+    def to_dict(self) -> dict:
+        ev = self.events.copy()
+        for col in ("start", "end"):
+            ev[col] = ev[col].dt.strftime("%Y-%m-%d")
+        return json_safe({"events": ev.to_dict("records"), "pooled": self.pooled.to_dict("records"),
+                          "alpha": self.alpha, "method": self.method})
+
+
+def pool_log_ratios(log_ratio: np.ndarray, se_log: np.ndarray | None = None, *,
+                    alpha: float = 0.05) -> dict:
+    """Pool per-event log ratios: mean with a Student-t CI, plus DerSimonian–Laird [DL86]_.
+
+    Parameters
+    ----------
+    log_ratio : array of float
+        Per-event natural-log ratios event/control [unitless].
+    se_log : array of float, optional
+        Per-event standard errors of ``log_ratio`` (for the random-effects estimate).
+    alpha : float
+
+    Returns
+    -------
+    dict
+        ``n_events, relative_change, ci_low, ci_high, p_value`` (t-based, df = n − 1; the events
+        are the replicates, so autocorrelation within a window does not matter), and
+        ``relative_change_re, ci_low_re, ci_high_re, p_value_re, tau2`` (DerSimonian–Laird random
+        effects with the Hartung–Knapp–Sidik–Jonkman CI; NaN without ``se_log``).
+
+    Examples
+    --------
+    >>> r = pool_log_ratios(np.log([1.2, 1.4, 1.3]))
+    >>> round(r["relative_change"], 4)   # geometric mean of 1.2, 1.4, 1.3 minus 1
+    0.2974
+    """
+    x = np.asarray(log_ratio, dtype=float)
+    ok = np.isfinite(x)
+    x = x[ok]
+    n = len(x)
+    out = {"n_events": n}
+    nan = float("nan")
+    if n >= 2:
+        m, s = x.mean(), x.std(ddof=1)
+        se = s / np.sqrt(n)
+        q = stats.t.ppf(1 - alpha / 2, n - 1)
+        p = 2 * stats.t.sf(abs(m / se), n - 1) if se > 0 else nan
+        out.update(relative_change=float(np.expm1(m)), ci_low=float(np.expm1(m - q * se)),
+                   ci_high=float(np.expm1(m + q * se)), p_value=float(p))
+    else:
+        out.update(relative_change=float(np.expm1(x[0])) if n else nan, ci_low=nan,
+                   ci_high=nan, p_value=nan)
+    out.update(relative_change_re=nan, ci_low_re=nan, ci_high_re=nan, p_value_re=nan, tau2=nan)
+    if se_log is not None and n >= 1:
+        v = np.asarray(se_log, dtype=float)[ok] ** 2
+        good = np.isfinite(v) & (v > 0)
+        if good.sum() >= 1:
+            xg, vg = x[good], v[good]
+            w = 1 / vg
+            fixed = np.sum(w * xg) / np.sum(w)
+            qstat = np.sum(w * (xg - fixed) ** 2)
+            c = np.sum(w) - np.sum(w**2) / np.sum(w)
+            tau2 = max(0.0, (qstat - (len(xg) - 1)) / c) if len(xg) > 1 and c > 0 else 0.0
+            wr = 1 / (vg + tau2)
+            mu = np.sum(wr * xg) / np.sum(wr)
+            k = len(xg)
+            if k >= 2:
+                # Hartung–Knapp–Sidik–Jonkman variance and t(k − 1) reference [HK01]_
+                se_mu = np.sqrt(np.sum(wr * (xg - mu) ** 2) / ((k - 1) * np.sum(wr)))
+                q = stats.t.ppf(1 - alpha / 2, k - 1)
+                p_re = 2 * stats.t.sf(abs(mu / se_mu), k - 1) if se_mu > 0 else nan
+            else:
+                se_mu, q, p_re = np.sqrt(1 / np.sum(wr)), stats.norm.ppf(1 - alpha / 2), nan
+            out.update(relative_change_re=float(np.expm1(mu)),
+                       ci_low_re=float(np.expm1(mu - q * se_mu)),
+                       ci_high_re=float(np.expm1(mu + q * se_mu)),
+                       p_value_re=float(p_re), tau2=float(tau2))
+    return out
+
+
+def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
+                       censored: pd.Series | None = None,
+                       kinds: Iterable[str] = ("risk_weekend",),
+                       names: Iterable[str] | None = None, window_weeks: int = 6,
+                       min_controls: int = 2, alpha: float = 0.05) -> RiskWeekendEffect:
+    """Load in risk-weekend windows relative to matched ordinary weekends, per event and pooled.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Daily ``load_mg_per_day_per_1000`` of one site and analyte [mg day⁻¹ (1000 inh.)⁻¹].
+    calendar : pandas.DataFrame
+        Full calendar from :func:`wastewater.riskweekends.risk_weekends` (all kinds: days of
+        every event are kept out of the controls).
+    censored : pandas.Series of bool, optional
+    kinds : iterable of str
+        Kinds analysed (``"risk_weekend"``; run again with ``("payday_weekend",)`` for payday
+        weekends, which are pooled separately).
+    names : iterable of str, optional
+        Restrict to these event names (e.g. ``["Valborg", "Midsommar"]``).
+    window_weeks : int
+        Controls are the same weekdays shifted by ±1…±``window_weeks`` weeks [weeks].
+    min_controls : int
+        Events with fewer valid control windows are reported with NaN ratio.
+    alpha : float
+
+    Returns
+    -------
+    RiskWeekendEffect
+        ``events``: one row per event: ``event_id, name, kind, start, end, n_event_days,
+        n_censored, n_controls, log_ratio, relative_change, se_log, ci_low, ci_high, p_value``.
+        ``pooled``: one row per event name and one per kind (``group = "all <kind>"``) with the
+        columns of :func:`pool_log_ratios`.
+
+    Notes
+    -----
+    For event days ``D`` with a sample and each valid shift ``k`` (no day of ``D + 7k`` inside
+    any calendar event), ``diff_k = mean_{d}(log y_d) − mean_{d}(log y_{d+7k})`` over the days
+    ``d`` where both exist. The event's log ratio is ``mean_k diff_k``; its standard error
+    ``sd_k(diff_k)·sqrt(1 + 1/m)`` treats the event window as one more draw from the control
+    windows' distribution (prediction interval, t with m − 1 df). Pooled across years: the mean of
+    per-event log ratios with a t CI (primary) and a DerSimonian–Laird random-effects estimate
+    [DL86]_ with the Hartung–Knapp CI [HK01]_. Censored days enter at their substituted value (counted in ``n_censored``).
+    """
+    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
+    logy = obs["log_load"]
+    cens = obs["censored"]
+    all_days = set(event_days(calendar)["date"]) if len(calendar) else set()
+    sel = calendar[calendar["kind"].isin(list(kinds))]
+    if names is not None:
+        sel = sel[sel["name"].isin(list(names))]
+    shifts = [k for k in range(-window_weeks, window_weeks + 1) if k != 0]
+    rows = []
+    for ev in sel.itertuples(index=False):
+        days = pd.date_range(ev.start, ev.end, freq="D")
+        d_obs = days[days.isin(logy.index)]
+        diffs, controls = [], []
+        for k in shifts:
+            shifted = days + pd.Timedelta(days=7 * k)
+            if any(d in all_days for d in shifted):
+                continue
+            common = [d for d in d_obs if d + pd.Timedelta(days=7 * k) in logy.index]
+            if not common:
+                continue
+            ctl = np.array([logy[d + pd.Timedelta(days=7 * k)] for d in common])
+            evv = np.array([logy[d] for d in common])
+            diffs.append(evv.mean() - ctl.mean())
+            controls.append(k)
+        m = len(diffs)
+        rec = {"event_id": ev.event_id, "name": ev.name, "kind": ev.kind,
+               "start": pd.Timestamp(ev.start), "end": pd.Timestamp(ev.end),
+               "n_event_days": int(len(d_obs)), "n_censored": int(cens.reindex(d_obs).sum()),
+               "n_controls": m, "log_ratio": np.nan, "relative_change": np.nan, "se_log": np.nan,
+               "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+        if m >= max(min_controls, 2):
+            r = float(np.mean(diffs))
+            se = float(np.std(diffs, ddof=1) * np.sqrt(1 + 1 / m))
+            q = stats.t.ppf(1 - alpha / 2, m - 1)
+            rec.update(log_ratio=r, relative_change=float(np.expm1(r)), se_log=se,
+                       ci_low=float(np.expm1(r - q * se)), ci_high=float(np.expm1(r + q * se)),
+                       p_value=float(2 * stats.t.sf(abs(r / se), m - 1)) if se > 0 else np.nan)
+        rows.append(rec)
+    cols = ["event_id", "name", "kind", "start", "end", "n_event_days", "n_censored", "n_controls",
+            "log_ratio", "relative_change", "se_log", "ci_low", "ci_high", "p_value"]
+    events = pd.DataFrame(rows, columns=cols)
+    pooled_rows = []
+    groups = [(n, g) for n, g in events.groupby("name", sort=False)]
+    groups += [(f"all {k}", g) for k, g in events.groupby("kind", sort=False)]
+    for label, g in groups:
+        res = pool_log_ratios(g["log_ratio"].to_numpy(), g["se_log"].to_numpy(), alpha=alpha)
+        pooled_rows.append({"group": label, "kind": g["kind"].iloc[0], **res})
+    pooled = pd.DataFrame(pooled_rows)
+    method = (f"event windows vs the same weekdays ±1–{window_weeks} weeks at the same site, "
+              "excluding shifted windows touching any calendar event; per-event log ratio with a "
+              "prediction-type t CI; pooled: mean of per-event log ratios, t CI (df = events − 1), "
+              "and DerSimonian–Laird random effects with HKSJ CI")
+    return RiskWeekendEffect(events=events, pooled=pooled, alpha=alpha, method=method)
