@@ -58,8 +58,9 @@ class ParameterOut(BaseModel):
 class AnalytesOut(BaseModel):
     analytes: list[AnalyteOut]
     parameters: list[ParameterOut] = Field(
-        default_factory=list, description="Literature parameter catalogue (correction factors, doses) with references."
+        default_factory=list, description="Literature parameter catalogue (correction factors, doses); `source` is a key of `references`."
     )
+    references: dict[str, str] = Field(default_factory=dict, description="Bibliography: AuthorYear key → reference.")
 
 
 class ResultOut(BaseModel):

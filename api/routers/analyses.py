@@ -225,7 +225,8 @@ def risk_weekend_effect(
     cal = risk_weekends(years)
     d = _run(stats_fn("riskweekend_effect:riskweekend_effect"), s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
-    rows = list(d.pop("events", []))
+    # only the events that fall in the data (others have no event day with a sample)
+    rows = [r for r in d.pop("events", []) if (r.get("n_event_days") or 0) > 0]
     qs = _with_q(rows)
     return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,
             "results": rows, "q_values": qs, **d}

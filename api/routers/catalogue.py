@@ -21,4 +21,16 @@ def analytes() -> dict:
 
     a = list_analytes().rename(columns={"id": "analyte"})
     params = correction_factors().reset_index()
-    return {"analytes": records(a), "parameters": records(params)}
+    return {"analytes": records(a), "parameters": records(params), "references": references()}
+
+
+def references() -> dict[str, str]:
+    """Bibliography ``{AuthorYear key: full reference}`` from wastewater/data/references.md."""
+    import re
+    from importlib import resources
+
+    try:
+        text = resources.files("wastewater").joinpath("data/references.md").read_text(encoding="utf-8")
+    except (FileNotFoundError, OSError):
+        return {}
+    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^- \*\*([^*]+)\*\*: (.+)$", text, re.M)}

@@ -44,6 +44,6 @@ def revoke(engine: EngineDep, key_id: Annotated[str, Path(max_length=64)], p: Pr
 @router.get("/audit", summary="Audit log, newest first", responses=responses(401, 403, 422, 503))
 def audit_log(request: Request, engine: EngineDep, page: PageDep,
               p: Principal = Depends(require_roles("admin", what="read the audit log"))) -> dict:
-    rows = [jsonable(r) for r in load_audit(engine, limit=page.offset + page.limit + 1)]
-    out = paginate(request, rows, page)
-    return out
+    """Every write (uploads, key changes, site/population updates, EUDA imports), newest first."""
+    rows = [jsonable(r) for r in load_audit(engine, limit=100_000)]
+    return paginate(request, rows, page)

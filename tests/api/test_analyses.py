@@ -1,0 +1,82 @@
+"""/analyses/*: the API returns exactly what wastewater.stats computes on the stored series,
+with Benjamini–Hochberg q-values on multi-test endpoints; /analytes catalogue."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+B = "/api/v1"
+
+
+def _series(engine, site="SE-BIG", analyte="benzoylecgonine"):
+    from wastewater.storage import repository as r
+    from wastewater.timeseries import build_dataset, site_series
+
+    ds = build_dataset(r.load_results(engine, sites=[site]), r.load_flows(engine, sites=[site]),
+                       r.load_populations(engine, sites=[site]))
+    return site_series(ds, site, analyte)
+
+
+def test_operation_effect_matches_library(clients, seeded_engine):
+    from wastewater.stats.effects import operation_effect
+
+    s, c = _series(seeded_engine)
+    want = operation_effect(s, censored=c, event_start="2025-01-20", event_end="2025-01-21").to_dict()
+    got = clients["viewer"].get(f"{B}/analyses/operation-effect?site=SE-BIG&event_id=EV-PUB").json()
+    assert got["analysis"] == "operation_effect" and got["event_id"] == "EV-PUB"
+    r0 = got["results"][0]
+    assert r0["analyte"] == "benzoylecgonine"                       # from the event's substances
+    assert r0["relative_change_after"] == pytest.approx(want["relative_change_after"])
+    assert r0["p_value_after"] == pytest.approx(want["p_value_after"])
+    assert r0["q_value"] == pytest.approx(want["p_value_after"])     # one test: q = p
+    secret = f"{B}/analyses/operation-effect?site=SE-BIG&event_id=EV-SECRET"
+    assert clients["viewer"].get(secret).status_code == 404
+    assert clients["analyst"].get(secret).status_code == 200
+
+
+def test_trend_and_bh_q_values(clients, seeded_engine):
+    from wastewater.stats.multiple import bh_qvalues
+    from wastewater.stats.trends import trend_test
+
+    s, c = _series(seeded_engine)
+    want = trend_test(s, censored=c).to_dict()
+    got = clients["viewer"].get(f"{B}/analyses/trend?site=SE-BIG").json()
+    assert [r["analyte"] for r in got["results"]] == ["benzoylecgonine"]
+    assert got["results"][0]["p_value"] == pytest.approx(want["p_value"])
+    assert got["results"][0]["trend"] == want["trend"] == "increasing"   # 100 + d ng/L
+    ps = [r["p_value"] for r in got["results"]]
+    assert got["q_values"] == pytest.approx(list(bh_qvalues(ps)))
+
+
+def test_bh_q_values_hand_computed():
+    from api.routers.analyses import bh_q_values
+
+    # BH: sorted p 0.005, 0.01, 0.03, 0.04 with m = 4 -> 0.02, 0.02, 0.04, 0.04
+    assert bh_q_values([0.01, 0.04, 0.03, 0.005, None]) == pytest.approx([0.02, 0.04, 0.04, 0.02, None])
+
+
+def test_changepoints_riskweekend_alerts_shapes(clients):
+    v = clients["viewer"]
+    cp = v.get(f"{B}/analyses/changepoints?site=SE-BIG&analyte=benzoylecgonine&min_segment_days=7").json()
+    assert cp["analysis"] == "changepoints" and len(cp["q_values"]) == len(cp["results"])
+    rw = v.get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine&kind=payday_weekend&window_weeks=2")
+    assert rw.status_code == 200, rw.text
+    body = rw.json()
+    assert [e["event_id"] for e in body["results"]] == ["pay-2025-lonehelg-01"]   # 24–26 Jan 2025
+    assert len(body["q_values"]) == 1 and "pooled" in body
+    al = v.get(f"{B}/analyses/alerts?site=SE-BIG&only_alerts=false").json()
+    assert len(al["results"]) == 28 and all("q_value" in r for r in al["results"])
+    assert not any(r["alert"] for r in al["results"])          # < 4 weeks of history: no test
+    assert v.get(f"{B}/analyses/trend?site=SE-MID").status_code == 422      # no results there
+    assert clients["public"].get(f"{B}/analyses/trend?site=SE-BIG").status_code == 401
+
+
+def test_analytes_catalogue_with_references(clients):
+    body = clients["public"].get(f"{B}/analytes").json()
+    ids = {a["analyte"] for a in body["analytes"]}
+    assert {"benzoylecgonine", "amphetamine", "thc-cooh", "creatinine"} <= ids
+    cf = {p["cf_id"]: p for p in body["parameters"]}
+    assert cf["cocaine-be-zuccato2008"]["correction_factor"] == pytest.approx(2.33)
+    assert all(p["source"] in body["references"] for p in body["parameters"])
+    assert "Environ. Health Perspect." in body["references"]["Zuccato2008"]
