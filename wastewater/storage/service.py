@@ -521,20 +521,21 @@ def _prefetch_current(conn: Connection, spec: _Versioned, batch: list[dict[str, 
 def _store_versioned(
     conn: Connection,
     spec: _Versioned,
-    records: list[dict[str, Any]],
+    frame: pd.DataFrame,
     *,
     upload_id: int,
     stored_at: dt.datetime,
     progress: ProgressCallback | None,
 ) -> _Counts:
+    """Insert/supersede ``frame`` batch by batch (records are built per batch: bounded memory)."""
     counts = _Counts()
     tab = spec.table
     extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
              "superseded_by": None}
-    total = len(records)
+    total = len(frame)
     done = 0
-    for batch in _chunks(records, CHUNK_ROWS):
-        batch = list(batch)
+    for start in range(0, total, CHUNK_ROWS):
+        batch = _records(frame.iloc[start:start + CHUNK_ROWS], spec.insert_cols)
         current = _prefetch_current(conn, spec, batch)
         fresh: list[dict[str, Any]] = []
         replacing: list[dict[str, Any]] = []
@@ -600,16 +601,14 @@ def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
     frame["replicate"] = frame["replicate"].fillna(1)
     frame["sample_role"] = frame["sample_role"].fillna("sample")
     frame = _dedupe_last(frame, _RESULTS.key)
-    records = _records(frame, _RESULTS.insert_cols)
-    return _store_versioned(conn, _RESULTS, records, upload_id=upload_id, stored_at=stored_at,
+    return _store_versioned(conn, _RESULTS, frame, upload_id=upload_id, stored_at=stored_at,
                             progress=progress)
 
 
 def _store_flows(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
                  stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
     frame = _dedupe_last(frame, _FLOWS.key)
-    records = _records(frame, _FLOWS.insert_cols)
-    return _store_versioned(conn, _FLOWS, records, upload_id=upload_id, stored_at=stored_at,
+    return _store_versioned(conn, _FLOWS, frame, upload_id=upload_id, stored_at=stored_at,
                             progress=progress)
 
 
@@ -643,8 +642,7 @@ def _store_events(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
         },
         index=frame.index,
     )
-    records = _records(out, _EVENTS.insert_cols)
-    return _store_versioned(conn, _EVENTS, records, upload_id=upload_id, stored_at=stored_at,
+    return _store_versioned(conn, _EVENTS, out, upload_id=upload_id, stored_at=stored_at,
                             progress=progress)
 
 
