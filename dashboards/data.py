@@ -180,7 +180,7 @@ def weekday_profile(daily: pd.DataFrame) -> pd.DataFrame:
     """
     if daily.empty:
         return pd.DataFrame(columns=["weekday", "median", "q25", "q75", "n"])
-    frame = daily.assign(weekday=pd.to_datetime(daily["date"]).dt.weekday)
+    frame = daily.assign(weekday=pd.to_datetime(daily["date"]).dt.day_of_week)
     grouped = frame.groupby("weekday")["value"]
     out = pd.DataFrame({
         "median": grouped.median(), "q25": grouped.quantile(0.25),

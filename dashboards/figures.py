@@ -443,7 +443,7 @@ def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "
     -------
     Figure with one bar trace per group present among ``this_site``/``sweden`` and, when
     European cities are given, a ``vrect`` (IQR) and a ``vline`` (median) named
-    ``europe_iqr`` / ``europe_median``.
+    ``europe_iqr`` / ``europe_median`` with two legend-only traces naming them.
     """
     lang = normalise_language(lang)
     frame = reference.dropna(subset=["value"])
@@ -461,19 +461,28 @@ def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "
             hovertemplate="%{y}: %{x:.1f}<extra></extra>",
         ))
     europe = frame[frame["group"] == "europe"]["value"]
+    x_max = float(bars["value"].max()) if len(bars) else 0.0
     if len(europe):
         q1, med, q3 = (float(europe.quantile(q)) for q in (0.25, 0.5, 0.75))
+        x_max = max(x_max, q3)
         fig.add_vrect(x0=q1, x1=q3, fillcolor="rgba(89, 89, 89, 0.15)", line_width=0,
                       layer="below", name="europe_iqr")
-        fig.add_vline(x=med, line={"color": BLACK, "dash": "dash", "width": 2}, name="europe_median",
-                      annotation_text=(f"{t('europe', lang)}: median {format_number(med, lang, 0)} "
-                                       f"(n = {len(europe)})"),
-                      annotation_position="top right", annotation_font={"size": 12})
+        fig.add_vline(x=med, line={"color": BLACK, "dash": "dash", "width": 2}, name="europe_median")
+        # legend entries for the line and the band (no text on the plot to overprint bars)
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="lines", line={"color": BLACK, "dash": "dash", "width": 2},
+            name=(f"{t('europe', lang)}: median {format_number(med, lang, 0)} "
+                  f"(n = {len(europe)})"), hoverinfo="skip", meta={"role": "legend_proxy"}))
+        fig.add_trace(go.Scatter(
+            x=[None], y=[None], mode="markers",
+            marker={"symbol": "square", "size": 14, "color": "rgba(89, 89, 89, 0.25)"},
+            name=(f"{t('europe', lang)}: {'kvartilavstånd' if lang == 'sv' else 'interquartile range'} "
+                  f"{format_number(q1, lang, 0)}–{format_number(q3, lang, 0)}"),
+            hoverinfo="skip", meta={"role": "legend_proxy"}))
     _base_layout(fig, lang, title)
     fig.update_yaxes(categoryorder="array", categoryarray=labels, automargin=True)
-    fig.update_xaxes(title_text=t("compare_axis", lang), rangemode="tozero")
-    fig.update_layout(height=max(360, 140 + 28 * len(bars)), bargap=0.25,
-                      margin={"t": 80})
+    fig.update_xaxes(title_text=t("compare_axis", lang), range=[0, 1.05 * x_max or 1])
+    fig.update_layout(height=max(360, 160 + 28 * len(bars)), bargap=0.25)
     return fig
 
 

@@ -145,7 +145,7 @@ def test_risk_weekend_and_comparison_figures():
                         "value": [50.0, 800.0, 90.0, 600.0, 400.0, 200.0],
                         "group": ["sweden", "europe", "this_site", "europe", "europe", "europe"]})
     fig = figures.comparison_figure(ref, lang="en")
-    by_name = {tr.name: list(tr.x) for tr in fig.data}
+    by_name = {tr.name: list(tr.x) for tr in fig.data if tr.type == "bar"}
     assert by_name == {"Sweden": [50.0], "Our site": [90.0]}
     assert list(fig.layout.yaxis.categoryarray) == ["Stockholm (SE)", "Katrineholm (SE)"]
     # Europe: 200, 400, 600, 800 → quartiles (linear) 350 and 650, median 500
@@ -153,7 +153,10 @@ def test_risk_weekend_and_comparison_figures():
     assert (iqr.x0, iqr.x1) == (350.0, 650.0)
     median = next(s for s in fig.layout.shapes if s.name == "europe_median")
     assert median.x0 == 500.0
-    assert "median 500 (n = 4)" in fig.layout.annotations[0].text
+    names = [tr.name for tr in fig.data]
+    assert "Rest of Europe: median 500 (n = 4)" in names
+    assert "Rest of Europe: interquartile range 350–650" in names
+    assert tuple(fig.layout.xaxis.range) == (0, pytest.approx(682.5))  # 1.05 × Q3
 
 
 def test_figure_html_does_not_load_plotly_from_cdn(series):

@@ -9,7 +9,7 @@ import pytest
 
 from tests.browser.conftest import REPO, shot
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # ~60 s together
 
 
 def _plot_ready(page, selector: str) -> None:
@@ -54,6 +54,14 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     cell = page.locator("#table-trend tbody tr").first.locator("td").nth(2).inner_text()  # date, ISO week, value
     assert re.fullmatch(r"\d+,\d{2}", cell), cell
     shot(page, "02-trend-flen-mdma-concentration")
+
+    # period filter with ISO dates (public view: weekly means, weeks labelled by their Monday)
+    page.get_by_label("Från och med").fill("2025-03-01")
+    page.get_by_label("Till och med").fill("2025-04-30")
+    page.get_by_role("button", name="Visa").click()
+    page.wait_for_url(re.compile(r"start=2025-03-01"))
+    summary = page.locator("#fig-trend-summary").inner_text()
+    assert "från 2025-02-24 till 2025-04-28" in summary, summary
 
     # consumption, then English
     page.select_option("#ctl-measure", "consumption")
