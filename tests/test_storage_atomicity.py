@@ -188,3 +188,26 @@ def test_big_frame_values_survive_round_trip(sqlite_engine):
     got = load_results(sqlite_engine).sort_values(["sample_id", "analyte"])
     want = frame.sort_values(["sample_id", "analyte"])
     assert got["value_ng_per_l"].tolist() == want["value_ng_per_l"].tolist()
+
+
+def test_lost_connection_mid_upload_is_storage_unavailable(engine, pg_admin):
+    """The server ends the writer's session mid-transaction: clear error, nothing stored."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("terminating a server backend only exists on PostgreSQL")
+    from wastewater.exceptions import StorageUnavailable
+
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    before = _snapshot(engine)
+    dbname = engine.url.database
+
+    def terminate_writer(done: int, total: int) -> None:
+        with pg_admin.connect() as conn:
+            conn.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{dbname}' AND state LIKE 'idle in transaction%%'")
+
+    with pytest.raises(StorageUnavailable, match="connection was lost.*nothing was written"):
+        store_parsed(engine, b"r", parsed("results", results_frame()), filename="r.csv",
+                     uploader="t", progress=terminate_writer)
+    assert _snapshot(engine) == before

@@ -161,8 +161,16 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
                 f"the database is busy ({exc.orig}); another upload holds the write lock. "
                 "Nothing was written; retry later."
             ) from exc
-        with transaction:
-            yield conn
+        try:
+            with transaction:
+                yield conn
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated:
+                raise StorageUnavailable(
+                    f"the database connection was lost during the transaction ({exc.orig}); "
+                    "it was rolled back, nothing was written. Retry later."
+                ) from exc
+            raise
 
 
 def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic.config.Config
