@@ -80,3 +80,22 @@ def test_analytes_catalogue_with_references(clients):
     assert cf["cocaine-be-zuccato2008"]["correction_factor"] == pytest.approx(2.33)
     assert all(p["source"] in body["references"] for p in body["parameters"])
     assert "Environ. Health Perspect." in body["references"]["Zuccato2008"]
+
+
+def test_euda_import_admin_only_and_reference_read(fresh_clients, engine):
+    from pathlib import Path
+
+    euda = Path("/work/shared/data/euda")
+    lines = (euda / "ww2025-all-data.csv").read_text(encoding="utf-8").splitlines()
+    subset = "\n".join([lines[0]] + [ln for ln in lines[1:] if ',"SE",' in ln]) + "\n"
+    files = {"all_data": ("all.csv", subset.encode()), "site_info": ("sites.csv", (euda / "ww2025-site-info-table.csv").read_bytes())}
+    assert fresh_clients["analyst"].post(f"{B}/reference/euda/import", files=files).status_code == 403
+    r = fresh_clients["admin"].post(f"{B}/reference/euda/import", files=files)
+    assert r.status_code == 201, r.text
+    assert r.json()["values"] > 0
+    ref = fresh_clients["public"].get(f"{B}/reference/euda?site_id=SE002&year=2024&analyte=mdma&limit=10").json()
+    # ww2025-all-data.csv, 2024 MDMA SE002 Gävle: Wednesday 11.47, Saturday 15.06 mg/day/1000
+    vals = {x["weekday"]: x["value_mg_per_day_per_1000"] for x in ref["items"]}
+    assert vals["Wed"] == pytest.approx(11.47) and vals["Sat"] == pytest.approx(15.06) and ref["total"] == 7
+    log = fresh_clients["admin"].get(f"{B}/audit").json()["items"]
+    assert any(e["action"] == "euda_imported" and e["actor"] == "admin-key" for e in log)
