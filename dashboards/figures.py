@@ -380,7 +380,9 @@ def operation_effect_figure(
                      hoverformat=DATE_FORMAT, nticks=5, tickangle=0, row=1, col=1)
     fig.update_xaxes(visible=False, range=[-1, 1], row=1, col=2)
     fig.update_layout(legend={"y": -0.25}, margin={"b": 90})
-    fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero", row=1, col=1)
+    short = t(f"short_{measure}", lang)
+    fig.update_yaxes(title_text=short if not short.startswith("short_") else measure_label(measure, lang),
+                     rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text=t("operation_estimate", lang) + " (%)", ticksuffix=" %",
                      zeroline=True, row=1, col=2)
     return fig

@@ -46,6 +46,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "measure_concentration": "Koncentration (ng/L)",
         "measure_consumption": "Konsumtion (mg moderämne/dygn/1000 inv.)",
         "unit_load_per_1000": "mg/dygn/1000 inv.",
+        "short_load_per_1000": "Belastning (mg/dygn/1000 inv.)",
         "unit_concentration": "ng/L",
         "unit_consumption": "mg/dygn/1000 inv.",
         "axis_date": "Provdatum (dygnsprovets startdag)",
@@ -95,8 +96,8 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "compare_year": "År",
         "compare_no_reference": (
-            "Inga referensdata från EUDA är importerade. Importera dem med kommandot "
-            "'wastewater import-euda' eller via API:t."
+            "Inga referensdata från EUDA är importerade. En administratör importerar dem via "
+            "API:t (POST /api/v1/reference/euda/import) eller kommandoraden."
         ),
         "this_site": "Vår plats",
         "sweden": "Sverige",
@@ -207,6 +208,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "measure_concentration": "Concentration (ng/L)",
         "measure_consumption": "Consumption (mg parent/day/1000 inh.)",
         "unit_load_per_1000": "mg/day/1000 inh.",
+        "short_load_per_1000": "Load (mg/day/1000 inh.)",
         "unit_concentration": "ng/L",
         "unit_consumption": "mg/day/1000 inh.",
         "axis_date": "Sample date (start day of the 24 h composite)",
@@ -256,8 +258,8 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "compare_year": "Year",
         "compare_no_reference": (
-            "No EUDA reference data imported. Import them with 'wastewater import-euda' or "
-            "through the API."
+            "No EUDA reference data imported. An administrator imports them through the API "
+            "(POST /api/v1/reference/euda/import) or the command line."
         ),
         "this_site": "Our site",
         "sweden": "Sweden",

@@ -120,6 +120,8 @@ def test_operation_effect_panels():
     assert est.error_y.array[0] == pytest.approx(17.3)
     assert est.error_y.arrayminus[0] == pytest.approx(12.7)
     assert any(s.name == "event:EV-9" for s in fig.layout.shapes)
+    assert fig.layout.yaxis.title.text == "Belastning (mg/dygn/1000 inv.)"
+    assert fig.layout.yaxis2.title.text == "Skattad förändring (%)"
     summary = figures.operation_summary(effect, lang="sv")
     assert summary == ("Skattad förändring \u221227\u00a0% (95 % konfidensintervall "
                        "\u221240\u00a0% till \u221210\u00a0%).")
