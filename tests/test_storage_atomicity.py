@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from sqlalchemy import event
 from storage_factories import as_bytes, big_results_frame, parsed, results_frame, sites_frame
 
 from wastewater.storage import tables as t
-from wastewater.storage.service import store_parsed
+from wastewater.storage.service import sha256_hex, store_parsed
 
 TESTS_DIR = Path(__file__).resolve().parent
 
@@ -97,7 +98,7 @@ def test_concurrent_identical_uploads_are_stored_once(engine):
     def worker() -> None:
         try:
             barrier.wait()
-            # store_parsed has no duplicate pre-check: the race is decided by UNIQUE(sha256)
+            # both may pass the duplicate pre-check; then UNIQUE(sha256) decides the race
             outcomes.append(store_parsed(engine, data, upload, filename="r.csv", uploader="t"))
         except Exception as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
@@ -114,6 +115,53 @@ def test_concurrent_identical_uploads_are_stored_once(engine):
         n_uploads = conn.execute(sa.select(sa.func.count()).select_from(t.uploads)).scalar()
         n_results = conn.execute(sa.select(sa.func.count()).select_from(t.results)).scalar()
     assert (n_uploads, n_results) == (2, 60)
+
+
+def test_uncommitted_identical_upload_makes_the_second_a_duplicate(engine):
+    """Deterministic race: B passes the pre-check while A's upload row is uncommitted.
+
+    B's INSERT then waits for A (PostgreSQL: unique-index lock; SQLite: the write lock) and,
+    once A commits, fails on UNIQUE(sha256), which store_parsed reports as a duplicate.
+    """
+    from wastewater.storage.database import write_transaction
+
+    store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
+                 uploader="t")
+    upload = parsed("results", results_frame())
+    data = as_bytes(upload)
+    outcome, errors, b_inserts = [], [], []
+
+    def count_b_inserts(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if (threading.current_thread().name == "B"
+                and statement.lstrip().upper().startswith("INSERT INTO UPLOADS")):
+            b_inserts.append(statement)
+
+    def b() -> None:
+        try:
+            outcome.append(store_parsed(engine, data, upload, filename="b.csv", uploader="b"))
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    event.listen(engine, "before_cursor_execute", count_b_inserts)
+    try:
+        with write_transaction(engine) as conn:  # "A": same bytes, not yet committed
+            a_id = conn.execute(t.uploads.insert().returning(t.uploads.c.upload_id), {
+                "kind": "results", "filename": "a.csv", "sha256": sha256_hex(data),
+                "size_bytes": len(data), "content": data, "uploader": "a",
+                "uploaded_at": dt.datetime.now(dt.UTC), "rows_total": 0, "rows_accepted": 0,
+                "report_json": "{}"}).scalar_one()
+            thread = threading.Thread(target=b, name="B")
+            thread.start()
+            time.sleep(2.0)  # B checks for duplicates (sees nothing) and blocks on its INSERT
+            assert thread.is_alive()
+        thread.join(60)
+    finally:
+        event.remove(engine, "before_cursor_execute", count_b_inserts)
+    assert errors == []
+    assert (outcome[0].duplicate, outcome[0].stored, outcome[0].upload_id) == (True, False, a_id)
+    assert len(b_inserts) >= 1  # B really tried to insert: the UNIQUE path was exercised
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.results)).scalar() == 0
 
 
 _WRITER = textwrap.dedent(

@@ -241,19 +241,24 @@ def store_parsed(
 
     Same as :func:`ingest_bytes` after parsing; for callers that parsed the bytes themselves.
     ``parsed.frame`` must hold only valid rows, with the columns of the ingest contract
-    (docs/architecture.md). Identical bytes stored meanwhile (e.g. by a concurrent request)
-    are detected through the unique ``uploads.sha256`` and returned as a duplicate.
+    (docs/architecture.md). Bytes already stored are a duplicate (checked first); identical
+    bytes stored meanwhile by a concurrent request are caught by the unique
+    ``uploads.sha256`` and also returned as a duplicate.
     """
     _check_on_error(on_error)
     report = parsed.report
     kind = parsed.kind
     frame = parsed.frame
+    sha = sha256_hex(data)
+    with connect(engine) as conn:
+        existing = _find_upload(conn, sha)
+    if existing is not None:  # stored before (possibly with on_error="skip")
+        return _duplicate_outcome(report, existing, kind)
     if not report.ok and (on_error == "reject" or len(frame) == 0 or kind not in _STORERS):
         return IngestOutcome(None, False, False, report, kind=kind)
     if kind not in _STORERS:
         raise ValueError(f"unknown upload kind {kind!r}; expected one of "
                          f"{', '.join(t.UPLOAD_KINDS)}")
-    sha = sha256_hex(data)
     now = _utcnow()
     today = today or now.date()
     try:
