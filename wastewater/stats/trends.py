@@ -112,7 +112,7 @@ def _acf(x: np.ndarray, nlags: int) -> np.ndarray:
     return np.array([np.sum(x[: n - k] * x[k:]) / denom for k in range(nlags + 1)])
 
 
-def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str = "hamed_rao",
+def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str = "yue_wang",
                  alpha: float = 0.05) -> dict:
     """Mann–Kendall trend test [M45]_ [K75]_ with optional autocorrelation correction.
 
@@ -122,8 +122,11 @@ def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str 
         Values in time order.
     t : array, optional
         Times, for Sen's slope and detrending (default 0, 1, …).
-    correction : {"hamed_rao", "yue_wang", "none"}
-        ``hamed_rao``: variance × ``1 + 2/(n(n−1)(n−2)) Σ (n−k)(n−k−1)(n−k−2) ρ_k`` over rank
+    correction : {"yue_wang", "hamed_rao", "none"}
+        Default ``yue_wang``: in our simulation (AR(1), phi 0.5–0.6, n = 120,
+        tests/test_stats_simulation.py) it kept the 5 % false-positive rate near 0.07, while
+        Hamed–Rao (whose significance screen drops many lags in short series) gave 0.13–0.19 and
+        the uncorrected test 0.23–0.31. ``hamed_rao``: variance × ``1 + 2/(n(n−1)(n−2)) Σ (n−k)(n−k−1)(n−k−2) ρ_k`` over rank
         autocorrelations ρ_k of the Sen-detrended series that are significant at ``alpha``
         [HR98]_. ``yue_wang``: variance × ``1 + 2 Σ (1 − k/n) ρ₁^k`` with the lag-1 autocorrelation ρ₁
         of the detrended series (AR(1) effective sample size) [YW04]_. Both never shrink the variance below the iid value here
@@ -166,7 +169,7 @@ def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str 
 
 
 def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: bool = True,
-               adjust_weekday: bool = True, correction: str = "hamed_rao",
+               adjust_weekday: bool = True, correction: str = "yue_wang",
                alpha: float = 0.05) -> TrendResult:
     """Monotonic trend of a daily (or weekly) load series.
 
@@ -182,7 +185,8 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
     adjust_weekday : bool
         Subtract the median of each weekday before testing (removes the weekly cycle of daily
         data; leave False for weekly or monthly series).
-    correction : {"hamed_rao", "yue_wang", "none"}
+    correction : {"yue_wang", "hamed_rao", "none"}
+        See :func:`mann_kendall`.
     alpha : float
 
     Returns
