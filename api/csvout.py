@@ -14,7 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import math
-from typing import Any, Iterable, Literal
+from collections.abc import Iterable
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -41,8 +42,7 @@ def _cell(value: Any, dialect: Dialect) -> str:
         if math.isnan(value):
             return ""
         text = repr(value) if abs(value) >= 1e-4 or value == 0 else f"{value:.6g}"
-        if text.endswith(".0"):
-            text = text[:-2]
+        text = text.removesuffix(".0")
         return text.replace(".", ",") if dialect == "sv" else text
     try:
         import numpy as np

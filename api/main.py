@@ -43,7 +43,7 @@ Open wastewater drug-monitoring data service.
 """
 
 
-def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:  # noqa: ANN001
+def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     """Build the application.
 
     Parameters
@@ -107,7 +107,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:  # 
     return app
 
 
-def _engine_for(settings: Settings):  # noqa: ANN202
+def _engine_for(settings: Settings):
     """Engine for ``settings.database_url``; unreachable databases answer 503 later, not here."""
     from wastewater.storage import database
 

@@ -38,13 +38,13 @@ class BodySizeLimit:
     """Refuse bodies larger than ``max_bytes``: first by ``Content-Length``, then by counting
     the bytes actually received (chunked uploads or a lying header)."""
 
-    def __init__(self, app, max_bytes: int) -> None:  # noqa: ANN001
+    def __init__(self, app, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
         # multipart framing adds a few hundred bytes around the file itself
         self.slack = 64 * 1024
 
-    async def __call__(self, scope, receive, send):  # noqa: ANN001
+    async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -62,7 +62,7 @@ class BodySizeLimit:
         received = 0
         started = False
 
-        async def limited_receive():  # noqa: ANN202
+        async def limited_receive():
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":
@@ -71,7 +71,7 @@ class BodySizeLimit:
                     raise BodyTooLarge(self.max_bytes)
             return message
 
-        async def tracking_send(message):  # noqa: ANN001, ANN202
+        async def tracking_send(message):
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
@@ -83,7 +83,7 @@ class BodySizeLimit:
             if not started:
                 await self._reply(send)
 
-    async def _reply(self, send) -> None:  # noqa: ANN001
+    async def _reply(self, send) -> None:
         _, raw = _413(self.max_bytes)
         await send(
             {

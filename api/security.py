@@ -20,8 +20,9 @@ import hashlib
 import hmac
 import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -75,14 +76,14 @@ def new_token() -> str:
 # -- table access (tables: wastewater.storage.tables.api_keys / audit_log) --------------------
 
 
-def _tables():  # noqa: ANN202
+def _tables():
     from wastewater.storage import tables as t
 
     return t
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _parse_sites(raw: Any) -> frozenset[str] | None:

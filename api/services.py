@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ MEASURES: dict[str, tuple[str, str]] = {
 }
 
 
-def repository():  # noqa: ANN201
+def repository():
     from wastewater.storage import repository as r
 
     return r

@@ -137,17 +137,17 @@ def main() -> None:
     lines = [
         "# Load test: GET /api/v1/series",
         "",
-        f"Run {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M UTC} by `benchmarks/load_series.py` "
-        f"(`--requests {args.requests} --concurrency {args.concurrency}`).",
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/load_series.py` "
+        f"(`--requests {args.requests} --concurrency {args.concurrency}`)."),
         "",
-        f"- Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
-        "(shared with other jobs while this ran).",
-        "- Server: uvicorn, 1 worker, SQLite database with the demo data "
+        (f"- Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
+        "(shared with other jobs while this ran)."),
+        ("- Server: uvicorn, 1 worker, SQLite database with the demo data "
         f"({counts['results']} results, {counts['flows']} flows, {counts['sites']} sites, "
-        f"{counts['events']} events; loaded in {load_s:.1f} s).",
-        f"- Clients: {args.concurrency} concurrent httpx.AsyncClient, {args.requests} requests rotating over "
+        f"{counts['events']} events; loaded in {load_s:.1f} s)."),
+        (f"- Clients: {args.concurrency} concurrent httpx.AsyncClient, {args.requests} requests rotating over "
         f"{len(SITES)} sites × {len(ANALYTES)} analytes × {len(MEASURES)} measures; every 10th anonymous "
-        "(weekly means), every 7th as CSV.",
+        "(weekly means), every 7th as CSV."),
         "",
         "| metric | value |",
         "|---|---|",
@@ -159,10 +159,10 @@ def main() -> None:
         f"| mean latency | {statistics.mean(ms):.0f} ms |",
         f"| throughput | {len(ms) / wall:.1f} requests/s |",
         "",
-        "Latency under 50 concurrent clients is dominated by queueing: one worker computes each "
+        ("Latency under 50 concurrent clients is dominated by queueing: one worker computes each "
         "series (SQL read, `build_dataset`, JSON) in turn, so p50 ≈ concurrency × service time. "
         "The app is stateless; add uvicorn workers or replicas behind a load balancer to scale, and "
-        "clients can revalidate with `If-None-Match` (304 without a body).",
+        "clients can revalidate with `If-None-Match` (304 without a body)."),
         "",
     ]
     REPORT.parent.mkdir(parents=True, exist_ok=True)

@@ -9,9 +9,9 @@ Analyses need a key (viewer and above): they are computed from single-day values
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib
-from typing import Annotated, Any, Callable, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
@@ -57,7 +57,7 @@ def bh_q_values(p_values: list[float | None]) -> list[float | None]:
     return [jsonable(v) for v in q]
 
 
-def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):  # noqa: ANN001, ANN202
+def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):
     """Dataset of one site (all or some analytes) from :func:`wastewater.timeseries.build_dataset`."""
     from wastewater.timeseries import build_dataset
 
@@ -71,13 +71,13 @@ def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str
     return ds
 
 
-def _site_series(ds, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:  # noqa: ANN001
+def _site_series(ds, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
     from wastewater.timeseries import site_series
 
     return site_series(ds, site, analyte, "load_mg_per_day_per_1000")
 
 
-def _series(engine, site, analyte, loq_method, start=None, end=None) -> tuple[pd.Series, pd.Series]:  # noqa: ANN001
+def _series(engine, site, analyte, loq_method, start=None, end=None) -> tuple[pd.Series, pd.Series]:
     daily, _ = daily_series(engine, site, analyte, "load_per_1000", start=start, end=end, loq_method=loq_method)
     if daily.empty:
         raise ApiError(422, "not enough data", [item("no_data", f"no results for {site} / {analyte}",

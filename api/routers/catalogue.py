@@ -33,4 +33,4 @@ def references() -> dict[str, str]:
         text = resources.files("wastewater").joinpath("data/references.md").read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
         return {}
-    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^- \*\*([^*]+)\*\*: (.+)$", text, re.M)}
+    return {m.group(1): m.group(2).strip() for m in re.finditer(r"^- \*\*([^*]+)\*\*: (.+)$", text, re.MULTILINE)}

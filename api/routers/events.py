@@ -9,7 +9,15 @@ from fastapi import APIRouter, Query, Request
 
 from api.deps import EngineDep, PageDep, PrincipalDep, SettingsDep, paginate
 from api.errors import responses
-from api.routers.common import CSV_RESPONSE, DialectQ, FormatQ, FromQ, ToQ, check_range, csv_response
+from api.routers.common import (
+    CSV_RESPONSE,
+    DialectQ,
+    FormatQ,
+    FromQ,
+    ToQ,
+    check_range,
+    csv_response,
+)
 from api.schemas import EventOut, PageOut, RiskWeekendOut
 from api.security import Principal
 from api.services import records, repository, visible_site_ids
@@ -17,7 +25,7 @@ from api.services import records, repository, visible_site_ids
 router = APIRouter(tags=["events"])
 
 
-def visible_events(engine, settings, p: Principal) -> list[dict]:  # noqa: ANN001
+def visible_events(engine, settings, p: Principal) -> list[dict]:
     """Events the caller may see.
 
     Confidential events (police operations whose dates may be secret under OSL 18:1,

@@ -13,7 +13,9 @@ from api.security import create_key_record, list_keys, load_audit, revoke_key
 from api.services import jsonable
 
 router = APIRouter(tags=["admin"])
-Admin = Depends(require_roles("admin", what="manage API keys"))
+_ADMIN_KEYS = Depends(require_roles("admin", what="manage API keys"))
+_ADMIN_AUDIT = Depends(require_roles("admin", what="read the audit log"))
+Admin = _ADMIN_KEYS
 
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, summary="Create an API key",
@@ -43,7 +45,7 @@ def revoke(engine: EngineDep, key_id: Annotated[str, Path(max_length=64)], p: Pr
 
 @router.get("/audit", summary="Audit log, newest first", responses=responses(401, 403, 422, 503))
 def audit_log(request: Request, engine: EngineDep, page: PageDep,
-              p: Principal = Depends(require_roles("admin", what="read the audit log"))) -> dict:
+              p: Principal = _ADMIN_AUDIT) -> dict:
     """Every write (uploads, key changes, site/population updates, EUDA imports), newest first."""
     rows = [jsonable(r) for r in load_audit(engine, limit=100_000)]
     return paginate(request, rows, page)

@@ -23,7 +23,7 @@ def health(engine: EngineDep) -> Health:
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - any failure means "unavailable"
+    except Exception as exc:
         raise ApiError(503, "database unavailable",
                        [item("storage_unavailable", f"database ping failed: {type(exc).__name__}")],
                        {"Retry-After": "30"}) from exc

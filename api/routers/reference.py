@@ -9,15 +9,33 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
 
-from api.deps import EngineDep, PageDep, Principal, SettingsDep, paginate, require_rank, require_roles
+from api.deps import (
+    EngineDep,
+    PageDep,
+    Principal,
+    SettingsDep,
+    paginate,
+    require_rank,
+    require_roles,
+)
 from api.errors import ApiError, item, responses
-from api.routers.common import CSV_RESPONSE, DialectQ, FormatQ, FromQ, ToQ, check_range, csv_response
+from api.routers.common import (
+    CSV_RESPONSE,
+    DialectQ,
+    FormatQ,
+    FromQ,
+    ToQ,
+    check_range,
+    csv_response,
+)
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut
 from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 
 router = APIRouter(tags=["reference"])
+_ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))
+_EXPORT = Depends(require_rank(1, "export single results"))
 
 
 def _interop(module: str, *names: str) -> Any:
@@ -61,7 +79,7 @@ async def euda_import(
     all_data: Annotated[UploadFile, File(description="ww2025-all-data.csv")],
     site_info: Annotated[UploadFile, File(description="ww2025-site-info-table.csv")],
     source: Annotated[str, Query(min_length=1, max_length=32)] = "EUDA-2025",
-    p: Principal = Depends(require_roles("admin", what="import EUDA releases")),
+    p: Principal = _ADMIN_IMPORT,
 ) -> dict:
     """Replaces the earlier import of the same `source` in one transaction."""
     fn = _interop("store", "import_euda")
@@ -89,7 +107,7 @@ def export_odm(
     table: Annotated[Literal["measures", "samples", "sites", "local_populations"],
                      Query(description="ODM table returned as CSV.")] = "measures",
     format: Annotated[Literal["csv", "json"], Query(description="`json`: every table.")] = "csv",
-    p: Principal = Depends(require_rank(1, "export single results")),
+    p: Principal = _EXPORT,
 ):
     """`wastewater.interop.odm.export_odm` on the visible sites (PHES-ODM v2.2.3 names,
     concentrations in ng/L). CSV cells are formula-neutralised like every CSV of the API."""

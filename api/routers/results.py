@@ -7,7 +7,17 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from api.deps import EngineDep, PageDep, Principal, SettingsDep, paginate, require_rank
 from api.errors import ApiError, item, responses
-from api.routers.common import CSV_RESPONSE, AnalyteQ, DialectQ, FormatQ, FromQ, SiteQ, ToQ, check_range, csv_response
+from api.routers.common import (
+    CSV_RESPONSE,
+    AnalyteQ,
+    DialectQ,
+    FormatQ,
+    FromQ,
+    SiteQ,
+    ToQ,
+    check_range,
+    csv_response,
+)
 from api.schemas import PageOut, ResultOut, SampleOut
 from api.services import records, repository, require_site, resolve_analyte, visible_site_ids
 
@@ -15,7 +25,7 @@ router = APIRouter(tags=["results"])
 Viewer = Depends(require_rank(1, "read single results (public users get weekly means from /series)"))
 
 
-def _load(engine, settings, p, site, analyte, start, end, include_history):  # noqa: ANN001, ANN202
+def _load(engine, settings, p, site, analyte, start, end, include_history):
     check_range(start, end)
     if site:
         require_site(engine, p, settings, site)
@@ -84,7 +94,7 @@ def list_samples(
     if not df.empty:
         for (sid, s, d), g in df.groupby(["sample_id", "site", "sample_date"], sort=False):
             rows.append({"sample_id": sid, "site": s, "sample_date": pd.Timestamp(d).date().isoformat(),
-                         "n_results": int(len(g)), "analytes": sorted(g["analyte"].unique().tolist())})
+                         "n_results": len(g), "analytes": sorted(g["analyte"].unique().tolist())})
         rows.sort(key=lambda r: (r["sample_date"], r["site"], r["sample_id"]))
     if format == "csv":
         return csv_response(rows, dialect, "samples.csv")

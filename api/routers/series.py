@@ -15,7 +15,14 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, etag_for
 from api.schemas import SeriesOut
-from api.services import MEASURES, daily_series, jsonable, require_site, resolve_analyte, weekly_means
+from api.services import (
+    MEASURES,
+    daily_series,
+    jsonable,
+    require_site,
+    resolve_analyte,
+    weekly_means,
+)
 
 router = APIRouter(tags=["series"])
 

@@ -7,7 +7,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from api.deps import EngineDep, PageDep, Principal, PrincipalDep, SettingsDep, paginate, require_roles
+from api.deps import (
+    EngineDep,
+    PageDep,
+    Principal,
+    SettingsDep,
+    paginate,
+    require_roles,
+)
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.schemas import PageOut, UploadMeta, UploadOut
 from api.services import jsonable, records, repository
@@ -23,6 +30,11 @@ KIND_ROLES = {
 }
 UPLOADERS = ("lab", "analyst", "admin")
 CHUNK = 1024 * 1024
+
+_UPLOAD = Depends(require_roles(*UPLOADERS, what="upload files"))
+_LIST = Depends(require_roles(*UPLOADERS, what="list uploads"))
+_READ = Depends(require_roles(*UPLOADERS, what="read uploads"))
+_RAW = Depends(require_roles("lab", "admin", what="download raw uploads"))
 
 
 async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
@@ -50,7 +62,7 @@ def _check_kind(p: Principal, kind: str) -> None:
             "role", f"role {p.role!r} may not upload {kind}; allowed: {', '.join(allowed)}", column="kind")])
 
 
-def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:  # noqa: ANN001
+def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:
     """Rows naming a site outside the key's scope (labs upload for their own sites only)."""
     if p.sites is None and p.role != "lab":
         return []
@@ -76,7 +88,7 @@ def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:  # noqa: ANN001
     return errs
 
 
-def _known_sites(engine) -> set[str]:  # noqa: ANN001
+def _known_sites(engine) -> set[str]:
     df = repository().load_sites(engine)
     return set(df["site"]) if len(df) else set()
 
@@ -101,7 +113,7 @@ async def upload(
     dry_run: Annotated[bool, Query(description="Validate only; nothing is stored.")] = False,
     on_error: Annotated[Literal["reject", "skip"],
                         Query(description="`reject`: any error rejects the file; `skip`: store valid rows.")] = "reject",
-    p: Principal = Depends(require_roles(*UPLOADERS, what="upload files")),
+    p: Principal = _UPLOAD,
 ):
     """Answers with the validation report: rows accepted and every problem with its line
     (1-based, header = 1), column and message. `422` when the file is rejected; `200` with
@@ -151,13 +163,13 @@ def _upload_visible(p: Principal, meta: dict) -> bool:
 @router.get("/uploads", response_model=PageOut[UploadMeta], summary="Stored uploads, newest first",
             responses=responses(401, 403, 422, 503))
 def list_uploads(request: Request, engine: EngineDep, page: PageDep,
-                 p: Principal = Depends(require_roles(*UPLOADERS, what="list uploads"))):
+                 p: Principal = _LIST):
     """Lab keys see their own uploads; analyst and admin see all."""
     rows = [r for r in records(repository().list_uploads(engine)) if _upload_visible(p, r)]
     return paginate(request, rows, page)
 
 
-def _get(engine, p: Principal, upload_id: int) -> dict:  # noqa: ANN001
+def _get(engine, p: Principal, upload_id: int) -> dict:
     from wastewater.exceptions import NotFound
 
     try:
@@ -176,7 +188,7 @@ UploadId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Upload id.")]
 @router.get("/uploads/{upload_id}", response_model=UploadMeta, summary="Upload metadata and validation report",
             responses=responses(401, 403, 404, 422, 503))
 def get_upload(engine: EngineDep, upload_id: UploadId,
-               p: Principal = Depends(require_roles(*UPLOADERS, what="read uploads"))):
+               p: Principal = _READ):
     meta = _get(engine, p, upload_id)
     meta.pop("content", None)
     return jsonable(meta)
@@ -191,7 +203,7 @@ def get_upload(engine: EngineDep, upload_id: UploadId,
                **responses(401, 403, 404, 422, 503)},
 )
 def get_upload_raw(engine: EngineDep, upload_id: UploadId,
-                   p: Principal = Depends(require_roles("lab", "admin", what="download raw uploads"))):
+                   p: Principal = _RAW):
     """Lab keys (their own uploads) and admin only."""
     meta = _get(engine, p, upload_id)
     name = (meta.get("filename") or f"upload-{upload_id}").replace('"', "")

@@ -24,11 +24,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from storage_factories import parsed  # noqa: E402
+from storage_factories import parsed
 
-from api.config import Settings  # noqa: E402
-from api.main import create_app  # noqa: E402
-from api.security import create_key  # noqa: E402
+from api.config import Settings
+from api.main import create_app
+from api.security import create_key
 
 START = pd.Timestamp("2025-01-06")  # a Monday (ISO week 2025-W02)
 N_DAYS = 28
@@ -110,7 +110,7 @@ def seed(engine: sa.Engine) -> None:
 class Clients:
     """TestClients keyed by role name; ``public`` sends no key."""
 
-    def __init__(self, app, tokens: dict[str, str]) -> None:  # noqa: ANN001
+    def __init__(self, app, tokens: dict[str, str]) -> None:
         self.app = app
         self.tokens = tokens
         self._c = TestClient(app, raise_server_exceptions=False)
@@ -122,7 +122,7 @@ class Clients:
         return c
 
 
-def make_clients(engine: sa.Engine, **settings) -> Clients:  # noqa: ANN003
+def make_clients(engine: sa.Engine, **settings) -> Clients:
     app = create_app(Settings(database_url=str(engine.url), admin_key=ADMIN_BOOTSTRAP, **settings), engine=engine)
     tokens = {
         "viewer": create_key(engine, "viewer-key", "viewer"),
@@ -136,7 +136,7 @@ def make_clients(engine: sa.Engine, **settings) -> Clients:  # noqa: ANN003
 
 
 @pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory):  # noqa: ANN201
+def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory):
     """A migrated, seeded database shared by the read-only tests (session scope)."""
     from wastewater.storage.database import get_engine, upgrade
 
@@ -160,12 +160,12 @@ def seeded_engine(request: pytest.FixtureRequest, tmp_path_factory):  # noqa: AN
 
 
 @pytest.fixture(scope="session")
-def clients(seeded_engine) -> Clients:  # noqa: ANN001
+def clients(seeded_engine) -> Clients:
     return make_clients(seeded_engine)
 
 
 @pytest.fixture
-def fresh_clients(engine) -> Clients:  # noqa: ANN001
+def fresh_clients(engine) -> Clients:
     """Clients on H2's per-test migrated, seeded database (for tests that write)."""
     seed(engine)
     return make_clients(engine)

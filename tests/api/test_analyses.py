@@ -3,7 +3,6 @@ with Benjamini–Hochberg q-values on multi-test endpoints; /analytes catalogue.
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
 
 B = "/api/v1"

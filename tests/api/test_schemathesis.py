@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis import checks as st_checks
 
 from api.config import Settings
 from api.main import create_app
@@ -15,8 +14,9 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory):  # noqa: ANN201
+def api_schema(tmp_path_factory):
     from conftest import ADMIN_BOOTSTRAP, seed
+
     from wastewater.storage.database import get_engine, upgrade
 
     url = f"sqlite:///{tmp_path_factory.mktemp('st') / 'st.db'}"
@@ -32,9 +32,8 @@ def api_schema(tmp_path_factory):  # noqa: ANN201
 def test_no_server_errors(api_schema):
     """Every /api/v1 operation, 8 generated cases each (schemathesis' pytest plugin does not
     run under pytest 9, so the operations are driven through its Python API)."""
-    from hypothesis import given
-
     from conftest import ADMIN_BOOTSTRAP
+    from hypothesis import given
 
     tested, problems, statuses = [], [], []
     for result in api_schema.get_all_operations():
@@ -44,7 +43,7 @@ def test_no_server_errors(api_schema):
         @given(case=op.as_strategy())
         @settings(max_examples=8, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
-        def run(case):  # noqa: ANN001, ANN202
+        def run(case, op=op):
             resp = case.call(headers={"X-API-Key": ADMIN_BOOTSTRAP})
             statuses.append(resp.status_code)
             if resp.status_code >= 500:
