@@ -9,7 +9,7 @@ from __future__ import annotations
 __all__ = ["mount"]
 
 
-def mount(app):  # noqa: ANN001, ANN201 - FastAPI imported lazily
+def mount(app):
     """Serve the dashboard from ``app`` under ``/dashboard`` (called by ``api.main.create_app``)."""
     from dashboards.app import mount as _mount
 

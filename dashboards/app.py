@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import pandas as pd
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
@@ -342,8 +342,8 @@ def operations_page(request: Request) -> HTMLResponse:
     fields = sel.fields(measure=False, period=False)
     if d["event"] is not None:
         fields.append(select("event", t("operation_choose", lang),
-                             [(r.event_id, f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
-                               f"{t(f'event_{r.kind}', lang)}")
+                             [(r.event_id, (f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
+                                            f"{t(f'event_{r.kind}', lang)}"))
                               for r in d["events"].itertuples(index=False)],
                              d["event"]["event_id"]))
     body.append(_controls(f"{BASE}/operations", lang, fields))
@@ -608,8 +608,9 @@ def upload_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/upload", response_class=HTMLResponse)
-async def upload_post(request: Request, file: UploadFile = File(...), kind: str = Form("auto"),
-                      action: str = Form("dry_run")) -> HTMLResponse:
+async def upload_post(request: Request, file: Annotated[UploadFile, File()],
+                      kind: Annotated[str, Form()] = "auto",
+                      action: Annotated[str, Form()] = "dry_run") -> HTMLResponse:
     """Forward the file to ``POST /api/v1/uploads/{kind}`` with the cookie's key and show the
     API's validation report (dry run unless "check and save" was pressed)."""
     import httpx
@@ -679,7 +680,7 @@ def login_page(request: Request) -> HTMLResponse:
 
 
 @router.post("/login")
-def login_post(request: Request, key: str = Form("")) -> RedirectResponse:
+def login_post(request: Request, key: Annotated[str, Form()] = "") -> RedirectResponse:
     lang = _lang(request)
     resp = RedirectResponse(url(f"{BASE}/login", {"lang": lang}), status_code=303)
     key = key.strip()

@@ -241,8 +241,8 @@ def risk_weekend_calendar(start: Any, end: Any) -> pd.DataFrame:
 # -- operation effect ----------------------------------------------------------------------------
 
 
-def _stats():  # noqa: ANN202
-    import wastewater.stats as stats
+def _stats():
+    from wastewater import stats
 
     return stats
 
@@ -399,8 +399,7 @@ def _first(d: dict, *keys: str) -> Any:
 
 #: ISO country codes counted as Europe in the comparison (EUDA also lists e.g. BR, CA, CL, NZ).
 EUROPE = frozenset(
-    "AT BE BG CH CY CZ DE DK EE ES FI FR GB GR HR HU IE IS IT LT LU LV ME MK MT NL NO PL PT RO "
-    "RS SE SI SK TR UA BA AL XK MD".split())
+    ["AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU", "IE", "IS", "IT", "LT", "LU", "LV", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "TR", "UA", "BA", "AL", "XK", "MD"])
 
 
 def reference_years(engine: sa.Engine) -> list[int]:

@@ -364,7 +364,7 @@ def _suppressed_note(viewer: D.Viewer, lang: str) -> str:
 def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: str, note: str,
               role: str) -> str:
     css = CSS_PATH.read_text(encoding="utf-8")
-    generated = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     period_text = f"{format_date(period[0])} – {format_date(period[1])}"
     note_html = f'<p class="notice">{esc(note)}</p>' if note else ""
     return f"""<!DOCTYPE html>

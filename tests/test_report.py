@@ -71,7 +71,7 @@ def test_public_report_is_offline_and_suppresses(demo_engine):
     # no external resource at all: scripts and styles are inlined
     assert not re.search(r"<script[^>]+src=", html)
     assert not re.search(r"<link[^>]+href=", html)
-    markup = re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.S)  # plotly.js has URL strings
+    markup = re.sub(r"<script[^>]*>.*?</script>", "", html, flags=re.DOTALL)  # plotly.js has URL strings
     assert not re.search(r'(src|href)="https?://', markup)
     assert "Plotly.newPlot" in html and len(html) > 3_000_000  # plotly.js inlined
     # one change chart + one trend per public site × drug analyte + operation panels

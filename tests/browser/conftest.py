@@ -44,7 +44,7 @@ def demo_server(tmp_path_factory):
     engine.dispose()
     port = _free_port()
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
-    log = open(db.parent / "server.log", "wb")
+    log = open(db.parent / "server.log", "wb")  # noqa: SIM115 - open for the whole session
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
