@@ -70,7 +70,7 @@ def make_files(n_rows: int, seed: int = 42) -> tuple[bytes, bytes, bytes]:
     return sites_csv.encode(), results, changed.to_csv(index=False).encode()
 
 
-def timed(fn):  # noqa: ANN001, ANN201
+def timed(fn):
     start = time.perf_counter()
     out = fn()
     return out, time.perf_counter() - start
@@ -130,13 +130,13 @@ def main() -> None:
     lines = [
         "# bench_storage_ingest",
         "",
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.platform()}, "
-        f"Python {platform.python_version()}, {args.rows:,} result rows "
-        f"({len(results) / 2**20:.1f} MiB CSV, generated in {t_gen:.1f} s).",
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.platform()}, "
+         f"Python {platform.python_version()}, {args.rows:,} result rows "
+         f"({len(results) / 2**20:.1f} MiB CSV, generated in {t_gen:.1f} s)."),
         "Machine shared with other jobs: times are indicative.",
         "",
-        "| database | rows | parse [s] | store, one transaction [s] | rows/s stored | "
-        "duplicate check [s] | 1 % corrected re-upload [s] | superseded | unchanged |",
+        ("| database | rows | parse [s] | store, one transaction [s] | rows/s stored | "
+         "duplicate check [s] | 1 % corrected re-upload [s] | superseded | unchanged |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in rows:

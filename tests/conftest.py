@@ -38,8 +38,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     import alembic
     import pandas
 
-    return [f"sqlalchemy {sa.__version__}, alembic {alembic.__version__}, "
-            f"pandas {pandas.__version__}"]
+    versions = (f"sqlalchemy {sa.__version__}, alembic {alembic.__version__}, "
+                f"pandas {pandas.__version__}")
+    return [versions]
 
 
 def _pg_admin_engine() -> sa.Engine:

@@ -17,10 +17,10 @@ SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 TODAY = dt.date(2026, 1, 1)
 
 SITES_CSV = (
-    "site,name,municipality,population,population_year,lat,lon,treatment_plant\n"
-    "SE-X,Plant X,Xby,25100,2024,58.99,16.21,X WWTP\n"
-    "SE-X,Plant X,Xby,25300,2025,58.99,16.21,X WWTP\n"
-).encode()
+    b"site,name,municipality,population,population_year,lat,lon,treatment_plant\n"
+    b"SE-X,Plant X,Xby,25100,2024,58.99,16.21,X WWTP\n"
+    b"SE-X,Plant X,Xby,25300,2025,58.99,16.21,X WWTP\n"
+)
 RESULTS_HEADER = ("sample_id,site,sample_date,analyte,value,unit,qualifier,loq,lod,"
                   "flow_m3_per_day,composite_hours,replicate,sample_role,lab,method,comment\n")
 

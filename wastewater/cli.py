@@ -90,7 +90,7 @@ def _fail_storage(exc: Exception) -> typer.Exit:
     return typer.Exit(EXIT_STORAGE)
 
 
-def _engine(ctx: typer.Context, *, require_schema: bool = True):  # noqa: ANN202
+def _engine(ctx: typer.Context, *, require_schema: bool = True):
     from wastewater.storage.database import current_revision, get_engine, head_revision
 
     try:
@@ -135,7 +135,7 @@ def _safe(url: str) -> str:
 # --------------------------------------------------------------------------- ingest
 
 
-def _report_table(report, filename: str) -> Table:  # noqa: ANN001
+def _report_table(report, filename: str) -> Table:
     table = Table(title=f"Validation report: {filename}", title_justify="left", show_lines=False)
     table.add_column("line", justify="right")
     table.add_column("column")
@@ -149,7 +149,7 @@ def _report_table(report, filename: str) -> Table:  # noqa: ANN001
     return table
 
 
-def _summary(outcome, name: str) -> str:  # noqa: ANN001
+def _summary(outcome, name: str) -> str:
     r = outcome.report
     counts = (f"{outcome.rows_inserted} inserted, {outcome.rows_superseded} superseded, "
               f"{outcome.rows_unchanged} unchanged")
@@ -166,7 +166,7 @@ def _summary(outcome, name: str) -> str:  # noqa: ANN001
             f"{r.rows_total} row(s). Fix them, or use --on-error skip to store the valid rows.[/]")
 
 
-def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,  # noqa: ANN001
+def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,
                   on_error: str, uploader: str) -> list:
     from wastewater.storage.service import ingest_bytes
 
@@ -176,7 +176,7 @@ def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,
         for path in files:
             task = progress.add_task(f"{path.name}: checking", total=None)
 
-            def update(done: int, total: int, task=task, name=path.name) -> None:  # noqa: ANN001
+            def update(done: int, total: int, task=task, name=path.name) -> None:
                 progress.update(task, description=f"{name}: storing", completed=done,
                                 total=total)
 

@@ -50,7 +50,7 @@ def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys on, WAL, busy timeout; BEGIN handled by us so writers can BEGIN IMMEDIATE."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+    def _on_connect(dbapi_connection, _record):
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is lazy
         # and cannot take the write lock up front).
         dbapi_connection.isolation_level = None
@@ -59,7 +59,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout = {int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
         try:
             cursor.execute("PRAGMA journal_mode = WAL")
-        except Exception:  # noqa: BLE001 - e.g. read-only media; WAL is an optimisation only
+        except Exception:  # noqa: BLE001, S110 - e.g. read-only media; WAL only speeds things up
             pass
         cursor.close()
 
@@ -99,7 +99,7 @@ def get_engine(url: str | None = None, *, check: bool = True, **kwargs) -> Engin
     url = database_url(url)
     try:
         parsed = sa.make_url(url)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise StorageUnavailable(
             f"database URL {url!r} is not a valid SQLAlchemy URL ({exc}); set "
             f"{DATABASE_URL_ENV}, e.g. 'sqlite:///wastewater.db' or "
@@ -114,7 +114,7 @@ def get_engine(url: str | None = None, *, check: bool = True, **kwargs) -> Engin
         kwargs.setdefault("pool_pre_ping", True)
     try:
         engine = sa.create_engine(parsed, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - e.g. missing DBAPI driver
+    except Exception as exc:
         raise StorageUnavailable(
             f"cannot create a database engine for {_redacted(url)}: {exc}"
         ) from exc
@@ -173,7 +173,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             raise
 
 
-def alembic_config(url: str | None = None):  # noqa: ANN201 - alembic.config.Config
+def alembic_config(url: str | None = None):
     """Alembic ``Config`` pointing at the packaged migrations (no alembic.ini needed)."""
     from alembic.config import Config
 
@@ -203,10 +203,9 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> None:
     engine = url if isinstance(url, Engine) else get_engine(url)
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     try:
-        with connect(engine) as conn:
-            with conn.begin():
-                cfg.attributes["connection"] = conn
-                command.upgrade(cfg, revision)
+        with connect(engine) as conn, conn.begin():
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
     finally:
         if not isinstance(url, Engine):
             engine.dispose()
