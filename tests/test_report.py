@@ -84,6 +84,7 @@ def test_public_report_is_offline_and_suppresses(demo_engine):
     assert "Förändring mot T2 2025" in html
 
 
+@pytest.mark.slow
 def test_report_route_download_with_analyst_key(demo_engine):
     from fastapi.testclient import TestClient
 

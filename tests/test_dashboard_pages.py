@@ -1,0 +1,129 @@
+"""Dashboard pages over the real app and a demo database: access rules, CSV, i18n, labels."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def client_and_keys(tmp_path_factory):
+    from fastapi.testclient import TestClient
+
+    from api.config import Settings
+    from api.main import create_app
+    from api.security import create_key
+    from dashboards.demo import load_demo
+    from wastewater.storage.database import get_engine, upgrade
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'demo.db'}"
+    engine = get_engine(url)
+    upgrade(engine)
+    load_demo(engine)
+    keys = {"analyst": create_key(engine, "analyst-pages", "analyst")}
+    app = create_app(Settings(database_url=url), engine=engine)
+    yield TestClient(app), keys
+    engine.dispose()
+
+
+class _Controls(HTMLParser):
+    """Collect form controls and label targets to check that every control is labelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.controls: list[dict] = []
+        self.label_for: set[str] = set()
+        self.html_lang: str | None = None
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        a = dict(attrs)
+        if tag == "html":
+            self.html_lang = a.get("lang")
+        if tag == "label" and a.get("for"):
+            self.label_for.add(a["for"])
+        if tag in ("input", "select", "textarea") and a.get("type") not in ("hidden", "submit"):
+            self.controls.append(a)
+
+
+def _unlabelled(html: str) -> list[dict]:
+    p = _Controls()
+    p.feed(html)
+    return [c for c in p.controls if c.get("id") not in p.label_for and not c.get("aria-label")]
+
+
+@pytest.mark.parametrize("path", ["/dashboard/trend", "/dashboard/operations",
+                                  "/dashboard/riskweekends", "/dashboard/compare",
+                                  "/dashboard/upload", "/dashboard/login", "/dashboard/report"])
+def test_every_control_is_labelled_and_language_set(client_and_keys, path):
+    client, _ = client_and_keys
+    html = client.get(path).text
+    assert _unlabelled(html) == []
+    assert '<html lang="sv">' in html
+    assert '<a class="skip-link" href="#main">' in html and '<main id="main"' in html
+    assert html.count("<h1>") == 1
+    en = client.get(path, params={"lang": "en"}).text
+    assert '<html lang="en">' in en and 'lang="sv" hreflang="sv">Svenska</a>' in en
+
+
+def test_public_gets_weekly_csv_and_no_small_catchment(client_and_keys):
+    client, _ = client_and_keys
+    client.cookies.clear()
+    page = client.get("/dashboard/trend").text
+    assert "SE-KAT-PS1" not in page
+    resp = client.get("/dashboard/data/trend.csv", params={"site": "SE-KAT-ROS",
+                                                           "analyte": "benzoylecgonine"})
+    rows = list(csv.DictReader(io.StringIO(resp.text)))
+    assert "iso_week" in rows[0] and rows[0]["iso_week"] == "2025-W01"
+    # ISO week 1 of 2025 starts Monday 2024-12-30 and holds 5 sampled days (1–5 January)
+    assert rows[0]["date"] == "2024-12-30" and rows[0]["n_days"] == "5"
+    assert len(rows) == 53
+    # a hidden site answers with no data rather than leaking it
+    hidden = client.get("/dashboard/data/trend.csv", params={"site": "SE-KAT-PS1"})
+    assert "SE-KAT-PS1" not in hidden.text
+
+
+def test_analyst_cookie_gives_daily_values_and_confidential_events(client_and_keys):
+    client, keys = client_and_keys
+    client.cookies.clear()
+    public_ops = client.get("/dashboard/operations", params={"site": "SE-KAT-ROS",
+                                                             "analyte": "amphetamine"}).text
+    assert "EV-2025-07" not in public_ops
+    resp = client.post("/dashboard/login", data={"key": keys["analyst"]}, follow_redirects=False)
+    assert resp.status_code == 303 and "httponly" in resp.headers["set-cookie"].lower()
+    assert "samesite=strict" in resp.headers["set-cookie"].lower()
+    client.cookies.set("ww_api_key", keys["analyst"])
+    ops = client.get("/dashboard/operations", params={"site": "SE-KAT-ROS", "analyte": "amphetamine",
+                                                      "event": "EV-2025-07"}).text
+    assert 'data-testid="role">analyst<' in ops
+    assert '<option value="EV-2025-07" selected>' in ops
+    # samples/README.md: amphetamine × 0.80 after EV-2025-07 → the estimate is a decrease
+    sentence = re.search(r'data-testid="effect-sentence"><p>(.*?)</p>', ops).group(1)
+    assert "lägre" in sentence
+    daily = client.get("/dashboard/data/trend.csv", params={"site": "SE-KAT-PS1",
+                                                            "analyte": "mdma"}).text
+    rows = list(csv.DictReader(io.StringIO(daily)))
+    assert "iso_week" not in rows[0] and rows[0]["site"] == "SE-KAT-PS1"
+    client.cookies.clear()
+
+
+def test_swedish_excel_csv_dialect(client_and_keys):
+    client, _ = client_and_keys
+    client.cookies.clear()
+    resp = client.get("/dashboard/data/weekday.csv", params={"site": "SE-KAT-ROS",
+                                                             "analyte": "mdma", "dialect": "sv"})
+    assert resp.content.startswith("\ufeff".encode())
+    header, first = resp.content.decode("utf-8-sig").splitlines()[:2]
+    assert header.split(";")[:4] == ["site", "analyte", "weekday", "median_load_mg_per_day_per_1000"]
+    assert re.fullmatch(r"SE-KAT-ROS;mdma;0;\d+,\d+;.*", first)
+
+
+def test_unknown_key_falls_back_to_public_with_notice(client_and_keys):
+    client, _ = client_and_keys
+    client.cookies.set("ww_api_key", "ww_not-a-key")
+    html = client.get("/dashboard/login").text
+    assert "Okänd eller återkallad nyckel." in html and 'data-testid="role">public<' in html
+    client.cookies.clear()
