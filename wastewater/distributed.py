@@ -241,3 +241,50 @@ def batch_change_tests(
     pairs = [(series[k], None if censored is None else censored.get(k)) for k in keys]
     results = map_ordered(_call_on_pair, pairs, client=client, test=test, **kwargs)
     return dict(zip(keys, results, strict=True))
+
+
+DEFAULT_MC_CHUNKS: dict[str, int] = {"site": 1}
+"""Monte Carlo blocks: one site per block (sites are the natural unit of national work)."""
+
+
+def monte_carlo(
+    ds: Any,
+    variable: str = "load_mg_per_day_per_1000",
+    *,
+    client: Any | None = None,
+    chunks: Mapping[str, int] | None = None,
+    **kwargs: Any,
+):  # noqa: ANN201 - xr.Dataset
+    """
+    Monte Carlo 95 % intervals of ``ds[variable]``, computed on a cluster when given.
+
+    Thin wrapper of :func:`wastewater.uncertainty.monte_carlo_intervals` (lognormal
+    multiplicative components, per-cell percentiles; the method and its literature source are
+    documented there): the dask graph it builds is evaluated by :func:`compute` on
+    ``client``.
+
+    Parameters
+    ----------
+    ds : xr.Dataset
+        Output of :func:`wastewater.timeseries.build_dataset` (dims ``site, analyte, date``).
+    variable : str
+        Variable to propagate, e.g. ``load_mg_per_day_per_1000`` [mg/day/1000 inh.].
+    client : distributed.Client, optional
+        ``None``: dask's local scheduler in this process.
+    chunks : mapping, optional
+        Dask chunks; default :data:`DEFAULT_MC_CHUNKS`. Each block draws from its own child of
+        ``SeedSequence(seed)``, so the numbers depend on the chunking and the seed — never on
+        the scheduler, the number of workers or the order in which blocks run.
+    **kwargs
+        ``n_draws``, ``seed``, ``rsd``, ``per_component`` for ``monte_carlo_intervals``.
+
+    Returns
+    -------
+    xr.Dataset
+        ``ds`` plus ``{variable}_lo95``, ``{variable}_mc_median``, ``{variable}_hi95``
+        (numpy-backed, same units as ``variable``).
+    """
+    from wastewater.uncertainty import monte_carlo_intervals
+
+    lazy = monte_carlo_intervals(ds, variable, chunks=dict(chunks or DEFAULT_MC_CHUNKS), **kwargs)
+    return compute(lazy, client=client)
