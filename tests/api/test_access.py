@@ -107,3 +107,28 @@ def test_pagination_total_and_next(clients):
     assert "offset=10" in r["next"] and "limit=10" in r["next"]
     last = clients["viewer"].get(f"{B}/results?limit=10&offset=50").json()
     assert len(last["items"]) == 6 and last["next"] is None
+
+
+# write endpoints: every refused role (refusals write nothing, so the shared database is safe)
+WRITE_REFUSALS = [
+    ("post", "/keys", {"json": {"name": "x", "role": "viewer"}}, {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
+    ("delete", "/keys/k_nonexistent", {}, {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
+    ("post", "/reference/euda/import", {"files": {"all_data": ("a.csv", b"x"), "site_info": ("s.csv", b"y")}},
+     {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
+    ("post", "/uploads/sites", {"files": {"file": ("s.csv", b"site,name\n")}},
+     {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
+    ("post", "/uploads/events", {"files": {"file": ("e.csv", b"event_id\n")}},
+     {"public": 401, "viewer": 403, "lab": 403}),
+    ("post", "/uploads/results", {"files": {"file": ("r.csv", b"sample_id\n")}},
+     {"public": 401, "viewer": 403, "analyst": 403}),
+    ("post", "/uploads/flows", {"files": {"file": ("f.csv", b"site\n")}},
+     {"public": 401, "viewer": 403, "analyst": 403}),
+]
+
+
+@pytest.mark.parametrize("method,path,kwargs,refused", WRITE_REFUSALS, ids=[f"{m} {p}" for m, p, *_ in WRITE_REFUSALS])
+def test_write_endpoint_refusals(clients, method, path, kwargs, refused):
+    for role, status in refused.items():
+        r = getattr(clients[role], method)(B + path, **kwargs)
+        assert r.status_code == status, (role, path, r.text[:200])
+        assert r.json()["ok"] is False and r.json()["errors"][0]["code"] in ("key_required", "role")
