@@ -39,7 +39,7 @@ class _Controls(HTMLParser):
         self.label_for: set[str] = set()
         self.html_lang: str | None = None
 
-    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+    def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "html":
             self.html_lang = a.get("lang")
