@@ -52,7 +52,7 @@ def _as_daily_series(series: pd.Series, name: str) -> pd.Series:
 
 def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
                   exclude_dates: Iterable | None = None,
-                  composite_days: pd.Series | None = None,
+                  composite_days: pd.Series | bool | None = None,
                   name: str = "series") -> pd.DataFrame:
     """Observations of a daily load series ready for log-scale models.
 
@@ -65,9 +65,9 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
         True where the value was below LOQ/LOD (aligned on dates; missing = False).
     exclude_dates : iterable of date-like, optional
         Days to drop (e.g. suspected dumping).
-    composite_days : pandas.Series of int, optional
-        Days covered by the composite starting on that date (3 for a 72 h composite). When not
-        given, runs of ≥ 2 consecutive days with exactly the same *uncensored* value are taken to
+    composite_days : pandas.Series of int, False or None
+        Days covered by the composite starting on that date (3 for a 72 h composite); ``False``
+        = every row is its own observation (no collapsing). When ``None``, runs of ≥ 2 consecutive days with exactly the same *uncensored* value are taken to
         be one multi-day composite reported on each day.
 
     Returns
@@ -103,7 +103,10 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
     vals = s.to_numpy()
     c = cens.to_numpy()
     n = len(vals)
-    if composite_days is not None:
+    if composite_days is False:
+        keep = np.ones(n, dtype=bool)
+        days = np.ones(n, dtype=int)
+    elif composite_days is not None:
         nd = (_as_daily_series(composite_days, "composite_days").reindex(s.index).fillna(1)
               .astype(int).clip(lower=1).to_numpy())
         keep = np.ones(n, dtype=bool)

@@ -106,23 +106,41 @@ def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
     ``history_weeks`` same-weekday values ``h`` [WBE56]_; log scale because loads are
     multiplicative. A history with zero MAD (e.g. all censored) gives NaN, not an alert.
     """
-    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
-    logs = obs["log_load"]
-    rows = []
-    for date, value in logs.items():
-        past = [date - pd.Timedelta(days=7 * k) for k in range(1, history_weeks + 1)]
-        hist = logs.reindex(past).dropna().to_numpy()
-        rec = {"date": date, "load_mg_per_day_per_1000": float(np.exp(value)),
-               "baseline_median_mg_per_day_per_1000": np.nan, "n_history": len(hist),
-               "robust_z": np.nan, "threshold": np.nan, "alert": False}
-        if len(hist) >= max(min_history, 3):
-            med, _, z = _robust_z(value, hist)
-            thr = alert_threshold(len(hist), false_alarm_rate)
-            rec.update(baseline_median_mg_per_day_per_1000=float(np.exp(med)), robust_z=z,
-                       threshold=thr,
-                       alert=bool(np.isfinite(z) and z > thr and not obs.at[date, "censored"]))
-        rows.append(rec)
-    return pd.DataFrame(rows).set_index("date")
+    obs = prepare_daily(series, censored, composite_days=False)
+    cols = ["load_mg_per_day_per_1000", "baseline_median_mg_per_day_per_1000", "n_history",
+            "robust_z", "threshold", "alert"]
+    if obs.empty:
+        return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"))
+    t = obs["t"].to_numpy()
+    daily = np.full(t[-1] - t[0] + 1, np.nan)
+    daily[t - t[0]] = obs["log_load"].to_numpy()
+    pos = t - t[0]
+    hist = np.full((len(obs), history_weeks), np.nan)
+    for k in range(1, history_weeks + 1):
+        src = pos - 7 * k
+        ok = src >= 0
+        hist[ok, k - 1] = daily[src[ok]]
+    n_hist = np.sum(np.isfinite(hist), axis=1)
+    testable = n_hist >= max(min_history, 3)
+    med = np.full(len(obs), np.nan)
+    z = np.full(len(obs), np.nan)
+    if testable.any():
+        h = hist[testable]
+        m = np.nanmedian(h, axis=1)
+        scale = MAD_TO_SD * np.nanmedian(np.abs(h - m[:, None]), axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            zz = np.where(scale > 0, (obs["log_load"].to_numpy()[testable] - m) / scale, np.nan)
+        med[testable] = m
+        z[testable] = zz
+    thr = np.full(len(obs), np.nan)
+    for n_h in np.unique(n_hist[testable]):
+        thr[testable & (n_hist == n_h)] = alert_threshold(int(n_h), false_alarm_rate)
+    alert = np.isfinite(z) & (z > thr) & ~obs["censored"].to_numpy()
+    out = pd.DataFrame({"load_mg_per_day_per_1000": obs["load"].to_numpy(),
+                        "baseline_median_mg_per_day_per_1000": np.exp(med), "n_history": n_hist,
+                        "robust_z": z, "threshold": thr, "alert": alert},
+                       index=obs.index.rename("date"))
+    return out
 
 
 def alert_for_new_value(history: pd.Series, date, value_mg_per_day_per_1000: float, *,

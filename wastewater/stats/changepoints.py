@@ -116,7 +116,7 @@ def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
     again, up to ``max_changepoints``. The p-values are asymptotic; the false-alarm rate on
     AR(1) series without change is checked in benchmarks/bench_stats.py.
     """
-    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
+    obs = prepare_daily(series, censored, composite_days=False)
     require(len(obs), 2 * min_segment_days, "changepoint series")
     y = obs["log_load"].to_numpy()
     if adjust_weekday:

@@ -112,7 +112,10 @@ def flag_dumping(series: pd.Series, *, event_start, event_end, before_days: int 
     base_start = start - pd.Timedelta(days=before_days)
     z_thr = float(stats.norm.isf(false_alarm_rate_per_day))
 
-    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
+    if isinstance(series, pd.Series) and isinstance(series.index, pd.DatetimeIndex) \
+            and series.index.tz is None:
+        series = series[(series.index >= base_start) & (series.index <= check_end)]
+    obs = prepare_daily(series, censored, composite_days=False)
     base = obs[(obs.index >= base_start) & (obs.index < start) & ~obs["censored"]]
     require(len(base), 14, f"dumping baseline {base_start.date()}–{start.date()}")
     overall = float(base["log_load"].median())
@@ -132,8 +135,10 @@ def flag_dumping(series: pd.Series, *, event_start, event_end, before_days: int 
     method = (f"load: same-weekday median of {before_days} days before, MAD scale; "
               f"flag if z > {z_thr:.2f} (one-sided {false_alarm_rate_per_day:g} per day per check)")
     if parent is not None and metabolite is not None:
-        p = prepare_daily(parent, composite_days=pd.Series(1, index=parent.index), name="parent")
-        m = prepare_daily(metabolite, composite_days=pd.Series(1, index=metabolite.index),
+        parent = parent[(parent.index >= base_start) & (parent.index <= check_end)]
+        metabolite = metabolite[(metabolite.index >= base_start) & (metabolite.index <= check_end)]
+        p = prepare_daily(parent, composite_days=False, name="parent")
+        m = prepare_daily(metabolite, composite_days=False,
                           name="metabolite")
         log_ratio = (p["log_load"] - m["log_load"]).dropna()
         rb = log_ratio[(log_ratio.index >= base_start) & (log_ratio.index < start)]

@@ -257,6 +257,9 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
         raise ValueError(f"event_end {end.date()} is before event_start {start.date()}")
     lo_date = start - pd.Timedelta(days=before_days)
     hi_date = end + pd.Timedelta(days=after_days)
+    if isinstance(series, pd.Series) and isinstance(series.index, pd.DatetimeIndex) \
+            and series.index.tz is None:  # cheap pre-slice; prepare_daily validates the rest
+        series = series[(series.index >= lo_date) & (series.index <= hi_date)]
     full = prepare_daily(series, censored, exclude_dates=exclude_dates,
                          composite_days=composite_days)
     n_excluded = 0

@@ -165,7 +165,7 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
     per-event log ratios with a t CI (primary) and a DerSimonian–Laird random-effects estimate
     [DL86]_ with the Hartung–Knapp CI [HK01]_. Censored days enter at their substituted value (counted in ``n_censored``).
     """
-    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
+    obs = prepare_daily(series, censored, composite_days=False)
     logy = obs["log_load"]
     cens = obs["censored"]
     all_days = set(event_days(calendar)["date"]) if len(calendar) else set()
@@ -174,25 +174,29 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
         sel = sel[sel["name"].isin(list(names))]
     shifts = [k for k in range(-window_weeks, window_weeks + 1) if k != 0]
     rows = []
+    epoch = pd.Timestamp("1970-01-01")
+    by_day = dict(zip(obs["t"].to_numpy().tolist(), logy.to_numpy().tolist()))
+    busy = {(pd.Timestamp(d) - epoch).days for d in all_days}
+    cens_days = set(obs["t"].to_numpy()[cens.to_numpy()].tolist())
     for ev in sel.itertuples(index=False):
-        days = pd.date_range(ev.start, ev.end, freq="D")
-        d_obs = days[days.isin(logy.index)]
+        first = (pd.Timestamp(ev.start) - epoch).days
+        days = list(range(first, (pd.Timestamp(ev.end) - epoch).days + 1))
+        d_obs = [d for d in days if d in by_day]
         diffs, controls = [], []
         for k in shifts:
-            shifted = days + pd.Timedelta(days=7 * k)
-            if any(d in all_days for d in shifted):
+            if any(d + 7 * k in busy for d in days):
                 continue
-            common = [d for d in d_obs if d + pd.Timedelta(days=7 * k) in logy.index]
+            common = [d for d in d_obs if d + 7 * k in by_day]
             if not common:
                 continue
-            ctl = np.array([logy[d + pd.Timedelta(days=7 * k)] for d in common])
-            evv = np.array([logy[d] for d in common])
-            diffs.append(evv.mean() - ctl.mean())
+            ctl = np.mean([by_day[d + 7 * k] for d in common])
+            evv = np.mean([by_day[d] for d in common])
+            diffs.append(evv - ctl)
             controls.append(k)
         m = len(diffs)
         rec = {"event_id": ev.event_id, "name": ev.name, "kind": ev.kind,
                "start": pd.Timestamp(ev.start), "end": pd.Timestamp(ev.end),
-               "n_event_days": int(len(d_obs)), "n_censored": int(cens.reindex(d_obs).sum()),
+               "n_event_days": int(len(d_obs)), "n_censored": sum(d in cens_days for d in d_obs),
                "n_controls": m, "log_ratio": np.nan, "relative_change": np.nan, "se_log": np.nan,
                "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
         if m >= max(min_controls, 2):

@@ -193,7 +193,7 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
     -------
     TrendResult
     """
-    obs = prepare_daily(series, censored, composite_days=pd.Series(1, index=series.index))
+    obs = prepare_daily(series, censored, composite_days=False)
     y = obs["log_load"].to_numpy() if log else obs["load"].to_numpy()
     if adjust_weekday:
         dow = obs.index.day_of_week.to_numpy()
