@@ -124,6 +124,16 @@ def test_upload_bad_results_shows_errors_row_by_row(demo_server, page):
     assert "Inget har sparats" in page.locator("main").inner_text()
     shot(page, "06-upload-bad-results")
 
+    # with the lab key the trend shows daily values; methamphetamine is mostly below LOQ
+    page.goto(base + "/dashboard/trend?site=SE-KAT-ROS&analyte=methamphetamine"
+                     "&start=2025-05-01&end=2025-06-30")
+    _plot_ready(page, "#plot-trend")
+    legend = page.locator("#plot-trend .legend").text_content()
+    assert "Under kvantifieringsgränsen (<LOQ)" in legend
+    assert "Publik vy" not in page.locator("main").inner_text()
+    assert "61 provdygn" in page.locator("#fig-trend-summary").inner_text()
+    shot(page, "10-trend-lab-daily-loq")
+
 
 def test_riskweekends_compare_and_report(demo_server, page):
     base = demo_server["url"]
