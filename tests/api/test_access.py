@@ -63,7 +63,7 @@ def test_public_sees_only_large_catchments(clients):
 
 
 def test_threshold_is_a_setting(seeded_engine):
-    from conftest import make_clients  # tests/api/conftest.py
+    from api_fixtures import make_clients
 
     cl = make_clients(seeded_engine, min_public_population=12_000)
     assert {s["site"] for s in cl["public"].get(f"{B}/sites").json()["items"]} == {"SE-BIG"}

@@ -94,7 +94,7 @@ def test_keys_lifecycle_and_audit(fresh_clients, engine):
 
 
 def test_bootstrap_admin_key(fresh_clients, engine):
-    from conftest import ADMIN_BOOTSTRAP
+    from api_fixtures import ADMIN_BOOTSTRAP
 
     boot = TestClient(fresh_clients.app, headers={"X-API-Key": ADMIN_BOOTSTRAP})
     r = boot.post(f"{B}/keys", json={"name": "first-admin", "role": "admin"})

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def api_schema(tmp_path_factory):
-    from conftest import ADMIN_BOOTSTRAP, seed
+    from api_fixtures import ADMIN_BOOTSTRAP, seed
 
     from wastewater.storage.database import get_engine, upgrade
 
@@ -32,7 +32,7 @@ def api_schema(tmp_path_factory):
 def test_no_server_errors(api_schema):
     """Every /api/v1 operation, 8 generated cases each (schemathesis' pytest plugin does not
     run under pytest 9, so the operations are driven through its Python API)."""
-    from conftest import ADMIN_BOOTSTRAP
+    from api_fixtures import ADMIN_BOOTSTRAP
     from hypothesis import given
 
     tested, problems, statuses = [], [], []

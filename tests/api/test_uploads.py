@@ -101,7 +101,7 @@ def test_upload_roles_and_lab_scope(fresh_clients):
 
 @pytest.mark.parametrize("backend", ["sqlite"])
 def test_size_limit_413(sqlite_engine, backend):
-    from conftest import make_clients, seed
+    from api_fixtures import make_clients, seed
 
     seed(sqlite_engine)
     c = make_clients(sqlite_engine, max_upload_bytes=1000)["lab"]
