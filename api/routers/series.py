@@ -128,8 +128,16 @@ def get_series(
         headers["Last-Modified"] = email.utils.format_datetime(last.astimezone(__import__("datetime").timezone.utc),
                                                                usegmt=True)
     inm = request.headers.get("if-none-match")
-    if inm and (etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*"):
-        return Response(status_code=304, headers=headers)
+    if inm:  # RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since
+        if etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*":
+            return Response(status_code=304, headers=headers)
+    elif last is not None and request.headers.get("if-modified-since"):
+        try:
+            since = email.utils.parsedate_to_datetime(request.headers["if-modified-since"])
+        except (TypeError, ValueError):
+            since = None
+        if since is not None and since.tzinfo is not None and last.replace(microsecond=0) <= since:
+            return Response(status_code=304, headers=headers)
     if format != "json":
         ext = "csv" if format == "csv" else "nc"
         headers["Content-Disposition"] = f'attachment; filename="series_{site}_{a}_{measure}.{ext}"'

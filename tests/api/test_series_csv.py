@@ -55,6 +55,9 @@ def test_etag_304_and_last_modified(clients):
     assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
     other = c.get(f"{B}/series?{Q}&measure=load", headers={"If-None-Match": etag})
     assert other.status_code == 200 and other.headers["etag"] != etag
+    lm = r.headers["last-modified"]
+    assert c.get(f"{B}/series?{Q}", headers={"If-Modified-Since": lm}).status_code == 304
+    assert c.get(f"{B}/series?{Q}", headers={"If-Modified-Since": "Mon, 01 Jan 2001 00:00:00 GMT"}).status_code == 200
     # public (weekly) and viewer (daily) representations differ, so do their ETags
     assert clients["public"].get(f"{B}/series?{Q}").headers["etag"] != etag
 
