@@ -90,14 +90,19 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     change and EUDA class from :func:`wastewater.summaries.change_percent` /
     :func:`wastewater.summaries.change_class` (stable within ±10 %, [EUDA2025]).
 
-    Returns ``analyte, mean, prev_mean, change_percent, change_class, n_days, n_censored``.
+    The certainty of the change comes from :func:`wastewater.stats.trend_test`
+    (Mann–Kendall with Sen's slope on log load, weekday-adjusted) over both tertials together:
+    ``trend_percent_per_year`` with its 95 % CI and p-value.
+
+    Returns ``analyte, mean, prev_mean, change_percent, change_class, n_days, n_censored,
+    trend, trend_percent_per_year, trend_ci_low, trend_ci_high, trend_p``.
     """
+    from wastewater.stats import trend_test
     from wastewater.summaries import change_class, change_percent, euda_means
 
     rows = []
     if ds is None:
-        return pd.DataFrame(columns=["analyte", "mean", "prev_mean", "change_percent",
-                                     "change_class", "n_days", "n_censored"])
+        return pd.DataFrame(columns=CHANGE_COLUMNS)
     for analyte in ds["analyte"].values.tolist():
         if analyte in HYDROCHEMICAL:
             continue
@@ -110,13 +115,33 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
         pm = euda_means(prev, year=prev_start.year, censored=cens.reindex(prev.index)) \
             if prev.dropna().size else {"daily_mean": math.nan}
         mean, prev_mean = m["daily_mean"], pm["daily_mean"]
+        both = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(end))]
+        trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
+                 "trend_ci_high": math.nan, "trend_p": math.nan}
+        try:
+            tr = trend_test(both, censored=cens.reindex(both.index))
+            trend = {"trend": tr.trend, "trend_percent_per_year": tr.percent_change_per_year,
+                     "trend_ci_low": tr.percent_change_per_year_ci[0],
+                     "trend_ci_high": tr.percent_change_per_year_ci[1], "trend_p": tr.p_value}
+        except Exception:  # noqa: BLE001 - too few observations for a trend test
+            pass
         rows.append({"analyte": analyte, "mean": mean, "prev_mean": prev_mean,
                      "change_percent": change_percent(mean, prev_mean),
                      "change_class": change_class(mean, prev_mean),
-                     "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"])})
-    return pd.DataFrame(rows, columns=["analyte", "mean", "prev_mean", "change_percent",
-                                       "change_class", "n_days", "n_censored"])
+                     "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"]), **trend})
+    return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
 
+
+#: Above this share of censored days a trend only follows flow and LOQ changes of the
+#: substituted values, not use; the report then shows no trend (wbe-domain.md §3.3).
+CENSORED_SHARE_NO_TREND = 0.5
+
+CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_class", "n_days",
+                  "n_censored", "trend", "trend_percent_per_year", "trend_ci_low", "trend_ci_high",
+                  "trend_p"]
+
+_TREND_TEXT = {"sv": {"increasing": "ökande", "decreasing": "minskande", "no trend": "ingen säker trend"},
+               "en": {"increasing": "increasing", "decreasing": "decreasing", "no trend": "no clear trend"}}
 
 _CLASS_TEXT = {
     "sv": {"increase": "ökning", "decrease": "minskning", "stable": "stabil",
@@ -186,6 +211,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
                                 "change_percent": c.change_percent,
                                 "change_class": _CLASS_TEXT[lang].get(c.change_class, c.change_class),
                                 "n_days": c.n_days, "n_censored": c.n_censored,
+                                "trend": _trend_cell(c, lang),
                                 "label": f"{analyte_name(c.analyte, lang)} – {label}"})
         site_events = D.events_frame(viewer, site=site, start=start, end=end)
         parts = [f'<h3 id="site-{esc(site)}">{esc(label)} ({esc(site)})</h3>']
@@ -230,7 +256,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         sections.append(_changes_text(changes_frame, lang, prev_label))
         fig = F.tertial_change_figure(changes_frame[["label", "change_percent"]], lang=lang)
         tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_percent", "change_class",
-                             "n_days", "n_censored"]]
+                             "trend", "n_days", "n_censored"]]
         sections.append(_figure_section(
             "changes", t("report_change", lang, prev=prev_label) + " (mg/dygn/1000 inv.)"
             if lang == "sv" else t("report_change", lang, prev=prev_label) + " (mg/day/1000 inh.)",
@@ -241,7 +267,10 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
                   headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
                            "mean": t("col_mean", lang), "prev_mean": t("col_prev_mean", lang),
                            "change_percent": t("col_change_pct", lang), "change_class": "EUDA-klass"
-                           if lang == "sv" else "EUDA class", "n_days": t("col_n_days", lang),
+                           if lang == "sv" else "EUDA class",
+                           "trend": "Trend båda tertialen (%/år, 95 % KI, p)" if lang == "sv"
+                           else "Trend over both tertials (%/year, 95 % CI, p)",
+                           "n_days": t("col_n_days", lang),
                            "n_censored": "n < LOQ"})))
     sections.append("</section>")
     # 2. events
@@ -272,6 +301,21 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     title = t("report_title", lang, year=year, tertial=tertial)
     return _document(title=title, lang=lang, period=(start, end), body="".join(sections),
                      note=suppressed, role=viewer.role)
+
+
+def _trend_cell(c, lang: str) -> str:
+    """``+12 % (−3 % till +30 %), p = 0,120 – ingen säker trend``."""
+    if c.trend is None:
+        return "–"
+    if c.n_days and c.n_censored / c.n_days > CENSORED_SHARE_NO_TREND:
+        return ("– (mest under kvantifieringsgränsen)" if lang == "sv"
+                else "– (mostly below the limit of quantification)")
+    join = "till" if lang == "sv" else "to"
+    p = ("p < " + format_number(0.001, lang, 3)) if c.trend_p < 0.001 \
+        else f"p = {format_number(c.trend_p, lang, 3)}"
+    return (f"{format_percent(c.trend_percent_per_year, lang)} ({format_percent(c.trend_ci_low, lang)} "
+            f"{join} {format_percent(c.trend_ci_high, lang)}), {p} – "
+            f"{_TREND_TEXT[lang].get(c.trend, c.trend)}")
 
 
 def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:

@@ -52,13 +52,20 @@ def test_tertial_changes_windows(demo_engine):
     be = t1.set_index("analyte").loc["benzoylecgonine"]
     assert be["n_days"] == 120
     assert math.isnan(be["prev_mean"]) and be["change_class"] == "no previous data"
-    values, _ = D.stats_series(ds, "SE-KAT-ROS", "benzoylecgonine")
+    values, cens = D.stats_series(ds, "SE-KAT-ROS", "benzoylecgonine")
     assert be["mean"] == pytest.approx(values["2025-01-01":"2025-04-30"].mean())
     # T2 against T1: change = (mean_T2 − mean_T1)/mean_T1 × 100
     t2 = tertial_changes(ds, "SE-KAT-ROS", *tertial_period(2025, 2), *tertial_period(2025, 1))
     be2 = t2.set_index("analyte").loc["benzoylecgonine"]
     assert be2["prev_mean"] == pytest.approx(be["mean"])
     assert be2["change_percent"] == pytest.approx((be2["mean"] - be["mean"]) / be["mean"] * 100)
+    # trend over both tertials from wastewater.stats.trend_test, reported as given
+    from wastewater.stats import trend_test
+
+    both = values["2025-01-01":"2025-08-31"]
+    expected = trend_test(both, censored=cens.reindex(both.index))
+    assert be2["trend_percent_per_year"] == pytest.approx(expected.percent_change_per_year)
+    assert be2["trend_p"] == pytest.approx(expected.p_value)
     # T2 has 123 days; build_dataset spreads the 72 h composite of Fri 15 Aug over the three
     # days it covers (15–17 Aug), and Mon 18 Aug has no sample in the demo set: 123 − 1
     assert be2["n_days"] == 122
