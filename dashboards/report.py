@@ -116,15 +116,15 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
             if prev.dropna().size else {"daily_mean": math.nan}
         mean, prev_mean = m["daily_mean"], pm["daily_mean"]
         both = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(end))]
-        trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
-                 "trend_ci_high": math.nan, "trend_p": math.nan}
         try:
             tr = trend_test(both, censored=cens.reindex(both.index))
-            trend = {"trend": tr.trend, "trend_percent_per_year": tr.percent_change_per_year,
-                     "trend_ci_low": tr.percent_change_per_year_ci[0],
-                     "trend_ci_high": tr.percent_change_per_year_ci[1], "trend_p": tr.p_value}
-        except Exception:  # noqa: BLE001 - too few observations for a trend test
-            pass
+        except ValueError:  # InsufficientDataError: too few observations for a trend test
+            tr = None
+        trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
+                 "trend_ci_high": math.nan, "trend_p": math.nan} if tr is None else {
+            "trend": tr.trend, "trend_percent_per_year": tr.percent_change_per_year,
+            "trend_ci_low": tr.percent_change_per_year_ci[0],
+            "trend_ci_high": tr.percent_change_per_year_ci[1], "trend_p": tr.p_value}
         rows.append({"analyte": analyte, "mean": mean, "prev_mean": prev_mean,
                      "change_percent": change_percent(mean, prev_mean),
                      "change_class": change_class(mean, prev_mean),
