@@ -24,11 +24,19 @@ import pandas as pd
 import statsmodels.api as sm
 
 from wastewater.riskweekends import risk_weekends
-from wastewater.stats import (add_q_values, detect_changepoints, flag_dumping, mann_kendall,
-                              operation_effect, riskweekend_effect, same_weekday_alerts,
-                              simulate_series, trend_test)
-from wastewater.stats.effects import _design
+from wastewater.stats import (
+    add_q_values,
+    detect_changepoints,
+    flag_dumping,
+    mann_kendall,
+    operation_effect,
+    riskweekend_effect,
+    same_weekday_alerts,
+    simulate_series,
+    trend_test,
+)
 from wastewater.stats._series import prepare_daily
+from wastewater.stats.effects import _design
 
 REPORT = Path(__file__).parent / "reports" / "bench_stats.md"
 START = pd.Timestamp("2024-01-01")
@@ -62,11 +70,11 @@ def sim_effect(n_rep, seed, *, phi=0.5, sd_log=0.2, step=0.0, methods=("ar1",), 
 
 def part1(n_rep: int, lines: list[str]) -> None:
     lines += ["## 1. Simulation (seeded)", "",
-              "Series: 8 weeks before, 7-day operation, 8 weeks after (119 days); AR(1) noise on log "
-              "load with marginal sd `sd_log`; Fri–Sun ×1.3; trend +5 %/year; LOQ at 0.7 × baseline "
-              "(LOQ/2 substituted, ~2–5 % censored); 10 % missing days. α = 0.05.", "",
-              f"### 1a. False-positive rate under no effect ({n_rep} replicates per row; binomial SE "
-              f"at 0.05 = {binom_se(0.05, n_rep):.3f})", "",
+              ("Series: 8 weeks before, 7-day operation, 8 weeks after (119 days); AR(1) noise on "
+               "log load with marginal sd `sd_log`; Fri–Sun ×1.3; trend +5 %/year; LOQ at 0.7 × "
+               "baseline (LOQ/2 substituted, ~2–5 % censored); 10 % missing days. α = 0.05."), "",
+              (f"### 1a. False-positive rate under no effect ({n_rep} replicates per row; "
+               f"binomial SE at 0.05 = {binom_se(0.05, n_rep):.3f})"), "",
               "| phi | AR(1)-GLS (default) | HAC (Newey–West) | iid OLS | naive Welch t | AR(1) CI coverage |",
               "|---|---|---|---|---|---|"]
     for i, phi in enumerate((0.0, 0.3, 0.5, 0.7)):
@@ -77,8 +85,8 @@ def part1(n_rep: int, lines: list[str]) -> None:
         print(f"phi={phi}: {rej} cov={cov['ar1']:.3f} naive={naive:.3f} "
               f"({time.perf_counter() - t0:.0f}s)", flush=True)
     n_pow = max(n_rep // 2, 100)
-    lines += ["", f"### 1b. Power and coverage for a 25 % drop (phi 0.5; {n_pow} replicates per row; "
-              "LOQ 0.5 × baseline)", "",
+    lines += ["", (f"### 1b. Power and coverage for a 25 % drop (phi 0.5; {n_pow} replicates "
+                   "per row; LOQ 0.5 × baseline)"), "",
               "| sd_log | trend term | power (AR(1)) | CI coverage | FPR same setting |",
               "|---|---|---|---|---|"]
     for j, (sd, trend) in enumerate(((0.12, True), (0.15, True), (0.2, True), (0.2, False),
@@ -90,8 +98,8 @@ def part1(n_rep: int, lines: list[str]) -> None:
         print(f"power sd={sd} trend={trend}: {rej['ar1']:.3f} cov={cov['ar1']:.3f} "
               f"fpr={rej0['ar1']:.3f}", flush=True)
 
-    lines += ["", "### 1c. Mann–Kendall on AR(1) log loads without trend (n = 120 days, "
-              f"{n_rep} replicates)", "", "| phi | none | Hamed–Rao | Yue–Wang (default) |",
+    lines += ["", ("### 1c. Mann–Kendall on AR(1) log loads without trend (n = 120 days, "
+                   f"{n_rep} replicates)"), "", "| phi | none | Hamed–Rao | Yue–Wang (default) |",
               "|---|---|---|---|"]
     for phi in (0.3, 0.5, 0.7):
         rng = np.random.default_rng(400)
@@ -199,15 +207,15 @@ def part2(sample: int, full: bool, lines: list[str]) -> None:
     scope = "all cells timed" if full else (
         f"{n_eff} (site, analyte, event) cells and {n_ser_eff} series timed, totals extrapolated")
     lines += ["", "## 2. Run time: 300 sites × 20 analytes × 10 events", "",
-              f"Scope: {scope}. Single process on a shared 2-core machine (other jobs running), "
-              f"Python {platform.python_version()}.", "",
+              (f"Scope: {scope}. Single process on a shared 2-core machine (other jobs running), "
+               f"Python {platform.python_version()}."), "",
               "| test | ms per call | calls | total [s] |", "|---|---|---|---|"]
     for name, ms, n in rows:
         lines.append(f"| {name} | {ms:.2f} | {n} | {ms * n / 1e3:.0f} |")
     lines += [f"| BH q-values over {n_cells} p-values | — | 1 | {t_bh:.3f} |",
               f"| **all change tests** | | | **{total_s:.0f}** |",
-              f"| baseline: plain `sm.OLS(y, X).fit()` loop, same design | "
-              f"{per(t_ols, n_eff):.2f} | {n_cells} | {ols_s:.0f} |", ""]
+              (f"| baseline: plain `sm.OLS(y, X).fit()` loop, same design | "
+               f"{per(t_ols, n_eff):.2f} | {n_cells} | {ols_s:.0f} |"), ""]
     print(f"timing done: total {total_s:.0f}s vs OLS {ols_s:.0f}s", flush=True)
 
 
@@ -219,9 +227,9 @@ def main() -> None:
     args = ap.parse_args()
     t0 = time.perf_counter()
     lines = ["# bench_stats: operating characteristics and run time of the change tests", "",
-             f"Generated by `benchmarks/bench_stats.py --replicates {args.replicates} "
-             f"--timing-sample {args.timing_sample}{' --full' if args.full else ''}` "
-             f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+             (f"Generated by `benchmarks/bench_stats.py --replicates {args.replicates} "
+              f"--timing-sample {args.timing_sample}{' --full' if args.full else ''}` "
+              f"on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}."), ""]
     part1(args.replicates, lines)
     part2(args.timing_sample, args.full, lines)
     lines.append(f"Total benchmark wall time: {time.perf_counter() - t0:.0f} s.")

@@ -8,7 +8,13 @@ import pandas as pd
 import pytest
 from dateutil.easter import easter
 
-from wastewater.riskweekends import CALENDAR_COLUMNS, event_days, payday, risk_weekends, swedish_holidays
+from wastewater.riskweekends import (
+    CALENDAR_COLUMNS,
+    event_days,
+    payday,
+    risk_weekends,
+    swedish_holidays,
+)
 
 D = dt.date
 

@@ -9,9 +9,18 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from wastewater.stats import (Q_VALUE_LABEL, add_q_values, alert_for_new_value, alert_threshold,
-                              bh_qvalues, detect_changepoints, mann_kendall, same_weekday_alerts,
-                              sen_slope, trend_test)
+from wastewater.stats import (
+    Q_VALUE_LABEL,
+    add_q_values,
+    alert_for_new_value,
+    alert_threshold,
+    bh_qvalues,
+    detect_changepoints,
+    mann_kendall,
+    same_weekday_alerts,
+    sen_slope,
+    trend_test,
+)
 from wastewater.stats.changepoints import cusum_test
 
 
@@ -63,7 +72,7 @@ def test_trend_test_percent_per_year_on_exact_exponential_growth():
 def test_cusum_finds_the_split_of_a_clean_step():
     rng = np.random.default_rng(1)
     x = np.r_[np.zeros(60), np.ones(60)] + rng.normal(0, 0.1, 120)
-    k, stat, p = cusum_test(x)
+    k, _stat, p = cusum_test(x)
     assert k == 60 and p < 1e-6
 
 

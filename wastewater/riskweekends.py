@@ -27,10 +27,10 @@ import pandas as pd
 
 __all__ = [
     "CALENDAR_COLUMNS",
-    "risk_weekends",
-    "payday",
-    "swedish_holidays",
     "event_days",
+    "payday",
+    "risk_weekends",
+    "swedish_holidays",
 ]
 
 CALENDAR_COLUMNS = ["event_id", "kind", "name", "start", "end", "anchor_date", "rule"]
@@ -73,7 +73,7 @@ def swedish_holidays(years: Iterable[int], categories=("public", "de_facto")) ->
     The category split changed between releases (≤0.85 had one category; ``de_facto``
     appeared in 0.88; ``include_sundays`` default flipped in 0.107) [SE3]_, hence the pin.
     """
-    h = holidays.Sweden(years=sorted(set(int(y) for y in years)), categories=tuple(categories),
+    h = holidays.Sweden(years=sorted({int(y) for y in years}), categories=tuple(categories),
                         language="sv")
     return {d: name for d, name in h.items()}
 

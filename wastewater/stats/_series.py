@@ -10,7 +10,7 @@ import pandas as pd
 
 from wastewater.stats._regression import InsufficientDataError
 
-__all__ = ["prepare_daily", "json_safe", "InsufficientDataError"]
+__all__ = ["InsufficientDataError", "json_safe", "prepare_daily"]
 
 
 def json_safe(value):

@@ -13,12 +13,11 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from wastewater.stats._series import prepare_daily
 from wastewater.stats.dumping import MAD_TO_SD
 
-__all__ = ["alert_threshold", "same_weekday_alerts", "alert_for_new_value"]
+__all__ = ["alert_for_new_value", "alert_threshold", "same_weekday_alerts"]
 
 #: Monte Carlo draws used to calibrate thresholds (fixed seed: thresholds are reproducible).
 CALIBRATION_DRAWS = 200_000
@@ -178,7 +177,7 @@ def alert_for_new_value(history: pd.Series, date, value_mg_per_day_per_1000: flo
     hs.index = pd.DatetimeIndex(hs.index).normalize()
     hist = np.log(hs.reindex(past).dropna().astype(float).to_numpy())
     out = {"date": d.date().isoformat(), "load_mg_per_day_per_1000": float(value_mg_per_day_per_1000),
-           "baseline_median_mg_per_day_per_1000": None, "n_history": int(len(hist)),
+           "baseline_median_mg_per_day_per_1000": None, "n_history": len(hist),
            "robust_z": None, "threshold": None, "alert": False,
            "false_alarm_rate": false_alarm_rate}
     if len(hist) >= max(min_history, 3) and value_mg_per_day_per_1000 > 0:

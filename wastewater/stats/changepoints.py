@@ -20,7 +20,7 @@ from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
 
-__all__ = ["ChangepointResult", "detect_changepoints", "cusum_test"]
+__all__ = ["ChangepointResult", "cusum_test", "detect_changepoints"]
 
 #: Upper bound on the AR(1) coefficient in the long-run variance (avoids division by ~0).
 PHI_MAX = 0.9

@@ -27,7 +27,7 @@ from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
 
-__all__ = ["DumpingResult", "flag_dumping", "MAD_TO_SD"]
+__all__ = ["MAD_TO_SD", "DumpingResult", "flag_dumping"]
 
 #: Consistency factor of the MAD for a normal distribution, 1/Φ⁻¹(0.75) [RC93]_.
 MAD_TO_SD = float(1.0 / stats.norm.ppf(0.75))

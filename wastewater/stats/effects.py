@@ -36,7 +36,7 @@ from scipy import stats
 from wastewater.stats._regression import ENGINES
 from wastewater.stats._series import json_safe, prepare_daily, require
 
-__all__ = ["EffectResult", "operation_effect", "CENSORED_SENSITIVITY_FACTORS"]
+__all__ = ["CENSORED_SENSITIVITY_FACTORS", "EffectResult", "operation_effect"]
 
 #: Multipliers applied to the substituted value of censored days in the sensitivity refits:
 #: ×2 turns LOQ/2 into LOQ (upper bound), ×0.2 turns LOQ/2 into LOQ/10 (near-zero lower bound).

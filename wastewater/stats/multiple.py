@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from statsmodels.stats.multitest import multipletests
 
-__all__ = ["Q_VALUE_LABEL", "bh_qvalues", "add_q_values"]
+__all__ = ["Q_VALUE_LABEL", "add_q_values", "bh_qvalues"]
 
 #: Label to show next to q-values in tables, API and dashboards.
 Q_VALUE_LABEL = "q-value (FDR, Benjamini–Hochberg)"

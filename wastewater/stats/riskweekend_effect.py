@@ -31,7 +31,7 @@ from scipy import stats
 from wastewater.riskweekends import event_days
 from wastewater.stats._series import json_safe, prepare_daily
 
-__all__ = ["RiskWeekendEffect", "riskweekend_effect", "pool_log_ratios"]
+__all__ = ["RiskWeekendEffect", "pool_log_ratios", "riskweekend_effect"]
 
 
 @dataclass(frozen=True)
@@ -196,7 +196,7 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
         m = len(diffs)
         rec = {"event_id": ev.event_id, "name": ev.name, "kind": ev.kind,
                "start": pd.Timestamp(ev.start), "end": pd.Timestamp(ev.end),
-               "n_event_days": int(len(d_obs)), "n_censored": sum(d in cens_days for d in d_obs),
+               "n_event_days": len(d_obs), "n_censored": sum(d in cens_days for d in d_obs),
                "n_controls": m, "log_ratio": np.nan, "relative_change": np.nan, "se_log": np.nan,
                "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
         if m >= max(min_controls, 2):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-__all__ = ["simulate_series", "DEFAULT_SIMULATION"]
+__all__ = ["DEFAULT_SIMULATION", "simulate_series"]
 
 #: Defaults of :func:`simulate_series` with their source (see module references).
 DEFAULT_SIMULATION = {
