@@ -124,8 +124,14 @@ def test_size_limit_413(sqlite_engine, backend):
     assert r3.status_code == 413 and r3.json()["ok"] is False
 
 
-def test_xlsx_upload(fresh_clients):
+def test_xlsx_upload(sqlite_engine):
+    """Parser path only (storage is covered on both databases above): SQLite suffices."""
     import openpyxl
+
+    from api_fixtures import make_clients, seed
+
+    seed(sqlite_engine)
+    fresh_clients = make_clients(sqlite_engine)
 
     wb = openpyxl.Workbook()
     ws = wb.active
