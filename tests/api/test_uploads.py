@@ -127,7 +127,6 @@ def test_size_limit_413(sqlite_engine, backend):
 def test_xlsx_upload(sqlite_engine):
     """Parser path only (storage is covered on both databases above): SQLite suffices."""
     import openpyxl
-
     from api_fixtures import make_clients, seed
 
     seed(sqlite_engine)
