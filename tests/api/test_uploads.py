@@ -142,3 +142,21 @@ def test_xlsx_upload(sqlite_engine):
                                   "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")})
     assert r.status_code == 201, r.text
     assert r.json()["rows_inserted"] == 1
+
+
+def test_superseded_result_history(fresh_clients):
+    lab = fresh_clients["lab"]
+    corrected = (b"sample_id,site,sample_date,analyte,value,unit,loq,lod\n"
+                 b"SE-BIG-20250107,SE-BIG,2025-01-07,benzoylecgonine,150,ng/L,10,1\n")
+    r = _up(lab, "results", corrected)
+    assert r.status_code == 201 and r.json()["rows_superseded"] == 1
+    hist = lab.get(f"{B}/results/history?sample_id=SE-BIG-20250107&analyte=BE").json()["items"]
+    assert [(h["value_ng_per_l"], h["is_current"]) for h in hist] == [(101.0, False), (150.0, True)]
+    assert hist[0]["superseded_by"] == hist[1]["result_id"]
+    cur = lab.get(f"{B}/results?from=2025-01-07&to=2025-01-07").json()["items"]
+    assert [x["value_ng_per_l"] for x in cur] == [150.0]
+    both = lab.get(f"{B}/results?from=2025-01-07&to=2025-01-07&include_history=true").json()["items"]
+    assert sorted(x["value_ng_per_l"] for x in both) == [101.0, 150.0]
+    # the series uses the current value: 150 ng/L x 10 000 m3/day / 25.3 thousand
+    s = lab.get(f"{B}/series?site=SE-BIG&analyte=benzoylecgonine&from=2025-01-07&to=2025-01-07").json()
+    assert s["points"][0]["load_mg_per_day_per_1000"] == pytest.approx(1500 / 25.3)
