@@ -252,26 +252,37 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     if changes_frame.empty:
         sections.append(f"<p>{esc(t('no_data', lang))}</p>")
     else:
-        clear = changes_frame[changes_frame["change_class"] != _CLASS_TEXT[lang]["stable"]]
-        sections.append(_changes_text(changes_frame, lang, prev_label))
-        fig = F.tertial_change_figure(changes_frame[["label", "change_percent"]], lang=lang)
+        changed = {_CLASS_TEXT[lang]["increase"], _CLASS_TEXT[lang]["decrease"]}
+        clear = changes_frame[changes_frame["change_class"].isin(changed)]
+        comparable = changes_frame.dropna(subset=["change_percent"])
         tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_percent", "change_class",
                              "trend", "n_days", "n_censored"]]
-        sections.append(_figure_section(
-            "changes", t("report_change", lang, prev=prev_label) + " (mg/dygn/1000 inv.)"
-            if lang == "sv" else t("report_change", lang, prev=prev_label) + " (mg/day/1000 inh.)",
-            fig, f"{len(clear)} av {len(changes_frame)} serier ändrades mer än ±10 %." if lang == "sv"
-            else f"{len(clear)} of {len(changes_frame)} series changed by more than ±10 %.", lang,
-            table(tab, caption=t("figure_table_caption", lang), lang=lang,
-                  decimals={"mean": 1, "prev_mean": 1, "change_percent": 0, "n_days": 0, "n_censored": 0},
-                  headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
-                           "mean": t("col_mean", lang), "prev_mean": t("col_prev_mean", lang),
-                           "change_percent": t("col_change_pct", lang), "change_class": "EUDA-klass"
-                           if lang == "sv" else "EUDA class",
-                           "trend": "Trend båda tertialen (%/år, 95 % KI, p)" if lang == "sv"
-                           else "Trend over both tertials (%/year, 95 % CI, p)",
-                           "n_days": t("col_n_days", lang),
-                           "n_censored": "n < LOQ"})))
+        table_html = table(
+            tab, caption=t("figure_table_caption", lang), lang=lang,
+            decimals={"mean": 1, "prev_mean": 1, "change_percent": 0, "n_days": 0, "n_censored": 0},
+            headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
+                     "mean": t("col_mean", lang), "prev_mean": t("col_prev_mean", lang),
+                     "change_percent": t("col_change_pct", lang),
+                     "change_class": "EUDA-klass" if lang == "sv" else "EUDA class",
+                     "trend": "Trend båda tertialen (%/år, 95 % KI, p)" if lang == "sv"
+                     else "Trend over both tertials (%/year, 95 % CI, p)",
+                     "n_days": t("col_n_days", lang), "n_censored": "n < LOQ"})
+        if comparable.empty:
+            sections.append(
+                f"<p>Inga data för föregående tertial ({esc(prev_label)}); medelvärden för perioden:</p>"
+                if lang == "sv" else
+                f"<p>No data for the previous tertial ({esc(prev_label)}); means for the period:</p>")
+            sections.append(table_html)
+        else:
+            sections.append(_changes_text(comparable, lang, prev_label))
+            fig = F.tertial_change_figure(comparable[["label", "change_percent"]], lang=lang)
+            unit = "mg/dygn/1000 inv." if lang == "sv" else "mg/day/1000 inh."
+            summary = (f"{len(clear)} av {len(comparable)} serier ändrades med minst ±10 %."
+                       if lang == "sv" else
+                       f"{len(clear)} of {len(comparable)} series changed by at least ±10 %.")
+            sections.append(_figure_section(
+                "changes", t("report_change", lang, prev=prev_label) + f" ({unit})", fig, summary,
+                lang, table_html))
     sections.append("</section>")
     # 2. events
     sections.append(f'<section aria-labelledby="h-events"><h2 id="h-events">{esc(t("report_events", lang))}</h2>')

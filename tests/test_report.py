@@ -111,3 +111,10 @@ def test_report_route_download_with_analyst_key(demo_engine):
     assert '<html lang="en">' in html and "Follow-up report 2025 T3" in html
     assert "EV-2025-07" in html               # analyst sees the confidential operation
     assert "SE-KAT-PS1" in html               # and the small sub-catchment
+
+
+def test_first_tertial_without_history_says_so(demo_engine):
+    html = build_report(demo_engine, 2025, 1, lang="en", sites=["SE-FLN-ARV"])
+    assert "No data for the previous tertial (T3 2024); means for the period:" in html
+    assert "Rosenholm" not in html                     # restricted to the requested site
+    assert "EV-2025-02" in html                        # events of the period are listed
