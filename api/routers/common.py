@@ -24,12 +24,21 @@ DialectQ = Annotated[
 CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "CSV when `format=csv`."}
 
 
+def content_disposition(filename: str) -> str:
+    """``attachment`` header safe for any file name: ASCII fallback plus RFC 6266/5987
+    ``filename*`` in UTF-8 (non-Latin-1 names would otherwise break the response)."""
+    from urllib.parse import quote
+
+    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "download"
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
 def csv_response(rows: list[dict], dialect: str, filename: str) -> Response:
     body = records_to_csv(rows, dialect)  # type: ignore[arg-type]
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 

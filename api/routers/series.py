@@ -13,7 +13,7 @@ from fastapi.responses import Response
 from api.csvout import frame_to_csv
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
-from api.routers.common import DialectQ, FromQ, ToQ, check_range, etag_for
+from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition, etag_for
 from api.schemas import SeriesOut
 from api.services import (
     MEASURES,
@@ -140,7 +140,7 @@ def get_series(
             return Response(status_code=304, headers=headers)
     if format != "json":
         ext = "csv" if format == "csv" else "nc"
-        headers["Content-Disposition"] = f'attachment; filename="series_{site}_{a}_{measure}.{ext}"'
+        headers["Content-Disposition"] = content_disposition(f"series_{site}_{a}_{measure}.{ext}")
     return Response(content, media_type=media, headers=headers)
 
 

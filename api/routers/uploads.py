@@ -16,6 +16,7 @@ from api.deps import (
     require_roles,
 )
 from api.errors import ApiError, issues_to_errors, item, responses
+from api.routers.common import content_disposition
 from api.schemas import PageOut, UploadMeta, UploadOut
 from api.services import jsonable, records, repository
 
@@ -206,6 +207,6 @@ def get_upload_raw(engine: EngineDep, upload_id: UploadId,
                    p: Principal = _RAW):
     """Lab keys (their own uploads) and admin only."""
     meta = _get(engine, p, upload_id)
-    name = (meta.get("filename") or f"upload-{upload_id}").replace('"', "")
+    name = meta.get("filename") or f"upload-{upload_id}"
     return Response(meta["content"], media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": content_disposition(name)})

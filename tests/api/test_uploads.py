@@ -148,8 +148,10 @@ def test_superseded_result_history(fresh_clients):
     lab = fresh_clients["lab"]
     corrected = (b"sample_id,site,sample_date,analyte,value,unit,loq,lod\n"
                  b"SE-BIG-20250107,SE-BIG,2025-01-07,benzoylecgonine,150,ng/L,10,1\n")
-    r = _up(lab, "results", corrected)
+    r = _up(lab, "results", corrected, name="rättelse_€.csv")
     assert r.status_code == 201 and r.json()["rows_superseded"] == 1
+    raw = lab.get(f"{B}/uploads/{r.json()['upload_id']}/raw")   # non-Latin-1 file name
+    assert raw.content == corrected and "filename*=UTF-8''r%C3%A4ttelse_%E2%82%AC.csv" in raw.headers["content-disposition"]
     hist = lab.get(f"{B}/results/history?sample_id=SE-BIG-20250107&analyte=BE").json()["items"]
     assert [(h["value_ng_per_l"], h["is_current"]) for h in hist] == [(101.0, False), (150.0, True)]
     assert hist[0]["superseded_by"] == hist[1]["result_id"]
