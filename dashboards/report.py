@@ -199,6 +199,10 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     site_sections: list[str] = []
     effect_sections: list[str] = []
     all_events = D.events_frame(viewer, start=start, end=end)
+    if len(all_events):  # only events that concern a site of the report (empty list = all)
+        shown_sites = set(visible["site"])
+        all_events = all_events[all_events["sites"].apply(
+            lambda ev_sites: not ev_sites or bool(shown_sites & set(ev_sites)))]
     calendar = D.risk_weekend_calendar(start, end)
     n_fig = 0
     for rec in visible.itertuples(index=False):

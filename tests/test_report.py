@@ -117,4 +117,5 @@ def test_first_tertial_without_history_says_so(demo_engine):
     html = build_report(demo_engine, 2025, 1, lang="en", sites=["SE-FLN-ARV"])
     assert "No data for the previous tertial (T3 2024); means for the period:" in html
     assert "Rosenholm" not in html                     # restricted to the requested site
-    assert "EV-2025-02" in html                        # events of the period are listed
+    assert "EV-2025-03" in html                        # campaign for all sites is listed
+    assert "EV-2025-02" not in html                    # Rosenholm-only operation is not
