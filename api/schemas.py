@@ -215,3 +215,29 @@ class KeyOut(BaseModel):
 
 class KeyCreated(KeyOut):
     token: str = Field(..., description="The token; shown only once, store it now.")
+
+
+class AuditOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    at: dt.datetime = Field(..., description="When (UTC).")
+    actor: str = Field(..., description="API key name (or storage uploader) that wrote.")
+    action: str
+    target: str | None = None
+    detail_json: str | None = Field(None, description="JSON details of the change.")
+
+
+class ReferenceOut(BaseModel):
+    """One day of an EUDA/SCORE campaign (published, no excretion correction)."""
+
+    model_config = ConfigDict(extra="allow")
+    source: str
+    site_id: str
+    country: str | None = None
+    city: str | None = None
+    year: int
+    analyte: str
+    weekday: str = Field(..., description="Mon … Sun.")
+    value_mg_per_day_per_1000: float | None = Field(None, description="Residue load [mg/day/1000 inhabitants]; null = no sample.")
+    censored: bool = Field(False, description="Below LOQ (published as 0).")
+    population: int | None = Field(None, description="Population served [persons].")

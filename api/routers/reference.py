@@ -29,7 +29,7 @@ from api.routers.common import (
     csv_response,
 )
 from api.routers.uploads import _read_limited
-from api.schemas import PageOut
+from api.schemas import PageOut, ReferenceOut
 from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 
@@ -50,7 +50,7 @@ def _interop(module: str, *names: str) -> Any:
     raise ApiError(503, "not available", [item("not_installed", f"none of {names} in wastewater.interop.{module}")])
 
 
-@router.get("/reference/euda", response_model=PageOut[dict[str, Any]],
+@router.get("/reference/euda", response_model=PageOut[ReferenceOut],
             summary="EUDA multi-city reference values (mg/day/1000 inhabitants)",
             responses={**responses(422, 503), 200: CSV_RESPONSE})
 def euda(
