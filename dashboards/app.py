@@ -343,7 +343,8 @@ def operations_page(request: Request) -> HTMLResponse:
     if d["event"] is not None:
         fields.append(select("event", t("operation_choose", lang),
                              [(r.event_id, (f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
-                                            f"{t(f'event_{r.kind}', lang)}"))
+                                            f"{t(f'event_{r.kind}', lang)}"
+                                            + (f" ({t('confidential', lang)})" if r.confidential else "")))
                               for r in d["events"].itertuples(index=False)],
                              d["event"]["event_id"]))
     body.append(_controls(f"{BASE}/operations", lang, fields))
@@ -352,9 +353,10 @@ def operations_page(request: Request) -> HTMLResponse:
     else:
         event, effect = d["event"], d["effect"]
         params = sel.params(event=event["event_id"], measure=None, start=None, end=None)
+        secret = f' <span class="badge">{esc(t("confidential", lang))}</span>' if event.get("confidential") else ""
         body.append(f'<section aria-labelledby="op-head"><h2 id="op-head">{esc(event["event_id"])}: '
-                    f'{esc(str(event.get("description") or ""))}</h2>'
-                    f'<p>{esc(t("col_period", lang) if False else t("report_period", lang))}: '
+                    f'{esc(str(event.get("description") or ""))}{secret}</h2>'
+                    f'<p>{esc(t("report_period", lang))}: '
                     f'{format_date(event["start"])} – {format_date(event["end"])}</p>')
         if D.dumping_raised(effect):
             body.append(f'<div class="warning" role="note" data-testid="dumping-warning">'

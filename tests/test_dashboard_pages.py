@@ -100,6 +100,7 @@ def test_analyst_cookie_gives_daily_values_and_confidential_events(client_and_ke
                                                       "event": "EV-2025-07"}).text
     assert 'data-testid="role">analyst<' in ops
     assert '<option value="EV-2025-07" selected>' in ops
+    assert "sekretessbelagd (OSL 18:1)" in ops
     # samples/README.md: amphetamine × 0.80 after EV-2025-07 → the estimate is a decrease
     sentence = re.search(r'data-testid="effect-sentence"><p>(.*?)</p>', ops).group(1)
     assert "lägre" in sentence
