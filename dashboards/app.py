@@ -647,6 +647,8 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
         status_bits.append(_notice(t("upload_needs_key", lang), "warning"))
     if n_err:
         status_bits.append(f'<p class="error-text">{esc(t("upload_errors", lang, n=n_err, w=n_warn))}</p>')
+    elif answer.get("duplicate"):
+        status_bits.append(f"<p>{esc(t('upload_duplicate', lang))}</p>")
     elif answer.get("stored"):
         status_bits.append(f"<p>{esc(t('upload_stored', lang, n=answer.get('rows_inserted', 0)))}</p>")
     elif resp.status_code < 300:

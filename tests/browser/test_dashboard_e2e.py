@@ -124,6 +124,12 @@ def test_upload_bad_results_shows_errors_row_by_row(demo_server, page):
     assert "Inget har sparats" in page.locator("main").inner_text()
     shot(page, "06-upload-bad-results")
 
+    # a valid file, saved: the demo's own results file was stored at start-up → duplicate
+    page.get_by_label("Fil (CSV eller XLSX)").set_input_files(str(REPO / "samples" / "results_wide_sv.csv"))
+    page.get_by_role("button", name="Kontrollera och spara").click()
+    page.wait_for_selector("#upload-result")
+    assert "redan uppladdad" in page.locator("main").inner_text()
+
     # with the lab key the trend shows daily values; methamphetamine is mostly below LOQ
     page.goto(base + "/dashboard/trend?site=SE-KAT-ROS&analyte=methamphetamine"
                      "&start=2025-05-01&end=2025-06-30")
