@@ -512,7 +512,9 @@ def tertial_change_figure(changes: pd.DataFrame, *, title: str = "", lang: str =
                   annotation_position="top left", annotation_font={"size": 11})
     fig.add_vline(x=0, line={"color": GREY})
     _base_layout(fig, lang, title)
-    fig.update_xaxes(title_text=t("col_change_pct", lang), ticksuffix=" %")
+    lo = min(-1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(frame["change_percent"].min()))
+    hi = max(1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(frame["change_percent"].max()))
+    fig.update_xaxes(title_text=t("col_change_pct", lang), ticksuffix=" %", range=[lo, hi])
     fig.update_yaxes(automargin=True)
     fig.update_layout(height=max(300, 80 + 32 * len(frame)))
     return fig

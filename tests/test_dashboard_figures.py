@@ -192,6 +192,8 @@ def test_tertial_change_figure_marks_euda_stable_band():
     band = next(s for s in fig.layout.shapes if s.name == "stable_band")
     assert (band.x0, band.x1) == (-10.0, 10.0)
     assert fig.layout.xaxis.ticksuffix == " %"
+    # the axis shows the whole ±10 % band and the largest change: [1.1 × −25, 1.5 × 10]
+    assert tuple(fig.layout.xaxis.range) == (pytest.approx(-27.5), pytest.approx(15.0))
 
 
 def test_weekly_summary_counts_weeks(series):
