@@ -550,8 +550,9 @@ def _store_versioned(
             hit = current.get(key)
             if hit is None:
                 fresh.append({**rec, **extra})
-            elif all(_same(rec[c], hit[1][c]) for c in spec.compare):
-                counts.unchanged += 1
+            elif ([rec[c] for c in spec.compare] == [hit[1][c] for c in spec.compare]
+                  or all(_same(rec[c], hit[1][c]) for c in spec.compare)):
+                counts.unchanged += 1  # exact match (fast path) or equal to 1e-12
             else:
                 replacing.append({**rec, **extra})
                 old_ids.append(hit[0])
