@@ -193,14 +193,14 @@ def main() -> None:
     lines = [
         "# bench_ingest: real ingest path vs bare pandas.read_csv",
         "",
-        f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.platform()}, "
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {platform.platform()}, "
         f"Python {platform.python_version()}; {args.rows:,} result rows, "
-        f"{size_mib:.1f} MiB CSV (generated in {t_gen:.1f} s). Each step ran in its own process.",
-        "The machine (2 cores) was shared with other jobs: times are indicative, not a "
-        "performance claim.",
+        f"{size_mib:.1f} MiB CSV (generated in {t_gen:.1f} s). Each step ran in its own process."),
+        ("The machine (2 cores) was shared with other jobs: times are indicative, not a "
+        "performance claim."),
         "",
-        "| step | rows | wall [s] | rows/s | × read_csv time | peak RSS [MiB] | "
-        "RSS after imports [MiB] | peak − baseline [MiB] |",
+        ("| step | rows | wall [s] | rows/s | × read_csv time | peak RSS [MiB] | "
+        "RSS after imports [MiB] | peak − baseline [MiB] |"),
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in measured:
@@ -211,11 +211,11 @@ def main() -> None:
             f"{r['peak_rss_mib'] - r['baseline_rss_mib']:,.0f} |")
     lines += [
         "",
-        "`parse_upload` validates every cell (units, censoring, dates, known sites, duplicates) "
+        ("`parse_upload` validates every cell (units, censoring, dates, known sites, duplicates) "
         "and builds the report; `ingest_bytes` adds SHA-256, the duplicate check and the "
         "single-transaction insert with supersession look-ups in batches of "
         "`CHUNK_ROWS` rows. Memory of the ingest path is dominated by the parsed frame plus "
-        "one batch of records.",
+        "one batch of records."),
         "",
     ]
     REPORT.parent.mkdir(parents=True, exist_ok=True)

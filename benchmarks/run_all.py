@@ -53,7 +53,7 @@ def report_of(script: Path) -> Path | None:
 def run_one(script: Path, extra: list[str], timeout_s: float) -> Outcome:
     start = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, str(script), *extra], cwd=HERE.parent,
+        proc = subprocess.run([sys.executable, str(script), *extra], check=False, cwd=HERE.parent,
                               capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:
         return Outcome(script.stem, f"timed out after {timeout_s:.0f} s", None, report_of(script))
@@ -76,9 +76,9 @@ def write_summary(outcomes: list[Outcome]) -> str:
     lines = [
         "# Benchmark summary",
         "",
-        f"Written {now:%Y-%m-%d %H:%M} UTC by `benchmarks/run_all.py` on {platform.platform()}, "
+        (f"Written {now:%Y-%m-%d %H:%M} UTC by `benchmarks/run_all.py` on {platform.platform()}, "
         f"Python {platform.python_version()}. Times come from a shared 2-core machine and are "
-        "indicative only; each section below is the benchmark's own report, unchanged.",
+        "indicative only; each section below is the benchmark's own report, unchanged."),
         "",
         "| benchmark | status | wall [s] | report | report written (UTC) |",
         "|---|---|---:|---|---|",

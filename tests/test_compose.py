@@ -76,7 +76,7 @@ def interpolate(value: str, env: dict[str, str]) -> str:
     return _VAR.sub(replace, value)
 
 
-def resolve(node, env: dict[str, str]):  # noqa: ANN001, ANN201 - YAML tree
+def resolve(node, env: dict[str, str]):
     """Interpolate every string of a parsed compose tree (keys are not interpolated)."""
     if isinstance(node, dict):
         return {k: resolve(v, env) for k, v in node.items()}
@@ -174,7 +174,6 @@ def test_compose_overrides_reach_the_url(raw: dict) -> None:
 def test_every_wastewater_variable_is_a_real_setting(compose: dict) -> None:
     """A misspelt WASTEWATER_* name would be silently ignored by pydantic-settings."""
     from api.config import Settings
-
     from wastewater.distributed import DaskSettings
 
     known = {f"WASTEWATER_{name.upper()}" for name in Settings.model_fields}
@@ -306,7 +305,7 @@ def test_wheel_from_build_context_carries_migrations(tmp_path: Path) -> None:
     _build_context(ctx)
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), "."],
-        cwd=ctx, capture_output=True, text=True, timeout=300,
+        check=False, cwd=ctx, capture_output=True, text=True, timeout=300,
     )
     if proc.returncode != 0 and "Could not find a version" in proc.stderr + proc.stdout:
         pytest.skip("no package index reachable for the isolated build")
@@ -364,7 +363,7 @@ def test_compose_api_command_runs_migrations_and_serves(raw: dict, tmp_path: Pat
         deadline = time.monotonic() + 60
         healthy = False
         while time.monotonic() < deadline and proc.poll() is None:
-            if subprocess.run(probe, capture_output=True).returncode == 0:
+            if subprocess.run(probe, check=False, capture_output=True).returncode == 0:
                 healthy = True
                 break
             time.sleep(0.5)

