@@ -11,6 +11,8 @@ faults to the *edges* an operator actually runs:
 * the ``wastewater ingest`` CLI SIGKILLed in the middle of its transaction on a large generated
   file (SQLite and PostgreSQL) → after the "restart" the upload is absent, the SQLite file
   passes ``PRAGMA integrity_check``, and re-running the command stores it completely;
+* the uvicorn API server SIGKILLed inside an upload transaction (PostgreSQL) → the client's
+  connection breaks, nothing is stored, and after a restart the same upload succeeds;
 * two *processes* storing identical bytes at the same instant → stored once;
 * hostile files (random binary, images, executables, NUL bytes, 2-3 MB lines, a header of 10⁶
   columns, 400 000 columns, UTF-16 without BOM, UTF-32, EBCDIC, Shift-JIS, unclosed
@@ -259,6 +261,91 @@ def test_cli_ingest_killed_mid_transaction_leaves_nothing_then_rerun_stores_all(
         assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
         after = counts(engine)
         assert after["results"] == n_rows and after["uploads"] == before["uploads"] + 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_api_server_killed_mid_upload_then_restarted_stores_on_retry(pg_url, pg_admin, tmp_path):
+    """SIGKILL the uvicorn process (the way the container runtime kills an unhealthy API) while
+    it is inside the upload transaction; PostgreSQL rolls the orphaned transaction back."""
+    import httpx
+
+    from api.security import create_key
+
+    engine = get_engine(pg_url)
+    try:
+        assert ingest_bytes(engine, SITES_CSV, filename="sites.csv", uploader="t").stored
+        token = create_key(engine, "uploader", "admin")
+        before = counts(engine)
+    finally:
+        engine.dispose()
+    data = results_csv(21_000)
+    dbname = sa.make_url(pg_url).database
+    env = {**os.environ, "WASTEWATER_DATABASE_URL": pg_url}
+
+    def start_server() -> tuple[subprocess.Popen, str]:
+        port = _free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
+                    return proc, base
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        proc.kill()
+        raise AssertionError("the API server did not come up")
+
+    def post(base: str) -> httpx.Response:
+        return httpx.post(f"{base}/api/v1/uploads/results", headers={"X-API-Key": token},
+                          files={"file": ("big.csv", data, "text/csv")}, timeout=300)
+
+    server, base = start_server()
+    failures: list[BaseException] = []
+
+    def client() -> None:
+        try:
+            post(base)
+        except BaseException as exc:  # noqa: BLE001 - the connection must break
+            failures.append(exc)
+
+    th = threading.Thread(target=client)
+    try:
+        th.start()
+        deadline = time.monotonic() + 120
+        while th.is_alive() and time.monotonic() < deadline and not _pg_inserting(pg_admin,
+                                                                                  dbname):
+            time.sleep(0.02)
+        assert th.is_alive(), "the upload finished before the server could be killed"
+        os.kill(server.pid, signal.SIGKILL)  # the server started above
+        th.join(60)
+    finally:
+        if server.poll() is None:
+            server.kill()
+        server.wait(30)
+    assert failures and isinstance(failures[0], httpx.TransportError)
+
+    engine = get_engine(pg_url)
+    try:
+        deadline = time.monotonic() + 10  # the orphaned backend notices the closed socket
+        while time.monotonic() < deadline and counts(engine) != before:
+            time.sleep(0.2)
+        assert counts(engine) == before
+        server, base = start_server()  # "restart"
+        try:
+            r = post(base)
+            assert r.status_code == 201, r.text[:300]
+            assert r.json()["rows_inserted"] == 21_000
+        finally:
+            server.terminate()
+            server.wait(30)
+        assert counts(engine)["results"] == 21_000
     finally:
         engine.dispose()
 
