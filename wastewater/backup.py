@@ -3,7 +3,8 @@
 The archive is built around the raw uploads, which are the source of truth: every file ever
 stored is kept verbatim (``uploads/<upload_id>.bin``) with its metadata, and
 :func:`import_all` rebuilds a database by *replaying* those uploads through the normal ingest
-path (:func:`wastewater.storage.service.ingest_bytes`) in their original order. Results, flows,
+path (``parse_upload`` + ``store_parsed``, as :func:`wastewater.storage.service.ingest_bytes`
+does, with the original uploader and upload day) in their original order. Results, flows,
 events, sites and populations — including the supersession history — are therefore derived
 again, exactly as they were the first time, and then checked against the tables saved in the
 archive. Tables that do not come from uploads (API keys as hashes, the audit log, EUDA reference
@@ -496,9 +497,9 @@ def import_all(engine: Engine, path: str | Path, *, verify: bool = True) -> Impo
 
     Notes
     -----
-    Steps: check the manifest and every member's sha256; replay each upload with
-    ``ingest_bytes(..., uploader=<original>, on_error="skip", today=<original upload date>)``
-    keeping its ``upload_id``; then, in one transaction, put back the original upload times,
+    Steps: check the manifest and every member's sha256; replay each upload through
+    ``parse_upload`` and ``store_parsed`` (what ``ingest_bytes`` does) with the original
+    uploader, file name and upload day, keeping its ``upload_id``; then, in one transaction, put back the original upload times,
     reports and ``stored_at`` stamps, replace the audit-log rows written by the replay with the
     archived audit log and restore the other tables verbatim; finally compare. Any failure
     empties the database again before the exception propagates.
@@ -513,7 +514,6 @@ def import_all(engine: Engine, path: str | Path, *, verify: bool = True) -> Impo
         The database cannot be reached.
     """
     from wastewater.storage.database import connect, write_transaction
-    from wastewater.storage.service import ingest_bytes
     from wastewater.storage.tables import metadata
 
     path = Path(path)
@@ -546,10 +546,7 @@ def import_all(engine: Engine, path: str | Path, *, verify: bool = True) -> Impo
                 uploaded_at = dt.datetime.fromisoformat(up["uploaded_at"])
                 with write_transaction(engine) as conn:
                     _next_upload_id(conn, int(up["upload_id"]))
-                outcome = ingest_bytes(
-                    engine, data, kind=up["kind"], filename=up["filename"],
-                    uploader=up["uploader"], on_error="skip", today=uploaded_at.date(),
-                )
+                outcome = _replay(engine, data, up, uploaded_at)
                 if not outcome.stored or outcome.upload_id != up["upload_id"]:
                     raise BackupMismatch(
                         f"upload {up['upload_id']} ({up['filename'] or 'unnamed'}, "
@@ -571,6 +568,33 @@ def import_all(engine: Engine, path: str | Path, *, verify: bool = True) -> Impo
         rows = {t.name: conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one()
                 for t in metadata.sorted_tables}
     return ImportSummary(len(index), rows, verified, unverified, tuple(notes))
+
+
+LOCAL_TIME_ZONE = "Europe/Stockholm"
+"""Time zone of the parser's default "today" (``wastewater.ingest.parse_upload``)."""
+
+
+def _replay(engine: Engine, data: bytes, up: dict[str, Any], uploaded_at: dt.datetime) -> Any:
+    """Store one archived upload again exactly as the original request did.
+
+    The original call used the defaults of the ingest path: the parser's "today" (future-date
+    check) is the upload day in Europe/Stockholm, the storage's "today" (year of a population
+    given without one) is the upload day in UTC. ``on_error="skip"`` reproduces uploads that
+    were stored with some rows rejected and is identical to ``reject`` for clean ones.
+    """
+    from zoneinfo import ZoneInfo
+
+    from wastewater.ingest import parse_upload
+    from wastewater.storage.database import connect
+    from wastewater.storage.service import store_parsed
+    from wastewater.storage.tables import sites
+
+    with connect(engine) as conn:
+        known = set(conn.execute(sa.select(sites.c.site)).scalars())
+    parsed = parse_upload(data, up["kind"], known_sites=known, filename=up["filename"],
+                          today=uploaded_at.astimezone(ZoneInfo(LOCAL_TIME_ZONE)).date())
+    return store_parsed(engine, data, parsed, filename=up["filename"], uploader=up["uploader"],
+                        on_error="skip", today=uploaded_at.astimezone(dt.UTC).date())
 
 
 def _finish(engine: Engine, zf: zipfile.ZipFile, index: list[dict[str, Any]],
