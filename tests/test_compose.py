@@ -387,3 +387,33 @@ def test_compose_api_command_runs_migrations_and_serves(raw: dict, tmp_path: Pat
         admin.execute(f'DROP DATABASE IF EXISTS "{dbname}" WITH (FORCE)')
         admin.close()
     assert proc.returncode == 0  # SIGTERM → graceful uvicorn shutdown
+
+
+# --------------------------------------------------------------------------- documentation
+
+
+def test_every_variable_is_documented_in_operations_guide(raw: dict) -> None:
+    """Each variable compose reads, and each settings field, has a row in docs/operations.md."""
+    from api.config import Settings
+    from wastewater.distributed import DaskSettings
+
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+
+    def strings(node):  # every string value of the YAML tree
+        if isinstance(node, dict):
+            for v in node.values():
+                yield from strings(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from strings(v)
+        elif isinstance(node, str):
+            yield node
+
+    names = {m.group("braced") or m.group("named") for value in strings(raw)
+             for m in _VAR.finditer(value) if not m.group("escaped")}
+    names |= {k for svc in raw["services"].values() for k in (svc.get("environment") or {})}
+    names |= {k for k in raw.get("x-api-environment", {})}
+    names |= {f"WASTEWATER_{f.upper()}" for f in Settings.model_fields}
+    names |= {f"WASTEWATER_{f.upper()}" for f in DaskSettings.model_fields}
+    missing = sorted(n for n in names if f"`{n}`" not in guide)
+    assert not missing, f"add these to the settings table of docs/operations.md: {missing}"
