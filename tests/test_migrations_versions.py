@@ -137,20 +137,12 @@ _UPGRADE_CODE = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_concurrent_upgrades_from_several_processes(blank_db_url: str,
-                                                    request: pytest.FixtureRequest) -> None:
+def test_concurrent_upgrades_from_several_processes(blank_db_url: str) -> None:
     """Three API replicas starting at once each run `wastewater db upgrade` first.
 
     Alembic is not thread-safe (module-level ``context``), so replicas are separate processes.
     """
-    # Known race in database.upgrade() (reported to the storage owner): it neither locks on
-    # PostgreSQL nor begins IMMEDIATE on SQLite. Non-strict xfail: the race is timing-dependent.
-    request.applymarker(pytest.mark.xfail(
-        reason="PostgreSQL: concurrent first-time upgrades fail with UniqueViolation on "
-        "pg_type_typname_nsp_index (fix: SELECT pg_advisory_xact_lock(...) before "
-        "command.upgrade); SQLite: 'database is locked' because the migration transaction is "
-        "deferred and upgrades read-then-write (fix: BEGIN IMMEDIATE, i.e. write_transaction)",
-        strict=False))
+    # database.upgrade() serialises migrations (PostgreSQL advisory lock, SQLite BEGIN IMMEDIATE).
     start_at = str(time.time() + 3.0)
     procs = [
         subprocess.Popen([sys.executable, "-c", _UPGRADE_CODE, blank_db_url, start_at],

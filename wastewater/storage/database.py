@@ -183,6 +183,9 @@ def alembic_config(url: str | None = None):
     return cfg
 
 
+_MIGRATION_LOCK_KEY = 0x57415354  # "WAST": advisory-lock id serialising migrations
+
+
 def upgrade(url: str | Engine | None = None, revision: str = "head") -> None:
     """
     Bring the database schema up to ``revision`` (default: the newest) with Alembic.
@@ -203,7 +206,12 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> None:
     engine = url if isinstance(url, Engine) else get_engine(url)
     cfg = alembic_config(str(engine.url.render_as_string(hide_password=False)))
     try:
-        with connect(engine) as conn, conn.begin():
+        # Several API replicas run ``wastewater db upgrade`` at start-up; serialise them so only
+        # the first migrates and the others find the schema at head (SQLite: BEGIN IMMEDIATE
+        # via write_transaction; PostgreSQL: a transaction-scoped advisory lock).
+        with write_transaction(engine) as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:
