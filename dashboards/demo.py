@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
-EUDA_DIR = Path("/work/shared/data/euda")
+EUDA_DIR = SAMPLES / "euda"
 DEMO_FILES = ("sites.csv", "flows.csv", "results.csv", "results_wide_sv.csv", "events.csv")
 
 

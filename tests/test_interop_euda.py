@@ -14,10 +14,9 @@ import sqlalchemy as sa
 
 from wastewater.interop import euda
 
-EUDA_DIR = Path("/work/shared/data/euda")
+EUDA_DIR = Path(__file__).resolve().parents[1] / "samples" / "euda"
 ALL_DATA = EUDA_DIR / "ww2025-all-data.csv"
 SITE_INFO = EUDA_DIR / "ww2025-site-info-table.csv"
-pytestmark = pytest.mark.skipif(not ALL_DATA.exists(), reason="EUDA 2025 files not available")
 
 
 @pytest.fixture(scope="module")

@@ -84,7 +84,7 @@ def test_analytes_catalogue_with_references(clients):
 def test_euda_import_admin_only_and_reference_read(fresh_clients, engine):
     from pathlib import Path
 
-    euda = Path("/work/shared/data/euda")
+    euda = Path(__file__).resolve().parents[2] / "samples" / "euda"
     lines = (euda / "ww2025-all-data.csv").read_text(encoding="utf-8").splitlines()
     subset = "\n".join([lines[0]] + [ln for ln in lines[1:] if ',"SE",' in ln]) + "\n"
     files = {"all_data": ("all.csv", subset.encode()), "site_info": ("sites.csv", (euda / "ww2025-site-info-table.csv").read_bytes())}
