@@ -14,17 +14,20 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from wastewater.ingest.cells import CellError, parse_censored, parse_number, parse_qualifier
 from wastewater.ingest.columns import REQUIRED, AnalyteHeader
 from wastewater.ingest.context import (
+    FRAME_COLUMNS,
     FREE_TEXT_COLUMNS,
     RowContext,
     build_frame,
     check_required,
     map_header,
 )
+from wastewater.ingest.fastlong import long_fast_rows
 from wastewater.units import ConcentrationUnit, accepted_concentration_units
 
 __all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
@@ -33,6 +36,11 @@ SAMPLE_ROLES = ("sample", "blank", "spike", "reference")
 DEFAULT_COMPOSITE_HOURS = 24
 USUAL_COMPOSITE_HOURS = (24, 72)
 MAX_COMPOSITE_HOURS = 168  # one week
+
+#: Validate long files column-wise (:mod:`wastewater.ingest.fastlong`), sending only rows with
+#: problems through the row validator. Read at call time; False gives the row-by-row
+#: reference path (tests/test_ingest_fastpath.py compares the two).
+FAST_PATH = True
 
 _ROLE_ALIASES = {
     "prov": "sample",
@@ -296,6 +304,12 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     ctx.layout = layout
     if layout == "long":
         header_ok = check_required(ctx, REQUIRED["results"])
+        if header_ok and FAST_PATH and ctx.table.rows:
+            n_issues = len(ctx.issues)
+            try:
+                return _long_frame_fast(ctx), len(ctx.table.rows)
+            except Exception:  # noqa: BLE001 - redo with the row validator, which reports it
+                del ctx.issues[n_issues:]
         records, keys, n_records = _long_records(ctx, header_ok)
     else:
         _drop_long_only_columns(ctx)
@@ -317,36 +331,106 @@ def _long_records(
         return records, keys, len(ctx.table.rows)
     unit_column = ctx.header_name("unit")
     for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
-        fields = _sample_fields(ctx, row, line)
-        analyte_text = ctx.required_text(row, line, "analyte")
-        analyte = (
-            ctx.analyte(analyte_text, line, ctx.header_name("analyte")) if analyte_text else None
-        )
-        unit_text = ctx.cell(row, "unit")
-        unit = _row_unit(ctx, unit_text, line, unit_column)
-        if fields is None or analyte is None or unit is None:
-            continue
-        record = _result_record(
-            ctx,
-            fields,
-            line=line,
-            analyte=analyte,
-            value_text=ctx.cell(row, "value"),
-            value_column=ctx.header_name("value"),
-            qualifier_text=ctx.cell(row, "qualifier"),
-            qualifier_column=ctx.header_name("qualifier"),
-            unit=unit,
-            unit_text=unit_text,
-            loq_text=ctx.cell(row, "loq"),
-            loq_column=ctx.header_name("loq"),
-            lod_text=ctx.cell(row, "lod"),
-            lod_column=ctx.header_name("lod"),
-        )
-        if record is not None:
-            records.append(record)
-            key = (fields.sample_id, analyte, fields.replicate, fields.sample_role)
-            keys.append((key, (line, -1)))
+        checked = _long_record(ctx, row, line, unit_column)
+        if checked is not None:
+            records.append(checked[0])
+            keys.append(checked[1])
     return records, keys, len(ctx.table.rows)
+
+
+def _long_record(
+    ctx: RowContext, row: list[str], line: int, unit_column: str
+) -> tuple[dict[str, Any], tuple[_Key, _Position]] | None:
+    """Validate one row of a long file; its record and duplicate key, or None if rejected."""
+    fields = _sample_fields(ctx, row, line)
+    analyte_text = ctx.required_text(row, line, "analyte")
+    analyte = ctx.analyte(analyte_text, line, ctx.header_name("analyte")) if analyte_text else None
+    unit_text = ctx.cell(row, "unit")
+    unit = _row_unit(ctx, unit_text, line, unit_column)
+    if fields is None or analyte is None or unit is None:
+        return None
+    record = _result_record(
+        ctx,
+        fields,
+        line=line,
+        analyte=analyte,
+        value_text=ctx.cell(row, "value"),
+        value_column=ctx.header_name("value"),
+        qualifier_text=ctx.cell(row, "qualifier"),
+        qualifier_column=ctx.header_name("qualifier"),
+        unit=unit,
+        unit_text=unit_text,
+        loq_text=ctx.cell(row, "loq"),
+        loq_column=ctx.header_name("loq"),
+        lod_text=ctx.cell(row, "lod"),
+        lod_column=ctx.header_name("lod"),
+    )
+    if record is None:
+        return None
+    key = (fields.sample_id, analyte, fields.replicate, fields.sample_role)
+    return record, (key, (line, -1))
+
+
+def _long_frame_fast(ctx: RowContext) -> pd.DataFrame:
+    """Long layout, column-wise: the same frame and issues as :func:`_long_records`.
+
+    Rows the column-wise check accepts without any issue (:func:`long_fast_rows`) skip the
+    row validator; every other row goes through it unchanged (its issues, in file order).
+    Duplicate keys are found with :meth:`pandas.DataFrame.duplicated` and reported by
+    :func:`_reject_duplicates` for the duplicated records only, in file order.
+    """
+    fast, columns = long_fast_rows(ctx)
+    slow_records: list[dict[str, Any]] = []
+    slow_keys: list[tuple[_Key, _Position]] = []
+    unit_column = ctx.header_name("unit")
+    rows, lines = ctx.table.rows, ctx.table.lines
+    for i in np.flatnonzero(~fast):
+        checked = _long_record(ctx, rows[i], lines[i], unit_column)
+        if checked is not None:
+            slow_records.append(checked[0])
+            slow_keys.append(checked[1])
+    n_fast = len(columns["source_line"])
+    replicates = np.empty(n_fast + len(slow_keys), dtype=object)
+    replicates[:n_fast] = columns["replicate"].tolist()
+    replicates[n_fast:] = [k[2] for k, _ in slow_keys]
+    keyed = pd.DataFrame(
+        {
+            "sample_id": np.concatenate([columns["sample_id"], [k[0] for k, _ in slow_keys]]),
+            "analyte": np.concatenate([columns["analyte"], [k[1] for k, _ in slow_keys]]),
+            "replicate": replicates,
+            "sample_role": np.concatenate([columns["sample_role"], [k[3] for k, _ in slow_keys]]),
+            "line": np.concatenate(
+                [columns["source_line"], np.array([p[0] for _, p in slow_keys], dtype=np.int64)]
+            ),
+        }
+    ).sort_values("line", kind="stable")
+    in_group = keyed.duplicated(["sample_id", "analyte", "replicate", "sample_role"], keep=False)
+    rejected_lines: set[int] = set()
+    if in_group.any():
+        group = keyed[in_group.to_numpy()]
+        rejected = _reject_duplicates(
+            ctx,
+            [
+                ((sid, analyte, rep, role), (int(line), -1))
+                for sid, analyte, rep, role, line in group.itertuples(index=False, name=None)
+            ],
+        )
+        rejected_lines = {line for line, _ in rejected}
+    keep = ~np.isin(columns["source_line"], list(rejected_lines))
+    fast_frame = pd.DataFrame(
+        {
+            name: pd.Series(values[keep], dtype=FRAME_COLUMNS["results"][name])
+            for name, values in columns.items()
+        }
+    )
+    slow_records = [r for r in slow_records if r["source_line"] not in rejected_lines]
+    if not slow_records:
+        return fast_frame if len(fast_frame) else build_frame("results", [])
+    slow_frame = build_frame("results", slow_records)
+    if not len(fast_frame):
+        return slow_frame
+    frame = pd.concat([fast_frame, slow_frame], ignore_index=True)
+    return frame.sort_values("source_line", kind="stable").reset_index(drop=True)
 
 
 def _row_unit(ctx: RowContext, unit_text: str, line: int, column: str) -> ConcentrationUnit | None:
