@@ -1,12 +1,16 @@
-"""Command line: ``wastewater ingest | db upgrade | uploads list | serve | demo``.
+"""Command line: ``wastewater ingest | db upgrade | uploads list | serve | demo | euda | odm |
+backup | keys | report``.
 
 The commands call the same functions as the HTTP API (:func:`wastewater.storage.service.ingest_bytes`,
-:mod:`wastewater.storage.repository`). Exit codes: 0 success (stored, duplicate or dry run),
-1 at least one file rejected, 2 wrong usage, 3 database unavailable or not migrated.
+:mod:`wastewater.storage.repository`, :mod:`wastewater.interop.exchange`, :mod:`api.security`).
+Exit codes: 0 success (stored, duplicate or dry run), 1 at least one file rejected (also: an
+import or backup refused, nothing to export, unknown key), 2 wrong usage, 3 database
+unavailable or not migrated.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import getpass
 import os
@@ -24,6 +28,10 @@ EXIT_REJECTED = 1
 EXIT_STORAGE = 3
 DEMO_FILES = ("sites.csv", "flows.csv", "results.csv", "events.csv")
 """Files ``wastewater demo`` loads from the samples directory, in this order."""
+EUDA_ALL_DATA = "ww2025-all-data.csv"
+EUDA_SITE_INFO = "ww2025-site-info-table.csv"
+EUDA_DEMO_SOURCE = "EUDA-2025"
+"""The EUDA release vendored in ``samples/euda/`` and the source label ``demo`` imports it as."""
 
 app = typer.Typer(
     name="wastewater",
@@ -37,8 +45,20 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 uploads_app = typer.Typer(help="Uploads stored in the database.", no_args_is_help=True)
+euda_app = typer.Typer(help="EUDA/SCORE multi-city data: import a release as reference data, "
+                       "export our campaign week in EUDA's all-data layout.",
+                       no_args_is_help=True)
+odm_app = typer.Typer(help="PHES-ODM v2 tables (measures, samples, sites, local_populations).",
+                      no_args_is_help=True)
+backup_app = typer.Typer(help="Whole-database backup archive (zip) and restore.",
+                         no_args_is_help=True)
+keys_app = typer.Typer(help="API keys (roles viewer, lab, analyst, admin).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(uploads_app, name="uploads")
+app.add_typer(euda_app, name="euda")
+app.add_typer(odm_app, name="odm")
+app.add_typer(backup_app, name="backup")
+app.add_typer(keys_app, name="keys")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -283,6 +303,23 @@ def serve(
     _serve(ctx, host, port)
 
 
+def _demo_euda(engine, folder: Path) -> None:
+    """Import the vendored EUDA release (samples/euda/) as reference data ``EUDA-2025``."""
+    from wastewater.interop.store import import_euda
+
+    all_data, site_info = folder / EUDA_ALL_DATA, folder / EUDA_SITE_INFO
+    if not (all_data.is_file() and site_info.is_file()):
+        console.print(f"[yellow]{folder} has no {EUDA_ALL_DATA} and {EUDA_SITE_INFO}; EUDA "
+                      "reference data not imported.[/]")
+        return
+    try:
+        counts = import_euda(engine, all_data, site_info, source=EUDA_DEMO_SOURCE)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    console.print(f"[green]EUDA reference data {EUDA_DEMO_SOURCE}: {counts['sites']} sites, "
+                  f"{counts['values']} daily values (replaces any earlier import).[/]")
+
+
 def _default_samples_dir() -> Path:
     here = Path.cwd() / "samples"
     if here.is_dir():
@@ -301,10 +338,10 @@ def demo(
         "--no-serve", help="Only migrate and load the samples; do not start the server.")
     ] = False,
 ) -> None:
-    """Migrate the database, load the sample files, then serve on http://127.0.0.1:PORT.
+    """Migrate the database, load the sample files and the EUDA reference data, then serve.
 
-    Sample files that are missing or already stored are skipped, so the command can be run
-    again safely.
+    Serves on http://127.0.0.1:PORT (dashboard under /dashboard) unless --no-serve. Sample files that are missing or already stored are skipped, and the EUDA release in
+    SAMPLES_DIR/euda/ replaces its earlier import, so the command can be run again safely.
     """
     from wastewater.storage.database import upgrade
 
@@ -321,6 +358,8 @@ def demo(
     try:
         outcomes = _ingest_files(engine, files, kind=None, dry_run=False, on_error="reject",
                                  uploader="demo")
+        if not any(o.rejected for o in outcomes):
+            _demo_euda(engine, folder / "euda")
     finally:
         engine.dispose()
     if any(o.rejected for o in outcomes):
@@ -329,6 +368,419 @@ def demo(
     console.print(f"Dashboard: http://127.0.0.1:{port}/dashboard")
     if not no_serve:
         _serve(ctx, "127.0.0.1", port)
+
+
+# --------------------------------------------------------------------------- helpers (interop)
+
+
+def _analytes(values: list[str] | None) -> list[str] | None:
+    """Canonical ids of ``--analyte`` options (ids, names, aliases); exit 2 when unknown."""
+    if not values:
+        return None
+    from wastewater.catalogue import resolve_analyte
+    from wastewater.exceptions import UnknownAnalyteError
+
+    out = []
+    for v in values:
+        try:
+            out.append(resolve_analyte(v))
+        except UnknownAnalyteError as exc:
+            raise typer.BadParameter(str(exc).strip("'\""), param_hint="--analyte") from exc
+    return out
+
+
+def _iso_date(value: str | None, option: str) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date; write YYYY-MM-DD",
+                                 param_hint=option) from exc
+
+
+def _refuse(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]{message}[/]")
+    return typer.Exit(EXIT_REJECTED)
+
+
+# --------------------------------------------------------------------------- euda
+
+
+@euda_app.command("import")
+def euda_import(
+    ctx: typer.Context,
+    all_data: Annotated[Path, typer.Argument(
+        help="ww2025-all-data.csv of the release (daily loads, mg/day/1000 inhabitants).",
+        exists=True, dir_okay=False, readable=True)],
+    site_info: Annotated[Path, typer.Argument(
+        help="ww2025-site-info-table.csv of the same release.",
+        exists=True, dir_okay=False, readable=True)],
+    source: Annotated[str, typer.Option(
+        "--source", help="Release label; an earlier import with the same label is replaced "
+        "in one transaction.")] = "EUDA-2025",
+) -> None:
+    """Import an EUDA/SCORE release as reference data (dashboard comparison, /reference/euda).
+
+    Both files are checked before the database is touched; a malformed file stores nothing
+    (exit code 1).
+    """
+    from wastewater.interop.store import import_euda
+
+    engine = _engine(ctx)
+    try:
+        counts = import_euda(engine, all_data, site_info, source=source)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    except (ValueError, KeyError) as exc:
+        raise _refuse(f"EUDA import rejected, nothing stored: {exc}") from exc
+    finally:
+        engine.dispose()
+    console.print(f"[green]{source}: {counts['sites']} sites, {counts['values']} daily values "
+                  f"({counts['censored']} below LOQ, {counts['missing']} missing days).[/]")
+
+
+@euda_app.command("export")
+def euda_export(
+    ctx: typer.Context,
+    site: Annotated[list[str], typer.Option(
+        "--site", help="Site id; repeat for several sites.")],
+    year: Annotated[int, typer.Option("--year", min=2000, max=2100,
+                                      help="Campaign year (EUDA's Year column).")],
+    week_start: Annotated[str | None, typer.Option(
+        "--week-start", help="The campaign Wednesday, YYYY-MM-DD, in YEAR (default: the first "
+        "Wednesday on or after 1 March).")] = None,
+    analyte: Annotated[list[str] | None, typer.Option(
+        "--analyte", help="Analyte id or alias; repeat. Default: every analyte EUDA reports "
+        "(benzoylecgonine as 'cocaine', amphetamine, methamphetamine, mdma, thc-cooh as "
+        "'cannabis', ketamine).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file to write (default: standard output).",
+        dir_okay=False)] = None,
+) -> None:
+    """Write our own campaign week (Wednesday…Tuesday) in EUDA's ww2025-all-data.csv layout.
+
+    Daily values are population-normalised loads in mg/day/1000 inhabitants from the stored
+    results, flows and de jure populations, rounded to two decimals; below-LOQ days are 0 and
+    missing days blank, as in EUDA's files; the three means follow EUDA's definitions.
+    Exit code 1 when there is no result in that week.
+    """
+    from wastewater.interop.euda import format_euda_all_data
+    from wastewater.interop.exchange import default_week_start, euda_campaign_rows
+
+    start = _iso_date(week_start, "--week-start") or default_week_start(year)
+    if start.year != year:
+        raise typer.BadParameter(f"{start} is not in {year}", param_hint="--week-start")
+    if start.weekday() != 2:
+        raise typer.BadParameter(f"{start} is a {start:%A}; EUDA campaign weeks start on a "
+                                 "Wednesday", param_hint="--week-start")
+    analytes = _analytes(analyte)
+    engine = _engine(ctx)
+    try:
+        rows = euda_campaign_rows(engine, sites=site, week_start=start, analytes=analytes)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--analyte") from exc
+    finally:
+        engine.dispose()
+    if not rows:
+        raise _refuse(f"No results for site(s) {', '.join(site)} in the week {start} … "
+                      f"{start + dt.timedelta(days=6)}; nothing written.")
+    text = format_euda_all_data(rows)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8", newline="")
+        console.print(f"[green]{len(rows)} row(s) written to {output}.[/]")
+
+
+# --------------------------------------------------------------------------- odm
+
+
+@odm_app.command("export")
+def odm_export(
+    ctx: typer.Context,
+    outdir: Annotated[Path, typer.Argument(
+        help="Folder to write measures.csv, samples.csv, sites.csv, local_populations.csv "
+        "into (created).", file_okay=False)],
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Site id; repeat. Default: all sites.")] = None,
+    analyte: Annotated[list[str] | None, typer.Option(
+        "--analyte", help="Analyte id or alias; repeat. Default: all.")] = None,
+    date_from: Annotated[str | None, typer.Option(
+        "--from", help="First sample/flow date, YYYY-MM-DD.")] = None,
+    date_to: Annotated[str | None, typer.Option(
+        "--to", help="Last sample/flow date, YYYY-MM-DD.")] = None,
+) -> None:
+    """Export current results (every sample role), sites and flows as PHES-ODM v2 CSV tables.
+
+    Concentrations stay in ng/L (local unit code), flows in m3/day; fields ODM lacks are
+    'local_' columns (see docs/interop.md). Exit code 1 when there is nothing to export.
+    """
+    from wastewater.interop.exchange import load_odm_export
+    from wastewater.interop.odm import write_odm_csv
+
+    start, end = _iso_date(date_from, "--from"), _iso_date(date_to, "--to")
+    if start and end and start > end:
+        raise typer.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
+    analytes = _analytes(analyte)
+    engine = _engine(ctx)
+    try:
+        tables = load_odm_export(engine, sites=site or None, analytes=analytes, start=start,
+                                 end=end)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    except ValueError as exc:
+        raise _refuse(f"ODM export not possible: {exc}") from exc
+    finally:
+        engine.dispose()
+    if tables["measures"].empty:
+        raise _refuse("No results or flows match; nothing written.")
+    paths = write_odm_csv(tables, outdir)
+    for path in paths:
+        console.print(f"{path}: {len(tables[path.stem])} row(s)")
+
+
+@odm_app.command("import")
+def odm_import(
+    ctx: typer.Context,
+    directory: Annotated[Path, typer.Argument(
+        help="Folder with ODM CSV tables: measures.csv and samples.csv (required), sites.csv "
+        "and local_populations.csv (optional).", exists=True, file_okay=False)],
+    uploader: Annotated[str | None, typer.Option(
+        "--uploader", help="Name recorded with each upload (default: odm-import:DIRECTORY).")
+    ] = None,
+) -> None:
+    """Import PHES-ODM tables as ordinary uploads (sites, then flows, then results).
+
+    The ODM tables are converted to the service's own sites/flows/results CSV files, which are
+    validated and stored exactly like `wastewater ingest` files: the same validation report,
+    supersession history for corrected rows, and the converted CSV kept verbatim as the upload
+    (file names odm_<DIRECTORY>_<kind>.csv). All converted files are validated first; if one
+    has an error nothing is stored (exit code 1). Re-importing the same tables stores nothing
+    new (identical files are duplicates).
+    """
+    from wastewater.interop.exchange import import_odm_tables
+    from wastewater.interop.odm import read_odm_csv
+
+    tables = read_odm_csv(directory)
+    missing = [n for n in ("measures", "samples") if n not in tables]
+    if missing:
+        raise typer.BadParameter(f"{directory} has no {', '.join(m + '.csv' for m in missing)}",
+                                 param_hint="DIRECTORY")
+    name = directory.resolve().name or "odm"
+    engine = _engine(ctx)
+    try:
+        outs = import_odm_tables(engine, tables, source=name,
+                                 uploader=uploader or f"odm-import:{name}")
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    except (ValueError, KeyError) as exc:
+        raise _refuse(f"ODM import rejected, nothing stored: {exc}") from exc
+    finally:
+        engine.dispose()
+    for o in outs:
+        if o.report.issues and not (o.outcome is not None and o.outcome.duplicate):
+            console.print(_report_table(o.report, o.filename))
+        if o.outcome is not None:
+            console.print(_summary(o.outcome, o.filename))
+        elif o.rejected:
+            console.print(f"[bold red]{o.filename}: {len(o.report.errors)} error(s).[/]")
+    if any(o.rejected for o in outs):
+        raise _refuse("ODM import rejected: nothing stored. Fix the errors above in the ODM "
+                      "tables and run the import again.")
+
+
+# --------------------------------------------------------------------------- backup
+
+
+@backup_app.command("export")
+def backup_export(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Archive to write (zip; replaced if it exists).",
+                                         dir_okay=False)],
+) -> None:
+    """Write the whole database (uploads verbatim, every table, audit log) into one archive."""
+    from wastewater.backup import export_all
+
+    engine = _engine(ctx)
+    try:
+        summary = export_all(engine, file)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    console.print(f"[green]{summary.path}: {summary.uploads} upload(s), "
+                  f"{sum(summary.rows.values())} row(s) in {len(summary.rows)} table(s), schema "
+                  f"{summary.schema_revision}.[/]")
+
+
+@backup_app.command("import")
+def backup_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="Archive written by `wastewater backup export`.",
+                                         exists=True, dir_okay=False, readable=True)],
+) -> None:
+    """Restore an archive into an empty database (migrated first if needed).
+
+    Every upload is replayed through the ingest path and every table compared with the
+    archive; on any failure the database is emptied again (exit code 1).
+    """
+    from wastewater.backup import BackupError, BackupMismatch, import_all
+    from wastewater.storage.database import upgrade
+
+    try:
+        upgrade(_url(ctx))
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    engine = _engine(ctx)
+    try:
+        summary = import_all(engine, file)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    except (BackupError, BackupMismatch) as exc:
+        raise _refuse(f"Backup not restored: {exc}") from exc
+    finally:
+        engine.dispose()
+    unverified = f"; not verified: {', '.join(summary.unverified)}" if summary.unverified else ""
+    console.print(f"[green]{file}: {summary.uploads_replayed} upload(s) replayed, "
+                  f"{len(summary.verified)} table(s) verified equal to the archive"
+                  f"{unverified}.[/]")
+
+
+# --------------------------------------------------------------------------- keys
+
+
+class KeyRole(str, enum.Enum):
+    viewer = "viewer"
+    lab = "lab"
+    analyst = "analyst"
+    admin = "admin"
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Key name (1-100 characters); the actor in the "
+                                        "audit log.")],
+    role: Annotated[KeyRole, typer.Option(
+        "--role", help="viewer: daily series; lab: upload results/flows for its sites; "
+        "analyst: also confidential events and analyses; admin: everything.")],
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Limit the key to this site; repeat. Default: all sites.")] = None,
+) -> None:
+    """Create an API key and print its token once (only its SHA-256 digest is stored)."""
+    from api.security import create_key_record
+
+    engine = _engine(ctx)
+    try:
+        token, meta = create_key_record(engine, name, role.value, site or None,
+                                        actor=f"cli:{_default_uploader()}")
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="NAME") from exc
+    finally:
+        engine.dispose()
+    scope = ", ".join(meta["sites"]) if meta["sites"] else "all sites"
+    console.print(f"Key {meta['id']} ({meta['name']}, {meta['role']}, {scope}). Token, shown "
+                  "only now; send it as X-API-Key:")
+    typer.echo(token)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context) -> None:
+    """List API keys, oldest first (never their tokens)."""
+    from api.security import list_keys
+
+    engine = _engine(ctx)
+    try:
+        keys = list_keys(engine)
+    finally:
+        engine.dispose()
+    if not keys:
+        console.print("No API keys yet. Create one with `wastewater keys create NAME --role ...`.")
+        return
+    table = Table(title="API keys (oldest first)", title_justify="left")
+    for col in ("id", "name", "role", "sites", "created (UTC)", "status"):
+        table.add_column(col)
+    for k in keys:
+        table.add_row(k["id"], k["name"], k["role"], ", ".join(k["sites"] or []) or "all",
+                      k["created_at"].strftime("%Y-%m-%d %H:%M"),
+                      "revoked" if k["revoked"] else "active")
+    console.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    ctx: typer.Context,
+    key_id: Annotated[str, typer.Argument(help="Key id from `wastewater keys list` (k_...).")],
+) -> None:
+    """Revoke a key at once; it stays listed for the audit trail. Exit code 1 when the id is
+    unknown or already revoked."""
+    from api.security import revoke_key
+
+    engine = _engine(ctx)
+    try:
+        done = revoke_key(engine, key_id, actor=f"cli:{_default_uploader()}")
+    finally:
+        engine.dispose()
+    if not done:
+        raise _refuse(f"No active key {key_id!r}; see `wastewater keys list`.")
+    console.print(f"[green]Key {key_id} revoked.[/]")
+
+
+# --------------------------------------------------------------------------- report
+
+
+class Tertial(str, enum.Enum):
+    t1 = "1"
+    t2 = "2"
+    t3 = "3"
+
+
+class Lang(str, enum.Enum):
+    sv = "sv"
+    en = "en"
+
+
+class View(str, enum.Enum):
+    public = "public"
+    analyst = "analyst"
+
+
+@app.command()
+def report(
+    ctx: typer.Context,
+    year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="Report year.")],
+    tertial: Annotated[Tertial, typer.Option(
+        "--tertial", help="1 January–April, 2 May–August, 3 September–December.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.",
+                                         dir_okay=False)],
+    lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.sv,
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Restrict to this site; repeat. Default: every site of the view.")
+    ] = None,
+    view: Annotated[View, typer.Option(
+        "--view", help="public: what anyone may see (small catchments suppressed, weekly "
+        "means, no confidential events); analyst: every site and confidential events.")
+    ] = View.public,
+) -> None:
+    """Write the tertial follow-up report as one self-contained HTML file (works offline)."""
+    from api.security import PUBLIC, Principal
+    from dashboards.report import build_report
+
+    principal = PUBLIC if view is View.public else Principal(name="cli", role="analyst")
+    engine = _engine(ctx)
+    try:
+        html = build_report(engine, year, int(tertial.value), lang=lang.value, sites=site or None,
+                            principal=principal)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    output.write_text(html, encoding="utf-8")
+    console.print(f"[green]Report T{tertial.value} {year} ({lang.value}, {view.value} view) "
+                  f"written to {output} ({len(html.encode()) // 1024} KiB).[/]")
 
 
 if __name__ == "__main__":  # pragma: no cover
