@@ -207,7 +207,7 @@ def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
     d = daily.copy()
     d["date"] = pd.to_datetime(d["date"])
     d = d[d["value"].notna()]
-    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.weekday, unit="D")
+    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
     g = d.groupby("monday", sort=True)
     out = pd.DataFrame(
         {

@@ -449,7 +449,7 @@ def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, s
         ``week_start`` is not a Wednesday, or the analyte has no EUDA label.
     """
     start = pd.Timestamp(week_start).normalize()
-    if start.dayofweek != 2:
+    if start.day_of_week != 2:
         raise ValueError(f"week_start {start.date()} is a {start.day_name()}; EUDA campaign "
                          "weeks run Wednesday…Tuesday, pass the Wednesday")
     if analyte not in ANALYTE_TO_METABOLITE:
