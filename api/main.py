@@ -25,7 +25,7 @@ TAGS = [
     {"name": "events", "description": "Operations, campaigns and the risk-weekend calendar."},
     {"name": "analyses", "description": "Change tests; multi-test endpoints report Benjamini–Hochberg q-values."},
     {"name": "uploads", "description": "Validated, atomic uploads of sites, flows, results and events."},
-    {"name": "reference", "description": "EUDA comparison data and PHES-ODM export."},
+    {"name": "reference", "description": "EUDA comparison data and export, PHES-ODM import and export."},
     {"name": "admin", "description": "API keys and the audit log (admin only)."},
 ]
 
@@ -85,6 +85,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         analyses,
         catalogue,
         events,
+        interop,
         keys,
         meta,
         reference,
@@ -94,7 +95,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         uploads,
     )
 
-    for r in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, keys):
+    for r in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop,
+              keys):
         app.include_router(r.router, prefix=API_PREFIX)
 
     try:

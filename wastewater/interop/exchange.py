@@ -336,7 +336,7 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
     from wastewater.timeseries import build_dataset
 
     start = pd.Timestamp(week_start).normalize()
-    if start.dayofweek != 2:
+    if start.day_of_week != 2:
         raise ValueError(f"week_start {start.date()} is a {start.day_name()}; EUDA campaign "
                          "weeks run Wednesday…Tuesday, pass the Wednesday")
     wanted = list(euda.ANALYTE_TO_METABOLITE) if analytes is None else list(analytes)
