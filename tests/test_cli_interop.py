@@ -103,8 +103,8 @@ def test_euda_import_counts_match_the_files(fresh_url):
 
 def test_demo_imports_euda_and_is_idempotent(demo_url):
     before = {tab.name: _count(demo_url, tab) for tab in (t.uploads, t.results, t.reference_values)}
-    assert before["reference_values"] == 7 * (sum(1 for _ in open(EUDA / "ww2025-all-data.csv",
-                                                                  encoding="utf-8")) - 1)
+    n_rows = len((EUDA / "ww2025-all-data.csv").read_text(encoding="utf-8").splitlines()) - 1
+    assert before["reference_values"] == 7 * n_rows
     res = _run(demo_url, "demo", "--no-serve", "--samples-dir", str(SAMPLES))
     assert res.exit_code == 0, res.output
     assert "identical file already stored" in res.output and "EUDA reference data" in res.output
@@ -227,7 +227,7 @@ def test_backup_round_trip(demo_file, fresh_url, tmp_path):
 def test_keys_create_list_revoke(fresh_url):
     res = _run(fresh_url, "keys", "create", "lab-ros", "--role", "lab", "--site", "SE-KAT-ROS")
     assert res.exit_code == 0, res.output
-    token = re.search(r"^(ww_\S+)$", res.output, re.M).group(1)
+    token = re.search(r"^(ww_\S+)$", res.output, re.MULTILINE).group(1)
     key_id = re.search(r"Key (k_[0-9a-f]+)", res.output).group(1)
     engine = get_engine(fresh_url)
     try:
@@ -256,7 +256,7 @@ def test_report_writes_offline_html(demo_file, tmp_path):
     assert html.lstrip().lower().startswith("<!doctype html>")
     assert 'lang="en"' in html
     # self-contained: no script, stylesheet or image loaded from elsewhere
-    assert not re.search(r"<(script|img|iframe)[^>]+src=[\"']?(https?:)?//", html, re.I)
-    assert not re.search(r"<link[^>]+href=[\"']?(https?:)?//", html, re.I)
+    assert not re.search(r"<(script|img|iframe)[^>]+src=[\"']?(https?:)?//", html, re.IGNORECASE)
+    assert not re.search(r"<link[^>]+href=[\"']?(https?:)?//", html, re.IGNORECASE)
     assert "Rosenholm" in html  # the public view shows the large catchment…
     assert "SE-KAT-PS1" not in html  # …and suppresses the 3 500-inhabitant sub-catchment
