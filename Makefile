@@ -23,8 +23,9 @@ test: $(STAMP)
 	sh .ci/ensure-services
 	$(BIN)/python -m pytest
 
+## Run every benchmark; one combined report in benchmarks/reports/summary.md (takes long)
 bench: $(STAMP)
-	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+	$(BIN)/python benchmarks/run_all.py
 
 clean:
 	rm -rf $(VENV) wastewater.db .pytest_cache
