@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import wastewater.ingest.readers as readers_module
 import wastewater.ingest.results as results_module
 from wastewater.ingest import parse_upload
 from wastewater.ingest.context import RowContext, map_header
@@ -219,3 +220,49 @@ def test_clean_rows_take_the_fast_path():
     assert columns["censor"].tolist() == ["none", "<LOQ", "ND"]
     np.testing.assert_array_equal(columns["value_ng_per_l"], [412.5, np.nan, np.nan])
     np.testing.assert_array_equal(columns["loq_ng_per_l"], [10.0, 10.0, 5.0])  # 0.01 µg/L
+
+
+# ------------------------------------------------------------------------------------------
+# Reader: text without quotes is split with str.split instead of the csv module.
+
+unquoted_text = st.lists(
+    st.sampled_from(list("ab1.ä ,;\t\r\n\u00a0\u202f\ufeff") + ["sep=;\n", "x,y,z\n"]),
+    max_size=120,
+).map("".join)
+
+
+def read_both(data: bytes):
+    try:
+        readers_module.UNQUOTED_FAST_PATH = True
+        fast = read_table(data)
+        readers_module.UNQUOTED_FAST_PATH = False
+        reference = read_table(data)
+    finally:
+        readers_module.UNQUOTED_FAST_PATH = True
+    return fast, reference
+
+
+def table_fields(result):
+    table, issues = result
+    fields = None
+    if table is not None:
+        fields = (table.header, table.rows, table.lines, table.header_line, table.details)
+    return fields, [i.to_dict() for i in issues]
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(text=unquoted_text, encoding=st.sampled_from(["utf-8", "utf-8-sig", "utf-16"]))
+def test_unquoted_reader_equals_csv_reader(text, encoding):
+    fast, reference = read_both(text.encode(encoding))
+    assert table_fields(fast) == table_fields(reference)
+
+
+@pytest.mark.parametrize(("limit", "columns"), [(3, 1000), (1000, 2)])
+def test_unquoted_reader_limits_equal_csv_reader(monkeypatch, limit, columns):
+    """too_many_rows and too_many_columns: same issue, same line, on both readers."""
+    monkeypatch.setattr(readers_module, "MAX_ROWS", limit)
+    monkeypatch.setattr(readers_module, "MAX_COLUMNS", columns)
+    data = b"\n a,b,c\n1,2,3\n\n,,\n4,5\n6,7,8,9\n10,11,12\n"
+    fast, reference = read_both(data)
+    assert table_fields(fast) == table_fields(reference)
+    assert fast[0] is None and fast[1]

@@ -13,6 +13,7 @@ tests/test_ingest_fastpath.py checks that both paths give the same frame and rep
 from __future__ import annotations
 
 import math
+import operator
 import re
 from collections.abc import Callable
 from typing import Any
@@ -48,13 +49,18 @@ _MIN_DATE_YEAR, _MAX_DATE_YEAR = 1678, 2261
 _MAX_FAST_INTEGER = 2**31
 
 
-def _column(ctx: RowContext, canonical: str) -> np.ndarray | None:
-    """The cells of one canonical column as an object array, or None if the column is absent."""
-    index = ctx.column_index.get(canonical)
+def _column(rows: list[list[str]], index: int | None, width: int) -> np.ndarray | None:
+    """Cells ``index`` of every row as an object array (``None`` for an absent column).
+
+    ``width`` is the length of the shortest row; shorter rows read as empty cells.
+    """
     if index is None:
         return None
-    rows = ctx.table.rows
-    return np.array([r[index] if index < len(r) else "" for r in rows], dtype=object)
+    if index < width:
+        cells = map(operator.itemgetter(index), rows)
+    else:
+        cells = (r[index] if index < len(r) else "" for r in rows)
+    return np.fromiter(cells, dtype=object, count=len(rows))
 
 
 def _map_unique(
@@ -70,7 +76,7 @@ def _map_unique(
         values = np.empty(n_rows, dtype=dtype)
         values[:] = value if ok else _fill(dtype)
         return values, np.full(n_rows, ok)
-    codes, uniques = pd.factorize(cells, use_na_sentinel=False)
+    codes, uniques = pd.factorize(cells)  # text: never NA
     parsed = [parse(u) for u in uniques]
     good = np.array([p is not _BAD for p in parsed], dtype=bool)
     table = np.empty(len(parsed), dtype=dtype)
@@ -87,7 +93,7 @@ def _fill(dtype: Any) -> Any:
 
 def _dates_ns(dates: np.ndarray) -> np.ndarray:
     """``datetime.date`` objects → datetime64[ns], converting each distinct day once."""
-    codes, uniques = pd.factorize(dates, use_na_sentinel=False)
+    codes, uniques = pd.factorize(dates)  # dates: never NA
     converted = pd.to_datetime(pd.Series(uniques, dtype=object)).astype("datetime64[ns]")
     return converted.to_numpy()[codes]
 
@@ -135,7 +141,7 @@ def _censored_values(
     ``censor`` is ``parse_censored``'s first result (``'empty'``, ``'none'``, ``'<LOQ'`` …),
     ``number`` NaN when it gives none; ``ok`` False where it raises.
     """
-    codes, uniques = pd.factorize(cells, use_na_sentinel=False)
+    codes, uniques = pd.factorize(cells)  # text: never NA
     plain = _PLAIN_COMMA if decimal_comma else _PLAIN_POINT
     n = len(uniques)
     censor = np.empty(n, dtype=object)
@@ -245,9 +251,16 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             return _BAD
 
     ok = np.ones(n, dtype=bool)
+    width = min(map(len, table.rows), default=0)
+    cache: dict[str, np.ndarray | None] = {}
+
+    def column(canonical: str) -> np.ndarray | None:
+        if canonical not in cache:
+            cache[canonical] = _column(table.rows, ctx.column_index.get(canonical), width)
+        return cache[canonical]
 
     def read(canonical: str, parse: Callable[[str], Any], dtype: Any = object) -> np.ndarray:
-        values, good = _map_unique(_column(ctx, canonical), n, parse, dtype=dtype)
+        values, good = _map_unique(column(canonical), n, parse, dtype=dtype)
         np.logical_and(ok, good, out=ok)
         return values
 
@@ -265,14 +278,14 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     method = read("method", free_text)
     comment = read("comment", free_text)
     analytes = read("analyte", analyte)
-    unit_cells = _column(ctx, "unit")
+    unit_cells = column("unit")
     factor = read("unit", unit_factor, dtype=float)
-    qualifier_cells = _column(ctx, "qualifier")
+    qualifier_cells = column("qualifier")
     qualifiers = read("qualifier", qualifier)
     loq = read("loq", _number_or_bad(dc), dtype=float) * factor
     lod = read("lod", _number_or_bad(dc), dtype=float) * factor
 
-    value_cells = _column(ctx, "value")
+    value_cells = column("value")
     censor, number, good = _censored_values(value_cells, dc)
     ok &= good
     has_number = ~np.isnan(number)
@@ -296,7 +309,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         original = value_cells[keep]
     else:
         original = np.where(value_cells[keep] != "", value_cells[keep], qualifier_cells[keep])
-    sample_ids = _column(ctx, "sample_id")
+    sample_ids = column("sample_id")
     sample_ids = np.full(len(keep), "", dtype=object) if sample_ids is None else sample_ids[keep]
     missing_id = np.flatnonzero(sample_ids == "")
     if len(missing_id):

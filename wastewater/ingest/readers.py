@@ -32,6 +32,9 @@ MAX_COLUMNS = 1000
 MAX_LINE_BYTES = 1_000_000
 #: Most data rows (records) a file may have.
 MAX_ROWS = 2_000_000
+#: Split text without quote characters with ``str.split`` instead of :mod:`csv` (same cells
+#: and lines, several times faster); False forces the csv reader (tests compare the two).
+UNQUOTED_FAST_PATH = True
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls / .doc
@@ -277,6 +280,9 @@ def _sniff(text: str) -> tuple[str | None, str, int]:
 
 def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
     """Fill ``table`` from CSV text, recording the physical start line of each row."""
+    if UNQUOTED_FAST_PATH and '"' not in text and "\x00" not in text:
+        _parse_unquoted(text, table, skip_lines, issues)
+        return
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=table.delimiter, quotechar='"')
     previous_line = 0
@@ -346,6 +352,93 @@ def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue])
                 line=line,
             )
         )
+
+
+def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
+    """:func:`_parse_csv` for text without quotes or NUL characters, where it is exact.
+
+    Without a quote character every physical line (ended by ``\r\n``, ``\r`` or ``\n``, as
+    ``io.StringIO(newline="")`` splits them) is one record and its cells are the pieces between
+    delimiters, which is what :func:`csv.reader` returns. Cells are stripped only when some cell
+    begins or ends with one of the stripped characters (found with substring searches).
+    """
+    delimiter = table.delimiter or ","
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # text ended with a line break: no further line
+    spaces = [
+        c
+        for c in _SPACE
+        if c not in "\r\n" + delimiter and (c.isascii() or not text.isascii()) and c in text
+    ]
+    needs_strip = bool(spaces) and (
+        text[0] in spaces
+        or text[-1] in spaces
+        or any(c + b in text or b + c in text for c in spaces for b in ("\n", delimiter))
+    )
+
+    def cells_of(line: str) -> list[str] | None:
+        """The cells of a line; None for a blank line (no non-empty cell)."""
+        cells = line.split(delimiter)
+        if needs_strip:
+            cells = [c.strip(_SPACE) for c in cells]
+            return cells if any(cells) else None
+        return cells if line.strip(delimiter) else None
+
+    number = skip_lines
+    header = None
+    while number < len(lines) and header is None:
+        header = cells_of(lines[number])
+        number += 1
+    if header is None:
+        return
+    header_line = number
+    while header and not header[-1]:
+        header.pop()
+    if len(header) > MAX_COLUMNS:
+        issues.append(
+            _error(
+                "too_many_columns",
+                f"The header on line {header_line} has {len(header):,} columns; the "
+                f"limit is {MAX_COLUMNS:,}. Check the delimiter, or split the file.",
+                line=header_line,
+            )
+        )
+        return
+    table.header = header
+    table.header_line = header_line
+    n_columns = len(header)
+    body = lines[number:]
+    del lines
+    if needs_strip:
+        stripped = [cells_of(line) for line in body]
+        numbers = [number + 1 + i for i, cells in enumerate(stripped) if cells is not None]
+        rows = [cells for cells in stripped if cells is not None]
+        del stripped
+    else:
+        numbers = [i for i, line in enumerate(body, number + 1) if line.strip(delimiter)]
+        if len(numbers) < len(body):
+            body = [body[n - number - 1] for n in numbers]
+        rows = [line.split(delimiter) for line in body]
+    del body
+    if len(rows) > MAX_ROWS:
+        issues.append(
+            _error(
+                "too_many_rows",
+                f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
+                f"{numbers[MAX_ROWS]}). Split it into several uploads.",
+                line=numbers[MAX_ROWS],
+            )
+        )
+        return
+    if rows and min(map(len, rows)) < n_columns:
+        for cells in rows:
+            if len(cells) < n_columns:
+                cells.extend([""] * (n_columns - len(cells)))
+    table.rows = rows
+    table.lines = numbers
 
 
 def _odd_quotes_from(text: str, line: int) -> bool:

@@ -365,7 +365,11 @@ def _drop_ragged_rows(ctx: RowContext) -> tuple[RawTable, int]:
     """Reject rows with non-empty cells beyond the header (a delimiter or quote problem)."""
     table = ctx.table
     width = len(table.header)
-    ragged = [i for i, row in enumerate(table.rows) if len(row) > width and any(row[width:])]
+    ragged = (
+        [i for i, row in enumerate(table.rows) if len(row) > width and any(row[width:])]
+        if max(map(len, table.rows), default=0) > width
+        else []
+    )
     for i in ragged:
         row = table.rows[i]
         ctx.add(
