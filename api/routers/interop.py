@@ -18,7 +18,7 @@ from api.csvout import neutralise
 from api.deps import EngineDep, Principal, PrincipalDep, SettingsDep, require_roles
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
-from api.routers.uploads import _read_limited
+from api.routers.uploads import KIND_ROLES, _read_limited
 from api.schemas import UploadOut
 from api.services import jsonable, require_site, resolve_analyte
 
@@ -102,7 +102,9 @@ async def import_odm(
     verbatim storage of the converted file, audit-log entry per stored upload with this key as
     actor. All converted files are validated first; if any has an error nothing is stored and
     the answer is `422` with every error (line numbers refer to the converted file, which the
-    response names). Keys with a site scope may import only their sites (`403`)."""
+    response names). Keys with a site scope may import only their sites, and only admin keys
+    may add or change sites and populations (as `POST /uploads/sites`): an analyst's import
+    whose sites table differs from the stored sites is refused with `403`."""
     from wastewater.interop.exchange import import_odm_tables
     from wastewater.interop.odm import read_odm_csv
 
@@ -125,7 +127,10 @@ async def import_odm(
         raise ApiError(422, "import rejected", [item("unreadable_csv", f"an ODM table is not UTF-8 CSV: {exc}",
                                                      column="files")]) from exc
     try:
-        outs = import_odm_tables(engine, tables, source=source, uploader=p.name, allowed_sites=p.sites)
+        outs = import_odm_tables(engine, tables, source=source, uploader=p.name, allowed_sites=p.sites,
+                                 sites_writable=p.role in KIND_ROLES["sites"])
+    except PermissionError as exc:
+        raise ApiError(403, "forbidden", [item("role", str(exc), column="files")]) from exc
     except KeyError as exc:
         raise ApiError(422, "import rejected", [item("odm_import", f"missing ODM column {exc}; see "
                                                      "docs/interop.md", column="files")]) from exc

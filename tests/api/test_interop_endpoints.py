@@ -117,7 +117,7 @@ def test_odm_import_round_trip_into_fresh_db(seeded_engine, engine):
     payload = _odm_payload(seeded_engine)
     c = make_clients(engine)  # fresh database: no sites, no results
     files = [("files", (name, data, "text/csv")) for name, data in payload.items()]
-    r = c["analyst"].post(f"{B}/import/odm", files=files, params={"source": "seed-export"})
+    r = c["admin"].post(f"{B}/import/odm", files=files, params={"source": "seed-export"})
     assert r.status_code == 201, r.text
     body = r.json()
     assert [f["kind"] for f in body["files"]] == ["sites", "flows", "results"]
@@ -127,9 +127,9 @@ def test_odm_import_round_trip_into_fresh_db(seeded_engine, engine):
     pd.testing.assert_frame_equal(_results(engine)[RESULT_COLUMNS], _results(seeded_engine)[RESULT_COLUMNS])
     # normal upload path: uploads listed with their verbatim bytes, audit rows by this key
     ups = repo.list_uploads(engine)
-    assert set(ups["uploader"]) == {"analyst-key"} and len(ups) == 3
+    assert set(ups["uploader"]) == {"admin-key"} and len(ups) == 3
     log = c["admin"].get(f"{B}/audit").json()["items"]
-    assert sum(e["action"] == "upload_stored" and e["actor"] == "analyst-key" for e in log) == 3
+    assert sum(e["action"] == "upload_stored" and e["actor"] == "admin-key" for e in log) == 3
     # the same tables again, now as one zip: identical converted files → duplicates, 200
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
@@ -143,8 +143,9 @@ def test_odm_import_round_trip_into_fresh_db(seeded_engine, engine):
 
 
 @pytest.mark.parametrize("role,status", [("public", 401), ("viewer", 403), ("lab", 403),
-                                         ("analyst", 201), ("admin", 201)])
+                                         ("analyst", 403), ("admin", 201)])
 def test_odm_import_roles(seeded_engine, engine, role, status):
+    """Into an empty database: the import creates sites, which only admin may (as /uploads/sites)."""
     c = make_clients(engine)
     files = [("files", (n, d, "text/csv")) for n, d in _odm_payload(seeded_engine).items()]
     r = c[role].post(f"{B}/import/odm", files=files)
@@ -182,3 +183,26 @@ def test_odm_import_missing_table_and_scope(seeded_engine, engine):
     r = scoped.post(f"{B}/import/odm", files=[("files", (n, d)) for n, d in payload.items()])
     assert r.status_code == 403 and r.json()["errors"][0]["code"] == "site_out_of_scope"
     assert repo.list_uploads(engine).empty
+
+
+def test_odm_import_analyst_with_known_sites(seeded_engine, fresh_clients, engine):
+    """Analysts may import results and flows for stored sites; changing a population is refused."""
+    payload = _odm_payload(seeded_engine)
+    files = [("files", (n, d, "text/csv")) for n, d in payload.items()]
+    n_uploads = len(repo.list_uploads(engine))
+    r = fresh_clients["analyst"].post(f"{B}/import/odm", files=files)
+    assert r.status_code == 201, r.text
+    by_kind = {f["kind"]: f for f in r.json()["files"]}
+    assert by_kind["results"]["rows_unchanged"] == 56 and by_kind["results"]["rows_inserted"] == 0
+    assert by_kind["sites"]["rows_unchanged"] == 2
+    pops = pd.read_csv(io.BytesIO(payload["local_populations.csv"]), dtype=str, keep_default_na=False)
+    pops.loc[pops["siteID"] == "SE-SMALL", "popServ"] = "12000"  # would publish a small catchment
+    payload["local_populations.csv"] = pops.to_csv(index=False).encode()
+    before = len(repo.list_uploads(engine))
+    assert before == n_uploads + 3
+    r = fresh_clients["analyst"].post(f"{B}/import/odm",
+                                      files=[("files", (n, d)) for n, d in payload.items()])
+    assert r.status_code == 403 and r.json()["errors"][0]["code"] == "role"
+    assert "admin" in r.json()["errors"][0]["message"]
+    assert len(repo.list_uploads(engine)) == before
+    assert repo.load_sites(engine).set_index("site").loc["SE-SMALL", "population"] == 3_500

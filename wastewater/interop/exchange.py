@@ -217,7 +217,8 @@ class OdmFileOutcome:
 
 def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source: str,
                       uploader: str, today: dt.date | None = None,
-                      allowed_sites: frozenset[str] | None = None) -> list[OdmFileOutcome]:
+                      allowed_sites: frozenset[str] | None = None,
+                      sites_writable: bool = True) -> list[OdmFileOutcome]:
     """
     Store PHES-ODM tables as the service's own ``sites``/``flows``/``results`` uploads.
 
@@ -236,6 +237,10 @@ def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source
         Passed to the parser (future-date checks).
     allowed_sites : frozenset of str, optional
         When given, any row naming another site rejects the whole import (site-scoped keys).
+    sites_writable : bool, default True
+        False: the import may not add or change sites or populations (a dry run of the
+        converted sites file must find every row unchanged), as for callers who may not upload
+        sites files (``POST /uploads/sites`` is admin-only).
 
     Returns
     -------
@@ -251,6 +256,9 @@ def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source
     ValueError
         The ODM tables cannot be converted (unknown measure code or unit, missing sample);
         or a site outside ``allowed_sites`` (message names it).
+    PermissionError
+        ``sites_writable`` is False and the sites table would add or change rows; nothing
+        stored.
     """
     import sqlalchemy as sa
 
@@ -282,6 +290,16 @@ def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source
         checked.append(OdmFileOutcome(kind, name, parsed.report))
     if any(c.rejected for c in checked):
         return checked
+    if not sites_writable and "sites" in files:
+        dry = ingest_bytes(engine, files["sites"], kind="sites",
+                           filename=upload_filename(source, "sites"), uploader=uploader,
+                           dry_run=True, today=today)
+        changed = 0 if dry.duplicate else dry.rows_inserted + dry.rows_superseded
+        if changed:
+            raise PermissionError(
+                f"the ODM sites table would add or change {changed} site/population row(s); "
+                "only keys that may upload sites files (admin) may do that. Import without "
+                "sites.csv/local_populations.csv, or ask an admin")
     stored = []
     for c in checked:
         out = ingest_bytes(engine, files[c.kind], kind=c.kind, filename=c.filename,
