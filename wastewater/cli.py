@@ -332,8 +332,9 @@ def demo(
     ctx: typer.Context,
     port: Annotated[int, typer.Option("--port", help="TCP port to serve on.")] = 8000,
     samples_dir: Annotated[Path | None, typer.Option(
-        "--samples-dir", help="Folder with sites.csv, flows.csv, results.csv, events.csv "
-        "(default: ./samples, else the repository's samples/).", file_okay=False)] = None,
+        "--samples-dir", help="Folder with sites.csv, flows.csv, results.csv, events.csv and "
+        "euda/ (the EUDA release; default: ./samples, else the repository's samples/).",
+        file_okay=False)] = None,
     no_serve: Annotated[bool, typer.Option(
         "--no-serve", help="Only migrate and load the samples; do not start the server.")
     ] = False,
