@@ -226,7 +226,10 @@ def test_clean_rows_take_the_fast_path():
 # Reader: text without quotes is split with str.split instead of the csv module.
 
 unquoted_text = st.lists(
-    st.sampled_from(list("ab1.ä ,;\t\r\n\u00a0\u202f\ufeff") + ["sep=;\n", "x,y,z\n"]),
+    st.sampled_from(
+        list("ab1.ä ,;\t\r\n\u00a0\u202f\ufeff")
+        + ["sep=;\n", "sep=ä\n", "sep= \n", "sep=\u00a0\n", "x,y,z\n"]
+    ),
     max_size=120,
 ).map("".join)
 

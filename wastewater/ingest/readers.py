@@ -22,6 +22,8 @@ import io
 import warnings
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from wastewater.ingest.report import Issue
 
 __all__ = ["MAX_COLUMNS", "MAX_LINE_BYTES", "MAX_ROWS", "RawTable", "read_table"]
@@ -225,6 +227,11 @@ def _first_long_line(data: bytes) -> tuple[int, int] | None:
     """
     if len(data) <= MAX_LINE_BYTES:
         return None
+    raw = np.frombuffer(data, dtype=np.uint8)
+    breaks = np.flatnonzero((raw == 10) | (raw == 13))  # \n, \r
+    gaps = np.diff(breaks, prepend=-1, append=len(raw)) - 1  # bytes between line breaks
+    if int(gaps.max()) <= MAX_LINE_BYTES:
+        return None
     lengths = list(map(len, data.splitlines()))
     if max(lengths) <= MAX_LINE_BYTES:
         return None
@@ -354,6 +361,35 @@ def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue])
         )
 
 
+def _has_edge_space(text: str, delimiter: str) -> bool:
+    """True when some cell of ``text`` (lines ended by ``\\n``) begins or ends with a character
+    :data:`_SPACE` strips, i.e. when cells must be stripped.
+
+    ASCII spaces next to an ASCII delimiter or line break are found with numpy on the UTF-8
+    bytes (0x20 and 0x09 never occur inside a multi-byte character); others by substring search.
+    """
+    spaces = [
+        c
+        for c in _SPACE
+        if c not in "\r\n" + delimiter and (c.isascii() or not text.isascii()) and c in text
+    ]
+    if not spaces:
+        return False
+    if text[0] in spaces or text[-1] in spaces:
+        return True
+    searched = [c for c in spaces if not (c.isascii() and delimiter.isascii())]
+    if any(c + b in text or b + c in text for c in searched for b in ("\n", delimiter)):
+        return True
+    codes = [ord(c) for c in spaces if c not in searched]
+    if not codes:
+        return False
+    raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
+    at = np.flatnonzero(np.isin(raw, codes))
+    at = at[(at > 0) & (at < len(raw) - 1)]  # first and last characters were checked above
+    edge = (10, ord(delimiter))
+    return bool(np.isin(raw[at - 1], edge).any() or np.isin(raw[at + 1], edge).any())
+
+
 def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
     """:func:`_parse_csv` for text without quotes or NUL characters, where it is exact.
 
@@ -368,16 +404,7 @@ def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Is
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # text ended with a line break: no further line
-    spaces = [
-        c
-        for c in _SPACE
-        if c not in "\r\n" + delimiter and (c.isascii() or not text.isascii()) and c in text
-    ]
-    needs_strip = bool(spaces) and (
-        text[0] in spaces
-        or text[-1] in spaces
-        or any(c + b in text or b + c in text for c in spaces for b in ("\n", delimiter))
-    )
+    needs_strip = _has_edge_space(text, delimiter)
 
     def cells_of(line: str) -> list[str] | None:
         """The cells of a line; None for a blank line (no non-empty cell)."""
@@ -418,10 +445,16 @@ def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Is
         rows = [cells for cells in stripped if cells is not None]
         del stripped
     else:
-        numbers = [i for i, line in enumerate(body, number + 1) if line.strip(delimiter)]
-        if len(numbers) < len(body):
-            body = [body[n - number - 1] for n in numbers]
         rows = [line.split(delimiter) for line in body]
+        # a line is blank when it holds only delimiters: length = number of cells - 1
+        blank = np.fromiter(map(len, body), np.int64, len(body)) == (
+            np.fromiter(map(len, rows), np.int64, len(rows)) - 1
+        )
+        numbers = np.arange(number + 1, number + 1 + len(body))
+        if blank.any():
+            rows = [cells for cells, b in zip(rows, blank.tolist(), strict=True) if not b]
+            numbers = numbers[~blank]
+        numbers = numbers.tolist()
     del body
     if len(rows) > MAX_ROWS:
         issues.append(
