@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -52,14 +53,42 @@ _TIMESTAMPS = {"stored_at", "uploaded_at"}
 
 
 def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> pd.DataFrame:
-    """Build a frame with the contract dtypes (empty results keep columns and dtypes)."""
-    df = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    """Build a frame with the contract dtypes (empty results keep columns and dtypes).
+
+    Columns are built one at a time from the transposed rows with their explicit dtype
+    (numpy ``float64``/``datetime64[D]`` arrays, nullable ``Int64``), instead of an object
+    frame converted column by column afterwards; text columns keep pandas' own inference.
+    """
+    rows = list(rows)
+    if not rows:
+        return _frame_empty(columns)
+    data: dict[str, Any] = {}
+    for col, values in zip(columns, zip(*rows, strict=True), strict=True):
+        if col in _DATES:
+            data[col] = pd.Series(np.array(values, dtype="datetime64[D]").astype("datetime64[ns]"))
+        elif col in _TIMESTAMPS:
+            data[col] = pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]")
+        elif col in _DTYPES:
+            kind = _DTYPES[col]
+            if kind == "Int64":
+                data[col] = pd.Series(pd.array(values, dtype="Int64"))
+            elif kind == "bool" and None in values:
+                data[col] = pd.Series(values, dtype=object).astype(bool)
+            else:
+                data[col] = pd.Series(np.array(values, dtype=kind))
+        else:
+            data[col] = pd.Series(values)
+    return pd.DataFrame(data, columns=list(columns))
+
+
+def _frame_empty(columns: Sequence[str]) -> pd.DataFrame:
+    """Empty frame with the contract columns and dtypes."""
+    df = pd.DataFrame.from_records([], columns=list(columns))
     for col in columns:
         if col in _DATES:
             df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
         elif col in _TIMESTAMPS:
-            ts = pd.to_datetime(df[col], utc=True)
-            df[col] = ts.astype("datetime64[ns, UTC]")
+            df[col] = pd.to_datetime(df[col], utc=True).astype("datetime64[ns, UTC]")
         elif col in _DTYPES:
             df[col] = df[col].astype(_DTYPES[col])
     return df
@@ -131,13 +160,17 @@ def load_sites(engine: Engine) -> pd.DataFrame:
     s = t.sites.c
     rows = _fetch(engine, sa.select(s.site, s.name, s.municipality, s.lat, s.lon,
                                     s.treatment_plant).order_by(s.site))
-    pops = load_populations(engine)
+    p = t.site_populations.c
+    pop_rows = _fetch(engine, sa.select(p.site, p.year, p.population, p.method)
+                      .order_by(p.site, p.year, p.method))
+    # latest year per site, de_jure preferred; among ties the last in (year, method) order
     latest: dict[str, tuple[int, int, str]] = {}
-    if len(pops):
-        pops = pops.assign(_pref=(pops["method"] == "de_jure").astype(int))
-        pops = pops.sort_values(["site", "_pref", "year"])
-        for rec in pops.groupby("site").tail(1).itertuples(index=False):
-            latest[rec.site] = (int(rec.population), int(rec.year), rec.method)
+    best: dict[str, tuple[int, int]] = {}
+    for site, year, population, method in pop_rows:
+        key = (int(method == "de_jure"), int(year))
+        if site not in best or key >= best[site]:
+            best[site] = key
+            latest[site] = (int(population), int(year), method)
     out = []
     for r in rows:
         pop, year, method = latest.get(r.site, (None, None, None))
