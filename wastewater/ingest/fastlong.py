@@ -88,7 +88,7 @@ def _fill(dtype: Any) -> Any:
     """Placeholder stored for rejected texts (never part of a fast row)."""
     if dtype is float:
         return np.nan
-    return 0 if dtype is np.int64 else None
+    return 0 if dtype in (np.int64, np.int8) else None
 
 
 def _dates_ns(dates: np.ndarray) -> np.ndarray:
@@ -133,33 +133,37 @@ def _integer_or_bad(
     return parse
 
 
+#: Censor states as small integer codes (index into this tuple) for the vectorised rules.
+_CENSORS = ("empty", "none", "<LOQ", "<LOD", "ND")
+_EMPTY, _NONE, _LOQ = 0, 1, 2
+
+
 def _censored_values(
     cells: np.ndarray, decimal_comma: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Censor code and number of each value cell: (censor, number, ok).
 
-    ``censor`` is ``parse_censored``'s first result (``'empty'``, ``'none'``, ``'<LOQ'`` …),
-    ``number`` NaN when it gives none; ``ok`` False where it raises.
+    ``censor`` indexes :data:`_CENSORS` (``parse_censored``'s first result), ``number`` is NaN
+    when it gives none; ``ok`` False where it raises.
     """
     codes, uniques = pd.factorize(cells)  # text: never NA
     plain = _PLAIN_COMMA if decimal_comma else _PLAIN_POINT
     n = len(uniques)
-    censor = np.empty(n, dtype=object)
+    censor = np.full(n, _NONE, dtype=np.int8)
     number = np.full(n, np.nan)
     ok = np.ones(n, dtype=bool)
     for i, text in enumerate(uniques):
         if plain.fullmatch(text):
             value = float(text.replace(",", "."))
             if math.isfinite(value):
-                censor[i], number[i] = "none", value
+                number[i] = value
                 continue
         try:
             kind, value = parse_censored(text, decimal_comma)
         except CellError:
             ok[i] = False
-            censor[i] = "none"
             continue
-        censor[i] = kind
+        censor[i] = _CENSORS.index(kind)
         if value is not None:
             number[i] = value
     return censor[codes], number[codes], ok[codes]
@@ -244,9 +248,9 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
     def qualifier(text: str) -> Any:
         if not text:
-            return "none"
+            return _NONE
         try:
-            return parse_qualifier(text)
+            return _CENSORS.index(parse_qualifier(text))
         except CellError:
             return _BAD
 
@@ -281,7 +285,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     unit_cells = column("unit")
     factor = read("unit", unit_factor, dtype=float)
     qualifier_cells = column("qualifier")
-    qualifiers = read("qualifier", qualifier)
+    qualifiers = read("qualifier", qualifier, dtype=np.int8)
     loq = read("loq", _number_or_bad(dc), dtype=float) * factor
     lod = read("lod", _number_or_bad(dc), dtype=float) * factor
 
@@ -289,19 +293,20 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     censor, number, good = _censored_values(value_cells, dc)
     ok &= good
     has_number = ~np.isnan(number)
-    qualified = qualifiers != "none"
-    empty = censor == "empty"
-    measured = censor == "none"
+    qualified = qualifiers != _NONE
+    empty = censor == _EMPTY
+    measured = censor == _NONE
     ok &= ~(empty & ~qualified)  # missing_value
     ok &= ~(measured & qualified)  # censor_conflict
     censor = np.where(empty | (~measured & qualified), qualifiers, censor)
     with np.errstate(invalid="ignore"):
         ok &= ~(has_number & (number < 0))  # negative_value
     scaled = number * factor
-    is_loq = censor == "<LOQ"
-    value = np.where(censor == "none", scaled, np.nan)
+    is_loq = censor == _LOQ
+    is_none = censor == _NONE
+    value = np.where(is_none, scaled, np.nan)
     loq = np.where(is_loq & has_number, scaled, loq)
-    lod = np.where(~is_loq & (censor != "none") & has_number, scaled, lod)
+    lod = np.where(~is_loq & ~is_none & has_number, scaled, lod)
     ok &= ~(is_loq & np.isnan(loq))  # loq_missing warning
 
     keep = np.flatnonzero(ok)
@@ -324,7 +329,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         "analyte": analytes[keep],
         "replicate": replicate[keep],
         "value_ng_per_l": value[keep],
-        "censor": censor[keep],
+        "censor": np.array(_CENSORS, dtype=object)[censor[keep]],
         "loq_ng_per_l": loq[keep],
         "lod_ng_per_l": lod[keep],
         "flow_m3_per_day": flow[keep],
