@@ -59,18 +59,18 @@ def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
     ``<LOQ`` uses ``loq_ng_per_l`` (else LOD); ``<LOD``/``ND`` use ``lod_ng_per_l`` (else LOQ);
     a number in ``value_ng_per_l`` is the last fallback.
     """
-    censor = results["censor"].fillna("none").astype(str)
-    loq = results.get("loq_ng_per_l", pd.Series(np.nan, index=results.index)).astype(float)
-    lod = results.get("lod_ng_per_l", pd.Series(np.nan, index=results.index)).astype(float)
-    value = results["value_ng_per_l"].astype(float)
-    limit = pd.Series(np.nan, index=results.index)
-    is_loq = censor.eq("<LOQ")
-    is_lod = censor.isin(["<LOD", "ND"])
-    limit[is_loq] = loq[is_loq].fillna(lod[is_loq])
-    limit[is_lod] = lod[is_lod].fillna(loq[is_lod])
-    cens = censor.ne("none")
-    limit[cens] = limit[cens].fillna(value[cens])
-    return limit
+    censor = results["censor"].fillna("none").astype(str).to_numpy()
+    nan = np.full(len(results), np.nan)
+    loq = results["loq_ng_per_l"].astype(float).to_numpy() if "loq_ng_per_l" in results.columns else nan
+    lod = results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns else nan
+    value = results["value_ng_per_l"].astype(float).to_numpy()
+    is_loq = censor == "<LOQ"
+    is_lod = (censor == "<LOD") | (censor == "ND")
+    limit = np.where(is_loq, np.where(np.isnan(loq), lod, loq), np.nan)
+    limit = np.where(is_lod, np.where(np.isnan(lod), loq, lod), limit)
+    cens = censor != "none"
+    limit = np.where(cens & np.isnan(limit), value, limit)
+    return pd.Series(limit, index=results.index)
 
 
 def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.DatetimeIndex) -> np.ndarray:
@@ -107,7 +107,8 @@ def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.
 def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
                   loq_method: str = "loq_half", population_method: str = "de_jure",
                   include_roles=("sample",), fill_dates: bool = True,
-                  nh4n_g_per_person_per_day: float | None = None) -> xr.Dataset:
+                  nh4n_g_per_person_per_day: float | None = None,
+                  fast_path: bool = True) -> xr.Dataset:
     """Build the daily analysis Dataset with dims ``(site, analyte, date)``.
 
     Parameters
@@ -133,6 +134,10 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
         False: only dates with a sample.
     nh4n_g_per_person_per_day : float, optional
         Site-specific per-capita NH4-N load. [g day⁻¹ person⁻¹]
+    fast_path : bool, default True
+        Use the numpy path when the results hold one site and one analyte (the API's
+        ``/series`` case); it gives a Dataset identical to the general grouped path
+        (``False``; tested in ``tests/test_timeseries_fastpath.py``).
 
     Returns
     -------
@@ -181,22 +186,75 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     if np.any(own_flow < 0):
         raise ValueError("results column flow_m3_per_day has negative values")
 
+    base_dates = pd.to_datetime(r["sample_date"]).dt.normalize().values.astype("datetime64[ns]")
+    fl = flows[["site", "date", "flow_m3_per_day"]]
+    if (fl["flow_m3_per_day"] < 0).any():
+        raise ValueError("flows frame has negative flow_m3_per_day")
+    site_vals = r["site"].astype(str).values
+    analyte_vals = r["analyte"].astype(str).values
+    single = (fast_path and population_method not in PE_METHODS
+              and bool((site_vals == site_vals[0]).all()) and bool((analyte_vals == analyte_vals[0]).all()))
+    build = _cubes_single if single else _cubes_general
+    sites, analytes, dates, concentration, censored, loq_arr, sd, n_rep, comp, flow = build(
+        site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl, fill_dates)
+
+    load = load_mg_per_day(concentration, flow[:, None, :])
+    if population_method in PE_METHODS:
+        measure = PE_METHODS[population_method]
+        if measure not in analytes:
+            raise ValueError(f"population_method {population_method!r} needs {measure!r} results, "
+                             f"found analytes {list(analytes)}; hydrochemical ids: {HYDROCHEMICAL_ANALYTES}")
+        hydro_load_g = load[:, list(analytes).index(measure), :] / 1000.0
+        population = population_equivalents(hydro_load_g, measure,
+                                            per_capita_g_per_day=nh4n_g_per_person_per_day
+                                            if measure == "nh4-n" else None)
+        population = np.where(population > 0, population, np.nan)
+    else:
+        population = _population_lookup(populations, population_method, sites, dates)
+    pop_safe = np.where(population > 0, population, np.nan)
+    pnl = load_mg_per_day_per_1000(load, pop_safe[:, None, :])
+
+    dims3, dims2 = ("site", "analyte", "date"), ("site", "date")
+    ds = xr.Dataset(
+        {
+            "concentration_ng_per_l": (dims3, concentration),
+            "censored": (dims3, censored),
+            "loq_ng_per_l": (dims3, loq_arr),
+            "flow_m3_per_day": (dims2, flow),
+            "population": (dims2, population),
+            "load_mg_per_day": (dims3, load),
+            "load_mg_per_day_per_1000": (dims3, pnl),
+            "n_replicates": (dims3, n_rep),
+            "replicate_sd_ng_per_l": (dims3, sd),
+            "composite_hours": (dims3, comp),
+        },
+        coords={"site": sites.astype(str), "analyte": analytes.astype(str),
+                "date": dates.values.astype("datetime64[ns]")},
+        attrs={"loq_method": loq_method, "population_method": population_method,
+               "include_roles": ",".join(include_roles), "catalogue_version": CATALOGUE_VERSION},
+    )
+    for name, unit in UNITS.items():
+        ds[name].attrs["units"] = unit
+    return ds
+
+
+def _cubes_general(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
+                   fill_dates):
+    """Grouped (pandas) assembly of the cubes for any number of sites and analytes."""
+    n = len(conc)
     row = np.repeat(np.arange(n), ndays)
     offset = np.concatenate([np.arange(k) for k in ndays]) if n else np.array([], int)
-    base_dates = pd.to_datetime(r["sample_date"]).dt.normalize().values.astype("datetime64[ns]")
     ex = pd.DataFrame({
         "row": row,
-        "site": r["site"].astype(str).values[row],
-        "analyte": r["analyte"].astype(str).values[row],
+        "site": site_vals[row],
+        "analyte": analyte_vals[row],
         "date": base_dates[row] + offset.astype("timedelta64[D]"),
         "conc": conc[row], "censored": cens[row], "loq": loq[row], "hours": hours[row],
     })
     # flow of each original row: its own, else the mean of the flows frame over covered days
-    fl = flows[["site", "date", "flow_m3_per_day"]].copy()
+    fl = fl.copy()
     fl["site"] = fl["site"].astype(str)
     fl["date"] = pd.to_datetime(fl["date"]).dt.normalize().astype("datetime64[ns]")
-    if (fl["flow_m3_per_day"] < 0).any():
-        raise ValueError("flows frame has negative flow_m3_per_day")
     fl = fl.groupby(["site", "date"], as_index=False)["flow_m3_per_day"].mean()
     ex = ex.merge(fl, on=["site", "date"], how="left")
     frame_flow = ex.groupby("row")["flow_m3_per_day"].mean().reindex(np.arange(n)).values
@@ -242,44 +300,137 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     sdf = site_day_flow.dropna().reset_index()
     flow[pd.Index(sites).get_indexer(sdf["site"]), dates.get_indexer(sdf["date"])] = sdf["row_flow"].values
 
-    load = load_mg_per_day(concentration, flow[:, None, :])
-    if population_method in PE_METHODS:
-        measure = PE_METHODS[population_method]
-        if measure not in analytes:
-            raise ValueError(f"population_method {population_method!r} needs {measure!r} results, "
-                             f"found analytes {list(analytes)}; hydrochemical ids: {HYDROCHEMICAL_ANALYTES}")
-        hydro_load_g = load[:, list(analytes).index(measure), :] / 1000.0
-        population = population_equivalents(hydro_load_g, measure,
-                                            per_capita_g_per_day=nh4n_g_per_person_per_day
-                                            if measure == "nh4-n" else None)
-        population = np.where(population > 0, population, np.nan)
-    else:
-        population = _population_lookup(populations, population_method, sites, dates)
-    pop_safe = np.where(population > 0, population, np.nan)
-    pnl = load_mg_per_day_per_1000(load, pop_safe[:, None, :])
+    return sites, analytes, dates, concentration, censored, loq_arr, sd, n_rep, comp, flow
 
-    dims3, dims2 = ("site", "analyte", "date"), ("site", "date")
-    ds = xr.Dataset(
-        {
-            "concentration_ng_per_l": (dims3, concentration),
-            "censored": (dims3, censored),
-            "loq_ng_per_l": (dims3, loq_arr),
-            "flow_m3_per_day": (dims2, flow),
-            "population": (dims2, population),
-            "load_mg_per_day": (dims3, load),
-            "load_mg_per_day_per_1000": (dims3, pnl),
-            "n_replicates": (dims3, n_rep),
-            "replicate_sd_ng_per_l": (dims3, sd),
-            "composite_hours": (dims3, comp),
-        },
-        coords={"site": sites.astype(str), "analyte": analytes.astype(str),
-                "date": dates.values.astype("datetime64[ns]")},
-        attrs={"loq_method": loq_method, "population_method": population_method,
-               "include_roles": ",".join(include_roles), "catalogue_version": CATALOGUE_VERSION},
-    )
-    for name, unit in UNITS.items():
-        ds[name].attrs["units"] = unit
-    return ds
+
+def _group_by_day(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sorted unique days, the group index of each element and the group sizes."""
+    uniq, inverse, counts = np.unique(day, return_inverse=True, return_counts=True)
+    return uniq, inverse, counts
+
+
+def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
+                  fill_dates):
+    """Numpy assembly of the cubes for results of one site and one analyte.
+
+    Same rules and the same floating-point results as :func:`_cubes_general`: days with a
+    single value take it as it is (its mean; count 1 or 0 when NaN; SD NaN), and the few
+    days with several values (replicates, shared flow days, composites > 24 h) are reduced
+    with the same pandas groupby reductions as the general path, so sums are formed in the
+    same order.
+    """
+    n = len(conc)
+    site = str(site_vals[0])
+    base_day = base_dates.astype("datetime64[D]").astype(np.int64)
+    if np.all(ndays == 1):
+        row = np.arange(n)
+        day = base_day
+    else:
+        row = np.repeat(np.arange(n), ndays)
+        starts = np.repeat(np.cumsum(ndays) - ndays, ndays)
+        day = base_day[row] + (np.arange(len(row)) - starts)
+    # flows of this site: mean per day (as in the general path)
+    fsite = fl["site"].astype(str).values == site
+    fday = (pd.to_datetime(fl["date"]).dt.normalize().values.astype("datetime64[ns]")[fsite]
+            .astype("datetime64[D]").astype(np.int64))
+    fval = fl["flow_m3_per_day"].to_numpy(dtype=float)[fsite]
+    fdays, finv, fcounts = _group_by_day(fday)
+    if np.all(fcounts == 1):
+        fmean = np.empty(len(fdays))
+        fmean[finv] = fval
+    else:
+        fmean = pd.Series(fval).groupby(fday, sort=True).mean().to_numpy()
+    # flow of each original row: its own, else the mean of the flows over its covered days
+    pos = np.searchsorted(fdays, day)
+    pos_ok = pos < len(fdays)
+    hit = np.zeros(len(day), dtype=bool)
+    hit[pos_ok] = fdays[pos[pos_ok]] == day[pos_ok]
+    ex_flow = np.full(len(day), np.nan)
+    ex_flow[hit] = fmean[pos[hit]]
+    if len(row) == n:
+        frame_flow = ex_flow
+    else:
+        frame_flow = np.full(n, np.nan)
+        first = np.cumsum(ndays) - ndays
+        one = ndays == 1
+        frame_flow[one] = ex_flow[first[one]]
+        multi = np.repeat(~one, ndays)
+        frame_flow[~one] = pd.Series(ex_flow[multi]).groupby(row[multi], sort=True).mean().to_numpy()
+    row_flow = np.where(np.isfinite(own_flow), own_flow, frame_flow)
+    # shorter composites win over longer ones on the same day
+    ex_hours = hours[row]
+    if len(row) != n or len(np.unique(ex_hours)) > 1:
+        d0 = day.min()
+        min_h = np.full(int(day.max() - d0) + 1, np.inf)
+        np.minimum.at(min_h, day - d0, ex_hours)
+        keep = ex_hours == min_h[day - d0]
+        row, day = row[keep], day[keep]
+    days, inv, counts = _group_by_day(day)
+    k = len(days)
+    g_conc = np.empty(k)
+    g_sd = np.full(k, np.nan)
+    g_nrep = np.empty(k, dtype=np.int64)
+    g_cens = np.empty(k, dtype=bool)
+    g_loq = np.empty(k)
+    g_hours = np.empty(k)
+    g_flow = np.empty(k)
+    one_g = counts[inv] == 1
+    gi = inv[one_g]
+    r1 = row[one_g]
+    g_conc[gi] = conc[r1]
+    g_nrep[gi] = np.isfinite(conc[r1])
+    g_cens[gi] = cens[r1]
+    g_loq[gi] = loq[r1]
+    g_hours[gi] = hours[r1]
+    g_flow[gi] = row_flow[r1]
+    if not one_g.all():
+        m = ~one_g
+        rm = row[m]
+        order = np.argsort(inv[m], kind="stable")
+        rm, gsub = row[m][order], inv[m][order]
+        gm, bounds = np.unique(gsub, return_index=True)
+        # mean / SD / flow mean: pandas' own (compensated) group reductions, as the general path
+        g_conc[gm] = pd.Series(conc[rm]).groupby(gsub, sort=True).mean().to_numpy()
+        g_sd[gm] = pd.Series(conc[rm]).groupby(gsub, sort=True).std().to_numpy()
+        g_flow[gm] = pd.Series(row_flow[rm]).groupby(gsub, sort=True).mean().to_numpy()
+        g_nrep[gm] = np.add.reduceat(np.isfinite(conc[rm]).astype(np.int64), bounds)
+        g_cens[gm] = np.logical_or.reduceat(cens[rm], bounds)
+        g_loq[gm] = np.fmax.reduceat(loq[rm], bounds)
+        g_hours[gm] = np.minimum.reduceat(hours[rm], bounds)
+
+    if fill_dates:
+        d_first, d_last = days[0], days[-1]
+        dates = pd.date_range(np.datetime64(int(d_first), "D"), np.datetime64(int(d_last), "D"), freq="D")
+        di = days - d_first
+        fdi = np.where((fdays >= d_first) & (fdays <= d_last), fdays - d_first, -1)
+    else:
+        dates = pd.DatetimeIndex(days.astype("datetime64[D]").astype("datetime64[ns]"))
+        di = np.arange(k)
+        fpos = np.searchsorted(days, fdays)
+        fpos_ok = fpos < k
+        fdi = np.full(len(fdays), -1)
+        fdi[fpos_ok] = np.where(days[fpos[fpos_ok]] == fdays[fpos_ok], fpos[fpos_ok], -1)
+    shape = (1, 1, len(dates))
+
+    def cube(vals, fill, dtype):
+        arr = np.full(shape, fill, dtype=dtype)
+        arr[0, 0, di] = vals
+        return arr
+
+    concentration = cube(g_conc, np.nan, float)
+    censored = cube(g_cens, False, bool)
+    loq_arr = cube(g_loq, np.nan, float)
+    sd = cube(g_sd, np.nan, float)
+    n_rep = cube(g_nrep, 0, np.int16)
+    comp = cube(g_hours, 0, np.int16)
+    flow = np.full((1, len(dates)), np.nan)
+    ok = fdi >= 0
+    flow[0, fdi[ok]] = fmean[ok]
+    fin = ~np.isnan(g_flow)
+    flow[0, di[fin]] = g_flow[fin]
+    sites = np.array([site], dtype=object)
+    analytes = np.array([str(analyte_vals[0])], dtype=object)
+    return sites, analytes, dates, concentration, censored, loq_arr, sd, n_rep, comp, flow
 
 
 def qc_summary(results: pd.DataFrame) -> pd.DataFrame:
