@@ -168,7 +168,7 @@ def _parse(
         table, kind, layout=layout, known_sites=sites, today=today
     )
     details.update(extra)
-    if not table.rows:
+    if not table.n_rows:
         issues.append(
             Issue(
                 line=table.header_line,

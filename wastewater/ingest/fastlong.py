@@ -49,22 +49,28 @@ _MIN_DATE_YEAR, _MAX_DATE_YEAR = 1678, 2261
 _MAX_FAST_INTEGER = 2**31
 
 
-def _column(rows: list[list[str]], index: int | None, width: int) -> np.ndarray | None:
-    """Cells ``index`` of every row as an object array (``None`` for an absent column).
-
-    ``width`` is the length of the shortest row; shorter rows read as empty cells.
-    """
-    if index is None:
-        return None
+def _column(rows: list[list[str]], index: int, width: int) -> list[str]:
+    """Cells ``index`` of every row (``width``: length of the shortest row; shorter rows read
+    as empty cells)."""
     if index < width:
-        cells = map(operator.itemgetter(index), rows)
-    else:
-        cells = (r[index] if index < len(r) else "" for r in rows)
-    return np.fromiter(cells, dtype=object, count=len(rows))
+        return list(map(operator.itemgetter(index), rows))
+    return [r[index] if index < len(r) else "" for r in rows]
+
+
+def _factorize(values: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Codes and distinct values (first-seen order) of hashable ``values``.
+
+    Same result as :func:`pandas.factorize` for values that are never NA (text, dates), from
+    two C-level passes over a list (``dict.fromkeys`` and a ``map`` over the index).
+    """
+    uniques = list(dict.fromkeys(values))
+    position = {u: i for i, u in enumerate(uniques)}
+    codes = np.fromiter(map(position.__getitem__, values), dtype=np.intp, count=len(values))
+    return codes, uniques
 
 
 def _map_unique(
-    cells: np.ndarray | None, n_rows: int, parse: Callable[[str], Any], *, dtype: Any = object
+    cells: list[str] | None, n_rows: int, parse: Callable[[str], Any], *, dtype: Any = object
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply ``parse`` to each distinct text; return (values per row, ok per row).
 
@@ -76,7 +82,7 @@ def _map_unique(
         values = np.empty(n_rows, dtype=dtype)
         values[:] = value if ok else _fill(dtype)
         return values, np.full(n_rows, ok)
-    codes, uniques = pd.factorize(cells)  # text: never NA
+    codes, uniques = _factorize(cells)
     parsed = [parse(u) for u in uniques]
     good = np.array([p is not _BAD for p in parsed], dtype=bool)
     table = np.empty(len(parsed), dtype=dtype)
@@ -93,7 +99,7 @@ def _fill(dtype: Any) -> Any:
 
 def _dates_ns(dates: np.ndarray) -> np.ndarray:
     """``datetime.date`` objects → datetime64[ns], converting each distinct day once."""
-    codes, uniques = pd.factorize(dates)  # dates: never NA
+    codes, uniques = _factorize(dates.tolist())
     converted = pd.to_datetime(pd.Series(uniques, dtype=object)).astype("datetime64[ns]")
     return converted.to_numpy()[codes]
 
@@ -139,14 +145,14 @@ _EMPTY, _NONE, _LOQ = 0, 1, 2
 
 
 def _censored_values(
-    cells: np.ndarray, decimal_comma: bool
+    cells: list[str], decimal_comma: bool
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Censor code and number of each value cell: (censor, number, ok).
 
     ``censor`` indexes :data:`_CENSORS` (``parse_censored``'s first result), ``number`` is NaN
     when it gives none; ``ok`` False where it raises.
     """
-    codes, uniques = pd.factorize(cells)  # text: never NA
+    codes, uniques = _factorize(cells)
     plain = _PLAIN_COMMA if decimal_comma else _PLAIN_POINT
     n = len(uniques)
     censor = np.full(n, _NONE, dtype=np.int8)
@@ -200,7 +206,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     )
 
     table = ctx.table
-    n = len(table.rows)
+    n = table.n_rows
     dc = table.decimal_comma
     known = ctx.known_sites
     today = ctx.today
@@ -255,13 +261,24 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             return _BAD
 
     ok = np.ones(n, dtype=bool)
-    width = min(map(len, table.rows), default=0)
-    cache: dict[str, np.ndarray | None] = {}
+    columns = table.columns
+    width = min(map(len, table.rows), default=0) if columns is None else 0
+    cache: dict[str, list[str] | None] = {}
 
-    def column(canonical: str) -> np.ndarray | None:
+    def column(canonical: str) -> list[str] | None:
         if canonical not in cache:
-            cache[canonical] = _column(table.rows, ctx.column_index.get(canonical), width)
+            index = ctx.column_index.get(canonical)
+            if index is None:
+                cache[canonical] = None
+            elif columns is not None:
+                cache[canonical] = columns[index]
+            else:
+                cache[canonical] = _column(table.rows, index, width)
         return cache[canonical]
+
+    def cells_array(canonical: str) -> np.ndarray | None:
+        cells = column(canonical)
+        return None if cells is None else np.fromiter(cells, dtype=object, count=n)
 
     def read(canonical: str, parse: Callable[[str], Any], dtype: Any = object) -> np.ndarray:
         values, good = _map_unique(column(canonical), n, parse, dtype=dtype)
@@ -282,15 +299,15 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     method = read("method", free_text)
     comment = read("comment", free_text)
     analytes = read("analyte", analyte)
-    unit_cells = column("unit")
+    unit_cells = cells_array("unit")
     factor = read("unit", unit_factor, dtype=float)
-    qualifier_cells = column("qualifier")
+    qualifier_cells = cells_array("qualifier")
     qualifiers = read("qualifier", qualifier, dtype=np.int8)
     loq = read("loq", _number_or_bad(dc), dtype=float) * factor
     lod = read("lod", _number_or_bad(dc), dtype=float) * factor
 
-    value_cells = column("value")
-    censor, number, good = _censored_values(value_cells, dc)
+    censor, number, good = _censored_values(column("value"), dc)
+    value_cells = cells_array("value")
     ok &= good
     has_number = ~np.isnan(number)
     qualified = qualifiers != _NONE
@@ -314,7 +331,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         original = value_cells[keep]
     else:
         original = np.where(value_cells[keep] != "", value_cells[keep], qualifier_cells[keep])
-    sample_ids = column("sample_id")
+    sample_ids = cells_array("sample_id")
     sample_ids = np.full(len(keep), "", dtype=object) if sample_ids is None else sample_ids[keep]
     missing_id = np.flatnonzero(sample_ids == "")
     if len(missing_id):

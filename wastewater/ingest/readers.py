@@ -19,6 +19,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import operator
 import warnings
 from dataclasses import dataclass, field
 
@@ -84,6 +85,21 @@ class RawTable:
     decimal_comma: bool = False
     encoding: str = "utf-8"
     format: str = "csv"
+    #: Column-wise cells (one list per header column, every row exactly header-wide), set by
+    #: the reader for quote-free text; ``rows`` is then built from them on first use.
+    columns: list[list[str]] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def n_rows(self) -> int:
+        """Number of data rows (without building ``rows`` from ``columns``)."""
+        return len(self.lines)
+
+    def row(self, index: int) -> list[str]:
+        """Cells of data row ``index`` (without building every row from ``columns``)."""
+        rows = self.__dict__.get("_rows")
+        if rows is None and self.columns is not None:
+            return [column[index] for column in self.columns]
+        return self.rows[index]
 
     @property
     def details(self) -> dict[str, object]:
@@ -95,6 +111,24 @@ class RawTable:
             "delimiter": names.get(self.delimiter, self.delimiter),
             "decimal": "comma or point" if self.decimal_comma else "point",
         }
+
+
+def _get_rows(table: RawTable) -> list[list[str]]:
+    rows = table.__dict__.get("_rows")
+    if rows is None:
+        columns = table.columns or []
+        rows = [list(cells) for cells in zip(*columns, strict=True)]
+        table.__dict__["_rows"] = rows
+    return rows
+
+
+def _set_rows(table: RawTable, rows: list[list[str]] | None) -> None:
+    table.__dict__["_rows"] = rows
+
+
+RawTable.rows = property(  # type: ignore[assignment]
+    _get_rows, _set_rows, doc="Data rows; built from ``columns`` on first use when those are set."
+)
 
 
 def _error(code: str, message: str, line: int | None = None, value: str | None = None) -> Issue:
@@ -384,7 +418,10 @@ def _has_edge_space(text: str, delimiter: str) -> bool:
     if not codes:
         return False
     raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    at = np.flatnonzero(np.isin(raw, codes))
+    is_space = raw == codes[0]
+    for code in codes[1:]:
+        is_space |= raw == code
+    at = np.flatnonzero(is_space)
     at = at[(at > 0) & (at < len(raw) - 1)]  # first and last characters were checked above
     edge = (10, ord(delimiter))
     return bool(np.isin(raw[at - 1], edge).any() or np.isin(raw[at + 1], edge).any())
@@ -444,6 +481,8 @@ def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Is
         numbers = [number + 1 + i for i, cells in enumerate(stripped) if cells is not None]
         rows = [cells for cells in stripped if cells is not None]
         del stripped
+    elif _read_columns(body, number, table, issues):
+        return
     else:
         rows = [line.split(delimiter) for line in body]
         # a line is blank when it holds only delimiters: length = number of cells - 1
@@ -472,6 +511,42 @@ def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Is
                 cells.extend([""] * (n_columns - len(cells)))
     table.rows = rows
     table.lines = numbers
+
+
+def _read_columns(body: list[str], number: int, table: RawTable, issues: list[Issue]) -> bool:
+    """Fill ``table.columns`` when every line after the header is exactly header-wide.
+
+    ``body`` holds the unstripped lines after the header (line ``number``). Applies when each
+    line has ``len(header) - 1`` delimiters and none is blank (only delimiters); then the
+    cells are one ``split`` of the joined lines, every ``len(header)``-th piece a column.
+    Returns False (nothing changed) otherwise.
+    """
+    delimiter = table.delimiter or ","
+    n_columns = len(table.header)
+    if not body:
+        return False
+    counts = np.fromiter(map(operator.methodcaller("count", delimiter), body), np.int64, len(body))
+    if not (counts == n_columns - 1).all():
+        return False
+    if (np.fromiter(map(len, body), np.int64, len(body)) == n_columns - 1).any():
+        return False  # a blank line
+    if len(body) > MAX_ROWS:
+        line = number + 1 + MAX_ROWS
+        issues.append(
+            _error(
+                "too_many_rows",
+                f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
+                f"{line}). Split it into several uploads.",
+                line=line,
+            )
+        )
+        return True
+    cells = delimiter.join(body).split(delimiter)
+    table.columns = [cells[i::n_columns] for i in range(n_columns)]
+    del cells
+    table.rows = None  # built from the columns on first use
+    table.lines = list(range(number + 1, number + 1 + len(body)))
+    return True
 
 
 def _odd_quotes_from(text: str, line: int) -> bool:

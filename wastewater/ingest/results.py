@@ -304,10 +304,10 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     ctx.layout = layout
     if layout == "long":
         header_ok = check_required(ctx, REQUIRED["results"])
-        if header_ok and FAST_PATH and ctx.table.rows:
+        if header_ok and FAST_PATH and ctx.table.n_rows:
             n_issues = len(ctx.issues)
             try:
-                return _long_frame_fast(ctx), len(ctx.table.rows)
+                return _long_frame_fast(ctx), ctx.table.n_rows
             except Exception:  # noqa: BLE001 - redo with the row validator, which reports it
                 del ctx.issues[n_issues:]
         records, keys, n_records = _long_records(ctx, header_ok)
@@ -383,9 +383,9 @@ def _long_frame_fast(ctx: RowContext) -> pd.DataFrame:
     slow_records: list[dict[str, Any]] = []
     slow_keys: list[tuple[_Key, _Position]] = []
     unit_column = ctx.header_name("unit")
-    rows, lines = ctx.table.rows, ctx.table.lines
-    for i in np.flatnonzero(~fast):
-        checked = _long_record(ctx, rows[i], lines[i], unit_column)
+    table = ctx.table
+    for i in np.flatnonzero(~fast).tolist():
+        checked = _long_record(ctx, table.row(i), table.lines[i], unit_column)
         if checked is not None:
             slow_records.append(checked[0])
             slow_keys.append(checked[1])
@@ -416,7 +416,9 @@ def _long_frame_fast(ctx: RowContext) -> pd.DataFrame:
             ],
         )
         rejected_lines = {line for line, _ in rejected}
-    keep = ~np.isin(columns["source_line"], list(rejected_lines))
+    keep = np.ones(len(columns["source_line"]), dtype=bool)
+    if rejected_lines:
+        keep = ~np.isin(columns["source_line"], list(rejected_lines))
     fast_frame = pd.DataFrame(
         {
             name: pd.Series(values[keep], dtype=FRAME_COLUMNS["results"][name])

@@ -365,6 +365,8 @@ def _drop_ragged_rows(ctx: RowContext) -> tuple[RawTable, int]:
     """Reject rows with non-empty cells beyond the header (a delimiter or quote problem)."""
     table = ctx.table
     width = len(table.header)
+    if table.columns is not None:
+        return table, 0  # column-wise tables are exactly header-wide
     ragged = (
         [i for i, row in enumerate(table.rows) if len(row) > width and any(row[width:])]
         if max(map(len, table.rows), default=0) > width
