@@ -269,3 +269,18 @@ def test_unquoted_reader_limits_equal_csv_reader(monkeypatch, limit, columns):
     fast, reference = read_both(data)
     assert table_fields(fast) == table_fields(reference)
     assert fast[0] is None and fast[1]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a,b,c\n1,2,3\n4,,6\n",  # every line header-wide: read column-wise
+        "a;b;c\r\n1;2;3\r\n;;\r\n4;5;6",  # a blank line: row-wise
+        "a,b,c,\n1,2,3,\n",  # trailing empty header cell: row-wise
+        "a,b\n1,2,3\n",  # ragged: row-wise
+    ],
+)
+def test_column_wise_reading_equals_csv_reader(text):
+    fast, reference = read_both(text.encode())
+    assert table_fields(fast) == table_fields(reference)
+    assert (fast[0].columns is not None) == (text == "a,b,c\n1,2,3\n4,,6\n")
