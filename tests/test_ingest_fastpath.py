@@ -284,3 +284,19 @@ def test_column_wise_reading_equals_csv_reader(text):
     fast, reference = read_both(text.encode())
     assert table_fields(fast) == table_fields(reference)
     assert (fast[0].columns is not None) == (text == "a,b,c\n1,2,3\n4,,6\n")
+
+
+def test_seeded_file_goes_through_the_fast_path_without_fallback():
+    """``_long_frame_fast`` itself (no fallback to the row validator) gives the frame."""
+    data = seeded_file(500, 3, p_broken=0.02)
+    table, _ = read_table(data)
+    ctx = RowContext(
+        table=table, kind="results", today=TODAY, known_sites={s.casefold(): s for s in KNOWN}
+    )
+    map_header(ctx, analyte_columns=False)
+    frame = results_module._long_frame_fast(ctx)
+    _, reference = both_paths(data, KNOWN)
+    pd.testing.assert_frame_equal(frame, reference.frame)
+    issues = sorted(ctx.issues, key=lambda i: i.line)  # as parse_upload orders them
+    assert issues == reference.report.issues
+    assert len(frame) > 300 and len(issues) > 10
