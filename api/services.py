@@ -66,6 +66,29 @@ def jsonable(v: Any) -> Any:
     return v
 
 
+def json_column(values: pd.Series) -> list[Any]:
+    """``[jsonable(v) for v in values]`` computed per column (no per-value type dispatch).
+
+    float → float or ``None`` (NaN, ±inf); bool and int → themselves; naive day timestamps →
+    ``YYYY-MM-DD``; anything else goes through :func:`jsonable` one value at a time.
+    """
+    arr = values.to_numpy() if isinstance(values.dtype, np.dtype) else None
+    if arr is not None and arr.dtype.kind == "f":
+        finite = np.isfinite(arr)
+        out = arr.tolist()
+        if not finite.all():
+            for i in np.flatnonzero(~finite).tolist():
+                out[i] = None
+        return out
+    if arr is not None and arr.dtype.kind in "biu":
+        return arr.tolist()
+    if arr is not None and arr.dtype.kind == "M":
+        days = arr.astype("datetime64[D]")
+        if not np.isnat(arr).any() and (days == arr).all():
+            return np.datetime_as_string(days, unit="D").tolist()
+    return [jsonable(v) for v in values.tolist()]
+
+
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
     return [jsonable(r) for r in df.to_dict("records")]
 
@@ -168,7 +191,8 @@ def daily_series(
         ds = add_consumption(ds, {analyte: cf_id} if cf_id else None)
     if site not in ds["site"].values or analyte not in ds["analyte"].values:
         return empty, last
-    sub = ds.sel(site=[site], analyte=[analyte])
+    one = ds.sizes["site"] == 1 and ds.sizes["analyte"] == 1  # loaded for this site × analyte only
+    sub = ds if one else ds.sel(site=[site], analyte=[analyte])
     if ci == "analytic":
         from wastewater.uncertainty import add_analytic_intervals
 

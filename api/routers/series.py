@@ -18,7 +18,7 @@ from api.schemas import SeriesOut
 from api.services import (
     MEASURES,
     daily_series,
-    jsonable,
+    json_column,
     require_site,
     resolve_analyte,
     weekly_means,
@@ -95,25 +95,24 @@ def get_series(
     weekly = p.is_public
     if weekly:
         frame = weekly_means(daily)
-        points = [
-            {"date": r["date"], "iso_week": r["iso_week"], field: r["value"], "lo95": r["lo95"],
-             "hi95": r["hi95"], "n_days": r["n_days"], "n_censored": r["n_censored"]}
-            for r in frame.to_dict("records")
-        ]
+        keys = ("date", "iso_week", field, "lo95", "hi95", "n_days", "n_censored")
+        src = ("date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored")
         n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
     else:
-        points = [
-            {"date": r["date"], field: r["value"], "lo95": r["lo95"], "hi95": r["hi95"],
-             "censored": bool(r["censored"])}
-            for r in daily.to_dict("records")
-        ]
+        frame = daily.assign(censored=daily["censored"].astype(bool))
+        keys = ("date", field, "lo95", "hi95", "censored")
+        src = ("date", "value", "lo95", "hi95", "censored")
         n_cens = int(daily.loc[daily["value"].notna(), "censored"].sum()) if len(daily) else 0
+    # JSON points column by column (same values as jsonable() of each record)
+    columns = [json_column(frame[c]) for c in src]
+    json_points = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
     body = {
         "site": site, "analyte": a, "measure": measure, "value_field": field, "unit": unit,
         "aggregation": "weekly_mean" if weekly else "daily", "loq_method": loq_method, "ci": ci,
-        "n_censored": n_cens, "points": [jsonable(pt) for pt in points],
+        "n_censored": n_cens, "points": json_points,
     }
     if format == "csv":
+        points = [dict(zip(keys, (r[c] for c in src), strict=True)) for r in frame.to_dict("records")]
         cols = ["site", "analyte"] + list(points[0].keys()) if points else ["site", "analyte", "date", field]
         df = pd.DataFrame([{"site": site, "analyte": a, **pt} for pt in points], columns=cols)
         content, media = frame_to_csv(df, dialect), "text/csv; charset=utf-8"
