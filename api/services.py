@@ -28,6 +28,11 @@ MEASURES: dict[str, tuple[str, str]] = {
 }
 
 
+SERIES_RESULT_COLUMNS = ("site", "sample_date", "analyte", "value_ng_per_l", "censor", "loq_ng_per_l",
+                         "lod_ng_per_l", "flow_m3_per_day", "composite_hours", "sample_role", "stored_at")
+"""Result columns :func:`daily_series` reads (those ``build_dataset`` uses, plus ``stored_at``)."""
+
+
 def repository():
     from wastewater.storage import repository as r
 
@@ -171,7 +176,8 @@ def daily_series(
     from wastewater.timeseries import build_dataset
 
     r = repository()
-    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end)
+    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end,
+                             columns=SERIES_RESULT_COLUMNS)
     flows = r.load_flows(engine, sites=[site], start=start, end=end)
     pops = r.load_populations(engine, sites=[site])
     last = None

@@ -65,19 +65,19 @@ def _frame(rows: Iterable[Sequence[Any]], columns: Sequence[str]) -> pd.DataFram
     data: dict[str, Any] = {}
     for col, values in zip(columns, zip(*rows, strict=True), strict=True):
         if col in _DATES:
-            data[col] = pd.Series(np.array(values, dtype="datetime64[D]").astype("datetime64[ns]"))
+            data[col] = np.array(values, dtype="datetime64[D]").astype("datetime64[ns]")
         elif col in _TIMESTAMPS:
             data[col] = pd.to_datetime(pd.Series(values, dtype=object), utc=True).astype("datetime64[ns, UTC]")
         elif col in _DTYPES:
             kind = _DTYPES[col]
             if kind == "Int64":
-                data[col] = pd.Series(pd.array(values, dtype="Int64"))
+                data[col] = pd.array(values, dtype="Int64")
             elif kind == "bool" and None in values:
-                data[col] = pd.Series(values, dtype=object).astype(bool)
+                data[col] = pd.Series(values, dtype=object).astype(bool).to_numpy()
             else:
-                data[col] = pd.Series(np.array(values, dtype=kind))
+                data[col] = np.array(values, dtype=kind)
         else:
-            data[col] = pd.Series(values)
+            data[col] = list(values)
     return pd.DataFrame(data, columns=list(columns))
 
 
@@ -232,6 +232,7 @@ def load_results(
     end: Any = None,
     include_history: bool = False,
     roles: Sequence[str] | None = ("sample",),
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """
     Laboratory results (concentrations in ng/L).
@@ -247,6 +248,10 @@ def load_results(
         row that replaced it).
     roles : sequence of str or None, default ("sample",)
         ``sample_role`` values to return; ``None`` for all (blanks, spikes, references).
+    columns : sequence of str, optional
+        Return only these columns of :data:`RESULT_COLUMNS` (in that order); rows, filters
+        and order are the same. ``None`` (default) returns all columns. Callers that need only
+        the figures (e.g. GET /series) skip reading and converting the text columns.
 
     Returns
     -------
@@ -255,8 +260,15 @@ def load_results(
         stored_at``; sorted by site, analyte, sample_date, sample_id, replicate, result_id.
     """
     r = t.results.c
-    query = _result_select().order_by(r.site, r.analyte, r.sample_date, r.sample_id,
-                                      r.replicate, r.result_id)
+    wanted_cols = list(RESULT_COLUMNS)
+    if columns is not None:
+        unknown = sorted(set(columns) - set(RESULT_COLUMNS))
+        if unknown:
+            raise ValueError(f"load_results(columns=...) got unknown column(s) {unknown}; "
+                             f"valid: {', '.join(RESULT_COLUMNS)}")
+        wanted_cols = [c for c in RESULT_COLUMNS if c in set(columns)]
+    query = (sa.select(*[r[c] for c in wanted_cols])
+             .order_by(r.site, r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id))
     if not include_history:
         query = query.where(r.is_current.is_(True))
     for col, values in ((r.site, _as_list(sites)), (r.analyte, _as_list(analytes)),
@@ -267,7 +279,7 @@ def load_results(
         query = query.where(r.sample_date >= _as_date(start))
     if end is not None:
         query = query.where(r.sample_date <= _as_date(end))
-    return _frame(_fetch(engine, query), RESULT_COLUMNS)
+    return _frame(_fetch(engine, query), wanted_cols)
 
 
 def result_history(engine: Engine, sample_id: str, analyte: str) -> pd.DataFrame:
