@@ -300,3 +300,19 @@ def test_seeded_file_goes_through_the_fast_path_without_fallback():
     issues = sorted(ctx.issues, key=lambda i: i.line)  # as parse_upload orders them
     assert issues == reference.report.issues
     assert len(frame) > 300 and len(issues) > 10
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(
+    text=st.lists(
+        st.sampled_from(list('a;,\t "\r\n ') + ["sep=;", "sep=,\r\n", "x;y\n"]), max_size=40
+    ).map("".join),
+    prefix=st.integers(1, 12),
+)
+def test_sniffing_a_prefix_equals_sniffing_the_whole_text(text, prefix):
+    original = readers_module._SNIFF_CHARS
+    try:
+        readers_module._SNIFF_CHARS = prefix
+        assert readers_module._sniff(text) == readers_module._sniff_lines(text)[0]
+    finally:
+        readers_module._SNIFF_CHARS = original

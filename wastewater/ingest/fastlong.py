@@ -97,11 +97,10 @@ def _fill(dtype: Any) -> Any:
     return 0 if dtype in (np.int64, np.int8) else None
 
 
-def _dates_ns(dates: np.ndarray) -> np.ndarray:
-    """``datetime.date`` objects → datetime64[ns], converting each distinct day once."""
-    codes, uniques = _factorize(dates.tolist())
-    converted = pd.to_datetime(pd.Series(uniques, dtype=object)).astype("datetime64[ns]")
-    return converted.to_numpy()[codes]
+def _dates_ns(dates: list[Any]) -> np.ndarray:
+    """Distinct ``datetime.date`` objects (or None) → datetime64[ns] (NaT for None)."""
+    converted = pd.to_datetime(pd.Series(dates, dtype=object)).astype("datetime64[ns]")
+    return converted.to_numpy()
 
 
 def _number_or_bad(decimal_comma: bool, *, empty: Any = math.nan) -> Callable[[str], Any]:
@@ -286,7 +285,10 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         return values
 
     site_values = read("site", site)
-    date_values = read("sample_date", sample_date)
+    date_codes, date_texts = _factorize(column("sample_date") or [""] * n)
+    unique_dates = [sample_date(t) for t in date_texts]
+    ok &= np.array([d is not _BAD for d in unique_dates], dtype=bool)[date_codes]
+    unique_dates = [None if d is _BAD else d for d in unique_dates]
     replicate = read("replicate", _integer_or_bad(dc, 1, lambda _: True), dtype=np.int64)
     hours = read(
         "composite_hours",
@@ -337,12 +339,13 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     if len(missing_id):
         rows = keep[missing_id]
         sample_ids[missing_id] = [
-            f"{s}-{d:%Y%m%d}" for s, d in zip(site_values[rows], date_values[rows], strict=True)
+            f"{s}-{unique_dates[c]:%Y%m%d}"
+            for s, c in zip(site_values[rows], date_codes[rows].tolist(), strict=True)
         ]
     columns = {
         "sample_id": sample_ids,
         "site": site_values[keep],
-        "sample_date": _dates_ns(date_values[keep]),
+        "sample_date": _dates_ns(unique_dates)[date_codes[keep]],
         "analyte": analytes[keep],
         "replicate": replicate[keep],
         "value_ng_per_l": value[keep],

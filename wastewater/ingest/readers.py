@@ -298,10 +298,26 @@ def _sniff(text: str) -> tuple[str | None, str, int]:
     skip_lines : int
         Physical lines before the header to skip (blank lines and a ``sep=`` line).
     """
-    lines_iter = iter(io.StringIO(text, newline=""))
+    if len(text) > _SNIFF_CHARS:
+        # the header is almost always near the top: look there first, without copying the
+        # whole text; the answer holds if the header line ended inside the prefix
+        found, end = _sniff_lines(text[:_SNIFF_CHARS])
+        if found[0] is not None and end < _SNIFF_CHARS:
+            return found
+    return _sniff_lines(text)[0]
+
+
+#: Characters searched for the header before the whole text is (see :func:`_sniff`).
+_SNIFF_CHARS = 1 << 16
+
+
+def _sniff_lines(text: str) -> tuple[tuple[str | None, str, int], int]:
+    """:func:`_sniff` on ``text``, plus the offset just after the header line."""
     skip = 0
     forced: str | None = None
-    for raw in lines_iter:
+    end = 0
+    for raw in io.StringIO(text, newline=""):
+        end += len(raw)
         line = raw.rstrip("\r\n")
         if not line.strip(_SPACE):
             skip += 1
@@ -312,11 +328,11 @@ def _sniff(text: str) -> tuple[str | None, str, int]:
             skip += 1
             continue
         if forced is not None:
-            return line, forced, skip
+            return (line, forced, skip), end
         counts = {d: _count_outside_quotes(line, d) for d in (";", ",", "\t")}
         best = max(counts, key=lambda d: (counts[d], d == ","))
-        return line, best if counts[best] else ",", skip
-    return None, ",", skip
+        return (line, best if counts[best] else ",", skip), end
+    return (None, ",", skip), end
 
 
 def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:

@@ -27,7 +27,7 @@ from wastewater.ingest.context import (
     check_required,
     map_header,
 )
-from wastewater.ingest.fastlong import long_fast_rows
+from wastewater.ingest.fastlong import _factorize, long_fast_rows
 from wastewater.units import ConcentrationUnit, accepted_concentration_units
 
 __all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
@@ -389,31 +389,20 @@ def _long_frame_fast(ctx: RowContext) -> pd.DataFrame:
         if checked is not None:
             slow_records.append(checked[0])
             slow_keys.append(checked[1])
-    n_fast = len(columns["source_line"])
-    replicates = np.empty(n_fast + len(slow_keys), dtype=object)
-    replicates[:n_fast] = columns["replicate"].tolist()
-    replicates[n_fast:] = [k[2] for k, _ in slow_keys]
-    keyed = pd.DataFrame(
-        {
-            "sample_id": np.concatenate([columns["sample_id"], [k[0] for k, _ in slow_keys]]),
-            "analyte": np.concatenate([columns["analyte"], [k[1] for k, _ in slow_keys]]),
-            "replicate": replicates,
-            "sample_role": np.concatenate([columns["sample_role"], [k[3] for k, _ in slow_keys]]),
-            "line": np.concatenate(
-                [columns["source_line"], np.array([p[0] for _, p in slow_keys], dtype=np.int64)]
-            ),
-        }
-    ).sort_values("line", kind="stable")
-    in_group = keyed.duplicated(["sample_id", "analyte", "replicate", "sample_role"], keep=False)
+    fields = ("sample_id", "analyte", "replicate", "sample_role")
+    keys = [columns[f].tolist() + [k[j] for k, _ in slow_keys] for j, f in enumerate(fields)]
+    lines = np.concatenate(
+        [columns["source_line"], np.array([p[0] for _, p in slow_keys], dtype=np.int64)]
+    )
+    # equal keys <=> equal codes of each part (first-seen codes over the same lists)
+    coded = pd.DataFrame({f: _factorize(values)[0] for f, values in zip(fields, keys, strict=True)})
+    in_group = np.flatnonzero(coded.duplicated(keep=False).to_numpy())
     rejected_lines: set[int] = set()
-    if in_group.any():
-        group = keyed[in_group.to_numpy()]
+    if len(in_group):
+        in_group = in_group[np.argsort(lines[in_group], kind="stable")]  # file order
         rejected = _reject_duplicates(
             ctx,
-            [
-                ((sid, analyte, rep, role), (int(line), -1))
-                for sid, analyte, rep, role, line in group.itertuples(index=False, name=None)
-            ],
+            [(tuple(part[i] for part in keys), (int(lines[i]), -1)) for i in in_group.tolist()],
         )
         rejected_lines = {line for line, _ in rejected}
     keep = np.ones(len(columns["source_line"]), dtype=bool)
