@@ -73,6 +73,13 @@ def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
     return pd.Series(limit, index=results.index)
 
 
+def _days_ns(dates: pd.Series) -> np.ndarray:
+    """Calendar day (midnight) of each date as ``datetime64[ns]``; numpy floor for naive ns dates."""
+    if dates.dtype == np.dtype("datetime64[ns]"):
+        return dates.to_numpy().astype("datetime64[D]").astype("datetime64[ns]")
+    return pd.to_datetime(dates).dt.normalize().values.astype("datetime64[ns]")
+
+
 def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.DatetimeIndex) -> np.ndarray:
     """Population per (site, date): most recent year ≤ the date's year, else the earliest."""
     _require(populations, ("site", "year", "population"), "populations")
@@ -186,7 +193,7 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     if np.any(own_flow < 0):
         raise ValueError("results column flow_m3_per_day has negative values")
 
-    base_dates = pd.to_datetime(r["sample_date"]).dt.normalize().values.astype("datetime64[ns]")
+    base_dates = _days_ns(r["sample_date"])
     fl = flows[["site", "date", "flow_m3_per_day"]]
     if (fl["flow_m3_per_day"] < 0).any():
         raise ValueError("flows frame has negative flow_m3_per_day")
@@ -331,8 +338,7 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
         day = base_day[row] + (np.arange(len(row)) - starts)
     # flows of this site: mean per day (as in the general path)
     fsite = fl["site"].astype(str).values == site
-    fday = (pd.to_datetime(fl["date"]).dt.normalize().values.astype("datetime64[ns]")[fsite]
-            .astype("datetime64[D]").astype(np.int64))
+    fday = _days_ns(fl["date"])[fsite].astype("datetime64[D]").astype(np.int64)
     fval = fl["flow_m3_per_day"].to_numpy(dtype=float)[fsite]
     fdays, finv, fcounts = _group_by_day(fday)
     if np.all(fcounts == 1):
