@@ -208,20 +208,24 @@ def daily_series(
 
         sub = monte_carlo_intervals(sub, var)  # seeded (default seed of the library)
     sel = sub.isel(site=0, analyte=0)
-    values = sel[var].to_series()
-    out = pd.DataFrame({"date": pd.to_datetime(values.index), "value": values.to_numpy(dtype=float)})
-    out["censored"] = sel["censored"].to_numpy().astype(bool) if "censored" in sel else False
-    if ci != "none":
-        out["lo95"] = np.asarray(sel[f"{var}_lo95"].values, dtype=float)
-        out["hi95"] = np.asarray(sel[f"{var}_hi95"].values, dtype=float)
-    else:
-        out["lo95"] = np.nan
-        out["hi95"] = np.nan
+    dates = np.asarray(sel["date"].values).astype("datetime64[ns]")
+    keep = np.ones(len(dates), dtype=bool)
     if start is not None:
-        out = out[out["date"] >= pd.Timestamp(start)]
+        keep &= dates >= pd.Timestamp(start).to_datetime64()
     if end is not None:
-        out = out[out["date"] <= pd.Timestamp(end)]
-    return out.reset_index(drop=True), last
+        keep &= dates <= pd.Timestamp(end).to_datetime64()
+    n_keep = int(keep.sum())
+    out = pd.DataFrame({
+        "date": dates[keep],
+        "value": np.asarray(sel[var].values, dtype=float)[keep],
+        "censored": (np.asarray(sel["censored"].values).astype(bool)[keep] if "censored" in sel
+                     else np.zeros(n_keep, dtype=bool)),
+        "lo95": (np.asarray(sel[f"{var}_lo95"].values, dtype=float)[keep] if ci != "none"
+                 else np.full(n_keep, np.nan)),
+        "hi95": (np.asarray(sel[f"{var}_hi95"].values, dtype=float)[keep] if ci != "none"
+                 else np.full(n_keep, np.nan)),
+    })
+    return out, last
 
 
 def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:

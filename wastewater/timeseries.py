@@ -96,13 +96,22 @@ def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.
     out = np.full((len(sites), len(dates)), np.nan)
     years = dates.year.values
     missing = []
+    p_site = pops["site"].to_numpy()
+    plain_years = pops["year"].dtype == np.dtype("int64")
     for i, site in enumerate(sites):
-        p = pops[pops["site"] == site].sort_values("year")
-        if p.empty:
+        m = p_site == site
+        if not m.any():
             missing.append(site)
             continue
-        py = p["year"].astype(int).values
-        pv = p["population"].astype(float).values
+        if plain_years:  # same quicksort permutation as sort_values("year") on int64
+            yr = pops["year"].to_numpy()[m]
+            order = np.argsort(yr, kind="quicksort")
+            py = yr[order]
+            pv = pops["population"].astype(float).to_numpy()[m][order]
+        else:
+            p = pops[m].sort_values("year")
+            py = p["year"].astype(int).values
+            pv = p["population"].astype(float).values
         idx = np.searchsorted(py, years, side="right") - 1
         out[i] = pv[np.clip(idx, 0, None)]
     if missing:

@@ -6,6 +6,7 @@ import email.utils
 import json
 from typing import Annotated, Literal
 
+import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
@@ -102,7 +103,7 @@ def get_series(
         frame = daily.assign(censored=daily["censored"].astype(bool))
         keys = ("date", field, "lo95", "hi95", "censored")
         src = ("date", "value", "lo95", "hi95", "censored")
-        n_cens = int(daily.loc[daily["value"].notna(), "censored"].sum()) if len(daily) else 0
+        n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
     # JSON points column by column (same values as jsonable() of each record)
     columns = [json_column(frame[c]) for c in src]
     json_points = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
