@@ -398,3 +398,24 @@ def test_every_message_names_line_and_column():
     upload = results("S1,A,03/04/2025,BE,x,ppb")
     for issue in upload.report.issues:
         assert issue.message.startswith(f"Line {issue.line}, column '{issue.column}'")
+
+
+@pytest.mark.parametrize("date_text", ["1500-01-01", "2999-01-01", "0001-01-01"])
+def test_implausible_year_is_bad_date_not_internal_error(date_text):
+    data = (
+        "sample_id,site,sample_date,analyte,value,unit\n"
+        f"S1,SE-A,{date_text},amphetamine,12,ng/L\n"
+    ).encode()
+    report = parse_upload(data, "results", known_sites={"SE-A"}, today=dt.date(2026, 1, 1)).report
+    assert [(i.code, i.line, i.column) for i in report.errors] == [("bad_date", 2, "sample_date")]
+    assert "year" in report.errors[0].message
+
+
+def test_huge_replicate_is_bad_replicate_not_internal_error():
+    data = (
+        "sample_id,site,sample_date,analyte,value,unit,replicate\n"
+        "S1,SE-A,2025-01-01,amphetamine,12,ng/L,1e20\n"
+        "S2,SE-A,2025-01-01,amphetamine,12,ng/L,1001\n"
+    ).encode()
+    report = parse_upload(data, "results", known_sites={"SE-A"}, today=dt.date(2026, 1, 1)).report
+    assert [(i.code, i.line) for i in report.errors] == [("bad_replicate", 2), ("bad_replicate", 3)]

@@ -91,6 +91,12 @@ def parse_number(text: str, decimal_comma: bool) -> float:
     return value
 
 
+MIN_YEAR = 1900
+MAX_YEAR = 2200
+"""Plausible years for any date in an upload (also keeps dates inside pandas' datetime64[ns]
+range, 1677–2262, so an absurd year is a ``bad_date`` issue, not an internal error)."""
+
+
 def parse_date(text: str) -> dt.date:
     """Read a date written ISO style.
 
@@ -112,6 +118,10 @@ def parse_date(text: str) -> dt.date:
     if match is None:
         raise CellError("bad_date", "write dates as YYYY-MM-DD, e.g. 2025-03-04")
     year, month, day = (int(g) for g in match.groups()[:3])
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise CellError(
+            "bad_date", f"the year {year} is outside {MIN_YEAR}–{MAX_YEAR}; check the year"
+        )
     try:
         return dt.date(year, month, day)
     except ValueError as exc:

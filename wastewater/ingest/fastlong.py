@@ -200,6 +200,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     from wastewater.ingest.results import (
         _ROLE_ALIASES,
         DEFAULT_COMPOSITE_HOURS,
+        MAX_REPLICATE,
         SAMPLE_ROLES,
         USUAL_COMPOSITE_HOURS,
     )
@@ -289,7 +290,9 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     unique_dates = [sample_date(t) for t in date_texts]
     ok &= np.array([d is not _BAD for d in unique_dates], dtype=bool)[date_codes]
     unique_dates = [None if d is _BAD else d for d in unique_dates]
-    replicate = read("replicate", _integer_or_bad(dc, 1, lambda _: True), dtype=np.int64)
+    replicate = read(
+        "replicate", _integer_or_bad(dc, 1, lambda r: r <= MAX_REPLICATE), dtype=np.int64
+    )
     hours = read(
         "composite_hours",
         _integer_or_bad(dc, DEFAULT_COMPOSITE_HOURS, lambda h: h in USUAL_COMPOSITE_HOURS),

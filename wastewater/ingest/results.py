@@ -36,6 +36,7 @@ SAMPLE_ROLES = ("sample", "blank", "spike", "reference")
 DEFAULT_COMPOSITE_HOURS = 24
 USUAL_COMPOSITE_HOURS = (24, 72)
 MAX_COMPOSITE_HOURS = 168  # one week
+MAX_REPLICATE = 1000  # replicate numbers above this are typing errors
 
 #: Validate long files column-wise (:mod:`wastewater.ingest.fastlong`), sending only rows with
 #: problems through the row validator. Read at call time; False gives the row-by-row
@@ -88,8 +89,8 @@ def _sample_fields(ctx: RowContext, row: list[str], line: int) -> _SampleFields 
         code="bad_replicate",
         default=1,
         low=1,
-        high=None,
-        hint="write the replicate number as a whole number (1, 2, 3 …)",
+        high=MAX_REPLICATE,
+        hint=f"write the replicate number as a whole number from 1 to {MAX_REPLICATE}",
     )
     ok &= good
     hours, good = ctx.integer(
