@@ -8,7 +8,9 @@ Loads samples/*.csv into a fresh SQLite database (through the same ingest servic
 uses), starts ``uvicorn --factory api.main:app_from_env`` on a free port (1 worker), creates a
 viewer key, then fires requests for a rotation of site × analyte × measure combinations
 (daily JSON for the key; a share of anonymous weekly requests and CSV requests) and reports
-p50/p90/p99 latency and throughput in benchmarks/reports/load_series.md.
+p50/p90/p99 latency, throughput and the server's CPU time per request (user + system time of the
+uvicorn process over the timed requests, from /proc) in benchmarks/reports/load_series.md; a
+``## History`` section already in that report is kept below the new numbers.
 """
 
 from __future__ import annotations
@@ -58,6 +60,13 @@ def load_demo(url: str) -> dict[str, int]:
     counts["token"] = create_key(engine, "bench-viewer", "viewer")  # type: ignore[assignment]
     engine.dispose()
     return counts
+
+
+def process_cpu_s(pid: int) -> tuple[float, float]:
+    """(user, system) CPU time of a process [s] from /proc/<pid>/stat (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def percentile(xs: list[float], q: float) -> float:
@@ -128,7 +137,10 @@ def main() -> None:
         else:
             raise SystemExit("uvicorn did not start")
         asyncio.run(run(base, token, 50, 10))            # warm-up (imports, first queries)
+        cpu0 = process_cpu_s(proc.pid)
         lat, statuses, wall = asyncio.run(run(base, token, args.requests, args.concurrency))
+        cpu1 = process_cpu_s(proc.pid)
+        user_ms, sys_ms = ((b - a) * 1000 / args.requests for a, b in zip(cpu0, cpu1, strict=True))
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -158,6 +170,7 @@ def main() -> None:
         f"| p99 latency | {p99:.0f} ms |",
         f"| mean latency | {statistics.mean(ms):.0f} ms |",
         f"| throughput | {len(ms) / wall:.1f} requests/s |",
+        f"| server CPU per request | {user_ms + sys_ms:.1f} ms (user {user_ms:.1f}, system {sys_ms:.1f}) |",
         "",
         ("Latency under 50 concurrent clients is dominated by queueing: one worker computes each "
         "series (SQL read, `build_dataset`, JSON) in turn, so p50 ≈ concurrency × service time. "
@@ -165,8 +178,13 @@ def main() -> None:
         "clients can revalidate with `If-None-Match` (304 without a body)."),
         "",
     ]
+    history = ""
+    if REPORT.exists():  # keep the hand-kept "## History" section of earlier runs
+        previous = REPORT.read_text(encoding="utf-8")
+        if "\n## History\n" in previous:
+            history = previous[previous.index("\n## History\n"):]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    REPORT.write_text("\n".join(lines) + history, encoding="utf-8")
     print("\n".join(lines))
 
 
