@@ -2,7 +2,7 @@
 
 Usage::
 
-    .venv/bin/python benchmarks/load_series.py [--requests 1000] [--concurrency 50]
+    .venv/bin/python benchmarks/bench_load_series.py [--requests 1000] [--concurrency 50]
 
 Loads samples/*.csv into a fresh SQLite database (through the same ingest service the API
 uses), starts ``uvicorn --factory api.main:app_from_env`` on a free port (1 worker), creates a
@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "benchmarks" / "reports" / "load_series.md"
+REPORT = ROOT / "benchmarks" / "reports" / "bench_load_series.md"
 SITES = ("SE-KAT-ROS", "SE-FLN-ARV", "SE-KAT-PS1")
 ANALYTES = ("benzoylecgonine", "amphetamine", "mdma", "thc-cooh", "methamphetamine")
 MEASURES = ("load_per_1000", "concentration", "load")
@@ -149,7 +149,7 @@ def main() -> None:
     lines = [
         "# Load test: GET /api/v1/series",
         "",
-        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/load_series.py` "
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/bench_load_series.py` "
         f"(`--requests {args.requests} --concurrency {args.concurrency}`)."),
         "",
         (f"- Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs "
