@@ -9,7 +9,7 @@ uses), starts ``uvicorn --factory api.main:app_from_env`` on a free port (1 work
 viewer key, then fires requests for a rotation of site × analyte × measure combinations
 (daily JSON for the key; a share of anonymous weekly requests and CSV requests) and reports
 p50/p90/p99 latency, throughput and the server's CPU time per request (user + system time of the
-uvicorn process over the timed requests, from /proc) in benchmarks/reports/load_series.md; a
+uvicorn process over the timed requests, from /proc) in benchmarks/reports/bench_load_series.md; a
 ``## History`` section already in that report is kept below the new numbers.
 """
 
