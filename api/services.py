@@ -255,3 +255,16 @@ def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
     iso = out["date"].dt.isocalendar()
     out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])]
     return out[["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"]]
+
+
+def risk_calendar(engine: sa.Engine, years: int | Iterable[int]) -> pd.DataFrame:
+    """Risk, payday and long weekends of ``years`` with the kommun's own dates applied.
+
+    :func:`wastewater.riskweekends.risk_weekends`, overridden/extended by the stored events of
+    kind ``risk_weekend`` (:func:`wastewater.riskweekends.overrides_from_events`). Only
+    non-confidential events count, so every role sees the same calendar.
+    """
+    from wastewater.riskweekends import overrides_from_events, risk_weekends
+
+    events = repository().load_events(engine, include_confidential=False)
+    return risk_weekends(years, overrides=overrides_from_events(events))

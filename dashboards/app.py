@@ -214,7 +214,7 @@ def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     first = daily["date"].min() if len(daily) else None
     last = daily["date"].max() if len(daily) else None
     events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, start=first, end=last)
-    weekends = D.risk_weekend_calendar(first, last)
+    weekends = D.risk_weekend_calendar(viewer.engine, first, last)
     profile = D.weekday_profile(daily)
     return {"daily": daily, "shown": shown, "events": events, "weekends": weekends,
             "profile": profile, "weekly": viewer.is_public}
@@ -410,8 +410,8 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     values = values.dropna()
     if values.empty:
         return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
-    calendar = D.risk_weekend_calendar(values.index.min(), values.index.max())
-    full = D.full_calendar(values.index.min(), values.index.max())
+    calendar = D.risk_weekend_calendar(viewer.engine, values.index.min(), values.index.max())
+    full = D.full_calendar(viewer.engine, values.index.min(), values.index.max())
     effects = D.risk_weekend_effects(ds, sel.site, sel.analyte, full)
     return {"calendar": calendar, "effects": effects}
 

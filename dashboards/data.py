@@ -222,15 +222,15 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
     return events[keep].reset_index(drop=True)
 
 
-def risk_weekend_calendar(start: Any, end: Any) -> pd.DataFrame:
+def risk_weekend_calendar(engine: sa.Engine, start: Any, end: Any) -> pd.DataFrame:
     """Risk weekends (kind ``risk_weekend``) overlapping ``start``–``end``, from
-    :func:`wastewater.riskweekends.risk_weekends`."""
-    from wastewater.riskweekends import risk_weekends
+    :func:`api.services.risk_calendar` (computed dates plus the kommun's own)."""
+    from api.services import risk_calendar
 
     if start is None or end is None:
         return pd.DataFrame(columns=["event_id", "kind", "name", "start", "end"])
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    cal = risk_weekends(range(start.year, end.year + 1))
+    cal = risk_calendar(engine, range(start.year, end.year + 1))
     cal = cal[cal["kind"] == "risk_weekend"].copy()
     cal["start"] = pd.to_datetime(cal["start"])
     cal["end"] = pd.to_datetime(cal["end"])
@@ -379,12 +379,13 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
     return out.dropna(subset=["ratio"]).reset_index(drop=True)
 
 
-def full_calendar(start: Any, end: Any) -> pd.DataFrame:
-    """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``."""
-    from wastewater.riskweekends import risk_weekends
+def full_calendar(engine: sa.Engine, start: Any, end: Any) -> pd.DataFrame:
+    """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``,
+    with the kommun's own dates (:func:`api.services.risk_calendar`)."""
+    from api.services import risk_calendar
 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    return risk_weekends(range(start.year, end.year + 1))
+    return risk_calendar(engine, range(start.year, end.year + 1))
 
 
 def _first(d: dict, *keys: str) -> Any:

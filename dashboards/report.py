@@ -203,7 +203,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         shown_sites = set(visible["site"])
         all_events = all_events[all_events["sites"].apply(
             lambda ev_sites: not ev_sites or bool(shown_sites & set(ev_sites)))]
-    calendar = D.risk_weekend_calendar(start, end)
+    calendar = D.risk_weekend_calendar(engine, start, end)
     n_fig = 0
     for rec in visible.itertuples(index=False):
         site, label = rec.site, rec.name

@@ -29,6 +29,7 @@ __all__ = [
     "CALENDAR_COLUMNS",
     "event_days",
     "payday",
+    "overrides_from_events",
     "risk_weekends",
     "swedish_holidays",
 ]
@@ -372,3 +373,49 @@ def event_days(calendar: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["date", "event_id", "kind", "name"])
     return pd.concat(parts, ignore_index=True)
+
+
+def overrides_from_events(events: pd.DataFrame | None) -> pd.DataFrame:
+    """Users' own risk-weekend dates, from uploaded events of kind ``risk_weekend``.
+
+    A kommun records its local dates as ordinary events (``kind = risk_weekend``): the event's
+    ``description`` (else its ``event_id``) names the weekend. A name equal to a computed one
+    (case-insensitive, e.g. ``Skolavslutning`` or ``studenten``) replaces that year's computed
+    window; any other name (e.g. a local market) is added as a new risk weekend.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame or None
+        Events frame of docs/architecture.md (``event_id, kind, start, end, description``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``name, year, start, end, kind, rule`` for the ``overrides`` argument of
+        :func:`risk_weekends`; ``rule`` names the event it came from.
+
+    Examples
+    --------
+    >>> ev = pd.DataFrame({"event_id": ["SK-26"], "kind": ["risk_weekend"],
+    ...                    "start": [pd.Timestamp("2026-06-10")], "end": [pd.Timestamp("2026-06-14")],
+    ...                    "description": ["skolavslutning"]})
+    >>> cal = risk_weekends(2026, overrides=overrides_from_events(ev))
+    >>> cal.loc[cal.name == "Skolavslutning", "start"].dt.strftime("%Y-%m-%d").tolist()
+    ['2026-06-10']
+    """
+    columns = ["name", "year", "start", "end", "kind", "rule"]
+    if events is None or len(events) == 0:
+        return pd.DataFrame(columns=columns)
+    own = events[events["kind"] == "risk_weekend"]
+    if own.empty:
+        return pd.DataFrame(columns=columns)
+    known = {str(n).casefold(): str(n) for n in risk_weekends(2025)["name"].unique()}
+    rows = []
+    for rec in own.to_dict("records"):
+        label = str(rec.get("description") or rec["event_id"]).strip()
+        start = pd.Timestamp(rec["start"])
+        end = pd.Timestamp(rec["end"]) if pd.notna(rec.get("end")) else start
+        rows.append({"name": known.get(label.casefold(), label), "year": start.year,
+                     "start": start, "end": end, "kind": "risk_weekend",
+                     "rule": f"kommunens eget datum (uppladdad händelse {rec['event_id']})"})
+    return pd.DataFrame(rows, columns=columns)

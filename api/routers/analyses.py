@@ -21,7 +21,14 @@ from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
-from api.services import daily_series, jsonable, repository, require_site, resolve_analyte
+from api.services import (
+    daily_series,
+    jsonable,
+    repository,
+    require_site,
+    resolve_analyte,
+    risk_calendar,
+)
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
@@ -214,15 +221,13 @@ def risk_weekend_effect(
 ):
     """`wastewater.stats.riskweekend_effect.riskweekend_effect` on the Swedish calendar
     (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates."""
-    from wastewater.riskweekends import risk_weekends
-
     check_range(start, end)
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
     ds = _site_dataset(engine, site, [a], loq_method, start, end)
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
-    cal = risk_weekends(years)
+    cal = risk_calendar(engine, years)
     d = _run(stats_fn("riskweekend_effect:riskweekend_effect"), s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
     # only the events that fall in the data (others have no event day with a sample)

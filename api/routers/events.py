@@ -20,7 +20,7 @@ from api.routers.common import (
 )
 from api.schemas import EventOut, PageOut, RiskWeekendOut
 from api.security import Principal
-from api.services import records, repository, visible_site_ids
+from api.services import records, repository, risk_calendar, visible_site_ids
 
 router = APIRouter(tags=["events"])
 
@@ -74,8 +74,9 @@ def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: P
 
 @router.get("/calendar/risk-weekends", response_model=list[RiskWeekendOut],
             summary="Swedish risk, payday and long weekends of a year", responses=responses(422))
-def risk_weekends(year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):
-    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3)."""
-    from wastewater.riskweekends import risk_weekends as _rw
-
-    return records(_rw(year or dt.date.today().year))
+def risk_weekends(engine: EngineDep,
+                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):
+    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3); the kommun's
+    own dates, uploaded as events of kind `risk_weekend` (named in `description`), replace or
+    extend the computed ones."""
+    return records(risk_calendar(engine, year or dt.date.today().year))
