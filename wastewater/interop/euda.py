@@ -26,6 +26,7 @@ import datetime as dt
 import io
 import math
 import unicodedata
+from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
 
@@ -417,6 +418,29 @@ def euda_change_classes(summary: pd.DataFrame, *, year: int, previous_year: int 
                                        "change_class"])
 
 
+def campaign_week_start(week_start: dt.date | str) -> pd.Timestamp:
+    """``week_start`` as a Timestamp, checked to be a Wednesday (EUDA weeks run Wed…Tue).
+
+    Raises
+    ------
+    ValueError
+        It is another day of the week.
+    """
+    start = pd.Timestamp(week_start).normalize()
+    if start.day_of_week != 2:
+        raise ValueError(f"week_start {start.date()} is a {start.day_name()}; EUDA campaign "
+                         "weeks run Wednesday…Tuesday, pass the Wednesday")
+    return start
+
+
+def check_euda_analytes(analytes: Iterable[str]) -> None:
+    """Raise ValueError naming the analytes EUDA has no metabolite label for."""
+    bad = sorted(set(analytes) - set(ANALYTE_TO_METABOLITE))
+    if bad:
+        raise ValueError(f"analyte(s) {bad} have no EUDA metabolite label; EUDA reports "
+                         f"{sorted(ANALYTE_TO_METABOLITE)}")
+
+
 def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, site_id: str,
                  country: str, city: str, censored: pd.Series | None = None,
                  decimals: int = 2) -> dict:
@@ -448,13 +472,8 @@ def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, s
     ValueError
         ``week_start`` is not a Wednesday, or the analyte has no EUDA label.
     """
-    start = pd.Timestamp(week_start).normalize()
-    if start.day_of_week != 2:
-        raise ValueError(f"week_start {start.date()} is a {start.day_name()}; EUDA campaign "
-                         "weeks run Wednesday…Tuesday, pass the Wednesday")
-    if analyte not in ANALYTE_TO_METABOLITE:
-        raise ValueError(f"analyte {analyte!r} has no EUDA metabolite label; EUDA reports "
-                         f"{sorted(ANALYTE_TO_METABOLITE)}")
+    start = campaign_week_start(week_start)
+    check_euda_analytes([analyte])
     idx = pd.date_range(start, periods=7, freq="D")
     s = daily.copy()
     s.index = pd.DatetimeIndex(s.index).normalize()

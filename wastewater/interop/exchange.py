@@ -353,15 +353,9 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
     from wastewater.storage import repository as repo
     from wastewater.timeseries import build_dataset
 
-    start = pd.Timestamp(week_start).normalize()
-    if start.day_of_week != 2:
-        raise ValueError(f"week_start {start.date()} is a {start.day_name()}; EUDA campaign "
-                         "weeks run Wednesday…Tuesday, pass the Wednesday")
+    start = euda.campaign_week_start(week_start)
     wanted = list(euda.ANALYTE_TO_METABOLITE) if analytes is None else list(analytes)
-    bad = sorted(set(wanted) - set(euda.ANALYTE_TO_METABOLITE))
-    if bad:
-        raise ValueError(f"analyte(s) {bad} have no EUDA metabolite label; EUDA reports "
-                         f"{sorted(euda.ANALYTE_TO_METABOLITE)}")
+    euda.check_euda_analytes(wanted)
     sites = list(sites)
     end = (start + pd.Timedelta(days=6)).date()
     results = repo.load_results(engine, sites=sites, analytes=wanted, start=start.date(), end=end)
