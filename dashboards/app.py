@@ -410,8 +410,8 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     values = values.dropna()
     if values.empty:
         return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
-    calendar = D.risk_weekend_calendar(viewer.engine, values.index.min(), values.index.max())
     full = D.full_calendar(viewer.engine, values.index.min(), values.index.max())
+    calendar = D.risk_weekends_between(full, values.index.min(), values.index.max())
     effects = D.risk_weekend_effects(ds, sel.site, sel.analyte, full)
     return {"calendar": calendar, "effects": effects}
 

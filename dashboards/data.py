@@ -225,13 +225,15 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
 def risk_weekend_calendar(engine: sa.Engine, start: Any, end: Any) -> pd.DataFrame:
     """Risk weekends (kind ``risk_weekend``) overlapping ``start``–``end``, from
     :func:`api.services.risk_calendar` (computed dates plus the kommun's own)."""
-    from api.services import risk_calendar
-
     if start is None or end is None:
         return pd.DataFrame(columns=["event_id", "kind", "name", "start", "end"])
+    return risk_weekends_between(full_calendar(engine, start, end), start, end)
+
+
+def risk_weekends_between(calendar: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    """The rows of kind ``risk_weekend`` of ``calendar`` that overlap ``start``–``end``."""
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    cal = risk_calendar(engine, range(start.year, end.year + 1))
-    cal = cal[cal["kind"] == "risk_weekend"].copy()
+    cal = calendar[calendar["kind"] == "risk_weekend"].copy()
     cal["start"] = pd.to_datetime(cal["start"])
     cal["end"] = pd.to_datetime(cal["end"])
     cal = cal[(cal["end"] >= start) & (cal["start"] <= end)]
