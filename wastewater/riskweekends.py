@@ -19,6 +19,7 @@ References
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -375,6 +376,12 @@ def event_days(calendar: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+@functools.lru_cache(maxsize=1)
+def _computed_names() -> dict[str, str]:
+    """Case-folded name -> name of every window the rules compute (the same set each year)."""
+    return {str(n).casefold(): str(n) for n in risk_weekends(2025)["name"].unique()}
+
+
 def overrides_from_events(events: pd.DataFrame | None) -> pd.DataFrame:
     """Users' own risk-weekend dates, from uploaded events of kind ``risk_weekend``.
 
@@ -409,7 +416,7 @@ def overrides_from_events(events: pd.DataFrame | None) -> pd.DataFrame:
     own = events[events["kind"] == "risk_weekend"]
     if own.empty:
         return pd.DataFrame(columns=columns)
-    known = {str(n).casefold(): str(n) for n in risk_weekends(2025)["name"].unique()}
+    known = _computed_names()
     rows = []
     for rec in own.to_dict("records"):
         label = str(rec.get("description") or rec["event_id"]).strip()
