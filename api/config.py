@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         ge=0,
         description=(
             "Smallest latest population [persons] of a catchment shown to anonymous users "
-            "(wbe-domain.md §6: 'ballpark >= 10 000 people'; sweden-context.md §6.4)."
+            "(Hall2012: 'ballpark >= 10 000 people' per reported catchment)."
         ),
     )
     max_upload_bytes: int = Field(

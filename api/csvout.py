@@ -1,7 +1,7 @@
 """CSV responses: formula-injection safe, machine (``,`` + dot) or Swedish Excel dialect.
 
 Swedish dialect (``?dialect=sv``): ``;`` separator, decimal comma, UTF-8 with BOM, as
-Swedish public bodies publish CSV (sweden-context.md §6.2, ESV "Filformat").
+Swedish public bodies publish CSV ([ESVFilformat]_).
 
 Formula injection (OWASP "CSV Injection"): a cell beginning with ``=``, ``+``, ``-``, ``@``,
 TAB or CR is run as a formula by spreadsheet programs; such *text* cells get a leading ``'``.

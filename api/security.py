@@ -53,7 +53,7 @@ class Principal:
 
     @property
     def sees_confidential(self) -> bool:
-        """Confidential events (OSL 18:1, sweden-context.md §6.4) only for analyst/admin."""
+        """Confidential events (OSL 18:1, [OSL2009]_) only for analyst/admin."""
         return self.role in ("analyst", "admin")
 
     def in_scope(self, site: str) -> bool:
@@ -200,7 +200,7 @@ def _audit(conn: sa.Connection, actor: str, action: str, target: str | None, det
 
 
 def audit(engine: sa.Engine, actor: str, action: str, target: str | None, detail: Any = None) -> None:
-    """Append one row to ``audit_log`` (every write goes there; wbe-domain.md §6 rule 4)."""
+    """Append one row to ``audit_log`` (every write goes there; after [Prichard2014]_)."""
     with engine.begin() as conn:
         _audit(conn, actor, action, target, detail)
 

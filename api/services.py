@@ -105,7 +105,7 @@ def sites_frame(engine: sa.Engine, p: Principal, settings: Settings) -> pd.DataF
     """Sites visible to ``p`` with a ``public`` column.
 
     Anonymous callers see only catchments whose latest population is at least
-    ``settings.min_public_population`` (wbe-domain.md §6 rule 1); keys with a site scope see
+    ``settings.min_public_population`` ([Hall2012]_); keys with a site scope see
     only their sites.
     """
     df = repository().load_sites(engine)
@@ -229,11 +229,11 @@ def daily_series(
 
 
 def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
-    """ISO-week (Monday-first, sweden-context.md §6.2) means of the daily values.
+    """ISO-week (Monday-first, [ISO8601]_) means of the daily values.
 
     ``n_days`` = days with a value, ``n_censored`` = censored days among them. ``lo95``/``hi95``
     are the means of the daily bounds: exact when the errors are fully correlated within
-    the week (systematic CF, flow and population errors dominate, wbe-domain.md §4.1),
+    the week (systematic CF, flow and population errors dominate, [Castiglioni2013]_),
     conservative (too wide) otherwise.
     """
     if daily.empty:

@@ -176,7 +176,7 @@ def weekday_profile(daily: pd.DataFrame) -> pd.DataFrame:
     """Median and quartiles of the daily values per weekday of the composite's start day.
 
     Returns ``weekday`` (0 = Monday), ``median``, ``q25``, ``q75``, ``n``. Descriptive only
-    (no model): the pattern EUDA summarises as weekday/weekend means (wbe-domain.md §5.1).
+    (no model): the pattern EUDA summarises as weekday/weekend means ([EUDA2025]_).
     """
     if daily.empty:
         return pd.DataFrame(columns=["weekday", "median", "q25", "q75", "n"])
@@ -198,7 +198,7 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
     """Events visible to the viewer that concern ``site``/``analyte`` and overlap the period.
 
     An event with an empty ``sites``/``substances`` list applies to all (architecture.md).
-    Confidential events only for analyst/admin (OSL 18:1, sweden-context.md §6.4).
+    Confidential events only for analyst/admin (OSL 18:1, [OSL2009]_).
     """
     from wastewater.storage.repository import load_events
 
@@ -250,7 +250,7 @@ def _stats():
 
 
 #: Parent drug and human metabolite pairs for the ratio check of
-#: :func:`wastewater.stats.flag_dumping` (wbe-domain.md §3.6: COC/BE, methadone/EDDP).
+#: :func:`wastewater.stats.flag_dumping` ([vanNuijs2011b]_: COC/BE, methadone/EDDP).
 PARENT_METABOLITE: dict[str, tuple[str, str]] = {
     "benzoylecgonine": ("cocaine", "benzoylecgonine"),
     "cocaine": ("cocaine", "benzoylecgonine"),
@@ -271,7 +271,7 @@ def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -
 
     Dumping concerns the parent drug (cocaine, MDMA, methadone): for a metabolite such as
     benzoylecgonine the parent's series is tested, with the parent/metabolite ratio check when
-    both were measured (wbe-domain.md §3.6). ``None`` when no data.
+    both were measured ([vanNuijs2011b]_). ``None`` when no data.
     """
     stats = _stats()
     pair = PARENT_METABOLITE.get(analyte)
@@ -364,7 +364,7 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
     end, ratio, lower, upper, p_value, n_controls`` (ratio = 1 + relative change [unitless]).
 
     ``calendar`` is the *full* calendar of :func:`wastewater.riskweekends.risk_weekends` (all
-    kinds, so payday and long weekends stay out of the controls, wbe-domain.md §5.6).
+    kinds, so payday and long weekends stay out of the controls, [SVTHalland2017]_).
     """
     columns = ["name", "start", "end", "ratio", "lower", "upper", "p_value", "n_controls"]
     values, cens = stats_series(ds, site, analyte)

@@ -97,7 +97,7 @@ def date_input(name: str, label: str, value: Any, lang: str = "sv") -> str:
     """Labelled text input for an ISO date ``YYYY-MM-DD``.
 
     Not ``type="date"``: its widget follows the browser's locale (``mm/dd/yyyy`` in an
-    English-configured browser), while Swedish practice is ISO dates (sweden-context §6.2).
+    English-configured browser), while Swedish practice is ISO dates ([ISO8601]_, [Unicode2001]_).
     """
     v = "" if value in (None, "") else format_date(value)
     placeholder = "ÅÅÅÅ-MM-DD" if normalise_language(lang) == "sv" else "YYYY-MM-DD"

@@ -1,6 +1,6 @@
 """Swedish-first user-interface strings and number/date formatting for the dashboard.
 
-Swedish public-sector conventions (sweden-context.md §6.2): dates ``YYYY-MM-DD``, decimal
+Swedish public-sector conventions ([Unicode2001]_, [ISO8601]_): dates ``YYYY-MM-DD``, decimal
 comma, thousands grouped with a no-break space (``34 324``, ``12,5``), ISO week numbers
 shown as ``v. 24``. English is offered with ``?lang=en`` and uses a decimal point and a
 thin comma-free grouping (``34,324``, ``12.5``).
@@ -423,7 +423,7 @@ def format_number(value: Any, lang: str = DEFAULT_LANGUAGE, decimals: int = 1) -
     """Format a number for display: ``12,5`` and ``34 324`` in Swedish, ``12.5``/``34,324`` in English.
 
     ``None``/NaN become an en dash. Thousands are grouped with a no-break space in Swedish
-    (sweden-context.md §6.2) so numbers never wrap across lines.
+    ([Unicode2001]_, [ISO8601]_) so numbers never wrap across lines.
 
     >>> format_number(34324, "sv", 0)
     '34\\xa0324'

@@ -5,7 +5,7 @@ T3 September–December). The report says what changed against the previous tert
 which events (operations, campaigns, risk weekends), and with what certainty (confidence
 intervals of the operation effects, EUDA's ±10 % "stable" band, censored days, the dumping
 warning). It inlines plotly.js and the CSS, so it opens offline and can be mailed or
-archived (lägesbild under lag 2023:196, sweden-context.md §6.4).
+archived (lägesbild under lag 2023:196, [Brottsforebyggande2023]_).
 
 Access rules are the API's: by default the public role (catchments < 10 000 inhabitants
 suppressed, weekly means only in figures, no confidential events).
@@ -133,7 +133,7 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
 
 
 #: Above this share of censored days a trend only follows flow and LOQ changes of the
-#: substituted values, not use; the report then shows no trend (wbe-domain.md §3.3).
+#: substituted values, not use; the report then shows no trend ([Helsel2012]_).
 CENSORED_SHARE_NO_TREND = 0.5
 
 CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_class", "n_days",

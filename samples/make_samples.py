@@ -10,16 +10,16 @@ All data are **synthetic**. Levels, weekly shapes and LOQs are chosen to be plau
 Swedish town, with sources given in ``samples/README.md`` and next to each constant below:
 
 - population-normalised loads (PNL, mg/day/1000 inh.) near the Swedish EUDA 2024 sites
-  (wbe-domain.md §8.1: Karlstad BE 108.6, amphetamine 366.7, MDMA 6.6, THC-COOH 36.8, ketamine 4.0;
+  (EUDA2025: Karlstad BE 108.6, amphetamine 366.7, MDMA 6.6, THC-COOH 36.8, ketamine 4.0;
   Gävle methamphetamine 6.3);
-- weekend/weekday ratios from the EUDA 2024 medians (wbe-domain.md §5.1: BE 1.33, MDMA 1.75);
-- LOD/LOQ from wbe-domain.md §3.3 where published (BE 1.0/10, MDMA 1.0/2.5,
+- weekend/weekday ratios from the EUDA 2024 medians (EUDA2025: BE 1.33, MDMA 1.75);
+- LOD/LOQ from BantaGreen2016 where published (BE 1.0/10, MDMA 1.0/2.5,
   methamphetamine 1.5/10 ng/L), otherwise assumed (marked "assumed");
-- plant flow ~9 000–11 000 m³/d (sweden-context.md §3.3, order of magnitude);
-- Swedish calendar dates 2025 from sweden-context.md §1.3 (Valborg Wed 30 Apr, midsommarafton
+- plant flow ~9 000–11 000 m³/d (SormlandVatten, order of magnitude);
+- Swedish calendar dates 2025 from Holidays0109, UnionenPayday (Valborg Wed 30 Apr, midsommarafton
   Fri 20 Jun, nyårsafton Wed 31 Dec, paydays 24 Jan … 23 Dec).
 
-Concentration from load (wbe-domain.md §1.1, inverted):
+Concentration from load (Zuccato2008, inverted):
 ``c [ng/L] = PNL [mg/day/1000] * population/1000 [-] * 1e6 [ng/mg] / (Q [m³/day] * 1e3 [L/m³])``.
 
 The script only uses numpy and the standard library so that its output is byte-stable.
@@ -57,7 +57,7 @@ SITES = [
 ]
 POP_2025 = {s[0]: s[3] for s in SITES if s[4] == 2025}
 # mean dry-weather flow per person incl. infiltration, ~0.37-0.40 m³/person/day
-# (sweden-context.md §3.3: 8 Mm³/yr over ~59 000 inhabitants ≈ 0.37) -> plant mean ~10 000 m³/d
+# (SormlandVatten: 8 Mm³/yr over ~59 000 inhabitants ≈ 0.37) -> plant mean ~10 000 m³/d
 FLOW_BASE_M3_PER_DAY = {"SE-KAT-ROS": 9700.0, "SE-FLN-ARV": 4300.0, "SE-KAT-PS1": 1250.0}
 
 # --------------------------------------------------------------------------- analytes
@@ -72,7 +72,7 @@ PNL_MG_PER_DAY_PER_1000 = {
     "ketamine": 3.0,
     "tramadol": 60.0,  # assumed, order of magnitude of European prescription-opioid loads
 }
-# (LOD, LOQ) in ng/L: wbe-domain.md §3.3 for BE, MDMA, methamphetamine; others assumed
+# (LOD, LOQ) in ng/L: BantaGreen2016 for BE, MDMA, methamphetamine; others assumed
 LOD_LOQ_NG_PER_L = {
     "benzoylecgonine": (1.0, 10.0),
     "cocaine": (1.0, 2.5),  # assumed
@@ -85,7 +85,7 @@ LOD_LOQ_NG_PER_L = {
 }
 ANALYTES = list(PNL_MG_PER_DAY_PER_1000)
 # weekday profile, Monday=0 … Sunday=6, labelled by collection start day.  BE and MDMA shaped like
-# the Stockholm (2) 2024 profile (wbe-domain.md §5.1) and scaled so that mean(Fri,Sat,Sun,Mon) /
+# the Stockholm (2) 2024 profile (EUDA2025) and scaled so that mean(Fri,Sat,Sun,Mon) /
 # mean(Tue,Wed,Thu) equals the EUDA 2024 median ratio: BE 1.30, MDMA 1.75; ketamine 1.13.
 _SHAPE = {
     "benzoylecgonine": [1.15, 1.0, 1.0, 1.0, 1.10, 1.45, 1.50],
@@ -103,14 +103,14 @@ MEAS_SD = 0.06
 VALBORG = [dt.date(2025, 4, 30), dt.date(2025, 5, 1)]
 MIDSOMMAR = [dt.date(2025, 6, 20), dt.date(2025, 6, 21), dt.date(2025, 6, 22)]
 NYAR = [dt.date(2025, 1, 1), dt.date(2025, 12, 31)]
-# payday (sweden-context.md §1.3, 2025 list) -> lönehelg = first Fri-Sun on/after payday
+# payday (Holidays0109, UnionenPayday list) -> lönehelg = first Fri-Sun on/after payday
 PAYDAYS = [dt.date(2025, m, d) for m, d in [(1, 24), (2, 25), (3, 25), (4, 25), (5, 23), (6, 25),
                                             (7, 25), (8, 25), (9, 25), (10, 24), (11, 25),
                                             (12, 23)]]
 
 
 def payday_weekends(paydays: list[dt.date]) -> list[dt.date]:
-    """Fri, Sat, Sun of the first weekend on or after each payday (sweden-context.md §1.3)."""
+    """Fri, Sat, Sun of the first weekend on or after each payday (Holidays0109, UnionenPayday)."""
     out = []
     for p in paydays:
         fri = p + dt.timedelta(days=(4 - p.weekday()) % 7)

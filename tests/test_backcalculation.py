@@ -13,7 +13,7 @@ from wastewater.parameters import CATALOGUE_VERSION
 
 
 def test_worked_example_section_1_2():
-    # wbe-domain §1.2: PNL 300 → 699 (CF 2.33) / 1077 (CF 3.59); 100 mg doses → 7.0 / 10.8
+    # Zuccato2008, Castiglioni2013: PNL 300 → 699 (CF 2.33) / 1077 (CF 3.59); 100 mg doses → 7.0 / 10.8
     low = B.consumption_mg_per_day_per_1000(300.0, "cocaine-be-zuccato2008")
     high = B.consumption_mg_per_day_per_1000(300.0, "cocaine-be-castiglioni2013")
     assert low == pytest.approx(699.0) and high == pytest.approx(1077.0)
@@ -23,7 +23,7 @@ def test_worked_example_section_1_2():
 
 
 def test_section_8_3_check_5_stockholm():
-    # 374.23 × 2.33 = 871.96; × 3.59 = 1343.49 (wbe-domain §8.3 item 5)
+    # 374.23 × 2.33 = 871.96; × 3.59 = 1343.49 (EUDA2025)
     assert B.consumption_mg_per_day_per_1000(374.23, analyte="benzoylecgonine") == pytest.approx(871.96, abs=0.005)
     assert B.consumption_mg_per_day_per_1000(374.23, "cocaine-be-castiglioni2013") == pytest.approx(1343.49, abs=0.005)
 

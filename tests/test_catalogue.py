@@ -73,7 +73,7 @@ def test_columns_and_classes():
 
 @pytest.mark.parametrize(
     ("analyte", "molar_mass"),
-    # wbe-domain.md §1.3 table
+    # IUPAC table
     [
         ("benzoylecgonine", 289.33),
         ("cocaine", 303.36),
@@ -89,7 +89,7 @@ def test_molar_masses_from_domain_table(analyte, molar_mass):
 
 
 def test_mass_ratio_cocaine_be_matches_domain_reference():
-    # wbe-domain.md §1.3: cocaine/BE mass ratio 1.048; ethanol/EtS 0.365 uses ethanol 46.07
+    # IUPAC: cocaine/BE mass ratio 1.048; ethanol/EtS 0.365 uses ethanol 46.07
     ratio = molar_mass_g_per_mol("cocaine") / molar_mass_g_per_mol("BE")
     assert round(ratio, 3) == 1.048
 

@@ -114,7 +114,7 @@ def test_demo_imports_euda_and_is_idempotent(demo_url):
 
 def test_euda_export_demo_week_by_hand(demo_file, tmp_path):
     """First campaign Wednesday of 2025 (5 March), Rosenholm: PNL recomputed from the sample
-    CSVs with load/1000 = c · Q · 1e-3 / (P / 1000) [mg/day/1000] (wbe-domain.md §1.1)."""
+    CSVs with load/1000 = c · Q · 1e-3 / (P / 1000) [mg/day/1000] (Zuccato2008)."""
     out = tmp_path / "euda.csv"
     res = _run(f"sqlite:///{demo_file}", "euda", "export", "--site", "SE-KAT-ROS", "--year",
                "2025", "--analyte", "benzoylecgonine", "--analyte", "mdma", "-o", str(out))

@@ -26,7 +26,7 @@ from wastewater.ingest.cells import (
         ("12.5", False, 12.5),
         ("12,5", True, 12.5),
         ("12.5", True, 12.5),  # a point is always accepted
-        ("34 324", True, 34324.0),  # space as thousands separator (sweden-context.md §6.2)
+        ("34 324", True, 34324.0),  # space as thousands separator (Unicode2001)
         ("34\u00a0324", False, 34324.0),  # no-break space
         ("1 234 567,5", True, 1234567.5),
         ("1e3", False, 1000.0),

@@ -40,12 +40,12 @@ def test_parse_shape_and_conventions(long, published):
     assert len(published) == 4376 and len(long) == 7 * 4376
     assert set(long.analyte) == {"benzoylecgonine", "thc-cooh", "mdma", "amphetamine",
                                  "methamphetamine", "ketamine"}
-    # Stockholm (2) 2024 BE daily profile Wed..Tue (wbe-domain.md §5.1)
+    # Stockholm (2) 2024 BE daily profile Wed..Tue (EUDA2025)
     be = _row(long, "SE005", 2024, "benzoylecgonine")
     assert list(be.weekday) == ["Wed", "Thu", "Fri", "Sat", "Sun", "Mon", "Tue"]
     assert np.round(be.value_mg_per_day_per_1000.to_numpy()).tolist() == [
         327, 318, 355, 462, 502, 379, 276]
-    # Trollhättan 2024 MDMA published as all zeros = below LOQ (wbe-domain.md §3.3)
+    # Trollhättan 2024 MDMA published as all zeros = below LOQ (EUDA2025)
     mdma = _row(long, "SE009", 2024, "mdma")
     assert mdma.censored.all() and (mdma.value_mg_per_day_per_1000 == 0).all()
     # blanks are missing days, not censored: Bristol 2022 MDMA has only Fri and Sat
@@ -118,7 +118,7 @@ def test_change_classes_from_recomputed_means(long):
     se = long[(long.country == "SE") & long.year.isin([2023, 2024])]
     ch = euda.euda_change_classes(euda.euda_summary_from_daily(se), year=2024)
     g = ch.set_index(["site_id", "analyte"])
-    # Gävle 2024 vs 2023 (wbe-domain §8.1): BE -30.6 % decrease, amphetamine -7.0 % stable,
+    # Gävle 2024 vs 2023 (EUDA2025): BE -30.6 % decrease, amphetamine -7.0 % stable,
     # methamphetamine +62.1 % increase; Växjö THC-COOH +50.2 %
     assert g.loc[("SE002", "benzoylecgonine"), "change_class"] == "decrease"
     assert g.loc[("SE002", "amphetamine"), "change_class"] == "stable"

@@ -1,4 +1,5 @@
-"""Reproduce published figures: EUDA 2025 release (ww2025-*.csv) and wbe-domain §1.2 / §8.
+"""Reproduce published figures: EUDA 2025 release (ww2025-*.csv) and the worked
+examples of the back-calculation chain (Zuccato2008, Castiglioni2013).
 
 The EUDA files are the unchanged public release vendored in samples/euda (README and NOTICE
 there), so they are always present in a checkout.
@@ -43,7 +44,7 @@ def row_of(frame, site, year, metabolite):
 
 
 @pytest.mark.parametrize("site, year, metabolite, daily, weekday, weekend", [
-    ("SE005", 2024, "cocaine", 374.23, 307.1, 424.58),        # wbe-domain §8.1
+    ("SE005", 2024, "cocaine", 374.23, 307.1, 424.58),        # EUDA2025
     ("SE005", 2024, "amphetamine", 362.4, 353.59, 369.01),
     ("SE005", 2024, "MDMA", 23.35, 12.73, 31.32),
     ("SE005", 2024, "cannabis", 57.61, 57.9, 57.4),

@@ -23,7 +23,7 @@ CONTAINERS = {
 
 @pytest.mark.parametrize("kind", CONTAINERS)
 def test_worked_example_section_1_2(kind):
-    # wbe-domain §1.2 (calculated manually): 1000 ng/L × 150 000 m³/d = 150 000 mg/d; /500 000 → 300
+    # Zuccato2008, Castiglioni2013 (calculated manually): 1000 ng/L × 150 000 m³/d = 150 000 mg/d; /500 000 → 300
     wrap = CONTAINERS[kind]
     load = N.load_mg_per_day(wrap(1000.0), wrap(150_000.0))
     pnl = N.load_mg_per_day_per_1000(load, wrap(500_000.0))

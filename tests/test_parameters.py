@@ -32,7 +32,7 @@ def test_catalogue_version_column_matches_constant():
 
 
 def test_cocaine_cf_entries_from_domain_reference():
-    # wbe-domain.md §1.4: CF 2.33 (Zuccato 2008), 3.0, 3.59 (Castiglioni 2013)
+    # Zuccato2008, Castiglioni2013: CF 2.33 (Zuccato 2008), 3.0, 3.59 (Castiglioni 2013)
     assert P.get_correction_factor("cocaine-be-zuccato2008").correction_factor == 2.33
     assert P.get_correction_factor("cocaine-be-3.0").correction_factor == 3.0
     assert P.get_correction_factor("cocaine-be-castiglioni2013").correction_factor == 3.59
@@ -41,7 +41,7 @@ def test_cocaine_cf_entries_from_domain_reference():
 
 
 def test_cf_equals_molar_ratio_over_excretion_fraction():
-    # CF = (M_parent/M_DTR)/f_excr (wbe-domain §1.1 step 4); published CFs are rounded
+    # CF = (M_parent/M_DTR)/f_excr (Zuccato2008, step 4 of the chain); published CFs are rounded
     for _, row in P.correction_factors().iterrows():
         if math.isnan(row.correction_factor):
             continue

@@ -1,4 +1,7 @@
-"""Risk-weekend calendar against the computed table of sweden-context.md §1.3 (2020–2027)."""
+"""Risk-weekend calendar against a table computed with holidays 0.109 (2020–2027).
+
+Date rules: Holidays0109 and UnionenPayday in wastewater/data/references.md.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from wastewater.riskweekends import (
 
 D = dt.date
 
-# sweden-context.md §1.3 computed table: year -> (Påsk Fri, Påsk Mon, Valborg weekday,
+# Holidays0109, UnionenPayday (computed with holidays 0.109): year -> (Påsk Fri, Påsk Mon, Valborg weekday,
 # Kristi himmelsfärd, skolavslutning default Thu wk 24, Midsommarafton, Alla helgons dag)
 TABLE = {
     2020: (D(2020, 4, 10), D(2020, 4, 13), "Thu", D(2020, 5, 21), D(2020, 6, 11), D(2020, 6, 19), D(2020, 10, 31)),
@@ -92,7 +95,7 @@ def test_valborg_window(year, start, end):
 
 
 def test_payday_2025_list():
-    # sweden-context §1.3 "Payday examples 2025 [C]"
+    # Holidays0109, UnionenPayday "Payday examples 2025 [C]"
     expected = [D(2025, 1, 24), D(2025, 2, 25), D(2025, 3, 25), D(2025, 4, 25), D(2025, 5, 23),
                 D(2025, 6, 25), D(2025, 7, 25), D(2025, 8, 25), D(2025, 9, 25), D(2025, 10, 24),
                 D(2025, 11, 25), D(2025, 12, 23)]
@@ -107,7 +110,7 @@ def test_payday_2025_list():
 
 
 def test_payday_midsommar_2021():
-    assert payday(2021, 6) == D(2021, 6, 24)  # 25 June 2021 = Midsommarafton (sweden-context §1.3)
+    assert payday(2021, 6) == D(2021, 6, 24)  # 25 June 2021 = Midsommarafton (Holidays0109, UnionenPayday)
 
 
 def test_holidays_package_cross_check():

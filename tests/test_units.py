@@ -59,7 +59,7 @@ def test_unknown_unit_lists_accepted_units():
 
 
 def test_to_ng_per_l_examples():
-    # Lidköping 2020: THC-COOH 66 µg/m³ (sweden-context.md §3.2) = 66 ng/L
+    # Lidköping 2020: THC-COOH 66 µg/m³ (VallentunaNya2024) = 66 ng/L
     assert to_ng_per_l(66.0, "µg/m³") == 66.0
     assert to_ng_per_l(2.5, "ug/L") == 2500.0  # docs/architecture.md: <2.5 ug/L -> 2500 ng/L
     assert to_ng_per_l(250.0, "mg/L") == 2.5e8  # a BOD5 of 250 mg/L

@@ -13,7 +13,7 @@ docs/architecture.md for the ids). Columns:
 ``cas``
     CAS registry number; empty where it could not be checked (see ``note``).
 ``formula``, ``molar_mass_g_per_mol``
-    Molecular formula and molar mass [g mol⁻¹], from wbe-domain.md §1.3 [C]
+    Molecular formula and molar mass [g mol⁻¹], computed from the formula with standard atomic weights [IUPAC]_ [C]
     (computed from the formula with IUPAC atomic weights). Empty for hydrochemical sum
     parameters, which are not single compounds.
 ``class``
@@ -204,7 +204,7 @@ def list_analytes() -> pd.DataFrame:
 
 
 def molar_mass_g_per_mol(analyte: str) -> float:
-    """Molar mass of an analyte [g mol⁻¹] (wbe-domain.md §1.3 [C]).
+    """Molar mass of an analyte [g mol⁻¹] ([IUPAC]_ [C]).
 
     Parameters
     ----------

@@ -51,7 +51,7 @@ def load_mg_per_day(concentration_ng_per_l, flow_m3_per_day):
 
     Notes
     -----
-    ``L = C · Q · 10⁻³`` because 1 ng L⁻¹ × 1 m³ = 1 µg = 10⁻³ mg [WBEDomain2026]_ §1.1
+    ``L = C · Q · 10⁻³`` because 1 ng L⁻¹ × 1 m³ = 1 µg = 10⁻³ mg [C]; the chain of [Zuccato2008]_
     (the standard chain of [Zuccato2008]_).
 
     Examples
@@ -86,7 +86,7 @@ def load_mg_per_day_per_1000(load_mg_per_day, population):
 
     Notes
     -----
-    ``PNL = L / P × 1000`` [WBEDomain2026]_ §1.1; the unit EUDA/SCORE publish [EUDA2025]_.
+    ``PNL = L / P × 1000`` [Zuccato2008]_; the unit EUDA/SCORE publish [EUDA2025]_.
 
     Examples
     --------

@@ -3,17 +3,12 @@
 A risk weekend is an *event window* of sample dates (ISO date of the day a 24 h composite
 started, see docs/architecture.md), not a single day. Dates of fixed holidays come from the
 pinned ``holidays`` package (0.109, Sweden); the occasions it lacks (skolavslutning,
-studenten, Halloween weekend, lönehelg) follow the rules of sweden-context.md §1.3 and §1.5.
+studenten, Halloween weekend, lönehelg) follow the date rules of [Holidays0109]_, [Grundskoleforordning1994]_, [FHI2008]_ and
+[UnionenPayday]_; which occasions count as risk weekends: [IQStoppaLangningen]_; payday weekends
+are a confounder [SVTHalland2017]_. The window rules (which days around an occasion) are this
+project's reasoned defaults [R], editable per kommun through overrides.
 
-References
-----------
-.. [SE1] sweden-context.md §1.2 (which occasions count as "riskhelger": Karlskoga/Degerfors
-   "Stoppa langningen" list: valborg, skolavslutning, midsommar, lokal marknad, halloween,
-   jul och nyår; studenten per FHI 2008; lönehelg as a WBE confounder, Halland 2017).
-.. [SE2] sweden-context.md §1.3 (date rules; holidays/countries/sweden.py; grundskoleförordningen
-   4 kap. 1 §; payday "senast den 25:e", Unionen/Kommunalarbetaren).
-.. [SE3] sweden-context.md §1.4 (holidays package categories per version; 0.109 pinned).
-.. [SE4] sweden-context.md §1.5 (window rules [R]).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -37,7 +32,7 @@ __all__ = [
 
 CALENDAR_COLUMNS = ["event_id", "kind", "name", "start", "end", "anchor_date", "rule"]
 
-_HOLIDAY_SOURCE = f"holidays {holidays.__version__} Sweden (sweden-context §1.3–1.4)"
+_HOLIDAY_SOURCE = f"holidays {holidays.__version__} Sweden (Holidays0109)"
 
 #: Names used in the ``name`` column (Swedish) and their slug in ``event_id``.
 _SLUGS = {
@@ -73,7 +68,7 @@ def swedish_holidays(years: Iterable[int], categories=("public", "de_facto")) ->
     Notes
     -----
     The category split changed between releases (≤0.85 had one category; ``de_facto``
-    appeared in 0.88; ``include_sundays`` default flipped in 0.107) [SE3]_, hence the pin.
+    appeared in 0.88; ``include_sundays`` default flipped in 0.107) [Holidays0109]_, hence the pin.
     """
     h = holidays.Sweden(years=sorted({int(y) for y in years}), categories=tuple(categories),
                         language="sv")
@@ -106,7 +101,7 @@ def payday(year: int, month: int, *, day: int = 25,
     ----------
     year, month : int
     day : int
-        Nominal payday (default 25, the most common Swedish rule "senast den 25:e" [SE2]_).
+        Nominal payday (default 25, the most common Swedish rule "senast den 25:e" [Holidays0109]_).
     holiday_dates : mapping, optional
         Non-working days besides Saturday/Sunday; default: ``holidays`` categories
         ``public`` + ``de_facto`` (so Midsommarafton, Julafton and Nyårsafton are not paydays).
@@ -118,7 +113,7 @@ def payday(year: int, month: int, *, day: int = 25,
     Notes
     -----
     December follows from the same rule: the 25th (Juldagen) and the 24th (Julafton) are
-    holidays, so payday is the 23rd or the last weekday before it [SE2]_. Half days
+    holidays, so payday is the 23rd or the last weekday before it [Holidays0109]_. Half days
     (``optional`` category, e.g. Valborgsmässoafton från kl. 14.00, Klämdag) are working days.
 
     Examples
@@ -163,14 +158,14 @@ def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     one = dt.timedelta(days=1)
 
-    # Påsk: Långfredagen ... Annandag påsk (long weekend, not a named riskhelg [SE1]).
+    # Påsk: Långfredagen ... Annandag påsk (long weekend, not a named riskhelg [IQStoppaLangningen]).
     good_friday = _find(hol, year, "Långfredagen")
     easter_monday = _find(hol, year, "Annandag påsk")
     rows.append(_row("long_weekend", "Påsk", good_friday, easter_monday,
                      _find(hol, year, "Påskdagen"),
                      f"Långfredagen–Annandag påsk (Western computus); {_HOLIDAY_SOURCE}"))
 
-    # Valborg: evening of 30 Apr + 1 May; when 30 Apr is Thu–Mon, add the adjacent Fri–Sun [SE4].
+    # Valborg: evening of 30 Apr + 1 May; when 30 Apr is Thu–Mon, add the adjacent Fri–Sun [R].
     valborg = dt.date(year, 4, 30)
     start, end = valborg, valborg + one
     if valborg.weekday() in (3, 4, 5, 6, 0):  # Thu, Fri, Sat, Sun, Mon
@@ -183,7 +178,7 @@ def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
             end = max(valborg + one, _weekday_on_or_after(valborg, 6))
     rows.append(_row("risk_weekend", "Valborg", start, end, valborg,
                      "Valborgsmässoafton 30 Apr + Första maj; when 30 Apr is Thu–Mon the adjacent "
-                     "Fri–Sun is included (sweden-context §1.3, §1.5 [R])"))
+                     "Fri–Sun is included [R: window rule]"))
 
     # Kristi himmelsfärd: Thursday (Easter + 39 d) + klämdag Friday + weekend (long weekend).
     ascension = _find(hol, year, "Kristi himmelsfärdsdag")
@@ -196,20 +191,20 @@ def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
     stud = dt.date.fromisocalendar(year, 23, 5)
     rows.append(_row("risk_weekend", "Studenten", stud, stud + dt.timedelta(days=2), stud,
                      "default [R]: Friday of ISO week 23 (Uppsala examples 5 June 2018/2019 fall in "
-                     "week 23, sweden-context §1.3) through Sunday; set per school via overrides"))
+                     "week 23, FHI2008) through Sunday; set per school via overrides"))
 
-    # Skolavslutning: last school day + following Fri–Sun [SE4].
+    # Skolavslutning: last school day + following Fri–Sun [R].
     last_day, how = _school_end_for(year, school_end)
     sunday = _weekday_on_or_after(last_day + one, 6)
     rows.append(_row("risk_weekend", "Skolavslutning", last_day, sunday, last_day,
                      f"last school day ({how}) through the following Sunday (Fri–Sun after it), "
-                     "grundskoleförordningen 4 kap. 1 §; sweden-context §1.3, §1.5"))
+                     "grundskoleförordningen 4 kap. 1 § (Grundskoleforordning1994) [R: window rule]"))
 
     # Midsommar: Thursday evening – Sunday around Midsommarafton (Friday 19–25 June).
     eve = _find(hol, year, "Midsommarafton")
     rows.append(_row("risk_weekend", "Midsommar", eve - one, eve + dt.timedelta(days=2), eve,
                      "Midsommarafton = Friday 19–25 June; window Thu–Sun "
-                     f"(sweden-context §1.3, §1.5); {_HOLIDAY_SOURCE}"))
+                     f"[R: window rule]; {_HOLIDAY_SOURCE}"))
 
     # Halloween / Alla helgons dag: Allhelgonaafton (Fri) – Sunday.
     all_saints = _find(hol, year, "Alla helgons dag")
@@ -226,14 +221,14 @@ def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
     rows.append(_row("risk_weekend", "Nyår", nyarsafton, nyarsafton + one, nyarsafton,
                      f"Nyårsafton 31 Dec + Nyårsdagen 1 Jan; {_HOLIDAY_SOURCE}"))
 
-    # Lönehelg: first Fri–Sun on or after payday (25th rule) [SE2].
+    # Lönehelg: first Fri–Sun on or after payday (25th rule, UnionenPayday).
     for month in range(1, 13):
         pay = payday(year, month, holiday_dates=red)
         friday = _weekday_on_or_after(pay, 4)
         rows.append(_row("payday_weekend", "Lönehelg", friday, friday + dt.timedelta(days=2), pay,
                          "payday = 25th, or the last weekday before it that is not a public/de facto "
                          "holiday (December: before Julafton); window = first Fri–Sun on or after "
-                         "payday (sweden-context §1.3 [R working definition])",
+                         "payday (UnionenPayday) [R working definition]",
                          suffix=f"-{month:02d}"))
     return rows
 
@@ -289,7 +284,7 @@ def risk_weekends(years: int | Iterable[int], *, school_end=None, overrides=None
         1 Jan of the next year.
     school_end : date-like, sequence of date-like, or mapping year -> date-like, optional
         Last school day (grundskola) per year for the kommun. Years without a value use the
-        default Thursday of ISO week 24 [SE2]_.
+        default Thursday of ISO week 24 [Holidays0109]_.
     overrides : DataFrame or dict, optional
         Users' own dates. Dict ``{(name, year): (start, end)}`` replaces (or adds) a window,
         ``{(name, year): None}`` removes it; a DataFrame needs columns ``name, start, end`` and
@@ -305,7 +300,7 @@ def risk_weekends(years: int | Iterable[int], *, school_end=None, overrides=None
 
     Notes
     -----
-    Window rules (sweden-context §1.3 and §1.5 [SE2]_ [SE4]_; [R] = reasoned default):
+    Window rules (dates from [Holidays0109]_; windows are reasoned defaults [R]):
 
     - Påsk (long_weekend): Långfredagen–Annandag påsk.
     - Valborg: 30 Apr + 1 May; when 30 Apr is Thu–Mon the adjacent Fri–Sun is included.

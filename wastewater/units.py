@@ -14,7 +14,7 @@ ng/L                       1           canonical
 ng/mL                      1 000       1 ng/mL = 1 000 ng / 1 000 mL = 1 µg/L
 mg/m³                      1 000       1 mg / 1 000 L = 1 µg/L
 µg/m³                      1           1 µg / 1 000 L = 1 ng/L (RISE reports µg/m³,
-                                       sweden-context.md §3.1)
+                                       VallentunaNya2024)
 mg/L                       1 000 000   1 mg = 10⁶ ng (hydrochemical BOD5, COD, N, P)
 g/m³                       1 000 000   1 g / 1 000 L = 1 mg/L
 =========================  ==========  ===============================================

@@ -54,7 +54,7 @@ def stats_fn(*candidates: str) -> Callable[..., Any]:
 
 
 def bh_q_values(p_values: list[float | None]) -> list[float | None]:
-    """Benjamini–Hochberg q-values [BH95] via :func:`wastewater.stats.multiple.bh_qvalues`;
+    """Benjamini–Hochberg q-values [BenjaminiHochberg1995] via :func:`wastewater.stats.multiple.bh_qvalues`;
     missing p-values stay ``None`` and do not count as tests."""
     from wastewater.stats.multiple import bh_qvalues
 

@@ -29,7 +29,7 @@ def visible_events(engine, settings, p: Principal) -> list[dict]:
     """Events the caller may see.
 
     Confidential events (police operations whose dates may be secret under OSL 18:1,
-    sweden-context.md §6.4) only for analyst/admin. An event naming sites is shown when it
+    [OSL2009]_) only for analyst/admin. An event naming sites is shown when it
     names at least one visible site, and lists only the visible ones.
     """
     df = repository().load_events(engine, include_confidential=p.sees_confidential)
@@ -76,7 +76,7 @@ def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: P
             summary="Swedish risk, payday and long weekends of a year", responses=responses(422))
 def risk_weekends(engine: EngineDep,
                   year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):
-    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3); the kommun's
+    """Computed by `wastewater.riskweekends.risk_weekends` ([Holidays0109]_); the kommun's
     own dates, uploaded as events of kind `risk_weekend` (named in `description`), replace or
     extend the computed ones."""
     return records(risk_calendar(engine, year or dt.date.today().year))

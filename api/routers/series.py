@@ -59,7 +59,7 @@ def get_series(
     end: ToQ = None,
     loq_method: Annotated[
         Literal["loq_half", "loq_sqrt2", "zero", "loq"],
-        Query(description="Substitution of censored values (wbe-domain.md §3.3)."),
+        Query(description="Substitution of censored values (Helsel2012)."),
     ] = "loq_half",
     cf_id: Annotated[str | None, Query(max_length=100, description="Correction factor id (consumption/doses).")] = None,
     ci: Annotated[Literal["none", "analytic", "montecarlo"], Query(description="95 % interval method.")] = "none",
@@ -68,7 +68,7 @@ def get_series(
 ):
     """Daily values for keys (viewer and above); **weekly means only** for anonymous users
     and only for catchments with at least `min_public_population` inhabitants
-    (wbe-domain.md §6 rules 1–2). Value field and bounds carry the unit of `measure`."""
+    (privacy rules after [Hall2012]_ and [Prichard2014]_). Value field and bounds carry the unit of `measure`."""
     check_range(start, end)
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)

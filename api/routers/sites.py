@@ -21,7 +21,7 @@ router = APIRouter(tags=["sites"])
 def list_sites(request: Request, engine: EngineDep, settings: SettingsDep, p: PrincipalDep,
                page: PageDep) -> dict:
     """Anonymous callers see only catchments with latest population >= `min_public_population`
-    (default 10 000, wbe-domain.md §6); keys with a site scope see only their sites."""
+    (default 10 000, [Hall2012]_); keys with a site scope see only their sites."""
     return paginate(request, records(sites_frame(engine, p, settings)), page)
 
 

@@ -30,7 +30,7 @@ def _rows(text: str) -> list[dict]:
 
 def _pnl(d: int) -> float:
     """load_mg_per_day_per_1000 = c [ng/L] · Q [m³/day] · 1e3 [L/m³] · 1e-6 [mg/ng] / (P/1000)
-    (wbe-domain.md §1.1), rounded to two decimals as EUDA publishes."""
+    (Zuccato2008), rounded to two decimals as EUDA publishes."""
     return round(conc(d) * FLOW * 1e3 * 1e-6 / (POP_BIG / 1000), 2)
 
 

@@ -45,7 +45,7 @@ def parse_number(text: str, decimal_comma: bool) -> float:
     ----------
     text : str
         Cell text, e.g. ``'12.5'``, ``'12,5'`` (decimal comma), ``'34 324'`` (thousands
-        separated by a space or no-break space, sweden-context.md §6.2), ``'1e3'``.
+        separated by a space or no-break space, [Unicode2001]_), ``'1e3'``.
     decimal_comma : bool
         Whether a comma may be the decimal sign (semicolon-separated files and workbooks).
 
@@ -228,7 +228,7 @@ def parse_censored(text: str, decimal_comma: bool) -> tuple[str, float | None]:
     Notes
     -----
     A bare ``<number`` is read as below the limit of *quantification*, the usual meaning
-    in lab reports; wbe-domain.md §3.3 recommends storing value, censor and limit per result.
+    in lab reports; [BantaGreen2016]_ recommends storing value, censor and limit per result.
 
     Examples
     --------

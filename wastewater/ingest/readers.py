@@ -5,7 +5,7 @@ without BOM, UTF-16 with BOM, else Windows-1252 with a warning), rejects binary 
 reads ``.xlsx`` workbooks (first sheet), sniffs the CSV delimiter (comma, semicolon, tab;
 an Excel ``sep=;`` first line is honoured) and decides whether decimal commas are allowed
 (semicolon- or tab-separated files and workbooks: yes; comma-separated files: no, since
-the comma already separates columns; sweden-context.md §6.2).
+the comma already separates columns; [ESVFilformat]_).
 
 Nothing here interprets cell contents; see :mod:`wastewater.ingest.validation`.
 

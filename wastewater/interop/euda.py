@@ -2,8 +2,8 @@
 
 The EUDA release [EUDA2025]_ ships ``ww2025-all-data.csv`` (one row per site × year × metabolite
 with the loads of one sampling week, Wednesday…Tuesday, in mg/day/1000 inhabitants, plus EUDA's
-weekday, weekend and daily means) and ``ww2025-site-info-table.csv``. Conventions (wbe-domain.md
-§3.2, §3.3, §7.1): a value below LOQ is written ``0``; a blank cell is a missing day; the
+weekday, weekend and daily means) and ``ww2025-site-info-table.csv``. Conventions (source-data notes of
+[EUDA2025]_): a value below LOQ is written ``0``; a blank cell is a missing day; the
 metabolite label ``cocaine`` means benzoylecgonine and ``cannabis`` means THC-COOH; no excretion
 correction is applied. Site IDs can be reassigned between releases, so sites are matched on city
 and location as well (:func:`match_reference_sites`).
@@ -11,11 +11,7 @@ and location as well (:func:`match_reference_sites`).
 Everything here is pure (bytes/text in, DataFrames out, or DataFrames in, text out); the database
 side is :mod:`wastewater.interop.store`.
 
-References
-----------
-.. [EUDA2025] European Union Drugs Agency and SCORE, "Wastewater analysis and drugs — a European
-   multi-city study", source data 2025 release (data 2011–2024),
-   euda.europa.eu/publications/html/pods/waste-water-analysis_en.
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +48,7 @@ METABOLITE_TO_ANALYTE = {
     "methamphetamine": "methamphetamine",
     "ketamine": "ketamine",
 }
-"""EUDA ``Metabolite`` label (lower-cased) → canonical analyte id (EUDA notes, wbe-domain §7.1)."""
+"""EUDA ``Metabolite`` label (lower-cased) → canonical analyte id (EUDA2025 source-data notes)."""
 
 ANALYTE_TO_METABOLITE = {"benzoylecgonine": "cocaine", "thc-cooh": "cannabis", "mdma": "MDMA",
                          "amphetamine": "amphetamine", "methamphetamine": "methamphetamine",
@@ -213,7 +209,7 @@ def parse_euda_site_info(data: Source, *, source: str = "EUDA-2025") -> pd.DataF
         :data:`SITE_COLUMNS`; ``lat``/``lon`` [decimal degrees, WGS84] and ``population``
         [inhabitants, nullable Int64]. ``N/A`` and blank become missing; no-break spaces
         (e.g. the Bordeaux I latitude) are stripped. The file's quirks are kept as published
-        (e.g. Debrecen with country code ``H``, wbe-domain.md §7.1).
+        (e.g. Debrecen with country code ``H`` in the site table of [EUDA2025]_).
     """
     required = ["SiteID", "Country", "City", "Location", "Latitude", "Longitude", "Population"]
     recs = []
@@ -309,7 +305,7 @@ def campaign_dates(year: int) -> dict[str, pd.Timestamp]:
 
     EUDA publishes day names only; the summaries need a DatetimeIndex. This returns the week
     starting on the first Wednesday on or after 1 March of ``year`` (campaigns run March–May,
-    wbe-domain.md §3.2). Only the day of week matters for the means.
+    [EUDA2025]_). Only the day of week matters for the means.
     """
     d0 = dt.date(year, 3, 1)
     wed = d0 + dt.timedelta(days=(2 - d0.weekday()) % 7)
@@ -344,7 +340,7 @@ def euda_summary_from_daily(long: pd.DataFrame) -> pd.DataFrame:
     -----
     Uses :func:`wastewater.summaries.euda_means`: weekday = Tue–Thu, weekend = Fri–Mon,
     2021 rows Tue–Fri / Sat–Mon; missing days are averaged over the available days and values
-    below LOQ enter as 0, as EUDA does [EUDA2025]_ (wbe-domain.md §3.2, §8.3).
+    below LOQ enter as 0, as EUDA does [EUDA2025]_.
     """
     keys = ["source", "site_id", "country", "city", "year", "analyte"]
     codes = long.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
@@ -381,7 +377,7 @@ def compare_with_published(recomputed: pd.DataFrame, published: pd.DataFrame, *,
         The join on ``source, site_id, year, analyte`` with ``*_recomputed`` and ``*_published``
         columns and a boolean ``match`` (all three means within ``tolerance``
         [mg day⁻¹ (1000 inh)⁻¹], both-NaN counting as agreement). EUDA publishes two decimals,
-        hence the default 0.02 (wbe-domain.md §8.3).
+        hence the default 0.02 ([EUDA2025]_, recomputed [D]).
     """
     keys = ["source", "site_id", "year", "analyte"]
     j = recomputed.merge(published.drop(columns=["country", "city"], errors="ignore"), on=keys,

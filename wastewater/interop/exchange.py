@@ -382,7 +382,7 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
 
 PUBLIC_SUPPRESSED = (*euda.EUDA_DAY_COLUMNS, "Weekday mean", "Weekend mean")
 """All-data columns left blank for anonymous callers: single days and 3–4-day means
-(wbe-domain.md §6 rule 2: the public sees weekly aggregates only, i.e. the ``Daily mean``)."""
+(privacy rule after [Hall2012]_ and [Prichard2014]_: the public sees weekly aggregates only, i.e. the ``Daily mean``)."""
 
 
 def suppress_for_public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

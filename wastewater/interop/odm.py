@@ -1,9 +1,9 @@
 """PHES-ODM v2 export and import of results, sites and flows (with a local vocabulary).
 
-The Public Health Environmental Surveillance Open Data Model (PHES-ODM) v2.2.3 [ODM]_ is a long
+The Public Health Environmental Surveillance Open Data Model (PHES-ODM) v2.2.3 [PHESODM]_ is a long
 format: one ``measures`` row per sample × measure with its unit, aggregation and quality flag,
 plus ``samples`` and ``sites`` tables. ODM has no illicit-drug measures and no ng/L or
-mg/day/1000 units (wbe-domain.md §7.4), so the codes it lacks come from a documented local
+mg/day/1000 units [PHESODM]_, so the codes it lacks come from a documented local
 vocabulary, ``odm_vocabulary.csv`` next to this module (``local:benzoylecgonine``,
 ``local:ngPerL`` …). Fields the service needs for a lossless round trip and ODM does not have
 are written as extra columns prefixed ``local_`` (e.g. ``local_loq``); ODM tools can drop them.
@@ -27,10 +27,7 @@ Mapping (service → ODM)
   local_treatmentPlant``; every population year → ``local_populations``
   (``siteID, popYear, popServ, popMethod``).
 
-References
-----------
-.. [ODM] Big-Life-Lab, PHES-ODM dictionary tables v2.2.3, CC BY 4.0,
-   github.com/Big-Life-Lab/PHES-ODM.
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations

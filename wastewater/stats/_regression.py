@@ -1,19 +1,6 @@
 """Regression engines shared by the change tests: AR(1)-error GLS (REML) with gaps, OLS + HAC.
 
-References
-----------
-.. [PW54] Prais, S.J. & Winsten, C.B. (1954). Trend estimators and serial correlation. Cowles
-   Commission Discussion Paper 383 (full-sample AR(1) transform incl. the first observation).
-.. [H77] Harville, D.A. (1977). Maximum likelihood approaches
-   to variance component estimation. JASA 72:320 (REML: profile likelihood of the error-structure
-   parameters with the −½·log|X'Σ⁻¹X| term that removes the small-sample bias of ML).
-.. [KH84] Kackar, R.N. & Harville, D.A. (1984). Approximations for standard errors of estimators
-   of fixed and random effects in mixed linear models. JASA 79:853 (first-order inflation of
-   Var(beta) for the uncertainty of the estimated covariance parameter).
-.. [NW87] Newey, W.K. & West, K.D. (1987). A simple, positive semi-definite, heteroskedasticity and
-   autocorrelation consistent covariance matrix. Econometrica 55:703.
-.. [NW94] Newey, W.K. & West, K.D. (1994). Automatic lag selection in covariance matrix
-   estimation. Rev. Econ. Stud. 61:631 (rule of thumb maxlags = floor(4·(n/100)^(2/9))).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -59,7 +46,7 @@ def _ar1_transform(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi: float):
 
     With stationary AR(1) errors the observation ``d`` days after the previous one has conditional
     mean ``phi^d·e_prev`` and variance ``σ²(1 − phi^{2d})/(1 − phi²)``; scaling by
-    ``sqrt((1 − phi²)/(1 − phi^{2d}))`` gives iid N(0, σ²) residuals (Prais–Winsten [PW54]_
+    ``sqrt((1 − phi²)/(1 − phi^{2d}))`` gives iid N(0, σ²) residuals (Prais–Winsten [PraisWinsten1954]_
     generalised to gaps). Returns ``y*, X*, log|Jacobian|``.
     """
     d = np.diff(t)
@@ -93,7 +80,7 @@ def _reml_objective(phi: float, y, X, t) -> float:
 
 
 def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | None = None) -> Fit:
-    """GLS with AR(1) errors; ``phi`` by restricted maximum likelihood [H77]_.
+    """GLS with AR(1) errors; ``phi`` by restricted maximum likelihood [Harville1977]_.
 
     Parameters
     ----------
@@ -126,7 +113,7 @@ def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | 
                                    method="bounded", options={"xatol": 1e-4})
     phi = float(res.x)
     beta, cov, sigma2 = _gls_at(y, X, t, phi)
-    # Kackar–Harville: add the variance that comes from estimating phi [KH84]_.
+    # Kackar–Harville: add the variance that comes from estimating phi [KackarHarville1984]_.
     h = KH_STEP
     lo, hi = max(phi - h, PHI_BOUNDS[0]), min(phi + h, PHI_BOUNDS[1])
     if hi - lo > h:
@@ -152,12 +139,12 @@ def _gls_at(y, X, t, phi):
 
 
 def newey_west_maxlags(n: int) -> int:
-    """Newey–West rule-of-thumb bandwidth ``floor(4·(n/100)^(2/9))`` [NW94]_."""
+    """Newey–West rule-of-thumb bandwidth ``floor(4·(n/100)^(2/9))`` [NeweyWest1994]_."""
     return int(np.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
 
 
 def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
-    """OLS with Newey–West HAC standard errors [NW87]_ and Student-t(n − k) reference.
+    """OLS with Newey–West HAC standard errors [NeweyWest1987]_ and Student-t(n − k) reference.
 
     Bartlett kernel, ``maxlags`` by :func:`newey_west_maxlags`, small-sample factor n/(n − k).
     Gaps are ignored (lags count observations, not days).

@@ -1,10 +1,6 @@
 """"New value unusually high for this site and weekday": robust z against same-weekday history.
 
-References
-----------
-.. [RC93] Rousseeuw, P.J. & Croux, C. (1993). Alternatives to the median absolute deviation.
-   JASA 88:1273 (MAD × 1.4826 estimates the normal standard deviation).
-.. [WBE56] wbe-domain.md §5.6 (compare with the median of previous same weekdays at the same site).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -101,8 +97,8 @@ def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
 
     Notes
     -----
-    ``robust_z = (log x − median(log h)) / (1.4826·MAD(log h))`` [RC93]_ over the past
-    ``history_weeks`` same-weekday values ``h`` [WBE56]_; log scale because loads are
+    ``robust_z = (log x − median(log h)) / (1.4826·MAD(log h))`` [RousseeuwCroux1993]_ over the past
+    ``history_weeks`` same-weekday values ``h`` [Ort2014]_; log scale because loads are
     multiplicative. A history with zero MAD (e.g. all censored) gives NaN, not an alert.
     """
     obs = prepare_daily(series, censored, composite_days=False)

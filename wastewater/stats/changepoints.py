@@ -1,13 +1,6 @@
 """Unannounced level shifts: CUSUM binary segmentation with an autocorrelation-aware scale.
 
-References
-----------
-.. [CH97] Csörgő, M. & Horváth, L. (1997). Limit Theorems in Change-Point Analysis. Wiley
-   (CUSUM statistic max_k |S_k|/(σ·√n) → sup of a Brownian bridge, Kolmogorov distribution).
-.. [A91] Andrews, D.W.K. (1991). Heteroskedasticity and autocorrelation consistent covariance
-   matrix estimation. Econometrica 59:817 (AR(1) plug-in long-run variance σ²(1+φ)/(1−φ)).
-.. [V81] Vostrikova, L.J. (1981). Detecting "disorder" in multidimensional random processes.
-   Soviet Math Dokl 24:55 (binary segmentation).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -51,7 +44,7 @@ def _long_run_sd(resid: np.ndarray) -> tuple[float, float]:
 
 
 def cusum_test(x: np.ndarray, *, min_segment: int = 14) -> tuple[int, float, float]:
-    """Single level-shift CUSUM test [CH97]_ with an AR(1) long-run variance [A91]_.
+    """Single level-shift CUSUM test [CsorgoHorvath1997]_ with an AR(1) long-run variance [Andrews1991]_.
 
     Parameters
     ----------
@@ -87,7 +80,7 @@ def cusum_test(x: np.ndarray, *, min_segment: int = 14) -> tuple[int, float, flo
 def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
                         alpha: float = 0.01, min_segment_days: int = 14,
                         max_changepoints: int = 5, adjust_weekday: bool = True) -> ChangepointResult:
-    """Dates of unannounced level shifts in a daily load series (binary segmentation [V81]_).
+    """Dates of unannounced level shifts in a daily load series (binary segmentation [Vostrikova1981]_).
 
     Parameters
     ----------

@@ -2,19 +2,11 @@
 
 A spike during an operation may be disposal rather than use: large amounts were flushed during
 announced raids in Malmö (Operation Rimfrost 2020), and racemic MDMA spikes in Utrecht 2011 and
-Bilbao 2020 were linked to police action [WBE36]_. Parent/metabolite ratios (cocaine/
-benzoylecgonine) test whether loads match human excretion [vN11]_: dumped parent drug raises the
+Bilbao 2020 were linked to police action [Emke2014]_ [EstevezDanta2022]_. Parent/metabolite ratios (cocaine/
+benzoylecgonine) test whether loads match human excretion [vanNuijs2011b]_: dumped parent drug raises the
 ratio, consumption does not.
 
-References
-----------
-.. [WBE36] wbe-domain.md §3.6 (Emke et al. 2014 STOTEN 487:666; Estévez-Danta et al. 2022
-   STOTEN 836:155697; SVT on Operation Rimfrost).
-.. [vN11] van Nuijs, A.L.N. et al. (2011). Spatial and temporal variations in the occurrence of
-   cocaine and benzoylecgonine in waste- and drinking water. Brussels one-year study
-   (wbe-domain.md §3.6).
-.. [RC93] Rousseeuw, P.J. & Croux, C. (1993). Alternatives to the median absolute deviation.
-   JASA 88:1273 (MAD × 1.4826 is consistent for the normal standard deviation).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -29,7 +21,7 @@ from wastewater.stats._series import json_safe, prepare_daily, require
 
 __all__ = ["MAD_TO_SD", "DumpingResult", "flag_dumping"]
 
-#: Consistency factor of the MAD for a normal distribution, 1/Φ⁻¹(0.75) [RC93]_.
+#: Consistency factor of the MAD for a normal distribution, 1/Φ⁻¹(0.75) [RousseeuwCroux1993]_.
 MAD_TO_SD = float(1.0 / stats.norm.ppf(0.75))
 
 
@@ -99,12 +91,12 @@ def flag_dumping(series: pd.Series, *, event_start, event_end, before_days: int 
     -----
     Load check: baseline = median log load of the same weekday in the before period (overall
     median for weekdays with fewer than 2 baseline days); scale = MAD × 1.4826 of the
-    weekday-adjusted baseline residuals [RC93]_; ``z_load = (log load − baseline)/scale``.
+    weekday-adjusted baseline residuals [RousseeuwCroux1993]_; ``z_load = (log load − baseline)/scale``.
     Ratio check: ``z_ratio`` of ``log(parent/metabolite)`` against the before-period median and
     MAD. A day is flagged when either z exceeds the threshold. Robust statistics keep an earlier
     spike in the baseline from hiding a new one. The per-day false-alarm rate is nominal: the
     scale is estimated from ~50 days and the noise is autocorrelated, so treat flags as
-    "check with the lab" (enantiomeric profiling for MDMA [WBE36]_), not proof.
+    "check with the lab" (enantiomeric profiling for MDMA [Emke2014]_ [EstevezDanta2022]_), not proof.
     """
     start = pd.Timestamp(event_start).normalize()
     end = pd.Timestamp(event_end).normalize()

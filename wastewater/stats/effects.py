@@ -1,6 +1,6 @@
 """Change in load around a police operation or other event (interrupted time series on log load).
 
-Model (segmented regression / interrupted time series [G06]_ on the log scale):
+Model (segmented regression / interrupted time series [Gilmour2006]_ on the log scale):
 
 ``log L_t = b0 + Σ_d b_d·weekday_d + b_T·t + b_D·during_t + b_A·after_t + e_t``
 
@@ -13,15 +13,7 @@ sewer and population); the plain t-test and, in samples of ~100 days, HAC standa
 anti-conservative. The simulation benchmark (benchmarks/reports/bench_stats.md) and
 tests/test_stats_simulation.py check the false-positive rate of each method at α = 0.05.
 
-References
-----------
-.. [G06] Gilmour, S., Degenhardt, L., Hall, W. & Day, C. (2006). Using intervention time series
-   analyses to assess the effects of imperfectly identifiable natural events: a general method
-   and example. BMC Med Res Methodol 6:16 (cited in wbe-domain.md §5.5).
-.. [WBE36] wbe-domain.md §3.6 (spikes during operations may be dumping, not use).
-.. [WBE43] wbe-domain.md §4.3 (report uncertainty with any change claim; same-site comparisons).
-.. [W47] Welch, B.L. (1947). The generalization of "Student's" problem when several different
-   population variances are involved. Biometrika 34:28 (naive comparison).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -44,7 +36,7 @@ CENSORED_SENSITIVITY_FACTORS = (0.2, 2.0)
 
 #: Share of censored observations above which the result is flagged as censoring-sensitive
 #: regardless of the refits (a rule of thumb: beyond ~15 % substitution bias becomes material,
-#: wbe-domain.md §3.3 / EPA guidance on non-detects).
+#: [Helsel2012]_).
 CENSORED_SHARE_WARNING = 0.15
 
 
@@ -175,7 +167,7 @@ def _design(index: pd.DatetimeIndex, t: np.ndarray, shares: np.ndarray,
 
 
 def _welch_p(a: np.ndarray, b: np.ndarray) -> float:
-    """Two-sided Welch t-test p-value [W47]_."""
+    """Two-sided Welch t-test p-value [Welch1947]_."""
     va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
     se2 = va + vb
     if se2 <= 0:
@@ -229,7 +221,7 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     EffectResult
         ``relative_change_after = exp(b_A) − 1`` with CI ``exp(b_A ± t·se) − 1`` and two-sided
         p-value; the same for ``during`` (NaN if no observation falls in the event); the naive
-        ``mean(after)/mean(before) − 1`` with Welch's t-test p-value [W47]_ (ignores weekday,
+        ``mean(after)/mean(before) − 1`` with Welch's t-test p-value [Welch1947]_ (ignores weekday,
         trend and autocorrelation: shown so users see why it differs); counts, censoring
         sensitivity, method text and plain-language sentences in Swedish and English.
 
@@ -247,7 +239,7 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     when LOQ/2 was substituted); ``censoring_sensitive`` is True when the significance or the
     sign of the after-effect differs between them, or when more than
     :data:`CENSORED_SHARE_WARNING` of the observations are censored. A spike during the event
-    may be dumping rather than use [WBE36]_; check with ``flag_dumping`` first.
+    may be dumping rather than use [Emke2014]_ [EstevezDanta2022]_; check with ``flag_dumping`` first.
     """
     if method not in ENGINES:
         raise ValueError(f"method={method!r}; choose one of {sorted(ENGINES)}")

@@ -1,9 +1,6 @@
 """Multiple testing over many sites × analytes × events: Benjamini–Hochberg false discovery rate.
 
-References
-----------
-.. [BH95] Benjamini, Y. & Hochberg, Y. (1995). Controlling the false discovery rate: a practical
-   and powerful approach to multiple testing. J R Stat Soc B 57:289.
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +16,7 @@ Q_VALUE_LABEL = "q-value (FDR, Benjamini–Hochberg)"
 
 
 def bh_qvalues(p_values) -> np.ndarray:
-    """Benjamini–Hochberg adjusted p-values ("q-values") [BH95]_.
+    """Benjamini–Hochberg adjusted p-values ("q-values") [BenjaminiHochberg1995]_.
 
     Parameters
     ----------

@@ -2,21 +2,11 @@
 
 Each event window (e.g. Valborg 2024, Fri–Sun) is compared with the same weekdays shifted by
 ±1…±``window_weeks`` weeks at the same site, leaving out shifted windows that touch any other
-calendar event (risk, payday or long weekend) [WBE56]_. Same-site, same-weekday comparisons
-cancel the correction factor, most population error and the weekly cycle [WBE43]_.
-Payday weekends are a confounder and are analysed as their own kind [SE12]_.
+calendar event (risk, payday or long weekend) [Ort2014]_. Same-site, same-weekday comparisons
+cancel the correction factor, most population error and the weekly cycle [Castiglioni2013]_.
+Payday weekends are a confounder and are analysed as their own kind [SVTHalland2017]_.
 
-References
-----------
-.. [WBE56] wbe-domain.md §5.6 (compare an event window with same-weekday baselines from adjacent
-   weeks at the same site).
-.. [WBE43] wbe-domain.md §4.3.
-.. [SE12] sweden-context.md §1.2 (lönehelg as confounder), §1.5 (control for payday/long weekends).
-.. [DL86] DerSimonian, R. & Laird, N. (1986). Meta-analysis in clinical trials. Control Clin
-   Trials 7:177 (random-effects pooling, moment estimator of tau²).
-.. [HK01] Hartung, J. & Knapp, G. (2001). A refined method for the meta-analysis of controlled
-   clinical trials with binary outcome. Stat Med 20:3875 (HKSJ variance with t(k − 1); the plain
-   DerSimonian–Laird normal CI is anti-conservative with few events).
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -53,7 +43,7 @@ class RiskWeekendEffect:
 
 def pool_log_ratios(log_ratio: np.ndarray, se_log: np.ndarray | None = None, *,
                     alpha: float = 0.05) -> dict:
-    """Pool per-event log ratios: mean with a Student-t CI, plus DerSimonian–Laird [DL86]_.
+    """Pool per-event log ratios: mean with a Student-t CI, plus DerSimonian–Laird [DerSimonianLaird1986]_.
 
     Parameters
     ----------
@@ -108,7 +98,7 @@ def pool_log_ratios(log_ratio: np.ndarray, se_log: np.ndarray | None = None, *,
             mu = np.sum(wr * xg) / np.sum(wr)
             k = len(xg)
             if k >= 2:
-                # Hartung–Knapp–Sidik–Jonkman variance and t(k − 1) reference [HK01]_
+                # Hartung–Knapp–Sidik–Jonkman variance and t(k − 1) reference [HartungKnapp2001]_
                 se_mu = np.sqrt(np.sum(wr * (xg - mu) ** 2) / ((k - 1) * np.sum(wr)))
                 q = stats.t.ppf(1 - alpha / 2, k - 1)
                 p_re = 2 * stats.t.sf(abs(mu / se_mu), k - 1) if se_mu > 0 else nan
@@ -163,7 +153,7 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
     ``sd_k(diff_k)·sqrt(1 + 1/m)`` treats the event window as one more draw from the control
     windows' distribution (prediction interval, t with m − 1 df). Pooled across years: the mean of
     per-event log ratios with a t CI (primary) and a DerSimonian–Laird random-effects estimate
-    [DL86]_ with the Hartung–Knapp CI [HK01]_. Censored days enter at their substituted value (counted in ``n_censored``).
+    [DerSimonianLaird1986]_ with the Hartung–Knapp CI [HartungKnapp2001]_. Censored days enter at their substituted value (counted in ``n_censored``).
     """
     obs = prepare_daily(series, censored, composite_days=False)
     logy = obs["log_load"]

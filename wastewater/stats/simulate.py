@@ -1,12 +1,6 @@
 """Seeded generator of realistic daily load series for testing change tests (no real data).
 
-References
-----------
-.. [WBE51] wbe-domain.md §5.1: weekend/weekday load ratio, median 1.25–1.33 for
-   benzoylecgonine across EUDA sites 2023–2024 (EUDA 2025 data file) -> default 1.3.
-.. [WBE43] wbe-domain.md §4.3: ~20–30 % RSD on a single population-normalised load, ~20 %
-   within-site (sampling + analysis + flow) -> default marginal sd 0.2 on the natural-log scale.
-.. [WBE33] wbe-domain.md §3.3: values below LOQ, LOQ/2 substitution convention.
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -20,8 +14,8 @@ __all__ = ["DEFAULT_SIMULATION", "simulate_series"]
 DEFAULT_SIMULATION = {
     "baseline_mg_per_day_per_1000": 100.0,  # arbitrary scale; results are relative
     "phi": 0.5,                             # lag-1 autocorrelation of log load [assumption]
-    "sd_log": 0.2,                          # marginal sd of log load [WBE43]
-    "weekend_factor": 1.3,                  # Fri/Sat/Sun sample days vs Mon–Thu [WBE51]
+    "sd_log": 0.2,                          # marginal sd of log load [Castiglioni2013]
+    "weekend_factor": 1.3,                  # Fri/Sat/Sun sample days vs Mon–Thu [EUDA2025]
     "trend_per_year": 0.05,                 # slow drift of log load per year [assumption]
     "loq_fraction_of_baseline": 0.7,        # LOQ on the load scale: ~5 % of weekdays below
     "missing_fraction": 0.1,                # share of days without a sample [assumption]
@@ -46,7 +40,7 @@ def simulate_series(n_days: int = 119, start: str | pd.Timestamp = "2024-01-01",
     Model on the natural-log scale: ``log L_t = log(baseline) + log(weekend_factor)·[weekday_t in
     weekend_days] + trend_per_year·t/365.25 + log(1 + step)·[t ≥ step_date] + e_t`` with stationary
     AR(1) noise ``e_t = phi·e_{t-1} + u_t``, ``u_t ~ N(0, sd_log²(1 − phi²))`` so that
-    ``sd(e_t) = sd_log``. Loads below the LOQ are censored and replaced by LOQ/2 [WBE33]_.
+    ``sd(e_t) = sd_log``. Loads below the LOQ are censored and replaced by LOQ/2 [Helsel2012]_.
 
     Parameters
     ----------
@@ -60,9 +54,9 @@ def simulate_series(n_days: int = 119, start: str | pd.Timestamp = "2024-01-01",
     phi : float
         Lag-1 autocorrelation of the log noise [unitless, −1 < phi < 1].
     sd_log : float
-        Marginal standard deviation of the log noise [unitless] [WBE43]_.
+        Marginal standard deviation of the log noise [unitless] [Castiglioni2013]_.
     weekend_factor : float
-        Multiplier on ``weekend_days`` sample dates [unitless] [WBE51]_.
+        Multiplier on ``weekend_days`` sample dates [unitless] [EUDA2025]_.
     weekend_days : tuple of int
         Weekdays (Mon = 0) that get ``weekend_factor``; default Fri, Sat, Sun sample dates.
     trend_per_year : float

@@ -1,18 +1,6 @@
 """Monotonic trend: Mann–Kendall test with autocorrelation correction and Sen's slope.
 
-References
-----------
-.. [M45] Mann, H.B. (1945). Nonparametric tests against trend. Econometrica 13:245.
-.. [K75] Kendall, M.G. (1975). Rank Correlation Methods, 4th ed. Griffin (variance with ties).
-.. [S68] Sen, P.K. (1968). Estimates of the regression coefficient based on Kendall's tau.
-   JASA 63:1379.
-.. [G87] Gilbert, R.O. (1987). Statistical Methods for Environmental Pollution Monitoring.
-   Van Nostrand Reinhold, §16.5 (confidence interval of Sen's slope).
-.. [HR98] Hamed, K.H. & Rao, A.R. (1998). A modified Mann-Kendall trend test for autocorrelated
-   data. J Hydrol 204:182 (variance correction from significant rank autocorrelations of the
-   detrended series).
-.. [YW04] Yue, S. & Wang, C.Y. (2004). The Mann-Kendall test modified by effective sample size to
-   detect trend in serially correlated hydrological series. Water Resour Manag 18:201.
+Citations are entries of the bibliography ``wastewater/data/references.md``.
 """
 
 from __future__ import annotations
@@ -67,7 +55,7 @@ def _s_and_var(x: np.ndarray) -> tuple[float, float]:
 
 def sen_slope(x: np.ndarray, t: np.ndarray | None = None, *, alpha: float = 0.05,
               var_s: float | None = None) -> tuple[float, float, float]:
-    """Sen's slope (median pairwise slope) with Gilbert's CI [S68]_ [G87]_.
+    """Sen's slope (median pairwise slope) with Gilbert's CI [Sen1968]_ [Gilbert1987]_.
 
     Parameters
     ----------
@@ -114,7 +102,7 @@ def _acf(x: np.ndarray, nlags: int) -> np.ndarray:
 
 def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str = "yue_wang",
                  alpha: float = 0.05) -> dict:
-    """Mann–Kendall trend test [M45]_ [K75]_ with optional autocorrelation correction.
+    """Mann–Kendall trend test [Mann1945]_ [Kendall1975]_ with optional autocorrelation correction.
 
     Parameters
     ----------
@@ -128,8 +116,8 @@ def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str 
         Hamed–Rao (whose significance screen drops many lags in short series) gave 0.13–0.19 and
         the uncorrected test 0.23–0.31. ``hamed_rao``: variance × ``1 + 2/(n(n−1)(n−2)) Σ (n−k)(n−k−1)(n−k−2) ρ_k`` over rank
         autocorrelations ρ_k of the Sen-detrended series that are significant at ``alpha``
-        [HR98]_. ``yue_wang``: variance × ``1 + 2 Σ (1 − k/n) ρ₁^k`` with the lag-1 autocorrelation ρ₁
-        of the detrended series (AR(1) effective sample size) [YW04]_. Both never shrink the variance below the iid value here
+        [HamedRao1998]_. ``yue_wang``: variance × ``1 + 2 Σ (1 − k/n) ρ₁^k`` with the lag-1 autocorrelation ρ₁
+        of the detrended series (AR(1) effective sample size) [YueWang2004]_. Both never shrink the variance below the iid value here
         (factor floored at 1, conservative).
     alpha : float
 
