@@ -20,10 +20,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 # Runtime dependencies only: `pip install <wheel>` installs [project.dependencies], never the
-# [test] extra (pytest, hypothesis, playwright, schemathesis ...).
+# [test] extra (pytest, hypothesis, playwright, schemathesis ...), each at the version pinned in
+# requirements.lock (the same lock `make` uses), so two builds install the same packages.
 COPY --from=build /wheels /tmp/wheels
-RUN pip install /tmp/wheels/*.whl \
-    && rm -rf /tmp/wheels
+COPY requirements.lock /tmp/requirements.lock
+RUN pip install -c /tmp/requirements.lock /tmp/wheels/*.whl \
+    && rm -rf /tmp/wheels /tmp/requirements.lock
 
 # Unprivileged user with a fixed uid/gid (volume permissions stay predictable across rebuilds).
 RUN groupadd --system --gid 10001 wastewater \

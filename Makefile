@@ -4,12 +4,14 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install serve bench clean
+.PHONY: demo test install serve bench clean lock
 
-$(STAMP): pyproject.toml
+# Installs are reproducible: every package version comes from the lock files
+# (requirements.lock = runtime, used by the Dockerfile; requirements-test.lock = runtime + [test]).
+# After changing dependencies in pyproject.toml, run `make lock` and commit both files.
+$(STAMP): pyproject.toml requirements-test.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -c requirements-test.lock -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -27,5 +29,13 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+## Re-resolve the lock files from pyproject.toml (pip-tools in a throw-away venv)
+lock:
+	test -x .venv-lock/bin/pip-compile || ($(PY) -m venv .venv-lock && .venv-lock/bin/pip install -q pip-tools)
+	.venv-lock/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements.lock pyproject.toml
+	.venv-lock/bin/pip-compile -q --strip-extras --no-emit-index-url --no-emit-find-links \
+		--extra test -o requirements-test.lock pyproject.toml
+
 clean:
-	rm -rf $(VENV) wastewater.db .pytest_cache
+	rm -rf $(VENV) .venv-lock wastewater.db .pytest_cache
