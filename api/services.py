@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from api.config import Settings
 from api.errors import ApiError, item
 from api.security import Principal
+from wastewater.jsonsafe import json_column, json_safe
 
 MEASURES: dict[str, tuple[str, str]] = {
     # measure -> (dataset variable / JSON field, unit)
@@ -42,60 +43,8 @@ def repository():
 # -- JSON helpers ---------------------------------------------------------------------------
 
 
-def jsonable(v: Any) -> Any:
-    """Convert numpy/pandas scalars and containers to plain JSON values (NaN → null)."""
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        return {str(k): jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple, set, frozenset, np.ndarray)):
-        return [jsonable(x) for x in v]
-    if isinstance(v, (bool, np.bool_)):
-        return bool(v)
-    if isinstance(v, (int, np.integer)):
-        return int(v)
-    if isinstance(v, (float, np.floating)):
-        f = float(v)
-        return None if math.isnan(f) or math.isinf(f) else f
-    if v is pd.NaT:
-        return None
-    if isinstance(v, pd.Timestamp):
-        return v.date().isoformat() if v == v.normalize() else v.isoformat()
-    if isinstance(v, (dt.date, dt.datetime)):
-        return v.isoformat()
-    try:
-        if pd.isna(v):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return v
-
-
-def json_column(values: pd.Series) -> list[Any]:
-    """``[jsonable(v) for v in values]`` computed per column (no per-value type dispatch).
-
-    float → float or ``None`` (NaN, ±inf); bool and int → themselves; naive day timestamps →
-    ``YYYY-MM-DD``; anything else goes through :func:`jsonable` one value at a time.
-    """
-    arr = values.to_numpy() if isinstance(values.dtype, np.dtype) else None
-    if arr is not None and arr.dtype.kind == "f":
-        finite = np.isfinite(arr)
-        out = arr.tolist()
-        if not finite.all():
-            for i in np.flatnonzero(~finite).tolist():
-                out[i] = None
-        return out
-    if arr is not None and arr.dtype.kind in "biu":
-        return arr.tolist()
-    if arr is not None and arr.dtype.kind == "M":
-        days = arr.astype("datetime64[D]")
-        if not np.isnat(arr).any() and (days == arr).all():
-            return np.datetime_as_string(days, unit="D").tolist()
-    return [jsonable(v) for v in values.tolist()]
-
-
 def records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [jsonable(r) for r in df.to_dict("records")]
+    return [json_safe(r) for r in df.to_dict("records")]
 
 
 # -- sites and visibility ---------------------------------------------------------------------

@@ -49,6 +49,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.exceptions import WastewaterError
+from wastewater.jsonsafe import json_safe
 
 FORMAT = "wastewater-backup"
 FORMAT_VERSION = 1
@@ -127,25 +128,10 @@ class ImportSummary:
 # --------------------------------------------------------------------------- serialisation
 
 
-def _utc_iso(value: dt.datetime) -> str:
-    """Timestamps as UTC ISO 8601; naive values (SQLite) are UTC by the storage convention."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat()
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return _utc_iso(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, bytes | bytearray | memoryview):
-        raise TypeError("binary columns are written as separate members, not in JSON")
-    return value
-
-
 def _line(row: dict[str, Any]) -> bytes:
-    return (json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False,
+    if any(isinstance(v, bytes | bytearray | memoryview) for v in row.values()):
+        raise TypeError("binary columns are written as separate members, not in JSON")
+    return (json.dumps(json_safe(row, utc=True), ensure_ascii=False,
                        allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from wastewater.jsonsafe import json_safe
+
 INDEX = ("site", "analyte", "date")
 NETCDF_ENGINE = "scipy"
 """netCDF-3 engine from scipy (installed; ``h5netcdf`` would also need ``h5py``, which is not)."""
@@ -44,21 +46,11 @@ def dataset_to_csv(ds: xr.Dataset, *, dropna: bool = True, as_bytes: bool = Fals
     return text.encode("utf-8") if as_bytes else text
 
 
-def _jsonable(v):
-    if isinstance(v, (np.bool_, bool)):
-        return bool(v)
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, (np.floating, float)):
-        return None if math.isnan(float(v)) else float(v)
-    return v
-
-
 def dataset_to_json(ds: xr.Dataset, *, dropna: bool = True) -> str:
     """JSON list of records (NaN → null), with dataset attributes under ``attrs``."""
     frame = dataset_to_frame(ds, dropna=dropna)
-    records = [{k: _jsonable(v) for k, v in rec.items()} for rec in frame.to_dict("records")]
-    attrs = {k: _jsonable(v) for k, v in ds.attrs.items()}
+    records = [json_safe(rec) for rec in frame.to_dict("records")]
+    attrs = json_safe(dict(ds.attrs))
     return json.dumps({"attrs": attrs, "records": records}, ensure_ascii=False)
 
 

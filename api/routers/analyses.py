@@ -9,7 +9,6 @@ Analyses need a key (viewer and above): they are computed from single-day values
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -21,14 +20,13 @@ from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
-from api.services import (
-    daily_series,
-    jsonable,
-    repository,
-    require_site,
-    resolve_analyte,
-    risk_calendar,
-)
+from wastewater.stats.alerts import same_weekday_alerts
+from wastewater.stats.changepoints import detect_changepoints
+from wastewater.stats.effects import operation_effect
+from wastewater.stats.riskweekend_effect import riskweekend_effect
+from wastewater.stats.trends import trend_test
+from api.services import daily_series, repository, require_site, resolve_analyte, risk_calendar
+from wastewater.jsonsafe import json_safe
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
@@ -38,19 +36,15 @@ LoqQ = Annotated[Literal["loq_half", "loq_sqrt2", "zero", "loq"],
 SiteReq = Annotated[str, Query(min_length=1, max_length=64, description="Site id.")]
 
 
-def stats_fn(*candidates: str) -> Callable[..., Any]:
-    """First existing ``module:function`` among ``candidates`` (module under wastewater.stats)."""
-    for c in candidates:
-        mod, _, name = c.partition(":")
-        try:
-            m = importlib.import_module(f"wastewater.stats.{mod}" if mod else "wastewater.stats")
-        except ImportError:
-            continue
-        fn = getattr(m, name, None)
-        if callable(fn):
-            return fn
-    raise ApiError(503, "analysis not available",
-                   [item("not_installed", f"this server has none of {list(candidates)}")])
+ANALYSES: dict[str, Callable[..., Any]] = {
+    "operation_effect": operation_effect,
+    "trend": trend_test,
+    "changepoints": detect_changepoints,
+    "riskweekend_effect": riskweekend_effect,
+    "alerts": same_weekday_alerts,
+}
+"""The statistics behind each endpoint, bound when the module is imported: a renamed function
+fails at start-up (and in the tests), not as a 503 at request time."""
 
 
 def bh_q_values(p_values: list[float | None]) -> list[float | None]:
@@ -61,7 +55,7 @@ def bh_q_values(p_values: list[float | None]) -> list[float | None]:
     if not p_values:
         return []
     q = bh_qvalues([float("nan") if p is None else float(p) for p in p_values])
-    return [jsonable(v) for v in q]
+    return [json_safe(v) for v in q]
 
 
 def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):
@@ -99,7 +93,7 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
         res = fn(*args, **kwargs)
     except (ValueError, LookupError) as exc:  # InsufficientDataError etc.
         raise ApiError(422, "analysis not possible", [item(type(exc).__name__, str(exc))]) from exc
-    return jsonable(res.to_dict() if hasattr(res, "to_dict") else res)
+    return json_safe(res.to_dict() if hasattr(res, "to_dict") else res)
 
 
 def _p(d: dict) -> float | None:
@@ -133,7 +127,7 @@ def operation_effect(
     if not analytes:
         raise ApiError(422, "invalid request parameters",
                        [item("analyte_required", "the event names no substances; give ?analyte=", column="analyte")])
-    fn = stats_fn("effects:operation_effect")
+    fn = ANALYSES["operation_effect"]
     out = []
     for a in analytes:
         s, c = _series(engine, site, a, loq_method)
@@ -170,7 +164,7 @@ def trend(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: Anal
     check_range(start, end)
     require_site(engine, p, settings, site)
     ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
-    fn = stats_fn("trends:trend_test")
+    fn = ANALYSES["trend"]
     out = []
     for a in ds["analyte"].values.tolist():
         s, c = _site_series(ds, site, a)
@@ -202,7 +196,7 @@ def changepoints(engine: EngineDep, settings: SettingsDep, site: SiteReq,
     a = resolve_analyte(analyte)
     ds = _site_dataset(engine, site, [a], loq_method, start, end)
     s, c = _site_series(ds, site, a)
-    d = _run(stats_fn("changepoints:detect_changepoints"), s, censored=c, alpha=alpha,
+    d = _run(ANALYSES["changepoints"], s, censored=c, alpha=alpha,
              min_segment_days=min_segment_days)
     rows = list(d.pop("changepoints", []))
     qs = _with_q(rows)
@@ -228,7 +222,7 @@ def risk_weekend_effect(
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
     cal = risk_calendar(engine, years)
-    d = _run(stats_fn("riskweekend_effect:riskweekend_effect"), s, cal, censored=c, kinds=(kind,),
+    d = _run(ANALYSES["riskweekend_effect"], s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
     # only the events that fall in the data (others have no event day with a sample)
     rows = [r for r in d.pop("events", []) if (r.get("n_event_days") or 0) > 0]
@@ -253,7 +247,7 @@ def alerts(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: Ana
     check_range(start, end)
     require_site(engine, p, settings, site)
     ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
-    fn = stats_fn("alerts:same_weekday_alerts")
+    fn = ANALYSES["alerts"]
     rows = []
     for a in ds["analyte"].values.tolist():
         s, c = _site_series(ds, site, a)
@@ -266,7 +260,7 @@ def alerts(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: Ana
         for date, r in df.iterrows():
             z = r["robust_z"]
             rows.append({"analyte": a, "date": pd.Timestamp(date).date().isoformat(),
-                         **{k: jsonable(v) for k, v in r.items()},
+                         **{k: json_safe(v) for k, v in r.items()},
                          "p_value": None if pd.isna(z) else float(norm.sf(z))})
     _with_q(rows)
     if only_alerts:

@@ -20,7 +20,8 @@ from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
 from api.routers.uploads import KIND_ROLES, _read_limited
 from api.schemas import UploadOut
-from api.services import jsonable, require_site, resolve_analyte
+from api.services import require_site, resolve_analyte
+from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["reference"])
 _IMPORT = Depends(require_roles("analyst", "admin", what="import PHES-ODM tables"))
@@ -141,7 +142,7 @@ async def import_odm(
                        [item(code, str(exc), column="files")]) from exc
     file_bodies = []
     for o in outs:
-        body = jsonable(o.to_dict())
+        body = json_safe(o.to_dict())
         body["ok"] = not o.rejected
         body.setdefault("rows_inserted", 0)
         file_bodies.append(body)

@@ -10,7 +10,7 @@ from api.deps import EngineDep, PageDep, Principal, paginate, require_roles
 from api.errors import ApiError, item, responses
 from api.schemas import AuditOut, KeyCreated, KeyIn, KeyOut, PageOut
 from api.security import create_key_record, list_keys, load_audit, revoke_key
-from api.services import jsonable
+from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["admin"])
 _ADMIN_KEYS = Depends(require_roles("admin", what="manage API keys"))
@@ -47,5 +47,5 @@ def revoke(engine: EngineDep, key_id: Annotated[str, Path(max_length=64)], p: Pr
 def audit_log(request: Request, engine: EngineDep, page: PageDep,
               p: Principal = _ADMIN_AUDIT) -> dict:
     """Every write (uploads, key changes, site/population updates, EUDA imports), newest first."""
-    rows = [jsonable(r) for r in load_audit(engine, limit=100_000)]
+    rows = [json_safe(r) for r in load_audit(engine, limit=100_000)]
     return paginate(request, rows, page)

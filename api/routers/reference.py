@@ -3,7 +3,6 @@ PHES-ODM export (GET /export/odm)."""
 
 from __future__ import annotations
 
-import importlib
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
@@ -31,23 +30,13 @@ from api.routers.common import (
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut, ReferenceOut
 from api.security import audit
+from wastewater.interop import odm
+from wastewater.interop.store import import_euda, load_reference
 from api.services import records, repository, resolve_analyte, visible_site_ids
 
 router = APIRouter(tags=["reference"])
 _ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))
 _EXPORT = Depends(require_rank(1, "export single results"))
-
-
-def _interop(module: str, *names: str) -> Any:
-    try:
-        m = importlib.import_module(f"wastewater.interop.{module}")
-    except ImportError as exc:
-        raise ApiError(503, "not available", [item("not_installed", f"wastewater.interop.{module} is missing")]) from exc
-    for n in names:
-        fn = getattr(m, n, None)
-        if callable(fn):
-            return fn
-    raise ApiError(503, "not available", [item("not_installed", f"none of {names} in wastewater.interop.{module}")])
 
 
 @router.get("/reference/euda", response_model=PageOut[ReferenceOut],
@@ -64,9 +53,8 @@ def euda(
 ):
     """Published daily values of the EUDA/SCORE campaigns (public data, no key needed);
     `value_mg_per_day_per_1000` is the residue load without excretion correction."""
-    fn = _interop("store", "load_reference")
     a = resolve_analyte(analyte) if analyte else None
-    rows = records(fn(engine, source=source, country=country, analyte=a, year=year, site_id=site_id))
+    rows = records(load_reference(engine, source=source, country=country, analyte=a, year=year, site_id=site_id))
     if format == "csv":
         return csv_response(rows, dialect, "euda_reference.csv")
     return paginate(request, rows, page)
@@ -82,11 +70,10 @@ async def euda_import(
     p: Principal = _ADMIN_IMPORT,
 ) -> dict:
     """Replaces the earlier import of the same `source` in one transaction."""
-    fn = _interop("store", "import_euda")
     a = await _read_limited(all_data, settings.max_upload_bytes)
     s = await _read_limited(site_info, settings.max_upload_bytes)
     try:
-        counts = fn(engine, a, s, source=source)
+        counts = import_euda(engine, a, s, source=source)
     except (ValueError, KeyError) as exc:
         raise ApiError(422, "import rejected", [item(type(exc).__name__, str(exc))]) from exc
     audit(engine, p.name, "euda_imported", f"reference/{source}",
@@ -118,7 +105,6 @@ def export_odm(
             raise ApiError(404, "not found", [item("unknown_site", f"no site {site!r} visible to this key",
                                                    column="site")])
         sites = [site]
-    fn = _interop("odm", "export_odm")
     r = repository()
     results = r.load_results(engine, sites=sites, start=start, end=end, roles=None) if sites else None
     if results is None or results.empty:
@@ -131,7 +117,7 @@ def export_odm(
     site_rows = attrs.merge(pops, on="site", how="left") if len(pops) else site_attrs
     flows = r.load_flows(engine, sites=sites, start=start, end=end)
     try:
-        tables = fn(results, site_rows, flows)
+        tables = odm.export_odm(results, site_rows, flows)
     except ValueError as exc:
         raise ApiError(422, "export not possible", [item("odm_export", str(exc))]) from exc
     if format == "json":

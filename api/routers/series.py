@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import json
 from typing import Annotated, Literal
@@ -16,14 +17,8 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition, etag_for
 from api.schemas import SeriesOut
-from api.services import (
-    MEASURES,
-    daily_series,
-    json_column,
-    require_site,
-    resolve_analyte,
-    weekly_means,
-)
+from api.services import MEASURES, daily_series, require_site, resolve_analyte, weekly_means
+from wastewater.jsonsafe import json_column
 
 router = APIRouter(tags=["series"])
 
@@ -125,7 +120,7 @@ def get_series(
     headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not p.is_public else "public, no-cache",
                "Vary": "X-API-Key, Authorization"}
     if last is not None:
-        headers["Last-Modified"] = email.utils.format_datetime(last.astimezone(__import__("datetime").timezone.utc),
+        headers["Last-Modified"] = email.utils.format_datetime(last.astimezone(dt.UTC),
                                                                usegmt=True)
     inm = request.headers.get("if-none-match")
     if inm:  # RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since

@@ -18,7 +18,8 @@ from api.deps import (
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
 from api.schemas import PageOut, UploadMeta, UploadOut
-from api.services import jsonable, records, repository
+from api.services import records, repository
+from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["uploads"])
 
@@ -76,7 +77,7 @@ def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:
             if bad:
                 errs.append(item("site_out_of_scope",
                                  f"this key may write only sites {sorted(scope)}; row names {bad}",
-                                 line=jsonable(r.get("source_line")), column="sites"))
+                                 line=json_safe(r.get("source_line")), column="sites"))
         return errs
     if "site" not in frame:
         return []
@@ -85,7 +86,7 @@ def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:
             errs.append(item("site_out_of_scope",
                              f"site {r['site']!r} is outside this key's scope {sorted(scope)}; "
                              "upload only your own sites",
-                             line=jsonable(r.get("source_line")), column="site", value=r["site"]))
+                             line=json_safe(r.get("source_line")), column="site", value=r["site"]))
     return errs
 
 
@@ -139,7 +140,7 @@ async def upload(
         raise ApiError(403, "forbidden", scope_errs)
     out = store_parsed(engine, data, parsed, filename=file.filename, uploader=p.name,
                        dry_run=dry_run, on_error=on_error)
-    body = jsonable(out.to_dict())
+    body = json_safe(out.to_dict())
     body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
                       or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
     body["filename"] = file.filename
@@ -192,7 +193,7 @@ def get_upload(engine: EngineDep, upload_id: UploadId,
                p: Principal = _READ):
     meta = _get(engine, p, upload_id)
     meta.pop("content", None)
-    return jsonable(meta)
+    return json_safe(meta)
 
 
 @router.get(

@@ -1,4 +1,4 @@
-"""api.services.json_column equals jsonable() applied value by value (the /series JSON body)."""
+"""wastewater.jsonsafe.json_column equals json_safe() applied value by value (the /series JSON body)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from api.services import json_column, jsonable
+from wastewater.jsonsafe import json_column, json_safe
 
 
 def _reference(s: pd.Series) -> list:
-    return [jsonable(v) for v in s.tolist()]
+    return [json_safe(v) for v in s.tolist()]
 
 
 @settings(max_examples=80, deadline=None, derandomize=True)
@@ -31,7 +31,7 @@ def test_int_bool_and_date_columns():
     assert json_column(flags) == [True, False, True] == _reference(flags)
     days = pd.Series(pd.to_datetime(["2025-01-06", "2024-02-29"]))
     assert json_column(days) == ["2025-01-06", "2024-02-29"] == _reference(days)
-    # not whole days, or NaT: falls back to jsonable value by value
+    # not whole days, or NaT: falls back to json_safe value by value
     mixed = pd.Series(pd.to_datetime(["2025-01-06 12:30", None]))
     assert json_column(mixed) == ["2025-01-06T12:30:00", None] == _reference(mixed)
     text = pd.Series(["2025-W02", None], dtype=object)

@@ -8,31 +8,10 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
+from wastewater.jsonsafe import json_safe
 from wastewater.stats._regression import InsufficientDataError
 
 __all__ = ["InsufficientDataError", "json_safe", "prepare_daily"]
-
-
-def json_safe(value):
-    """Convert numpy scalars/arrays, NaN/inf and timestamps into JSON-safe Python objects."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [json_safe(v) for v in value.tolist()]
-    if isinstance(value, (pd.Timestamp,)):
-        return value.date().isoformat() if value == value.normalize() else value.isoformat()
-    if hasattr(value, "isoformat") and not isinstance(value, str):
-        return value.isoformat()
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        f = float(value)
-        return f if math.isfinite(f) else None
-    return value
 
 
 def _as_daily_series(series: pd.Series, name: str) -> pd.Series:
