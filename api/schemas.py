@@ -58,7 +58,7 @@ class ParameterOut(BaseModel):
 class AnalytesOut(BaseModel):
     analytes: list[AnalyteOut]
     parameters: list[ParameterOut] = Field(
-        default_factory=list, description="Literature parameter catalogue (correction factors, doses); `source` is a key of `references`."
+        default_factory=list, description="Literature parameter catalogue (correction factors, doses); `source` is a key of `references`."  # noqa: E501
     )
     references: dict[str, str] = Field(default_factory=dict, description="Bibliography: AuthorYear key → reference.")
 
@@ -238,6 +238,6 @@ class ReferenceOut(BaseModel):
     year: int
     analyte: str
     weekday: str = Field(..., description="Mon … Sun.")
-    value_mg_per_day_per_1000: float | None = Field(None, description="Residue load [mg/day/1000 inhabitants]; null = no sample.")
+    value_mg_per_day_per_1000: float | None = Field(None, description="Residue load [mg/day/1000 inhabitants]; null = no sample.")  # noqa: E501
     censored: bool = Field(False, description="Below LOQ (published as 0).")
     population: int | None = Field(None, description="Population served [persons].")

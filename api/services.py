@@ -6,7 +6,6 @@ No HTTP here except raising :class:`api.errors.ApiError`; no SQL here (storage d
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from api.config import Settings
 from api.errors import ApiError, item
 from api.security import Principal
-from wastewater.jsonsafe import json_column, json_safe
+from wastewater.jsonsafe import json_safe
 
 MEASURES: dict[str, tuple[str, str]] = {
     # measure -> (dataset variable / JSON field, unit)

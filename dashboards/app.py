@@ -642,7 +642,7 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
     body = [f"<p>{esc(t('upload_intro', lang))}</p>", _upload_form(lang, kind)]
     status_bits = [f"<h2 id=\"upload-result\">{esc(t('upload_result', lang))}: {esc(file.filename or '')}</h2>"]
     if report:
-        status_bits.append(f"<p>{esc(t('upload_rows', lang, accepted=report.get('rows_accepted', 0), total=report.get('rows_total', 0)))}</p>")
+        status_bits.append(f"<p>{esc(t('upload_rows', lang, accepted=report.get('rows_accepted', 0), total=report.get('rows_total', 0)))}</p>")  # noqa: E501
     if resp.status_code in (401, 403):
         status_bits.append(_notice(t("upload_needs_key", lang), "warning"))
     if n_err:

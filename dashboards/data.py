@@ -402,7 +402,7 @@ def _first(d: dict, *keys: str) -> Any:
 
 #: ISO country codes counted as Europe in the comparison (EUDA also lists e.g. BR, CA, CL, NZ).
 EUROPE = frozenset(
-    ["AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU", "IE", "IS", "IT", "LT", "LU", "LV", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "TR", "UA", "BA", "AL", "XK", "MD"])
+    ["AT", "BE", "BG", "CH", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GB", "GR", "HR", "HU", "IE", "IS", "IT", "LT", "LU", "LV", "ME", "MK", "MT", "NL", "NO", "PL", "PT", "RO", "RS", "SE", "SI", "SK", "TR", "UA", "BA", "AL", "XK", "MD"])  # noqa: E501
 
 
 def reference_years(engine: sa.Engine) -> list[int]:

@@ -140,7 +140,7 @@ def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, st
     headers = headers or {}
     cols = list(frame.columns)
     head = "".join(
-        f'<th scope="col" class="{"num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else ""}">'
+        f'<th scope="col" class="{"num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else ""}">'  # noqa: E501
         f"{esc(headers.get(c, c))}</th>" for c in cols
     )
     rows = []
@@ -173,10 +173,11 @@ def figure_block(*, fig_id: str, title: str, plot_html: str, summary: str, lang:
     if data_table:
         details = (f"<details><summary>{esc(t('table_toggle', lang))}</summary>"
                    f"{data_table}</details>")
+    hidden = f'<span class="visually-hidden">{esc(t("figure_summary", lang))}: </span>'
     return f"""<figure class="chart" id="{fig_id}-figure" aria-labelledby="{fig_id}-title">
 <h{level} id="{fig_id}-title">{esc(title)}</h{level}>
 <div class="plot" role="img" aria-labelledby="{fig_id}-title" aria-describedby="{fig_id}-summary">{plot_html}</div>
-<figcaption><p id="{fig_id}-summary"><span class="visually-hidden">{esc(t("figure_summary", lang))}: </span>{esc(summary)}</p>
+<figcaption><p id="{fig_id}-summary">{hidden}{esc(summary)}</p>
 {links_html}</figcaption>
 {extra}
 {details}

@@ -252,7 +252,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
 
     changes_frame = pd.DataFrame(change_rows)
     # 1. what changed
-    sections.append(f'<section aria-labelledby="h-changed"><h2 id="h-changed">{esc(t("report_what_changed", lang))}</h2>')
+    sections.append(f'<section aria-labelledby="h-changed"><h2 id="h-changed">{esc(t("report_what_changed", lang))}</h2>')  # noqa: E501
     if changes_frame.empty:
         sections.append(f"<p>{esc(t('no_data', lang))}</p>")
     else:

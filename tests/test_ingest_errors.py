@@ -413,9 +413,9 @@ def test_implausible_year_is_bad_date_not_internal_error(date_text):
 
 def test_huge_replicate_is_bad_replicate_not_internal_error():
     data = (
-        "sample_id,site,sample_date,analyte,value,unit,replicate\n"
-        "S1,SE-A,2025-01-01,amphetamine,12,ng/L,1e20\n"
-        "S2,SE-A,2025-01-01,amphetamine,12,ng/L,1001\n"
-    ).encode()
+        b"sample_id,site,sample_date,analyte,value,unit,replicate\n"
+        b"S1,SE-A,2025-01-01,amphetamine,12,ng/L,1e20\n"
+        b"S2,SE-A,2025-01-01,amphetamine,12,ng/L,1001\n"
+    )
     report = parse_upload(data, "results", known_sites={"SE-A"}, today=dt.date(2026, 1, 1)).report
     assert [(i.code, i.line) for i in report.errors] == [("bad_replicate", 2), ("bad_replicate", 3)]

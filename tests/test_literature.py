@@ -100,7 +100,7 @@ def test_worked_example_chain_section_1_2_and_8_3():
     assert pnl == pytest.approx(300.0)
     cons = [consumption_mg_per_day_per_1000(pnl, cf) for cf in ("cocaine-be-zuccato2008", "cocaine-be-castiglioni2013")]
     assert cons == [pytest.approx(699.0), pytest.approx(1077.0)]
-    doses = [doses_per_day_per_1000(c, cf) for c, cf in zip(cons, ("cocaine-be-zuccato2008", "cocaine-be-castiglioni2013"))]
+    doses = [doses_per_day_per_1000(c, cf) for c, cf in zip(cons, ("cocaine-be-zuccato2008", "cocaine-be-castiglioni2013"))]  # noqa: E501
     assert [round(d, 1) for d in doses] == [7.0, 10.8]
     # real data: Stockholm 2024 BE 374.23 → 872 / 1 343 mg cocaine/day/1000 (§1.2)
     assert round(consumption_mg_per_day_per_1000(374.23, "cocaine-be-zuccato2008")) == 872

@@ -35,7 +35,7 @@ def example():
         {"sample_id": "c", "sample_date": "2024-03-03", "analyte": BE, "value_ng_per_l": 900.0, "composite_hours": 72},
         {"sample_id": "a", "sample_date": "2024-03-01", "analyte": "mdma", "value_ng_per_l": 5.0, "loq_ng_per_l": 2.5},
         {"sample_id": "bl", "sample_date": "2024-03-01", "analyte": BE, "value_ng_per_l": 2.0, "sample_role": "blank"},
-        {"sample_id": "sp", "sample_date": "2024-03-01", "analyte": BE, "value_ng_per_l": 480.0, "sample_role": "spike"},
+        {"sample_id": "sp", "sample_date": "2024-03-01", "analyte": BE, "value_ng_per_l": 480.0, "sample_role": "spike"},  # noqa: E501
     ])
     flows = pd.DataFrame({"site": "S1", "date": pd.date_range("2024-03-01", periods=6),
                           "flow_m3_per_day": [150_000.0, 150_000.0, 100_000.0, 120_000.0, 130_000.0, 140_000.0]})

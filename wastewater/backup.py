@@ -485,7 +485,8 @@ def import_all(engine: Engine, path: str | Path, *, verify: bool = True) -> Impo
     -----
     Steps: check the manifest and every member's sha256; replay each upload through
     ``parse_upload`` and ``store_parsed`` (what ``ingest_bytes`` does) with the original
-    uploader, file name and upload day, keeping its ``upload_id``; then, in one transaction, put back the original upload times,
+    uploader, file name and upload day, keeping its ``upload_id``; then, in one transaction, put
+    back the original upload times,
     reports and ``stored_at`` stamps, replace the audit-log rows written by the replay with the
     archived audit log and restore the other tables verbatim; finally compare. Any failure
     empties the database again before the exception propagates.

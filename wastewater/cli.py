@@ -341,7 +341,8 @@ def demo(
 ) -> None:
     """Migrate the database, load the sample files and the EUDA reference data, then serve.
 
-    Serves on http://127.0.0.1:PORT (dashboard under /dashboard) unless --no-serve. Sample files that are missing or already stored are skipped, and the EUDA release in
+    Serves on http://127.0.0.1:PORT (dashboard under /dashboard) unless --no-serve. Sample files
+    that are missing or already stored are skipped, and the EUDA release in
     SAMPLES_DIR/euda/ replaces its earlier import, so the command can be run again safely.
     """
     from wastewater.storage.database import upgrade
@@ -717,7 +718,8 @@ def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="Key id from `wastewater keys list` (k_...).")],
 ) -> None:
     """Revoke a key at once; it stays listed for the audit trail. Exit code 1 when the id is
-    unknown or already revoked."""
+    unknown or already revoked.
+    """
     from api.security import revoke_key
 
     engine = _engine(ctx)

@@ -132,7 +132,8 @@ def cluster(
     timeout_s: float = CONNECT_TIMEOUT_S,
 ) -> Iterator[Any]:
     """Context manager around :func:`connect`; closes the client afterwards (yields ``None``
-    when no scheduler is configured)."""
+    when no scheduler is configured).
+    """
     client = connect(address, settings=settings, timeout_s=timeout_s)
     try:
         yield client

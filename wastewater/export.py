@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import math
 
 import numpy as np
 import pandas as pd

@@ -3,7 +3,8 @@
 A risk weekend is an *event window* of sample dates (ISO date of the day a 24 h composite
 started, see docs/architecture.md), not a single day. Dates of fixed holidays come from the
 pinned ``holidays`` package (0.109, Sweden); the occasions it lacks (skolavslutning,
-studenten, Halloween weekend, lönehelg) follow the date rules of [Holidays0109]_, [Grundskoleforordning1994]_, [FHI2008]_ and
+studenten, Halloween weekend, lönehelg) follow the date rules of [Holidays0109]_,
+[Grundskoleforordning1994]_, [FHI2008]_ and
 [UnionenPayday]_; which occasions count as risk weekends: [IQStoppaLangningen]_; payday weekends
 are a confounder [SVTHalland2017]_. The window rules (which days around an occasion) are this
 project's reasoned defaults [R], editable per kommun through overrides.

@@ -74,7 +74,7 @@ class ConcentrationUnit(enum.Enum):
 
     @property
     def factor_to_canonical(self) -> float:
-        """Multiply a value in this unit by this factor to get ng L⁻¹. [ng L⁻¹ per unit]"""
+        """Factor from this unit to ng L⁻¹ [ng L⁻¹ per unit]: multiply a value by it."""
         return _CONCENTRATION_FACTORS[self]
 
 

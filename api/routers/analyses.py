@@ -20,13 +20,13 @@ from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
+from api.services import daily_series, repository, require_site, resolve_analyte, risk_calendar
+from wastewater.jsonsafe import json_safe
 from wastewater.stats.alerts import same_weekday_alerts
 from wastewater.stats.changepoints import detect_changepoints
 from wastewater.stats.effects import operation_effect
 from wastewater.stats.riskweekend_effect import riskweekend_effect
 from wastewater.stats.trends import trend_test
-from api.services import daily_series, repository, require_site, resolve_analyte, risk_calendar
-from wastewater.jsonsafe import json_safe
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
@@ -152,7 +152,7 @@ def _with_q(rows: list[dict], p_key: str = "p_value") -> list[float | None]:
     return qs
 
 
-AnalyteOpt = Annotated[str | None, Query(max_length=64, description="Analyte; default: every analyte of the site (BH q-values across them).")]
+AnalyteOpt = Annotated[str | None, Query(max_length=64, description="Analyte; default: every analyte of the site (BH q-values across them).")]  # noqa: E501
 
 
 @router.get("/trend", response_model=AnalysisOut, summary="Mann–Kendall / Sen trend per analyte", responses=ERRS)

@@ -75,7 +75,7 @@ def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: P
 @router.get("/calendar/risk-weekends", response_model=list[RiskWeekendOut],
             summary="Swedish risk, payday and long weekends of a year", responses=responses(422))
 def risk_weekends(engine: EngineDep,
-                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):
+                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):  # noqa: E501
     """Computed by `wastewater.riskweekends.risk_weekends` ([Holidays0109]_); the kommun's
     own dates, uploaded as events of kind `risk_weekend` (named in `description`), replace or
     extend the computed ones."""

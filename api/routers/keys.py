@@ -43,7 +43,7 @@ def revoke(engine: EngineDep, key_id: Annotated[str, Path(max_length=64)], p: Pr
     return next(k for k in list_keys(engine) if k["id"] == key_id)
 
 
-@router.get("/audit", response_model=PageOut[AuditOut], summary="Audit log, newest first", responses=responses(401, 403, 422, 503))
+@router.get("/audit", response_model=PageOut[AuditOut], summary="Audit log, newest first", responses=responses(401, 403, 422, 503))  # noqa: E501
 def audit_log(request: Request, engine: EngineDep, page: PageDep,
               p: Principal = _ADMIN_AUDIT) -> dict:
     """Every write (uploads, key changes, site/population updates, EUDA imports), newest first."""

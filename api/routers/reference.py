@@ -3,7 +3,7 @@ PHES-ODM export (GET /export/odm)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -30,9 +30,9 @@ from api.routers.common import (
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut, ReferenceOut
 from api.security import audit
+from api.services import records, repository, resolve_analyte, visible_site_ids
 from wastewater.interop import odm
 from wastewater.interop.store import import_euda, load_reference
-from api.services import records, repository, resolve_analyte, visible_site_ids
 
 router = APIRouter(tags=["reference"])
 _ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))

@@ -114,7 +114,7 @@ async def upload(
     file: Annotated[UploadFile, File(description="CSV (`,` or `;`, either decimal sign) or .xlsx.")],
     dry_run: Annotated[bool, Query(description="Validate only; nothing is stored.")] = False,
     on_error: Annotated[Literal["reject", "skip"],
-                        Query(description="`reject`: any error rejects the file; `skip`: store valid rows.")] = "reject",
+                        Query(description="`reject`: any error rejects the file; `skip`: store valid rows.")] = "reject",  # noqa: E501
     p: Principal = _UPLOAD,
 ):
     """Answers with the validation report: rows accepted and every problem with its line

@@ -111,7 +111,7 @@ def test_pagination_total_and_next(clients):
 
 # write endpoints: every refused role (refusals write nothing, so the shared database is safe)
 WRITE_REFUSALS = [
-    ("post", "/keys", {"json": {"name": "x", "role": "viewer"}}, {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
+    ("post", "/keys", {"json": {"name": "x", "role": "viewer"}}, {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),  # noqa: E501
     ("delete", "/keys/k_nonexistent", {}, {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),
     ("post", "/reference/euda/import", {"files": {"all_data": ("a.csv", b"x"), "site_info": ("s.csv", b"y")}},
      {"public": 401, "viewer": 403, "lab": 403, "analyst": 403}),

@@ -59,7 +59,7 @@ def test_changepoints_riskweekend_alerts_shapes(clients):
     v = clients["viewer"]
     cp = v.get(f"{B}/analyses/changepoints?site=SE-BIG&analyte=benzoylecgonine&min_segment_days=7").json()
     assert cp["analysis"] == "changepoints" and len(cp["q_values"]) == len(cp["results"])
-    rw = v.get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine&kind=payday_weekend&window_weeks=2")
+    rw = v.get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine&kind=payday_weekend&window_weeks=2")  # noqa: E501
     assert rw.status_code == 200, rw.text
     body = rw.json()
     assert [e["event_id"] for e in body["results"]] == ["pay-2025-lonehelg-01"]   # 24–26 Jan 2025
@@ -87,7 +87,7 @@ def test_euda_import_admin_only_and_reference_read(fresh_clients, engine):
     euda = Path(__file__).resolve().parents[2] / "samples" / "euda"
     lines = (euda / "ww2025-all-data.csv").read_text(encoding="utf-8").splitlines()
     subset = "\n".join([lines[0]] + [ln for ln in lines[1:] if ',"SE",' in ln]) + "\n"
-    files = {"all_data": ("all.csv", subset.encode()), "site_info": ("sites.csv", (euda / "ww2025-site-info-table.csv").read_bytes())}
+    files = {"all_data": ("all.csv", subset.encode()), "site_info": ("sites.csv", (euda / "ww2025-site-info-table.csv").read_bytes())}  # noqa: E501
     assert fresh_clients["analyst"].post(f"{B}/reference/euda/import", files=files).status_code == 403
     r = fresh_clients["admin"].post(f"{B}/reference/euda/import", files=files)
     assert r.status_code == 201, r.text

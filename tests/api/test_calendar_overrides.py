@@ -17,10 +17,10 @@ def test_uploaded_risk_weekend_events_override_and_extend_calendar(fresh_clients
     assert "Katrineholmsmarknaden" not in before
 
     csv = (
-        "event_id,kind,start,end,sites,substances,description\n"
-        "KOM-SK-2026,risk_weekend,2026-06-10,2026-06-14,,,skolavslutning\n"
-        "KOM-MK-2026,risk_weekend,2026-08-21,2026-08-23,,,Katrineholmsmarknaden\n"
-    ).encode()
+        b"event_id,kind,start,end,sites,substances,description\n"
+        b"KOM-SK-2026,risk_weekend,2026-06-10,2026-06-14,,,skolavslutning\n"
+        b"KOM-MK-2026,risk_weekend,2026-08-21,2026-08-23,,,Katrineholmsmarknaden\n"
+    )
     r = fresh_clients["analyst"].post("/api/v1/uploads/events",
                                       files={"file": ("kommun.csv", csv, "text/csv")})
     assert r.status_code == 201, r.text

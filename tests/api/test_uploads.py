@@ -94,7 +94,7 @@ def test_upload_roles_and_lab_scope(fresh_clients):
     assert _up(c["lab"], "sites", sites).status_code == 403
     assert _up(c["lab"], "auto", sites).status_code == 403      # detected kind is checked too
     assert _up(c["admin"], "sites", sites).status_code == 201
-    events = b"event_id,kind,start,end,sites,substances,description,confidential\nEV-X,operation,2025-03-01,2025-03-02,SE-BIG,,x,true\n"
+    events = b"event_id,kind,start,end,sites,substances,description,confidential\nEV-X,operation,2025-03-01,2025-03-02,SE-BIG,,x,true\n"  # noqa: E501
     assert _up(c["analyst"], "events", events).status_code == 201
     assert _up(c["lab"], "events", events + b"\n").status_code == 403
 
@@ -151,7 +151,7 @@ def test_superseded_result_history(fresh_clients):
     r = _up(lab, "results", corrected, name="rättelse_€.csv")
     assert r.status_code == 201 and r.json()["rows_superseded"] == 1
     raw = lab.get(f"{B}/uploads/{r.json()['upload_id']}/raw")   # non-Latin-1 file name
-    assert raw.content == corrected and "filename*=UTF-8''r%C3%A4ttelse_%E2%82%AC.csv" in raw.headers["content-disposition"]
+    assert raw.content == corrected and "filename*=UTF-8''r%C3%A4ttelse_%E2%82%AC.csv" in raw.headers["content-disposition"]  # noqa: E501
     hist = lab.get(f"{B}/results/history?sample_id=SE-BIG-20250107&analyte=BE").json()["items"]
     assert [(h["value_ng_per_l"], h["is_current"]) for h in hist] == [(101.0, False), (150.0, True)]
     assert hist[0]["superseded_by"] == hist[1]["result_id"]

@@ -58,7 +58,7 @@ def demo_server(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError((db.parent / "server.log").read_text())
+                raise RuntimeError((db.parent / "server.log").read_text()) from None
             time.sleep(0.3)
     yield {"url": base, "lab_key": lab_key, "analyst_key": analyst_key}
     proc.terminate()

@@ -463,6 +463,7 @@ def map_header(ctx: RowContext, analyte_columns: bool) -> dict[int, AnalyteHeade
 
 
 def check_required(ctx: RowContext, required: Iterable[str]) -> bool:
+    """Record an error for each required column the row lacks; ``True`` when none is missing."""
     missing = [c for c in required if c not in ctx.column_index]
     for column in missing:
         ctx.add(

@@ -51,7 +51,8 @@ _MAX_FAST_INTEGER = 2**31
 
 def _column(rows: list[list[str]], index: int, width: int) -> list[str]:
     """Cells ``index`` of every row (``width``: length of the shortest row; shorter rows read
-    as empty cells)."""
+    as empty cells).
+    """
     if index < width:
         return list(map(operator.itemgetter(index), rows))
     return [r[index] if index < len(r) else "" for r in rows]

@@ -17,8 +17,8 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 import csv
-import functools
 import datetime as dt
+import functools
 import io
 import math
 import unicodedata
@@ -288,7 +288,8 @@ def match_reference_sites(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 def find_reference_site(sites: pd.DataFrame, *, city: str, country: str | None = None,
                         location: str | None = None) -> pd.DataFrame:
     """Rows of a reference sites frame whose city (and country, location if given) match,
-    ignoring case, accents and punctuation; e.g. ``city="Umeå"`` finds EUDA's ``Umea``."""
+    ignoring case, accents and punctuation; e.g. ``city="Umeå"`` finds EUDA's ``Umea``.
+    """
     mask = sites["city"].map(_norm) == _norm(city)
     if country is not None:
         mask &= sites["country"].map(_norm) == _norm(country)
@@ -298,7 +299,7 @@ def find_reference_site(sites: pd.DataFrame, *, city: str, country: str | None =
 
 
 # --------------------------------------------------------------------------- recompute / export
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def campaign_dates(year: int) -> dict[str, pd.Timestamp]:
     """
     Representative dates for the weekday codes of a campaign ``year``.

@@ -86,7 +86,8 @@ def _value_cells(x: Any) -> list[str]:
     When the original cell was in ng/L and reads back as the same result (a plain number equal
     to ``value_ng_per_l``, or ``<number`` equal to the LOQ of a ``<LOQ`` result), it is written
     verbatim, so the parser records the same ``original_value``; otherwise the value in ng/L
-    (shortest exact text) or an empty value with the censoring in ``qualifier``."""
+    (shortest exact text) or an empty value with the censoring in ``qualifier``.
+    """
     loq, lod = _num(x.loq_ng_per_l), _num(x.lod_ng_per_l)
     orig = x.original_value or ""
     m = _BELOW.match(orig)
@@ -195,7 +196,8 @@ def load_odm_export(engine: Engine, *, sites: Iterable[str] | None = None,
 @dataclasses.dataclass(frozen=True)
 class OdmFileOutcome:
     """One converted upload of an ODM import: its kind, file name, validation report and, when
-    the storage step ran, the :class:`wastewater.storage.service.IngestOutcome`."""
+    the storage step ran, the :class:`wastewater.storage.service.IngestOutcome`.
+    """
 
     kind: str
     filename: str
@@ -312,7 +314,8 @@ def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source
 
 def default_week_start(year: int) -> dt.date:
     """First Wednesday on or after 1 March of ``year``
-    (:func:`wastewater.interop.euda.campaign_dates`; EUDA campaigns run March–May)."""
+    (:func:`wastewater.interop.euda.campaign_dates`; EUDA campaigns run March–May).
+    """
     return euda.campaign_dates(year)["Wed"].date()
 
 
@@ -382,7 +385,8 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
 
 PUBLIC_SUPPRESSED = (*euda.EUDA_DAY_COLUMNS, "Weekday mean", "Weekend mean")
 """All-data columns left blank for anonymous callers: single days and 3–4-day means
-(privacy rule after [Hall2012]_ and [Prichard2014]_: the public sees weekly aggregates only, i.e. the ``Daily mean``)."""
+(privacy rule after [Hall2012]_ and [Prichard2014]_: the public sees weekly aggregates only, i.e.
+the ``Daily mean``)."""
 
 
 def suppress_for_public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

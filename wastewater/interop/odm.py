@@ -110,7 +110,8 @@ def normalise_results(frame: pd.DataFrame) -> pd.DataFrame:
 
 def normalise_sites(frame: pd.DataFrame) -> pd.DataFrame:
     """:data:`SITE_COLUMNS` with fixed dtypes (``population`` int64, ``population_year`` Int64,
-    ``lat``/``lon`` float64, text ``object``/``None``), one row per site and population year."""
+    ``lat``/``lon`` float64, text ``object``/``None``), one row per site and population year.
+    """
     f = frame.copy()
     if "population_method" not in f:
         f["population_method"] = "de_jure"
@@ -383,7 +384,8 @@ def _import_sites(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
 # --------------------------------------------------------------------------- CSV I/O
 def format_odm_csv(tables: dict[str, pd.DataFrame]) -> dict[str, bytes]:
     """``{"measures.csv": bytes, …}``: UTF-8, comma, ``\\n``, blank for missing, booleans
-    ``true``/``false``, floats in shortest round-trip form."""
+    ``true``/``false``, floats in shortest round-trip form.
+    """
     out = {}
     for name, frame in tables.items():
         f = frame.copy()

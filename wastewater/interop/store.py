@@ -150,5 +150,6 @@ def load_reference(engine: Engine, *, source: str | None = None, country: str | 
 
 def reference_long(frame: pd.DataFrame) -> pd.DataFrame:
     """The :data:`wastewater.interop.euda.LONG_COLUMNS` subset of a :func:`load_reference`
-    frame (same shape as :func:`wastewater.interop.euda.parse_euda_all_data`)."""
+    frame (same shape as :func:`wastewater.interop.euda.parse_euda_all_data`).
+    """
     return frame[LONG_COLUMNS].copy()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 import numpy as np
@@ -46,7 +45,8 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
         Days to drop (e.g. suspected dumping).
     composite_days : pandas.Series of int, False or None
         Days covered by the composite starting on that date (3 for a 72 h composite); ``False``
-        = every row is its own observation (no collapsing). When ``None``, runs of ≥ 2 consecutive days with exactly the same *uncensored* value are taken to
+        = every row is its own observation (no collapsing). When ``None``, runs of ≥ 2 consecutive
+        days with exactly the same *uncensored* value are taken to
         be one multi-day composite reported on each day.
 
     Returns

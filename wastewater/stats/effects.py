@@ -142,7 +142,8 @@ def _sentences(rc, lo, hi, p, alpha, n_before, n_after, method_short, sensitive,
 def _design(index: pd.DatetimeIndex, t: np.ndarray, shares: np.ndarray,
             event_start: pd.Timestamp, event_end: pd.Timestamp, trend: bool = True):
     """Design matrix ``[const, weekday shares (first present weekday = reference), trend,
-    during, after]`` and its column names."""
+    during, after]`` and its column names.
+    """
     during = ((index >= event_start) & (index <= event_end)).astype(float)
     after = (index > event_end).astype(float)
     cols = [np.ones(len(index))]

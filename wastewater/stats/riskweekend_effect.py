@@ -153,7 +153,8 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
     ``sd_k(diff_k)·sqrt(1 + 1/m)`` treats the event window as one more draw from the control
     windows' distribution (prediction interval, t with m − 1 df). Pooled across years: the mean of
     per-event log ratios with a t CI (primary) and a DerSimonian–Laird random-effects estimate
-    [DerSimonianLaird1986]_ with the Hartung–Knapp CI [HartungKnapp2001]_. Censored days enter at their substituted value (counted in ``n_censored``).
+    [DerSimonianLaird1986]_ with the Hartung–Knapp CI [HartungKnapp2001]_. Censored days enter at
+    their substituted value (counted in ``n_censored``).
     """
     obs = prepare_daily(series, censored, composite_days=False)
     logy = obs["log_load"]

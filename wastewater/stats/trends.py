@@ -114,10 +114,12 @@ def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str 
         Default ``yue_wang``: in our simulation (AR(1), phi 0.5–0.6, n = 120,
         tests/test_stats_simulation.py) it kept the 5 % false-positive rate near 0.07, while
         Hamed–Rao (whose significance screen drops many lags in short series) gave 0.13–0.19 and
-        the uncorrected test 0.23–0.31. ``hamed_rao``: variance × ``1 + 2/(n(n−1)(n−2)) Σ (n−k)(n−k−1)(n−k−2) ρ_k`` over rank
+        the uncorrected test 0.23–0.31. ``hamed_rao``: variance × ``1 + 2/(n(n−1)(n−2)) Σ
+        (n−k)(n−k−1)(n−k−2) ρ_k`` over rank
         autocorrelations ρ_k of the Sen-detrended series that are significant at ``alpha``
         [HamedRao1998]_. ``yue_wang``: variance × ``1 + 2 Σ (1 − k/n) ρ₁^k`` with the lag-1 autocorrelation ρ₁
-        of the detrended series (AR(1) effective sample size) [YueWang2004]_. Both never shrink the variance below the iid value here
+        of the detrended series (AR(1) effective sample size) [YueWang2004]_. Both never shrink the
+        variance below the iid value here
         (factor floored at 1, conservative).
     alpha : float
 
