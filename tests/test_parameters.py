@@ -93,8 +93,11 @@ def test_per_capita_loads_and_nh4n_needs_site_value():
 
 
 def test_uncertainty_defaults_match_domain_example():
-    assert {k: P.default_rsd(k) for k in P.UNCERTAINTY_DEFAULTS} == {
-        "analysis": 0.15, "sampling": 0.10, "flow": 0.10, "population": 0.20, "correction_factor": 0.26}
+    assert {k: P.default_rsd(k) for k in P.UNCERTAINTY_DEFAULTS} == pytest.approx({
+        "analysis": 0.15, "sampling": 0.10, "flow_reading": 0.05, "flow_bias": 0.0866,
+        "population": 0.20, "correction_factor": 0.26}, abs=1e-4)
+    # reading and meter bias together keep the commonly assumed 10 % flow RSD
+    assert math.hypot(P.default_rsd("flow_reading"), P.default_rsd("flow_bias")) == pytest.approx(0.10)
     with pytest.raises(UnknownParameterError, match="analysis"):
         P.default_rsd("weather")
 

@@ -122,7 +122,14 @@ UNCERTAINTY_DEFAULTS: dict[str, CitedValue] = {
     "sampling": CitedValue(0.10, "RSD", "V", "Ort2010",
                            "artefacts insignificant to >=100 % depending on mode; 10 % assumes "
                            "flow-proportional 24 h composites"),
-    "flow": CitedValue(0.10, "RSD", "R", "Mathieu2011", "commonly assumed 5-10 %"),
+    "flow_reading": CitedValue(0.05, "RSD", "R", "Mathieu2011",
+                               "random part of the commonly assumed 5-10 % flow uncertainty: "
+                               "independent from one daily reading to the next; the split of "
+                               "the 10 % total into reading and meter bias is an assumption [C]"),
+    "flow_bias": CitedValue(math.sqrt(0.10**2 - 0.05**2), "RSD", "C", "Mathieu2011",
+                            "systematic part (calibration of the site's flow meter), "
+                            "sqrt(10 %^2 - 5 %^2) = 8.66 %, so that reading and bias together "
+                            "keep the commonly assumed 10 % [C]"),
     "population": CitedValue(0.20, "RSD", "V", "Castiglioni2013",
                              "7-55 % spread between population methods (also Thomas2017)"),
     "correction_factor": CitedValue(0.26, "RSD", "V", "Castiglioni2013",
@@ -130,8 +137,12 @@ UNCERTAINTY_DEFAULTS: dict[str, CitedValue] = {
 }
 """Default relative standard deviations of the WBE chain components [fraction].
 
-The values reproduce the domain reference example (§4.2): flow 10 %, analysis 15 %,
-sampling 10 %, population 20 % (29 % on PNL), plus correction factor 26 % (39 %)."""
+The values reproduce the domain reference example (§4.2): flow 10 % (here split into a 5 %
+per-day reading error and an 8.66 % per-site meter bias, together 10 %), analysis 15 %,
+sampling 10 %, population 20 % (29 % on PNL), plus correction factor 26 % (39 %).
+What each component is shared across (its *scope*: sample, day, site, site-year, analyte and
+factor) is :data:`wastewater.uncertainty.SCOPES`; a site or lab overrides these defaults with
+:class:`wastewater.uncertainty.ErrorModel` (e.g. the lab's RSD from its replicates)."""
 
 
 def _parse_bool(text: str) -> bool:
