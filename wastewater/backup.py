@@ -203,8 +203,14 @@ def _iter_rows(conn: Connection, query: sa.Select) -> Iterator[dict[str, Any]]:
         yield dict(row)
 
 
+DERIVED_STORE_TABLES = ("series_daily", "series_versions")
+"""Tables the ingest derives from the uploads (``wastewater.storage.series``): not archived;
+replaying the uploads on import rebuilds them."""
+
+
 def _serialised_tables(metadata: sa.MetaData) -> list[sa.Table]:
-    return [t for t in metadata.sorted_tables if t.name != UPLOADS_TABLE]
+    return [t for t in metadata.sorted_tables
+            if t.name != UPLOADS_TABLE and t.name not in DERIVED_STORE_TABLES]
 
 
 # --------------------------------------------------------------------------- zip helpers

@@ -43,7 +43,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic migrations) and the derived series store.",
+                      no_args_is_help=True)
 uploads_app = typer.Typer(help="Uploads stored in the database.", no_args_is_help=True)
 euda_app = typer.Typer(help="EUDA/SCORE multi-city data: import a release as reference data, "
                        "export our campaign week in EUDA's all-data layout.",
@@ -141,6 +142,25 @@ def db_upgrade(ctx: typer.Context) -> None:
     except StorageUnavailable as exc:
         raise _fail_storage(exc) from exc
     console.print(f"Database {_safe(database_url(_url(ctx)))} is at revision {head_revision()}.")
+
+
+@db_app.command("rebuild-series")
+def db_rebuild_series(ctx: typer.Context) -> None:
+    """Rebuild the derived daily-series store from the stored raw rows (one transaction).
+
+    The ingest keeps the store up to date by itself; use this after restoring tables by hand
+    or to check that the store equals a from-scratch build.
+    """
+    from wastewater.storage.series import rebuild_series
+
+    engine = _engine(ctx)
+    try:
+        n = rebuild_series(engine)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    console.print(f"Daily-series store rebuilt: {n} rows (site × analyte × day).")
 
 
 def _safe(url: str) -> str:

@@ -48,6 +48,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from wastewater.storage import tables as t
 from wastewater.storage.database import connect, write_transaction
+from wastewater.storage.series import refresh_for_upload
 
 CHUNK_ROWS = 20_000
 """Rows handled per batch (prefetch, compare, executemany insert); bounds memory use."""
@@ -287,6 +288,8 @@ def store_parsed(
                 today=today,
                 progress=progress,
             )
+            if not dry_run:  # the derived daily-series store, same transaction
+                refresh_for_upload(conn, upload_id, kind, now=now)
             conn.execute(
                 t.audit_log.insert(),
                 {

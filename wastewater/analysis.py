@@ -1,0 +1,274 @@
+"""The analysis layer: stored daily series → measures, intervals, weekly means.
+
+The one place that turns the derived daily-series store (:mod:`wastewater.storage.series`)
+into what readers are shown; the API (``/series``), the dashboard, the tertial report, the CLI
+and the exports all call it, so a figure is computed the same way everywhere.
+
+- :data:`MEASURES` — the measure map (measure key → Dataset variable, unit);
+- :func:`read_series` — one site × analyte × measure as ``date, value, lo95, hi95, censored``;
+- :func:`weekly_means` — ISO-week means of a daily series (the public aggregation);
+- :func:`store_dataset` — the stored rows of several series as the analysis ``xr.Dataset`` of
+  :func:`wastewater.timeseries.build_dataset` (dims ``site, analyte, date``).
+
+Figures: the store holds what :func:`wastewater.timeseries.build_dataset` computes with the
+default choices (``loq_half``, ``de_jure``); consumption comes from
+:func:`wastewater.backcalculation.add_consumption`, intervals from :mod:`wastewater.uncertainty`.
+Another ``loq_method`` is built from the raw results by the same ``build_dataset``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+import xarray as xr
+
+MEASURES: dict[str, tuple[str, str]] = {
+    # measure -> (Dataset variable / JSON field, unit)
+    "concentration": ("concentration_ng_per_l", "ng/L"),
+    "load": ("load_mg_per_day", "mg/day"),
+    "load_per_1000": ("load_mg_per_day_per_1000", "mg/day/1000 inhabitants"),
+    "consumption": ("consumption_mg_per_day_per_1000", "mg parent drug/day/1000 inhabitants"),
+    "doses": ("doses_per_day_per_1000", "doses/day/1000 inhabitants"),
+}
+"""Measure key → (variable of the analysis Dataset, unit). The API, dashboard and exports use
+these keys and field names."""
+
+STORED_VARIABLES = ("concentration_ng_per_l", "load_mg_per_day", "load_mg_per_day_per_1000")
+"""Measures read straight from the store (no Dataset needed without an interval)."""
+
+SERIES_COLUMNS = ("date", "value", "lo95", "hi95", "censored")
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesVersion:
+    """Data version of one stored series (the cache and ETag key) and when it last changed."""
+
+    version: int
+    changed_at: dt.datetime | None
+
+
+def series_version(engine: sa.Engine, site: str, analyte: str) -> SeriesVersion:
+    """Version of one (site, analyte) series; ``version`` 0 when it never had data."""
+    from wastewater.storage.database import connect
+    from wastewater.storage.series import series_version as _version
+
+    with connect(engine) as conn:
+        hit = _version(conn, site, analyte)
+    return SeriesVersion(0, None) if hit is None else SeriesVersion(*hit)
+
+
+def empty_series() -> pd.DataFrame:
+    """An empty series frame with the columns and dtypes of :func:`read_series`."""
+    return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                         "lo95": pd.Series(dtype=float), "hi95": pd.Series(dtype=float),
+                         "censored": pd.Series(dtype=bool)})
+
+
+def store_dataset(rows: pd.DataFrame) -> xr.Dataset:
+    """Stored rows (``wastewater.storage.series.read_store``) as the analysis Dataset.
+
+    Same variables, dims and attributes as :func:`wastewater.timeseries.build_dataset` with a
+    continuous daily ``date`` axis from the first to the last stored day; days without a
+    sample are NaN (``censored`` False, ``n_replicates``/``composite_hours`` 0), and so are
+    their flow and population (the store keeps sample days only).
+    """
+    from wastewater.parameters import CATALOGUE_VERSION
+    from wastewater.storage.series import STORE_LOQ_METHOD, STORE_POPULATION_METHOD
+    from wastewater.timeseries import UNITS
+
+    sites = np.array(sorted(rows["site"].unique()), dtype=object)
+    analytes = np.array(sorted(rows["analyte"].unique()), dtype=object)
+    day = rows["date"].to_numpy().astype("datetime64[D]")
+    first, last = day.min(), day.max()
+    dates = np.arange(first, last + np.timedelta64(1, "D")).astype("datetime64[ns]")
+    si = pd.Index(sites).get_indexer(rows["site"])
+    ai = pd.Index(analytes).get_indexer(rows["analyte"])
+    di = (day - first).astype(np.int64)
+    shape = (len(sites), len(analytes), len(dates))
+
+    def cube(col: str, fill: Any, dtype: Any) -> np.ndarray:
+        arr = np.full(shape, fill, dtype=dtype)
+        arr[si, ai, di] = rows[col].to_numpy().astype(dtype)
+        return arr
+
+    def plane(col: str) -> np.ndarray:
+        arr = np.full(shape[0::2], np.nan)
+        vals = rows[col].to_numpy(dtype=float)
+        ok = ~np.isnan(vals)
+        arr[si[ok], di[ok]] = vals[ok]
+        return arr
+
+    dims3, dims2 = ("site", "analyte", "date"), ("site", "date")
+    ds = xr.Dataset(
+        {
+            "concentration_ng_per_l": (dims3, cube("concentration_ng_per_l", np.nan, float)),
+            "censored": (dims3, cube("censored", False, bool)),
+            "loq_ng_per_l": (dims3, cube("loq_ng_per_l", np.nan, float)),
+            "flow_m3_per_day": (dims2, plane("flow_m3_per_day")),
+            "population": (dims2, plane("population")),
+            "load_mg_per_day": (dims3, cube("load_mg_per_day", np.nan, float)),
+            "load_mg_per_day_per_1000": (dims3, cube("load_mg_per_day_per_1000", np.nan, float)),
+            "n_replicates": (dims3, cube("n_replicates", 0, np.int16)),
+            "replicate_sd_ng_per_l": (dims3, cube("replicate_sd_ng_per_l", np.nan, float)),
+            "composite_hours": (dims3, cube("composite_hours", 0, np.int16)),
+        },
+        coords={"site": sites.astype(str), "analyte": analytes.astype(str), "date": dates},
+        attrs={"loq_method": STORE_LOQ_METHOD, "population_method": STORE_POPULATION_METHOD,
+               "include_roles": "sample", "catalogue_version": CATALOGUE_VERSION},
+    )
+    for name, unit in UNITS.items():
+        ds[name].attrs["units"] = unit
+    return ds
+
+
+def load_dataset(engine: sa.Engine, sites: Sequence[str], *, analytes: Sequence[str] | None = None,
+                 start: Any = None, end: Any = None) -> xr.Dataset | None:
+    """Stored series of ``sites`` (× ``analytes``) as one analysis Dataset; ``None`` if empty."""
+    from wastewater.storage.series import read_store_many
+
+    rows = read_store_many(engine, sites, analytes=analytes, start=start, end=end)
+    if rows.empty:
+        return None
+    return store_dataset(rows)
+
+
+def _raw_dataset(engine: sa.Engine, site: str, analyte: str, start: Any, end: Any,
+                 loq_method: str) -> xr.Dataset | None:
+    """Dataset of one series built from the raw results (for a non-default ``loq_method``)."""
+    from wastewater.storage import repository as r
+    from wastewater.timeseries import build_dataset
+
+    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end,
+                             columns=("site", "sample_date", "analyte", "value_ng_per_l",
+                                      "censor", "loq_ng_per_l", "lod_ng_per_l",
+                                      "flow_m3_per_day", "composite_hours", "sample_role"))
+    if results.empty:
+        return None
+    flows = r.load_flows(engine, sites=[site], start=start, end=end)
+    pops = r.load_populations(engine, sites=[site])
+    return build_dataset(results, flows, pops, loq_method=loq_method)
+
+
+def add_measure(ds: xr.Dataset, measure: str, *, cf_id: str | None = None, ci: str = "none"
+                ) -> xr.Dataset:
+    """``ds`` with the measure's variable (consumption/doses added when asked) and, for
+    ``ci`` ``analytic`` or ``montecarlo``, its ``_lo95``/``_hi95`` bounds.
+    """
+    var, _unit = MEASURES[measure]
+    if measure in ("consumption", "doses") and var not in ds:
+        from wastewater.backcalculation import add_consumption
+
+        ds = add_consumption(ds, {str(a): cf_id for a in ds["analyte"].values} if cf_id else None)
+    if ci == "analytic":
+        from wastewater.uncertainty import add_analytic_intervals
+
+        ds = add_analytic_intervals(ds, var)
+    elif ci == "montecarlo":
+        from wastewater.uncertainty import monte_carlo_intervals
+
+        ds = monte_carlo_intervals(ds, var)  # seeded (default seed of the library)
+    elif ci != "none":
+        raise ValueError(f"ci={ci!r}; expected none, analytic or montecarlo")
+    return ds
+
+
+def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load_per_1000", *,
+                start: dt.date | None = None, end: dt.date | None = None,
+                loq_method: str = "loq_half", cf_id: str | None = None, ci: str = "none",
+                rows: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Daily series of one site × analyte as ``date, value, lo95, hi95, censored``.
+
+    One indexed read of the store (``rows`` may pass rows read already); a continuous daily
+    axis from the first to the last sample day in ``[start, end]`` (NaN = no sample). Bounds
+    are NaN for ``ci="none"``. ``loq_method`` other than the stored ``loq_half`` builds the
+    series from the raw results with the same :func:`wastewater.timeseries.build_dataset`.
+    """
+    from wastewater.storage.series import STORE_LOQ_METHOD, read_store
+
+    if measure not in MEASURES:
+        raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
+    var, _unit = MEASURES[measure]
+    if loq_method != STORE_LOQ_METHOD:
+        ds = _raw_dataset(engine, site, analyte, start, end, loq_method)
+        if ds is None:
+            return empty_series()
+        return _trim(_frame_of(add_measure(ds, measure, cf_id=cf_id, ci=ci), var, ci), start, end)
+    if rows is None:
+        rows = read_store(engine, site, analyte, start=start, end=end)
+    if rows.empty:
+        return empty_series()
+    if ci == "none" and var in STORED_VARIABLES:
+        day = rows["date"].to_numpy().astype("datetime64[D]")
+        first = day[0]
+        n = int((day[-1] - first).astype(np.int64)) + 1
+        idx = (day - first).astype(np.int64)
+        value = np.full(n, np.nan)
+        value[idx] = rows[var].to_numpy(dtype=float)
+        cens = np.zeros(n, dtype=bool)
+        cens[idx] = rows["censored"].to_numpy(dtype=bool)
+        return pd.DataFrame({
+            "date": np.arange(first, first + np.timedelta64(n, "D")).astype("datetime64[ns]"),
+            "value": value, "lo95": np.full(n, np.nan), "hi95": np.full(n, np.nan),
+            "censored": cens})
+    ds = add_measure(store_dataset(rows), measure, cf_id=cf_id, ci=ci)
+    return _frame_of(ds, var, ci)
+
+
+def _frame_of(ds: xr.Dataset, var: str, ci: str) -> pd.DataFrame:
+    sel = ds.isel(site=0, analyte=0)
+    n = sel.sizes["date"]
+    return pd.DataFrame({
+        "date": np.asarray(sel["date"].values).astype("datetime64[ns]"),
+        "value": np.asarray(sel[var].values, dtype=float),
+        "lo95": (np.asarray(sel[f"{var}_lo95"].values, dtype=float) if ci != "none"
+                 else np.full(n, np.nan)),
+        "hi95": (np.asarray(sel[f"{var}_hi95"].values, dtype=float) if ci != "none"
+                 else np.full(n, np.nan)),
+        "censored": np.asarray(sel["censored"].values).astype(bool),
+    })
+
+
+def _trim(frame: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
+    dates = frame["date"].to_numpy()
+    keep = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        keep &= dates >= pd.Timestamp(start).to_datetime64()
+    if end is not None:
+        keep &= dates <= pd.Timestamp(end).to_datetime64()
+    return frame[keep].reset_index(drop=True) if not keep.all() else frame
+
+
+def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
+    """ISO-week (Monday-first) means of a daily series ``date, value, lo95, hi95, censored``.
+
+    ``n_days`` = days with a value, ``n_censored`` = censored days among them. ``lo95``/``hi95``
+    are the means of the daily bounds: exact when the errors are fully correlated within the
+    week (systematic correction-factor, flow and population errors dominate), conservative
+    (too wide) otherwise.
+    """
+    if daily.empty:
+        return pd.DataFrame(columns=["date", "iso_week", "value", "lo95", "hi95", "n_days",
+                                     "n_censored"])
+    d = daily.copy()
+    d["date"] = pd.to_datetime(d["date"])
+    d = d[d["value"].notna()]
+    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
+    g = d.groupby("monday", sort=True)
+    out = pd.DataFrame(
+        {
+            "value": g["value"].mean(),
+            "lo95": g["lo95"].mean(),
+            "hi95": g["hi95"].mean(),
+            "n_days": g["value"].count().astype(int),
+            "n_censored": g["censored"].sum().astype(int),
+        }
+    ).reset_index().rename(columns={"monday": "date"})
+    iso = out["date"].dt.isocalendar()
+    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
+    return out[["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"]]

@@ -1,0 +1,473 @@
+"""The derived daily-series store: maintenance inside the ingest transaction, rebuild, reads.
+
+``series_daily`` holds, per (site, analyte, day) covered by a current sample result, the joined
+daily inputs in canonical units exactly as :func:`wastewater.timeseries.build_dataset` computes
+them for that one site × analyte (``loq_half`` substitution, ``de_jure`` population):
+concentration, censoring flag and LOQ, flow, population used, load, load per 1 000 inhabitants,
+replicate count and SD, composite hours. ``series_versions`` holds the data version of each
+(site, analyte) series.
+
+Which days a change touches (``MAX_COMPOSITE_DAYS`` = 7, the longest composite ingest accepts):
+
+==================  =======================================================================
+change              recomputed days
+==================  =======================================================================
+result (new, new    its site × analyte, the days its composite covers, for the new *and*
+version)            the superseded version (a correction may move a sample to another day
+                    or site)
+flow of day D       every analyte of the site, days D − 6 … D + 6 (a composite's flow is the
+                    mean over the days it covers)
+de jure population  every analyte of the site, the dates whose year uses that population:
+of year Y           from Y (or from the beginning when Y is the earliest year) to the year
+                    before the next stored year (or to the end)
+==================  =======================================================================
+
+Day D of a series depends only on results sampled in D − 6 … D and on flows of D − 6 … D + 6,
+so recomputing a range from those rows gives the same floats as a from-scratch build
+(``tests/test_series_store.py`` checks this with random sequences of uploads on SQLite and
+PostgreSQL). :func:`refresh_for_upload` is the one call the ingest service makes after it has
+written an upload's rows; it finds what changed from the rows carrying the upload's id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from wastewater.storage import tables as t
+
+MAX_COMPOSITE_DAYS = 7
+"""Days the longest accepted composite covers (168 h, ``wastewater.ingest.results``)."""
+
+STORE_LOQ_METHOD = "loq_half"
+STORE_POPULATION_METHOD = "de_jure"
+
+VALUE_COLUMNS = ("concentration_ng_per_l", "censored", "loq_ng_per_l", "flow_m3_per_day",
+                 "population", "load_mg_per_day", "load_mg_per_day_per_1000", "n_replicates",
+                 "replicate_sd_ng_per_l", "composite_hours")
+STORE_COLUMNS = ("site", "analyte", "date", *VALUE_COLUMNS)
+"""Columns of ``series_daily`` and of the frames :func:`build_pair` and :func:`read_store` return."""
+
+_FIRST_DAY = dt.date(1900, 1, 1)   # ingest accepts years 1900-2200
+_LAST_DAY = dt.date(2200, 12, 31)
+_INT_COLUMNS = ("n_replicates", "composite_hours")
+_BOOL_COLUMNS = ("censored",)
+
+_RESULT_READ = ("site", "sample_date", "analyte", "value_ng_per_l", "censor", "loq_ng_per_l",
+                "lod_ng_per_l", "flow_m3_per_day", "composite_hours", "sample_role")
+
+
+def _empty_store_frame() -> pd.DataFrame:
+    data: dict[str, Any] = {"site": pd.Series(dtype=object), "analyte": pd.Series(dtype=object),
+                            "date": pd.Series(dtype="datetime64[ns]")}
+    for c in VALUE_COLUMNS:
+        data[c] = pd.Series(dtype=bool if c in _BOOL_COLUMNS else
+                            "int64" if c in _INT_COLUMNS else float)
+    return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------- pure build
+
+
+def build_pair(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame
+               ) -> pd.DataFrame:
+    """Store rows of one site × analyte from its raw rows (the one rule: ``build_dataset``).
+
+    ``results`` are the current sample results of one site and one analyte, ``flows`` the
+    site's current flows, ``populations`` its populations (all methods). Returns
+    :data:`STORE_COLUMNS` for every day a sample covers (``composite_hours > 0``), sorted by date.
+    """
+    from wastewater.timeseries import build_dataset
+
+    if results.empty:
+        return _empty_store_frame()
+    pops = populations
+    if "method" in pops.columns:
+        pops = pops[pops["method"].fillna("de_jure") == STORE_POPULATION_METHOD]
+    pops = pops[["site", "year", "population"]]  # no de jure rows → NaN loads per 1000
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "no population" / "no LOQ": NaN, as the API shows
+        ds = build_dataset(results, flows, pops, loq_method=STORE_LOQ_METHOD,
+                           population_method=STORE_POPULATION_METHOD)
+    sel = ds.isel(site=0, analyte=0)
+    hours = np.asarray(sel["composite_hours"].values)
+    keep = hours > 0
+    out = pd.DataFrame({
+        "site": str(ds["site"].values[0]),
+        "analyte": str(ds["analyte"].values[0]),
+        "date": np.asarray(ds["date"].values)[keep].astype("datetime64[ns]"),
+    })
+    for c in VALUE_COLUMNS:
+        values = np.asarray(sel[c].values)[keep]
+        if c in _INT_COLUMNS:
+            values = values.astype("int64")
+        elif c in _BOOL_COLUMNS:
+            values = values.astype(bool)
+        else:
+            values = values.astype(float)
+        out[c] = values
+    return out
+
+
+# --------------------------------------------------------------------------- ranges
+
+
+@dataclasses.dataclass
+class _Touched:
+    """Day ranges to recompute: (site, analyte) → list of [lo, hi] ordinals; site → ranges
+    of every analyte of the site.
+    """
+
+    pairs: dict[tuple[str, str], list[tuple[int, int]]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list))
+    sites: dict[str, list[tuple[int, int]]] = dataclasses.field(
+        default_factory=lambda: defaultdict(list))
+
+    def __bool__(self) -> bool:
+        return bool(self.pairs) or bool(self.sites)
+
+
+def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Union of closed integer ranges as sorted disjoint ranges (adjacent ones joined)."""
+    out: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if out and lo <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], hi)
+        else:
+            out.append([lo, hi])
+    return [(a, b) for a, b in out]
+
+
+def _span_days(hours: Any) -> int:
+    h = 24 if hours is None else int(hours)
+    return max(1, -(-h // 24))
+
+
+def _ordinal(day: Any) -> int:
+    if isinstance(day, dt.datetime):
+        day = day.date()
+    if not isinstance(day, dt.date):
+        day = pd.Timestamp(day).date()
+    return day.toordinal()
+
+
+def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
+    touched = _Touched()
+    if kind == "results":
+        r = t.results.c
+        new = sa.select(r.site, r.analyte, r.sample_date, r.composite_hours).where(
+            r.upload_id == upload_id, r.sample_role == "sample")
+        newer = t.results.alias("newer")
+        old = (sa.select(r.site, r.analyte, r.sample_date, r.composite_hours)
+               .join(newer, newer.c.result_id == r.superseded_by)
+               .where(newer.c.upload_id == upload_id, r.sample_role == "sample"))
+        for query in (new, old):
+            for site, analyte, day, hours in conn.execute(query):
+                lo = _ordinal(day)
+                touched.pairs[(site, analyte)].append((lo, lo + _span_days(hours) - 1))
+    elif kind == "flows":
+        f = t.flows.c
+        span = MAX_COMPOSITE_DAYS - 1
+        for site, day in conn.execute(sa.select(f.site, f.date).where(f.upload_id == upload_id)):
+            d = _ordinal(day)
+            touched.sites[site].append((d - span, d + span))
+    elif kind == "sites":
+        p = t.site_populations.c
+        changed = conn.execute(sa.select(p.site, p.year).where(
+            p.upload_id == upload_id, p.method == STORE_POPULATION_METHOD)).all()
+        by_site: dict[str, set[int]] = defaultdict(set)
+        for site, year in changed:
+            by_site[site].add(int(year))
+        for site, years_changed in by_site.items():
+            years = sorted(int(y) for y in conn.execute(sa.select(p.year).where(
+                p.site == site, p.method == STORE_POPULATION_METHOD)).scalars())
+            for year in years_changed:
+                lo = _FIRST_DAY if year <= years[0] else dt.date(year, 1, 1)
+                later = [y for y in years if y > year]
+                hi = dt.date(later[0], 1, 1) - dt.timedelta(days=1) if later else _LAST_DAY
+                touched.sites[site].append((lo.toordinal(), hi.toordinal()))
+    return touched
+
+
+# --------------------------------------------------------------------------- maintenance
+
+
+def refresh_for_upload(conn: Connection, upload_id: int, kind: str, *,
+                       now: dt.datetime | None = None) -> int:
+    """Bring the store up to date with upload ``upload_id`` (call inside its transaction).
+
+    The rows written for the upload (and the versions they superseded) say which
+    (site, analyte, day) ranges changed; those ranges are recomputed from the current raw
+    rows and the versions of the affected series incremented. Events and site attributes do
+    not enter the store. Returns the number of series whose version was incremented.
+    """
+    touched = _touched_by_upload(conn, int(upload_id), kind)
+    if not touched:
+        return 0
+    return _refresh(conn, touched, now=now)
+
+
+def _site_analytes(conn: Connection, sites: list[str]) -> dict[str, set[str]]:
+    """Analytes with a series (current sample results or a stored version) per site."""
+    r = t.results.c
+    v = t.series_versions.c
+    out: dict[str, set[str]] = defaultdict(set)
+    for part in _chunks(sites, 500):
+        for site, analyte in conn.execute(
+                sa.select(r.site, r.analyte).distinct()
+                .where(r.site.in_(part), r.is_current.is_(True), r.sample_role == "sample")):
+            out[site].add(analyte)
+        for site, analyte in conn.execute(sa.select(v.site, v.analyte).where(v.site.in_(part))):
+            out[site].add(analyte)
+    return out
+
+
+def _chunks(seq: list, size: int) -> Iterable[list]:
+    for i in range(0, len(seq), size):
+        yield seq[i:i + size]
+
+
+def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) -> int:
+    from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS, _frame
+
+    pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
+    for key, ranges in touched.pairs.items():
+        pairs[key].extend(ranges)
+    if touched.sites:
+        analytes = _site_analytes(conn, sorted(touched.sites))
+        for site, ranges in touched.sites.items():
+            for analyte in analytes.get(site, ()):
+                pairs[(site, analyte)].extend(ranges)
+    if not pairs:
+        return 0
+    by_site: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(dict)
+    for (site, analyte), ranges in pairs.items():
+        by_site[site][analyte] = _merge(ranges)
+    r, f, p, s = t.results.c, t.flows.c, t.site_populations.c, t.series_daily.c
+    back = MAX_COMPOSITE_DAYS - 1
+    for site, per_analyte in sorted(by_site.items()):
+        lo_all = min(lo for rs in per_analyte.values() for lo, _ in rs)
+        hi_all = max(hi for rs in per_analyte.values() for _, hi in rs)
+        res_rows = conn.execute(
+            sa.select(*[r[c] for c in _RESULT_READ])
+            .where(r.site == site, r.analyte.in_(sorted(per_analyte)), r.is_current.is_(True),
+                   r.sample_role == "sample",
+                   r.sample_date >= _day(lo_all - back), r.sample_date <= _day(hi_all))
+            .order_by(r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id)).all()
+        results = _frame(res_rows, _RESULT_READ)
+        flows = _frame(conn.execute(
+            sa.select(f.site, f.date, f.flow_m3_per_day)
+            .where(f.site == site, f.is_current.is_(True),
+                   f.date >= _day(lo_all - back), f.date <= _day(hi_all + back))
+            .order_by(f.date)).all(), FLOW_COLUMNS)
+        pops = _frame(conn.execute(
+            sa.select(p.site, p.year, p.population, p.method).where(p.site == site)
+            .order_by(p.year, p.method)).all(), POPULATION_COLUMNS)
+        analyte_of = results["analyte"].to_numpy() if len(results) else np.array([], dtype=object)
+        day_of = (results["sample_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+                  + dt.date(1970, 1, 1).toordinal()) if len(results) else np.array([], np.int64)
+        new_rows: list[pd.DataFrame] = []
+        for analyte, ranges in sorted(per_analyte.items()):
+            for part in _chunks(ranges, 200):
+                conn.execute(t.series_daily.delete().where(
+                    s.site == site, s.analyte == analyte,
+                    sa.or_(*[s.date.between(_day(lo), _day(hi)) for lo, hi in part])))
+            lo_pair, hi_pair = ranges[0][0], ranges[-1][1]
+            m = (analyte_of == analyte) & (day_of >= lo_pair - back) & (day_of <= hi_pair)
+            if not m.any():
+                continue
+            # one build over the pair's whole window: a day depends only on its neighbourhood
+            built = build_pair(results[m], flows, pops)
+            days = (built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+                    + dt.date(1970, 1, 1).toordinal())
+            bounds = np.array(ranges, dtype=np.int64)
+            pos = np.searchsorted(bounds[:, 0], days, side="right") - 1
+            inside = (pos >= 0) & (days <= bounds[np.clip(pos, 0, None), 1])
+            built = built[inside]
+            if len(built):
+                new_rows.append(built)
+        if new_rows:
+            _insert_rows(conn, pd.concat(new_rows, ignore_index=True))
+    return _bump_versions(conn, sorted(pairs), now=now)
+
+
+def _day(ordinal: int) -> dt.date:
+    return dt.date.fromordinal(max(_FIRST_DAY.toordinal(), min(_LAST_DAY.toordinal(), ordinal)))
+
+
+def _insert_rows(conn: Connection, frame: pd.DataFrame) -> None:
+    from wastewater.storage.service import bulk_insert
+
+    cols: dict[str, list[Any]] = {}
+    cols["site"] = frame["site"].astype(str).tolist()
+    cols["analyte"] = frame["analyte"].astype(str).tolist()
+    cols["date"] = [d.date() for d in pd.DatetimeIndex(frame["date"])]
+    for c in VALUE_COLUMNS:
+        arr = frame[c].to_numpy()
+        if c in _BOOL_COLUMNS:
+            cols[c] = arr.astype(bool).tolist()
+        elif c in _INT_COLUMNS:
+            cols[c] = arr.astype(np.int64).tolist()
+        else:
+            vals = arr.astype(float).tolist()
+            cols[c] = [None if v != v else v for v in vals]  # NaN → NULL
+    names = list(STORE_COLUMNS)
+    records = [dict(zip(names, row, strict=True))
+               for row in zip(*(cols[n] for n in names), strict=True)]
+    bulk_insert(conn, t.series_daily, records)
+
+
+def _bump_versions(conn: Connection, pairs: list[tuple[str, str]], *,
+                   now: dt.datetime | None) -> int:
+    """Increment the version of every pair (insert version 1 for new ones)."""
+    if not pairs:
+        return 0
+    now = now or dt.datetime.now(dt.UTC)
+    v = t.series_versions.c
+    existing: set[tuple[str, str]] = set()
+    sites = sorted({site for site, _ in pairs})
+    for part in _chunks(sites, 500):
+        existing.update((a, b) for a, b in conn.execute(
+            sa.select(v.site, v.analyte).where(v.site.in_(part))))
+    old = [{"s": a, "a": b} for a, b in pairs if (a, b) in existing]
+    new = [{"site": a, "analyte": b, "version": 1, "changed_at": now}
+           for a, b in pairs if (a, b) not in existing]
+    if old:
+        conn.execute(
+            t.series_versions.update()
+            .where(v.site == sa.bindparam("s"), v.analyte == sa.bindparam("a"))
+            .values(version=v.version + 1, changed_at=now), old)
+    if new:
+        conn.execute(t.series_versions.insert(), new)
+    return len(pairs)
+
+
+# --------------------------------------------------------------------------- rebuild
+
+
+def scratch_build(conn: Connection) -> pd.DataFrame:
+    """The whole store computed from the raw tables (every pair, every day), sorted by key."""
+    from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS, _frame
+
+    r, f, p = t.results.c, t.flows.c, t.site_populations.c
+    results = _frame(conn.execute(
+        sa.select(*[r[c] for c in _RESULT_READ])
+        .where(r.is_current.is_(True), r.sample_role == "sample")
+        .order_by(r.site, r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id)).all(),
+        _RESULT_READ)
+    flows = _frame(conn.execute(sa.select(f.site, f.date, f.flow_m3_per_day)
+                                .where(f.is_current.is_(True)).order_by(f.site, f.date)).all(),
+                   FLOW_COLUMNS)
+    pops = _frame(conn.execute(sa.select(p.site, p.year, p.population, p.method)
+                               .order_by(p.site, p.year, p.method)).all(), POPULATION_COLUMNS)
+    if results.empty:
+        return _empty_store_frame()
+    flows_by_site = {k: g for k, g in flows.groupby("site", sort=False)}
+    pops_by_site = {k: g for k, g in pops.groupby("site", sort=False)}
+    parts = []
+    for (site, _analyte), group in results.groupby(["site", "analyte"], sort=True):
+        parts.append(build_pair(group, flows_by_site.get(site, flows.iloc[:0]),
+                                pops_by_site.get(site, pops.iloc[:0])))
+    return pd.concat(parts, ignore_index=True)
+
+
+def rebuild_series_conn(conn: Connection, *, now: dt.datetime | None = None) -> int:
+    """Replace the whole store by a from-scratch build and increment every series' version.
+
+    Runs on ``conn`` (inside the caller's transaction). Returns the number of stored rows.
+    """
+    frame = scratch_build(conn)
+    conn.execute(t.series_daily.delete())
+    if len(frame):
+        _insert_rows(conn, frame)
+    v = t.series_versions.c
+    pairs = {(a, b) for a, b in conn.execute(sa.select(v.site, v.analyte))}
+    pairs.update(zip(frame["site"], frame["analyte"], strict=True))
+    _bump_versions(conn, sorted(pairs), now=now)
+    return len(frame)
+
+
+def rebuild_series(engine: Engine) -> int:
+    """``wastewater db rebuild-series``: rebuild the store in one write transaction."""
+    from wastewater.storage.database import write_transaction
+
+    with write_transaction(engine) as conn:
+        return rebuild_series_conn(conn)
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def read_store(conn_or_engine: Connection | Engine, site: str | None = None,
+               analyte: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Stored rows (:data:`STORE_COLUMNS`), sorted by site, analyte, date; one indexed query."""
+    from wastewater.storage.database import connect
+    from wastewater.storage.repository import _frame
+
+    s = t.series_daily.c
+    query = sa.select(*[s[c] for c in STORE_COLUMNS]).order_by(s.site, s.analyte, s.date)
+    if site is not None:
+        query = query.where(s.site == site)
+    if analyte is not None:
+        query = query.where(s.analyte == analyte)
+    if start is not None:
+        query = query.where(s.date >= pd.Timestamp(start).date())
+    if end is not None:
+        query = query.where(s.date <= pd.Timestamp(end).date())
+    if isinstance(conn_or_engine, Engine):
+        with connect(conn_or_engine) as conn:
+            rows = conn.execute(query).all()
+    else:
+        rows = conn_or_engine.execute(query).all()
+    if not rows:
+        return _empty_store_frame()
+    frame = _frame(rows, STORE_COLUMNS)
+    for c in VALUE_COLUMNS:
+        if c in _BOOL_COLUMNS:
+            frame[c] = frame[c].astype(bool)
+        elif c in _INT_COLUMNS:
+            frame[c] = frame[c].astype("int64")
+        else:
+            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
+    return frame
+
+
+def series_version(conn: Connection, site: str, analyte: str) -> tuple[int, dt.datetime] | None:
+    """(version, changed_at UTC) of one series, ``None`` when it never existed."""
+    v = t.series_versions.c
+    row = conn.execute(sa.select(v.version, v.changed_at)
+                       .where(v.site == site, v.analyte == analyte)).first()
+    if row is None:
+        return None
+    when = row.changed_at
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return int(row.version), when
+
+
+def read_store_many(engine: Engine, sites: Iterable[str], *, analytes: Iterable[str] | None = None,
+                    start: Any = None, end: Any = None) -> pd.DataFrame:
+    """Stored rows of several sites (and analytes), sorted by site, analyte, date."""
+    wanted = sorted(set(sites))
+    if not wanted:
+        return _empty_store_frame()
+    parts = []
+    for site in wanted:
+        if analytes is None:
+            parts.append(read_store(engine, site, start=start, end=end))
+        else:
+            parts.extend(read_store(engine, site, a, start=start, end=end)
+                         for a in sorted(set(analytes)))
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return _empty_store_frame()
+    return pd.concat(parts, ignore_index=True)
