@@ -7,12 +7,14 @@ behind a load balancer.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.config import Settings
 from api.middleware import BodySizeLimit
+from api.query import reject_unknown_query
 
 API_PREFIX = "/api/v1"
 
@@ -57,7 +59,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     import wastewater
 
     settings = settings or Settings()
-    app = FastAPI(
+    # Swagger UI and ReDoc from the files fastapi-offline installs (no CDN: works offline).
+    app = FastAPIOffline(
         title="Wastewater drug monitoring API",
         version=wastewater.__version__,
         description=DESCRIPTION,
@@ -65,6 +68,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=f"{API_PREFIX}/docs",
         redoc_url=f"{API_PREFIX}/redoc",
+        static_url=f"{API_PREFIX}/docs-static",
+        swagger_ui_oauth2_redirect_url=f"{API_PREFIX}/docs/oauth2-redirect",
     )
     app.state.settings = settings
     if engine is None:
@@ -98,7 +103,9 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
 
     for r in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop,
               keys):
-        app.include_router(r.router, prefix=API_PREFIX)
+        app.include_router(
+            r.router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)]
+        )
 
     try:
         import dashboards
