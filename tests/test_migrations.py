@@ -22,6 +22,7 @@ EXPECTED_TABLES = {
     "uploads", "sites", "site_populations", "flows", "results", "events", "reference_sites",
     "reference_values", "api_keys", "audit_log", "alembic_version", "series_daily",
     "series_versions",
+    "alerts", "alert_subscriptions", "alert_outbox",
 }
 
 

@@ -610,6 +610,12 @@ def _finish(engine: Engine, zf: zipfile.ZipFile, index: list[dict[str, Any]],
                     report_json=zf.read(report_member).decode("utf-8"),
                 )
             )
+        # rows the replay wrote into verbatim tables (audit log, alerts raised by the replayed
+        # uploads and their outbox): delete children before parents, then restore
+        verbatim = [tb for tb in _serialised_tables(metadata)
+                    if tb.name not in DERIVED_NATURAL_KEYS and f"tables/{tb.name}.jsonl" in members]
+        for table in reversed(verbatim):
+            conn.execute(table.delete())
         for table in _serialised_tables(metadata):
             member = f"tables/{table.name}.jsonl"
             if member not in members:
@@ -627,7 +633,6 @@ def _finish(engine: Engine, zf: zipfile.ZipFile, index: list[dict[str, Any]],
                          if "upload_id" in r and r["upload_id"] is None)
                 _restore_rows(conn, table, loose)
                 continue
-            conn.execute(table.delete())  # e.g. audit_log rows written by the replay
             _restore_rows(conn, table, _read_jsonl(zf, member))
             _reset_sequence(conn, table)
         _reset_sequence(conn, uploads)

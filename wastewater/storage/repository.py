@@ -117,8 +117,14 @@ def _frame_empty(columns: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def _fetch(engine: Engine, query: sa.Executable) -> list[sa.Row]:
-    """Run a read query; a missing schema becomes :class:`StorageUnavailable`."""
+def _fetch(engine: Engine | sa.Connection, query: sa.Executable) -> list[sa.Row]:
+    """Run a read query; a missing schema becomes :class:`StorageUnavailable`.
+
+    ``engine`` may also be an open ``Connection`` (e.g. inside the ingest transaction, which
+    must see its own uncommitted rows).
+    """
+    if isinstance(engine, sa.Connection):
+        return list(engine.execute(query))
     with connect(engine) as conn:
         try:
             return list(conn.execute(query))

@@ -100,6 +100,7 @@ class IngestOutcome:
     rows_unchanged: int = 0
     kind: str | None = None
     dry_run: bool = False
+    alerts: tuple[dict[str, Any], ...] = ()
 
     @property
     def rejected(self) -> bool:
@@ -117,6 +118,7 @@ class IngestOutcome:
             "rows_inserted": self.rows_inserted,
             "rows_superseded": self.rows_superseded,
             "rows_unchanged": self.rows_unchanged,
+            "alerts": list(self.alerts),
             "report": self.report.to_dict() if hasattr(self.report, "to_dict") else self.report,
         }
 
@@ -290,6 +292,7 @@ def store_parsed(
             )
             if not dry_run:  # the derived daily-series store, same transaction
                 refresh_for_upload(conn, upload_id, kind, now=now)
+            raised = () if dry_run else _record_alerts(conn, kind, upload_id, now, today)
             conn.execute(
                 t.audit_log.insert(),
                 {
@@ -323,8 +326,38 @@ def store_parsed(
             raise
         return _duplicate_outcome(report, existing, kind)
     return IngestOutcome(
-        upload_id, False, True, report, counts.inserted, counts.superseded, counts.unchanged, kind
+        upload_id, False, True, report, counts.inserted, counts.superseded, counts.unchanged, kind,
+        alerts=tuple(raised),
     )
+
+
+def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime,
+                   today: dt.date) -> list[dict[str, Any]]:
+    """Upload-time alerts and their outbox rows, in this transaction
+    (:func:`wastewater.storage.alerts.record_upload_alerts`).
+
+    Runs in a savepoint: if the evaluation itself fails, the upload is still stored, without
+    alerts, and the failure is logged and written to the audit log (``alert_evaluation_failed``).
+    """
+    import logging
+
+    from wastewater.storage.alerts import record_upload_alerts
+
+    try:
+        with conn.begin_nested():
+            return record_upload_alerts(conn, kind=kind, upload_id=upload_id, now=now,
+                                        today=today)
+    except sa.exc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        error: Exception = exc
+    except Exception as exc:  # noqa: BLE001 - a statistics bug must not refuse a lab's upload
+        error = exc
+    logging.getLogger("wastewater.alerts").exception("alert evaluation failed for upload %s",
+                                                     upload_id)
+    conn.execute(t.audit_log.insert(), _audit_row(now, "system", "alert_evaluation_failed",
+                                                  f"upload/{upload_id}", {"error": str(error)}))
+    return []
 
 
 def _check_on_error(on_error: str) -> None:

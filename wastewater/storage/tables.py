@@ -256,3 +256,75 @@ series_versions = sa.Table(
 """Data version of each (site, analyte) series: incremented in the transaction that changes
 any of its ``series_daily`` rows (or could have); rows are never deleted, so a version number
 is never reused for other data (response caches key on it)."""
+
+# --------------------------------------------------------------------------- alerts (issue 19)
+
+ALERT_STATUSES = ("open", "acknowledged", "dismissed")
+DELIVERY_STATUSES = ("pending", "sent", "failed")
+CHANNELS = ("email", "webhook")
+
+alerts = sa.Table(
+    "alerts",
+    metadata,
+    sa.Column("alert_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("site", sa.Text(), sa.ForeignKey("sites.site"), nullable=False),
+    sa.Column("analyte", sa.Text(), nullable=False),
+    sa.Column("sample_date", sa.Date, nullable=False),
+    sa.Column("variable", sa.String(64), nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("upload_id", sa.Integer, sa.ForeignKey("uploads.upload_id"), nullable=False),
+    sa.Column("event_id", sa.Text(), nullable=True),
+    sa.Column("confidential", sa.Boolean, nullable=False, server_default=sa.text("false")),
+    sa.Column("reason_sv", sa.Text, nullable=False),
+    sa.Column("reason_en", sa.Text, nullable=False),
+    sa.Column("statistics_json", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("status_by", sa.Text(), nullable=True),
+    sa.Column("status_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("status_note", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Index("ix_alerts_site_sample_date", "site", "sample_date"),
+    sa.Index("ix_alerts_upload_id", "upload_id"),
+)
+
+alert_subscriptions = sa.Table(
+    "alert_subscriptions",
+    metadata,
+    sa.Column("subscription_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("target", sa.Text(), nullable=False),
+    sa.Column("secret", sa.Text(), nullable=True),
+    sa.Column("key_id", sa.String(64), sa.ForeignKey("api_keys.key_id"), nullable=True),
+    sa.Column("role", sa.String(32), nullable=False, server_default="public"),
+    sa.Column("sites_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("kinds_json", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("lang", sa.String(2), nullable=False, server_default="sv"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.Text(), nullable=False),
+)
+
+alert_outbox = sa.Table(
+    "alert_outbox",
+    metadata,
+    sa.Column("delivery_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("alert_id", sa.Integer, sa.ForeignKey("alerts.alert_id"), nullable=False),
+    sa.Column("subscription_id", sa.Integer,
+              sa.ForeignKey("alert_subscriptions.subscription_id"), nullable=False),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("target", sa.Text(), nullable=False),
+    sa.Column("idempotency_key", sa.String(64), nullable=False, unique=True),
+    sa.Column("subject", sa.Text(), nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),
+    sa.Column("body_json", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Index("ix_alert_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+)

@@ -1,0 +1,603 @@
+"""Upload-time alerts: which of the days an upload touched are worth telling someone about.
+
+Pure functions on daily series (no database, no network). The storage layer
+(:mod:`wastewater.storage.alerts`) calls :func:`evaluate_days` inside the ingest transaction for
+every site × analyte an upload touched, stores the :class:`AlertCandidate` objects it returns
+and queues their deliveries; :func:`render_alert` turns a stored alert into the text a given
+subscriber may receive (:func:`subscriber_may_receive` decides whether it may receive it at all).
+
+Four checks, each with its false-alarm rate fixed in advance (``AlertSettings``):
+
+===================  ==========================================================  ==============
+kind                 test                                                        false alarms
+===================  ==========================================================  ==============
+``unusually_high``   robust z of log load vs the previous 8 same weekdays,       0.01 per day
+                     small-sample threshold by Monte Carlo
+                     (:func:`wastewater.stats.alerts.same_weekday_alerts`)
+``outside_history``  two-sided robust z of log load vs the site's last 56 days   0.001 per day
+                     (≥ 28 values), threshold calibrated the same way
+``method_change``    level shift at the upload's first day: CUSUM statistic at   0.001 per
+                     that fixed split, AR(1) long-run variance, normal p-value   upload
+``possible_dumping`` :func:`wastewater.stats.dumping.flag_dumping` for days      0.001 per day
+                     inside a police operation (and 3 days after)                per check
+===================  ==========================================================  ==============
+
+``tests/test_alerts_simulation.py`` checks the rates by simulating uploads of series without
+any change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import hmac
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+__all__ = [
+    "ALERT_KINDS",
+    "AlertCandidate",
+    "AlertSettings",
+    "evaluate_days",
+    "fingerprint",
+    "level_shift_at",
+    "outside_history",
+    "render_alert",
+    "sign_webhook",
+    "subscriber_may_receive",
+    "verify_webhook",
+]
+
+ALERT_KINDS = ("unusually_high", "outside_history", "method_change", "possible_dumping")
+"""Kinds of alert, in the order they are evaluated."""
+
+#: Days after an operation's end still checked for dumping (flushing right after a raid).
+DUMPING_DAYS_AFTER = 3
+
+KIND_TEXT = {
+    "unusually_high": ("ovanligt högt värde", "unusually high"),
+    "outside_history": ("långt utanför platsens tidigare värden", "far outside the site's history"),
+    "method_change": ("möjligt omärkt metodbyte", "possible unmarked method change"),
+    "possible_dumping": ("möjlig dumpning under en insats", "possible dumping during an operation"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertSettings:
+    """False-alarm rates and history lengths of the on-upload checks.
+
+    Attributes
+    ----------
+    high_false_alarm_rate : float
+        Per site × analyte × day, ``unusually_high`` [fraction].
+    history_false_alarm_rate : float
+        Per site × analyte × day, ``outside_history`` (two-sided) [fraction].
+    shift_alpha : float
+        Per site × analyte × upload, ``method_change`` [fraction].
+    dumping_false_alarm_rate : float
+        Per day and check inside an operation window, ``possible_dumping`` [fraction].
+    history_days : int
+        Window of ``outside_history`` [days]; needs ``min_history_values`` values in it.
+    shift_before_days, shift_min_before, shift_min_after : int
+        ``method_change`` compares the upload's days (at least ``shift_min_after`` values)
+        with the ``shift_before_days`` days before them (at least ``shift_min_before`` values).
+    max_age_days : int or None
+        Days more than this before the upload date are stored but not alerted on (a backfill of
+        years of old results would otherwise raise about 1 % of its days) [days]; ``None`` =
+        every touched day.
+    """
+
+    high_false_alarm_rate: float = 0.01
+    history_false_alarm_rate: float = 0.001
+    shift_alpha: float = 0.001
+    dumping_false_alarm_rate: float = 0.001
+    history_days: int = 56
+    min_history_values: int = 28
+    shift_before_days: int = 56
+    shift_min_before: int = 28
+    shift_min_after: int = 7
+    max_age_days: int | None = 120
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertCandidate:
+    """One alert raised by :func:`evaluate_days` (not yet stored).
+
+    ``statistics`` holds the numbers behind it (JSON-safe); ``value`` is the day's value in
+    ``variable`` (``load_mg_per_day_per_1000`` or, without population, ``concentration_ng_per_l``).
+    """
+
+    kind: str
+    site: str
+    analyte: str
+    date: str
+    value: float | None
+    variable: str
+    statistics: dict[str, Any]
+    event_id: str | None = None
+    confidential: bool = False
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.kind, self.site, self.analyte, self.date, self.value,
+                           self.event_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "fingerprint": self.fingerprint}
+
+
+def fingerprint(kind: str, site: str, analyte: str, date: str, value: float | None,
+                event_id: str | None = None) -> str:
+    """Identity of an alert (SHA-256 hex): the same finding on the same value is stored once.
+
+    The value is rounded to 9 significant digits so that a float round trip through either
+    database gives the same key; a corrected value is a new finding.
+    """
+    v = "" if value is None or not math.isfinite(value) else f"{value:.9g}"
+    text = "|".join([kind, site, analyte, date, v, event_id or ""])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _clean(series: pd.Series, censored: pd.Series | None) -> tuple[pd.Series, pd.Series]:
+    s = pd.Series(np.asarray(series, dtype=float), index=pd.DatetimeIndex(series.index).normalize())
+    s = s[np.isfinite(s.to_numpy()) & (s.to_numpy() > 0)].sort_index()
+    if censored is None:
+        c = pd.Series(False, index=s.index)
+    else:
+        c = pd.Series(np.asarray(censored, dtype=bool),
+                      index=pd.DatetimeIndex(censored.index).normalize())
+        c = c.reindex(s.index, fill_value=False).astype(bool)
+    return s, c
+
+
+def outside_history(history: pd.Series, value: float, *, false_alarm_rate: float = 0.001,
+                    min_values: int = 28) -> dict[str, Any] | None:
+    """Test whether ``value`` is far outside the site's recent values (either direction).
+
+    Parameters
+    ----------
+    history : pandas.Series
+        Earlier uncensored values of the site and analyte (any positive unit; only the log
+        scale matters).
+    value : float
+        The new value (same unit).
+    false_alarm_rate : float
+        Two-sided probability that an ordinary value (same distribution as the history) is
+        flagged [fraction].
+    min_values : int
+        Fewer history values → no test (``None``).
+
+    Returns
+    -------
+    dict or None
+        ``robust_z, threshold, n_history, median, direction ("high" | "low"), alert``.
+
+    Notes
+    -----
+    ``z = (log x − median(log h)) / (1.4826·MAD(log h))`` [RousseeuwCroux1993]_; the threshold
+    is :func:`wastewater.stats.alerts.alert_threshold` at ``false_alarm_rate / 2`` calibrated
+    for ``min_values`` history values whatever the history's size (a smaller history gives a
+    higher threshold, so with more values the rate is at or below the nominal one; one
+    calibration serves every day). Weekday effects are not removed: they widen
+    the history's spread, which again only lowers the rate. A factor-1000 unit slip (µg/L
+    entered as ng/L) is flagged whatever the site's noise.
+    """
+    from wastewater.stats.alerts import alert_threshold
+    from wastewater.stats.dumping import MAD_TO_SD
+
+    h = np.asarray(history, dtype=float)
+    h = h[np.isfinite(h) & (h > 0)]
+    if len(h) < min_values or not (value > 0):
+        return None
+    lh = np.log(h)
+    med = float(np.median(lh))
+    scale = float(MAD_TO_SD * np.median(np.abs(lh - med)))
+    if scale <= 0:
+        return None
+    z = (math.log(value) - med) / scale
+    thr = alert_threshold(int(min_values), false_alarm_rate / 2)
+    return {"robust_z": z, "threshold": thr, "n_history": int(len(h)), "median": math.exp(med),
+            "direction": "high" if z > 0 else "low", "alert": bool(abs(z) > thr)}
+
+
+def level_shift_at(series: pd.Series, first_day: Any, *, alpha: float = 0.001,
+                   before_days: int = 56, min_before: int = 28, min_after: int = 7
+                   ) -> dict[str, Any] | None:
+    """Test for a level shift that starts exactly at ``first_day`` (an upload's first day).
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Daily values (DatetimeIndex) up to the last day of the upload, censored days removed.
+    first_day : date-like
+        First sample day of the upload.
+    alpha : float
+        Two-sided level of the test [fraction].
+    before_days, min_before, min_after : int
+        History window before ``first_day`` [days] and the least number of values before and
+        from ``first_day`` on.
+
+    Returns
+    -------
+    dict or None
+        ``z, p_value, n_before, n_after, level_before, level_after, relative_change, phi,
+        alert``; ``None`` when there are too few values.
+
+    Notes
+    -----
+    Log values are weekday-adjusted (weekday medians removed) and winsorised at 4 robust
+    standard deviations (MAD × 1.4826 [RousseeuwCroux1993]_) around each segment's median. With the split fixed at index
+    ``k`` of ``n`` values the CUSUM ``S_k = Σ_{i<k}(x_i − x̄)`` is normal with variance
+    ``σ²_LR · k(n−k)/n`` under no change [CsorgoHorvath1997]_; ``σ_LR`` is the AR(1) long-run
+    standard deviation of the residuals around the two segment means [Andrews1991]_ (as in
+    :func:`wastewater.stats.changepoints.cusum_test`, whose *searched* split needs the
+    Kolmogorov distribution instead). The split is not searched, so the normal p-value holds.
+    """
+    from wastewater.stats.changepoints import _long_run_sd
+
+    d0 = pd.Timestamp(first_day).normalize()
+    s = series[(series.index >= d0 - pd.Timedelta(days=before_days))].dropna()
+    s = s[s > 0]
+    before = s[s.index < d0]
+    after = s[s.index >= d0]
+    if len(before) < min_before or len(after) < min_after:
+        return None
+    y = np.log(s.to_numpy(dtype=float))
+    dow = s.index.day_of_week.to_numpy()
+    y = y - pd.Series(y).groupby(dow).transform("median").to_numpy() + np.median(y)
+    n, k = len(y), len(before)
+    # winsorise at 4 robust sd around each segment's median: one wild day (a unit slip, which
+    # ``outside_history`` reports) must not hide a shift by inflating the scale
+    from wastewater.stats.dumping import MAD_TO_SD
+
+    for part in (slice(0, k), slice(k, n)):
+        seg = y[part]
+        med = np.median(seg)
+        scale = MAD_TO_SD * np.median(np.abs(seg - med))
+        if scale > 0:
+            y[part] = np.clip(seg, med - 4 * scale, med + 4 * scale)
+    s_k = float(np.sum(y[:k] - y.mean()))
+    resid = np.concatenate([y[:k] - y[:k].mean(), y[k:] - y[k:].mean()])
+    sd_lr, phi = _long_run_sd(resid)
+    if sd_lr <= 0:
+        return None
+    z = s_k / (sd_lr * math.sqrt(k * (n - k) / n))
+    p = float(2 * sps.norm.sf(abs(z)))
+    lb, la = float(np.exp(y[:k].mean())), float(np.exp(y[k:].mean()))
+    return {"z": z, "p_value": p, "alpha": alpha, "n_before": k, "n_after": n - k,
+            "level_before": lb, "level_after": la, "relative_change": la / lb - 1, "phi": phi,
+            "alert": bool(p < alpha)}
+
+
+def _event_applies(event: dict[str, Any], site: str, analyte: str) -> bool:
+    if event.get("kind") != "operation":
+        return False
+    sites = list(event.get("sites") or [])
+    subs = list(event.get("substances") or [])
+    return (not sites or site in sites) and (not subs or analyte in subs)
+
+
+def evaluate_days(
+    series: pd.Series,
+    days: Iterable[Any],
+    *,
+    site: str,
+    analyte: str,
+    censored: pd.Series | None = None,
+    variable: str = "load_mg_per_day_per_1000",
+    events: Sequence[dict[str, Any]] = (),
+    method_marked: bool = False,
+    ratio_pair: tuple[pd.Series, pd.Series, str, str] | None = None,
+    settings: AlertSettings = AlertSettings(),
+) -> list[AlertCandidate]:
+    """Run the four on-upload checks for the ``days`` an upload touched.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        The whole daily series of the site and analyte *including* the upload (DatetimeIndex,
+        NaN = no sample), in ``variable``'s unit.
+    days : iterable of date-like
+        Days whose value the upload added or changed.
+    site, analyte : str
+    censored : pandas.Series of bool, optional
+        Censored days never alert and are left out of every history.
+    variable : str
+        Name of the quantity (recorded with the alert).
+    events : sequence of dict
+        Events (``event_id, kind, start, end, sites, substances, confidential``) of the site;
+        only ``kind == "operation"`` matters (dumping check).
+    method_marked : bool
+        The upload names a different ``method`` than the results before it: a level shift at
+        its first day is then explained and not raised as ``method_change``.
+    ratio_pair : (parent, metabolite, parent_name, metabolite_name), optional
+        Series for the parent/metabolite ratio check of the dumping test.
+    settings : AlertSettings
+
+    Returns
+    -------
+    list of AlertCandidate
+        In date order; at most one of each kind per day (``method_change`` only on the first
+        day, ``possible_dumping`` once per day and operation).
+    """
+    from wastewater.stats.alerts import same_weekday_alerts
+
+    s, cens = _clean(series, censored)
+    wanted = sorted({pd.Timestamp(d).normalize() for d in days})
+    wanted = [d for d in wanted if d in s.index]
+    if not wanted:
+        return []
+    # every check but the dumping one looks back at most this far before the first day
+    reach = max(settings.history_days, settings.shift_before_days, 8 * 7) + 1
+    keep = (s.index >= wanted[0] - pd.Timedelta(days=reach)) & (s.index <= wanted[-1])
+    s, cens = s[keep], cens[keep]
+    ok = s[~cens]
+    out: list[AlertCandidate] = []
+
+    def add(kind: str, day: pd.Timestamp, stat: dict[str, Any], **kw: Any) -> None:
+        out.append(AlertCandidate(kind=kind, site=site, analyte=analyte,
+                                  date=day.date().isoformat(), value=float(s[day]),
+                                  variable=variable, statistics=_json_safe(stat), **kw))
+
+    high = same_weekday_alerts(s, censored=cens,
+                               false_alarm_rate=settings.high_false_alarm_rate)
+    ok_t = ok.index.to_numpy()
+    ok_v = ok.to_numpy(dtype=float)
+    span = np.timedelta64(settings.history_days, "D")
+    for day in wanted:
+        if cens[day]:
+            continue
+        value = float(s[day])
+        h = high.loc[day] if day in high.index else None
+        if h is not None and bool(h["alert"]):
+            add("unusually_high", day, {
+                "baseline_median": h["baseline_median_mg_per_day_per_1000"],
+                "n_history": int(h["n_history"]), "robust_z": h["robust_z"],
+                "threshold": h["threshold"], "false_alarm_rate": settings.high_false_alarm_rate})
+        d64 = day.to_datetime64()
+        lo, hi = np.searchsorted(ok_t, d64 - span), np.searchsorted(ok_t, d64)
+        far = outside_history(ok_v[lo:hi], value,
+                              false_alarm_rate=settings.history_false_alarm_rate,
+                              min_values=settings.min_history_values)
+        if far and far["alert"]:
+            add("outside_history", day, {**far,
+                                         "false_alarm_rate": settings.history_false_alarm_rate})
+
+    if not method_marked:
+        shift = level_shift_at(ok[ok.index <= wanted[-1]], wanted[0], alpha=settings.shift_alpha,
+                               before_days=settings.shift_before_days,
+                               min_before=settings.shift_min_before,
+                               min_after=settings.shift_min_after)
+        if shift and shift["alert"] and not cens[wanted[0]]:
+            add("method_change", wanted[0], shift)
+
+    for event in events:
+        if not _event_applies(event, site, analyte):
+            continue
+        start = pd.Timestamp(event["start"]).normalize()
+        end = pd.Timestamp(event["end"]).normalize()
+        in_window = [d for d in wanted
+                     if start <= d <= end + pd.Timedelta(days=DUMPING_DAYS_AFTER)]
+        if not in_window:
+            continue
+        flagged = _dumping_days(series, censored, start, end, ratio_pair,
+                                settings.dumping_false_alarm_rate)
+        for day in in_window:
+            row = flagged.get(day)
+            if row is not None:
+                add("possible_dumping", day, row, event_id=str(event["event_id"]),
+                    confidential=bool(event.get("confidential")))
+    order = {k: i for i, k in enumerate(ALERT_KINDS)}
+    out.sort(key=lambda a: (a.date, order[a.kind]))
+    return out
+
+
+def _dumping_days(series: pd.Series, censored: pd.Series | None, start: pd.Timestamp,
+                  end: pd.Timestamp, ratio_pair: tuple | None, rate: float
+                  ) -> dict[pd.Timestamp, dict[str, Any]]:
+    from wastewater.stats._series import InsufficientDataError
+    from wastewater.stats.dumping import flag_dumping
+
+    kwargs: dict[str, Any] = {}
+    if ratio_pair is not None:
+        parent, metabolite, pn, mn = ratio_pair
+        kwargs = {"parent": parent, "metabolite": metabolite, "parent_name": pn,
+                  "metabolite_name": mn}
+    for attempt in (kwargs, {}):
+        try:
+            res = flag_dumping(series, event_start=start, event_end=end, censored=censored,
+                               extra_days_after=DUMPING_DAYS_AFTER,
+                               false_alarm_rate_per_day=rate, **attempt)
+            break
+        except (InsufficientDataError, ValueError, TypeError):
+            if not attempt:
+                return {}
+    else:  # pragma: no cover
+        return {}
+    days = res.days
+    out = {}
+    for day, row in days[days["flagged"]].iterrows():
+        out[pd.Timestamp(day).normalize()] = {
+            "z_load": row.get("z_load"), "expected": row.get("expected_load"),
+            "z_ratio": row.get("z_ratio"), "ratio": row.get("ratio"),
+            "threshold": res.z_threshold, "false_alarm_rate": rate,
+            "reason": row.get("reason"), "method": res.method}
+    return out
+
+
+def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
+    from wastewater.jsonsafe import json_safe
+
+    return json_safe(d)
+
+
+# --------------------------------------------------------------------------- who may see what
+
+
+def subscriber_may_receive(alert: dict[str, Any], *, role: str, sites: Iterable[str] | None,
+                           site_population: int | None, min_public_population: int) -> bool:
+    """Whether a subscriber of ``role`` (and optional site scope) may be sent ``alert``.
+
+    The rules of the service's access policy, applied to alerts: a site outside the scope is
+    never sent; alerts about a *confidential* operation only to ``analyst``/``admin``; a
+    ``public`` subscriber (an e-mail address without a key) gets no alert about a catchment
+    below ``min_public_population`` inhabitants (or of unknown size), and gets no dumping alert
+    at all (operations are not public information before they are published).
+    """
+    scope = None if sites is None else set(sites)
+    if scope and alert["site"] not in scope:
+        return False
+    if alert.get("confidential") and role not in ("analyst", "admin"):
+        return False
+    if role == "public":
+        if alert["kind"] == "possible_dumping":
+            return False
+        if site_population is None or site_population < min_public_population:
+            return False
+    return True
+
+
+def _iso_week(date: str) -> str:
+    y, w, _ = pd.Timestamp(date).isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def _fmt(x: Any, lang: str, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "–"
+    text = f"{float(x):.{digits}f}"
+    return text.replace(".", ",") if lang == "sv" else text
+
+
+def render_alert(alert: dict[str, Any], *, lang: str, role: str, link: str | None = None,
+                 analyte_label: str | None = None, site_label: str | None = None
+                 ) -> dict[str, Any]:
+    """Subject, plain text and JSON body of ``alert`` for one subscriber.
+
+    A ``public`` subscriber sees the ISO week, the kind and the site, never the day or a
+    value (the public see weekly means only); keys (``viewer`` and above) see the day, the
+    value and the statistics.
+
+    Returns
+    -------
+    dict
+        ``subject, text, json`` (``json`` is what a webhook receives).
+    """
+    sv = lang == "sv"
+    kind_text = KIND_TEXT[alert["kind"]][0 if sv else 1]
+    site = site_label or alert["site"]
+    analyte = analyte_label or alert["analyte"]
+    public = role == "public"
+    when = _iso_week(alert["date"]) if public else alert["date"]
+    if sv:
+        subject = f"Larm: {kind_text} – {analyte} vid {site} ({'vecka ' if public else ''}{when})"
+    else:
+        subject = f"Alert: {kind_text} – {analyte} at {site} ({'week ' if public else ''}{when})"
+    lines = [subject, ""]
+    reason = alert.get("reason_sv" if sv else "reason_en") or ""
+    if not public and reason:
+        lines.append(reason)
+    elif public:
+        lines.append("Veckovärden finns i översikten." if sv
+                     else "Weekly values are in the dashboard.")
+    if link:
+        lines += ["", ("Se: " if sv else "See: ") + link]
+    lines += ["", "Automatiskt meddelande från avloppsvattenövervakningen; svara inte."
+              if sv else "Automatic message from the wastewater monitoring service; do not reply."]
+    body: dict[str, Any] = {"alert_id": alert.get("alert_id"), "kind": alert["kind"],
+                            "site": alert["site"], "analyte": alert["analyte"],
+                            "iso_week": _iso_week(alert["date"]), "subject": subject,
+                            "lang": lang}
+    if not public:
+        body.update(date=alert["date"], variable=alert.get("variable"),
+                    value=alert.get("value"), upload_id=alert.get("upload_id"),
+                    event_id=alert.get("event_id"), statistics=alert.get("statistics") or {},
+                    reason=reason)
+    if link:
+        body["link"] = link
+    return {"subject": subject, "text": "\n".join(lines), "json": body}
+
+
+def reason_texts(candidate: AlertCandidate) -> tuple[str, str]:
+    """Swedish and English sentence saying why ``candidate`` was raised, with its numbers."""
+    st = candidate.statistics
+    k = candidate.kind
+    if k == "unusually_high":
+        ratio = (candidate.value / st["baseline_median"]) if st.get("baseline_median") else float("nan")
+        n = st.get("n_history")
+        rate = st.get("false_alarm_rate", 0.01)
+        return (f"{_fmt(ratio, 'sv', 1)} gånger medianen för samma veckodag de senaste {n} "
+                f"veckorna (robust z {_fmt(st.get('robust_z'), 'sv')} > "
+                f"{_fmt(st.get('threshold'), 'sv')}; falsklarmrisk {_fmt(rate * 100, 'sv', 1)} % per dag).",
+                f"{_fmt(ratio, 'en', 1)} times the median of the same weekday over the last {n} "
+                f"weeks (robust z {_fmt(st.get('robust_z'), 'en')} > "
+                f"{_fmt(st.get('threshold'), 'en')}; false-alarm rate {_fmt(rate * 100, 'en', 1)} % per day).")
+    if k == "outside_history":
+        ratio = candidate.value / st["median"] if st.get("median") else float("nan")
+        high = st.get("direction") == "high"
+        n = st.get("n_history")
+        return (f"{_fmt(ratio, 'sv', 2)} gånger medianen av platsens {n} senaste värden "
+                f"({'högre' if high else 'lägre'} än allt som brukar förekomma; robust z "
+                f"{_fmt(st.get('robust_z'), 'sv')}). Kontrollera enhet och utspädning.",
+                f"{_fmt(ratio, 'en', 2)} times the median of the site's last {n} values "
+                f"({'higher' if high else 'lower'} than anything usual; robust z "
+                f"{_fmt(st.get('robust_z'), 'en')}). Check the unit and the dilution.")
+    if k == "method_change":
+        pct = st.get("relative_change", float("nan")) * 100
+        return (f"Nivån ändrades med {_fmt(pct, 'sv', 0)} % från och med uppladdningens första dag "
+                f"(p = {st.get('p_value'):.1e}, {st.get('n_before')} dagar före, "
+                f"{st.get('n_after')} efter) utan att metoden angavs som ändrad. Fråga labbet om "
+                "metod eller kalibrering har bytts.",
+                f"The level changed by {_fmt(pct, 'en', 0)} % from the upload's first day on "
+                f"(p = {st.get('p_value'):.1e}, {st.get('n_before')} days before, "
+                f"{st.get('n_after')} after) while the method column did not change. Ask the lab "
+                "whether the method or calibration changed.")
+    z = st.get("z_load")
+    return (f"Dag under insatsen {candidate.event_id} med {_fmt(z, 'sv')} robusta "
+            "standardavvikelser över det väntade för veckodagen; kan vara narkotika som spolats "
+            "ner snarare än bruk. Utesluts från effektskattningen.",
+            f"Day during operation {candidate.event_id}, {_fmt(z, 'en')} robust standard "
+            "deviations above the expected value for the weekday; may be drugs flushed away "
+            "rather than use. Excluded from the effect estimate.")
+
+
+# --------------------------------------------------------------------------- webhook signature
+
+
+def sign_webhook(secret: str, timestamp: int, body: bytes) -> str:
+    """``sha256=<hex>``: HMAC-SHA256 [RFC2104]_ keyed with ``secret`` over ``"<timestamp>." + body``.
+
+    The timestamp is inside the signed text so a captured request cannot be replayed later
+    with a fresh timestamp; receivers should also refuse timestamps older than a few minutes.
+    """
+    mac = hmac.new(secret.encode("utf-8"), f"{int(timestamp)}.".encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
+
+
+def verify_webhook(secret: str, timestamp: str | int, body: bytes, signature: str, *,
+                   now: float | None = None, tolerance_seconds: int = 300) -> bool:
+    """Check a webhook's signature (constant-time) and that its timestamp is recent."""
+    import time
+
+    try:
+        ts = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - ts) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(sign_webhook(secret, ts, body), signature or "")
+
+
+def payload_bytes(payload: dict[str, Any]) -> bytes:
+    """Canonical JSON bytes of a webhook body (sorted keys, UTF-8), the bytes that are signed."""
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
