@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.config import Settings
+from api.examples import add_parameter_examples
 from api.middleware import BodySizeLimit
 from api.query import reject_unknown_query
 
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
             r.router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)]
         )
 
+    _document_examples(app)
+
     try:
         import dashboards
 
@@ -115,6 +118,18 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
     except ImportError:  # pragma: no cover - dashboards are optional for the API
         pass
     return app
+
+
+def _document_examples(app: FastAPI) -> None:
+    """Give every parameter of the OpenAPI document its example (``api.examples``)."""
+    build = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_parameter_examples(build())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _engine_for(settings: Settings):
