@@ -34,6 +34,7 @@ def get_json(base_url: str, path: str, params: dict[str, str], api_key: str | No
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments, call the API and print; 0 on success, 1 on an API error."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base-url", default="http://127.0.0.1:8000")
     parser.add_argument("--api-key", default=None, help="omit for the public view")
