@@ -40,6 +40,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from wastewater.jsonsafe import json_safe
+
 __all__ = [
     "ALERT_KINDS",
     "AlertCandidate",
@@ -346,7 +348,7 @@ def evaluate_days(
     def add(kind: str, day: pd.Timestamp, stat: dict[str, Any], **kw: Any) -> None:
         out.append(AlertCandidate(kind=kind, site=site, analyte=analyte,
                                   date=day.date().isoformat(), value=float(s[day]),
-                                  variable=variable, statistics=_json_safe(stat), **kw))
+                                  variable=variable, statistics=json_safe(stat), **kw))
 
     high = same_weekday_alerts(s, censored=cens,
                                false_alarm_rate=settings.high_false_alarm_rate)
@@ -432,12 +434,6 @@ def _dumping_days(series: pd.Series, censored: pd.Series | None, start: pd.Times
             "threshold": res.z_threshold, "false_alarm_rate": rate,
             "reason": row.get("reason"), "method": res.method}
     return out
-
-
-def _json_safe(d: dict[str, Any]) -> dict[str, Any]:
-    from wastewater.jsonsafe import json_safe
-
-    return json_safe(d)
 
 
 # --------------------------------------------------------------------------- who may see what
