@@ -9,28 +9,19 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from api.config import Settings
 from api.errors import ApiError, item
 from api.security import Principal
+from wastewater import analysis as _analysis
 from wastewater.jsonsafe import json_safe
 
-MEASURES: dict[str, tuple[str, str]] = {
-    # measure -> (dataset variable / JSON field, unit)
-    "concentration": ("concentration_ng_per_l", "ng/L"),
-    "load": ("load_mg_per_day", "mg/day"),
-    "load_per_1000": ("load_mg_per_day_per_1000", "mg/day/1000 inhabitants"),
-    "consumption": ("consumption_mg_per_day_per_1000", "mg parent drug/day/1000 inhabitants"),
-    "doses": ("doses_per_day_per_1000", "doses/day/1000 inhabitants"),
-}
+MEASURES = _analysis.MEASURES
+"""The measure map of :mod:`wastewater.analysis` (measure → Dataset variable / JSON field, unit)."""
 
-
-SERIES_RESULT_COLUMNS = ("site", "sample_date", "analyte", "value_ng_per_l", "censor", "loq_ng_per_l",
-                         "lod_ng_per_l", "flow_m3_per_day", "composite_hours", "sample_role", "stored_at")
-"""Result columns :func:`daily_series` reads (those ``build_dataset`` uses, plus ``stored_at``)."""
+weekly_means = _analysis.weekly_means
 
 
 def repository():
@@ -115,94 +106,13 @@ def daily_series(
     cf_id: str | None = None,
     ci: str = "none",
 ) -> tuple[pd.DataFrame, dt.datetime | None]:
-    """Daily series of one site × analyte as ``[date, value, lo95, hi95, censored]``.
+    """Daily series ``[date, value, lo95, hi95, censored]`` and when the series last changed.
 
-    Returns the frame and the newest ``stored_at`` among the rows used (for Last-Modified).
-    Figures come from :func:`wastewater.timeseries.build_dataset` and
-    :mod:`wastewater.backcalculation` (issue 3); the API only selects and reshapes.
+    :func:`wastewater.analysis.read_series` on the derived store; the API only reshapes.
     """
-    from wastewater.timeseries import build_dataset
-
-    r = repository()
-    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end,
-                             columns=SERIES_RESULT_COLUMNS)
-    flows = r.load_flows(engine, sites=[site], start=start, end=end)
-    pops = r.load_populations(engine, sites=[site])
-    last = None
-    for frame in (results,):
-        if "stored_at" in frame and len(frame):
-            last = pd.to_datetime(frame["stored_at"], utc=True).max().to_pydatetime()
-    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                          "lo95": pd.Series(dtype=float), "hi95": pd.Series(dtype=float),
-                          "censored": pd.Series(dtype=bool)})
-    if results.empty:
-        return empty, last
-    ds = build_dataset(results, flows, pops, loq_method=loq_method)
-    var, _unit = MEASURES[measure]
-    if measure in ("consumption", "doses"):
-        from wastewater.backcalculation import add_consumption
-
-        ds = add_consumption(ds, {analyte: cf_id} if cf_id else None)
-    if site not in ds["site"].values or analyte not in ds["analyte"].values:
-        return empty, last
-    one = ds.sizes["site"] == 1 and ds.sizes["analyte"] == 1  # loaded for this site × analyte only
-    sub = ds if one else ds.sel(site=[site], analyte=[analyte])
-    if ci == "analytic":
-        from wastewater.uncertainty import add_analytic_intervals
-
-        sub = add_analytic_intervals(sub, var)
-    elif ci == "montecarlo":
-        from wastewater.uncertainty import monte_carlo_intervals
-
-        sub = monte_carlo_intervals(sub, var)  # seeded (default seed of the library)
-    sel = sub.isel(site=0, analyte=0)
-    dates = np.asarray(sel["date"].values).astype("datetime64[ns]")
-    keep = np.ones(len(dates), dtype=bool)
-    if start is not None:
-        keep &= dates >= pd.Timestamp(start).to_datetime64()
-    if end is not None:
-        keep &= dates <= pd.Timestamp(end).to_datetime64()
-    n_keep = int(keep.sum())
-    out = pd.DataFrame({
-        "date": dates[keep],
-        "value": np.asarray(sel[var].values, dtype=float)[keep],
-        "censored": (np.asarray(sel["censored"].values).astype(bool)[keep] if "censored" in sel
-                     else np.zeros(n_keep, dtype=bool)),
-        "lo95": (np.asarray(sel[f"{var}_lo95"].values, dtype=float)[keep] if ci != "none"
-                 else np.full(n_keep, np.nan)),
-        "hi95": (np.asarray(sel[f"{var}_hi95"].values, dtype=float)[keep] if ci != "none"
-                 else np.full(n_keep, np.nan)),
-    })
-    return out, last
-
-
-def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
-    """ISO-week (Monday-first, [ISO8601]_) means of the daily values.
-
-    ``n_days`` = days with a value, ``n_censored`` = censored days among them. ``lo95``/``hi95``
-    are the means of the daily bounds: exact when the errors are fully correlated within
-    the week (systematic CF, flow and population errors dominate, [Castiglioni2013]_),
-    conservative (too wide) otherwise.
-    """
-    if daily.empty:
-        return pd.DataFrame(columns=["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"])
-    d = daily.copy()
-    d["date"] = pd.to_datetime(d["date"])
-    d = d[d["value"].notna()]
-    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
-    g = d.groupby("monday", sort=True)
-    out = pd.DataFrame(
-        {
-            "value": g["value"].mean(),
-            "lo95": g["lo95"].mean(),
-            "hi95": g["hi95"].mean(),
-            "n_days": g["value"].count().astype(int),
-            "n_censored": g["censored"].sum().astype(int),
-        }
-    ).reset_index().rename(columns={"monday": "date"})
-    iso = out["date"].dt.isocalendar()
-    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"])]
-    return out[["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"]]
+    frame = _analysis.read_series(engine, site, analyte, measure, start=start, end=end,
+                                  loq_method=loq_method, cf_id=cf_id, ci=ci)
+    return frame, _analysis.series_version(engine, site, analyte).changed_at
 
 
 def risk_calendar(engine: sa.Engine, years: int | Iterable[int]) -> pd.DataFrame:
@@ -216,3 +126,78 @@ def risk_calendar(engine: sa.Engine, years: int | Iterable[int]) -> pd.DataFrame
 
     events = repository().load_events(engine, include_confidential=False)
     return risk_weekends(years, overrides=overrides_from_events(events))
+
+
+# -- one series: visibility, data version, response cache ---------------------------------------
+
+
+def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str, analyte: str
+                  ) -> tuple[int, dt.datetime | None]:
+    """Data version and change time of one series, or 404 when ``site`` is not visible to ``p``.
+
+    Reads only this site (its row, its populations when the caller is anonymous, the
+    series' version): no list of all sites. Same rules as :func:`sites_frame`.
+    """
+    from wastewater.storage.series import site_series_state
+
+    state = site_series_state(engine, site, analyte, with_population=p.is_public)
+    visible = state is not None and p.in_scope(site)
+    if visible and p.is_public:
+        pop = state.population
+        visible = pop is not None and pop >= settings.min_public_population
+    if not visible:
+        raise ApiError(
+            404,
+            "not found",
+            [item("unknown_site", f"no site {site!r} visible to this key; see GET /api/v1/sites",
+                  column="site")],
+        )
+    return state.version, state.changed_at
+
+
+class ResponseCache:
+    """Thread-safe LRU of response bytes, bounded in entries and bytes.
+
+    Keys include the data version read from the database for each request, so a cached body
+    is never served after the data changed, in any worker: no cross-process invalidation is
+    needed (the old entries age out).
+    """
+
+    def __init__(self, max_entries: int = 2048, max_bytes: int = 128 * 2**20) -> None:
+        import collections
+        import threading
+
+        self._data: collections.OrderedDict[Any, bytes] = collections.OrderedDict()
+        self._lock = threading.Lock()
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self._bytes = 0
+
+    def get(self, key: Any) -> bytes | None:
+        with self._lock:
+            hit = self._data.get(key)
+            if hit is not None:
+                self._data.move_to_end(key)
+            return hit
+
+    def put(self, key: Any, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            return
+        with self._lock:
+            old = self._data.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old)
+            self._data[key] = value
+            self._bytes += len(value)
+            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
+                _, dropped = self._data.popitem(last=False)
+                self._bytes -= len(dropped)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._data.clear()
+            self._bytes = 0
+
+
+RESPONSE_CACHE = ResponseCache()
+"""Response bytes of ``/series`` (and dashboard downloads) by representation and data version."""

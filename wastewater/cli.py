@@ -305,12 +305,13 @@ def uploads_list(
 # --------------------------------------------------------------------------- serve / demo
 
 
-def _serve(ctx: typer.Context, host: str, port: int) -> None:
+def _serve(ctx: typer.Context, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
     if _url(ctx):  # the API reads its database from the environment (api.config.Settings)
         os.environ["WASTEWATER_DATABASE_URL"] = _url(ctx)
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port)
+    # the app is named by its import path (not imported here): the CLI does not depend on api/
+    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
 
 
 @app.command()
@@ -318,9 +319,13 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(
+        "--workers", min=1, max=64,
+        help="Worker processes (uvicorn). Each keeps its own response cache keyed by the data "
+             "version stored in the database, so all workers see a new upload at once.")] = 1,
 ) -> None:
     """Serve the HTTP API (/api/v1) and the dashboard with uvicorn."""
-    _serve(ctx, host, port)
+    _serve(ctx, host, port, workers)
 
 
 def _demo_euda(engine, folder: Path) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["dumps", "json_column", "json_safe", "utc_iso"]
+__all__ = ["dumps", "dumps_bytes", "json_column", "json_safe", "utc_iso"]
 
 
 def utc_iso(value: dt.datetime) -> str:
@@ -111,3 +111,18 @@ def dumps(value: Any, **kwargs: Any) -> str:
     """
     kwargs.setdefault("ensure_ascii", False)
     return json.dumps(json_safe(value), allow_nan=False, **kwargs)
+
+
+def dumps_bytes(value: Any) -> bytes:
+    """Compact UTF-8 JSON bytes of :func:`json_safe` with orjson (the fast encoder of API bodies).
+
+    >>> dumps_bytes({"x": float("nan"), "d": [1, 2.5]})
+    b'{"x":null,"d":[1,2.5]}'
+    """
+    import orjson
+
+    plain_only = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+    try:  # already plain values (e.g. built by json_column): no copy
+        return orjson.dumps(value, option=plain_only)
+    except TypeError:  # numpy, pandas or datetime values inside: the one rule first
+        return orjson.dumps(json_safe(value))

@@ -1,10 +1,19 @@
-"""GET /series: one site × analyte in canonical units (daily, or weekly means for the public)."""
+"""GET /series: one site × analyte in canonical units (daily, or weekly means for the public).
+
+Read path: the key (if any) and one query for the site's visibility and the series' data
+version; the ETag follows from the version and the request, so a matching ``If-None-Match``
+is answered 304 before anything is read or computed. Otherwise the response bytes come from a
+per-process cache keyed by (site, analyte, measure, options, representation, data version);
+a miss reads the derived daily-series store once (:func:`wastewater.analysis.read_series`).
+The version lives in the database, so every worker's cache is invalidated by the same commit
+that changes the data.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import email.utils
-import json
+import hashlib
 from typing import Annotated, Literal
 
 import numpy as np
@@ -15,10 +24,11 @@ from fastapi.responses import Response
 from api.csvout import frame_to_csv
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
-from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition, etag_for
+from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
 from api.schemas import SeriesOut
-from api.services import MEASURES, daily_series, require_site, resolve_analyte, weekly_means
-from wastewater.jsonsafe import json_column
+from api.services import RESPONSE_CACHE, resolve_analyte, series_access
+from wastewater.analysis import MEASURES, read_series, weekly_means
+from wastewater.jsonsafe import dumps_bytes, json_column
 
 router = APIRouter(tags=["series"])
 
@@ -34,6 +44,8 @@ SERIES_RESPONSES = {
     },
     304: {"description": "Not modified (the `If-None-Match` ETag matches)."},
 }
+
+_MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "netcdf": "application/x-netcdf"}
 
 
 @router.get("/series", response_model=SeriesOut, summary="Time series of one site and analyte",
@@ -54,7 +66,7 @@ def get_series(
     end: ToQ = None,
     loq_method: Annotated[
         Literal["loq_half", "loq_sqrt2", "zero", "loq"],
-        Query(description="Substitution of censored values (Helsel2012)."),
+        Query(description="Substitution of censored values (LOQ/2 by default)."),
     ] = "loq_half",
     cf_id: Annotated[str | None, Query(max_length=100, description="Correction factor id (consumption/doses).")] = None,
     ci: Annotated[Literal["none", "analytic", "montecarlo"], Query(description="95 % interval method.")] = "none",
@@ -62,11 +74,44 @@ def get_series(
     dialect: DialectQ = "machine",
 ):
     """Daily values for keys (viewer and above); **weekly means only** for anonymous users
-    and only for catchments with at least `min_public_population` inhabitants
-    (privacy rules after [Hall2012]_ and [Prichard2014]_). Value field and bounds carry the unit of `measure`."""
+    and only for catchments with at least `min_public_population` inhabitants.
+    Value field and bounds carry the unit of `measure`. `ETag` is the data version of the
+    series with the request's options: revalidate with `If-None-Match`."""
     check_range(start, end)
-    require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
+    _check_measure(a, measure, cf_id)
+    version, changed_at = series_access(engine, p, settings, site, a)
+    weekly = p.is_public
+    key = (site, a, measure, start, end, loq_method, cf_id, ci, format,
+           dialect if format == "csv" else "", weekly, version)
+    etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + '"'
+    headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not weekly else "public, no-cache",
+               "Vary": "X-API-Key, Authorization"}
+    if changed_at is not None:
+        headers["Last-Modified"] = email.utils.format_datetime(changed_at.astimezone(dt.UTC), usegmt=True)
+    inm = request.headers.get("if-none-match")
+    if inm:  # RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since
+        if etag in [tag.strip() for tag in inm.split(",")] or inm.strip() == "*":
+            return Response(status_code=304, headers=headers)
+    elif changed_at is not None and request.headers.get("if-modified-since"):
+        try:
+            since = email.utils.parsedate_to_datetime(request.headers["if-modified-since"])
+        except (TypeError, ValueError):
+            since = None
+        if since is not None and since.tzinfo is not None and changed_at.replace(microsecond=0) <= since:
+            return Response(status_code=304, headers=headers)
+    content = RESPONSE_CACHE.get(key)
+    if content is None:
+        content = _render(engine, site, a, measure, start, end, loq_method, cf_id, ci, format, dialect,
+                          weekly)
+        RESPONSE_CACHE.put(key, content)
+    if format != "json":
+        ext = "csv" if format == "csv" else "nc"
+        headers["Content-Disposition"] = content_disposition(f"series_{site}_{a}_{measure}.{ext}")
+    return Response(content, media_type=_MEDIA[format], headers=headers)
+
+
+def _check_measure(a: str, measure: str, cf_id: str | None) -> None:
     if cf_id is not None and measure not in ("consumption", "doses"):
         raise ApiError(422, "invalid request parameters",
                        [item("cf_id_unused", "cf_id applies only to measure=consumption or doses", column="cf_id")])
@@ -85,10 +130,14 @@ def get_series(
             raise ApiError(422, "invalid request parameters",
                            [item("no_correction_factor", f"analyte {a!r} has no catalogued correction factor; "
                                  "use measure=load_per_1000", column="measure")])
+
+
+def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str, cf_id: str | None,
+            ci: str, format: str, dialect: str, weekly: bool) -> bytes:
+    """The response body of one series representation (what the cache holds)."""
     field, unit = MEASURES[measure]
-    daily, last = daily_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
-                               cf_id=cf_id, ci=ci)
-    weekly = p.is_public
+    daily = read_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
+                        cf_id=cf_id, ci=ci)
     if weekly:
         frame = weekly_means(daily)
         keys = ("date", "iso_week", field, "lo95", "hi95", "n_days", "n_censored")
@@ -99,44 +148,21 @@ def get_series(
         keys = ("date", field, "lo95", "hi95", "censored")
         src = ("date", "value", "lo95", "hi95", "censored")
         n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
-    # JSON points column by column (same values as jsonable() of each record)
-    columns = [json_column(frame[c]) for c in src]
+    if format == "csv":
+        points = [dict(zip(keys, (r[c] for c in src), strict=True)) for r in frame.to_dict("records")]
+        cols = ["site", "analyte"] + list(points[0].keys()) if points else ["site", "analyte", "date", field]
+        df = pd.DataFrame([{"site": site, "analyte": a, **pt} for pt in points], columns=cols)
+        return frame_to_csv(df, dialect)
+    columns = [json_column(frame[c]) for c in src]  # JSON points column by column
     json_points = [dict(zip(keys, vals, strict=True)) for vals in zip(*columns, strict=True)]
     body = {
         "site": site, "analyte": a, "measure": measure, "value_field": field, "unit": unit,
         "aggregation": "weekly_mean" if weekly else "daily", "loq_method": loq_method, "ci": ci,
         "n_censored": n_cens, "points": json_points,
     }
-    if format == "csv":
-        points = [dict(zip(keys, (r[c] for c in src), strict=True)) for r in frame.to_dict("records")]
-        cols = ["site", "analyte"] + list(points[0].keys()) if points else ["site", "analyte", "date", field]
-        df = pd.DataFrame([{"site": site, "analyte": a, **pt} for pt in points], columns=cols)
-        content, media = frame_to_csv(df, dialect), "text/csv; charset=utf-8"
-    elif format == "netcdf":
-        content, media = _netcdf(body), "application/x-netcdf"
-    else:
-        content, media = json.dumps(body, separators=(",", ":")).encode(), "application/json"
-    etag = etag_for(content + media.encode())
-    headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not p.is_public else "public, no-cache",
-               "Vary": "X-API-Key, Authorization"}
-    if last is not None:
-        headers["Last-Modified"] = email.utils.format_datetime(last.astimezone(dt.UTC),
-                                                               usegmt=True)
-    inm = request.headers.get("if-none-match")
-    if inm:  # RFC 9110 §13.2.2: If-None-Match takes precedence over If-Modified-Since
-        if etag in [t.strip() for t in inm.split(",")] or inm.strip() == "*":
-            return Response(status_code=304, headers=headers)
-    elif last is not None and request.headers.get("if-modified-since"):
-        try:
-            since = email.utils.parsedate_to_datetime(request.headers["if-modified-since"])
-        except (TypeError, ValueError):
-            since = None
-        if since is not None and since.tzinfo is not None and last.replace(microsecond=0) <= since:
-            return Response(status_code=304, headers=headers)
-    if format != "json":
-        ext = "csv" if format == "csv" else "nc"
-        headers["Content-Disposition"] = content_disposition(f"series_{site}_{a}_{measure}.{ext}")
-    return Response(content, media_type=media, headers=headers)
+    if format == "netcdf":
+        return _netcdf(body)
+    return dumps_bytes(body)
 
 
 def _netcdf(body: dict) -> bytes:

@@ -172,6 +172,22 @@ def load_populations(engine: Engine, sites: str | Iterable[str] | None = None) -
     return _frame(_fetch(engine, query), POPULATION_COLUMNS)
 
 
+def latest_populations(pop_rows: Iterable[Sequence[Any]]) -> dict[str, tuple[int, int, str]]:
+    """Latest population per site: ``site → (population, year, method)``.
+
+    ``pop_rows`` are ``(site, year, population, method)`` in (site, year, method) order; the
+    latest year wins, a ``de_jure`` row before any other method; among ties the last row.
+    """
+    latest: dict[str, tuple[int, int, str]] = {}
+    best: dict[str, tuple[int, int]] = {}
+    for site, year, population, method in pop_rows:
+        key = (int(method == "de_jure"), int(year))
+        if site not in best or key >= best[site]:
+            best[site] = key
+            latest[site] = (int(population), int(year), method)
+    return latest
+
+
 def load_sites(engine: Engine) -> pd.DataFrame:
     """
     All sites with their latest population.
@@ -192,14 +208,7 @@ def load_sites(engine: Engine) -> pd.DataFrame:
     p = t.site_populations.c
     pop_rows = _fetch(engine, sa.select(p.site, p.year, p.population, p.method)
                       .order_by(p.site, p.year, p.method))
-    # latest year per site, de_jure preferred; among ties the last in (year, method) order
-    latest: dict[str, tuple[int, int, str]] = {}
-    best: dict[str, tuple[int, int]] = {}
-    for site, year, population, method in pop_rows:
-        key = (int(method == "de_jure"), int(year))
-        if site not in best or key >= best[site]:
-            best[site] = key
-            latest[site] = (int(population), int(year), method)
+    latest = latest_populations(pop_rows)
     out = []
     for r in rows:
         pop, year, method = latest.get(r.site, (None, None, None))

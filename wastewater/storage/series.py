@@ -471,3 +471,44 @@ def read_store_many(engine: Engine, sites: Iterable[str], *, analytes: Iterable[
     if not parts:
         return _empty_store_frame()
     return pd.concat(parts, ignore_index=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class SeriesState:
+    """What a reader of one series needs before reading it: the site exists, its latest
+    population (for the public threshold) and the series' data version.
+    """
+
+    version: int
+    changed_at: dt.datetime | None
+    population: int | None
+
+
+def site_series_state(engine: Engine, site: str, analyte: str, *,
+                      with_population: bool = True) -> SeriesState | None:
+    """One site's existence, latest population and the (site, analyte) data version.
+
+    ``None`` when the site does not exist. ``version`` is 0 for a series without data. The
+    latest population is chosen as in :func:`wastewater.storage.repository.load_sites`.
+    """
+    from wastewater.storage.database import connect
+    from wastewater.storage.repository import latest_populations
+
+    sc, v, p = t.sites.c, t.series_versions.c, t.site_populations.c
+    query = (sa.select(sc.site, v.version, v.changed_at)
+             .select_from(t.sites.outerjoin(t.series_versions,
+                                            sa.and_(v.site == sc.site, v.analyte == analyte)))
+             .where(sc.site == site))
+    with connect(engine) as conn:
+        row = conn.execute(query).first()
+        if row is None:
+            return None
+        population = None
+        if with_population:
+            pops = conn.execute(sa.select(p.site, p.year, p.population, p.method)
+                                .where(p.site == site).order_by(p.year, p.method)).all()
+            population = latest_populations(pops).get(site, (None,))[0]
+    when = row.changed_at
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return SeriesState(int(row.version or 0), when, population)
