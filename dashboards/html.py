@@ -57,6 +57,7 @@ def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboa
 <title>{esc(title)} – {esc(t("app_title", lang))}</title>
 <link rel="stylesheet" href="{base}/static/dashboard.css">
 <script src="{base}/static/plotly.min.js"></script>
+<script src="{base}/static/dashboard-narrow.js" defer></script>
 {head_extra}
 </head>
 <body>
