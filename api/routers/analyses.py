@@ -22,11 +22,11 @@ from api.routers.events import visible_events
 from api.schemas import AnalysisOut
 from api.services import daily_series, repository, require_site, resolve_analyte, risk_calendar
 from wastewater.jsonsafe import json_safe
-from wastewater.stats.alerts import same_weekday_alerts
-from wastewater.stats.changepoints import detect_changepoints
-from wastewater.stats.effects import operation_effect
-from wastewater.stats.riskweekend_effect import riskweekend_effect
-from wastewater.stats.trends import trend_test
+from wastewater.stats import alerts as _alerts
+from wastewater.stats import changepoints as _changepoints
+from wastewater.stats import effects as _effects
+from wastewater.stats import trends as _trends
+from wastewater.stats.riskweekend_effect import riskweekend_effect as _riskweekend_effect
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
@@ -37,11 +37,11 @@ SiteReq = Annotated[str, Query(min_length=1, max_length=64, description="Site id
 
 
 ANALYSES: dict[str, Callable[..., Any]] = {
-    "operation_effect": operation_effect,
-    "trend": trend_test,
-    "changepoints": detect_changepoints,
-    "riskweekend_effect": riskweekend_effect,
-    "alerts": same_weekday_alerts,
+    "operation_effect": _effects.operation_effect,
+    "trend": _trends.trend_test,
+    "changepoints": _changepoints.detect_changepoints,
+    "riskweekend_effect": _riskweekend_effect,
+    "alerts": _alerts.same_weekday_alerts,
 }
 """The statistics behind each endpoint, bound when the module is imported: a renamed function
 fails at start-up (and in the tests), not as a 503 at request time."""
