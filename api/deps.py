@@ -19,12 +19,13 @@ _api_key_header = APIKeyHeader(
 _bearer = HTTPBearer(auto_error=False, description="The same API key token as a Bearer token.")
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
+    # async: no I/O here, so FastAPI need not hop to a worker thread for it on every request
     return request.app.state.settings
 
 
-def get_engine(request: Request) -> sa.Engine:
-    """The app's SQLAlchemy engine (a connection pool, no cached data: stateless)."""
+async def get_engine(request: Request) -> sa.Engine:
+    """The app's SQLAlchemy engine (a connection pool; data caches are keyed by data version)."""
     return request.app.state.engine
 
 

@@ -16,6 +16,7 @@ writes, only those sites.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import json
@@ -158,11 +159,17 @@ def _key_dict(row: Any) -> dict[str, Any]:
     }
 
 
+@functools.lru_cache(maxsize=1)
+def _lookup_query() -> sa.Select:
+    """The key lookup statement, built once (it runs on every request with a key)."""
+    t = _tables().api_keys
+    return sa.select(t).where(t.c.key_hash == sa.bindparam("digest"))
+
+
 def lookup_key(engine: sa.Engine, token: str) -> Principal | None:
     """The principal of an active key, or ``None`` when unknown or revoked."""
-    t = _tables().api_keys
     with engine.connect() as conn:
-        row = conn.execute(sa.select(t).where(t.c.key_hash == hash_token(token))).first()
+        row = conn.execute(_lookup_query(), {"digest": hash_token(token)}).first()
     if row is None or row._mapping["revoked_at"] is not None:
         return None
     d = _key_dict(row)

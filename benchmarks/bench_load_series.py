@@ -112,7 +112,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--concurrency", type=int, default=50)
+    ap.add_argument("--mode", choices=("floor", "demo"), default="floor",
+                    help="floor: /series vs the floor endpoint (5 years daily, 3 and 300 sites, "
+                         "1/2.5/5 years); demo: the rotation over the demo data")
+    ap.add_argument("--port", type=int, default=0, help="first port to use (0: free ports)")
     args = ap.parse_args()
+    if args.mode == "floor":
+        floor_main(args)
+        return
     tmp = Path(tempfile.mkdtemp(prefix="ww-bench-"))
     url = f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
@@ -185,6 +192,229 @@ def main() -> None:
             history = previous[previous.index("\n## History\n"):]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text("\n".join(lines) + history, encoding="utf-8")
+    print("\n".join(lines))
+
+
+# --------------------------------------------------------------------------- floor comparison
+
+FLOOR_SITE = "SE-BENCH-000"
+FLOOR_ANALYTE = "benzoylecgonine"
+FLOOR_MEASURES = ("load_per_1000", "concentration", "load")
+FLOOR_REPORT_START = "<!-- floor comparison -->"
+
+
+def synthetic_csvs(n_sites: int, years: float, seed: int = 7) -> tuple[bytes, bytes, bytes]:
+    """Sites, flows and results CSV bytes: ``n_sites`` sites × one analyte, every day for
+    ``years`` years ending 2025-12-31 (about 5 % of days below the LOQ)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_days = int(round(365.25 * years))
+    days = [dt.date(2025, 12, 31) - dt.timedelta(days=n_days - 1 - i) for i in range(n_days)]
+    iso = [d.isoformat() for d in days]
+    sites = [f"SE-BENCH-{i:03d}" for i in range(n_sites)]
+    s_lines = ["site,name,municipality,population,population_year"]
+    s_lines += [f"{s},Verk {s},Kommun {i},{20000 + 97 * i},{days[0].year}" for i, s in enumerate(sites)]
+    f_lines, r_lines = ["site,date,flow_m3_per_day"], [
+        "sample_id,site,sample_date,analyte,value,unit,qualifier,loq,lod,composite_hours"]
+    for s in sites:
+        flow = rng.normal(10000, 800, n_days).round(0)
+        conc = np.exp(rng.normal(np.log(300), 0.25, n_days)).round(1)
+        cens = rng.random(n_days) < 0.05
+        for k in range(n_days):
+            f_lines.append(f"{s},{iso[k]},{flow[k]:.0f}")
+            value, qual = ("", "<LOQ") if cens[k] else (f"{conc[k]}", "")
+            r_lines.append(f"{s}-{iso[k]},{s},{iso[k]},{FLOOR_ANALYTE},{value},ng/L,{qual},10,1,24")
+    return tuple(("\n".join(x) + "\n").encode() for x in (s_lines, f_lines, r_lines))  # type: ignore[return-value]
+
+
+def build_db(url: str, n_sites: int, years: float) -> tuple[str, float]:
+    from api.security import create_key
+    from wastewater.storage.database import get_engine, upgrade
+    from wastewater.storage.service import ingest_bytes
+
+    upgrade(url)
+    engine = get_engine(url)
+    t0 = time.perf_counter()
+    for kind, data in zip(("sites", "flows", "results"), synthetic_csvs(n_sites, years), strict=True):
+        out = ingest_bytes(engine, data, kind=kind, filename=f"{kind}.csv", uploader="benchmark")
+        assert out.stored, out.report.to_dict()
+    load_s = time.perf_counter() - t0
+    token = create_key(engine, "bench-viewer", "viewer")
+    engine.dispose()
+    return token, load_s
+
+
+def _start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+async def _hammer(base: str, headers: dict[str, str], n_requests: int, concurrency: int
+                  ) -> tuple[list[float], dict[int, int], float]:
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(n_requests):
+        queue.put_nowait(i)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(base_url=base, timeout=120, headers=headers) as client:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                params = {"site": FLOOR_SITE, "analyte": FLOOR_ANALYTE,
+                          "measure": FLOOR_MEASURES[i % len(FLOOR_MEASURES)]}
+                t0 = time.perf_counter()
+                r = await client.get("/api/v1/series", params=params)
+                latencies.append(time.perf_counter() - t0)
+                statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return latencies, statuses, time.perf_counter() - t0
+
+
+def _measure(proc: subprocess.Popen, base: str, headers: dict[str, str], n: int, conc: int) -> dict:
+    asyncio.run(_hammer(base, headers, 60, 10))  # warm-up: imports, first reads, caches
+    cpu0 = process_cpu_s(proc.pid)
+    lat, statuses, wall = asyncio.run(_hammer(base, headers, n, conc))
+    cpu1 = process_cpu_s(proc.pid)
+    ms = [x * 1000 for x in lat]
+    cpu_ms = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) * 1000 / n
+    return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "rps": n / wall,
+            "cpu_ms": cpu_ms, "statuses": statuses}
+
+
+def floor_case(n_sites: int, years: float, n: int, conc: int, ports: list[int]) -> dict:
+    """Build a database, then measure /series and the floor back to back (same settings)."""
+    import json as _json
+
+    tmp = Path(tempfile.mkdtemp(prefix="ww-bench-"))
+    url = f"sqlite:///{tmp / 'bench.db'}"
+    token, load_s = build_db(url, n_sites, years)
+    uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level",
+          "warning", "--workers", "1"]
+    port_api, port_floor = ports
+    env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
+    api = _start(uv + ["api.main:app_from_env", "--port", str(port_api)], env, port_api)
+    base_api = f"http://127.0.0.1:{port_api}"
+    try:
+        bodies_raw = {}
+        for m in FLOOR_MEASURES:
+            r = httpx.get(f"{base_api}/api/v1/series", params={"site": FLOOR_SITE, "analyte": FLOOR_ANALYTE,
+                                                               "measure": m},
+                          headers={"X-API-Key": token}, timeout=120)
+            assert r.status_code == 200, r.text[:500]
+            bodies_raw[m] = r.content
+        bodies_file = tmp / "floor_bodies.json"
+        bodies_file.write_text(_json.dumps({m: _json.loads(b) for m, b in bodies_raw.items()}))
+        floor = _start(uv + ["benchmarks.floor_app:app_from_env", "--port", str(port_floor)],
+                       {**os.environ, "FLOOR_BODIES": str(bodies_file)}, port_floor)
+        base_floor = f"http://127.0.0.1:{port_floor}"
+        try:
+            for m in FLOOR_MEASURES:  # byte-identical answers
+                fb = httpx.get(f"{base_floor}/api/v1/series", params={"measure": m}, timeout=60).content
+                assert fb == bodies_raw[m], f"floor bytes differ for {m}"
+            out = {"sites": n_sites, "years": years, "points": len(_json.loads(bodies_raw["load"])["points"]),
+                   "bytes": len(bodies_raw["load_per_1000"]), "load_s": load_s, "rounds": []}
+            for _ in range(2):  # alternate, so both see the same machine load
+                a = _measure(api, base_api, {"X-API-Key": token}, n, conc)
+                f = _measure(floor, base_floor, {}, n, conc)
+                out["rounds"].append((a, f))
+        finally:
+            _stop(floor)
+    finally:
+        _stop(api)
+    return out
+
+
+def floor_main(args: argparse.Namespace) -> None:
+    ports = [args.port, args.port + 1] if args.port else [_free_port(), _free_port()]
+    cases = [(3, 5.0), (300, 5.0), (3, 1.0), (3, 2.5)]
+    results = []
+    for n_sites, years in cases:
+        print(f"case {n_sites} sites × {years} years ...", flush=True)
+        results.append(floor_case(n_sites, years, args.requests, args.concurrency, ports))
+    lines = [
+        FLOOR_REPORT_START,
+        "# Load test: GET /api/v1/series against the floor",
+        "",
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/bench_load_series.py` "
+         f"(`--requests {args.requests} --concurrency {args.concurrency}`)."),
+        "",
+        (f"- Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
+         f"shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end): compare ratios only."),
+        "- Both servers: `uvicorn --factory --workers 1 --log-level warning`, started by this script, one "
+         "after the other on the same database file, measured in alternating rounds.",
+        "- /series: the real app (key check, one-site visibility + data version query, response cache, "
+         "store read on a miss), viewer key, daily JSON of one site × benzoylecgonine rotating over "
+         "load_per_1000, concentration and load.",
+        "- Floor: `benchmarks/floor_app.py`, a minimal FastAPI endpoint returning `orjson.dumps` of the "
+         "same bodies (parsed once from /series' answers: byte-identical, checked).",
+        (f"- Clients: {args.concurrency} concurrent `httpx.AsyncClient`, {args.requests} requests per round; "
+         "server CPU per request = user + system time of the server process (/proc) over the round."),
+        "",
+        "| sites | years | points | body | round | /series p50 | floor p50 | ratio | /series p99 | floor p99 "
+        "| ratio | /series CPU/req | floor CPU/req | ratio |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for res in results:
+        for k, (a, f) in enumerate(res["rounds"], 1):
+            lines.append(
+                f"| {res['sites']} | {res['years']:g} | {res['points']} | {res['bytes'] / 1024:.0f} KB | {k} "
+                f"| {a['p50']:.1f} ms | {f['p50']:.1f} ms | {a['p50'] / f['p50']:.2f} "
+                f"| {a['p99']:.1f} ms | {f['p99']:.1f} ms | {a['p99'] / f['p99']:.2f} "
+                f"| {a['cpu_ms']:.2f} ms | {f['cpu_ms']:.2f} ms | {a['cpu_ms'] / f['cpu_ms']:.2f} |")
+    def cpu(res: dict) -> float:
+        return statistics.mean(a["cpu_ms"] for a, _ in res["rounds"])
+    by = {(r["sites"], r["years"]): r for r in results}
+    c3, c300 = cpu(by[(3, 5.0)]), cpu(by[(300, 5.0)])
+    lines += [
+        "",
+        f"- CPU per /series request, 300 vs 3 sites (5 years): {c300:.2f} / {c3:.2f} ms = "
+        f"{c300 / c3:.3f} (target within 10 %).",
+        "- CPU per /series request by history length (3 sites): "
+        + ", ".join(f"{y:g} y: {cpu(by[(3, y)]):.2f} ms" for y in (1.0, 2.5, 5.0))
+        + f"; 5 y / 1 y = {cpu(by[(3, 5.0)]) / cpu(by[(3, 1.0)]):.2f} (linear would be 5.0).",
+        "- Status codes: " + "; ".join(
+            f"{r['sites']}×{r['years']:g}: " + ", ".join(f"{k}: {v}" for k, v in
+                                                         sorted(r["rounds"][0][0]["statuses"].items()))
+            for r in results),
+        "- Database build (ingest incl. the store maintenance): " + ", ".join(
+            f"{r['sites']} sites × {r['years']:g} y: {r['load_s']:.0f} s" for r in results),
+        "",
+        "A warm request costs the key lookup, one query for the site's visibility and the series' data "
+        "version, and a lookup in the per-process response cache; the store is read (one indexed query) "
+        "only when the version or the representation is new. So the CPU per request does not depend on the "
+        "number of sites; on the history length only through the bytes sent.",
+        "",
+    ]
+    previous = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
+    if FLOOR_REPORT_START in previous:  # replace an earlier floor section, keep the rest
+        rest = previous[previous.index(FLOOR_REPORT_START):]
+        rest = rest[rest.index("\n# Load test: GET /api/v1/series\n") + 1:] if \
+            "\n# Load test: GET /api/v1/series\n" in rest else ""
+        previous = rest
+    REPORT.write_text("\n".join(lines) + "\n" + previous, encoding="utf-8")
     print("\n".join(lines))
 
 

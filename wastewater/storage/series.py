@@ -473,6 +473,19 @@ def read_store_many(engine: Engine, sites: Iterable[str], *, analytes: Iterable[
     return pd.concat(parts, ignore_index=True)
 
 
+_STATE_QUERY = (
+    sa.select(t.sites.c.site, t.series_versions.c.version, t.series_versions.c.changed_at)
+    .select_from(t.sites.outerjoin(
+        t.series_versions, sa.and_(t.series_versions.c.site == t.sites.c.site,
+                                   t.series_versions.c.analyte == sa.bindparam("analyte"))))
+    .where(t.sites.c.site == sa.bindparam("site")))
+_POPULATION_QUERY = (
+    sa.select(t.site_populations.c.site, t.site_populations.c.year,
+              t.site_populations.c.population, t.site_populations.c.method)
+    .where(t.site_populations.c.site == sa.bindparam("site"))
+    .order_by(t.site_populations.c.year, t.site_populations.c.method))
+
+
 @dataclasses.dataclass(frozen=True)
 class SeriesState:
     """What a reader of one series needs before reading it: the site exists, its latest
@@ -494,19 +507,13 @@ def site_series_state(engine: Engine, site: str, analyte: str, *,
     from wastewater.storage.database import connect
     from wastewater.storage.repository import latest_populations
 
-    sc, v, p = t.sites.c, t.series_versions.c, t.site_populations.c
-    query = (sa.select(sc.site, v.version, v.changed_at)
-             .select_from(t.sites.outerjoin(t.series_versions,
-                                            sa.and_(v.site == sc.site, v.analyte == analyte)))
-             .where(sc.site == site))
     with connect(engine) as conn:
-        row = conn.execute(query).first()
+        row = conn.execute(_STATE_QUERY, {"site": site, "analyte": analyte}).first()
         if row is None:
             return None
         population = None
         if with_population:
-            pops = conn.execute(sa.select(p.site, p.year, p.population, p.method)
-                                .where(p.site == site).order_by(p.year, p.method)).all()
+            pops = conn.execute(_POPULATION_QUERY, {"site": site}).all()
             population = latest_populations(pops).get(site, (None,))[0]
     when = row.changed_at
     if when is not None and when.tzinfo is None:
