@@ -56,3 +56,19 @@ def test_analysis_registry_holds_the_library_functions():
     assert ANALYSES["operation_effect"] is stats.operation_effect
     assert ANALYSES["trend"] is stats.trend_test
     assert all(callable(f) for f in ANALYSES.values())
+
+
+def test_no_user_facing_sentences_in_the_statistics():
+    """Swedish/English sentences live in wastewater.wording (and dashboards.i18n), not in stats/."""
+    hits = []
+    for p in sorted((ROOT / "wastewater" / "stats").rglob("*.py")):
+        tree = ast.parse(p.read_text("utf-8"))
+        docstrings = {id(n.body[0].value) for n in ast.walk(tree)
+                      if isinstance(n, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
+                      and n.body and isinstance(n.body[0], ast.Expr)
+                      and isinstance(n.body[0].value, ast.Constant)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
+                    and re.search(r"[åäöÅÄÖ]", node.value)):
+                hits.append(f"{p.relative_to(ROOT)}:{node.lineno} {node.value[:40]!r}")
+    assert not hits, f"Swedish text in the statistics code (move it to wastewater/wording.py): {hits}"

@@ -12,6 +12,7 @@ import pandas as pd
 
 from wastewater.stats._series import prepare_daily
 from wastewater.stats.dumping import MAD_TO_SD
+from wastewater.wording import alert_sentence
 
 __all__ = ["alert_for_new_value", "alert_threshold", "same_weekday_alerts"]
 
@@ -185,10 +186,8 @@ def alert_for_new_value(history: pd.Series, date, value_mg_per_day_per_1000: flo
     ratio = (value_mg_per_day_per_1000 / out["baseline_median_mg_per_day_per_1000"]
              if out["baseline_median_mg_per_day_per_1000"] else float("nan"))
     if out["alert"]:
-        out["message_sv"] = (f"Ovanligt högt värde: {ratio:.1f} gånger medianen för samma veckodag "
-                             f"de senaste {len(hist)} veckorna (falsklarmrisk {false_alarm_rate:.0%}).")
-        out["message_en"] = (f"Unusually high: {ratio:.1f} times the median of the same weekday over "
-                             f"the last {len(hist)} weeks (false-alarm rate {false_alarm_rate:.0%}).")
+        out["message_sv"] = alert_sentence("sv", ratio, len(hist), false_alarm_rate)
+        out["message_en"] = alert_sentence("en", ratio, len(hist), false_alarm_rate)
     else:
         out["message_sv"] = out["message_en"] = ""
     return out

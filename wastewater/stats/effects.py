@@ -27,6 +27,7 @@ from scipy import stats
 
 from wastewater.stats._regression import ENGINES
 from wastewater.stats._series import json_safe, prepare_daily, require
+from wastewater.wording import effect_sentence, excluded_sentence
 
 __all__ = ["CENSORED_SENSITIVITY_FACTORS", "EffectResult", "operation_effect"]
 
@@ -81,62 +82,6 @@ class EffectResult:
     def to_dict(self) -> dict:
         """JSON-safe dict (NaN → None, dates as ISO strings)."""
         return json_safe(asdict(self))
-
-
-def _pct(x: float) -> str:
-    return f"{abs(x) * 100:.0f} %"
-
-
-def _direction(x: float, lang: str) -> str:
-    if lang == "sv":
-        return "lägre" if x < 0 else "högre"
-    return "lower" if x < 0 else "higher"
-
-
-def _ci_text(low: float, high: float, lang: str) -> str:
-    if (low < 0) == (high < 0):
-        a, b = sorted([abs(low), abs(high)])
-        return f"{a * 100:.0f}–{b * 100:.0f} % {_direction(low, lang)}"
-    join = "till" if lang == "sv" else "to"
-    return f"{_pct(low)} {_direction(low, lang)} {join} {_pct(high)} {_direction(high, lang)}"
-
-
-def _p_text(p: float, lang: str) -> str:
-    if not np.isfinite(p):
-        return "p saknas" if lang == "sv" else "p not available"
-    txt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
-    return txt.replace(".", ",") if lang == "sv" else txt
-
-
-def _sentences(rc, lo, hi, p, alpha, n_before, n_after, method_short, sensitive,
-               trend=True) -> tuple[str, str]:
-    adj_sv = "veckodag och trend" if trend else "veckodag"
-    adj_en = "weekday and trend" if trend else "weekday"
-    level = f"{(1 - alpha) * 100:g} %"
-    a_txt = f"{alpha * 100:g} %"
-    sig = p < alpha
-    sv = (f"Efter insatsen var belastningen {_pct(rc)} {_direction(rc, 'sv')} "
-          f"({level} KI: {_ci_text(lo, hi, 'sv')}; {_p_text(p, 'sv')}) än förväntat utifrån perioden "
-          f"före, justerat för {adj_sv} ({n_before} dagar före, {n_after} efter; "
-          f"{method_short}). ")
-    en = (f"After the operation the load was {_pct(rc)} {_direction(rc, 'en')} "
-          f"({level} CI: {_ci_text(lo, hi, 'en')}; {_p_text(p, 'en')}) than expected from the period "
-          f"before, adjusted for {adj_en} ({n_before} days before, {n_after} after; "
-          f"{method_short}). ")
-    if sig:
-        sv += f"Förändringen är statistiskt säkerställd på nivån {a_txt}."
-        en += f"The change is statistically significant at the {a_txt} level."
-    else:
-        sv += "Förändringen kan vara slumpmässig (inte statistiskt säkerställd)."
-        en += "The change may be due to chance (not statistically significant)."
-    if sensitive:
-        sv += " Resultatet beror på hur värden under kvantifieringsgränsen hanteras."
-        en += " The result depends on how values below the limit of quantification are handled."
-    sv += (" En förändring i avloppet visar inte ensam en förändring i bruket (t.ex. dumpning, "
-           "befolkningsförändring).")
-    en += (" A change in wastewater loads alone does not prove a change in use (e.g. dumping, "
-           "population change).")
-    return sv, en
 
 
 def _design(index: pd.DatetimeIndex, t: np.ndarray, shares: np.ndarray,
@@ -311,15 +256,16 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     naive_p = _welch_p(after_loads, before_loads)
 
     short = {"ar1": "AR(1)-regression", "hac": "HAC-regression", "ols": "OLS"}[method]
-    sv, en = _sentences(float(np.expm1(b_a)), float(np.expm1(lo_a)), float(np.expm1(hi_a)),
-                        p_a, alpha, n_before, n_after, short, sensitive, trend)
+    sv, en = (effect_sentence(lang, float(np.expm1(b_a)), float(np.expm1(lo_a)), float(np.expm1(hi_a)),
+                              float(p_a), alpha, n_before, n_after, short, sensitive=bool(sensitive),
+                              trend=trend) for lang in ("sv", "en"))
     notes = []
     if n_excluded:
         why = exclusion_reason or "user-excluded"
         notes.append(f"{n_excluded} day(s) excluded from the estimate ({why}): "
                      + ", ".join(excluded))
-        sv += f" {n_excluded} dag(ar) uteslöts ur skattningen ({why})."
-        en += f" {n_excluded} day(s) were excluded from the estimate ({why})."
+        sv += excluded_sentence("sv", n_excluded, why)
+        en += excluded_sentence("en", n_excluded, why)
     if (obs["days"] > 1).any():
         notes.append(f"{int((obs['days'] > 1).sum())} multi-day composite(s) counted once each")
     if n_cens:
