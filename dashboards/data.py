@@ -86,13 +86,10 @@ def visible_sites(viewer: Viewer) -> pd.DataFrame:
 
 
 def analytes_for_site(engine: sa.Engine, site: str) -> list[str]:
-    """Canonical analyte ids with at least one current result at ``site`` (sorted)."""
-    from wastewater.storage.repository import load_results
+    """Canonical analyte ids with a stored daily series at ``site`` (sorted)."""
+    from wastewater.analysis import site_analytes
 
-    results = load_results(engine, sites=[site])
-    if results.empty:
-        return []
-    return sorted(results["analyte"].dropna().unique().tolist())
+    return site_analytes(engine, site)
 
 
 # -- series ----------------------------------------------------------------------------------
@@ -102,25 +99,17 @@ def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | N
                  start: dt.date | None = None, end: dt.date | None = None) -> xr.Dataset | None:
     """The analysis Dataset for ``sites`` with consumption and 95 % intervals added.
 
-    Calls :func:`wastewater.timeseries.build_dataset` (LOQ/2 substitution, de jure
-    population, as the API), :func:`wastewater.backcalculation.add_consumption` and
-    :func:`wastewater.uncertainty.add_analytic_intervals` for every dashboard measure.
-    ``None`` when there is no result.
+    :func:`wastewater.analysis.load_dataset` (the derived store: LOQ/2 substitution, de jure
+    population, as the API) with :func:`wastewater.analysis.add_measure` for every dashboard
+    measure (consumption, analytic intervals). ``None`` when there is no result.
     """
-    from wastewater.backcalculation import add_consumption
-    from wastewater.storage import repository as repo
-    from wastewater.timeseries import build_dataset
-    from wastewater.uncertainty import add_analytic_intervals
+    from wastewater.analysis import add_measure, load_dataset
 
-    results = repo.load_results(engine, sites=sites, analytes=analytes, start=start, end=end)
-    if results.empty:
+    ds = load_dataset(engine, sites, analytes=analytes, start=start, end=end)
+    if ds is None:
         return None
-    flows = repo.load_flows(engine, sites=sites, start=start, end=end)
-    pops = repo.load_populations(engine, sites=sites)
-    ds = build_dataset(results, flows, pops, loq_method="loq_half")
-    ds = add_consumption(ds)
-    for variable in MEASURE_VARIABLES.values():
-        ds = add_analytic_intervals(ds, variable)
+    for measure in MEASURE_VARIABLES:
+        ds = add_measure(ds, measure, ci="analytic")
     return ds
 
 
@@ -147,12 +136,12 @@ def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -
 
 
 def weekly_frame(daily: pd.DataFrame) -> pd.DataFrame:
-    """ISO-week means as the public API serves them (``api.services.weekly_means``).
+    """ISO-week means as the public API serves them (:func:`wastewater.analysis.weekly_means`).
 
     Returns ``date`` (the Monday), ``iso_week``, ``value``, ``lower``, ``upper``,
     ``censored`` (True when every day of the week was censored), ``n_days``, ``n_censored``.
     """
-    from api.services import weekly_means
+    from wastewater.analysis import weekly_means
 
     daily = daily.rename(columns={"lower": "lo95", "upper": "hi95"})
     weekly = weekly_means(daily)

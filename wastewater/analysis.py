@@ -63,6 +63,13 @@ def series_version(engine: sa.Engine, site: str, analyte: str) -> SeriesVersion:
     return SeriesVersion(0, None) if hit is None else SeriesVersion(*hit)
 
 
+def site_analytes(engine: sa.Engine, site: str) -> list[str]:
+    """Analytes with a stored daily series at ``site``, sorted."""
+    from wastewater.storage.series import stored_analytes
+
+    return stored_analytes(engine, site)
+
+
 def empty_series() -> pd.DataFrame:
     """An empty series frame with the columns and dtypes of :func:`read_series`."""
     return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),

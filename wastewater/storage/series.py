@@ -519,3 +519,12 @@ def site_series_state(engine: Engine, site: str, analyte: str, *,
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return SeriesState(int(row.version or 0), when, population)
+
+
+def stored_analytes(engine: Engine, site: str) -> list[str]:
+    """Analytes with at least one stored day at ``site`` (sorted; an index range scan)."""
+    from wastewater.storage.database import connect
+
+    s = t.series_daily.c
+    with connect(engine) as conn:
+        return sorted(conn.execute(sa.select(s.analyte).distinct().where(s.site == site)).scalars())
