@@ -167,7 +167,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
                 raise StorageUnavailable(
-                    f"the database connection was lost during the transaction ({exc.orig}); "
+                    "the database connection was lost during the transaction "
+                    f"({str(exc.orig).strip().splitlines()[0] if exc.orig else exc}); "
                     "it was rolled back, nothing was written. Retry later."
                 ) from exc
             raise

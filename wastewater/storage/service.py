@@ -38,20 +38,23 @@ import datetime as dt
 import hashlib
 import json
 import math
+import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.storage import tables as t
+from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns
 from wastewater.storage.database import connect, write_transaction
 from wastewater.storage.series import refresh_for_upload
 
-CHUNK_ROWS = 20_000
-"""Rows handled per batch (prefetch, compare, executemany insert); bounds memory use."""
+CHUNK_ROWS = BATCH_ROWS
+"""Rows per batch of new versions (demote, insert, link) and of the bulk load."""
 
 IN_CLAUSE_MAX = 900
 """Largest number of values bound in one ``IN (...)`` list (below SQLite's variable limit)."""
@@ -404,41 +407,8 @@ def _add_warning(report: Any, *, code: str, message: str, line: int | None = Non
 # --------------------------------------------------------------------------- frame → records
 
 
-def _column_values(series: pd.Series) -> list[Any]:
-    """Python values of one column with ``None`` for every missing value."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        mask = series.isna().to_numpy()
-        values = series.dt.date.astype(object).tolist()
-    elif pd.api.types.is_bool_dtype(series):
-        mask = series.isna().to_numpy()
-        values = series.fillna(False).astype(bool).tolist()
-    elif pd.api.types.is_integer_dtype(series):
-        mask = series.isna().to_numpy()
-        values = series.fillna(0).astype("int64").tolist()
-    elif pd.api.types.is_float_dtype(series):
-        arr = series.to_numpy(dtype=float, na_value=np.nan)
-        mask = np.isnan(arr)
-        values = arr.tolist()
-    else:
-        mask = series.isna().to_numpy() if series.dtype != object else _object_na(series)
-        values = series.astype(object).tolist()
-    for i in np.flatnonzero(mask):
-        values[i] = None
-    return values
-
-
-def _object_na(series: pd.Series) -> np.ndarray:
-    return np.fromiter(
-        (v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT
-         for v in series),
-        dtype=bool,
-        count=len(series),
-    )
-
-
 def _records(frame: pd.DataFrame, columns: Sequence[str]) -> list[dict[str, Any]]:
-    cols = [_column_values(frame[c]) if c in frame.columns else [None] * len(frame)
-            for c in columns]
+    cols = [column_values(frame[c] if c in frame.columns else None, len(frame)) for c in columns]
     return [dict(zip(columns, row, strict=True)) for row in zip(*cols, strict=True)]
 
 
@@ -461,49 +431,6 @@ def _same(a: Any, b: Any) -> bool:
     if isinstance(b, dt.datetime):
         b = b.date()
     return a == b
-
-
-def bulk_insert(conn: Connection, table: sa.Table, records: Sequence[dict[str, Any]]) -> None:
-    """
-    Insert ``records`` with one DBAPI ``executemany`` (no per-row SQLAlchemy compilation), or
-    ``COPY ... FROM STDIN`` on PostgreSQL with psycopg.
-
-    Values go through each column type's bind processor for the connection's dialect (dates,
-    timestamps and booleans on SQLite), so rows read back exactly as with ``table.insert()``.
-    """
-    if not records:
-        return
-    dialect = conn.dialect
-    columns = list(records[0].keys())
-    quote = dialect.identifier_preparer.quote
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        # COPY is several times faster than executemany; same transaction, same connection
-        sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
-        raw = conn.connection.driver_connection
-        base_error = dialect.loaded_dbapi.Error
-        try:
-            with raw.cursor() as cursor, cursor.copy(sql) as copy:
-                for rec in records:
-                    copy.write_row([rec[c] for c in columns])
-        except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
-            raise sa.exc.DBAPIError.instance(sql, None, exc, base_error,
-                                             dialect=dialect) from exc
-        return
-    marker = {"qmark": "?", "format": "%s", "pyformat": "%s", "numeric": None,
-              "named": None}.get(dialect.paramstyle)
-    if marker is None:  # pragma: no cover - our dialects are qmark (sqlite) / pyformat (psycopg)
-        conn.execute(table.insert(), list(records))
-        return
-    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) "
-           f"VALUES ({', '.join([marker] * len(columns))})")
-    processors = [table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns]
-    cols = []
-    for name, proc in zip(columns, processors, strict=True):
-        values = [r[name] for r in records]
-        if proc is not None:
-            values = [None if v is None else proc(v) for v in values]
-        cols.append(values)
-    conn.exec_driver_sql(sql, list(zip(*cols, strict=True)))
 
 
 # --------------------------------------------------------------------------- versioned kinds
@@ -539,24 +466,82 @@ _EVENTS = _Versioned(
 )
 
 
-def _prefetch_current(conn: Connection, spec: _Versioned, batch: list[dict[str, Any]]
-                      ) -> dict[tuple, tuple[int, dict[str, Any]]]:
-    """Current rows whose natural key occurs in ``batch``: key → (id, stored values)."""
+def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -> pd.DataFrame:
+    """Current stored rows whose first key value occurs in ``frame``, in **one** query.
+
+    The distinct values travel as one parameter (a JSON array read with ``json_each`` on
+    SQLite, a text array with ``= ANY`` on PostgreSQL), not as thousands of bound values.
+    Columns: the id, the key and the compared columns.
+    """
     tab = spec.table
     first = spec.key[0]
-    wanted = sorted({r[first] for r in batch})
+    wanted = [str(v) for v in pd.unique(frame[first].astype(object))]
     cols = [tab.c[spec.id_col], *[tab.c[c] for c in spec.key],
             *[tab.c[c] for c in spec.compare if c not in spec.key]]
-    found: dict[tuple, tuple[int, dict[str, Any]]] = {}
-    for part in _chunks(wanted, IN_CLAUSE_MAX):
-        query = sa.select(*cols).where(tab.c.is_current.is_(True), tab.c[first].in_(part))
-        if spec is _FLOWS:  # narrow a site's flow history to the batch's dates
-            dates = [r["date"] for r in batch]
-            query = query.where(tab.c.date >= min(dates), tab.c.date <= max(dates))
-        for row in conn.execute(query).mappings():
-            key = tuple(row[c] for c in spec.key)
-            found[key] = (row[spec.id_col], dict(row))
-    return found
+    query = sa.select(*cols).where(tab.c.is_current.is_(True))
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        query = query.where(tab.c[first] == sa.any_(
+            sa.bindparam("wanted", wanted, type_=postgresql.ARRAY(sa.Text))))
+    elif dialect == "sqlite":
+        query = query.where(tab.c[first].in_(
+            sa.text("SELECT value FROM json_each(:wanted)")
+            .bindparams(wanted=json.dumps(wanted)).columns(sa.column("value"))))
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        query = query.where(tab.c[first].in_(wanted))
+    if spec is _FLOWS and len(frame):  # narrow a site's flow history to the upload's dates
+        dates = frame["date"]
+        query = query.where(tab.c.date >= dates.min().date(), tab.c.date <= dates.max().date())
+    names = [spec.id_col, *spec.key, *[c for c in spec.compare if c not in spec.key]]
+    return pd.DataFrame(conn.execute(query).all(), columns=names)
+
+
+def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
+    """Values in a form compared column-wise: dates as datetime64, numbers as float, text as
+    objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides)."""
+    if like is not None and pd.api.types.is_datetime64_any_dtype(like):
+        return pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
+                              errors="coerce").to_numpy(dtype="datetime64[ns]")
+    if like is not None and (pd.api.types.is_numeric_dtype(like)
+                             or pd.api.types.is_bool_dtype(like)):
+        return pd.Series(values.to_numpy(dtype=object)).astype(float).to_numpy()
+    out = np.array(values.to_numpy(dtype=object), dtype=object)
+    out[pd.isna(out)] = None
+    return out
+
+
+def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    """Row-wise: every column of ``new`` equals ``old`` (floats to 1e-12 relative, missing only
+    equals missing) — the vectorised form of :func:`_same`."""
+    equal = np.ones(len(new), dtype=bool)
+    for c in columns:
+        like = new[c] if c in new.columns else None
+        x = _as_compared(like if like is not None else pd.Series([None] * len(new)), like)
+        y = _as_compared(old[c], like)
+        if x.dtype.kind == "f":
+            with np.errstate(invalid="ignore"):
+                same = np.abs(x - y) <= 1e-12 * np.maximum(np.abs(x), np.abs(y))
+            same |= np.isnan(x) & np.isnan(y)
+        elif x.dtype.kind == "M":
+            same = (x == y) | (np.isnat(x) & np.isnat(y))
+        else:
+            same = np.fromiter(map(operator.eq, x, y), dtype=bool, count=len(x))
+        equal &= same
+    return equal
+
+
+def _key_order(frame: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
+    """Row order sorted by the natural key (first two key columns).
+
+    Inserting in key order turns the updates of the key indexes into appends; on SQLite this
+    halved the insert time of a million results (benchmarks/reports/bench_ingest.md). Rows
+    keep their ``source_line``; only the order of their ids changes.
+    """
+    columns = [c for c in key[:2] if c in frame.columns]
+    if len(frame) < 2 or not columns:
+        return np.arange(len(frame))
+    codes = [pd.factorize(frame[c], sort=True)[0] for c in columns]
+    return np.lexsort(codes[::-1])
 
 
 def _store_versioned(
@@ -568,37 +553,48 @@ def _store_versioned(
     stored_at: dt.datetime,
     progress: ProgressCallback | None,
 ) -> _Counts:
-    """Insert/supersede ``frame`` batch by batch (records are built per batch: bounded memory)."""
+    """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
+    the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`)."""
     counts = _Counts()
     tab = spec.table
-    extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
-             "superseded_by": None}
     total = len(frame)
-    done = 0
-    for start in range(0, total, CHUNK_ROWS):
-        batch = _records(frame.iloc[start:start + CHUNK_ROWS], spec.insert_cols)
-        current = _prefetch_current(conn, spec, batch)
-        fresh: list[dict[str, Any]] = []
-        replacing: list[dict[str, Any]] = []
-        old_ids: list[int] = []
-        for rec in batch:
-            key = tuple(rec[c] for c in spec.key)
-            hit = current.get(key)
-            if hit is None:
-                fresh.append({**rec, **extra})
-            elif ([rec[c] for c in spec.compare] == [hit[1][c] for c in spec.compare]
-                  or all(_same(rec[c], hit[1][c]) for c in spec.compare)):
-                counts.unchanged += 1  # exact match (fast path) or equal to 1e-12
-            else:
-                replacing.append({**rec, **extra})
-                old_ids.append(hit[0])
-        if old_ids:
+    frame = frame.reset_index(drop=True)
+    current = _prefetch_current(conn, spec, frame) if total else pd.DataFrame()
+    fresh = np.arange(total)
+    if len(current):
+        keys = frame[list(spec.key)].copy()
+        for k in spec.key:
+            if pd.api.types.is_datetime64_any_dtype(keys[k]):
+                current[k] = pd.to_datetime(current[k]).astype(keys[k].dtype)
+            elif pd.api.types.is_integer_dtype(keys[k]):
+                current[k] = current[k].astype("int64")
+                keys[k] = keys[k].astype("int64")
+        keys["_position"] = np.arange(total)
+        matched = keys.merge(current, on=list(spec.key), how="inner")
+        positions = matched["_position"].to_numpy()
+        compared = [c for c in spec.compare if c not in spec.key]
+        same = _equal_rows(frame.iloc[positions].reset_index(drop=True),
+                           matched.reset_index(drop=True), compared)
+        counts.unchanged = int(same.sum())
+        replace_positions = positions[~same]
+        old_ids = matched[spec.id_col].to_numpy()[~same].tolist()
+        order = np.argsort(replace_positions, kind="stable")  # file order
+        replace_positions, old_ids = replace_positions[order], [old_ids[i] for i in order]
+        seen = np.zeros(total, dtype=bool)
+        seen[positions] = True
+        fresh = np.flatnonzero(~seen)
+        extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
+                 "superseded_by": None}
+        for start in range(0, len(old_ids), CHUNK_ROWS):
+            part_ids = old_ids[start:start + CHUNK_ROWS]
+            replacing = [{**rec, **extra} for rec in _records(
+                frame.iloc[replace_positions[start:start + CHUNK_ROWS]], spec.insert_cols)]
             # 1) demote the old versions first: the partial unique index allows one current row
             conn.execute(
                 tab.update()
                 .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
                 .values(is_current=False),
-                [{"old_id": i} for i in old_ids],
+                [{"old_id": i} for i in part_ids],
             )
             # 2) insert the new versions and learn their ids (in parameter order)
             new_ids = conn.execute(
@@ -610,16 +606,30 @@ def _store_versioned(
                 tab.update()
                 .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
                 .values(superseded_by=sa.bindparam("new_id")),
-                [{"old_id": o, "new_id": n} for o, n in zip(old_ids, new_ids, strict=True)],
+                [{"old_id": o, "new_id": n} for o, n in zip(part_ids, new_ids, strict=True)],
             )
-            counts.superseded += len(old_ids)
-            counts.inserted += len(replacing)
-        if fresh:
-            bulk_insert(conn, tab, fresh)
-            counts.inserted += len(fresh)
-        done += len(batch)
+        counts.superseded = len(old_ids)
+        counts.inserted = len(old_ids)
+        if progress is not None and len(positions):
+            progress(len(positions), total)
+    done_before = total - len(fresh)
+    if len(fresh):
+        rows = frame if len(fresh) == total else frame.iloc[fresh]
+        rows = rows.iloc[_key_order(rows, spec.key)]
+        n_fresh = len(rows)
+        columns = {c: column_values(rows[c] if c in rows.columns else None, n_fresh)
+                   for c in spec.insert_cols}
+        bulk_progress = None
         if progress is not None:
-            progress(done, total)
+            def bulk_progress(written: int) -> None:
+                progress(done_before + written, total)
+        insert_columns(conn, tab, columns,
+                       constants={"upload_id": upload_id, "stored_at": stored_at,
+                                  "is_current": True, "superseded_by": None},
+                       progress=bulk_progress)
+        counts.inserted += n_fresh
+    elif progress is not None and not len(current):
+        progress(total, total)
     return counts
 
 

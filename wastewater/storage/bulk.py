@@ -1,0 +1,194 @@
+"""Bulk load of validated frames: column-wise value conversion, SQLite executemany, PostgreSQL COPY.
+
+The ingest service (:mod:`wastewater.storage.service`) hands whole columns here instead of one
+dict per row:
+
+* :func:`column_values` turns a frame column into the Python values the database driver takes
+  (``None`` for every missing value), converting each distinct date once;
+* :func:`insert_columns` writes the rows of those columns inside the caller's transaction:
+  PostgreSQL through **one** ``COPY … FROM STDIN`` (psycopg 3) streamed batch by batch,
+  SQLite through one ``executemany`` per batch with a larger page cache for the index updates.
+
+Both run on the caller's connection and transaction, so a failure or a killed process
+anywhere (also in the middle of a ``COPY``) leaves nothing stored. Integrity (foreign keys,
+the unique index of current rows) is checked by the database; the service has already
+checked the batch's sites once against the ``sites`` table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+__all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "insert_columns"]
+
+BATCH_ROWS = 20_000
+"""Rows per batch: one ``executemany`` (SQLite) or one stretch of the ``COPY`` stream
+(PostgreSQL); progress is reported after each."""
+
+SQLITE_BULK_CACHE_KIB = 128 * 1024
+"""SQLite page cache during a bulk insert [KiB] (default 2 MiB): the four ``results`` indexes of
+a million rows then stay in memory while they are updated in random key order. It is a
+ceiling, reset to the default afterwards."""
+
+
+def column_values(series: pd.Series | None, n_rows: int) -> list[Any]:
+    """Python values of one column (``None`` for missing), as the drivers take them.
+
+    Dates (``datetime64``) become ``datetime.date``, each distinct day converted once;
+    floats stay floats with ``None`` for NaN; nullable integers become ``int``/``None``.
+    ``series`` ``None`` (column absent) gives ``n_rows`` ``None`` values.
+
+    Examples
+    --------
+    >>> column_values(pd.Series([1.5, float("nan")]), 2)
+    [1.5, None]
+    >>> column_values(pd.Series(pd.to_datetime(["2025-03-04", None])), 2)
+    [datetime.date(2025, 3, 4), None]
+    """
+    if series is None:
+        return [None] * n_rows
+    if pd.api.types.is_datetime64_any_dtype(series):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        days = [ts.date() for ts in uniques] + [None]  # code -1 → None
+        return np.array(days, dtype=object)[codes].tolist()
+    if pd.api.types.is_bool_dtype(series):
+        if series.isna().any():
+            return [None if pd.isna(v) else bool(v) for v in series.astype(object)]
+        return series.astype(bool).tolist()
+    if pd.api.types.is_integer_dtype(series):
+        if series.isna().any():
+            return [None if pd.isna(v) else int(v) for v in series.astype(object)]
+        return series.astype("int64").tolist()
+    if pd.api.types.is_float_dtype(series):
+        arr = series.to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(arr)
+        if not missing.any():
+            return arr.tolist()
+        out = arr.astype(object)
+        out[missing] = None
+        return out.tolist()
+    values = series.to_numpy(dtype=object)
+    missing = pd.isna(values)
+    if missing.any():
+        values = values.copy()
+        values[missing] = None
+    return values.tolist()
+
+
+def insert_columns(
+    conn: Connection,
+    table: sa.Table,
+    columns: dict[str, list[Any]],
+    *,
+    constants: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """Insert the rows given column-wise, in the caller's transaction.
+
+    Parameters
+    ----------
+    conn : sqlalchemy.engine.Connection
+        Connection inside an open transaction.
+    table : sqlalchemy.Table
+    columns : dict of list
+        Column name → one Python value per row (as from :func:`column_values`).
+    constants : dict, optional
+        Column name → one value shared by every row (upload id, stored_at …).
+    progress : callable, optional
+        ``progress(rows_written)`` after each batch of :data:`BATCH_ROWS` rows (inside the
+        transaction, before the commit).
+    """
+    constants = dict(constants or {})
+    names = list(columns) + list(constants)
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    if not n_rows:
+        return
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    column_sql = ", ".join(quote(c) for c in names)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy(conn, table, column_sql, columns, constants, n_rows, progress)
+        return
+    processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names}
+    converted = []
+    for name, values in columns.items():
+        proc = processors[name]
+        if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
+            values = _dates_bound(values, proc)
+        elif proc is not None:
+            values = [None if v is None else proc(v) for v in values]
+        converted.append(values)
+    for name, value in constants.items():
+        proc = processors[name]
+        bound = proc(value) if proc is not None and value is not None else value
+        converted.append([bound] * n_rows)
+    marker = "?" if dialect.paramstyle == "qmark" else "%s"
+    sql = (f"INSERT INTO {quote(table.name)} ({column_sql}) "
+           f"VALUES ({', '.join([marker] * len(names))})")
+    is_sqlite = dialect.name == "sqlite"
+    if is_sqlite:
+        cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
+    try:
+        for start in range(0, n_rows, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n_rows)
+            conn.exec_driver_sql(sql, list(zip(*(c[start:stop] for c in converted), strict=True)))
+            if progress is not None:
+                progress(stop)
+    finally:
+        if is_sqlite:
+            conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+
+#: Date columns per table: their bind processor is applied once per distinct day.
+_DATE_COLUMNS = {"results": ("sample_date",), "flows": ("date",),
+                 "events": ("start_date", "end_date")}
+
+
+def _dates_bound(values: list[Any], proc: Callable[[Any], Any]) -> list[Any]:
+    """Bind-processed dates, each distinct value processed once."""
+    cache: dict[Any, Any] = {None: None}
+    out = []
+    for v in values:
+        bound = cache.get(v, cache)
+        if bound is cache:
+            bound = cache[v] = proc(v)
+        out.append(bound)
+    return out
+
+
+def _copy(conn: Connection, table: sa.Table, column_sql: str, columns: dict[str, list[Any]],
+          constants: dict[str, Any], n_rows: int, progress: Callable[[int], None] | None) -> None:
+    """One ``COPY … FROM STDIN`` on the transaction's psycopg connection, batch by batch.
+
+    ``progress`` runs while the COPY is open: a process killed there leaves nothing stored
+    (tests/test_storage_atomicity.py).
+    """
+    dialect = conn.dialect
+    sql = f"COPY {dialect.identifier_preparer.quote(table.name)} ({column_sql}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    base_error = dialect.loaded_dbapi.Error
+    tail = tuple(constants.values())
+    lists = list(columns.values())
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            write = copy.write_row
+            for start in range(0, n_rows, BATCH_ROWS):
+                stop = min(start + BATCH_ROWS, n_rows)
+                for row in zip(*(c[start:stop] for c in lists), strict=True):
+                    write(row + tail)
+                if progress is not None:
+                    progress(stop)  # the COPY is still open: nothing is visible or committed
+    except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
+        lost = dialect.is_disconnect(exc, raw, None)
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, None, exc, base_error, dialect=dialect,
+                                         connection_invalidated=lost) from exc
+
