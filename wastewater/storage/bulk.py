@@ -17,7 +17,7 @@ checked the batch's sites once against the ``sites`` table.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np

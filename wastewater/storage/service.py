@@ -498,7 +498,8 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
 
 def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
     """Values in a form compared column-wise: dates as datetime64, numbers as float, text as
-    objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides)."""
+    objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides).
+    """
     if like is not None and pd.api.types.is_datetime64_any_dtype(like):
         return pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
                               errors="coerce").to_numpy(dtype="datetime64[ns]")
@@ -512,7 +513,8 @@ def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
 
 def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Row-wise: every column of ``new`` equals ``old`` (floats to 1e-12 relative, missing only
-    equals missing) — the vectorised form of :func:`_same`."""
+    equals missing) — the vectorised form of :func:`_same`.
+    """
     equal = np.ones(len(new), dtype=bool)
     for c in columns:
         like = new[c] if c in new.columns else None
@@ -554,7 +556,8 @@ def _store_versioned(
     progress: ProgressCallback | None,
 ) -> _Counts:
     """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
-    the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`)."""
+    the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`).
+    """
     counts = _Counts()
     tab = spec.table
     total = len(frame)
