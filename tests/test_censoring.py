@@ -104,3 +104,41 @@ def test_summary_to_dict_and_unknown_method():
     assert d["mean"] == 1.5 and d["method"] == "loq"
     with pytest.raises(ValueError, match="km"):
         C.censored_summary([1.0], None, "tobit")
+
+
+# -- detected below the LOQ: interval [LOD, LOQ] --------------------------------------------
+
+
+def test_substitution_of_an_interval_stays_inside_it():
+    # LOQ 10, LOD 6: LOQ/2 = 5 < LOD -> 6; LOD 2: LOQ/2 = 5 stays; zero -> the LOD
+    out = C.substitute_interval([10.0, 10.0, 10.0], [6.0, 2.0, np.nan], "loq_half")
+    assert out.tolist() == [6.0, 5.0, 5.0]
+    assert C.substitute_interval([10.0], [4.0], "zero").tolist() == [4.0]
+    s = C.substitution_summary([10.0, 20.0], [True, False], "loq_half", lower=[6.0, np.nan])
+    assert s.mean == pytest.approx(13.0)  # (6 + 20) / 2
+
+
+def test_mle_narrow_interval_acts_like_the_detected_value(censored_lognormal):
+    """An interval [0.999 v, v] carries (almost) the information of a detect at v."""
+    x, _, _, _ = censored_lognormal
+    detect = C.mle_lognormal(x, np.zeros(x.size, bool))
+    c = np.zeros(x.size, bool)
+    c[::5] = True
+    upper = x.copy()
+    lower = np.where(c, 0.999 * x, np.nan)
+    interval = C.mle_lognormal(upper, c, lower)
+    assert interval[0] == pytest.approx(detect[0], abs=2e-3)
+    assert interval[1] == pytest.approx(detect[1], abs=2e-3)
+
+
+def test_mle_interval_lies_between_left_censored_and_detected(censored_lognormal):
+    """Knowing LOD <= x < LOQ (censor D) moves the fit up from plain '< LOQ' treatment."""
+    x, obs, c, _ = censored_lognormal
+    left = C.mle_summary(obs, c)
+    lower = np.where(c, 40.0, np.nan)  # every censored value was detected above 40 ng/L
+    interval = C.mle_summary(obs, c, lower=lower)
+    assert interval.median > left.median
+    assert C.censored_summary(obs, c, "mle", lower=lower) == interval
+    # a lower bound of (almost) zero is no information: same fit as left-censoring
+    same = C.mle_summary(obs, c, lower=np.where(c, 1e-9, np.nan))
+    assert same.median == pytest.approx(left.median, rel=1e-4)

@@ -261,9 +261,43 @@ def test_unknown_unit():
 
 
 def test_censor_conflict():
-    upload = results("S1,A,2025-03-04,BE,12.5,ng/L,<LOQ", header=RESULTS_HEADER + ",qualifier")
+    upload = results("S1,A,2025-03-04,BE,12.5,ng/L,<LOD", header=RESULTS_HEADER + ",qualifier")
     issue = only_issue(upload, "censor_conflict")
     assert (issue.line, issue.column) == (2, "value") and "<12.5" in issue.message
+    assert upload.frame.empty
+
+
+@pytest.mark.parametrize("qualifier", ["D", "<LOQ", "dnq", "detected below LOQ"])
+def test_detected_below_loq_with_value_is_stored_as_its_own_state(qualifier):
+    """ODM/Eawag flag D: detected, LOD <= x < LOQ, value reported (here in µg/L)."""
+    upload = results(f"S1,A,2025-03-04,BE,0.0042,ug/L,{qualifier},0.005,0.001",
+                     header=RESULTS_HEADER + ",qualifier,loq,lod")
+    assert upload.report.ok, upload.report.issues
+    row = upload.frame.iloc[0]
+    assert row["censor"] == "D"
+    assert row["value_ng_per_l"] == pytest.approx(4.2)
+    assert (row["loq_ng_per_l"], row["lod_ng_per_l"]) == (pytest.approx(5.0), pytest.approx(1.0))
+
+
+@pytest.mark.parametrize(
+    ("row", "english", "swedish"),
+    [
+        ("S1,A,2025-03-04,BE,6,ng/L,D,5,1", "at or above the LOQ (5 ng/L)",
+         "över kvantifieringsgränsen (5 ng/L)"),
+        ("S1,A,2025-03-04,BE,0.5,ng/L,D,5,1", "below the LOD (1 ng/L)",
+         "under detektionsgränsen (1 ng/L)"),
+        ("S1,A,2025-03-04,BE,,ng/L,D,5,1", "needs the reported value", "kräver det rapporterade"),
+        ("S1,A,2025-03-04,BE,<5,ng/L,D,5,1", "qualifier D says", "kvalifikatorn D säger"),
+    ],
+)
+def test_detected_below_loq_outside_its_interval_is_an_error_in_both_languages(
+        row, english, swedish):
+    upload = results(row, header=RESULTS_HEADER + ",qualifier,loq,lod")
+    (issue,) = upload.report.errors
+    assert issue.code in ("censor_conflict", "missing_value")
+    assert (issue.line, issue.column) == (2, "value")
+    assert english in issue.message and issue.message.startswith("Line 2, column 'value': ")
+    assert swedish in issue.message_sv and issue.message_sv.startswith("Rad 2, kolumn 'value': ")
     assert upload.frame.empty
 
 

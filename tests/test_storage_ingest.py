@@ -117,3 +117,23 @@ def test_shipped_samples_load(engine):
     # samples/results.csv line 2: ROS-20250101, benzoylecgonine, 348 ng/L
     assert (first["sample_id"], first["value_ng_per_l"], first["source_line"]) == (
         "ROS-20250101", 348.0, 2)
+
+
+def test_detected_below_loq_is_stored_and_read_back_as_an_interval(engine):
+    """Qualifier D (LOD <= x < LOQ, value reported): stored with censor 'D' and its value; the
+    daily series substitutes inside [LOD, LOQ] and the censoring methods get the interval."""
+    from wastewater.timeseries import censoring_limit_ng_per_l, censoring_lower_ng_per_l
+
+    _ingest(engine, SITES_CSV, "sites.csv")
+    out = _ingest(engine, _results_csv(
+        "X-1,SE-X,2025-03-04,benzoylecgonine,7.5,ng/L,D,10,6,,24,1,sample,Lab,M,",
+        "X-2,SE-X,2025-03-05,benzoylecgonine,<10,ng/L,,,1,,24,1,sample,Lab,M,"), "d.csv")
+    assert out.stored and out.rows_inserted == 2
+    stored = repo.load_results(engine)
+    assert stored["censor"].tolist() == ["D", "<LOQ"]
+    assert stored["value_ng_per_l"].iloc[0] == 7.5
+    assert math.isnan(stored["value_ng_per_l"].iloc[1])
+    # upper end LOQ 10 for both; lower end LOD 6 only for the detected one
+    assert censoring_limit_ng_per_l(stored).tolist() == [10.0, 10.0]
+    lower = censoring_lower_ng_per_l(stored).tolist()
+    assert lower[0] == 6.0 and math.isnan(lower[1])

@@ -6,7 +6,11 @@ order statistics (ROS, lognormal) and censored maximum likelihood (lognormal) �
 [Helsel2012]_. Every summary reports ``n``, ``n_censored`` and ``method``.
 
 Convention for censored observations: the value passed is the censoring limit (the LOQ or
-LOD the true value lies below).
+LOD the true value lies below). A result *detected below the LOQ* (censor ``D``: LOD ≤ x < LOQ,
+value reported) is an **interval**: pass its LOQ as the value, ``censored=True`` and its LOD in
+``lower``. The lognormal MLE uses the interval likelihood ``Φ(ln LOQ) − Φ(ln LOD)``
+[Helsel2012]_; substitution keeps the substituted value inside the interval; Kaplan–Meier and
+ROS, which handle left-censoring only, treat it as ``< LOQ`` (conservative).
 """
 
 from __future__ import annotations
@@ -80,28 +84,58 @@ class CensoredSummary:
 
 
 def _prepare(values, censored):
+    x, c, _ = _prepare_interval(values, censored, None)
+    return x, c
+
+
+def _prepare_interval(values, censored, lower):
+    """Finite observations, censored flags and interval lower bounds (NaN: left-censored)."""
     x = np.asarray(values, dtype=float).ravel()
     c = np.zeros(x.shape, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
     if c.shape != x.shape:
         raise ValueError(f"values ({x.size}) and censored ({c.size}) differ in length")
+    lo = np.full(x.shape, np.nan) if lower is None else np.asarray(lower, dtype=float).ravel()
+    if lo.shape != x.shape:
+        raise ValueError(f"values ({x.size}) and lower ({lo.size}) differ in length")
     keep = np.isfinite(x)
-    x, c = x[keep], c[keep]
+    x, c, lo = x[keep], c[keep], lo[keep]
     if np.any(x < 0):
         raise ValueError("values and censoring limits must be >= 0")
-    return x, c
+    lo = np.where(c & (lo > 0) & (lo < x), lo, np.nan)  # an interval needs 0 < lower < upper
+    return x, c, lo
+
+
+def substitute_interval(upper_ng_per_l, lower_ng_per_l, method: str = "loq_half"):
+    """Substituted value of censored results, kept inside ``[lower, upper]`` when a lower
+    bound is known (detected below the LOQ: ``[LOD, LOQ]``).
+
+    :func:`substitute` of the upper limit, raised to the lower bound where it falls below it
+    (e.g. LOQ/2 < LOD); where ``lower`` is NaN the plain substitution is returned.
+
+    Examples
+    --------
+    >>> float(substitute_interval(10.0, 6.0, "loq_half")), float(substitute_interval(10.0, 2.0))
+    (6.0, 5.0)
+    """
+    value = substitute(np.asarray(upper_ng_per_l, dtype=float), method)
+    lower = np.asarray(lower_ng_per_l, dtype=float)
+    return np.where(np.isfinite(lower) & (value < lower), lower, value)
 
 
 def _nan_summary(x, c, method, note):
     return CensoredSummary(np.nan, np.nan, np.nan, int(x.size), int(c.sum()), method, note)
 
 
-def substitution_summary(values, censored=None, method: str = "loq_half") -> CensoredSummary:
-    """Mean/median/SD after substituting censored values (limits) by ``method``."""
-    x, c = _prepare(values, censored)
+def substitution_summary(values, censored=None, method: str = "loq_half",
+                         lower=None) -> CensoredSummary:
+    """Mean/median/SD after substituting censored values (limits) by ``method``; an interval
+    (``lower`` given) keeps its substitute inside ``[lower, limit]``.
+    """
+    x, c, lo = _prepare_interval(values, censored, lower)
     if x.size == 0:
         return _nan_summary(x, c, method, "no data")
     y = x.copy()
-    y[c] = substitute(x[c], method)
+    y[c] = substitute_interval(x[c], lo[c], method)
     sd = float(np.std(y, ddof=1)) if y.size > 1 else np.nan
     return CensoredSummary(float(np.mean(y)), float(np.median(y)), sd, int(x.size), int(c.sum()), method)
 
@@ -213,26 +247,40 @@ def ros_summary(values, censored=None) -> CensoredSummary:
     return CensoredSummary(float(np.mean(y)), float(np.median(y)), sd, int(x.size), int(c.sum()), "ros")
 
 
-def mle_lognormal(values, censored=None) -> tuple[float, float]:
+def mle_lognormal(values, censored=None, lower=None) -> tuple[float, float]:
     """Censored maximum-likelihood fit of a lognormal: returns ``(mu, sigma)`` of ``log X``.
+
+    Parameters
+    ----------
+    values, censored : array-like
+        Observations (limits for censored ones) and censored flags.
+    lower : array-like, optional
+        Lower bound of interval-censored observations (the LOD of a result detected below the
+        LOQ); NaN or absent: left-censored.
 
     Notes
     -----
-    Log-likelihood ``Σ_detects log φ((ln x − μ)/σ)/σ + Σ_censored log Φ((ln L − μ)/σ)``
-    (Tobit-type likelihood for left-censored data, [Helsel2012]_).
+    Log-likelihood ``Σ_detects log φ((ln x − μ)/σ)/σ + Σ_left log Φ((ln L − μ)/σ)
+    + Σ_interval log[Φ((ln U − μ)/σ) − Φ((ln D − μ)/σ)]`` (Tobit-type likelihood for left- and
+    interval-censored data, [Helsel2012]_).
     """
-    x, c = _prepare(values, censored)
+    x, c, lo = _prepare_interval(values, censored, lower)
     if (~c).sum() < 2:
         raise ValueError("censored MLE needs at least 2 detected values")
     if np.any(x <= 0):
         raise ValueError("lognormal MLE needs positive values and limits")
     lx = np.log(x)
-    det, cen = lx[~c], lx[c]
+    interval = c & np.isfinite(lo)
+    det, cen = lx[~c], lx[c & ~interval]
+    upper, low = lx[interval], np.log(lo[interval])
 
     def nll(theta):
         mu, log_sigma = theta
         s = math.exp(log_sigma)
         ll = stats.norm.logpdf(det, mu, s).sum() + stats.norm.logcdf(cen, mu, s).sum()
+        if upper.size:
+            p = stats.norm.cdf(upper, mu, s) - stats.norm.cdf(low, mu, s)
+            ll += np.log(np.maximum(p, 1e-300)).sum()
         return -ll
 
     start = np.array([det.mean(), math.log(max(det.std(ddof=1), 1e-3))])
@@ -241,11 +289,14 @@ def mle_lognormal(values, censored=None) -> tuple[float, float]:
     return float(res.x[0]), float(math.exp(res.x[1]))
 
 
-def mle_summary(values, censored=None) -> CensoredSummary:
-    """Censored lognormal MLE estimates: mean ``exp(μ+σ²/2)``, median ``exp(μ)``, SD."""
-    x, c = _prepare(values, censored)
+def mle_summary(values, censored=None, lower=None) -> CensoredSummary:
+    """Censored lognormal MLE estimates: mean ``exp(μ+σ²/2)``, median ``exp(μ)``, SD.
+
+    ``lower`` gives interval lower bounds (see :func:`mle_lognormal`).
+    """
+    x, c, lo = _prepare_interval(values, censored, lower)
     try:
-        mu, sigma = mle_lognormal(x, c)
+        mu, sigma = mle_lognormal(x, c, lo)
     except ValueError as exc:
         return _nan_summary(x, c, "mle", str(exc))
     mean = math.exp(mu + sigma**2 / 2)
@@ -253,11 +304,17 @@ def mle_summary(values, censored=None) -> CensoredSummary:
     return CensoredSummary(mean, math.exp(mu), sd, int(x.size), int(c.sum()), "mle")
 
 
-def censored_summary(values, censored=None, method: str = "km") -> CensoredSummary:
-    """Dispatch to the summary named ``method`` (one of :data:`SUMMARY_METHODS`)."""
+def censored_summary(values, censored=None, method: str = "km", lower=None) -> CensoredSummary:
+    """Dispatch to the summary named ``method`` (one of :data:`SUMMARY_METHODS`).
+
+    ``lower`` (interval lower bounds, e.g. the LOD of results detected below the LOQ) is used by
+    the substitutions and the MLE; Kaplan–Meier and ROS treat intervals as left-censored.
+    """
     if method in SUBSTITUTION_METHODS:
-        return substitution_summary(values, censored, method)
-    funcs = {"km": kaplan_meier_summary, "ros": ros_summary, "mle": mle_summary}
+        return substitution_summary(values, censored, method, lower)
+    if method == "mle":
+        return mle_summary(values, censored, lower)
+    funcs = {"km": kaplan_meier_summary, "ros": ros_summary}
     try:
         return funcs[method](values, censored)
     except KeyError:

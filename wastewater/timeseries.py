@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from wastewater.censoring import SUBSTITUTION_METHODS, substitute
+from wastewater.censoring import SUBSTITUTION_METHODS, substitute_interval
 from wastewater.normalisation import (
     load_mg_per_day,
     load_mg_per_day_per_1000,
@@ -56,21 +56,32 @@ def _require(frame: pd.DataFrame, columns, name: str) -> None:
 def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
     """Censoring limit of each result row [ng L⁻¹] (NaN for uncensored rows).
 
-    ``<LOQ`` uses ``loq_ng_per_l`` (else LOD); ``<LOD``/``ND`` use ``lod_ng_per_l`` (else LOQ);
-    a number in ``value_ng_per_l`` is the last fallback.
+    ``<LOQ`` and ``D`` (detected below the LOQ, the upper end of its interval) use
+    ``loq_ng_per_l`` (else LOD); ``<LOD``/``ND`` use ``lod_ng_per_l`` (else LOQ); a number in
+    ``value_ng_per_l`` is the last fallback.
     """
     censor = results["censor"].fillna("none").astype(str).to_numpy()
     nan = np.full(len(results), np.nan)
     loq = results["loq_ng_per_l"].astype(float).to_numpy() if "loq_ng_per_l" in results.columns else nan
     lod = results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns else nan
     value = results["value_ng_per_l"].astype(float).to_numpy()
-    is_loq = censor == "<LOQ"
+    is_loq = (censor == "<LOQ") | (censor == "D")
     is_lod = (censor == "<LOD") | (censor == "ND")
     limit = np.where(is_loq, np.where(np.isnan(loq), lod, loq), np.nan)
     limit = np.where(is_lod, np.where(np.isnan(lod), loq, lod), limit)
     cens = censor != "none"
     limit = np.where(cens & np.isnan(limit), value, limit)
     return pd.Series(limit, index=results.index)
+
+
+def censoring_lower_ng_per_l(results: pd.DataFrame) -> pd.Series:
+    """Lower end of each result's censoring interval [ng L⁻¹]: the LOD of results detected below
+    the LOQ (censor ``D``, LOD ≤ x < LOQ); NaN for every other row (left-censored or measured).
+    """
+    censor = results["censor"].fillna("none").astype(str).to_numpy()
+    lod = (results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns
+           else np.full(len(results), np.nan))
+    return pd.Series(np.where(censor == "D", lod, np.nan), index=results.index)
 
 
 def _days_ns(dates: pd.Series) -> np.ndarray:
@@ -188,7 +199,8 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     cens = censor != "none"
     limit = censoring_limit_ng_per_l(r).values
     value = r["value_ng_per_l"].astype(float).values
-    conc = np.where(cens, substitute(limit, loq_method), value)
+    conc = np.where(cens, substitute_interval(limit, censoring_lower_ng_per_l(r).values,
+                                              loq_method), value)
     if np.any(cens & ~np.isfinite(limit)):
         warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
                       "their concentration is NaN", stacklevel=2)

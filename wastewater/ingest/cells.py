@@ -173,8 +173,17 @@ _NOT_DETECTED_KEYS = {re.sub(r"\s+", "", w) for w in _NOT_DETECTED}
 _CENSORED_CELL = re.compile(r"(?:<|&lt;)\s*([a-zåäö.]+)?\s*[:=]?\s*(.*)", re.DOTALL | re.IGNORECASE)
 
 
+#: Qualifiers meaning "detected, below the LOQ, value reported" (LOD ≤ x < LOQ): the ODM/Eawag
+#: flag ``D`` (PHES-ODM: ``belowLOQ`` [PHESODM]_), "DNQ" (detected, not quantified) and plain-language forms.
+_DETECTED_BELOW_LOQ = {"d", "dnq", "detectedbelowloq", "detekteradunderloq",
+                       "påvisadunderloq", "detekteradejkvantifierad"}
+
+
 def parse_qualifier(text: str) -> str:
-    """Read a qualifier/censor column: empty, ``=``, none → ``'none'``; <LOQ, <LOD, ND.
+    """Read a qualifier/censor column: empty, ``=``, none → ``'none'``; <LOQ, <LOD, ND; ``D``.
+
+    ``D`` (also ``DNQ``, "detected below LOQ") means the analyte was detected below the LOQ and
+    a value is reported (LOD ≤ x < LOQ); the result is stored with censor ``'D'`` and its value.
 
     Raises
     ------
@@ -183,21 +192,25 @@ def parse_qualifier(text: str) -> str:
 
     Examples
     --------
-    >>> parse_qualifier("< loq"), parse_qualifier("n.d."), parse_qualifier("")
-    ('<LOQ', 'ND', 'none')
+    >>> parse_qualifier("< loq"), parse_qualifier("n.d."), parse_qualifier(""), parse_qualifier("D")
+    ('<LOQ', 'ND', 'none', 'D')
     """
     key = re.sub(r"[\s_]+", "", text.strip().casefold())
     if key in ("", "=", "none", "detected", "ok"):
         return "none"
     if key in _NOT_DETECTED_KEYS:
         return "ND"
+    if key in _DETECTED_BELOW_LOQ:
+        return "D"
     bare = key.removeprefix("<").removeprefix("below").removeprefix("be")
     if bare in _LOQ_TAGS:
         return "<LOQ"
     if bare in _LOD_TAGS:
         return "<LOD"
     raise CellError(
-        "bad_qualifier", "write <LOQ, <LOD or ND, or leave the qualifier empty for a measured value"
+        "bad_qualifier",
+        "write <LOQ, <LOD or ND, D for a value detected below the LOQ, or leave the qualifier "
+        "empty for a measured value",
     )
 
 

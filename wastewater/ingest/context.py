@@ -165,12 +165,23 @@ class RowContext:
         code: str,
         message: str,
         value: str | None = None,
+        *,
+        message_sv: str | None = None,
     ) -> None:
+        """Record an issue; ``message_sv`` is the Swedish text of ``message`` (optional)."""
         severity = ISSUE_CODES[code][0]
         where = f"Line {line}" if line is not None else "File"
         if column is not None:
             where += f", column '{column}'"
-        self.issues.append(Issue(line, column, code, f"{where}: {message}", severity, value))
+        swedish = None
+        if message_sv is not None:
+            plats = f"Rad {line}" if line is not None else "Filen"
+            if column is not None:
+                plats += f", kolumn '{column}'"
+            swedish = f"{plats}: {message_sv}"
+        self.issues.append(
+            Issue(line, column, code, f"{where}: {message}", severity, value, message_sv=swedish)
+        )
 
     def header_name(self, canonical: str) -> str:
         """The column name as written in the file (for messages)."""

@@ -140,8 +140,8 @@ def _integer_or_bad(
 
 
 #: Censor states as small integer codes (index into this tuple) for the vectorised rules.
-_CENSORS = ("empty", "none", "<LOQ", "<LOD", "ND")
-_EMPTY, _NONE, _LOQ = 0, 1, 2
+_CENSORS = ("empty", "none", "<LOQ", "<LOD", "ND", "D")
+_EMPTY, _NONE, _LOQ, _DETECTED = 0, 1, 2, 5
 
 
 def _censored_values(
@@ -320,7 +320,8 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     empty = censor == _EMPTY
     measured = censor == _NONE
     ok &= ~(empty & ~qualified)  # missing_value
-    ok &= ~(measured & qualified)  # censor_conflict
+    ok &= ~(measured & qualified)  # censor_conflict, or detected below LOQ (row validator)
+    ok &= qualifiers != _DETECTED  # "D" rows: value checked against LOD/LOQ by the row validator
     censor = np.where(empty | (~measured & qualified), qualifiers, censor)
     with np.errstate(invalid="ignore"):
         ok &= ~(has_number & (number < 0))  # negative_value

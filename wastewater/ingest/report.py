@@ -86,6 +86,9 @@ class Issue:
         Errors reject the row (or the file); warnings do not.
     value : str or None
         The offending cell text, if any.
+    message_sv : str or None
+        The same message in Swedish, where one is written (``to_dict`` leaves it out when
+        ``None``).
     """
 
     line: int | None
@@ -94,6 +97,7 @@ class Issue:
     message: str
     severity: Severity
     value: str | None = None
+    message_sv: str | None = None
 
     def __post_init__(self) -> None:
         if self.code not in ISSUE_CODES:
@@ -102,8 +106,11 @@ class Issue:
             raise ValueError(f"severity must be 'error' or 'warning', not {self.severity!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict of the fields."""
-        return asdict(self)
+        """JSON-safe dict of the fields (``message_sv`` only when there is one)."""
+        out = asdict(self)
+        if out["message_sv"] is None:
+            del out["message_sv"]
+        return out
 
 
 @dataclass

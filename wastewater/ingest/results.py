@@ -213,7 +213,23 @@ def _result_record(
                 "result.",
             )
             return None
+        if qualifier == "D":
+            ctx.add(
+                line,
+                value_column,
+                "missing_value",
+                "the qualifier D (detected below the LOQ) needs the reported value; write it, or "
+                "write <LOQ in the qualifier if the lab reported no value.",
+                message_sv=(
+                    "kvalifikatorn D (påvisad under kvantifieringsgränsen) kräver det "
+                    "rapporterade värdet; skriv in det, eller skriv <LOQ som kvalifikator om "
+                    "labbet inte rapporterade något värde."
+                ),
+            )
+            return None
         censor = qualifier
+    elif censor == "none" and qualifier in ("<LOQ", "D"):
+        censor = "D"  # detected below the LOQ, value reported: LOD <= x < LOQ
     elif censor == "none":
         if qualifier != "none":
             ctx.add(
@@ -226,6 +242,21 @@ def _result_record(
                 value_text,
             )
             return None
+    elif qualifier == "D":
+        ctx.add(
+            line,
+            value_column,
+            "censor_conflict",
+            f"the value {value_text!r} is censored but the qualifier D says a value was "
+            "detected and reported; write the reported value, or write <LOQ as qualifier.",
+            value_text,
+            message_sv=(
+                f"värdet {value_text!r} är censurerat men kvalifikatorn D säger att ett värde "
+                "påvisades och rapporterades; skriv det rapporterade värdet, eller <LOQ som "
+                "kvalifikator."
+            ),
+        )
+        return None
     elif qualifier != "none":
         censor = qualifier  # "<2.5" with qualifier "<LOD": the qualifier names the limit
     if number is not None and number < 0:
@@ -238,7 +269,11 @@ def _result_record(
         )
         return None
     value = math.nan
-    if censor == "none":
+    if censor == "D":
+        value = number * factor
+        if not _detected_below_loq_ok(ctx, line, value_column, value_text, value, loq, lod):
+            return None
+    elif censor == "none":
         value = number * factor
     elif number is not None:
         if censor == "<LOQ":
@@ -275,6 +310,51 @@ def _result_record(
         "original_unit": unit_text,
         "source_line": line,
     }
+
+
+def _detected_below_loq_ok(
+    ctx: RowContext,
+    line: int,
+    column: str,
+    text: str,
+    value: float,
+    loq: float,
+    lod: float,
+) -> bool:
+    """Check a "detected below LOQ" value (censor ``D``): LOD ≤ value < LOQ when those are known."""
+    if not math.isnan(loq) and value >= loq:
+        ctx.add(
+            line,
+            column,
+            "censor_conflict",
+            f"the value {text!r} ({value:g} ng/L) is at or above the LOQ ({loq:g} ng/L), but the "
+            "qualifier says it is below the LOQ; empty the qualifier if the value is quantified, "
+            "or check the value and the LOQ.",
+            text,
+            message_sv=(
+                f"värdet {text!r} ({value:g} ng/L) är lika med eller över "
+                f"kvantifieringsgränsen ({loq:g} ng/L), men kvalifikatorn säger under LOQ; töm "
+                "kvalifikatorn om värdet är kvantifierat, eller kontrollera värdet och LOQ."
+            ),
+        )
+        return False
+    if not math.isnan(lod) and value < lod:
+        ctx.add(
+            line,
+            column,
+            "censor_conflict",
+            f"the value {text!r} ({value:g} ng/L) is below the LOD ({lod:g} ng/L), so it cannot "
+            "be 'detected below the LOQ'; write <LOD (or ND) if it was not detected, or check "
+            "the value and the LOD.",
+            text,
+            message_sv=(
+                f"värdet {text!r} ({value:g} ng/L) ligger under detektionsgränsen ({lod:g} "
+                "ng/L) och kan då inte vara 'påvisat under LOQ'; skriv <LOD (eller ND) om det "
+                "inte påvisades, eller kontrollera värdet och LOD."
+            ),
+        )
+        return False
+    return True
 
 
 # A record's position in the file: (line, column index); long rows use column -1.
