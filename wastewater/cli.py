@@ -19,8 +19,19 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from wastewater.exceptions import StorageUnavailable
 
@@ -206,32 +217,50 @@ def _summary(outcome, name: str) -> str:
             f"{r.rows_total} row(s). Fix them, or use --on-error skip to store the valid rows.[/]")
 
 
+class _RowsPerSecond(ProgressColumn):
+    """Rows per second of the running phase (rich's own speed estimate)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
+
+
 def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,
-                  on_error: str, uploader: str) -> list:
+                  on_error: str, uploader: str, lang: str = "en") -> list:
+    from wastewater.ingest.progress import PHASES, IngestProgress, ingest_summary
     from wastewater.storage.service import ingest_bytes
 
     outcomes = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("rows"), _RowsPerSecond(), TimeRemainingColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         for path in files:
-            task = progress.add_task(f"{path.name}: checking", total=None)
+            tasks: dict[str, TaskID] = {}
 
-            def update(done: int, total: int, task=task, name=path.name) -> None:
-                progress.update(task, description=f"{name}: storing", completed=done,
-                                total=total)
+            def show(phase: str, done: int, total: int | None, name=path.name,
+                     tasks=tasks) -> None:
+                label = f"{name}: {PHASES[phase] if lang == 'sv' else phase}"
+                if phase not in tasks:
+                    for task_id in tasks.values():
+                        progress.update(task_id, visible=False)
+                    tasks[phase] = progress.add_task(label, total=total)
+                progress.update(tasks[phase], completed=done, total=total)
 
+            phases = IngestProgress(listener=show)
             try:
                 outcome = ingest_bytes(engine, path.read_bytes(), kind=kind,
                                        filename=path.name, uploader=uploader, dry_run=dry_run,
-                                       on_error=on_error, progress=update)
+                                       on_error=on_error, progress=phases)
             except StorageUnavailable as exc:
                 progress.stop()
                 raise _fail_storage(exc) from exc
-            progress.update(task, completed=1, total=1)
-            progress.remove_task(task)
+            for task_id in tasks.values():
+                progress.remove_task(task_id)
             if outcome.report.issues and not outcome.duplicate:
                 console.print(_report_table(outcome.report, path.name))
             console.print(_summary(outcome, path.name))
+            if not outcome.duplicate:
+                console.print(f"  {ingest_summary(outcome, phases, lang=lang)}", highlight=False)
             outcomes.append(outcome)
     return outcomes
 
@@ -252,17 +281,24 @@ def ingest(
         "valid rows and report the others.")] = OnError.reject,
     uploader: Annotated[str | None, typer.Option(
         "--uploader", help="Name recorded with each upload (default: your login name).")] = None,
+    lang: Annotated[str, typer.Option(
+        "--lang", help="Language of the progress phases and the final summary: en or sv.")
+    ] = "en",
 ) -> None:
     """Validate files and store them; prints each validation report (line, column, message).
 
+    Shows the phases reading, validating and storing with rows, rows/s and time left, and
+    ends each file with a summary of its counts and the seconds of every phase.
     Identical files already stored are skipped. Corrected rows supersede earlier versions,
     which stay in the history. Exit code 1 when any file is rejected.
     """
+    if lang not in ("en", "sv"):
+        raise typer.BadParameter("write en or sv", param_hint="--lang")
     engine = _engine(ctx)
     try:
         outcomes = _ingest_files(engine, files, kind=kind.value if kind else None,
                                  dry_run=dry_run, on_error=on_error.value,
-                                 uploader=uploader or _default_uploader())
+                                 uploader=uploader or _default_uploader(), lang=lang)
     finally:
         engine.dispose()
     if any(o.rejected for o in outcomes):

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from zoneinfo import ZoneInfo
 
 from wastewater.ingest.columns import KINDS, detect_kind
+from wastewater.ingest.progress import IngestProgress
 from wastewater.ingest.readers import read_table
 from wastewater.ingest.report import ISSUE_CODES, Issue, ParsedUpload, ValidationReport
 from wastewater.ingest.validation import FRAME_COLUMNS, empty_frame, validate_table
@@ -22,6 +23,7 @@ from wastewater.ingest.validation import FRAME_COLUMNS, empty_frame, validate_ta
 __all__ = [
     "FRAME_COLUMNS",
     "ISSUE_CODES",
+    "IngestProgress",
     "KINDS",
     "Issue",
     "ParsedUpload",
@@ -40,6 +42,7 @@ def parse_upload(
     known_sites: Iterable[str] | None = None,
     filename: str | None = None,
     today: dt.date | None = None,
+    progress: IngestProgress | None = None,
 ) -> ParsedUpload:
     """Parse and validate one uploaded file.
 
@@ -58,6 +61,8 @@ def parse_upload(
         Original file name (used to recognise ``.xlsx``).
     today : datetime.date, optional
         Reference day for "date in the future" errors; default today in Europe/Stockholm.
+    progress : IngestProgress, optional
+        Receives the phases ``reading`` and ``validating`` with their rows and seconds.
 
     Returns
     -------
@@ -82,7 +87,8 @@ def parse_upload(
         today = dt.datetime.now(LOCAL_TIME_ZONE).date()
     try:
         with _collection_paused():
-            return _parse(data, kind, known_sites=known_sites, filename=filename, today=today)
+            return _parse(data, kind, known_sites=known_sites, filename=filename, today=today,
+                          progress=progress or IngestProgress(clock=lambda: 0.0))
     except Exception as exc:  # noqa: BLE001 - a report, never a crash, for any upload
         report = ValidationReport(kind=kind or "unknown")
         report.issues.append(
@@ -127,8 +133,13 @@ def _parse(
     known_sites: Iterable[str] | None,
     filename: str | None,
     today: dt.date,
+    progress: IngestProgress,
 ) -> ParsedUpload:
+    progress.start("reading")
     table, issues = read_table(bytes(data), filename=filename)
+    if table is not None:
+        progress.update(table.n_rows, table.n_rows)
+    progress.finish()
     if table is None:
         report = ValidationReport(kind=kind or "unknown", issues=issues)
         return ParsedUpload(kind=report.kind, frame=empty_frame(report.kind), report=report)
@@ -164,9 +175,12 @@ def _parse(
     elif kind == detected:
         layout = detected_layout
     sites = None if kind == "sites" else known_sites
+    progress.start("validating", table.n_rows)
     frame, row_issues, rows_total, extra = validate_table(
         table, kind, layout=layout, known_sites=sites, today=today
     )
+    progress.update(table.n_rows, table.n_rows)
+    progress.finish()
     details.update(extra)
     if not table.n_rows:
         issues.append(

@@ -62,7 +62,9 @@ IN_CLAUSE_MAX = 900
 ON_ERROR_CHOICES = ("reject", "skip")
 
 ProgressCallback = Callable[[int, int], None]
-"""``progress(rows_done, rows_total)`` called after every stored batch."""
+"""``progress(rows_done, rows_total)`` called after every stored batch. Instead of this callback
+the entry points also take a :class:`wastewater.ingest.progress.IngestProgress`, which then
+records the phases reading, validating and storing (rows and seconds)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,8 +189,10 @@ def ingest_bytes(
     today : datetime.date, optional
         Passed to the parser (future-date checks); also the year given to a population that
         has no year. Default: today (UTC).
-    progress : callable, optional
-        ``progress(rows_done, rows_total)`` after each stored batch.
+    progress : callable or IngestProgress, optional
+        ``progress(rows_done, rows_total)`` after each stored batch; or an
+        :class:`~wastewater.ingest.progress.IngestProgress`, which records every phase
+        (reading, validating, storing) with its rows and seconds.
 
     Returns
     -------
@@ -216,7 +220,9 @@ def ingest_bytes(
         report = ValidationReport(kind=existing.kind, rows_total=existing.rows_total,
                                   rows_accepted=existing.rows_accepted)
         return _duplicate_outcome(report, existing, existing.kind)
-    parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, today=today)
+    phases = _phases(progress)
+    parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, today=today,
+                          progress=phases)
     return store_parsed(
         engine,
         data,
@@ -267,6 +273,10 @@ def store_parsed(
                          f"{', '.join(t.UPLOAD_KINDS)}")
     now = _utcnow()
     today = today or now.date()
+    phases = _phases(progress)
+    if phases is not None:
+        phases.start("storing", len(frame))
+        progress = phases.update
     try:
         with write_transaction(engine) as conn:
             upload_id = conn.execute(
@@ -318,6 +328,8 @@ def store_parsed(
             if dry_run:
                 raise _DryRunRollback(counts)
     except _DryRunRollback as rb:
+        if phases is not None:
+            phases.finish()
         c = rb.counts
         return IngestOutcome(
             None, False, False, report, c.inserted, c.superseded, c.unchanged, kind, dry_run=True
@@ -328,6 +340,9 @@ def store_parsed(
         if existing is None:
             raise
         return _duplicate_outcome(report, existing, kind)
+    finally:
+        if phases is not None:
+            phases.finish()
     return IngestOutcome(
         upload_id, False, True, report, counts.inserted, counts.superseded, counts.unchanged, kind,
         alerts=tuple(raised),
@@ -361,6 +376,13 @@ def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime
     conn.execute(t.audit_log.insert(), _audit_row(now, "system", "alert_evaluation_failed",
                                                   f"upload/{upload_id}", {"error": str(error)}))
     return []
+
+
+def _phases(progress: Any) -> Any:
+    """The :class:`~wastewater.ingest.progress.IngestProgress` given as ``progress``, or None."""
+    from wastewater.ingest.progress import IngestProgress
+
+    return progress if isinstance(progress, IngestProgress) else None
 
 
 def _check_on_error(on_error: str) -> None:
