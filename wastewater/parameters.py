@@ -290,4 +290,69 @@ def cited_sources() -> set[str]:
     keys = {e.source for e in _load_catalogue()}
     keys |= {v.source for v in PER_CAPITA_LOADS.values()}
     keys |= {v.source for v in UNCERTAINTY_DEFAULTS.values()}
+    keys |= {r.source for r in plausible_ranges().values()} | {"NoPrimarySource"}
+    keys.add(EARLIEST_PLAUSIBLE_SAMPLE_DATE.source)
     return keys
+
+
+# --------------------------------------------------------------------------- plausibility
+
+_PLAUSIBILITY_CSV = "plausibility.csv"
+
+EARLIEST_PLAUSIBLE_SAMPLE_DATE = CitedValue(
+    2005.0, "year", "R", "Zuccato2008",
+    "drug residues in wastewater were first measured for use estimates in 2005 (Zuccato et al.); "
+    "an earlier sample date is almost certainly a typing error")
+"""Sample dates before this year get a plausibility warning at ingest [year]."""
+
+
+@dataclass(frozen=True)
+class PlausibleRange:
+    """Highest plausible influent concentration of one analyte, with how it was derived."""
+
+    analyte: str
+    max_load_mg_per_day_per_1000: float
+    min_flow_l_per_person_day: float
+    evidence: str
+    source: str
+    note: str
+
+    @property
+    def max_ng_per_l(self) -> float:
+        """Highest plausible concentration [ng L⁻¹]: the highest published daily load divided by
+        a low per-capita flow.
+
+        ``C = L / q × 1000`` with ``L`` [mg day⁻¹ per 1000 inhabitants] and
+        ``q`` [m³ day⁻¹ per 1000 inhabitants] = flow [L person⁻¹ day⁻¹] (1000 persons × L = m³),
+        mg m⁻³ = µg L⁻¹ = 1000 ng L⁻¹; the loads are those of [EUDA2025]_.
+
+        Examples
+        --------
+        >>> plausible_range("benzoylecgonine").max_ng_per_l
+        47515.0
+        """
+        return self.max_load_mg_per_day_per_1000 / self.min_flow_l_per_person_day * 1000.0
+
+
+@lru_cache(maxsize=1)
+def plausible_ranges() -> dict[str, PlausibleRange]:
+    """Per-analyte plausibility limits of the catalogue (``data/plausibility.csv``)."""
+    path = resources.files("wastewater") / "data" / _PLAUSIBILITY_CSV
+    with path.open("r", encoding="utf-8") as fh:
+        frame = pd.read_csv(fh)
+    return {
+        str(row["analyte"]): PlausibleRange(
+            analyte=str(row["analyte"]),
+            max_load_mg_per_day_per_1000=float(row["max_load_mg_per_day_per_1000"]),
+            min_flow_l_per_person_day=float(row["min_flow_l_per_person_day"]),
+            evidence=str(row["evidence"]),
+            source=str(row["source"]),
+            note=str(row["note"]),
+        )
+        for row in frame.to_dict("records")
+    }
+
+
+def plausible_range(analyte: str) -> PlausibleRange | None:
+    """The plausibility limit of ``analyte`` (canonical id), or ``None`` when none is cited."""
+    return plausible_ranges().get(analyte)

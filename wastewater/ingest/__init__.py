@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import gc
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from zoneinfo import ZoneInfo
 
 from wastewater.ingest.columns import KINDS, detect_kind
@@ -43,6 +43,7 @@ def parse_upload(
     filename: str | None = None,
     today: dt.date | None = None,
     progress: IngestProgress | None = None,
+    site_history: Mapping[str, tuple[dt.date, dt.date]] | None = None,
 ) -> ParsedUpload:
     """Parse and validate one uploaded file.
 
@@ -63,6 +64,9 @@ def parse_upload(
         Reference day for "date in the future" errors; default today in Europe/Stockholm.
     progress : IngestProgress, optional
         Receives the phases ``reading`` and ``validating`` with their rows and seconds.
+    site_history : mapping, optional
+        Site → (first, last) sample date already stored; results dated far outside get a
+        plausibility warning (:mod:`wastewater.ingest.plausibility`).
 
     Returns
     -------
@@ -88,7 +92,8 @@ def parse_upload(
     try:
         with _collection_paused():
             return _parse(data, kind, known_sites=known_sites, filename=filename, today=today,
-                          progress=progress or IngestProgress(clock=lambda: 0.0))
+                          progress=progress or IngestProgress(clock=lambda: 0.0),
+                          site_history=dict(site_history) if site_history else None)
     except Exception as exc:  # noqa: BLE001 - a report, never a crash, for any upload
         report = ValidationReport(kind=kind or "unknown")
         report.issues.append(
@@ -134,6 +139,7 @@ def _parse(
     filename: str | None,
     today: dt.date,
     progress: IngestProgress,
+    site_history: dict[str, tuple[dt.date, dt.date]] | None,
 ) -> ParsedUpload:
     progress.start("reading")
     table, issues = read_table(bytes(data), filename=filename)
@@ -177,7 +183,7 @@ def _parse(
     sites = None if kind == "sites" else known_sites
     progress.start("validating", table.n_rows)
     frame, row_issues, rows_total, extra = validate_table(
-        table, kind, layout=layout, known_sites=sites, today=today
+        table, kind, layout=layout, known_sites=sites, today=today, site_history=site_history
     )
     progress.update(table.n_rows, table.n_rows)
     progress.finish()

@@ -150,6 +150,7 @@ class RowContext:
     kind: str
     today: dt.date
     known_sites: dict[str, str] | None  # casefold -> canonical id
+    site_history: dict[str, tuple[dt.date, dt.date]] | None = None  # first, last stored date
     issues: list[Issue] = field(default_factory=list)
     layout: str | None = None  # results only: long or wide
     column_index: dict[str, int] = field(default_factory=dict)  # canonical -> position

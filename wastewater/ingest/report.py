@@ -62,6 +62,8 @@ ISSUE_CODES: dict[str, tuple[Severity, str]] = {
     "end_before_start": ("error", "An event ends before it starts."),
     "bad_boolean": ("error", "A yes/no cell holds something else."),
     "formula_text": ("warning", "A text cell starts with =, +, - or @ and is stored as text."),
+    "implausible_value": ("warning", "A concentration is above the cited plausible maximum."),
+    "implausible_date": ("warning", "A sample date is far outside the site's stored history."),
     "internal_error": ("error", "The file could not be checked because of a program error."),
     # added by wastewater.storage.service; registered here to keep all codes in one place
     "duplicate_upload": ("warning", "The same file was uploaded before; nothing was stored twice."),

@@ -28,6 +28,7 @@ from wastewater.ingest.context import (
     map_header,
 )
 from wastewater.ingest.fastlong import _factorize, long_fast_rows
+from wastewater.ingest.plausibility import plausibility_warnings
 from wastewater.units import ConcentrationUnit, accepted_concentration_units
 
 __all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
@@ -378,7 +379,28 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
         Valid records, columns of ``FRAME_COLUMNS["results"]``.
     rows_total : int
         Records in the file: rows (long) or non-empty analyte cells (wide).
+
+    Valid records then get the plausibility warnings of
+    :mod:`wastewater.ingest.plausibility` (kept rows, one rule pass over the frame).
     """
+    frame, n_records, wide_columns = _validate_results(ctx, layout)
+    value_headers = {h.analyte: ctx.table.header[i] for i, h in wide_columns.items()
+                     if h.role == "value"}
+    long_header = ctx.header_name("value")
+    plausibility_warnings(
+        frame,
+        ctx.add,
+        value_column=lambda analyte: (long_header if ctx.layout == "long"
+                                      else value_headers.get(analyte, analyte)),
+        date_column=ctx.header_name("sample_date"),
+        site_history=ctx.site_history,
+    )
+    return frame, n_records
+
+
+def _validate_results(
+    ctx: RowContext, layout: str | None
+) -> tuple[pd.DataFrame, int, dict[int, AnalyteHeader]]:
     wide_columns = map_header(ctx, analyte_columns=layout != "long")
     if layout is None:
         layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
@@ -388,7 +410,7 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
         if header_ok and FAST_PATH and ctx.table.n_rows:
             n_issues = len(ctx.issues)
             try:
-                return _long_frame_fast(ctx), ctx.table.n_rows
+                return _long_frame_fast(ctx), ctx.table.n_rows, wide_columns
             except Exception:  # noqa: BLE001 - redo with the row validator, which reports it
                 del ctx.issues[n_issues:]
         records, keys, n_records = _long_records(ctx, header_ok)
@@ -399,7 +421,7 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     rejected = _reject_duplicates(ctx, keys)
     if rejected:
         records = [r for r, (_, pos) in zip(records, keys, strict=True) if pos not in rejected]
-    return build_frame("results", records), n_records
+    return build_frame("results", records), n_records, wide_columns
 
 
 def _long_records(

@@ -316,6 +316,7 @@ def validate_table(
     layout: str | None = None,
     known_sites: Iterable[str] | None = None,
     today: dt.date,
+    site_history: dict[str, tuple[dt.date, dt.date]] | None = None,
 ) -> tuple[pd.DataFrame, list[Issue], int, dict[str, Any]]:
     """Validate every row of ``table`` as ``kind``.
 
@@ -331,6 +332,8 @@ def validate_table(
         and returned in the registered spelling).
     today : datetime.date
         Dates after this are errors for samples and flows.
+    site_history : dict, optional
+        Site → (first, last) sample date already stored: results far outside get a warning.
 
     Returns
     -------
@@ -345,7 +348,8 @@ def validate_table(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, not {kind!r}")
     sites = None if known_sites is None else {str(s).casefold(): str(s) for s in known_sites}
-    ctx = RowContext(table=table, kind=kind, today=today, known_sites=sites)
+    ctx = RowContext(table=table, kind=kind, today=today, known_sites=sites,
+                     site_history=site_history)
     table, n_ragged = _drop_ragged_rows(ctx)
     ctx.table = table
     details: dict[str, Any] = {}

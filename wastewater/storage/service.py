@@ -214,6 +214,14 @@ def ingest_bytes(
     with connect(engine) as conn:
         existing = _find_upload(conn, sha)
         known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
+        r = t.results.c
+        site_history = {
+            row.site: (row.first, row.last)
+            for row in conn.execute(
+                sa.select(r.site, sa.func.min(r.sample_date).label("first"),
+                          sa.func.max(r.sample_date).label("last"))
+                .where(r.is_current.is_(True)).group_by(r.site))
+        }
     if existing is not None:  # no need to parse bytes stored before
         from wastewater.ingest.report import ValidationReport
 
@@ -222,7 +230,7 @@ def ingest_bytes(
         return _duplicate_outcome(report, existing, existing.kind)
     phases = _phases(progress)
     parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, today=today,
-                          progress=phases)
+                          progress=phases, site_history=site_history)
     return store_parsed(
         engine,
         data,

@@ -1,0 +1,141 @@
+"""Plausibility warnings on valid results: values above a cited per-analyte maximum, sample dates
+far outside a site's history or before wastewater drug monitoring existed.
+
+The rules run once on the finished results frame as vectorised masks (whatever the layout), and
+each flagged row becomes a *warning* (the row is kept) naming its line, column and what to check,
+in English and Swedish. The limits come from the parameter catalogue
+(:func:`wastewater.parameters.plausible_ranges`, ``data/plausibility.csv``, cited).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from wastewater.parameters import EARLIEST_PLAUSIBLE_SAMPLE_DATE, plausible_ranges
+
+__all__ = ["MAX_WARNINGS_PER_RULE", "SITE_HISTORY_MARGIN_DAYS", "plausibility_warnings"]
+
+SITE_HISTORY_MARGIN_DAYS = 365
+"""A sample date more than this many days before a site's first or after its last stored
+result is "far outside the site's history" [days]."""
+
+MAX_WARNINGS_PER_RULE = 200
+"""At most this many row warnings per rule; one more warning then counts the rest."""
+
+#: ``add(line, column, code, message, value, message_sv=...)`` as :meth:`RowContext.add`.
+AddIssue = Callable[..., None]
+
+
+def _sv_number(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "\u00a0")
+
+
+def plausibility_warnings(
+    frame: pd.DataFrame,
+    add: AddIssue,
+    *,
+    value_column: Callable[[str], str],
+    date_column: str,
+    site_history: Mapping[str, tuple[dt.date, dt.date]] | None = None,
+) -> None:
+    """Add a warning for every implausible row of a valid results frame.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Results frame (``analyte``, ``value_ng_per_l``, ``site``, ``sample_date``,
+        ``original_value``, ``original_unit``, ``source_line``).
+    add : callable
+        Records one issue (:meth:`wastewater.ingest.context.RowContext.add`).
+    value_column : callable
+        Header of the column holding an analyte's value (long files: the value column).
+    date_column : str
+        Header of the sample-date column.
+    site_history : mapping, optional
+        Site → (first, last) sample date already stored.
+    """
+    if frame.empty:
+        return
+    lines = frame["source_line"].to_numpy()
+    ranges = plausible_ranges()
+    limit = frame["analyte"].map({a: r.max_ng_per_l for a, r in ranges.items()})
+    limit = limit.astype(float).to_numpy()
+    values = frame["value_ng_per_l"].astype(float).to_numpy()
+    with np.errstate(invalid="ignore"):
+        high = np.flatnonzero(values > limit)
+    originals = frame["original_value"].to_numpy(dtype=object)
+    units = frame["original_unit"].to_numpy(dtype=object)
+    analytes = frame["analyte"].to_numpy(dtype=object)
+    for n, i in enumerate(high[np.argsort(lines[high], kind="stable")].tolist()):
+        if n == MAX_WARNINGS_PER_RULE:
+            _more(add, len(high) - n, "implausible_value")
+            break
+        rng = ranges[analytes[i]]
+        add(
+            int(lines[i]),
+            value_column(analytes[i]),
+            "implausible_value",
+            f"{originals[i]} {units[i]} ({values[i]:,.0f} ng/L) of {analytes[i]} is above the "
+            f"highest plausible concentration, {rng.max_ng_per_l:,.0f} ng/L (highest daily "
+            f"load in Europe 2011–2024 at a low flow of {rng.min_flow_l_per_person_day:g} L per "
+            "person and day); check the value and the unit (µg/L written as ng/L?). The row was "
+            "kept.",
+            str(originals[i]),
+            message_sv=(
+                f"{originals[i]} {units[i]} ({_sv_number(values[i])} ng/L) {analytes[i]} är mer "
+                f"än den högsta rimliga halten, {_sv_number(rng.max_ng_per_l)} ng/L (högsta "
+                "dygnsbelastningen i Europa 2011–2024 vid ett lågt flöde på "
+                f"{rng.min_flow_l_per_person_day:g} liter per person och dygn); kontrollera "
+                "värdet och enheten (µg/L skrivet som ng/L?). Raden sparades."
+            ),
+        )
+    _date_warnings(frame, add, lines, date_column, site_history or {})
+
+
+def _date_warnings(frame: pd.DataFrame, add: AddIssue, lines: np.ndarray, column: str,
+                   history: Mapping[str, tuple[dt.date, dt.date]]) -> None:
+    dates = frame["sample_date"].to_numpy(dtype="datetime64[D]")
+    sites = frame["site"].to_numpy(dtype=object)
+    earliest = np.datetime64(f"{int(EARLIEST_PLAUSIBLE_SAMPLE_DATE.value)}-01-01", "D")
+    margin = np.timedelta64(SITE_HISTORY_MARGIN_DAYS, "D")
+    first = np.full(len(frame), np.datetime64("NaT", "D"))
+    last = first.copy()
+    if history:
+        known = pd.Series(sites).map(lambda s: history.get(s, (None, None)))
+        first = np.array([f for f, _ in known], dtype="datetime64[D]")
+        last = np.array([x for _, x in known], dtype="datetime64[D]")
+    too_early = dates < earliest
+    with np.errstate(invalid="ignore"):
+        outside = ~too_early & ((dates < first - margin) | (dates > last + margin))
+    flagged = np.flatnonzero(too_early | outside)
+    for n, i in enumerate(flagged[np.argsort(lines[flagged], kind="stable")].tolist()):
+        if n == MAX_WARNINGS_PER_RULE:
+            _more(add, len(flagged) - n, "implausible_date")
+            break
+        day = str(dates[i])
+        if too_early[i]:
+            en = (f"the sample date {day} is before {int(EARLIEST_PLAUSIBLE_SAMPLE_DATE.value)}, "
+                  "when drug residues in wastewater were first measured; check the year. The row "
+                  "was kept.")
+            sv = (f"provdatumet {day} är före {int(EARLIEST_PLAUSIBLE_SAMPLE_DATE.value)}, då "
+                  "narkotikarester i avloppsvatten mättes första gången; kontrollera året. Raden "
+                  "sparades.")
+        else:
+            span = f"{first[i]} – {last[i]}"
+            en = (f"the sample date {day} is more than {SITE_HISTORY_MARGIN_DAYS} days outside "
+                  f"the dates already stored for site {sites[i]} ({span}); check the year and the "
+                  "site. The row was kept.")
+            sv = (f"provdatumet {day} ligger mer än {SITE_HISTORY_MARGIN_DAYS} dagar utanför de "
+                  f"datum som redan finns för provplatsen {sites[i]} ({span}); kontrollera året "
+                  "och provplatsen. Raden sparades.")
+        add(int(lines[i]), column, "implausible_date", en, day, message_sv=sv)
+
+
+def _more(add: AddIssue, n: int, code: str) -> None:
+    add(None, None, code,
+        f"{n:,} more rows have the same warning ({code}); they were kept.",
+        message_sv=f"{_sv_number(n)} rader till har samma varning ({code}); de sparades.")
