@@ -161,6 +161,7 @@ class IssueOut(BaseModel):
     message: str
     severity: str = "error"
     value: str | None = None
+    message_sv: str | None = Field(None, description="The same message in Swedish, where written.")
 
 
 class ReportOut(BaseModel):
