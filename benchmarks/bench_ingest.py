@@ -95,9 +95,16 @@ def write_files(folder: Path, n_rows: int, seed: int = 7) -> tuple[Path, Path]:
 
 
 def _rss_mib() -> float:
-    import resource
+    """Peak resident memory of this process image (``VmHWM``) [MiB].
 
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    Not ``ru_maxrss``: Linux keeps that across ``exec``, so a step would inherit the peak of the
+    parent that generated the files.
+    """
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _current_rss_mib() -> float:
