@@ -408,11 +408,8 @@ def _validate_results(
     if layout == "long":
         header_ok = check_required(ctx, REQUIRED["results"])
         if header_ok and FAST_PATH and ctx.table.n_rows:
-            n_issues = len(ctx.issues)
-            try:
-                return _long_frame_fast(ctx), ctx.table.n_rows, wide_columns
-            except Exception:  # noqa: BLE001 - redo with the row validator, which reports it
-                del ctx.issues[n_issues:]
+            # no silent fallback: an exception here is a bug, reported as internal_error
+            return _long_frame_fast(ctx), ctx.table.n_rows, wide_columns
         records, keys, n_records = _long_records(ctx, header_ok)
     else:
         _drop_long_only_columns(ctx)
