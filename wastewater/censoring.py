@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 from scipy import optimize, stats
@@ -88,7 +89,8 @@ def _prepare(values, censored):
     return x, c
 
 
-def _prepare_interval(values, censored, lower):
+def _prepare_interval(values: Any, censored: Any,
+                      lower: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Finite observations, censored flags and interval lower bounds (NaN: left-censored)."""
     x = np.asarray(values, dtype=float).ravel()
     c = np.zeros(x.shape, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
@@ -105,7 +107,8 @@ def _prepare_interval(values, censored, lower):
     return x, c, lo
 
 
-def substitute_interval(upper_ng_per_l, lower_ng_per_l, method: str = "loq_half"):
+def substitute_interval(upper_ng_per_l: Any, lower_ng_per_l: Any,
+                        method: str = "loq_half") -> np.ndarray:
     """Substituted value of censored results, kept inside ``[lower, upper]`` when a lower
     bound is known (detected below the LOQ: ``[LOD, LOQ]``).
 

@@ -270,7 +270,7 @@ def _result_record(
         )
         return None
     value = math.nan
-    if censor == "D":
+    if censor == "D" and number is not None:  # a "D" always carries its number here
         value = number * factor
         if not _detected_below_loq_ok(ctx, line, value_column, value_text, value, loq, lod):
             return None

@@ -133,7 +133,7 @@ def insert_columns(
            f"VALUES ({', '.join([marker] * len(names))})")
     is_sqlite = dialect.name == "sqlite"
     if is_sqlite:
-        cache = conn.exec_driver_sql("PRAGMA cache_size").scalar()
+        cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
     try:
         for start in range(0, n_rows, BATCH_ROWS):
@@ -172,7 +172,7 @@ def _copy(conn: Connection, table: sa.Table, column_sql: str, columns: dict[str,
     """
     dialect = conn.dialect
     sql = f"COPY {dialect.identifier_preparer.quote(table.name)} ({column_sql}) FROM STDIN"
-    raw = conn.connection.driver_connection
+    raw: Any = conn.connection.driver_connection
     base_error = dialect.loaded_dbapi.Error
     tail = tuple(constants.values())
     lists = list(columns.values())

@@ -40,7 +40,7 @@ import json
 import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -52,6 +52,9 @@ from wastewater.storage import tables as t
 from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns
 from wastewater.storage.database import connect, write_transaction
 from wastewater.storage.series import refresh_for_upload
+
+if TYPE_CHECKING:
+    from wastewater.ingest.progress import IngestProgress
 
 CHUNK_ROWS = BATCH_ROWS
 """Rows per batch of new versions (demote, insert, link) and of the bulk load."""
@@ -164,7 +167,7 @@ def ingest_bytes(
     dry_run: bool = False,
     on_error: str = "reject",
     today: dt.date | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | IngestProgress | None = None,
 ) -> IngestOutcome:
     """
     Validate an uploaded file and store it atomically, with supersession history.
@@ -254,7 +257,7 @@ def store_parsed(
     dry_run: bool = False,
     on_error: str = "reject",
     today: dt.date | None = None,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | IngestProgress | None = None,
 ) -> IngestOutcome:
     """
     Store an already parsed upload (``ParsedUpload``) in one transaction.
@@ -574,6 +577,16 @@ def _key_order(frame: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
         return np.arange(len(frame))
     codes = [pd.factorize(frame[c], sort=True)[0] for c in columns]
     return np.lexsort(codes[::-1])
+
+
+def bulk_insert(conn: Connection, table: sa.Table, records: Sequence[dict[str, Any]]) -> None:
+    """Insert ``records`` (dicts with the same keys) through the bulk load of
+    :func:`wastewater.storage.bulk.insert_columns` (COPY on PostgreSQL, executemany on SQLite).
+    """
+    if not records:
+        return
+    names = list(records[0])
+    insert_columns(conn, table, {c: [r[c] for r in records] for c in names})
 
 
 def _store_versioned(
