@@ -1,0 +1,160 @@
+"""Dashboard trend page vs a static file of the same bytes, and one tertial report.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--requests 30] [--port 0]
+
+Loads samples/*.csv into a fresh SQLite database (the ingest service, which also fills the
+daily-series store), starts the real app with uvicorn (1 worker) and a minimal FastAPI app that
+serves the trend page's HTML, fetched once, as a static file (same uvicorn settings), then
+times sequential GETs of each, alternating. Also times ``dashboards.report.build_report`` for
+one tertial (T1 2025, all public sites, Swedish) in this process after one warm-up call.
+Writes benchmarks/reports/bench_dashboard.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "benchmarks" / "reports" / "bench_dashboard.md"
+TREND = "/dashboard/trend?site=SE-KAT-ROS&analyte=benzoylecgonine&lang=sv"
+
+STATIC_APP = '''
+import os
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+
+def app_from_env():
+    app = FastAPI()
+    path = os.environ["STATIC_PAGE"]
+
+    @app.get("/page")
+    def page():
+        return FileResponse(path, media_type="text/html; charset=utf-8")
+
+    @app.get("/api/v1/health")
+    def health():
+        return {"status": "ok"}
+
+    return app
+'''
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(cmd: list[str], env: dict[str, str], port: int, cwd: Path) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=30)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    from wastewater.storage.database import get_engine, upgrade
+    from wastewater.storage.service import ingest_bytes
+
+    tmp = Path(tempfile.mkdtemp(prefix="ww-bench-dash-"))
+    url = f"sqlite:///{tmp / 'dash.db'}"
+    upgrade(url)
+    engine = get_engine(url)
+    for name in ("sites", "flows", "results", "events"):
+        path = ROOT / "samples" / f"{name}.csv"
+        assert ingest_bytes(engine, path.read_bytes(), kind=name, filename=path.name,
+                            uploader="benchmark").stored
+    p_app, p_static = (args.port, args.port + 1) if args.port else (_free_port(), _free_port())
+    uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level",
+          "warning", "--workers", "1"]
+    app = _start(uv + ["api.main:app_from_env", "--port", str(p_app)],
+                 {**os.environ, "WASTEWATER_DATABASE_URL": url}, p_app, ROOT)
+    try:
+        page = httpx.get(f"http://127.0.0.1:{p_app}{TREND}", timeout=120)
+        assert page.status_code == 200, page.text[:300]
+        (tmp / "static_app.py").write_text(STATIC_APP)
+        (tmp / "page.html").write_bytes(page.content)
+        static = _start(uv + ["static_app:app_from_env", "--port", str(p_static)],
+                        {**os.environ, "STATIC_PAGE": str(tmp / "page.html"),
+                         "PYTHONPATH": str(tmp)}, p_static, tmp)
+        try:
+            t_app: list[float] = []
+            t_static: list[float] = []
+            with httpx.Client(timeout=120) as client:
+                for _ in range(args.requests):
+                    t0 = time.perf_counter()
+                    assert client.get(f"http://127.0.0.1:{p_app}{TREND}").status_code == 200
+                    t_app.append(time.perf_counter() - t0)
+                    t0 = time.perf_counter()
+                    r = client.get(f"http://127.0.0.1:{p_static}/page")
+                    t_static.append(time.perf_counter() - t0)
+                    assert r.content == page.content
+        finally:
+            _stop(static)
+    finally:
+        _stop(app)
+    from dashboards.report import build_report
+
+    build_report(engine, 2025, 1, lang="sv")  # warm-up: imports, first reads
+    t0 = time.perf_counter()
+    html = build_report(engine, 2025, 1, lang="sv")
+    report_s = time.perf_counter() - t0
+    engine.dispose()
+    a, s = statistics.median(t_app) * 1000, statistics.median(t_static) * 1000
+    lines = [
+        "# Dashboard trend page and tertial report",
+        "",
+        (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/bench_dashboard.py` "
+         f"(`--requests {args.requests}`), {platform.platform()}, {os.cpu_count()} CPUs shared with "
+         f"other jobs (load average {os.getloadavg()[0]:.1f}): compare ratios only."),
+        "",
+        "| what | median | ratio |",
+        "|---|---|---|",
+        f"| trend page `{TREND}` ({len(page.content) / 1024:.0f} KB) | {a:.1f} ms | {a / s:.2f} |",
+        f"| the same bytes as a static file (FastAPI FileResponse, same uvicorn settings) | {s:.1f} ms | 1 |",
+        f"| tertial report T1 2025, sv, public view (`build_report`, in process, warm) "
+        f"| {report_s * 1000:.0f} ms | – |",
+        "",
+        f"Report size {len(html) / 1024:.0f} KB. Both servers on the demo data (samples/), sequential "
+        "requests alternating between them.",
+        "",
+    ]
+    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
