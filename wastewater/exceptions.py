@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from wastewater.ingest import ValidationReport
+
 
 class WastewaterError(Exception):
     """Base class of every error raised by the ``wastewater`` package."""
@@ -22,7 +27,7 @@ class UnknownParameterError(WastewaterError, KeyError):
 class ValidationFailed(WastewaterError, ValueError):
     """An upload was rejected; ``report`` holds every problem found."""
 
-    def __init__(self, report):  # noqa: ANN001 - ValidationReport, avoid import cycle
+    def __init__(self, report: ValidationReport) -> None:
         self.report = report
         n = len([i for i in report.issues if i.severity == "error"])
         super().__init__(f"upload rejected: {n} error(s); see the validation report")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -53,7 +54,7 @@ def dataset_to_json(ds: xr.Dataset, *, dropna: bool = True) -> str:
     return json.dumps({"attrs": attrs, "records": records}, ensure_ascii=False)
 
 
-def _frame_to_dataset(frame: pd.DataFrame, attrs: dict) -> xr.Dataset:
+def _frame_to_dataset(frame: pd.DataFrame, attrs: dict[str, Any]) -> xr.Dataset:
     frame = frame.copy()
     frame["date"] = pd.to_datetime(frame["date"]).astype("datetime64[ns]")
     two_d = [c for c in ("flow_m3_per_day", "population") if c in frame.columns]
@@ -76,7 +77,7 @@ def _frame_to_dataset(frame: pd.DataFrame, attrs: dict) -> xr.Dataset:
     return ds
 
 
-def csv_to_dataset(data: str | bytes, attrs: dict | None = None) -> xr.Dataset:
+def csv_to_dataset(data: str | bytes, attrs: dict[str, Any] | None = None) -> xr.Dataset:
     """Inverse of :func:`dataset_to_csv` (days without a sample stay absent)."""
     if isinstance(data, bytes):
         data = data.decode("utf-8")

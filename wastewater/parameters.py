@@ -16,6 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from importlib import resources
+from typing import Any
 
 import pandas as pd
 
@@ -83,7 +84,7 @@ class CorrectionFactor:
         """True when a usable (finite) correction factor is catalogued."""
         return math.isfinite(self.correction_factor)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN → None)."""
         out = asdict(self)
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}

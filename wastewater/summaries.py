@@ -8,6 +8,7 @@ signatures are stable.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,7 +35,7 @@ def _daily_series(daily: pd.Series) -> pd.Series:
     return daily.astype(float)
 
 
-def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series | None = None) -> dict:
+def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series | None = None) -> dict[str, Any]:
     """EUDA daily, weekday and weekend means of a sampling week.
 
     Parameters

@@ -82,7 +82,7 @@ def _map(kind: str, reverse: bool = False) -> dict[str, str]:
     return dict(zip(v["odm"], v["local"])) if reverse else dict(zip(v["local"], v["odm"]))
 
 
-def _opt_str(v) -> str | None:
+def _opt_str(v: object) -> str | None:
     if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
         return None
     s = str(v)
@@ -400,7 +400,7 @@ def format_odm_csv(tables: dict[str, pd.DataFrame]) -> dict[str, bytes]:
     return out
 
 
-def read_odm_csv(files: dict[str, bytes | str | PathLike] | str | PathLike
+def read_odm_csv(files: dict[str, bytes | str | PathLike[str]] | str | PathLike[str]
                  ) -> dict[str, pd.DataFrame]:
     """
     Read ODM CSV tables: a directory holding ``measures.csv``, ``samples.csv`` … or a dict of
@@ -419,7 +419,7 @@ def read_odm_csv(files: dict[str, bytes | str | PathLike] | str | PathLike
     return tables
 
 
-def write_odm_csv(tables: dict[str, pd.DataFrame], directory: str | PathLike) -> list[Path]:
+def write_odm_csv(tables: dict[str, pd.DataFrame], directory: str | PathLike[str]) -> list[Path]:
     """Write :func:`format_odm_csv` output into ``directory`` (created); return the paths."""
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

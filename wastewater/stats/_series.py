@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
+from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
 
 from wastewater.jsonsafe import json_safe
 from wastewater.stats._regression import InsufficientDataError
+
+DateLike: TypeAlias = "str | dt.date | np.datetime64 | pd.Timestamp"
+"""A calendar day as the statistics accept it (ISO string, date, numpy or pandas timestamp)."""
 
 __all__ = ["InsufficientDataError", "json_safe", "prepare_daily"]
 
@@ -29,7 +34,7 @@ def _as_daily_series(series: pd.Series, name: str) -> pd.Series:
 
 
 def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
-                  exclude_dates: Iterable | None = None,
+                  exclude_dates: Iterable[DateLike] | None = None,
                   composite_days: pd.Series | bool | None = None,
                   name: str = "series") -> pd.DataFrame:
     """Observations of a daily load series ready for log-scale models.

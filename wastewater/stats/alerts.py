@@ -6,11 +6,12 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from wastewater.stats._series import prepare_daily
+from wastewater.stats._series import DateLike, prepare_daily
 from wastewater.stats.dumping import MAD_TO_SD
 from wastewater.wording import alert_sentence
 
@@ -139,9 +140,9 @@ def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
     return out
 
 
-def alert_for_new_value(history: pd.Series, date, value_mg_per_day_per_1000: float, *,
+def alert_for_new_value(history: pd.Series, date: DateLike, value_mg_per_day_per_1000: float, *,
                         censored: bool = False, history_weeks: int = 8, min_history: int = 4,
-                        false_alarm_rate: float = 0.01) -> dict:
+                        false_alarm_rate: float = 0.01) -> dict[str, Any]:
     """Check one new value against the same-weekday history (for upload-time alerts).
 
     Parameters

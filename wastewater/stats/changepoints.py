@@ -6,6 +6,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,7 @@ class ChangepointResult:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         cp = self.changepoints.copy()
         cp["date"] = cp["date"].dt.strftime("%Y-%m-%d")
         return json_safe({"changepoints": cp.to_dict("records"), "n": self.n,

@@ -12,12 +12,13 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from wastewater.stats._series import json_safe, prepare_daily, require
+from wastewater.stats._series import DateLike, json_safe, prepare_daily, require
 
 __all__ = ["MAD_TO_SD", "DumpingResult", "flag_dumping"]
 
@@ -40,7 +41,7 @@ class DumpingResult:
     def any_flagged(self) -> bool:
         return self.n_flagged > 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["days"] = json_safe(self.days.reset_index().to_dict("records"))
         return json_safe(d)
@@ -51,7 +52,7 @@ def _robust_scale(x: np.ndarray) -> float:
     return float(MAD_TO_SD * np.median(np.abs(x - med)))
 
 
-def flag_dumping(series: pd.Series, *, event_start, event_end, before_days: int = 56,
+def flag_dumping(series: pd.Series, *, event_start: DateLike, event_end: DateLike, before_days: int = 56,
                  censored: pd.Series | None = None, parent: pd.Series | None = None,
                  metabolite: pd.Series | None = None, parent_name: str = "parent",
                  metabolite_name: str = "metabolite", extra_days_after: int = 0,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -79,7 +80,7 @@ class EffectResult:
     def significant_after(self) -> bool:
         return bool(self.p_value_after < self.alpha)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN → None, dates as ISO strings)."""
         return json_safe(asdict(self))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike, NDArray
 from statsmodels.stats.multitest import multipletests
 
 __all__ = ["Q_VALUE_LABEL", "add_q_values", "bh_qvalues"]
@@ -15,7 +16,7 @@ __all__ = ["Q_VALUE_LABEL", "add_q_values", "bh_qvalues"]
 Q_VALUE_LABEL = "q-value (FDR, Benjamini–Hochberg)"
 
 
-def bh_qvalues(p_values) -> np.ndarray:
+def bh_qvalues(p_values: ArrayLike) -> NDArray[np.float64]:
     """Benjamini–Hochberg adjusted p-values ("q-values") [BenjaminiHochberg1995]_.
 
     Parameters

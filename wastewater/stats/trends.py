@@ -6,6 +6,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,7 +40,7 @@ class TrendResult:
     weekday_adjusted: bool
     method: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return json_safe(asdict(self))
 
 
@@ -101,7 +102,7 @@ def _acf(x: np.ndarray, nlags: int) -> np.ndarray:
 
 
 def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str = "yue_wang",
-                 alpha: float = 0.05) -> dict:
+                 alpha: float = 0.05) -> dict[str, Any]:
     """Mann–Kendall trend test [Mann1945]_ [Kendall1975]_ with optional autocorrelation correction.
 
     Parameters
