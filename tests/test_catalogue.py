@@ -29,6 +29,8 @@ ARCHITECTURE_IDS = [
     "morphine",
     "codeine",
     "6-mam",
+    "norfentanyl",
+    "oxycodone",
     "methadone",
     "eddp",
     "tramadol",

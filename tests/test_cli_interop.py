@@ -166,7 +166,8 @@ def test_odm_export_import_round_trip(demo_file, fresh_url, tmp_path):
     res = _run(src, "odm", "export", str(outdir))
     assert res.exit_code == 0, res.output
     assert sorted(p.name for p in outdir.iterdir()) == [
-        "local_populations.csv", "measures.csv", "samples.csv", "sites.csv"]
+        "extPopulations.csv", "measures.csv", "qualityReports.csv", "samples.csv",
+        "sites.csv"]
     res = _run(fresh_url, "odm", "import", str(outdir))
     assert res.exit_code == 0, res.output
     pd.testing.assert_frame_equal(_results(fresh_url)[RESULT_COLUMNS], _results(src)[RESULT_COLUMNS])
@@ -197,10 +198,10 @@ def test_odm_export_filters_and_rejected_import(demo_file, fresh_url, tmp_path):
     results = pd.read_csv(SAMPLES / "results.csv", dtype=str, keep_default_na=False)
     want = results[(results.site == "SE-FLN-ARV") & (results.analyte == "mdma")
                    & results.sample_date.between("2025-06-01", "2025-06-07")]
-    assert (m["measure"] == "local:mdma").sum() == len(want) == 7
+    assert (m["measure"] == "mdma").sum() == len(want) == 7
     assert set(m["siteID"]) == {"SE-FLN-ARV"}
     # the fresh database has no sites and the export holds SE-FLN-ARV only: fine; break a value
-    m.loc[m["measure"] == "local:mdma", "value"] = "abc"
+    m.loc[m["measure"] == "mdma", "value"] = "abc"
     m.to_csv(out / "measures.csv", index=False)
     res = _run(fresh_url, "odm", "import", str(out))
     assert res.exit_code == 1 and "nothing stored" in res.output

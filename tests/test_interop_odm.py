@@ -53,34 +53,61 @@ FLOWS = pd.DataFrame({"site": ["SE-KAT-ROS", "SE-KAT-ROS"],
                       "flow_m3_per_day": [9800.0, 10250.5]})
 
 
+def _by(table: pd.DataFrame, **key) -> pd.DataFrame:
+    sel = np.ones(len(table), bool)
+    for k, v in key.items():
+        sel &= (table[k] == v).to_numpy()
+    return table[sel]
+
+
 def test_field_mapping_and_vocabulary():
     t = odm.export_odm(SMALL, SITES, FLOWS)
-    assert list(t) == ["measures", "samples", "sites", "local_populations"]
-    m = t["measures"].set_index("measureRepID")
-    be = m.loc["ROS-20250301|benzoylecgonine|1|sample"]
-    assert (be.measure, be.unit, be.aggregation, be.specimen, be.value, be["index"]) == (
-        "local:benzoylecgonine", "local:ngPerL", "sin", "rawWW", 230.0, 1)
-    assert bool(be.reportable) and pd.isna(be.qualityFlag) and be.local_loq == 10.0
-    assert m.loc["ROS-20250301|methamphetamine|1|sample", "qualityFlag"] == "belowLOQ"
-    assert m.loc["ROS-20250301|mdma|2|sample", "qualityFlag"] == "beLOD"
-    assert m.loc["BLK-1|mdma|1|blank", "qualityFlag"] == "local:notDetected"
-    assert not bool(m.loc["BLK-1|mdma|1|blank", "reportable"])
+    assert list(t) == ["measures", "samples", "sites", "qualityReports", "extPopulations"]
+    m = t["measures"]
+    be = _by(m, sampleID="ROS-20250301", measure="benzoylecg").iloc[0]
+    assert (be.unit, be.aggregation, be.specimen, be.fraction, be.value, be["index"]) == (
+        "ngL", "sin", "sa", "mix", "230", "1")
+    assert be.reportable == "TRUE" and be.extLoq == "10" and be.aDateEnd == "nr"
+    assert len(be.measureRepID) <= 30 and m["measureRepID"].is_unique
+    q = t["qualityReports"].set_index("measureRepID")["qualityFlag"]
+    meth = _by(m, sampleID="ROS-20250301", measure="methamphet").iloc[0]
+    assert meth.value == "nr" and q[meth.measureRepID] == "belowLOQ"
+    assert q[_by(m, measure="mdma", index="2").iloc[0].measureRepID] == "beLOD"
+    blank = _by(m, sampleID="BLK-1").iloc[0]
+    assert q[blank.measureRepID] == "flagND" and blank.reportable == "FALSE"
+    assert be.measureRepID not in q.index and len(q) == 3
     # lab-reported flow: one floRate measure per sample; flows upload: own flow samples
     flo = m[m.measure == "floRate"]
-    assert flo.loc["ROS-20250301|floRate|1|sample", "value"] == 9800.0
-    assert flo.loc["flow:SE-KAT-ROS:2025-03-02|floRate|1|flow", "value"] == 10250.5
-    assert set(flo.unit) == {"local:m3PerDay"} and len(flo) == 3
+    assert _by(flo, sampleID="ROS-20250301").value.tolist() == ["9800"]
+    assert _by(flo, sampleID="flow:SE-KAT-ROS:2025-03-02").value.tolist() == ["10250.5"]
+    assert set(flo.unit) == {"m3D"} and set(flo.specimen) == {"sit"} and len(flo) == 3
     s = t["samples"].set_index("sampleID")
-    assert s.loc["ROS-20250307", "collPer"] == 72
+    assert s.loc["ROS-20250307", "collPer"] == "72" and s.loc["ROS-20250307", "collNum"] == "NA"
     assert s.loc["ROS-20250307", "collDTStart"] == "2025-03-07T00:00"
     assert s.loc["ROS-20250307", "collDTEnd"] == "2025-03-10T00:00"
+    assert set(s.saMaterial) == {"rawWW"} and set(s.collType) == {"comp"}
     sites = t["sites"].set_index("siteID")
-    assert sites.loc["SE-KAT-ROS", "popServ"] == 25300           # latest year
-    assert sites.loc["SE-KAT-ROS", "siteType"] == "wwtp"
-    assert sites.loc["SE-KAT-PS1", "siteType"] == "local:subCatchment"
-    assert len(t["local_populations"]) == 3
-    voc = odm.vocabulary()
-    assert {"local:ngPerL", "local:mgPerDayPer1000", "belowLOQ", "beLOD"} <= set(voc.odm)
+    assert sites.loc["SE-KAT-ROS", "popServ"] == "25300"           # latest year
+    assert tuple(sites.loc["SE-KAT-ROS", ["siteType", "sampleShed"]]) == ("wwtp", "municp")
+    assert tuple(sites.loc["SE-KAT-PS1", ["siteType", "sampleShed"]]) == ("upstream", "neigh")
+    assert sites.loc["SE-KAT-PS1", "geoEPSG"] is None and sites.loc["SE-KAT-ROS", "geoEPSG"] == "4326"
+    assert len(t["extPopulations"]) == 3
+
+
+def test_long_ids_text_and_values_are_shortened_and_carried_whole():
+    long_sid, long_site = "LAB-2025-03-01-KATRINEHOLM-ROSENHOLM-24H", "SE-KAT-ROSENHOLMS-RENINGSVERK-INLOPP"
+    r = _results([{"sample_id": long_sid, "site": long_site, "sample_date": "2025-03-01",
+                   "analyte": "mdma", "value_ng_per_l": 0.1 * 3, "comment": "x" * 250,
+                   "flow_m3_per_day": 12345.678901234567}])
+    s = SITES.iloc[[0]].assign(site=long_site, name="Rosenholms reningsverk, inlopp efter galler")
+    t = odm.export_odm(r, s)
+    m = t["measures"].iloc[0]
+    assert len(m.sampleID) == 30 and len(m.siteID) == 30 and m.value == "0.3" and m.extValue == repr(0.1 * 3)
+    assert m.notes == "x" * 200 and m.extNotes == "x" * 250
+    assert t["samples"].iloc[0].extSampleID == long_sid
+    site = t["sites"].iloc[0]
+    assert len(site["name"]) == 30 and site.descr == "Rosenholms reningsverk, inlopp efter galler"
+    _assert_roundtrip(r, s, None, via_csv=True)
 
 
 def _assert_roundtrip(results, sites, flows, *, via_csv: bool):
@@ -110,8 +137,8 @@ def test_roundtrip_shipped_samples(tmp_path):
 
     results, sites, flows = parsed("results.csv"), parsed("sites.csv"), parsed("flows.csv")
     paths = odm.write_odm_csv(odm.export_odm(results, sites, flows), tmp_path)
-    assert sorted(p.name for p in paths) == ["local_populations.csv", "measures.csv",
-                                             "samples.csv", "sites.csv"]
+    assert sorted(p.name for p in paths) == ["extPopulations.csv", "measures.csv",
+                                             "qualityReports.csv", "samples.csv", "sites.csv"]
     back = odm.import_odm(odm.read_odm_csv(tmp_path))
     pd.testing.assert_frame_equal(back["results"], odm.normalise_results(results))
     pd.testing.assert_frame_equal(back["sites"], odm.normalise_sites(sites))
@@ -128,27 +155,30 @@ def test_errors_name_the_problem():
     with pytest.raises(ValueError, match="ROS-20250301"):
         odm.export_odm(bad)
     t = odm.export_odm(SMALL)
-    t["measures"].loc[0, "unit"] = "mg/L"
-    with pytest.raises(ValueError, match="local:ngPerL"):
+    t["measures"].loc[0, "unit"] = "mgD1000"
+    with pytest.raises(ValueError, match="normalised loads.*reference series"):
         odm.import_odm(t)
 
 
-def test_import_foreign_odm_without_local_columns():
-    """A minimal ODM producer: only core fields; roles default to sample, LOQ missing."""
+def test_import_foreign_odm_without_extension_columns():
+    """A minimal ODM producer: core fields only, mg/L and m³/s converted; roles default to
+    sample, LOQ missing, censoring from qualityReports."""
     tables = {
-        "samples": pd.DataFrame({"sampleID": ["X1"], "siteID": ["S"], "collDTStart":
-                                 ["2025-05-02T00:00"], "collPer": ["24"]}),
-        "measures": pd.DataFrame({"measureRepID": ["m1", "m2"], "sampleID": ["X1", "X1"],
-                                  "siteID": ["S", "S"],
-                                  "measure": ["local:mdma", "floRate"],
-                                  "unit": ["local:ngPerL", "local:m3PerDay"],
-                                  "aggregation": ["sin", "sin"], "value": ["12.5", "4000"],
-                                  "qualityFlag": [None, None]}),
+        "samples": pd.DataFrame({"sampleID": ["X1"], "siteID": ["S"], "collDT": ["2025-05-02"],
+                                 "collPer": ["24"]}),
+        "measures": pd.DataFrame({"measureRepID": ["m1", "m2", "m3"],
+                                  "sampleID": ["X1", "X1", "X1"], "siteID": ["S", "S", "S"],
+                                  "measure": ["mdma", "floRate", "caff"],
+                                  "unit": ["ngL", "m3S", "mgL"], "aggregation": ["sin"] * 3,
+                                  "value": ["12.5", "0.5", "nr"]}),
+        "qualityReports": pd.DataFrame({"qualityReportID": ["q1"], "measureRepID": ["m3"],
+                                        "qualityFlag": ["belowLOQ"]}),
     }
-    r = odm.import_odm(tables)["results"]
-    assert r.loc[0, "analyte"] == "mdma" and r.loc[0, "value_ng_per_l"] == 12.5
-    assert r.loc[0, "flow_m3_per_day"] == 4000.0 and r.loc[0, "sample_role"] == "sample"
-    assert r.loc[0, "sample_date"] == pd.Timestamp("2025-05-02")
+    r = odm.import_odm(tables)["results"].set_index("analyte")
+    assert r.loc["mdma", "value_ng_per_l"] == 12.5 and r.loc["mdma", "censor"] == "none"
+    assert r.loc["mdma", "flow_m3_per_day"] == 0.5 * 86400 and r.loc["mdma", "sample_role"] == "sample"
+    assert r.loc["caffeine", "censor"] == "<LOQ" and np.isnan(r.loc["caffeine", "value_ng_per_l"])
+    assert r.loc["mdma", "sample_date"] == pd.Timestamp("2025-05-02")
 
 
 # ------------------------------------------------------------------ property: any valid frame
@@ -156,7 +186,7 @@ _text = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_s
 _opt_text = st.one_of(st.none(), _text.filter(lambda s: s != ""))
 _num = st.floats(min_value=0, max_value=1e7, allow_nan=False, allow_infinity=False)
 _opt_num = st.one_of(st.just(np.nan), _num)
-_ids = st.text(alphabet="ABCDEFGHKLMNPRS0123456789-", min_size=1, max_size=8)
+_ids = st.text(alphabet="ABCDEFGHKLMNPRS0123456789-", min_size=1, max_size=40)
 ANALYTES = ["benzoylecgonine", "cocaine", "mdma", "thc-cooh", "ketamine", "tramadol"]
 
 

@@ -60,7 +60,8 @@ uploads_app = typer.Typer(help="Uploads stored in the database.", no_args_is_hel
 euda_app = typer.Typer(help="EUDA/SCORE multi-city data: import a release as reference data, "
                        "export our campaign week in EUDA's all-data layout.",
                        no_args_is_help=True)
-odm_app = typer.Typer(help="PHES-ODM v2 tables (measures, samples, sites, local_populations).",
+odm_app = typer.Typer(help="PHES-ODM v2.2.3 tables (measures, samples, sites, qualityReports, "
+                      "extPopulations).",
                       no_args_is_help=True)
 backup_app = typer.Typer(help="Whole-database backup archive (zip) and restore.",
                          no_args_is_help=True)
@@ -565,8 +566,8 @@ def euda_export(
 def odm_export(
     ctx: typer.Context,
     outdir: Annotated[Path, typer.Argument(
-        help="Folder to write measures.csv, samples.csv, sites.csv, local_populations.csv "
-        "into (created).", file_okay=False)],
+        help="Folder to write measures.csv, samples.csv, sites.csv, qualityReports.csv, "
+        "extPopulations.csv into (created).", file_okay=False)],
     site: Annotated[list[str] | None, typer.Option(
         "--site", help="Site id; repeat. Default: all sites.")] = None,
     analyte: Annotated[list[str] | None, typer.Option(
@@ -576,10 +577,11 @@ def odm_export(
     date_to: Annotated[str | None, typer.Option(
         "--to", help="Last sample/flow date, YYYY-MM-DD.")] = None,
 ) -> None:
-    """Export current results (every sample role), sites and flows as PHES-ODM v2 CSV tables.
+    """Export current results (every sample role), sites and flows as PHES-ODM v2.2.3 tables.
 
-    Concentrations stay in ng/L (local unit code), flows in m3/day; fields ODM lacks are
-    'local_' columns (see docs/interop.md). Exit code 1 when there is nothing to export.
+    Valid against the ODM v2.2.3 dictionary: concentrations in ng/L (extension unit ngL),
+    flows in m3/day (m3D); drug measures and fields ODM lacks are extension parts ('ext'
+    columns, see docs/interop.md). Exit code 1 when there is nothing to export.
     """
     from wastewater.interop.exchange import load_odm_export
     from wastewater.interop.odm import write_odm_csv
@@ -609,8 +611,8 @@ def odm_export(
 def odm_import(
     ctx: typer.Context,
     directory: Annotated[Path, typer.Argument(
-        help="Folder with ODM CSV tables: measures.csv and samples.csv (required), sites.csv "
-        "and local_populations.csv (optional).", exists=True, file_okay=False)],
+        help="Folder with ODM CSV tables: measures.csv and samples.csv (required), sites.csv, "
+        "qualityReports.csv and extPopulations.csv (optional).", exists=True, file_okay=False)],
     uploader: Annotated[str | None, typer.Option(
         "--uploader", help="Name recorded with each upload (default: odm-import:DIRECTORY).")
     ] = None,

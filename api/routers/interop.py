@@ -26,7 +26,7 @@ from wastewater.jsonsafe import json_safe
 router = APIRouter(tags=["reference"])
 _IMPORT = Depends(require_roles("analyst", "admin", what="import PHES-ODM tables"))
 
-ODM_TABLES = ("measures", "samples", "sites", "local_populations")
+ODM_TABLES = ("measures", "samples", "sites", "qualityReports", "extPopulations")
 """ODM tables read from the upload (others are ignored); measures and samples are required."""
 
 
@@ -90,8 +90,8 @@ async def import_odm(
     engine: EngineDep,
     settings: SettingsDep,
     files: Annotated[list[UploadFile], File(
-        description="measures.csv and samples.csv (required), sites.csv and local_populations.csv "
-                    "(optional) as separate files, or one .zip holding them.")],
+        description="measures.csv and samples.csv (required), sites.csv, qualityReports.csv and "
+                    "extPopulations.csv (optional) as separate files, or one .zip holding them.")],
     source: Annotated[str | None, Query(
         min_length=1, max_length=80, pattern=r"^[A-Za-z0-9._-]+$",
         description="Name of the ODM source for the upload file names (default: the zip's name, else `api`).")] = None,

@@ -91,13 +91,14 @@ def export_odm(
     engine: EngineDep, settings: SettingsDep,
     site: Annotated[str | None, Query(max_length=64)] = None,
     start: FromQ = None, end: ToQ = None,
-    table: Annotated[Literal["measures", "samples", "sites", "local_populations"],
+    table: Annotated[Literal["measures", "samples", "sites", "qualityReports", "extPopulations"],
                      Query(description="ODM table returned as CSV.")] = "measures",
     format: Annotated[Literal["csv", "json"], Query(description="`json`: every table.")] = "csv",
     p: Principal = _EXPORT,
 ):
-    """`wastewater.interop.odm.export_odm` on the visible sites (PHES-ODM v2.2.3 names,
-    concentrations in ng/L). CSV cells are formula-neutralised like every CSV of the API."""
+    """`wastewater.interop.odm.export_odm` on the visible sites: valid PHES-ODM v2.2.3 tables
+    (concentrations in ng/L, unit `ngL`; the extension parts ODM lacks are listed in
+    docs/interop.md). CSV cells are formula-neutralised like every CSV of the API."""
     check_range(start, end)
     sites = visible_site_ids(engine, p, settings)
     if site:

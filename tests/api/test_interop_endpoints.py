@@ -195,9 +195,9 @@ def test_odm_import_analyst_with_known_sites(seeded_engine, fresh_clients, engin
     by_kind = {f["kind"]: f for f in r.json()["files"]}
     assert by_kind["results"]["rows_unchanged"] == 56 and by_kind["results"]["rows_inserted"] == 0
     assert by_kind["sites"]["rows_unchanged"] == 2
-    pops = pd.read_csv(io.BytesIO(payload["local_populations.csv"]), dtype=str, keep_default_na=False)
+    pops = pd.read_csv(io.BytesIO(payload["extPopulations.csv"]), dtype=str, keep_default_na=False)
     pops.loc[pops["siteID"] == "SE-SMALL", "popServ"] = "12000"  # would publish a small catchment
-    payload["local_populations.csv"] = pops.to_csv(index=False).encode()
+    payload["extPopulations.csv"] = pops.to_csv(index=False).encode()
     before = len(repo.list_uploads(engine))
     assert before == n_uploads + 3
     r = fresh_clients["analyst"].post(f"{B}/import/odm",

@@ -301,7 +301,7 @@ def import_odm_tables(engine: Engine, tables: dict[str, pd.DataFrame], *, source
             raise PermissionError(
                 f"the ODM sites table would add or change {changed} site/population row(s); "
                 "only keys that may upload sites files (admin) may do that. Import without "
-                "sites.csv/local_populations.csv, or ask an admin")
+                "sites.csv/extPopulations.csv, or ask an admin")
     stored = []
     for c in checked:
         out = ingest_bytes(engine, files[c.kind], kind=c.kind, filename=c.filename,
