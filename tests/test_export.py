@@ -33,7 +33,9 @@ def ds():
 def test_netcdf_round_trip(ds):
     data = E.dataset_to_netcdf(ds)
     assert isinstance(data, bytes) and data[:3] == b"CDF"
-    xr.testing.assert_identical(E.netcdf_to_dataset(data), ds)
+    back = E.netcdf_to_dataset(data)
+    xr.testing.assert_equal(back, ds)
+    assert back.attrs["Conventions"] == "CF-1.10" and back["censored"].dtype == bool
 
 
 def test_csv_long_format_and_round_trip(ds):

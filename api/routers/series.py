@@ -166,17 +166,16 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
 
 
 def _netcdf(body: dict) -> bytes:
-    import xarray as xr
+    """CF-1.10 netCDF of the series (attributes from `wastewater.export.cf_attrs`)."""
+    from wastewater.export import dataset_to_netcdf, series_to_dataset
 
-    pts = body["points"]
-    field = body["value_field"]
-    dates = pd.to_datetime([pt["date"] for pt in pts]) if pts else pd.DatetimeIndex([])
-    data = {field: ("date", [pt.get(field) if pt.get(field) is not None else float("nan") for pt in pts])}
-    for k in ("lo95", "hi95"):
-        data[k] = ("date", [pt.get(k) if pt.get(k) is not None else float("nan") for pt in pts])
-    ds = xr.Dataset(data, coords={"date": dates})
-    ds[field].attrs["units"] = body["unit"]
-    ds.attrs.update({k: str(body[k]) for k in ("site", "analyte", "measure", "aggregation", "loq_method", "ci")})
-    from wastewater.export import dataset_to_netcdf
-
-    return dataset_to_netcdf(ds)
+    ds = series_to_dataset(body["points"], value_field=body["value_field"], site=body["site"],
+                           analyte=body["analyte"],
+                           attrs={k: str(body[k]) for k in ("measure", "aggregation", "loq_method", "ci")})
+    return dataset_to_netcdf(
+        ds, title=f"Wastewater {body['measure']} of {body['analyte']} at {body['site']} "
+                  f"({body['aggregation'].replace('_', ' ')})",
+        source="24 h composite samples of raw wastewater influent analysed by laboratories "
+               f"(GET /api/v1/series, loq_method={body['loq_method']}, ci={body['ci']})",
+        history="daily series read from the service's series store (GET /api/v1/series); "
+                "converted to CF-1.10 netCDF by wastewater.export")
