@@ -183,7 +183,7 @@ def test_import_euda_idempotent_and_queryable(engine, long):
     from wastewater.storage.tables import reference_sites, reference_values
 
     counts = store.import_euda(engine, ALL_DATA, SITE_INFO.read_bytes())
-    assert counts == {"sites": 217, "values": 30632, "censored": 2393, "missing": 349}
+    assert counts == {"sites": 217, "values": 30632, "means": 4376, "censored": 2393, "missing": 349}
     first = store.load_reference(engine)
     again = store.import_euda(engine, ALL_DATA.read_bytes(), SITE_INFO)
     assert again == counts

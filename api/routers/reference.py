@@ -31,8 +31,9 @@ from api.routers.uploads import _read_limited
 from api.schemas import PageOut, ReferenceOut
 from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
+from wastewater.interop import euda as euda_lib
 from wastewater.interop import odm
-from wastewater.interop.store import import_euda, load_reference
+from wastewater.interop.store import import_euda, load_published_means, load_reference
 
 router = APIRouter(tags=["reference"])
 _ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))
@@ -58,6 +59,93 @@ def euda(
     if format == "csv":
         return csv_response(rows, dialect, "euda_reference.csv")
     return paginate(request, rows, page)
+
+
+def _euda_source(engine, source: str | None) -> str:
+    """The requested release, else the newest imported one (404 when none is imported)."""
+    if source:
+        return source
+    frame = load_published_means(engine)
+    if frame.empty:
+        raise ApiError(404, "not found", [item("no_reference", "no EUDA release is imported; an admin "
+                                               "imports one with POST /reference/euda/import")])
+    return str(sorted(frame["source"].unique())[-1])
+
+
+@router.get("/reference/euda/means", response_model=PageOut[dict],
+            summary="EUDA site-year means: published Daily/Weekday/Weekend means and our recomputation",
+            responses={**responses(404, 422), 200: CSV_RESPONSE})
+def euda_means(
+    request: Request, engine: EngineDep, page: PageDep,
+    country: Annotated[str | None, Query(max_length=64)] = None,
+    analyte: Annotated[str | None, Query(max_length=64)] = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    site_id: Annotated[str | None, Query(max_length=64, description="EUDA site id.")] = None,
+    source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
+    format: FormatQ = "json", dialect: DialectQ = "machine",
+):
+    """`daily_mean`, `weekday_mean`, `weekend_mean` are EUDA's figures **as published**
+    [mg/day/1000 inhabitants], with the days they cover in that year (`weekday_days`,
+    `weekend_days`: Tue–Thu / Fri–Mon, 2021 Tue–Fri / Sat–Mon). The `*_recomputed` means are
+    recomputed from the published days (`wastewater.interop.euda.site_year_means`); they agree
+    within 0.02 where `all_days_present`, and differ where EUDA averaged a week with a missing
+    day differently. Public data, no key needed."""
+    src = _euda_source(engine, source)
+    a = resolve_analyte(analyte) if analyte else None
+    pub = load_published_means(engine, source=src, country=country, analyte=a, year=year, site_id=site_id)
+    long = load_reference(engine, source=src, country=country, analyte=a, year=year, site_id=site_id)
+    rows = records(euda_lib.site_year_means(pub, long))
+    if format == "csv":
+        return csv_response(rows, dialect, "euda_means.csv")
+    return paginate(request, rows, page)
+
+
+@router.get("/reference/euda/changes", response_model=PageOut[dict],
+            summary="EUDA year-on-year change per site: change_percent and the ±10 % class",
+            responses={**responses(404, 422), 200: CSV_RESPONSE})
+def euda_changes(
+    request: Request, engine: EngineDep, page: PageDep,
+    year: Annotated[int, Query(ge=2001, le=2100, description="Current campaign year.")] = 2024,
+    previous_year: Annotated[int | None, Query(ge=2000, le=2100, description="Default year − 1.")] = None,
+    analyte: Annotated[str | None, Query(max_length=64)] = None,
+    country: Annotated[str | None, Query(max_length=64)] = None,
+    source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
+    format: FormatQ = "json", dialect: DialectQ = "machine",
+):
+    """From the published daily means: `change_percent` = (current − previous)/previous × 100 [%]
+    and `change_class` `increase` (≥ +10 %), `decrease` (≤ −10 %), `stable` or
+    `no previous data`, as in EUDA's changes table ([EUDA2025]_)."""
+    src = _euda_source(engine, source)
+    a = resolve_analyte(analyte) if analyte else None
+    pub = load_published_means(engine, source=src, country=country, analyte=a)
+    ch = euda_lib.euda_changes(pub, year=year, previous_year=previous_year)
+    rows = records(ch)
+    if format == "csv":
+        return csv_response(rows, dialect, "euda_changes.csv")
+    return paginate(request, rows, page)
+
+
+@router.get("/reference/euda/trend", summary="EUDA fixed-cohort trend of the daily means",
+            responses=responses(404, 422))
+def euda_trend(
+    engine: EngineDep,
+    analyte: Annotated[str, Query(max_length=64)] = "benzoylecgonine",
+    first_year: Annotated[int, Query(ge=2000, le=2100)] = 2011,
+    last_year: Annotated[int, Query(ge=2000, le=2100)] = 2024,
+    source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
+) -> dict:
+    """Yearly mean of the published daily means of the fixed cohort of sites that have a value in
+    every year of the range (EUDA's aggregated trend; 2011–2024 benzoylecgonine: 7 sites)."""
+    src = _euda_source(engine, source)
+    a = resolve_analyte(analyte)
+    try:
+        trend, cohort = euda_lib.cohort_trend(load_published_means(engine, source=src, analyte=a),
+                                              analyte=a, first_year=first_year, last_year=last_year)
+    except ValueError as exc:
+        raise ApiError(422, "invalid request parameters", [item("cohort", str(exc), column="first_year")]) from exc
+    return {"source": src, "analyte": a, "first_year": first_year, "last_year": last_year,
+            "unit": "mg/day/1000 inhabitants", "cohort": cohort, "n_sites": len(cohort),
+            "years": records(trend)}
 
 
 @router.post("/reference/euda/import", status_code=201, summary="Import an EUDA release (admin)",

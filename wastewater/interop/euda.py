@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from wastewater.summaries import change_class, euda_means
+from wastewater.summaries import EUDA_DAY_CONVENTIONS, change_class, change_percent, euda_means
 
 EUDA_DAY_COLUMNS = ("Wednesday", "Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday")
 """Daily columns of ``ww2025-all-data.csv``, in file order (campaigns start on a Wednesday)."""
@@ -344,27 +344,41 @@ def euda_summary_from_daily(long: pd.DataFrame) -> pd.DataFrame:
     below LOQ enter as 0, as EUDA does [EUDA2025]_.
     """
     keys = ["source", "site_id", "country", "city", "year", "analyte"]
-    codes = long.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
-    order = np.argsort(codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(codes[order])) + 1
+    out_cols = [*keys, "daily_mean", "weekday_mean", "weekend_mean", "n_days", "n_censored"]
+    if long.empty:
+        return pd.DataFrame(columns=out_cols)
     values = long["value_mg_per_day_per_1000"].to_numpy(float)
-    flags = long["censored"].to_numpy(bool)
-    days = long["weekday"].to_numpy(object)
+    valid = ~np.isnan(values)
+    dow = long["weekday"].map(WEEKDAY_NUMBER).to_numpy()
     years = long["year"].to_numpy(int)
-    key_cols = [long[k].to_numpy(object) for k in keys]
-    recs = []
-    for rows in np.split(order, bounds) if len(order) else []:
-        year = int(years[rows[0]])
-        index = _campaign_index(year, tuple(days[rows]))
-        s = pd.Series(values[rows], index=index)
-        cens = flags[rows]
-        # EUDA's own convention (0 = below LOQ) needs no flags; pass them only if they differ
-        same = np.array_equal(cens, np.nan_to_num(values[rows], nan=1.0) == 0.0)
-        m = euda_means(s, year=year,
-                       censored=None if same else pd.Series(cens, index=index))
-        recs.append({k: col[rows[0]] for k, col in zip(keys, key_cols)} | m)
-    return pd.DataFrame(recs, columns=[*keys, "daily_mean", "weekday_mean", "weekend_mean",
-                                       "n_days", "n_censored"])
+    masks = {}
+    for part in ("weekday", "weekend"):
+        m = np.zeros(len(long), bool)
+        for year in np.unique(years):
+            conv = EUDA_DAY_CONVENTIONS.get(int(year), EUDA_DAY_CONVENTIONS["default"])
+            m |= (years == year) & np.isin(dow, conv[part])
+        masks[part] = m & valid
+    work = long[keys].copy()
+    work["_v"] = np.where(valid, values, 0.0)
+    work["_n"] = valid.astype(int)
+    for part, m in masks.items():
+        work[f"_{part}_v"] = np.where(m, values, 0.0)
+        work[f"_{part}_n"] = m.astype(int)
+    work["_c"] = (long["censored"].to_numpy(bool) & valid).astype(int)
+    g = work.groupby(keys, sort=False, dropna=False).sum()
+
+    def mean(v: str, n: str) -> np.ndarray:
+        num, den = g[v].to_numpy(float), g[n].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
+
+    out = g.index.to_frame(index=False)
+    out["daily_mean"] = mean("_v", "_n")
+    out["weekday_mean"] = mean("_weekday_v", "_weekday_n")
+    out["weekend_mean"] = mean("_weekend_v", "_weekend_n")
+    out["n_days"] = g["_n"].to_numpy(int)
+    out["n_censored"] = g["_c"].to_numpy(int)
+    return out[out_cols]
 
 
 def compare_with_published(recomputed: pd.DataFrame, published: pd.DataFrame, *,
@@ -394,25 +408,151 @@ def compare_with_published(recomputed: pd.DataFrame, published: pd.DataFrame, *,
 def euda_change_classes(summary: pd.DataFrame, *, year: int, previous_year: int | None = None
                         ) -> pd.DataFrame:
     """
-    EUDA change class of each site's daily mean between two campaign years.
+    EUDA change of each site's daily mean between two campaign years.
+
+    Parameters
+    ----------
+    summary : pd.DataFrame
+        ``site_id, analyte, year, daily_mean`` [mg day⁻¹ (1000 inh)⁻¹] (published means from
+        :func:`parse_euda_published_means` reproduce EUDA's changes table; recomputed ones from
+        :func:`euda_summary_from_daily` work too).
+    year, previous_year : int
+        Current and previous campaign year (default ``year - 1``).
 
     Returns
     -------
     pd.DataFrame
-        ``site_id, analyte, value_current, value_previous, change_class`` using
-        :func:`wastewater.summaries.change_class` (±10 % thresholds [EUDA2025]_).
+        ``site_id, analyte, value_current, value_previous, change_percent, change_class`` with
+        ``change_percent`` = (current − previous)/previous × 100 [%] (NaN without a previous
+        value or from 0) and the class of :func:`wastewater.summaries.change_class` (±10 %
+        thresholds [EUDA2025]_). One row per site × analyte with a current daily mean.
     """
     prev = year - 1 if previous_year is None else previous_year
-    cur = summary[summary["year"] == year].set_index(["site_id", "analyte"])["daily_mean"]
+    cur = (summary[summary["year"] == year].dropna(subset=["daily_mean"])
+           .set_index(["site_id", "analyte"])["daily_mean"])
     old = summary[summary["year"] == prev].set_index(["site_id", "analyte"])["daily_mean"]
     recs = []
     for (site, analyte), v in cur.items():
         p = old.get((site, analyte), None)
         p = None if p is None or (isinstance(p, float) and math.isnan(p)) else float(p)
         recs.append({"site_id": site, "analyte": analyte, "value_current": float(v),
-                     "value_previous": p, "change_class": change_class(float(v), p)})
+                     "value_previous": p, "change_percent": change_percent(float(v), p),
+                     "change_class": change_class(float(v), p)})
     return pd.DataFrame(recs, columns=["site_id", "analyte", "value_current", "value_previous",
-                                       "change_class"])
+                                       "change_percent", "change_class"])
+
+
+def euda_changes(means: pd.DataFrame, *, year: int, previous_year: int | None = None
+                 ) -> pd.DataFrame:
+    """:func:`euda_change_classes` of published means with ``source, country, city, year,
+    previous_year`` beside each row (``means`` from
+    :func:`wastewater.interop.store.load_published_means`).
+    """
+    ch = euda_change_classes(means, year=year, previous_year=previous_year)
+    info = means.drop_duplicates(["site_id"])[["site_id", "source", "country", "city"]]
+    ch = ch.merge(info, on="site_id", how="left")
+    ch["year"] = int(year)
+    ch["previous_year"] = int(year - 1 if previous_year is None else previous_year)
+    cols = ["source", "site_id", "country", "city", "analyte", "year", "previous_year",
+            "value_current", "value_previous", "change_percent", "change_class"]
+    return ch[cols].sort_values(["site_id", "analyte"], kind="stable").reset_index(drop=True)
+
+
+_DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def campaign_rules(year: int) -> dict[str, str]:
+    """
+    The days EUDA's weekday and weekend means cover in ``year`` (``weekday_days``,
+    ``weekend_days``, e.g. ``"Tue Wed Thu"`` and ``"Fri Sat Sun Mon"``; 2021: Tue–Fri and
+    Sat–Mon), from :data:`wastewater.summaries.EUDA_DAY_CONVENTIONS` [EUDA2025]_.
+    """
+    conv = EUDA_DAY_CONVENTIONS.get(int(year), EUDA_DAY_CONVENTIONS["default"])
+    return {f"{k}_days": " ".join(_DAY_NAMES[d] for d in conv[k]) for k in ("weekday", "weekend")}
+
+
+SITE_YEAR_COLUMNS = ["source", "site_id", "country", "city", "year", "analyte",
+                     "daily_mean", "weekday_mean", "weekend_mean",
+                     "daily_mean_recomputed", "weekday_mean_recomputed",
+                     "weekend_mean_recomputed", "n_days", "n_censored", "all_days_present",
+                     "weekday_days", "weekend_days"]
+"""Columns of :func:`site_year_means`."""
+
+
+def site_year_means(published: pd.DataFrame, long: pd.DataFrame) -> pd.DataFrame:
+    """
+    EUDA's published means beside the means recomputed from the published days.
+
+    Parameters
+    ----------
+    published : pd.DataFrame
+        :data:`MEANS_COLUMNS` plus ``weekday_days``/``weekend_days`` (e.g.
+        :func:`wastewater.interop.store.load_published_means`); the means as published.
+    long : pd.DataFrame
+        The daily values (:data:`LONG_COLUMNS`) of the same rows.
+
+    Returns
+    -------
+    pd.DataFrame
+        :data:`SITE_YEAR_COLUMNS`: ``daily_mean``, ``weekday_mean``, ``weekend_mean`` exactly as
+        published, the ``*_recomputed`` means of :func:`euda_summary_from_daily` (they differ in
+        weeks with a missing day, where EUDA's own figure is kept), ``n_days``,
+        ``n_censored``, ``all_days_present`` (7 days) and the rules of the year.
+    """
+    keys = ["source", "site_id", "year", "analyte"]
+    rec = euda_summary_from_daily(long).rename(columns={
+        "daily_mean": "daily_mean_recomputed", "weekday_mean": "weekday_mean_recomputed",
+        "weekend_mean": "weekend_mean_recomputed"})
+    out = published.merge(rec.drop(columns=["country", "city"]), on=keys, how="left")
+    if "weekday_days" not in out:
+        rules = pd.DataFrame([{"year": y, **campaign_rules(y)} for y in out["year"].unique()])
+        out = out.merge(rules, on="year", how="left") if len(rules) else out.assign(
+            weekday_days="", weekend_days="")
+    out["n_days"] = out["n_days"].fillna(0).astype("int64")
+    out["n_censored"] = out["n_censored"].fillna(0).astype("int64")
+    out["all_days_present"] = out["n_days"] == 7
+    return out[SITE_YEAR_COLUMNS].sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+def cohort_trend(means: pd.DataFrame, *, analyte: str = "benzoylecgonine",
+                 first_year: int = 2011, last_year: int = 2024) -> tuple[pd.DataFrame, list[str]]:
+    """
+    EUDA's fixed-cohort trend: the yearly mean of the daily means of the sites that have a
+    daily mean for ``analyte`` in *every* year from ``first_year`` to ``last_year``.
+
+    Parameters
+    ----------
+    means : pd.DataFrame
+        ``site_id, year, analyte, daily_mean`` [mg day⁻¹ (1000 inh)⁻¹], the published means.
+
+    Returns
+    -------
+    (pd.DataFrame, list of str)
+        ``year, mean_mg_per_day_per_1000, n_sites`` for each year of the range, and the cohort's
+        site ids. With the 2025 release and benzoylecgonine 2011–2024 the cohort is 7 sites and
+        the means reproduce EUDA's aggregated trend file within 0.003 [EUDA2025]_ (recomputed
+        [D]).
+
+    Raises
+    ------
+    ValueError
+        ``first_year > last_year`` or no site has a value in every year (the message names the
+        range and analyte).
+    """
+    if first_year > last_year:
+        raise ValueError(f"first_year {first_year} is after last_year {last_year}")
+    years = set(range(int(first_year), int(last_year) + 1))
+    m = means[(means["analyte"] == analyte) & means["year"].isin(years)].dropna(
+        subset=["daily_mean"])
+    have = m.groupby("site_id")["year"].agg(lambda y: set(y) >= years)
+    cohort = sorted(have.index[have])
+    if not cohort:
+        raise ValueError(f"no site has a {analyte} daily mean in every year "
+                         f"{first_year}–{last_year}; choose a shorter range")
+    c = m[m["site_id"].isin(cohort)].groupby("year")["daily_mean"].agg(["mean", "size"])
+    out = pd.DataFrame({"year": c.index.astype("int64"), "mean_mg_per_day_per_1000": c["mean"],
+                        "n_sites": c["size"].astype("int64")}).reset_index(drop=True)
+    return out, cohort
 
 
 def campaign_week_start(week_start: dt.date | str) -> pd.Timestamp:

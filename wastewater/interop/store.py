@@ -14,12 +14,15 @@ from sqlalchemy.engine import Engine
 
 from wastewater.interop.euda import (
     LONG_COLUMNS,
+    MEANS_COLUMNS,
     Source,
+    campaign_rules,
     parse_euda_all_data,
+    parse_euda_published_means,
     parse_euda_site_info,
 )
 from wastewater.storage.database import connect, write_transaction
-from wastewater.storage.tables import reference_sites, reference_values
+from wastewater.storage.tables import reference_means, reference_sites, reference_values
 
 REFERENCE_COLUMNS = ["source", "site_id", "country", "city", "location", "lat", "lon",
                      "population", "year", "analyte", "weekday", "value_mg_per_day_per_1000",
@@ -54,8 +57,9 @@ def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
     Returns
     -------
     dict
-        ``{"sites": n, "values": n, "censored": n, "missing": n}`` rows written (missing = blank
-        days, stored with a NULL value).
+        ``{"sites": n, "values": n, "means": n, "censored": n, "missing": n}`` rows written
+        (missing = blank days, stored with a NULL value; means = EUDA's published
+        Daily/Weekday/Weekend means, one row per file row, with the campaign rules of the year).
 
     Notes
     -----
@@ -65,6 +69,7 @@ def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
     Both files are parsed before the database is touched (a malformed file writes nothing).
     """
     long = parse_euda_all_data(all_data, source=source)
+    published = parse_euda_published_means(all_data, source=source)
     sites = parse_euda_site_info(site_info, source=source)
     extra = (long.drop_duplicates("site_id")[["site_id", "country", "city"]]
              .loc[lambda d: ~d["site_id"].isin(sites["site_id"])])
@@ -89,14 +94,23 @@ def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
          "censored": bool(r.censored)}
         for r in long.itertuples()
     ]
+    mean_rows = [
+        {"source": source, "site_id": r.site_id, "year": int(r.year), "analyte": r.analyte,
+         "weekday_mean": _none(r.weekday_mean), "weekend_mean": _none(r.weekend_mean),
+         "daily_mean": _none(r.daily_mean), **campaign_rules(int(r.year))}
+        for r in published.itertuples()
+    ]
     with write_transaction(engine) as conn:
+        conn.execute(reference_means.delete().where(reference_means.c.source == source))
         conn.execute(reference_values.delete().where(reference_values.c.source == source))
         conn.execute(reference_sites.delete().where(reference_sites.c.source == source))
         for i in range(0, len(site_rows), _CHUNK):
             conn.execute(reference_sites.insert(), site_rows[i:i + _CHUNK])
         for i in range(0, len(value_rows), _CHUNK):
             conn.execute(reference_values.insert(), value_rows[i:i + _CHUNK])
-    return {"sites": len(site_rows), "values": len(value_rows),
+        for i in range(0, len(mean_rows), _CHUNK):
+            conn.execute(reference_means.insert(), mean_rows[i:i + _CHUNK])
+    return {"sites": len(site_rows), "values": len(value_rows), "means": len(mean_rows),
             "censored": int(long["censored"].sum()),
             "missing": int(long["value_mg_per_day_per_1000"].isna().sum())}
 
@@ -153,3 +167,37 @@ def reference_long(frame: pd.DataFrame) -> pd.DataFrame:
     frame (same shape as :func:`wastewater.interop.euda.parse_euda_all_data`).
     """
     return frame[LONG_COLUMNS].copy()
+
+
+PUBLISHED_MEANS_COLUMNS = [*MEANS_COLUMNS, "weekday_days", "weekend_days"]
+"""Columns of :func:`load_published_means`."""
+
+
+def load_published_means(engine: Engine, *, source: str | None = None,
+                         country: str | None = None, analyte: str | None = None,
+                         year: int | None = None, site_id: str | None = None) -> pd.DataFrame:
+    """
+    EUDA's published Daily/Weekday/Weekend means as published [mg day⁻¹ (1000 inh)⁻¹] (NaN
+    where blank), with the days each mean covers in that year (``weekday_days``,
+    ``weekend_days``). Filters as :func:`load_reference`; sorted by source, site, year, analyte.
+    """
+    m, s = reference_means, reference_sites
+    q = (sa.select(m.c.source, m.c.site_id, s.c.country, s.c.city, m.c.year, m.c.analyte,
+                   m.c.weekday_mean, m.c.weekend_mean, m.c.daily_mean, m.c.weekday_days,
+                   m.c.weekend_days)
+         .select_from(m.outerjoin(s, sa.and_(s.c.source == m.c.source,
+                                             s.c.site_id == m.c.site_id))))
+    for col, val in (("source", source), ("analyte", analyte), ("site_id", site_id)):
+        if val is not None:
+            q = q.where(m.c[col] == val)
+    if year is not None:
+        q = q.where(m.c.year == int(year))
+    if country is not None:
+        q = q.where(s.c.country == country)
+    with connect(engine) as conn:
+        rows = conn.execute(q).fetchall()
+    frame = pd.DataFrame(rows, columns=PUBLISHED_MEANS_COLUMNS)
+    frame = frame.sort_values(["source", "site_id", "year", "analyte"], kind="stable")
+    return frame.reset_index(drop=True).astype({
+        "year": "int64", "weekday_mean": "float64", "weekend_mean": "float64",
+        "daily_mean": "float64"})

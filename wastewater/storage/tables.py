@@ -194,6 +194,44 @@ reference_values = sa.Table(
     sa.Column("censored", sa.Boolean, nullable=False, server_default=sa.text("false")),
 )
 
+reference_means = sa.Table(
+    "reference_means",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("site_id", sa.Text(), primary_key=True),
+    sa.Column("year", sa.Integer, primary_key=True),
+    sa.Column("analyte", sa.Text(), primary_key=True),
+    sa.Column("weekday_mean", sa.Float, nullable=True),
+    sa.Column("weekend_mean", sa.Float, nullable=True),
+    sa.Column("daily_mean", sa.Float, nullable=True),
+    sa.Column("weekday_days", sa.String(32), nullable=False),
+    sa.Column("weekend_days", sa.String(32), nullable=False),
+)
+"""EUDA's published Daily/Weekday/Weekend means [mg/day/1000] as published (two decimals),
+with the campaign rules of their year (the days each mean covers, e.g. ``Tue Wed Thu``)."""
+
+reference_series = sa.Table(
+    "reference_series",
+    metadata,
+    sa.Column("source", sa.String(32), primary_key=True),
+    sa.Column("series_id", sa.Text(), primary_key=True),
+    sa.Column("analyte", sa.Text(), primary_key=True),
+    sa.Column("period", sa.String(10), primary_key=True),
+    sa.Column("country", sa.String(8), nullable=True),
+    sa.Column("name", sa.Text(), nullable=False),
+    sa.Column("frequency", sa.String(8), nullable=False),
+    sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("period_end", sa.Date, nullable=False),
+    sa.Column("value_mg_per_day_per_1000", sa.Float, nullable=True),
+    sa.Column("lo95_mg_per_day_per_1000", sa.Float, nullable=True),
+    sa.Column("hi95_mg_per_day_per_1000", sa.Float, nullable=True),
+    sa.Column("se_mg_per_day_per_1000", sa.Float, nullable=True),
+    sa.Column("imputation_rate", sa.Float, nullable=True),
+    sa.Column("status", sa.String(8), nullable=True),
+)
+"""National reference series of already population-normalised loads (monthly or weekly) with
+their 95 % interval, standard error, imputation rate and quality STATUS (StatCan first)."""
+
 api_keys = sa.Table(
     "api_keys",
     metadata,
