@@ -247,7 +247,11 @@ def trend_page(request: Request) -> HTMLResponse:
         body.append(_notice(t("no_data", lang)))
         return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang,
                           active="trend", role=viewer.role))
-    body.append(_controls(f"{BASE}/trend", lang, sel.fields() + [sel.hint()]))
+    smooth = request.query_params.get("smooth")
+    smooth = smooth if smooth in ("median7", "mean7") else "none"
+    smooth_select = select("smooth", t("smooth_label", lang),
+                           [(k, t(f"smooth_{k}", lang)) for k in ("none", "median7", "mean7")], smooth)
+    body.append(_controls(f"{BASE}/trend", lang, sel.fields() + [smooth_select, sel.hint()]))
     title = t("trend_title", lang, analyte=analyte_name(sel.analyte or "", lang), site=sel.site_label)
     if sel.analyte is None:
         body.append(_notice(t("no_data", lang)))
@@ -263,15 +267,24 @@ def trend_page(request: Request) -> HTMLResponse:
                              risk_weekends=d["weekends"], lang=lang)
         cols = ["date", "iso_week", "value", "lower", "upper", "n_days", "n_censored"] \
             if d["weekly"] else ["date", "value", "lower", "upper", "censored"]
+        if smooth != "none" and not d["weekly"] and len(shown):
+            from wastewater.smoothing import smooth as smooth_series
+
+            shown = shown.assign(smoothed=smooth_series(pd.Series(
+                shown["value"].to_numpy(float), index=pd.to_datetime(shown["date"])), smooth).to_numpy())
+            F.add_smoothed_trace(fig, pd.to_datetime(shown["date"]), shown["smoothed"],
+                                 name=t(f"smooth_{smooth}", lang))
+            cols = [*cols, "smoothed"]
         body.append(figure_block(
             fig_id="fig-trend", title=title, plot_html=F.figure_html(fig, "plot-trend"),
             summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"],
                                     weekly=d["weekly"]),
             lang=lang, csv_links=_csv_links("trend", sel.params(), lang),
             data_table=table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
-                             headers=_series_headers(lang, sel.measure), table_id="table-trend",
+                             headers={**_series_headers(lang, sel.measure),
+                                      "smoothed": t(f"smooth_{smooth}", lang)}, table_id="table-trend",
                              decimals={"n_days": 0, "n_censored": 0, "value": 2, "lower": 2,
-                                       "upper": 2}),
+                                       "upper": 2, "smoothed": 2}),
         ))
         rw = d["weekends"]
         listed = d["events"]
@@ -498,7 +511,15 @@ def compare_page(request: Request) -> HTMLResponse:
         if len(own):
             summary += (f" Vår plats: {format_number(own['value'].iloc[0], lang, 1)}." if lang == "sv"
                         else f" Our site: {format_number(own['value'].iloc[0], lang, 1)}.")
-        tab = frame.sort_values("value", ascending=False)[["city", "country", "value", "population"]]
+            own_year = int(own["year"].iloc[0])
+            summary += " " + t("compare_years", lang, ref_year=ref_year, own_year=own_year)
+            if own_year != ref_year:
+                summary += " " + t("compare_years_differ", lang, ref_year=ref_year, own_year=own_year)
+        n_below = int(se["all_below_loq"].sum())
+        if n_below:
+            summary += " " + t("compare_below_loq", lang, n=n_below)
+        tab = frame.sort_values("value", ascending=False)[["label", "country", "value", "population"]].rename(
+            columns={"label": "city"})
         body.append(figure_block(
             fig_id="fig-compare",
             title=t("compare_title", lang, analyte=analyte_name(analyte, lang)) + f" ({ref_year})",

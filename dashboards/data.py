@@ -405,55 +405,92 @@ def reference_years(engine: sa.Engine) -> list[int]:
     return sorted({int(y) for y in ref["year"].unique()}, reverse=True)
 
 
+COUNTRY_CODES = {"H": "HU"}
+"""EUDA's own country-code quirks mapped to ISO codes for display (Debrecen is coded ``H``)."""
+
+COMPARISON_COLUMNS = ["city", "country", "value", "group", "population", "year", "label",
+                      "all_below_loq", "source"]
+
+
 def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
                      site: str | None, site_label: str | None) -> tuple[pd.DataFrame, int | None]:
-    """EUDA daily means per city for ``analyte`` plus our site's mean over the EUDA week.
+    """EUDA daily means per city for ``analyte``, national reference series and our site.
 
-    EUDA means come from :func:`wastewater.interop.euda.euda_summary_from_daily` over
-    :func:`wastewater.interop.store.load_reference`; our site's from
-    :func:`wastewater.summaries.euda_means` over the same campaign week
-    (:func:`wastewater.interop.euda.campaign_dates`) of its latest year with data, so both
-    follow the EUDA convention (load per 1000, values < LOQ as substituted).
+    - EUDA: the *published* daily means of every EUDA site, all countries (European and
+      non-European; Hungary's ``H`` shown as ``HU``), from
+      :func:`wastewater.interop.store.load_published_means`, for the chosen campaign year
+      (default the newest). ``all_below_loq`` marks cities whose every published day is below
+      LOQ (EUDA writes 0): their 0 is not a measured zero.
+    - National reference series (e.g. Statistics Canada Table 13-10-0871-01): the mean of the
+      published monthly loads in the same year, one bar per city/average (group ``national``).
+    - Our site: :func:`wastewater.summaries.euda_means` over the EUDA campaign week of the *same*
+      year when we have data in it, else of our latest year; the year is explicit in every
+      bar's ``label`` and ``year``, so a 2025 week is never silently set against EUDA 2024.
 
-    Returns ``(frame[city, country, value, group, population, year], reference year)``.
+    Returns ``(frame[COMPARISON_COLUMNS], reference year)``.
     """
     from wastewater.interop.euda import campaign_dates, euda_summary_from_daily
-    from wastewater.interop.store import load_reference
+    from wastewater.interop.store import load_published_means, load_reference, load_reference_series
     from wastewater.summaries import euda_means
 
-    columns = ["city", "country", "value", "group", "population", "year"]
     try:
+        pub = load_published_means(viewer.engine, analyte=analyte)
         ref = load_reference(viewer.engine, analyte=analyte)
-    except Exception:  # noqa: BLE001
-        ref = pd.DataFrame()
-    if ref.empty:
-        return pd.DataFrame(columns=columns), None
-    years = sorted(ref["year"].unique())
+    except Exception:  # noqa: BLE001 - table absent before the first import
+        pub, ref = pd.DataFrame(), pd.DataFrame()
+    if pub.empty:
+        return pd.DataFrame(columns=COMPARISON_COLUMNS), None
+    years = sorted(pub["year"].unique())
     year = int(year) if year is not None and year in years else int(years[-1])
+    pub = pub[(pub["year"] == year) & pub["daily_mean"].notna()]
     ref = ref[ref["year"] == year]
-    summary = euda_summary_from_daily(ref)
+    counts = euda_summary_from_daily(ref).set_index("site_id")[["n_days", "n_censored"]]
     pops = ref.drop_duplicates("site_id").set_index("site_id")["population"]
-    summary = summary[summary["country"].isin(EUROPE)]
+    country = pub["country"].map(lambda c: COUNTRY_CODES.get(c, c))
+    n_days = pub["site_id"].map(counts["n_days"]).fillna(0).to_numpy()
+    n_cens = pub["site_id"].map(counts["n_censored"]).fillna(0).to_numpy()
+    below = (n_days > 0) & (n_cens == n_days)
     frame = pd.DataFrame({
-        "city": summary["city"], "country": summary["country"],
-        "value": summary["daily_mean"].astype(float),
-        "group": np.where(summary["country"] == "SE", "sweden", "europe"),
-        "population": summary["site_id"].map(pops).to_numpy(),
-        "year": summary["year"].astype(int),
+        "city": pub["city"].to_numpy(), "country": country.to_numpy(),
+        "value": pub["daily_mean"].astype(float).to_numpy(),
+        "group": np.where(country == "SE", "sweden", "europe"),
+        "population": pub["site_id"].map(pops).to_numpy(),
+        "year": year, "all_below_loq": below, "source": pub["source"].to_numpy(),
     })
+    try:
+        nat = load_reference_series(viewer.engine, analyte=analyte)
+    except Exception:  # noqa: BLE001
+        nat = pd.DataFrame()
+    if len(nat):
+        nat = nat[pd.to_datetime(nat["period_start"]).dt.year == year]
+        if len(nat):
+            g = nat.groupby(["source", "series_id", "name", "country"], as_index=False).agg(
+                value=("value_mg_per_day_per_1000", "mean"), n=("period", "size"))
+            frame = pd.concat([frame, pd.DataFrame({
+                "city": g["name"] + " (" + g["n"].astype(str) + " mån/mo)", "country": g["country"],
+                "value": g["value"], "group": "national", "population": np.nan, "year": year,
+                "all_below_loq": False, "source": g["source"]})], ignore_index=True)
     if site:
         ds = site_dataset(viewer.engine, [site], analytes=[analyte])
         values, cens = stats_series(ds, site, analyte)
         values = values.dropna()
         if len(values):
-            own_year = int(values.index.max().year)
+            own_years = sorted({int(y) for y in values.index.year})
+            own_year = year if year in own_years else own_years[-1]
             week = pd.DatetimeIndex(sorted(campaign_dates(own_year).values()))
             week_values = values.reindex(week)
             if week_values.notna().sum() == 0:
                 week_values = values[values.index.year == own_year]
-            means = euda_means(week_values, year=own_year, censored=cens.reindex(week_values.index))
-            row = {"city": f"{site_label or site} {own_year}", "country": "SE",
+            c = cens.reindex(week_values.index)
+            means = euda_means(week_values, year=own_year, censored=c)
+            valid = week_values.notna()
+            row = {"city": site_label or site, "country": "SE",
                    "value": float(means["daily_mean"]), "group": "this_site",
-                   "population": np.nan, "year": own_year}
+                   "population": np.nan, "year": own_year,
+                   "all_below_loq": bool(valid.any() and c[valid].fillna(False).astype(bool).all()),
+                   "source": "wastewater"}
             frame = pd.concat([frame, pd.DataFrame([row])], ignore_index=True)
-    return frame.reset_index(drop=True), year
+    frame["label"] = [f"{c} ({k}) {y}" + (" < LOQ" if b else "")
+                      for c, k, y, b in zip(frame["city"], frame["country"], frame["year"],
+                                            frame["all_below_loq"])]
+    return frame[COMPARISON_COLUMNS].reset_index(drop=True), year

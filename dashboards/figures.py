@@ -449,16 +449,18 @@ def comparison_figure(reference: pd.DataFrame, *, title: str = "", lang: str = "
     """
     lang = normalise_language(lang)
     frame = reference.dropna(subset=["value"])
-    bars = frame[frame["group"].isin(["sweden", "this_site"])].sort_values("value")
-    colours = {"this_site": VERMILLION, "sweden": BLUE}
+    bars = frame[frame["group"].isin(["sweden", "this_site", "national"])].sort_values("value")
+    colours = {"this_site": VERMILLION, "sweden": BLUE, "national": BLACK}
+    if "label" not in bars:
+        bars = bars.assign(label=[f"{c} ({k})" for c, k in zip(bars["city"], bars["country"])])
     labels = [f"{c} ({k})" for c, k in zip(bars["city"], bars["country"])]
     fig = go.Figure()
-    for group in ("sweden", "this_site"):
+    for group in ("sweden", "national", "this_site"):
         part = bars[bars["group"] == group]
         if part.empty:
             continue
         fig.add_trace(go.Bar(
-            x=part["value"], y=[f"{c} ({k})" for c, k in zip(part["city"], part["country"])],
+            x=part["value"], y=list(part["label"]),
             orientation="h", name=t(group, lang), marker_color=colours[group],
             hovertemplate="%{y}: %{x:.1f}<extra></extra>",
         ))
@@ -528,3 +530,12 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
         # table and CSV under each figure are the accessible equivalent (WCAG 1.1.1, 2.1.1).
         config={"displaylogo": False, "responsive": True, "displayModeBar": False},
     )
+
+
+def add_smoothed_trace(fig: go.Figure, dates, values, *, name: str) -> go.Figure:
+    """Add a smoothed line (e.g. the 7-day trailing median, :mod:`wastewater.smoothing`) to a
+    trend figure; same unit as the trend's values."""
+    fig.add_trace(go.Scatter(x=list(dates), y=list(values), mode="lines", name=name,
+                             line={"color": BLACK, "width": 2},
+                             hovertemplate="%{x|%Y-%m-%d}: %{y:.1f}<extra>" + name + "</extra>"))
+    return fig

@@ -261,3 +261,33 @@ def test_report_writes_offline_html(demo_file, tmp_path):
     assert not re.search(r"<link[^>]+href=[\"']?(https?:)?//", html, re.IGNORECASE)
     assert "Rosenholm" in html  # the public view shows the large catchment…
     assert "SE-KAT-PS1" not in html  # …and suppresses the 3 500-inhabitant sub-catchment
+
+
+# --------------------------------------------------------------------------- euda tables, national series
+def test_euda_means_changes_trend_commands(demo_file, tmp_path):
+    src = f"sqlite:///{demo_file}"
+    out = tmp_path / "means.csv"
+    res = _run(src, "euda", "means", "--site-id", "HR002", "--year", "2024", "--analyte",
+               "benzoylecgonine", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    row = next(csv.DictReader(out.open(encoding="utf-8")))
+    assert (row["daily_mean"], row["weekday_days"]) == ("677.38", "Tue Wed Thu")
+    assert float(row["daily_mean_recomputed"]) == pytest.approx(651.07, abs=0.005)
+    res = _run(src, "euda", "changes", "--year", "2024", "--analyte", "mdma")
+    assert res.exit_code == 0 and "AT001,AT,Graz,mdma,2024,2023,15.53,23.73," in res.output
+    res = _run(src, "euda", "trend")
+    assert res.exit_code == 0 and "7 sites" in res.output and "2024,848.15" in res.output
+
+
+def test_reference_import_is_idempotent(fresh_url, tmp_path):
+    f = None
+    for parent in Path(__file__).resolve().parents:
+        c = parent / "shared" / "data" / "statcan" / "13100871-drug-metabolites-wastewater.csv"
+        if c.is_file():
+            f = c
+            break
+    assert f is not None, "shared/data/statcan beside the checkout is needed"
+    res = _run(fresh_url, "reference", "import", str(f))
+    assert res.exit_code == 0 and "1320 series rows: 1320 new, 0 changed" in res.output
+    res = _run(fresh_url, "reference", "import", str(f))
+    assert res.exit_code == 0 and "0 new, 0 changed, 1320 unchanged" in res.output

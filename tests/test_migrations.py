@@ -20,7 +20,8 @@ from wastewater.storage.tables import metadata
 
 EXPECTED_TABLES = {
     "uploads", "sites", "site_populations", "flows", "results", "events", "reference_sites",
-    "reference_values", "api_keys", "audit_log", "alembic_version", "series_daily",
+    "reference_means", "reference_series", "reference_values", "api_keys", "audit_log", "alembic_version",
+    "series_daily",
     "series_versions",
     "alerts", "alert_subscriptions", "alert_outbox",
 }

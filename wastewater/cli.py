@@ -70,6 +70,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(uploads_app, name="uploads")
 app.add_typer(euda_app, name="euda")
 app.add_typer(odm_app, name="odm")
+reference_app = typer.Typer(help="National reference series of published, already "
+                            "population-normalised loads (Statistics Canada Table 13-10-0871-01).",
+                            no_args_is_help=True)
+app.add_typer(reference_app, name="reference")
 app.add_typer(backup_app, name="backup")
 app.add_typer(keys_app, name="keys")
 
@@ -502,6 +506,128 @@ def euda_import(
         engine.dispose()
     console.print(f"[green]{source}: {counts['sites']} sites, {counts['values']} daily values "
                   f"({counts['censored']} below LOQ, {counts['missing']} missing days).[/]")
+
+
+def _euda_frame_out(frame, output: Path | None) -> None:
+    text = frame.to_csv(index=False, lineterminator="\n")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        console.print(f"{output}: {len(frame)} row(s)")
+
+
+@euda_app.command("means")
+def euda_means_cmd(
+    ctx: typer.Context,
+    site_id: Annotated[str | None, typer.Option("--site-id", help="EUDA site id, e.g. SE002.")] = None,
+    year: Annotated[int | None, typer.Option("--year", help="Campaign year.")] = None,
+    analyte: Annotated[str | None, typer.Option("--analyte", help="Analyte id or alias.")] = None,
+    source: Annotated[str, typer.Option("--source", help="Release label.")] = "EUDA-2025",
+    output: Annotated[Path | None, typer.Option("--output", "-o", dir_okay=False,
+                                                help="CSV file (default: standard output).")] = None,
+) -> None:
+    """Site-year means: EUDA's published Daily/Weekday/Weekend means (as published), the means
+    recomputed from the published days, and the days each mean covers that year (CSV)."""
+    from wastewater.interop.euda import site_year_means
+    from wastewater.interop.store import load_published_means, load_reference
+
+    a = _analytes([analyte])[0] if analyte else None
+    engine = _engine(ctx)
+    try:
+        pub = load_published_means(engine, source=source, site_id=site_id, year=year, analyte=a)
+        long = load_reference(engine, source=source, site_id=site_id, year=year, analyte=a)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    if pub.empty:
+        raise _refuse(f"No EUDA means of {source} match; import the release with 'wastewater euda import'.")
+    _euda_frame_out(site_year_means(pub, long), output)
+
+
+@euda_app.command("changes")
+def euda_changes_cmd(
+    ctx: typer.Context,
+    year: Annotated[int, typer.Option("--year", help="Current campaign year.")] = 2024,
+    previous_year: Annotated[int | None, typer.Option("--previous-year", help="Default: YEAR - 1.")] = None,
+    analyte: Annotated[str | None, typer.Option("--analyte", help="Analyte id or alias.")] = None,
+    source: Annotated[str, typer.Option("--source", help="Release label.")] = "EUDA-2025",
+    output: Annotated[Path | None, typer.Option("--output", "-o", dir_okay=False,
+                                                help="CSV file (default: standard output).")] = None,
+) -> None:
+    """Year-on-year change per site from the published daily means: change_percent and EUDA's
+    class (increase >= +10 %, decrease <= -10 %, stable, no previous data)."""
+    from wastewater.interop.euda import euda_changes
+    from wastewater.interop.store import load_published_means
+
+    a = _analytes([analyte])[0] if analyte else None
+    engine = _engine(ctx)
+    try:
+        pub = load_published_means(engine, source=source, analyte=a)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    _euda_frame_out(euda_changes(pub, year=year, previous_year=previous_year), output)
+
+
+@euda_app.command("trend")
+def euda_trend_cmd(
+    ctx: typer.Context,
+    analyte: Annotated[str, typer.Option("--analyte", help="Analyte id or alias.")] = "benzoylecgonine",
+    first_year: Annotated[int, typer.Option("--from-year")] = 2011,
+    last_year: Annotated[int, typer.Option("--to-year")] = 2024,
+    source: Annotated[str, typer.Option("--source", help="Release label.")] = "EUDA-2025",
+) -> None:
+    """EUDA's fixed-cohort trend: the yearly mean of the published daily means of the sites with
+    a value in every year of the range (benzoylecgonine 2011-2024: 7 sites)."""
+    from wastewater.interop.euda import cohort_trend
+    from wastewater.interop.store import load_published_means
+
+    a = _analytes([analyte])[0]
+    engine = _engine(ctx)
+    try:
+        pub = load_published_means(engine, source=source, analyte=a)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    try:
+        trend, cohort = cohort_trend(pub, analyte=a, first_year=first_year, last_year=last_year)
+    except ValueError as exc:
+        raise _refuse(str(exc)) from exc
+    console.print(f"cohort ({len(cohort)} sites): {' '.join(cohort)}")
+    _euda_frame_out(trend, None)
+
+
+@reference_app.command("import")
+def reference_import(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="The national table, e.g. StatCan 13100871.csv.",
+                                         exists=True, dir_okay=False, readable=True)],
+    table_format: Annotated[str, typer.Option("--format", help="Table format: statcan-13100871.")
+                            ] = "statcan-13100871",
+    source: Annotated[str | None, typer.Option("--source", help="Label stored with the rows.")] = None,
+) -> None:
+    """Import published monthly/weekly normalised loads (with 95 % interval, SE and STATUS) as
+    reference series. New and changed rows only: re-importing stores nothing new."""
+    from wastewater.interop.reference_series import parse_reference_series
+    from wastewater.interop.store import import_reference_series
+
+    try:
+        frame = parse_reference_series(file.read_bytes(), format=table_format, source=source)
+    except ValueError as exc:
+        raise _refuse(f"Import rejected, nothing stored: {exc}") from exc
+    engine = _engine(ctx)
+    try:
+        counts = import_reference_series(engine, frame)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    console.print(f"[green]{counts['rows']} series rows: {counts['inserted']} new, "
+                  f"{counts['updated']} changed, {counts['unchanged']} unchanged.[/]")
 
 
 @euda_app.command("export")

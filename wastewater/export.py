@@ -126,7 +126,8 @@ _BASES: dict[str, dict[str, str]] = {
 _TIME = {"standard_name": "time", "axis": "T",
          "long_name": "collection start day of the 24 h composite sample"}
 _INTERVALS = {"lo95": "lower limit of the 95 % interval", "hi95": "upper limit of the 95 % interval",
-              "mc_median": "Monte Carlo median"}
+              "mc_median": "Monte Carlo median", "median7": "7-day trailing median",
+              "mean7": "7-day trailing mean"}
 CENSORED_FLAG = {"flag_values": np.array([0, 1], dtype=np.int8),
                  "flag_meanings": "quantified below_limit_of_quantification",
                  "long_name": "censoring flag: 1 = below the limit of quantification "
@@ -241,6 +242,9 @@ def series_to_dataset(points: list[dict], *, value_field: str, site: str, analyt
     data = {value_field: ("date", np.asarray(col(value_field), dtype=float))}
     for k in ("lo95", "hi95"):
         data[f"{value_field}_{k}"] = ("date", np.asarray(col(k), dtype=float))
+    for k in (points[0] if points else {}):
+        if k.startswith(value_field + "_"):  # smoothed values (``{value_field}_median7`` …)
+            data[k] = ("date", np.asarray(col(k), dtype=float))
     if points and "censored" in points[0]:
         data["censored"] = ("date", np.asarray(col("censored", False), dtype=bool))
     for k in ("n_days", "n_censored"):

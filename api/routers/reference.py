@@ -33,7 +33,14 @@ from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 from wastewater.interop import euda as euda_lib
 from wastewater.interop import odm
-from wastewater.interop.store import import_euda, load_published_means, load_reference
+from wastewater.interop.reference_series import FORMATS, parse_reference_series
+from wastewater.interop.store import (
+    import_euda,
+    import_reference_series,
+    load_published_means,
+    load_reference,
+    load_reference_series,
+)
 
 router = APIRouter(tags=["reference"])
 _ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))
@@ -146,6 +153,54 @@ def euda_trend(
     return {"source": src, "analyte": a, "first_year": first_year, "last_year": last_year,
             "unit": "mg/day/1000 inhabitants", "cohort": cohort, "n_sites": len(cohort),
             "years": records(trend)}
+
+
+@router.get("/reference/series", response_model=PageOut[dict],
+            summary="National reference series: published population-normalised loads (e.g. Statistics Canada)",
+            responses={**responses(422), 200: CSV_RESPONSE})
+def reference_series(
+    request: Request, engine: EngineDep, page: PageDep,
+    analyte: Annotated[str | None, Query(max_length=64)] = None,
+    series_id: Annotated[str | None, Query(max_length=100, description="e.g. vancouver-british-columbia.")] = None,
+    country: Annotated[str | None, Query(max_length=8)] = None,
+    source: Annotated[str | None, Query(max_length=32)] = None,
+    start: FromQ = None, end: ToQ = None,
+    format: FormatQ = "json", dialect: DialectQ = "machine",
+):
+    """Monthly (or weekly) loads as the national programme published them
+    [mg/day/1000 people], with the published 95 % interval (`lo95_…`, `hi95_…`), standard error,
+    imputation rate [%] and quality `status` (`E` = use with caution). Not results: the
+    programme publishes loads, not per-sample concentrations. Public data."""
+    check_range(start, end)
+    a = resolve_analyte(analyte) if analyte else None
+    rows = records(load_reference_series(engine, source=source, series_id=series_id, analyte=a,
+                                         country=country, start=start, end=end))
+    if format == "csv":
+        return csv_response(rows, dialect, "reference_series.csv")
+    return paginate(request, rows, page)
+
+
+@router.post("/reference/series/import", status_code=201,
+             summary="Import a national table of normalised loads as reference series (admin)",
+             responses={201: {"description": "Rows inserted, updated, unchanged."},
+                        **responses(401, 403, 413, 422)})
+async def reference_series_import(
+    engine: EngineDep, settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="The national table, e.g. StatCan 13100871.csv")],
+    table_format: Annotated[Literal[FORMATS], Query(alias="format", description="Table format.")] = "statcan-13100871",
+    source: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
+    p: Principal = _ADMIN_IMPORT,
+) -> dict:
+    """Stores new and changed rows only: re-importing the same table stores nothing new
+    (`inserted` = `updated` = 0)."""
+    data = await _read_limited(file, settings.max_upload_bytes)
+    try:
+        counts = import_reference_series(engine, parse_reference_series(data, format=table_format, source=source))
+    except ValueError as exc:
+        raise ApiError(422, "import rejected", [item("reference_series", str(exc), column="file")]) from exc
+    audit(engine, p.name, "reference_series_imported", f"reference/{table_format}",
+          {"file": file.filename, **counts})
+    return {"ok": True, "format": table_format, **counts}
 
 
 @router.post("/reference/euda/import", status_code=201, summary="Import an EUDA release (admin)",

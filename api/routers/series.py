@@ -72,6 +72,9 @@ def get_series(
     ci: Annotated[Literal["none", "analytic", "montecarlo"], Query(description="95 % interval method.")] = "none",
     format: Annotated[Literal["json", "csv", "netcdf"], Query(description="Response format.")] = "json",
     dialect: DialectQ = "machine",
+    smooth: Annotated[Literal["none", "median7", "mean7"], Query(
+        description="Add `{value_field}_{smooth}`: the 7-day trailing median or mean of the daily values "
+                    "(days t-6..t with a value; `wastewater.smoothing`). Daily series only.")] = "none",
 ):
     """Daily values for keys (viewer and above); **weekly means only** for anonymous users
     and only for catchments with at least `min_public_population` inhabitants.
@@ -147,6 +150,16 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
         frame = daily.assign(censored=daily["censored"].astype(bool))
         keys = ("date", field, "lo95", "hi95", "censored")
         src = ("date", "value", "lo95", "hi95", "censored")
+    if smooth != "none":
+        if weekly:
+            raise ApiError(422, "invalid request parameters", [item(
+                "smooth_weekly", "smoothing applies to daily series; anonymous readers get weekly means, "
+                "ask for a key to smooth daily values", column="smooth")])
+        from wastewater.smoothing import smooth as smooth_series
+
+        frame = frame.assign(smoothed=smooth_series(
+            pd.Series(frame["value"].to_numpy(float), index=pd.to_datetime(frame["date"])), smooth).to_numpy())
+        keys, src = (*keys, f"{field}_{smooth}"), (*src, "smoothed")
         n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
     if format == "csv":
         points = [dict(zip(keys, (r[c] for c in src), strict=True)) for r in frame.to_dict("records")]
@@ -158,7 +171,7 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     body = {
         "site": site, "analyte": a, "measure": measure, "value_field": field, "unit": unit,
         "aggregation": "weekly_mean" if weekly else "daily", "loq_method": loq_method, "ci": ci,
-        "n_censored": n_cens, "points": json_points,
+        "n_censored": n_cens, "smooth": smooth, "points": json_points,
     }
     if format == "netcdf":
         return _netcdf(body)

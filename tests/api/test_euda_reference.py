@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from api_fixtures import make_clients, seed
 
 B = "/api/v1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -117,3 +118,24 @@ def test_no_text_cell_starts_a_formula(text):
 def test_swedish_dialect_numbers():
     out = records_to_csv([{"x": 12.5, "y": 34324, "s": "Nävertorp"}], "sv")
     assert out == "\ufeffx;y;s\r\n12,5;34324;Nävertorp\r\n".encode("utf-8")
+
+
+def test_smoothing_7day_trailing_median_and_mean(clients):
+    from wastewater.smoothing import trailing
+
+    plain = clients["viewer"].get(f"{B}/series?{Q}").json()
+    for name, stat in (("median7", "median"), ("mean7", "mean")):
+        body = clients["viewer"].get(f"{B}/series?{Q}&smooth={name}").json()
+        assert body["smooth"] == name
+        pts = body["points"]
+        vals = pd.Series([p["load_mg_per_day_per_1000"] for p in plain["points"]], dtype=float,
+                         index=pd.to_datetime([p["date"] for p in plain["points"]]))
+        want = trailing(vals, statistic=stat)
+        got = [p[f"load_mg_per_day_per_1000_{name}"] for p in pts]
+        assert got == pytest.approx(list(want), nan_ok=True)
+        # by hand: day 7 is the statistic of days 1..7
+        first7 = vals.iloc[:7]
+        assert got[6] == pytest.approx(first7.median() if stat == "median" else first7.mean())
+    csv_text = clients["viewer"].get(f"{B}/series?{Q}&smooth=median7&format=csv").text
+    assert "load_mg_per_day_per_1000_median7" in csv_text.splitlines()[0]
+    assert clients["public"].get(f"{B}/series?{Q}&smooth=median7").status_code == 422

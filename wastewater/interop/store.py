@@ -201,3 +201,79 @@ def load_published_means(engine: Engine, *, source: str | None = None,
     return frame.reset_index(drop=True).astype({
         "year": "int64", "weekday_mean": "float64", "weekend_mean": "float64",
         "daily_mean": "float64"})
+
+
+# --------------------------------------------------------------------------- national series
+def import_reference_series(engine: Engine, frame: pd.DataFrame) -> dict[str, int]:
+    """
+    Store a reference-series frame (:func:`wastewater.interop.reference_series.parse_statcan_13100871`)
+    in ``reference_series``: new rows are inserted, changed rows updated, identical rows left
+    alone, in one transaction.
+
+    Returns
+    -------
+    dict
+        ``{"rows": n, "inserted": n, "updated": n, "unchanged": n}``; re-importing the same
+        table gives ``inserted = updated = 0`` (nothing new is stored).
+    """
+    from wastewater.interop.reference_series import SERIES_COLUMNS
+    from wastewater.storage.tables import reference_series as rs
+
+    key = ["source", "series_id", "analyte", "period"]
+    rows = [{c: _none(v) for c, v in zip(SERIES_COLUMNS, r)}
+            for r in frame[SERIES_COLUMNS].itertuples(index=False)]
+    counts = {"rows": len(rows), "inserted": 0, "updated": 0, "unchanged": 0}
+    sources = sorted({r["source"] for r in rows})
+    with write_transaction(engine) as conn:
+        have = {tuple(r[:4]): dict(zip(SERIES_COLUMNS, r)) for r in conn.execute(
+            sa.select(*[rs.c[c] for c in SERIES_COLUMNS]).where(rs.c.source.in_(sources)))}
+        new, changed = [], []
+        for r in rows:
+            old = have.get(tuple(r[k] for k in key))
+            if old is None:
+                new.append(r)
+            elif any(_differs(old[c], r[c]) for c in SERIES_COLUMNS):
+                changed.append(r)
+            else:
+                counts["unchanged"] += 1
+        for i in range(0, len(new), _CHUNK):
+            conn.execute(rs.insert(), new[i:i + _CHUNK])
+        for r in changed:
+            conn.execute(rs.update().where(sa.and_(*[rs.c[k] == r[k] for k in key]))
+                         .values({c: r[c] for c in SERIES_COLUMNS if c not in key}))
+    counts["inserted"], counts["updated"] = len(new), len(changed)
+    return counts
+
+
+def _differs(a, b) -> bool:
+    if a is None or b is None:
+        return (a is None) != (b is None)
+    if isinstance(a, float) or isinstance(b, float):
+        return abs(float(a) - float(b)) > 1e-12 * max(1.0, abs(float(a)))
+    return str(a) != str(b)
+
+
+def load_reference_series(engine: Engine, *, source: str | None = None,
+                          series_id: str | None = None, analyte: str | None = None,
+                          country: str | None = None, start=None, end=None) -> pd.DataFrame:
+    """Stored reference series (:data:`wastewater.interop.reference_series.SERIES_COLUMNS`),
+    filtered; ``start``/``end`` select periods overlapping the dates. Sorted by source, series,
+    analyte, period.
+    """
+    from wastewater.interop.reference_series import SERIES_COLUMNS
+    from wastewater.storage.tables import reference_series as rs
+
+    q = sa.select(*[rs.c[c] for c in SERIES_COLUMNS])
+    for col, val in (("source", source), ("series_id", series_id), ("analyte", analyte),
+                     ("country", country)):
+        if val is not None:
+            q = q.where(rs.c[col] == val)
+    if start is not None:
+        q = q.where(rs.c.period_end >= start)
+    if end is not None:
+        q = q.where(rs.c.period_start <= end)
+    with connect(engine) as conn:
+        frame = pd.DataFrame(conn.execute(q).fetchall(), columns=SERIES_COLUMNS)
+    frame = frame.sort_values(["source", "series_id", "analyte", "period"], kind="stable")
+    return frame.reset_index(drop=True).astype({c: "float64" for c in SERIES_COLUMNS
+                                                if c.endswith(("_1000", "_percent"))})

@@ -226,7 +226,7 @@ reference_series = sa.Table(
     sa.Column("lo95_mg_per_day_per_1000", sa.Float, nullable=True),
     sa.Column("hi95_mg_per_day_per_1000", sa.Float, nullable=True),
     sa.Column("se_mg_per_day_per_1000", sa.Float, nullable=True),
-    sa.Column("imputation_rate", sa.Float, nullable=True),
+    sa.Column("imputation_rate_percent", sa.Float, nullable=True),
     sa.Column("status", sa.String(8), nullable=True),
 )
 """National reference series of already population-normalised loads (monthly or weekly) with

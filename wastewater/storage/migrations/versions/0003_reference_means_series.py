@@ -46,7 +46,7 @@ def upgrade() -> None:
         sa.Column("lo95_mg_per_day_per_1000", sa.Float(), nullable=True),
         sa.Column("hi95_mg_per_day_per_1000", sa.Float(), nullable=True),
         sa.Column("se_mg_per_day_per_1000", sa.Float(), nullable=True),
-        sa.Column("imputation_rate", sa.Float(), nullable=True),
+        sa.Column("imputation_rate_percent", sa.Float(), nullable=True),
         sa.Column("status", sa.String(length=8), nullable=True),
         sa.PrimaryKeyConstraint("source", "series_id", "analyte", "period",
                                 name=op.f("pk_reference_series")),
