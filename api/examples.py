@@ -48,6 +48,11 @@ EXAMPLES: dict[str, Any] = {
     "on_error": "reject",
     "upload_id": 1,
     "key_id": "k_3f9a2c",
+    "smooth": "median7",
+    "previous_year": 2023,
+    "first_year": 2011,
+    "last_year": 2024,
+    "series_id": "toronto-ontario",
 }
 
 #: Where a name takes other values on one path: ``{path: {name: example}}``.
@@ -58,6 +63,11 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "/api/v1/export/odm": {"format": "csv"},
     "/api/v1/export/euda": {"year": 2025, "analyte": ["benzoylecgonine", "amphetamine"]},
     "/api/v1/analyses/changepoints": {"alpha": 0.01},
+    "/api/v1/reference/euda/means": {"year": 2024, "site_id": "SE002"},
+    "/api/v1/reference/euda/changes": {"year": 2024},
+    "/api/v1/reference/series": {"country": "CA", "analyte": "norfentanyl", "source": "StatCan-13100871",
+                                 "from": "2022-01-01", "to": "2023-11-30"},
+    "/api/v1/reference/series/import": {"format": "statcan-13100871", "source": "StatCan-13100871"},
 }
 
 

@@ -85,8 +85,12 @@ def get_series(
     _check_measure(a, measure, cf_id)
     version, changed_at = series_access(engine, p, settings, site, a)
     weekly = p.is_public
+    if smooth != "none" and weekly:
+        raise ApiError(422, "invalid request parameters", [item(
+            "smooth_weekly", "smoothing applies to daily series; anonymous readers get weekly means, "
+            "ask for a key to smooth daily values", column="smooth")])
     key = (site, a, measure, start, end, loq_method, cf_id, ci, format,
-           dialect if format == "csv" else "", weekly, version)
+           dialect if format == "csv" else "", weekly, version, smooth)
     etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not weekly else "public, no-cache",
                "Vary": "X-API-Key, Authorization"}
@@ -106,7 +110,7 @@ def get_series(
     content = RESPONSE_CACHE.get(key)
     if content is None:
         content = _render(engine, site, a, measure, start, end, loq_method, cf_id, ci, format, dialect,
-                          weekly)
+                          weekly, smooth)
         RESPONSE_CACHE.put(key, content)
     if format != "json":
         ext = "csv" if format == "csv" else "nc"
@@ -136,7 +140,7 @@ def _check_measure(a: str, measure: str, cf_id: str | None) -> None:
 
 
 def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str, cf_id: str | None,
-            ci: str, format: str, dialect: str, weekly: bool) -> bytes:
+            ci: str, format: str, dialect: str, weekly: bool, smooth: str = "none") -> bytes:
     """The response body of one series representation (what the cache holds)."""
     field, unit = MEASURES[measure]
     daily = read_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
@@ -150,17 +154,13 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
         frame = daily.assign(censored=daily["censored"].astype(bool))
         keys = ("date", field, "lo95", "hi95", "censored")
         src = ("date", "value", "lo95", "hi95", "censored")
-    if smooth != "none":
-        if weekly:
-            raise ApiError(422, "invalid request parameters", [item(
-                "smooth_weekly", "smoothing applies to daily series; anonymous readers get weekly means, "
-                "ask for a key to smooth daily values", column="smooth")])
+        n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
+    if smooth != "none" and not weekly:
         from wastewater.smoothing import smooth as smooth_series
 
         frame = frame.assign(smoothed=smooth_series(
             pd.Series(frame["value"].to_numpy(float), index=pd.to_datetime(frame["date"])), smooth).to_numpy())
         keys, src = (*keys, f"{field}_{smooth}"), (*src, "smoothed")
-        n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
     if format == "csv":
         points = [dict(zip(keys, (r[c] for c in src), strict=True)) for r in frame.to_dict("records")]
         cols = ["site", "analyte"] + list(points[0].keys()) if points else ["site", "analyte", "date", field]
