@@ -156,8 +156,8 @@ def test_risk_weekend_and_comparison_figures():
     median = next(s for s in fig.layout.shapes if s.name == "europe_median")
     assert median.x0 == 500.0
     names = [tr.name for tr in fig.data]
-    assert "Rest of Europe: median 500 (n = 4)" in names
-    assert "Rest of Europe: interquartile range 350–650" in names
+    assert "Other EUDA cities: median 500 (n = 4)" in names
+    assert "Other EUDA cities: interquartile range 350–650" in names
     assert tuple(fig.layout.xaxis.range) == (0, pytest.approx(682.5))  # 1.05 × Q3
 
 

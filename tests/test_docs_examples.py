@@ -164,5 +164,6 @@ def test_interop_python_snippets_run(tmp_path, monkeypatch):
     for block in blocks:
         exec(compile(block, "docs/interop.md", "exec"), ns)  # noqa: S102 - the point of the test
     assert round(float(ns["check"]["match"].mean()), 2) == 0.96          # "# 0.96" in the doc
-    assert ns["counts"] == {"sites": 217, "values": 30632, "censored": 2393, "missing": 349}
+    assert ns["counts"] == {"sites": 217, "values": 30632, "means": 4376, "censored": 2393,
+                            "missing": 349}
     assert set(ns["back"]) >= {"results", "sites", "flows"}

@@ -15,7 +15,7 @@ import enum
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -508,7 +508,7 @@ def euda_import(
                   f"({counts['censored']} below LOQ, {counts['missing']} missing days).[/]")
 
 
-def _euda_frame_out(frame, output: Path | None) -> None:
+def _euda_frame_out(frame: Any, output: Path | None) -> None:
     text = frame.to_csv(index=False, lineterminator="\n")
     if output is None:
         typer.echo(text, nl=False)
@@ -532,7 +532,8 @@ def euda_means_cmd(
     from wastewater.interop.euda import site_year_means
     from wastewater.interop.store import load_published_means, load_reference
 
-    a = _analytes([analyte])[0] if analyte else None
+    names = _analytes([analyte]) if analyte else None
+    a = names[0] if names else None
     engine = _engine(ctx)
     try:
         pub = load_published_means(engine, source=source, site_id=site_id, year=year, analyte=a)
@@ -561,7 +562,8 @@ def euda_changes_cmd(
     from wastewater.interop.euda import euda_changes
     from wastewater.interop.store import load_published_means
 
-    a = _analytes([analyte])[0] if analyte else None
+    names = _analytes([analyte]) if analyte else None
+    a = names[0] if names else None
     engine = _engine(ctx)
     try:
         pub = load_published_means(engine, source=source, analyte=a)
@@ -585,7 +587,7 @@ def euda_trend_cmd(
     from wastewater.interop.euda import cohort_trend
     from wastewater.interop.store import load_published_means
 
-    a = _analytes([analyte])[0]
+    a = (_analytes([analyte]) or [analyte])[0]
     engine = _engine(ctx)
     try:
         pub = load_published_means(engine, source=source, analyte=a)

@@ -226,7 +226,7 @@ def netcdf_to_dataset(data: bytes) -> xr.Dataset:
     return ds
 
 
-def series_to_dataset(points: list[dict], *, value_field: str, site: str, analyte: str,
+def series_to_dataset(points: list[dict[str, Any]], *, value_field: str, site: str, analyte: str,
                       attrs: dict[str, str] | None = None) -> xr.Dataset:
     """
     One site × analyte series (the ``points`` of ``GET /series``: ``date``, ``value_field``,
@@ -236,22 +236,23 @@ def series_to_dataset(points: list[dict], *, value_field: str, site: str, analyt
     """
     dates = pd.to_datetime([pt["date"] for pt in points]) if points else pd.DatetimeIndex([])
 
-    def col(key, fill=np.nan):
+    def col(key: str, fill: Any = np.nan) -> list[Any]:
         return [pt.get(key) if pt.get(key) is not None else fill for pt in points]
 
-    data = {value_field: ("date", np.asarray(col(value_field), dtype=float))}
+    data: dict[str, tuple[str, Any]] = {
+        value_field: ("date", np.array(col(value_field), dtype=np.float64))}
     for k in ("lo95", "hi95"):
-        data[f"{value_field}_{k}"] = ("date", np.asarray(col(k), dtype=float))
+        data[f"{value_field}_{k}"] = ("date", np.array(col(k), dtype=np.float64))
     for k in (points[0] if points else {}):
         if k.startswith(value_field + "_"):  # smoothed values (``{value_field}_median7`` …)
-            data[k] = ("date", np.asarray(col(k), dtype=float))
+            data[k] = ("date", np.array(col(k), dtype=np.float64))
     if points and "censored" in points[0]:
-        data["censored"] = ("date", np.asarray(col("censored", False), dtype=bool))
+        data["censored"] = ("date", np.array(col("censored", False), dtype=np.bool_))
     for k in ("n_days", "n_censored"):
         if points and k in points[0]:
-            data[k] = ("date", np.asarray(col(k, 0), dtype=np.int16))
+            data[k] = ("date", np.array(col(k, 0), dtype=np.int16))
     if points and "iso_week" in points[0]:
-        data["iso_week"] = ("date", np.asarray(col("iso_week", ""), dtype=str))
+        data["iso_week"] = ("date", np.array([str(x) for x in col("iso_week", "")], dtype=object))
     ds = xr.Dataset(data, coords={"date": dates.astype("datetime64[ns]"), "site": site,
                                   "analyte": analyte})
     ds.attrs.update(attrs or {})

@@ -33,7 +33,7 @@ from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 from wastewater.interop import euda as euda_lib
 from wastewater.interop import odm
-from wastewater.interop.reference_series import FORMATS, parse_reference_series
+from wastewater.interop.reference_series import parse_reference_series
 from wastewater.interop.store import (
     import_euda,
     import_reference_series,
@@ -187,7 +187,8 @@ def reference_series(
 async def reference_series_import(
     engine: EngineDep, settings: SettingsDep,
     file: Annotated[UploadFile, File(description="The national table, e.g. StatCan 13100871.csv")],
-    table_format: Annotated[Literal[FORMATS], Query(alias="format", description="Table format.")] = "statcan-13100871",
+    table_format: Annotated[Literal["statcan-13100871"],
+                            Query(alias="format", description="Table format.")] = "statcan-13100871",
     source: Annotated[str | None, Query(min_length=1, max_length=32)] = None,
     p: Principal = _ADMIN_IMPORT,
 ) -> dict:

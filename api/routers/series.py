@@ -147,8 +147,8 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
                         cf_id=cf_id, ci=ci)
     if weekly:
         frame = weekly_means(daily)
-        keys = ("date", "iso_week", field, "lo95", "hi95", "n_days", "n_censored")
-        src = ("date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored")
+        keys: tuple[str, ...] = ("date", "iso_week", field, "lo95", "hi95", "n_days", "n_censored")
+        src: tuple[str, ...] = ("date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored")
         n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
     else:
         frame = daily.assign(censored=daily["censored"].astype(bool))

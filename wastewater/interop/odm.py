@@ -50,9 +50,11 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+from collections.abc import Iterable
 from functools import lru_cache
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -132,7 +134,7 @@ def _opt_str(v: object) -> str | None:
     return None if s == "" else s
 
 
-def _missing_code(v) -> bool:
+def _missing_code(v: object) -> bool:
     return _opt_str(v) is None or str(v) in (NOT_REPORTED, NOT_APPLICABLE)
 
 
@@ -150,7 +152,7 @@ def odm_id(text: str) -> tuple[str, str | None]:
     return text[:19] + "~" + _digest(text, prefix="", size=10), text
 
 
-def num_text(v) -> str | None:
+def num_text(v: Any) -> str | None:
     """Shortest text that reads back as the same float (``348`` not ``348.0``); None for NaN."""
     if v is None or v is pd.NA:
         return None
@@ -162,7 +164,7 @@ def num_text(v) -> str | None:
     return repr(x)
 
 
-def _fit_value(v) -> tuple[str | None, str | None]:
+def _fit_value(v: Any) -> tuple[str | None, str | None]:
     """``(value, extValue)``: the shortest exact text when it fits 15 characters, else the
     value rounded to fit and the exact text in ``extValue``.
     """
@@ -177,7 +179,7 @@ def _fit_value(v) -> tuple[str | None, str | None]:
     return s[:VALUE_MAX], s  # pragma: no cover - unreachable for finite floats
 
 
-def _fit_text(v, limit: int) -> tuple[str | None, str | None]:
+def _fit_text(v: object, limit: int) -> tuple[str | None, str | None]:
     s = _opt_str(v)
     if s is None or len(s) <= limit:
         return s, None
@@ -189,11 +191,11 @@ def _pick(pairs: pd.Series, i: int) -> pd.Series:
     return pd.Series([t[i] for t in pairs], index=pairs.index, dtype=object)
 
 
-def _bool(x) -> str:
+def _bool(x: object) -> str:
     return "TRUE" if bool(x) else "FALSE"
 
 
-def _texts(values) -> list[str | None]:
+def _texts(values: Iterable[object]) -> list[str | None]:
     return [num_text(x) for x in values]
 
 
@@ -252,7 +254,7 @@ def _conflict(frame: pd.DataFrame, key: list[str], cols: list[str], what: str) -
                          "stores them once per sample — fix the input rows")
 
 
-def _frame(rows: dict, columns: list[str]) -> pd.DataFrame:
+def _frame(rows: dict[str, Any], columns: list[str]) -> pd.DataFrame:
     f = pd.DataFrame(rows, columns=columns)
     return f.astype(object).where(f.notna(), None)
 
@@ -405,7 +407,7 @@ def _export_sites(sites: pd.DataFrame | None) -> tuple[pd.DataFrame, pd.DataFram
         "sampleShed": pd.Series(kind).map(_map("sample_shed")), "contactID": NOT_REPORTED,
         "name": _pick(name, 0), "descr": _pick(name, 1), "popServ": latest["population"].astype(str),
         "geoLat": _texts(latest["lat"]), "geoLong": _texts(latest["lon"]),
-        "geoEPSG": np.where(has_geo, "4326", None),
+        "geoEPSG": ["4326" if g else None for g in has_geo],
         "extSiteID": _pick(lid, 1), "extMunicipality": latest["municipality"],
         "extPopYear": [None if pd.isna(y) else str(int(y)) for y in latest["population_year"]],
         "extPopMethod": latest["population_method"],

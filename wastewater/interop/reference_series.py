@@ -22,10 +22,11 @@ import re
 import unicodedata
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-Source = bytes | str | PathLike
+Source = bytes | str | PathLike[str]
 FORMATS = ("statcan-13100871",)
 """Supported national table formats."""
 
@@ -106,7 +107,7 @@ def parse_statcan_13100871(data: Source, *, source: str = "StatCan-13100871") ->
     if missing:
         raise _fail(1, ",".join(missing), "kolumnen saknas; är det StatCan-tabell 13-10-0871-01?",
                     "column missing; is this StatCan table 13-10-0871-01?")
-    out: dict[tuple[str, str, str], dict] = {}
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
     for line, row in enumerate(rows, start=2):
         period = row["REF_DATE"].strip()
         m = _PERIOD.match(period)

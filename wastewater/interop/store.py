@@ -6,7 +6,9 @@ defined by :mod:`wastewater.storage.tables` (created by the Alembic migrations).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -32,7 +34,7 @@ REFERENCE_COLUMNS = ["source", "site_id", "country", "city", "location", "lat", 
 _CHUNK = 2000
 
 
-def _none(v):
+def _none(v: Any) -> Any:
     if v is None or v is pd.NA:
         return None
     if isinstance(v, float) and math.isnan(v):
@@ -245,7 +247,7 @@ def import_reference_series(engine: Engine, frame: pd.DataFrame) -> dict[str, in
     return counts
 
 
-def _differs(a, b) -> bool:
+def _differs(a: Any, b: Any) -> bool:
     if a is None or b is None:
         return (a is None) != (b is None)
     if isinstance(a, float) or isinstance(b, float):
@@ -255,7 +257,8 @@ def _differs(a, b) -> bool:
 
 def load_reference_series(engine: Engine, *, source: str | None = None,
                           series_id: str | None = None, analyte: str | None = None,
-                          country: str | None = None, start=None, end=None) -> pd.DataFrame:
+                          country: str | None = None, start: dt.date | None = None,
+                          end: dt.date | None = None) -> pd.DataFrame:
     """Stored reference series (:data:`wastewater.interop.reference_series.SERIES_COLUMNS`),
     filtered; ``start``/``end`` select periods overlapping the dates. Sorted by source, series,
     analyte, period.
