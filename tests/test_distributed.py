@@ -90,7 +90,8 @@ def _series_batch() -> dict[tuple[str, str], pd.Series]:
         frame = simulate_series(130, "2024-01-01", seed=100 + i, missing_fraction=0.05,
                                 step_date="2024-03-15" if i < 2 else None,
                                 step_relative_change=-0.30 if i < 2 else 0.0,
-                                loq_fraction_of_baseline=None)
+                                loq_fraction_of_baseline=None, censored_fraction=None,
+                                measurement_cv=0.0)
         out[(f"SE-{i}", "benzoylecgonine")] = frame["load_mg_per_day_per_1000"]
     return out
 

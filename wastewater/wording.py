@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SENTENCES", "alert_sentence", "effect_sentence", "excluded_sentence"]
+__all__ = ["SENTENCES", "alert_sentence", "effect_sentence", "excluded_sentence",
+           "method_change_sentence"]
 
 SENTENCES: dict[str, dict[str, str]] = {
     "sv": {
@@ -32,6 +33,8 @@ SENTENCES: dict[str, dict[str, str]] = {
         "caveat": (" En förändring i avloppet visar inte ensam en förändring i bruket (t.ex. "
                    "dumpning, befolkningsförändring)."),
         "excluded": " {n} dag(ar) uteslöts ur skattningen ({why}).",
+        "method_change": (" Ett nivåskifte vid metodbyte ({dates}) ingår i modellen, så bytet "
+                          "räknas inte som en förändring."),
         "lower": "lägre",
         "higher": "högre",
         "range_to": "till",
@@ -52,6 +55,8 @@ SENTENCES: dict[str, dict[str, str]] = {
         "caveat": (" A change in wastewater loads alone does not prove a change in use (e.g. "
                    "dumping, population change)."),
         "excluded": " {n} day(s) were excluded from the estimate ({why}).",
+        "method_change": (" A level shift at the marked method change ({dates}) is in the model, "
+                          "so the change of method is not counted as an effect."),
         "lower": "lower",
         "higher": "higher",
         "range_to": "to",
@@ -111,6 +116,11 @@ def effect_sentence(lang: str, relative_change: float, ci_low: float, ci_high: f
 def excluded_sentence(lang: str, n_excluded: int, why: str) -> str:
     """Sentence appended when days were left out of the estimate (e.g. suspected dumping)."""
     return SENTENCES[lang]["excluded"].format(n=n_excluded, why=why)
+
+
+def method_change_sentence(lang: str, dates: list[str]) -> str:
+    """Sentence appended when marked method changes got a level shift in the model."""
+    return SENTENCES[lang]["method_change"].format(dates=", ".join(dates))
 
 
 def alert_sentence(lang: str, ratio: float, n_weeks: int, false_alarm_rate: float) -> str:

@@ -69,30 +69,75 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
     whose weekday shares are averaged over the covered days (approximation: the model is on log
     load, the composite is a mean of loads).
     """
-    s = _as_daily_series(series, name)
-    cens = (pd.Series(False, index=s.index) if censored is None
-            else _as_daily_series(censored.astype(float), "censored").reindex(s.index)
-            .fillna(0.0).astype(bool))
+    arr = prepare_arrays(series, censored, exclude_dates=exclude_dates,
+                         composite_days=composite_days, name=name)
+    index = pd.DatetimeIndex(arr["t"].astype("datetime64[D]").astype("datetime64[ns]"))
+    columns = {"load": arr["load"], "log_load": arr["log_load"], "censored": arr["censored"],
+               "days": arr["days"], "t": arr["t"]}
+    columns.update({f"weekday_share_{j}": arr["shares"][:, j] for j in range(7)})
+    return pd.DataFrame(columns, index=index)
+
+
+def _day_numbers(series: pd.Series, name: str) -> np.ndarray:
+    if not isinstance(series, pd.Series):
+        raise TypeError(f"{name}: expected a pandas Series with a DatetimeIndex, got {type(series).__name__}")
+    if not isinstance(series.index, pd.DatetimeIndex):
+        raise TypeError(f"{name}: index must be a DatetimeIndex of sample dates (fix: "
+                        "series.index = pd.to_datetime(series.index))")
+    idx = series.index.tz_localize(None) if series.index.tz is not None else series.index
+    return idx.to_numpy().astype("datetime64[D]").astype(np.int64)
+
+
+def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
+                   exclude_dates: Iterable | None = None,
+                   composite_days: pd.Series | bool | None = None,
+                   name: str = "series") -> dict:
+    """The work of :func:`prepare_daily` on plain arrays (no DataFrame; used by batches).
+
+    Returns a dict of arrays ``t`` (day number since 1970-01-01), ``load``, ``log_load``,
+    ``censored``, ``days``, ``shares`` (n × 7) and ``dow`` (weekday of the first day).
+    """
+    t_all = _day_numbers(series, name)
+    vals = np.asarray(series, dtype=float)
+    order = np.argsort(t_all, kind="stable")
+    if np.any(order[1:] < order[:-1]):
+        t_all, vals = t_all[order], vals[order]
+    else:
+        order = None
+    if len(t_all) > 1 and np.any(np.diff(t_all) == 0):
+        dup = t_all[1:][np.diff(t_all) == 0][0]
+        raise ValueError(f"{name}: duplicate sample date {np.datetime64(int(dup), 'D')}; "
+                         "aggregate replicates first (e.g. series.groupby(level=0).mean())")
+    if censored is None:
+        c = np.zeros(len(vals), dtype=bool)
+    elif censored.index.equals(series.index):
+        c = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
+        if order is not None:
+            c = c[order]
+    else:
+        ct = _day_numbers(censored, "censored")
+        cv = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
+        lookup = dict(zip(ct.tolist(), cv.tolist()))
+        c = np.array([lookup.get(int(x), False) for x in t_all], dtype=bool)
+    keep0 = ~np.isnan(vals)
     if exclude_dates is not None:
         drop = pd.DatetimeIndex(pd.to_datetime(list(exclude_dates))).normalize()
-        s = s[~s.index.isin(drop)]
-        cens = cens.reindex(s.index)
-    ok = s.notna()
-    s, cens = s[ok], cens[ok]
-    if (s <= 0).any():
-        bad = s.index[s <= 0][0].date()
+        drop_t = drop.to_numpy().astype("datetime64[D]").astype(np.int64)
+        keep0 &= ~np.isin(t_all, drop_t)
+    t_all, vals, c = t_all[keep0], vals[keep0], c[keep0]
+    if (vals <= 0).any():
+        bad = np.datetime64(int(t_all[vals <= 0][0]), "D")
         raise ValueError(f"{name}: non-positive load on {bad}; log-scale models need loads > 0 "
                          "(fix: substitute censored values, e.g. LOQ/2, before testing)")
-    t_all = (s.index - pd.Timestamp("1970-01-01")).days.to_numpy()
-    vals = s.to_numpy()
-    c = cens.to_numpy()
     n = len(vals)
     if composite_days is False:
         keep = np.ones(n, dtype=bool)
         days = np.ones(n, dtype=int)
     elif composite_days is not None:
-        nd = (_as_daily_series(composite_days, "composite_days").reindex(s.index).fillna(1)
-              .astype(int).clip(lower=1).to_numpy())
+        cd = composite_days
+        ct = _day_numbers(cd, "composite_days")
+        look = dict(zip(ct.tolist(), np.nan_to_num(np.asarray(cd, dtype=float), nan=1.0).tolist()))
+        nd = np.array([max(int(look.get(int(x), 1)), 1) for x in t_all], dtype=int)
         keep = np.ones(n, dtype=bool)
         covered_until = -np.inf
         for i in range(n):
@@ -109,17 +154,17 @@ def prepare_daily(series: pd.Series, censored: pd.Series | None = None, *,
         run_id = np.cumsum(keep) - 1
         days = np.bincount(run_id, minlength=int(keep.sum())) if n else np.zeros(0, dtype=int)
     vals, c, t = vals[keep], c[keep], t_all[keep]
-    index = s.index[keep]
     nd_arr = np.asarray(days, dtype=int)
     shares = np.zeros((len(vals), 7))
-    dow = index.day_of_week.to_numpy()
-    for j in range(int(nd_arr.max()) if len(vals) else 0):
-        active = nd_arr > j
-        np.add.at(shares, (np.nonzero(active)[0], (dow[active] + j) % 7), 1.0 / nd_arr[active])
-    columns = {"load": vals, "log_load": np.log(vals), "censored": c, "days": nd_arr, "t": t}
-    columns.update({f"weekday_share_{j}": shares[:, j] for j in range(7)})
-    out = pd.DataFrame(columns, index=index)
-    return out
+    dow = (t + 3) % 7  # 1970-01-01 was a Thursday (Mon = 0)
+    if len(vals) and nd_arr.max() == 1:
+        shares[np.arange(len(vals)), dow] = 1.0
+    else:
+        for j in range(int(nd_arr.max()) if len(vals) else 0):
+            active = nd_arr > j
+            np.add.at(shares, (np.nonzero(active)[0], (dow[active] + j) % 7), 1.0 / nd_arr[active])
+    return {"t": t.astype(np.int64), "load": vals, "log_load": np.log(vals), "censored": c,
+            "days": nd_arr, "shares": shares, "dow": dow}
 
 
 def require(n: int, needed: int, what: str) -> None:
