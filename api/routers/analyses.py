@@ -110,8 +110,11 @@ def operation_effect(
     event_id: Annotated[str, Query(min_length=1, max_length=128)],
     analyte: Annotated[str | None, Query(max_length=64, description="Default: the event's substances.")] = None,
     method: Annotated[Literal["ar1_noise", "ar1", "hac", "ols"], Query(
-        description="ar1_noise (default): AR(1) use variation + measurement noise; others for comparison.")] = "ar1_noise",
-    before_days: Annotated[int, Query(ge=7, le=1100, description="History before the event for the baseline [days]; default ~2 years (what exists is used).")] = 730,
+        description="ar1_noise (default): AR(1) use variation + measurement noise; "
+                    "others for comparison.")] = "ar1_noise",
+    before_days: Annotated[int, Query(
+        ge=7, le=1100, description="History before the event for the baseline [days]; "
+                                   "default ~2 years (what exists is used).")] = 730,
     after_days: Annotated[int, Query(ge=7, le=365, description="[days]")] = 56,
     loq_method: LoqQ = "loq_half",
     p: Principal = Viewer,
