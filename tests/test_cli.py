@@ -190,3 +190,30 @@ def test_db_rebuild_series_restores_a_damaged_store(cli_db):
     engine = get_engine(cli_db)
     assert read_store(engine).equals(before)
     engine.dispose()
+
+
+def test_analyse_operations_writes_the_table_with_q_values(cli_db, tmp_path):
+    assert _invoke("demo", "--no-serve", "--samples-dir", str(SAMPLES)).exit_code == 0
+    out = tmp_path / "table.csv"
+    res = _invoke("analyse", "operations", "--all", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    from wastewater.stats.effects import operation_effect
+    from wastewater.timeseries import build_dataset, site_series
+
+    table = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    ev2 = table[table.event_id == "EV-2025-02"]
+    # the event names benzoylecgonine and cocaine: both measured analytes are tested once
+    assert sorted(ev2.analyte) == ["benzoylecgonine", "cocaine"]
+    engine = get_engine(cli_db)
+    ds = build_dataset(repo.load_results(engine), repo.load_flows(engine),
+                       repo.load_populations(engine))
+    engine.dispose()
+    s, c = site_series(ds, "SE-KAT-ROS", "benzoylecgonine")
+    want = operation_effect(s, censored=c, event_start="2025-03-10", event_end="2025-03-21")
+    row = ev2[ev2.analyte == "benzoylecgonine"].iloc[0]
+    assert row.relative_change_after == pytest.approx(want.relative_change_after, abs=1e-6)
+    assert row.p_value_after == pytest.approx(want.p_value_after, abs=1e-6)
+    assert row.q_value >= row.p_value_after
+    assert _invoke("analyse", "operations").exit_code == 2  # neither --all nor a filter

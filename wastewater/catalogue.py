@@ -229,3 +229,36 @@ def molar_mass_g_per_mol(analyte: str) -> float:
     if math.isnan(value):
         raise ValueError(f"{analyte_id!r} is a {row['class']} sum parameter without a molar mass")
     return value
+
+
+def measured_analytes_for(substance: str, available: list[str] | None = None) -> list[str]:
+    """Analytes that measure ``substance``: its target residues first, then the parent itself.
+
+    An event names a drug (``cocaine``); the lab measures its residue (``benzoylecgonine``).
+    The catalogue's ``parent`` column links them: residues (class ``drug_residue``) whose
+    parent is the drug come first, then the drug itself if it is an analyte. A name that is
+    already a residue or biomarker maps to itself. With ``available`` (the analytes a site
+    has), only those are returned, in the same order.
+
+    Examples
+    --------
+    >>> measured_analytes_for("cocaine")
+    ['benzoylecgonine', 'cocaine']
+    >>> measured_analytes_for("kokain", available=["benzoylecgonine", "thc-cooh"])
+    ['benzoylecgonine']
+    """
+    cat = _catalogue()
+    analyte = try_resolve_analyte(substance)
+    key = analyte or normalise_key(substance)
+    row = cat[cat["id"] == analyte] if analyte else cat.iloc[0:0]
+    if len(row) and str(row["class"].iloc[0]) != "parent_drug":
+        out = [analyte]
+    else:
+        parent = str(row["parent"].iloc[0]) if len(row) and str(row["parent"].iloc[0]) else key
+        residues = cat[(cat["parent"].astype(str) == parent)
+                       & (cat["class"].astype(str) == "drug_residue")]["id"].tolist()
+        out = residues + ([analyte] if analyte and analyte not in residues else [])
+    if available is not None:
+        have = set(available)
+        out = [a for a in out if a in have]
+    return out

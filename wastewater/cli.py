@@ -76,6 +76,9 @@ reference_app = typer.Typer(help="National reference series of published, alread
 app.add_typer(reference_app, name="reference")
 app.add_typer(backup_app, name="backup")
 app.add_typer(keys_app, name="keys")
+analyse_app = typer.Typer(help="Change tests over the whole database, written as one table.",
+                          no_args_is_help=True)
+app.add_typer(analyse_app, name="analyse")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -979,3 +982,73 @@ def report(
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+@analyse_app.command("operations")
+def analyse_operations(
+    ctx: typer.Context,
+    all_tests: Annotated[bool, typer.Option(
+        "--all", help="Every (site, analyte, event) test the events imply: each event's sites "
+        "(all when it names none) × the analytes measuring its substances (cocaine → "
+        "benzoylecgonine; all when none).")] = False,
+    site: Annotated[list[str] | None, typer.Option(
+        "--site", help="Only these sites; repeat.")] = None,
+    event_id: Annotated[list[str] | None, typer.Option(
+        "--event", help="Only these event ids; repeat.")] = None,
+    loq_method: Annotated[str, typer.Option(
+        "--loq-method", help="Substitution of censored values: loq_half, loq_sqrt2, loq.")] = "loq_half",
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="CSV file to write (default: standard output).",
+        dir_okay=False)] = None,
+) -> None:
+    """Operation effects for every test in one vectorised pass, with BH q-values (CSV).
+
+    Same numbers as GET /api/v1/analyses/operation-effect for each test (AR(1) + measurement
+    noise regression, up to 2 years of history, 8 weeks after; marked method changes as level
+    shifts). Tests that cannot be estimated are rows with a reason code (``not_estimable``) and
+    a sentence instead of numbers. Confidential events are included: the table is for analysts.
+    """
+    from wastewater.stats.batch import method_changes_by_series, operation_table, plan_tests
+    from wastewater.storage import repository as r
+    from wastewater.timeseries import build_dataset, site_series
+
+    if not (all_tests or site or event_id):
+        raise typer.BadParameter("give --all, or narrow with --site / --event", param_hint="--all")
+    factors = {"loq_half": 0.5, "loq_sqrt2": 2 ** -0.5, "loq": 1.0}
+    if loq_method not in factors:
+        raise typer.BadParameter(f"{loq_method!r}: choose one of {', '.join(factors)} (log-scale "
+                                 "tests need a positive value for censored days)",
+                                 param_hint="--loq-method")
+    engine = _engine(ctx)
+    try:
+        events = r.load_events(engine, include_confidential=True)
+        results = r.load_results(engine, sites=site or None)
+        flows = r.load_flows(engine, sites=site or None)
+        pops = r.load_populations(engine, sites=site or None)
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+    if event_id:
+        events = events[events["event_id"].isin(event_id) | (events["kind"] == "method_change")]
+    if results.empty or events.empty:
+        raise _refuse("no results or no events in the database; nothing to test")
+    ds = build_dataset(results, flows, pops, loq_method=loq_method)
+    available = {str(s_): sorted(results.loc[results["site"] == s_, "analyte"].unique().tolist())
+                 for s_ in results["site"].unique() if str(s_) in set(ds["site"].values.tolist())}
+    tests = plan_tests(events, available)
+    if site:
+        tests = [t for t in tests if t["site"] in set(site)]
+    series = {}
+    for key in {t["key"] for t in tests}:
+        s_, c_ = site_series(ds, *key)
+        series[key] = (s_, c_)
+    table = operation_table(tests, series, method_changes=method_changes_by_series(events, series))
+    text = table.to_csv(index=False, lineterminator="\n")
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        n_ok = int((table["not_estimable"] == "").sum())
+        console.print(f"[green]{len(table)} tests ({n_ok} estimated, {len(table) - n_ok} not "
+                      f"estimable) written to {output}.[/]")

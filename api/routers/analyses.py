@@ -92,7 +92,9 @@ def _run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict:
     try:
         res = fn(*args, **kwargs)
     except (ValueError, LookupError) as exc:  # InsufficientDataError etc.
-        raise ApiError(422, "analysis not possible", [item(type(exc).__name__, str(exc))]) from exc
+        code = getattr(exc, "code", type(exc).__name__)  # NotEstimableError: a reason code
+        extra = ({"message_sv": exc.sentence_sv} if hasattr(exc, "sentence_sv") else {})
+        raise ApiError(422, "analysis not possible", [item(code, str(exc), **extra)]) from exc
     return json_safe(res.to_dict() if hasattr(res, "to_dict") else res)
 
 
@@ -127,22 +129,65 @@ def operation_effect(
     if ev is None:
         raise ApiError(404, "not found", [item("unknown_event", f"no event {event_id!r} visible to this key",
                                                column="event_id")])
-    analytes = [resolve_analyte(analyte)] if analyte else (ev["substances"] or [])
-    if not analytes:
-        raise ApiError(422, "invalid request parameters",
-                       [item("analyte_required", "the event names no substances; give ?analyte=", column="analyte")])
+    analytes = [resolve_analyte(analyte)] if analyte else _measured_for_event(engine, site, ev)
     fn = ANALYSES["operation_effect"]
+    changes = _method_changes(engine, settings, p, site)
     out = []
     for a in analytes:
         s, c = _series(engine, site, a, loq_method)
         d = _run(fn, s, censored=c, event_start=ev["start"], event_end=ev["end"], before_days=before_days,
-                 after_days=after_days, method=method)
+                 after_days=after_days, method=method, method_changes=changes.get(a))
         out.append({"analyte": a, **d})
     qs = bh_q_values([_p(d) for d in out])
     for d, q in zip(out, qs):
         d["q_value"] = q
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
+
+
+def _measured_for_event(engine, site: str, ev: dict) -> list[str]:
+    """The analytes this site measures for the event's substances (cocaine → benzoylecgonine,
+    from the catalogue's ``parent`` column), or a 422 that names the analyte to pass."""
+    from wastewater.catalogue import measured_analytes_for
+
+    have = sorted(repository().load_results(engine, sites=[site], columns=["analyte"])["analyte"]
+                  .dropna().unique().tolist())
+    subs = list(ev.get("substances") or [])
+    if not subs:
+        raise ApiError(422, "invalid request parameters",
+                       [item("analyte_required", "the event names no substances; give ?analyte= "
+                             f"(this site measures: {', '.join(have) or 'nothing yet'})", column="analyte")])
+    out: list[str] = []
+    for sub in subs:
+        for a in measured_analytes_for(sub, have):
+            if a not in out:
+                out.append(a)
+    if not out:
+        wanted = sorted({a for sub in subs for a in measured_analytes_for(sub)})
+        raise ApiError(422, "invalid request parameters", [item(
+            "analyte_not_measured",
+            f"the event names {', '.join(subs)}, measured as {', '.join(wanted) or 'no catalogued analyte'}, "
+            f"but site {site} has none of them; give ?analyte= one of: {', '.join(have) or 'none'}",
+            column="analyte")])
+    return out
+
+
+def _method_changes(engine, settings, p, site: str) -> dict[str, list]:
+    """Analyte → start dates of the visible ``method_change`` events that apply to ``site``."""
+    from wastewater.catalogue import measured_analytes_for
+
+    out: dict[str, list] = {}
+    evs = [e for e in visible_events(engine, settings, p) if e.get("kind") == "method_change"
+           and (not e.get("sites") or site in e["sites"])]
+    if not evs:
+        return out
+    have = repository().load_results(engine, sites=[site], columns=["analyte"])["analyte"].dropna().unique()
+    for a in have:
+        for e in evs:
+            subs = e.get("substances") or []
+            if not subs or any(a in measured_analytes_for(x) or x == a for x in subs):
+                out.setdefault(str(a), []).append(e["start"])
+    return out
 
 
 def _analytes_param(analyte: str | None) -> list[str] | None:

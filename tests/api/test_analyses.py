@@ -98,3 +98,17 @@ def test_euda_import_admin_only_and_reference_read(fresh_clients, engine):
     assert vals["Wed"] == pytest.approx(11.47) and vals["Sat"] == pytest.approx(15.06) and ref["total"] == 7
     log = fresh_clients["admin"].get(f"{B}/audit").json()["items"]
     assert any(e["action"] == "euda_imported" and e["actor"] == "admin-key" for e in log)
+
+
+def test_event_drug_maps_to_the_measured_residue(seeded_engine):
+    from api.errors import ApiError
+    from api.routers.analyses import _measured_for_event
+
+    # the lab measures benzoylecgonine; an event naming the drug cocaine tests it
+    assert _measured_for_event(seeded_engine, "SE-BIG", {"substances": ["cocaine"]}) == ["benzoylecgonine"]
+    with pytest.raises(ApiError) as exc:
+        _measured_for_event(seeded_engine, "SE-BIG", {"substances": ["ketamine"]})
+    assert exc.value.status == 422
+    msg = exc.value.errors[0]["message"]
+    assert exc.value.errors[0]["code"] == "analyte_not_measured"
+    assert "measured as ketamine" in msg and "one of: benzoylecgonine" in msg

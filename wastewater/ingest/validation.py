@@ -48,7 +48,8 @@ from wastewater.units import (
 
 __all__ = ["EVENT_KINDS", "FRAME_COLUMNS", "empty_frame", "validate_table"]
 
-EVENT_KINDS = ("operation", "school_search", "campaign", "safety_walk", "risk_weekend", "other")
+EVENT_KINDS = ("operation", "school_search", "campaign", "safety_walk", "risk_weekend", "method_change",
+               "other")
 
 _EVENT_KIND_ALIASES = {
     "insats": "operation",
@@ -60,6 +61,8 @@ _EVENT_KIND_ALIASES = {
     "kampanj": "campaign",
     "trygghetsvandring": "safety_walk",
     "riskhelg": "risk_weekend",
+    "metodbyte": "method_change",
+    "metodändring": "method_change",
     "annat": "other",
     "övrigt": "other",
 }

@@ -1,0 +1,118 @@
+"""Every (site, analyte, event) operation test in one vectorised pass, as a table with q-values.
+
+The series are prepared once each, the noise parameters of all tests are estimated together
+(:func:`wastewater.stats._statespace.fit_batch`) and the table gets Benjamini–Hochberg q-values
+over all estimable tests [BenjaminiHochberg1995]_. The numbers equal those of
+:func:`wastewater.stats.effects.operation_effect` called on each series (same code path).
+
+Citations are entries of the bibliography ``wastewater/data/references.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from wastewater.catalogue import measured_analytes_for
+from wastewater.stats.effects import (
+    DEFAULT_AFTER_DAYS,
+    DEFAULT_BEFORE_DAYS,
+    NotEstimableError,
+    operation_effects_batch,
+)
+from wastewater.stats.multiple import bh_qvalues
+
+__all__ = ["EFFECT_EVENT_KINDS", "TABLE_COLUMNS", "method_changes_by_series", "operation_table",
+           "plan_tests"]
+
+#: Event kinds whose effect is tested (risk weekends have their own model; method changes are
+#: level shifts, not effects).
+EFFECT_EVENT_KINDS = ("operation", "school_search", "campaign", "safety_walk", "other")
+
+TABLE_COLUMNS = ["site", "analyte", "event_id", "event_kind", "event_start", "event_end",
+                 "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
+                 "q_value", "relative_change_during", "p_value_during", "n_before", "n_during",
+                 "n_after", "n_censored", "phi", "noise_share", "df_resid",
+                 "minimum_detectable_drop_after", "censoring_sensitive", "method_changes",
+                 "not_estimable", "reason_en", "reason_sv"]
+
+
+def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[dict]:
+    """The (site, analyte, event) tests implied by the events.
+
+    An event applies to its ``sites`` (all sites when empty) and to the analytes measuring its
+    ``substances`` (:func:`wastewater.catalogue.measured_analytes_for`: cocaine →
+    benzoylecgonine; all analytes of the site when empty). ``available`` maps each site to the
+    analytes it has.
+    """
+    tests = []
+    for ev in events.itertuples(index=False):
+        if ev.kind not in EFFECT_EVENT_KINDS:
+            continue
+        sites = list(ev.sites) or sorted(available)
+        for site in sites:
+            have = available.get(site, [])
+            if list(ev.substances):
+                analytes = []
+                for sub in ev.substances:
+                    for a in measured_analytes_for(sub, have):
+                        if a not in analytes:
+                            analytes.append(a)
+            else:
+                analytes = list(have)
+            for a in analytes:
+                tests.append({"key": (site, a), "site": site, "analyte": a,
+                              "event_id": ev.event_id, "event_kind": ev.kind,
+                              "event_start": pd.Timestamp(ev.start), "event_end": pd.Timestamp(ev.end)})
+    return tests
+
+
+def method_changes_by_series(events: pd.DataFrame, keys: Iterable[tuple[str, str]]) -> dict:
+    """``(site, analyte) -> [dates]`` of events of kind ``method_change`` that apply to it."""
+    out: dict = {}
+    mc = events[events["kind"] == "method_change"] if len(events) else events
+    for key in keys:
+        site, analyte = key
+        for ev in mc.itertuples(index=False):
+            if list(ev.sites) and site not in ev.sites:
+                continue
+            if list(ev.substances) and not any(
+                    analyte in measured_analytes_for(s) or s == analyte for s in ev.substances):
+                continue
+            out.setdefault(key, []).append(pd.Timestamp(ev.start))
+    return out
+
+
+def operation_table(tests: list[dict], series: dict, *, method_changes: dict | None = None,
+                    alpha: float = 0.05, before_days: int = DEFAULT_BEFORE_DAYS,
+                    after_days: int = DEFAULT_AFTER_DAYS) -> pd.DataFrame:
+    """Run ``tests`` (from :func:`plan_tests`) on ``series`` (``key -> (load, censored)``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`TABLE_COLUMNS`; ``q_value`` is the BH q-value of ``p_value_after`` over the
+        estimable tests; a test that cannot be estimated has ``not_estimable`` (reason code),
+        sentences and no numbers.
+    """
+    keep = [t for t in tests if t["key"] in series]
+    results = operation_effects_batch(keep, series, alpha=alpha, before_days=before_days,
+                                      after_days=after_days, method_changes=method_changes)
+    rows = []
+    for t, r in zip(keep, results, strict=True):
+        row = {c: t.get(c) for c in ("site", "analyte", "event_id", "event_kind")}
+        row["event_start"] = t["event_start"].date().isoformat()
+        row["event_end"] = t["event_end"].date().isoformat()
+        if isinstance(r, NotEstimableError):
+            row.update(not_estimable=r.code, reason_en=r.sentence_en, reason_sv=r.sentence_sv)
+        else:
+            row.update({c: getattr(r, c) for c in TABLE_COLUMNS if hasattr(r, c)})
+            row["method_changes"] = ";".join(r.method_changes)
+            row["not_estimable"] = ""
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    p = pd.to_numeric(table["p_value_after"], errors="coerce").to_numpy(float)
+    table["q_value"] = bh_qvalues(p) if len(p) else np.zeros(0)
+    return table
