@@ -138,3 +138,16 @@ def test_bh_textbook_example():
 def test_bh_keeps_nan_out_of_the_count():
     q = bh_qvalues([0.01, np.nan, 0.02])
     assert np.isnan(q[1]) and q[0] == pytest.approx(0.02) and q[2] == pytest.approx(0.02)
+
+
+def test_changepoint_marks_unexplained_steps_and_skips_marked_method_changes():
+    from wastewater.stats import detect_changepoints, simulate_series
+
+    df = simulate_series(300, "2024-01-01", seed=1, method_change_date="2024-05-01",
+                         method_change_factor=2.0)
+    s = df["load_mg_per_day_per_1000"]
+    cp = detect_changepoints(s).changepoints
+    hit = cp[(cp["date"] - pd.Timestamp("2024-05-01")).abs() <= pd.Timedelta(days=7)]
+    assert len(hit) == 1 and hit["relative_change"].iloc[0] > 0.6
+    assert hit["note_en"].iloc[0] == "possible method change — mark it or explain it"
+    assert detect_changepoints(s, method_changes=["2024-05-01"]).changepoints.empty

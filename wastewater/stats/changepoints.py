@@ -16,6 +16,9 @@ from wastewater.stats._series import json_safe, prepare_daily, require
 
 __all__ = ["ChangepointResult", "cusum_test", "detect_changepoints"]
 
+#: Shown with every step the marked method changes do not explain.
+POSSIBLE_METHOD_CHANGE = {"en": "possible method change — mark it or explain it",
+                          "sv": "möjligt metodbyte – markera det eller förklara det"}
 #: Upper bound on the AR(1) coefficient in the long-run variance (avoids division by ~0).
 PHI_MAX = 0.9
 
@@ -80,7 +83,8 @@ def cusum_test(x: np.ndarray, *, min_segment: int = 14) -> tuple[int, float, flo
 
 def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
                         alpha: float = 0.01, min_segment_days: int = 14,
-                        max_changepoints: int = 5, adjust_weekday: bool = True) -> ChangepointResult:
+                        max_changepoints: int = 5, adjust_weekday: bool = True,
+                        method_changes: list[object] | None = None) -> ChangepointResult:
     """Dates of unannounced level shifts in a daily load series (binary segmentation [Vostrikova1981]_).
 
     Parameters
@@ -96,6 +100,10 @@ def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
     max_changepoints : int
     adjust_weekday : bool
         Remove weekday medians of log load first (weekly cycle).
+    method_changes : iterable of date-like, optional
+        Marked laboratory method changes: each segment between them is centred on its median
+        first, so a marked change is not reported; every step found is labelled "possible
+        method change — mark it or explain it" (``note_en``, ``note_sv``).
 
     Returns
     -------
@@ -116,6 +124,15 @@ def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
     if adjust_weekday:
         dow = obs.index.day_of_week.to_numpy()
         y = y - pd.Series(y).groupby(dow).transform("median").to_numpy() + np.median(y)
+    marked = sorted(pd.DatetimeIndex(pd.to_datetime(list(method_changes or []))).normalize())
+    if marked:  # a marked method change is a known level shift: remove it before searching
+        seg = np.searchsorted(obs.index.to_numpy(), np.array(marked, dtype="datetime64[ns]"))
+        bounds_m = [0, *[int(b) for b in seg if 0 < b < len(y)], len(y)]
+        y = np.array(y, dtype=float, copy=True)
+        centre = float(np.median(y))
+        for a_, b_ in zip(bounds_m[:-1], bounds_m[1:], strict=True):
+            if b_ > a_:
+                y[a_:b_] = y[a_:b_] - np.median(y[a_:b_]) + centre
     found: list[tuple[int, float, float]] = []
     stack = [(0, len(y))]
     while stack and len(found) < max_changepoints:
@@ -136,10 +153,12 @@ def detect_changepoints(series: pd.Series, *, censored: pd.Series | None = None,
         rows.append({"date": obs.index[k], "p_value": p, "statistic": stat,
                      "level_before_mg_per_day_per_1000": float(np.exp(before.mean())),
                      "level_after_mg_per_day_per_1000": float(np.exp(after.mean())),
-                     "relative_change": float(np.expm1(after.mean() - before.mean()))})
+                     "relative_change": float(np.expm1(after.mean() - before.mean())),
+                     "note_en": POSSIBLE_METHOD_CHANGE["en"], "note_sv": POSSIBLE_METHOD_CHANGE["sv"]})
     cp = pd.DataFrame(rows, columns=["date", "p_value", "statistic",
                                      "level_before_mg_per_day_per_1000",
-                                     "level_after_mg_per_day_per_1000", "relative_change"])
+                                     "level_after_mg_per_day_per_1000", "relative_change",
+                                     "note_en", "note_sv"])
     if cp.empty:
         cp["date"] = pd.to_datetime(cp["date"])
     method = (f"CUSUM binary segmentation on {'weekday-adjusted ' if adjust_weekday else ''}log "
