@@ -92,8 +92,10 @@ class SampleOut(BaseModel):
 class SeriesPoint(BaseModel):
     """One day (or one ISO week for anonymous users) of a series.
 
-    Exactly one of the value fields is present, named with its unit; ``lo95``/``hi95`` carry
-    the same unit as that value field (see ``SeriesOut.unit``).
+    Exactly one of the value fields is present, named with its unit; the interval fields name
+    their kind and unit: ``level_lo95_<unit>``/``level_hi95_<unit>`` (every error component)
+    and ``change_lo95_<unit>``/``change_hi95_<unit>`` (only what does not cancel within a
+    site), e.g. ``change_lo95_mg_per_day_per_1000`` (see ``SeriesOut.intervals``).
     """
 
     date: dt.date = Field(..., description="Day of the 24 h composite (or Monday of the ISO week).")
@@ -103,11 +105,54 @@ class SeriesPoint(BaseModel):
     load_mg_per_day_per_1000: float | None = None
     consumption_mg_per_day_per_1000: float | None = None
     doses_per_day_per_1000: float | None = None
-    lo95: float | None = Field(None, description="Lower 95 % bound, same unit as the value.")
-    hi95: float | None = Field(None, description="Upper 95 % bound, same unit as the value.")
+    level_lo95_ng_per_l: float | None = Field(
+        None, description="Lower 95 % level bound [ng/L], all error components.")
+    level_hi95_ng_per_l: float | None = Field(
+        None, description="Upper 95 % level bound [ng/L], all error components.")
+    change_lo95_ng_per_l: float | None = Field(
+        None, description="Lower 95 % change bound [ng/L], only what does not cancel within a site.")
+    change_hi95_ng_per_l: float | None = Field(
+        None, description="Upper 95 % change bound [ng/L], only what does not cancel within a site.")
+    level_lo95_mg_per_day: float | None = Field(
+        None, description="Lower 95 % level bound [mg/day], all error components.")
+    level_hi95_mg_per_day: float | None = Field(
+        None, description="Upper 95 % level bound [mg/day], all error components.")
+    change_lo95_mg_per_day: float | None = Field(
+        None, description="Lower 95 % change bound [mg/day], only what does not cancel within a site.")
+    change_hi95_mg_per_day: float | None = Field(
+        None, description="Upper 95 % change bound [mg/day], only what does not cancel within a site.")
+    level_lo95_mg_per_day_per_1000: float | None = Field(
+        None, description="Lower 95 % level bound [mg/day/1000 inhabitants], all error components.")
+    level_hi95_mg_per_day_per_1000: float | None = Field(
+        None, description="Upper 95 % level bound [mg/day/1000 inhabitants], all error components.")
+    change_lo95_mg_per_day_per_1000: float | None = Field(
+        None, description="Lower 95 % change bound [mg/day/1000 inhabitants], only what does not cancel within a site.")
+    change_hi95_mg_per_day_per_1000: float | None = Field(
+        None, description="Upper 95 % change bound [mg/day/1000 inhabitants], only what does not cancel within a site.")
+    level_lo95_doses_per_day_per_1000: float | None = Field(
+        None, description="Lower 95 % level bound [doses/day/1000 inhabitants], all error components.")
+    level_hi95_doses_per_day_per_1000: float | None = Field(
+        None, description="Upper 95 % level bound [doses/day/1000 inhabitants], all error components.")
+    change_lo95_doses_per_day_per_1000: float | None = Field(
+        None, description="Lower 95 % change bound [doses/day/1000 inhabitants], not cancelling within a site.")
+    change_hi95_doses_per_day_per_1000: float | None = Field(
+        None, description="Upper 95 % change bound [doses/day/1000 inhabitants], not cancelling within a site.")
     censored: bool | None = Field(None, description="Value below LOQ/LOD and substituted (daily).")
     n_days: int | None = Field(None, description="Days with a value in the week (weekly).")
     n_censored: int | None = Field(None, description="Censored days in the week (weekly).")
+
+
+class IntervalInfo(BaseModel):
+    """One named 95 % interval of a series (see README, "Uncertainty")."""
+
+    lo95_field: str = Field(..., description="Name of the lower bound in each point.")
+    hi95_field: str = Field(..., description="Name of the upper bound in each point.")
+    unit: str
+    coverage: float = 0.95
+    method: str = Field(..., description="analytic (first order) or montecarlo (shared draws).")
+    components: list[str] = Field(..., description="Error components included.")
+    meaning: str
+    of: str = Field(..., description="daily value, or weekly mean computed on the draws of its days.")
 
 
 class SeriesOut(BaseModel):
@@ -119,6 +164,10 @@ class SeriesOut(BaseModel):
     aggregation: Literal["daily", "weekly_mean"]
     loq_method: str
     ci: str
+    intervals: dict[str, IntervalInfo] = Field(
+        default_factory=dict,
+        description="Per interval kind (level, change): its field names, unit, components and meaning; "
+                    "empty when ci=none.")
     n_censored: int = Field(..., description="Censored days in the returned period.")
     points: list[SeriesPoint]
 

@@ -106,7 +106,8 @@ def daily_series(
     cf_id: str | None = None,
     ci: str = "none",
 ) -> tuple[pd.DataFrame, dt.datetime | None]:
-    """Daily series ``[date, value, lo95, hi95, censored]`` and when the series last changed.
+    """Daily series ``[date, value, level_lo95, level_hi95, change_lo95, change_hi95, censored]``
+    and when the series last changed.
 
     :func:`wastewater.analysis.read_series` on the derived store; the API only reshapes.
     """

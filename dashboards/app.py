@@ -152,6 +152,7 @@ def _series_headers(lang: str, measure: str) -> dict[str, str]:
     return {"date": t("col_date", lang), "iso_week": "ISO-vecka" if lang == "sv" else "ISO week",
             "value": f"{t('col_value_num', lang)} ({unit})", "lower": f"{t('col_lower', lang)} ({unit})",
             "upper": f"{t('col_upper', lang)} ({unit})", "censored": t("col_censored", lang),
+            **{c: f"{t('col_' + c, lang)} ({unit})" for c in D.BAND_COLUMNS},
             "n_days": t("col_n_days", lang), "n_censored": "n < LOQ", "period": t("report_period", lang)}
 
 
@@ -210,14 +211,15 @@ def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     """Everything the trend page and its CSV need, from the library/API services."""
     ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
     daily = _in_period(D.series_frame(ds, sel.site, sel.analyte, sel.measure), sel.start, sel.end)
-    shown = D.weekly_frame(daily) if viewer.is_public else daily
+    weekly = D.weekly_frame(daily)  # the week's own level and change intervals (shared draws)
+    shown = weekly if viewer.is_public else daily
     first = daily["date"].min() if len(daily) else None
     last = daily["date"].max() if len(daily) else None
     events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, start=first, end=last)
     weekends = D.risk_weekend_calendar(viewer.engine, first, last)
     profile = D.weekday_profile(daily)
-    return {"daily": daily, "shown": shown, "events": events, "weekends": weekends,
-            "profile": profile, "weekly": viewer.is_public}
+    return {"daily": daily, "shown": shown, "weekly_means": weekly, "events": events,
+            "weekends": weekends, "profile": profile, "weekly": viewer.is_public}
 
 
 def _events_table(events: pd.DataFrame, lang: str, caption: str) -> str:
@@ -263,10 +265,15 @@ def trend_page(request: Request) -> HTMLResponse:
                 "Publik vy: veckomedelvärden (ISO-vecka). Logga in med API-nyckel för dygnsvärden."
                 if lang == "sv" else
                 "Public view: weekly means (ISO week). Use an API key for daily values."))
-        fig = F.trend_figure(shown, measure=sel.measure, title="", events=d["events"],
-                             risk_weekends=d["weekends"], lang=lang)
-        cols = ["date", "iso_week", "value", "lower", "upper", "n_days", "n_censored"] \
-            if d["weekly"] else ["date", "value", "lower", "upper", "censored"]
+        band = request.query_params.get("band")
+        band = band if band in ("change", "level") else "change"
+        fig = F.trend_figure(d["daily"].iloc[0:0] if viewer.is_public else d["daily"],
+                             weekly=d["weekly_means"], measure=sel.measure, title="",
+                             events=d["events"], risk_weekends=d["weekends"], lang=lang, band=band)
+        body.append(f'<p class="hint" id="band-note">{esc(t("band_note_change", lang))}</p>')
+        bounds = list(D.BAND_COLUMNS)
+        cols = ["date", "iso_week", "value", *bounds, "n_days", "n_censored"] \
+            if d["weekly"] else ["date", "value", *bounds, "censored"]
         if smooth != "none" and not d["weekly"] and len(shown):
             from wastewater.smoothing import smooth as smooth_series
 
@@ -283,8 +290,8 @@ def trend_page(request: Request) -> HTMLResponse:
             data_table=table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
                              headers={**_series_headers(lang, sel.measure),
                                       "smoothed": t(f"smooth_{smooth}", lang)}, table_id="table-trend",
-                             decimals={"n_days": 0, "n_censored": 0, "value": 2, "lower": 2,
-                                       "upper": 2, "smoothed": 2}),
+                             decimals={"n_days": 0, "n_censored": 0, "value": 2, "smoothed": 2,
+                                       **dict.fromkeys(bounds, 2)}),
         ))
         rw = d["weekends"]
         listed = d["events"]
@@ -559,8 +566,13 @@ def figure_csv(request: Request, name: str) -> Response:
         unit_col = D.MEASURE_VARIABLES[sel.measure]
         if name == "trend":
             d = trend_data(viewer, sel)
-            frame = d["shown"].rename(columns={"value": unit_col, "lower": f"{unit_col}_lo95",
-                                               "upper": f"{unit_col}_hi95"})
+            from wastewater.uncertainty import interval_fields
+
+            names = interval_fields(unit_col)  # change_lo95_mg_per_day_per_1000 ...
+            frame = d["shown"].rename(columns={
+                "value": unit_col, "change_lower": names["change_lo95"],
+                "change_upper": names["change_hi95"], "level_lower": names["level_lo95"],
+                "level_upper": names["level_hi95"]})
         elif name == "weekday":
             d = trend_data(viewer, sel)
             frame = d["profile"].rename(columns={"median": f"median_{unit_col}",

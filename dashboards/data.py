@@ -36,7 +36,10 @@ MEASURES = tuple(MEASURE_VARIABLES)
 #: :func:`wastewater.stats.effects.operation_effect` (8 weeks each side).
 OPERATION_WINDOW_DAYS = 56
 
-SERIES_COLUMNS = ["date", "value", "lower", "upper", "censored"]
+SERIES_COLUMNS = ["date", "value", "censored", "change_lower", "change_upper", "level_lower", "level_upper"]
+BAND_COLUMNS = ("change_lower", "change_upper", "level_lower", "level_upper")
+_BOUND_OF = {"change_lower": "change_lo95", "change_upper": "change_hi95",
+             "level_lower": "level_lo95", "level_upper": "level_hi95"}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | N
 
     :func:`wastewater.analysis.load_dataset` (the derived store: LOQ/2 substitution, de jure
     population, as the API) with :func:`wastewater.analysis.add_measure` for every dashboard
-    measure (consumption, analytic intervals). ``None`` when there is no result.
+    measure (consumption, daily level and change intervals, analytic). ``None`` when there is
+    no result.
     """
     from wastewater.analysis import add_measure, load_dataset
 
@@ -114,13 +118,16 @@ def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | N
 
 
 def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -> pd.DataFrame:
-    """``date, value, lower, upper, censored`` of one site × analyte × measure (daily).
+    """``date, value, censored`` and the daily 95 % bounds ``change_lower, change_upper,
+    level_lower, level_upper`` of one site × analyte × measure.
 
-    Days without a sample are dropped (the figure leaves gaps between them).
+    Days without a sample are dropped (the figure leaves gaps between them). ``attrs`` name
+    the site, analyte, variable and ``cf_id`` so :func:`weekly_frame` can draw the week's
+    errors at their scopes.
     """
-    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"),
-                          **{c: pd.Series(dtype=float) for c in ("value", "lower", "upper")},
-                          "censored": pd.Series(dtype=bool)})
+    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                          "censored": pd.Series(dtype=bool),
+                          **{c: pd.Series(dtype=float) for c in BAND_COLUMNS}})
     if ds is None or site not in ds["site"].values or analyte not in ds["analyte"].values:
         return empty
     var = MEASURE_VARIABLES[measure]
@@ -128,26 +135,32 @@ def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -
     frame = pd.DataFrame({
         "date": pd.to_datetime(sel["date"].values),
         "value": sel[var].values.astype(float),
-        "lower": sel[f"{var}_lo95"].values.astype(float),
-        "upper": sel[f"{var}_hi95"].values.astype(float),
         "censored": sel["censored"].values.astype(bool),
+        **{c: sel[f"{var}_{b}"].values.astype(float) for c, b in _BOUND_OF.items()},
     })
-    return frame[frame["value"].notna()].reset_index(drop=True)
+    out = frame[frame["value"].notna()].reset_index(drop=True)
+    cf = str(sel.coords["cf_id"].item()) if "cf_id" in sel.coords else ""
+    out.attrs.update({"site": site, "analyte": analyte, "variable": var, "cf_id": cf or None})
+    return out
 
 
 def weekly_frame(daily: pd.DataFrame) -> pd.DataFrame:
     """ISO-week means as the public API serves them (:func:`wastewater.analysis.weekly_means`).
 
-    Returns ``date`` (the Monday), ``iso_week``, ``value``, ``lower``, ``upper``,
-    ``censored`` (True when every day of the week was censored), ``n_days``, ``n_censored``.
+    Returns ``date`` (the Monday), ``iso_week``, ``value``, the week's own 95 % bounds
+    ``change_lower, change_upper, level_lower, level_upper`` (computed on the shared draws of
+    its days), ``censored`` (True when every day of the week was censored), ``n_days``,
+    ``n_censored``.
     """
     from wastewater.analysis import weekly_means
 
-    daily = daily.rename(columns={"lower": "lo95", "upper": "hi95"})
-    weekly = weekly_means(daily)
-    out = weekly.rename(columns={"lo95": "lower", "hi95": "upper"})
+    meta = dict(daily.attrs)
+    daily = daily.rename(columns=_BOUND_OF)
+    weekly = weekly_means(daily, site=meta.get("site"), analyte=meta.get("analyte"),
+                          variable=meta.get("variable"), cf_id=meta.get("cf_id"), ci="montecarlo")
+    out = weekly.rename(columns={b: c for c, b in _BOUND_OF.items()})
     out["censored"] = (out["n_censored"] >= out["n_days"]) & (out["n_days"] > 0)
-    return out[["date", "iso_week", "value", "lower", "upper", "censored", "n_days", "n_censored"]]
+    return out[["date", "iso_week", "value", *BAND_COLUMNS, "censored", "n_days", "n_censored"]]
 
 
 def stats_series(ds: xr.Dataset | None, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:

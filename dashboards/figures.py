@@ -7,8 +7,12 @@ Every builder has a sibling ``*_summary`` that returns a one-paragraph text alte
 
 Input frames (column names are the contract):
 
-- trend/series: ``date`` (datetime64), ``value``, ``lower``, ``upper`` (float, NaN allowed),
-  ``censored`` (bool, value below LOQ, plotted at the substituted value).
+- trend/series: ``date`` (datetime64), ``value``, ``censored`` (bool, value below LOQ, plotted
+  at the substituted value) and 95 % bounds named by their kind: ``change_lower,
+  change_upper`` (what does not cancel within a site) and ``level_lower, level_upper`` (every
+  error component), float, NaN allowed; plain ``lower, upper`` are drawn as an unnamed band.
+- weekly means: ``date`` (Monday of the ISO week), ``value``, the same bound columns (the
+  week's own interval, computed on the draws of its days), ``n_days``.
 - events: ``event_id, kind, start, end, description`` (inclusive dates, architecture.md).
 - risk weekends: ``name, start, end`` (inclusive dates).
 - weekday profile: ``weekday`` (0 = Monday), ``median, q25, q75, n``.
@@ -50,6 +54,9 @@ PURPLE = "#A0527D"  # darkened reddish purple (Okabe–Ito #CC79A7 is only 2.6:1
 BLACK = "#000000"
 GREY = "#595959"  # 7:1 on white
 BAND_FILL = "rgba(0, 114, 178, 0.18)"
+CHANGE_FILL = "rgba(0, 114, 178, 0.28)"
+LEVEL_FILL = "rgba(89, 89, 89, 0.14)"
+DAILY_LIGHT = "rgba(0, 114, 178, 0.35)"
 
 #: vrect fill per event kind (fills are backgrounds, so text contrast does not apply;
 #: each kind also carries a text label on the rectangle).
@@ -94,7 +101,7 @@ def _inclusive_end(end: Any) -> pd.Timestamp:
 
 def _clean_series(series: pd.DataFrame) -> pd.DataFrame:
     frame = series.copy()
-    for column in ("lower", "upper"):
+    for column in ("lower", "upper", "change_lower", "change_upper", "level_lower", "level_upper"):
         if column not in frame:
             frame[column] = np.nan
     if "censored" not in frame:
@@ -104,56 +111,110 @@ def _clean_series(series: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values("date").reset_index(drop=True)
 
 
+def _band(frame: pd.DataFrame, lower: str, upper: str, x: pd.Series | None = None) -> tuple | None:
+    """Closed polygon (upper forwards, lower backwards) of the rows with both bounds."""
+    ok = frame[[lower, upper]].notna().all(axis=1)
+    if not ok.any():
+        return None
+    xs = (frame["date"] if x is None else x)[ok]
+    return (pd.concat([xs, xs[::-1]]), pd.concat([frame.loc[ok, upper], frame.loc[ok, lower][::-1]]))
+
+
 def trend_figure(
     series: pd.DataFrame,
     *,
+    weekly: pd.DataFrame | None = None,
     measure: str = "load_per_1000",
     title: str = "",
     events: pd.DataFrame | None = None,
     risk_weekends: pd.DataFrame | None = None,
     lang: str = "sv",
+    band: str = "change",
 ) -> go.Figure:
-    """Daily trend with uncertainty band, <LOQ points, shaded events and risk weekends.
+    """Trend with a named 95 % band, <LOQ points, shaded events and risk weekends.
 
     Parameters
     ----------
     series : DataFrame
-        ``date, value, lower, upper, censored`` for one site and analyte; ``value`` in the
-        canonical unit of ``measure`` (mg/day/1000 inh. for load and consumption, ng/L for
-        concentration). Censored rows carry the substituted value (e.g. LOQ/2).
+        Daily ``date, value, censored`` and bounds (module docstring) for one site and
+        analyte; ``value`` in the canonical unit of ``measure`` (mg/day/1000 inh. for load and
+        consumption, ng/L for concentration). Censored rows carry the substituted value (e.g.
+        LOQ/2). May be empty when only weekly means may be shown.
+    weekly : DataFrame, optional
+        ISO-week means with their own bounds. Given, the weekly mean with its **change** band
+        is what the eye follows (drawn at mid-week, thick line), daily values are light points
+        behind it, and the **level** band is in the legend, hidden until clicked
+        (``band="level"`` shows it instead of the change band).
     measure : {"load_per_1000", "concentration", "consumption"}
     events : DataFrame, optional
         ``event_id, kind, start, end, description``; each becomes a shaded ``vrect``.
     risk_weekends : DataFrame, optional
         ``name, start, end``; each becomes a hatched ``vrect`` labelled with its name.
+    band : {"change", "level"}
+        Which band is visible first.
 
     Returns
     -------
     plotly.graph_objects.Figure
-        Traces, in order: band (if any bounds), measured values (quantified days only),
-        below-LOQ marker trace (if any censored day).
+        Without ``weekly``: band (if any bounds; the ``{band}_*`` columns, else ``lower``/
+        ``upper``), measured values (quantified days only), below-LOQ marker trace (if any).
+        With ``weekly``: level band, change band, daily values (light), weekly mean,
+        below-LOQ markers. Band traces carry ``meta={"role": "change_band" | "level_band"}``.
     """
     lang = normalise_language(lang)
     frame = _clean_series(series)
     fig = go.Figure()
     unit = _unit(measure, lang)
-    has_band = frame[["lower", "upper"]].notna().all(axis=1).any()
-    if has_band:
-        band = frame.dropna(subset=["lower", "upper"])
+    if weekly is None:
+        named = frame[[f"{band}_lower", f"{band}_upper"]].notna().all(axis=1).any()
+        cols = (f"{band}_lower", f"{band}_upper") if named else ("lower", "upper")
+        poly = _band(frame, *cols)
+        if poly is not None:
+            fig.add_trace(go.Scatter(
+                x=poly[0], y=poly[1], fill="toself", fillcolor=BAND_FILL, line={"width": 0},
+                hoverinfo="skip", legendgroup="band",
+                name=t(f"trace_band_{band}_day", lang) if named else t("trace_band", lang),
+                meta={"role": f"{band}_band" if named else "band"},
+            ))
+        quantified = frame[~frame["censored"]]
         fig.add_trace(go.Scatter(
-            x=pd.concat([band["date"], band["date"][::-1]]),
-            y=pd.concat([band["upper"], band["lower"][::-1]]),
-            fill="toself", fillcolor=BAND_FILL, line={"width": 0},
-            hoverinfo="skip", name=t("trace_band", lang), legendgroup="band",
+            x=quantified["date"], y=quantified["value"], mode="lines+markers",
+            name=t("trace_value", lang), line={"color": BLUE, "width": 2},
+            marker={"color": BLUE, "size": 6, "symbol": "circle"},
+            connectgaps=False,
+            hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<extra></extra>",
         ))
-    quantified = frame[~frame["censored"]]
-    fig.add_trace(go.Scatter(
-        x=quantified["date"], y=quantified["value"], mode="lines+markers",
-        name=t("trace_value", lang), line={"color": BLUE, "width": 2},
-        marker={"color": BLUE, "size": 6, "symbol": "circle"},
-        connectgaps=False,
-        hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<extra></extra>",
-    ))
+    else:
+        week = _clean_series(weekly)
+        mid = week["date"] + pd.Timedelta(hours=84)  # Monday + 3.5 days: the middle of the week
+        for kind, fill in (("level", LEVEL_FILL), ("change", CHANGE_FILL)):
+            poly = _band(week, f"{kind}_lower", f"{kind}_upper", x=mid)
+            if poly is None:
+                continue
+            fig.add_trace(go.Scatter(
+                x=poly[0], y=poly[1], fill="toself", fillcolor=fill, line={"width": 0},
+                hoverinfo="skip", name=t(f"trace_band_{kind}", lang), legendgroup=f"{kind}_band",
+                visible=True if kind == band else "legendonly", meta={"role": f"{kind}_band"},
+            ))
+        quantified = frame[~frame["censored"]]
+        if len(quantified):
+            fig.add_trace(go.Scatter(
+                x=quantified["date"], y=quantified["value"], mode="markers",
+                name=t("trace_daily_light", lang),
+                marker={"color": DAILY_LIGHT, "size": 4, "symbol": "circle"},
+                hovertemplate=f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<extra></extra>",
+                meta={"role": "daily"},
+            ))
+        custom = np.column_stack([week[f"{band}_lower"], week[f"{band}_upper"],
+                                  week.get("n_days", pd.Series(np.nan, index=week.index))])
+        kind_text = t(f"trace_band_{band}", lang).split(" (")[0]
+        fig.add_trace(go.Scatter(
+            x=mid, y=week["value"], mode="lines+markers", name=t("trace_weekly_mean", lang),
+            line={"color": BLUE, "width": 3}, marker={"color": BLUE, "size": 7},
+            customdata=custom, meta={"role": "weekly_mean"},
+            hovertemplate=(f"%{{x|{DATE_FORMAT}}}<br>%{{y:.2f}} {unit}<br>{kind_text}: "
+                           f"%{{customdata[0]:.2f}}–%{{customdata[1]:.2f}}<extra></extra>"),
+        ))
     censored = frame[frame["censored"]]
     if len(censored):
         fig.add_trace(go.Scatter(

@@ -53,6 +53,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "axis_weekday": "Veckodag",
         "trace_value": "Uppmätt värde",
         "trace_band": "Osäkerhetsintervall",
+        "trace_band_change": "95 % intervall för förändring (jämför över tid)",
+        "trace_band_level": "95 % intervall för nivå (jämför med andra orter) – klicka för att visa",
+        "trace_band_change_day": "95 % intervall för förändring, dygn",
+        "trace_band_level_day": "95 % intervall för nivå, dygn",
+        "trace_weekly_mean": "Veckomedelvärde",
+        "trace_daily_light": "Dygnsvärden",
+        "band_note_change": ("Bandet runt veckomedelvärdet visar osäkerheten vid jämförelse av "
+                             "samma reningsverk över tid (analys, provtagning, dygnsflöde). "
+                             "Nivåbandet tar också med befolkning och flödesmätarens fel, som är "
+                             "desamma varje dag och tar ut varandra i en jämförelse över tid."),
+        "col_change_lower": "Förändring, nedre 95 %-gräns",
+        "col_change_upper": "Förändring, övre 95 %-gräns",
+        "col_level_lower": "Nivå, nedre 95 %-gräns",
+        "col_level_upper": "Nivå, övre 95 %-gräns",
         "trace_below_loq": "Under kvantifieringsgränsen (<LOQ)",
         "trace_median": "Median",
         "event_operation": "Polisinsats",
@@ -226,6 +240,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "axis_weekday": "Weekday",
         "trace_value": "Measured value",
         "trace_band": "Uncertainty interval",
+        "trace_band_change": "95 % change band (compare over time)",
+        "trace_band_level": "95 % level band (compare with other cities) – click to show",
+        "trace_band_change_day": "95 % change band, day",
+        "trace_band_level_day": "95 % level band, day",
+        "trace_weekly_mean": "Weekly mean",
+        "trace_daily_light": "Daily values",
+        "band_note_change": ("The band around the weekly mean is the uncertainty for comparing "
+                             "the same plant over time (analysis, sampling, daily flow). The level "
+                             "band adds population and flow-meter errors, which are the same every "
+                             "day and cancel when the plant is compared with itself."),
+        "col_change_lower": "Change, lower 95 % bound",
+        "col_change_upper": "Change, upper 95 % bound",
+        "col_level_lower": "Level, lower 95 % bound",
+        "col_level_upper": "Level, upper 95 % bound",
         "trace_below_loq": "Below limit of quantification (<LOQ)",
         "trace_median": "Median",
         "event_operation": "Police operation",

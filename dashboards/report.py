@@ -222,20 +222,22 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         for c in changes.itertuples(index=False):
             daily = D.series_frame(ds, site, c.analyte, "load_per_1000")
             daily = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
-            shown = D.weekly_frame(daily) if viewer.is_public else daily
+            weekly = D.weekly_frame(daily)  # each week's own level and change intervals
+            shown = weekly if viewer.is_public else daily
             ev = site_events[site_events["substances"].apply(lambda s, a=c.analyte: not s or a in s)] \
                 if len(site_events) else site_events
             n_fig += 1
-            fig = F.trend_figure(shown, measure="load_per_1000", events=ev, risk_weekends=calendar,
+            fig = F.trend_figure(daily.iloc[0:0] if viewer.is_public else daily, weekly=weekly,
+                                 measure="load_per_1000", events=ev, risk_weekends=calendar,
                                  lang=lang)
-            cols = ["date", "value", "lower", "upper", "censored"]
+            cols = ["date", "value", *D.BAND_COLUMNS, "censored"]
             parts.append(_figure_section(
                 f"trend-{n_fig}", t("trend_title", lang, analyte=analyte_name(c.analyte, lang), site=label),
                 fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev,
                                      weekly=viewer.is_public), lang,
                 table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
                       headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
-                               "lower": t("col_lower", lang), "upper": t("col_upper", lang),
+                               **{c: t(f"col_{c}", lang) for c in D.BAND_COLUMNS},
                                "censored": t("col_censored", lang)}), level=4))
             # operation effects of events in the period that concern this analyte
             for event in ev.to_dict("records") if len(ev) else []:
@@ -382,26 +384,39 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
 
 
 def _certainty_section(lang: str, changes: pd.DataFrame) -> str:
-    from wastewater.uncertainty import rsd_for
+    from wastewater.parameters import default_rsd
+    from wastewater.uncertainty import combined_rsd, components_for, rsd_for
 
     rsd = rsd_for("load_mg_per_day_per_1000") * 100
+    change = combined_rsd(*(default_rsd(c) for c in components_for("load_mg_per_day_per_1000", "change")))
+    rsd_change, rsd_week = change * 100, change / math.sqrt(7) * 100
     n_cens = int(changes["n_censored"].sum()) if len(changes) else 0
     n_days = int(changes["n_days"].sum()) if len(changes) else 0
     if lang == "sv":
         text = (f"<p>{esc(t('report_method', lang))}</p>"
-                f"<p>Den sammanlagda osäkerheten i ett enskilt dygnsvärde (analys, provtagning, flöde, "
-                f"befolkning) är omkring {format_number(rsd, lang, 0)}&nbsp;% (relativ standardavvikelse). "
-                f"Jämförelser inom samma plats påverkas mindre, eftersom befolknings- och flödesfel till "
-                f"stor del tar ut varandra. EUDA räknar en förändring under ±10&nbsp;% som stabil.</p>"
+                f"<p>Osäkerheten i ett enskilt dygnsvärde anges på två sätt. <strong>Nivå</strong> "
+                f"(analys, provtagning, flöde, flödesmätarens fel och befolkning) är omkring "
+                f"{format_number(rsd, lang, 0)}&nbsp;% (relativ standardavvikelse) och gäller när orten "
+                f"jämförs med andra orter. <strong>Förändring</strong> tar bara med det som skiljer "
+                f"sig från dag till dag (analys, provtagning, dygnsflöde): omkring "
+                f"{format_number(rsd_change, lang, 0)}&nbsp;% för ett dygn och "
+                f"{format_number(rsd_week, lang, 0)}&nbsp;% för ett veckomedelvärde. Det gäller när "
+                f"samma plats jämförs över tid, eftersom befolknings- och mätarfelet är desamma varje "
+                f"dag och tar ut varandra. EUDA räknar en förändring under ±10&nbsp;% som stabil.</p>"
                 f"<p>{n_cens} av {n_days} provdygn låg under kvantifieringsgränsen och har ersatts med "
                 f"halva gränsen. En topp under en insats kan bero på att narkotika spolats ned; "
                 f"dra aldrig slutsatsen att bruket minskat utifrån en enda vecka efter en insats.</p>")
     else:
         text = (f"<p>{esc(t('report_method', lang))}</p>"
-                f"<p>The combined uncertainty of a single daily value (analysis, sampling, flow, "
-                f"population) is about {format_number(rsd, lang, 0)}&nbsp;% (relative standard deviation). "
-                f"Comparisons within one site are affected less, as population and flow errors largely "
-                f"cancel. EUDA counts a change within ±10&nbsp;% as stable.</p>"
+                f"<p>The uncertainty of a daily value is given in two ways. <strong>Level</strong> "
+                f"(analysis, sampling, flow, flow-meter error and population) is about "
+                f"{format_number(rsd, lang, 0)}&nbsp;% (relative standard deviation) and applies when "
+                f"the site is compared with other cities. <strong>Change</strong> keeps only what varies "
+                f"from day to day (analysis, sampling, daily flow): about "
+                f"{format_number(rsd_change, lang, 0)}&nbsp;% for one day and "
+                f"{format_number(rsd_week, lang, 0)}&nbsp;% for a weekly mean. It applies when the same "
+                f"site is compared over time, because population and meter errors are the same every "
+                f"day and cancel. EUDA counts a change within ±10&nbsp;% as stable.</p>"
                 f"<p>{n_cens} of {n_days} sample days were below the limit of quantification and were "
                 f"replaced by half the limit. A spike during an operation may be dumping; never conclude "
                 f"that use fell from a single week after an operation.</p>")

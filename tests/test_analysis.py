@@ -48,8 +48,8 @@ def _raw(engine, site, analyte, measure, ci, start=None, end=None):
     return pd.DataFrame({
         "date": sel["date"].values.astype("datetime64[ns]"),
         "value": sel[var].values.astype(float),
-        "lo95": sel[f"{var}_lo95"].values.astype(float) if ci != "none" else np.nan,
-        "hi95": sel[f"{var}_hi95"].values.astype(float) if ci != "none" else np.nan,
+        **{b: sel[f"{var}_{b}"].values.astype(float) if ci != "none" else np.nan
+           for b in analysis.BOUNDS},
         "censored": sel["censored"].values.astype(bool),
     })
 
@@ -80,15 +80,26 @@ def test_read_series_consumption_and_period(demo_engine):
 
 
 def test_weekly_means_by_hand():
+    import math
+
+    from wastewater.parameters import default_rsd
+    from wastewater.uncertainty import Z_975, components_for, lognormal_sigma
+
     daily = pd.DataFrame({
         "date": pd.to_datetime(["2025-03-03", "2025-03-04", "2025-03-09", "2025-03-10"]),
-        "value": [1.0, 3.0, np.nan, 10.0], "lo95": [0.5, 1.5, np.nan, 5.0],
-        "hi95": [2.0, 6.0, np.nan, 20.0], "censored": [False, True, False, False]})
+        "value": [1.0, 3.0, np.nan, 10.0], "censored": [False, True, False, False]})
     w = analysis.weekly_means(daily)
     assert w["iso_week"].tolist() == ["2025-W10", "2025-W11"]
     assert w["value"].tolist() == [2.0, 10.0]
     assert w["n_days"].tolist() == [2, 1] and w["n_censored"].tolist() == [1, 0]
-    assert w["lo95"].tolist() == [1.0, 5.0]
+    assert w["change_lo95"].isna().all()  # no ci: no bounds
+    a = analysis.weekly_means(daily, site="S", analyte="a", ci="analytic")
+    sig = math.sqrt(sum(lognormal_sigma(default_rsd(c)) ** 2
+                        for c in components_for("load_mg_per_day_per_1000", "change")))
+    # one day in W11: its change band; two days 1 and 3 in W10: weights 1/4, 3/4 (Σw² = 5/8)
+    assert a["change_hi95"].tolist()[1] == pytest.approx(10 * math.exp(Z_975 * sig))
+    assert a["change_hi95"].tolist()[0] == pytest.approx(2 * math.exp(Z_975 * sig * math.sqrt(5 / 8)))
+    assert (a["level_hi95"] > a["change_hi95"]).all()
 
 
 def test_304_reads_nothing_from_the_store(demo_engine):

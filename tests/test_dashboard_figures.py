@@ -199,3 +199,27 @@ def test_tertial_change_figure_marks_euda_stable_band():
 def test_weekly_summary_counts_weeks(series):
     text = figures.trend_summary(series, measure="load_per_1000", lang="en", weekly=True)
     assert text.startswith("5 weeks (weekly means) from 2025-03-01")
+
+
+def test_trend_weekly_mean_with_named_change_band_and_level_on_demand(series):
+    weekly = pd.DataFrame({
+        "date": pd.to_datetime(["2025-02-24", "2025-03-03"]), "value": [105.0, 80.0],
+        "change_lower": [92.0, 70.0], "change_upper": [120.0, 91.0],
+        "level_lower": [66.0, 50.0], "level_upper": [168.0, 128.0], "n_days": [7, 7]})
+    fig = figures.trend_figure(series, weekly=weekly, measure="load_per_1000", lang="sv")
+    roles = [tr.meta["role"] if tr.meta else None for tr in fig.data]
+    assert roles == ["level_band", "change_band", "daily", "weekly_mean", "below_loq"]
+    level, change, daily, mean = fig.data[:4]
+    assert change.visible is True and level.visible == "legendonly"  # level band on demand
+    assert change.name == "95 % intervall för förändring (jämför över tid)"
+    assert level.name.startswith("95 % intervall för nivå")
+    assert list(change.y) == [120.0, 91.0, 70.0, 92.0]
+    # the weekly mean is drawn mid-week (Thursday noon) and thicker than the light daily points
+    assert pd.Timestamp(mean.x[0]) == pd.Timestamp("2025-02-27 12:00")
+    assert list(mean.y) == [105.0, 80.0] and mean.line.width == 3
+    assert list(daily.y) == [100.0, 120.0, 90.0, 110.0] and daily.mode == "markers"
+    en = figures.trend_figure(series.iloc[0:0], weekly=weekly, lang="en", band="level")
+    assert [tr.name for tr in en.data][:2] == ["95 % level band (compare with other cities) – click to show",
+                                               "95 % change band (compare over time)"]
+    assert en.data[0].visible is True and en.data[1].visible == "legendonly"
+    assert "daily" not in [tr.meta["role"] for tr in en.data if tr.meta]  # public: weeks only

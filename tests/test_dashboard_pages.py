@@ -81,6 +81,14 @@ def test_public_gets_weekly_csv_and_no_small_catchment(client_and_keys):
     # ISO week 1 of 2025 starts Monday 2024-12-30 and holds 5 sampled days (1–5 January)
     assert rows[0]["date"] == "2024-12-30" and rows[0]["n_days"] == "5"
     assert len(rows) == 53
+    # each week's own bounds, named with their kind and unit; the change band (random part of
+    # 7 days) sits inside the level band (which keeps population and flow-meter bias)
+    week = rows[10]
+    assert float(week["level_lo95_mg_per_day_per_1000"]) < float(week["change_lo95_mg_per_day_per_1000"]) \
+        < float(week["load_mg_per_day_per_1000"]) < float(week["change_hi95_mg_per_day_per_1000"]) \
+        < float(week["level_hi95_mg_per_day_per_1000"])
+    assert "lo95" not in rows[0] and "lower" not in rows[0]
+    assert 'id="band-note"' in page
     # a hidden site answers with no data rather than leaking it
     hidden = client.get("/dashboard/data/trend.csv", params={"site": "SE-KAT-PS1"})
     assert "SE-KAT-PS1" not in hidden.text

@@ -5,8 +5,10 @@ into what readers are shown; the API (``/series``), the dashboard, the tertial r
 and the exports all call it, so a figure is computed the same way everywhere.
 
 - :data:`MEASURES` — the measure map (measure key → Dataset variable, unit);
-- :func:`read_series` — one site × analyte × measure as ``date, value, lo95, hi95, censored``;
-- :func:`weekly_means` — ISO-week means of a daily series (the public aggregation);
+- :func:`read_series` — one site × analyte × measure as ``date, value, level_lo95, level_hi95,
+  change_lo95, change_hi95, censored`` (the named intervals of :mod:`wastewater.uncertainty`);
+- :func:`weekly_means` — ISO-week means of a daily series (the public aggregation), each week
+  with its own level and change intervals computed on the shared draws of its days;
 - :func:`store_dataset` — the stored rows of several series as the analysis ``xr.Dataset`` of
   :func:`wastewater.timeseries.build_dataset` (dims ``site, analyte, date``).
 
@@ -42,7 +44,15 @@ these keys and field names."""
 STORED_VARIABLES = ("concentration_ng_per_l", "load_mg_per_day", "load_mg_per_day_per_1000")
 """Measures read straight from the store (no Dataset needed without an interval)."""
 
-SERIES_COLUMNS = ("date", "value", "lo95", "hi95", "censored")
+BOUNDS = ("level_lo95", "level_hi95", "change_lo95", "change_hi95")
+"""Interval columns of the series frames: *level* (every error component) and *change* (only
+what does not cancel within a site); unit-suffixed in outputs by
+:func:`wastewater.uncertainty.interval_fields`."""
+
+SERIES_COLUMNS = ("date", "value", *BOUNDS, "censored")
+
+MC_DRAWS = 1000
+"""Monte Carlo draws per day for ``ci="montecarlo"`` (seeded: the library's default seed)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,7 +83,7 @@ def site_analytes(engine: sa.Engine, site: str) -> list[str]:
 def empty_series() -> pd.DataFrame:
     """An empty series frame with the columns and dtypes of :func:`read_series`."""
     return pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
-                         "lo95": pd.Series(dtype=float), "hi95": pd.Series(dtype=float),
+                         **{b: pd.Series(dtype=float) for b in BOUNDS},
                          "censored": pd.Series(dtype=bool)})
 
 
@@ -165,21 +175,18 @@ def _raw_dataset(engine: sa.Engine, site: str, analyte: str, start: Any, end: An
 def add_measure(ds: xr.Dataset, measure: str, *, cf_id: str | None = None, ci: str = "none"
                 ) -> xr.Dataset:
     """``ds`` with the measure's variable (consumption/doses added when asked) and, for
-    ``ci`` ``analytic`` or ``montecarlo``, its ``_lo95``/``_hi95`` bounds.
+    ``ci`` ``analytic`` or ``montecarlo``, its daily ``_level_lo95``/``_level_hi95`` and
+    ``_change_lo95``/``_change_hi95`` bounds (:func:`wastewater.uncertainty.add_scoped_intervals`).
     """
     var, _unit = MEASURES[measure]
     if measure in ("consumption", "doses") and var not in ds:
         from wastewater.backcalculation import add_consumption
 
         ds = add_consumption(ds, {str(a): cf_id for a in ds["analyte"].values} if cf_id else None)
-    if ci == "analytic":
-        from wastewater.uncertainty import add_analytic_intervals
+    if ci in ("analytic", "montecarlo"):
+        from wastewater.uncertainty import add_scoped_intervals
 
-        ds = add_analytic_intervals(ds, var)
-    elif ci == "montecarlo":
-        from wastewater.uncertainty import monte_carlo_intervals
-
-        ds = monte_carlo_intervals(ds, var)  # seeded (default seed of the library)
+        ds = add_scoped_intervals(ds, var, method=ci, n_draws=MC_DRAWS)  # seeded by default
     elif ci != "none":
         raise ValueError(f"ci={ci!r}; expected none, analytic or montecarlo")
     return ds
@@ -189,7 +196,8 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
                 start: dt.date | None = None, end: dt.date | None = None,
                 loq_method: str = "loq_half", cf_id: str | None = None, ci: str = "none",
                 rows: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Daily series of one site × analyte as ``date, value, lo95, hi95, censored``.
+    """Daily series of one site × analyte as ``date, value, level_lo95, level_hi95,
+    change_lo95, change_hi95, censored``.
 
     One indexed read of the store (``rows`` may pass rows read already); a continuous daily
     axis from the first to the last sample day in ``[start, end]`` (NaN = no sample). Bounds
@@ -221,7 +229,7 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
         cens[idx] = rows["censored"].to_numpy(dtype=bool)
         return pd.DataFrame({
             "date": np.arange(first, first + np.timedelta64(n, "D")).astype("datetime64[ns]"),
-            "value": value, "lo95": np.full(n, np.nan), "hi95": np.full(n, np.nan),
+            "value": value, **{b: np.full(n, np.nan) for b in BOUNDS},
             "censored": cens})
     ds = add_measure(store_dataset(rows), measure, cf_id=cf_id, ci=ci)
     return _frame_of(ds, var, ci)
@@ -230,15 +238,17 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
 def _frame_of(ds: xr.Dataset, var: str, ci: str) -> pd.DataFrame:
     sel = ds.isel(site=0, analyte=0)
     n = sel.sizes["date"]
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "date": np.asarray(sel["date"].values).astype("datetime64[ns]"),
         "value": np.asarray(sel[var].values, dtype=float),
-        "lo95": (np.asarray(sel[f"{var}_lo95"].values, dtype=float) if ci != "none"
-                 else np.full(n, np.nan)),
-        "hi95": (np.asarray(sel[f"{var}_hi95"].values, dtype=float) if ci != "none"
-                 else np.full(n, np.nan)),
+        **{b: (np.asarray(sel[f"{var}_{b}"].values, dtype=float) if ci != "none"
+               else np.full(n, np.nan)) for b in BOUNDS},
         "censored": np.asarray(sel["censored"].values).astype(bool),
     })
+    cf = str(sel.coords["cf_id"].item()) if "cf_id" in sel.coords else ""
+    out.attrs.update({"site": str(sel["site"].item()), "analyte": str(sel["analyte"].item()),
+                      "variable": var, "ci": ci, "cf_id": cf or None})
+    return out
 
 
 def _trim(frame: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
@@ -251,17 +261,30 @@ def _trim(frame: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
     return frame[keep].reset_index(drop=True) if not keep.all() else frame
 
 
-def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
-    """ISO-week (Monday-first) means of a daily series ``date, value, lo95, hi95, censored``.
+WEEKLY_COLUMNS = ["date", "iso_week", "value", *BOUNDS, "n_days", "n_censored"]
 
-    ``n_days`` = days with a value, ``n_censored`` = censored days among them. ``lo95``/``hi95``
-    are the means of the daily bounds: exact when the errors are fully correlated within the
-    week (systematic correction-factor, flow and population errors dominate), conservative
-    (too wide) otherwise.
+
+def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str | None = None,
+                 variable: str | None = None, ci: str | None = None,
+                 cf_id: str | None = None) -> pd.DataFrame:
+    """ISO-week (Monday-first) means of a daily series (:data:`SERIES_COLUMNS`).
+
+    ``n_days`` = days with a value, ``n_censored`` = censored days among them. The bounds are
+    the weekly mean's own level and change 95 % intervals, computed on the shared draws of its
+    days (:func:`wastewater.uncertainty.period_means`; ``ci="analytic"``: first-order
+    propagation over the same scopes): random errors average over the week, shared ones
+    (population, flow-meter bias, correction factor) do not. ``site``, ``analyte``,
+    ``variable``, ``ci`` and ``cf_id`` default to ``daily.attrs`` (set by :func:`read_series`);
+    with ``ci`` ``none`` the bounds are NaN.
     """
+    meta = dict(getattr(daily, "attrs", {}) or {})
+    site = site or meta.get("site")
+    analyte = analyte or meta.get("analyte")
+    variable = variable or meta.get("variable") or "load_mg_per_day_per_1000"
+    ci = ci or meta.get("ci") or "none"
+    cf_id = cf_id or meta.get("cf_id")
     if daily.empty:
-        return pd.DataFrame(columns=["date", "iso_week", "value", "lo95", "hi95", "n_days",
-                                     "n_censored"])
+        return pd.DataFrame(columns=WEEKLY_COLUMNS)
     d = daily.copy()
     d["date"] = pd.to_datetime(d["date"])
     d = d[d["value"].notna()]
@@ -270,12 +293,21 @@ def weekly_means(daily: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "value": g["value"].mean(),
-            "lo95": g["lo95"].mean(),
-            "hi95": g["hi95"].mean(),
             "n_days": g["value"].count().astype(int),
             "n_censored": g["censored"].sum().astype(int),
         }
     ).reset_index().rename(columns={"monday": "date"})
+    for b in BOUNDS:
+        out[b] = np.nan
+    if ci in ("analytic", "montecarlo") and len(d) and site and analyte:
+        from wastewater.uncertainty import period_means
+
+        values = pd.Series(d["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(d["date"]))
+        weekly = period_means(values, site=site, analyte=analyte, freq="week", variable=variable,
+                              method=ci, n_draws=MC_DRAWS, cf_id=cf_id)
+        by_start = weekly.set_index("start")
+        for b in BOUNDS:
+            out[b] = by_start[b].reindex(pd.DatetimeIndex(out["date"])).to_numpy()
     iso = out["date"].dt.isocalendar()
     out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
-    return out[["date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored"]]
+    return out[WEEKLY_COLUMNS]

@@ -27,8 +27,9 @@ from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
 from api.schemas import SeriesOut
 from api.services import RESPONSE_CACHE, resolve_analyte, series_access
-from wastewater.analysis import MEASURES, read_series, weekly_means
+from wastewater.analysis import BOUNDS, MEASURES, read_series, weekly_means
 from wastewater.jsonsafe import dumps_bytes, json_column
+from wastewater.uncertainty import INTERVAL_KINDS, components_for, interval_fields
 
 router = APIRouter(tags=["series"])
 
@@ -145,16 +146,16 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     field, unit = MEASURES[measure]
     daily = read_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
                         cf_id=cf_id, ci=ci)
+    bounds = interval_fields(field)  # level_lo95 -> level_lo95_mg_per_day_per_1000 ...
     if weekly:
-        frame = weekly_means(daily)
-        keys: tuple[str, ...] = ("date", "iso_week", field, "lo95", "hi95", "n_days", "n_censored")
-        src: tuple[str, ...] = ("date", "iso_week", "value", "lo95", "hi95", "n_days", "n_censored")
+        frame = weekly_means(daily, site=site, analyte=a, variable=field, ci=ci)
+        src: tuple[str, ...] = ("date", "iso_week", "value", *BOUNDS, "n_days", "n_censored")
         n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
     else:
         frame = daily.assign(censored=daily["censored"].astype(bool))
-        keys = ("date", field, "lo95", "hi95", "censored")
-        src = ("date", "value", "lo95", "hi95", "censored")
+        src = ("date", "value", *BOUNDS, "censored")
         n_cens = int(np.sum(daily["censored"].to_numpy(dtype=bool) & daily["value"].notna().to_numpy()))
+    keys = tuple(field if c == "value" else bounds.get(c, c) for c in src)
     if smooth != "none" and not weekly:
         from wastewater.smoothing import smooth as smooth_series
 
@@ -171,6 +172,7 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     body = {
         "site": site, "analyte": a, "measure": measure, "value_field": field, "unit": unit,
         "aggregation": "weekly_mean" if weekly else "daily", "loq_method": loq_method, "ci": ci,
+        "intervals": interval_info(field, unit, ci, weekly=weekly),
         "n_censored": n_cens, "smooth": smooth, "points": json_points,
     }
     if format == "netcdf":
@@ -178,13 +180,38 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     return dumps_bytes(body)
 
 
+def interval_info(field: str, unit: str, ci: str, *, weekly: bool) -> dict:
+    """What each interval in the points is: field names, unit, components, meaning."""
+    if ci == "none":
+        return {}
+    names = interval_fields(field)
+    return {kind: {"lo95_field": names[f"{kind}_lo95"], "hi95_field": names[f"{kind}_hi95"],
+                   "unit": unit, "coverage": 0.95, "method": ci,
+                   "components": list(components_for(field, kind)), "meaning": INTERVAL_KINDS[kind],
+                   "of": "weekly mean (computed on the draws of its days)" if weekly else "daily value"}
+            for kind in INTERVAL_KINDS}
+
+
 def _netcdf(body: dict) -> bytes:
     """CF-1.10 netCDF of the series (attributes from `wastewater.export.cf_attrs`)."""
     from wastewater.export import dataset_to_netcdf, series_to_dataset
 
-    ds = series_to_dataset(body["points"], value_field=body["value_field"], site=body["site"],
+    field = body["value_field"]
+    ds = series_to_dataset(body["points"], value_field=field, site=body["site"],
                            analyte=body["analyte"],
                            attrs={k: str(body[k]) for k in ("measure", "aggregation", "loq_method", "ci")})
+    # the named intervals: {value_field}_{kind}_{lo95|hi95}, so CF units follow the value field
+    ds = ds.drop_vars([f"{field}_lo95", f"{field}_hi95"], errors="ignore")
+    pts = body["points"]
+    for kind, info in body["intervals"].items():
+        for bound, key in (("lower", info["lo95_field"]), ("upper", info["hi95_field"])):
+            name = f"{field}_{kind}_{'lo95' if bound == 'lower' else 'hi95'}"
+            ds[name] = ("date", np.array([pt.get(key) if pt.get(key) is not None else np.nan
+                                          for pt in pts], dtype=np.float64))
+            ds[name].attrs.update({
+                "interval_kind": kind, "bound": bound, "coverage": 0.95, "api_field": key,
+                "components": ",".join(info["components"]), "description": info["meaning"],
+                "method": info["method"], "interval_of": info["of"]})
     return dataset_to_netcdf(
         ds, title=f"Wastewater {body['measure']} of {body['analyte']} at {body['site']} "
                   f"({body['aggregation'].replace('_', ' ')})",

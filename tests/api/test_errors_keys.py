@@ -130,5 +130,7 @@ def test_openapi_documents_errors_units_and_tags(clients):
                 ref = op["responses"][c].get("content", {}).get("application/json", {}).get("schema", {})
                 assert ref.get("$ref", "").endswith("ErrorResponse") or c == "422", (path, method, c)
     point = spec["components"]["schemas"]["SeriesPoint"]["properties"]
-    assert {"load_mg_per_day_per_1000", "concentration_ng_per_l", "lo95", "hi95", "n_censored"} <= set(point)
+    assert {"load_mg_per_day_per_1000", "concentration_ng_per_l", "change_lo95_mg_per_day_per_1000",
+            "level_hi95_ng_per_l", "n_censored"} <= set(point)
+    assert "lo95" not in point  # every bound names its kind and unit
     assert "ApiKeyHeader" in str(spec["components"]["securitySchemes"]) or spec["components"]["securitySchemes"]

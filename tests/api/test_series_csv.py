@@ -32,19 +32,76 @@ def test_daily_values_hand_computed(clients):
 
 
 def test_consumption_and_analytic_interval(clients):
+    import math
+
     from wastewater.parameters import get_correction_factor
-    from wastewater.uncertainty import analytic_interval, combined_rsd, rsd_for
+    from wastewater.uncertainty import Z_975, SeriesTerm, combined_rsd, first_order_sigma
 
     cf = get_correction_factor("cocaine-be-zuccato2008")
     r = clients["viewer"].get(f"{B}/series?{Q}&measure=consumption&cf_id={cf.cf_id}&ci=analytic").json()
     p0 = r["points"][0]
-    assert p0["consumption_mg_per_day_per_1000"] == pytest.approx(1000 / 25.3 * cf.correction_factor)
-    lo, hi = analytic_interval(p0["consumption_mg_per_day_per_1000"], rsd_for("consumption_mg_per_day_per_1000"))
-    assert (p0["lo95"], p0["hi95"]) == (pytest.approx(lo), pytest.approx(hi))
-    assert p0["lo95"] < p0["consumption_mg_per_day_per_1000"] < p0["hi95"]
+    v = p0["consumption_mg_per_day_per_1000"]
+    assert v == pytest.approx(1000 / 25.3 * cf.correction_factor)
+    var = "consumption_mg_per_day_per_1000"
+    for kind in ("level", "change"):
+        sig = first_order_sigma([SeriesTerm("SE-BIG", "benzoylecgonine", ["2025-01-06"], [1.0])],
+                                variable=var, kind=kind)
+        lo, hi = p0[f"{kind}_lo95_mg_per_day_per_1000"], p0[f"{kind}_hi95_mg_per_day_per_1000"]
+        assert (lo, hi) == (pytest.approx(v * math.exp(-Z_975 * sig)), pytest.approx(v * math.exp(Z_975 * sig)))
+    # change (analysis, sampling, flow reading: 19.3 % on the log scale) inside level (+ flow bias,
+    # population, CF: 41.0 %)
+    assert (p0["level_lo95_mg_per_day_per_1000"] < p0["change_lo95_mg_per_day_per_1000"] < v
+            < p0["change_hi95_mg_per_day_per_1000"] < p0["level_hi95_mg_per_day_per_1000"])
+    info = r["intervals"]
+    assert info["change"]["components"] == ["analysis", "sampling", "flow_reading"]
+    assert info["level"]["components"][-1] == "correction_factor"
+    assert info["level"]["hi95_field"] == "level_hi95_mg_per_day_per_1000"
+    assert info["level"]["unit"] == r["unit"] and "lo95" not in p0
     bad = clients["viewer"].get(f"{B}/series?{Q}&measure=load&cf_id={cf.cf_id}")
     assert bad.status_code == 422 and bad.json()["errors"][0]["column"] == "cf_id"
     assert combined_rsd(0.3, 0.4) == pytest.approx(0.5)
+
+
+def test_public_weekly_intervals_come_from_the_draws_of_the_days(clients):
+    import math
+
+    from wastewater.parameters import default_rsd
+    from wastewater.uncertainty import Z_975, components_for, lognormal_sigma
+
+    pub = clients["public"].get(f"{B}/series?{Q}&ci=montecarlo").json()
+    an = clients["public"].get(f"{B}/series?{Q}&ci=analytic").json()
+    assert pub["aggregation"] == "weekly_mean" and pub["intervals"]["change"]["of"].startswith("weekly")
+
+    def sig(kind):
+        return math.sqrt(sum(lognormal_sigma(default_rsd(c)) ** 2
+                             for c in components_for("load_mg_per_day_per_1000", kind)))
+
+    daily = clients["viewer"].get(f"{B}/series?{Q}").json()["points"]
+    for week, (mc_pt, an_pt) in enumerate(zip(pub["points"], an["points"], strict=True)):
+        v, n = mc_pt["load_mg_per_day_per_1000"], mc_pt["n_days"]
+        assert n == 7
+        days = [p["load_mg_per_day_per_1000"] for p in daily[7 * week:7 * week + 7]]
+        sum_w2 = sum(d * d for d in days) / sum(days) ** 2  # 1/7 for equal days
+        # a week's change band: the random part shrinks with Σw² (≈ 1/7: 7.7 % sd, about ±15 %);
+        # the level band keeps population and flow-meter bias in full
+        shared = sig("level") ** 2 - sig("change") ** 2
+        expect = {"change": 2 * Z_975 * math.sqrt(sig("change") ** 2 * sum_w2),
+                  "level": 2 * Z_975 * math.sqrt(sig("change") ** 2 * sum_w2 + shared)}
+        for kind, width in expect.items():
+            lo, hi = f"{kind}_lo95_mg_per_day_per_1000", f"{kind}_hi95_mg_per_day_per_1000"
+            assert math.log(an_pt[hi] / an_pt[lo]) == pytest.approx(width)
+            assert math.log(mc_pt[hi] / mc_pt[lo]) == pytest.approx(width, rel=0.1)
+        assert an_pt["change_lo95_mg_per_day_per_1000"] < v < an_pt["change_hi95_mg_per_day_per_1000"]
+    nc = clients["public"].get(f"{B}/series?{Q}&ci=analytic&format=netcdf")
+    from wastewater.export import netcdf_to_dataset
+
+    ds = netcdf_to_dataset(nc.content)
+    attrs = ds["load_mg_per_day_per_1000_change_hi95"].attrs
+    assert attrs["interval_kind"] == "change" and attrs["bound"] == "upper"
+    assert attrs["api_field"] == "change_hi95_mg_per_day_per_1000"
+    assert attrs["units"] == ds["load_mg_per_day_per_1000"].attrs["units"]
+    assert attrs["components"] == "analysis,sampling,flow_reading"
+    assert ds["load_mg_per_day_per_1000_level_lo95"].attrs["interval_kind"] == "level"
 
 
 def test_etag_304_and_last_modified(clients):
@@ -68,7 +125,9 @@ def test_csv_dialects_and_formula_injection(clients):
     m = c.get(f"{B}/series?{Q}&format=csv")
     assert m.headers["content-type"].startswith("text/csv")
     lines = m.text.splitlines()
-    assert lines[0] == "site,analyte,date,load_mg_per_day_per_1000,lo95,hi95,censored"
+    assert lines[0] == ("site,analyte,date,load_mg_per_day_per_1000,level_lo95_mg_per_day_per_1000,"
+                        "level_hi95_mg_per_day_per_1000,change_lo95_mg_per_day_per_1000,"
+                        "change_hi95_mg_per_day_per_1000,censored")
     assert lines[1].startswith("SE-BIG,benzoylecgonine,2025-01-06,39.5256916996")
     sv = c.get(f"{B}/series?{Q}&format=csv&dialect=sv").content
     assert sv.startswith(b"\xef\xbb\xbf")
