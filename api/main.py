@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         )
 
     from api.routers import (
+        alerts,
         analyses,
         catalogue,
         events,
@@ -102,8 +103,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         uploads,
     )
 
-    for r in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop,
-              keys):
+    for r in (meta, sites, catalogue, results, series, events, analyses, uploads, alerts, reference,
+              interop, keys):
         app.include_router(
             r.router, prefix=API_PREFIX, dependencies=[Depends(reject_unknown_query)]
         )

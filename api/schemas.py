@@ -235,6 +235,11 @@ class UploadOut(BaseModel):
     rows_superseded: int = 0
     rows_unchanged: int = 0
     message: str | None = Field(None, description="Human-readable note (e.g. which upload a duplicate repeats).")
+    alerts: list[dict[str, Any]] = Field(
+        default_factory=list, description="Alerts this upload raised (GET /alerts has them too); "
+        "only those the key may see.")
+    alerts_message: dict[str, str] | None = Field(
+        None, description="The alerts in one sentence, `sv` and `en`, with a dashboard link.")
     report: ReportOut
 
 

@@ -4,7 +4,7 @@ Each simulated site × analyte has 12 weeks of history and then 30 weekly upload
 (realistic noise: AR(1) φ = 0.5, sd 0.2 on the log scale, weekend factor 1.3, slow trend,
 ~5 % censored, 10 % missing days; :func:`wastewater.stats.simulate.simulate_series`). Every upload
 runs :func:`wastewater.alerts.evaluate_days` exactly as the ingest transaction does. The levels
-documented in ``wastewater.alerts`` and docs/operations.md §9 are: ``unusually_high`` 0.01 per
+documented in ``wastewater.alerts`` and docs/operations.md §8 are: ``unusually_high`` 0.01 per
 site × analyte × day, ``outside_history`` ≤ 0.001, ``method_change`` ≤ 0.001 per upload; all
 kinds together ≈ 0.012–0.018 per site × analyte × day (measured). The CI-sized run (12 series,
 ≈ 2 300 days) bounds them.

@@ -112,6 +112,19 @@ def test_services_and_named_volume(compose: dict) -> None:
         assert services[name]["profiles"] == ["dask"]
 
 
+def test_alerts_worker_service(compose: dict) -> None:
+    """The outbox is drained by `wastewater worker`, started by a bare `up`, after the api has
+    migrated the schema, restarted when it dies (a restart loses nothing: docs/operations.md §8)."""
+    svc = compose["services"]["alerts-worker"]
+    assert svc["command"] == ["wastewater", "worker"]
+    assert "profiles" not in svc and svc["restart"] == "unless-stopped"
+    assert svc["depends_on"]["api"]["condition"] == "service_healthy"
+    assert svc["environment"]["WASTEWATER_DATABASE_URL"] == \
+        compose["services"]["api"]["environment"]["WASTEWATER_DATABASE_URL"]
+    assert {"WASTEWATER_SMTP_HOST", "WASTEWATER_SMTP_PORT", "WASTEWATER_SMTP_TLS",
+            "WASTEWATER_MAIL_FROM", "WASTEWATER_PUBLIC_BASE_URL"} <= set(svc["environment"])
+
+
 def test_db_healthcheck_uses_pg_isready(compose: dict) -> None:
     hc = compose["services"]["db"]["healthcheck"]
     assert hc["test"][0] == "CMD-SHELL"
@@ -174,10 +187,12 @@ def test_compose_overrides_reach_the_url(raw: dict) -> None:
 def test_every_wastewater_variable_is_a_real_setting(compose: dict) -> None:
     """A misspelt WASTEWATER_* name would be silently ignored by pydantic-settings."""
     from api.config import Settings
+    from wastewater.delivery import DeliverySettings
     from wastewater.distributed import DaskSettings
 
     known = {f"WASTEWATER_{name.upper()}" for name in Settings.model_fields}
     known |= {f"WASTEWATER_{name.upper()}" for name in DaskSettings.model_fields}
+    known |= {f"WASTEWATER_{name.upper()}" for name in DeliverySettings.model_fields}
     used = {
         k
         for svc in compose["services"].values()
@@ -415,5 +430,8 @@ def test_every_variable_is_documented_in_operations_guide(raw: dict) -> None:
     names |= {k for k in raw.get("x-api-environment", {})}
     names |= {f"WASTEWATER_{f.upper()}" for f in Settings.model_fields}
     names |= {f"WASTEWATER_{f.upper()}" for f in DaskSettings.model_fields}
+    from wastewater.delivery import DeliverySettings
+
+    names |= {f"WASTEWATER_{f.upper()}" for f in DeliverySettings.model_fields}
     missing = sorted(n for n in names if f"`{n}`" not in guide)
     assert not missing, f"add these to the settings table of docs/operations.md: {missing}"

@@ -52,6 +52,7 @@ __all__ = [
     "outside_history",
     "render_alert",
     "sign_webhook",
+    "summary_sentences",
     "subscriber_may_receive",
     "verify_webhook",
 ]
@@ -597,3 +598,44 @@ def payload_bytes(payload: dict[str, Any]) -> bytes:
     """Canonical JSON bytes of a webhook body (sorted keys, UTF-8), the bytes that are signed."""
     return json.dumps(payload, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
+
+
+_KIND_DAYS = {
+    "unusually_high": ("{n} {dagar} ovanligt höga", "{n} {days} unusually high"),
+    "outside_history": ("{n} {dagar} långt utanför platsens tidigare värden",
+                        "{n} {days} far outside the site's history"),
+    "method_change": ("möjligt omärkt metodbyte från {date}",
+                      "possible unmarked method change from {date}"),
+    "possible_dumping": ("{n} {dagar} med möjlig dumpning under en insats",
+                         "{n} {days} of possible dumping during an operation"),
+}
+
+
+def summary_sentences(alerts: Sequence[dict[str, Any]], *, link: str | None = None
+                      ) -> dict[str, str]:
+    """One Swedish and one English sentence summing up an upload's alerts.
+
+    >>> summary_sentences([{"kind": "unusually_high", "site": "SE-KAT-ROS",
+    ...                     "analyte": "amphetamine", "date": "2025-03-05"}] * 2)["en"]
+    '2 days unusually high for amphetamine at SE-KAT-ROS.'
+    """
+    if not alerts:
+        return {"sv": "", "en": ""}
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for a in alerts:
+        groups.setdefault((a["kind"], a["analyte"], a["site"]), []).append(a)
+    sv_parts, en_parts = [], []
+    for (kind, analyte, site), rows in groups.items():
+        n = len(rows)
+        date = min(r["date"] for r in rows)
+        sv_t, en_t = _KIND_DAYS[kind]
+        sv_parts.append(sv_t.format(n=n, dagar="dag" if n == 1 else "dagar", date=date)
+                        + f" för {analyte} vid {site}")
+        en_parts.append(en_t.format(n=n, days="day" if n == 1 else "days", date=date)
+                        + f" for {analyte} at {site}")
+    sv = "; ".join(sv_parts)
+    en = "; ".join(en_parts)
+    if link:
+        sv += f"; se {link}"
+        en += f"; see {link}"
+    return {"sv": sv[0].upper() + sv[1:] + ".", "en": en[0].upper() + en[1:] + "."}

@@ -79,6 +79,9 @@ app.add_typer(keys_app, name="keys")
 analyse_app = typer.Typer(help="Change tests over the whole database, written as one table.",
                           no_args_is_help=True)
 app.add_typer(analyse_app, name="analyse")
+alerts_app = typer.Typer(help="Alerts raised on upload: subscriptions and deliveries.",
+                         no_args_is_help=True)
+app.add_typer(alerts_app, name="alerts")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -370,6 +373,86 @@ def serve(
 ) -> None:
     """Serve the HTTP API (/api/v1) and the dashboard with uvicorn."""
     _serve(ctx, host, port, workers)
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="One round over the due deliveries, then exit.")] = False,
+) -> None:
+    """Deliver queued alerts (e-mail over SMTP, signed webhooks) until stopped.
+
+    Settings come from WASTEWATER_SMTP_HOST, _SMTP_PORT, _SMTP_TLS (none|starttls|tls),
+    _SMTP_USER, _SMTP_PASSWORD, _MAIL_FROM, _PUBLIC_BASE_URL, _DELIVERY_MAX_ATTEMPTS,
+    _DELIVERY_BACKOFF_SECONDS, _WORKER_POLL_SECONDS (docs/operations.md). Stops on SIGTERM or
+    Ctrl-C after the delivery in progress.
+    """
+    import logging
+    import signal
+    import threading
+
+    from wastewater.delivery import DeliverySettings, run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = _engine(ctx)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    cfg = DeliverySettings()
+    err_console.print(f"delivering alerts via SMTP {cfg.smtp_host}:{cfg.smtp_port} "
+                      f"({cfg.smtp_tls}) and webhooks; polling every {cfg.worker_poll_seconds:g} s")
+    total = run_worker(engine, cfg, stop=stop, once=once)
+    err_console.print(f"sent {total['sent']}, retried {total['retry']}, failed {total['failed']}")
+    engine.dispose()
+
+
+class Channel(str, enum.Enum):
+    email = "email"
+    webhook = "webhook"
+
+
+@alerts_app.command("subscribe")
+def alerts_subscribe(
+    ctx: typer.Context,
+    channel: Annotated[Channel, typer.Argument(help="email or webhook.")],
+    target: Annotated[str, typer.Argument(help="E-mail address or webhook URL.")],
+    role: Annotated[str, typer.Option(
+        "--role", help="What the subscriber may see: public, viewer, analyst, admin.")] = "public",
+    key_id: Annotated[str | None, typer.Option(
+        "--key-id", help="Receive as this API key (its role and sites).")] = None,
+    secret: Annotated[str | None, typer.Option(
+        "--secret", help="Webhook signing secret (required for webhooks).")] = None,
+    site: Annotated[list[str] | None, typer.Option("--site", help="Only these sites (repeatable).")] = None,
+    kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these alert kinds (repeatable).")] = None,
+    lang: Annotated[str, typer.Option("--lang", help="sv or en.")] = "sv",
+) -> None:
+    """Subscribe an e-mail address or a webhook to alerts (audited)."""
+    from wastewater.storage.alerts import add_subscription
+
+    engine = _engine(ctx)
+    try:
+        sid = add_subscription(engine, channel=channel.value, target=target, role=role,
+                               key_id=key_id, secret=secret, sites=site, kinds=kind, lang=lang,
+                               created_by="cli")
+    except ValueError as exc:
+        raise _refuse(str(exc)) from exc
+    console.print(f"subscription {sid}: {channel.value} {target} as {role}")
+
+
+@alerts_app.command("deliveries")
+def alerts_deliveries(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="pending, sent or failed.")] = None,
+) -> None:
+    """Queued, sent and failed deliveries with their attempts and last error."""
+    from wastewater.storage.alerts import load_deliveries
+
+    engine = _engine(ctx)
+    table = Table("id", "alert", "channel", "target", "status", "attempts", "last error")
+    for r in load_deliveries(engine, status=status):
+        table.add_row(str(r["delivery_id"]), str(r["alert_id"]), r["channel"], r["target"],
+                      r["status"], str(r["attempts"]), r["last_error"] or "")
+    console.print(table)
 
 
 def _demo_euda(engine, folder: Path) -> None:

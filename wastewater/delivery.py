@@ -109,8 +109,9 @@ def send_email(row: dict[str, Any], cfg: DeliverySettings) -> None:
 
 
 def send_webhook(row: dict[str, Any], cfg: DeliverySettings) -> None:
-    """POST one outbox row's JSON body, signed with the subscription's secret."""
-    import httpx
+    """POST one outbox row's JSON body, signed with the subscription's secret (stdlib urllib)."""
+    import urllib.error
+    import urllib.request
 
     from wastewater.alerts import payload_bytes, sign_webhook
 
@@ -121,13 +122,17 @@ def send_webhook(row: dict[str, Any], cfg: DeliverySettings) -> None:
                "X-Wastewater-Timestamp": str(ts),
                "X-Wastewater-Signature": sign_webhook(row["secret"] or "", ts, body),
                "User-Agent": "wastewater-alerts/1"}
+    request = urllib.request.Request(row["target"], data=body, headers=headers, method="POST")
     try:
-        resp = httpx.post(row["target"], content=body, headers=headers,
-                          timeout=cfg.webhook_timeout_seconds)
-    except httpx.HTTPError as exc:
-        raise DeliveryError(f"webhook {row['target']}: {type(exc).__name__}: {exc}") from exc
-    if resp.status_code >= 300:
-        raise DeliveryError(f"webhook {row['target']}: HTTP {resp.status_code} {resp.text[:200]}")
+        with urllib.request.urlopen(request, timeout=cfg.webhook_timeout_seconds) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        raise DeliveryError(f"webhook {row['target']}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DeliveryError(f"webhook {row['target']}: {type(reason).__name__}: {reason}") from exc
+    if status >= 300:
+        raise DeliveryError(f"webhook {row['target']}: HTTP {status}")
 
 
 SENDERS = {"email": send_email, "webhook": send_webhook}

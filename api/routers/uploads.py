@@ -144,6 +144,7 @@ async def upload(
     body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
                       or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
     body["filename"] = file.filename
+    body["alerts"], body["alerts_message"] = _alerts_for(p, out.alerts)
     if out.duplicate:
         details = getattr(out.report, "details", None) or {}
         body["message"] = details.get("duplicate_message") or (
@@ -156,6 +157,19 @@ async def upload(
             status_code=422,
         )
     return JSONResponse(body, status_code=201 if out.stored and not out.dry_run else 200)
+
+
+def _alerts_for(p: Principal, raised) -> tuple[list[dict], dict[str, str] | None]:
+    """The upload's alerts this key may see, and one sentence about them (sv, en)."""
+    from api.routers.alerts import alert_visible
+    from wastewater.alerts import summary_sentences
+
+    visible = [json_safe(a) for a in raised if alert_visible(p, a)]
+    if not visible:
+        return [], None
+    sites = sorted({a["site"] for a in visible})
+    link = "/dashboard/alerts" + (f"?site={sites[0]}" if len(sites) == 1 else "")
+    return visible, summary_sentences(visible, link=link)
 
 
 def _upload_visible(p: Principal, meta: dict) -> bool:

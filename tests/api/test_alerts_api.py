@@ -1,0 +1,105 @@
+"""Alerts through the HTTP API: the upload's answer names them, GET /alerts lists them by key,
+acknowledge/dismiss are audited, subscriptions bind to the calling key, deliveries are admin-only
+and show why a failed one failed."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.config import Settings
+from api.main import create_app
+from api.security import create_key
+from tests.alert_fixtures import NEW_START, SITE, SPIKE_DAY, history_csv, new_week_csv, sites_csv
+from wastewater.storage.service import ingest_bytes
+
+
+@pytest.fixture
+def api(engine):
+    for name, data in (("sites.csv", sites_csv()), ("h.csv", history_csv())):
+        assert ingest_bytes(engine, data, filename=name, uploader="seed").stored
+    events = ("event_id,kind,start,end,sites,substances,description,confidential\n"
+              f"OP-X,operation,{NEW_START},{NEW_START + dt.timedelta(days=4)},{SITE},amphetamine,"
+              "insats,true\n").encode()
+    assert ingest_bytes(engine, events, filename="ev.csv", uploader="seed").stored
+    app = create_app(Settings(database_url=str(engine.url)), engine=engine)
+    tokens = {"lab": create_key(engine, "lab-kat", "lab", sites=[SITE]),
+              "viewer": create_key(engine, "samordnare", "viewer"),
+              "viewer_other": create_key(engine, "annan", "viewer", sites=["SE-OTHER"]),
+              "analyst": create_key(engine, "polis", "analyst"),
+              "admin": create_key(engine, "it", "admin")}
+
+    def client(role: str) -> TestClient:
+        c = TestClient(app, raise_server_exceptions=False)
+        if role != "public":
+            c.headers["X-API-Key"] = tokens[role]
+        return c
+    return client
+
+
+def _upload(api, factor=1.6):
+    return api("lab").post("/api/v1/uploads/results",
+                           files={"file": ("week.csv", new_week_csv(factor=factor))})
+
+
+def test_upload_answer_names_its_alerts_and_hides_confidential_ones_from_the_lab(api):
+    r = _upload(api)
+    assert r.status_code == 201, r.text
+    body = r.json()
+    # the lab key sees the unusual day but not the dumping alert of the confidential operation
+    assert [(a["kind"], a["date"]) for a in body["alerts"]] == [("unusually_high", SPIKE_DAY.isoformat())]
+    assert body["alerts_message"] == {
+        "sv": f"1 dag ovanligt höga för amphetamine vid {SITE}; se /dashboard/alerts?site={SITE}.",
+        "en": f"1 day unusually high for amphetamine at {SITE}; see /dashboard/alerts?site={SITE}."}
+    upload_id = body["upload_id"]
+    kinds = {a["kind"] for a in api("analyst").get(
+        "/api/v1/alerts", params={"upload_id": upload_id}).json()["items"]}
+    assert kinds == {"unusually_high", "possible_dumping"}
+    viewer = api("viewer").get("/api/v1/alerts", params={"upload_id": upload_id}).json()
+    assert [a["kind"] for a in viewer["items"]] == ["unusually_high"]
+    assert api("viewer_other").get("/api/v1/alerts").json()["items"] == []
+    assert api("public").get("/api/v1/alerts").status_code == 401  # needs a key
+    again = api("lab").post("/api/v1/uploads/results", files={"file": ("week.csv", new_week_csv())})
+    assert again.status_code == 200 and again.json()["duplicate"] and again.json()["alerts"] == []
+
+
+def test_acknowledge_and_dismiss_are_audited(api):
+    _upload(api)
+    alert = api("viewer").get("/api/v1/alerts").json()["items"][0]
+    r = api("viewer").post(f"/api/v1/alerts/{alert['alert_id']}/acknowledge",
+                           json={"note": "labbet kontaktat"})
+    assert r.status_code == 200 and r.json()["status"] == "acknowledged"
+    assert r.json()["status_by"] == "samordnare" and r.json()["status_note"] == "labbet kontaktat"
+    assert api("viewer_other").post(f"/api/v1/alerts/{alert['alert_id']}/dismiss").status_code == 404
+    assert api("viewer").post(f"/api/v1/alerts/{alert['alert_id']}/dismiss").json()["status"] == "dismissed"
+    audit = api("admin").get("/api/v1/audit", params={"limit": 1000}).json()
+    items = audit["items"] if isinstance(audit, dict) else audit
+    mine = [(a["action"], a["actor"]) for a in items if a.get("target") == f"alert/{alert['alert_id']}"]
+    assert sorted(mine) == [("alert_acknowledged", "samordnare"), ("alert_dismissed", "samordnare")]
+    assert api("viewer").get("/api/v1/alerts", params={"status": "open"}).json()["items"] == []
+
+
+def test_subscriptions_bind_to_the_key_and_deliveries_are_admin_only(api):
+    r = api("viewer").post("/api/v1/alerts/subscriptions",
+                           json={"channel": "email", "target": "samordnare@kommun.example.se",
+                                 "lang": "sv"})
+    assert r.status_code == 201, r.text
+    assert api("viewer").post("/api/v1/alerts/subscriptions", json={
+        "channel": "email", "target": "x@example.se", "role": "admin"}).status_code == 403
+    bad = api("viewer").post("/api/v1/alerts/subscriptions", json={
+        "channel": "webhook", "target": "ftp://x", "secret": "0123456789abcdef"})
+    assert bad.status_code == 422 and "http(s)" in bad.text
+    mine = api("viewer").get("/api/v1/alerts/subscriptions").json()["items"]
+    assert [(s["role"], s["target"]) for s in mine] == [("viewer", "samordnare@kommun.example.se")]
+    assert "secret" not in mine[0]
+    assert api("analyst").get("/api/v1/alerts/subscriptions").json()["items"] == []
+    _upload(api)
+    assert api("viewer").get("/api/v1/alerts/deliveries").status_code == 403
+    rows = api("admin").get("/api/v1/alerts/deliveries").json()["items"]
+    # the viewer receives the unusual day, not the confidential dumping alert
+    assert [(d["target"], d["status"]) for d in rows] == [("samordnare@kommun.example.se", "pending")]
+    sid = mine[0]["subscription_id"]
+    assert api("analyst").delete(f"/api/v1/alerts/subscriptions/{sid}").status_code == 404
+    assert api("viewer").delete(f"/api/v1/alerts/subscriptions/{sid}").json()["active"] is False
