@@ -684,6 +684,12 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
         status_bits.append(f"<p>{esc(t('upload_duplicate', lang))}</p>")
     elif answer.get("stored"):
         status_bits.append(f"<p>{esc(t('upload_stored', lang, n=answer.get('rows_inserted', 0)))}</p>")
+        message = (answer.get("alerts_message") or {}).get(lang)
+        if message:
+            sites = sorted({a["site"] for a in answer.get("alerts") or []})
+            link = url(f"{BASE}/alerts", {"lang": lang, "site": sites[0] if len(sites) == 1 else None})
+            status_bits.append(f'<p class="warning" data-testid="upload-alerts">{esc(message)} '
+                               f'<a href="{esc(link)}">{esc(t("nav_alerts", lang))}</a></p>')
     elif resp.status_code < 300:
         status_bits.append(f"<p>{esc(t('upload_ok', lang))}</p>")
     if issues:
@@ -691,6 +697,123 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
     body.append(f'<section aria-labelledby="upload-result" role="status">{"".join(status_bits)}</section>')
     return _html(page(title=t("upload_title", lang), body="".join(body), lang=lang, active="upload",
                       role=viewer.role))
+
+
+# -- alerts ----------------------------------------------------------------------------------------------------------
+
+ALERT_ACTIONS = {"acknowledge": "acknowledged", "dismiss": "dismissed", "reopen": "open"}
+
+
+def _visible_alerts(viewer: D.Viewer, site: str | None) -> list[dict[str, Any]]:
+    """Stored alerts of ``site`` the viewer's key may read (:func:`wastewater.alerts.reader_may_see`)."""
+    from wastewater.alerts import reader_may_see
+    from wastewater.storage.alerts import load_alerts
+
+    p = viewer.principal
+    rows = load_alerts(viewer.engine, sites=[site] if site else None,
+                       include_confidential=viewer.sees_confidential)
+    return [r for r in rows if reader_may_see(r, role=p.role, sites=p.sites)]
+
+
+def _alert_form(alert: dict[str, Any], lang: str, site: str) -> str:
+    buttons = [a for a in ("acknowledge", "dismiss", "reopen")
+               if ALERT_ACTIONS[a] != alert["status"] and not (a == "reopen" and alert["status"] == "open")]
+    parts = []
+    for a in buttons:
+        cls = "" if a == "acknowledge" else ' class="secondary"'
+        label = esc(t("alert_" + a, lang))
+        parts.append(f'<button type="submit" name="action" value="{a}"{cls} '
+                     f'aria-label="{label} {alert["alert_id"]}">{label}</button>')
+    inner = "".join(parts)
+    return (f'<form method="post" action="{BASE}/alerts/{alert["alert_id"]}?lang={lang}" '
+            f'class="inline" data-testid="alert-form-{alert["alert_id"]}">'
+            f'<input type="hidden" name="site" value="{esc(site)}">{inner}</form>')
+
+
+def _alerts_table(alerts: list[dict[str, Any]], lang: str, site: str, caption: str) -> str:
+    head = [t("col_date", lang), t("analyte", lang), t("col_kind_alert", lang), t("col_reason", lang),
+            t("col_upload", lang), t("col_status", lang), t("col_action", lang)]
+    rows = []
+    for a in alerts:
+        status = t(f"alert_status_{a['status']}", lang)
+        if a.get("status_by"):
+            status += f" ({a['status_by']})"
+        rows.append(
+            f'<tr data-alert-id="{a["alert_id"]}" data-status="{esc(a["status"])}">'
+            f'<th scope="row">{esc(format_date(a["date"]))}</th>'
+            f'<td>{esc(analyte_name(a["analyte"], lang))}</td>'
+            f'<td>{esc(t("alert_kind_" + a["kind"], lang))}</td>'
+            f'<td>{esc(a["reason_sv"] if lang == "sv" else a["reason_en"])}</td>'
+            f'<td class="num">{a["upload_id"]}</td>'
+            f'<td class="alert-status">{esc(status)}</td>'
+            f'<td>{_alert_form(a, lang, site)}</td></tr>')
+    return (f'<div class="table-wrap" tabindex="0" role="region" aria-label="{esc(caption)}">'
+            f'<table id="alerts-table"><caption>{esc(caption)}</caption><thead><tr>'
+            + "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
+            + f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+
+
+@router.get("/alerts", response_class=HTMLResponse)
+def alerts_page(request: Request) -> HTMLResponse:
+    """Alerts per site, newest day first, with acknowledge / dismiss buttons (audited)."""
+    viewer, notice = _viewer(request)
+    lang = _lang(request)
+    body = [f"<p>{esc(t('alerts_intro', lang))}</p>"]
+    if viewer.is_public:
+        body.append(_notice(t("alerts_needs_key", lang)) +
+                    f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
+        return _html(page(title=t("alerts_title", lang), body="".join(body), lang=lang,
+                          active="alerts", role=viewer.role))
+    sites = D.visible_sites(viewer)
+    site = _choose_site(sites, request.query_params.get("site"))
+    done = request.query_params.get("done")
+    if done:
+        body.append(f'<p role="status" class="notice">{esc(done)}</p>')
+    if site is None:
+        body.append(_notice(t("no_data", lang)))
+    else:
+        body.append(_controls(f"{BASE}/alerts", lang,
+                              [select("site", t("site", lang), _site_options(sites, lang), site)]))
+        alerts = _visible_alerts(viewer, site)
+        caption = t("alerts_caption", lang, site=_site_label(sites, site))
+        body.append(_alerts_table(alerts, lang, site, caption) if alerts
+                    else _notice(t("alerts_none", lang)))
+    if viewer.role == "admin":
+        from wastewater.storage.alerts import load_deliveries
+
+        failed = load_deliveries(viewer.engine, status="failed")
+        if failed:
+            frame = pd.DataFrame([{"target": f["target"], "attempts": f["attempts"],
+                                   "last_error": f["last_error"]} for f in failed])
+            body.append(table(frame, caption=t("alerts_failed_caption", lang), lang=lang,
+                              table_id="failed-deliveries", decimals=0,
+                              headers={"target": t("col_target", lang),
+                                       "attempts": t("col_attempts", lang),
+                                       "last_error": t("col_error", lang)}))
+    return _html(page(title=t("alerts_title", lang), body="".join(body), lang=lang, active="alerts",
+                      role=viewer.role, query={"site": site}))
+
+
+@router.post("/alerts/{alert_id}")
+def alert_action(request: Request, alert_id: int, action: Annotated[str, Form()] = "",
+                 site: Annotated[str, Form()] = "") -> Response:
+    """Acknowledge / dismiss / reopen with the cookie's key; written to the audit log."""
+    from wastewater.storage.alerts import set_alert_status
+
+    viewer, _ = _viewer(request)
+    lang = _lang(request)
+    if viewer.is_public or action not in ALERT_ACTIONS:
+        return _html(page(title=t("alerts_title", lang), body=_notice(t("alerts_needs_key", lang)),
+                          lang=lang, active="alerts", role=viewer.role), status=403)
+    mine = [a for a in _visible_alerts(viewer, None) if a["alert_id"] == alert_id]
+    if not mine:
+        return _html(page(title=t("alerts_title", lang), body=_notice(t("no_data", lang)),
+                          lang=lang, active="alerts", role=viewer.role), status=404)
+    status = ALERT_ACTIONS[action]
+    set_alert_status(viewer.engine, alert_id, status, actor=viewer.principal.name)
+    done = t("alert_done", lang, id=alert_id, status=t(f"alert_status_{status}", lang).lower())
+    return RedirectResponse(url(f"{BASE}/alerts", {"lang": lang, "site": site or mine[0]["site"],
+                                                   "done": done}), status_code=303)
 
 
 # -- login (API key in a cookie) ---------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ NAV = (
     ("riskweekends", "nav_riskweekends"),
     ("compare", "nav_compare"),
     ("upload", "nav_upload"),
+    ("alerts", "nav_alerts"),
     ("report", "nav_report"),
     ("login", "nav_login"),
 )

@@ -159,6 +159,37 @@ def _figure_section(fig_id: str, title: str, fig, summary: str, lang: str, data_
                         summary=summary, lang=lang, data_table=data_table, level=level)
 
 
+def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: str) -> str:
+    """Alerts of the period: counts by kind and status (acknowledged = acted on). Confidential
+    operations only in the analyst view; the public view shows counts, not days or values."""
+    from wastewater.alerts import ALERT_KINDS
+    from wastewater.storage.alerts import alert_summary
+
+    head = f'<section aria-labelledby="h-alerts"><h2 id="h-alerts">{esc(t("report_alerts", lang))}</h2>'
+    summary = alert_summary(viewer.engine, sites=sites, start=start, end=end,
+                            include_confidential=viewer.sees_confidential)
+    if not summary["n"]:
+        return head + f'<p data-testid="report-alerts">{esc(t("report_alerts_none", lang))}</p></section>'
+    st = summary["by_status"]
+    text = t("report_alerts_summary", lang, n=summary["n"], ack=st.get("acknowledged", 0),
+             dis=st.get("dismissed", 0), open=st.get("open", 0))
+    rows = []
+    for kind in ALERT_KINDS:
+        mine = [a for a in summary["alerts"] if a["kind"] == kind]
+        if mine:
+            rows.append({"kind": t(f"alert_kind_{kind}", lang), "n": len(mine),
+                         "acknowledged": sum(a["status"] == "acknowledged" for a in mine),
+                         "dismissed": sum(a["status"] == "dismissed" for a in mine),
+                         "open": sum(a["status"] == "open" for a in mine)})
+    tab = table(pd.DataFrame(rows), caption=t("report_alerts", lang), lang=lang, decimals=0,
+                row_header="kind", table_id="report-alerts-table",
+                headers={"kind": t("col_kind_alert", lang), "n": "n",
+                         "acknowledged": t("alert_status_acknowledged", lang),
+                         "dismissed": t("alert_status_dismissed", lang),
+                         "open": t("alert_status_open", lang)})
+    return head + f'<p data-testid="report-alerts">{esc(text)}</p>{tab}</section>'
+
+
 def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv",
                  sites: list[str] | None = None, principal: Any = None,
                  settings: Any = None) -> str:
@@ -308,6 +339,8 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
                                        "end": t("col_end", lang)}))
     sections.extend(effect_sections)
     sections.append("</section>")
+    # 2b. alerts raised by uploads in the tertial (how many, which were acted on)
+    sections.append(_alerts_section(viewer, list(visible["site"]), start, end, lang))
     # 3. certainty
     sections.append(_certainty_section(lang, changes_frame))
     # 4. per-site figures

@@ -50,6 +50,7 @@ __all__ = [
     "fingerprint",
     "level_shift_at",
     "outside_history",
+    "reader_may_see",
     "render_alert",
     "sign_webhook",
     "summary_sentences",
@@ -461,6 +462,18 @@ def subscriber_may_receive(alert: dict[str, Any], *, role: str, sites: Iterable[
         if site_population is None or site_population < min_public_population:
             return False
     return True
+
+
+def reader_may_see(alert: dict[str, Any], *, role: str, sites: Iterable[str] | None) -> bool:
+    """Whether a key of ``role`` (site scope ``sites``, ``None`` = all) may read ``alert`` in
+    the API or the dashboard: alerts rest on single-day values, so ``public`` sees none;
+    confidential operations only ``analyst``/``admin``.
+    """
+    if role == "public":
+        return False
+    if sites is not None and alert["site"] not in set(sites):
+        return False
+    return not alert.get("confidential") or role in ("analyst", "admin")
 
 
 def _iso_week(date: str) -> str:

@@ -68,10 +68,11 @@ class SubscriptionIn(BaseModel):
 
 
 def alert_visible(p: Principal, alert: dict[str, Any]) -> bool:
-    """The key's site scope, and confidential operations for analyst/admin only."""
-    if p.rank < 1 or not p.in_scope(alert["site"]):
-        return False
-    return not alert.get("confidential") or p.sees_confidential
+    """The key's site scope, and confidential operations for analyst/admin only
+    (:func:`wastewater.alerts.reader_may_see`)."""
+    from wastewater.alerts import reader_may_see
+
+    return reader_may_see(alert, role=p.role, sites=p.sites)
 
 
 @router.get("", response_model=PageOut[AlertOut], summary="Alerts raised by uploads, newest day first",
