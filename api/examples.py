@@ -53,6 +53,9 @@ EXAMPLES: dict[str, Any] = {
     "first_year": 2011,
     "last_year": 2024,
     "series_id": "toronto-ontario",
+    "alert_id": 1,
+    "subscription_id": 1,
+    "status": "open",
 }
 
 #: Where a name takes other values on one path: ``{path: {name: example}}``.
@@ -68,6 +71,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "/api/v1/reference/series": {"country": "CA", "analyte": "norfentanyl", "source": "StatCan-13100871",
                                  "from": "2022-01-01", "to": "2023-11-30"},
     "/api/v1/reference/series/import": {"format": "statcan-13100871", "source": "StatCan-13100871"},
+    "/api/v1/alerts/deliveries": {"status": "failed"},
 }
 
 

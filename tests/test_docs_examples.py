@@ -29,6 +29,7 @@ DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "api" 
 #: not run in the session: long-running servers, the id-dependent revoke, and the tertial report
 #: (about 45 s here; tests/test_report.py runs the same code)
 SKIP_RUN = ("wastewater serve", "wastewater demo", "wastewater --help", "wastewater keys revoke",
+            "wastewater worker",
             "wastewater report")
 
 
