@@ -1,0 +1,496 @@
+"""THE access policy of the service: who may see what, and the public aggregation rule.
+
+Every path that shows data — each API route, dashboard page, CSV/netCDF download, the
+follow-up report, the exports and the risk-weekend calendar — asks this module; nothing else
+decides access. The policy has two parts:
+
+1. :data:`POLICY`, one table *role × resource → level* (:class:`Level`):
+
+   ``none``    refused (401 without a key, 403 with one);
+   ``public``  the public rule (below);
+   ``full``    every detail, within the key's site scope;
+   ``own``     only what this key itself uploaded (ownership by key id, never by name),
+               within its site scope.
+
+2. The **public rule** (:class:`PublicRule`), applied wherever ``level == public``:
+
+   * only catchments whose latest population is at least ``min_population``
+     (default :data:`MIN_PUBLIC_POPULATION` = 10 000, the ethics rule of thumb of
+     [Hall2012]_; sub-catchments such as pumping stations stay with authorised roles,
+     [Prichard2014]_);
+   * never a single-day value: daily data are aggregated by **whole ISO weeks**
+     (:func:`public_weeks`), each week computed over all its seven days whatever date window
+     was asked (the window only selects which whole weeks come back), and a week with fewer
+     than ``min_days_per_week`` measured days is suppressed;
+   * the weekday profile uses only those whole weeks and shows a weekday only when it rests on
+     at least ``min_weeks_per_weekday`` weeks (:func:`public_weekday_profile`);
+   * risk-weekend ratios only when the weekend has at least ``min_days_per_weekend``
+     measured days (:func:`public_risk_weekend_ratios`);
+   * confidential events (police operations under OSL 18 kap. 1 §) never; an event shows only
+     the public sites it names, and an event naming only non-public sites is not shown at all
+     (also not in the risk-weekend calendar, :func:`visible_events`);
+   * operation effects and risk-weekend ratios *are* public for non-confidential events at
+     public catchments: the kommun's medborgarlöfte publishes its follow-up on public web
+     pages, so the same figures (estimate, 95 % CI, p-value, numbers of days, method, the
+     quotable sentence; :data:`PUBLIC_EFFECT_FIELDS`) are served to anonymous API callers
+     exactly as the dashboard shows them.
+
+A revoked (or unknown) key gets ``none`` everywhere except the service metadata: the API
+answers 401; the dashboard, which must stay usable, shows the public view with a notice.
+
+Pure Python/pandas; no web framework here (the API maps :class:`AccessDenied` to 401/403).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "REVOKED",
+    "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicRule", "check", "event_visible",
+    "level", "may", "public_operation_effect", "public_risk_weekend_ratios", "public_weekday_profile",
+    "public_weeks", "site_is_public", "upload_visible", "visible_events", "visible_sites_frame",
+    "whole_week_bounds",
+]
+
+#: Every principal the policy knows; ``public`` = no key, ``revoked`` = a revoked/unknown key.
+ROLES = ("public", "viewer", "lab", "analyst", "admin", "revoked")
+#: Roles a key can be created with.
+KEY_ROLES = ("viewer", "lab", "analyst", "admin")
+
+#: Smallest catchment [persons] shown to the public: "ballpark >= 10 000 people" [Hall2012]_.
+#: Overridden by the deployment setting ``WASTEWATER_MIN_PUBLIC_POPULATION``.
+MIN_PUBLIC_POPULATION = 10_000
+#: Fewest measured days of an ISO week for its public mean: with two or more days no published
+#: figure equals one day's value, and twice-weekly sampling programmes stay publishable.
+MIN_DAYS_PER_PUBLIC_WEEK = 2
+#: Fewest whole weeks behind one weekday of the public weekday profile.
+MIN_WEEKS_PER_PUBLIC_WEEKDAY = 4
+#: Fewest measured days of a risk weekend behind a public ratio.
+MIN_DAYS_PER_PUBLIC_WEEKEND = 2
+
+
+class Level(str, enum.Enum):
+    """What a principal gets of a resource (see the module docstring)."""
+
+    NONE = "none"
+    PUBLIC = "public"
+    FULL = "full"
+    OWN = "own"
+
+    def __str__(self) -> str:  # "public", not "Level.PUBLIC", in tables and messages
+        return self.value
+
+
+N, P, F, OWN = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
+
+#: resource → (description in Swedish, description in English)
+RESOURCES: dict[str, tuple[str, str]] = {
+    "meta": ("hälsa, version, ämneskatalog, API-dokumentation", "health, version, analyte catalogue, API docs"),
+    "sites": ("upptagningsområden", "catchments"),
+    "daily_values": ("dygnsvärden, enskilda resultat och prover, PHES-ODM-export",
+                     "daily values, single results and samples, PHES-ODM export"),
+    "weekly_means": ("veckomedelvärden och veckodagsprofil", "weekly means and weekday profile"),
+    "operation_effects": ("effekt av insatser", "operation effects"),
+    "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
+    "other_analyses": ("trend, nivåskiften, larm – visar enskilda dygn",
+                       "trend, change points, alerts – they show single days"),
+    "events": ("händelser: insatser, kampanjer", "events: operations, campaigns"),
+    "confidential_events": ("sekretessbelagda insatser, OSL 18 kap. 1 §",
+                            "confidential operations, OSL 18:1"),
+    "calendar": ("riskhelgskalender", "risk-weekend calendar"),
+    "reference": ("EUDA:s publicerade jämförelsedata", "EUDA published reference data"),
+    "exports": ("export i EUDA:s format (kampanjvecka)", "export in EUDA layout (campaign week)"),
+    "report_public": ("uppföljningsrapport, publik vy", "follow-up report, public view"),
+    "report_analyst": ("uppföljningsrapport, analytikervy – sekretess",
+                       "follow-up report, analyst view – confidential"),
+    "upload_metadata": ("uppladdningar: lista och valideringsrapport", "uploads: list and validation report"),
+    "raw_uploads": ("uppladdade filer i original", "uploaded files, verbatim"),
+    "upload_results": ("ladda upp resultat och flöden", "upload results and flows"),
+    "upload_events": ("ladda upp händelser", "upload events"),
+    "upload_sites": ("ladda upp platser och befolkning", "upload sites and populations"),
+    "import_odm": ("importera PHES-ODM", "import PHES-ODM"),
+    "import_euda": ("importera EUDA-data", "import EUDA data"),
+    "keys": ("API-nycklar", "API keys"),
+    "audit": ("granskningslogg", "audit log"),
+}
+
+#: THE table. Columns in the order of :data:`ROLES`: public, viewer, lab, analyst, admin, revoked.
+_TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
+    "meta":                (F, F, F, F, F, F),
+    "sites":               (P, F, F, F, F, N),
+    "daily_values":        (N, F, F, F, F, N),
+    "weekly_means":        (P, F, F, F, F, N),
+    "operation_effects":   (P, F, F, F, F, N),
+    "risk_weekend_ratios": (P, F, F, F, F, N),
+    "other_analyses":      (N, F, F, F, F, N),
+    "events":              (P, F, F, F, F, N),
+    "confidential_events": (N, N, N, F, F, N),
+    "calendar":            (P, F, F, F, F, N),
+    "reference":           (F, F, F, F, F, N),
+    "exports":             (P, F, F, F, F, N),
+    "report_public":       (P, P, P, P, P, N),
+    "report_analyst":      (N, N, N, F, F, N),
+    "upload_metadata":     (N, N, OWN, F, F, N),
+    "raw_uploads":         (N, N, OWN, N, F, N),
+    "upload_results":      (N, N, F, N, F, N),
+    "upload_events":       (N, N, N, F, F, N),
+    "upload_sites":        (N, N, N, N, F, N),
+    "import_odm":          (N, N, N, F, F, N),
+    "import_euda":         (N, N, N, N, F, N),
+    "keys":                (N, N, N, N, F, N),
+    "audit":               (N, N, N, N, F, N),
+}
+assert set(_TABLE) == set(RESOURCES)
+
+#: ``POLICY[resource][role] -> Level``.
+POLICY: dict[str, dict[str, Level]] = {
+    res: dict(zip(ROLES, levels, strict=True)) for res, levels in _TABLE.items()
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: key name, role, optional site scope (``None`` = all sites) and key id."""
+
+    name: str
+    role: str
+    sites: frozenset[str] | None = None
+    key_id: str | None = None
+
+    @property
+    def rank(self) -> int:
+        """Read rank (kept for callers that sort roles): public 0, viewer/lab 1, analyst 2, admin 3."""
+        return {"public": 0, "revoked": 0, "viewer": 1, "lab": 1, "analyst": 2, "admin": 3}[self.role]
+
+    @property
+    def is_public(self) -> bool:
+        """True when the public rule applies to data (no key, or a revoked key)."""
+        return self.role in ("public", "revoked")
+
+    @property
+    def sees_confidential(self) -> bool:
+        return may(self, "confidential_events")
+
+    def in_scope(self, site: str) -> bool:
+        return self.sites is None or site in self.sites
+
+
+PUBLIC = Principal(name="public", role="public")
+REVOKED = Principal(name="revoked", role="revoked")
+
+
+class AccessDenied(Exception):
+    """A principal asked for a resource its role does not get (``level == none``).
+
+    ``authenticate`` is True when presenting a (valid) key could help: the API answers 401,
+    otherwise 403. ``message_sv`` / ``message_en`` say what is refused and what to do.
+    """
+
+    def __init__(self, principal: Principal, resource: str, what: str | None = None) -> None:
+        sv, en = RESOURCES.get(resource, (resource, resource))
+        self.principal = principal
+        self.resource = resource
+        self.authenticate = principal.role in ("public", "revoked")
+        allowed = [r for r in ROLES if POLICY[resource][r] is not Level.NONE and r != "public"]
+        if principal.role == "revoked":
+            self.message_sv = "API-nyckeln är okänd eller återkallad; be en administratör om en ny nyckel"
+            self.message_en = "the API key is unknown or revoked; ask an admin for a new key"
+        elif self.authenticate:
+            self.message_sv = f"{what or sv} kräver en API-nyckel (rubriken X-API-Key eller Bearer-token)"
+            self.message_en = f"{what or en} needs an API key (X-API-Key header or Bearer token)"
+        else:
+            self.message_sv = (f"rollen {principal.role!r} får inte se {what or sv}; "
+                               f"tillåtet för: {', '.join(allowed) or 'ingen'}")
+            self.message_en = (f"role {principal.role!r} may not see {what or en}; "
+                               f"allowed for: {', '.join(allowed) or 'nobody'}")
+        super().__init__(self.message_en)
+
+
+def level(principal: Principal, resource: str) -> Level:
+    """The level ``principal`` gets of ``resource`` (KeyError on an unknown resource)."""
+    return POLICY[resource].get(principal.role, Level.NONE)
+
+
+def may(principal: Principal, resource: str) -> bool:
+    """True when the level is not ``none``."""
+    return level(principal, resource) is not Level.NONE
+
+
+def check(principal: Principal, resource: str, what: str | None = None) -> Level:
+    """The level, or :class:`AccessDenied` when it is ``none``."""
+    lv = level(principal, resource)
+    if lv is Level.NONE:
+        raise AccessDenied(principal, resource, what)
+    return lv
+
+
+# -- the public rule ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PublicRule:
+    """Thresholds of the public rule (deployment settings may change them)."""
+
+    min_population: int = MIN_PUBLIC_POPULATION
+    min_days_per_week: int = MIN_DAYS_PER_PUBLIC_WEEK
+    min_weeks_per_weekday: int = MIN_WEEKS_PER_PUBLIC_WEEKDAY
+    min_days_per_weekend: int = MIN_DAYS_PER_PUBLIC_WEEKEND
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> PublicRule:
+        """From any object with the ``min_public_*`` attributes (missing ones: defaults)."""
+        d = cls()
+        return cls(
+            min_population=int(getattr(settings, "min_public_population", d.min_population)),
+            min_days_per_week=int(getattr(settings, "min_public_days_per_week", d.min_days_per_week)),
+            min_weeks_per_weekday=int(getattr(settings, "min_public_weeks_per_weekday",
+                                              d.min_weeks_per_weekday)),
+            min_days_per_weekend=int(getattr(settings, "min_public_days_per_weekend",
+                                             d.min_days_per_weekend)),
+        )
+
+
+def site_is_public(population: Any, rule: PublicRule | None = None) -> bool:
+    """A catchment is public when its latest population is known and >= ``rule.min_population``."""
+    rule = rule or PublicRule()
+    try:
+        pop = float(population)
+    except (TypeError, ValueError):
+        return False
+    return bool(np.isfinite(pop) and pop >= rule.min_population)
+
+
+def visible_sites_frame(principal: Principal, sites: pd.DataFrame, rule: PublicRule | None = None
+                        ) -> pd.DataFrame:
+    """The rows of ``sites`` (``site, population, ...``) the principal may see, plus a ``public``
+    column (True when the public rule would show the site). Sorted by ``site``.
+    """
+    rule = rule or PublicRule()
+    if sites.empty:
+        return sites.assign(public=pd.Series(dtype=bool))
+    pop = pd.to_numeric(sites["population"], errors="coerce")
+    df = sites.assign(public=(pop >= rule.min_population).fillna(False).astype(bool))
+    lv = level(principal, "sites")
+    if lv is Level.NONE:
+        return df.iloc[0:0]
+    if lv is Level.PUBLIC:
+        df = df[df["public"]]
+    if principal.sites is not None:
+        df = df[df["site"].isin(sorted(principal.sites))]
+    return df.sort_values("site").reset_index(drop=True)
+
+
+def event_visible(principal: Principal, event: Mapping[str, Any], visible_sites: Iterable[str]
+                  ) -> dict[str, Any] | None:
+    """The event as ``principal`` may see it (its ``sites`` cut to the visible ones), or ``None``.
+
+    Confidential events need ``confidential_events``; an event naming sites is shown only when
+    it names at least one visible site (so an event about a pumping station alone never reaches
+    the public); an empty ``sites`` list means "every site" and stays empty.
+    """
+    if not may(principal, "events"):
+        return None
+    if bool(event.get("confidential")) and not may(principal, "confidential_events"):
+        return None
+    out = dict(event)
+    sites = list(out.get("sites") or [])
+    if sites:
+        visible = set(visible_sites)
+        keep = [s for s in sites if s in visible]
+        if not keep:
+            return None
+        out["sites"] = keep
+    else:
+        out["sites"] = []
+    return out
+
+
+def visible_events(principal: Principal, events: pd.DataFrame, visible_sites: Iterable[str]
+                   ) -> pd.DataFrame:
+    """:func:`event_visible` over an events frame (docs/architecture.md); same columns."""
+    if events is None or events.empty:
+        return events if events is not None else pd.DataFrame()
+    visible = list(visible_sites)
+    rows = [e for e in (event_visible(principal, r, visible) for r in events.to_dict("records"))
+            if e is not None]
+    return pd.DataFrame(rows, columns=events.columns).reset_index(drop=True)
+
+
+def upload_visible(principal: Principal, meta: Mapping[str, Any], resource: str = "upload_metadata") -> bool:
+    """May ``principal`` see this upload (``resource``: ``upload_metadata`` or ``raw_uploads``)?
+    ``full``: yes; ``own``: only when the upload's ``uploader_key_id`` is the principal's key id
+    (two keys with the same display name never see each other's uploads).
+    """
+    lv = level(principal, resource)
+    if lv is Level.FULL:
+        return True
+    if lv is Level.OWN:
+        return principal.key_id is not None and meta.get("uploader_key_id") == principal.key_id
+    return False
+
+
+def whole_week_bounds(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None
+                      ) -> tuple[dt.date | None, dt.date | None]:
+    """Widen a date window to whole ISO weeks: Monday on or before ``start``, Sunday on or after
+    ``end`` (``None`` stays ``None``). Load the daily data for these bounds before
+    :func:`public_weeks`, so every week is computed over all its days.
+
+    >>> whole_week_bounds(dt.date(2025, 3, 5), dt.date(2025, 3, 5))
+    (datetime.date(2025, 3, 3), datetime.date(2025, 3, 9))
+    """
+    def day(v: Any) -> dt.date | None:
+        return None if v is None else pd.Timestamp(v).date()
+
+    s, e = day(start), day(end)
+    if s is not None:
+        s = s - dt.timedelta(days=s.weekday())
+    if e is not None:
+        e = e + dt.timedelta(days=6 - e.weekday())
+    return s, e
+
+
+def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
+                 rule: PublicRule | None = None, *, value: str = "value",
+                 mean_columns: Iterable[str] = ("lo95", "hi95"), suppress: bool = True) -> pd.DataFrame:
+    """THE public aggregation: ISO-week means over whole weeks (Monday first).
+
+    Parameters
+    ----------
+    daily : DataFrame
+        ``date`` plus ``value`` (NaN = not measured), optionally ``censored`` and the columns in
+        ``mean_columns``; it must hold every day of the weeks touching the window (load with
+        :func:`whole_week_bounds`); days outside the window are *used*, not dropped.
+    start, end : date, optional
+        The asked window. It only selects which weeks come back: every ISO week with at least
+        one day in ``[start, end]``.
+    rule : PublicRule
+    suppress : bool
+        Drop weeks with fewer than ``rule.min_days_per_week`` measured days (default; the
+        public path). ``False`` keeps them (for authorised callers asking for weekly means).
+
+    Returns
+    -------
+    DataFrame
+        ``date`` (the Monday), ``iso_week`` (``2025-W10``), ``value`` (mean of the measured
+        days), the means of ``mean_columns``, ``n_days`` (measured days), ``n_censored``.
+        The bounds' means are exact when the errors are fully correlated within a week
+        (systematic correction-factor, flow and population errors dominate, [Castiglioni2013]_),
+        conservative otherwise.
+    """
+    rule = rule or PublicRule()
+    mean_columns = [c for c in mean_columns if c in daily]
+    cols = ["date", "iso_week", value, *mean_columns, "n_days", "n_censored"]
+    if daily is None or daily.empty:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "date" else
+                                          (object if c == "iso_week" else float)) for c in cols})
+    d = daily.copy()
+    d["date"] = pd.to_datetime(d["date"])
+    d = d[d[value].notna()]
+    if "censored" not in d:
+        d["censored"] = False
+    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
+    g = d.groupby("monday", sort=True)
+    out = pd.DataFrame({value: g[value].mean(),
+                        **{c: g[c].mean() for c in mean_columns},
+                        "n_days": g[value].count().astype(int),
+                        "n_censored": g["censored"].sum().astype(int)})
+    out = out.reset_index().rename(columns={"monday": "date"})
+    s, e = whole_week_bounds(start, end)
+    if s is not None:
+        out = out[out["date"] >= pd.Timestamp(s)]
+    if e is not None:
+        out = out[out["date"] <= pd.Timestamp(e)]
+    if suppress:
+        out = out[out["n_days"] >= rule.min_days_per_week]
+    out = out.reset_index(drop=True)
+    iso = out["date"].dt.isocalendar()
+    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
+    return out[cols]
+
+
+def public_weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
+                           rule: PublicRule | None = None, *, value: str = "value") -> pd.DataFrame:
+    """Weekday profile under the public rule: median and quartiles per weekday (0 = Monday) of
+    the days in the whole weeks that :func:`public_weeks` publishes; a weekday resting on fewer
+    than ``rule.min_weeks_per_weekday`` weeks is left out. Columns ``weekday, median, q25, q75, n``.
+    """
+    rule = rule or PublicRule()
+    weeks = public_weeks(daily, start, end, rule, value=value, mean_columns=())
+    cols = ["weekday", "median", "q25", "q75", "n"]
+    if weeks.empty:
+        return pd.DataFrame(columns=cols)
+    d = daily.assign(date=pd.to_datetime(daily["date"]))
+    d = d[d[value].notna()]
+    monday = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
+    d = d[monday.isin(set(weeks["date"]))]
+    return weekday_profile(d, value=value, min_n=rule.min_weeks_per_weekday)
+
+
+def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1) -> pd.DataFrame:
+    """Median and quartiles of ``value`` per weekday of the sample's start day (descriptive;
+    the pattern EUDA summarises as weekday/weekend means, [EUDA2025]_); weekdays with fewer than
+    ``min_n`` values are left out. Columns ``weekday`` (0 = Monday), ``median, q25, q75, n``.
+    """
+    cols = ["weekday", "median", "q25", "q75", "n"]
+    if daily.empty:
+        return pd.DataFrame(columns=cols)
+    frame = daily.assign(weekday=pd.to_datetime(daily["date"]).dt.day_of_week)
+    frame = frame[frame[value].notna()]
+    grouped = frame.groupby("weekday")[value]
+    out = pd.DataFrame({"median": grouped.median(), "q25": grouped.quantile(0.25),
+                        "q75": grouped.quantile(0.75), "n": grouped.count().astype(int)}).reset_index()
+    return out[out["n"] >= min_n].reset_index(drop=True)[cols]
+
+
+def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None) -> pd.DataFrame:
+    """Per-weekend ratios under the public rule: rows whose ``n_event_days`` is at least
+    ``rule.min_days_per_weekend`` (a ratio never rests on one day).
+    """
+    rule = rule or PublicRule()
+    if effects is None or effects.empty:
+        return pd.DataFrame() if effects is None else effects
+    if "n_event_days" not in effects:
+        raise ValueError("risk-weekend effects need an n_event_days column for the public rule")
+    n = pd.to_numeric(effects["n_event_days"], errors="coerce").fillna(0)
+    return effects[n >= rule.min_days_per_weekend].reset_index(drop=True)
+
+
+#: Fields of an operation effect that the public gets (what the dashboard shows).
+PUBLIC_EFFECT_FIELDS = (
+    "analyte", "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
+    "relative_change_during", "ci_low_during", "ci_high_during", "p_value_during",
+    "n_before", "n_during", "n_after", "n_censored", "censoring_sensitive", "method", "alpha",
+    "event_start", "event_end", "sentence_sv", "sentence_en", "q_value", "dumping_flagged",
+)
+
+
+def public_operation_effect(effect: Mapping[str, Any]) -> dict[str, Any]:
+    """The public projection of an operation effect (:data:`PUBLIC_EFFECT_FIELDS`): no daily
+    dates or values (``excluded_dates``, model internals) leave the authorised view.
+    """
+    return {k: effect[k] for k in PUBLIC_EFFECT_FIELDS if k in effect}
+
+
+def policy_rows(lang: str = "en") -> list[dict[str, str]]:
+    """The table as rows ``{resource, description, public, viewer, ...}`` (for docs and tests)."""
+    i = 0 if lang == "sv" else 1
+    return [{"resource": res, "description": RESOURCES[res][i],
+             **{role: str(POLICY[res][role]) for role in ROLES}} for res in _TABLE]
+
+
+def policy_markdown(lang: str = "en") -> str:
+    """The table in Markdown, as it stands in README.md and api/README.md (a test keeps them equal)."""
+    head = "| resource | " + ("vad" if lang == "sv" else "what") + " | " + " | ".join(ROLES) + " |"
+    sep = "|---|---|" + "---|" * len(ROLES)
+    lines = [head, sep]
+    for r in policy_rows(lang):
+        lines.append(f"| `{r['resource']}` | {r['description']} | " + " | ".join(r[role] for role in ROLES) + " |")
+    return "\n".join(lines)
