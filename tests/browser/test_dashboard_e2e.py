@@ -25,9 +25,10 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     options = page.locator("#ctl-site option").all_inner_texts()
     assert len(options) == 2 and not any("SE-KAT-PS1" in o for o in options)
     assert page.get_by_test_id("role").inner_text() == "public"
-    # plotly.js comes from our server, never a CDN
+    # plotly.js (and the narrow-screen chart tweaks) come from our server, never a CDN
     srcs = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
-    assert srcs == [demo_server["url"] + "/dashboard/static/plotly.min.js"]
+    assert srcs == [demo_server["url"] + "/dashboard/static/plotly.min.js",
+                    demo_server["url"] + "/dashboard/static/dashboard-narrow.js"]
     # Swedish y-axis title with unit and the weekday profile
     assert "mg/dygn/1000 inv." in page.locator("#plot-trend .g-ytitle").text_content()
     _plot_ready(page, "#plot-weekday")
