@@ -254,8 +254,8 @@ def build_db(url: str, n_sites: int, years: float, other_years: float | None = N
     return token, load_s
 
 
-def _start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
+def _start(cmd: list[str], env: dict[str, str], port: int, cwd: Path = ROOT) -> subprocess.Popen:
+    proc = subprocess.Popen(cmd, env=env, cwd=cwd)
     for _ in range(300):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=1).status_code == 200:
