@@ -3,6 +3,7 @@ and headless Debian chromium driven by Python playwright (no browser download)."
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -27,6 +28,39 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@contextlib.contextmanager
+def serve(database_url: str, folder: Path, *, port: int | None = None,
+          start_timeout_s: float = 60):
+    """Run uvicorn on ``database_url`` (log in ``folder/server.log``); yield its base URL."""
+    port = port or _free_port()
+    env = {**os.environ, "WASTEWATER_DATABASE_URL": database_url}
+    log = open(folder / "server.log", "wb")  # noqa: SIM115 - open while the server runs
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env",
+         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + start_timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(base + "/dashboard/login", timeout=2)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                raise RuntimeError((folder / "server.log").read_text()) from None
+            time.sleep(0.3)
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory):
     """Base URL of a running server plus API keys: ``{"url", "lab_key", "analyst_key"}``."""
@@ -42,31 +76,8 @@ def demo_server(tmp_path_factory):
     lab_key = create_key(engine, "lab-e2e", "lab", sites=DEMO_SITES)
     analyst_key = create_key(engine, "analyst-e2e", "analyst")
     engine.dispose()
-    port = _free_port()
-    env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
-    log = open(db.parent / "server.log", "wb")  # noqa: SIM115 - open for the whole session
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env",
-         "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/dashboard/login", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError((db.parent / "server.log").read_text()) from None
-            time.sleep(0.3)
-    yield {"url": base, "lab_key": lab_key, "analyst_key": analyst_key}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with serve(url, db.parent) as base:
+        yield {"url": base, "lab_key": lab_key, "analyst_key": analyst_key}
 
 
 @pytest.fixture(scope="session")

@@ -5,18 +5,13 @@ dismiss (en); the change is in the audit log."""
 from __future__ import annotations
 
 import datetime as dt
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 import sqlalchemy as sa
 
 from tests.alert_fixtures import SPIKE_DAY, history_csv, new_week_csv, sites_csv
-from tests.browser.conftest import REPO, shot
+from tests.browser.conftest import serve, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -40,30 +35,9 @@ def alert_server(tmp_path_factory):
     (folder / "week-1.csv").write_bytes(new_week_csv())
     friday = SPIKE_DAY + dt.timedelta(days=2)
     (folder / "week-1-corrected.csv").write_bytes(new_week_csv(spike_day=friday, seed=21))
-    log = open(folder / "server.log", "wb")  # noqa: SIM115 - open for the module
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env", "--host",
-         "127.0.0.1", "--port", str(PORT), "--log-level", "warning"],
-        cwd=REPO, env={**os.environ, "WASTEWATER_DATABASE_URL": url}, stdout=log,
-        stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{PORT}"
-    deadline = time.time() + 180  # a loaded CI machine imports slowly
-    while True:
-        try:
-            urllib.request.urlopen(base + "/dashboard/login", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError((folder / "server.log").read_text()) from None
-            time.sleep(0.3)
-    yield {"url": base, "keys": keys, "folder": folder, "engine": engine, "friday": friday}
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    # a loaded CI machine imports slowly
+    with serve(url, folder, port=PORT, start_timeout_s=180) as base:
+        yield {"url": base, "keys": keys, "folder": folder, "engine": engine, "friday": friday}
     engine.dispose()
 
 
