@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SENTENCES", "alert_sentence", "effect_sentence", "excluded_sentence",
-           "method_change_sentence"]
+__all__ = ["METHOD_NAMES", "NOT_ESTIMABLE", "POSSIBLE_METHOD_CHANGE", "SENTENCES", "alert_sentence",
+           "effect_sentence", "excluded_sentence", "method_change_sentence", "not_estimable_sentence"]
 
 SENTENCES: dict[str, dict[str, str]] = {
     "sv": {
@@ -66,6 +66,52 @@ SENTENCES: dict[str, dict[str, str]] = {
     },
 }
 """Sentence templates per language (``sv``, ``en``); placeholders in braces."""
+
+METHOD_NAMES: dict[str, dict[str, str]] = {
+    "sv": {"ar1_noise": "AR(1)+mätbrus-regression", "ar1": "AR(1)-regression", "hac": "HAC-regression",
+           "ols": "OLS"},
+    "en": {"ar1_noise": "AR(1) + measurement-noise regression", "ar1": "AR(1)-regression",
+           "hac": "HAC-regression", "ols": "OLS"},
+}
+"""Short name of each operation-effect method (``wastewater.stats.METHODS``) inside a sentence."""
+
+NOT_ESTIMABLE: dict[str, dict[str, str]] = {
+    "sv": {
+        "design_degenerate": ("perioden efter kan inte skiljas från modellens övriga delar (t.ex. ett metodbyte "
+                              "första dagen efter insatsen); ange bytet en annan dag eller korta fönstret"),
+        "too_few_days": ("perioden {period} {first}–{last}: {n} mätning(ar), minst {min_obs} behövs (lägg till "
+                         "prover eller vidga fönstret)"),
+        "all_censored": ("alla värden i fönstret ligger under kvantifieringsgränsen; de ersatta värdena säger "
+                         "inget om en förändring"),
+        "mostly_censored": ("{share:.0%} av värdena {period} insatsen ligger under kvantifieringsgränsen; "
+                            "en förändring går inte att skilja från hur de värdena ersätts"),
+        "constant": ("mätvärdena varierar inte (konstant serie); kontrollera uppladdningen (ett "
+                     "platshållarvärde som upprepats?)"),
+        "before": "före",
+        "after": "efter",
+    },
+    "en": {
+        "design_degenerate": ("the after period cannot be separated from the other terms (e.g. a method change "
+                              "on the first day after the event); mark the change on another day or shorten "
+                              "the window"),
+        "too_few_days": ("{period} period {first}–{last}: {n} observation(s), at least {min_obs} needed (fix: "
+                         "widen the window or add samples)"),
+        "all_censored": ("every value in the window is below the limit of quantification; the substituted "
+                         "values carry no information about a change"),
+        "mostly_censored": ("{share:.0%} of the values {period} the event are below the limit of "
+                            "quantification; a change cannot be told from the substitution rule"),
+        "constant": ("the measured values do not vary (constant series); check the upload (a placeholder "
+                     "value repeated?)"),
+        "before": "before",
+        "after": "after",
+    },
+}
+"""Why an operation effect cannot be estimated, per reason code (``NotEstimableError.code``);
+``{period}`` is the word ``before`` or ``after`` of the same table."""
+
+POSSIBLE_METHOD_CHANGE: dict[str, str] = {"sv": "möjligt metodbyte – markera det eller förklara det",
+                                          "en": "possible method change — mark it or explain it"}
+"""Shown with every level shift found that the marked method changes do not explain."""
 
 
 def _pct(x: float) -> str:
@@ -121,6 +167,20 @@ def excluded_sentence(lang: str, n_excluded: int, why: str) -> str:
 def method_change_sentence(lang: str, dates: list[str]) -> str:
     """Sentence appended when marked method changes got a level shift in the model."""
     return SENTENCES[lang]["method_change"].format(dates=", ".join(dates))
+
+
+def not_estimable_sentence(lang: str, code: str, *, period: str | None = None,
+                           **fields: object) -> str:
+    """Why no effect can be estimated (reason ``code`` of :data:`NOT_ESTIMABLE`) in ``lang``.
+
+    ``period`` (``"before"`` or ``"after"``) is translated; the other ``fields`` fill the template.
+
+    >>> not_estimable_sentence("sv", "mostly_censored", period="after", share=0.75)[:40]
+    '75% av värdena efter insatsen ligger und'
+    """
+    table = NOT_ESTIMABLE[lang]
+    words = {"period": table[period]} if period is not None else {}
+    return table[code].format(**words, **fields)
 
 
 def alert_sentence(lang: str, ratio: float, n_weeks: int, false_alarm_rate: float) -> str:

@@ -13,12 +13,10 @@ import pandas as pd
 from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
+from wastewater.wording import POSSIBLE_METHOD_CHANGE
 
 __all__ = ["ChangepointResult", "cusum_test", "detect_changepoints"]
 
-#: Shown with every step the marked method changes do not explain.
-POSSIBLE_METHOD_CHANGE = {"en": "possible method change — mark it or explain it",
-                          "sv": "möjligt metodbyte – markera det eller förklara det"}
 #: Upper bound on the AR(1) coefficient in the long-run variance (avoids division by ~0).
 PHI_MAX = 0.9
 

@@ -33,7 +33,13 @@ from scipy import special
 from wastewater.stats._regression import ENGINES, InsufficientDataError
 from wastewater.stats._series import json_safe, prepare_arrays
 from wastewater.stats._statespace import BatchFit, Problem, fit_batch
-from wastewater.wording import effect_sentence, excluded_sentence, method_change_sentence
+from wastewater.wording import (
+    METHOD_NAMES,
+    effect_sentence,
+    excluded_sentence,
+    method_change_sentence,
+    not_estimable_sentence,
+)
 
 __all__ = ["CENSORED_SENSITIVITY_FACTORS", "EffectResult", "NotEstimableError", "SeriesObs",
            "operation_effect", "operation_effects_batch"]
@@ -132,6 +138,12 @@ class NotEstimableError(InsufficientDataError):
         self.sentence_en = sentence_en
         self.sentence_sv = sentence_sv
 
+    @classmethod
+    def of(cls, code: str, *, period: str | None = None, **fields: object) -> NotEstimableError:
+        """The error for reason ``code`` with its sentences from :data:`wastewater.wording.NOT_ESTIMABLE`."""
+        return cls(code, not_estimable_sentence("en", code, period=period, **fields),
+                   not_estimable_sentence("sv", code, period=period, **fields))
+
 
 @dataclass(frozen=True)
 class SeriesObs:
@@ -219,12 +231,7 @@ def design_columns(t: np.ndarray, shares: np.ndarray, days: np.ndarray, start: i
     if (days > 1).any() or step_cols:  # only then can columns be collinear
         keep = _independent_columns(X)
         if not keep[-1]:
-            raise NotEstimableError(
-                "design_degenerate", "the after period cannot be separated from the other terms "
-                "(e.g. a method change on the first day after the event); mark the change on "
-                "another day or shorten the window",
-                "perioden efter kan inte skiljas från modellens övriga delar (t.ex. ett metodbyte "
-                "första dagen efter insatsen); ange bytet en annan dag eller korta fönstret")
+            raise NotEstimableError.of("design_degenerate")
         X = X[:, keep]
         names = [nm for nm, k in zip(names, keep) if k]
     return X, names
@@ -282,35 +289,19 @@ def _prepare(so: SeriesObs, start: int, end: int, before_days: int, after_days: 
     after = t > end
     n_before, n_after = int(before.sum()), int(after.sum())
     n_during = len(t) - n_before - n_after
-    for n, what_en, what_sv, a, b in ((n_before, "before", "före", lo, start - 1),
-                                      (n_after, "after", "efter", end + 1, hi)):
+    for n, period, a, b in ((n_before, "before", lo, start - 1), (n_after, "after", end + 1, hi)):
         if n < MIN_OBS_PER_PERIOD:
-            raise NotEstimableError(
-                "too_few_days", f"{what_en} period {_iso(a)}–{_iso(b)}: {n} observation(s), at "
-                f"least {MIN_OBS_PER_PERIOD} needed (fix: widen the window or add samples)",
-                f"perioden {what_sv} {_iso(a)}–{_iso(b)}: {n} mätning(ar), minst "
-                f"{MIN_OBS_PER_PERIOD} behövs (lägg till prover eller vidga fönstret)")
+            raise NotEstimableError.of("too_few_days", period=period, first=_iso(a), last=_iso(b), n=n,
+                                       min_obs=MIN_OBS_PER_PERIOD)
     if cens.all():
-        raise NotEstimableError(
-            "all_censored", "every value in the window is below the limit of quantification; "
-            "the substituted values carry no information about a change",
-            "alla värden i fönstret ligger under kvantifieringsgränsen; de ersatta värdena säger "
-            "inget om en förändring")
-    for mask, what_en, what_sv in ((before, "before", "före"), (after, "after", "efter")):
+        raise NotEstimableError.of("all_censored")
+    for mask, period in ((before, "before"), (after, "after")):
         share = float(cens[mask].mean())
         if share > MAX_CENSORED_SHARE:
-            raise NotEstimableError(
-                "mostly_censored", f"{share:.0%} of the values {what_en} the event are below the "
-                "limit of quantification; a change cannot be told from the substitution rule",
-                f"{share:.0%} av värdena {what_sv} insatsen ligger under kvantifieringsgränsen; "
-                "en förändring går inte att skilja från hur de värdena ersätts")
+            raise NotEstimableError.of("mostly_censored", period=period, share=share)
     yu = y[~cens]
     if len(yu) < 2 or np.ptp(yu) <= 1e-12 * max(1.0, float(np.abs(yu).max())):
-        raise NotEstimableError(
-            "constant", "the measured values do not vary (constant series); check the upload "
-            "(a placeholder value repeated?)",
-            "mätvärdena varierar inte (konstant serie); kontrollera uppladdningen (ett "
-            "platshållarvärde som upprepats?)")
+        raise NotEstimableError.of("constant")
     X, names = design_columns(t, so.shares[i0:i1], days, start, end, trend,
                               [d for d in steps if lo < d <= hi])
     pos = t + (days - 1) // 2  # a multi-day composite sits at its middle day
@@ -378,11 +369,10 @@ def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason
     naive = float(after_loads.mean() / before_loads.mean() - 1)
     naive_p = _welch_p(after_loads, before_loads)
     mde = float(-np.expm1(-(special.stdtrit(df, 1 - alpha / 2) + special.stdtrit(df, MDE_POWER)) * se_a))
-    short = "AR(1)+mätbrus-regression"
     sv, en = (effect_sentence(lang, float(np.expm1(b_a)), float(np.expm1(lo_a)),
                               float(np.expm1(hi_a)), float(p_a), alpha, pr.n_before, pr.n_after,
-                              short if lang == "sv" else "AR(1) + measurement-noise regression",
-                              sensitive=bool(sensitive), trend=trend) for lang in ("sv", "en"))
+                              METHOD_NAMES[lang]["ar1_noise"], sensitive=bool(sensitive), trend=trend)
+              for lang in ("sv", "en"))
     notes = []
     n_excluded = len(pr.excluded)
     if n_excluded:
@@ -447,16 +437,16 @@ def _finish_engine(pr: _Prepared, method: str, alpha: float, exclusion_reason, t
                   [np.array(beta)], [cov], np.array([len(pr.y)]), np.array([k]),
                   [np.full(k, float(fit.df_resid))])
     res = _finish(pr, bf, 0, alpha, exclusion_reason, trend)
-    short = {"ar1": "AR(1)-regression", "hac": "HAC-regression", "ols": "OLS"}[method]
-    return _replace_method(res, fit.method, short)
+    return _replace_method(res, fit.method, method)
 
 
-def _replace_method(res: EffectResult, method_text: str, short: str) -> EffectResult:
+def _replace_method(res: EffectResult, method_text: str, method: str) -> EffectResult:
     from dataclasses import replace
 
+    sv, en = METHOD_NAMES["sv"], METHOD_NAMES["en"]
     return replace(res, method=method_text + "; " + res.method.split("; ", 1)[1],
-                   sentence_sv=res.sentence_sv.replace("AR(1)+mätbrus-regression", short),
-                   sentence_en=res.sentence_en.replace("AR(1) + measurement-noise regression", short))
+                   sentence_sv=res.sentence_sv.replace(sv["ar1_noise"], sv[method]),
+                   sentence_en=res.sentence_en.replace(en["ar1_noise"], en[method]))
 
 
 METHODS = ("ar1_noise", "ar1", "hac", "ols")
