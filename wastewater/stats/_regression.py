@@ -41,7 +41,8 @@ class Fit:
         return b - q * se, b + q * se, p
 
 
-def _ar1_transform(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi: float):
+def _ar1_transform(y: np.ndarray, X: np.ndarray, t: np.ndarray,
+                   phi: float) -> tuple[np.ndarray, np.ndarray, float]:
     """Exact AR(1) whitening for observation times ``t`` (integer days, gaps allowed).
 
     With stationary AR(1) errors the observation ``d`` days after the previous one has conditional
@@ -63,7 +64,7 @@ def _ar1_transform(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi: float):
     return ys, Xs, float(np.sum(np.log(scale)))
 
 
-def _reml_objective(phi: float, y, X, t) -> float:
+def _reml_objective(phi: float, y: np.ndarray, X: np.ndarray, t: np.ndarray) -> float:
     ys, Xs, logjac = _ar1_transform(y, X, t, phi)
     n, k = Xs.shape
     xtx = Xs.T @ Xs
@@ -76,7 +77,7 @@ def _reml_objective(phi: float, y, X, t) -> float:
     logdet = 2.0 * float(np.sum(np.log(np.diag(chol))))
     if ssr <= 1e-12 * float(ys @ ys):
         return np.inf
-    return -(-(n - k) / 2 * np.log(ssr / (n - k)) - 0.5 * logdet + logjac)
+    return float(-(-(n - k) / 2 * np.log(ssr / (n - k)) - 0.5 * logdet + logjac))
 
 
 def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | None = None) -> Fit:
@@ -128,7 +129,8 @@ def fit_ar1(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | 
                "correction for the estimated phi), Student-t df = n − k − 1")
 
 
-def _gls_at(y, X, t, phi):
+def _gls_at(y: np.ndarray, X: np.ndarray, t: np.ndarray,
+            phi: float) -> tuple[np.ndarray, np.ndarray, float]:
     n, k = X.shape
     ys, Xs, _ = _ar1_transform(y, X, t, phi)
     xtx_inv = np.linalg.inv(Xs.T @ Xs)
@@ -143,7 +145,7 @@ def newey_west_maxlags(n: int) -> int:
     return int(np.floor(4 * (n / 100.0) ** (2.0 / 9.0)))
 
 
-def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
+def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | None = None) -> Fit:
     """OLS with Newey–West HAC standard errors [NeweyWest1987]_ and Student-t(n − k) reference.
 
     Bartlett kernel, ``maxlags`` by :func:`newey_west_maxlags`, small-sample factor n/(n − k).
@@ -162,7 +164,7 @@ def fit_hac(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
                f"OLS with Newey–West HAC standard errors (Bartlett, maxlags={lags}), Student-t df = n − k")
 
 
-def fit_ols(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask=None) -> Fit:
+def fit_ols(y: np.ndarray, X: np.ndarray, t: np.ndarray, phi_mask: np.ndarray | None = None) -> Fit:
     """Plain OLS with iid standard errors (ignores autocorrelation; for comparison only)."""
     n, k = X.shape
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)

@@ -85,13 +85,14 @@ def _day_numbers(series: pd.Series, name: str) -> np.ndarray:
         raise TypeError(f"{name}: index must be a DatetimeIndex of sample dates (fix: "
                         "series.index = pd.to_datetime(series.index))")
     idx = series.index.tz_localize(None) if series.index.tz is not None else series.index
-    return idx.to_numpy().astype("datetime64[D]").astype(np.int64)
+    days: np.ndarray = idx.to_numpy().astype("datetime64[D]").astype(np.int64)
+    return days
 
 
 def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
-                   exclude_dates: Iterable | None = None,
+                   exclude_dates: Iterable[DateLike] | None = None,
                    composite_days: pd.Series | bool | None = None,
-                   name: str = "series") -> dict:
+                   name: str = "series") -> dict[str, np.ndarray]:
     """The work of :func:`prepare_daily` on plain arrays (no DataFrame; used by batches).
 
     Returns a dict of arrays ``t`` (day number since 1970-01-01), ``load``, ``log_load``,
@@ -100,10 +101,9 @@ def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
     t_all = _day_numbers(series, name)
     vals = np.asarray(series, dtype=float)
     order = np.argsort(t_all, kind="stable")
-    if np.any(order[1:] < order[:-1]):
+    unsorted = bool(np.any(order[1:] < order[:-1]))
+    if unsorted:
         t_all, vals = t_all[order], vals[order]
-    else:
-        order = None
     if len(t_all) > 1 and np.any(np.diff(t_all) == 0):
         dup = t_all[1:][np.diff(t_all) == 0][0]
         raise ValueError(f"{name}: duplicate sample date {np.datetime64(int(dup), 'D')}; "
@@ -112,7 +112,7 @@ def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
         c = np.zeros(len(vals), dtype=bool)
     elif censored.index.equals(series.index):
         c = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
-        if order is not None:
+        if unsorted:
             c = c[order]
     else:
         ct = _day_numbers(censored, "censored")

@@ -102,10 +102,11 @@ class BatchFit:
     cov_unscaled: list[np.ndarray]  # per problem: (k, k) = (X'Σ⁻¹X)⁻¹ at σ² = 1
     n: np.ndarray
     k: np.ndarray
-    df: list | None = None     # per problem: (k,) Satterthwaite df of each coefficient
+    df: list[np.ndarray] | None = None  # per problem: (k,) Satterthwaite df of each coefficient
 
 
-def _pad(problems: list[Problem], idx: np.ndarray, n_resp: int, k_max: int):
+def _pad(problems: list[Problem], idx: np.ndarray, n_resp: int,
+         k_max: int) -> tuple[np.ndarray, np.ndarray]:
     """Time-major daily-grid arrays ``Z (T, B, n_resp + k_max)`` and mask ``(T, B)``."""
     T = max(int(problems[i].t[-1] - problems[i].t[0]) + 1 for i in idx)
     B = len(idx)
@@ -122,7 +123,7 @@ def _pad(problems: list[Problem], idx: np.ndarray, n_resp: int, k_max: int):
     return Z, M
 
 
-def _pad_residuals(problems: list[Problem], idx: np.ndarray):
+def _pad_residuals(problems: list[Problem], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Time-major daily grid ``(T, B)`` of OLS residuals on the estimation rows, and mask.
 
     The noise parameters are estimated from the residuals of the full design (fitted by OLS on
@@ -170,10 +171,11 @@ def _profile_loglik(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarr
         P *= phi2
         P += q
     d = df[:, None]
-    return -0.5 * (d * np.log(np.maximum(ss, 1e-300) / d) + ld)
+    loglik: np.ndarray = -0.5 * (d * np.log(np.maximum(ss, 1e-300) / d) + ld)
+    return loglik
 
 
-def _estimate(R: np.ndarray, M: np.ndarray, df: np.ndarray):
+def _estimate(R: np.ndarray, M: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Grid-refined estimates of ``(φ, λ)`` for every column of ``R`` (chunked over series)."""
     B = R.shape[1]
     gp, gl = np.meshgrid(PHI_COARSE, LAM_COARSE, indexing="ij")
@@ -207,8 +209,10 @@ def _estimate(R: np.ndarray, M: np.ndarray, df: np.ndarray):
     return phi_out, lam_out
 
 
-def _gls(Z: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Whitened cross-products ``Z'Σ⁻¹Z (B, m, m)`` of time-major ``Z (T, B, m)``."""
+def _gls(Z: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Whitened cross-products ``Z'Σ⁻¹Z (B, m, m)`` of time-major ``Z (T, B, m)``, and the whitened
+    ``Z`` itself ``(B, T, m)``.
+    """
     T, B, m = Z.shape
     q = (1.0 - lam) * (1.0 - phi**2)
     phi2 = phi**2
@@ -228,7 +232,8 @@ def _gls(Z: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> np.n
     return np.matmul(W.transpose(0, 2, 1), W), W
 
 
-def _information(R, M, phi, lam, df):
+def _information(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray,
+                 df: np.ndarray) -> np.ndarray:
     """Observed information ``−∂²ℓ`` of the profile likelihood in ``(φ, λ)`` (finite
     differences, step :data:`INFO_STEP`, centre moved inside the bounds). Where it is not
     positive definite (a flat ridge) the diagonal floored at :data:`INFO_FLOOR` is used.
@@ -254,7 +259,7 @@ def _information(R, M, phi, lam, df):
     return info
 
 
-def _solve(S: np.ndarray, r: int):
+def _solve(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """GLS coefficients of the ``r`` responses from cross-products (zero padding → identity)."""
     Sxx = S[:, r:, r:].copy()
     diag = np.einsum("bii->bi", Sxx)
@@ -291,11 +296,11 @@ def fit_batch(problems: list[Problem]) -> BatchFit:
     spans = np.array([int(p.t[-1] - p.t[0]) + 1 for p in problems])
     order = np.argsort(spans, kind="stable")
     groups = np.array_split(order, max(1, int(np.ceil(B / 2000))))
-    beta: list = [None] * B
-    cov: list = [None] * B
+    beta: list[np.ndarray | None] = [None] * B
+    cov: list[np.ndarray | None] = [None] * B
     info = np.full((B, 2, 2), np.nan)
-    dfs: list = [None] * B
-    sig: list = [None] * B
+    dfs: list[np.ndarray | None] = [None] * B
+    sig: list[np.ndarray | None] = [None] * B
     for g in groups:
         if len(g) == 0:
             continue
@@ -377,6 +382,15 @@ def fit_batch(problems: list[Problem]) -> BatchFit:
                 s2 = max(ssr[j, 0] + extra_var[j], 0.0) / (n_all[i] - kk)
                 cov[i] = inv[j, :kk, :kk] + kh[j, :kk, :kk] / max(s2, 1e-300)
                 dfs[i] = df_coef[j, :kk].copy()
-                sig[i] = np.maximum(ssr[j, :rr], 0.0) / (n_all[i] - kk)
-                sig[i][0] = max(ssr[j, 0] + extra_var[j], 0.0) / (n_all[i] - kk)
-    return BatchFit(phi, lam, sig, beta, cov, n_all, k, dfs)
+                sig_i = np.maximum(ssr[j, :rr], 0.0) / (n_all[i] - kk)
+                sig_i[0] = max(ssr[j, 0] + extra_var[j], 0.0) / (n_all[i] - kk)
+                sig[i] = sig_i
+    return BatchFit(phi, lam, _filled(sig), _filled(beta), _filled(cov), n_all, k, _filled(dfs))
+
+
+def _filled(per_problem: list[np.ndarray | None]) -> list[np.ndarray]:
+    """The per-problem results of :func:`fit_batch` once every group has filled its problems in."""
+    out = [v for v in per_problem if v is not None]
+    if len(out) != len(per_problem):
+        raise AssertionError("fit_batch: a problem was left without a fit")
+    return out

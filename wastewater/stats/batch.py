@@ -10,7 +10,8 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TypedDict
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,8 @@ from wastewater.stats.effects import (
 )
 from wastewater.stats.multiple import bh_qvalues
 
-__all__ = ["EFFECT_EVENT_KINDS", "TABLE_COLUMNS", "method_changes_by_series", "operation_table",
-           "plan_tests"]
+__all__ = ["EFFECT_EVENT_KINDS", "TABLE_COLUMNS", "PlannedTest", "method_changes_by_series",
+           "operation_table", "plan_tests"]
 
 #: Event kinds whose effect is tested (risk weekends have their own model; method changes are
 #: level shifts, not effects).
@@ -39,7 +40,23 @@ TABLE_COLUMNS = ["site", "analyte", "event_id", "event_kind", "event_start", "ev
                  "not_estimable", "reason_en", "reason_sv"]
 
 
-def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[dict]:
+class PlannedTest(TypedDict):
+    """One (site, analyte, event) test of :func:`plan_tests`; ``key`` is ``(site, analyte)``."""
+
+    key: tuple[str, str]
+    site: str
+    analyte: str
+    event_id: str
+    event_kind: str
+    event_start: pd.Timestamp
+    event_end: pd.Timestamp
+
+
+#: ``(site, analyte) -> (daily load series, censored flags or None)``.
+SeriesByKey = Mapping[tuple[str, str], tuple[pd.Series, pd.Series | None]]
+
+
+def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[PlannedTest]:
     """The (site, analyte, event) tests implied by the events.
 
     An event applies to its ``sites`` (all sites when empty) and to the analytes measuring its
@@ -47,7 +64,7 @@ def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[di
     benzoylecgonine; all analytes of the site when empty). ``available`` maps each site to the
     analytes it has.
     """
-    tests = []
+    tests: list[PlannedTest] = []
     for ev in events.itertuples(index=False):
         if ev.kind not in EFFECT_EVENT_KINDS:
             continue
@@ -55,7 +72,7 @@ def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[di
         for site in sites:
             have = available.get(site, [])
             if list(ev.substances):
-                analytes = []
+                analytes: list[str] = []
                 for sub in ev.substances:
                     for a in measured_analytes_for(sub, have):
                         if a not in analytes:
@@ -69,9 +86,10 @@ def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[di
     return tests
 
 
-def method_changes_by_series(events: pd.DataFrame, keys: Iterable[tuple[str, str]]) -> dict:
+def method_changes_by_series(events: pd.DataFrame,
+                             keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[pd.Timestamp]]:
     """``(site, analyte) -> [dates]`` of events of kind ``method_change`` that apply to it."""
-    out: dict = {}
+    out: dict[tuple[str, str], list[pd.Timestamp]] = {}
     mc = events[events["kind"] == "method_change"] if len(events) else events
     for key in keys:
         site, analyte = key
@@ -85,7 +103,8 @@ def method_changes_by_series(events: pd.DataFrame, keys: Iterable[tuple[str, str
     return out
 
 
-def operation_table(tests: list[dict], series: dict, *, method_changes: dict | None = None,
+def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
+                    method_changes: Mapping[tuple[str, str], list[pd.Timestamp]] | None = None,
                     alpha: float = 0.05, before_days: int = DEFAULT_BEFORE_DAYS,
                     after_days: int = DEFAULT_AFTER_DAYS) -> pd.DataFrame:
     """Run ``tests`` (from :func:`plan_tests`) on ``series`` (``key -> (load, censored)``).

@@ -33,8 +33,9 @@ class ChangepointResult:
     def to_dict(self) -> dict[str, Any]:
         cp = self.changepoints.copy()
         cp["date"] = cp["date"].dt.strftime("%Y-%m-%d")
-        return json_safe({"changepoints": cp.to_dict("records"), "n": self.n,
-                          "alpha": self.alpha, "method": self.method})
+        out: dict[str, Any] = json_safe({"changepoints": cp.to_dict("records"), "n": self.n,
+                                         "alpha": self.alpha, "method": self.method})
+        return out
 
 
 def _long_run_sd(resid: np.ndarray) -> tuple[float, float]:

@@ -44,7 +44,8 @@ class DumpingResult:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["days"] = json_safe(self.days.reset_index().to_dict("records"))
-        return json_safe(d)
+        out: dict[str, Any] = json_safe(d)
+        return out
 
 
 def _robust_scale(x: np.ndarray) -> float:

@@ -22,16 +22,16 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 from scipy import special
 
 from wastewater.stats._regression import ENGINES, InsufficientDataError
-from wastewater.stats._series import json_safe, prepare_arrays
+from wastewater.stats._series import DateLike, json_safe, prepare_arrays
 from wastewater.stats._statespace import BatchFit, Problem, fit_batch
 from wastewater.wording import (
     METHOD_NAMES,
@@ -100,7 +100,8 @@ class EffectResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN → None, dates as ISO strings)."""
-        return json_safe(asdict(self))
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
 
 
 
@@ -159,7 +160,9 @@ class SeriesObs:
     n_excluded_by_day: np.ndarray  # excluded day numbers (sorted)
 
     @classmethod
-    def from_series(cls, series, censored=None, *, exclude_dates=None, composite_days=None):
+    def from_series(cls, series: pd.Series, censored: pd.Series | None = None, *,
+                    exclude_dates: Iterable[DateLike] | None = None,
+                    composite_days: pd.Series | bool | None = None) -> SeriesObs:
         arr = prepare_arrays(series, censored, exclude_dates=exclude_dates,
                              composite_days=composite_days)
         ex = np.zeros(0, dtype=np.int64)
@@ -170,7 +173,7 @@ class SeriesObs:
                    arr["shares"], arr["dow"], ex)
 
 
-def _day(d) -> int:
+def _day(d: DateLike | int) -> int:
     if isinstance(d, (int, np.integer)):
         return int(d)
     return int((pd.Timestamp(d).normalize() - pd.Timestamp("1970-01-01")).days)
@@ -180,13 +183,14 @@ def _iso(day: int) -> str:
     return str(np.datetime64(int(day), "D"))
 
 
-def method_change_days(method_changes=None, method_labels: pd.Series | None = None) -> list[int]:
+def method_change_days(method_changes: Iterable[DateLike] | None = None,
+                       method_labels: pd.Series | None = None) -> list[int]:
     """Day numbers of marked method changes: given dates plus every change of ``method_labels``.
 
     ``method_labels`` is the results' ``method`` column on sample dates (NaN = unknown, ignored);
     a change is dated at the first sample with the new label.
     """
-    days = set()
+    days: set[int] = set()
     for d in method_changes or ():
         days.add(_day(d))
     if method_labels is not None and len(method_labels):
@@ -201,7 +205,7 @@ def method_change_days(method_changes=None, method_labels: pd.Series | None = No
 
 
 def design_columns(t: np.ndarray, shares: np.ndarray, days: np.ndarray, start: int, end: int,
-                   trend: bool, steps: list[int]):
+                   trend: bool, steps: list[int]) -> tuple[np.ndarray, list[str]]:
     """Design ``[const, weekday shares (first present weekday = reference), trend?,
     method-change steps, during, after]``; weekday columns that cannot be told apart from the
     constant (e.g. weekly Fri–Sun composites) and steps without observations on both sides are
@@ -246,7 +250,7 @@ def _independent_columns(X: np.ndarray) -> np.ndarray:
         if basis.shape[1]:
             c = c - basis @ (basis.T @ c)
         nrm = np.linalg.norm(c)
-        if nrm > 1e-9 * max(np.linalg.norm(X[:, j]), 1.0):
+        if nrm > 1e-9 * max(float(np.linalg.norm(X[:, j])), 1.0):
             keep[j] = True
             basis = np.column_stack([basis, c / nrm])
     return keep
@@ -326,7 +330,7 @@ def _prepare(so: SeriesObs, start: int, end: int, before_days: int, after_days: 
                      int((days > 1).sum()), tuple(_iso(d) for d in exw), start, end, lo, hi, st)
 
 
-def _t_ci(b: float, se: float, df: float, alpha: float):
+def _t_ci(b: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
     q = special.stdtrit(df, 1 - alpha / 2)
     p = float(2 * special.stdtr(df, -abs(b / se))) if se > 0 else float("nan")
     return b - q * se, b + q * se, p
@@ -416,7 +420,8 @@ def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason
         method_changes=pr.steps)
 
 
-def _finish_engine(pr: _Prepared, method: str, alpha: float, exclusion_reason, trend) -> EffectResult:
+def _finish_engine(pr: _Prepared, method: str, alpha: float, exclusion_reason: str | None,
+                   trend: bool) -> EffectResult:
     """Comparison engines (pure AR(1) REML, HAC, OLS) on the same design."""
     engine = ENGINES[method]
     p = pr.problem
@@ -451,14 +456,17 @@ def _replace_method(res: EffectResult, method_text: str, method: str) -> EffectR
 
 METHODS = ("ar1_noise", "ar1", "hac", "ols")
 
+#: Key of one series in a batch, e.g. ``(site, analyte)``.
+SeriesKey = TypeVar("SeriesKey", bound=Hashable)
+
 
 def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
-                     event_start, event_end, before_days: int = DEFAULT_BEFORE_DAYS,
+                     event_start: DateLike, event_end: DateLike, before_days: int = DEFAULT_BEFORE_DAYS,
                      after_days: int = DEFAULT_AFTER_DAYS, method: str = "ar1_noise",
-                     alpha: float = 0.05, exclude_dates: Iterable | None = None,
+                     alpha: float = 0.05, exclude_dates: Iterable[DateLike] | None = None,
                      exclusion_reason: str | None = None,
                      composite_days: pd.Series | None = None, trend: bool = False,
-                     method_changes: Iterable | None = None,
+                     method_changes: Iterable[DateLike] | None = None,
                      method_labels: pd.Series | None = None) -> EffectResult:
     """Relative change in load after (and during) an event, with a 95 % CI and p-value.
 
@@ -540,10 +548,12 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     return _finish(pr, fit, 0, alpha, exclusion_reason, trend)
 
 
-def operation_effects_batch(tests: Iterable[dict], series: dict, *, alpha: float = 0.05,
-                            before_days: int = DEFAULT_BEFORE_DAYS,
+def operation_effects_batch(tests: Iterable[Mapping[str, Any]],
+                            series: Mapping[SeriesKey, tuple[pd.Series, pd.Series | None]], *,
+                            alpha: float = 0.05, before_days: int = DEFAULT_BEFORE_DAYS,
                             after_days: int = DEFAULT_AFTER_DAYS, trend: bool = False,
-                            method_changes: dict | None = None) -> list:
+                            method_changes: Mapping[SeriesKey, Iterable[DateLike]] | None = None,
+                            ) -> list[EffectResult | NotEstimableError]:
     """All operation tests in one vectorised pass; same numbers as :func:`operation_effect`.
 
     Parameters
@@ -561,9 +571,9 @@ def operation_effects_batch(tests: Iterable[dict], series: dict, *, alpha: float
     list
         Per test, an :class:`EffectResult` or a :class:`NotEstimableError`.
     """
-    prepared_series: dict = {}
-    preps: list = []
-    out: list = []
+    prepared_series: dict[SeriesKey, tuple[SeriesObs, list[int]]] = {}
+    preps: list[_Prepared | None] = []
+    out: list[EffectResult | NotEstimableError | None] = []
     for test in tests:
         key = test["key"]
         if key not in prepared_series:
@@ -578,8 +588,8 @@ def operation_effects_batch(tests: Iterable[dict], series: dict, *, alpha: float
         except NotEstimableError as exc:
             preps.append(None)
             out.append(exc)
-    ok = [i for i, p in enumerate(preps) if p is not None]
-    fit = fit_batch([preps[i].problem for i in ok])
-    for j, i in enumerate(ok):
-        out[i] = _finish(preps[i], fit, j, alpha, None, trend)
-    return out
+    ok = [(i, p) for i, p in enumerate(preps) if p is not None]
+    fit = fit_batch([p.problem for _, p in ok])
+    for j, (i, p) in enumerate(ok):
+        out[i] = _finish(p, fit, j, alpha, None, trend)
+    return [r for r in out if r is not None]

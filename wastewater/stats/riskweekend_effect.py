@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -33,16 +34,18 @@ class RiskWeekendEffect:
     alpha: float
     method: str
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         ev = self.events.copy()
         for col in ("start", "end"):
             ev[col] = ev[col].dt.strftime("%Y-%m-%d")
-        return json_safe({"events": ev.to_dict("records"), "pooled": self.pooled.to_dict("records"),
-                          "alpha": self.alpha, "method": self.method})
+        out: dict[str, Any] = json_safe({"events": ev.to_dict("records"),
+                                         "pooled": self.pooled.to_dict("records"),
+                                         "alpha": self.alpha, "method": self.method})
+        return out
 
 
 def pool_log_ratios(log_ratio: np.ndarray, se_log: np.ndarray | None = None, *,
-                    alpha: float = 0.05) -> dict:
+                    alpha: float = 0.05) -> dict[str, float]:
     """Pool per-event log ratios: mean with a Student-t CI, plus DerSimonian–Laird [DerSimonianLaird1986]_.
 
     Parameters
@@ -71,7 +74,7 @@ def pool_log_ratios(log_ratio: np.ndarray, se_log: np.ndarray | None = None, *,
     ok = np.isfinite(x)
     x = x[ok]
     n = len(x)
-    out = {"n_events": n}
+    out: dict[str, float] = {"n_events": n}
     nan = float("nan")
     if n >= 2:
         m, s = x.mean(), x.std(ddof=1)

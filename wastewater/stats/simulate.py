@@ -18,11 +18,14 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
+
+from wastewater.stats._series import DateLike
 
 __all__ = ["DEFAULT_SIMULATION", "loq_for_censored_fraction", "simulate_series"]
 
@@ -56,7 +59,7 @@ def loq_for_censored_fraction(fraction: float, log_means: np.ndarray, sd_total: 
 
 
 @lru_cache(maxsize=1024)
-def _loq_cached(fraction: float, log_means: tuple, sd_total: float) -> float:
+def _loq_cached(fraction: float, log_means: tuple[float, ...], sd_total: float) -> float:
     if not 0 < fraction < 1:
         raise ValueError(f"fraction={fraction}: must lie strictly between 0 and 1")
     mu = np.asarray(log_means, dtype=float)
@@ -83,7 +86,7 @@ def simulate_series(n_days: int = 119, start: str | pd.Timestamp = "2024-01-01",
                     missing_fraction: float = DEFAULT_SIMULATION["missing_fraction"],
                     step_date: str | pd.Timestamp | None = None,
                     step_relative_change: float = 0.0,
-                    step_days: object = None,
+                    step_days: Iterable[DateLike] | None = None,
                     method_change_date: str | pd.Timestamp | None = None,
                     method_change_factor: float = 1.0,
                     composite_72h_every: int | None = None) -> pd.DataFrame:

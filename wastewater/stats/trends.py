@@ -41,7 +41,8 @@ class TrendResult:
     method: str
 
     def to_dict(self) -> dict[str, Any]:
-        return json_safe(asdict(self))
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
 
 
 def _s_and_var(x: np.ndarray) -> tuple[float, float]:
