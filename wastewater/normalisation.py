@@ -6,6 +6,8 @@ type of the input is returned). NaN propagates (missing stays missing); negative
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from wastewater.parameters import per_capita_load_g_per_day
@@ -29,7 +31,7 @@ def _check_positive(name: str, value) -> None:
         raise ValueError(f"{name} must be > 0, got {bad}")
 
 
-def load_mg_per_day(concentration_ng_per_l, flow_m3_per_day):
+def load_mg_per_day(concentration_ng_per_l: Any, flow_m3_per_day: Any) -> Any:
     """Daily mass load of a residue entering the treatment plant.
 
     Parameters
@@ -64,7 +66,7 @@ def load_mg_per_day(concentration_ng_per_l, flow_m3_per_day):
     return concentration_ng_per_l * flow_m3_per_day * NG_PER_L_TIMES_M3_TO_MG
 
 
-def load_mg_per_day_per_1000(load_mg_per_day, population):
+def load_mg_per_day_per_1000(load_mg_per_day: Any, population: Any) -> Any:
     """Population-normalised load (PNL).
 
     Parameters

@@ -16,6 +16,7 @@ Conventions (documented choices; see :func:`build_dataset`):
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -131,6 +132,32 @@ def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.
     return out
 
 
+def _row_inputs(r: pd.DataFrame, loq_method: str) -> tuple[np.ndarray, ...]:
+    """Per result row: substituted concentration, censored flag, LOQ, composite hours, days
+    covered and own flow (the row rules of :func:`build_dataset`).
+    """
+    n = len(r)
+    censor = r["censor"].fillna("none").astype(str).values
+    cens = censor != "none"
+    limit = censoring_limit_ng_per_l(r).values
+    value = r["value_ng_per_l"].astype(float).values
+    conc = np.where(cens, substitute_interval(limit, censoring_lower_ng_per_l(r).values,
+                                              loq_method), value)
+    if np.any(cens & ~np.isfinite(limit)):
+        warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
+                      "their concentration is NaN", stacklevel=3)
+    loq = (r["loq_ng_per_l"].astype(float).values if "loq_ng_per_l" in r.columns
+           else np.full(n, np.nan))
+    hours = (r["composite_hours"].astype(float).fillna(24).values if "composite_hours" in r.columns
+             else np.full(n, 24.0))
+    ndays = np.maximum(1, np.ceil(hours / 24.0)).astype(int)
+    own_flow = (r["flow_m3_per_day"].astype(float).values if "flow_m3_per_day" in r.columns
+                else np.full(n, np.nan))
+    if np.any(own_flow < 0):
+        raise ValueError("results column flow_m3_per_day has negative values")
+    return conc, cens, loq, hours, ndays, own_flow
+
+
 def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
                   loq_method: str = "loq_half", population_method: str = "de_jure",
                   include_roles=("sample",), fill_dates: bool = True,
@@ -194,26 +221,7 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
         r = r[r["sample_role"].fillna("sample").isin(include_roles)]
     if r.empty:
         raise ValueError(f"no result rows with sample_role in {tuple(include_roles)}")
-    n = len(r)
-    censor = r["censor"].fillna("none").astype(str).values
-    cens = censor != "none"
-    limit = censoring_limit_ng_per_l(r).values
-    value = r["value_ng_per_l"].astype(float).values
-    conc = np.where(cens, substitute_interval(limit, censoring_lower_ng_per_l(r).values,
-                                              loq_method), value)
-    if np.any(cens & ~np.isfinite(limit)):
-        warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
-                      "their concentration is NaN", stacklevel=2)
-    loq = (r["loq_ng_per_l"].astype(float).values if "loq_ng_per_l" in r.columns
-           else np.full(n, np.nan))
-    hours = (r["composite_hours"].astype(float).fillna(24).values if "composite_hours" in r.columns
-             else np.full(n, 24.0))
-    ndays = np.maximum(1, np.ceil(hours / 24.0)).astype(int)
-    own_flow = (r["flow_m3_per_day"].astype(float).values if "flow_m3_per_day" in r.columns
-                else np.full(n, np.nan))
-    if np.any(own_flow < 0):
-        raise ValueError("results column flow_m3_per_day has negative values")
-
+    conc, cens, loq, hours, ndays, own_flow = _row_inputs(r, loq_method)
     base_dates = _days_ns(r["sample_date"])
     fl = flows[["site", "date", "flow_m3_per_day"]]
     if (fl["flow_m3_per_day"] < 0).any():
@@ -337,19 +345,22 @@ def _group_by_day(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return uniq, inverse, counts
 
 
-def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
-                  fill_dates):
-    """Numpy assembly of the cubes for results of one site and one analyte.
+def _day_groups(pair: np.ndarray, pair_site: np.ndarray, base_day: np.ndarray, conc: np.ndarray,
+                cens: np.ndarray, loq: np.ndarray, hours: np.ndarray, ndays: np.ndarray,
+                own_flow: np.ndarray, f_site: np.ndarray, f_day: np.ndarray, f_val: np.ndarray
+                ) -> tuple[Any, ...]:
+    """Per-(series, day) reductions of result rows of any number of site × analyte series.
 
-    Same rules and the same floating-point results as :func:`_cubes_general`: days with a
-    single value take it as it is (its mean; count 1 or 0 when NaN; SD NaN), and the few
-    days with several values (replicates, shared flow days, composites > 24 h) are reduced
-    with the same pandas groupby reductions as the general path, so sums are formed in the
-    same order.
+    The rules of one series (:func:`_cubes_single`), applied to every series at once: row ``i``
+    belongs to series ``pair[i]`` of site ``pair_site[pair[i]]``; flows ``f_val`` are given per
+    (``f_site``, ``f_day``). Every group is reduced from its own rows in file order, so each
+    series gets the same floats as when it is built alone. Days are integer day numbers.
+
+    Returns ``(g_pair, g_day, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, f_keys,
+    f_mean, key_of)``: sorted groups, the per-(site, day) mean flows with their keys, and
+    ``key_of(site, day)`` giving the key of a (site, day).
     """
     n = len(conc)
-    site = str(site_vals[0])
-    base_day = base_dates.astype("datetime64[D]").astype(np.int64)
     if np.all(ndays == 1):
         row = np.arange(n)
         day = base_day
@@ -357,21 +368,26 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
         row = np.repeat(np.arange(n), ndays)
         starts = np.repeat(np.cumsum(ndays) - ndays, ndays)
         day = base_day[row] + (np.arange(len(row)) - starts)
-    # flows of this site: mean per day (as in the general path)
-    fsite = fl["site"].astype(str).values == site
-    fday = _days_ns(fl["date"])[fsite].astype("datetime64[D]").astype(np.int64)
-    fval = fl["flow_m3_per_day"].to_numpy(dtype=float)[fsite]
-    fdays, finv, fcounts = _group_by_day(fday)
+    lo = int(min(day.min(initial=0), f_day.min(initial=0))) - 1
+    span = int(max(day.max(initial=0), f_day.max(initial=0))) - lo + 2
+
+    def key_of(site: Any, d: Any) -> np.ndarray:
+        return np.asarray(site, dtype=np.int64) * span + (np.asarray(d, dtype=np.int64) - lo)
+
+    # flows: mean per (site, day) (as in the general path)
+    fkey = key_of(f_site, f_day)
+    fkeys, finv, fcounts = _group_by_day(fkey)
     if np.all(fcounts == 1):
-        fmean = np.empty(len(fdays))
-        fmean[finv] = fval
+        fmean = np.empty(len(fkeys))
+        fmean[finv] = f_val
     else:
-        fmean = pd.Series(fval).groupby(fday, sort=True).mean().to_numpy()
+        fmean = pd.Series(f_val).groupby(fkey, sort=True).mean().to_numpy()
     # flow of each original row: its own, else the mean of the flows over its covered days
-    pos = np.searchsorted(fdays, day)
-    pos_ok = pos < len(fdays)
+    row_site_key = key_of(pair_site[pair[row]], day)
+    pos = np.searchsorted(fkeys, row_site_key)
+    pos_ok = pos < len(fkeys)
     hit = np.zeros(len(day), dtype=bool)
-    hit[pos_ok] = fdays[pos[pos_ok]] == day[pos_ok]
+    hit[pos_ok] = fkeys[pos[pos_ok]] == row_site_key[pos_ok]
     ex_flow = np.full(len(day), np.nan)
     ex_flow[hit] = fmean[pos[hit]]
     if len(row) == n:
@@ -384,16 +400,17 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
         multi = np.repeat(~one, ndays)
         frame_flow[~one] = pd.Series(ex_flow[multi]).groupby(row[multi], sort=True).mean().to_numpy()
     row_flow = np.where(np.isfinite(own_flow), own_flow, frame_flow)
-    # shorter composites win over longer ones on the same day
+    # shorter composites win over longer ones on the same day of the same series
     ex_hours = hours[row]
+    key = key_of(pair[row], day)
     if len(row) != n or len(np.unique(ex_hours)) > 1:
-        d0 = day.min()
-        min_h = np.full(int(day.max() - d0) + 1, np.inf)
-        np.minimum.at(min_h, day - d0, ex_hours)
-        keep = ex_hours == min_h[day - d0]
-        row, day = row[keep], day[keep]
-    days, inv, counts = _group_by_day(day)
-    k = len(days)
+        _, kinv = np.unique(key, return_inverse=True)
+        min_h = np.full(int(kinv.max(initial=-1)) + 1, np.inf)
+        np.minimum.at(min_h, kinv, ex_hours)
+        keep = ex_hours == min_h[kinv]
+        row, key = row[keep], key[keep]
+    keys, inv, counts = _group_by_day(key)
+    k = len(keys)
     g_conc = np.empty(k)
     g_sd = np.full(k, np.nan)
     g_nrep = np.empty(k, dtype=np.int64)
@@ -412,7 +429,6 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
     g_flow[gi] = row_flow[r1]
     if not one_g.all():
         m = ~one_g
-        rm = row[m]
         order = np.argsort(inv[m], kind="stable")
         rm, gsub = row[m][order], inv[m][order]
         gm, bounds = np.unique(gsub, return_index=True)
@@ -424,6 +440,33 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
         g_cens[gm] = np.logical_or.reduceat(cens[rm], bounds)
         g_loq[gm] = np.fmax.reduceat(loq[rm], bounds)
         g_hours[gm] = np.minimum.reduceat(hours[rm], bounds)
+    g_pair, g_day = keys // span, keys % span + lo
+    return (g_pair, g_day, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, fkeys, fmean,
+            key_of)
+
+
+def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
+                  fill_dates):
+    """Numpy assembly of the cubes for results of one site and one analyte.
+
+    Same rules and the same floating-point results as :func:`_cubes_general`: days with a
+    single value take it as it is (its mean; count 1 or 0 when NaN; SD NaN), and the few
+    days with several values (replicates, shared flow days, composites > 24 h) are reduced
+    with the same pandas groupby reductions as the general path, so sums are formed in the
+    same order (:func:`_day_groups`, which also builds many series at once for the store).
+    """
+    n = len(conc)
+    site = str(site_vals[0])
+    base_day = base_dates.astype("datetime64[D]").astype(np.int64)
+    fsite = fl["site"].astype(str).values == site
+    fday = _days_ns(fl["date"])[fsite].astype("datetime64[D]").astype(np.int64)
+    fval = fl["flow_m3_per_day"].to_numpy(dtype=float)[fsite]
+    zeros = np.zeros(n, dtype=np.int64)
+    (_, days, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, fkeys, fmean,
+     key_of) = _day_groups(zeros, np.zeros(1, dtype=np.int64), base_day, conc, cens, loq, hours,
+                           ndays, own_flow, np.zeros(len(fday), dtype=np.int64), fday, fval)
+    fdays = fkeys - key_of(0, 0)  # site 0: the key minus the key of day 0 is the day
+    k = len(days)
 
     if fill_dates:
         d_first, d_last = days[0], days[-1]
@@ -458,6 +501,92 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
     sites = np.array([site], dtype=object)
     analytes = np.array([str(analyte_vals[0])], dtype=object)
     return sites, analytes, dates, concentration, censored, loq_arr, sd, n_rep, comp, flow
+
+
+def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
+                    loq_method: str = "loq_half", population_method: str = "de_jure"
+                    ) -> pd.DataFrame:
+    """Daily values of every site × analyte series in ``results``, each built on its own.
+
+    The rows :func:`build_dataset` gives for the results of **one** site and one analyte (the
+    days a sample covers, ``composite_hours > 0``), for all series at once and float for float
+    the same (:func:`_day_groups`; ``tests/test_timeseries_fastpath.py``). Only sample rows;
+    ``population_method`` from ``populations`` (not a computed population equivalent).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``site, analyte, date`` and the variables of :func:`build_dataset`
+        (``concentration_ng_per_l``, ``censored``, ``loq_ng_per_l``, ``flow_m3_per_day``,
+        ``population``, ``load_mg_per_day``, ``load_mg_per_day_per_1000``, ``n_replicates``,
+        ``replicate_sd_ng_per_l``, ``composite_hours``), sorted by site, analyte and date.
+    """
+    if loq_method not in SUBSTITUTION_METHODS:
+        raise ValueError(f"unknown loq_method {loq_method!r}; valid: {', '.join(SUBSTITUTION_METHODS)}")
+    if population_method in PE_METHODS:
+        raise ValueError("daily_by_series takes stored populations, not population equivalents")
+    _require(results, RESULT_COLUMNS, "results")
+    _require(flows, ("site", "date", "flow_m3_per_day"), "flows")
+    r = results
+    if "sample_role" in r.columns:
+        r = r[r["sample_role"].fillna("sample") == "sample"]
+    conc, cens, loq, hours, ndays, own_flow = _row_inputs(r, loq_method)
+    site_vals = r["site"].astype(str).to_numpy()
+    analyte_vals = r["analyte"].astype(str).to_numpy()
+    pair_codes, pair_uniques = pd.MultiIndex.from_arrays([site_vals, analyte_vals]).factorize(
+        sort=True)
+    pair_sites = np.asarray(pair_uniques.get_level_values(0), dtype=object)
+    pair_analytes = np.asarray(pair_uniques.get_level_values(1), dtype=object)
+    sites = pd.Index(pd.unique(pair_sites))
+    if (flows["flow_m3_per_day"] < 0).any():
+        raise ValueError("flows frame has negative flow_m3_per_day")
+    fl = flows[flows["site"].astype(str).isin(sites)]
+    base_day = _days_ns(r["sample_date"]).astype("datetime64[D]").astype(np.int64)
+    fday = _days_ns(fl["date"]).astype("datetime64[D]").astype(np.int64)
+    (g_pair, g_day, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, fkeys, fmean,
+     key_of) = _day_groups(np.asarray(pair_codes, dtype=np.int64),
+                           sites.get_indexer(pair_sites).astype(np.int64), base_day, conc, cens,
+                           loq, hours, ndays, own_flow,
+                           sites.get_indexer(fl["site"].astype(str)).astype(np.int64), fday,
+                           fl["flow_m3_per_day"].to_numpy(dtype=float))
+    comp = g_hours.astype(np.int16)
+    keep = comp > 0
+    g_site = sites.get_indexer(pair_sites[g_pair])
+    # the day's flow: the samples' flow, else the flows' mean of that day
+    flow = np.full(len(g_day), np.nan)
+    site_key = key_of(g_site, g_day)
+    pos = np.searchsorted(fkeys, site_key)
+    pos_ok = pos < len(fkeys)
+    hit = np.zeros(len(g_day), dtype=bool)
+    hit[pos_ok] = fkeys[pos[pos_ok]] == site_key[pos_ok]
+    flow[hit] = fmean[pos[hit]]
+    fin = ~np.isnan(g_flow)
+    flow[fin] = g_flow[fin]
+    udays, day_index = np.unique(g_day, return_inverse=True)
+    dates = pd.DatetimeIndex(udays.astype("datetime64[D]").astype("datetime64[ns]"))
+    pops = populations[populations["site"].astype(str).isin(sites)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # a site without population: NaN loads per 1000
+        population = _population_lookup(pops, population_method, np.asarray(sites, dtype=object),
+                                         dates)[g_site, day_index]
+    load = load_mg_per_day(g_conc, flow)
+    pnl = load_mg_per_day_per_1000(load, np.where(population > 0, population, np.nan))
+    out = pd.DataFrame({
+        "site": pair_sites[g_pair][keep],
+        "analyte": pair_analytes[g_pair][keep],
+        "date": np.asarray(g_day[keep]).astype("datetime64[D]").astype("datetime64[ns]"),
+        "concentration_ng_per_l": g_conc[keep].astype(float),
+        "censored": g_cens[keep].astype(bool),
+        "loq_ng_per_l": g_loq[keep].astype(float),
+        "flow_m3_per_day": flow[keep],
+        "population": population[keep].astype(float),
+        "load_mg_per_day": np.asarray(load, dtype=float)[keep],
+        "load_mg_per_day_per_1000": np.asarray(pnl, dtype=float)[keep],
+        "n_replicates": g_nrep.astype(np.int16)[keep].astype(np.int64),
+        "replicate_sd_ng_per_l": g_sd[keep].astype(float),
+        "composite_hours": comp[keep].astype(np.int64),
+    })
+    return out
 
 
 def qc_summary(results: pd.DataFrame) -> pd.DataFrame:

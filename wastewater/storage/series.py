@@ -118,6 +118,26 @@ def build_pair(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataF
     return out
 
 
+def build_pairs(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame
+                ) -> pd.DataFrame:
+    """Store rows of every site × analyte in ``results``: :func:`build_pair` of each, at once.
+
+    Each series is built from its own rows (:func:`wastewater.timeseries.daily_by_series`), so
+    the rows equal those of :func:`build_pair` float for float (tests/test_series_store.py);
+    sorted by site, analyte and date.
+    """
+    from wastewater.timeseries import daily_by_series
+
+    if results.empty:
+        return _empty_store_frame()
+    pops = populations
+    if "method" in pops.columns:
+        pops = pops[pops["method"].fillna("de_jure") == STORE_POPULATION_METHOD]
+    out = daily_by_series(results, flows, pops[["site", "year", "population"]],
+                          loq_method=STORE_LOQ_METHOD, population_method=STORE_POPULATION_METHOD)
+    return out[list(STORE_COLUMNS)].reset_index(drop=True)
+
+
 # --------------------------------------------------------------------------- ranges
 
 
@@ -272,31 +292,29 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
         pops = _frame(conn.execute(
             sa.select(p.site, p.year, p.population, p.method).where(p.site == site)
             .order_by(p.year, p.method)).all(), POPULATION_COLUMNS)
-        analyte_of = results["analyte"].to_numpy() if len(results) else np.array([], dtype=object)
-        day_of = (results["sample_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-                  + dt.date(1970, 1, 1).toordinal()) if len(results) else np.array([], np.int64)
-        new_rows: list[pd.DataFrame] = []
         for analyte, ranges in sorted(per_analyte.items()):
             for part in _chunks(ranges, 200):
                 conn.execute(t.series_daily.delete().where(
                     s.site == site, s.analyte == analyte,
                     sa.or_(*[s.date.between(_day(lo), _day(hi)) for lo, hi in part])))
-            lo_pair, hi_pair = ranges[0][0], ranges[-1][1]
-            m = (analyte_of == analyte) & (day_of >= lo_pair - back) & (day_of <= hi_pair)
-            if not m.any():
+        if not len(results):
+            continue
+        # every analyte of the site in one build (each series on its own rows), then only the
+        # days inside the analyte's touched ranges are kept
+        built = build_pairs(results, flows, pops)
+        days = (built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+                + dt.date(1970, 1, 1).toordinal())
+        inside = np.zeros(len(built), dtype=bool)
+        analyte_of = built["analyte"].to_numpy()
+        for analyte, ranges in per_analyte.items():
+            m = np.flatnonzero(analyte_of == analyte)
+            if not len(m):
                 continue
-            # one build over the pair's whole window: a day depends only on its neighbourhood
-            built = build_pair(results[m], flows, pops)
-            days = (built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-                    + dt.date(1970, 1, 1).toordinal())
             bounds = np.array(ranges, dtype=np.int64)
-            pos = np.searchsorted(bounds[:, 0], days, side="right") - 1
-            inside = (pos >= 0) & (days <= bounds[np.clip(pos, 0, None), 1])
-            built = built[inside]
-            if len(built):
-                new_rows.append(built)
-        if new_rows:
-            _insert_rows(conn, pd.concat(new_rows, ignore_index=True))
+            pos = np.searchsorted(bounds[:, 0], days[m], side="right") - 1
+            inside[m] = (pos >= 0) & (days[m] <= bounds[np.clip(pos, 0, None), 1])
+        if inside.any():
+            _insert_rows(conn, built[inside])
     return _bump_versions(conn, sorted(pairs), now=now)
 
 
@@ -305,25 +323,22 @@ def _day(ordinal: int) -> dt.date:
 
 
 def _insert_rows(conn: Connection, frame: pd.DataFrame) -> None:
-    from wastewater.storage.service import bulk_insert
+    """Bulk-insert store rows column-wise (:func:`wastewater.storage.bulk.insert_columns`)."""
+    from wastewater.storage.bulk import column_values, insert_columns
 
     cols: dict[str, list[Any]] = {}
-    cols["site"] = frame["site"].astype(str).tolist()
-    cols["analyte"] = frame["analyte"].astype(str).tolist()
-    cols["date"] = [d.date() for d in pd.DatetimeIndex(frame["date"])]
-    for c in VALUE_COLUMNS:
-        arr = frame[c].to_numpy()
+    n = len(frame)
+    for c in STORE_COLUMNS:
+        series = frame[c]
         if c in _BOOL_COLUMNS:
-            cols[c] = arr.astype(bool).tolist()
+            cols[c] = series.to_numpy().astype(bool).tolist()
         elif c in _INT_COLUMNS:
-            cols[c] = arr.astype(np.int64).tolist()
+            cols[c] = series.to_numpy().astype(np.int64).tolist()
+        elif c in ("site", "analyte"):
+            cols[c] = series.astype(object).to_numpy().tolist()
         else:
-            vals = arr.astype(float).tolist()
-            cols[c] = [None if v != v else v for v in vals]  # NaN → NULL
-    names = list(STORE_COLUMNS)
-    records = [dict(zip(names, row, strict=True))
-               for row in zip(*(cols[n] for n in names), strict=True)]
-    bulk_insert(conn, t.series_daily, records)
+            cols[c] = column_values(series, n)
+    insert_columns(conn, t.series_daily, cols)
 
 
 def _bump_versions(conn: Connection, pairs: list[tuple[str, str]], *,
