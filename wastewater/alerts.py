@@ -406,7 +406,7 @@ def evaluate_days(
 
 
 def _dumping_days(series: pd.Series, censored: pd.Series | None, start: pd.Timestamp,
-                  end: pd.Timestamp, ratio_pair: tuple | None, rate: float
+                  end: pd.Timestamp, ratio_pair: tuple[pd.Series, pd.Series, str, str] | None, rate: float
                   ) -> dict[pd.Timestamp, dict[str, Any]]:
     from wastewater.stats._series import InsufficientDataError
     from wastewater.stats.dumping import flag_dumping

@@ -20,7 +20,7 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, overload
 
 import pandas as pd
 import sqlalchemy as sa
@@ -37,6 +37,10 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+@overload
+def _aware(value: dt.datetime) -> dt.datetime: ...
+@overload
+def _aware(value: None) -> None: ...
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
@@ -190,7 +194,8 @@ def _pair_analytes(analytes: Iterable[str]) -> set[str]:
     return {a for x in analytes for a in PARENT_METABOLITE.get(x, ())}
 
 
-def _ratio_pair(ds: Any, site: str, analyte: str, variable: str):
+def _ratio_pair(ds: Any, site: str, analyte: str,
+                variable: str) -> tuple[pd.Series, pd.Series, str, str] | None:
     from wastewater.timeseries import site_series
 
     pair = PARENT_METABOLITE.get(analyte)

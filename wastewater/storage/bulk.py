@@ -53,32 +53,39 @@ def column_values(series: pd.Series | None, n_rows: int) -> list[Any]:
     """
     if series is None:
         return [None] * n_rows
+    python_values: list[Any]  # ``tolist()`` of a pandas or numpy column (one copy, no re-wrapping)
     if pd.api.types.is_datetime64_any_dtype(series):
         codes, uniques = pd.factorize(series, use_na_sentinel=True)
         days = [ts.date() for ts in uniques] + [None]  # code -1 → None
-        return np.array(days, dtype=object)[codes].tolist()
+        python_values = np.array(days, dtype=object)[codes].tolist()
+        return python_values
     if pd.api.types.is_bool_dtype(series):
         if series.isna().any():
             return [None if pd.isna(v) else bool(v) for v in series.astype(object)]
-        return series.astype(bool).tolist()
+        python_values = series.astype(bool).tolist()
+        return python_values
     if pd.api.types.is_integer_dtype(series):
         if series.isna().any():
             return [None if pd.isna(v) else int(v) for v in series.astype(object)]
-        return series.astype("int64").tolist()
+        python_values = series.astype("int64").tolist()
+        return python_values
     if pd.api.types.is_float_dtype(series):
         arr = series.to_numpy(dtype=float, na_value=np.nan)
         missing = np.isnan(arr)
         if not missing.any():
-            return arr.tolist()
+            python_values = arr.tolist()
+            return python_values
         out = arr.astype(object)
         out[missing] = None
-        return out.tolist()
+        python_values = out.tolist()
+        return python_values
     values = series.to_numpy(dtype=object)
     missing = pd.isna(values)
     if missing.any():
         values = values.copy()
         values[missing] = None
-    return values.tolist()
+    python_values = values.tolist()
+    return python_values
 
 
 def insert_columns(

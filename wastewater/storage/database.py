@@ -12,12 +12,19 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.exceptions import StorageUnavailable
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    from alembic.config import Config
+    from sqlalchemy.pool import ConnectionPoolEntry
 
 DATABASE_URL_ENV = "WASTEWATER_DATABASE_URL"
 """Environment variable read by :func:`database_url` when no URL is given."""
@@ -50,7 +57,7 @@ def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys on, WAL, busy timeout; BEGIN handled by us so writers can BEGIN IMMEDIATE."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record):
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy's "begin" event emit BEGIN itself (pysqlite's implicit BEGIN is lazy
         # and cannot take the write lock up front).
         dbapi_connection.isolation_level = None
@@ -71,7 +78,7 @@ def _configure_sqlite(engine: Engine) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
-def get_engine(url: str | None = None, *, check: bool = True, **kwargs) -> Engine:
+def get_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) -> Engine:
     """
     Create a SQLAlchemy engine for the service database.
 
@@ -174,7 +181,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             raise
 
 
-def alembic_config(url: str | None = None):
+def alembic_config(url: str | None = None) -> Config:
     """Alembic ``Config`` pointing at the packaged migrations (no alembic.ini needed)."""
     from alembic.config import Config
 

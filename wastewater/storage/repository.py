@@ -117,7 +117,7 @@ def _frame_empty(columns: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def _fetch(engine: Engine | sa.Connection, query: sa.Executable) -> list[sa.Row]:
+def _fetch(engine: Engine | sa.Connection, query: sa.Executable) -> list[sa.Row[*tuple[Any, ...]]]:
     """Run a read query; a missing schema becomes :class:`StorageUnavailable`.
 
     ``engine`` may also be an open ``Connection`` (e.g. inside the ingest transaction, which
@@ -141,7 +141,8 @@ def _fetch(engine: Engine | sa.Connection, query: sa.Executable) -> list[sa.Row]
 def _as_date(value: Any) -> dt.date | None:
     if value is None:
         return None
-    return pd.Timestamp(value).date()
+    day: dt.date = pd.Timestamp(value).date()
+    return day
 
 
 def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
@@ -155,7 +156,7 @@ def _as_list(values: str | Iterable[str] | None) -> list[str] | None:
 # --------------------------------------------------------------------------- sites
 
 
-def load_populations(engine: Engine, sites: str | Iterable[str] | None = None) -> pd.DataFrame:
+def load_populations(engine: Engine | sa.Connection, sites: str | Iterable[str] | None = None) -> pd.DataFrame:
     """
     Populations served per site, year and method.
 
@@ -188,7 +189,7 @@ def latest_populations(pop_rows: Iterable[Sequence[Any]]) -> dict[str, tuple[int
     return latest
 
 
-def load_sites(engine: Engine) -> pd.DataFrame:
+def load_sites(engine: Engine | sa.Connection) -> pd.DataFrame:
     """
     All sites with their latest population.
 
@@ -221,7 +222,7 @@ def load_sites(engine: Engine) -> pd.DataFrame:
 
 
 def load_flows(
-    engine: Engine,
+    engine: Engine | sa.Connection,
     sites: str | Iterable[str] | None = None,
     start: Any = None,
     end: Any = None,
@@ -257,13 +258,13 @@ def load_flows(
 # --------------------------------------------------------------------------- results
 
 
-def _result_select() -> sa.Select:
+def _result_select() -> sa.Select[*tuple[Any, ...]]:
     r = t.results.c
     return sa.select(*[r[c] for c in RESULT_COLUMNS])
 
 
 def load_results(
-    engine: Engine,
+    engine: Engine | sa.Connection,
     sites: str | Iterable[str] | None = None,
     analytes: str | Iterable[str] | None = None,
     start: Any = None,
@@ -339,7 +340,7 @@ def result_history(engine: Engine, sample_id: str, analyte: str) -> pd.DataFrame
 # --------------------------------------------------------------------------- events
 
 
-def load_events(engine: Engine, include_confidential: bool = True) -> pd.DataFrame:
+def load_events(engine: Engine | sa.Connection, include_confidential: bool = True) -> pd.DataFrame:
     """
     Current events (police operations, school searches, campaigns ...).
 

@@ -36,7 +36,7 @@ import datetime as dt
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -177,7 +177,7 @@ def _ordinal(day: Any) -> int:
         day = day.date()
     if not isinstance(day, dt.date):
         day = pd.Timestamp(day).date()
-    return day.toordinal()
+    return int(day.toordinal())
 
 
 def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
@@ -211,10 +211,10 @@ def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
             years = sorted(int(y) for y in conn.execute(sa.select(p.year).where(
                 p.site == site, p.method == STORE_POPULATION_METHOD)).scalars())
             for year in years_changed:
-                lo = _FIRST_DAY if year <= years[0] else dt.date(year, 1, 1)
+                first = _FIRST_DAY if year <= years[0] else dt.date(year, 1, 1)
                 later = [y for y in years if y > year]
-                hi = dt.date(later[0], 1, 1) - dt.timedelta(days=1) if later else _LAST_DAY
-                touched.sites[site].append((lo.toordinal(), hi.toordinal()))
+                last = dt.date(later[0], 1, 1) - dt.timedelta(days=1) if later else _LAST_DAY
+                touched.sites[site].append((first.toordinal(), last.toordinal()))
     return touched
 
 
@@ -251,7 +251,10 @@ def _site_analytes(conn: Connection, sites: list[str]) -> dict[str, set[str]]:
     return out
 
 
-def _chunks(seq: list, size: int) -> Iterable[list]:
+_T = TypeVar("_T")
+
+
+def _chunks(seq: list[_T], size: int) -> Iterable[list[_T]]:
     for i in range(0, len(seq), size):
         yield seq[i:i + size]
 

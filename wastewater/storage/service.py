@@ -401,7 +401,7 @@ def _check_on_error(on_error: str) -> None:
         raise ValueError(f"on_error={on_error!r}; expected 'reject' or 'skip'")
 
 
-def _find_upload(conn: Connection, sha: str) -> sa.Row | None:
+def _find_upload(conn: Connection, sha: str) -> sa.Row[*tuple[Any, ...]] | None:
     u = t.uploads.c
     return conn.execute(
         sa.select(u.upload_id, u.kind, u.filename, u.uploaded_at, u.rows_total,
@@ -409,7 +409,7 @@ def _find_upload(conn: Connection, sha: str) -> sa.Row | None:
     ).first()
 
 
-def _duplicate_outcome(report: Any, existing: sa.Row, kind: str | None) -> IngestOutcome:
+def _duplicate_outcome(report: Any, existing: sa.Row[*tuple[Any, ...]], kind: str | None) -> IngestOutcome:
     when = existing.uploaded_at
     when_text = when.strftime("%Y-%m-%d %H:%M UTC") if when is not None else "earlier"
     message = (
@@ -463,7 +463,7 @@ def _same(a: Any, b: Any) -> bool:
         a = a.date()
     if isinstance(b, dt.datetime):
         b = b.date()
-    return a == b
+    return bool(a == b)
 
 
 # --------------------------------------------------------------------------- versioned kinds
@@ -534,11 +534,13 @@ def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
     objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides).
     """
     if like is not None and pd.api.types.is_datetime64_any_dtype(like):
-        return pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
-                              errors="coerce").to_numpy(dtype="datetime64[ns]")
+        days: np.ndarray = pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
+                                          errors="coerce").to_numpy(dtype="datetime64[ns]")
+        return days
     if like is not None and (pd.api.types.is_numeric_dtype(like)
                              or pd.api.types.is_bool_dtype(like)):
-        return pd.Series(values.to_numpy(dtype=object)).astype(float).to_numpy()
+        numbers: np.ndarray = pd.Series(values.to_numpy(dtype=object)).astype(float).to_numpy()
+        return numbers
     out = np.array(values.to_numpy(dtype=object), dtype=object)
     out[pd.isna(out)] = None
     return out
@@ -787,7 +789,7 @@ def _store_sites(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
 
     # populations: one row per (site, year, method), updated in place with an audit entry
     p = t.site_populations.c
-    by_key: dict[tuple, dict[str, Any]] = {}
+    by_key: dict[tuple[str, int, str], dict[str, Any]] = {}
     for rec in all_records:
         if rec["population"] is None:
             continue
@@ -807,19 +809,19 @@ def _store_sites(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
         }
         new_pops = []
         for pop in pops:
-            old = stored.get((pop["site"], pop["year"], pop["method"]))
-            if old is None:
+            old_pop = stored.get((pop["site"], pop["year"], pop["method"]))
+            if old_pop is None:
                 new_pops.append({**pop, "upload_id": upload_id})
                 changed.add(pop["site"])
-            elif old.population != pop["population"]:
-                conn.execute(t.site_populations.update().where(p.id == old.id)
+            elif old_pop.population != pop["population"]:
+                conn.execute(t.site_populations.update().where(p.id == old_pop.id)
                              .values(population=pop["population"], upload_id=upload_id))
                 changed.add(pop["site"])
                 audit.append(_audit_row(
                     stored_at, uploader, "population_updated",
                     f"site/{pop['site']}/population/{pop['year']}/{pop['method']}",
-                    {"old": old.population, "new": pop["population"],
-                     "old_upload_id": old.upload_id, "upload_id": upload_id}))
+                    {"old": old_pop.population, "new": pop["population"],
+                     "old_upload_id": old_pop.upload_id, "upload_id": upload_id}))
         if new_pops:
             conn.execute(t.site_populations.insert(), new_pops)
     if audit:

@@ -8,6 +8,7 @@ connection in ``config.attributes["connection"]``; otherwise the URL from the co
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy.engine import Connection
 
 from wastewater.storage.tables import metadata
 
@@ -15,7 +16,7 @@ config = context.config
 target_metadata = metadata
 
 
-def _configure(connection) -> None:
+def _configure(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
