@@ -21,9 +21,12 @@ EUDA_DAY_CONVENTIONS: dict[object, dict[str, tuple[int, ...]]] = {
 }
 """Day-of-week sets (Python ``weekday()``: Monday = 0) of EUDA's weekday and weekend means.
 
-Default: weekday = Tue–Thu, weekend = Fri–Mon (EUDA notes; recomputed for 3 804 of 4 131 rows
-[EUDA2025]_). The 2021 rows of the 2025 file follow weekday = Tue–Fri, weekend = Sat–Mon
-(297 of ~300 rows), domain reference §3.2."""
+Default: weekday = Tue–Thu, weekend = Fri–Mon, the mean of the days present, a 0 (below LOQ)
+counting as 0 (EUDA source-data notes [EUDA2025]_). The 2021 rows of the 2025 file follow
+weekday = Tue–Fri, weekend = Sat–Mon (all 297 with seven days; 16 fit the default), domain
+reference §3.2. With these rules 4 068 of the 4 131 rows with all seven days give EUDA's three
+means within 0.01; the 63 others are listed with their reason in
+tests/data/euda_means_exceptions.csv (references.md, EUDA2025)."""
 
 CHANGE_THRESHOLD_PERCENT = 10.0
 """EUDA change classes: |Δ| < 10 % stable (observed stable range −8.8 … +9.95 %) [EUDA2025]_."""
