@@ -101,7 +101,8 @@ def _fill(dtype: Any) -> Any:
 def _dates_ns(dates: list[Any]) -> np.ndarray:
     """Distinct ``datetime.date`` objects (or None) → datetime64[ns] (NaT for None)."""
     converted = pd.to_datetime(pd.Series(dates, dtype=object)).astype("datetime64[ns]")
-    return converted.to_numpy()
+    days: np.ndarray = converted.to_numpy()
+    return days
 
 
 def _number_or_bad(decimal_comma: bool, *, empty: Any = math.nan) -> Callable[[str], Any]:
@@ -165,13 +166,13 @@ def _censored_values(
                 number[i] = value
                 continue
         try:
-            kind, value = parse_censored(text, decimal_comma)
+            kind, censored_value = parse_censored(text, decimal_comma)
         except CellError:
             ok[i] = False
             continue
         censor[i] = _CENSORS.index(kind)
-        if value is not None:
-            number[i] = value
+        if censored_value is not None:
+            number[i] = censored_value
     return censor[codes], number[codes], ok[codes]
 
 
@@ -281,6 +282,12 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         cells = column(canonical)
         return None if cells is None else np.fromiter(cells, dtype=object, count=n)
 
+    def required_column(canonical: str) -> list[str]:
+        cells = column(canonical)
+        if cells is None:  # callers check the header first (REQUIRED["results"])
+            raise ValueError(f"long_fast_rows: the header has no {canonical!r} column")
+        return cells
+
     def read(canonical: str, parse: Callable[[str], Any], dtype: Any = object) -> np.ndarray:
         values, good = _map_unique(column(canonical), n, parse, dtype=dtype)
         np.logical_and(ok, good, out=ok)
@@ -305,15 +312,16 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     method = read("method", free_text)
     comment = read("comment", free_text)
     analytes = read("analyte", analyte)
-    unit_cells = cells_array("unit")
+    unit_cells = np.fromiter(required_column("unit"), dtype=object, count=n)
     factor = read("unit", unit_factor, dtype=float)
     qualifier_cells = cells_array("qualifier")
     qualifiers = read("qualifier", qualifier, dtype=np.int8)
     loq = read("loq", _number_or_bad(dc), dtype=float) * factor
     lod = read("lod", _number_or_bad(dc), dtype=float) * factor
 
-    censor, number, good = _censored_values(column("value"), dc)
-    value_cells = cells_array("value")
+    value_texts = required_column("value")
+    censor, number, good = _censored_values(value_texts, dc)
+    value_cells = np.fromiter(value_texts, dtype=object, count=n)
     ok &= good
     has_number = ~np.isnan(number)
     qualified = qualifiers != _NONE
@@ -347,7 +355,7 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             f"{s}-{unique_dates[c]:%Y%m%d}"
             for s, c in zip(site_values[rows], date_codes[rows].tolist(), strict=True)
         ]
-    columns = {
+    fields = {
         "sample_id": sample_ids,
         "site": site_values[keep],
         "sample_date": _dates_ns(unique_dates)[date_codes[keep]],
@@ -367,4 +375,4 @@ def long_fast_rows(ctx: RowContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         "original_unit": unit_cells[keep],
         "source_line": np.asarray(table.lines, dtype=np.int64)[keep],
     }
-    return ok, columns
+    return ok, fields

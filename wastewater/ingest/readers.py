@@ -219,7 +219,7 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
         encoding=encoding,
         format="csv",
     )
-    _parse_csv(text, table, skip_lines, issues)
+    _parse_csv(text, table, delimiter, skip_lines, issues)
     if any(i.severity == "error" for i in issues):
         return None, issues
     return table, issues
@@ -335,13 +335,15 @@ def _sniff_lines(text: str) -> tuple[tuple[str | None, str, int], int]:
     return (None, ",", skip), end
 
 
-def _parse_csv(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
-    """Fill ``table`` from CSV text, recording the physical start line of each row."""
+def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issues: list[Issue]) -> None:
+    """Fill ``table`` from CSV text (cells split at ``delimiter``, the table's), recording the
+    physical start line of each row.
+    """
     if UNQUOTED_FAST_PATH and '"' not in text and "\x00" not in text:
         _parse_unquoted(text, table, skip_lines, issues)
         return
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=table.delimiter, quotechar='"')
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
     previous_line = 0
     header: list[str] | None = None
     n_columns = 0
@@ -505,11 +507,11 @@ def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Is
         blank = np.fromiter(map(len, body), np.int64, len(body)) == (
             np.fromiter(map(len, rows), np.int64, len(rows)) - 1
         )
-        numbers = np.arange(number + 1, number + 1 + len(body))
+        line_numbers = np.arange(number + 1, number + 1 + len(body))
         if blank.any():
             rows = [cells for cells, b in zip(rows, blank.tolist(), strict=True) if not b]
-            numbers = numbers[~blank]
-        numbers = numbers.tolist()
+            line_numbers = line_numbers[~blank]
+        numbers = line_numbers.tolist()
     del body
     if len(rows) > MAX_ROWS:
         issues.append(
@@ -560,7 +562,7 @@ def _read_columns(body: list[str], number: int, table: RawTable, issues: list[Is
     cells = delimiter.join(body).split(delimiter)
     table.columns = [cells[i::n_columns] for i in range(n_columns)]
     del cells
-    table.rows = None  # built from the columns on first use
+    _set_rows(table, None)  # built from the columns on first use
     table.lines = list(range(number + 1, number + 1 + len(body)))
     return True
 

@@ -132,7 +132,8 @@ def _sample_fields(ctx: RowContext, row: list[str], line: int) -> _SampleFields 
     flow, good = ctx.number(row, line, "flow_m3_per_day", what="flow")
     ok &= good
     lab, method, comment = (ctx.free_text(row, line, c) for c in FREE_TEXT_COLUMNS["results"])
-    if not ok:
+    # ok implies every value was read (the None checks only tell the type checker so)
+    if not ok or site is None or sample_date is None or replicate is None or hours is None:
         return None
     sample_id = ctx.cell(row, "sample_id") or f"{site}-{sample_date:%Y%m%d}"
     return _SampleFields(
@@ -274,7 +275,7 @@ def _result_record(
         value = number * factor
         if not _detected_below_loq_ok(ctx, line, value_column, value_text, value, loq, lod):
             return None
-    elif censor == "none":
+    elif censor == "none" and number is not None:  # a measured value always has its number
         value = number * factor
     elif number is not None:
         if censor == "<LOQ":
@@ -623,7 +624,7 @@ def _wide_records(
                 qualifier_text="",
                 qualifier_column="",
                 unit=unit,
-                unit_text=parsed.unit_text if in_header else row_unit_text,
+                unit_text=parsed.unit_text if parsed.unit_text is not None else row_unit_text,
                 loq_text=loq_text,
                 loq_column=loq_column,
                 lod_text=lod_text,
