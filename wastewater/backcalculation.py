@@ -8,9 +8,12 @@ correction factor or stability correction (domain reference §1.5); use
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from wastewater.exceptions import UnknownParameterError
 from wastewater.parameters import (
@@ -19,6 +22,7 @@ from wastewater.parameters import (
     default_cf_id,
     get_correction_factor,
 )
+from wastewater.units import Numeric
 
 
 def _resolve(cf_id: str | None, analyte: str | None) -> CorrectionFactor:
@@ -36,7 +40,9 @@ def _resolve(cf_id: str | None, analyte: str | None) -> CorrectionFactor:
     return entry
 
 
-def _tag(result, entry: CorrectionFactor, quantity: str):
+def _tag(result: Any, entry: CorrectionFactor, quantity: str) -> Any:
+    # Any: a number, array, Series or DataArray; the latter two get the name and attrs (pandas is
+    # untyped here, so the type checker cannot follow the isinstance branches per container)
     attrs = {"cf_id": entry.cf_id, "correction_factor": entry.correction_factor,
              "cf_source": entry.source, "catalogue_version": CATALOGUE_VERSION}
     if isinstance(result, xr.DataArray):
@@ -48,13 +54,13 @@ def _tag(result, entry: CorrectionFactor, quantity: str):
     return result
 
 
-def _check(name, value):
+def _check(name: str, value: ArrayLike) -> None:
     if np.any(np.asarray(value, dtype=float) < 0):
         raise ValueError(f"{name} must be >= 0; got negative values")
 
 
-def consumption_mg_per_day_per_1000(load_mg_per_day_per_1000, cf_id: str | None = None, *,
-                                    analyte: str | None = None):
+def consumption_mg_per_day_per_1000(load_mg_per_day_per_1000: Any, cf_id: str | None = None, *,
+                                    analyte: str | None = None) -> Any:
     """Consumption of the parent drug from the PNL of its residue.
 
     Parameters
@@ -88,8 +94,8 @@ def consumption_mg_per_day_per_1000(load_mg_per_day_per_1000, cf_id: str | None 
                 "consumption_mg_per_day_per_1000")
 
 
-def doses_per_day_per_1000(consumption_mg_per_day_per_1000, cf_id: str | None = None, *,
-                           analyte: str | None = None, dose_mg: float | None = None):
+def doses_per_day_per_1000(consumption_mg_per_day_per_1000: Any, cf_id: str | None = None, *,
+                           analyte: str | None = None, dose_mg: float | None = None) -> Any:
     """Doses per day per 1000 inhabitants.
 
     Parameters
@@ -123,7 +129,7 @@ def doses_per_day_per_1000(consumption_mg_per_day_per_1000, cf_id: str | None = 
     return out
 
 
-def euda_comparable(load_mg_per_day_per_1000):
+def euda_comparable(load_mg_per_day_per_1000: Numeric) -> Numeric:
     """EUDA-comparable figure: the residue PNL itself, without CF (returned unchanged)."""
     return load_mg_per_day_per_1000
 

@@ -20,7 +20,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize, stats
+
+from wastewater.units import Numeric
 
 SUBSTITUTION_METHODS = ("loq_half", "loq_sqrt2", "zero", "loq")
 SUMMARY_METHODS = SUBSTITUTION_METHODS + ("km", "ros", "mle")
@@ -28,7 +31,7 @@ SUMMARY_METHODS = SUBSTITUTION_METHODS + ("km", "ros", "mle")
 _SUBSTITUTION_FACTOR = {"loq_half": 0.5, "loq_sqrt2": 1.0 / math.sqrt(2.0), "zero": 0.0, "loq": 1.0}
 
 
-def substitute(limit_ng_per_l, method: str = "loq_half"):
+def substitute(limit_ng_per_l: Numeric, method: str = "loq_half") -> Numeric:
     """Value substituted for a censored result.
 
     Parameters
@@ -78,19 +81,19 @@ class CensoredSummary:
     method: str
     note: str = ""
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN → None)."""
         return {k: (None if isinstance(v, float) and math.isnan(v) else v)
                 for k, v in asdict(self).items()}
 
 
-def _prepare(values, censored):
+def _prepare(values: ArrayLike, censored: ArrayLike | None) -> tuple[np.ndarray, np.ndarray]:
     x, c, _ = _prepare_interval(values, censored, None)
     return x, c
 
 
-def _prepare_interval(values: Any, censored: Any,
-                      lower: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _prepare_interval(values: ArrayLike, censored: ArrayLike | None,
+                      lower: ArrayLike | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Finite observations, censored flags and interval lower bounds (NaN: left-censored)."""
     x = np.asarray(values, dtype=float).ravel()
     c = np.zeros(x.shape, bool) if censored is None else np.asarray(censored, dtype=bool).ravel()
@@ -107,7 +110,7 @@ def _prepare_interval(values: Any, censored: Any,
     return x, c, lo
 
 
-def substitute_interval(upper_ng_per_l: Any, lower_ng_per_l: Any,
+def substitute_interval(upper_ng_per_l: ArrayLike, lower_ng_per_l: ArrayLike,
                         method: str = "loq_half") -> np.ndarray:
     """Substituted value of censored results, kept inside ``[lower, upper]`` when a lower
     bound is known (detected below the LOQ: ``[LOD, LOQ]``).
@@ -125,12 +128,12 @@ def substitute_interval(upper_ng_per_l: Any, lower_ng_per_l: Any,
     return np.where(np.isfinite(lower) & (value < lower), lower, value)
 
 
-def _nan_summary(x, c, method, note):
+def _nan_summary(x: np.ndarray, c: np.ndarray, method: str, note: str) -> CensoredSummary:
     return CensoredSummary(np.nan, np.nan, np.nan, int(x.size), int(c.sum()), method, note)
 
 
-def substitution_summary(values, censored=None, method: str = "loq_half",
-                         lower=None) -> CensoredSummary:
+def substitution_summary(values: ArrayLike, censored: ArrayLike | None = None, method: str = "loq_half",
+                         lower: ArrayLike | None = None) -> CensoredSummary:
     """Mean/median/SD after substituting censored values (limits) by ``method``; an interval
     (``lower`` given) keeps its substitute inside ``[lower, limit]``.
     """
@@ -143,7 +146,7 @@ def substitution_summary(values, censored=None, method: str = "loq_half",
     return CensoredSummary(float(np.mean(y)), float(np.median(y)), sd, int(x.size), int(c.sum()), method)
 
 
-def kaplan_meier_summary(values, censored=None) -> CensoredSummary:
+def kaplan_meier_summary(values: ArrayLike, censored: ArrayLike | None = None) -> CensoredSummary:
     """Kaplan–Meier estimates for left-censored data (flip method).
 
     Notes
@@ -191,7 +194,7 @@ def kaplan_meier_summary(values, censored=None) -> CensoredSummary:
     return CensoredSummary(mean, median, sd, int(x.size), int(c.sum()), "km", note)
 
 
-def ros_plotting_positions(values, censored):
+def ros_plotting_positions(values: ArrayLike, censored: ArrayLike | None) -> np.ndarray:
     """Hirsch–Stedinger plotting positions for multiply censored data.
 
     Returns
@@ -225,7 +228,7 @@ def ros_plotting_positions(values, censored):
     return pp
 
 
-def ros_summary(values, censored=None) -> CensoredSummary:
+def ros_summary(values: ArrayLike, censored: ArrayLike | None = None) -> CensoredSummary:
     """Regression on order statistics (lognormal) estimates.
 
     Notes
@@ -250,7 +253,8 @@ def ros_summary(values, censored=None) -> CensoredSummary:
     return CensoredSummary(float(np.mean(y)), float(np.median(y)), sd, int(x.size), int(c.sum()), "ros")
 
 
-def mle_lognormal(values, censored=None, lower=None) -> tuple[float, float]:
+def mle_lognormal(values: ArrayLike, censored: ArrayLike | None = None,
+                  lower: ArrayLike | None = None) -> tuple[float, float]:
     """Censored maximum-likelihood fit of a lognormal: returns ``(mu, sigma)`` of ``log X``.
 
     Parameters
@@ -277,14 +281,14 @@ def mle_lognormal(values, censored=None, lower=None) -> tuple[float, float]:
     det, cen = lx[~c], lx[c & ~interval]
     upper, low = lx[interval], np.log(lo[interval])
 
-    def nll(theta):
+    def nll(theta: np.ndarray) -> float:
         mu, log_sigma = theta
         s = math.exp(log_sigma)
         ll = stats.norm.logpdf(det, mu, s).sum() + stats.norm.logcdf(cen, mu, s).sum()
         if upper.size:
             p = stats.norm.cdf(upper, mu, s) - stats.norm.cdf(low, mu, s)
             ll += np.log(np.maximum(p, 1e-300)).sum()
-        return -ll
+        return float(-ll)
 
     start = np.array([det.mean(), math.log(max(det.std(ddof=1), 1e-3))])
     res = optimize.minimize(nll, start, method="Nelder-Mead",
@@ -292,7 +296,8 @@ def mle_lognormal(values, censored=None, lower=None) -> tuple[float, float]:
     return float(res.x[0]), float(math.exp(res.x[1]))
 
 
-def mle_summary(values, censored=None, lower=None) -> CensoredSummary:
+def mle_summary(values: ArrayLike, censored: ArrayLike | None = None,
+                lower: ArrayLike | None = None) -> CensoredSummary:
     """Censored lognormal MLE estimates: mean ``exp(μ+σ²/2)``, median ``exp(μ)``, SD.
 
     ``lower`` gives interval lower bounds (see :func:`mle_lognormal`).
@@ -307,7 +312,8 @@ def mle_summary(values, censored=None, lower=None) -> CensoredSummary:
     return CensoredSummary(mean, math.exp(mu), sd, int(x.size), int(c.sum()), "mle")
 
 
-def censored_summary(values, censored=None, method: str = "km", lower=None) -> CensoredSummary:
+def censored_summary(values: ArrayLike, censored: ArrayLike | None = None, method: str = "km",
+                     lower: ArrayLike | None = None) -> CensoredSummary:
     """Dispatch to the summary named ``method`` (one of :data:`SUMMARY_METHODS`).
 
     ``lower`` (interval lower bounds, e.g. the LOD of results detected below the LOQ) is used by

@@ -9,14 +9,16 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from wastewater.parameters import per_capita_load_g_per_day
+from wastewater.units import Numeric
 
 NG_PER_L_TIMES_M3_TO_MG = 1.0e-3
 """1 ng L⁻¹ × 1 m³ = 1 µg = 10⁻³ mg (unit arithmetic, not a literature value)."""
 
 
-def _check_nonnegative(name: str, value) -> None:
+def _check_nonnegative(name: str, value: ArrayLike) -> None:
     arr = np.asarray(value, dtype=float)
     if np.any(arr < 0):
         bad = arr[arr < 0].ravel()[:3].tolist() if arr.ndim else [float(arr)]
@@ -24,7 +26,7 @@ def _check_nonnegative(name: str, value) -> None:
                          "check the sign and the unit of the input")
 
 
-def _check_positive(name: str, value) -> None:
+def _check_positive(name: str, value: ArrayLike) -> None:
     arr = np.asarray(value, dtype=float)
     if np.any(arr <= 0):
         bad = arr[arr <= 0].ravel()[:3].tolist() if arr.ndim else [float(arr)]
@@ -102,14 +104,15 @@ def load_mg_per_day_per_1000(load_mg_per_day: Any, population: Any) -> Any:
     return load_mg_per_day / population * 1000.0
 
 
-def load_from_pnl_mg_per_day(load_mg_per_day_per_1000, population):
+def load_from_pnl_mg_per_day(load_mg_per_day_per_1000: Numeric, population: float | Numeric) -> Numeric:
     """Invert :func:`load_mg_per_day_per_1000`: ``L = PNL × P / 1000`` [mg day⁻¹]."""
     _check_nonnegative("load_mg_per_day_per_1000", load_mg_per_day_per_1000)
     _check_positive("population", population)
     return load_mg_per_day_per_1000 * population / 1000.0
 
 
-def population_equivalents(load_g_per_day, measure: str, *, per_capita_g_per_day: float | None = None):
+def population_equivalents(load_g_per_day: Numeric, measure: str, *,
+                           per_capita_g_per_day: float | None = None) -> Numeric:
     """Population equivalents from a hydrochemical daily load.
 
     Parameters
@@ -142,8 +145,8 @@ def population_equivalents(load_g_per_day, measure: str, *, per_capita_g_per_day
     return load_g_per_day / per_capita
 
 
-def population_equivalents_from_concentration(concentration_ng_per_l, flow_m3_per_day, measure: str,
-                                              *, per_capita_g_per_day: float | None = None):
+def population_equivalents_from_concentration(concentration_ng_per_l: Any, flow_m3_per_day: Any, measure: str,
+                                              *, per_capita_g_per_day: float | None = None) -> Any:
     """Population equivalents from a canonical concentration and flow [persons].
 
     ``load_g_per_day = C [ng L⁻¹] × Q [m³ day⁻¹] × 10⁻⁶`` then :func:`population_equivalents`.

@@ -16,6 +16,7 @@ Conventions (documented choices; see :func:`build_dataset`):
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,7 @@ UNITS = {
 }
 
 
-def _require(frame: pd.DataFrame, columns, name: str) -> None:
+def _require(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise ValueError(f"{name} frame lacks column(s) {missing}; expected the contract columns "
@@ -87,12 +88,16 @@ def censoring_lower_ng_per_l(results: pd.DataFrame) -> pd.Series:
 
 def _days_ns(dates: pd.Series) -> np.ndarray:
     """Calendar day (midnight) of each date as ``datetime64[ns]``; numpy floor for naive ns dates."""
+    days: np.ndarray
     if dates.dtype == np.dtype("datetime64[ns]"):
-        return dates.to_numpy().astype("datetime64[D]").astype("datetime64[ns]")
-    return pd.to_datetime(dates).dt.normalize().values.astype("datetime64[ns]")
+        days = dates.to_numpy().astype("datetime64[D]").astype("datetime64[ns]")
+    else:
+        days = pd.to_datetime(dates).dt.normalize().values.astype("datetime64[ns]")
+    return days
 
 
-def _population_lookup(populations: pd.DataFrame, method: str, sites, dates: pd.DatetimeIndex) -> np.ndarray:
+def _population_lookup(populations: pd.DataFrame, method: str, sites: np.ndarray,
+                       dates: pd.DatetimeIndex) -> np.ndarray:
     """Population per (site, date): most recent year ≤ the date's year, else the earliest."""
     _require(populations, ("site", "year", "population"), "populations")
     pops = populations
@@ -160,7 +165,7 @@ def _row_inputs(r: pd.DataFrame, loq_method: str) -> tuple[np.ndarray, ...]:
 
 def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
                   loq_method: str = "loq_half", population_method: str = "de_jure",
-                  include_roles=("sample",), fill_dates: bool = True,
+                  include_roles: Iterable[str] = ("sample",), fill_dates: bool = True,
                   nh4n_g_per_person_per_day: float | None = None,
                   fast_path: bool = True) -> xr.Dataset:
     """Build the daily analysis Dataset with dims ``(site, analyte, date)``.
@@ -274,8 +279,14 @@ def build_dataset(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.Da
     return ds
 
 
-def _cubes_general(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
-                   fill_dates):
+_Cubes = tuple[np.ndarray, np.ndarray, pd.DatetimeIndex, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+               np.ndarray, np.ndarray, np.ndarray]
+"""``sites, analytes, dates, concentration, censored, loq, sd, n_rep, composite_hours, flow``."""
+
+
+def _cubes_general(site_vals: np.ndarray, analyte_vals: np.ndarray, base_dates: np.ndarray, conc: np.ndarray,
+                   cens: np.ndarray, loq: np.ndarray, hours: np.ndarray, ndays: np.ndarray, own_flow: np.ndarray,
+                   fl: pd.DataFrame, fill_dates: bool) -> _Cubes:
     """Grouped (pandas) assembly of the cubes for any number of sites and analytes."""
     n = len(conc)
     row = np.repeat(np.arange(n), ndays)
@@ -316,8 +327,8 @@ def _cubes_general(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, 
     di = dates.get_indexer(agg["date"])
     shape = (len(sites), len(analytes), len(dates))
 
-    def cube(vals, fill, dtype):
-        arr = np.full(shape, fill, dtype=dtype)
+    def cube(vals: np.ndarray, fill: float, dtype: type) -> np.ndarray:
+        arr: np.ndarray = np.full(shape, fill, dtype=dtype)
         arr[si, ai, di] = vals
         return arr
 
@@ -445,8 +456,9 @@ def _day_groups(pair: np.ndarray, pair_site: np.ndarray, base_day: np.ndarray, c
             key_of)
 
 
-def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, ndays, own_flow, fl,
-                  fill_dates):
+def _cubes_single(site_vals: np.ndarray, analyte_vals: np.ndarray, base_dates: np.ndarray, conc: np.ndarray,
+                  cens: np.ndarray, loq: np.ndarray, hours: np.ndarray, ndays: np.ndarray, own_flow: np.ndarray,
+                  fl: pd.DataFrame, fill_dates: bool) -> _Cubes:
     """Numpy assembly of the cubes for results of one site and one analyte.
 
     Same rules and the same floating-point results as :func:`_cubes_general`: days with a
@@ -482,8 +494,8 @@ def _cubes_single(site_vals, analyte_vals, base_dates, conc, cens, loq, hours, n
         fdi[fpos_ok] = np.where(days[fpos[fpos_ok]] == fdays[fpos_ok], fpos[fpos_ok], -1)
     shape = (1, 1, len(dates))
 
-    def cube(vals, fill, dtype):
-        arr = np.full(shape, fill, dtype=dtype)
+    def cube(vals: np.ndarray, fill: float, dtype: type) -> np.ndarray:
+        arr: np.ndarray = np.full(shape, fill, dtype=dtype)
         arr[0, 0, di] = vals
         return arr
 

@@ -26,23 +26,29 @@ from __future__ import annotations
 
 import enum
 import re
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from wastewater.exceptions import UnitError
 
+if TYPE_CHECKING:
+    import xarray as xr
+
 __all__ = [
     "ConcentrationUnit",
     "FlowUnit",
+    "Numeric",
     "parse_flow_unit",
     "parse_unit",
     "to_m3_per_day",
     "to_ng_per_l",
 ]
 
-_Numeric = TypeVar("_Numeric", float, np.ndarray, pd.Series)
+Numeric = TypeVar("Numeric", float, np.ndarray, pd.Series, "xr.DataArray")
+"""A number or a container of numbers; the unit conversions and the formulas of the core
+(normalisation, censoring, back-calculation) return the container type they are given."""
 
 
 class ConcentrationUnit(enum.Enum):
@@ -228,7 +234,7 @@ def accepted_flow_units() -> str:
     return ", ".join(u.symbol for u in FlowUnit) + " (also m3/d, m3/day)"
 
 
-def to_ng_per_l(value: _Numeric, unit: str | ConcentrationUnit) -> _Numeric:
+def to_ng_per_l(value: Numeric, unit: str | ConcentrationUnit) -> Numeric:
     """Convert a concentration to ng L⁻¹.
 
     Parameters
@@ -263,7 +269,7 @@ def to_ng_per_l(value: _Numeric, unit: str | ConcentrationUnit) -> _Numeric:
     return value * parse_unit(unit).factor_to_canonical
 
 
-def to_m3_per_day(value: _Numeric, unit: str | FlowUnit) -> _Numeric:
+def to_m3_per_day(value: Numeric, unit: str | FlowUnit) -> Numeric:
     """Convert a volumetric flow to m³ day⁻¹.
 
     Parameters
