@@ -135,7 +135,7 @@ def _line(row: dict[str, Any]) -> bytes:
                        allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
-def _from_json(column: sa.Column, value: Any) -> Any:
+def _from_json(column: sa.Column[Any], value: Any) -> Any:
     """Python value for an SQL parameter from its archived JSON value."""
     if value is None:
         return None
@@ -149,7 +149,7 @@ def _from_json(column: sa.Column, value: Any) -> Any:
 # --------------------------------------------------------------------------- table queries
 
 
-def _ordered(conn: Connection, col: sa.ColumnElement) -> sa.ColumnElement:
+def _ordered(conn: Connection, col: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     """Byte-wise ordering of strings on every backend; NULLs first everywhere."""
     if conn.dialect.name == "postgresql" and isinstance(col.type, sa.String | sa.Text):
         col = col.collate("C")
@@ -166,10 +166,10 @@ def _surrogate(table: sa.Table) -> str | None:
     return None
 
 
-def _table_query(conn: Connection, table: sa.Table) -> sa.Select:
+def _table_query(conn: Connection, table: sa.Table) -> sa.Select[*tuple[Any, ...]]:
     """SELECT producing the archived rows of ``table`` in their archived order."""
     surrogate = _surrogate(table)
-    cols: list[sa.ColumnElement] = []
+    cols: list[sa.ColumnElement[Any]] = []
     succ = None
     for col in table.columns:
         if col.name == surrogate:
@@ -182,7 +182,7 @@ def _table_query(conn: Connection, table: sa.Table) -> sa.Select:
             continue
         cols.append(col)
     query = sa.select(*cols)
-    if succ is not None:
+    if succ is not None and surrogate is not None:
         query = query.select_from(
             table.outerjoin(succ, succ.c[surrogate] == table.c.superseded_by)
         )
@@ -197,7 +197,7 @@ def _table_query(conn: Connection, table: sa.Table) -> sa.Select:
     return query.order_by(*[_ordered(conn, table.c[name]) for name in order])
 
 
-def _iter_rows(conn: Connection, query: sa.Select) -> Iterator[dict[str, Any]]:
+def _iter_rows(conn: Connection, query: sa.Select[*tuple[Any, ...]]) -> Iterator[dict[str, Any]]:
     result = conn.execution_options(stream_results=True, yield_per=_FETCH_ROWS).execute(query)
     for row in result.mappings():
         yield dict(row)
@@ -361,7 +361,7 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     """
     try:
         with zipfile.ZipFile(path) as zf:
-            manifest = json.loads(zf.read("manifest.json"))
+            manifest: dict[str, Any] = json.loads(zf.read("manifest.json"))
     except (zipfile.BadZipFile, KeyError, OSError, json.JSONDecodeError) as exc:
         raise BackupError(f"{path}: not a wastewater backup archive ({exc})") from exc
     if manifest.get("format") != FORMAT:

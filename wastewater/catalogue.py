@@ -251,7 +251,8 @@ def measured_analytes_for(substance: str, available: list[str] | None = None) ->
     analyte = try_resolve_analyte(substance)
     key = analyte or normalise_key(substance)
     row = cat[cat["id"] == analyte] if analyte else cat.iloc[0:0]
-    if len(row) and str(row["class"].iloc[0]) != "parent_drug":
+    out: list[str]
+    if analyte and len(row) and str(row["class"].iloc[0]) != "parent_drug":
         out = [analyte]
     else:
         parent = str(row["parent"].iloc[0]) if len(row) and str(row["parent"].iloc[0]) else key

@@ -15,10 +15,10 @@ import enum
 import getpass
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -34,6 +34,12 @@ from rich.table import Table
 from rich.text import Text
 
 from wastewater.exceptions import StorageUnavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from wastewater.ingest.report import ValidationReport
+    from wastewater.storage.service import IngestOutcome
 
 EXIT_REJECTED = 1
 EXIT_STORAGE = 3
@@ -133,7 +139,7 @@ def _fail_storage(exc: Exception) -> typer.Exit:
     return typer.Exit(EXIT_STORAGE)
 
 
-def _engine(ctx: typer.Context, *, require_schema: bool = True):
+def _engine(ctx: typer.Context, *, require_schema: bool = True) -> Engine:
     from wastewater.storage.database import current_revision, get_engine, head_revision
 
     try:
@@ -197,7 +203,7 @@ def _safe(url: str) -> str:
 # --------------------------------------------------------------------------- ingest
 
 
-def _report_table(report, filename: str) -> Table:
+def _report_table(report: ValidationReport, filename: str) -> Table:
     table = Table(title=f"Validation report: {filename}", title_justify="left", show_lines=False)
     table.add_column("line", justify="right")
     table.add_column("column")
@@ -211,7 +217,7 @@ def _report_table(report, filename: str) -> Table:
     return table
 
 
-def _summary(outcome, name: str) -> str:
+def _summary(outcome: IngestOutcome, name: str) -> str:
     r = outcome.report
     counts = (f"{outcome.rows_inserted} inserted, {outcome.rows_superseded} superseded, "
               f"{outcome.rows_unchanged} unchanged")
@@ -236,20 +242,20 @@ class _RowsPerSecond(ProgressColumn):
         return Text(f"{speed:,.0f} rows/s" if speed else "", style="progress.data.speed")
 
 
-def _ingest_files(engine, files: list[Path], *, kind: str | None, dry_run: bool,
-                  on_error: str, uploader: str, lang: str = "en") -> list:
+def _ingest_files(engine: Engine, files: list[Path], *, kind: str | None, dry_run: bool,
+                  on_error: str, uploader: str, lang: str = "en") -> list[IngestOutcome]:
     from wastewater.ingest.progress import PHASES, IngestProgress, ingest_summary
     from wastewater.storage.service import ingest_bytes
 
-    outcomes = []
+    outcomes: list[IngestOutcome] = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("rows"), _RowsPerSecond(), TimeRemainingColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
         for path in files:
             tasks: dict[str, TaskID] = {}
 
-            def show(phase: str, done: int, total: int | None, name=path.name,
-                     tasks=tasks) -> None:
+            def show(phase: str, done: int, total: int | None, name: str = path.name,
+                     tasks: dict[str, TaskID] = tasks) -> None:
                 label = f"{name}: {PHASES[phase] if lang == 'sv' else phase}"
                 if phase not in tasks:
                     for task_id in tasks.values():
@@ -338,9 +344,10 @@ def uploads_list(
         console.print("No uploads stored yet. Load files with `wastewater ingest FILE...`.")
         return
     table = Table(title="Uploads (newest first)", title_justify="left")
-    for col, justify in (("id", "right"), ("kind", "left"), ("file", "left"),
-                         ("uploader", "left"), ("uploaded (UTC)", "left"),
-                         ("rows stored/total", "right"), ("bytes", "right")):
+    columns: tuple[tuple[str, JustifyMethod], ...] = (
+        ("id", "right"), ("kind", "left"), ("file", "left"), ("uploader", "left"),
+        ("uploaded (UTC)", "left"), ("rows stored/total", "right"), ("bytes", "right"))
+    for col, justify in columns:
         table.add_column(col, justify=justify)
     for rec in frame.itertuples(index=False):
         table.add_row(str(rec.upload_id), rec.kind, rec.filename or "", rec.uploader,
@@ -355,8 +362,9 @@ def uploads_list(
 def _serve(ctx: typer.Context, host: str, port: int, workers: int = 1) -> None:
     import uvicorn
 
-    if _url(ctx):  # the API reads its database from the environment (api.config.Settings)
-        os.environ["WASTEWATER_DATABASE_URL"] = _url(ctx)
+    url = _url(ctx)
+    if url:  # the API reads its database from the environment (api.config.Settings)
+        os.environ["WASTEWATER_DATABASE_URL"] = url
     # the app is named by its import path (not imported here): the CLI does not depend on api/
     uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
 
@@ -455,7 +463,7 @@ def alerts_deliveries(
     console.print(table)
 
 
-def _demo_euda(engine, folder: Path) -> None:
+def _demo_euda(engine: Engine, folder: Path) -> None:
     """Import the vendored EUDA release (samples/euda/) as reference data ``EUDA-2025``."""
     from wastewater.interop.store import import_euda
 

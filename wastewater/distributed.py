@@ -25,12 +25,16 @@ from __future__ import annotations
 import contextlib
 import functools
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wastewater.exceptions import WastewaterError
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from distributed import Client
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,7 +91,7 @@ def scheduler_address(settings: Any | None = None) -> str | None:
 def connect(
     address: str | None = None, *, settings: Any | None = None,
     timeout_s: float = CONNECT_TIMEOUT_S,
-):
+) -> Client | None:
     """
     Open a :class:`distributed.Client` to the configured scheduler.
 
@@ -117,7 +121,9 @@ def connect(
     from distributed import Client
 
     try:
-        return Client(address, timeout=timeout_s, set_as_default=False)
+        client: Client = Client(address, timeout=timeout_s,  # type: ignore[no-untyped-call]
+                                set_as_default=False)
+        return client
     except (OSError, TimeoutError) as exc:
         raise ClusterUnavailable(
             f"cannot reach the dask scheduler at {address!r} within {timeout_s:g} s ({exc}); "
@@ -130,7 +136,7 @@ def connect(
 def cluster(
     address: str | None = None, *, settings: Any | None = None,
     timeout_s: float = CONNECT_TIMEOUT_S,
-) -> Iterator[Any]:
+) -> Iterator[Client | None]:
     """Context manager around :func:`connect`; closes the client afterwards (yields ``None``
     when no scheduler is configured).
     """
@@ -139,7 +145,7 @@ def cluster(
         yield client
     finally:
         if client is not None:
-            client.close()
+            client.close()  # type: ignore[no-untyped-call]
 
 
 def compute(obj: T, *, client: Any | None = None) -> T:
@@ -160,8 +166,8 @@ def compute(obj: T, *, client: Any | None = None) -> T:
     import dask
 
     kwargs = {} if client is None else {"scheduler": client}
-    (result,) = dask.compute(obj, **kwargs)
-    return result
+    computed: tuple[T] = dask.compute(obj, **kwargs)  # type: ignore[no-untyped-call]
+    return computed[0]
 
 
 def map_ordered(
@@ -195,7 +201,8 @@ def map_ordered(
     # partial(): user keywords never collide with Client.map's own (key=, workers=, ...)
     futures = client.map(functools.partial(func, **kwargs), items, pure=False)
     try:
-        return client.gather(futures)
+        results: list[R] = client.gather(futures)
+        return results
     finally:
         for fut in futures:
             fut.release()
@@ -249,13 +256,13 @@ DEFAULT_MC_CHUNKS: dict[str, int] = {"site": 1}
 
 
 def monte_carlo(
-    ds: Any,
+    ds: xr.Dataset,
     variable: str = "load_mg_per_day_per_1000",
     *,
     client: Any | None = None,
     chunks: Mapping[str, int] | None = None,
     **kwargs: Any,
-):
+) -> xr.Dataset:
     """
     Monte Carlo 95 % intervals of ``ds[variable]``, computed on a cluster when given.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ import xarray as xr
 from wastewater.jsonsafe import json_safe
 
 INDEX = ("site", "analyte", "date")
-NETCDF_ENGINE = "scipy"
+NETCDF_ENGINE: Final[Literal["scipy"]] = "scipy"
 """netCDF-3 engine from scipy (installed; ``h5netcdf`` would also need ``h5py``, which is not)."""
 
 
@@ -42,7 +42,7 @@ def dataset_to_frame(ds: xr.Dataset, *, dropna: bool = True) -> pd.DataFrame:
 
 def dataset_to_csv(ds: xr.Dataset, *, dropna: bool = True, as_bytes: bool = False) -> str | bytes:
     """Long-format CSV (UTF-8, ISO dates, units in column names)."""
-    text = dataset_to_frame(ds, dropna=dropna).to_csv(index=False, lineterminator="\n")
+    text: str = dataset_to_frame(ds, dropna=dropna).to_csv(index=False, lineterminator="\n")
     return text.encode("utf-8") if as_bytes else text
 
 
@@ -61,7 +61,7 @@ def _frame_to_dataset(frame: pd.DataFrame, attrs: dict[str, Any]) -> xr.Dataset:
     three_d = [c for c in frame.columns if c not in INDEX and c not in two_d]
     analyte_coords = [c for c in ("cf_id", "correction_factor", "typical_dose_mg") if c in three_d]
     three_d = [c for c in three_d if c not in analyte_coords]
-    ds = frame.set_index(list(INDEX))[three_d].to_xarray()
+    ds: xr.Dataset = frame.set_index(list(INDEX))[three_d].to_xarray()
     if two_d:
         site_day = frame.groupby(["site", "date"])[two_d].first().to_xarray()
         for c in two_d:

@@ -17,10 +17,21 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import holidays
 import pandas as pd
+
+if TYPE_CHECKING:
+    from wastewater.stats._series import DateLike
+
+SchoolEnd: TypeAlias = "DateLike | Iterable[DateLike] | Mapping[int, DateLike] | None"
+"""Last school day: one date, several dates (one per year) or ``{year: date}``."""
+
+Overrides: TypeAlias = ("pd.DataFrame | Mapping[tuple[str, int], tuple[DateLike, DateLike] "
+                        "| Mapping[str, Any] | None] | None")
+"""Users' own windows: ``{(name, year): (start, end) | {start, end?, kind?, rule?} | None}`` or a
+DataFrame (see :func:`risk_weekends`)."""
 
 __all__ = [
     "CALENDAR_COLUMNS",
@@ -51,7 +62,8 @@ _SLUGS = {
 _KIND_PREFIX = {"risk_weekend": "rw", "payday_weekend": "pay", "long_weekend": "lw"}
 
 
-def swedish_holidays(years: Iterable[int], categories=("public", "de_facto")) -> dict[dt.date, str]:
+def swedish_holidays(years: Iterable[int],
+                     categories: Iterable[str] = ("public", "de_facto")) -> dict[dt.date, str]:
     """Swedish holidays from the pinned ``holidays`` package, names in Swedish.
 
     Parameters
@@ -139,7 +151,7 @@ def _row(kind: str, name: str, start: dt.date, end: dt.date, anchor: dt.date, ru
             "anchor_date": anchor, "rule": rule}
 
 
-def _school_end_for(year: int, school_end) -> tuple[dt.date, str]:
+def _school_end_for(year: int, school_end: SchoolEnd) -> tuple[dt.date, str]:
     if school_end is not None:
         if isinstance(school_end, Mapping):
             if year in school_end:
@@ -153,7 +165,7 @@ def _school_end_for(year: int, school_end) -> tuple[dt.date, str]:
     return thursday, "default: Thursday of ISO week 24"
 
 
-def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
+def _computed_rows(year: int, school_end: SchoolEnd) -> list[dict[str, Any]]:
     hol = swedish_holidays([year, year + 1], categories=("public", "de_facto", "optional"))
     red = swedish_holidays([year, year + 1], categories=("public", "de_facto"))
     rows: list[dict[str, Any]] = []
@@ -234,7 +246,7 @@ def _computed_rows(year: int, school_end) -> list[dict[str, Any]]:
     return rows
 
 
-def _normalise_overrides(overrides) -> list[dict[str, Any]]:
+def _normalise_overrides(overrides: Overrides) -> list[dict[str, Any]]:
     """Overrides as rows ``{name, year, start, end, kind?, rule?, anchor_date?}``; ``start=None`` drops."""
     if overrides is None:
         return []
@@ -275,7 +287,8 @@ def _normalise_overrides(overrides) -> list[dict[str, Any]]:
     raise TypeError("overrides must be a DataFrame or a dict {(name, year): (start, end) | None}")
 
 
-def risk_weekends(years: int | Iterable[int], *, school_end=None, overrides=None) -> pd.DataFrame:
+def risk_weekends(years: int | Iterable[int], *, school_end: SchoolEnd = None,
+                  overrides: Overrides = None) -> pd.DataFrame:
     """Calendar of Swedish risk weekends, payday weekends and long weekends.
 
     Parameters

@@ -8,12 +8,15 @@ signatures are stable.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from wastewater.censoring import SUMMARY_METHODS, censored_summary
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 EUDA_DAY_CONVENTIONS: dict[object, dict[str, tuple[int, ...]]] = {
     "default": {"weekday": (1, 2, 3), "weekend": (4, 5, 6, 0)},
@@ -70,7 +73,7 @@ def euda_means(daily: pd.Series, *, year: int | None = None, censored: pd.Series
     valid = s.dropna()
     dow = valid.index.day_of_week
 
-    def mean_of(mask) -> float:
+    def mean_of(mask: np.ndarray) -> float:
         sub = valid[mask]
         return float(sub.mean()) if len(sub) else math.nan
 
@@ -185,7 +188,7 @@ def period_summary(daily: pd.Series, censored: pd.Series | None = None, *, freq:
     return pd.DataFrame(rows, columns=cols).set_index("period")
 
 
-def summarise_dataset(ds, *, variable: str = "load_mg_per_day_per_1000", freq: str = "weekly",
+def summarise_dataset(ds: xr.Dataset, *, variable: str = "load_mg_per_day_per_1000", freq: str = "weekly",
                       method: str = "mean") -> pd.DataFrame:
     """Period summaries of every site × analyte of a :func:`wastewater.timeseries.build_dataset`.
 

@@ -43,15 +43,20 @@ from __future__ import annotations
 
 import math
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import xarray as xr
+from numpy.typing import ArrayLike
 
 from wastewater.parameters import UNCERTAINTY_DEFAULTS, default_rsd
+from wastewater.units import Numeric
+
+if TYPE_CHECKING:
+    from wastewater.stats._series import DateLike
 
 DEFAULT_SEED = 20240601
 """Default seed of every Monte Carlo function here (results are reproducible by default)."""
@@ -115,7 +120,7 @@ def lognormal_sigma(rsd: float) -> float:
     return math.sqrt(math.log1p(rsd * rsd))
 
 
-def analytic_interval(value, rsd: float, *, level: float = 0.95):
+def analytic_interval(value: Numeric, rsd: float, *, level: float = 0.95) -> tuple[Numeric, Numeric]:
     """Lognormal interval around a value taken as the median.
 
     Parameters
@@ -171,7 +176,7 @@ def _percentiles_sorted(draws: np.ndarray) -> np.ndarray:
     return out
 
 
-def _mc_block(values: np.ndarray, sigmas: np.ndarray, n_draws: int, seed_seq,
+def _mc_block(values: np.ndarray, sigmas: np.ndarray, n_draws: int, seed_seq: np.random.SeedSequence,
               batch_cells: int = 4096) -> np.ndarray:
     """Percentiles (2.5, 50, 97.5) of Monte Carlo draws for one block; shape (3, *block).
 
@@ -262,12 +267,13 @@ def monte_carlo_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_1
         children = np.random.SeedSequence(seed).spawn(n_blocks)
         numblocks = arr.numblocks
 
-        def block(x, block_info=None):
+        def block(x: np.ndarray, block_info: dict[Any, dict[str, Any]] | None = None) -> np.ndarray:
+            assert block_info is not None  # dask passes it to a function that names the argument
             loc = block_info[0]["chunk-location"]
             flat_id = int(np.ravel_multi_index(loc, numblocks))
             return _mc_block(np.asarray(x, dtype=float), sigmas, n_draws, children[flat_id])
 
-        res = dsa.map_blocks(block, arr, dtype=float, new_axis=0,
+        res = dsa.map_blocks(block, arr, dtype=float, new_axis=0,  # type: ignore[no-untyped-call]
                              chunks=((3,),) + arr.chunks)
         for k, name in enumerate(names):
             out[name] = (da.dims, res[k])
@@ -334,7 +340,7 @@ def components_for(variable: str = "load_mg_per_day_per_1000", kind: str = "leve
     raise ValueError(f"interval kind must be one of {', '.join(INTERVAL_KINDS)}, got {kind!r}")
 
 
-def _check_rsd_map(where: str, mapping) -> dict[str, float]:
+def _check_rsd_map(where: str, mapping: Mapping[str, float] | None) -> dict[str, float]:
     out = {}
     for comp, value in dict(mapping or {}).items():
         if comp not in UNCERTAINTY_DEFAULTS:
@@ -423,11 +429,11 @@ def replicate_rsd(ds: xr.Dataset, *, min_pairs: int = 3) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["site", "n_samples", "rsd"])
 
 
-def _key_words(*parts) -> list[int]:
+def _key_words(*parts: object) -> list[int]:
     return [zlib.crc32(str(p).encode("utf-8")) for p in parts]
 
 
-def _rng(seed: int, component: str, *key) -> np.random.Generator:
+def _rng(seed: int, component: str, *key: object) -> np.random.Generator:
     """Generator of one scope key: seeded by (seed, component, key), not by array position."""
     if int(seed) < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -435,10 +441,10 @@ def _rng(seed: int, component: str, *key) -> np.random.Generator:
                                                          *_key_words(*key)]))
 
 
-def log_error_draws(dates, *, site: str, analyte: str,
+def log_error_draws(dates: ArrayLike, *, site: str, analyte: str,
                     variable: str = "load_mg_per_day_per_1000", kind: str = "level",
                     n_draws: int = 1000, seed: int = DEFAULT_SEED,
-                    model: ErrorModel | None = None, population_year=None,
+                    model: ErrorModel | None = None, population_year: ArrayLike | None = None,
                     cf_id: str | None = None) -> np.ndarray:
     """Shared Monte Carlo draws of the log error of one site × analyte series.
 
@@ -520,7 +526,7 @@ class Interval:
         """``(hi95 − lo95) / 2 / estimate`` [fraction]."""
         return (self.hi95 - self.lo95) / 2.0 / self.estimate if self.estimate else float("nan")
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-safe dictionary (NaN → None)."""
         d = asdict(self)
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in d.items()}
@@ -556,15 +562,16 @@ class SeriesDraws:
     variable: str
     kind: str
 
-    def _mask(self, start=None, end=None) -> np.ndarray:
-        m = np.isfinite(self.values)
+    def _mask(self, start: DateLike | None = None, end: DateLike | None = None) -> np.ndarray:
+        m: np.ndarray = np.isfinite(self.values)
         if start is not None:
             m &= np.asarray(self.dates >= pd.Timestamp(start))
         if end is not None:
             m &= np.asarray(self.dates <= pd.Timestamp(end))
         return m
 
-    def mean_draws(self, start=None, end=None) -> tuple[float, np.ndarray, int]:
+    def mean_draws(self, start: DateLike | None = None,
+                   end: DateLike | None = None) -> tuple[float, np.ndarray, int]:
         """``(mean value, draws of the true mean (n_draws,), n_days)`` over ``start``–``end``
         (inclusive; ``None`` = open).
         """
@@ -595,7 +602,7 @@ class SeriesDraws:
             draws = (total * total / n)[:, None] / big_m
         return means, draws, n.astype(int)
 
-    def mean_interval(self, start=None, end=None) -> Interval:
+    def mean_interval(self, start: DateLike | None = None, end: DateLike | None = None) -> Interval:
         """95 % interval of the mean over ``start``–``end`` (kind of these draws)."""
         est, draws, n = self.mean_draws(start, end)
         if n == 0:
@@ -607,7 +614,7 @@ class SeriesDraws:
 def series_draws(values: pd.Series, *, site: str, analyte: str,
                  variable: str = "load_mg_per_day_per_1000", kind: str = "level",
                  n_draws: int = 1000, seed: int = DEFAULT_SEED, model: ErrorModel | None = None,
-                 population_year=None, cf_id: str | None = None) -> SeriesDraws:
+                 population_year: ArrayLike | None = None, cf_id: str | None = None) -> SeriesDraws:
     """Shared draws for a daily series (``pd.Series`` on a DatetimeIndex, NaN = no value).
 
     See :func:`log_error_draws` for the parameters and the model.
@@ -620,8 +627,9 @@ def series_draws(values: pd.Series, *, site: str, analyte: str,
     return SeriesDraws(idx, np.asarray(values, dtype=float), L, site, analyte, variable, kind)
 
 
-def ratio_interval(numerator: SeriesDraws, numerator_period: tuple, denominator: SeriesDraws,
-                   denominator_period: tuple) -> Interval:
+def ratio_interval(numerator: SeriesDraws, numerator_period: tuple[DateLike | None, DateLike | None],
+                   denominator: SeriesDraws,
+                   denominator_period: tuple[DateLike | None, DateLike | None]) -> Interval:
     """95 % interval of ``mean(numerator period) / mean(denominator period)``.
 
     The same :class:`SeriesDraws` on both sides gives a same-site ratio (this tertial vs the
@@ -644,7 +652,7 @@ PERIODS = ("week", "month", "tertial", "year")
 T1 Jan–Apr, T2 May–Aug, T3 Sep–Dec as in Swedish municipal follow-up)."""
 
 
-def period_codes(dates, freq: str) -> tuple[np.ndarray, list[str], list[pd.Timestamp]]:
+def period_codes(dates: ArrayLike, freq: str) -> tuple[np.ndarray, list[str], list[pd.Timestamp]]:
     """Group code of each date, the period labels and each period's first day.
 
     >>> codes, labels, starts = period_codes(pd.to_datetime(["2025-03-09", "2025-03-10"]), "week")
@@ -678,7 +686,7 @@ def period_codes(dates, freq: str) -> tuple[np.ndarray, list[str], list[pd.Times
 def period_means(values: pd.Series, *, site: str, analyte: str, freq: str = "week",
                  variable: str = "load_mg_per_day_per_1000", kinds: tuple[str, ...] = ("level", "change"),
                  method: str = "montecarlo", n_draws: int = 1000, seed: int = DEFAULT_SEED,
-                 model: ErrorModel | None = None, population_year=None,
+                 model: ErrorModel | None = None, population_year: ArrayLike | None = None,
                  cf_id: str | None = None) -> pd.DataFrame:
     """Means per week/month/tertial/year with their level and change 95 % intervals.
 
@@ -755,7 +763,7 @@ class SeriesTerm:
     cf_id: str | None = None
 
 
-def first_order_sigma(terms, *, variable: str = "load_mg_per_day_per_1000", kind: str = "level",
+def first_order_sigma(terms: Iterable[SeriesTerm], *, variable: str = "load_mg_per_day_per_1000", kind: str = "level",
                       model: ErrorModel | None = None) -> float:
     """Log-scale SD of an estimate by first-order propagation over scoped components.
 
@@ -770,7 +778,7 @@ def first_order_sigma(terms, *, variable: str = "load_mg_per_day_per_1000", kind
     """
     model = model or DEFAULT_MODEL
     comps = components_for(variable, kind)
-    acc: dict[tuple, float] = {}
+    acc: dict[tuple[object, ...], float] = {}
     for term in terms:
         idx = pd.DatetimeIndex(pd.to_datetime(term.dates)).normalize()
         coef = np.asarray(term.coef, dtype=float)
@@ -819,14 +827,15 @@ UNIT_SUFFIX: dict[str, str] = {
 """Unit part of each value field (used in interval field names, e.g. ``level_hi95_ng_per_l``)."""
 
 
-def _cf_of(ds: xr.Dataset, analyte) -> str | None:
+def _cf_of(ds: xr.Dataset, analyte: str) -> str | None:
     if "cf_id" in ds.coords and "analyte" in ds["cf_id"].dims:
         value = str(ds["cf_id"].sel(analyte=analyte).item())
         return value or None
     return None
 
 
-def _scoped_block(values: np.ndarray, dates: np.ndarray, sites, analytes, cf_ids, pyears,
+def _scoped_block(values: np.ndarray, dates: np.ndarray, sites: list[str], analytes: list[str],
+                  cf_ids: list[str | None], pyears: np.ndarray | None,
                   variable: str, kinds: tuple[str, ...], method: str, n_draws: int, seed: int,
                   model: ErrorModel | None) -> np.ndarray:
     """``(2·len(kinds), site, analyte, date)`` bounds of one block (lo, hi per kind)."""
@@ -891,7 +900,8 @@ def add_scoped_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_10
         arr = da.chunk(chunks).data
         starts = [np.cumsum((0,) + c) for c in arr.chunks]
 
-        def block(x, block_info=None):
+        def block(x: np.ndarray, block_info: dict[Any, dict[str, Any]] | None = None) -> np.ndarray:
+            assert block_info is not None  # dask passes it to a function that names the argument
             loc = block_info[0]["chunk-location"]
             s0, a0, d0 = (int(starts[ax][loc[ax]]) for ax in range(3))
             s1, a1, d1 = s0 + x.shape[0], a0 + x.shape[1], d0 + x.shape[2]
@@ -900,7 +910,7 @@ def add_scoped_intervals(ds: xr.Dataset, variable: str = "load_mg_per_day_per_10
                                  analytes[a0:a1], cf_ids[a0:a1], py, variable, tuple(kinds),
                                  method, n_draws, seed, model)
 
-        res = dsa.map_blocks(block, arr, dtype=float, new_axis=0,
+        res = dsa.map_blocks(block, arr, dtype=float, new_axis=0,  # type: ignore[no-untyped-call]
                              chunks=((2 * len(kinds),),) + arr.chunks)
     for k, name in enumerate(names):
         out[name] = (("site", "analyte", "date"), res[k])

@@ -25,6 +25,7 @@ import unicodedata
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,7 +74,7 @@ SITE_COLUMNS = ["source", "site_id", "country", "city", "location", "lat", "lon"
 
 _MISSING_TEXT = {"", "n/a", "na", "nan", "null", "none", "-"}
 
-Source = str | bytes | PathLike | io.IOBase
+Source = str | bytes | PathLike[str] | io.IOBase
 
 
 def _read_text(data: Source) -> str:
@@ -110,7 +111,7 @@ def _number(value: str | None, *, line: int, column: str) -> float:
                          "EUDA files use '.' as decimal mark and blank for missing") from None
 
 
-def _rows(text: str, required: list[str]) -> list[tuple[int, dict]]:
+def _rows(text: str, required: list[str]) -> list[tuple[int, dict[str, str]]]:
     reader = csv.DictReader(io.StringIO(text))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in required if c not in header]
@@ -155,7 +156,7 @@ def parse_euda_all_data(data: Source, *, source: str = "EUDA-2025") -> pd.DataFr
         Naming line and column, for a missing column, unknown metabolite or non-number.
     """
     rows = _rows(_read_text(data), ALL_DATA_COLUMNS)
-    out: dict[str, list] = {c: [] for c in LONG_COLUMNS}
+    out: dict[str, list[Any]] = {c: [] for c in LONG_COLUMNS}
     for line, row in rows:
         analyte = _analyte(row["Metabolite"], line)
         year = int(_number(row["Year"], line=line, column="Year"))
@@ -268,7 +269,7 @@ def match_reference_sites(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
     o, n = keyed(old), keyed(new)
     by_full = {(r.k_c, r.k_city, r.k_loc): r.site_id for r in n.itertuples() if r.k_loc}
-    by_city: dict[tuple, list] = {}
+    by_city: dict[tuple[str, str], list[str]] = {}
     for r in n.itertuples():
         by_city.setdefault((r.k_c, r.k_city), []).append(r.site_id)
     ids = set(n["site_id"])
@@ -580,7 +581,7 @@ def check_euda_analytes(analytes: Iterable[str]) -> None:
 
 def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, site_id: str,
                  country: str, city: str, censored: pd.Series | None = None,
-                 decimals: int = 2) -> dict:
+                 decimals: int = 2) -> dict[str, Any]:
     """
     One EUDA all-data row from the service's own daily series for a chosen campaign week.
 
@@ -621,8 +622,8 @@ def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, s
     week[cens & week.notna()] = 0.0
     week[cens & week.isna()] = 0.0
     m = euda_means(week, year=start.year, censored=cens)
-    row = {"Year": start.year, "Metabolite": ANALYTE_TO_METABOLITE[analyte], "Site ID": site_id,
-           "Country": country, "City": city}
+    row: dict[str, Any] = {"Year": start.year, "Metabolite": ANALYTE_TO_METABOLITE[analyte],
+                           "Site ID": site_id, "Country": country, "City": city}
     for day, v in zip(EUDA_DAY_COLUMNS, week.to_numpy()):
         row[day] = float(v)
     row["Weekday mean"] = round(m["weekday_mean"], decimals)
@@ -631,7 +632,7 @@ def campaign_row(daily: pd.Series, *, week_start: dt.date | str, analyte: str, s
     return row
 
 
-def format_euda_all_data(rows: list[dict] | pd.DataFrame) -> str:
+def format_euda_all_data(rows: list[dict[str, Any]] | pd.DataFrame) -> str:
     """
     Write rows in the ``ww2025-all-data.csv`` layout: header and text fields quoted, numbers
     bare, missing days blank, ``\\n`` line ends (as in the 2025 release).

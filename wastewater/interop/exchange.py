@@ -65,7 +65,7 @@ def _text(v: Any) -> str:
 
 
 def _date(v: Any) -> str:
-    return pd.Timestamp(v).strftime("%Y-%m-%d")
+    return str(pd.Timestamp(v).strftime("%Y-%m-%d"))
 
 
 def _csv(header: list[str], rows: Iterable[list[str]]) -> bytes:
@@ -316,7 +316,8 @@ def default_week_start(year: int) -> dt.date:
     """First Wednesday on or after 1 March of ``year``
     (:func:`wastewater.interop.euda.campaign_dates`; EUDA campaigns run March–May).
     """
-    return euda.campaign_dates(year)["Wed"].date()
+    wednesday: dt.date = euda.campaign_dates(year)["Wed"].date()
+    return wednesday
 
 
 def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.date,

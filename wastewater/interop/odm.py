@@ -561,8 +561,9 @@ def import_odm(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
 def _days(samples: pd.DataFrame) -> np.ndarray:
     """Collection start day (``collDTStart``, else ``collDT``) of each samples row."""
     start, coll = _col(samples, "collDTStart"), _col(samples, "collDT")
-    return pd.to_datetime([(a or b or "")[:10] or None for a, b in zip(start, coll)]
-                          ).to_numpy("datetime64[ns]")
+    days: np.ndarray = pd.to_datetime([(a or b or "")[:10] or None for a, b in zip(start, coll)]
+                                      ).to_numpy("datetime64[ns]")
+    return days
 
 
 def _site_ids(tables: dict[str, pd.DataFrame], samples: pd.DataFrame) -> dict[str, str]:
