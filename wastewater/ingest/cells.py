@@ -2,7 +2,8 @@
 
 Each parser takes the cell text and returns a value or raises :class:`CellError` whose
 ``code`` is a key of :data:`wastewater.ingest.report.ISSUE_CODES` and whose ``hint`` says
-how to fix the cell. The row validators turn these into report issues.
+how to fix the cell. The validators (cell specs of :mod:`wastewater.ingest.columnar`) turn
+these into report issues.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ from wastewater.ingest.columns import (
     parse_analyte_header,
 )
 from wastewater.ingest.readers import RawTable
-from wastewater.ingest.report import ISSUE_CODES, Issue
+from wastewater.ingest.report import Issue, make_issue
 from wastewater.units import (
     ConcentrationUnit,
     accepted_concentration_units,
@@ -170,19 +170,7 @@ class RowContext:
         message_sv: str | None = None,
     ) -> None:
         """Record an issue; ``message_sv`` is the Swedish text of ``message`` (optional)."""
-        severity = ISSUE_CODES[code][0]
-        where = f"Line {line}" if line is not None else "File"
-        if column is not None:
-            where += f", column '{column}'"
-        swedish = None
-        if message_sv is not None:
-            plats = f"Rad {line}" if line is not None else "Filen"
-            if column is not None:
-                plats += f", kolumn '{column}'"
-            swedish = f"{plats}: {message_sv}"
-        self.issues.append(
-            Issue(line, column, code, f"{where}: {message}", severity, value, message_sv=swedish)
-        )
+        self.issues.append(make_issue(line, column, code, message, value, message_sv=message_sv))
 
     def header_name(self, canonical: str) -> str:
         """The column name as written in the file (for messages)."""

@@ -94,6 +94,12 @@ class RawTable:
         """Number of data rows (without building ``rows`` from ``columns``)."""
         return len(self.lines)
 
+    def column(self, index: int) -> list[str]:
+        """Cells of header column ``index`` of every data row (empty where a row is shorter)."""
+        if self.columns is not None:
+            return self.columns[index]
+        return [row[index] if index < len(row) else "" for row in self.rows]
+
     def row(self, index: int) -> list[str]:
         """Cells of data row ``index`` (without building every row from ``columns``)."""
         rows = self.__dict__.get("_rows")

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-__all__ = ["ISSUE_CODES", "Issue", "ParsedUpload", "Severity", "ValidationReport"]
+__all__ = ["ISSUE_CODES", "Issue", "ParsedUpload", "Severity", "ValidationReport", "make_issue"]
 
 Severity = Literal["error", "warning"]
 
@@ -113,6 +113,29 @@ class Issue:
         if out["message_sv"] is None:
             del out["message_sv"]
         return out
+
+
+def make_issue(line: int | None, column: str | None, code: str, message: str,
+               value: str | None = None, *, message_sv: str | None = None) -> Issue:
+    """An issue whose messages begin with where it is: ``Line 4, column 'value': …`` (and
+    ``Rad 4, kolumn 'value': …`` for the Swedish text); the severity is the code's.
+
+    Examples
+    --------
+    >>> make_issue(4, "value", "missing_value", "the value is empty.").message
+    "Line 4, column 'value': the value is empty."
+    """
+    severity = ISSUE_CODES[code][0]
+    where = f"Line {line}" if line is not None else "File"
+    if column is not None:
+        where += f", column '{column}'"
+    swedish = None
+    if message_sv is not None:
+        plats = f"Rad {line}" if line is not None else "Filen"
+        if column is not None:
+            plats += f", kolumn '{column}'"
+        swedish = f"{plats}: {message_sv}"
+    return Issue(line, column, code, f"{where}: {message}", severity, value, message_sv=swedish)
 
 
 @dataclass

@@ -1,35 +1,51 @@
-"""Validate results files (long: one row per analyte; wide: one column per analyte).
+"""Validate results files (long: one row per analyte; wide: one column per analyte), column-wise.
 
-Each concentration is read with its censoring (``<2.5``, ``< LOQ``, ``<LOD``, ``ND`` or a
-qualifier column), converted once to ng L⁻¹ and checked; duplicate records (same sample_id,
-analyte, replicate and sample_role) are rejected with both line numbers. Wide and long files
-with the same content give the same frame (tests/test_ingest_properties.py).
+One path for both layouts. A file is turned into *records* (long: one per row; wide: one per
+non-empty analyte cell) held as whole columns; every distinct cell text is parsed once by the
+cell specs of :mod:`wastewater.ingest.columnar` (parser, issue code, message), and the rules that
+combine cells (censoring with its qualifier, limits, units, the detected-below-LOQ interval,
+duplicate records) are vectorised masks over the records. Issues are then made from the masks
+with the physical line of their row, in the order a lab reads them: by line, then left to right
+through the checks of a row. Concentrations are converted once to ng L⁻¹ (unit factors of
+:class:`wastewater.units.ConcentrationUnit`).
+
+Wide and long files with the same content give the same frame
+(tests/test_ingest_properties.py); the issues equal those of the simple per-row reference
+checker in tests/reference_results.py, line for line (tests/test_ingest_single_path.py).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from wastewater.catalogue import closest_analytes, try_resolve_analyte
+from wastewater.exceptions import UnitError
 from wastewater.ingest.cells import CellError, parse_censored, parse_number, parse_qualifier
+from wastewater.ingest.columnar import (
+    Fail,
+    Issues,
+    Parsed,
+    free_text,
+    free_text_note,
+    parse_column,
+    parse_texts,
+)
 from wastewater.ingest.columns import REQUIRED, AnalyteHeader
 from wastewater.ingest.context import (
     FRAME_COLUMNS,
     FREE_TEXT_COLUMNS,
     RowContext,
-    build_frame,
     check_required,
+    empty_frame,
     map_header,
 )
-from wastewater.ingest.fastlong import _factorize, long_fast_rows
 from wastewater.ingest.plausibility import plausibility_warnings
-from wastewater.units import ConcentrationUnit, accepted_concentration_units
+from wastewater.units import ConcentrationUnit, accepted_concentration_units, parse_unit
 
 __all__ = ["DEFAULT_COMPOSITE_HOURS", "SAMPLE_ROLES", "validate_results"]
 
@@ -38,11 +54,6 @@ DEFAULT_COMPOSITE_HOURS = 24
 USUAL_COMPOSITE_HOURS = (24, 72)
 MAX_COMPOSITE_HOURS = 168  # one week
 MAX_REPLICATE = 1000  # replicate numbers above this are typing errors
-
-#: Validate long files column-wise (:mod:`wastewater.ingest.fastlong`), sending only rows with
-#: problems through the row validator. Read at call time; False gives the row-by-row
-#: reference path (tests/test_ingest_fastpath.py compares the two).
-FAST_PATH = True
 
 _ROLE_ALIASES = {
     "prov": "sample",
@@ -55,313 +66,175 @@ _ROLE_ALIASES = {
     "qc": "reference",
 }
 
+#: Censor states as small integer codes (index into this tuple) for the vectorised rules.
+CENSORS = ("empty", "none", "<LOQ", "<LOD", "ND", "D")
+_EMPTY, _NONE, _LOQ, _LOD, _ND, _D = range(6)
+
+# Order of the checks inside one row (issues of a line are listed in this order); in a wide
+# file the checks of each analyte cell follow those of the row, column by column.
+(_S_SITE, _S_DATE, _S_REPLICATE, _S_HOURS, _S_ROLE, _S_FLOW, _S_FREE, _S_ANALYTE, _S_UNIT,
+ _S_QUALIFIER, _S_VALUE, _S_LOQ, _S_LOD, _S_RULES, _S_LOQ_MISSING) = range(15)
+
+
 # ------------------------------------------------------------------------------------------
-# Results
+# Cell specs: each distinct text → value or Fail(code, message, value)
 
 
-@dataclass
-class _SampleFields:
-    """Per-row fields shared by every analyte value of that row."""
+def _site_spec(known: dict[str, str] | None) -> Any:
+    def parse(text: str) -> Any:
+        if not text:
+            return Fail("missing_value", "the site is empty; fill it in.")
+        if known is None:
+            return text
+        canonical = known.get(text.casefold())
+        if canonical is not None:
+            return canonical
+        import difflib
 
-    sample_id: str
-    site: str
-    sample_date: dt.date
-    replicate: int
-    flow_m3_per_day: float
-    composite_hours: int
-    sample_role: str
-    lab: str | None
-    method: str | None
-    comment: str | None
+        close = difflib.get_close_matches(text, sorted(known.values()), n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        return Fail("unknown_site", f"site {text!r} is not registered.{hint} Upload it in a sites "
+                    "file first, or fix the id.", text)
+
+    return parse
 
 
-def _sample_fields(ctx: RowContext, row: list[str], line: int) -> _SampleFields | None:
-    """Validate the sample-level cells of a results row (both layouts)."""
-    ok = True
-    site_text = ctx.required_text(row, line, "site")
-    site = ctx.site(site_text, line, ctx.header_name("site")) if site_text else None
-    ok &= site is not None
-    sample_date, good = ctx.date(row, line, "sample_date", required=True, future_ok=False)
-    ok &= good
-    replicate, good = ctx.integer(
-        row,
-        line,
-        "replicate",
-        code="bad_replicate",
-        default=1,
-        low=1,
-        high=MAX_REPLICATE,
-        hint=f"write the replicate number as a whole number from 1 to {MAX_REPLICATE}",
-    )
-    ok &= good
-    hours, good = ctx.integer(
-        row,
-        line,
-        "composite_hours",
-        code="bad_composite_hours",
-        default=DEFAULT_COMPOSITE_HOURS,
-        low=1,
-        high=MAX_COMPOSITE_HOURS,
-        hint=(
-            f"write the sampling duration in whole hours 1-{MAX_COMPOSITE_HOURS} "
-            "(24 for a 24-h composite)"
-        ),
-    )
-    ok &= good
-    if good and hours not in USUAL_COMPOSITE_HOURS:
-        ctx.add(
-            line,
-            ctx.header_name("composite_hours"),
-            "unusual_composite_hours",
-            f"a {hours}-hour composite is unusual (24 or 72 expected); check the value. The row "
-            "was kept.",
-            ctx.cell(row, "composite_hours"),
-        )
-    role_text = ctx.cell(row, "sample_role")
-    role = re.sub(r"[\s\-]+", "_", role_text.casefold()) if role_text else "sample"
+def _date_spec(canonical: str, today: Any) -> Any:
+    from wastewater.ingest.cells import parse_date
+
+    def parse(text: str) -> Any:
+        if not text:
+            return Fail("missing_value", f"the {canonical} is empty; write it as YYYY-MM-DD.")
+        try:
+            value = parse_date(text)
+        except CellError as exc:
+            return Fail(exc.code, f"{text!r} is not a valid date; {exc.hint}.", text)
+        if value > today:
+            return Fail("future_date", f"{text!r} is after today ({today.isoformat()}); check the "
+                        "year and month.", text)
+        return value
+
+    return parse
+
+
+def _integer_spec(decimal_comma: bool, code: str, default: int, low: int, high: int,
+                  hint: str) -> Any:
+    def parse(text: str) -> Any:
+        if not text:
+            return default
+        try:
+            value = parse_number(text, decimal_comma)
+        except CellError:
+            return Fail(code, f"{text!r} is not a whole number; {hint}.", text)
+        if not value.is_integer() or value < low or value > high:
+            return Fail(code, f"{text!r} is not allowed; {hint}.", text)
+        return int(value)
+
+    return parse
+
+
+def _unusual_hours(text: str, hours: int) -> Fail | None:
+    if hours in USUAL_COMPOSITE_HOURS:
+        return None
+    return Fail("unusual_composite_hours", f"a {hours}-hour composite is unusual (24 or 72 "
+                "expected); check the value. The row was kept.", text)
+
+
+def _role(text: str) -> Any:
+    role = re.sub(r"[\s\-]+", "_", text.casefold()) if text else "sample"
     role = _ROLE_ALIASES.get(role, role)
     if role not in SAMPLE_ROLES:
-        ctx.add(
-            line,
-            ctx.header_name("sample_role"),
-            "bad_sample_role",
-            f"{role_text!r} is not a sample role; write one of {', '.join(SAMPLE_ROLES)}.",
-            role_text,
-        )
-        ok = False
-    flow, good = ctx.number(row, line, "flow_m3_per_day", what="flow")
-    ok &= good
-    lab, method, comment = (ctx.free_text(row, line, c) for c in FREE_TEXT_COLUMNS["results"])
-    # ok implies every value was read (the None checks only tell the type checker so)
-    if not ok or site is None or sample_date is None or replicate is None or hours is None:
-        return None
-    sample_id = ctx.cell(row, "sample_id") or f"{site}-{sample_date:%Y%m%d}"
-    return _SampleFields(
-        sample_id, site, sample_date, replicate, flow, hours, role, lab, method, comment
-    )
+        return Fail("bad_sample_role", f"{text!r} is not a sample role; write one of "
+                    f"{', '.join(SAMPLE_ROLES)}.", text)
+    return role
 
 
-def _limit(ctx: RowContext, text: str, line: int, column: str, factor: float) -> tuple[float, bool]:
-    """Parse an LOQ/LOD cell in the row's unit and convert it to ng/L."""
-    if not text:
-        return math.nan, True
-    try:
-        value = parse_number(text, ctx.table.decimal_comma)
-    except CellError as exc:
-        ctx.add(line, column, exc.code, f"{text!r} is not a number; {exc.hint}.", text)
-        return math.nan, False
-    if value < 0:
-        ctx.add(
-            line,
-            column,
-            "negative_value",
-            f"{text!r} is negative; a limit cannot be below 0.",
-            text,
-        )
-        return math.nan, False
-    return value * factor, True
-
-
-def _result_record(
-    ctx: RowContext,
-    fields: _SampleFields,
-    *,
-    line: int,
-    analyte: str,
-    value_text: str,
-    value_column: str,
-    qualifier_text: str,
-    qualifier_column: str,
-    unit: ConcentrationUnit,
-    unit_text: str,
-    loq_text: str,
-    loq_column: str,
-    lod_text: str,
-    lod_column: str,
-) -> dict[str, Any] | None:
-    """Validate one concentration (value + qualifier + limits) and build its record."""
-    factor = unit.factor_to_canonical
-    qualifier = "none"
-    if qualifier_text:
+def _number_spec(decimal_comma: bool, what: str) -> Any:
+    """Optional non-negative number (flow, LOQ, LOD): NaN when empty."""
+    def parse(text: str) -> Any:
+        if not text:
+            return math.nan
         try:
-            qualifier = parse_qualifier(qualifier_text)
+            value = parse_number(text, decimal_comma)
         except CellError as exc:
-            ctx.add(
-                line, qualifier_column, exc.code, f"{qualifier_text!r}: {exc.hint}.", qualifier_text
-            )
-            return None
+            return Fail(exc.code, f"{text!r} is not a number; {exc.hint}.", text)
+        if value < 0:
+            return Fail("negative_value", f"{text!r} is negative; {what} cannot be below 0.", text)
+        return value
+
+    return parse
+
+
+def _analyte(text: str) -> Any:
+    if not text:
+        return Fail("missing_value", "the analyte is empty; fill it in.")
+    analyte = try_resolve_analyte(text)
+    if analyte is not None:
+        return analyte
+    close = closest_analytes(text)
+    hint = f" Closest known names: {', '.join(close)}." if close else " See the list of analytes."
+    return Fail("unknown_analyte", f"analyte {text!r} is not in the substance catalogue.{hint}",
+                text)
+
+
+def _unit(text: str) -> Any:
+    if not text:
+        return Fail("missing_unit", f"the unit is empty; write one of "
+                    f"{accepted_concentration_units()}.")
+    return _known_unit(text)
+
+
+def _known_unit(text: str) -> Any:
     try:
-        censor, number = parse_censored(value_text, ctx.table.decimal_comma)
+        return parse_unit(text)
+    except UnitError:
+        return Fail("unknown_unit", f"unit {text!r} is not accepted; use one of "
+                    f"{accepted_concentration_units()}.", text)
+
+
+def _qualifier(text: str) -> Any:
+    if not text:
+        return _NONE
+    try:
+        return CENSORS.index(parse_qualifier(text))
     except CellError as exc:
-        ctx.add(
-            line,
-            value_column,
-            exc.code,
-            f"{value_text!r} is not a concentration; {exc.hint}.",
-            value_text,
-        )
-        return None
-    loq, good_loq = _limit(ctx, loq_text, line, loq_column, factor)
-    lod, good_lod = _limit(ctx, lod_text, line, lod_column, factor)
-    if not (good_loq and good_lod):
-        return None
-    if censor == "empty":
-        if qualifier == "none":
-            ctx.add(
-                line,
-                value_column,
-                "missing_value",
-                "the value is empty; write the measured value, or <LOQ, <2.5, ND for a censored "
-                "result.",
-            )
-            return None
-        if qualifier == "D":
-            ctx.add(
-                line,
-                value_column,
-                "missing_value",
-                "the qualifier D (detected below the LOQ) needs the reported value; write it, or "
-                "write <LOQ in the qualifier if the lab reported no value.",
-                message_sv=(
-                    "kvalifikatorn D (påvisad under kvantifieringsgränsen) kräver det "
-                    "rapporterade värdet; skriv in det, eller skriv <LOQ som kvalifikator om "
-                    "labbet inte rapporterade något värde."
-                ),
-            )
-            return None
-        censor = qualifier
-    elif censor == "none" and qualifier in ("<LOQ", "D"):
-        censor = "D"  # detected below the LOQ, value reported: LOD <= x < LOQ
-    elif censor == "none":
-        if qualifier != "none":
-            ctx.add(
-                line,
-                value_column,
-                "censor_conflict",
-                f"the value {value_text!r} is a measured number but the qualifier says "
-                f"{qualifier}; "
-                f"either empty the qualifier or write the value as <{value_text}.",
-                value_text,
-            )
-            return None
-    elif qualifier == "D":
-        ctx.add(
-            line,
-            value_column,
-            "censor_conflict",
-            f"the value {value_text!r} is censored but the qualifier D says a value was "
-            "detected and reported; write the reported value, or write <LOQ as qualifier.",
-            value_text,
-            message_sv=(
-                f"värdet {value_text!r} är censurerat men kvalifikatorn D säger att ett värde "
-                "påvisades och rapporterades; skriv det rapporterade värdet, eller <LOQ som "
-                "kvalifikator."
-            ),
-        )
-        return None
-    elif qualifier != "none":
-        censor = qualifier  # "<2.5" with qualifier "<LOD": the qualifier names the limit
-    if number is not None and number < 0:
-        ctx.add(
-            line,
-            value_column,
-            "negative_value",
-            f"{value_text!r} is negative; a concentration cannot be below 0.",
-            value_text,
-        )
-        return None
-    value = math.nan
-    if censor == "D" and number is not None:  # a "D" always carries its number here
-        value = number * factor
-        if not _detected_below_loq_ok(ctx, line, value_column, value_text, value, loq, lod):
-            return None
-    elif censor == "none" and number is not None:  # a measured value always has its number
-        value = number * factor
-    elif number is not None:
-        if censor == "<LOQ":
-            loq = number * factor
-        else:
-            lod = number * factor
-    if censor == "<LOQ" and math.isnan(loq):
-        ctx.add(
-            line,
-            value_column,
-            "loq_missing",
-            f"{value_text or qualifier_text!r} gives no LOQ; write it as <2.5 (the LOQ number) or "
-            "add a "
-            "loq column. The row was kept without an LOQ.",
-            value_text or qualifier_text,
-        )
-    return {
-        "sample_id": fields.sample_id,
-        "site": fields.site,
-        "sample_date": fields.sample_date,
-        "analyte": analyte,
-        "replicate": fields.replicate,
-        "value_ng_per_l": value,
-        "censor": censor,
-        "loq_ng_per_l": loq,
-        "lod_ng_per_l": lod,
-        "flow_m3_per_day": fields.flow_m3_per_day,
-        "composite_hours": fields.composite_hours,
-        "sample_role": fields.sample_role,
-        "lab": fields.lab,
-        "method": fields.method,
-        "comment": fields.comment,
-        "original_value": value_text or qualifier_text,
-        "original_unit": unit_text,
-        "source_line": line,
-    }
+        return Fail(exc.code, f"{text!r}: {exc.hint}.", text)
 
 
-def _detected_below_loq_ok(
-    ctx: RowContext,
-    line: int,
-    column: str,
-    text: str,
-    value: float,
-    loq: float,
-    lod: float,
-) -> bool:
-    """Check a "detected below LOQ" value (censor ``D``): LOD ≤ value < LOQ when those are known."""
-    if not math.isnan(loq) and value >= loq:
-        ctx.add(
-            line,
-            column,
-            "censor_conflict",
-            f"the value {text!r} ({value:g} ng/L) is at or above the LOQ ({loq:g} ng/L), but the "
-            "qualifier says it is below the LOQ; empty the qualifier if the value is quantified, "
-            "or check the value and the LOQ.",
-            text,
-            message_sv=(
-                f"värdet {text!r} ({value:g} ng/L) är lika med eller över "
-                f"kvantifieringsgränsen ({loq:g} ng/L), men kvalifikatorn säger under LOQ; töm "
-                "kvalifikatorn om värdet är kvantifierat, eller kontrollera värdet och LOQ."
-            ),
-        )
-        return False
-    if not math.isnan(lod) and value < lod:
-        ctx.add(
-            line,
-            column,
-            "censor_conflict",
-            f"the value {text!r} ({value:g} ng/L) is below the LOD ({lod:g} ng/L), so it cannot "
-            "be 'detected below the LOQ'; write <LOD (or ND) if it was not detected, or check "
-            "the value and the LOD.",
-            text,
-            message_sv=(
-                f"värdet {text!r} ({value:g} ng/L) ligger under detektionsgränsen ({lod:g} "
-                "ng/L) och kan då inte vara 'påvisat under LOQ'; skriv <LOD (eller ND) om det "
-                "inte påvisades, eller kontrollera värdet och LOD."
-            ),
-        )
-        return False
-    return True
+def _concentration_spec(decimal_comma: bool) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            censor, number = parse_censored(text, decimal_comma)
+        except CellError as exc:
+            return Fail(exc.code, f"{text!r} is not a concentration; {exc.hint}.", text)
+        return CENSORS.index(censor), (math.nan if number is None else number)
+
+    return parse
 
 
-# A record's position in the file: (line, column index); long rows use column -1.
-_Position = tuple[int, int]
-_Key = tuple[str, str, int, str]  # sample_id, analyte, replicate, sample_role
+# ------------------------------------------------------------------------------------------
+# Records: the cells each concentration is read from
+
+
+class _Records:
+    """Concentration records as columns: ``row`` (table row), ``group`` (0 for long files, 1 +
+    analyte column position for wide ones) and the texts and column names of each record.
+    """
+
+    def __init__(self, n: int):
+        self.row = np.zeros(n, dtype=np.int64)
+        self.group = np.zeros(n, dtype=np.int64)
+        self.analyte = np.empty(n, dtype=object)
+        self.value_text = np.empty(n, dtype=object)
+        self.value_column = np.empty(n, dtype=object)
+        self.qualifier_text = np.full(n, "", dtype=object)
+        self.loq_text = np.full(n, "", dtype=object)
+        self.lod_text = np.full(n, "", dtype=object)
+        self.loq_column = np.full(n, "", dtype=object)
+        self.lod_column = np.full(n, "", dtype=object)
+        self.unit_text = np.empty(n, dtype=object)
+        self.factor = np.full(n, np.nan)
+        self.ok = np.ones(n, dtype=bool)  # analyte and unit known
 
 
 def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame, int]:
@@ -377,21 +250,43 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     Returns
     -------
     frame : pandas.DataFrame
-        Valid records, columns of ``FRAME_COLUMNS["results"]``.
+        Valid records, columns of ``FRAME_COLUMNS["results"]``, in file order.
     rows_total : int
         Records in the file: rows (long) or non-empty analyte cells (wide).
 
     Valid records then get the plausibility warnings of
     :mod:`wastewater.ingest.plausibility` (kept rows, one rule pass over the frame).
     """
-    frame, n_records, wide_columns = _validate_results(ctx, layout)
-    value_headers = {h.analyte: ctx.table.header[i] for i, h in wide_columns.items()
+    wide_columns = map_header(ctx, analyte_columns=layout != "long")
+    if layout is None:
+        layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
+    ctx.layout = layout
+    issues = Issues(ctx)
+    table = ctx.table
+    n_rows = table.n_rows
+    if layout == "long":
+        header_ok = check_required(ctx, REQUIRED["results"])
+        n_records = n_rows
+        checked = np.full(n_rows, header_ok)
+        records = _long_records(ctx, issues, checked) if header_ok else None
+    else:
+        _drop_long_only_columns(ctx)
+        header_ok = check_required(ctx, ("site", "sample_date"))
+        records, checked, n_records = _wide_records(ctx, issues, wide_columns, header_ok)
+    if records is None or not len(records.row):
+        issues.flush()
+        return empty_frame("results"), n_records
+    fields = _sample_fields(ctx, issues, checked)
+    frame = _frame(ctx, issues, records, fields)
+    issues.flush()
+    frame = _reject_duplicates(ctx, frame)
+    value_headers = {h.analyte: table.header[i] for i, h in wide_columns.items()
                      if h.role == "value"}
     long_header = ctx.header_name("value")
     plausibility_warnings(
         frame,
         ctx.add,
-        value_column=lambda analyte: (long_header if ctx.layout == "long"
+        value_column=lambda analyte: (long_header if layout == "long"
                                       else value_headers.get(analyte, analyte)),
         date_column=ctx.header_name("sample_date"),
         site_history=ctx.site_history,
@@ -399,143 +294,73 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     return frame, n_records
 
 
-def _validate_results(
-    ctx: RowContext, layout: str | None
-) -> tuple[pd.DataFrame, int, dict[int, AnalyteHeader]]:
-    wide_columns = map_header(ctx, analyte_columns=layout != "long")
-    if layout is None:
-        layout = "long" if {"analyte", "value"} <= set(ctx.column_index) else "wide"
-    ctx.layout = layout
-    if layout == "long":
-        header_ok = check_required(ctx, REQUIRED["results"])
-        if header_ok and FAST_PATH and ctx.table.n_rows:
-            # no silent fallback: an exception here is a bug, reported as internal_error
-            return _long_frame_fast(ctx), ctx.table.n_rows, wide_columns
-        records, keys, n_records = _long_records(ctx, header_ok)
-    else:
-        _drop_long_only_columns(ctx)
-        header_ok = check_required(ctx, ("site", "sample_date"))
-        records, keys, n_records = _wide_records(ctx, wide_columns, header_ok)
-    rejected = _reject_duplicates(ctx, keys)
-    if rejected:
-        records = [r for r, (_, pos) in zip(records, keys, strict=True) if pos not in rejected]
-    return build_frame("results", records), n_records, wide_columns
-
-
-def _long_records(
-    ctx: RowContext, header_ok: bool
-) -> tuple[list[dict[str, Any]], list[tuple[_Key, _Position]], int]:
-    """Records of a long file: one row = one analyte value."""
-    records: list[dict[str, Any]] = []
-    keys: list[tuple[_Key, _Position]] = []
-    if not header_ok:
-        return records, keys, len(ctx.table.rows)
-    unit_column = ctx.header_name("unit")
-    for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
-        checked = _long_record(ctx, row, line, unit_column)
-        if checked is not None:
-            records.append(checked[0])
-            keys.append(checked[1])
-    return records, keys, len(ctx.table.rows)
-
-
-def _long_record(
-    ctx: RowContext, row: list[str], line: int, unit_column: str
-) -> tuple[dict[str, Any], tuple[_Key, _Position]] | None:
-    """Validate one row of a long file; its record and duplicate key, or None if rejected."""
-    fields = _sample_fields(ctx, row, line)
-    analyte_text = ctx.required_text(row, line, "analyte")
-    analyte = ctx.analyte(analyte_text, line, ctx.header_name("analyte")) if analyte_text else None
-    unit_text = ctx.cell(row, "unit")
-    unit = _row_unit(ctx, unit_text, line, unit_column)
-    if fields is None or analyte is None or unit is None:
-        return None
-    record = _result_record(
-        ctx,
-        fields,
-        line=line,
-        analyte=analyte,
-        value_text=ctx.cell(row, "value"),
-        value_column=ctx.header_name("value"),
-        qualifier_text=ctx.cell(row, "qualifier"),
-        qualifier_column=ctx.header_name("qualifier"),
-        unit=unit,
-        unit_text=unit_text,
-        loq_text=ctx.cell(row, "loq"),
-        loq_column=ctx.header_name("loq"),
-        lod_text=ctx.cell(row, "lod"),
-        lod_column=ctx.header_name("lod"),
-    )
-    if record is None:
-        return None
-    key = (fields.sample_id, analyte, fields.replicate, fields.sample_role)
-    return record, (key, (line, -1))
-
-
-def _long_frame_fast(ctx: RowContext) -> pd.DataFrame:
-    """Long layout, column-wise: the same frame and issues as :func:`_long_records`.
-
-    Rows the column-wise check accepts without any issue (:func:`long_fast_rows`) skip the
-    row validator; every other row goes through it unchanged (its issues, in file order).
-    Duplicate keys are found with :meth:`pandas.DataFrame.duplicated` and reported by
-    :func:`_reject_duplicates` for the duplicated records only, in file order.
-    """
-    fast, columns = long_fast_rows(ctx)
-    slow_records: list[dict[str, Any]] = []
-    slow_keys: list[tuple[_Key, _Position]] = []
-    unit_column = ctx.header_name("unit")
+def _sample_fields(ctx: RowContext, issues: Issues, checked: np.ndarray) -> dict[str, Any]:
+    """The sample-level cells of every row (both layouts); issues for the ``checked`` rows."""
     table = ctx.table
-    for i in np.flatnonzero(~fast).tolist():
-        checked = _long_record(ctx, table.row(i), table.lines[i], unit_column)
-        if checked is not None:
-            slow_records.append(checked[0])
-            slow_keys.append(checked[1])
-    fields = ("sample_id", "analyte", "replicate", "sample_role")
-    keys = [columns[f].tolist() + [k[j] for k, _ in slow_keys] for j, f in enumerate(fields)]
-    lines = np.concatenate(
-        [columns["source_line"], np.array([p[0] for _, p in slow_keys], dtype=np.int64)]
-    )
-    # equal keys <=> equal codes of each part (first-seen codes over the same lists)
-    coded = pd.DataFrame({f: _factorize(values)[0] for f, values in zip(fields, keys, strict=True)})
-    in_group = np.flatnonzero(coded.duplicated(keep=False).to_numpy())
-    rejected_lines: set[int] = set()
-    if len(in_group):
-        in_group = in_group[np.argsort(lines[in_group], kind="stable")]  # file order
-        rejected = _reject_duplicates(
-            ctx,
-            [(tuple(part[i] for part in keys), (int(lines[i]), -1)) for i in in_group.tolist()],
-        )
-        rejected_lines = {line for line, _ in rejected}
-    keep = np.ones(len(columns["source_line"]), dtype=bool)
-    if rejected_lines:
-        keep = ~np.isin(columns["source_line"], list(rejected_lines))
-    fast_frame = pd.DataFrame(
-        {
-            name: pd.Series(values[keep], dtype=FRAME_COLUMNS["results"][name])
-            for name, values in columns.items()
-        }
-    )
-    slow_records = [r for r in slow_records if r["source_line"] not in rejected_lines]
-    if not slow_records:
-        return fast_frame if len(fast_frame) else build_frame("results", [])
-    slow_frame = build_frame("results", slow_records)
-    if not len(fast_frame):
-        return slow_frame
-    frame = pd.concat([fast_frame, slow_frame], ignore_index=True)
-    return frame.sort_values("source_line", kind="stable").reset_index(drop=True)
+    dc = table.decimal_comma
+    n = table.n_rows
+
+    def column(canonical: str, spec: Any, stage: int) -> Parsed:
+        parsed = parse_column(ctx, canonical, spec)
+        issues.add_failed(parsed, checked, ctx.header_name(canonical), stage)
+        return parsed
+
+    site = column("site", _site_spec(ctx.known_sites), _S_SITE)
+    date = column("sample_date", _date_spec("sample_date", ctx.today), _S_DATE)
+    replicate = column("replicate", _integer_spec(
+        dc, "bad_replicate", 1, 1, MAX_REPLICATE,
+        f"write the replicate number as a whole number from 1 to {MAX_REPLICATE}"), _S_REPLICATE)
+    hours = parse_column(ctx, "composite_hours", _integer_spec(
+        dc, "bad_composite_hours", DEFAULT_COMPOSITE_HOURS, 1, MAX_COMPOSITE_HOURS,
+        f"write the sampling duration in whole hours 1-{MAX_COMPOSITE_HOURS} "
+        "(24 for a 24-h composite)"), note=_unusual_hours)
+    issues.add_failed(hours, checked, ctx.header_name("composite_hours"), _S_HOURS)
+    issues.add_failed(hours, checked, ctx.header_name("composite_hours"), _S_HOURS, notes=True)
+    role = column("sample_role", _role, _S_ROLE)
+    flow = column("flow_m3_per_day", _number_spec(dc, "flow"), _S_FLOW)
+    free = {}
+    for i, name in enumerate(FREE_TEXT_COLUMNS["results"]):
+        parsed = parse_column(ctx, name, free_text, note=free_text_note)
+        issues.add_failed(parsed, checked, ctx.header_name(name), _S_FREE, order=i, notes=True)
+        free[name] = parsed
+    ok = site.ok & date.ok & replicate.ok & hours.ok & role.ok & flow.ok
+    sample_id = parse_column(ctx, "sample_id", lambda t: t)
+    return {"ok": ok, "site": site, "date": date, "replicate": replicate, "hours": hours,
+            "role": role, "flow": flow, "free": free, "sample_id": sample_id, "n": n}
 
 
-def _row_unit(ctx: RowContext, unit_text: str, line: int, column: str) -> ConcentrationUnit | None:
-    """The concentration unit of one row's ``unit`` cell (issue if empty or unknown)."""
-    if not unit_text:
-        ctx.add(
-            line,
-            column,
-            "missing_unit",
-            f"the unit is empty; write one of {accepted_concentration_units()}.",
-        )
-        return None
-    return ctx.conc_unit(unit_text, line, column)
+def _texts_or_empty(ctx: RowContext, canonical: str, n: int) -> np.ndarray:
+    """The cells of column ``canonical`` as an object array (empty texts when absent)."""
+    index = ctx.column_index.get(canonical)
+    out = np.empty(n, dtype=object)
+    out[:] = [""] * n if index is None else ctx.table.column(index)
+    return out
+
+
+def _long_records(ctx: RowContext, issues: Issues, checked: np.ndarray) -> _Records:
+    """Records of a long file: one row = one analyte value."""
+    n = ctx.table.n_rows
+    records = _Records(n)
+    records.row = np.arange(n)
+    analyte = parse_column(ctx, "analyte", _analyte)
+    issues.add_failed(analyte, checked, ctx.header_name("analyte"), _S_ANALYTE)
+    unit = parse_column(ctx, "unit", _unit)
+    issues.add_failed(unit, checked, ctx.header_name("unit"), _S_UNIT)
+    records.analyte = analyte.value_array()
+    records.ok = analyte.ok & unit.ok
+    factors = np.array([u.factor_to_canonical if isinstance(u, ConcentrationUnit) else np.nan
+                        for u in unit.values], dtype=float)
+    records.factor = factors[unit.codes]
+    records.unit_text = unit.text_array()
+    records.value_text = _texts_or_empty(ctx, "value", n)
+    records.value_column = np.full(n, ctx.header_name("value"), dtype=object)
+    records.qualifier_text = _texts_or_empty(ctx, "qualifier", n)
+    records.loq_text = _texts_or_empty(ctx, "loq", n)
+    records.lod_text = _texts_or_empty(ctx, "lod", n)
+    records.loq_column = np.full(n, ctx.header_name("loq"), dtype=object)
+    records.lod_column = np.full(n, ctx.header_name("lod"), dtype=object)
+    records.qualifier_column = ctx.header_name("qualifier")  # type: ignore[attr-defined]
+    return records
 
 
 def _drop_long_only_columns(ctx: RowContext) -> None:
@@ -554,17 +379,21 @@ def _drop_long_only_columns(ctx: RowContext) -> None:
 
 
 def _wide_records(
-    ctx: RowContext, wide_columns: dict[int, AnalyteHeader], header_ok: bool
-) -> tuple[list[dict[str, Any]], list[tuple[_Key, _Position]], int]:
-    """Records of a wide file: one row = one sample, one column per analyte."""
-    records: list[dict[str, Any]] = []
-    keys: list[tuple[_Key, _Position]] = []
-    header = ctx.table.header
+    ctx: RowContext, issues: Issues, wide_columns: dict[int, AnalyteHeader], header_ok: bool
+) -> tuple[_Records | None, np.ndarray, int]:
+    """Records of a wide file: one row = one sample, one column per analyte.
+
+    Returns the records (``None`` when the header is unusable), the rows whose sample cells
+    are checked (a row with at least one analyte value) and the number of records.
+    """
+    table = ctx.table
+    header = table.header
+    n = table.n_rows
     value_columns = {i: h for i, h in wide_columns.items() if h.role == "value"}
     limit_columns = {(h.analyte, h.role): i for i, h in wide_columns.items() if h.role != "value"}
     if not value_columns and header_ok:
         ctx.add(
-            ctx.table.header_line,
+            table.header_line,
             None,
             "missing_column",
             "no analyte columns found. A wide results file needs one column per analyte, "
@@ -577,77 +406,311 @@ def _wide_records(
     for index, parsed in value_columns.items():
         header_units[index] = None
         if parsed.unit_text is not None:
-            header_units[index] = ctx.conc_unit(
-                parsed.unit_text, ctx.table.header_line, header[index]
-            )
+            unit = _known_unit(parsed.unit_text)
+            if isinstance(unit, Fail):
+                ctx.add(table.header_line, header[index], unit.code, unit.message, unit.value)
+            else:
+                header_units[index] = unit
         elif not has_unit_column:
             ctx.add(
-                ctx.table.header_line,
+                table.header_line,
                 header[index],
                 "missing_unit",
                 "no unit for this analyte column; write it in the header, e.g. "
                 f"'{header[index]} (ng/L)', or add a 'unit' column.",
             )
+    cells = {i: _object_array(table.column(i)) for i in value_columns}
+    present = {i: np.flatnonzero(c != "") for i, c in cells.items()}
+    n_records = int(sum(len(p) for p in present.values()))
+    has_value = np.zeros(n, dtype=bool)
+    for p in present.values():
+        has_value[p] = True
+    checked = has_value & header_ok
+    if not header_ok or not n_records:
+        return None, checked, n_records
+    # the row's unit cell is read when an analyte column without a unit in its header has a value
+    needs_row_unit = np.zeros(n, dtype=bool)
+    if has_unit_column:
+        for i, p in present.items():
+            if value_columns[i].unit_text is None:
+                needs_row_unit[p] = True
+    row_unit = parse_column(ctx, "unit", _unit)
+    issues.add_failed(row_unit, checked & needs_row_unit, ctx.header_name("unit"), _S_UNIT)
+    row_factor = np.array([u.factor_to_canonical if isinstance(u, ConcentrationUnit) else np.nan
+                           for u in row_unit.values], dtype=float)[row_unit.codes]
+    row_unit_text = row_unit.text_array()
+    parts: list[_Records] = []
+    for position, (index, parsed) in enumerate(sorted(value_columns.items())):
+        rows = present[index]
+        part = _Records(len(rows))
+        part.row = rows
+        part.group = np.full(len(rows), 1 + position)
+        part.analyte = np.full(len(rows), parsed.analyte, dtype=object)
+        part.value_text = cells[index][rows]
+        part.value_column = np.full(len(rows), header[index], dtype=object)
+        if parsed.unit_text is not None:
+            unit = header_units[index]
+            part.factor = np.full(len(rows), unit.factor_to_canonical if unit else np.nan)
+            part.ok = np.full(len(rows), unit is not None)
+            part.unit_text = np.full(len(rows), parsed.unit_text, dtype=object)
+        else:
+            part.factor = row_factor[rows]
+            part.ok = row_unit.ok[rows] if has_unit_column else np.zeros(len(rows), dtype=bool)
+            part.unit_text = row_unit_text[rows]
+        for role in ("loq", "lod"):
+            limit = limit_columns.get((parsed.analyte, role))
+            if limit is not None:
+                getattr(part, f"{role}_text")[:] = _object_array(table.column(limit))[rows]
+                getattr(part, f"{role}_column")[:] = header[limit]
+        parts.append(part)
+    records = _concat(parts)
+    records.qualifier_column = ""  # type: ignore[attr-defined]
+    return records, checked, n_records
 
-    def limit(analyte: str, role: str, row: list[str]) -> tuple[str, str]:
-        index = limit_columns.get((analyte, role))
-        return (row[index], header[index]) if index is not None else ("", "")
 
-    n_records = 0
-    for row, line in zip(ctx.table.rows, ctx.table.lines, strict=True):
-        present = [i for i in value_columns if i < len(row) and row[i]]
-        n_records += len(present)
-        if not header_ok or not present:
-            continue
-        fields = _sample_fields(ctx, row, line)
-        row_unit_text = ctx.cell(row, "unit")
-        row_unit = None
-        if has_unit_column and any(value_columns[i].unit_text is None for i in present):
-            row_unit = _row_unit(ctx, row_unit_text, line, ctx.header_name("unit"))
-        if fields is None:
-            continue
-        for index in present:
-            parsed = value_columns[index]
-            in_header = parsed.unit_text is not None
-            unit = header_units[index] if in_header else row_unit
-            if unit is None:
-                continue
-            loq_text, loq_column = limit(parsed.analyte, "loq", row)
-            lod_text, lod_column = limit(parsed.analyte, "lod", row)
-            record = _result_record(
-                ctx,
-                fields,
-                line=line,
-                analyte=parsed.analyte,
-                value_text=row[index],
-                value_column=header[index],
-                qualifier_text="",
-                qualifier_column="",
-                unit=unit,
-                unit_text=parsed.unit_text if parsed.unit_text is not None else row_unit_text,
-                loq_text=loq_text,
-                loq_column=loq_column,
-                lod_text=lod_text,
-                lod_column=lod_column,
-            )
-            if record is not None:
-                records.append(record)
-                key = (fields.sample_id, parsed.analyte, fields.replicate, fields.sample_role)
-                keys.append((key, (line, index)))
-    return records, keys, n_records
+def _object_array(texts: list[str]) -> np.ndarray:
+    out = np.empty(len(texts), dtype=object)
+    out[:] = texts
+    return out
 
 
-def _reject_duplicates(ctx: RowContext, keys: list[tuple[_Key, _Position]]) -> set[_Position]:
-    """Report records sharing sample_id+analyte+replicate+role; return all their positions."""
-    first: dict[_Key, _Position] = {}
-    rejected: set[_Position] = set()
-    for key, position in keys:
+def _concat(parts: list[_Records]) -> _Records:
+    """All parts' records in file order (row, then analyte column)."""
+    out = _Records(0)
+    for name in vars(out):
+        setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
+    order = np.lexsort((out.group, out.row))
+    for name in vars(out):
+        setattr(out, name, getattr(out, name)[order])
+    return out
+
+
+def _frame(ctx: RowContext, issues: Issues, rec: _Records, fields: dict[str, Any]
+           ) -> pd.DataFrame:
+    """Apply the concentration rules to every record; the frame of the accepted ones."""
+    table = ctx.table
+    dc = table.decimal_comma
+    lines = np.asarray(table.lines, dtype=np.int64)
+    row = rec.row
+    line = lines[row]
+    group = rec.group
+
+    def failed(mask: np.ndarray, fails: list[Any], codes: np.ndarray, column: np.ndarray,
+               stage: int) -> None:
+        for i in np.flatnonzero(mask).tolist():
+            issues.add(int(line[i]), str(column[i]), fails[codes[i]], stage, group=int(group[i]))
+
+    alive = rec.ok & fields["ok"][row]
+    qualifier = parse_texts_codes(rec.qualifier_text, _qualifier)
+    q_fail = qualifier.fail_mask()
+    failed(alive & q_fail, qualifier.values, qualifier.codes,
+           np.full(len(row), getattr(rec, "qualifier_column", ""), dtype=object), _S_QUALIFIER)
+    alive &= ~q_fail
+    value = parse_texts_codes(rec.value_text, _concentration_spec(dc))
+    v_fail = value.fail_mask()
+    failed(alive & v_fail, value.values, value.codes, rec.value_column, _S_VALUE)
+    alive &= ~v_fail
+    limits = []
+    for texts, column, stage in ((rec.loq_text, rec.loq_column, _S_LOQ),
+                                 (rec.lod_text, rec.lod_column, _S_LOD)):
+        parsed = parse_texts_codes(texts, _number_spec(dc, "a limit"))
+        fail = parsed.fail_mask()
+        failed(alive & fail, parsed.values, parsed.codes, column, stage)
+        limits.append((parsed, fail))
+    for _, fail in limits:
+        alive &= ~fail
+    factor = rec.factor
+    loq = limits[0][0].float_array() * factor
+    lod = limits[1][0].float_array() * factor
+    q = np.array([v if isinstance(v, int) else _NONE for v in qualifier.values],
+                 dtype=np.int8)[qualifier.codes]
+    pairs = [v if isinstance(v, tuple) else (_EMPTY, math.nan) for v in value.values]
+    censor = np.array([p[0] for p in pairs], dtype=np.int8)[value.codes]
+    number = np.array([p[1] for p in pairs], dtype=float)[value.codes]
+    has_number = ~np.isnan(number)
+    empty = censor == _EMPTY
+    measured = censor == _NONE
+    censored = ~empty & ~measured
+    e_empty = empty & (q == _NONE)
+    e_empty_d = empty & (q == _D)
+    e_measured = measured & ((q == _LOD) | (q == _ND))
+    e_censored_d = censored & (q == _D)
+    final = np.where(empty | (censored & (q != _NONE)), q, censor)
+    final = np.where(measured & ((q == _LOQ) | (q == _D)), _D, final)
+    rule_error = e_empty | e_empty_d | e_measured | e_censored_d
+    with np.errstate(invalid="ignore"):
+        e_negative = ~rule_error & has_number & (number < 0)
+    rule_error |= e_negative
+    scaled = number * factor
+    is_d = (final == _D) & ~rule_error
+    with np.errstate(invalid="ignore"):
+        e_above = is_d & ~np.isnan(loq) & (scaled >= loq)
+        e_below = is_d & ~e_above & ~np.isnan(lod) & (scaled < lod)
+    rule_error |= e_above | e_below
+    for mask, make in ((e_empty, _empty_value), (e_empty_d, _empty_detected),
+                       (e_measured, _measured_but_censored), (e_censored_d, _censored_but_detected),
+                       (e_negative, _negative), (e_above, _above_loq), (e_below, _below_lod)):
+        for i in np.flatnonzero(alive & mask).tolist():
+            issues.add(int(line[i]), str(rec.value_column[i]),
+                       make(rec.value_text[i], int(q[i]), scaled[i], loq[i], lod[i]), _S_RULES,
+                       group=int(group[i]))
+    keep = alive & ~rule_error
+    value_ng = np.where((final == _NONE) | (final == _D), scaled, np.nan)
+    loq = np.where((final == _LOQ) & has_number, scaled, loq)
+    lod = np.where(((final == _LOD) | (final == _ND)) & has_number, scaled, lod)
+    original = np.where(rec.value_text != "", rec.value_text, rec.qualifier_text)
+    no_loq = keep & (final == _LOQ) & np.isnan(loq)
+    for i in np.flatnonzero(no_loq).tolist():
+        text = str(original[i])
+        issues.add(int(line[i]), str(rec.value_column[i]), Fail(
+            "loq_missing", f"{text!r} gives no LOQ; write it as <2.5 (the LOQ number) or add a loq "
+            "column. The row was kept without an LOQ.", text), _S_LOQ_MISSING, group=int(group[i]))
+    k = np.flatnonzero(keep)
+    kr = row[k]
+    site = fields["site"].value_array()[kr]
+    dates = fields["date"]
+    date_ns = _dates_ns(dates.values)[dates.codes[kr]]
+    sample_id = fields["sample_id"].text_array()[kr]
+    missing_id = np.flatnonzero(sample_id == "")
+    if len(missing_id):
+        date_values = dates.value_array()[kr]
+        sample_id[missing_id] = [f"{s}-{d:%Y%m%d}" for s, d in
+                                 zip(site[missing_id], date_values[missing_id], strict=True)]
+    free = fields["free"]
+    columns = {
+        "sample_id": sample_id,
+        "site": site,
+        "sample_date": date_ns,
+        "analyte": rec.analyte[k],
+        "replicate": fields["replicate"].int_array()[kr],
+        "value_ng_per_l": value_ng[k],
+        "censor": np.array(CENSORS, dtype=object)[final[k]],
+        "loq_ng_per_l": loq[k],
+        "lod_ng_per_l": lod[k],
+        "flow_m3_per_day": fields["flow"].float_array()[kr],
+        "composite_hours": fields["hours"].int_array()[kr],
+        "sample_role": fields["role"].value_array()[kr],
+        "lab": free["lab"].value_array()[kr],
+        "method": free["method"].value_array()[kr],
+        "comment": free["comment"].value_array()[kr],
+        "original_value": original[k],
+        "original_unit": rec.unit_text[k],
+        "source_line": line[k],
+    }
+    return pd.DataFrame({name: pd.Series(values, dtype=FRAME_COLUMNS["results"][name])
+                         for name, values in columns.items()})
+
+
+def parse_texts_codes(texts: np.ndarray, spec: Any) -> Parsed:
+    """:class:`Parsed` of an array of texts (each distinct text parsed once)."""
+    return parse_texts(texts, spec)
+
+
+def _dates_ns(values: list[Any]) -> np.ndarray:
+    """Distinct dates (``datetime.date`` or a Fail) → datetime64[ns] (NaT for a Fail)."""
+    dates = [None if isinstance(v, Fail) else v for v in values]
+    out: np.ndarray = pd.to_datetime(pd.Series(dates, dtype=object)).astype(
+        "datetime64[ns]").to_numpy()
+    return out
+
+
+# Messages of the cross-cell rules ----------------------------------------------------------
+
+
+def _empty_value(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail("missing_value", "the value is empty; write the measured value, or <LOQ, <2.5, "
+                "ND for a censored result.")
+
+
+def _empty_detected(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail(
+        "missing_value",
+        "the qualifier D (detected below the LOQ) needs the reported value; write it, or "
+        "write <LOQ in the qualifier if the lab reported no value.",
+        message_sv=(
+            "kvalifikatorn D (påvisad under kvantifieringsgränsen) kräver det "
+            "rapporterade värdet; skriv in det, eller skriv <LOQ som kvalifikator om "
+            "labbet inte rapporterade något värde."
+        ),
+    )
+
+
+def _measured_but_censored(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail(
+        "censor_conflict",
+        f"the value {text!r} is a measured number but the qualifier says {CENSORS[q]}; "
+        f"either empty the qualifier or write the value as <{text}.",
+        text,
+    )
+
+
+def _censored_but_detected(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail(
+        "censor_conflict",
+        f"the value {text!r} is censored but the qualifier D says a value was "
+        "detected and reported; write the reported value, or write <LOQ as qualifier.",
+        text,
+        message_sv=(
+            f"värdet {text!r} är censurerat men kvalifikatorn D säger att ett värde "
+            "påvisades och rapporterades; skriv det rapporterade värdet, eller <LOQ som "
+            "kvalifikator."
+        ),
+    )
+
+
+def _negative(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail("negative_value", f"{text!r} is negative; a concentration cannot be below 0.", text)
+
+
+def _above_loq(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail(
+        "censor_conflict",
+        f"the value {text!r} ({value:g} ng/L) is at or above the LOQ ({loq:g} ng/L), but the "
+        "qualifier says it is below the LOQ; empty the qualifier if the value is quantified, "
+        "or check the value and the LOQ.",
+        text,
+        message_sv=(
+            f"värdet {text!r} ({value:g} ng/L) är lika med eller över "
+            f"kvantifieringsgränsen ({loq:g} ng/L), men kvalifikatorn säger under LOQ; töm "
+            "kvalifikatorn om värdet är kvantifierat, eller kontrollera värdet och LOQ."
+        ),
+    )
+
+
+def _below_lod(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
+    return Fail(
+        "censor_conflict",
+        f"the value {text!r} ({value:g} ng/L) is below the LOD ({lod:g} ng/L), so it cannot "
+        "be 'detected below the LOQ'; write <LOD (or ND) if it was not detected, or check "
+        "the value and the LOD.",
+        text,
+        message_sv=(
+            f"värdet {text!r} ({value:g} ng/L) ligger under detektionsgränsen ({lod:g} "
+            "ng/L) och kan då inte vara 'påvisat under LOQ'; skriv <LOD (eller ND) om det "
+            "inte påvisades, eller kontrollera värdet och LOD."
+        ),
+    )
+
+
+def _reject_duplicates(ctx: RowContext, frame: pd.DataFrame) -> pd.DataFrame:
+    """Report records sharing sample_id+analyte+replicate+role; drop every one of them."""
+    fields = ["sample_id", "analyte", "replicate", "sample_role"]
+    if len(frame) < 2:
+        return frame
+    coded = pd.DataFrame({f: pd.factorize(frame[f])[0] for f in fields})
+    in_group = np.flatnonzero(coded.duplicated(keep=False).to_numpy())
+    if not len(in_group):
+        return frame
+    first: dict[tuple[Any, ...], int] = {}
+    lines = frame["source_line"].to_numpy()
+    keys = frame[fields].to_numpy(dtype=object)
+    for i in in_group.tolist():
+        key = tuple(keys[i])
         if key not in first:
-            first[key] = position
+            first[key] = int(lines[i])
             continue
-        rejected.update((first[key], position))
-        first_line, this_line = first[key][0], position[0]
         sample_id, analyte, replicate, role = key
+        first_line, this_line = first[key], int(lines[i])
         ctx.add(
             this_line,
             None,
@@ -656,4 +719,6 @@ def _reject_duplicates(ctx: RowContext, keys: list[tuple[_Key, _Position]]) -> s
             f"sample_role '{role}' as line {first_line}; keep one of lines {first_line} and "
             f"{this_line} (both were rejected), or give them different replicate numbers.",
         )
-    return rejected
+    keep = np.ones(len(frame), dtype=bool)
+    keep[in_group] = False
+    return frame.loc[keep].reset_index(drop=True)
