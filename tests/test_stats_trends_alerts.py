@@ -18,6 +18,7 @@ from wastewater.stats import (
     detect_changepoints,
     mann_kendall,
     same_weekday_alerts,
+    same_weekday_threshold,
     sen_slope,
     trend_test,
 )
@@ -93,6 +94,21 @@ def test_alert_threshold_large_and_small_history():
     # few history values: median/MAD noisy -> threshold far above the normal quantile 2.326
     assert alert_threshold(8, 0.01) > 4.0
     assert 2.33 < alert_threshold(40, 0.01) < 2.75
+
+
+def test_same_weekday_threshold_is_predictive_and_corrects_for_censoring():
+    thr = [same_weekday_threshold(n, 0.01) for n in range(4, 9)]
+    # the baseline's median and MAD are estimated from 4-8 values: far above the plug-in
+    # normal quantile 2.326 that treats them as known, falling as the history grows
+    assert all(t > 4.5 > 1.9 * stats.norm.ppf(0.99) for t in thr)
+    assert thr == sorted(thr, reverse=True)
+    # censored baseline values (at LOQ/2) inflate the MAD, so the threshold sits a little
+    # below the iid-normal one (which gives 0.0092 instead of 0.01 on realistic series)
+    for n, t in zip(range(4, 9), thr):
+        assert 0.9 * alert_threshold(n, 0.01) < t < alert_threshold(n, 0.01)
+    assert same_weekday_threshold(8, 0.001) > same_weekday_threshold(8, 0.01)
+    with pytest.raises(ValueError):
+        same_weekday_threshold(2, 0.01)
 
 
 def test_alert_for_new_value_hand_computed():

@@ -1,7 +1,12 @@
 """Change tests on daily load series: operation effects, risk weekends, trends, alerts, FDR."""
 
 from wastewater.stats._regression import InsufficientDataError
-from wastewater.stats.alerts import alert_for_new_value, alert_threshold, same_weekday_alerts
+from wastewater.stats.alerts import (
+    alert_for_new_value,
+    alert_threshold,
+    same_weekday_alerts,
+    same_weekday_threshold,
+)
 from wastewater.stats.changepoints import ChangepointResult, detect_changepoints
 from wastewater.stats.dumping import DumpingResult, flag_dumping
 from wastewater.stats.effects import EffectResult, operation_effect
@@ -33,6 +38,7 @@ __all__ = [
     "pool_log_ratios",
     "riskweekend_effect",
     "same_weekday_alerts",
+    "same_weekday_threshold",
     "sen_slope",
     "simulate_series",
     "trend_test",

@@ -27,7 +27,7 @@ from scipy import optimize, stats
 
 from wastewater.stats._series import DateLike
 
-__all__ = ["DEFAULT_SIMULATION", "loq_for_censored_fraction", "simulate_series"]
+__all__ = ["DEFAULT_SIMULATION", "DEFAULT_WEEKEND_DAYS", "loq_for_censored_fraction", "simulate_series"]
 
 #: Defaults of :func:`simulate_series` with their source (see module docstring).
 DEFAULT_SIMULATION = {
@@ -40,6 +40,9 @@ DEFAULT_SIMULATION = {
     "censored_fraction": 0.10,              # share of values below LOQ [assumption]
     "missing_fraction": 0.05,               # share of days without a sample [assumption]
 }
+
+#: Weekdays (Mon = 0) that get ``weekend_factor``: Fri, Sat and Sun sample dates [EUDA2025]_.
+DEFAULT_WEEKEND_DAYS = (4, 5, 6)
 
 
 def loq_for_censored_fraction(fraction: float, log_means: np.ndarray, sd_total: float) -> float:
@@ -78,7 +81,7 @@ def simulate_series(n_days: int = 119, start: str | pd.Timestamp = "2024-01-01",
                     sd_log: float = DEFAULT_SIMULATION["sd_log"],
                     measurement_cv: float = DEFAULT_SIMULATION["measurement_cv"],
                     weekend_factor: float = DEFAULT_SIMULATION["weekend_factor"],
-                    weekend_days: tuple[int, ...] = (4, 5, 6),
+                    weekend_days: tuple[int, ...] = DEFAULT_WEEKEND_DAYS,
                     weekday_factors: tuple[float, ...] | None = None,
                     trend_per_year: float = DEFAULT_SIMULATION["trend_per_year"],
                     censored_fraction: float | None = DEFAULT_SIMULATION["censored_fraction"],
