@@ -90,3 +90,50 @@ def test_not_estimable_reasons():
     with pytest.raises(NotEstimableError) as exc:
         operation_effect(short, event_start="2024-04-25", event_end="2024-04-27")
     assert exc.value.code == "too_few_days" and "after period" in str(exc.value)
+
+
+def test_fast_batch_path_equals_per_series_function_on_edge_cases():
+    """The batch's vectorised path (daily series) reproduces operation_effect exactly, also
+    with heavy censoring, a weekday that is always censored, an event without samples,
+    a weekday missing from the window and windows that are not estimable."""
+    rng = np.random.default_rng(11)
+    series = {}
+    for i in range(6):
+        df = simulate_series(400, "2024-01-01", seed=rng, censored_fraction=0.3 if i == 1 else 0.1,
+                             missing_fraction=0.05)
+        s, c = df["load_mg_per_day_per_1000"].copy(), df["censored"].copy()
+        if i == 2:  # every Monday censored: estimation rows fall back to all rows
+            mon = s.index.day_of_week == 0
+            c[mon] = True
+        if i == 3:  # no sample during the event, none on Wednesdays after June
+            s[(s.index >= "2024-09-01") & (s.index <= "2024-09-07")] = np.nan
+            s[(s.index >= "2024-06-01") & (s.index.day_of_week == 2)] = np.nan
+        series[(f"SE-{i}", "benzoylecgonine")] = (s, c)
+    events = [("2024-09-01", "2024-09-07"), ("2024-01-03", "2024-01-05"),  # too little history
+              ("2025-01-30", "2025-02-01"), ("2024-05-10", "2024-05-12")]  # too little after
+    tests = [{"key": k, "site": k[0], "analyte": k[1], "event_id": f"EV{j}", "event_kind": "operation",
+              "event_start": pd.Timestamp(a), "event_end": pd.Timestamp(b)}
+             for k in series for j, (a, b) in enumerate(events)]
+    table = operation_table(tests, series)
+    n_checked = 0
+    for t, row in zip(tests, table.itertuples(index=False), strict=True):
+        s, c = series[t["key"]]
+        try:
+            e = operation_effect(s, censored=c, event_start=t["event_start"], event_end=t["event_end"])
+        except NotEstimableError as exc:
+            assert row.not_estimable == exc.code
+            continue
+        n_checked += 1
+        assert row.not_estimable == ""
+        for col in ("relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
+                    "relative_change_during", "p_value_during", "phi", "noise_share", "df_resid",
+                    "minimum_detectable_drop_after"):
+            a, b = getattr(row, col), getattr(e, col)
+            assert (np.isnan(a) and np.isnan(b)) or a == pytest.approx(b, abs=1e-9, rel=1e-9), col
+        assert (row.n_before, row.n_during, row.n_after, row.n_censored) == (
+            e.n_before, e.n_during, e.n_after, e.n_censored)
+        assert bool(row.censoring_sensitive) == e.censoring_sensitive
+    assert n_checked >= 12
+    assert set(table["not_estimable"]) >= {"", "too_few_days"}
+    assert np.isnan(table.loc[(table.site == "SE-3") & (table.event_id == "EV0"),
+                              "relative_change_during"].iloc[0])

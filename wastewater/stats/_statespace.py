@@ -47,7 +47,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import special
 
-__all__ = ["BatchFit", "Problem", "fit_batch"]
+from wastewater.stats._kalman import crossproducts, gram, gram_row, profile_loglik, residuals, rewhiten, solve, whiten
+
+__all__ = ["BatchFit", "Problem", "Ragged", "RaggedFit", "fit_batch", "fit_ragged"]
 
 #: Bounds of the AR(1) coefficient φ and of the measurement-noise share λ.
 PHI_BOUNDS = (0.0, 0.97)
@@ -64,8 +66,6 @@ KH_STEP = 0.02
 INFO_FLOOR = 10.0
 #: Refits that replace censored values by their conditional mean below the LOQ.
 CENSORED_ITERATIONS = 6
-#: Upper bound on the float64 cells of one whitened block (memory ~ 8 bytes each).
-CHUNK_CELLS = 4_000_000
 
 
 @dataclass
@@ -105,134 +105,93 @@ class BatchFit:
     df: list[np.ndarray] | None = None  # per problem: (k,) Satterthwaite df of each coefficient
 
 
-def _pad(problems: list[Problem], idx: np.ndarray, n_resp: int,
-         k_max: int) -> tuple[np.ndarray, np.ndarray]:
-    """Time-major daily-grid arrays ``Z (T, B, n_resp + k_max)`` and mask ``(T, B)``."""
-    T = max(int(problems[i].t[-1] - problems[i].t[0]) + 1 for i in idx)
-    B = len(idx)
-    Z = np.zeros((T, B, n_resp + k_max))
-    M = np.zeros((T, B))
-    for b, i in enumerate(idx):
-        p = problems[i]
-        pos = (p.t - p.t[0]).astype(int)
-        Z[pos, b, 0] = p.y
-        if n_resp > 1 and p.extra_y is not None:
-            Z[pos, b, 1:n_resp] = p.extra_y
-        Z[pos, b, n_resp:n_resp + p.X.shape[1]] = p.X
-        M[pos, b] = 1.0
-    return Z, M
+#: Upper bound on the rows of one chunk of the batch (memory ~ 8·rows·columns bytes per array).
+CHUNK_ROWS = 50_000
 
 
-def _pad_residuals(problems: list[Problem], idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Time-major daily grid ``(T, B)`` of OLS residuals on the estimation rows, and mask.
+@dataclass
+class Ragged:
+    """The problems of one chunk stored one after another (see :mod:`wastewater.stats._kalman`)."""
 
-    The noise parameters are estimated from the residuals of the full design (fitted by OLS on
-    the rows used for estimation): the restricted likelihood of these error contrasts [Harville1977]_
-    with the Σ-projection replaced by the OLS one, keeping the n − k degrees of freedom.
+    off: np.ndarray      # (B + 1,) row offsets
+    pid: np.ndarray      # (N,) problem of each row
+    pos: np.ndarray      # (N,) day of each row
+    est: np.ndarray      # (N,) row used for the noise parameters
+    allrows: np.ndarray  # (N,) all True
+    Z: np.ndarray        # (N, r + k_max): responses (y, extra_y…) then the design
+    upper: np.ndarray    # (N,) log LOQ of censored rows (NaN elsewhere)
+    r: int
+
+
+def _ragged(problems: list[Problem], idx: np.ndarray) -> Ragged:
+    ps = [problems[i] for i in idx]
+    lens = np.array([len(p.y) for p in ps], dtype=np.int64)
+    off = np.zeros(len(ps) + 1, dtype=np.int64)
+    np.cumsum(lens, out=off[1:])
+    n = int(off[-1])
+    r = max(1 + (p.extra_y.shape[1] if p.extra_y is not None else 0) for p in ps)
+    k_max = max(p.X.shape[1] for p in ps)
+    Z = np.zeros((n, r + k_max))
+    est = np.ones(n, dtype=bool)
+    upper = np.full(n, np.nan)
+    pos = np.concatenate([p.t for p in ps]).astype(np.int64)
+    for b, p in enumerate(ps):
+        s, e = off[b], off[b + 1]
+        Z[s:e, 0] = p.y
+        if p.extra_y is not None:
+            Z[s:e, 1:1 + p.extra_y.shape[1]] = p.extra_y
+        Z[s:e, r:r + p.X.shape[1]] = p.X
+        if p.est is not None:
+            est[s:e] = p.est
+        if p.upper is not None:
+            upper[s:e] = p.upper
+    pid = np.repeat(np.arange(len(ps)), lens)
+    return Ragged(off, pid, pos, est, np.ones(n, dtype=bool), Z, upper, r)
+
+
+def _residuals(rg: Ragged) -> np.ndarray:
+    """OLS residuals of ``y`` on the full design, fitted on the estimation rows.
+
+    The noise parameters are estimated from these residuals: the restricted likelihood of these
+    error contrasts [Harville1977]_ with the Σ-projection replaced by the OLS one, keeping the
+    n − k degrees of freedom.
     """
-    T = max(int(problems[i].t[-1] - problems[i].t[0]) + 1 for i in idx)
-    R = np.zeros((T, len(idx)))
-    M = np.zeros((T, len(idx)))
-    for b, i in enumerate(idx):
-        p = problems[i]
-        mask = p.est if p.est is not None else slice(None)
-        Xe, ye = p.X[mask], p.y[mask]
-        beta = np.linalg.solve(Xe.T @ Xe, Xe.T @ ye)
-        pos = (p.t[mask] - p.t[0]).astype(int)
-        R[pos, b] = ye - Xe @ beta
-        M[pos, b] = 1.0
-    return R, M
+    B = len(rg.off) - 1
+    yx = np.r_[0, np.arange(rg.r, rg.Z.shape[1])]
+    S = crossproducts(rg.Z, rg.est, rg.pos, rg.off, np.zeros(B), np.zeros(B), cols=yx)
+    _, b, _ = _solve(S, 1)
+    return residuals(rg.Z, rg.off, b, rg.r)
 
 
-def _profile_loglik(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray,
-                    df: np.ndarray) -> np.ndarray:
-    """Profiled Gaussian log-likelihood of residuals ``R (T, B)`` at ``phi, lam (B, G)``.
-
-    ``−½[df·log(r'Σ⁻¹r / df) + log|Σ|]`` with ``Σ`` the AR(1) + noise correlation on the
-    observed days (Kalman filter, total variance 1, scale profiled out).
-    """
-    q = (1.0 - lam) * (1.0 - phi**2)
-    phi2 = phi**2
-    P = 1.0 - lam
-    a = np.zeros_like(phi)
-    ss = np.zeros_like(phi)
-    ld = np.zeros_like(phi)
-    for t in range(R.shape[0]):
-        o = M[t][:, None]
-        F = P + lam
-        Fi = o / F
-        v = R[t][:, None] - a
-        K = P * Fi
-        a += K * v
-        P -= K * P
-        ss += v * v * Fi
-        ld += o * np.log(F)
-        a *= phi
-        P *= phi2
-        P += q
-    d = df[:, None]
-    loglik: np.ndarray = -0.5 * (d * np.log(np.maximum(ss, 1e-300) / d) + ld)
-    return loglik
-
-
-def _estimate(R: np.ndarray, M: np.ndarray, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Grid-refined estimates of ``(φ, λ)`` for every column of ``R`` (chunked over series)."""
-    B = R.shape[1]
+def _estimate(R: np.ndarray, rg: Ragged, df: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Grid-refined REML estimates of ``(φ, λ)`` of every problem (residuals ``R`` on ``rg.est``)."""
+    B = len(df)
     gp, gl = np.meshgrid(PHI_COARSE, LAM_COARSE, indexing="ij")
     gp, gl = gp.ravel(), gl.ravel()
     offs = np.array([-1.0, 0.0, 1.0])
     dp, dl = np.meshgrid(offs, offs, indexing="ij")
     keep = ~((dp == 0) & (dl == 0))
     dp, dl = dp[keep], dl[keep]
-    phi_out, lam_out = np.empty(B), np.empty(B)
-    per = max(1, 40_000 // len(gp))
-    for s in range(0, B, per):
-        sl = slice(s, min(s + per, B))
-        Rb, Mb, db = R[:, sl], M[:, sl], df[sl]
-        nb = Rb.shape[1]
-        ll = _profile_loglik(Rb, Mb, np.broadcast_to(gp, (nb, len(gp))),
-                             np.broadcast_to(gl, (nb, len(gl))), db)
-        best = np.argmax(ll, axis=1)
-        phi, lam, cur = gp[best], gl[best], ll[np.arange(nb), best]
-        step = COARSE_STEP
-        for _ in range(REFINE_ROUNDS):
-            step /= 2.0
-            cp = np.clip(phi[:, None] + step * dp[None, :], *PHI_BOUNDS)
-            cl = np.clip(lam[:, None] + step * dl[None, :], *LAM_BOUNDS)
-            llc = _profile_loglik(Rb, Mb, cp, cl, db)
-            j = np.argmax(llc, axis=1)
-            better = llc[np.arange(nb), j] > cur
-            phi = np.where(better, cp[np.arange(nb), j], phi)
-            lam = np.where(better, cl[np.arange(nb), j], lam)
-            cur = np.where(better, llc[np.arange(nb), j], cur)
-        phi_out[sl], lam_out[sl] = phi, lam
-    return phi_out, lam_out
+    rows = np.arange(B)
+    ll = profile_loglik(R, rg.est, rg.pos, rg.off, np.broadcast_to(gp, (B, len(gp))),
+                        np.broadcast_to(gl, (B, len(gl))), df)
+    best = np.argmax(ll, axis=1)
+    phi, lam, cur = gp[best], gl[best], ll[rows, best]
+    step = COARSE_STEP
+    for _ in range(REFINE_ROUNDS):
+        step /= 2.0
+        cp = np.clip(phi[:, None] + step * dp[None, :], *PHI_BOUNDS)
+        cl = np.clip(lam[:, None] + step * dl[None, :], *LAM_BOUNDS)
+        llc = profile_loglik(R, rg.est, rg.pos, rg.off, cp, cl, df)
+        j = np.argmax(llc, axis=1)
+        better = llc[rows, j] > cur
+        phi = np.where(better, cp[rows, j], phi)
+        lam = np.where(better, cl[rows, j], lam)
+        cur = np.where(better, llc[rows, j], cur)
+    return phi, lam
 
 
-def _gls(Z: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Whitened cross-products ``Z'Σ⁻¹Z (B, m, m)`` of time-major ``Z (T, B, m)``, and the whitened
-    ``Z`` itself ``(B, T, m)``.
-    """
-    T, B, m = Z.shape
-    q = (1.0 - lam) * (1.0 - phi**2)
-    phi2 = phi**2
-    P = 1.0 - lam
-    a = np.zeros((B, m))
-    W = np.empty((B, T, m))
-    for t in range(T):
-        o = M[t]
-        F = P + lam
-        K = o * P / F
-        v = Z[t] - a
-        a += K[:, None] * v
-        P = P - K * P
-        np.multiply(v, (o / np.sqrt(F))[:, None], out=W[:, t, :])
-        a *= phi[:, None]
-        P = phi2 * P + q
-    return np.matmul(W.transpose(0, 2, 1), W), W
-
-
-def _information(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray,
+def _information(R: np.ndarray, rg: Ragged, phi: np.ndarray, lam: np.ndarray,
                  df: np.ndarray) -> np.ndarray:
     """Observed information ``−∂²ℓ`` of the profile likelihood in ``(φ, λ)`` (finite
     differences, step :data:`INFO_STEP`, centre moved inside the bounds). Where it is not
@@ -243,8 +202,8 @@ def _information(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray,
     lc = np.clip(lam, LAM_BOUNDS[0] + h, LAM_BOUNDS[1] - h)
     offs = np.array([(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (1, -1), (-1, 1), (-1, -1)],
                     dtype=float)
-    ll = _profile_loglik(R, M, pc[:, None] + h * offs[None, :, 0],
-                         lc[:, None] + h * offs[None, :, 1], df)
+    ll = profile_loglik(R, rg.est, rg.pos, rg.off, pc[:, None] + h * offs[None, :, 0],
+                        lc[:, None] + h * offs[None, :, 1], df)
     hpp = (ll[:, 1] - 2 * ll[:, 0] + ll[:, 2]) / h**2
     hll = (ll[:, 3] - 2 * ll[:, 0] + ll[:, 4]) / h**2
     hpl = (ll[:, 5] - ll[:, 6] - ll[:, 7] + ll[:, 8]) / (4 * h**2)
@@ -260,137 +219,168 @@ def _information(R: np.ndarray, M: np.ndarray, phi: np.ndarray, lam: np.ndarray,
 
 
 def _solve(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """GLS coefficients of the ``r`` responses from cross-products (zero padding → identity)."""
-    Sxx = S[:, r:, r:].copy()
-    diag = np.einsum("bii->bi", Sxx)
-    diag[diag == 0.0] = 1.0
-    try:
-        inv = np.linalg.inv(Sxx)
-    except np.linalg.LinAlgError:  # a degenerate problem must not sink the whole batch
-        inv = np.stack([np.linalg.pinv(m) for m in Sxx])
-    b = np.matmul(inv, S[:, r:, :r])  # (b, k_max, r)
-    ssr = np.einsum("bii->bi", S[:, :r, :r]) - np.einsum("bkr,bkr->br", S[:, r:, :r], b)
+    """GLS coefficients of the ``r`` responses from cross-products (zero padding → identity);
+    Cholesky (:func:`wastewater.stats._kalman.solve`), pseudo-inverse where singular (a
+    degenerate problem must not sink the whole batch).
+    """
+    inv, b, ssr, ok = solve(S, r)
+    if not ok.all():
+        for j in np.flatnonzero(~ok):
+            Sxx = S[j, r:, r:].copy()
+            d = np.einsum("ii->i", Sxx)
+            d[d == 0.0] = 1.0
+            inv[j] = np.linalg.pinv(Sxx)
+            b[j] = inv[j] @ S[j, r:, :r]
+            ssr[j] = np.diag(S[j, :r, :r]) - np.einsum("kr,kr->r", S[j, r:, :r], b[j])
     return inv, b, ssr
 
 
 def fit_batch(problems: list[Problem]) -> BatchFit:
     """Fit every problem: REML ``(φ, λ)`` (unless fixed), then GLS of ``y`` and ``extra_y``.
 
-    Problems are padded to a common design width with zero columns (their block of
-    ``X'Σ⁻¹X`` is set to the identity, so they change nothing) and to a common daily span
-    with unobserved days (which leave the stationary filter state untouched).
+    The problems are stored one after another (:mod:`wastewater.stats._kalman`) in chunks of at
+    most :data:`CHUNK_ROWS` rows; each problem's numbers depend only on its own rows, so one
+    problem alone and the same problem in a batch of thousands give the same result. Design
+    widths are padded with zero columns (their block of ``X'Σ⁻¹X`` is set to the identity, so
+    they change nothing).
     """
-    if not problems:
-        return BatchFit(np.zeros(0), np.zeros(0), [], [], [], np.zeros(0, int), np.zeros(0, int))
     B = len(problems)
-    k = np.array([p.X.shape[1] for p in problems])
-    n_est = np.array([int(p.est.sum()) if p.est is not None else len(p.y) for p in problems])
-    n_all = np.array([len(p.y) for p in problems])
+    out = BatchFit(np.zeros(B), np.zeros(B), [np.zeros(0)] * B, [np.zeros((0, 0))] * B,
+                   [np.zeros((0, 0))] * B, np.array([len(p.y) for p in problems], dtype=int),
+                   np.array([p.X.shape[1] for p in problems], dtype=int), [np.zeros(0)] * B)
+    if not B:
+        return out
+    lens = out.n
+    start = 0
+    while start < B:
+        stop = start + 1
+        rows = int(lens[start])
+        while stop < B and rows + lens[stop] <= CHUNK_ROWS:
+            rows += int(lens[stop])
+            stop += 1
+        _fit_chunk(problems, np.arange(start, stop), out)
+        start = stop
+    return out
+
+
+def _fit_chunk(problems: list[Problem], idx: np.ndarray, out: BatchFit) -> None:
+    """:func:`fit_batch` on the problems ``idx`` (one ragged chunk); results go into ``out``."""
+    rg = _ragged(problems, idx)
+    B = len(idx)
+    free = np.array([problems[i].fixed is None for i in idx])
     phi = np.zeros(B)
     lam = np.zeros(B)
-    free = np.array([p.fixed is None for p in problems])
-    for i, p in enumerate(problems):
-        if p.fixed is not None:
-            phi[i], lam[i] = p.fixed
-    # group by span so short series do not pay for the longest one
-    spans = np.array([int(p.t[-1] - p.t[0]) + 1 for p in problems])
-    order = np.argsort(spans, kind="stable")
-    groups = np.array_split(order, max(1, int(np.ceil(B / 2000))))
-    beta: list[np.ndarray | None] = [None] * B
-    cov: list[np.ndarray | None] = [None] * B
+    for j, i in enumerate(idx):
+        fx = problems[i].fixed
+        if fx is not None:
+            phi[j], lam[j] = fx
+    f = fit_ragged(rg, out.k[idx], out.n[idx], free, phi, lam)
+    out.phi[idx] = f.phi
+    out.lam[idx] = f.lam
+    assert out.df is not None
+    for j, i in enumerate(idx):
+        kk = out.k[i]
+        rr = 1 + (problems[i].extra_y.shape[1] if problems[i].extra_y is not None else 0)
+        out.beta[i] = f.beta[j, :kk, :rr].T
+        out.cov_unscaled[i] = f.cov[j, :kk, :kk]
+        out.df[i] = f.df[j, :kk]
+        out.sigma2[i] = f.sigma2[j, :rr]
+
+
+@dataclass
+class RaggedFit:
+    """Results of :func:`fit_ragged` as arrays over the problems of one chunk."""
+
+    phi: np.ndarray     # (B,)
+    lam: np.ndarray     # (B,)
+    beta: np.ndarray    # (B, k_max, r): coefficients of each response (padding columns 0)
+    cov: np.ndarray     # (B, k_max, k_max): (X'Σ⁻¹X)⁻¹ + Kackar–Harville term / σ²
+    df: np.ndarray      # (B, k_max): Satterthwaite df of each coefficient
+    sigma2: np.ndarray  # (B, r): scale of each response
+
+
+def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
+               phi_fixed: np.ndarray, lam_fixed: np.ndarray) -> RaggedFit:
+    """The estimator of :func:`fit_batch` on one ragged chunk (``k``: design columns actually
+    used, zero columns being padding; ``free`` False takes ``(φ, λ)`` from the fixed arrays).
+    """
+    B = len(k)
+    r = rg.r
+    n_est = np.bincount(rg.pid[rg.est], minlength=B)
+    phi = phi_fixed.astype(float).copy()
+    lam = lam_fixed.astype(float).copy()
     info = np.full((B, 2, 2), np.nan)
-    dfs: list[np.ndarray | None] = [None] * B
-    sig: list[np.ndarray | None] = [None] * B
-    for g in groups:
-        if len(g) == 0:
-            continue
-        gf = g[free[g]]
-        if len(gf):
-            R, M1 = _pad_residuals(problems, gf)
-            dfe = (n_est[gf] - k[gf]).astype(float)
-            phi[gf], lam[gf] = _estimate(R, M1, dfe)
-            info[gf] = _information(R, M1, phi[gf], lam[gf], dfe)
-        r = max(1 + (problems[i].extra_y.shape[1] if problems[i].extra_y is not None else 0)
-                for i in g)
-        k_max = int(k[g].max())
-        Z2, M2 = _pad(problems, g, r, k_max)
-        per = max(1, CHUNK_CELLS // (Z2.shape[0] * Z2.shape[2]))
-        for s0 in range(0, len(g), per):
-            sl = slice(s0, min(s0 + per, len(g)))
-            gi = g[sl]
-            Zc, Mc = Z2[:, sl], M2[:, sl]
-            S, W = _gls(Zc, Mc, phi[gi], lam[gi])
+    if free.any():
+        R = _residuals(rg)
+        dfe = np.maximum(n_est - k, 1).astype(float)
+        # fixed problems ride along (their estimates are discarded)
+        pe, le = _estimate(R, rg, dfe)
+        phi = np.where(free, pe, phi)
+        lam = np.where(free, le, lam)
+        info = _information(R, rg, phi, lam, dfe)
+    Z = rg.Z
+    W, gains = whiten(Z, rg.allrows, rg.pos, rg.off, phi, lam)
+    S = gram(W, rg.off)
+    inv, b, ssr = _solve(S, r)
+    dfr = (n_all - k).astype(float)
+    extra_var: np.ndarray = np.zeros(B)
+    cens = np.flatnonzero(~np.isnan(rg.upper))
+    if len(cens):
+        Z = Z.copy()
+        cp = rg.pid[cens]
+        has = np.bincount(cp, minlength=B) > 0
+        Xc = Z[cens, r:]
+        sd = np.sqrt(np.maximum(ssr[:, 0], 1e-300) / dfr)
+        for _ in range(CENSORED_ITERATIONS):
+            mu = np.einsum("nk,nk->n", Xc, b[cp, :, 0])
+            sdc = sd[cp]
+            al = (rg.upper[cens] - mu) / sdc
+            mills = np.exp(-special.log_ndtr(al) - 0.5 * al**2) / np.sqrt(2 * np.pi)
+            Z[cens, 0] = mu - sdc * mills
+            # conditional variance of the censored values (EM for censored data)
+            extra_var = np.bincount(cp, weights=sdc**2 * (1.0 - al * mills - mills**2), minlength=B)
+            # only the response changed: whiten it alone, against the stored whitened columns
+            w0 = rewhiten(Z[:, 0], gains, rg.allrows, rg.off, has)
+            W[:, 0] = w0
+            row = gram_row(w0, W, rg.off, has)
+            S[has, 0, :] = row[has]
+            S[has, :, 0] = row[has]
             inv, b, ssr = _solve(S, r)
-            up = [problems[i].upper for i in gi]
-            extra_var = np.zeros(len(gi))
-            if any(u is not None for u in up):
-                Zc = Zc.copy()
-                sd = np.sqrt(np.maximum(ssr[:, 0], 1e-300) / (n_all[gi] - k[gi]))
-                for _ in range(CENSORED_ITERATIONS):
-                    for j, i in enumerate(gi):
-                        if up[j] is None:
-                            continue
-                        p = problems[i]
-                        c = ~np.isnan(up[j])
-                        mu = p.X[c] @ b[j, :k[i], 0]
-                        al = (up[j][c] - mu) / sd[j]
-                        mills = np.exp(-special.log_ndtr(al) - 0.5 * al**2) / np.sqrt(2 * np.pi)
-                        Zc[(p.t[c] - p.t[0]).astype(int), j, 0] = mu - sd[j] * mills
-                        # conditional variance of the censored values (EM for censored data)
-                        extra_var[j] = sd[j]**2 * float(np.sum(1.0 - al * mills - mills**2))
-                    _, Wy = _gls(Zc[:, :, :1], Mc, phi[gi], lam[gi])
-                    W[:, :, 0] = Wy[:, :, 0]
-                    S[:, 0, :] = np.einsum("bt,btm->bm", W[:, :, 0], W)
-                    S[:, :, 0] = S[:, 0, :]
-                    inv, b, ssr = _solve(S, r)
-                    sd = np.sqrt(np.maximum(ssr[:, 0] + extra_var, 1e-300) / (n_all[gi] - k[gi]))
-            # Kackar–Harville: variance of beta from estimating (phi, lambda) [KackarHarville1984]_
-            # and Satterthwaite degrees of freedom of each variance [Satterthwaite1946]_
-            kh = np.zeros_like(inv)
-            dfr = (n_all[gi] - k[gi]).astype(float)
-            df_coef = np.repeat(dfr[:, None], inv.shape[1], axis=1)
-            fr = free[gi]
-            if fr.any():
-                grads, vgrads = [], []
-                # the four perturbed fits (φ ± h, λ ± h) in one filter pass
-                nb = len(gi)
-                pc = np.clip(phi[gi], PHI_BOUNDS[0] + KH_STEP, PHI_BOUNDS[1] - KH_STEP)
-                lc = np.clip(lam[gi], LAM_BOUNDS[0] + KH_STEP, LAM_BOUNDS[1] - KH_STEP)
-                P4 = np.concatenate([pc + KH_STEP, pc - KH_STEP, phi[gi], phi[gi]])
-                L4 = np.concatenate([lam[gi], lam[gi], lc + KH_STEP, lc - KH_STEP])
-                i4, b4, s4 = _solve(_gls(np.tile(Zc, (1, 4, 1)), np.tile(Mc, (1, 4)), P4, L4)[0], r)
-                for d in range(2):
-                    hi_, lo_ = slice(2 * d * nb, (2 * d + 1) * nb), slice((2 * d + 1) * nb, (2 * d + 2) * nb)
-                    grads.append((b4[hi_, :, 0] - b4[lo_, :, 0]) / (2 * KH_STEP))
-                    lv_hi = (np.log(np.maximum(s4[hi_, 0] + extra_var, 1e-300))[:, None]
-                             + np.log(np.einsum("bii->bi", i4[hi_])))
-                    lv_lo = (np.log(np.maximum(s4[lo_, 0] + extra_var, 1e-300))[:, None]
-                             + np.log(np.einsum("bii->bi", i4[lo_])))
-                    vgrads.append((lv_hi - lv_lo) / (2 * KH_STEP))
-                G = np.stack(grads, axis=2)  # (b, k_max, 2)
-                V = np.stack(vgrads, axis=2)  # (b, k_max, 2): d log Var(beta_j) / d theta
-                Iinv = np.linalg.pinv(info[gi])
-                kh = np.einsum("nka,nac,nlc->nkl", G, Iinv, G)
-                var_logv = np.einsum("nka,nac,nkc->nk", V, Iinv, V)
-                df_sat = 2.0 / (var_logv + 2.0 / dfr[:, None])
-                df_coef = np.where(fr[:, None], np.minimum(df_sat, dfr[:, None]), df_coef)
-                kh[~fr] = 0.0
-            for j, i in enumerate(gi):
-                kk = k[i]
-                rr = 1 + (problems[i].extra_y.shape[1] if problems[i].extra_y is not None else 0)
-                beta[i] = b[j, :kk, :rr].T.copy()
-                s2 = max(ssr[j, 0] + extra_var[j], 0.0) / (n_all[i] - kk)
-                cov[i] = inv[j, :kk, :kk] + kh[j, :kk, :kk] / max(s2, 1e-300)
-                dfs[i] = df_coef[j, :kk].copy()
-                sig_i = np.maximum(ssr[j, :rr], 0.0) / (n_all[i] - kk)
-                sig_i[0] = max(ssr[j, 0] + extra_var[j], 0.0) / (n_all[i] - kk)
-                sig[i] = sig_i
-    return BatchFit(phi, lam, _filled(sig), _filled(beta), _filled(cov), n_all, k, _filled(dfs))
-
-
-def _filled(per_problem: list[np.ndarray | None]) -> list[np.ndarray]:
-    """The per-problem results of :func:`fit_batch` once every group has filled its problems in."""
-    out = [v for v in per_problem if v is not None]
-    if len(out) != len(per_problem):
-        raise AssertionError("fit_batch: a problem was left without a fit")
-    return out
+            sd = np.sqrt(np.maximum(ssr[:, 0] + extra_var, 1e-300) / dfr)
+    # Kackar–Harville: variance of beta from estimating (phi, lambda) [KackarHarville1984]_
+    # and Satterthwaite degrees of freedom of each variance [Satterthwaite1946]_
+    kh = np.zeros_like(inv)
+    df_coef = np.repeat(dfr[:, None], inv.shape[1], axis=1)
+    if free.any():
+        # central differences, the centre moved inside the bounds; only y and X are refitted
+        yx = np.r_[0, np.arange(r, Z.shape[1])]
+        pc = np.clip(phi, PHI_BOUNDS[0] + KH_STEP, PHI_BOUNDS[1] - KH_STEP)
+        lc = np.clip(lam, LAM_BOUNDS[0] + KH_STEP, LAM_BOUNDS[1] - KH_STEP)
+        # the four perturbed fits in one pass
+        S4 = crossproducts(Z, rg.allrows, rg.pos, rg.off,
+                           np.stack([pc + KH_STEP, pc - KH_STEP, phi, phi], axis=1),
+                           np.stack([lam, lam, lc + KH_STEP, lc - KH_STEP], axis=1), active=free,
+                           cols=yx)
+        grads, vgrads = [], []
+        for hi, lo in ((0, 1), (2, 3)):
+            i_hi, b_hi, s_hi = _solve(S4[:, hi], 1)
+            i_lo, b_lo, s_lo = _solve(S4[:, lo], 1)
+            grads.append((b_hi[:, :, 0] - b_lo[:, :, 0]) / (2 * KH_STEP))
+            lv_hi = (np.log(np.maximum(s_hi[:, 0] + extra_var, 1e-300))[:, None]
+                     + np.log(np.einsum("bii->bi", i_hi)))
+            lv_lo = (np.log(np.maximum(s_lo[:, 0] + extra_var, 1e-300))[:, None]
+                     + np.log(np.einsum("bii->bi", i_lo)))
+            vgrads.append((lv_hi - lv_lo) / (2 * KH_STEP))
+        G = np.stack(grads, axis=2)  # (b, k_max, 2)
+        V = np.stack(vgrads, axis=2)  # (b, k_max, 2): d log Var(beta_j) / d theta
+        Iinv = np.linalg.pinv(np.where(free[:, None, None], info, np.eye(2)))
+        kh = np.einsum("nka,nac,nlc->nkl", G, Iinv, G)
+        var_logv = np.einsum("nka,nac,nkc->nk", V, Iinv, V)
+        df_sat = 2.0 / (var_logv + 2.0 / dfr[:, None])
+        df_coef = np.where(free[:, None], np.minimum(df_sat, dfr[:, None]), df_coef)
+        kh[~free] = 0.0
+    s2 = np.maximum(ssr[:, 0] + extra_var, 0.0) / dfr
+    cov = inv + kh / np.maximum(s2, 1e-300)[:, None, None]
+    sig_all = np.maximum(ssr, 0.0) / dfr[:, None]
+    sig_all[:, 0] = s2
+    return RaggedFit(phi, lam, b, cov, df_coef, sig_all)

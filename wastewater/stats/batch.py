@@ -21,7 +21,9 @@ from wastewater.stats.effects import (
     DEFAULT_AFTER_DAYS,
     DEFAULT_BEFORE_DAYS,
     NotEstimableError,
+    SeriesObs,
     operation_effects_batch,
+    operation_effects_fast,
 )
 from wastewater.stats.multiple import bh_qvalues
 
@@ -54,6 +56,11 @@ class PlannedTest(TypedDict):
 
 #: ``(site, analyte) -> (daily load series, censored flags or None)``.
 SeriesByKey = Mapping[tuple[str, str], tuple[pd.Series, pd.Series | None]]
+
+
+#: Text columns of the table; count columns (nullable integers).
+_TEXT_COLUMNS = ("method_changes", "not_estimable", "reason_en", "reason_sv")
+_COUNT_COLUMNS = ("n_before", "n_during", "n_after", "n_censored")
 
 
 def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[PlannedTest]:
@@ -117,21 +124,58 @@ def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
         sentences and no numbers.
     """
     keep = [t for t in tests if t["key"] in series]
-    results = operation_effects_batch(keep, series, alpha=alpha, before_days=before_days,
-                                      after_days=after_days, method_changes=method_changes)
-    rows = []
-    for t, r in zip(keep, results, strict=True):
-        row = {c: t.get(c) for c in ("site", "analyte", "event_id", "event_kind")}
-        row["event_start"] = t["event_start"].date().isoformat()
-        row["event_end"] = t["event_end"].date().isoformat()
+    changes = method_changes or {}
+    # daily series without marked method changes: the fast path (no per-test Python work)
+    sos = {key: SeriesObs.from_series(*series[key]) for key in dict.fromkeys(t["key"] for t in keep)
+           if not changes.get(key)}
+    fast_tests = np.array([j for j, t in enumerate(keep) if t["key"] in sos], dtype=np.int64)
+    cols, handled = operation_effects_fast([keep[j] for j in fast_tests], sos, alpha=alpha,
+                                           before_days=before_days, after_days=after_days)
+    fast_pos = fast_tests[handled]
+    done = np.zeros(len(keep), dtype=bool)
+    done[fast_pos] = True
+    # the rest (composites, method changes, reason codes) test by test
+    slow = [j for j in range(len(keep)) if not done[j]]
+    results = operation_effects_batch([keep[j] for j in slow], series, alpha=alpha,
+                                      before_days=before_days, after_days=after_days,
+                                      method_changes=method_changes)
+    table = pd.DataFrame({
+        "site": [t.get("site") for t in keep], "analyte": [t.get("analyte") for t in keep],
+        "event_id": [t.get("event_id") for t in keep],
+        "event_kind": [t.get("event_kind") for t in keep],
+        "event_start": [pd.Timestamp(t["event_start"]).date().isoformat() for t in keep],
+        "event_end": [pd.Timestamp(t["event_end"]).date().isoformat() for t in keep]})
+    numeric = {c: np.full(len(keep), np.nan) for c in TABLE_COLUMNS[6:]
+               if c not in _TEXT_COLUMNS and c != "censoring_sensitive"}
+    for c, arr in numeric.items():
+        if c in cols:
+            arr[fast_pos] = cols[c][handled]
+    sensitive = np.full(len(keep), None, dtype=object)
+    sensitive[fast_pos] = cols["censoring_sensitive"][handled]
+    text = {c: np.full(len(keep), "", dtype=object) for c in _TEXT_COLUMNS}
+    for c in ("reason_en", "reason_sv"):
+        text[c][:] = None
+    for j, r in zip(slow, results, strict=True):
         if isinstance(r, NotEstimableError):
-            row.update(not_estimable=r.code, reason_en=r.sentence_en, reason_sv=r.sentence_sv)
+            text["not_estimable"][j] = r.code
+            text["reason_en"][j], text["reason_sv"][j] = r.sentence_en, r.sentence_sv
         else:
-            row.update({c: getattr(r, c) for c in TABLE_COLUMNS if hasattr(r, c)})
-            row["method_changes"] = ";".join(r.method_changes)
-            row["not_estimable"] = ""
-        rows.append(row)
-    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+            for c, arr in numeric.items():
+                if hasattr(r, c):
+                    arr[j] = getattr(r, c)
+            sensitive[j] = r.censoring_sensitive
+            text["method_changes"][j] = ";".join(r.method_changes)
+    for c in TABLE_COLUMNS[6:]:
+        if c == "censoring_sensitive":
+            table[c] = sensitive.astype(bool) if all(v is not None for v in sensitive) else sensitive
+        elif c in text:
+            table[c] = text[c]
+        elif c in _COUNT_COLUMNS:
+            table[c] = pd.array(np.where(np.isnan(numeric[c]), 0, numeric[c]).astype(np.int64),
+                                dtype="Int64")
+            table.loc[np.isnan(numeric[c]), c] = pd.NA
+        else:
+            table[c] = numeric[c]
     p = pd.to_numeric(table["p_value_after"], errors="coerce").to_numpy(float)
     table["q_value"] = bh_qvalues(p) if len(p) else np.zeros(0)
     return table

@@ -32,7 +32,7 @@ from scipy import special
 
 from wastewater.stats._regression import ENGINES, InsufficientDataError
 from wastewater.stats._series import DateLike, json_safe, prepare_arrays
-from wastewater.stats._statespace import BatchFit, Problem, fit_batch
+from wastewater.stats._statespace import BatchFit, Problem, Ragged, fit_batch, fit_ragged
 from wastewater.wording import (
     METHOD_NAMES,
     effect_sentence,
@@ -177,6 +177,16 @@ def _day(d: DateLike | int) -> int:
     if isinstance(d, (int, np.integer)):
         return int(d)
     return int((pd.Timestamp(d).normalize() - pd.Timestamp("1970-01-01")).days)
+
+
+def _days(values: list[Any]) -> np.ndarray:
+    """Day numbers (since 1970-01-01) of many date-likes at once (as :func:`_day`)."""
+    if not values:
+        return np.zeros(0, dtype=np.int64)
+    if all(isinstance(v, (int, np.integer)) for v in values):
+        return np.array(values, dtype=np.int64)
+    idx = pd.DatetimeIndex(pd.to_datetime(values)).normalize()
+    return np.asarray(idx.to_numpy().astype("datetime64[D]").astype(np.int64))
 
 
 def _iso(day: int) -> str:
@@ -330,10 +340,72 @@ def _prepare(so: SeriesObs, start: int, end: int, before_days: int, after_days: 
                      int((days > 1).sum()), tuple(_iso(d) for d in exw), start, end, lo, hi, st)
 
 
-def _t_ci(b: float, se: float, df: float, alpha: float) -> tuple[float, float, float]:
+def _t_ci(b: np.ndarray, se: np.ndarray, df: np.ndarray,
+          alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Student-t interval ``b ± t_{1−α/2, df}·se`` and two-sided p-value (NaN where se = 0)."""
     q = special.stdtrit(df, 1 - alpha / 2)
-    p = float(2 * special.stdtr(df, -abs(b / se))) if se > 0 else float("nan")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(se > 0, 2 * special.stdtr(df, -np.abs(b / np.where(se > 0, se, 1.0))), np.nan)
     return b - q * se, b + q * se, p
+
+
+@dataclass(frozen=True)
+class _Numbers:
+    """The numbers of one or many tests (arrays over tests); see :func:`_effect_numbers`."""
+
+    change_after: np.ndarray
+    low_after: np.ndarray
+    high_after: np.ndarray
+    p_after: np.ndarray
+    change_during: np.ndarray
+    low_during: np.ndarray
+    high_during: np.ndarray
+    p_during: np.ndarray
+    df_after: np.ndarray
+    se_after: np.ndarray
+    mde: np.ndarray
+    sens_low: np.ndarray
+    sens_high: np.ndarray
+    sensitive: np.ndarray
+
+
+def _effect_numbers(b_after: np.ndarray, var_after: np.ndarray, df_after: np.ndarray,
+                    b_during: np.ndarray, var_during: np.ndarray, df_during: np.ndarray,
+                    s2: np.ndarray, n_resp: np.ndarray, n_cens: np.ndarray, n: np.ndarray,
+                    alpha: float) -> _Numbers:
+    """Changes, intervals, p-values, minimum detectable drop and censoring sensitivity of tests.
+
+    ``b_after (B, r)``: the after coefficient of the response and of the sensitivity refits
+    (``n_resp`` of them used per test); ``var_*`` unscaled variances, ``s2 (B, r)`` scales;
+    ``b_during`` NaN where the event has no observation. Relative change ``exp(b) − 1`` with
+    the t interval; the drop detected with 80 % power ``1 − exp(−(t₁₋α/₂ + t₀.₈)·se)``
+    [Bloom1995]_. One place for the single call and the batch.
+    """
+    se_a = np.sqrt(s2[:, 0] * var_after)
+    lo_a, hi_a, p_a = _t_ci(b_after[:, 0], se_a, df_after, alpha)
+    has_d = ~np.isnan(b_during)
+    lo_d, hi_d, p_d = _t_ci(b_during, np.sqrt(s2[:, 0] * var_during), df_during, alpha)
+    p_d = np.where(has_d, p_d, np.nan)
+    with np.errstate(over="ignore"):
+        ch = np.expm1(b_after)
+        ch_a = ch[:, 0]
+        mde = -np.expm1(-(special.stdtrit(df_after, 1 - alpha / 2)
+                          + special.stdtrit(df_after, MDE_POWER)) * se_a)
+        numbers = dict(change_after=ch_a, low_after=np.expm1(lo_a), high_after=np.expm1(hi_a),
+                       change_during=np.expm1(b_during), low_during=np.expm1(lo_d),
+                       high_during=np.expm1(hi_d))
+    r = b_after.shape[1]
+    used = (np.arange(r)[None, :] < n_resp[:, None]) & (n_cens[:, None] > 0)
+    used[:, 0] = True
+    sig = _t_ci(b_after, np.sqrt(s2 * var_after[:, None]), df_after[:, None], alpha)[2] < alpha
+    sens_low = np.where(used, ch, np.inf).min(axis=1)
+    sens_high = np.where(used, ch, -np.inf).max(axis=1)
+    sign = np.sign(ch)
+    differ = (np.where(used, sig, sig[:, :1]) != sig[:, :1]).any(axis=1) | (
+        np.where(used, sign, sign[:, :1]) != sign[:, :1]).any(axis=1)
+    sensitive = (n_cens > 0) & (differ | (n_cens / n > CENSORED_SHARE_WARNING))
+    return _Numbers(p_after=p_a, p_during=p_d, df_after=df_after, se_after=se_a, mde=mde,
+                    sens_low=sens_low, sens_high=sens_high, sensitive=sensitive, **numbers)
 
 
 def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason: str | None,
@@ -346,36 +418,29 @@ def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason
     s2 = fit.sigma2[i]
     cov = fit.cov_unscaled[i]
     ja = names.index("after")
-    df = float(dfc[ja])
+    jd = names.index("during") if "during" in names else ja
+    nan = np.array([np.nan])
+    num = _effect_numbers(beta[None, :, ja], np.array([cov[ja, ja]]), np.array([float(dfc[ja])]),
+                          np.array([float(beta[0, jd])]) if "during" in names else nan,
+                          np.array([cov[jd, jd]]), np.array([float(dfc[jd])]),
+                          np.asarray(s2, dtype=float)[None, :beta.shape[0]],
+                          np.array([beta.shape[0]]), np.array([pr.n_cens]), np.array([n]), alpha)
     b_a = float(beta[0, ja])
-    se_a = float(np.sqrt(s2[0] * cov[ja, ja]))
-    lo_a, hi_a, p_a = _t_ci(b_a, se_a, df, alpha)
-    if "during" in names:
-        jd = names.index("during")
-        b_d = float(beta[0, jd])
-        lo_d, hi_d, p_d = _t_ci(b_d, float(np.sqrt(s2[0] * cov[jd, jd])), float(dfc[jd]), alpha)
-        rc_d, lo_d, hi_d = np.expm1(b_d), np.expm1(lo_d), np.expm1(hi_d)
-    else:
-        rc_d = lo_d = hi_d = p_d = np.nan
-    sens_range = (float(np.expm1(b_a)), float(np.expm1(b_a)))
-    sensitive = False
-    if pr.n_cens:
-        changes, sigs = [float(np.expm1(b_a))], [p_a < alpha]
-        for r in range(1, beta.shape[0]):
-            b_r = float(beta[r, ja])
-            changes.append(float(np.expm1(b_r)))
-            sigs.append(_t_ci(b_r, float(np.sqrt(s2[r] * cov[ja, ja])), df, alpha)[2] < alpha)
-        sens_range = (min(changes), max(changes))
-        sensitive = (len(set(sigs)) > 1 or len({np.sign(c) for c in changes}) > 1
-                     or pr.n_cens / n > CENSORED_SHARE_WARNING)
+    df = float(num.df_after[0])
+    p_a = float(num.p_after[0])
+    rc_d, lo_d, hi_d, p_d = (float(num.change_during[0]), float(num.low_during[0]),
+                             float(num.high_during[0]), float(num.p_during[0]))
+    sens_range = (float(num.sens_low[0]), float(num.sens_high[0]))
+    sensitive = bool(num.sensitive[0])
+    lo_c, hi_c = float(num.low_after[0]), float(num.high_after[0])
     before_loads = pr.load[pr.before]
     after_loads = pr.load[pr.after_mask]
     naive = float(after_loads.mean() / before_loads.mean() - 1)
     naive_p = _welch_p(after_loads, before_loads)
-    mde = float(-np.expm1(-(special.stdtrit(df, 1 - alpha / 2) + special.stdtrit(df, MDE_POWER)) * se_a))
-    sv, en = (effect_sentence(lang, float(np.expm1(b_a)), float(np.expm1(lo_a)),
-                              float(np.expm1(hi_a)), float(p_a), alpha, pr.n_before, pr.n_after,
-                              METHOD_NAMES[lang]["ar1_noise"], sensitive=bool(sensitive), trend=trend)
+    mde = float(num.mde[0])
+    sv, en = (effect_sentence(lang, float(np.expm1(b_a)), lo_c, hi_c, p_a, alpha, pr.n_before,
+                              pr.n_after, METHOD_NAMES[lang]["ar1_noise"], sensitive=bool(sensitive),
+                              trend=trend)
               for lang in ("sv", "en"))
     notes = []
     n_excluded = len(pr.excluded)
@@ -405,8 +470,8 @@ def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason
                    f"exp(beta) − 1; history {pr.n_before} observations; lag-1 coefficient of the "
                    f"use variation {phi:.2f}, measurement share of the variance {lam:.2f}")
     return EffectResult(
-        relative_change_after=float(np.expm1(b_a)), ci_low_after=float(np.expm1(lo_a)),
-        ci_high_after=float(np.expm1(hi_a)), p_value_after=float(p_a),
+        relative_change_after=float(np.expm1(b_a)), ci_low_after=lo_c,
+        ci_high_after=hi_c, p_value_after=p_a,
         relative_change_during=float(rc_d), ci_low_during=float(lo_d), ci_high_during=float(hi_d),
         p_value_during=float(p_d), naive_relative_change_after=naive, naive_p_value_after=naive_p,
         n_before=pr.n_before, n_during=pr.n_during, n_after=pr.n_after, n_censored=pr.n_cens,
@@ -593,3 +658,191 @@ def operation_effects_batch(tests: Iterable[Mapping[str, Any]],
     for j, (i, p) in enumerate(ok):
         out[i] = _finish(p, fit, j, alpha, None, trend)
     return [r for r in out if r is not None]
+
+
+#: Columns of the fast batch design: const, an indicator for each of the six weekdays other
+#: than the reference (the first weekday present in the window), during, after.
+_FAST_K = 9
+_FAST_DURING, _FAST_AFTER = 7, 8
+
+
+#: Day offset between series in the concatenated store of the fast batch (> any series span).
+_STORE_GAP = 1 << 40
+
+
+@dataclass(frozen=True)
+class _Store:
+    """All series of a fast batch one after another.
+
+    ``t`` is shifted by ``_STORE_GAP`` per series so that one sorted array holds them all.
+    """
+
+    t: np.ndarray
+    day: np.ndarray
+    y: np.ndarray
+    cens: np.ndarray
+    dow: np.ndarray
+
+
+def _store(sos: list[SeriesObs]) -> _Store:
+    shift = np.repeat(np.arange(len(sos), dtype=np.int64) * _STORE_GAP, [len(so.t) for so in sos])
+    day = np.concatenate([so.t for so in sos]) if sos else np.zeros(0, dtype=np.int64)
+    return _Store(day + shift, day,
+                  *(np.concatenate([getattr(so, a) for so in sos]) if sos else np.zeros(0)
+                    for a in ("y", "cens", "dow")))
+
+
+def _fast_plan(st: _Store, sidx: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+               before_days: int, after_days: int) -> dict[str, np.ndarray]:
+    """Window bounds and counts of many tests from prefix sums over the store (no design yet).
+
+    ``ok`` is False where a test needs :func:`_prepare` (too few days, censoring limits, a
+    constant series: it raises the reason; or an empty window). Same rules as :func:`_prepare`.
+    """
+    t, cens = st.t, st.cens.astype(bool)
+    g = sidx.astype(np.int64) * _STORE_GAP
+    lo, hi = starts - before_days + g, ends + after_days + g
+    i0 = np.searchsorted(t, lo)
+    i1 = np.searchsorted(t, hi + 1)
+    ib = np.searchsorted(t, starts + g)
+    ia = np.searchsorted(t, ends + g + 1)
+    cc = np.r_[0, np.cumsum(cens)]
+    n_before, n_after = ib - i0, i1 - ia
+    n_during = ia - ib
+    c_before, c_after, c_during = cc[ib] - cc[i0], cc[i1] - cc[ia], cc[ia] - cc[ib]
+    n = i1 - i0
+    n_cens = cc[i1] - cc[i0]
+    onehot = np.eye(7)[st.dow]
+    wd = np.zeros((len(t) + 1, 7))
+    np.cumsum(onehot, axis=0, out=wd[1:])
+    wdu = np.zeros((len(t) + 1, 7))
+    np.cumsum(onehot * ~cens[:, None], axis=0, out=wdu[1:])
+    present = (wd[i1] - wd[i0]) > 0
+    present_unc = (wdu[i1] - wdu[i0]) > 0
+    ref = np.argmax(present, axis=1)
+    n_present = present.sum(axis=1)
+    k = n_present + 1 + (n_during > 0)
+    ok = ((ends >= starts) & (n_before >= MIN_OBS_PER_PERIOD) & (n_after >= MIN_OBS_PER_PERIOD)
+          & (n_cens < n) & (c_before <= MAX_CENSORED_SHARE * n_before)
+          & (c_after <= MAX_CENSORED_SHARE * n_after))
+    # constant check on the uncensored values (as in _prepare): max and min over each window
+    bounds = np.column_stack([np.minimum(i0, len(t)), np.maximum(i1, i0 + 1)]).ravel()
+    top = np.maximum.reduceat(np.r_[np.where(cens, -np.inf, st.y), -np.inf], bounds)[::2]
+    bot = np.minimum.reduceat(np.r_[np.where(cens, np.inf, st.y), np.inf], bounds)[::2]
+    with np.errstate(invalid="ignore"):
+        scale = np.maximum(1.0, np.maximum(np.abs(top), np.abs(bot)))
+        ok &= (n - n_cens >= 2) & (top - bot > 1e-12 * scale)
+    # estimation rows: the uncensored ones, unless too few or a design column would be empty
+    n_unc = n - n_cens
+    in_design = present.copy()
+    in_design[np.arange(len(ref)), ref] = False
+    cols_empty = ((in_design & ~present_unc).sum(axis=1) > 0) | (n_unc == 0) | (
+        (n_during > 0) & (n_during - c_during == 0)) | (n_after - c_after == 0)
+    est_all = (n_cens == 0) | (n_unc <= k + 3) | cols_empty
+    return {"i0": i0, "i1": i1, "n": n, "n_before": n_before, "n_during": n_during,
+            "n_after": n_after, "n_cens": n_cens, "ref": ref, "k": k, "ok": ok,
+            "est_all": est_all}
+
+
+def _fast_rows(st: _Store, plans: dict[str, np.ndarray], starts: np.ndarray,
+               ends: np.ndarray) -> Ragged:
+    """The ragged layout (:class:`wastewater.stats._statespace.Ragged`) of fast tests."""
+    lens = plans["n"]
+    off = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=off[1:])
+    N = int(off[-1])
+    pid = np.repeat(np.arange(len(lens)), lens)
+    rows = np.arange(N) - off[pid] + plans["i0"][pid]
+    t = st.day[rows]
+    y = st.y[rows]
+    cens = st.cens[rows].astype(bool)
+    dow = st.dow[rows]
+    r = 1 + len(CENSORED_SENSITIVITY_FACTORS)
+    Z = np.zeros((N, r + _FAST_K))
+    Z[:, 0] = y
+    for j, f in enumerate(CENSORED_SENSITIVITY_FACTORS):
+        Z[:, 1 + j] = y + np.log(f) * cens
+    Z[:, r] = 1.0
+    ref = plans["ref"][pid]
+    wcol = dow != ref
+    Z[np.flatnonzero(wcol), r + 1 + dow[wcol] - (dow[wcol] > ref[wcol])] = 1.0
+    Z[:, r + _FAST_DURING] = (t >= starts[pid]) & (t <= ends[pid])
+    Z[:, r + _FAST_AFTER] = t > ends[pid]
+    est = ~cens | plans["est_all"][pid]
+    upper = np.where(cens, y - np.log(0.5), np.nan)
+    return Ragged(off, pid, t.astype(np.int64), est, np.ones(N, dtype=bool), Z, upper, r)
+
+
+def operation_effects_fast(tests: list[Mapping[str, Any]], sos: Mapping[Any, SeriesObs], *, alpha: float = 0.05,
+                           before_days: int = DEFAULT_BEFORE_DAYS,
+                           after_days: int = DEFAULT_AFTER_DAYS,
+                           chunk_rows: int = 50_000) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """The numbers of many operation tests without per-test Python work (daily series only).
+
+    Tests on series with daily samples (no multi-day composites), without marked method
+    changes and without a trend are prepared from prefix sums, laid out one after another and
+    fitted by :func:`wastewater.stats._statespace.fit_ragged` in chunks; the numbers come from
+    the same :func:`_effect_numbers` as :func:`operation_effect`, whose design (weekday
+    indicators with the first present weekday as reference, during, after) this reproduces
+    with zero columns for absent terms (which change nothing). Returns the table columns for
+    every test (NaN where not handled) and a mask of the tests handled here; the others
+    (composites, steps, reason codes) go through :func:`operation_effects_batch`.
+    """
+    keys = list(dict.fromkeys(t["key"] for t in tests))
+    kidx = {k: i for i, k in enumerate(keys)}
+    so_list = [sos[k] for k in keys]
+    T = len(tests)
+    sidx = np.array([kidx[t["key"]] for t in tests], dtype=np.int64)
+    starts, ends = (_days([t[c] for t in tests]) for c in ("event_start", "event_end"))
+    st = _store(so_list)
+    plan = _fast_plan(st, sidx, starts, ends, before_days, after_days)
+    daily = np.array([not (so.days > 1).any() for so in so_list], dtype=bool)
+    plan["ok"] &= daily[sidx] if T else plan["ok"]
+    handled = plan["ok"]
+    cols = {c: np.full(T, np.nan) for c in (
+        "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
+        "relative_change_during", "p_value_during", "phi", "noise_share", "df_resid",
+        "minimum_detectable_drop_after")}
+    cols["censoring_sensitive"] = np.zeros(T, dtype=bool)
+    for nm in ("n_before", "n_during", "n_after", "n_cens"):
+        cols[nm] = plan[nm]
+    todo = np.flatnonzero(handled)
+    chunks = []
+    start = 0
+    while start < len(todo):
+        stop = start + 1
+        rows = int(plan["n"][todo[start]])
+        while stop < len(todo) and rows + plan["n"][todo[stop]] <= chunk_rows:
+            rows += int(plan["n"][todo[stop]])
+            stop += 1
+        chunks.append(todo[start:stop])
+        start = stop
+
+    def run(sel: np.ndarray) -> None:
+        sub = {nm: v[sel] for nm, v in plan.items()}
+        rg = _fast_rows(st, sub, starts[sel], ends[sel])
+        zeros = np.zeros(len(sel))
+        f = fit_ragged(rg, sub["k"], sub["n"], np.ones(len(sel), dtype=bool), zeros, zeros)
+        has_d = sub["n_during"] > 0
+        num = _effect_numbers(f.beta[:, _FAST_AFTER, :], f.cov[:, _FAST_AFTER, _FAST_AFTER],
+                              f.df[:, _FAST_AFTER],
+                              np.where(has_d, f.beta[:, _FAST_DURING, 0], np.nan),
+                              f.cov[:, _FAST_DURING, _FAST_DURING], f.df[:, _FAST_DURING],
+                              f.sigma2, np.where(sub["n_cens"] > 0, rg.r, 1), sub["n_cens"],
+                              sub["n"], alpha)
+        cols["relative_change_after"][sel] = num.change_after
+        cols["ci_low_after"][sel] = num.low_after
+        cols["ci_high_after"][sel] = num.high_after
+        cols["p_value_after"][sel] = num.p_after
+        cols["relative_change_during"][sel] = num.change_during
+        cols["p_value_during"][sel] = num.p_during
+        cols["phi"][sel] = f.phi
+        cols["noise_share"][sel] = f.lam
+        cols["df_resid"][sel] = num.df_after
+        cols["minimum_detectable_drop_after"][sel] = num.mde
+        cols["censoring_sensitive"][sel] = num.sensitive
+
+    for sel in chunks:
+        run(sel)
+    cols["n_censored"] = cols.pop("n_cens")
+    return cols, handled

@@ -1,0 +1,424 @@
+"""Compiled Kalman-filter kernels of the "AR(1) plus measurement noise" model, many series at once.
+
+The series of a batch are stored one after another ("ragged"): rows ``off[b]:off[b + 1]`` belong
+to series ``b``, ``pos`` is the day number of each row (strictly increasing within a series) and
+``use`` says whether the row is observed (rows that are not are treated as missing days).
+
+State of the scalar filter [DurbinKoopman2012]_ (§2.2; missing observations §2.7), total variance 1:
+``u_t = φ·u_{t−1} + w_t`` with stationary variance ``1 − λ``, observation ``y_t = u_t + ε_t``
+with ``Var ε_t = λ``. Between two observations ``d`` days apart the prediction is
+``a ← φ^d·a``, ``P ← φ^{2d}·P + (1 − λ)(1 − φ^{2d})`` (``d − 1`` missing days in between); at an
+observation ``F = P + λ``, ``K = P/F``, ``v = z − a``, ``a ← a + K·v``, ``P ← P − K·P``. The
+standardised innovations ``v/√F`` of the response and of every design column are the exactly
+whitened rows, so ``Σ_t (v/√F)(v/√F)'`` is ``Z'Σ⁻¹Z`` and ``log|Σ| = Σ_t log F_t`` [Harvey1989]_ (§3.4).
+
+The kernels are compiled with numba (one machine-code loop per series instead of one numpy call
+per day: the batch of all operation tests of a country runs in seconds). Without numba (an
+environment that cannot install it) the same Python functions run uncompiled: same numbers,
+much slower.
+
+Citations are entries of the bibliography ``wastewater/data/references.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import numpy as np
+
+__all__ = ["crossproducts", "gram", "gram_row", "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+try:  # pragma: no cover - exercised by whichever environment runs the tests
+    import numba
+
+    def _jit(func: _F) -> _F:
+        return cast(_F, numba.njit(cache=True, nogil=True, fastmath=True)(func))
+except ImportError:  # pragma: no cover
+    def _jit(func: _F) -> _F:
+        return func
+
+
+
+@_jit
+def _loglik_kernel(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                   phi: np.ndarray, lam: np.ndarray, df: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # the grid points of one series run side by side (independent recursions the processor
+    # overlaps); log F is accumulated as a product, rescaled every RESCALE rows
+    n_series, n_grid = phi.shape
+    out = np.empty((n_series, n_grid))
+    for b in range(n_series):
+        a = np.zeros(n_grid)
+        P = np.zeros(n_grid)
+        ss = np.zeros(n_grid)
+        ld = np.zeros(n_grid)
+        pr = np.ones(n_grid)
+        q = np.zeros(n_grid)
+        ph2 = np.zeros(n_grid)
+        for g in range(n_grid):
+            a[g] = 0.0
+            P[g] = 1.0 - lam[b, g]
+            ss[g] = 0.0
+            ld[g] = 0.0
+            pr[g] = 1.0
+            ph2[g] = phi[b, g] * phi[b, g]
+            q[g] = (1.0 - lam[b, g]) * (1.0 - ph2[g])
+        last = -1
+        count = 0
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            ri = r[i]
+            if last >= 0:
+                d = pos[i] - last
+                if d == 1:
+                    for g in range(n_grid):
+                        a[g] *= phi[b, g]
+                        P[g] = ph2[g] * P[g] + q[g]
+                else:
+                    for g in range(n_grid):
+                        f = phi[b, g] ** d
+                        a[g] *= f
+                        P[g] = f * f * P[g] + (1.0 - lam[b, g]) * (1.0 - f * f)
+            last = pos[i]
+            for g in range(n_grid):
+                F = P[g] + lam[b, g]
+                Fi = 1.0 / F
+                v = ri - a[g]
+                K = P[g] * Fi
+                a[g] += K * v
+                P[g] -= K * P[g]
+                ss[g] += v * v * Fi
+                pr[g] *= F
+            count += 1
+            if count == 32:
+                count = 0
+                for g in range(n_grid):
+                    ld[g] += math.log(pr[g])
+                    pr[g] = 1.0
+        for g in range(n_grid):
+            out[b, g] = -0.5 * (df[b] * math.log(max(ss[g], 1e-300) / df[b]) + ld[g] + math.log(pr[g]))
+    return out
+
+
+@_jit
+def _whiten_kernel(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                   phi: np.ndarray, lam: np.ndarray, active: np.ndarray,
+                   m: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    # also returns the data-free part of the filter per row: prediction factor f, gain K, 1/√F
+    n_series = len(off) - 1
+    W = np.zeros((Z.shape[0], m))
+    gains = np.zeros((Z.shape[0], 3))
+    a = np.zeros(m)
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        ph = phi[b]
+        la = lam[b]
+        ph2 = ph * ph
+        q = (1.0 - la) * (1.0 - ph2)
+        P = 1.0 - la
+        a[:] = 0.0
+        last = -1
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            f = 0.0
+            if last >= 0:
+                d = pos[i] - last
+                if d == 1:
+                    f = ph
+                    P = ph2 * P + q
+                else:
+                    f = ph ** d
+                    P = f * f * P + (1.0 - la) * (1.0 - f * f)
+                for j in range(m):
+                    a[j] *= f
+            last = pos[i]
+            F = P + la
+            K = P / F
+            sf = 1.0 / math.sqrt(F)
+            for j in range(m):
+                v = Z[i, j] - a[j]
+                a[j] += K * v
+                W[i, j] = v * sf
+            P -= K * P
+            gains[i, 0] = f
+            gains[i, 1] = K
+            gains[i, 2] = sf
+    return W, gains
+
+
+@_jit
+def _rewhiten_kernel(y: np.ndarray, gains: np.ndarray, use: np.ndarray, off: np.ndarray,
+                     active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    w = np.zeros(len(y))
+    for b in range(len(off) - 1):
+        if not active[b]:
+            continue
+        a = 0.0
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            a *= gains[i, 0]
+            v = y[i] - a
+            a += gains[i, 1] * v
+            w[i] = v * gains[i, 2]
+    return w
+
+
+@_jit
+def _gram_kernel(W: np.ndarray, off: np.ndarray, active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    n_series = len(off) - 1
+    m = W.shape[1]
+    S = np.zeros((n_series, m, m))
+    Sb = np.zeros((m, m))
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        Sb[:, :] = 0.0
+        for t in range(off[b], off[b + 1]):
+            for j in range(m):  # the full square: the inner loop vectorises
+                wj = W[t, j]
+                for k in range(m):
+                    Sb[j, k] += wj * W[t, k]
+        for j in range(m):
+            for k in range(j, m):
+                S[b, j, k] = Sb[j, k]
+                S[b, k, j] = Sb[j, k]
+    return S
+
+
+@_jit
+def _row_kernel(w: np.ndarray, W: np.ndarray, off: np.ndarray,
+                active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    n_series = len(off) - 1
+    m = W.shape[1]
+    out = np.zeros((n_series, m))
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        for t in range(off[b], off[b + 1]):
+            wt = w[t]
+            for j in range(m):
+                out[b, j] += wt * W[t, j]
+    return out
+
+
+@_jit
+def _fused_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndarray,
+                  off: np.ndarray, phi: np.ndarray, lam: np.ndarray,
+                  active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # whitening and cross-products in one pass, for several (φ, λ) per series at once
+    n_series, n_par = phi.shape
+    m = len(cols)
+    S = np.zeros((n_series, n_par, m, m))
+    a = np.zeros((n_par, m))
+    w = np.zeros((n_par, m))
+    Sb = np.zeros((n_par, m, m))
+    P = np.zeros(n_par)
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        Sb[:, :, :] = 0.0
+        a[:, :] = 0.0
+        for g in range(n_par):
+            P[g] = 1.0 - lam[b, g]
+        prev = -1
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            d = pos[i] - prev
+            for g in range(n_par):
+                ph = phi[b, g]
+                la = lam[b, g]
+                if prev >= 0:
+                    f = ph if d == 1 else ph ** d
+                    for j in range(m):
+                        a[g, j] *= f
+                    P[g] = f * f * P[g] + (1.0 - la) * (1.0 - f * f)
+                F = P[g] + la
+                K = P[g] / F
+                sf = 1.0 / math.sqrt(F)
+                for j in range(m):
+                    v = Z[i, cols[j]] - a[g, j]
+                    a[g, j] += K * v
+                    w[g, j] = v * sf
+                P[g] -= K * P[g]
+                for j in range(m):
+                    wj = w[g, j]
+                    for k in range(m):
+                        Sb[g, j, k] += wj * w[g, k]
+            prev = pos[i]
+        S[b] = Sb
+    return S
+
+
+@_jit
+def _residual_kernel(Z: np.ndarray, off: np.ndarray, beta: np.ndarray,
+                     r: int) -> np.ndarray:  # pragma: no cover
+    out = np.empty(Z.shape[0])
+    k = Z.shape[1] - r
+    for b in range(len(off) - 1):
+        for i in range(off[b], off[b + 1]):
+            acc = Z[i, 0]
+            for j in range(k):
+                acc -= Z[i, r + j] * beta[b, j, 0]
+            out[i] = acc
+    return out
+
+
+@_jit
+def _solve_kernel(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray]:  # pragma: no cover
+    # Cholesky inverse of each X'Σ⁻¹X block (zero rows/columns = padding → identity)
+    n_series, m, _ = S.shape
+    k = m - r
+    inv = np.zeros((n_series, k, k))
+    beta = np.zeros((n_series, k, r))
+    ssr = np.zeros((n_series, r))
+    ok = np.ones(n_series, dtype=np.bool_)
+    L = np.zeros((k, k))
+    Li = np.zeros((k, k))
+    for b in range(n_series):
+        L[:, :] = 0.0
+        for j in range(k):
+            for i in range(j, k):
+                acc = S[b, r + i, r + j]
+                if i == j and acc == 0.0:
+                    acc = 1.0
+                for p in range(j):
+                    acc -= L[i, p] * L[j, p]
+                if i == j:
+                    if acc <= 1e-13 * max(abs(S[b, r + j, r + j]), 1e-300) or not acc > 0.0:
+                        ok[b] = False
+                        acc = 1.0
+                    L[j, j] = math.sqrt(acc)
+                else:
+                    L[i, j] = acc / L[j, j]
+        if not ok[b]:
+            continue
+        # inverse of L (lower triangular), then inv = Li' Li
+        Li[:, :] = 0.0
+        for i in range(k):
+            Li[i, i] = 1.0 / L[i, i]
+            for j in range(i):
+                acc = 0.0
+                for p in range(j, i):
+                    acc -= L[i, p] * Li[p, j]
+                Li[i, j] = acc / L[i, i]
+        for i in range(k):
+            for j in range(i + 1):
+                acc = 0.0
+                for p in range(i, k):
+                    acc += Li[p, i] * Li[p, j]
+                inv[b, i, j] = acc
+                inv[b, j, i] = acc
+        for c in range(r):
+            for i in range(k):
+                acc = 0.0
+                for j in range(k):
+                    acc += inv[b, i, j] * S[b, r + j, c]
+                beta[b, i, c] = acc
+            acc = S[b, c, c]
+            for i in range(k):
+                acc -= S[b, r + i, c] * beta[b, i, c]
+            ssr[b, c] = acc
+    return inv, beta, ssr, ok
+
+
+def profile_loglik(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                   phi: np.ndarray, lam: np.ndarray, df: np.ndarray) -> np.ndarray:
+    """Profiled Gaussian log-likelihood of residual series at a grid of ``(φ, λ)`` per series.
+
+    ``ℓ = −½[df·log(r'Σ⁻¹r / df) + log|Σ|]`` with ``Σ`` the AR(1) + noise correlation of the
+    used rows (total variance 1, the scale profiled out) [Harvey1989]_ (§3.4); ``phi``, ``lam``
+    are ``(B, G)``, ``df`` ``(B,)``; returns ``(B, G)``.
+    """
+    return _loglik_kernel(
+        np.ascontiguousarray(r, dtype=np.float64), np.ascontiguousarray(use, dtype=np.bool_),
+        np.ascontiguousarray(pos, dtype=np.int64), np.ascontiguousarray(off, dtype=np.int64),
+        np.ascontiguousarray(phi, dtype=np.float64), np.ascontiguousarray(lam, dtype=np.float64),
+        np.ascontiguousarray(df, dtype=np.float64))
+
+
+def _c(x: np.ndarray, dtype: Any) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=dtype)
+
+
+def whiten(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray, phi: np.ndarray,
+           lam: np.ndarray, active: np.ndarray | None = None,
+           columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Standardised innovations ``v/√F`` of the first ``columns`` columns of ``Z`` (all by
+    default; rows ``(N, columns)``, unused rows and inactive series 0): the rows of
+    ``Σ^{−1/2}Z`` for a Cholesky factor [DurbinKoopman2012]_ (§2.2, missing observations §2.7).
+    Also returns the filter's data-free quantities per row ``(N, 3)``: prediction factor
+    ``φ^d``, gain ``K`` and ``1/√F``, with which :func:`rewhiten` whitens a new response.
+    """
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    m = Z.shape[1] if columns is None else int(columns)
+    return _whiten_kernel(_c(Z, np.float64), _c(use, np.bool_), _c(pos, np.int64),
+                               _c(off, np.int64), _c(phi, np.float64), _c(lam, np.float64),
+                               _c(act, np.bool_), m)
+
+
+def rewhiten(y: np.ndarray, gains: np.ndarray, use: np.ndarray, off: np.ndarray,
+             active: np.ndarray | None = None) -> np.ndarray:
+    """Whitened rows of a new response ``y`` with the gains of :func:`whiten` (same ``(φ, λ)``)."""
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    return _rewhiten_kernel(_c(y, np.float64), _c(gains, np.float64),
+                                             _c(use, np.bool_), _c(off, np.int64),
+                                             _c(act, np.bool_))
+
+
+def gram(W: np.ndarray, off: np.ndarray, active: np.ndarray | None = None) -> np.ndarray:
+    """``W_b'W_b`` ``(B, m, m)`` of each series' block of whitened rows."""
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    return _gram_kernel(_c(W, np.float64), _c(off, np.int64), _c(act, np.bool_))
+
+
+def gram_row(w: np.ndarray, W: np.ndarray, off: np.ndarray,
+             active: np.ndarray | None = None) -> np.ndarray:
+    """``w_b'W_b`` ``(B, m)``: one whitened column against all (a refit with a new response)."""
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    return _row_kernel(_c(w, np.float64), _c(W, np.float64), _c(off, np.int64),
+                                        _c(act, np.bool_))
+
+
+def crossproducts(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                  phi: np.ndarray, lam: np.ndarray, active: np.ndarray | None = None,
+                  cols: np.ndarray | None = None) -> np.ndarray:
+    """Whitened cross-products ``Z'Σ⁻¹Z`` of every series at its ``(φ, λ)`` [DurbinKoopman2012]_
+    (§2.2, §2.7), in one pass without storing the whitened rows. ``phi``, ``lam`` ``(B,)`` give
+    ``(B, m, m)``; ``(B, P)`` (several parameter pairs per series) give ``(B, P, m, m)``.
+    Inactive series give zeros; ``cols`` picks columns of ``Z`` (all by default). At
+    ``φ = λ = 0`` this is the OLS ``Z'Z``.
+    """
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    cl = np.arange(Z.shape[1]) if cols is None else cols
+    two = np.ndim(phi) == 2
+    ph = np.asarray(phi, dtype=np.float64).reshape(len(off) - 1, -1)
+    la = np.asarray(lam, dtype=np.float64).reshape(len(off) - 1, -1)
+    S = _fused_kernel(_c(Z, np.float64), _c(cl, np.int64), _c(use, np.bool_),
+                                       _c(pos, np.int64),
+                                       _c(off, np.int64), _c(ph, np.float64), _c(la, np.float64),
+                                       _c(act, np.bool_))
+    return S if two else S[:, 0]
+
+
+def residuals(Z: np.ndarray, off: np.ndarray, beta: np.ndarray, r: int) -> np.ndarray:
+    """``y − Xβ`` of every row (``y`` = column 0 of ``Z``, ``X`` = columns ``r:``)."""
+    return _residual_kernel(_c(Z, np.float64), _c(off, np.int64),
+                                             _c(beta, np.float64), int(r))
+
+
+def solve(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """GLS from cross-products ``S = [Y X]'Σ⁻¹[Y X]`` (``r`` responses first): ``(X'Σ⁻¹X)⁻¹``,
+    coefficients ``(B, k, r)``, residual sums of squares ``(B, r)`` by Cholesky [Harvey1989]_
+    (§3.4); all-zero design columns (padding) get an identity block. ``ok`` is False where the
+    design is (numerically) singular.
+    """
+    return _solve_kernel(_c(S, np.float64), int(r))
