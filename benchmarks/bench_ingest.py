@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -179,9 +180,13 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
         assert parsed.report.ok, parsed.report.to_dict()["issues"][:3]
         rows = len(parsed.frame)
     elif name == "ingest":
+        from wastewater.ingest import IngestProgress
+
+        phases = IngestProgress()
         out = ingest_bytes(engine, results_csv.read_bytes(), filename="results.csv",
-                           uploader="bench", today=TODAY)
+                           uploader="bench", today=TODAY, progress=phases)
         seconds = time.perf_counter() - start
+        extra["phases"] = {p.name: p.seconds for p in phases.phases}
         assert out.stored, out.report.to_dict()["issues"][:3]
         rows = out.rows_inserted
     elif name == "floor_sqlite":
@@ -288,8 +293,10 @@ def main() -> None:
                         with admin.connect() as conn:
                             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
                         url = PG_BASE + name
+                    load = os.getloadavg()[0]
                     try:
                         result = _run_step(step_name, sites_csv, results_csv, url)
+                        result["load_1min"] = load
                     finally:
                         if name is not None:
                             with admin.connect() as conn:
@@ -346,6 +353,32 @@ def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
                              f"{plain:.2f} | {n / plain:,.0f} | {plain / base:.1f} | | |")
         lines.append(f"| {n:,} | *pandas DataFrame of the file (deep)* | | | | "
                      f"{frame_mib:,.0f} | 1.00 |")
+    phase_rows = []
+    for n in args.rows:
+        for label, step_name, _ in plan:
+            rs = [r for r in runs.get((n, label), []) if "phases" in r]
+            if step_name == "ingest" and rs:
+                med = {p: statistics.median(r["phases"].get(p, 0.0) for r in rs)
+                       for p in ("reading", "validating", "storing")}
+                phase_rows.append(f"| {n:,} | {label} | {med['reading']:.2f} | "
+                                  f"{med['validating']:.2f} | {med['storing']:.2f} |")
+    loads = [r["load_1min"] for rs in runs.values() for r in rs if "load_1min" in r]
+    commit = os.environ.get("BENCH_COMMIT") or subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, check=False, cwd=Path(__file__).parent).stdout.strip()
+    lines += [
+        "",
+        "Phases of the ingest steps (median seconds; storing includes the daily-series store "
+        "and the alert evaluation of the same transaction):",
+        "",
+        "| rows | step | reading [s] | validating [s] | storing [s] |",
+        "|---:|---|---:|---:|---:|",
+        *phase_rows,
+        "",
+        (f"Measured commit {commit or 'unknown'}; 1-minute load average before the steps "
+         f"{min(loads, default=float('nan')):.1f}–{max(loads, default=float('nan')):.1f} "
+         f"(2 cores)."),
+    ]
     lines += [
         "",
         ("Targets (issue 14): ingest ≤ 3× read_csv on SQLite and PostgreSQL at 1 M rows; peak "

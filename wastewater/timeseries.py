@@ -545,10 +545,13 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
     conc, cens, loq, hours, ndays, own_flow = _row_inputs(r, loq_method)
     site_vals = r["site"].astype(str).to_numpy()
     analyte_vals = r["analyte"].astype(str).to_numpy()
-    pair_codes, pair_uniques = pd.MultiIndex.from_arrays([site_vals, analyte_vals]).factorize(
-        sort=True)
-    pair_sites = np.asarray(pair_uniques.get_level_values(0), dtype=object)
-    pair_analytes = np.asarray(pair_uniques.get_level_values(1), dtype=object)
+    site_codes, site_uniques = pd.factorize(site_vals, sort=True)
+    analyte_codes, analyte_uniques = pd.factorize(analyte_vals, sort=True)
+    combined = site_codes.astype(np.int64) * max(len(analyte_uniques), 1) + analyte_codes
+    pair_keys, pair_codes = np.unique(combined, return_inverse=True)  # sorted by site, analyte
+    pair_sites = np.asarray(site_uniques, dtype=object)[pair_keys // max(len(analyte_uniques), 1)]
+    pair_analytes = np.asarray(analyte_uniques, dtype=object)[
+        pair_keys % max(len(analyte_uniques), 1)]
     sites = pd.Index(pd.unique(pair_sites))
     if (flows["flow_m3_per_day"] < 0).any():
         raise ValueError("flows frame has negative flow_m3_per_day")
