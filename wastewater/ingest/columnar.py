@@ -11,6 +11,9 @@ them the way a lab reads a report: by line, then left to right through the check
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -18,13 +21,31 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from wastewater.ingest.cells import looks_like_formula
+from wastewater.catalogue import closest_analytes, try_resolve_analyte
+from wastewater.ingest.cells import CellError, looks_like_formula, parse_date, parse_number
 from wastewater.ingest.report import Issue, make_issue
 
 if TYPE_CHECKING:
-    from wastewater.ingest.context import RowContext
+    from wastewater.ingest.context import FileContext
 
-__all__ = ["Fail", "Issues", "Parsed", "factorize", "free_text_note", "parse_column"]
+__all__ = [
+    "Fail",
+    "Issues",
+    "Parsed",
+    "date_spec",
+    "factorize",
+    "free_text",
+    "free_text_note",
+    "integer_spec",
+    "known_analyte",
+    "known_site",
+    "number_spec",
+    "parse_column",
+    "parse_texts",
+    "reject_duplicates",
+    "required",
+    "site_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -120,7 +141,7 @@ def parse_texts(texts: list[str] | np.ndarray, spec: Callable[[str], Any],
     return Parsed(codes, uniques, values, notes)
 
 
-def parse_column(ctx: RowContext, canonical: str, spec: Callable[[str], Any],
+def parse_column(ctx: FileContext, canonical: str, spec: Callable[[str], Any],
                  note: Callable[[str, Any], Fail | None] | None = None) -> Parsed:
     """Apply ``spec`` to column ``canonical`` (an absent column reads as empty cells)."""
     index = ctx.column_index.get(canonical)
@@ -151,7 +172,7 @@ class Issues:
     of a wide row; ``stage`` the position of the check in a row).
     """
 
-    def __init__(self, ctx: RowContext):
+    def __init__(self, ctx: FileContext):
         self.ctx = ctx
         self.items: list[tuple[tuple[int, int, int, int, int], Issue]] = []
 
@@ -184,3 +205,133 @@ class Issues:
         self.items.sort(key=lambda item: item[0])
         self.ctx.issues.extend(issue for _, issue in self.items)
         self.items = []
+
+
+# ------------------------------------------------------------------------------------------
+# Shared cell specs (every kind)
+
+
+def required(canonical: str, spec: Callable[[str], Any] | None = None) -> Callable[[str], Any]:
+    """Spec of a cell that must not be empty (``spec`` reads the non-empty text)."""
+    def parse(text: str) -> Any:
+        if not text:
+            return Fail("missing_value", f"the {canonical} is empty; fill it in.")
+        return text if spec is None else spec(text)
+
+    return parse
+
+
+def site_spec(known: dict[str, str] | None) -> Callable[[str], Any]:
+    """A site id: required; the registered spelling when ``known`` (casefold → id) is given."""
+    def parse(text: str) -> Any:
+        if not text:
+            return Fail("missing_value", "the site is empty; fill it in.")
+        return known_site(text, known)
+
+    return parse
+
+
+def known_site(text: str, known: dict[str, str] | None) -> Any:
+    """The registered id of a non-empty site text, or ``unknown_site`` with close matches."""
+    if known is None:
+        return text
+    canonical = known.get(text.casefold())
+    if canonical is not None:
+        return canonical
+    close = difflib.get_close_matches(text, sorted(known.values()), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    return Fail("unknown_site", f"site {text!r} is not registered.{hint} Upload it in a sites "
+                "file first, or fix the id.", text)
+
+
+def date_spec(canonical: str, *, required: bool, today: dt.date | None) -> Callable[[str], Any]:
+    """A date ``YYYY-MM-DD``; after ``today`` is ``future_date`` (``today`` None: any day)."""
+    def parse(text: str) -> Any:
+        if not text:
+            if required:
+                return Fail("missing_value", f"the {canonical} is empty; write it as YYYY-MM-DD.")
+            return None
+        try:
+            value = parse_date(text)
+        except CellError as exc:
+            return Fail(exc.code, f"{text!r} is not a valid date; {exc.hint}.", text)
+        if today is not None and value > today:
+            return Fail("future_date", f"{text!r} is after today ({today.isoformat()}); check the "
+                        "year and month.", text)
+        return value
+
+    return parse
+
+
+def integer_spec(decimal_comma: bool, code: str, default: int | None, low: int,
+                 high: int | None, hint: str) -> Callable[[str], Any]:
+    """A whole number in [low, high] (``high`` None: no upper bound); ``default`` when empty."""
+    def parse(text: str) -> Any:
+        if not text:
+            return default
+        try:
+            value = parse_number(text, decimal_comma)
+        except CellError:
+            return Fail(code, f"{text!r} is not a whole number; {hint}.", text)
+        if not value.is_integer() or value < low or (high is not None and value > high):
+            return Fail(code, f"{text!r} is not allowed; {hint}.", text)
+        return int(value)
+
+    return parse
+
+
+def number_spec(decimal_comma: bool, what: str, *, minimum: float | None = 0.0,
+                required: bool = False) -> Callable[[str], Any]:
+    """A decimal number ≥ ``minimum`` (None: any); NaN when empty and not ``required``."""
+    def parse(text: str) -> Any:
+        if not text:
+            if required:
+                return Fail("missing_value", f"the {what} is empty; fill in a number.")
+            return math.nan
+        try:
+            value = parse_number(text, decimal_comma)
+        except CellError as exc:
+            return Fail(exc.code, f"{text!r} is not a number; {exc.hint}.", text)
+        if minimum is not None and value < minimum:
+            return Fail("negative_value", f"{text!r} is negative; {what} cannot be below "
+                        f"{minimum:g}.", text)
+        return value
+
+    return parse
+
+
+def known_analyte(text: str) -> Any:
+    """The catalogue id of a non-empty analyte text, or ``unknown_analyte`` with close names."""
+    analyte = try_resolve_analyte(text)
+    if analyte is not None:
+        return analyte
+    close = closest_analytes(text)
+    hint = f" Closest known names: {', '.join(close)}." if close else " See the list of analytes."
+    return Fail("unknown_analyte", f"analyte {text!r} is not in the substance catalogue.{hint}",
+                text)
+
+
+def reject_duplicates(ctx: FileContext, keys: list[Any], lines: np.ndarray,
+                      describe: Callable[[Any], str], hint: str = "") -> np.ndarray:
+    """Report records sharing a key (each later one names the first line); the mask of every
+    record in a duplicate group (all of them are rejected). ``keys`` are hashable, in file order.
+    """
+    codes, _ = factorize_keys(keys)
+    counts = np.bincount(codes, minlength=1) if len(codes) else np.zeros(0, dtype=np.int64)
+    in_group = counts[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+    first: dict[int, int] = {}
+    for i in np.flatnonzero(in_group).tolist():
+        code, line = int(codes[i]), int(lines[i])
+        if code not in first:
+            first[code] = line
+            continue
+        ctx.add(line, None, "duplicate_row", f"same {describe(keys[i])} as line {first[code]}; "
+                f"keep one of lines {first[code]} and {line} (both were rejected){hint}.")
+    return in_group
+
+
+def factorize_keys(keys: list[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Codes and distinct values of hashable keys (tuples, dates …), first-seen order."""
+    uniques = list(dict.fromkeys(keys))
+    position = {u: i for i, u in enumerate(uniques)}
+    return np.fromiter(map(position.__getitem__, keys), dtype=np.intp, count=len(keys)), uniques

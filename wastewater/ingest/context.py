@@ -1,31 +1,21 @@
-"""Shared machinery of the row validators: frame contract, issue context, header mapping.
+"""Shared machinery of the validators: frame contract, file context, header mapping.
 
-:class:`RowContext` collects issues for one file and offers typed cell readers (numbers,
-whole numbers, dates, sites, analytes, units, free text) that record a plain-language issue
-naming the line, the column as written in the file and the fix. :data:`FRAME_COLUMNS` is the
-frame contract of docs/architecture.md ("Parsed upload").
+:class:`FileContext` holds one file's table, the header mapping (canonical column → position)
+and the issues found; the cells themselves are read column-wise by the specs of
+:mod:`wastewater.ingest.columnar`. :data:`FRAME_COLUMNS` is the frame contract of
+docs/architecture.md ("Parsed upload").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
-import math
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
-from wastewater.catalogue import closest_analytes, try_resolve_analyte
-from wastewater.exceptions import UnitError
-from wastewater.ingest.cells import (
-    CellError,
-    looks_like_formula,
-    parse_date,
-    parse_number,
-)
+from wastewater.catalogue import closest_analytes
 from wastewater.ingest.columns import (
     OPTIONAL,
     REQUIRED,
@@ -36,21 +26,14 @@ from wastewater.ingest.columns import (
 )
 from wastewater.ingest.readers import RawTable
 from wastewater.ingest.report import Issue, make_issue
-from wastewater.units import (
-    ConcentrationUnit,
-    accepted_concentration_units,
-    parse_unit,
-)
 
 __all__ = [
     "FRAME_COLUMNS",
     "FREE_TEXT_COLUMNS",
-    "RowContext",
-    "build_frame",
+    "FileContext",
     "check_required",
     "empty_frame",
     "map_header",
-    "report_duplicates",
 ]
 
 FREE_TEXT_COLUMNS = {
@@ -121,30 +104,13 @@ def empty_frame(kind: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 
-def build_frame(kind: str, records: list[dict[str, Any]]) -> pd.DataFrame:
-    """Build the frame of ``kind`` from row dicts, with the contract's dtypes."""
-    if not records:
-        return empty_frame(kind)
-    columns = FRAME_COLUMNS[kind]
-    frame = pd.DataFrame.from_records(records, columns=list(columns))
-    for column, dtype in columns.items():
-        if dtype == "datetime64[ns]":
-            frame[column] = pd.to_datetime(frame[column]).astype("datetime64[ns]")
-        elif dtype == "object":
-            values = frame[column].astype(object)
-            frame[column] = values.where(values.notna(), None)  # None, not NaN, for missing text
-        else:
-            frame[column] = frame[column].astype(dtype)
-    return frame
-
-
 # ------------------------------------------------------------------------------------------
-# Context: issue collection and per-cell helpers
+# Context: issue collection
 
 
 @dataclass
-class RowContext:
-    """State shared by the row validators of one file."""
+class FileContext:
+    """State shared by the validators of one file."""
 
     table: RawTable
     kind: str
@@ -154,9 +120,6 @@ class RowContext:
     issues: list[Issue] = field(default_factory=list)
     layout: str | None = None  # results only: long or wide
     column_index: dict[str, int] = field(default_factory=dict)  # canonical -> position
-    _unit_cache: dict[str, ConcentrationUnit | None] = field(default_factory=dict)
-    _date_cache: dict[str, dt.date | CellError] = field(default_factory=dict)
-    _analyte_cache: dict[str, str | None] = field(default_factory=dict)
 
     # issue helpers ---------------------------------------------------------------------
     def add(
@@ -177,227 +140,12 @@ class RowContext:
         index = self.column_index.get(canonical)
         return self.table.header[index] if index is not None else canonical
 
-    def cell(self, row: list[str], canonical: str) -> str:
-        index = self.column_index.get(canonical)
-        return row[index] if index is not None and index < len(row) else ""
-
-    # typed cells: each returns (value, ok) and records issues ---------------------------
-    def required_text(self, row: list[str], line: int, canonical: str) -> str | None:
-        text = self.cell(row, canonical)
-        if not text:
-            self.add(
-                line,
-                self.header_name(canonical),
-                "missing_value",
-                f"the {canonical} is empty; fill it in.",
-            )
-            return None
-        return text
-
-    def number(
-        self,
-        row: list[str],
-        line: int,
-        canonical: str,
-        *,
-        required: bool = False,
-        minimum: float | None = 0.0,
-        what: str | None = None,
-    ) -> tuple[float, bool]:
-        """Parse a numeric cell; NaN if empty and optional. ``ok`` False on error."""
-        text = self.cell(row, canonical)
-        column = self.header_name(canonical)
-        if not text:
-            if required:
-                self.add(
-                    line,
-                    column,
-                    "missing_value",
-                    f"the {what or canonical} is empty; fill in a number.",
-                )
-                return math.nan, False
-            return math.nan, True
-        try:
-            value = parse_number(text, self.table.decimal_comma)
-        except CellError as exc:
-            self.add(line, column, exc.code, f"{text!r} is not a number; {exc.hint}.", text)
-            return math.nan, False
-        if minimum is not None and value < minimum:
-            self.add(
-                line,
-                column,
-                "negative_value",
-                f"{text!r} is negative; {what or canonical} cannot be below {minimum:g}.",
-                text,
-            )
-            return math.nan, False
-        return value, True
-
-    def integer(
-        self,
-        row: list[str],
-        line: int,
-        canonical: str,
-        *,
-        code: str,
-        default: int | None,
-        low: int,
-        high: int | None,
-        hint: str,
-    ) -> tuple[int | None, bool]:
-        """Parse a whole-number cell in [low, high]; ``default`` if empty."""
-        text = self.cell(row, canonical)
-        if not text:
-            return default, True
-        column = self.header_name(canonical)
-        try:
-            value = parse_number(text, self.table.decimal_comma)
-        except CellError:
-            self.add(line, column, code, f"{text!r} is not a whole number; {hint}.", text)
-            return None, False
-        if not value.is_integer() or value < low or (high is not None and value > high):
-            self.add(line, column, code, f"{text!r} is not allowed; {hint}.", text)
-            return None, False
-        return int(value), True
-
-    def date(
-        self, row: list[str], line: int, canonical: str, *, required: bool, future_ok: bool
-    ) -> tuple[dt.date | None, bool]:
-        text = self.cell(row, canonical)
-        column = self.header_name(canonical)
-        if not text:
-            if required:
-                self.add(
-                    line,
-                    column,
-                    "missing_value",
-                    f"the {canonical} is empty; write it as YYYY-MM-DD.",
-                )
-                return None, False
-            return None, True
-        value = self._date_cache.get(text)
-        if value is None:
-            try:
-                value = parse_date(text)
-            except CellError as exc:
-                value = exc
-            self._date_cache[text] = value
-        if isinstance(value, CellError):
-            self.add(line, column, value.code, f"{text!r} is not a valid date; {value.hint}.", text)
-            return None, False
-        if not future_ok and value > self.today:
-            self.add(
-                line,
-                column,
-                "future_date",
-                f"{text!r} is after today ({self.today.isoformat()}); check the year and month.",
-                text,
-            )
-            return None, False
-        return value, True
-
-    def site(self, text: str, line: int, column: str) -> str | None:
-        """Check a site id against the known sites; returns the canonical id or None."""
-        if self.known_sites is None:
-            return text
-        canonical = self.known_sites.get(text.casefold())
-        if canonical is None:
-            close = difflib.get_close_matches(
-                text, sorted(self.known_sites.values()), n=3, cutoff=0.5
-            )
-            hint = f" Did you mean {', '.join(close)}?" if close else ""
-            self.add(
-                line,
-                column,
-                "unknown_site",
-                f"site {text!r} is not registered.{hint} Upload it in a sites file first, or fix "
-                "the id.",
-                text,
-            )
-        return canonical
-
-    def analyte(self, text: str, line: int, column: str) -> str | None:
-        if text not in self._analyte_cache:
-            self._analyte_cache[text] = try_resolve_analyte(text)
-        analyte = self._analyte_cache[text]
-        if analyte is None:
-            close = closest_analytes(text)
-            hint = (
-                f" Closest known names: {', '.join(close)}."
-                if close
-                else " See the list of analytes."
-            )
-            self.add(
-                line,
-                column,
-                "unknown_analyte",
-                f"analyte {text!r} is not in the substance catalogue.{hint}",
-                text,
-            )
-        return analyte
-
-    def conc_unit(self, text: str, line: int, column: str) -> ConcentrationUnit | None:
-        if text in self._unit_cache:
-            unit = self._unit_cache[text]
-        else:
-            try:
-                unit = parse_unit(text)
-            except UnitError:
-                unit = None
-            self._unit_cache[text] = unit
-        if unit is None:
-            self.add(
-                line,
-                column,
-                "unknown_unit",
-                f"unit {text!r} is not accepted; use one of {accepted_concentration_units()}.",
-                text,
-            )
-        return unit
-
-    def free_text(self, row: list[str], line: int, canonical: str) -> str | None:
-        text = self.cell(row, canonical)
-        if not text:
-            return None
-        if looks_like_formula(text):
-            self.add(
-                line,
-                self.header_name(canonical),
-                "formula_text",
-                f"{text[:40]!r} starts with '{text[0]}', which a spreadsheet would run as a "
-                "formula; "
-                "it is stored as plain text.",
-                text,
-            )
-        return text
-
-
-def report_duplicates(
-    ctx: RowContext, keyed: Iterable[tuple[Any, int]], describe: Callable[[Any], str]
-) -> set[int]:
-    """Report rows sharing a key; return the lines of *all* rows in duplicate groups."""
-    first_line: dict[Any, int] = {}
-    rejected: set[int] = set()
-    for key, line in keyed:
-        if key in first_line:
-            rejected.update((first_line[key], line))
-            ctx.add(
-                line,
-                None,
-                "duplicate_row",
-                f"same {describe(key)} as line {first_line[key]}; keep one of lines "
-                f"{first_line[key]} and {line} (both were rejected).",
-            )
-        else:
-            first_line[key] = line
-    return rejected
-
 
 # ------------------------------------------------------------------------------------------
 # Header
 
 
-def map_header(ctx: RowContext, analyte_columns: bool) -> dict[int, AnalyteHeader]:
+def map_header(ctx: FileContext, analyte_columns: bool) -> dict[int, AnalyteHeader]:
     """Fill ``ctx.column_index``; report duplicate/unknown columns; return wide analyte columns."""
     wide: dict[int, AnalyteHeader] = {}
     allowed = set(REQUIRED[ctx.kind]) | set(OPTIONAL[ctx.kind])
@@ -462,7 +210,7 @@ def map_header(ctx: RowContext, analyte_columns: bool) -> dict[int, AnalyteHeade
     return wide
 
 
-def check_required(ctx: RowContext, required: Iterable[str]) -> bool:
+def check_required(ctx: FileContext, required: Iterable[str]) -> bool:
     """Record an error for each required column the row lacks; ``True`` when none is missing."""
     missing = [c for c in required if c not in ctx.column_index]
     for column in missing:

@@ -26,7 +26,7 @@ result is "far outside the site's history" [days]."""
 MAX_WARNINGS_PER_RULE = 200
 """At most this many row warnings per rule; one more warning then counts the rest."""
 
-#: ``add(line, column, code, message, value, message_sv=...)`` as :meth:`RowContext.add`.
+#: ``add(line, column, code, message, value, message_sv=...)`` as :meth:`FileContext.add`.
 AddIssue = Callable[..., None]
 
 
@@ -50,7 +50,7 @@ def plausibility_warnings(
         Results frame (``analyte``, ``value_ng_per_l``, ``site``, ``sample_date``,
         ``original_value``, ``original_unit``, ``source_line``).
     add : callable
-        Records one issue (:meth:`wastewater.ingest.context.RowContext.add`).
+        Records one issue (:meth:`wastewater.ingest.context.FileContext.add`).
     value_column : callable
         Header of the column holding an analyte's value (long files: the value column).
     date_column : str

@@ -39,7 +39,7 @@ from wastewater.ingest.columns import REQUIRED, AnalyteHeader
 from wastewater.ingest.context import (
     FRAME_COLUMNS,
     FREE_TEXT_COLUMNS,
-    RowContext,
+    FileContext,
     check_required,
     empty_frame,
     map_header,
@@ -237,12 +237,12 @@ class _Records:
         self.ok = np.ones(n, dtype=bool)  # analyte and unit known
 
 
-def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame, int]:
+def validate_results(ctx: FileContext, layout: str | None) -> tuple[pd.DataFrame, int]:
     """Validate a results file.
 
     Parameters
     ----------
-    ctx : RowContext
+    ctx : FileContext
         Context of the file (table, issues, known sites, today).
     layout : {"long", "wide"} or None
         ``None`` chooses long when ``analyte`` and ``value`` columns exist, else wide.
@@ -294,7 +294,7 @@ def validate_results(ctx: RowContext, layout: str | None) -> tuple[pd.DataFrame,
     return frame, n_records
 
 
-def _sample_fields(ctx: RowContext, issues: Issues, checked: np.ndarray) -> dict[str, Any]:
+def _sample_fields(ctx: FileContext, issues: Issues, checked: np.ndarray) -> dict[str, Any]:
     """The sample-level cells of every row (both layouts); issues for the ``checked`` rows."""
     table = ctx.table
     dc = table.decimal_comma
@@ -329,7 +329,7 @@ def _sample_fields(ctx: RowContext, issues: Issues, checked: np.ndarray) -> dict
             "role": role, "flow": flow, "free": free, "sample_id": sample_id, "n": n}
 
 
-def _texts_or_empty(ctx: RowContext, canonical: str, n: int) -> np.ndarray:
+def _texts_or_empty(ctx: FileContext, canonical: str, n: int) -> np.ndarray:
     """The cells of column ``canonical`` as an object array (empty texts when absent)."""
     index = ctx.column_index.get(canonical)
     out = np.empty(n, dtype=object)
@@ -337,7 +337,7 @@ def _texts_or_empty(ctx: RowContext, canonical: str, n: int) -> np.ndarray:
     return out
 
 
-def _long_records(ctx: RowContext, issues: Issues, checked: np.ndarray) -> _Records:
+def _long_records(ctx: FileContext, issues: Issues, checked: np.ndarray) -> _Records:
     """Records of a long file: one row = one analyte value."""
     n = ctx.table.n_rows
     records = _Records(n)
@@ -363,7 +363,7 @@ def _long_records(ctx: RowContext, issues: Issues, checked: np.ndarray) -> _Reco
     return records
 
 
-def _drop_long_only_columns(ctx: RowContext) -> None:
+def _drop_long_only_columns(ctx: FileContext) -> None:
     """In a wide file, warn about and ignore analyte/value/qualifier/loq/lod columns."""
     for canonical in ("analyte", "value", "qualifier", "loq", "lod"):
         if canonical in ctx.column_index:
@@ -379,7 +379,7 @@ def _drop_long_only_columns(ctx: RowContext) -> None:
 
 
 def _wide_records(
-    ctx: RowContext, issues: Issues, wide_columns: dict[int, AnalyteHeader], header_ok: bool
+    ctx: FileContext, issues: Issues, wide_columns: dict[int, AnalyteHeader], header_ok: bool
 ) -> tuple[_Records | None, np.ndarray, int]:
     """Records of a wide file: one row = one sample, one column per analyte.
 
@@ -485,7 +485,7 @@ def _concat(parts: list[_Records]) -> _Records:
     return out
 
 
-def _frame(ctx: RowContext, issues: Issues, rec: _Records, fields: dict[str, Any]
+def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
            ) -> pd.DataFrame:
     """Apply the concentration rules to every record; the frame of the accepted ones."""
     table = ctx.table
@@ -692,7 +692,7 @@ def _below_lod(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
     )
 
 
-def _reject_duplicates(ctx: RowContext, frame: pd.DataFrame) -> pd.DataFrame:
+def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
     """Report records sharing sample_id+analyte+replicate+role; drop every one of them."""
     fields = ["sample_id", "analyte", "replicate", "sample_role"]
     if len(frame) < 2:
