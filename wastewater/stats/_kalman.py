@@ -28,7 +28,8 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-__all__ = ["crossproducts", "gram", "gram_row", "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
+__all__ = ["crossproduct_derivatives", "crossproducts", "gram", "gram_row", "profile_loglik", "residuals",
+           "rewhiten", "solve", "whiten"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -258,6 +259,84 @@ def _fused_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndar
 
 
 @_jit
+def _deriv_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndarray,
+                  off: np.ndarray, phi: np.ndarray, lam: np.ndarray,
+                  active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # forward-mode derivatives of the filter in (φ, λ): dS = dW'W + W'dW for both parameters
+    n_series = len(off) - 1
+    m = len(cols)
+    out = np.zeros((n_series, 2, m, m))
+    a = np.zeros(m)
+    da = np.zeros((2, m))
+    w = np.zeros(m)
+    dw = np.zeros((2, m))
+    acc = np.zeros((2, m, m))
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        ph = phi[b]
+        la = lam[b]
+        P = 1.0 - la
+        dP0 = 0.0
+        dP1 = -1.0
+        a[:] = 0.0
+        da[:, :] = 0.0
+        acc[:, :, :] = 0.0
+        prev = -1
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            if prev >= 0:
+                d = pos[i] - prev
+                if d == 1:
+                    f = ph
+                    dfp = 1.0
+                else:
+                    f = ph ** d
+                    dfp = d * ph ** (d - 1)
+                for j in range(m):
+                    da[0, j] = dfp * a[j] + f * da[0, j]
+                    da[1, j] = f * da[1, j]
+                    a[j] *= f
+                n0 = 2.0 * f * dfp * P + f * f * dP0 - (1.0 - la) * 2.0 * f * dfp
+                n1 = f * f * dP1 - (1.0 - f * f)
+                P = f * f * P + (1.0 - la) * (1.0 - f * f)
+                dP0, dP1 = n0, n1
+            prev = pos[i]
+            F = P + la
+            dF0 = dP0
+            dF1 = dP1 + 1.0
+            K = P / F
+            dK0 = (dP0 - K * dF0) / F
+            dK1 = (dP1 - K * dF1) / F
+            sf = 1.0 / math.sqrt(F)
+            for j in range(m):
+                v = Z[i, cols[j]] - a[j]
+                dv0 = -da[0, j]
+                dv1 = -da[1, j]
+                w[j] = v * sf
+                dw[0, j] = (dv0 - 0.5 * v * dF0 / F) * sf
+                dw[1, j] = (dv1 - 0.5 * v * dF1 / F) * sf
+                a[j] += K * v
+                da[0, j] += dK0 * v + K * dv0
+                da[1, j] += dK1 * v + K * dv1
+            n0 = dP0 * (1.0 - K) - P * dK0
+            n1 = dP1 * (1.0 - K) - P * dK1
+            P -= K * P
+            dP0, dP1 = n0, n1
+            for p in range(2):
+                for j in range(m):
+                    dwj = dw[p, j]
+                    for k in range(m):
+                        acc[p, j, k] += dwj * w[k]
+        for p in range(2):
+            for j in range(m):
+                for k in range(m):
+                    out[b, p, j, k] = acc[p, j, k] + acc[p, k, j]
+    return out
+
+
+@_jit
 def _residual_kernel(Z: np.ndarray, off: np.ndarray, beta: np.ndarray,
                      r: int) -> np.ndarray:  # pragma: no cover
     out = np.empty(Z.shape[0])
@@ -407,6 +486,20 @@ def crossproducts(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarr
                                        _c(off, np.int64), _c(ph, np.float64), _c(la, np.float64),
                                        _c(act, np.bool_))
     return S if two else S[:, 0]
+
+
+def crossproduct_derivatives(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                             phi: np.ndarray, lam: np.ndarray, active: np.ndarray | None = None,
+                             cols: np.ndarray | None = None) -> np.ndarray:
+    """``∂(Z'Σ⁻¹Z)/∂φ`` and ``∂(Z'Σ⁻¹Z)/∂λ`` ``(B, 2, m, m)`` at each series' ``(φ, λ)``, by
+    differentiating the filter recursions (forward mode; the derivative of the Kalman filter's
+    innovations and variances, as for the analytic score of the likelihood [Harvey1989]_, ch. 3).
+    """
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    cl = np.arange(Z.shape[1]) if cols is None else cols
+    return _deriv_kernel(_c(Z, np.float64), _c(cl, np.int64), _c(use, np.bool_), _c(pos, np.int64),
+                         _c(off, np.int64), _c(phi, np.float64), _c(lam, np.float64),
+                         _c(act, np.bool_))
 
 
 def residuals(Z: np.ndarray, off: np.ndarray, beta: np.ndarray, r: int) -> np.ndarray:
