@@ -21,7 +21,6 @@ import datetime as dt
 import io
 import operator
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -35,9 +34,6 @@ MAX_COLUMNS = 1000
 MAX_LINE_BYTES = 1_000_000
 #: Most data rows (records) a file may have.
 MAX_ROWS = 2_000_000
-#: Split text without quote characters with ``str.split`` instead of :mod:`csv` (same cells
-#: and lines, several times faster); False forces the csv reader (tests compare the two).
-UNQUOTED_FAST_PATH = True
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0"  # legacy .xls / .doc
@@ -53,7 +49,6 @@ _BINARY_SIGNATURES: list[tuple[bytes, str]] = [
 _SPACE = " \t\r\n\u00a0\u202f\ufeff"
 
 
-@dataclass
 class RawTable:
     """Cells of an upload as text, before any interpretation.
 
@@ -77,17 +72,33 @@ class RawTable:
         ``csv`` or ``xlsx``.
     """
 
-    header: list[str]
-    rows: list[list[str]] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    header_line: int = 1
-    delimiter: str | None = ","
-    decimal_comma: bool = False
-    encoding: str = "utf-8"
-    format: str = "csv"
-    #: Column-wise cells (one list per header column, every row exactly header-wide), set by
-    #: the reader for quote-free text; ``rows`` is then built from them on first use.
-    columns: list[list[str]] | None = field(default=None, repr=False, compare=False)
+    def __init__(self, header: list[str], rows: list[list[str]] | None = None,
+                 lines: list[int] | None = None, header_line: int = 1,
+                 delimiter: str | None = ",", decimal_comma: bool = False,
+                 encoding: str = "utf-8", format: str = "csv",
+                 columns: list[list[str]] | None = None):
+        self.header = header
+        self._rows = rows if rows is not None or columns is not None else []
+        self.lines = lines if lines is not None else []
+        self.header_line = header_line
+        self.delimiter = delimiter
+        self.decimal_comma = decimal_comma
+        self.encoding = encoding
+        self.format = format
+        #: Column-wise cells (one list per header column, every row exactly header-wide), set
+        #: by the reader for quote-free rectangular text; ``rows`` is built from them on use.
+        self.columns = columns
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """Data rows; built from ``columns`` on first use when those are set."""
+        if self._rows is None:
+            self._rows = [list(cells) for cells in zip(*(self.columns or []), strict=True)]
+        return self._rows
+
+    @rows.setter
+    def rows(self, rows: list[list[str]] | None) -> None:
+        self._rows = rows
 
     @property
     def n_rows(self) -> int:
@@ -102,8 +113,7 @@ class RawTable:
 
     def row(self, index: int) -> list[str]:
         """Cells of data row ``index`` (without building every row from ``columns``)."""
-        rows = self.__dict__.get("_rows")
-        if rows is None and self.columns is not None:
+        if self._rows is None and self.columns is not None:
             return [column[index] for column in self.columns]
         return self.rows[index]
 
@@ -119,29 +129,12 @@ class RawTable:
         }
 
 
-def _get_rows(table: RawTable) -> list[list[str]]:
-    rows = table.__dict__.get("_rows")
-    if rows is None:
-        columns = table.columns or []
-        rows = [list(cells) for cells in zip(*columns, strict=True)]
-        table.__dict__["_rows"] = rows
-    return rows
-
-
-def _set_rows(table: RawTable, rows: list[list[str]] | None) -> None:
-    table.__dict__["_rows"] = rows
-
-
-RawTable.rows = property(  # type: ignore[assignment]
-    _get_rows, _set_rows, doc="Data rows; built from ``columns`` on first use when those are set."
-)
-
-
 def _error(code: str, message: str, line: int | None = None, value: str | None = None) -> Issue:
     return Issue(line=line, column=None, code=code, message=message, severity="error", value=value)
 
 
-def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | None, list[Issue]]:
+def read_table(data: bytes, filename: str | None = None, *, split_unquoted: bool = True
+               ) -> tuple[RawTable | None, list[Issue]]:
     """Read an upload into a :class:`RawTable`.
 
     Parameters
@@ -150,6 +143,9 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
         The uploaded file.
     filename : str, optional
         Original file name; ``.xlsx`` enables the workbook reader.
+    split_unquoted : bool, default True
+        Split text without quotes with ``str.split`` (exactly the :mod:`csv` module's cells
+        and lines, faster); False reads every text with :mod:`csv` (for comparisons).
 
     Returns
     -------
@@ -225,7 +221,7 @@ def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | Non
         encoding=encoding,
         format="csv",
     )
-    _parse_csv(text, table, delimiter, skip_lines, issues)
+    _parse_csv(text, table, delimiter, skip_lines, issues, split_unquoted=split_unquoted)
     if any(i.severity == "error" for i in issues):
         return None, issues
     return table, issues
@@ -341,11 +337,16 @@ def _sniff_lines(text: str) -> tuple[tuple[str | None, str, int], int]:
     return (None, ",", skip), end
 
 
-def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issues: list[Issue]) -> None:
+def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issues: list[Issue],
+               *, split_unquoted: bool = True) -> None:
     """Fill ``table`` from CSV text (cells split at ``delimiter``, the table's), recording the
     physical start line of each row.
+
+    Text without quote characters is split with ``str.split`` (:func:`_parse_unquoted`: the
+    same cells, lines and issues, several times faster); ``split_unquoted=False`` sends it
+    through :mod:`csv` as well (tests/test_ingest_readers.py compares the two).
     """
-    if UNQUOTED_FAST_PATH and '"' not in text and "\x00" not in text:
+    if split_unquoted and '"' not in text and "\x00" not in text:
         _parse_unquoted(text, table, skip_lines, issues)
         return
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
@@ -568,7 +569,7 @@ def _read_columns(body: list[str], number: int, table: RawTable, issues: list[Is
     cells = delimiter.join(body).split(delimiter)
     table.columns = [cells[i::n_columns] for i in range(n_columns)]
     del cells
-    _set_rows(table, None)  # built from the columns on first use
+    table.rows = None  # built from the columns on first use
     table.lines = list(range(number + 1, number + 1 + len(body)))
     return True
 
