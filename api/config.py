@@ -7,6 +7,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from wastewater import access
+
 
 class Settings(BaseSettings):
     """Configuration of :func:`api.main.create_app`.
@@ -22,12 +24,25 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL of the database (WASTEWATER_DATABASE_URL).",
     )
     min_public_population: int = Field(
-        10_000,
+        access.MIN_PUBLIC_POPULATION,
         ge=0,
         description=(
             "Smallest latest population [persons] of a catchment shown to anonymous users "
-            "(Hall2012: 'ballpark >= 10 000 people' per reported catchment)."
+            "(wastewater.access.MIN_PUBLIC_POPULATION, [Hall2012])."
         ),
+    )
+    min_public_days_per_week: int = Field(
+        access.MIN_DAYS_PER_PUBLIC_WEEK, ge=2, le=7,
+        description="Fewest measured days of an ISO week for its public weekly mean (weeks with "
+                    "fewer are suppressed; at least 2, so no public figure is one day's value).",
+    )
+    min_public_weeks_per_weekday: int = Field(
+        access.MIN_WEEKS_PER_PUBLIC_WEEKDAY, ge=2,
+        description="Fewest whole weeks behind one weekday of the public weekday profile.",
+    )
+    min_public_days_per_weekend: int = Field(
+        access.MIN_DAYS_PER_PUBLIC_WEEKEND, ge=2,
+        description="Fewest measured days of a risk weekend behind a public ratio.",
     )
     max_upload_bytes: int = Field(
         20 * 1024 * 1024, gt=0, description="Largest accepted upload body [bytes] (default 20 MiB)."

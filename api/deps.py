@@ -10,8 +10,10 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.config import Settings
-from api.errors import ApiError, item
+from api.errors import ApiError, access_denied, item
 from api.security import BOOTSTRAP_NAME, PUBLIC, Principal, bootstrap_matches, lookup_key
+from wastewater import access
+from wastewater.access import AccessDenied
 
 _api_key_header = APIKeyHeader(
     name="X-API-Key", auto_error=False, description="API key token (`ww_...`)."
@@ -52,7 +54,8 @@ def get_principal(
         raise ApiError(
             401,
             "authentication required",
-            [item("unknown_key", "the API key is unknown or revoked; ask an admin for a key")],
+            [item("unknown_key", "the API key is unknown or revoked; ask an admin for a key / "
+                  "API-nyckeln är okänd eller återkallad; be en administratör om en nyckel")],
             {"WWW-Authenticate": 'Bearer realm="wastewater"'},
         )
     return p
@@ -61,37 +64,28 @@ def get_principal(
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
-def _refuse(p: Principal, what: str) -> ApiError:
-    if p.is_public:
-        return ApiError(
-            401,
-            "authentication required",
-            [item("key_required", f"{what} needs an API key (X-API-Key header or Bearer token)")],
-            {"WWW-Authenticate": 'Bearer realm="wastewater"'},
-        )
-    return ApiError(403, "forbidden", [item("role", f"role {p.role!r} may not {what}")])
+def denied(exc: AccessDenied) -> ApiError:
+    """The API answer to a refusal of the policy (:func:`api.errors.access_denied`)."""
+    return access_denied(exc)
 
 
-def require_roles(*roles: str, what: str = "use this endpoint") -> Callable[[Principal], Principal]:
-    """Dependency: the caller's role must be one of ``roles``."""
+def require(resource: str, what: str | None = None) -> Callable[[Principal], Principal]:
+    """Dependency: the policy (:mod:`wastewater.access`) must give the caller ``resource``."""
 
     def dep(p: PrincipalDep) -> Principal:
-        if p.role not in roles:
-            raise _refuse(p, what)
+        try:
+            access.check(p, resource, what)
+        except AccessDenied as exc:
+            raise denied(exc) from exc
         return p
 
+    dep.resource = resource  # type: ignore[attr-defined]  # read by the access-matrix test
     return dep
 
 
-def require_rank(rank: int, what: str = "use this endpoint") -> Callable[[Principal], Principal]:
-    """Dependency: the caller's read rank must be at least ``rank`` (1 viewer, 2 analyst, 3 admin)."""
-
-    def dep(p: PrincipalDep) -> Principal:
-        if p.rank < rank:
-            raise _refuse(p, what)
-        return p
-
-    return dep
+def public_rule(settings: Settings) -> access.PublicRule:
+    """The deployment's thresholds of the public rule."""
+    return access.PublicRule.from_settings(settings)
 
 
 class Page:

@@ -106,6 +106,16 @@ def issues_to_errors(report: Any) -> list[dict]:
     return out
 
 
+def access_denied(exc: Any) -> ApiError:
+    """The answer to a refusal of the policy (:class:`wastewater.access.AccessDenied`): 401 with
+    ``WWW-Authenticate`` when a key could help, else 403; message in English and Swedish."""
+    msg = f"{exc.message_en} / {exc.message_sv}"
+    if exc.authenticate:
+        return ApiError(401, "authentication required", [item("key_required", msg, resource=exc.resource)],
+                        {"WWW-Authenticate": 'Bearer realm="wastewater"'})
+    return ApiError(403, "forbidden", [item("role", msg, resource=exc.resource)])
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict]:
     out = []
     for e in exc.errors():
@@ -129,6 +139,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         return envelope(exc.status, exc.error, exc.errors, exc.headers)
+
+    from wastewater.access import AccessDenied
+
+    @app.exception_handler(AccessDenied)
+    async def _access_denied(request: Request, exc: AccessDenied) -> JSONResponse:
+        e = access_denied(exc)
+        return envelope(e.status, e.error, e.errors, e.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:

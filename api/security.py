@@ -7,10 +7,9 @@ token cannot be guessed whatever the hash, so a fast digest is as safe here, let
 table be looked up by an indexed digest (a salted bcrypt hash cannot be), and keeps every
 request free of a ~100 ms bcrypt cost.
 
-Roles (``ROLES``): ``public`` (no key) < ``viewer`` < ``analyst``; ``lab`` reads like a
-viewer and uploads results/flows for its own sites; ``admin`` may do everything (keys,
-sites, events, EUDA import). A key may carry a site scope (``sites``): it then sees, and
-writes, only those sites.
+What each role may see or do is decided by :mod:`wastewater.access` (one policy table for
+every path); this module only stores keys, resolves tokens to a
+:class:`wastewater.access.Principal` and writes the audit log.
 """
 
 from __future__ import annotations
@@ -22,46 +21,16 @@ import hmac
 import json
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from wastewater.access import KEY_ROLES, PUBLIC, Principal  # noqa: F401 - THE policy's principal
+
 ROLES = ("public", "viewer", "lab", "analyst", "admin")
-KEY_ROLES = ("viewer", "lab", "analyst", "admin")
-#: read rank: what each role may read (lab reads like a viewer, within its site scope)
-READ_RANK = {"public": 0, "viewer": 1, "lab": 1, "analyst": 2, "admin": 3}
+"""Roles of a caller with a valid key or none (``wastewater.access.ROLES`` adds ``revoked``)."""
 TOKEN_PREFIX = "ww_"
 BOOTSTRAP_NAME = "bootstrap-admin"
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: key name, role and optional site scope (``None`` = all sites)."""
-
-    name: str
-    role: str
-    sites: frozenset[str] | None = None
-    key_id: str | None = None
-
-    @property
-    def rank(self) -> int:
-        return READ_RANK[self.role]
-
-    @property
-    def is_public(self) -> bool:
-        return self.role == "public"
-
-    @property
-    def sees_confidential(self) -> bool:
-        """Confidential events (OSL 18:1, [OSL2009]_) only for analyst/admin."""
-        return self.role in ("analyst", "admin")
-
-    def in_scope(self, site: str) -> bool:
-        return self.sites is None or site in self.sites
-
-
-PUBLIC = Principal(name="public", role="public")
 
 
 def hash_token(token: str) -> str:
@@ -134,6 +103,10 @@ def create_key_record(engine: sa.Engine, name: str, role: str, sites: Iterable[s
     scope = sorted(set(sites)) if sites else []
     now = _now()
     with engine.begin() as conn:
+        taken = conn.execute(sa.select(t.api_keys.c.key_id).where(
+            t.api_keys.c.name == name, t.api_keys.c.revoked_at.is_(None))).first()
+        if taken is not None:
+            raise KeyNameTaken(name)
         conn.execute(
             t.api_keys.insert().values(
                 key_id=key_id, name=name, key_hash=hash_token(token), role=role,
@@ -185,10 +158,39 @@ def list_keys(engine: sa.Engine) -> list[dict[str, Any]]:
     return [_key_dict(r) for r in rows]
 
 
+class KeyNameTaken(ValueError):
+    """An active key already has this name (names identify keys in lists and the audit log)."""
+
+    def __init__(self, name: str) -> None:
+        self.message_sv = f"det finns redan en aktiv nyckel med namnet {name!r}; välj ett annat namn"
+        self.message_en = f"an active key is already named {name!r}; choose another name"
+        super().__init__(self.message_en)
+
+
+class LastAdminKey(ValueError):
+    """Revoking this key would leave no active admin key (nobody could manage keys any more)."""
+
+    def __init__(self, key_id: str) -> None:
+        self.message_sv = (f"{key_id} är den sista aktiva admin-nyckeln och kan inte återkallas; "
+                           "skapa först en ny admin-nyckel")
+        self.message_en = (f"{key_id} is the last active admin key and cannot be revoked; "
+                           "create another admin key first")
+        super().__init__(self.message_en)
+
+
 def revoke_key(engine: sa.Engine, key_id: str, *, actor: str = "cli") -> bool:
-    """Revoke a key (the row stays for the audit trail). ``False`` when unknown or already revoked."""
+    """Revoke a key (the row stays for the audit trail). ``False`` when unknown or already revoked.
+
+    Raises :class:`LastAdminKey` for the last active admin key.
+    """
     t = _tables().api_keys
     with engine.begin() as conn:
+        row = conn.execute(sa.select(t.c.role).where(t.c.key_id == key_id, t.c.revoked_at.is_(None))).first()
+        if row is not None and row._mapping["role"] == "admin":
+            n_admins = conn.execute(sa.select(sa.func.count()).select_from(t).where(
+                t.c.role == "admin", t.c.revoked_at.is_(None))).scalar_one()
+            if n_admins <= 1:
+                raise LastAdminKey(key_id)
         res = conn.execute(
             sa.update(t).where(t.c.key_id == key_id, t.c.revoked_at.is_(None)).values(revoked_at=_now())
         )

@@ -21,7 +21,6 @@ from wastewater.jsonsafe import json_safe
 MEASURES = _analysis.MEASURES
 """The measure map of :mod:`wastewater.analysis` (measure → Dataset variable / JSON field, unit)."""
 
-weekly_means = _analysis.weekly_means
 
 
 def repository():
@@ -41,23 +40,12 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def sites_frame(engine: sa.Engine, p: Principal, settings: Settings) -> pd.DataFrame:
-    """Sites visible to ``p`` with a ``public`` column.
+    """Sites visible to ``p`` with a ``public`` column (:func:`wastewater.access.visible_sites_frame`:
+    the public sees only catchments of at least ``settings.min_public_population``, [Hall2012]_;
+    keys with a site scope see only their sites)."""
+    from wastewater.access import PublicRule, visible_sites_frame
 
-    Anonymous callers see only catchments whose latest population is at least
-    ``settings.min_public_population`` ([Hall2012]_); keys with a site scope see
-    only their sites.
-    """
-    df = repository().load_sites(engine)
-    if df.empty:
-        df = df.assign(public=pd.Series(dtype=bool))
-        return df
-    pop = pd.to_numeric(df["population"], errors="coerce")
-    df = df.assign(public=(pop >= settings.min_public_population).fillna(False).astype(bool))
-    if p.is_public:
-        df = df[df["public"]]
-    if p.sites is not None:
-        df = df[df["site"].isin(sorted(p.sites))]
-    return df.sort_values("site").reset_index(drop=True)
+    return visible_sites_frame(p, repository().load_sites(engine), PublicRule.from_settings(settings))
 
 
 def visible_site_ids(engine: sa.Engine, p: Principal, settings: Settings) -> list[str]:
@@ -116,16 +104,40 @@ def daily_series(
     return frame, _analysis.series_version(engine, site, analyte).changed_at
 
 
-def risk_calendar(engine: sa.Engine, years: int | Iterable[int]) -> pd.DataFrame:
+def weekly_means(daily: pd.DataFrame, start: dt.date | None = None, end: dt.date | None = None,
+                 settings: Settings | None = None, *, suppress: bool = True) -> pd.DataFrame:
+    """ISO-week means under the public rule (:func:`wastewater.access.public_weeks`): whole
+    weeks, the window only selects weeks, weeks with too few measured days suppressed.
+    ``daily`` must cover :func:`wastewater.access.whole_week_bounds` of the window."""
+    from wastewater.access import PublicRule, public_weeks
+
+    rule = PublicRule.from_settings(settings) if settings is not None else PublicRule()
+    return public_weeks(daily, start, end, rule, suppress=suppress)
+
+
+def risk_calendar(engine: sa.Engine, years: int | Iterable[int], p: Principal | None = None,
+                  settings: Settings | None = None, *, site: str | None = None) -> pd.DataFrame:
     """Risk, payday and long weekends of ``years`` with the kommun's own dates applied.
 
     :func:`wastewater.riskweekends.risk_weekends`, overridden/extended by the stored events of
-    kind ``risk_weekend`` (:func:`wastewater.riskweekends.overrides_from_events`). Only
-    non-confidential events count, so every role sees the same calendar.
+    kind ``risk_weekend`` (:func:`wastewater.riskweekends.overrides_from_events`) that ``p`` may
+    see (:func:`wastewater.access.visible_events`: never confidential ones, and for the public
+    none that names only small catchments). With ``site``, only events naming that site or
+    every site (empty list) count. ``p`` defaults to the public principal.
     """
+    from wastewater.access import PUBLIC, visible_events
     from wastewater.riskweekends import overrides_from_events, risk_weekends
 
+    p = p or PUBLIC
     events = repository().load_events(engine, include_confidential=False)
+    if len(events):
+        events = events[~events["confidential"].astype(bool)] if "confidential" in events else events
+        events = events[events["kind"] == "risk_weekend"] if "kind" in events else events
+    if len(events):
+        visible = visible_site_ids(engine, p, settings or Settings())
+        events = visible_events(p, events, visible)
+        if site is not None and len(events):
+            events = events[events["sites"].apply(lambda s: not s or site in s)]
     return risk_weekends(years, overrides=overrides_from_events(events))
 
 
@@ -141,11 +153,13 @@ def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str
     """
     from wastewater.storage.series import site_series_state
 
-    state = site_series_state(engine, site, analyte, with_population=p.is_public)
-    visible = state is not None and p.in_scope(site)
-    if visible and p.is_public:
-        pop = state.population
-        visible = pop is not None and pop >= settings.min_public_population
+    from wastewater import access
+
+    public = access.level(p, "sites") is access.Level.PUBLIC
+    state = site_series_state(engine, site, analyte, with_population=public)
+    visible = state is not None and p.in_scope(site) and access.may(p, "sites")
+    if visible and public:
+        visible = access.site_is_public(state.population, access.PublicRule.from_settings(settings))
     if not visible:
         raise ApiError(
             404,

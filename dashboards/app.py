@@ -23,6 +23,8 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from dashboards import data as D
+from wastewater.downloads import content_disposition
+from wastewater import access
 from dashboards import figures as F
 from dashboards.html import date_input, esc, figure_block, page, select, table, url
 from dashboards.i18n import (
@@ -210,16 +212,26 @@ def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) 
 def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     """Everything the trend page and its CSV need, from the library/API services."""
     ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
-    daily = _in_period(D.series_frame(ds, sel.site, sel.analyte, sel.measure), sel.start, sel.end)
-    weekly = D.weekly_frame(daily)  # the week's own level and change intervals (shared draws)
-    shown = weekly if viewer.is_public else daily
-    first = daily["date"].min() if len(daily) else None
-    last = daily["date"].max() if len(daily) else None
+    full = D.series_frame(ds, sel.site, sel.analyte, sel.measure)
+    weekly = not access.may(viewer.principal, "daily_values")
+    if weekly:  # THE public rule: whole ISO weeks over every day, the period only selects weeks
+        shown = D.weekly_frame(full, sel.start, sel.end, viewer)
+        weekly_means = shown
+        profile = D.weekday_profile(full, sel.start, sel.end, viewer)
+        daily = shown.iloc[0:0]
+        span = (shown["date"].min(), shown["date"].max() + pd.Timedelta(days=6)) if len(shown) else (None, None)
+    else:
+        daily = _in_period(full, sel.start, sel.end)
+        shown = daily
+        # the week's own level and change intervals (shared draws), every week kept
+        weekly_means = D.weekly_frame(full, sel.start, sel.end, suppress=False)
+        profile = D.weekday_profile(daily)
+        span = (daily["date"].min(), daily["date"].max()) if len(daily) else (None, None)
+    first, last = span
     events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, start=first, end=last)
-    weekends = D.risk_weekend_calendar(viewer.engine, first, last)
-    profile = D.weekday_profile(daily)
-    return {"daily": daily, "shown": shown, "weekly_means": weekly, "events": events,
-            "weekends": weekends, "profile": profile, "weekly": viewer.is_public}
+    weekends = D.risk_weekend_calendar(viewer, first, last, site=sel.site)
+    return {"daily": daily, "shown": shown, "weekly_means": weekly_means, "events": events,
+            "weekends": weekends, "profile": profile, "weekly": weekly}
 
 
 def _events_table(events: pd.DataFrame, lang: str, caption: str) -> str:
@@ -341,11 +353,15 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
     ds = D.site_dataset(viewer.engine, [sel.site], analytes=D.analytes_for_dumping(sel.analyte))
     daily = D.series_frame(ds, sel.site, sel.analyte, "load_per_1000")
     effect = D.operation_effect(ds, sel.site, sel.analyte, event, lang=sel.lang)
-    if viewer.is_public:  # public: weekly means only, as the API
-        daily = D.weekly_frame(daily)
+    weekly = not access.may(viewer.principal, "daily_values")
+    if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
+        effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
+                  "dumping": {"flagged": D.dumping_raised(effect)}}
+    if weekly:  # public: whole ISO-week means only, as the API
+        daily = D.weekly_frame(daily, viewer=viewer)
     series = D.operation_series(daily, event)
     return {"events": events, "event": event, "effect": effect, "series": series,
-            "weekly": viewer.is_public}
+            "weekly": weekly}
 
 
 @router.get("/operations", response_class=HTMLResponse)
@@ -430,9 +446,11 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     values = values.dropna()
     if values.empty:
         return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
-    full = D.full_calendar(viewer.engine, values.index.min(), values.index.max())
+    full = D.full_calendar(viewer, values.index.min(), values.index.max(), site=sel.site)
     calendar = D.risk_weekends_between(full, values.index.min(), values.index.max())
     effects = D.risk_weekend_effects(ds, sel.site, sel.analyte, full)
+    if access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC:
+        effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer))
     return {"calendar": calendar, "effects": effects}
 
 
@@ -593,7 +611,7 @@ def figure_csv(request: Request, name: str) -> Response:
     body = frame_to_csv(frame.reset_index(drop=True), dialect)
     filename = f"{name}_{sel.site or 'all'}_{sel.analyte or ''}.csv".replace("__", "_")
     return Response(body, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+                    headers={"Content-Disposition": content_disposition(filename)})
 
 
 # -- upload --------------------------------------------------------------------------------------------------
@@ -865,13 +883,22 @@ def report_page(request: Request) -> HTMLResponse:
     lang = _lang(request)
     q = request.query_params
     year, tertial = q.get("year"), q.get("tertial")
+    view = "analyst" if q.get("view") == "analyst" else "public"
+    may_analyst = access.may(viewer.principal, "report_analyst")
     if year and year.isdigit() and tertial in ("1", "2", "3"):
+        if view == "analyst" and not may_analyst:
+            msg = ("Analytikervyn kräver en nyckel med rollen analyst eller admin."
+                   if lang == "sv" else "The analyst view needs a key with role analyst or admin.")
+            return _html(page(title=t("nav_report", lang), body=_notice(msg, "warning"), lang=lang,
+                              active="report", role=viewer.role), status=403)
+        # the public view unless the analyst view was chosen explicitly (and is allowed)
+        principal = viewer.principal if view == "analyst" else access.PUBLIC
         html = build_report(viewer.engine, int(year), int(tertial), lang=lang,
-                            principal=viewer.principal, settings=viewer.settings)
+                            principal=principal, settings=viewer.settings)
         headers = {}
         if q.get("download"):
-            headers["Content-Disposition"] = (
-                f'attachment; filename="uppfoljning_{int(year)}_T{tertial}_{lang}.html"')
+            headers["Content-Disposition"] = content_disposition(
+                f"uppfoljning_{int(year)}_T{tertial}_{lang}_{view}.html")
         return HTMLResponse(html, headers=headers)
     y0, t0 = current_tertial(dt.date.today())
     body = (f'<form class="controls" method="get" action="{BASE}/report">'
@@ -882,6 +909,11 @@ def report_page(request: Request) -> HTMLResponse:
                      [("1", "T1 (jan–apr)" if lang == "sv" else "T1 (Jan–Apr)"),
                       ("2", "T2 (maj–aug)" if lang == "sv" else "T2 (May–Aug)"),
                       ("3", "T3 (sep–dec)" if lang == "sv" else "T3 (Sep–Dec)")], str(t0))
+            + (select("view", "Vy" if lang == "sv" else "View",
+                      [("public", "Publik (får publiceras)" if lang == "sv" else "Public (may be published)"),
+                       ("analyst", "Analytiker – sekretessbelagd, får inte publiceras" if lang == "sv"
+                        else "Analyst – confidential, must not be published")], "public")
+               if may_analyst else '<input type="hidden" name="view" value="public">')
             + f'<div><button type="submit">{esc(t("report_make", lang))}</button></div>'
             f'<div><button type="submit" name="download" value="1" class="secondary">'
             f'{esc(t("report_download", lang))}</button></div></form>')

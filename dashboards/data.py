@@ -144,21 +144,34 @@ def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -
     return out
 
 
-def weekly_frame(daily: pd.DataFrame) -> pd.DataFrame:
-    """ISO-week means as the public API serves them (:func:`wastewater.analysis.weekly_means`).
+def public_rule(viewer: Viewer):
+    """The deployment's thresholds of the public rule (:class:`wastewater.access.PublicRule`)."""
+    from wastewater.access import PublicRule
+
+    return PublicRule.from_settings(viewer.settings)
+
+
+def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer: Viewer | None = None,
+                 *, suppress: bool = True) -> pd.DataFrame:
+    """Whole-ISO-week means as the public API serves them (:func:`wastewater.access.public_weeks`):
+    ``daily`` holds every day (not cut to the window), ``start``/``end`` only select the weeks,
+    weeks with too few measured days are suppressed (``suppress=False`` keeps them, for
+    readers allowed daily values).
 
     Returns ``date`` (the Monday), ``iso_week``, ``value``, the week's own 95 % bounds
     ``change_lower, change_upper, level_lower, level_upper`` (computed on the shared draws of
     its days), ``censored`` (True when every day of the week was censored), ``n_days``,
     ``n_censored``.
     """
-    from wastewater.analysis import weekly_means
+    from wastewater.access import PublicRule, public_week_filter
 
     meta = dict(daily.attrs)
-    daily = daily.rename(columns=_BOUND_OF)
-    weekly = weekly_means(daily, site=meta.get("site"), analyte=meta.get("analyte"),
+    days = daily.rename(columns=_BOUND_OF)
+    weekly = weekly_means(days, site=meta.get("site"), analyte=meta.get("analyte"),
                           variable=meta.get("variable"), cf_id=meta.get("cf_id"), ci="montecarlo")
     out = weekly.rename(columns={b: c for c, b in _BOUND_OF.items()})
+    rule = public_rule(viewer) if viewer is not None else PublicRule()
+    out = public_week_filter(out, start, end, rule, suppress=suppress)
     out["censored"] = (out["n_censored"] >= out["n_days"]) & (out["n_days"] > 0)
     return out[["date", "iso_week", "value", *BAND_COLUMNS, "censored", "n_days", "n_censored"]]
 
@@ -174,21 +187,25 @@ def stats_series(ds: xr.Dataset | None, site: str, analyte: str) -> tuple[pd.Ser
     return site_series(ds, site, analyte)
 
 
-def weekday_profile(daily: pd.DataFrame) -> pd.DataFrame:
+def weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
+                    viewer: Viewer | None = None) -> pd.DataFrame:
     """Median and quartiles of the daily values per weekday of the composite's start day.
 
     Returns ``weekday`` (0 = Monday), ``median``, ``q25``, ``q75``, ``n``. Descriptive only
-    (no model): the pattern EUDA summarises as weekday/weekend means ([EUDA2025]_).
+    (:func:`wastewater.access.weekday_profile`). For a viewer without daily values the public
+    rule applies (:func:`wastewater.access.public_weekday_profile`: whole published weeks only,
+    a minimum number of weeks per weekday); ``daily`` then holds every day, not cut to the window.
     """
-    if daily.empty:
-        return pd.DataFrame(columns=["weekday", "median", "q25", "q75", "n"])
-    frame = daily.assign(weekday=pd.to_datetime(daily["date"]).dt.day_of_week)
-    grouped = frame.groupby("weekday")["value"]
-    out = pd.DataFrame({
-        "median": grouped.median(), "q25": grouped.quantile(0.25),
-        "q75": grouped.quantile(0.75), "n": grouped.count().astype(int),
-    }).reset_index()
-    return out
+    from wastewater import access
+
+    if viewer is not None and not access.may(viewer.principal, "daily_values"):
+        return access.public_weekday_profile(daily, start, end, public_rule(viewer))
+    frame = daily
+    if start is not None:
+        frame = frame[pd.to_datetime(frame["date"]) >= pd.Timestamp(start)]
+    if end is not None:
+        frame = frame[pd.to_datetime(frame["date"]) <= pd.Timestamp(end)]
+    return access.weekday_profile(frame)
 
 
 # -- events and calendar -----------------------------------------------------------------------
@@ -202,9 +219,13 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
     An event with an empty ``sites``/``substances`` list applies to all (architecture.md).
     Confidential events only for analyst/admin (OSL 18:1, [OSL2009]_).
     """
+    from wastewater.access import visible_events
     from wastewater.storage.repository import load_events
 
     events = load_events(viewer.engine, include_confidential=viewer.sees_confidential)
+    if events.empty:
+        return events
+    events = visible_events(viewer.principal, events, visible_sites(viewer)["site"].tolist())
     if events.empty:
         return events
     events = events.copy()
@@ -224,12 +245,13 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
     return events[keep].reset_index(drop=True)
 
 
-def risk_weekend_calendar(engine: sa.Engine, start: Any, end: Any) -> pd.DataFrame:
+def risk_weekend_calendar(viewer: Viewer, start: Any, end: Any, site: str | None = None) -> pd.DataFrame:
     """Risk weekends (kind ``risk_weekend``) overlapping ``start``–``end``, from
-    :func:`api.services.risk_calendar` (computed dates plus the kommun's own)."""
+    :func:`api.services.risk_calendar` (computed dates plus the kommun's own that the viewer may
+    see and that concern ``site``)."""
     if start is None or end is None:
         return pd.DataFrame(columns=["event_id", "kind", "name", "start", "end"])
-    return risk_weekends_between(full_calendar(engine, start, end), start, end)
+    return risk_weekends_between(full_calendar(viewer, start, end, site), start, end)
 
 
 def risk_weekends_between(calendar: pd.DataFrame, start: Any, end: Any) -> pd.DataFrame:
@@ -368,7 +390,7 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
     ``calendar`` is the *full* calendar of :func:`wastewater.riskweekends.risk_weekends` (all
     kinds, so payday and long weekends stay out of the controls, [SVTHalland2017]_).
     """
-    columns = ["name", "start", "end", "ratio", "lower", "upper", "p_value", "n_controls"]
+    columns = ["name", "start", "end", "ratio", "lower", "upper", "p_value", "n_event_days", "n_controls"]
     values, cens = stats_series(ds, site, analyte)
     if calendar.empty or values.dropna().empty:
         return pd.DataFrame(columns=columns)
@@ -378,18 +400,20 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
         "name": ev["name"], "start": pd.to_datetime(ev["start"]), "end": pd.to_datetime(ev["end"]),
         "ratio": 1.0 + ev["relative_change"].astype(float),
         "lower": 1.0 + ev["ci_low"].astype(float), "upper": 1.0 + ev["ci_high"].astype(float),
-        "p_value": ev["p_value"].astype(float), "n_controls": ev["n_controls"],
+        "p_value": ev["p_value"].astype(float), "n_event_days": ev["n_event_days"],
+        "n_controls": ev["n_controls"],
     })
     return out.dropna(subset=["ratio"]).reset_index(drop=True)
 
 
-def full_calendar(engine: sa.Engine, start: Any, end: Any) -> pd.DataFrame:
+def full_calendar(viewer: Viewer, start: Any, end: Any, site: str | None = None) -> pd.DataFrame:
     """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``,
-    with the kommun's own dates (:func:`api.services.risk_calendar`)."""
+    with the kommun's own dates the viewer may see (:func:`api.services.risk_calendar`)."""
     from api.services import risk_calendar
 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
-    return risk_calendar(engine, range(start.year, end.year + 1))
+    return risk_calendar(viewer.engine, range(start.year, end.year + 1), viewer.principal,
+                         viewer.settings, site=site)
 
 
 def _first(d: dict, *keys: str) -> Any:

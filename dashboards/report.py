@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from dashboards import data as D
 from dashboards import figures as F
 from dashboards.html import esc, table
+from wastewater import access
 from dashboards.i18n import (
     analyte_name,
     format_date,
@@ -205,9 +206,11 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     lang : {"sv", "en"}
     sites : list of str, optional
         Restrict to these sites (still only those visible to ``principal``).
-    principal : api.security.Principal, optional
+    principal : wastewater.access.Principal, optional
         Whose view; default public (catchments < ``min_public_population`` suppressed,
-        weekly means, no confidential events), exactly as the API.
+        whole-ISO-week means, no confidential events), exactly as the API. Any other view
+        carries "Innehåller sekretessbelagda uppgifter – får inte publiceras" (and the English)
+        at the top and bottom and on every printed page.
     settings : api.config.Settings, optional
 
     Returns
@@ -234,12 +237,17 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         shown_sites = set(visible["site"])
         all_events = all_events[all_events["sites"].apply(
             lambda ev_sites: not ev_sites or bool(shown_sites & set(ev_sites)))]
-    calendar = D.risk_weekend_calendar(engine, start, end)
+    calendar = D.risk_weekend_calendar(viewer, start, end)
+    public = not access.may(viewer.principal, "daily_values")
+    rule = D.public_rule(viewer)
     n_fig = 0
     for rec in visible.itertuples(index=False):
         site, label = rec.site, rec.name
-        ds = D.site_dataset(engine, [site], start=prev_start, end=end)
+        load_start, load_end = access.whole_week_bounds(prev_start, end)  # whole weeks for the public rule
+        ds = D.site_dataset(engine, [site], start=load_start, end=load_end)
         changes = tertial_changes(ds, site, start, end, prev_start, prev_end)
+        if public and len(changes):  # no public mean resting on fewer days than a public week
+            changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
         for c in changes.itertuples(index=False):
             change_rows.append({"site": label, "analyte": analyte_name(c.analyte, lang),
                                 "mean": c.mean, "prev_mean": c.prev_mean,
@@ -252,20 +260,23 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         parts = [f'<h3 id="site-{esc(site)}">{esc(label)} ({esc(site)})</h3>']
         for c in changes.itertuples(index=False):
             daily = D.series_frame(ds, site, c.analyte, "load_per_1000")
-            daily = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
-            weekly = D.weekly_frame(daily)  # each week's own level and change intervals
-            shown = weekly if viewer.is_public else daily
+            if public:  # whole ISO weeks over every day; the tertial only selects the weeks
+                shown = weekly = D.weekly_frame(daily, start, end, viewer)
+            else:  # each week's own level and change intervals, every week kept
+                weekly = D.weekly_frame(daily, start, end, suppress=False)
+                shown = daily[(daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))]
+                daily = shown
             ev = site_events[site_events["substances"].apply(lambda s, a=c.analyte: not s or a in s)] \
                 if len(site_events) else site_events
             n_fig += 1
-            fig = F.trend_figure(daily.iloc[0:0] if viewer.is_public else daily, weekly=weekly,
+            fig = F.trend_figure(daily.iloc[0:0] if public else daily, weekly=weekly,
                                  measure="load_per_1000", events=ev, risk_weekends=calendar,
                                  lang=lang)
             cols = ["date", "value", *D.BAND_COLUMNS, "censored"]
             parts.append(_figure_section(
                 f"trend-{n_fig}", t("trend_title", lang, analyte=analyte_name(c.analyte, lang), site=label),
                 fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev,
-                                     weekly=viewer.is_public), lang,
+                                     weekly=public), lang,
                 table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
                       headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
                                **{c: t(f"col_{c}", lang) for c in D.BAND_COLUMNS},
@@ -279,8 +290,11 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
                     continue
                 eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte))
                 effect = D.operation_effect(eds, site, c.analyte, event, lang=lang)
+                if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
+                    effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
+                              "dumping": {"flagged": D.dumping_raised(effect)}}
                 effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
-                                                       lang, weekly=viewer.is_public))
+                                                       lang, weekly=public, viewer=viewer))
         site_sections.append("".join(parts))
 
     changes_frame = pd.DataFrame(change_rows)
@@ -350,7 +364,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     suppressed = _suppressed_note(viewer, lang)
     title = t("report_title", lang, year=year, tertial=tertial)
     return _document(title=title, lang=lang, period=(start, end), body="".join(sections),
-                     note=suppressed, role=viewer.role)
+                     note=suppressed, role=viewer.role, confidential=not public)
 
 
 def _trend_cell(c, lang: str) -> str:
@@ -388,7 +402,7 @@ def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:
 
 
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
-                    weekly: bool = True) -> str:
+                    weekly: bool = True, viewer: D.Viewer | None = None) -> str:
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              f"{analyte_name(analyte, lang)} vid {label}" if lang == "sv" else
              f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
@@ -403,8 +417,8 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     out.append(f'<blockquote class="quote"><p>{esc(sentence)}</p></blockquote>')
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
-    if weekly:  # public: weekly means only, as the API
-        daily = D.weekly_frame(daily)
+    if weekly:  # public: whole ISO-week means only, as the API
+        daily = D.weekly_frame(daily, viewer=viewer)
     series = D.operation_series(daily, event)
     fig = F.operation_effect_figure(series, event=event, effect=pct, measure="load_per_1000", lang=lang)
     fid = f"op-{event['event_id']}-{site}-{analyte}".replace(" ", "_")
@@ -468,9 +482,24 @@ def _suppressed_note(viewer: D.Viewer, lang: str) -> str:
             f"and figures show weekly means. Confidential operations are not included.")
 
 
+#: Marking of every page of a non-public report (both languages, whatever ``lang``).
+CONFIDENTIAL_MARK_SV = "Innehåller sekretessbelagda uppgifter – får inte publiceras"
+CONFIDENTIAL_MARK_EN = "Contains confidential information – must not be published"
+
+#: The marking repeats on every printed page (a fixed element is printed on each page).
+_CONFIDENTIAL_CSS = """
+.confidential-mark{background:#8b0000;color:#fff;font-weight:bold;padding:.4rem .8rem;margin:0 0 .5rem}
+@media print{.confidential-mark{position:fixed;top:0;left:0;right:0;margin:0}
+ body{padding-top:2.5rem}}
+"""
+
+
 def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: str, note: str,
-              role: str) -> str:
-    css = CSS_PATH.read_text(encoding="utf-8")
+              role: str, confidential: bool = False) -> str:
+    css = CSS_PATH.read_text(encoding="utf-8") + (_CONFIDENTIAL_CSS if confidential else "")
+    mark = (f'<p class="confidential-mark" role="note" data-testid="confidential-mark">'
+            f'<span lang="sv">{esc(CONFIDENTIAL_MARK_SV)}</span> / '
+            f'<span lang="en">{esc(CONFIDENTIAL_MARK_EN)}</span></p>') if confidential else ""
     generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     period_text = f"{format_date(period[0])} – {format_date(period[1])}"
     note_html = f'<p class="notice">{esc(note)}</p>' if note else ""
@@ -484,6 +513,7 @@ def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: s
 <script>{_plotly_js()}</script>
 </head>
 <body>
+{mark}
 <a class="skip-link" href="#main">{esc(t("skip_link", lang))}</a>
 <header class="site-header"><p class="app-title">{esc(t("app_title", lang))}</p>
 <p class="app-subtitle">{esc(t("app_subtitle", lang))}</p></header>
@@ -495,6 +525,6 @@ def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: s
 {note_html}
 {body}
 </main>
-<footer><p>{esc(t("compare_source", lang))}</p><p>{esc(t("footer", lang))}</p></footer>
+<footer>{mark}<p>{esc(t("compare_source", lang))}</p><p>{esc(t("footer", lang))}</p></footer>
 </body>
 </html>"""

@@ -103,14 +103,27 @@ def test_report_route_download_with_analyst_key(demo_engine):
     app = create_app(Settings(database_url=str(demo_engine.url)), engine=demo_engine)
     client = TestClient(app)
     client.cookies.set("ww_api_key", token)
+    # issue 11 item 6: the download follows the public view unless the analyst view is chosen
     resp = client.get("/dashboard/report", params={"year": 2025, "tertial": 3, "lang": "en",
                                                    "download": 1})
     assert resp.status_code == 200
-    assert resp.headers["content-disposition"] == 'attachment; filename="uppfoljning_2025_T3_en.html"'
+    assert resp.headers["content-disposition"].startswith(
+        'attachment; filename="uppfoljning_2025_T3_en_public.html"')
     html = resp.text
     assert '<html lang="en">' in html and "Follow-up report 2025 T3" in html
+    assert "EV-2025-07" not in html and "SE-KAT-PS1" not in html
+    assert "får inte publiceras" not in html
+    resp = client.get("/dashboard/report", params={"year": 2025, "tertial": 3, "lang": "en",
+                                                   "download": 1, "view": "analyst"})
+    assert resp.status_code == 200
+    assert "uppfoljning_2025_T3_en_analyst.html" in resp.headers["content-disposition"]
+    html = resp.text
     assert "EV-2025-07" in html               # analyst sees the confidential operation
     assert "SE-KAT-PS1" in html               # and the small sub-catchment
+    # marked at the top and the bottom, and (print CSS) on every printed page
+    assert html.count("Innehåller sekretessbelagda uppgifter – får inte publiceras") == 2
+    assert html.count("Contains confidential information – must not be published") == 2
+    assert "@media print{.confidential-mark{position:fixed" in html
 
 
 def test_first_tertial_without_history_says_so(demo_engine):

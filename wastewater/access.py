@@ -39,6 +39,9 @@ A revoked (or unknown) key gets ``none`` everywhere except the service metadata:
 answers 401; the dashboard, which must stay usable, shows the public view with a notice.
 
 Pure Python/pandas; no web framework here (the API maps :class:`AccessDenied` to 401/403).
+
+.. [Hall2012] see wastewater/data/references.md
+.. [Prichard2014] see wastewater/data/references.md
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ __all__ = [
     "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "REVOKED",
     "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicRule", "check", "event_visible",
     "level", "may", "public_operation_effect", "public_risk_weekend_ratios", "public_weekday_profile",
-    "public_weeks", "site_is_public", "upload_visible", "visible_events", "visible_sites_frame",
+    "public_week_filter", "public_weeks", "site_is_public", "upload_visible", "visible_events", "visible_sites_frame",
     "whole_week_bounds",
 ]
 
@@ -89,28 +92,27 @@ class Level(str, enum.Enum):
         return self.value
 
 
-N, P, F, OWN = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
+N, P, F, O = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
 
 #: resource → (description in Swedish, description in English)
 RESOURCES: dict[str, tuple[str, str]] = {
     "meta": ("hälsa, version, ämneskatalog, API-dokumentation", "health, version, analyte catalogue, API docs"),
     "sites": ("upptagningsområden", "catchments"),
-    "daily_values": ("dygnsvärden, enskilda resultat och prover, PHES-ODM-export",
-                     "daily values, single results and samples, PHES-ODM export"),
+    "daily_values": ("dygnsvärden, enskilda resultat och prover", "daily values, single results and samples"),
     "weekly_means": ("veckomedelvärden och veckodagsprofil", "weekly means and weekday profile"),
     "operation_effects": ("effekt av insatser", "operation effects"),
     "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
-    "other_analyses": ("trend, nivåskiften, larm – visar enskilda dygn",
-                       "trend, change points, alerts – they show single days"),
-    "events": ("händelser: insatser, kampanjer", "events: operations, campaigns"),
-    "confidential_events": ("sekretessbelagda insatser, OSL 18 kap. 1 §",
-                            "confidential operations, OSL 18:1"),
+    "other_analyses": ("trend, nivåskiften, larm (bygger på dygnsvärden)",
+                       "trend, change points, alerts (built on daily values)"),
+    "events": ("händelser (insatser, kampanjer)", "events (operations, campaigns)"),
+    "confidential_events": ("sekretessbelagda insatser (OSL 18 kap. 1 §)",
+                            "confidential operations (OSL 18:1)"),
     "calendar": ("riskhelgskalender", "risk-weekend calendar"),
     "reference": ("EUDA:s publicerade jämförelsedata", "EUDA published reference data"),
-    "exports": ("export i EUDA:s format (kampanjvecka)", "export in EUDA layout (campaign week)"),
+    "exports": ("export (EUDA-format, PHES-ODM)", "exports (EUDA layout, PHES-ODM)"),
     "report_public": ("uppföljningsrapport, publik vy", "follow-up report, public view"),
-    "report_analyst": ("uppföljningsrapport, analytikervy – sekretess",
-                       "follow-up report, analyst view – confidential"),
+    "report_analyst": ("uppföljningsrapport, analytikervy (sekretess)",
+                       "follow-up report, analyst view (confidential)"),
     "upload_metadata": ("uppladdningar: lista och valideringsrapport", "uploads: list and validation report"),
     "raw_uploads": ("uppladdade filer i original", "uploaded files, verbatim"),
     "upload_results": ("ladda upp resultat och flöden", "upload results and flows"),
@@ -138,8 +140,8 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "exports":             (P, F, F, F, F, N),
     "report_public":       (P, P, P, P, P, N),
     "report_analyst":      (N, N, N, F, F, N),
-    "upload_metadata":     (N, N, OWN, F, F, N),
-    "raw_uploads":         (N, N, OWN, N, F, N),
+    "upload_metadata":     (N, N, O, F, F, N),
+    "raw_uploads":         (N, N, O, N, F, N),
     "upload_results":      (N, N, F, N, F, N),
     "upload_events":       (N, N, N, F, F, N),
     "upload_sites":        (N, N, N, N, F, N),
@@ -271,8 +273,7 @@ def site_is_public(population: Any, rule: PublicRule | None = None) -> bool:
 def visible_sites_frame(principal: Principal, sites: pd.DataFrame, rule: PublicRule | None = None
                         ) -> pd.DataFrame:
     """The rows of ``sites`` (``site, population, ...``) the principal may see, plus a ``public``
-    column (True when the public rule would show the site). Sorted by ``site``.
-    """
+    column (True when the public rule would show the site). Sorted by ``site``."""
     rule = rule or PublicRule()
     if sites.empty:
         return sites.assign(public=pd.Series(dtype=bool))
@@ -327,8 +328,7 @@ def visible_events(principal: Principal, events: pd.DataFrame, visible_sites: It
 def upload_visible(principal: Principal, meta: Mapping[str, Any], resource: str = "upload_metadata") -> bool:
     """May ``principal`` see this upload (``resource``: ``upload_metadata`` or ``raw_uploads``)?
     ``full``: yes; ``own``: only when the upload's ``uploader_key_id`` is the principal's key id
-    (two keys with the same display name never see each other's uploads).
-    """
+    (two keys with the same display name never see each other's uploads)."""
     lv = level(principal, resource)
     if lv is Level.FULL:
         return True
@@ -346,7 +346,7 @@ def whole_week_bounds(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Ti
     >>> whole_week_bounds(dt.date(2025, 3, 5), dt.date(2025, 3, 5))
     (datetime.date(2025, 3, 3), datetime.date(2025, 3, 9))
     """
-    def day(v: Any) -> dt.date | None:
+    def day(v):
         return None if v is None else pd.Timestamp(v).date()
 
     s, e = day(start), day(end)
@@ -403,17 +403,34 @@ def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
                         "n_days": g[value].count().astype(int),
                         "n_censored": g["censored"].sum().astype(int)})
     out = out.reset_index().rename(columns={"monday": "date"})
-    s, e = whole_week_bounds(start, end)
-    if s is not None:
-        out = out[out["date"] >= pd.Timestamp(s)]
-    if e is not None:
-        out = out[out["date"] <= pd.Timestamp(e)]
-    if suppress:
-        out = out[out["n_days"] >= rule.min_days_per_week]
-    out = out.reset_index(drop=True)
+    out = public_week_filter(out, start, end, rule, suppress=suppress)
     iso = out["date"].dt.isocalendar()
     out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
     return out[cols]
+
+
+def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
+                       rule: PublicRule | None = None, *, suppress: bool = True) -> pd.DataFrame:
+    """The public rule applied to weekly means already computed over all their days (``date`` =
+    the Monday, ``n_days``): keep the ISO weeks touching ``[start, end]`` and, with ``suppress``,
+    drop weeks with fewer than ``rule.min_days_per_week`` measured days. Used by
+    :func:`public_weeks` and on :func:`wastewater.analysis.weekly_means` (whose bounds come
+    from shared draws), so the window and minimum-days rule live here only.
+
+    >>> w = pd.DataFrame({"date": pd.to_datetime(["2025-03-03", "2025-03-10"]), "n_days": [1, 7]})
+    >>> public_week_filter(w, "2025-03-05", "2025-03-12")["n_days"].tolist()
+    [7]
+    """
+    rule = rule or PublicRule()
+    out = weekly
+    s, e = whole_week_bounds(start, end)
+    if s is not None:
+        out = out[pd.to_datetime(out["date"]) >= pd.Timestamp(s)]
+    if e is not None:
+        out = out[pd.to_datetime(out["date"]) <= pd.Timestamp(e)]
+    if suppress:
+        out = out[out["n_days"] >= rule.min_days_per_week]
+    return out.reset_index(drop=True)
 
 
 def public_weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
@@ -437,8 +454,7 @@ def public_weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = No
 def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1) -> pd.DataFrame:
     """Median and quartiles of ``value`` per weekday of the sample's start day (descriptive;
     the pattern EUDA summarises as weekday/weekend means, [EUDA2025]_); weekdays with fewer than
-    ``min_n`` values are left out. Columns ``weekday`` (0 = Monday), ``median, q25, q75, n``.
-    """
+    ``min_n`` values are left out. Columns ``weekday`` (0 = Monday), ``median, q25, q75, n``."""
     cols = ["weekday", "median", "q25", "q75", "n"]
     if daily.empty:
         return pd.DataFrame(columns=cols)
@@ -452,8 +468,7 @@ def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1
 
 def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None) -> pd.DataFrame:
     """Per-weekend ratios under the public rule: rows whose ``n_event_days`` is at least
-    ``rule.min_days_per_weekend`` (a ratio never rests on one day).
-    """
+    ``rule.min_days_per_weekend`` (a ratio never rests on one day)."""
     rule = rule or PublicRule()
     if effects is None or effects.empty:
         return pd.DataFrame() if effects is None else effects
@@ -474,8 +489,7 @@ PUBLIC_EFFECT_FIELDS = (
 
 def public_operation_effect(effect: Mapping[str, Any]) -> dict[str, Any]:
     """The public projection of an operation effect (:data:`PUBLIC_EFFECT_FIELDS`): no daily
-    dates or values (``excluded_dates``, model internals) leave the authorised view.
-    """
+    dates or values (``excluded_dates``, model internals) leave the authorised view."""
     return {k: effect[k] for k in PUBLIC_EFFECT_FIELDS if k in effect}
 
 
@@ -487,10 +501,11 @@ def policy_rows(lang: str = "en") -> list[dict[str, str]]:
 
 
 def policy_markdown(lang: str = "en") -> str:
-    """The table in Markdown, as it stands in README.md and api/README.md (a test keeps them equal)."""
-    head = "| resource | " + ("vad" if lang == "sv" else "what") + " | " + " | ".join(ROLES) + " |"
-    sep = "|---|---|" + "---|" * len(ROLES)
+    """The table in Markdown, as it stands in README.md and api/README.md (tested equal)."""
+    head = "| resource | " + " | ".join(ROLES) + " |"
+    sep = "|---|" + "---|" * len(ROLES)
     lines = [head, sep]
     for r in policy_rows(lang):
-        lines.append(f"| `{r['resource']}` | {r['description']} | " + " | ".join(r[role] for role in ROLES) + " |")
+        lines.append(f"| `{r['resource']}` ({r['description']}) | "
+                     + " | ".join(r[role] for role in ROLES) + " |")
     return "\n".join(lines)

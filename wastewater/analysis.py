@@ -285,18 +285,12 @@ def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str |
     cf_id = cf_id or meta.get("cf_id")
     if daily.empty:
         return pd.DataFrame(columns=WEEKLY_COLUMNS)
+    from wastewater.access import public_weeks  # the one weekly aggregation (no suppression here)
+
     d = daily.copy()
     d["date"] = pd.to_datetime(d["date"])
     d = d[d["value"].notna()]
-    d["monday"] = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
-    g = d.groupby("monday", sort=True)
-    out = pd.DataFrame(
-        {
-            "value": g["value"].mean(),
-            "n_days": g["value"].count().astype(int),
-            "n_censored": g["censored"].sum().astype(int),
-        }
-    ).reset_index().rename(columns={"monday": "date"})
+    out = public_weeks(d, suppress=False, mean_columns=())
     for b in BOUNDS:
         out[b] = np.nan
     if ci in ("analytic", "montecarlo") and len(d) and site and analyte:
@@ -308,6 +302,4 @@ def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str |
         by_start = weekly.set_index("start")
         for b in BOUNDS:
             out[b] = by_start[b].reindex(pd.DatetimeIndex(out["date"])).to_numpy()
-    iso = out["date"].dt.isocalendar()
-    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
     return out[WEEKLY_COLUMNS]

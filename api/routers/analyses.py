@@ -4,7 +4,9 @@ Every analysis works on the daily ``load_mg_per_day_per_1000`` series of a site 
 (canonical units, censored days substituted by ``loq_method``). Endpoints that run several
 tests at once (several analytes, several weekends, several alerts) report Benjamini–Hochberg
 q-values next to the p-values (Benjamini & Hochberg 1995, JRSS B 57:289).
-Analyses need a key (viewer and above): they are computed from single-day values.
+Who may run which analysis is decided by :mod:`wastewater.access`: operation effects and
+risk-weekend ratios are public for non-confidential events at public catchments; trend, change
+points and alerts need a key (they expose single days).
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from typing import Annotated, Any, Literal
 import pandas as pd
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import EngineDep, Principal, SettingsDep, require_rank
+from api.deps import EngineDep, Principal, SettingsDep, require
 from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
+from wastewater import access
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
-from api.services import daily_series, repository, require_site, resolve_analyte, risk_calendar
+from api.services import daily_series, records, repository, require_site, resolve_analyte, risk_calendar
 from wastewater.jsonsafe import json_safe
 from wastewater.stats import alerts as _alerts
 from wastewater.stats import changepoints as _changepoints
@@ -29,7 +32,9 @@ from wastewater.stats import trends as _trends
 from wastewater.stats.riskweekend_effect import riskweekend_effect as _riskweekend_effect
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
-Viewer = Depends(require_rank(1, "run analyses (they use single-day values)"))
+Viewer = Depends(require("other_analyses"))
+_EFFECTS = Depends(require("operation_effects"))
+_RW = Depends(require("risk_weekend_ratios"))
 ERRS = responses(401, 403, 404, 422, 503)
 LoqQ = Annotated[Literal["loq_half", "loq_sqrt2", "zero", "loq"],
                  Query(description="Substitution of censored values.")]
@@ -119,11 +124,14 @@ def operation_effect(
                                    "default ~2 years (what exists is used).")] = 730,
     after_days: Annotated[int, Query(ge=7, le=365, description="[days]")] = 56,
     loq_method: LoqQ = "loq_half",
-    p: Principal = Viewer,
+    p: Principal = _EFFECTS,
 ):
     """Relative change after (and during) the event with 95 % CI and p-value
     (`wastewater.stats.effects.operation_effect`); several analytes → BH q-values.
-    Confidential events are found only with analyst/admin keys."""
+    Confidential events are found only with analyst/admin keys. Anonymous callers get the
+    effects of non-confidential events at public catchments, with the fields the dashboard
+    shows (`wastewater.access.PUBLIC_EFFECT_FIELDS`): the medborgarlöfte follow-up publishes
+    them on public web pages."""
     require_site(engine, p, settings, site)
     ev = next((e for e in visible_events(engine, settings, p) if e["event_id"] == event_id), None)
     if ev is None:
@@ -141,6 +149,8 @@ def operation_effect(
     qs = bh_q_values([_p(d) for d in out])
     for d, q in zip(out, qs):
         d["q_value"] = q
+    if access.level(p, "operation_effects") is access.Level.PUBLIC:
+        out = [access.public_operation_effect(d) for d in out]
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
 
@@ -260,7 +270,7 @@ def risk_weekend_effect(
     kind: Annotated[Literal["risk_weekend", "payday_weekend", "long_weekend"], Query()] = "risk_weekend",
     start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
     window_weeks: Annotated[int, Query(ge=1, le=12, description="[weeks]")] = 6,
-    p: Principal = Viewer,
+    p: Principal = _RW,
 ):
     """`wastewater.stats.riskweekend_effect.riskweekend_effect` on the Swedish calendar
     (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates."""
@@ -270,11 +280,14 @@ def risk_weekend_effect(
     ds = _site_dataset(engine, site, [a], loq_method, start, end)
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
-    cal = risk_calendar(engine, years)
+    cal = risk_calendar(engine, years, p, settings, site=site)
     d = _run(ANALYSES["riskweekend_effect"], s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
     # only the events that fall in the data (others have no event day with a sample)
     rows = [r for r in d.pop("events", []) if (r.get("n_event_days") or 0) > 0]
+    if access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC and rows:
+        rows = records(access.public_risk_weekend_ratios(pd.DataFrame(rows),
+                                                         access.PublicRule.from_settings(settings)))
     qs = _with_q(rows)
     return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,
             "results": rows, "q_values": qs, **d}

@@ -25,12 +25,10 @@ CSV_RESPONSE = {"content": {"text/csv": {"schema": {"type": "string"}}}, "descri
 
 
 def content_disposition(filename: str) -> str:
-    """``attachment`` header safe for any file name: ASCII fallback plus RFC 6266/5987
-    ``filename*`` in UTF-8 (non-Latin-1 names would otherwise break the response)."""
-    from urllib.parse import quote
+    """``attachment`` header with a sanitised name (:func:`wastewater.downloads.content_disposition`)."""
+    from wastewater.downloads import content_disposition as _cd
 
-    ascii_name = "".join(c if 32 <= ord(c) < 127 and c not in '"\\;' else "_" for c in filename) or "download"
-    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return _cd(filename)
 
 
 def csv_response(rows: list[dict], dialect: str, filename: str) -> Response:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import EngineDep, PageDep, PrincipalDep, SettingsDep, paginate
+from api.deps import EngineDep, PageDep, SettingsDep, paginate, require
 from api.errors import responses
 from api.routers.common import (
     CSV_RESPONSE,
@@ -20,33 +20,25 @@ from api.routers.common import (
 )
 from api.schemas import EventOut, PageOut, RiskWeekendOut
 from api.security import Principal
+from wastewater import access
 from api.services import records, repository, risk_calendar, visible_site_ids
 
 router = APIRouter(tags=["events"])
+_EVENTS = Depends(require("events"))
+_CALENDAR = Depends(require("calendar"))
 
 
 def visible_events(engine, settings, p: Principal) -> list[dict]:
-    """Events the caller may see.
-
-    Confidential events (police operations whose dates may be secret under OSL 18:1,
-    [OSL2009]_) only for analyst/admin. An event naming sites is shown when it
-    names at least one visible site, and lists only the visible ones.
-    """
+    """Events the caller may see (:func:`wastewater.access.visible_events`): confidential ones
+    (police operations whose dates may be secret under OSL 18:1) only for analyst/admin; an
+    event naming sites is shown when it names at least one visible site, listing only those."""
     df = repository().load_events(engine, include_confidential=p.sees_confidential)
     if df.empty:
         return []
-    if not p.sees_confidential and "confidential" in df:
-        df = df[~df["confidential"].astype(bool)]
-    visible = set(visible_site_ids(engine, p, settings))
+    df = access.visible_events(p, df, visible_site_ids(engine, p, settings))
     out = []
     for r in records(df):
-        sites = list(r.get("sites") or [])
-        if sites:
-            keep = [s for s in sites if s in visible]
-            if not keep:
-                continue
-            r["sites"] = keep
-        r["sites"] = r.get("sites") or []
+        r["sites"] = list(r.get("sites") or [])
         r["substances"] = list(r.get("substances") or [])
         for k in ("start", "end"):
             if isinstance(r.get(k), str):
@@ -58,8 +50,9 @@ def visible_events(engine, settings, p: Principal) -> list[dict]:
 
 @router.get("/events", response_model=PageOut[EventOut], summary="Operations, campaigns and other events",
             responses={**responses(401, 422, 503), 200: CSV_RESPONSE})
-def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: PrincipalDep, page: PageDep,
-                start: FromQ = None, end: ToQ = None, format: FormatQ = "json", dialect: DialectQ = "machine"):
+def list_events(request: Request, engine: EngineDep, settings: SettingsDep, page: PageDep,
+                start: FromQ = None, end: ToQ = None, format: FormatQ = "json", dialect: DialectQ = "machine",
+                p: Principal = _EVENTS):
     """Confidential events are returned to analyst and admin keys only."""
     check_range(start, end)
     ev = visible_events(engine, settings, p)
@@ -73,10 +66,12 @@ def list_events(request: Request, engine: EngineDep, settings: SettingsDep, p: P
 
 
 @router.get("/calendar/risk-weekends", response_model=list[RiskWeekendOut],
-            summary="Swedish risk, payday and long weekends of a year", responses=responses(422))
-def risk_weekends(engine: EngineDep,
-                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None):  # noqa: E501
-    """Computed by `wastewater.riskweekends.risk_weekends` ([Holidays0109]_); the kommun's
+            summary="Swedish risk, payday and long weekends of a year", responses=responses(401, 422))
+def risk_weekends(engine: EngineDep, settings: SettingsDep,
+                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None,
+                  p: Principal = _CALENDAR):
+    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3); the kommun's
     own dates, uploaded as events of kind `risk_weekend` (named in `description`), replace or
-    extend the computed ones."""
-    return records(risk_calendar(engine, year or dt.date.today().year))
+    extend the computed ones — only events the caller may see (for the public: none naming only
+    catchments under `min_public_population`)."""
+    return records(risk_calendar(engine, year or dt.date.today().year, p, settings))

@@ -15,16 +15,18 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.csvout import neutralise
-from api.deps import EngineDep, Principal, PrincipalDep, SettingsDep, require_roles
+from wastewater import access
+from api.deps import EngineDep, Principal, SettingsDep, require
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
-from api.routers.uploads import KIND_ROLES, _read_limited
+from api.routers.uploads import _read_limited
 from api.schemas import UploadOut
 from api.services import require_site, resolve_analyte
 from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["reference"])
-_IMPORT = Depends(require_roles("analyst", "admin", what="import PHES-ODM tables"))
+_IMPORT = Depends(require("import_odm"))
+_EXPORT_EUDA = Depends(require("exports"))
 
 ODM_TABLES = ("measures", "samples", "sites", "qualityReports", "extPopulations")
 """ODM tables read from the upload (others are ignored); measures and samples are required."""
@@ -129,7 +131,7 @@ async def import_odm(
                                                      column="files")]) from exc
     try:
         outs = import_odm_tables(engine, tables, source=source, uploader=p.name, allowed_sites=p.sites,
-                                 sites_writable=p.role in KIND_ROLES["sites"])
+                                 sites_writable=access.may(p, "upload_sites"))
     except PermissionError as exc:
         raise ApiError(403, "forbidden", [item("role", str(exc), column="files")]) from exc
     except KeyError as exc:
@@ -169,7 +171,6 @@ EUDA_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
 def export_euda(
     engine: EngineDep,
     settings: SettingsDep,
-    p: PrincipalDep,
     site: Annotated[str, Query(min_length=1, max_length=64, description="Site id.")],
     year: Annotated[int, Query(ge=2000, le=2100, description="Campaign year (EUDA's `Year`).")],
     week_start: Annotated[dt.date | None, Query(
@@ -177,6 +178,7 @@ def export_euda(
                     "after 1 March).")] = None,
     analyte: Annotated[list[str] | None, Query(
         description="Analyte id or alias; repeat. Default: every analyte EUDA reports.")] = None,
+    p: Principal = _EXPORT_EUDA,
 ):
     """Daily population-normalised loads `load_mg_per_day_per_1000` [mg/day/1000 inhabitants] of
     one site for the Wednesday…Tuesday week, from the stored results, flows and de jure
@@ -210,8 +212,8 @@ def export_euda(
         raise ApiError(404, "not found", [item(
             "no_results", f"no results for {site} in the week {start} … {start + dt.timedelta(days=6)}",
             column="week_start")])
-    if p.is_public:
-        rows = suppress_for_public(rows)
+    if access.level(p, "exports") is access.Level.PUBLIC:
+        rows = suppress_for_public(rows, min_days=access.PublicRule.from_settings(settings).min_days_per_week)
     text_cols = ("Metabolite", "Site ID", "Country", "City")
     rows = [{k: (neutralise(str(v)) if k in text_cols else v) for k, v in r.items()} for r in rows]
     body = format_euda_all_data([{c: r[c] for c in ALL_DATA_COLUMNS} for r in rows]).encode("utf-8")

@@ -14,8 +14,7 @@ from api.deps import (
     Principal,
     SettingsDep,
     paginate,
-    require_rank,
-    require_roles,
+    require,
 )
 from api.errors import ApiError, item, responses
 from api.routers.common import (
@@ -43,8 +42,9 @@ from wastewater.interop.store import (
 )
 
 router = APIRouter(tags=["reference"])
-_ADMIN_IMPORT = Depends(require_roles("admin", what="import EUDA releases"))
-_EXPORT = Depends(require_rank(1, "export single results"))
+_ADMIN_IMPORT = Depends(require("import_euda"))
+_EXPORT = Depends(require("daily_values", "the PHES-ODM export (single results)"))
+_REFERENCE = Depends(require("reference"))
 
 
 @router.get("/reference/euda", response_model=PageOut[ReferenceOut],
@@ -58,6 +58,7 @@ def euda(
     site_id: Annotated[str | None, Query(max_length=64, description="EUDA site id.")] = None,
     source: Annotated[str | None, Query(max_length=32, description="Release label, e.g. EUDA-2025.")] = None,
     format: FormatQ = "json", dialect: DialectQ = "machine",
+    p: Principal = _REFERENCE,
 ):
     """Published daily values of the EUDA/SCORE campaigns (public data, no key needed);
     `value_mg_per_day_per_1000` is the residue load without excretion correction."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from fastapi import APIRouter, Depends, Query, Request
 
-from api.deps import EngineDep, PageDep, Principal, SettingsDep, paginate, require_rank
+from api.deps import EngineDep, PageDep, Principal, SettingsDep, paginate, require
 from api.errors import ApiError, item, responses
 from api.routers.common import (
     CSV_RESPONSE,
@@ -22,7 +22,7 @@ from api.schemas import PageOut, ResultOut, SampleOut
 from api.services import records, repository, require_site, resolve_analyte, visible_site_ids
 
 router = APIRouter(tags=["results"])
-Viewer = Depends(require_rank(1, "read single results (public users get weekly means from /series)"))
+Viewer = Depends(require("daily_values", "single results (the public gets weekly means from /series)"))
 
 
 def _load(engine, settings, p, site, analyte, start, end, include_history):

@@ -27,6 +27,7 @@ from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
 from api.schemas import SeriesOut
 from api.services import RESPONSE_CACHE, resolve_analyte, series_access
+from wastewater import access
 from wastewater.analysis import BOUNDS, MEASURES, read_series, weekly_means
 from wastewater.jsonsafe import dumps_bytes, json_column
 from wastewater.uncertainty import INTERVAL_KINDS, components_for, interval_fields
@@ -77,15 +78,21 @@ def get_series(
         description="Add `{value_field}_{smooth}`: the 7-day trailing median or mean of the daily values "
                     "(days t-6..t with a value; `wastewater.smoothing`). Daily series only.")] = "none",
 ):
-    """Daily values for keys (viewer and above); **weekly means only** for anonymous users
-    and only for catchments with at least `min_public_population` inhabitants.
-    Value field and bounds carry the unit of `measure`. `ETag` is the data version of the
-    series with the request's options: revalidate with `If-None-Match`."""
+    """Daily values for keys (viewer and above). Anonymous callers get only catchments with at
+    least `min_public_population` inhabitants and only **whole ISO-week means**: each week is
+    computed over all its days whatever `from`/`to` say (the window only selects the weeks that
+    touch it), and weeks with fewer than `min_public_days_per_week` measured days are left out
+    (`wastewater.access.public_weeks`). Value field and bounds carry the unit of `measure`.
+    `ETag` is the data version of the series with the request's options: revalidate with
+    `If-None-Match`."""
     check_range(start, end)
     a = resolve_analyte(analyte)
     _check_measure(a, measure, cf_id)
     version, changed_at = series_access(engine, p, settings, site, a)
-    weekly = p.is_public
+    # THE policy: daily values, or the public whole-ISO-week means (wastewater.access)
+    weekly = not access.may(p, "daily_values")
+    if weekly:
+        access.check(p, "weekly_means")
     if smooth != "none" and weekly:
         raise ApiError(422, "invalid request parameters", [item(
             "smooth_weekly", "smoothing applies to daily series; anonymous readers get weekly means, "
@@ -111,7 +118,7 @@ def get_series(
     content = RESPONSE_CACHE.get(key)
     if content is None:
         content = _render(engine, site, a, measure, start, end, loq_method, cf_id, ci, format, dialect,
-                          weekly, smooth)
+                          access.PublicRule.from_settings(settings) if weekly else None, smooth)
         RESPONSE_CACHE.put(key, content)
     if format != "json":
         ext = "csv" if format == "csv" else "nc"
@@ -141,14 +148,20 @@ def _check_measure(a: str, measure: str, cf_id: str | None) -> None:
 
 
 def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str, cf_id: str | None,
-            ci: str, format: str, dialect: str, weekly: bool, smooth: str = "none") -> bytes:
-    """The response body of one series representation (what the cache holds)."""
+            ci: str, format: str, dialect: str, rule: access.PublicRule | None, smooth: str = "none") -> bytes:
+    """The response body of one series representation (what the cache holds); ``rule`` set =
+    the public rule's whole-ISO-week means."""
     field, unit = MEASURES[measure]
-    daily = read_series(engine, site, a, measure, start=start, end=end, loq_method=loq_method,
+    weekly = rule is not None
+    # public: every week is computed over all its days, whatever window was asked
+    load_start, load_end = access.whole_week_bounds(start, end) if weekly else (start, end)
+    daily = read_series(engine, site, a, measure, start=load_start, end=load_end, loq_method=loq_method,
                         cf_id=cf_id, ci=ci)
     bounds = interval_fields(field)  # level_lo95 -> level_lo95_mg_per_day_per_1000 ...
     if weekly:
-        frame = weekly_means(daily, site=site, analyte=a, variable=field, ci=ci)
+        # whole-week means with their shared-draw intervals, then the public window/minimum rule
+        frame = access.public_week_filter(weekly_means(daily, site=site, analyte=a, variable=field, ci=ci),
+                                          start, end, rule)
         src: tuple[str, ...] = ("date", "iso_week", "value", *BOUNDS, "n_days", "n_censored")
         n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
     else:

@@ -11,32 +11,43 @@ from api.deps import (
     EngineDep,
     PageDep,
     Principal,
+    PrincipalDep,
     SettingsDep,
+    denied,
     paginate,
-    require_roles,
+    require,
 )
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
 from api.schemas import PageOut, UploadMeta, UploadOut
 from api.services import records, repository
+from wastewater import access
 from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["uploads"])
 
-#: who may upload which kind (lab: own sites only, through its key's site scope)
-KIND_ROLES = {
-    "sites": ("admin",),
-    "events": ("analyst", "admin"),
-    "flows": ("lab", "admin"),
-    "results": ("lab", "admin"),
+#: the policy resource (wastewater.access) that decides who may upload which kind; a key's
+#: site scope limits the rows it may write (labs: their own sites only)
+KIND_RESOURCE = {
+    "sites": "upload_sites",
+    "events": "upload_events",
+    "flows": "upload_results",
+    "results": "upload_results",
 }
-UPLOADERS = ("lab", "analyst", "admin")
 CHUNK = 1024 * 1024
 
-_UPLOAD = Depends(require_roles(*UPLOADERS, what="upload files"))
-_LIST = Depends(require_roles(*UPLOADERS, what="list uploads"))
-_READ = Depends(require_roles(*UPLOADERS, what="read uploads"))
-_RAW = Depends(require_roles("lab", "admin", what="download raw uploads"))
+
+def _any_upload(p: PrincipalDep) -> Principal:
+    """Dependency: the caller may upload at least one kind (which one is checked per file)."""
+    if not any(access.may(p, r) for r in set(KIND_RESOURCE.values())):
+        raise denied(access.AccessDenied(p, "upload_results", "uploads / uppladdningar"))
+    return p
+
+
+_UPLOAD = Depends(_any_upload)
+_LIST = Depends(require("upload_metadata"))
+_READ = Depends(require("upload_metadata"))
+_RAW = Depends(require("raw_uploads"))
 
 
 async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
@@ -58,10 +69,10 @@ async def _read_limited(file: UploadFile, max_bytes: int) -> bytes:
 
 
 def _check_kind(p: Principal, kind: str) -> None:
-    allowed = KIND_ROLES.get(kind, ())
-    if p.role not in allowed:
-        raise ApiError(403, "forbidden", [item(
-            "role", f"role {p.role!r} may not upload {kind}; allowed: {', '.join(allowed)}", column="kind")])
+    try:
+        access.check(p, KIND_RESOURCE[kind])
+    except access.AccessDenied as exc:
+        raise denied(exc) from exc
 
 
 def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:
@@ -131,7 +142,7 @@ async def upload(
     parsed = parse_upload(data, None if kind == "auto" else kind, known_sites=_known_sites(engine),
                           filename=file.filename)
     if kind == "auto":
-        if parsed.kind not in KIND_ROLES:
+        if parsed.kind not in KIND_RESOURCE:
             raise ApiError(422, "upload rejected", issues_to_errors(parsed.report)
                            or [item("unknown_kind", "cannot tell what the file holds; use /uploads/{kind}", line=1)])
         _check_kind(p, parsed.kind)
@@ -139,7 +150,7 @@ async def upload(
     if scope_errs:
         raise ApiError(403, "forbidden", scope_errs)
     out = store_parsed(engine, data, parsed, filename=file.filename, uploader=p.name,
-                       dry_run=dry_run, on_error=on_error)
+                       uploader_key_id=p.key_id, dry_run=dry_run, on_error=on_error)
     body = json_safe(out.to_dict())
     body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
                       or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
@@ -172,27 +183,27 @@ def _alerts_for(p: Principal, raised) -> tuple[list[dict], dict[str, str] | None
     return visible, summary_sentences(visible, link=link)
 
 
-def _upload_visible(p: Principal, meta: dict) -> bool:
-    return p.role in ("analyst", "admin") or meta.get("uploader") == p.name
+def _upload_visible(p: Principal, meta: dict, resource: str = "upload_metadata") -> bool:
+    return access.upload_visible(p, meta, resource)
 
 
 @router.get("/uploads", response_model=PageOut[UploadMeta], summary="Stored uploads, newest first",
             responses=responses(401, 403, 422, 503))
 def list_uploads(request: Request, engine: EngineDep, page: PageDep,
                  p: Principal = _LIST):
-    """Lab keys see their own uploads; analyst and admin see all."""
+    """Lab keys see the uploads made with that very key (by key id); analyst and admin see all."""
     rows = [r for r in records(repository().list_uploads(engine)) if _upload_visible(p, r)]
     return paginate(request, rows, page)
 
 
-def _get(engine, p: Principal, upload_id: int) -> dict:
+def _get(engine, p: Principal, upload_id: int, resource: str = "upload_metadata") -> dict:
     from wastewater.exceptions import NotFound
 
     try:
         meta = repository().get_upload(engine, upload_id)
     except NotFound as exc:
         raise ApiError(404, "not found", [item("unknown_upload", str(exc), column="upload_id")]) from exc
-    if not _upload_visible(p, meta):
+    if not _upload_visible(p, meta, resource):
         raise ApiError(404, "not found", [item("unknown_upload", f"upload {upload_id} is not visible to this key",
                                                column="upload_id")])
     return meta
@@ -220,8 +231,8 @@ def get_upload(engine: EngineDep, upload_id: UploadId,
 )
 def get_upload_raw(engine: EngineDep, upload_id: UploadId,
                    p: Principal = _RAW):
-    """Lab keys (their own uploads) and admin only."""
-    meta = _get(engine, p, upload_id)
+    """Lab keys (uploads made with that very key) and admin only."""
+    meta = _get(engine, p, upload_id, "raw_uploads")
     name = meta.get("filename") or f"upload-{upload_id}"
     return Response(meta["content"], media_type="application/octet-stream",
                     headers={"Content-Disposition": content_disposition(name)})

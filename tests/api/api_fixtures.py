@@ -13,6 +13,7 @@ The seed is small and hand-checkable (built as contract frames and stored with
 
 from __future__ import annotations
 
+import itertools
 import sys
 from pathlib import Path
 
@@ -120,15 +121,21 @@ class Clients:
         return c
 
 
+_made = itertools.count()
+
+
 def make_clients(engine: sa.Engine, **settings) -> Clients:
+    """An app on ``engine`` and one fresh key per role (names unique: active key names must be)."""
     app = create_app(Settings(database_url=str(engine.url), admin_key=ADMIN_BOOTSTRAP, **settings), engine=engine)
+    n = next(_made)
+    sfx = "" if n == 0 else f"-{n}"
     tokens = {
-        "viewer": create_key(engine, "viewer-key", "viewer"),
-        "analyst": create_key(engine, "analyst-key", "analyst"),
-        "admin": create_key(engine, "admin-key", "admin"),
-        "lab": create_key(engine, "lab-key", "lab", sites=["SE-BIG"]),
-        "lab_small": create_key(engine, "lab-small-key", "lab", sites=["SE-SMALL"]),
-        "viewer_small": create_key(engine, "viewer-small-key", "viewer", sites=["SE-SMALL"]),
+        "viewer": create_key(engine, f"viewer-key{sfx}", "viewer"),
+        "analyst": create_key(engine, f"analyst-key{sfx}", "analyst"),
+        "admin": create_key(engine, f"admin-key{sfx}", "admin"),
+        "lab": create_key(engine, f"lab-key{sfx}", "lab", sites=["SE-BIG"]),
+        "lab_small": create_key(engine, f"lab-small-key{sfx}", "lab", sites=["SE-SMALL"]),
+        "viewer_small": create_key(engine, f"viewer-small-key{sfx}", "viewer", sites=["SE-SMALL"]),
     }
     return Clients(app, tokens)
 

@@ -390,6 +390,19 @@ PUBLIC_SUPPRESSED = (*euda.EUDA_DAY_COLUMNS, "Weekday mean", "Weekend mean")
 the ``Daily mean``)."""
 
 
-def suppress_for_public(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Copy of ``rows`` with :data:`PUBLIC_SUPPRESSED` set to NaN (written as blank cells)."""
-    return [{k: (math.nan if k in PUBLIC_SUPPRESSED else v) for k, v in r.items()} for r in rows]
+def suppress_for_public(rows: list[dict[str, Any]], min_days: int | None = None) -> list[dict[str, Any]]:
+    """Copy of ``rows`` with :data:`PUBLIC_SUPPRESSED` set to NaN (written as blank cells); the
+    ``Daily mean`` too when fewer than ``min_days`` of the seven days were measured (default
+    :data:`wastewater.access.MIN_DAYS_PER_PUBLIC_WEEK`, the public rule)."""
+    from wastewater.access import MIN_DAYS_PER_PUBLIC_WEEK
+
+    need = MIN_DAYS_PER_PUBLIC_WEEK if min_days is None else min_days
+    out = []
+    for r in rows:
+        n = sum(1 for c in euda.EUDA_DAY_COLUMNS
+                if r.get(c) is not None and not (isinstance(r.get(c), float) and math.isnan(r[c])))
+        row = {k: (math.nan if k in PUBLIC_SUPPRESSED else v) for k, v in r.items()}
+        if n < need and "Daily mean" in row:
+            row["Daily mean"] = math.nan
+        out.append(row)
+    return out

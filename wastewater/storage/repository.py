@@ -34,7 +34,7 @@ RESULT_COLUMNS = ("sample_id", "site", "sample_date", "analyte", "replicate", "v
 EVENT_COLUMNS = ("event_id", "kind", "start", "end", "sites", "substances", "description",
                  "confidential")
 UPLOAD_COLUMNS = ("upload_id", "kind", "filename", "sha256", "size_bytes", "uploader",
-                  "uploaded_at", "rows_total", "rows_accepted")
+                  "uploader_key_id", "uploaded_at", "rows_total", "rows_accepted")
 
 _DTYPES: dict[str, str] = {
     # float quantities
@@ -372,7 +372,7 @@ def list_uploads(engine: Engine) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        Columns ``upload_id, kind, filename, sha256, size_bytes, uploader, uploaded_at (UTC),
+        Columns ``upload_id, kind, filename, sha256, size_bytes, uploader, uploader_key_id, uploaded_at (UTC),
         rows_total, rows_accepted``.
     """
     u = t.uploads.c

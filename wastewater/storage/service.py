@@ -168,6 +168,7 @@ def ingest_bytes(
     on_error: str = "reject",
     today: dt.date | None = None,
     progress: ProgressCallback | IngestProgress | None = None,
+    uploader_key_id: str | None = None,
 ) -> IngestOutcome:
     """
     Validate an uploaded file and store it atomically, with supersession history.
@@ -184,6 +185,9 @@ def ingest_bytes(
         Original file name (for the report and the uploads list).
     uploader : str
         Who uploaded (user name or API key name); recorded on the upload and in ``audit_log``.
+    uploader_key_id : str, optional
+        Id of the API key that uploaded; upload ownership (``wastewater.access.upload_visible``)
+        is by this id, never by the display name.
     dry_run : bool, default False
         Validate and compute what would be inserted/superseded/unchanged, then roll back.
     on_error : {"reject", "skip"}, default "reject"
@@ -244,6 +248,7 @@ def ingest_bytes(
         on_error=on_error,
         today=today,
         progress=progress,
+        uploader_key_id=uploader_key_id,
     )
 
 
@@ -258,6 +263,7 @@ def store_parsed(
     on_error: str = "reject",
     today: dt.date | None = None,
     progress: ProgressCallback | IngestProgress | None = None,
+    uploader_key_id: str | None = None,
 ) -> IngestOutcome:
     """
     Store an already parsed upload (``ParsedUpload``) in one transaction.
@@ -299,6 +305,7 @@ def store_parsed(
                     "size_bytes": len(data),
                     "content": data,
                     "uploader": uploader,
+                    "uploader_key_id": uploader_key_id,
                     "uploaded_at": now,
                     "rows_total": int(report.rows_total),
                     "rows_accepted": int(report.rows_accepted),

@@ -49,6 +49,8 @@ uploads = sa.Table(
     sa.Column("size_bytes", sa.BigInteger, nullable=False),
     sa.Column("content", sa.LargeBinary, nullable=False),
     sa.Column("uploader", sa.Text(), nullable=False),
+    # the API key that uploaded (ownership is by key id, wastewater.access.upload_visible)
+    sa.Column("uploader_key_id", sa.String(64), nullable=True),
     sa.Column("uploaded_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("rows_total", sa.Integer, nullable=False),
     sa.Column("rows_accepted", sa.Integer, nullable=False),
@@ -242,6 +244,9 @@ api_keys = sa.Table(
     sa.Column("sites_json", sa.Text, nullable=False, server_default="[]"),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    # active key names are unique (a name must identify one key in lists and the audit log)
+    sa.Index("uq_api_keys_active_name", "name", unique=True,
+             sqlite_where=sa.text("revoked_at IS NULL"), postgresql_where=sa.text("revoked_at IS NULL")),
 )
 
 audit_log = sa.Table(
