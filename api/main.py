@@ -36,12 +36,14 @@ DESCRIPTION = """
 Open wastewater drug-monitoring data service.
 
 * **Access**: send an API key as `X-API-Key: <token>` or `Authorization: Bearer <token>`.
-  Roles: *public* (no key) < *viewer* < *analyst*; *lab* uploads results/flows for its own
-  sites; *admin* manages keys, sites, events and EUDA imports. Keys may be limited to sites.
+  One policy table (`wastewater.access.POLICY`, reproduced in api/README.md) decides what each
+  role (public, viewer, lab, analyst, admin; a revoked key gets 401) may see or write; keys may
+  be limited to sites.
 * **Privacy** (after Hall et al. 2012 and Prichard et al. 2014, bibliography keys Hall2012,
-Prichard2014): anonymous users see only catchments whose latest population
-  is at least `min_public_population` (default 10 000) and only weekly means.
-  Confidential events are shown to analyst/admin only.
+  Prichard2014): anonymous users see only catchments whose latest population is at least
+  `min_public_population` (default 10 000), only whole-ISO-week means (weeks with too few
+  measured days suppressed), and operation effects / risk-weekend ratios of non-confidential
+  events. Confidential events are shown to analyst/admin only.
 * **Units** are part of every field name (`flow_m3_per_day`, `load_mg_per_day_per_1000` ...).
 * **Errors** always use one envelope: `{"ok": false, "status", "error", "errors": [{line, column, code, message}]}`.
 """

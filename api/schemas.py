@@ -249,6 +249,7 @@ class UploadMeta(BaseModel):
     kind: str | None = None
     filename: str | None = None
     uploader: str | None = None
+    uploader_key_id: str | None = Field(None, description="Id of the API key that uploaded (ownership).")
     sha256: str | None = None
     size_bytes: int | None = None
 

@@ -652,7 +652,7 @@ def upload_page(request: Request) -> HTMLResponse:
     viewer, _ = _viewer(request)
     lang = _lang(request)
     body = [f"<p>{esc(t('upload_intro', lang))}</p>"]
-    if viewer.role not in ("lab", "analyst", "admin"):
+    if not any(access.may(viewer.principal, r) for r in ("upload_results", "upload_events", "upload_sites")):
         body.append(_notice(t("upload_needs_key", lang)) +
                     f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
     body.append(_upload_form(lang))

@@ -98,21 +98,22 @@ N, P, F, O = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
 RESOURCES: dict[str, tuple[str, str]] = {
     "meta": ("hälsa, version, ämneskatalog, API-dokumentation", "health, version, analyte catalogue, API docs"),
     "sites": ("upptagningsområden", "catchments"),
-    "daily_values": ("dygnsvärden, enskilda resultat och prover", "daily values, single results and samples"),
+    "daily_values": ("dygnsvärden, enskilda resultat och prover, PHES-ODM-export",
+                     "daily values, single results and samples, PHES-ODM export"),
     "weekly_means": ("veckomedelvärden och veckodagsprofil", "weekly means and weekday profile"),
     "operation_effects": ("effekt av insatser", "operation effects"),
     "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
-    "other_analyses": ("trend, nivåskiften, larm (bygger på dygnsvärden)",
-                       "trend, change points, alerts (built on daily values)"),
-    "events": ("händelser (insatser, kampanjer)", "events (operations, campaigns)"),
-    "confidential_events": ("sekretessbelagda insatser (OSL 18 kap. 1 §)",
-                            "confidential operations (OSL 18:1)"),
+    "other_analyses": ("trend, nivåskiften, larm – visar enskilda dygn",
+                       "trend, change points, alerts – they show single days"),
+    "events": ("händelser: insatser, kampanjer", "events: operations, campaigns"),
+    "confidential_events": ("sekretessbelagda insatser, OSL 18 kap. 1 §",
+                            "confidential operations, OSL 18:1"),
     "calendar": ("riskhelgskalender", "risk-weekend calendar"),
     "reference": ("EUDA:s publicerade jämförelsedata", "EUDA published reference data"),
-    "exports": ("export (EUDA-format, PHES-ODM)", "exports (EUDA layout, PHES-ODM)"),
+    "exports": ("export i EUDA:s format (kampanjvecka)", "export in EUDA layout (campaign week)"),
     "report_public": ("uppföljningsrapport, publik vy", "follow-up report, public view"),
-    "report_analyst": ("uppföljningsrapport, analytikervy (sekretess)",
-                       "follow-up report, analyst view (confidential)"),
+    "report_analyst": ("uppföljningsrapport, analytikervy – sekretess",
+                       "follow-up report, analyst view – confidential"),
     "upload_metadata": ("uppladdningar: lista och valideringsrapport", "uploads: list and validation report"),
     "raw_uploads": ("uppladdade filer i original", "uploaded files, verbatim"),
     "upload_results": ("ladda upp resultat och flöden", "upload results and flows"),
@@ -501,11 +502,10 @@ def policy_rows(lang: str = "en") -> list[dict[str, str]]:
 
 
 def policy_markdown(lang: str = "en") -> str:
-    """The table in Markdown, as it stands in README.md and api/README.md (tested equal)."""
-    head = "| resource | " + " | ".join(ROLES) + " |"
-    sep = "|---|" + "---|" * len(ROLES)
+    """The table in Markdown, as it stands in README.md and api/README.md (a test keeps them equal)."""
+    head = "| resource | " + ("vad" if lang == "sv" else "what") + " | " + " | ".join(ROLES) + " |"
+    sep = "|---|---|" + "---|" * len(ROLES)
     lines = [head, sep]
     for r in policy_rows(lang):
-        lines.append(f"| `{r['resource']}` ({r['description']}) | "
-                     + " | ".join(r[role] for role in ROLES) + " |")
+        lines.append(f"| `{r['resource']}` | {r['description']} | " + " | ".join(r[role] for role in ROLES) + " |")
     return "\n".join(lines)

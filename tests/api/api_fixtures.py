@@ -121,21 +121,29 @@ class Clients:
         return c
 
 
-_made = itertools.count()
+def _key(engine: sa.Engine, name: str, role: str, sites=None) -> str:
+    """A new key named ``name`` (``name-2``, ``-3`` … when an active key already has it: active key
+    names are unique)."""
+    from api.security import KeyNameTaken
+
+    for n in itertools.count(1):
+        try:
+            return create_key(engine, name if n == 1 else f"{name}-{n}", role, sites=sites)
+        except KeyNameTaken:
+            continue
+    raise AssertionError("unreachable")
 
 
 def make_clients(engine: sa.Engine, **settings) -> Clients:
-    """An app on ``engine`` and one fresh key per role (names unique: active key names must be)."""
+    """An app on ``engine`` and one fresh key per role."""
     app = create_app(Settings(database_url=str(engine.url), admin_key=ADMIN_BOOTSTRAP, **settings), engine=engine)
-    n = next(_made)
-    sfx = "" if n == 0 else f"-{n}"
     tokens = {
-        "viewer": create_key(engine, f"viewer-key{sfx}", "viewer"),
-        "analyst": create_key(engine, f"analyst-key{sfx}", "analyst"),
-        "admin": create_key(engine, f"admin-key{sfx}", "admin"),
-        "lab": create_key(engine, f"lab-key{sfx}", "lab", sites=["SE-BIG"]),
-        "lab_small": create_key(engine, f"lab-small-key{sfx}", "lab", sites=["SE-SMALL"]),
-        "viewer_small": create_key(engine, f"viewer-small-key{sfx}", "viewer", sites=["SE-SMALL"]),
+        "viewer": _key(engine, "viewer-key", "viewer"),
+        "analyst": _key(engine, "analyst-key", "analyst"),
+        "admin": _key(engine, "admin-key", "admin"),
+        "lab": _key(engine, "lab-key", "lab", sites=["SE-BIG"]),
+        "lab_small": _key(engine, "lab-small-key", "lab", sites=["SE-SMALL"]),
+        "viewer_small": _key(engine, "viewer-small-key", "viewer", sites=["SE-SMALL"]),
     }
     return Clients(app, tokens)
 
