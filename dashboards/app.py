@@ -23,8 +23,6 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 
 from dashboards import data as D
-from wastewater.downloads import content_disposition
-from wastewater import access
 from dashboards import figures as F
 from dashboards.html import date_input, esc, figure_block, page, select, table, url
 from dashboards.i18n import (
@@ -37,6 +35,8 @@ from dashboards.i18n import (
     normalise_language,
     t,
 )
+from wastewater import access
+from wastewater.downloads import content_disposition
 
 BASE = "/dashboard"
 COOKIE = "ww_api_key"

@@ -24,7 +24,6 @@ import sqlalchemy as sa
 from dashboards import data as D
 from dashboards import figures as F
 from dashboards.html import esc, table
-from wastewater import access
 from dashboards.i18n import (
     analyte_name,
     format_date,
@@ -33,6 +32,7 @@ from dashboards.i18n import (
     normalise_language,
     t,
 )
+from wastewater import access
 
 #: Tertial number → (first month, last month), inclusive.
 TERTIALS = {1: (1, 4), 2: (5, 8), 3: (9, 12)}

@@ -92,7 +92,7 @@ class Level(str, enum.Enum):
         return self.value
 
 
-N, P, F, O = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
+N, P, F, OWN = Level.NONE, Level.PUBLIC, Level.FULL, Level.OWN
 
 #: resource → (description in Swedish, description in English)
 RESOURCES: dict[str, tuple[str, str]] = {
@@ -141,8 +141,8 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "exports":             (P, F, F, F, F, N),
     "report_public":       (P, P, P, P, P, N),
     "report_analyst":      (N, N, N, F, F, N),
-    "upload_metadata":     (N, N, O, F, F, N),
-    "raw_uploads":         (N, N, O, N, F, N),
+    "upload_metadata":     (N, N, OWN, F, F, N),
+    "raw_uploads":         (N, N, OWN, N, F, N),
     "upload_results":      (N, N, F, N, F, N),
     "upload_events":       (N, N, N, F, F, N),
     "upload_sites":        (N, N, N, N, F, N),
@@ -274,7 +274,8 @@ def site_is_public(population: Any, rule: PublicRule | None = None) -> bool:
 def visible_sites_frame(principal: Principal, sites: pd.DataFrame, rule: PublicRule | None = None
                         ) -> pd.DataFrame:
     """The rows of ``sites`` (``site, population, ...``) the principal may see, plus a ``public``
-    column (True when the public rule would show the site). Sorted by ``site``."""
+    column (True when the public rule would show the site). Sorted by ``site``.
+    """
     rule = rule or PublicRule()
     if sites.empty:
         return sites.assign(public=pd.Series(dtype=bool))
@@ -329,7 +330,8 @@ def visible_events(principal: Principal, events: pd.DataFrame, visible_sites: It
 def upload_visible(principal: Principal, meta: Mapping[str, Any], resource: str = "upload_metadata") -> bool:
     """May ``principal`` see this upload (``resource``: ``upload_metadata`` or ``raw_uploads``)?
     ``full``: yes; ``own``: only when the upload's ``uploader_key_id`` is the principal's key id
-    (two keys with the same display name never see each other's uploads)."""
+    (two keys with the same display name never see each other's uploads).
+    """
     lv = level(principal, resource)
     if lv is Level.FULL:
         return True
@@ -455,7 +457,8 @@ def public_weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = No
 def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1) -> pd.DataFrame:
     """Median and quartiles of ``value`` per weekday of the sample's start day (descriptive;
     the pattern EUDA summarises as weekday/weekend means, [EUDA2025]_); weekdays with fewer than
-    ``min_n`` values are left out. Columns ``weekday`` (0 = Monday), ``median, q25, q75, n``."""
+    ``min_n`` values are left out. Columns ``weekday`` (0 = Monday), ``median, q25, q75, n``.
+    """
     cols = ["weekday", "median", "q25", "q75", "n"]
     if daily.empty:
         return pd.DataFrame(columns=cols)
@@ -469,7 +472,8 @@ def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1
 
 def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None) -> pd.DataFrame:
     """Per-weekend ratios under the public rule: rows whose ``n_event_days`` is at least
-    ``rule.min_days_per_weekend`` (a ratio never rests on one day)."""
+    ``rule.min_days_per_weekend`` (a ratio never rests on one day).
+    """
     rule = rule or PublicRule()
     if effects is None or effects.empty:
         return pd.DataFrame() if effects is None else effects
@@ -490,7 +494,8 @@ PUBLIC_EFFECT_FIELDS = (
 
 def public_operation_effect(effect: Mapping[str, Any]) -> dict[str, Any]:
     """The public projection of an operation effect (:data:`PUBLIC_EFFECT_FIELDS`): no daily
-    dates or values (``excluded_dates``, model internals) leave the authorised view."""
+    dates or values (``excluded_dates``, model internals) leave the authorised view.
+    """
     return {k: effect[k] for k in PUBLIC_EFFECT_FIELDS if k in effect}
 
 

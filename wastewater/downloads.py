@@ -32,7 +32,8 @@ def safe_filename(name: str | None, default: str = "download") -> str:
 
 def content_disposition(filename: str | None, default: str = "download") -> str:
     """``attachment`` header for :func:`safe_filename` of ``filename``: an ASCII fallback plus the
-    RFC 6266/5987 ``filename*`` in UTF-8 (non-Latin-1 names would otherwise break the header)."""
+    RFC 6266/5987 ``filename*`` in UTF-8 (non-Latin-1 names would otherwise break the header).
+    """
     name = safe_filename(filename, default)
     ascii_name = "".join(c if 32 <= ord(c) < 127 else "_" for c in name) or default
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"

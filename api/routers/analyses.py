@@ -20,10 +20,10 @@ from fastapi import APIRouter, Depends, Query
 from api.deps import EngineDep, Principal, SettingsDep, require
 from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
-from wastewater import access
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
 from api.services import daily_series, records, repository, require_site, resolve_analyte, risk_calendar
+from wastewater import access
 from wastewater.jsonsafe import json_safe
 from wastewater.stats import alerts as _alerts
 from wastewater.stats import changepoints as _changepoints

@@ -20,8 +20,8 @@ from api.routers.common import (
 )
 from api.schemas import EventOut, PageOut, RiskWeekendOut
 from api.security import Principal
-from wastewater import access
 from api.services import records, repository, risk_calendar, visible_site_ids
+from wastewater import access
 
 router = APIRouter(tags=["events"])
 _EVENTS = Depends(require("events"))
@@ -30,7 +30,7 @@ _CALENDAR = Depends(require("calendar"))
 
 def visible_events(engine, settings, p: Principal) -> list[dict]:
     """Events the caller may see (:func:`wastewater.access.visible_events`): confidential ones
-    (police operations whose dates may be secret under OSL 18:1) only for analyst/admin; an
+    (police operations whose dates may be secret under OSL 18:1, [OSL2009]_) only for analyst/admin; an
     event naming sites is shown when it names at least one visible site, listing only those."""
     df = repository().load_events(engine, include_confidential=p.sees_confidential)
     if df.empty:
@@ -68,9 +68,10 @@ def list_events(request: Request, engine: EngineDep, settings: SettingsDep, page
 @router.get("/calendar/risk-weekends", response_model=list[RiskWeekendOut],
             summary="Swedish risk, payday and long weekends of a year", responses=responses(401, 422))
 def risk_weekends(engine: EngineDep, settings: SettingsDep,
-                  year: Annotated[int | None, Query(ge=1990, le=2100, description="Calendar year (default: this year).")] = None,
+                  year: Annotated[int | None, Query(ge=1990, le=2100,
+                                                    description="Calendar year (default: this year).")] = None,
                   p: Principal = _CALENDAR):
-    """Computed by `wastewater.riskweekends.risk_weekends` (sweden-context.md §1.3); the kommun's
+    """Computed by `wastewater.riskweekends.risk_weekends` ([Holidays0109]_); the kommun's
     own dates, uploaded as events of kind `risk_weekend` (named in `description`), replace or
     extend the computed ones — only events the caller may see (for the public: none naming only
     catchments under `min_public_population`)."""

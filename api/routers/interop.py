@@ -15,13 +15,13 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.csvout import neutralise
-from wastewater import access
 from api.deps import EngineDep, Principal, SettingsDep, require
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
 from api.routers.uploads import _read_limited
 from api.schemas import UploadOut
 from api.services import require_site, resolve_analyte
+from wastewater import access
 from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["reference"])

@@ -216,8 +216,7 @@ def test_policy_dependencies_match_the_table(clients):
     expected = {}
     for m, p, _req, _kw, res, *_ in API_ROUTES:
         expected.setdefault((m, p), set()).add(res)
-    from api.routers import (analyses, catalogue, events, interop, keys, meta, reference, results, series,
-                             sites, uploads)
+    from api.routers import analyses, catalogue, events, interop, keys, meta, reference, results, series, sites, uploads
 
     n = 0
     for mod in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop, keys):

@@ -393,7 +393,8 @@ the ``Daily mean``)."""
 def suppress_for_public(rows: list[dict[str, Any]], min_days: int | None = None) -> list[dict[str, Any]]:
     """Copy of ``rows`` with :data:`PUBLIC_SUPPRESSED` set to NaN (written as blank cells); the
     ``Daily mean`` too when fewer than ``min_days`` of the seven days were measured (default
-    :data:`wastewater.access.MIN_DAYS_PER_PUBLIC_WEEK`, the public rule)."""
+    :data:`wastewater.access.MIN_DAYS_PER_PUBLIC_WEEK`, the public rule).
+    """
     from wastewater.access import MIN_DAYS_PER_PUBLIC_WEEK
 
     need = MIN_DAYS_PER_PUBLIC_WEEK if min_days is None else min_days
