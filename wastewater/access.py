@@ -39,9 +39,6 @@ A revoked (or unknown) key gets ``none`` everywhere except the service metadata:
 answers 401; the dashboard, which must stay usable, shows the public view with a notice.
 
 Pure Python/pandas; no web framework here (the API maps :class:`AccessDenied` to 401/403).
-
-.. [Hall2012] see wastewater/data/references.md
-.. [Prichard2014] see wastewater/data/references.md
 """
 
 from __future__ import annotations
