@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         20 * 1024 * 1024, gt=0, description="Largest accepted upload body [bytes] (default 20 MiB)."
     )
+    max_upload_uncompressed_bytes: int = Field(
+        200 * 1024 * 1024, gt=0,
+        description="Largest sum of an .xlsx archive's uncompressed members [bytes] (zip bombs: 413).")
+    max_upload_compression_ratio: float = Field(
+        200.0, gt=1, description="Largest uncompressed/compressed ratio of one .xlsx member over 1 MiB.")
+    max_upload_rows: int = Field(1_000_000, gt=0, description="Most lines of an uploaded CSV file.")
+    upload_time_limit_seconds: float = Field(
+        120.0, gt=0, description="Wall time allowed to check one upload [s]; slower files get 422.")
+    max_upload_parse_memory_bytes: int = Field(
+        2048 * 1024 * 1024, gt=0, description="Memory the parsing process may add [bytes]; more gets 413.")
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed by CORS; empty (default) = no CORS headers at all.",

@@ -101,6 +101,16 @@ def _scope_errors(p: Principal, kind: str, frame) -> list[dict]:
     return errs
 
 
+def upload_limits(settings):
+    """The deployment's upload limits (:class:`wastewater.upload_guard.UploadLimits`)."""
+    from wastewater.upload_guard import UploadLimits
+
+    return UploadLimits(max_uncompressed_bytes=settings.max_upload_uncompressed_bytes,
+                        max_compression_ratio=settings.max_upload_compression_ratio,
+                        max_rows=settings.max_upload_rows, max_seconds=settings.upload_time_limit_seconds,
+                        max_parse_memory_bytes=settings.max_upload_parse_memory_bytes)
+
+
 def _known_sites(engine) -> set[str]:
     df = repository().load_sites(engine)
     return set(df["site"]) if len(df) else set()
@@ -131,16 +141,34 @@ async def upload(
     """Answers with the validation report: rows accepted and every problem with its line
     (1-based, header = 1), column and message. `422` when the file is rejected; `200` with
     `duplicate=true` when the same bytes were uploaded before (nothing is stored twice)."""
-    from wastewater.ingest import parse_upload
+    from starlette.concurrency import run_in_threadpool
+
     from wastewater.storage.service import store_parsed
+    from wastewater.upload_guard import UploadRefused, parse_guarded
 
     if kind != "auto":
         _check_kind(p, kind)
     data = await _read_limited(file, settings.max_upload_bytes)
     if not data:
-        raise ApiError(422, "upload rejected", [item("empty_file", "the file is empty", line=1)])
-    parsed = parse_upload(data, None if kind == "auto" else kind, known_sites=_known_sites(engine),
-                          filename=file.filename)
+        raise ApiError(422, "upload rejected", [item(
+            "empty_file", "the file is empty; choose the file with your results / filen är tom; välj filen "
+            "med era resultat", line=1)])
+    # parsing and storing run off the event loop (reads and /health stay responsive); the parse
+    # itself in a separate process with size, ratio, row, time and memory limits
+    known = await run_in_threadpool(_known_sites, engine)
+    try:
+        parsed = await run_in_threadpool(parse_guarded, data, None if kind == "auto" else kind,
+                                         known_sites=known, filename=file.filename,
+                                         limits=upload_limits(settings))
+    except UploadRefused as exc:
+        raise ApiError(exc.status, "upload too large" if exc.status == 413 else "upload rejected",
+                       [item(exc.code, f"{exc.message_en} / {exc.message_sv}", **exc.extra)]) from exc
+    if parsed.kind in KIND_RESOURCE and parsed.report.rows_total == 0:
+        line = 1
+        raise ApiError(422, "upload rejected", [item(
+            "header_only", "the file has a header but no data rows; nothing was stored – add the rows "
+            "below the header / filen har en rubrikrad men inga datarader; inget sparades – lägg till "
+            "raderna under rubrikraden", line=line)])
     if kind == "auto":
         if parsed.kind not in KIND_RESOURCE:
             raise ApiError(422, "upload rejected", issues_to_errors(parsed.report)
@@ -149,8 +177,9 @@ async def upload(
     scope_errs = _scope_errors(p, parsed.kind, parsed.frame)
     if scope_errs:
         raise ApiError(403, "forbidden", scope_errs)
-    out = store_parsed(engine, data, parsed, filename=file.filename, uploader=p.name,
-                       uploader_key_id=p.key_id, dry_run=dry_run, on_error=on_error)
+    out = await run_in_threadpool(lambda: store_parsed(
+        engine, data, parsed, filename=file.filename, uploader=p.name, uploader_key_id=p.key_id,
+        dry_run=dry_run, on_error=on_error))
     body = json_safe(out.to_dict())
     body["ok"] = bool(out.stored or out.duplicate or (out.dry_run and out.report.ok)
                       or (out.dry_run and on_error == "skip" and out.report.rows_accepted > 0))
@@ -161,9 +190,18 @@ async def upload(
         body["message"] = details.get("duplicate_message") or (
             f"identical file already stored as upload {out.upload_id}; nothing was stored again")
     if out.rejected or (out.dry_run and not body["ok"]):
+        errors = [e for e in issues_to_errors(out.report) if e.get("severity") == "error"]
+        details = getattr(out.report, "details", None) or {}
+        if details.get("issues_total"):
+            counts = ", ".join(f"{c}: {n}" for c, n in details["issue_counts"].items())
+            errors.append(item(
+                "issues_truncated",
+                f"{details['issues_total']} problems in all, the first {details['issues_listed']} are listed; "
+                f"per code: {counts} / {details['issues_total']} problem totalt, de första "
+                f"{details['issues_listed']} visas; per kod: {counts}", counts=details["issue_counts"]))
         return JSONResponse(
             {"ok": False, "status": 422, "error": "upload rejected",
-             "errors": [e for e in issues_to_errors(out.report) if e.get("severity") == "error"],
+             "errors": errors,
              **{k: v for k, v in body.items() if k != "ok"}},
             status_code=422,
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -108,6 +109,11 @@ def empty_frame(kind: str) -> pd.DataFrame:
 # Context: issue collection
 
 
+#: Issues listed one by one per file; beyond this only their number per code is kept (and the
+#: costly "did you mean" hints are skipped), so a file with 100 000 bad rows answers fast.
+MAX_LISTED_ISSUES = 1000
+
+
 @dataclass
 class FileContext:
     """State shared by the validators of one file."""
@@ -120,6 +126,13 @@ class FileContext:
     issues: list[Issue] = field(default_factory=list)
     layout: str | None = None  # results only: long or wide
     column_index: dict[str, int] = field(default_factory=dict)  # canonical -> position
+    max_issues: int = MAX_LISTED_ISSUES
+    issue_counts: Counter[str] = field(default_factory=Counter)  # every issue by code, listed or not
+
+    @property
+    def capped(self) -> bool:
+        """True once :attr:`max_issues` issues are listed (later ones are only counted)."""
+        return len(self.issues) >= self.max_issues
 
     # issue helpers ---------------------------------------------------------------------
     def add(
@@ -133,6 +146,9 @@ class FileContext:
         message_sv: str | None = None,
     ) -> None:
         """Record an issue; ``message_sv`` is the Swedish text of ``message`` (optional)."""
+        self.issue_counts[code] += 1
+        if self.capped:
+            return
         self.issues.append(make_issue(line, column, code, message, value, message_sv=message_sv))
 
     def header_name(self, canonical: str) -> str:

@@ -400,6 +400,11 @@ def validate_table(
     else:
         frame, total = validate_results(ctx, layout)
         details["layout"] = ctx.layout
+    n_all = sum(ctx.issue_counts.values())
+    if n_all > len(ctx.issues):  # the list is capped: say how many of each code there are
+        details["issues_listed"] = len(ctx.issues)
+        details["issues_total"] = n_all
+        details["issue_counts"] = dict(sorted(ctx.issue_counts.items()))
     return frame, ctx.issues, total + n_ragged, details
 
 
