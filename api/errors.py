@@ -168,10 +168,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(wx.StorageUnavailable)
     async def _storage(request: Request, exc: wx.StorageUnavailable) -> JSONResponse:
+        # the exception names the database (URL, host, user): logged, never sent to the caller
+        log.warning("storage unavailable on %s %s: %s", request.method, request.url.path, exc)
         return envelope(
             503,
             "database unavailable",
-            [item("storage_unavailable", f"{exc}. Nothing was written; retry later.")],
+            [item("storage_unavailable", "the database is unavailable or not migrated; nothing was written, "
+                  "retry later / databasen går inte att nå eller saknar schema; inget sparades, försök "
+                  "igen senare")],
             {"Retry-After": "30"},
         )
 

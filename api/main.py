@@ -14,7 +14,7 @@ from fastapi_offline import FastAPIOffline
 from api import errors
 from api.config import Settings
 from api.examples import add_parameter_examples
-from api.middleware import BodySizeLimit
+from api.middleware import BodySizeLimit, SecurityHeaders
 from api.query import reject_unknown_query
 
 API_PREFIX = "/api/v1"
@@ -81,6 +81,8 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
 
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_upload_bytes)
+    # outermost: every answer, including 413 and errors, carries the security headers
+    app.add_middleware(SecurityHeaders, docs_paths=(f"{API_PREFIX}/docs", f"{API_PREFIX}/redoc"))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

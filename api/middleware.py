@@ -94,3 +94,52 @@ class BodySizeLimit:
             }
         )
         await send({"type": "http.response.body", "body": raw})
+
+
+#: Content-Security-Policy of every response: scripts and everything else only from this server
+#: (plotly.js and the figure script are static files, no inline script); inline *styles* are
+#: allowed because plotly.js writes its own style rules; no framing (clickjacking of the login
+#: and upload forms), no plugins, forms post only here.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+       "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+#: The interactive API docs (Swagger UI, ReDoc) are served from this server's own copies of their
+#: bundles (fastapi-offline) with FastAPI's inline bootstrap script, so only that inline script
+#: is added; nothing is loaded from another host.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+            "object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
+SECURITY_HEADERS = {
+    b"x-content-type-options": b"nosniff",
+    b"x-frame-options": b"DENY",
+    b"referrer-policy": b"no-referrer",
+    b"cross-origin-opener-policy": b"same-origin",
+    b"permissions-policy": b"camera=(), microphone=(), geolocation=()",
+}
+
+
+class SecurityHeaders:
+    """Add the security headers to every response (a route may set its own CSP, e.g. the report
+    with the hashes of its inline scripts; it is then kept)."""
+
+    def __init__(self, app, docs_paths: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        csp = (DOCS_CSP if scope.get("path", "") in self.docs_paths else CSP).encode()
+
+        async def with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                present = {k.lower() for k, _ in headers}
+                for k, v in ((b"content-security-policy", csp), *SECURITY_HEADERS.items()):
+                    if k not in present:
+                        headers.append((k, v))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -895,7 +895,13 @@ def report_page(request: Request) -> HTMLResponse:
         principal = viewer.principal if view == "analyst" else access.PUBLIC
         html = build_report(viewer.engine, int(year), int(tertial), lang=lang,
                             principal=principal, settings=viewer.settings)
-        headers = {}
+        from dashboards.report import script_hashes
+
+        # the report inlines plotly.js and the figure script: allow exactly those two
+        headers = {"Content-Security-Policy": (
+            f"default-src 'self'; script-src {' '.join(script_hashes())}; style-src 'self' 'unsafe-inline'; "
+            "img-src 'self' data: blob:; font-src 'self' data:; object-src 'none'; base-uri 'self'; "
+            "form-action 'self'; frame-ancestors 'none'")}
         if q.get("download"):
             headers["Content-Disposition"] = content_disposition(
                 f"uppfoljning_{int(year)}_T{tertial}_{lang}_{view}.html")

@@ -35,6 +35,6 @@ def load_demo(engine: sa.Engine, samples_dir: Path = SAMPLES, euda_dir: Path | N
         from wastewater.interop.store import import_euda
 
         res = import_euda(engine, Path(euda_dir) / "ww2025-all-data.csv",
-                          Path(euda_dir) / "ww2025-site-info-table.csv")
+                          Path(euda_dir) / "ww2025-site-info-table.csv", actor="demo")
         counts["euda"] = int(res.get("values", 0))
     return counts

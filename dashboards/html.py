@@ -59,6 +59,7 @@ def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboa
 <link rel="stylesheet" href="{base}/static/dashboard.css">
 <script src="{base}/static/plotly.min.js"></script>
 <script src="{base}/static/dashboard-narrow.js" defer></script>
+<script src="{base}/static/figures.js" defer></script>
 {head_extra}
 </head>
 <body>

@@ -473,7 +473,7 @@ def _demo_euda(engine: Engine, folder: Path) -> None:
                       "reference data not imported.[/]")
         return
     try:
-        counts = import_euda(engine, all_data, site_info, source=EUDA_DEMO_SOURCE)
+        counts = import_euda(engine, all_data, site_info, source=EUDA_DEMO_SOURCE, actor="cli:demo")
     except StorageUnavailable as exc:
         raise _fail_storage(exc) from exc
     console.print(f"[green]EUDA reference data {EUDA_DEMO_SOURCE}: {counts['sites']} sites, "
@@ -591,7 +591,8 @@ def euda_import(
 
     engine = _engine(ctx)
     try:
-        counts = import_euda(engine, all_data, site_info, source=source)
+        counts = import_euda(engine, all_data, site_info, source=source,
+                             actor=f"cli:{_default_uploader()}")
     except StorageUnavailable as exc:
         raise _fail_storage(exc) from exc
     except (ValueError, KeyError) as exc:
@@ -1005,11 +1006,13 @@ def keys_revoke(
     """Revoke a key at once; it stays listed for the audit trail. Exit code 1 when the id is
     unknown or already revoked.
     """
-    from api.security import revoke_key
+    from api.security import LastAdminKey, revoke_key
 
     engine = _engine(ctx)
     try:
         done = revoke_key(engine, key_id, actor=f"cli:{_default_uploader()}")
+    except LastAdminKey as exc:
+        raise _refuse(f"{exc.message_en} / {exc.message_sv}") from exc
     finally:
         engine.dispose()
     if not done:

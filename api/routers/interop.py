@@ -13,6 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.csvout import neutralise
 from api.deps import EngineDep, Principal, SettingsDep, require
@@ -130,8 +131,9 @@ async def import_odm(
         raise ApiError(422, "import rejected", [item("unreadable_csv", f"an ODM table is not UTF-8 CSV: {exc}",
                                                      column="files")]) from exc
     try:
-        outs = import_odm_tables(engine, tables, source=source, uploader=p.name, allowed_sites=p.sites,
-                                 sites_writable=access.may(p, "upload_sites"))
+        outs = await run_in_threadpool(lambda: import_odm_tables(  # off the event loop
+            engine, tables, source=source, uploader=p.name, allowed_sites=p.sites,
+            sites_writable=access.may(p, "upload_sites")))
     except PermissionError as exc:
         raise ApiError(403, "forbidden", [item("role", str(exc), column="files")]) from exc
     except KeyError as exc:

@@ -19,14 +19,28 @@ router = APIRouter(tags=["meta"])
     responses=responses(503),
 )
 def health(engine: EngineDep) -> Health:
-    """`200 {"ok": true, "database": "ok"}` when `SELECT 1` succeeds, else 503."""
+    """`200 {"ok": true, "database": "ok"}` when the database answers *and* its schema is at the
+    newest migration; otherwise 503 (degraded): unreachable, no schema, or an older schema
+    (run `wastewater db upgrade`). The body never names the database, host or user."""
+    from wastewater.storage.database import current_revision, head_revision
+
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
+        rev = current_revision(engine)
     except Exception as exc:
         raise ApiError(503, "database unavailable",
-                       [item("storage_unavailable", f"database ping failed: {type(exc).__name__}")],
+                       [item("storage_unavailable", "the database does not answer; retry later / databasen "
+                             "svarar inte; försök igen senare")],
                        {"Retry-After": "30"}) from exc
+    head = head_revision()
+    if rev != head:
+        code = "schema_missing" if rev is None else "schema_outdated"
+        what = ("the database has no schema" if rev is None else f"the schema is at revision {rev}, not {head}")
+        vad = ("databasen saknar schema" if rev is None else f"schemat är på revision {rev}, inte {head}")
+        raise ApiError(503, "degraded", [item(code, f"{what}; run `wastewater db upgrade` / {vad}; kör "
+                                                    "`wastewater db upgrade`", revision=rev, head=head)],
+                       {"Retry-After": "30"})
     return Health(ok=True, database="ok")
 
 

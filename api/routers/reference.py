@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import (
     EngineDep,
@@ -28,7 +29,6 @@ from api.routers.common import (
 )
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut, ReferenceOut
-from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 from wastewater.interop import euda as euda_lib
 from wastewater.interop import odm
@@ -218,11 +218,10 @@ async def euda_import(
     a = await _read_limited(all_data, settings.max_upload_bytes)
     s = await _read_limited(site_info, settings.max_upload_bytes)
     try:
-        counts = import_euda(engine, a, s, source=source)
+        # parsing and storing off the event loop; the audit row is written in the same transaction
+        counts = await run_in_threadpool(lambda: import_euda(engine, a, s, source=source, actor=p.name))
     except (ValueError, KeyError) as exc:
         raise ApiError(422, "import rejected", [item(type(exc).__name__, str(exc))]) from exc
-    audit(engine, p.name, "euda_imported", f"reference/{source}",
-          {"all_data": all_data.filename, "site_info": site_info.filename, **dict(counts)})
     return {"ok": True, "source": source, **dict(counts)}
 
 

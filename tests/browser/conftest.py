@@ -98,8 +98,14 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="sv-SE")
     pg = context.new_page()
     pg.set_default_timeout(30_000)
+    # every response carries a strict CSP: any script or style it blocks fails the test
+    csp_errors: list[str] = []
+    pg.on("console", lambda m: csp_errors.append(m.text)
+          if m.type == "error" and "Content Security Policy" in m.text else None)
+    pg.on("pageerror", lambda e: csp_errors.append(f"page error: {e}"))
     yield pg
     context.close()
+    assert csp_errors == [], csp_errors
 
 
 def shot(page, name: str) -> Path:

@@ -25,10 +25,14 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     options = page.locator("#ctl-site option").all_inner_texts()
     assert len(options) == 2 and not any("SE-KAT-PS1" in o for o in options)
     assert page.get_by_test_id("role").inner_text() == "public"
-    # plotly.js (and the narrow-screen chart tweaks) come from our server, never a CDN
+    # plotly.js, the figure script and the narrow-screen chart tweaks come from our server,
+    # never a CDN; no inline script
     srcs = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
-    assert srcs == [demo_server["url"] + "/dashboard/static/plotly.min.js",
-                    demo_server["url"] + "/dashboard/static/dashboard-narrow.js"]
+    assert sorted(srcs) == sorted(demo_server["url"] + f"/dashboard/static/{name}"
+                                  for name in ("plotly.min.js", "figures.js", "dashboard-narrow.js"))
+    assert page.eval_on_selector_all("script:not([src])", "els => els.length") == 0
+    csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
     # Swedish y-axis title with unit and the weekday profile
     assert "mg/dygn/1000 inv." in page.locator("#plot-trend .g-ytitle").text_content()
     _plot_ready(page, "#plot-weekday")

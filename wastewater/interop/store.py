@@ -43,7 +43,7 @@ def _none(v: Any) -> Any:
 
 
 def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
-                source: str = "EUDA-2025") -> dict[str, int]:
+                source: str = "EUDA-2025", actor: str = "system") -> dict[str, int]:
     """
     Load an EUDA release into the reference tables, replacing any earlier import of ``source``.
 
@@ -55,6 +55,9 @@ def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
         ``ww2025-all-data.csv`` and ``ww2025-site-info-table.csv``.
     source : str, default "EUDA-2025"
         Label of the release; rows of other sources are untouched.
+    actor : str, default "system"
+        Who imports (key name, ``cli:user``, ``demo``): the ``euda_imported`` row of
+        ``audit_log``, written in the same transaction (every write is audited).
 
     Returns
     -------
@@ -112,9 +115,18 @@ def import_euda(engine: Engine, all_data: Source, site_info: Source, *,
             conn.execute(reference_values.insert(), value_rows[i:i + _CHUNK])
         for i in range(0, len(mean_rows), _CHUNK):
             conn.execute(reference_means.insert(), mean_rows[i:i + _CHUNK])
-    return {"sites": len(site_rows), "values": len(value_rows), "means": len(mean_rows),
-            "censored": int(long["censored"].sum()),
-            "missing": int(long["value_mg_per_day_per_1000"].isna().sum())}
+        counts = {"sites": len(site_rows), "values": len(value_rows), "means": len(mean_rows),
+                  "censored": int(long["censored"].sum()),
+                  "missing": int(long["value_mg_per_day_per_1000"].isna().sum())}
+        import datetime as _dt
+        import json as _json
+
+        from wastewater.storage.tables import audit_log
+
+        conn.execute(audit_log.insert().values(
+            at=_dt.datetime.now(_dt.UTC), actor=str(actor)[:200], action="euda_imported",
+            target=f"reference/{source}"[:256], detail_json=_json.dumps(counts)))
+    return counts
 
 
 def load_reference(engine: Engine, *, source: str | None = None, country: str | None = None,
