@@ -151,9 +151,8 @@ def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str
     Reads only this site (its row, its populations when the caller is anonymous, the
     series' version): no list of all sites. Same rules as :func:`sites_frame`.
     """
-    from wastewater.storage.series import site_series_state
-
     from wastewater import access
+    from wastewater.storage.series import site_series_state
 
     public = access.level(p, "sites") is access.Level.PUBLIC
     state = site_series_state(engine, site, analyte, with_population=public)
