@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from fastapi import APIRouter
 
@@ -10,6 +12,14 @@ from api.errors import ApiError, item, responses
 from api.schemas import Health, Version
 
 router = APIRouter(tags=["meta"])
+
+
+@functools.lru_cache(maxsize=1)
+def _head_revision() -> str:
+    """The newest migration shipped with the package (read once: it cannot change while running)."""
+    from wastewater.storage.database import head_revision
+
+    return head_revision()
 
 
 @router.get(
@@ -22,7 +32,7 @@ def health(engine: EngineDep) -> Health:
     """`200 {"ok": true, "database": "ok"}` when the database answers *and* its schema is at the
     newest migration; otherwise 503 (degraded): unreachable, no schema, or an older schema
     (run `wastewater db upgrade`). The body never names the database, host or user."""
-    from wastewater.storage.database import current_revision, head_revision
+    from wastewater.storage.database import current_revision
 
     try:
         with engine.connect() as conn:
@@ -33,7 +43,7 @@ def health(engine: EngineDep) -> Health:
                        [item("storage_unavailable", "the database does not answer; retry later / databasen "
                              "svarar inte; försök igen senare")],
                        {"Retry-After": "30"}) from exc
-    head = head_revision()
+    head = _head_revision()
     if rev != head:
         code = "schema_missing" if rev is None else "schema_outdated"
         what = ("the database has no schema" if rev is None else f"the schema is at revision {rev}, not {head}")
