@@ -29,6 +29,7 @@ from api.routers.common import (
 )
 from api.routers.uploads import _read_limited
 from api.schemas import PageOut, ReferenceOut
+from api.security import audit
 from api.services import records, repository, resolve_analyte, visible_site_ids
 from wastewater.interop import euda as euda_lib
 from wastewater.interop import odm
@@ -91,6 +92,7 @@ def euda_means(
     site_id: Annotated[str | None, Query(max_length=64, description="EUDA site id.")] = None,
     source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
     format: FormatQ = "json", dialect: DialectQ = "machine",
+    p: Principal = _REFERENCE,
 ):
     """`daily_mean`, `weekday_mean`, `weekend_mean` are EUDA's figures **as published**
     [mg/day/1000 inhabitants], with the days they cover in that year (`weekday_days`,
@@ -119,6 +121,7 @@ def euda_changes(
     country: Annotated[str | None, Query(max_length=64)] = None,
     source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
     format: FormatQ = "json", dialect: DialectQ = "machine",
+    p: Principal = _REFERENCE,
 ):
     """From the published daily means: `change_percent` = (current − previous)/previous × 100 [%]
     and `change_class` `increase` (≥ +10 %), `decrease` (≤ −10 %), `stable` or
@@ -141,6 +144,7 @@ def euda_trend(
     first_year: Annotated[int, Query(ge=2000, le=2100)] = 2011,
     last_year: Annotated[int, Query(ge=2000, le=2100)] = 2024,
     source: Annotated[str | None, Query(max_length=32, description="Release label; default the newest.")] = None,
+    p: Principal = _REFERENCE,
 ) -> dict:
     """Yearly mean of the published daily means of the fixed cohort of sites that have a value in
     every year of the range (EUDA's aggregated trend; 2011–2024 benzoylecgonine: 7 sites)."""
@@ -167,6 +171,7 @@ def reference_series(
     source: Annotated[str | None, Query(max_length=32)] = None,
     start: FromQ = None, end: ToQ = None,
     format: FormatQ = "json", dialect: DialectQ = "machine",
+    p: Principal = _REFERENCE,
 ):
     """Monthly (or weekly) loads as the national programme published them
     [mg/day/1000 people], with the published 95 % interval (`lo95_…`, `hi95_…`), standard error,
