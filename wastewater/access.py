@@ -346,7 +346,7 @@ def whole_week_bounds(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Ti
     >>> whole_week_bounds(dt.date(2025, 3, 5), dt.date(2025, 3, 5))
     (datetime.date(2025, 3, 3), datetime.date(2025, 3, 9))
     """
-    def day(v):
+    def day(v: Any) -> dt.date | None:
         return None if v is None else pd.Timestamp(v).date()
 
     s, e = day(start), day(end)

@@ -111,7 +111,7 @@ _ctx_lock = threading.Lock()
 _ctx: Any = None
 
 
-def _context():
+def _context() -> Any:
     """A forkserver context whose server has the ingest layer (pandas …) imported once."""
     global _ctx
     with _ctx_lock:
@@ -133,7 +133,7 @@ def _vm_size_bytes() -> int:
     return 0
 
 
-def _child(conn, data: bytes, kind: str | None, known_sites: list[str] | None, filename: str | None,
+def _child(conn: Any, data: bytes, kind: str | None, known_sites: list[str] | None, filename: str | None,
            max_memory: int) -> None:  # pragma: no cover - runs in the child process
     try:
         import resource
@@ -162,7 +162,7 @@ def _child(conn, data: bytes, kind: str | None, known_sites: list[str] | None, f
 
 
 def parse_guarded(data: bytes, kind: str | None = None, *, known_sites: Iterable[str] | None = None,
-                  filename: str | None = None, limits: UploadLimits | None = None):
+                  filename: str | None = None, limits: UploadLimits | None = None) -> Any:
     """:func:`wastewater.ingest.parse_upload` after :func:`check_upload`, in a separate process
     with ``limits.max_seconds`` of wall time and ``limits.max_parse_memory_bytes`` of extra memory.
 
