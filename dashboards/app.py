@@ -777,7 +777,7 @@ def alerts_page(request: Request) -> HTMLResponse:
     viewer, notice = _viewer(request)
     lang = _lang(request)
     body = [f"<p>{esc(t('alerts_intro', lang))}</p>"]
-    if viewer.is_public:
+    if not access.may(viewer.principal, "alerts"):
         body.append(_notice(t("alerts_needs_key", lang)) +
                     f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
         return _html(page(title=t("alerts_title", lang), body="".join(body), lang=lang,
@@ -796,7 +796,7 @@ def alerts_page(request: Request) -> HTMLResponse:
         caption = t("alerts_caption", lang, site=_site_label(sites, site))
         body.append(_alerts_table(alerts, lang, site, caption) if alerts
                     else _notice(t("alerts_none", lang)))
-    if viewer.role == "admin":
+    if access.may(viewer.principal, "alert_admin"):
         from wastewater.storage.alerts import load_deliveries
 
         failed = load_deliveries(viewer.engine, status="failed")
@@ -820,7 +820,7 @@ def alert_action(request: Request, alert_id: int, action: Annotated[str, Form()]
 
     viewer, _ = _viewer(request)
     lang = _lang(request)
-    if viewer.is_public or action not in ALERT_ACTIONS:
+    if not access.may(viewer.principal, "alerts") or action not in ALERT_ACTIONS:
         return _html(page(title=t("alerts_title", lang), body=_notice(t("alerts_needs_key", lang)),
                           lang=lang, active="alerts", role=viewer.role), status=403)
     mine = [a for a in _visible_alerts(viewer, None) if a["alert_id"] == alert_id]

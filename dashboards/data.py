@@ -164,6 +164,7 @@ def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer
     ``n_censored``.
     """
     from wastewater.access import PublicRule, public_week_filter
+    from wastewater.analysis import weekly_means
 
     meta = dict(daily.attrs)
     days = daily.rename(columns=_BOUND_OF)

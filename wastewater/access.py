@@ -118,6 +118,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "upload_sites": ("ladda upp platser och befolkning", "upload sites and populations"),
     "import_odm": ("importera PHES-ODM", "import PHES-ODM"),
     "import_euda": ("importera EUDA-data", "import EUDA data"),
+    "alerts": ("larm: lista, kvittering och egna prenumerationer – visar enskilda dygn",
+               "alerts: list, acknowledgement and own subscriptions – they show single days"),
+    "alert_admin": ("larmleveranser och prenumerationer för adresser utan nyckel",
+                    "alert deliveries and subscriptions for addresses without a key"),
     "keys": ("API-nycklar", "API keys"),
     "audit": ("granskningslogg", "audit log"),
 }
@@ -145,6 +149,8 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "upload_sites":        (N, N, N, N, F, N),
     "import_odm":          (N, N, N, F, F, N),
     "import_euda":         (N, N, N, N, F, N),
+    "alerts":              (N, F, F, F, F, N),
+    "alert_admin":         (N, N, N, N, F, N),
     "keys":                (N, N, N, N, F, N),
     "audit":               (N, N, N, N, F, N),
 }

@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
 
-from api.deps import EngineDep, PageDep, Principal, paginate, require_rank, require_roles
+from api.deps import EngineDep, PageDep, Principal, paginate, require
 from api.errors import ApiError, item, responses
 from api.schemas import PageOut
+from wastewater import access
 
 router = APIRouter(prefix="/alerts", tags=["alerts"])
-Reader = Depends(require_rank(1, "read alerts (they use single-day values)"))
-Admin = Depends(require_roles("admin", what="see deliveries"))
+Reader = Depends(require("alerts"))
+Admin = Depends(require("alert_admin"))
 ERRS = responses(401, 403, 404, 422, 503)
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Alert id.")]
 
@@ -144,7 +145,7 @@ def deliveries(
 def subscriptions(request: Request, engine: EngineDep, page: PageDep, p: Principal = Reader):
     from wastewater.storage.alerts import list_subscriptions
 
-    rows = list_subscriptions(engine, key_id=None if p.role == "admin" else (p.key_id or "-"))
+    rows = list_subscriptions(engine, key_id=None if access.may(p, "alert_admin") else (p.key_id or "-"))
     return paginate(request, rows, page)
 
 
@@ -157,9 +158,9 @@ def subscribe(engine: EngineDep, body: SubscriptionIn, p: Principal = Reader):
     operations)."""
     from wastewater.storage.alerts import add_subscription
 
-    if body.role is not None and p.role != "admin":
+    if body.role is not None and not access.may(p, "alert_admin"):
         raise ApiError(403, "forbidden", [item("role", "only admin keys may set `role`", column="role")])
-    keyless = p.role == "admin" and (body.role is not None or p.key_id is None)
+    keyless = access.may(p, "alert_admin") and (body.role is not None or p.key_id is None)
     try:
         sid = add_subscription(
             engine, channel=body.channel, target=body.target, secret=body.secret,
@@ -178,7 +179,7 @@ def unsubscribe(engine: EngineDep,
     from wastewater.storage.alerts import deactivate_subscription, list_subscriptions
 
     mine = {s["subscription_id"] for s in list_subscriptions(
-        engine, key_id=None if p.role == "admin" else (p.key_id or "-"))}
+        engine, key_id=None if access.may(p, "alert_admin") else (p.key_id or "-"))}
     if subscription_id not in mine or not deactivate_subscription(engine, subscription_id, actor=p.name):
         raise ApiError(404, "not found", [item("unknown_subscription",
                                                f"no subscription {subscription_id} of this key")])

@@ -189,6 +189,15 @@ API_ROUTES = [
     ("get", "/keys", "/keys", {}, "keys", {200}, ok),
     ("delete", "/keys/{key_id}", "/keys/{throwaway}", {}, "keys", {200}, ok),
     ("get", "/audit", "/audit", {}, "audit", {200}, ok),
+    ("get", "/alerts", "/alerts", {}, "alerts", {200}, ok),
+    ("post", "/alerts/{alert_id}/acknowledge", "/alerts/999999/acknowledge", {}, "alerts", {404}, ok),
+    ("post", "/alerts/{alert_id}/dismiss", "/alerts/999999/dismiss", {}, "alerts", {404}, ok),
+    ("post", "/alerts/{alert_id}/reopen", "/alerts/999999/reopen", {}, "alerts", {404}, ok),
+    ("get", "/alerts/deliveries", "/alerts/deliveries", {}, "alert_admin", {200}, ok),
+    ("get", "/alerts/subscriptions", "/alerts/subscriptions", {}, "alerts", {200}, ok),
+    ("post", "/alerts/subscriptions", "/alerts/subscriptions",
+     {"json": {"channel": "email", "target": "matrix-{uuid}@example.org"}}, "alerts", {201}, ok),
+    ("delete", "/alerts/subscriptions/{subscription_id}", "/alerts/subscriptions/999999", {}, "alerts", {404}, ok),
 ]
 
 
@@ -222,10 +231,24 @@ def test_policy_dependencies_match_the_table(clients):
     expected = {}
     for m, p, _req, _kw, res, *_ in API_ROUTES:
         expected.setdefault((m, p), set()).add(res)
-    from api.routers import analyses, catalogue, events, interop, keys, meta, reference, results, series, sites, uploads
+    from api.routers import (
+        alerts,
+        analyses,
+        catalogue,
+        events,
+        interop,
+        keys,
+        meta,
+        reference,
+        results,
+        series,
+        sites,
+        uploads,
+    )
 
     n = 0
-    for mod in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop, keys):
+    for mod in (meta, sites, catalogue, results, series, events, analyses, uploads, reference, interop, keys,
+                alerts):
         for route in mod.router.routes:
             if not isinstance(route, APIRoute):
                 continue
@@ -340,6 +363,15 @@ def d_upload_post(role, lv, r):
         assert "upload-issues" in r.text or "Inga fel" in r.text or "1" in r.text
 
 
+def d_alerts(role, lv, r):
+    """The alerts page asks for a key exactly when the role may not read alerts."""
+    assert ("visas bara med en API-nyckel" in r.text) == (lv is Level.NONE)
+
+
+def d_alert_post(role, lv, r):
+    assert r.status_code == (403 if lv is Level.NONE else 404)
+
+
 Q = "site=SE-BIG&analyte=benzoylecgonine"
 DASH_ROUTES = [
     ("get", "/dashboard", "/dashboard", {}, "meta", {200}, ok),
@@ -363,6 +395,9 @@ DASH_ROUTES = [
      {"files": {"file": ("r.csv", b"sample_id,site,sample_date,analyte,value,unit\n"
                                   b"X1,SE-BIG,2025-01-06,benzoylecgonine,1,ng/L\n")},
       "data": {"kind": "results", "action": "dry_run"}}, "upload_results", {200}, d_upload_post),
+    ("get", "/dashboard/alerts", "/dashboard/alerts", {}, "alerts", {200}, d_alerts),
+    ("post", "/dashboard/alerts/{alert_id}", "/dashboard/alerts/999999", {"data": {"action": "acknowledge"}},
+     "alerts", {403, 404}, d_alert_post),
     ("get", "/dashboard/login", "/dashboard/login", {}, "meta", {200}, ok),
     ("post", "/dashboard/login", "/dashboard/login", {"data": {"key": ""}}, "meta", {200}, ok),
     ("get", "/dashboard/report", "/dashboard/report?year=2025&tertial=1&download=1", {}, "report_public", {200},
