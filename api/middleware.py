@@ -105,9 +105,11 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline';
        "frame-ancestors 'none'")
 #: The interactive API docs (Swagger UI, ReDoc) are served from this server's own copies of their
 #: bundles (fastapi-offline) with FastAPI's inline bootstrap script, so only that inline script
-#: is added; nothing is loaded from another host.
+#: is added; no script or style comes from another host (ReDoc's hard-wired "powered by" logo
+#: image is the one exception allowed, from cdn.redoc.ly).
 DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+            "img-src 'self' data: https://cdn.redoc.ly; font-src 'self' data:; worker-src 'self' blob:; "
+            "connect-src 'self'; "
             "object-src 'none'; base-uri 'self'; frame-ancestors 'none'")
 SECURITY_HEADERS = {
     b"x-content-type-options": b"nosniff",

@@ -163,7 +163,7 @@ async def upload(
     except UploadRefused as exc:
         raise ApiError(exc.status, "upload too large" if exc.status == 413 else "upload rejected",
                        [item(exc.code, f"{exc.message_en} / {exc.message_sv}", **exc.extra)]) from exc
-    if parsed.kind in KIND_RESOURCE and parsed.report.rows_total == 0:
+    if parsed.kind in KIND_RESOURCE and parsed.report.rows_total == 0 and not parsed.report.errors:
         line = 1
         raise ApiError(422, "upload rejected", [item(
             "header_only", "the file has a header but no data rows; nothing was stored – add the rows "
