@@ -203,7 +203,10 @@ class Issues:
     def flush(self) -> None:
         """Append the collected issues, sorted, to the context and start again."""
         self.items.sort(key=lambda item: item[0])
-        self.ctx.issues.extend(issue for _, issue in self.items)
+        for _, issue in self.items:  # every issue is counted; only the first ctx.max_issues are listed
+            self.ctx.issue_counts[issue.code] += 1
+        room = max(self.ctx.max_issues - len(self.ctx.issues), 0)
+        self.ctx.issues.extend(issue for _, issue in self.items[:room])
         self.items = []
 
 
