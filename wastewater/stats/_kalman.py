@@ -28,16 +28,20 @@ from typing import Any, TypeVar, cast
 
 import numpy as np
 
-__all__ = ["crossproduct_derivatives", "crossproducts", "gram", "gram_row", "profile_loglik", "residuals",
-           "rewhiten", "solve", "whiten"]
+__all__ = ["censored_em", "crossproduct_derivatives", "crossproducts", "gram", "gram_row",
+           "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+#: Fast-math flags of the kernels: reassociation and contraction, but NaN and infinity keep
+#: their IEEE meaning (degenerate problems must come out as NaN, not as garbage).
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 try:  # pragma: no cover - exercised by whichever environment runs the tests
     import numba
 
     def _jit(func: _F) -> _F:
-        return cast(_F, numba.njit(cache=True, nogil=True, fastmath=True)(func))
+        return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)(func))
 except ImportError:  # pragma: no cover
     def _jit(func: _F) -> _F:
         return func
@@ -351,9 +355,57 @@ def _residual_kernel(Z: np.ndarray, off: np.ndarray, beta: np.ndarray,
 
 
 @_jit
+def _solve_one(Sb: np.ndarray, r: int, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
+               L: np.ndarray, Li: np.ndarray) -> bool:  # pragma: no cover
+    # Cholesky inverse of one X'Σ⁻¹X block (zero rows/columns = padding → identity)
+    m = Sb.shape[0]
+    k = m - r
+    L[:, :] = 0.0
+    for j in range(k):
+        for i in range(j, k):
+            acc = Sb[r + i, r + j]
+            if i == j and acc == 0.0:
+                acc = 1.0
+            for p in range(j):
+                acc -= L[i, p] * L[j, p]
+            if i == j:
+                if acc <= 1e-13 * max(abs(Sb[r + j, r + j]), 1e-300) or not acc > 0.0:
+                    return False
+                L[j, j] = math.sqrt(acc)
+            else:
+                L[i, j] = acc / L[j, j]
+    # inverse of L (lower triangular), then inv = Li' Li
+    Li[:, :] = 0.0
+    for i in range(k):
+        Li[i, i] = 1.0 / L[i, i]
+        for j in range(i):
+            acc = 0.0
+            for p in range(j, i):
+                acc -= L[i, p] * Li[p, j]
+            Li[i, j] = acc / L[i, i]
+    for i in range(k):
+        for j in range(i + 1):
+            acc = 0.0
+            for p in range(i, k):
+                acc += Li[p, i] * Li[p, j]
+            inv[i, j] = acc
+            inv[j, i] = acc
+    for c in range(r):
+        for i in range(k):
+            acc = 0.0
+            for j in range(k):
+                acc += inv[i, j] * Sb[r + j, c]
+            beta[i, c] = acc
+        acc = Sb[c, c]
+        for i in range(k):
+            acc -= Sb[r + i, c] * beta[i, c]
+        ssr[c] = acc
+    return True
+
+
+@_jit
 def _solve_kernel(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray,
                                                    np.ndarray]:  # pragma: no cover
-    # Cholesky inverse of each X'Σ⁻¹X block (zero rows/columns = padding → identity)
     n_series, m, _ = S.shape
     k = m - r
     inv = np.zeros((n_series, k, k))
@@ -363,50 +415,92 @@ def _solve_kernel(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.nda
     L = np.zeros((k, k))
     Li = np.zeros((k, k))
     for b in range(n_series):
-        L[:, :] = 0.0
-        for j in range(k):
-            for i in range(j, k):
-                acc = S[b, r + i, r + j]
-                if i == j and acc == 0.0:
-                    acc = 1.0
-                for p in range(j):
-                    acc -= L[i, p] * L[j, p]
-                if i == j:
-                    if acc <= 1e-13 * max(abs(S[b, r + j, r + j]), 1e-300) or not acc > 0.0:
-                        ok[b] = False
-                        acc = 1.0
-                    L[j, j] = math.sqrt(acc)
-                else:
-                    L[i, j] = acc / L[j, j]
-        if not ok[b]:
-            continue
-        # inverse of L (lower triangular), then inv = Li' Li
-        Li[:, :] = 0.0
-        for i in range(k):
-            Li[i, i] = 1.0 / L[i, i]
-            for j in range(i):
-                acc = 0.0
-                for p in range(j, i):
-                    acc -= L[i, p] * Li[p, j]
-                Li[i, j] = acc / L[i, i]
-        for i in range(k):
-            for j in range(i + 1):
-                acc = 0.0
-                for p in range(i, k):
-                    acc += Li[p, i] * Li[p, j]
-                inv[b, i, j] = acc
-                inv[b, j, i] = acc
-        for c in range(r):
-            for i in range(k):
-                acc = 0.0
-                for j in range(k):
-                    acc += inv[b, i, j] * S[b, r + j, c]
-                beta[b, i, c] = acc
-            acc = S[b, c, c]
-            for i in range(k):
-                acc -= S[b, r + i, c] * beta[b, i, c]
-            ssr[b, c] = acc
+        ok[b] = _solve_one(S[b], r, inv[b], beta[b], ssr[b], L, Li)
     return inv, beta, ssr, ok
+
+
+@_jit
+def _log_ndtr(x: float) -> float:  # pragma: no cover
+    # log Φ(x); below −30 the asymptotic series of the Mills ratio [AbramowitzStegun1964]_ 26.2.12
+    if x > -30.0:
+        return math.log(0.5 * math.erfc(-x / math.sqrt(2.0)))
+    x2 = x * x
+    return (-0.5 * x2 - math.log(-x) - 0.5 * math.log(2.0 * math.pi)
+            + math.log(1.0 - 1.0 / x2 + 3.0 / (x2 * x2) - 15.0 / (x2 * x2 * x2)))
+
+
+@_jit
+def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: np.ndarray,
+               gains: np.ndarray,
+               W: np.ndarray, S: np.ndarray, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
+               dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray,
+                                                                           np.ndarray]:  # pragma: no cover
+    n_series = len(off) - 1
+    m = Z.shape[1]
+    k = m - r
+    extra = np.zeros(n_series)
+    ok = np.ones(n_series, dtype=np.bool_)
+    row = np.zeros(m)
+    c = 1.0 / math.sqrt(2.0 * math.pi)
+    for b in range(n_series):
+        if not has[b]:
+            continue
+        s, e = off[b], off[b + 1]
+        sd = math.sqrt(max(ssr[b, 0], 1e-300) / dfr[b])
+        ev = 0.0
+        for _ in range(iterations):
+            ev = 0.0
+            for i in range(s, e):
+                if not cens[i]:  # (a NaN test would not survive fastmath)
+                    continue
+                mu = 0.0
+                for j in range(k):
+                    mu += Z[i, r + j] * beta[b, j, 0]
+                al = (upper[i] - mu) / sd
+                mills = math.exp(-_log_ndtr(al) - 0.5 * al * al) * c
+                Z[i, 0] = mu - sd * mills
+                ev += sd * sd * (1.0 - al * mills - mills * mills)
+            a = 0.0
+            row[:] = 0.0
+            for i in range(s, e):
+                a *= gains[i, 0]
+                v = Z[i, 0] - a
+                a += gains[i, 1] * v
+                w0 = v * gains[i, 2]
+                W[i, 0] = w0
+                row[0] += w0 * w0
+                for j in range(1, m):
+                    row[j] += w0 * W[i, j]
+            for j in range(m):
+                S[b, 0, j] = row[j]
+                S[b, j, 0] = row[j]
+            # only the response changed: X'Σ⁻¹X and its inverse stay
+            acc0 = S[b, 0, 0]
+            for i in range(k):
+                t = 0.0
+                for j in range(k):
+                    t += inv[b, i, j] * S[b, r + j, 0]
+                beta[b, i, 0] = t
+                acc0 -= S[b, r + i, 0] * t
+            ssr[b, 0] = acc0
+            sd = math.sqrt(max(ssr[b, 0] + ev, 1e-300) / dfr[b])
+        extra[b] = ev
+    return extra, ok
+
+
+def censored_em(Z: np.ndarray, r: int, upper: np.ndarray, off: np.ndarray, gains: np.ndarray,
+                W: np.ndarray, S: np.ndarray, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
+                dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Refits that replace each censored response by its conditional mean below the LOQ,
+    ``E[y | y < L] = μ − s·ϕ(α)/Φ(α)``, ``α = (L − μ)/s`` [Tobin1958]_, ``iterations`` times (an
+    EM for censored data whose scale adds the conditional variances ``s²(1 − αm − m²)``,
+    ``m = ϕ(α)/Φ(α)``). Updates ``Z[:, 0]``, the whitened ``W[:, 0]`` (filter gains of
+    :func:`whiten`), ``S``, ``inv``, ``beta`` and ``ssr`` in place (all rows used); returns the
+    summed conditional variances per series and ``ok`` (False where a refit was singular).
+    """
+    return _em_kernel(Z, int(r), _c(upper, np.float64), ~np.isnan(upper), _c(off, np.int64),
+                      _c(gains, np.float64),
+                      W, S, inv, beta, ssr, _c(dfr, np.float64), _c(has, np.bool_), int(iterations))
 
 
 def profile_loglik(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,

@@ -50,16 +50,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import special
 
 from wastewater.stats._kalman import (
+    censored_em,
     crossproduct_derivatives,
     crossproducts,
     gram,
-    gram_row,
     profile_loglik,
     residuals,
-    rewhiten,
     solve,
     whiten,
 )
@@ -338,29 +336,13 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
     inv, b, ssr = _solve(S, r)
     dfr = (n_all - k).astype(float)
     extra_var: np.ndarray = np.zeros(B)
-    cens = np.flatnonzero(~np.isnan(rg.upper))
-    if len(cens):
+    has = np.bincount(rg.pid[~np.isnan(rg.upper)], minlength=B) > 0
+    if has.any():
         Z = Z.copy()
-        cp = rg.pid[cens]
-        has = np.bincount(cp, minlength=B) > 0
-        Xc = Z[cens, r:]
-        sd = np.sqrt(np.maximum(ssr[:, 0], 1e-300) / dfr)
-        for _ in range(CENSORED_ITERATIONS):
-            mu = np.einsum("nk,nk->n", Xc, b[cp, :, 0])
-            sdc = sd[cp]
-            al = (rg.upper[cens] - mu) / sdc
-            mills = np.exp(-special.log_ndtr(al) - 0.5 * al**2) / np.sqrt(2 * np.pi)
-            Z[cens, 0] = mu - sdc * mills
-            # conditional variance of the censored values (EM for censored data)
-            extra_var = np.bincount(cp, weights=sdc**2 * (1.0 - al * mills - mills**2), minlength=B)
-            # only the response changed: whiten it alone, against the stored whitened columns
-            w0 = rewhiten(Z[:, 0], gains, rg.allrows, rg.off, has)
-            W[:, 0] = w0
-            row = gram_row(w0, W, rg.off, has)
-            S[has, 0, :] = row[has]
-            S[has, :, 0] = row[has]
+        extra_var, ok = censored_em(Z, r, rg.upper, rg.off, gains, W, S, inv, b, ssr, dfr, has,
+                                    CENSORED_ITERATIONS)
+        if not ok.all():  # a singular refit: the pseudo-inverse fallback of _solve
             inv, b, ssr = _solve(S, r)
-            sd = np.sqrt(np.maximum(ssr[:, 0] + extra_var, 1e-300) / dfr)
     # Kackar–Harville: variance of beta from estimating (phi, lambda) [KackarHarville1984]_
     # and Satterthwaite degrees of freedom of each variance [Satterthwaite1946]_
     kh = np.zeros_like(inv)

@@ -712,13 +712,14 @@ def _fast_plan(st: _Store, sidx: np.ndarray, starts: np.ndarray, ends: np.ndarra
     c_before, c_after, c_during = cc[ib] - cc[i0], cc[i1] - cc[ia], cc[ia] - cc[ib]
     n = i1 - i0
     n_cens = cc[i1] - cc[i0]
-    onehot = np.eye(7)[st.dow]
-    wd = np.zeros((len(t) + 1, 7))
-    np.cumsum(onehot, axis=0, out=wd[1:])
-    wdu = np.zeros((len(t) + 1, 7))
-    np.cumsum(onehot * ~cens[:, None], axis=0, out=wdu[1:])
-    present = (wd[i1] - wd[i0]) > 0
-    present_unc = (wdu[i1] - wdu[i0]) > 0
+    # rows of each weekday (all, uncensored) before each row: cumulative counts per weekday
+    codes = st.dow.astype(np.int64) + 7 * cens
+    counts = np.zeros((len(t) + 1, 14), dtype=np.int32)
+    counts[np.arange(1, len(t) + 1), codes] = 1
+    np.cumsum(counts, axis=0, out=counts)
+    inwin = counts[i1] - counts[i0]
+    present_unc = inwin[:, :7] > 0
+    present = present_unc | (inwin[:, 7:] > 0)
     ref = np.argmax(present, axis=1)
     n_present = present.sum(axis=1)
     k = n_present + 1 + (n_during > 0)
