@@ -221,6 +221,9 @@ class _Records:
     analyte column position for wide ones) and the texts and column names of each record.
     """
 
+    #: Header of the qualifier column (long files; wide files have none).
+    qualifier_column: str = ""
+
     def __init__(self, n: int):
         self.row = np.zeros(n, dtype=np.int64)
         self.group = np.zeros(n, dtype=np.int64)
@@ -359,7 +362,7 @@ def _long_records(ctx: FileContext, issues: Issues, checked: np.ndarray) -> _Rec
     records.lod_text = _texts_or_empty(ctx, "lod", n)
     records.loq_column = np.full(n, ctx.header_name("loq"), dtype=object)
     records.lod_column = np.full(n, ctx.header_name("lod"), dtype=object)
-    records.qualifier_column = ctx.header_name("qualifier")  # type: ignore[attr-defined]
+    records.qualifier_column = ctx.header_name("qualifier")
     return records
 
 
@@ -463,9 +466,7 @@ def _wide_records(
                 getattr(part, f"{role}_text")[:] = _object_array(table.column(limit))[rows]
                 getattr(part, f"{role}_column")[:] = header[limit]
         parts.append(part)
-    records = _concat(parts)
-    records.qualifier_column = ""  # type: ignore[attr-defined]
-    return records, checked, n_records
+    return _concat(parts), checked, n_records
 
 
 def _object_array(texts: list[str]) -> np.ndarray:
@@ -504,7 +505,7 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
     qualifier = parse_texts_codes(rec.qualifier_text, _qualifier)
     q_fail = qualifier.fail_mask()
     failed(alive & q_fail, qualifier.values, qualifier.codes,
-           np.full(len(row), getattr(rec, "qualifier_column", ""), dtype=object), _S_QUALIFIER)
+           np.full(len(row), rec.qualifier_column, dtype=object), _S_QUALIFIER)
     alive &= ~q_fail
     value = parse_texts_codes(rec.value_text, _concentration_spec(dc))
     v_fail = value.fail_mask()
