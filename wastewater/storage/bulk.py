@@ -17,7 +17,7 @@ checked the batch's sites once against the ``sites`` table.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "insert_columns"]
+__all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "insert_columns", "insert_frame"]
 
 BATCH_ROWS = 20_000
 """Rows per batch: one ``executemany`` (SQLite) or one stretch of the ``COPY`` stream
@@ -88,6 +88,10 @@ def column_values(series: pd.Series | None, n_rows: int) -> list[Any]:
     return python_values
 
 
+Batch = dict[str, list[Any]]
+"""Column name → the values of one batch of rows."""
+
+
 def insert_columns(
     conn: Connection,
     table: sa.Table,
@@ -111,30 +115,61 @@ def insert_columns(
         ``progress(rows_written)`` after each batch of :data:`BATCH_ROWS` rows (inside the
         transaction, before the commit).
     """
-    constants = dict(constants or {})
-    names = list(columns) + list(constants)
     n_rows = len(next(iter(columns.values()))) if columns else 0
+
+    def batches() -> Iterator[tuple[int, Batch]]:
+        for start in range(0, n_rows, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n_rows)
+            yield stop, {c: v[start:stop] for c, v in columns.items()}
+
+    _insert_batches(conn, table, list(columns), n_rows, batches(), constants, progress)
+
+
+def insert_frame(
+    conn: Connection,
+    table: sa.Table,
+    frame: pd.DataFrame,
+    names: Sequence[str],
+    *,
+    constants: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """:func:`insert_columns` of ``frame``'s columns ``names`` (absent ones NULL), converted to
+    driver values one batch at a time, so that only one batch of Python values exists at once.
+    """
+    n_rows = len(frame)
+
+    def batches() -> Iterator[tuple[int, Batch]]:
+        for start in range(0, n_rows, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n_rows)
+            part = frame.iloc[start:stop]
+            yield stop, {c: column_values(part[c] if c in part.columns else None, stop - start)
+                         for c in names}
+
+    _insert_batches(conn, table, list(names), n_rows, batches(), constants, progress)
+
+
+def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], n_rows: int,
+                    batches: Iterator[tuple[int, Batch]], constants: dict[str, Any] | None,
+                    progress: Callable[[int], None] | None) -> None:
+    """Write ``batches`` (rows done after the batch, the batch's columns): one ``COPY`` on
+    PostgreSQL, one ``executemany`` per batch elsewhere.
+    """
+    constants = dict(constants or {})
+    names = column_names + list(constants)
     if not n_rows:
         return
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
     column_sql = ", ".join(quote(c) for c in names)
     if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy(conn, table, column_sql, columns, constants, n_rows, progress)
+        _copy(conn, table, column_sql, batches, constants, progress)
         return
     processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names}
-    converted = []
-    for name, values in columns.items():
-        proc = processors[name]
-        if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
-            values = _dates_bound(values, proc)
-        elif proc is not None:
-            values = [None if v is None else proc(v) for v in values]
-        converted.append(values)
+    bound_constants = []
     for name, value in constants.items():
         proc = processors[name]
-        bound = proc(value) if proc is not None and value is not None else value
-        converted.append([bound] * n_rows)
+        bound_constants.append(proc(value) if proc is not None and value is not None else value)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
     sql = (f"INSERT INTO {quote(table.name)} ({column_sql}) "
            f"VALUES ({', '.join([marker] * len(names))})")
@@ -143,11 +178,21 @@ def insert_columns(
         cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
     try:
-        for start in range(0, n_rows, BATCH_ROWS):
-            stop = min(start + BATCH_ROWS, n_rows)
-            conn.exec_driver_sql(sql, list(zip(*(c[start:stop] for c in converted), strict=True)))
+        for done, batch in batches:
+            converted = []
+            for name in column_names:
+                values = batch[name]
+                proc = processors[name]
+                if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
+                    values = _dates_bound(values, proc)
+                elif proc is not None:
+                    values = [None if v is None else proc(v) for v in values]
+                converted.append(values)
+            n = len(converted[0]) if converted else 0
+            converted += [[value] * n for value in bound_constants]
+            conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
             if progress is not None:
-                progress(stop)
+                progress(done)
     finally:
         if is_sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
@@ -170,8 +215,9 @@ def _dates_bound(values: list[Any], proc: Callable[[Any], Any]) -> list[Any]:
     return out
 
 
-def _copy(conn: Connection, table: sa.Table, column_sql: str, columns: dict[str, list[Any]],
-          constants: dict[str, Any], n_rows: int, progress: Callable[[int], None] | None) -> None:
+def _copy(conn: Connection, table: sa.Table, column_sql: str,
+          batches: Iterator[tuple[int, Batch]], constants: dict[str, Any],
+          progress: Callable[[int], None] | None) -> None:
     """One ``COPY … FROM STDIN`` on the transaction's psycopg connection, batch by batch.
 
     ``progress`` runs while the COPY is open: a process killed there leaves nothing stored
@@ -182,20 +228,17 @@ def _copy(conn: Connection, table: sa.Table, column_sql: str, columns: dict[str,
     raw: Any = conn.connection.driver_connection
     base_error = dialect.loaded_dbapi.Error
     tail = tuple(constants.values())
-    lists = list(columns.values())
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
             write = copy.write_row
-            for start in range(0, n_rows, BATCH_ROWS):
-                stop = min(start + BATCH_ROWS, n_rows)
-                for row in zip(*(c[start:stop] for c in lists), strict=True):
+            for done, batch in batches:
+                for row in zip(*batch.values(), strict=True):
                     write(row + tail)
                 if progress is not None:
-                    progress(stop)  # the COPY is still open: nothing is visible or committed
+                    progress(done)  # the COPY is still open: nothing is visible or committed
     except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
         lost = dialect.is_disconnect(exc, raw, None)
         if lost:
             conn.invalidate(exc)
         raise sa.exc.DBAPIError.instance(sql, None, exc, base_error, dialect=dialect,
                                          connection_invalidated=lost) from exc
-

@@ -190,10 +190,17 @@ def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
         old = (sa.select(r.site, r.analyte, r.sample_date, r.composite_hours)
                .join(newer, newer.c.result_id == r.superseded_by)
                .where(newer.c.upload_id == upload_id, r.sample_role == "sample"))
+        ordinals: dict[Any, int] = {}
+        spans: dict[Any, int] = {}
         for query in (new, old):
-            for site, analyte, day, hours in conn.execute(query):
-                lo = _ordinal(day)
-                touched.pairs[(site, analyte)].append((lo, lo + _span_days(hours) - 1))
+            for site, analyte, day, hours in _fetch_rows(conn, query):
+                lo = ordinals.get(day)
+                if lo is None:
+                    lo = ordinals[day] = _ordinal(day)
+                span = spans.get(hours)
+                if span is None:
+                    span = spans[hours] = _span_days(hours)
+                touched.pairs[(site, analyte)].append((lo, lo + span - 1))
     elif kind == "flows":
         f = t.flows.c
         span = MAX_COMPOSITE_DAYS - 1
@@ -280,18 +287,18 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
     for site, per_analyte in sorted(by_site.items()):
         lo_all = min(lo for rs in per_analyte.values() for lo, _ in rs)
         hi_all = max(hi for rs in per_analyte.values() for _, hi in rs)
-        res_rows = conn.execute(
+        res_rows = _fetch_rows(conn,
             sa.select(*[r[c] for c in _RESULT_READ])
             .where(r.site == site, r.analyte.in_(sorted(per_analyte)), r.is_current.is_(True),
                    r.sample_role == "sample",
                    r.sample_date >= _day(lo_all - back), r.sample_date <= _day(hi_all))
-            .order_by(r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id)).all()
+            .order_by(r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id))
         results = _frame(res_rows, _RESULT_READ)
-        flows = _frame(conn.execute(
+        flows = _frame(_fetch_rows(conn,
             sa.select(f.site, f.date, f.flow_m3_per_day)
             .where(f.site == site, f.is_current.is_(True),
                    f.date >= _day(lo_all - back), f.date <= _day(hi_all + back))
-            .order_by(f.date)).all(), FLOW_COLUMNS)
+            .order_by(f.date)), FLOW_COLUMNS)
         pops = _frame(conn.execute(
             sa.select(p.site, p.year, p.population, p.method).where(p.site == site)
             .order_by(p.year, p.method)).all(), POPULATION_COLUMNS)
@@ -326,22 +333,23 @@ def _day(ordinal: int) -> dt.date:
 
 
 def _insert_rows(conn: Connection, frame: pd.DataFrame) -> None:
-    """Bulk-insert store rows column-wise (:func:`wastewater.storage.bulk.insert_columns`)."""
-    from wastewater.storage.bulk import column_values, insert_columns
+    """Bulk-insert store rows, one batch of driver values at a time
+    (:func:`wastewater.storage.bulk.insert_frame`).
+    """
+    from wastewater.storage.bulk import insert_frame
 
-    cols: dict[str, list[Any]] = {}
-    n = len(frame)
-    for c in STORE_COLUMNS:
-        series = frame[c]
-        if c in _BOOL_COLUMNS:
-            cols[c] = series.to_numpy().astype(bool).tolist()
-        elif c in _INT_COLUMNS:
-            cols[c] = series.to_numpy().astype(np.int64).tolist()
-        elif c in ("site", "analyte"):
-            cols[c] = series.astype(object).to_numpy().tolist()
-        else:
-            cols[c] = column_values(series, n)
-    insert_columns(conn, t.series_daily, cols)
+    insert_frame(conn, t.series_daily, frame, STORE_COLUMNS)
+
+
+def _fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    """The driver's plain tuples of ``query`` (no result-row object per row; SQLite returns
+    dates as ISO text, which :func:`wastewater.storage.repository._frame` reads).
+    """
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _bump_versions(conn: Connection, pairs: list[tuple[str, str]], *,

@@ -49,7 +49,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.storage import tables as t
-from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns
+from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns, insert_frame
 from wastewater.storage.database import connect, write_transaction
 from wastewater.storage.series import refresh_for_upload
 
@@ -672,16 +672,14 @@ def _store_versioned(
         rows = frame if len(fresh) == total else frame.iloc[fresh]
         rows = rows.iloc[_key_order(rows, spec.key)]
         n_fresh = len(rows)
-        columns = {c: column_values(rows[c] if c in rows.columns else None, n_fresh)
-                   for c in spec.insert_cols}
         bulk_progress = None
         if progress is not None:
             def bulk_progress(written: int) -> None:
                 progress(done_before + written, total)
-        insert_columns(conn, tab, columns,
-                       constants={"upload_id": upload_id, "stored_at": stored_at,
-                                  "is_current": True, "superseded_by": None},
-                       progress=bulk_progress)
+        insert_frame(conn, tab, rows, spec.insert_cols,
+                     constants={"upload_id": upload_id, "stored_at": stored_at,
+                                "is_current": True, "superseded_by": None},
+                     progress=bulk_progress)
         counts.inserted += n_fresh
     elif progress is not None and not len(current):
         progress(total, total)
