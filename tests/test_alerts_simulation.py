@@ -9,11 +9,12 @@ The levels documented in ``wastewater.alerts``, the README and docs/operations.m
 ``method_change`` ≤ 0.001 per upload.
 
 ``unusually_high`` is tested on its own, tightly: it looks only backwards (the day and the 8
-same weekdays before it), so which upload carried a day does not change its result, and days
-9 apart share no history value (a day d + 9j could only reuse d − 7k if 9j = 7(k − k'), i.e.
-j ≥ 7 and then its history starts after d). Evaluating every 9th day of long series therefore
-gives (nearly) independent site-days: the count of alarms is binomial, the tolerance is the
-binomial one (the design effect measured in benchmarks/bench_alerts.py is ≈ 1). The larger study,
+same weekdays before it), so which upload carried a day does not change its result. Days a
+multiple of 9 apart never share a history value (d − 7k = d + 9j − 7k' needs 9j = 7(k' − k),
+i.e. k' − k a multiple of 9, impossible with 1 ≤ k, k' ≤ 8), and none is in another's history
+(9j = 7k' needs k' ≥ 9). Evaluating every 9th day of long series therefore gives (nearly)
+independent site-days: the count of alarms is binomial and so is the tolerance (the design
+effect measured in benchmarks/bench_alerts.py is 0.99). The larger study,
 the other noise and censoring levels and the power against spikes are in
 benchmarks/reports/bench_alerts.md.
 """
