@@ -167,3 +167,24 @@ def test_changepoint_marks_unexplained_steps_and_skips_marked_method_changes():
     assert len(hit) == 1 and hit["relative_change"].iloc[0] > 0.6
     assert hit["note_en"].iloc[0] == "possible method change — mark it or explain it"
     assert detect_changepoints(s, method_changes=["2024-05-01"]).changepoints.empty
+
+
+def test_trend_with_a_marked_method_change_is_stratified_there():
+    """A x2 method change makes Mann-Kendall call a trend; marked, only within-segment pairs
+    count (stratified test) and the trend goes away, with a slope near zero."""
+    import numpy as np
+
+    from wastewater.stats.simulate import simulate_series
+    from wastewater.stats.trends import trend_test
+
+    df = simulate_series(245, "2024-01-01", seed=4, method_change_date="2024-04-01",
+                         method_change_factor=2.0)
+    s, c = df["load_mg_per_day_per_1000"], df["censored"]
+    plain = trend_test(s, censored=c)
+    marked = trend_test(s, censored=c, method_changes=["2024-04-01"])
+    assert plain.p_value < 1e-6 and plain.percent_change_per_year > 50
+    assert marked.p_value > 0.05 and abs(marked.percent_change_per_year) < 40
+    assert "stratified at the marked method changes" in marked.method and "2024-04-01" in marked.method
+    # with no change marked the stratified code is not used: same numbers as before
+    assert trend_test(s, censored=c, method_changes=[]).p_value == plain.p_value
+    assert np.isfinite(marked.sen_slope_ci_low_per_day) and marked.n == plain.n

@@ -13,8 +13,10 @@ from wastewater.stats.effects import EffectResult, operation_effect
 from wastewater.stats.multiple import Q_VALUE_LABEL, add_q_values, bh_qvalues
 from wastewater.stats.riskweekend_effect import (
     RiskWeekendEffect,
+    RiskWeekendModelResult,
     pool_log_ratios,
     riskweekend_effect,
+    riskweekend_model,
 )
 from wastewater.stats.simulate import simulate_series
 from wastewater.stats.trends import TrendResult, mann_kendall, sen_slope, trend_test
@@ -26,6 +28,7 @@ __all__ = [
     "EffectResult",
     "InsufficientDataError",
     "RiskWeekendEffect",
+    "RiskWeekendModelResult",
     "TrendResult",
     "add_q_values",
     "alert_for_new_value",
@@ -37,6 +40,7 @@ __all__ = [
     "operation_effect",
     "pool_log_ratios",
     "riskweekend_effect",
+    "riskweekend_model",
     "same_weekday_alerts",
     "same_weekday_threshold",
     "sen_slope",

@@ -12,7 +12,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -21,8 +21,11 @@ from scipy import stats
 
 from wastewater.riskweekends import event_days
 from wastewater.stats._series import json_safe, prepare_daily
+from wastewater.stats._statespace import Problem, fit_batch
+from wastewater.stats.effects import SeriesObs, method_change_days
 
-__all__ = ["RiskWeekendEffect", "pool_log_ratios", "riskweekend_effect"]
+__all__ = ["RiskWeekendEffect", "RiskWeekendModelResult", "pool_log_ratios", "riskweekend_effect",
+           "riskweekend_model"]
 
 
 @dataclass(frozen=True)
@@ -216,3 +219,130 @@ def riskweekend_effect(series: pd.Series, calendar: pd.DataFrame, *,
               "prediction-type t CI; pooled: mean of per-event log ratios, t CI (df = events − 1), "
               "and DerSimonian–Laird random effects with HKSJ CI")
     return RiskWeekendEffect(events=events, pooled=pooled, alpha=alpha, method=method)
+
+
+#: Harmonics of the annual cycle in :func:`riskweekend_model` (sin and cos of 2πkt/365.25).
+SEASON_HARMONICS = 2
+
+
+@dataclass(frozen=True)
+class RiskWeekendModelResult:
+    """Result of :func:`riskweekend_model`; ``relative_change`` is a fraction (0.3 = 30 % higher)."""
+
+    name: str
+    relative_change: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    df: float
+    n_event_days: int
+    n_events: int
+    n_days: int
+    n_censored: int
+    phi: float
+    noise_share: float
+    alpha: float
+    other_terms: tuple[str, ...]
+    method: str
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < self.alpha)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
+
+
+def riskweekend_model(series: pd.Series, calendar: pd.DataFrame, name: str, *,
+                      censored: pd.Series | None = None,
+                      method_changes: Iterable[Any] | None = None,
+                      alpha: float = 0.05) -> RiskWeekendModelResult:
+    """Change in load on every day of one named risk weekend (all years) in one model.
+
+    One regression over the whole daily series, with the operation test's error model (AR(1)
+    use variation plus measurement noise, Kalman-filter GLS, REML, Kackar–Harville variance and
+    Satterthwaite df; :mod:`wastewater.stats._statespace`) [Harvey1989]_ [KackarHarville1984]_:
+
+    ``log L_t = b0 + Σ_d b_d·weekday_d + Σ_k (s_k sin + c_k cos)(2πkt/365.25)
+    + Σ_e g_e·[t in other event e] + Σ_m c_m·[t ≥ method change m] + β·[t in a <name> window]
+    + u_t + ε_t``.
+
+    Every other calendar event gets its own indicator (other risk weekends by name; payday
+    weekends and long weekends each as their own kind [SVTHalland2017]_), so they neither
+    inflate the baseline nor count as the named weekend; days of the named weekend that are
+    also in another event count for the named weekend. All years' windows share ``β``, so
+    three years of Valborg are 8 event days against ~1 000 baseline days rather than three
+    pooled ratios with 2 df.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Daily ``load_mg_per_day_per_1000`` of one site and analyte [mg day⁻¹ (1000 inh.)⁻¹].
+    calendar : pandas.DataFrame
+        From :func:`wastewater.riskweekends.risk_weekends` covering the series' years.
+    name : str
+        The event name (e.g. ``"Valborg"``).
+    censored : pandas.Series of bool, optional
+        Censored days (substituted values): left out of the noise estimation, refitted at their
+        conditional mean below the LOQ, as in :func:`wastewater.stats.effects.operation_effect`.
+    method_changes : iterable of date-like, optional
+        First days of a new laboratory method: a level shift each.
+    alpha : float
+
+    Returns
+    -------
+    RiskWeekendModelResult
+        ``relative_change = exp(β) − 1`` with the t CI and two-sided p-value.
+    """
+    so = SeriesObs.from_series(series, censored, composite_days=False)
+    t = so.t
+    epoch = pd.Timestamp("1970-01-01")
+    days = event_days(calendar) if len(calendar) else pd.DataFrame(columns=["date", "kind", "name"])
+    day_no = (pd.DatetimeIndex(days["date"]) - epoch).days.to_numpy()
+    target = np.isin(t, day_no[(days["name"] == name).to_numpy()])
+    if not target.any():
+        raise ValueError(f"no sample on a {name!r} day of the calendar (names: "
+                         f"{sorted(set(days['name']))})")
+    cols = [np.ones(len(t))] + [so.shares[:, j] for j in range(1, 7)]
+    terms = []
+    yr = 2 * np.pi * t / 365.25
+    for k in range(1, SEASON_HARMONICS + 1):
+        cols += [np.sin(k * yr), np.cos(k * yr)]
+    groups = days.assign(group=np.where(days["kind"] == "risk_weekend", days["name"], days["kind"]))
+    for label, g in groups.groupby("group", sort=True):
+        if label == name:
+            continue
+        col = np.isin(t, (pd.DatetimeIndex(g["date"]) - epoch).days.to_numpy()) & ~target
+        if col.any():
+            cols.append(col.astype(float))
+            terms.append(str(label))
+    for d in method_change_days(method_changes):
+        col = t >= d
+        if 0 < col.sum() < len(t):
+            cols.append(col.astype(float))
+            terms.append(f"method change {np.datetime64(int(d), 'D')}")
+    cols.append(target.astype(float))
+    X = np.column_stack(cols)
+    cens = so.cens
+    est = ~cens if cens.any() else None
+    upper = np.where(cens, so.y + np.log(2.0), np.nan) if cens.any() else None
+    fit = fit_batch([Problem(so.y, X, t, est, None, upper=upper)])
+    j = X.shape[1] - 1
+    b = float(fit.beta[0][0, j])
+    se = float(np.sqrt(fit.sigma2[0][0] * fit.cov_unscaled[0][j, j]))
+    assert fit.df is not None
+    df = float(fit.df[0][j])
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    n_events = int(calendar["name"].eq(name).sum()) if len(calendar) else 0
+    method = ("one GLS regression over the whole daily series with AR(1) + measurement-noise "
+              "errors (Kalman filter, REML, Kackar–Harville, Satterthwaite df): weekday, "
+              f"{SEASON_HARMONICS} annual harmonics, an indicator per other calendar event "
+              "(risk weekends by name, payday and long weekends by kind), marked method changes, "
+              f"and one indicator for every {name} day; relative change = exp(beta) − 1")
+    return RiskWeekendModelResult(
+        name=name, relative_change=float(np.expm1(b)), ci_low=float(np.expm1(b - q * se)),
+        ci_high=float(np.expm1(b + q * se)), p_value=p, df=df, n_event_days=int(target.sum()),
+        n_events=n_events, n_days=len(t), n_censored=int(cens.sum()), phi=float(fit.phi[0]),
+        noise_share=float(fit.lam[0]), alpha=alpha, other_terms=tuple(terms), method=method)

@@ -5,6 +5,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
+from wastewater.stats.effects import method_change_days
 
 __all__ = ["TrendResult", "mann_kendall", "sen_slope", "trend_test"]
 
@@ -160,9 +162,43 @@ def mann_kendall(x: np.ndarray, t: np.ndarray | None = None, *, correction: str 
             "tau": s / (n * (n - 1) / 2), "slope": slope, "slope_ci_low": lo, "slope_ci_high": hi}
 
 
+def _stratified_mann_kendall(y: np.ndarray, t: np.ndarray, seg: np.ndarray, *, correction: str,
+                             alpha: float) -> dict[str, Any]:
+    """Mann–Kendall over segments: ``S = Σ S_g``, ``Var = Σ Var*_g`` (each corrected within its
+    segment), ``z = (S − sgn S)/√Var`` [HirschSlackSmith1982]_; Sen's slope and Gilbert's CI from
+    the within-segment pairwise slopes [Sen1968]_ [Gilbert1987]_. Segments with fewer than 4
+    values are left out.
+    """
+    s_tot = var_tot = var_iid = 0.0
+    slopes = []
+    n_pairs = 0
+    for g in np.unique(seg):
+        m = seg == g
+        if m.sum() < 4:
+            continue
+        rg = mann_kendall(y[m], t[m], correction=correction, alpha=alpha)
+        s_tot += rg["s"]
+        var_tot += rg["var_s_corrected"]
+        var_iid += rg["var_s"]
+        i, j = np.triu_indices(int(m.sum()), 1)
+        yy, tt = y[m], t[m]
+        slopes.append((yy[j] - yy[i]) / (tt[j] - tt[i]))
+        n_pairs += len(i)
+    require(n_pairs, 1, "Mann–Kendall segments")
+    z = (s_tot - np.sign(s_tot)) / np.sqrt(var_tot) if var_tot > 0 else 0.0
+    sl = np.sort(np.concatenate(slopes))
+    c = stats.norm.ppf(1 - alpha / 2) * np.sqrt(var_tot)
+    lo_i = int(np.round((len(sl) - c) / 2.0)) - 1
+    hi_i = int(np.round((len(sl) + c) / 2.0))
+    return {"s": s_tot, "var_s": var_iid, "var_s_corrected": var_tot, "z": float(z),
+            "p_value": float(2 * stats.norm.sf(abs(z))), "tau": s_tot / n_pairs,
+            "slope": float(np.median(sl)), "slope_ci_low": float(sl[max(lo_i, 0)]),
+            "slope_ci_high": float(sl[min(hi_i, len(sl) - 1)])}
+
+
 def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: bool = True,
                adjust_weekday: bool = True, correction: str = "yue_wang",
-               alpha: float = 0.05) -> TrendResult:
+               alpha: float = 0.05, method_changes: Iterable[Any] | None = None) -> TrendResult:
     """Monotonic trend of a daily (or weekly) load series.
 
     Parameters
@@ -180,6 +216,12 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
     correction : {"yue_wang", "hamed_rao", "none"}
         See :func:`mann_kendall`.
     alpha : float
+    method_changes : iterable of date-like, optional
+        First days of a new laboratory method. The series is split there and the test is the
+        stratified Mann–Kendall test: ``S`` and its (corrected) variance summed over the
+        segments, pairs compared only within a segment, as the seasonal Kendall test does with
+        seasons [HirschSlackSmith1982]_; Sen's slope is the median of the within-segment
+        pairwise slopes. A level step at a marked change is then not a trend.
 
     Returns
     -------
@@ -192,8 +234,14 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
         med = pd.Series(y).groupby(dow).transform("median").to_numpy()
         y = y - med
     t = obs["t"].to_numpy().astype(float)
-    t = t - t[0]
-    r = mann_kendall(y, t, correction=correction, alpha=alpha)
+    cuts = method_change_days(method_changes)
+    t = t - t[0] if len(t) else t
+    t0 = obs["t"].to_numpy()[0] if len(t) else 0
+    seg = np.searchsorted(np.asarray(cuts, dtype=float) - t0, t, side="right")
+    if len(set(seg.tolist())) > 1:
+        r = _stratified_mann_kendall(y, t, seg, correction=correction, alpha=alpha)
+    else:
+        r = mann_kendall(y, t, correction=correction, alpha=alpha)
     trend = "no trend"
     if r["p_value"] < alpha:
         trend = "increasing" if r["z"] > 0 else "decreasing"
@@ -209,6 +257,9 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
     name = {"hamed_rao": "Hamed–Rao", "yue_wang": "Yue–Wang", "none": "no"}[correction]
     method = (f"Mann–Kendall with {name} autocorrelation correction; Sen slope with Gilbert CI; "
               f"{'log load' if log else 'load'}{', weekday medians removed' if adjust_weekday else ''}")
+    if len(set(seg.tolist())) > 1:
+        method += ("; stratified at the marked method changes (pairs within a segment only): "
+                   + ", ".join(str(np.datetime64(int(d), "D")) for d in cuts))
     return TrendResult(trend=trend, p_value=r["p_value"], z=r["z"], s=r["s"], var_s=r["var_s"],
                        var_s_corrected=r["var_s_corrected"], tau=r["tau"],
                        sen_slope_per_day=r["slope"], sen_slope_ci_low_per_day=r["slope_ci_low"],
