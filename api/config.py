@@ -36,10 +36,6 @@ class Settings(BaseSettings):
         description="Fewest measured days of an ISO week for its public weekly mean (weeks with "
                     "fewer are suppressed; at least 2, so no public figure is one day's value).",
     )
-    min_public_weeks_per_weekday: int = Field(
-        access.MIN_WEEKS_PER_PUBLIC_WEEKDAY, ge=2,
-        description="Fewest whole weeks behind one weekday of the public weekday profile.",
-    )
     min_public_days_per_weekend: int = Field(
         access.MIN_DAYS_PER_PUBLIC_WEEKEND, ge=2,
         description="Fewest measured days of a risk weekend behind a public ratio.",

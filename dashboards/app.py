@@ -331,6 +331,8 @@ def trend_page(request: Request) -> HTMLResponse:
                                           "median": t("trace_median", lang),
                                           "q25": "Q1", "q75": "Q3", "n": "n"}),
             ))
+        elif not access.may(viewer.principal, "weekday_profile"):
+            body.append(f'<h2 id="weekday-needs-key">{esc(wtitle)}</h2>' + _notice(t("weekday_needs_key", lang)))
     return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang, active="trend",
                       query=sel.params(), role=viewer.role))
 

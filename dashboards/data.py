@@ -193,14 +193,13 @@ def weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
     """Median and quartiles of the daily values per weekday of the composite's start day.
 
     Returns ``weekday`` (0 = Monday), ``median``, ``q25``, ``q75``, ``n``. Descriptive only
-    (:func:`wastewater.access.weekday_profile`). For a viewer without daily values the public
-    rule applies (:func:`wastewater.access.public_weekday_profile`: whole published weeks only,
-    a minimum number of weeks per weekday); ``daily`` then holds every day, not cut to the window.
+    (:func:`wastewater.access.weekday_profile`). Empty for a viewer the policy does not give
+    ``weekday_profile`` (the public: medians and quartiles are single days' values).
     """
     from wastewater import access
 
-    if viewer is not None and not access.may(viewer.principal, "daily_values"):
-        return access.public_weekday_profile(daily, start, end, public_rule(viewer))
+    if viewer is not None and not access.may(viewer.principal, "weekday_profile"):
+        return access.weekday_profile(daily.iloc[0:0])
     frame = daily
     if start is not None:
         frame = frame[pd.to_datetime(frame["date"]) >= pd.Timestamp(start)]

@@ -118,6 +118,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "suppressed": "Platsen har färre än 10 000 anslutna invånare och visas inte publikt.",
         "trend_title": "{analyte} vid {site}",
         "weekday_title": "Veckodagsprofil: {analyte} vid {site}",
+        "weekday_needs_key": ("Veckodagsprofilen visas bara med API-nyckel: dess medianer är enskilda "
+                              "dygns värden. Veckomedelvärdena ovan är öppna för alla."),
         "weekday_caption": "Median per veckodag (dygnsprovets startdag) med kvartilavstånd.",
         "operation_title": "Före och efter: {event}",
         "operation_before": "Före",
@@ -338,6 +340,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "suppressed": "The site has fewer than 10,000 connected inhabitants and is not shown publicly.",
         "trend_title": "{analyte} at {site}",
         "weekday_title": "Weekday profile: {analyte} at {site}",
+        "weekday_needs_key": ("The weekday profile is shown only with an API key: its medians are "
+                              "single days' values. The weekly means above are open to everyone."),
         "weekday_caption": "Median per weekday (start day of the composite) with interquartile range.",
         "operation_title": "Before and after: {event}",
         "operation_before": "Before",

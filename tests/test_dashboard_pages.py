@@ -120,10 +120,11 @@ def test_analyst_cookie_gives_daily_values_and_confidential_events(client_and_ke
 
 
 def test_swedish_excel_csv_dialect(client_and_keys):
-    client, _ = client_and_keys
-    client.cookies.clear()
+    client, keys = client_and_keys
+    client.cookies.set("ww_api_key", keys["analyst"])  # the weekday profile needs a key
     resp = client.get("/dashboard/data/weekday.csv", params={"site": "SE-KAT-ROS",
                                                              "analyte": "mdma", "dialect": "sv"})
+    client.cookies.clear()
     assert resp.content.startswith("\ufeff".encode())
     header, first = resp.content.decode("utf-8-sig").splitlines()[:2]
     assert header.split(";")[:4] == ["site", "analyte", "weekday", "median_load_mg_per_day_per_1000"]

@@ -22,8 +22,16 @@ decides access. The policy has two parts:
      (:func:`public_weeks`), each week computed over all its seven days whatever date window
      was asked (the window only selects which whole weeks come back), and a week with fewer
      than ``min_days_per_week`` measured days is suppressed;
-   * the weekday profile uses only those whole weeks and shows a weekday only when it rests on
-     at least ``min_weeks_per_weekday`` weeks (:func:`public_weekday_profile`);
+   * no weekday profile (resource ``weekday_profile``, keys only): its medians and quartiles
+     are order statistics, i.e. single days' values, and weekday means over a window the caller
+     picks can be differenced (the means over weeks 1–5 and 1–4 give the fifth Monday);
+   * the published analyses only: a public caller may not change the parameters that choose
+     which days enter an operation effect or a risk-weekend ratio
+     (:data:`PUBLIC_FIXED_PARAMETERS`, :func:`check_public_parameters`), because two answers
+     over windows one day apart give that day;
+   * no EUDA campaign-week export (``exports``, keys only): its Wednesday-to-Tuesday weeks
+     straddle two ISO weeks, and with the public weekly means (and a few missing days) the
+     overlaps can be solved for single days;
    * risk-weekend ratios only when the weekend has at least ``min_days_per_weekend``
      measured days (:func:`public_risk_weekend_ratios`);
    * confidential events (police operations under OSL 18 kap. 1 §) never; an event shows only
@@ -53,11 +61,11 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "REVOKED",
-    "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicRule", "check", "event_visible",
-    "level", "may", "public_operation_effect", "public_risk_weekend_ratios", "public_weekday_profile",
-    "public_week_filter", "public_weeks", "site_is_public", "upload_visible", "visible_events", "visible_sites_frame",
-    "whole_week_bounds",
+    "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "PUBLIC_FIXED_PARAMETERS",
+    "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
+    "check", "check_public_parameters", "event_visible", "level", "may", "public_operation_effect",
+    "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "site_is_public", "upload_visible",
+    "visible_events", "visible_sites_frame", "whole_week_bounds",
 ]
 
 #: Every principal the policy knows; ``public`` = no key, ``revoked`` = a revoked/unknown key.
@@ -71,8 +79,6 @@ MIN_PUBLIC_POPULATION = 10_000
 #: Fewest measured days of an ISO week for its public mean: with two or more days no published
 #: figure equals one day's value, and twice-weekly sampling programmes stay publishable.
 MIN_DAYS_PER_PUBLIC_WEEK = 2
-#: Fewest whole weeks behind one weekday of the public weekday profile.
-MIN_WEEKS_PER_PUBLIC_WEEKDAY = 4
 #: Fewest measured days of a risk weekend behind a public ratio.
 MIN_DAYS_PER_PUBLIC_WEEKEND = 2
 
@@ -97,7 +103,9 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "sites": ("upptagningsområden", "catchments"),
     "daily_values": ("dygnsvärden, enskilda resultat och prover, PHES-ODM-export",
                      "daily values, single results and samples, PHES-ODM export"),
-    "weekly_means": ("veckomedelvärden och veckodagsprofil", "weekly means and weekday profile"),
+    "weekly_means": ("veckomedelvärden", "weekly means"),
+    "weekday_profile": ("veckodagsprofil – medianer och kvartiler är enskilda dygns värden",
+                        "weekday profile – medians and quartiles are single days' values"),
     "operation_effects": ("effekt av insatser", "operation effects"),
     "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
     "other_analyses": ("trend, nivåskiften, larm – visar enskilda dygn",
@@ -132,6 +140,7 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "sites":               (P, F, F, F, F, N),
     "daily_values":        (N, F, F, F, F, N),
     "weekly_means":        (P, F, F, F, F, N),
+    "weekday_profile":     (N, F, F, F, F, N),
     "operation_effects":   (P, F, F, F, F, N),
     "risk_weekend_ratios": (P, F, F, F, F, N),
     "other_analyses":      (N, F, F, F, F, N),
@@ -139,7 +148,7 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "confidential_events": (N, N, N, F, F, N),
     "calendar":            (P, F, F, F, F, N),
     "reference":           (F, F, F, F, F, N),
-    "exports":             (P, F, F, F, F, N),
+    "exports":             (N, F, F, F, F, N),
     "report_public":       (P, P, P, P, P, N),
     "report_analyst":      (N, N, N, F, F, N),
     "upload_metadata":     (N, N, OWN, F, F, N),
@@ -247,7 +256,6 @@ class PublicRule:
 
     min_population: int = MIN_PUBLIC_POPULATION
     min_days_per_week: int = MIN_DAYS_PER_PUBLIC_WEEK
-    min_weeks_per_weekday: int = MIN_WEEKS_PER_PUBLIC_WEEKDAY
     min_days_per_weekend: int = MIN_DAYS_PER_PUBLIC_WEEKEND
 
     @classmethod
@@ -257,8 +265,6 @@ class PublicRule:
         return cls(
             min_population=int(getattr(settings, "min_public_population", d.min_population)),
             min_days_per_week=int(getattr(settings, "min_public_days_per_week", d.min_days_per_week)),
-            min_weeks_per_weekday=int(getattr(settings, "min_public_weeks_per_weekday",
-                                              d.min_weeks_per_weekday)),
             min_days_per_weekend=int(getattr(settings, "min_public_days_per_weekend",
                                              d.min_days_per_weekend)),
         )
@@ -439,24 +445,6 @@ def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
     return out.reset_index(drop=True)
 
 
-def public_weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
-                           rule: PublicRule | None = None, *, value: str = "value") -> pd.DataFrame:
-    """Weekday profile under the public rule: median and quartiles per weekday (0 = Monday) of
-    the days in the whole weeks that :func:`public_weeks` publishes; a weekday resting on fewer
-    than ``rule.min_weeks_per_weekday`` weeks is left out. Columns ``weekday, median, q25, q75, n``.
-    """
-    rule = rule or PublicRule()
-    weeks = public_weeks(daily, start, end, rule, value=value, mean_columns=())
-    cols = ["weekday", "median", "q25", "q75", "n"]
-    if weeks.empty:
-        return pd.DataFrame(columns=cols)
-    d = daily.assign(date=pd.to_datetime(daily["date"]))
-    d = d[d[value].notna()]
-    monday = d["date"] - pd.to_timedelta(d["date"].dt.day_of_week, unit="D")
-    d = d[monday.isin(set(weeks["date"]))]
-    return weekday_profile(d, value=value, min_n=rule.min_weeks_per_weekday)
-
-
 def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1) -> pd.DataFrame:
     """Median and quartiles of ``value`` per weekday of the sample's start day (descriptive;
     the pattern EUDA summarises as weekday/weekend means, [EUDA2025]_); weekdays with fewer than
@@ -487,6 +475,54 @@ def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = 
 
 
 #: Fields of an operation effect that the public gets (what the dashboard shows).
+#: Parameters a public caller may not change, per resource (name → the published value): each
+#: chooses which days enter the estimate, and two answers whose windows differ by one day
+#: give that day (e.g. ``after_days`` 7 and 8, or a risk-weekend ``to`` that drops one control).
+PUBLIC_FIXED_PARAMETERS: dict[str, dict[str, Any]] = {
+    "operation_effects": {"method": "ar1_noise", "before_days": 730, "after_days": 56,
+                          "loq_method": "loq_half"},
+    "risk_weekend_ratios": {"from": None, "to": None, "window_weeks": 6, "loq_method": "loq_half"},
+}
+
+
+class PublicParameterRefused(AccessDenied):
+    """A public caller changed a parameter of :data:`PUBLIC_FIXED_PARAMETERS` (answered 401:
+    a key lifts it).
+    """
+
+    def __init__(self, principal: Principal, resource: str, names: list[str]) -> None:
+        super().__init__(principal, resource)
+        listed = ", ".join(f"'{n}'" for n in names)
+        self.names = names
+        self.message_sv = (f"utan API-nyckel visas bara den publicerade analysen; {listed} går inte att "
+                           "ändra, eftersom två svar med olika fönster tillsammans skulle visa enskilda "
+                           "dygn – ta bort parametern eller använd en API-nyckel")
+        self.message_en = (f"without an API key only the published analysis is served; {listed} cannot "
+                           "be changed, because two answers over different windows would together show "
+                           "single days – drop the parameter or use an API key")
+        Exception.__init__(self, self.message_en)
+
+
+def check_public_parameters(principal: Principal, resource: str, given: Mapping[str, Any]) -> None:
+    """Refuse (:class:`PublicParameterRefused`) when ``principal`` gets ``resource`` at the public
+    level and a parameter of :data:`PUBLIC_FIXED_PARAMETERS` in ``given`` differs from its
+    published value; other levels and unlisted parameters pass.
+
+    >>> check_public_parameters(PUBLIC, "operation_effects", {"after_days": 56})
+    >>> try:
+    ...     check_public_parameters(PUBLIC, "operation_effects", {"after_days": 7, "before_days": 730})
+    ... except PublicParameterRefused as exc:
+    ...     print(exc.names, exc.authenticate)
+    ['after_days'] True
+    """
+    if level(principal, resource) is not Level.PUBLIC:
+        return
+    fixed = PUBLIC_FIXED_PARAMETERS.get(resource, {})
+    changed = [n for n, v in given.items() if n in fixed and v != fixed[n]]
+    if changed:
+        raise PublicParameterRefused(principal, resource, changed)
+
+
 PUBLIC_EFFECT_FIELDS = (
     "analyte", "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
     "relative_change_during", "ci_low_during", "ci_high_during", "p_value_during",

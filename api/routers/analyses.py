@@ -131,7 +131,11 @@ def operation_effect(
     Confidential events are found only with analyst/admin keys. Anonymous callers get the
     effects of non-confidential events at public catchments, with the fields the dashboard
     shows (`wastewater.access.PUBLIC_EFFECT_FIELDS`): the medborgarlöfte follow-up publishes
-    them on public web pages."""
+    them on public web pages. Without a key the published analysis only: `method`,
+    `before_days`, `after_days` and `loq_method` stay at their defaults (401 otherwise;
+    `wastewater.access.PUBLIC_FIXED_PARAMETERS`)."""
+    access.check_public_parameters(p, "operation_effects", {
+        "method": method, "before_days": before_days, "after_days": after_days, "loq_method": loq_method})
     require_site(engine, p, settings, site)
     ev = next((e for e in visible_events(engine, settings, p) if e["event_id"] == event_id), None)
     if ev is None:
@@ -273,8 +277,12 @@ def risk_weekend_effect(
     p: Principal = _RW,
 ):
     """`wastewater.stats.riskweekend_effect.riskweekend_effect` on the Swedish calendar
-    (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates."""
+    (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates.
+    Without a key the published analysis only: `from`, `to`, `window_weeks` and `loq_method`
+    stay at their defaults (401 otherwise; `wastewater.access.PUBLIC_FIXED_PARAMETERS`)."""
     check_range(start, end)
+    access.check_public_parameters(p, "risk_weekend_ratios", {
+        "from": start, "to": end, "window_weeks": window_weeks, "loq_method": loq_method})
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
     ds = _site_dataset(engine, site, [a], loq_method, start, end)

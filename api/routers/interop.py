@@ -185,15 +185,13 @@ def export_euda(
     """Daily population-normalised loads `load_mg_per_day_per_1000` [mg/day/1000 inhabitants] of
     one site for the Wednesday…Tuesday week, from the stored results, flows and de jure
     population (`wastewater.timeseries.build_dataset`), with EUDA's weekday/weekend/daily means.
-    Same visibility as `/series`: anonymous callers see only catchments with at least
-    `min_public_population` inhabitants and, as they get weekly means only there, only the
-    `Daily mean` (the seven days and the 3–4-day means are left blank); keys see their sites'
+    Needs a key (policy resource `exports`): the Wednesday–Tuesday week straddles two ISO weeks,
+    so with the public weekly means it could be solved for single days. Keys see their sites'
     daily values. Text cells are formula-neutralised."""
     from wastewater.interop.euda import ALL_DATA_COLUMNS, format_euda_all_data
     from wastewater.interop.exchange import (
         default_week_start,
         euda_campaign_rows,
-        suppress_for_public,
     )
 
     require_site(engine, p, settings, site)
@@ -214,8 +212,6 @@ def export_euda(
         raise ApiError(404, "not found", [item(
             "no_results", f"no results for {site} in the week {start} … {start + dt.timedelta(days=6)}",
             column="week_start")])
-    if access.level(p, "exports") is access.Level.PUBLIC:
-        rows = suppress_for_public(rows, min_days=access.PublicRule.from_settings(settings).min_days_per_week)
     text_cols = ("Metabolite", "Site ID", "Country", "City")
     rows = [{k: (neutralise(str(v)) if k in text_cols else v) for k, v in r.items()} for r in rows]
     body = format_euda_all_data([{c: r[c] for c in ALL_DATA_COLUMNS} for r in rows]).encode("utf-8")

@@ -119,11 +119,7 @@ def chk_upload_list(role, lv, r):
 
 def chk_euda_export(role, lv, r):
     rows = _csv(r.text)
-    assert rows
-    if lv is Level.PUBLIC:
-        assert all(row["Wednesday"] == "" and row["Weekend mean"] == "" for row in rows)
-    else:
-        assert any(row["Wednesday"] != "" for row in rows)
+    assert rows and any(row["Wednesday"] != "" for row in rows)
 
 
 def chk_calendar(role, lv, r):
@@ -322,9 +318,7 @@ def d_trend_csv(role, lv, r):
 
 def d_weekday_csv(role, lv, r):
     rows = _csv(r.text)
-    assert len(rows) == 7
-    if lv is Level.PUBLIC:
-        assert all(int(x["n_days"]) >= access.MIN_WEEKS_PER_PUBLIC_WEEKDAY for x in rows)
+    assert len(rows) == (0 if lv is Level.NONE else 7)
 
 
 def d_operations(role, lv, r):
@@ -383,7 +377,7 @@ DASH_ROUTES = [
     ("get", "/dashboard/riskweekends", f"/dashboard/riskweekends?{Q}", {}, "risk_weekend_ratios", {200}, ok),
     ("get", "/dashboard/compare", f"/dashboard/compare?{Q}", {}, "reference", {200}, ok),
     ("get", "/dashboard/data/{name}.csv", f"/dashboard/data/trend.csv?{Q}", {}, "weekly_means", {200}, d_trend_csv),
-    ("get", "/dashboard/data/{name}.csv", f"/dashboard/data/weekday.csv?{Q}", {}, "weekly_means", {200},
+    ("get", "/dashboard/data/{name}.csv", f"/dashboard/data/weekday.csv?{Q}", {}, "weekday_profile", {200},
      d_weekday_csv),
     ("get", "/dashboard/data/{name}.csv", f"/dashboard/data/operation.csv?{Q}&event=EV-PUB", {},
      "operation_effects", {200}, ok),
@@ -467,25 +461,45 @@ def test_item1_one_week_window_selects_whole_weeks(clients):
     assert pts[1]["load_mg_per_day_per_1000"] == pytest.approx(sum(_load_per_1000(d) for d in range(7, 14)) / 7)
 
 
-def test_item2_weekday_profile_needs_enough_weeks(clients):
-    """The public weekday profile of one week is empty (n = 1 per weekday would be single days);
-    over the four seeded weeks each weekday rests on 4 weeks."""
-    one = clients["public"].get(f"/dashboard/data/weekday.csv?{Q}&start=2025-01-13&end=2025-01-19")
-    assert one.status_code == 200 and _csv(one.text) == []
-    page = clients["public"].get(f"/dashboard/trend?{Q}&start=2025-01-13&end=2025-01-19").text
-    assert 'id="fig-weekday"' not in page
-    allw = _csv(clients["public"].get(f"/dashboard/data/weekday.csv?{Q}").text)
-    assert [int(x["n_days"]) for x in allw] == [4] * 7
-    # Monday median over the four Mondays (days 0, 7, 14, 21)
-    mondays = sorted(_load_per_1000(d) for d in (0, 7, 14, 21))
-    assert float(allw[0]["median_load_mg_per_day_per_1000"]) == pytest.approx((mondays[1] + mondays[2]) / 2)
-    # viewers (daily values) keep the profile of the chosen week
+def test_item2_weekday_profile_needs_a_key(clients):
+    """Medians of a weekday are single days' values, and weekday means over a window the caller
+    picks difference into days: the public gets no weekday profile for any window, on the page
+    or as CSV; viewers keep the profile of the chosen week (n = 1 per weekday)."""
+    for window in ("&start=2025-01-13&end=2025-01-19", "&start=2025-01-06&end=2025-02-02", ""):
+        one = clients["public"].get(f"/dashboard/data/weekday.csv?{Q}{window}")
+        assert one.status_code == 200 and _csv(one.text) == []
+        page = clients["public"].get(f"/dashboard/trend?{Q}{window}").text
+        assert 'id="fig-weekday"' not in page and "bara med API-nyckel" in page
     from fastapi.testclient import TestClient
 
     tv = TestClient(clients.app)
     tv.cookies.set("ww_api_key", clients.tokens["viewer"])
     v = tv.get(f"/dashboard/data/weekday.csv?{Q}&start=2025-01-13&end=2025-01-19")
     assert [int(x["n_days"]) for x in _csv(v.text)] == [1] * 7
+    allw = _csv(tv.get(f"/dashboard/data/weekday.csv?{Q}").text)
+    mondays = sorted(_load_per_1000(d) for d in (0, 7, 14, 21))  # Monday median over four Mondays
+    assert float(allw[0]["median_load_mg_per_day_per_1000"]) == pytest.approx((mondays[1] + mondays[2]) / 2)
+
+
+@pytest.mark.parametrize("url,names", [
+    (f"/analyses/operation-effect?site=SE-BIG&event_id=EV-PUB&{BE}&after_days=7", ["after_days"]),
+    (f"/analyses/operation-effect?site=SE-BIG&event_id=EV-PUB&{BE}&before_days=100&method=ols",
+     ["method", "before_days"]),
+    (f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend&to=2025-01-20", ["to"]),
+    (f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend&window_weeks=2", ["window_weeks"]),
+])
+def test_public_analyses_are_the_published_ones(clients, url, names):
+    """An attacker who picks the window: two operation effects with after_days 7 and 8 (or a
+    risk-weekend `to` that drops one control weekend) would give that day. Without a key the
+    parameters that choose the days stay at the published values (401 naming them); the
+    defaults written out are fine; a key lifts it."""
+    r = clients["public"].get(B + url)
+    assert r.status_code == 401, r.text
+    msg = r.json()["errors"][0]["message"]
+    assert all(f"'{n}'" in msg for n in names) and "publicerade analysen" in msg
+    assert clients["viewer"].get(B + url).status_code in (200, 422)
+    published = f"/analyses/operation-effect?site=SE-BIG&event_id=EV-PUB&{BE}&after_days=56&before_days=730"
+    assert clients["public"].get(B + published).status_code == 200
 
 
 def test_item3_api_and_dashboard_agree_on_public_effects(clients):

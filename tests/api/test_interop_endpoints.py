@@ -56,17 +56,17 @@ def test_euda_export_values_by_hand(clients):
     assert float(row["Daily mean"]) == pytest.approx(35.69)
 
 
-def test_euda_export_public_gets_weekly_aggregate_only(clients):
+def test_euda_export_needs_a_key(clients):
+    """The Wednesday–Tuesday week straddles two ISO weeks: with the public weekly means it could
+    be solved for single days, so the public gets 401 (policy resource ``exports``)."""
     r = clients["public"].get(f"{B}/export/euda", params={"site": "SE-BIG", "year": 2025,
                                                           "week_start": WEEK})
-    assert r.status_code == 200, r.text
-    (row,) = _rows(r.text)
-    assert all(row[c] == "" for c in (*EUDA_DAY_COLUMNS, "Weekday mean", "Weekend mean"))
-    assert float(row["Daily mean"]) == pytest.approx(35.69)
+    assert r.status_code == 401, r.text
+    assert "API-nyckel" in r.json()["errors"][0]["message"]
 
 
 @pytest.mark.parametrize("role,site,status", [
-    ("public", "SE-SMALL", 404),        # small catchment hidden from the public, as in /series
+    ("public", "SE-SMALL", 401),        # the export needs a key at all
     ("viewer_small", "SE-BIG", 404),    # outside the key's site scope
     ("viewer_small", "SE-SMALL", 200),
     ("lab", "SE-BIG", 200),

@@ -33,9 +33,10 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     assert page.eval_on_selector_all("script:not([src])", "els => els.length") == 0
     csp = page.evaluate("fetch(location.href).then(r => r.headers.get('content-security-policy'))")
     assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
-    # Swedish y-axis title with unit and the weekday profile
+    # Swedish y-axis title with unit; the weekday profile (single days' medians) needs a key
     assert "mg/dygn/1000 inv." in page.locator("#plot-trend .g-ytitle").text_content()
-    _plot_ready(page, "#plot-weekday")
+    assert page.locator("#plot-weekday").count() == 0
+    assert "bara med API-nyckel" in page.locator("#weekday-needs-key + *").inner_text()
     shot(page, "01-trend-default")
 
     # keyboard: the first Tab reaches the skip link, Enter moves focus to <main>

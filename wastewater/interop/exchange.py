@@ -384,26 +384,3 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
     return rows
 
 
-PUBLIC_SUPPRESSED = (*euda.EUDA_DAY_COLUMNS, "Weekday mean", "Weekend mean")
-"""All-data columns left blank for anonymous callers: single days and 3–4-day means
-(privacy rule after [Hall2012]_ and [Prichard2014]_: the public sees weekly aggregates only, i.e.
-the ``Daily mean``)."""
-
-
-def suppress_for_public(rows: list[dict[str, Any]], min_days: int | None = None) -> list[dict[str, Any]]:
-    """Copy of ``rows`` with :data:`PUBLIC_SUPPRESSED` set to NaN (written as blank cells); the
-    ``Daily mean`` too when fewer than ``min_days`` of the seven days were measured (default
-    :data:`wastewater.access.MIN_DAYS_PER_PUBLIC_WEEK`, the public rule).
-    """
-    from wastewater.access import MIN_DAYS_PER_PUBLIC_WEEK
-
-    need = MIN_DAYS_PER_PUBLIC_WEEK if min_days is None else min_days
-    out = []
-    for r in rows:
-        n = sum(1 for c in euda.EUDA_DAY_COLUMNS
-                if r.get(c) is not None and not (isinstance(r.get(c), float) and math.isnan(r[c])))
-        row = {k: (math.nan if k in PUBLIC_SUPPRESSED else v) for k, v in r.items()}
-        if n < need and "Daily mean" in row:
-            row["Daily mean"] = math.nan
-        out.append(row)
-    return out
