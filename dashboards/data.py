@@ -511,16 +511,25 @@ def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
         ds = site_dataset(viewer.engine, [site], analytes=[analyte])
         values, cens = stats_series(ds, site, analyte)
         values = values.dropna()
+        means = None
         if len(values):
             own_years = sorted({int(y) for y in values.index.year})
             own_year = year if year in own_years else own_years[-1]
             week = pd.DatetimeIndex(sorted(campaign_dates(own_year).values()))
             week_values = values.reindex(week)
-            if week_values.notna().sum() == 0:
+            from wastewater import access
+
+            if not access.may(viewer.principal, "daily_values"):
+                # public: the campaign week only, and only when it cannot be combined with the
+                # public ISO-week means into a single day (no whole-year fallback: it grows daily)
+                if not access.public_campaign_week(values.index, week[0], public_rule(viewer)):
+                    week_values = week_values.iloc[0:0]
+            elif week_values.notna().sum() == 0:
                 week_values = values[values.index.year == own_year]
             c = cens.reindex(week_values.index)
-            means = euda_means(week_values, year=own_year, censored=c)
+            means = euda_means(week_values, year=own_year, censored=c) if week_values.notna().any() else None
             valid = week_values.notna()
+        if means is not None:
             row = {"city": site_label or site, "country": "SE",
                    "value": float(means["daily_mean"]), "group": "this_site",
                    "population": np.nan, "year": own_year,

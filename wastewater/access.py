@@ -64,8 +64,8 @@ __all__ = [
     "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "PUBLIC_FIXED_PARAMETERS",
     "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
     "check", "check_public_parameters", "event_visible", "level", "may", "public_operation_effect",
-    "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "site_is_public", "upload_visible",
-    "visible_events", "visible_sites_frame", "whole_week_bounds",
+    "public_campaign_week", "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "site_is_public",
+    "upload_visible", "visible_events", "visible_sites_frame", "week_is_closed", "whole_week_bounds",
 ]
 
 #: Every principal the policy knows; ``public`` = no key, ``revoked`` = a revoked/unknown key.
@@ -81,6 +81,10 @@ MIN_PUBLIC_POPULATION = 10_000
 MIN_DAYS_PER_PUBLIC_WEEK = 2
 #: Fewest measured days of a risk weekend behind a public ratio.
 MIN_DAYS_PER_PUBLIC_WEEKEND = 2
+#: Days after its Sunday before a week with a missing day is public. Until then its mean would
+#: change as each late day arrives, and two readings one upload apart give that day; a week with
+#: all seven days is public at once. Two weeks covers the usual lab turnaround.
+PUBLIC_WEEK_CLOSED_AFTER_DAYS = 14
 
 
 class Level(str, enum.Enum):
@@ -257,6 +261,7 @@ class PublicRule:
     min_population: int = MIN_PUBLIC_POPULATION
     min_days_per_week: int = MIN_DAYS_PER_PUBLIC_WEEK
     min_days_per_weekend: int = MIN_DAYS_PER_PUBLIC_WEEKEND
+    closed_after_days: int = PUBLIC_WEEK_CLOSED_AFTER_DAYS
 
     @classmethod
     def from_settings(cls, settings: Any) -> PublicRule:
@@ -371,7 +376,8 @@ def whole_week_bounds(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Ti
 
 def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
                  rule: PublicRule | None = None, *, value: str = "value",
-                 mean_columns: Iterable[str] = ("lo95", "hi95"), suppress: bool = True) -> pd.DataFrame:
+                 mean_columns: Iterable[str] = ("lo95", "hi95"), suppress: bool = True,
+                 today: dt.date | None = None) -> pd.DataFrame:
     """THE public aggregation: ISO-week means over whole weeks (Monday first).
 
     Parameters
@@ -385,8 +391,9 @@ def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
         one day in ``[start, end]``.
     rule : PublicRule
     suppress : bool
-        Drop weeks with fewer than ``rule.min_days_per_week`` measured days (default; the
-        public path). ``False`` keeps them (for authorised callers asking for weekly means).
+        Drop weeks with fewer than ``rule.min_days_per_week`` measured days and weeks not yet
+        closed on ``today`` (:func:`week_is_closed`; default; the public path). ``False`` keeps
+        them (for authorised callers asking for weekly means).
 
     Returns
     -------
@@ -415,25 +422,46 @@ def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
                         "n_days": g[value].count().astype(int),
                         "n_censored": g["censored"].sum().astype(int)})
     out = out.reset_index().rename(columns={"monday": "date"})
-    out = public_week_filter(out, start, end, rule, suppress=suppress)
+    out = public_week_filter(out, start, end, rule, suppress=suppress, today=today)
     iso = out["date"].dt.isocalendar()
     out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
     return out[cols]
 
 
+def week_is_closed(monday: Any, n_days: int, today: dt.date | None = None,
+                   rule: PublicRule | None = None) -> bool:
+    """True when the ISO week starting ``monday`` can no longer grow: all seven days measured, or
+    its Sunday at least ``rule.closed_after_days`` days before ``today``.
+
+    >>> week_is_closed("2025-03-03", 5, today=dt.date(2025, 3, 20))
+    False
+    >>> week_is_closed("2025-03-03", 5, today=dt.date(2025, 3, 23))
+    True
+    >>> week_is_closed("2025-03-03", 7, today=dt.date(2025, 3, 9))
+    True
+    """
+    rule = rule or PublicRule()
+    today = today or dt.date.today()
+    sunday = pd.Timestamp(monday).date() + dt.timedelta(days=6)
+    return n_days >= 7 or (today - sunday).days >= rule.closed_after_days
+
+
 def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
-                       rule: PublicRule | None = None, *, suppress: bool = True) -> pd.DataFrame:
+                       rule: PublicRule | None = None, *, suppress: bool = True,
+                       today: dt.date | None = None) -> pd.DataFrame:
     """The public rule applied to weekly means already computed over all their days (``date`` =
     the Monday, ``n_days``): keep the ISO weeks touching ``[start, end]`` and, with ``suppress``,
-    drop weeks with fewer than ``rule.min_days_per_week`` measured days. Used by
-    :func:`public_weeks` and on :func:`wastewater.analysis.weekly_means` (whose bounds come
-    from shared draws), so the window and minimum-days rule live here only.
+    drop weeks with fewer than ``rule.min_days_per_week`` measured days and weeks that are not
+    closed yet (:func:`week_is_closed`: a growing week's successive means give each new day).
+    Used by :func:`public_weeks` and on :func:`wastewater.analysis.weekly_means` (whose bounds
+    come from shared draws), so the window and minimum-days rule live here only.
 
     >>> w = pd.DataFrame({"date": pd.to_datetime(["2025-03-03", "2025-03-10"]), "n_days": [1, 7]})
     >>> public_week_filter(w, "2025-03-05", "2025-03-12")["n_days"].tolist()
     [7]
     """
     rule = rule or PublicRule()
+    today = today or dt.date.today()
     out = weekly
     s, e = whole_week_bounds(start, end)
     if s is not None:
@@ -442,7 +470,40 @@ def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
         out = out[pd.to_datetime(out["date"]) <= pd.Timestamp(e)]
     if suppress:
         out = out[out["n_days"] >= rule.min_days_per_week]
+        closed = [week_is_closed(m, int(n), today, rule)
+                  for m, n in zip(out["date"], out["n_days"], strict=True)]
+        out = out[np.array(closed, dtype=bool)] if len(out) else out
     return out.reset_index(drop=True)
+
+
+def public_campaign_week(measured: Iterable[Any], week_start: Any, rule: PublicRule | None = None,
+                         today: dt.date | None = None) -> bool:
+    """True when the mean of the Wednesday–Tuesday campaign week starting ``week_start`` (EUDA's
+    week, [EUDA2025]_) may be shown beside the public ISO-week means: the week is closed (all
+    seven days measured, or ended at least ``rule.closed_after_days`` ago), and every non-empty
+    part it cuts from the two ISO weeks it straddles — Mon–Tue before it, its Wed–Sun, its
+    Mon–Tue, the Wed–Sun after — has at least ``rule.min_days_per_week`` measured days. The
+    campaign mean and the two weekly means are then three sums over those four parts, and no
+    combination of them is a single day.
+
+    ``measured`` are the dates with a value (any around the week).
+
+    >>> days = pd.date_range("2025-03-03", "2025-03-16")  # Mon 3 March … Sun 16 March, all measured
+    >>> public_campaign_week(days, "2025-03-05", today=dt.date(2025, 4, 1))
+    True
+    >>> one_monday = days.drop(pd.Timestamp("2025-03-03"))  # Tue 4 March alone before the week
+    >>> public_campaign_week(one_monday, "2025-03-05", today=dt.date(2025, 4, 1))
+    False
+    """
+    rule = rule or PublicRule()
+    today = today or dt.date.today()
+    wed = pd.Timestamp(week_start).normalize()
+    have = {pd.Timestamp(d).normalize() for d in measured}
+    parts = [(-2, -1), (0, 4), (5, 6), (7, 11)]
+    counts = [sum(1 for k in range(a, b + 1) if wed + pd.Timedelta(days=k) in have) for a, b in parts]
+    in_week = sum(1 for k in range(7) if wed + pd.Timedelta(days=k) in have)
+    ended = (today - (wed + pd.Timedelta(days=6)).date()).days >= rule.closed_after_days
+    return (in_week >= 7 or ended) and all(n == 0 or n >= rule.min_days_per_week for n in counts)
 
 
 def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1) -> pd.DataFrame:
