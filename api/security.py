@@ -224,4 +224,6 @@ def load_audit(engine: sa.Engine, limit: int = 100) -> list[dict[str, Any]]:
 
 def bootstrap_matches(configured: str | None, token: str) -> bool:
     """Constant-time comparison with the bootstrap admin token."""
-    return bool(configured) and hmac.compare_digest(configured.encode(), token.encode())
+    if not configured:
+        return False
+    return hmac.compare_digest(configured.encode(), token.encode())

@@ -157,9 +157,9 @@ def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str
     public = access.level(p, "sites") is access.Level.PUBLIC
     state = site_series_state(engine, site, analyte, with_population=public)
     visible = state is not None and p.in_scope(site) and access.may(p, "sites")
-    if visible and public:
+    if state is not None and visible and public:
         visible = access.site_is_public(state.population, access.PublicRule.from_settings(settings))
-    if not visible:
+    if state is None or not visible:
         raise ApiError(
             404,
             "not found",

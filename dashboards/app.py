@@ -171,7 +171,8 @@ class Selection:
         self.site = _choose_site(self.sites, q.get("site"))
         self.analytes = D.analytes_for_site(viewer.engine, self.site) if self.site else []
         self.analyte = _choose_analyte(self.analytes, q.get("analyte"))
-        self.measure = q.get("measure") if q.get("measure") in MEASURES else "load_per_1000"
+        measure = q.get("measure")
+        self.measure: str = measure if measure is not None and measure in MEASURES else "load_per_1000"
         self.start = _date_param(q.get("start"))
         self.end = _date_param(q.get("end"))
         self.site_label = _site_label(self.sites, self.site) if self.site else ""
@@ -197,6 +198,12 @@ class Selection:
     def hint(self) -> str:
         return f'<p class="hint" id="date-hint">{esc(t("date_hint", self.lang))}</p>'
 
+    def chosen(self) -> tuple[str, str]:
+        """Site and analyte of a page that needs both (its route has checked they are set)."""
+        if self.site is None or self.analyte is None:
+            raise ValueError("no site or analyte chosen")
+        return self.site, self.analyte
+
 
 def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) -> pd.DataFrame:
     if start is not None:
@@ -211,8 +218,9 @@ def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) 
 
 def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     """Everything the trend page and its CSV need, from the library/API services."""
-    ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
-    full = D.series_frame(ds, sel.site, sel.analyte, sel.measure)
+    site, analyte = sel.chosen()
+    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte])
+    full = D.series_frame(ds, site, analyte, sel.measure)
     weekly = not access.may(viewer.principal, "daily_values")
     if weekly:  # THE public rule: whole ISO weeks over every day, the period only selects weeks
         shown = D.weekly_frame(full, sel.start, sel.end, viewer)
@@ -344,7 +352,8 @@ OPERATION_KINDS = ("operation", "school_search", "campaign", "safety_walk", "oth
 
 
 def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> dict[str, Any]:
-    events = D.events_frame(viewer, site=sel.site, analyte=sel.analyte, kinds=OPERATION_KINDS)
+    site, analyte = sel.chosen()
+    events = D.events_frame(viewer, site=site, analyte=analyte, kinds=OPERATION_KINDS)
     if events.empty:
         return {"events": events, "event": None}
     ids = events["event_id"].tolist()
@@ -352,9 +361,9 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
         ops = events[events["kind"] == "operation"]
         event_id = (ops if len(ops) else events)["event_id"].iloc[0]
     event = events[events["event_id"] == event_id].iloc[0].to_dict()
-    ds = D.site_dataset(viewer.engine, [sel.site], analytes=D.analytes_for_dumping(sel.analyte))
-    daily = D.series_frame(ds, sel.site, sel.analyte, "load_per_1000")
-    effect = D.operation_effect(ds, sel.site, sel.analyte, event, lang=sel.lang)
+    ds = D.site_dataset(viewer.engine, [site], analytes=D.analytes_for_dumping(analyte))
+    daily = D.series_frame(ds, site, analyte, "load_per_1000")
+    effect = D.operation_effect(ds, site, analyte, event, lang=sel.lang)
     weekly = not access.may(viewer.principal, "daily_values")
     if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
         effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
@@ -443,14 +452,15 @@ def operations_page(request: Request) -> HTMLResponse:
 
 
 def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
-    ds = D.site_dataset(viewer.engine, [sel.site], analytes=[sel.analyte])
-    values, _ = D.stats_series(ds, sel.site, sel.analyte)
+    site, analyte = sel.chosen()
+    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte])
+    values, _ = D.stats_series(ds, site, analyte)
     values = values.dropna()
     if values.empty:
         return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
-    full = D.full_calendar(viewer, values.index.min(), values.index.max(), site=sel.site)
+    full = D.full_calendar(viewer, values.index.min(), values.index.max(), site=site)
     calendar = D.risk_weekends_between(full, values.index.min(), values.index.max())
-    effects = D.risk_weekend_effects(ds, sel.site, sel.analyte, full)
+    effects = D.risk_weekend_effects(ds, site, analyte, full)
     if access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC:
         effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer))
     return {"calendar": calendar, "effects": effects}
@@ -570,11 +580,11 @@ def compare_page(request: Request) -> HTMLResponse:
 @router.get("/data/{name}.csv")
 def figure_csv(request: Request, name: str) -> Response:
     """The data behind each figure: machine CSV (``,`` and dot) or ``dialect=sv`` for Excel."""
-    from api.csvout import frame_to_csv
+    from api.csvout import Dialect, frame_to_csv
 
     viewer, _ = _viewer(request)
     sel = Selection(request, viewer)
-    dialect = "sv" if request.query_params.get("dialect") == "sv" else "machine"
+    dialect: Dialect = "sv" if request.query_params.get("dialect") == "sv" else "machine"
     frame = pd.DataFrame()
     if name == "compare":
         year = request.query_params.get("year")

@@ -8,7 +8,7 @@ import datetime as dt
 import io
 import zipfile
 from pathlib import PurePosixPath
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -161,7 +161,7 @@ async def import_odm(
                         status_code=201 if stored else 200)
 
 
-EUDA_CSV = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
+EUDA_CSV: dict[int | str, dict[str, Any]] = {200: {"content": {"text/csv": {"schema": {"type": "string"}}},
                   "description": "`ww2025-all-data.csv` layout: Year, Metabolite, Site ID, Country, City, "
                                  "Wednesday…Tuesday, Weekday mean, Weekend mean, Daily mean; values in "
                                  "mg/day/1000 inhabitants, two decimals, below LOQ = 0, blank = missing "

@@ -21,7 +21,7 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.csvout import frame_to_csv
+from api.csvout import Dialect, frame_to_csv
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
@@ -148,7 +148,7 @@ def _check_measure(a: str, measure: str, cf_id: str | None) -> None:
 
 
 def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str, cf_id: str | None,
-            ci: str, format: str, dialect: str, rule: access.PublicRule | None, smooth: str = "none") -> bytes:
+            ci: str, format: str, dialect: Dialect, rule: access.PublicRule | None, smooth: str = "none") -> bytes:
     """The response body of one series representation (what the cache holds); ``rule`` set =
     the public rule's whole-ISO-week means."""
     field, unit = MEASURES[measure]
