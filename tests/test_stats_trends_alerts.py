@@ -188,3 +188,25 @@ def test_trend_with_a_marked_method_change_is_stratified_there():
     # with no change marked the stratified code is not used: same numbers as before
     assert trend_test(s, censored=c, method_changes=[]).p_value == plain.p_value
     assert np.isfinite(marked.sen_slope_ci_low_per_day) and marked.n == plain.n
+
+
+def test_gls_trend_holds_its_level_with_a_marked_method_change_and_finds_a_real_trend():
+    """trend_gls (the operation test's error model): seeded null series with a marked x2
+    method change reject near 5 %; a -40 %/year trend is found with the right size."""
+    import numpy as np
+
+    from wastewater.stats.simulate import simulate_series
+    from wastewater.stats.trends import trend_gls
+
+    rng = np.random.default_rng(21)
+    n, rej = 120, 0
+    for _ in range(n):
+        df = simulate_series(245, "2024-01-01", seed=rng, method_change_date="2024-04-01",
+                             method_change_factor=2.0)
+        r = trend_gls(df["load_mg_per_day_per_1000"], censored=df["censored"],
+                      method_changes=["2024-04-01"])
+        rej += r.p_value < 0.05
+    assert rej / n <= 0.10 and r.method_changes == ("2024-04-01",)
+    df = simulate_series(365, "2024-01-01", seed=5, trend_per_year=np.log(0.6))
+    r = trend_gls(df["load_mg_per_day_per_1000"], censored=df["censored"])
+    assert r.trend == "decreasing" and r.percent_change_per_year_ci[0] < -40 < r.percent_change_per_year_ci[1]

@@ -19,13 +19,14 @@ from wastewater.stats.riskweekend_effect import (
     riskweekend_model,
 )
 from wastewater.stats.simulate import simulate_series
-from wastewater.stats.trends import TrendResult, mann_kendall, sen_slope, trend_test
+from wastewater.stats.trends import GlsTrendResult, TrendResult, mann_kendall, sen_slope, trend_gls, trend_test
 
 __all__ = [
     "Q_VALUE_LABEL",
     "ChangepointResult",
     "DumpingResult",
     "EffectResult",
+    "GlsTrendResult",
     "InsufficientDataError",
     "RiskWeekendEffect",
     "RiskWeekendModelResult",
@@ -45,5 +46,6 @@ __all__ = [
     "same_weekday_threshold",
     "sen_slope",
     "simulate_series",
+    "trend_gls",
     "trend_test",
 ]

@@ -14,9 +14,10 @@ import pandas as pd
 from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
-from wastewater.stats.effects import method_change_days
+from wastewater.stats._statespace import Problem, fit_batch
+from wastewater.stats.effects import SeriesObs, method_change_days
 
-__all__ = ["TrendResult", "mann_kendall", "sen_slope", "trend_test"]
+__all__ = ["GlsTrendResult", "TrendResult", "mann_kendall", "sen_slope", "trend_gls", "trend_test"]
 
 DAYS_PER_YEAR = 365.25
 
@@ -266,3 +267,73 @@ def trend_test(series: pd.Series, *, censored: pd.Series | None = None, log: boo
                        sen_slope_ci_high_per_day=r["slope_ci_high"],
                        percent_change_per_year=pct, percent_change_per_year_ci=pct_ci,
                        n=len(y), log_scale=log, weekday_adjusted=adjust_weekday, method=method)
+
+
+@dataclass(frozen=True)
+class GlsTrendResult:
+    """Result of :func:`trend_gls`; ``percent_change_per_year`` in % per year."""
+
+    trend: str
+    p_value: float
+    percent_change_per_year: float
+    percent_change_per_year_ci: tuple[float, float]
+    slope_per_year: float
+    df: float
+    n: int
+    phi: float
+    noise_share: float
+    method_changes: tuple[str, ...]
+    method: str
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = json_safe(asdict(self))
+        return out
+
+
+def trend_gls(series: pd.Series, *, censored: pd.Series | None = None,
+              method_changes: Iterable[Any] | None = None, alpha: float = 0.05) -> GlsTrendResult:
+    """Log-linear trend with the operation test's error model (AR(1) use variation plus
+    measurement noise; Kalman-filter GLS, REML, Kackar–Harville, Satterthwaite df;
+    :mod:`wastewater.stats._statespace`) [Harvey1989]_ [KackarHarville1984]_.
+
+    ``log L_t = b0 + Σ_d b_d·weekday_d + Σ_m c_m·[t ≥ method change m] + β·t + u_t + ε_t``;
+    ``percent_change_per_year = 100·(exp(β·365.25) − 1)``. A marked method change is a level
+    shift, so it is not counted as a trend. Censored values as in
+    :func:`wastewater.stats.effects.operation_effect` (left out of the noise estimation,
+    refitted at their conditional mean below the LOQ).
+    """
+    so = SeriesObs.from_series(series, censored, composite_days=False)
+    t = so.t
+    require(len(t), 10, "trend series")
+    cols = [np.ones(len(t))] + [so.shares[:, j] for j in range(1, 7) if so.shares[:, j].any()]
+    steps = []
+    for d in method_change_days(method_changes):
+        col = t >= d
+        if 0 < col.sum() < len(t):
+            cols.append(col.astype(float))
+            steps.append(str(np.datetime64(int(d), "D")))
+    years = (t - t.mean()) / DAYS_PER_YEAR
+    cols.append(years)
+    X = np.column_stack(cols)
+    cens = so.cens
+    est = ~cens if cens.any() and (~cens).sum() > X.shape[1] + 3 else None
+    upper = np.where(cens, so.y + np.log(2.0), np.nan) if cens.any() else None
+    fit = fit_batch([Problem(so.y, X, t, est, None, upper=upper)])
+    j = X.shape[1] - 1
+    b = float(fit.beta[0][0, j])
+    se = float(np.sqrt(fit.sigma2[0][0] * fit.cov_unscaled[0][j, j]))
+    assert fit.df is not None
+    df = float(fit.df[0][j])
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    trend = "no trend" if not p < alpha else ("increasing" if b > 0 else "decreasing")
+    with np.errstate(over="ignore"):
+        pct = (float(np.expm1(b) * 100),
+               (float(np.expm1(b - q * se) * 100), float(np.expm1(b + q * se) * 100)))
+    method = ("GLS of log load on weekday" + (" + a level shift per marked method change" if steps else "")
+              + " + a linear trend, AR(1) + measurement-noise errors (Kalman filter, REML, "
+              "Kackar–Harville, Satterthwaite df)")
+    return GlsTrendResult(trend=trend, p_value=p, percent_change_per_year=pct[0],
+                          percent_change_per_year_ci=pct[1], slope_per_year=b, df=df, n=len(t),
+                          phi=float(fit.phi[0]), noise_share=float(fit.lam[0]),
+                          method_changes=tuple(steps), method=method)
