@@ -34,7 +34,8 @@ Kackar–Harville term for the estimated ``(φ, λ)`` [KackarHarville1984]_ (``G
 its t reference distribution Satterthwaite degrees of freedom from the delta-method variance of
 the estimated variance [Satterthwaite1946]_ (the Kenward–Roger recipe [KenwardRoger1997]_ without its
 second-order bias term). Without them the false-positive rate reached 0.09 at φ = 0.7 with a
-20 % CV; with them it stays in 0.03–0.07 (benchmarks/reports/bench_stats.md). Censored (substituted) values are
+20 % CV; with them it is 0.035–0.069 in 24 of 27 cells and 0.071–0.079 in three cells at
+φ = 0.7, where φ̂ is still biased low (benchmarks/reports/bench_stats.md). Censored (substituted) values are
 left out of the ``(φ, λ)`` likelihood (they are log-scale outliers that mimic measurement
 noise) but enter the GLS at their substituted value, as in :func:`wastewater.stats._regression.fit_ar1`.
 
