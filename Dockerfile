@@ -42,4 +42,4 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=5 \
     CMD ["python", "-c", "import sys, urllib.request; sys.exit(0 if urllib.request.urlopen('http://127.0.0.1:8000/api/v1/health', timeout=4).status == 200 else 1)"]
 
 # Apply migrations, then serve with WEB_CONCURRENCY worker processes (default 4).
-CMD ["sh", "-c", "wastewater db upgrade && exec uvicorn api.main:create_app --factory --host 0.0.0.0 --port 8000 --workers \"${WEB_CONCURRENCY:-4}\" --proxy-headers --forwarded-allow-ips '*'"]
+CMD ["sh", "-c", "wastewater db upgrade && exec uvicorn service.app:create_app --factory --host 0.0.0.0 --port 8000 --workers \"${WEB_CONCURRENCY:-4}\" --proxy-headers --forwarded-allow-ips '*'"]

@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from api.config import Settings
 from api.errors import ApiError, access_denied, item
-from api.security import BOOTSTRAP_NAME, PUBLIC, Principal, bootstrap_matches, lookup_key
+from api.security import Principal, resolve_token
 from wastewater import access
 from wastewater.access import AccessDenied
 
@@ -44,12 +44,8 @@ def get_principal(
 ) -> Principal:
     """Resolve the key from ``X-API-Key`` or ``Authorization: Bearer``; no key = public."""
     token = api_key or (bearer.credentials if bearer is not None else None)
-    if not token:
-        return PUBLIC
     admin = settings.admin_key.get_secret_value() if settings.admin_key else None
-    if bootstrap_matches(admin, token):
-        return Principal(name=BOOTSTRAP_NAME, role="admin")
-    p = lookup_key(engine, token)
+    p = resolve_token(engine, token, admin)
     if p is None:
         raise ApiError(
             401,

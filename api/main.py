@@ -1,5 +1,8 @@
 """The FastAPI application: ``create_app(settings) -> FastAPI`` with every route under /api/v1.
 
+The API only; the deployed app with the dashboard is composed by :mod:`service.app` (this
+package never imports ``dashboards``).
+
 Stateless by design: the app holds only its settings and a SQLAlchemy engine (a connection
 pool); no response or data cache lives in the process, so any number of replicas can sit
 behind a load balancer.
@@ -114,14 +117,6 @@ def create_app(settings: Settings | None = None, *, engine=None) -> FastAPI:
         )
 
     _document_examples(app)
-
-    try:
-        import dashboards
-
-        if hasattr(dashboards, "mount"):
-            dashboards.mount(app)
-    except ImportError:  # pragma: no cover - dashboards are optional for the API
-        pass
     return app
 
 
@@ -148,5 +143,5 @@ def _engine_for(settings: Settings):
 
 
 def app_from_env() -> FastAPI:
-    """Factory for ``uvicorn --factory api.main:app_from_env``."""
+    """Factory for ``uvicorn --factory api.main:app_from_env`` (the API without the dashboard)."""
     return create_app()

@@ -15,12 +15,7 @@ import sqlalchemy as sa
 from api.config import Settings
 from api.errors import ApiError, item
 from api.security import Principal
-from wastewater import analysis as _analysis
 from wastewater.jsonsafe import json_safe
-
-MEASURES = _analysis.MEASURES
-"""The measure map of :mod:`wastewater.analysis` (measure → Dataset variable / JSON field, unit)."""
-
 
 
 def repository():
@@ -40,12 +35,11 @@ def records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def sites_frame(engine: sa.Engine, p: Principal, settings: Settings) -> pd.DataFrame:
-    """Sites visible to ``p`` with a ``public`` column (:func:`wastewater.access.visible_sites_frame`:
-    the public sees only catchments of at least ``settings.min_public_population``, [Hall2012]_;
-    keys with a site scope see only their sites)."""
-    from wastewater.access import PublicRule, visible_sites_frame
+    """Sites visible to ``p`` with a ``public`` column (:func:`wastewater.readers.visible_sites`)."""
+    from wastewater.access import PublicRule
+    from wastewater.readers import visible_sites
 
-    return visible_sites_frame(p, repository().load_sites(engine), PublicRule.from_settings(settings))
+    return visible_sites(engine, p, PublicRule.from_settings(settings))
 
 
 def visible_site_ids(engine: sa.Engine, p: Principal, settings: Settings) -> list[str]:
@@ -82,63 +76,16 @@ def filter_sites_param(requested: Iterable[str] | None, visible: list[str]) -> l
 # -- series ------------------------------------------------------------------------------------
 
 
-def daily_series(
-    engine: sa.Engine,
-    site: str,
-    analyte: str,
-    measure: str,
-    *,
-    start: dt.date | None = None,
-    end: dt.date | None = None,
-    loq_method: str = "loq_half",
-    cf_id: str | None = None,
-    ci: str = "none",
-) -> tuple[pd.DataFrame, dt.datetime | None]:
-    """Daily series ``[date, value, level_lo95, level_hi95, change_lo95, change_hi95, censored]``
-    and when the series last changed.
-
-    :func:`wastewater.analysis.read_series` on the derived store; the API only reshapes.
-    """
-    frame = _analysis.read_series(engine, site, analyte, measure, start=start, end=end,
-                                  loq_method=loq_method, cf_id=cf_id, ci=ci)
-    return frame, _analysis.series_version(engine, site, analyte).changed_at
-
-
-def weekly_means(daily: pd.DataFrame, start: dt.date | None = None, end: dt.date | None = None,
-                 settings: Settings | None = None, *, suppress: bool = True) -> pd.DataFrame:
-    """ISO-week means under the public rule (:func:`wastewater.access.public_weeks`): whole
-    weeks, the window only selects weeks, weeks with too few measured days suppressed.
-    ``daily`` must cover :func:`wastewater.access.whole_week_bounds` of the window."""
-    from wastewater.access import PublicRule, public_weeks
-
-    rule = PublicRule.from_settings(settings) if settings is not None else PublicRule()
-    return public_weeks(daily, start, end, rule, suppress=suppress)
+# -- calendar ----------------------------------------------------------------------------------
 
 
 def risk_calendar(engine: sa.Engine, years: int | Iterable[int], p: Principal | None = None,
                   settings: Settings | None = None, *, site: str | None = None) -> pd.DataFrame:
-    """Risk, payday and long weekends of ``years`` with the kommun's own dates applied.
+    """:func:`wastewater.readers.risk_calendar` under the deployment's public rule."""
+    from wastewater.access import PublicRule
+    from wastewater.readers import risk_calendar as _calendar
 
-    :func:`wastewater.riskweekends.risk_weekends`, overridden/extended by the stored events of
-    kind ``risk_weekend`` (:func:`wastewater.riskweekends.overrides_from_events`) that ``p`` may
-    see (:func:`wastewater.access.visible_events`: never confidential ones, and for the public
-    none that names only small catchments). With ``site``, only events naming that site or
-    every site (empty list) count. ``p`` defaults to the public principal.
-    """
-    from wastewater.access import PUBLIC, visible_events
-    from wastewater.riskweekends import overrides_from_events, risk_weekends
-
-    p = p or PUBLIC
-    events = repository().load_events(engine, include_confidential=False)
-    if len(events):
-        events = events[~events["confidential"].astype(bool)] if "confidential" in events else events
-        events = events[events["kind"] == "risk_weekend"] if "kind" in events else events
-    if len(events):
-        visible = visible_site_ids(engine, p, settings or Settings())
-        events = visible_events(p, events, visible)
-        if site is not None and len(events):
-            events = events[events["sites"].apply(lambda s: not s or site in s)]
-    return risk_weekends(years, overrides=overrides_from_events(events))
+    return _calendar(engine, years, p, PublicRule.from_settings(settings or Settings()), site=site)
 
 
 # -- one series: visibility, data version, response cache ---------------------------------------

@@ -71,7 +71,7 @@ def main() -> None:
     p_app, p_static = (args.port, args.port + 1) if args.port else (_free_port(), _free_port())
     uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level",
           "warning", "--workers", "1"]
-    app = _start(uv + ["api.main:app_from_env", "--port", str(p_app)],
+    app = _start(uv + ["service.app:app_from_env", "--port", str(p_app)],
                  {**os.environ, "WASTEWATER_DATABASE_URL": url}, p_app, ROOT)
     try:
         page = httpx.get(f"http://127.0.0.1:{p_app}{TREND}", timeout=120)

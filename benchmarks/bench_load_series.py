@@ -5,7 +5,7 @@ Usage::
     .venv/bin/python benchmarks/bench_load_series.py [--requests 1000] [--concurrency 50]
 
 Loads samples/*.csv into a fresh SQLite database (through the same ingest service the API
-uses), starts ``uvicorn --factory api.main:app_from_env`` on a free port (1 worker), creates a
+uses), starts ``uvicorn --factory service.app:app_from_env`` on a free port (1 worker), creates a
 viewer key, then fires requests for a rotation of site × analyte × measure combinations
 (daily JSON for the key; a share of anonymous weekly requests and CSV requests) and reports
 p50/p90/p99 latency, throughput and the server's CPU time per request (user + system time of the
@@ -133,7 +133,7 @@ def main() -> None:
     port = _free_port()
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning", "--workers", "1"],
         env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -330,7 +330,7 @@ def floor_case(n_sites: int, years: float, n: int, conc: int, ports: list[int],
           "warning", "--workers", "1", "--timeout-keep-alive", "120"]
     port_api, port_floor = ports
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
-    api = _start(uv + ["api.main:app_from_env", "--port", str(port_api)], env, port_api)
+    api = _start(uv + ["service.app:app_from_env", "--port", str(port_api)], env, port_api)
     base_api = f"http://127.0.0.1:{port_api}"
     try:
         bodies_raw = {}

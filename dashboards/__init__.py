@@ -1,7 +1,8 @@
 """Dashboard (HTML pages with plotly figures) and the tertial follow-up report.
 
-``mount(app)`` adds everything under ``/dashboard`` to the API's FastAPI app; the core
-library (``wastewater``) never imports this package.
+``mount(app)`` adds everything under ``/dashboard`` to a FastAPI app (:mod:`service.app` mounts
+it on the API's); it imports only the core (``wastewater``), never ``api``, and the core never
+imports it.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ __all__ = ["mount"]
 
 
 def mount(app):
-    """Serve the dashboard from ``app`` under ``/dashboard`` (called by ``api.main.create_app``)."""
+    """Serve the dashboard from ``app`` under ``/dashboard`` (called by ``service.app.create_app``)."""
     from dashboards.app import mount as _mount
 
     _mount(app)

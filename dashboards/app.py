@@ -13,7 +13,6 @@ API endpoint ``POST /api/v1/uploads/{kind}`` (dry run first).
 from __future__ import annotations
 
 import datetime as dt
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,7 +40,6 @@ from wastewater.downloads import content_disposition
 BASE = "/dashboard"
 COOKIE = "ww_api_key"
 STATIC_DIR = Path(__file__).parent / "static"
-API_UPLOAD_PATH = "/api/v1/uploads/{kind}"
 
 router = APIRouter(prefix=BASE, include_in_schema=False)
 
@@ -77,9 +75,7 @@ def _viewer(request: Request) -> tuple[D.Viewer, str | None]:
     principal = D.principal_for_token(engine, settings, token)
     notice = None
     if principal is None:
-        from api.security import PUBLIC
-
-        principal = PUBLIC
+        principal = access.PUBLIC
         notice = "unknown_key"
     return D.Viewer(engine=engine, settings=settings, principal=principal), notice
 
@@ -580,7 +576,7 @@ def compare_page(request: Request) -> HTMLResponse:
 @router.get("/data/{name}.csv")
 def figure_csv(request: Request, name: str) -> Response:
     """The data behind each figure: machine CSV (``,`` and dot) or ``dialect=sv`` for Excel."""
-    from api.csvout import Dialect, frame_to_csv
+    from wastewater.csvout import Dialect, frame_to_csv
 
     viewer, _ = _viewer(request)
     sel = Selection(request, viewer)
@@ -676,28 +672,27 @@ def upload_page(request: Request) -> HTMLResponse:
 async def upload_post(request: Request, file: Annotated[UploadFile, File()],
                       kind: Annotated[str, Form()] = "auto",
                       action: Annotated[str, Form()] = "dry_run") -> HTMLResponse:
-    """Forward the file to ``POST /api/v1/uploads/{kind}`` with the cookie's key and show the
-    API's validation report (dry run unless "check and save" was pressed)."""
-    import httpx
+    """Check (dry run unless "check and save" was pressed) and store the file with the cookie's key
+    through :func:`wastewater.uploading.receive_upload` (the API's upload flow: the same policy
+    checks, limits and store) and show its validation report."""
+    from starlette.concurrency import run_in_threadpool
+
+    from wastewater.uploading import UploadRefusal, receive_upload
 
     viewer, _ = _viewer(request)
     lang = _lang(request)
     kind = kind if kind in ("auto", "results", "flows", "sites", "events") else "auto"
     content = await file.read()
-    headers = {}
-    token = request.cookies.get(COOKIE)
-    if token:
-        headers["X-API-Key"] = token
-    transport = httpx.ASGITransport(app=request.app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://dashboard.local") as client:
-        resp = await client.post(API_UPLOAD_PATH.format(kind=kind),
-                                 params={"dry_run": "true" if action != "commit" else "false"},
-                                 files={"file": (file.filename or "upload.csv", content)},
-                                 headers=headers)
     try:
-        answer = resp.json()
-    except (json.JSONDecodeError, ValueError):
-        answer = {"ok": False, "errors": [{"message": resp.text}]}
+        got = await run_in_threadpool(lambda: receive_upload(
+            viewer.engine, viewer.principal, content, kind, filename=file.filename or "upload.csv",
+            settings=viewer.settings, dry_run=action != "commit"))
+        status, answer = got.status, got.body
+    except access.AccessDenied as exc:
+        status = 401 if exc.authenticate else 403
+        answer = {"ok": False, "errors": [{"code": "role", "message": f"{exc.message_sv} / {exc.message_en}"}]}
+    except UploadRefusal as exc:
+        status, answer = exc.status, {"ok": False, "status": exc.status, "error": exc.error, "errors": exc.errors}
     report = answer.get("report") or {}
     issues = report.get("issues") or answer.get("errors") or []
     n_err = sum(1 for i in issues if i.get("severity", "error") == "error")
@@ -706,7 +701,7 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
     status_bits = [f"<h2 id=\"upload-result\">{esc(t('upload_result', lang))}: {esc(file.filename or '')}</h2>"]
     if report:
         status_bits.append(f"<p>{esc(t('upload_rows', lang, accepted=report.get('rows_accepted', 0), total=report.get('rows_total', 0)))}</p>")  # noqa: E501
-    if resp.status_code in (401, 403):
+    if status in (401, 403):
         status_bits.append(_notice(t("upload_needs_key", lang), "warning"))
     if n_err:
         status_bits.append(f'<p class="error-text">{esc(t("upload_errors", lang, n=n_err, w=n_warn))}</p>')
@@ -720,7 +715,7 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
             link = url(f"{BASE}/alerts", {"lang": lang, "site": sites[0] if len(sites) == 1 else None})
             status_bits.append(f'<p class="warning" data-testid="upload-alerts">{esc(message)} '
                                f'<a href="{esc(link)}">{esc(t("nav_alerts", lang))}</a></p>')
-    elif resp.status_code < 300:
+    elif status < 300:
         status_bits.append(f"<p>{esc(t('upload_ok', lang))}</p>")
     if issues:
         status_bits.append(issues_table(issues, lang))

@@ -1,14 +1,15 @@
-"""Data access for the dashboard: the same library and API-service calls as ``/api/v1``.
+"""Data access for the dashboard: the same core calls as ``/api/v1`` (never the API package).
 
 Nothing here computes a new quantity. Loads, concentrations, consumption and their
 uncertainty come from :mod:`wastewater.timeseries`, :mod:`wastewater.backcalculation` and
-:mod:`wastewater.uncertainty`; site visibility, weekly means and the public rules from
-:mod:`api.services`; operation effects and dumping flags from :mod:`wastewater.stats`;
+:mod:`wastewater.uncertainty` through :mod:`wastewater.analysis`; site visibility, weekly means
+and the public rules from :mod:`wastewater.readers` and :mod:`wastewater.access`; operation
+effects and dumping flags from :mod:`wastewater.stats`;
 the risk-weekend calendar from :mod:`wastewater.riskweekends`; EUDA reference means from
 :mod:`wastewater.interop`. This module only selects and reshapes their outputs into the
 tidy frames that :mod:`dashboards.figures` draws.
 
-Access rules follow the API exactly (api/services.py): anonymous users see only catchments
+Access rules are the API's (one policy, :mod:`wastewater.access`): anonymous users see only catchments
 with at least ``min_public_population`` (10 000) inhabitants and only *weekly* means;
 confidential events are shown to analyst/admin only.
 """
@@ -24,12 +25,12 @@ import pandas as pd
 import sqlalchemy as sa
 import xarray as xr
 
-#: dashboard measure key → (Dataset variable, API measure key)
-MEASURE_VARIABLES: dict[str, str] = {
-    "load_per_1000": "load_mg_per_day_per_1000",
-    "concentration": "concentration_ng_per_l",
-    "consumption": "consumption_mg_per_day_per_1000",
-}
+from wastewater.analysis import MEASURES as _MEASURE_MAP
+
+#: the dashboard's measures (keys of the one measure map, :data:`wastewater.analysis.MEASURES`)
+#: → their Dataset variable
+MEASURE_VARIABLES: dict[str, str] = {m: _MEASURE_MAP[m][0] for m in ("load_per_1000", "concentration",
+                                                                      "consumption")}
 MEASURES = tuple(MEASURE_VARIABLES)
 
 #: Days shown before/after an operation; the same defaults as
@@ -64,28 +65,23 @@ class Viewer:
 
 
 def principal_for_token(engine: sa.Engine, settings: Any, token: str | None):
-    """Resolve an API key exactly as ``api.deps.get_principal`` does; ``None`` if unknown.
-
-    No key → the public principal.
+    """Resolve an API key as the API does (:func:`wastewater.storage.keys.resolve_token`);
+    ``None`` if unknown or revoked. No key → the public principal.
     """
-    from api.security import BOOTSTRAP_NAME, PUBLIC, Principal, bootstrap_matches, lookup_key
+    from wastewater.storage.keys import resolve_token
 
-    if not token:
-        return PUBLIC
     admin = settings.admin_key.get_secret_value() if getattr(settings, "admin_key", None) else None
-    if bootstrap_matches(admin, token):
-        return Principal(name=BOOTSTRAP_NAME, role="admin")
-    return lookup_key(engine, token)
+    return resolve_token(engine, token, admin)
 
 
 # -- sites and analytes ----------------------------------------------------------------------
 
 
 def visible_sites(viewer: Viewer) -> pd.DataFrame:
-    """Sites the viewer may see (``api.services.sites_frame``: public ≥ 10 000 inhabitants)."""
-    from api.services import sites_frame
+    """Sites the viewer may see (:func:`wastewater.readers.visible_sites`: public ≥ 10 000 inhabitants)."""
+    from wastewater.readers import visible_sites
 
-    return sites_frame(viewer.engine, viewer.principal, viewer.settings)
+    return visible_sites(viewer.engine, viewer.principal, public_rule(viewer))
 
 
 def analytes_for_site(engine: sa.Engine, site: str) -> list[str]:
@@ -247,7 +243,7 @@ def events_frame(viewer: Viewer, *, site: str | None = None, analyte: str | None
 
 def risk_weekend_calendar(viewer: Viewer, start: Any, end: Any, site: str | None = None) -> pd.DataFrame:
     """Risk weekends (kind ``risk_weekend``) overlapping ``start``–``end``, from
-    :func:`api.services.risk_calendar` (computed dates plus the kommun's own that the viewer may
+    :func:`wastewater.readers.risk_calendar` (computed dates plus the kommun's own that the viewer may
     see and that concern ``site``)."""
     if start is None or end is None:
         return pd.DataFrame(columns=["event_id", "kind", "name", "start", "end"])
@@ -408,12 +404,12 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
 
 def full_calendar(viewer: Viewer, start: Any, end: Any, site: str | None = None) -> pd.DataFrame:
     """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``,
-    with the kommun's own dates the viewer may see (:func:`api.services.risk_calendar`)."""
-    from api.services import risk_calendar
+    with the kommun's own dates the viewer may see (:func:`wastewater.readers.risk_calendar`)."""
+    from wastewater.readers import risk_calendar
 
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     return risk_calendar(viewer.engine, range(start.year, end.year + 1), viewer.principal,
-                         viewer.settings, site=site)
+                         public_rule(viewer), site=site)
 
 
 def _first(d: dict, *keys: str) -> Any:

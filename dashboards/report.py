@@ -96,10 +96,10 @@ def script_hashes() -> tuple[str, ...]:
 
 
 def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
-    from api.security import PUBLIC
+    from wastewater.access import PUBLIC
 
     if settings is None:
-        from api.config import Settings
+        from wastewater.settings import Settings
 
         settings = Settings()
     return D.Viewer(engine=engine, settings=settings, principal=principal or PUBLIC)
@@ -233,7 +233,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         whole-ISO-week means, no confidential events), exactly as the API. Any other view
         carries "Innehåller sekretessbelagda uppgifter – får inte publiceras" (and the English)
         at the top and bottom and on every printed page.
-    settings : api.config.Settings, optional
+    settings : wastewater.settings.Settings, optional
 
     Returns
     -------

@@ -106,8 +106,8 @@ def test_304_reads_nothing_from_the_store(demo_engine):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
     from api.security import create_key
+    from service.app import create_app
 
     app = create_app(Settings(database_url=str(demo_engine.url)), engine=demo_engine)
     client = TestClient(app)

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
-from wastewater.cli import app
+from service.cli import app
 from wastewater.storage import repository as repo
 from wastewater.storage import tables as t
 from wastewater.storage.database import get_engine
@@ -131,7 +131,7 @@ def test_help(command):
 
 @pytest.mark.slow
 def test_serve_answers_health(cli_db, tmp_path):
-    """`wastewater serve` starts uvicorn with api.main:create_app on the given port."""
+    """`wastewater serve` starts uvicorn with service.app:create_app on the given port."""
     import json
     import os
     import signal

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from api.security import lookup_key
-from wastewater.cli import app
+from service.cli import app
 from wastewater.interop.euda import EUDA_DAY_COLUMNS
 from wastewater.interop.odm import RESULT_COLUMNS, normalise_results
 from wastewater.storage import repository as repo

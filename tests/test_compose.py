@@ -152,7 +152,7 @@ def test_api_command_migrates_then_serves_with_several_workers(compose: dict) ->
     upgrade, _, serve = script.partition("&&")
     assert shlex.split(upgrade) == ["wastewater", "db", "upgrade"]
     args = shlex.split(serve)
-    assert args[:4] == ["exec", "uvicorn", "api.main:create_app", "--factory"]
+    assert args[:4] == ["exec", "uvicorn", "service.app:create_app", "--factory"]
     workers = args[args.index("--workers") + 1]
     # ${WEB_CONCURRENCY:-4} is expanded by the container shell; compose sets WEB_CONCURRENCY=4
     assert workers == "${WEB_CONCURRENCY:-4}"
@@ -242,7 +242,7 @@ def test_dockerfile_base_user_expose_cmd() -> None:
     assert ("EXPOSE", "8000") in stage
     cmd = yaml.safe_load(dict(stage)["CMD"])  # exec form is a JSON (hence YAML) list
     assert cmd[:2] == ["sh", "-c"]
-    assert cmd[2].startswith("wastewater db upgrade && exec uvicorn api.main:create_app --factory")
+    assert cmd[2].startswith("wastewater db upgrade && exec uvicorn service.app:create_app --factory")
     assert "--workers" in cmd[2]
     assert "/api/v1/health" in dict(stage)["HEALTHCHECK"]
 
@@ -329,11 +329,12 @@ def test_wheel_from_build_context_carries_migrations(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "api/main.py" in names
     assert "wastewater/cli.py" in names
+    assert "service/cli.py" in names and "service/app.py" in names
     assert any(n.startswith("wastewater/storage/migrations/versions/") and n.endswith(".py")
                for n in names)
     assert any(n.endswith("migrations/env.py") for n in names)
     entry = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
-    assert "wastewater = wastewater.cli:app" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "wastewater = service.cli:app" in zipfile.ZipFile(wheel).read(entry).decode()
     assert not any(n.startswith(("tests/", "benchmarks/")) for n in names)
 
 

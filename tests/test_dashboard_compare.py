@@ -23,8 +23,8 @@ def client(tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
     from dashboards.demo import load_demo
+    from service.app import create_app
     from wastewater.interop.reference_series import parse_statcan_13100871
     from wastewater.interop.store import import_reference_series
     from wastewater.storage.database import get_engine, upgrade

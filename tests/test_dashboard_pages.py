@@ -15,9 +15,9 @@ def client_and_keys(tmp_path_factory):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
     from api.security import create_key
     from dashboards.demo import load_demo
+    from service.app import create_app
     from wastewater.storage.database import get_engine, upgrade
 
     url = f"sqlite:///{tmp_path_factory.mktemp('pages') / 'demo.db'}"

@@ -106,8 +106,8 @@ def _client(engine: sa.Engine, **settings):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
     from api.security import create_key
+    from service.app import create_app
 
     token = create_key(engine, "faults-admin", "admin")
     app = create_app(Settings(database_url=str(engine.url), **settings), engine=engine)
@@ -170,7 +170,7 @@ def test_api_and_cli_on_a_closed_port_say_the_database_is_unavailable(tmp_path):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
+    from service.app import create_app
 
     url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nowhere"
     app = create_app(Settings(database_url=url, admin_key="bootstrap-secret-for-faults"))
@@ -288,7 +288,7 @@ def test_api_server_killed_mid_upload_then_restarted_stores_on_retry(pg_url, pg_
     def start_server() -> tuple[subprocess.Popen, str]:
         port = _free_port()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
+            [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"

@@ -7,7 +7,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from wastewater.cli import app
+from service.cli import app
 from wastewater.ingest.progress import IngestProgress, ingest_summary
 from wastewater.storage.service import ingest_bytes
 

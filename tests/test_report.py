@@ -96,8 +96,8 @@ def test_report_route_download_with_analyst_key(demo_engine):
     from fastapi.testclient import TestClient
 
     from api.config import Settings
-    from api.main import create_app
     from api.security import create_key
+    from service.app import create_app
 
     token = create_key(demo_engine, "analyst-report", "analyst")
     app = create_app(Settings(database_url=str(demo_engine.url)), engine=demo_engine)

@@ -104,7 +104,7 @@ def server(tmp_path_factory):
     port = _port()
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env", "--host", "127.0.0.1",
+        [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env", "--host", "127.0.0.1",
          "--port", str(port), "--log-level", "warning"], env=env, cwd=str(REPO))
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

@@ -145,30 +145,39 @@ def store_dataset(rows: pd.DataFrame) -> xr.Dataset:
 
 
 def load_dataset(engine: sa.Engine, sites: Sequence[str], *, analytes: Sequence[str] | None = None,
-                 start: Any = None, end: Any = None) -> xr.Dataset | None:
-    """Stored series of ``sites`` (× ``analytes``) as one analysis Dataset; ``None`` if empty."""
-    from wastewater.storage.series import read_store_many
+                 start: Any = None, end: Any = None, loq_method: str = "loq_half") -> xr.Dataset | None:
+    """The analysis Dataset of ``sites`` (× ``analytes``; default every stored one) in
+    ``[start, end]``; ``None`` if there is nothing.
 
+    The one reader of several series for the API analyses, the dashboard, the report and the
+    exports: the derived store for the stored ``loq_method`` (``loq_half``), else built from the
+    raw results by :func:`wastewater.timeseries.build_dataset` with that substitution.
+    """
+    from wastewater.storage.series import STORE_LOQ_METHOD, read_store_many
+
+    if loq_method != STORE_LOQ_METHOD:
+        return _raw_dataset(engine, sites, analytes, start, end, loq_method)
     rows = read_store_many(engine, sites, analytes=analytes, start=start, end=end)
     if rows.empty:
         return None
     return store_dataset(rows)
 
 
-def _raw_dataset(engine: sa.Engine, site: str, analyte: str, start: Any, end: Any,
-                 loq_method: str) -> xr.Dataset | None:
-    """Dataset of one series built from the raw results (for a non-default ``loq_method``)."""
+def _raw_dataset(engine: sa.Engine, sites: Sequence[str], analytes: Sequence[str] | None, start: Any,
+                 end: Any, loq_method: str) -> xr.Dataset | None:
+    """Dataset built from the raw results (for a non-default ``loq_method``)."""
     from wastewater.storage import repository as r
     from wastewater.timeseries import build_dataset
 
-    results = r.load_results(engine, sites=[site], analytes=[analyte], start=start, end=end,
+    results = r.load_results(engine, sites=list(sites), analytes=None if analytes is None else list(analytes),
+                             start=start, end=end,
                              columns=("site", "sample_date", "analyte", "value_ng_per_l",
                                       "censor", "loq_ng_per_l", "lod_ng_per_l",
                                       "flow_m3_per_day", "composite_hours", "sample_role"))
     if results.empty:
         return None
-    flows = r.load_flows(engine, sites=[site], start=start, end=end)
-    pops = r.load_populations(engine, sites=[site])
+    flows = r.load_flows(engine, sites=list(sites), start=start, end=end)
+    pops = r.load_populations(engine, sites=list(sites))
     return build_dataset(results, flows, pops, loq_method=loq_method)
 
 
@@ -210,7 +219,7 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
         raise ValueError(f"unknown measure {measure!r}; valid: {', '.join(MEASURES)}")
     var, _unit = MEASURES[measure]
     if loq_method != STORE_LOQ_METHOD:
-        ds = _raw_dataset(engine, site, analyte, start, end, loq_method)
+        ds = _raw_dataset(engine, [site], [analyte], start, end, loq_method)
         if ds is None:
             return empty_series()
         return _trim(_frame_of(add_measure(ds, measure, cf_id=cf_id, ci=ci), var, ci), start, end)

@@ -1,8 +1,11 @@
-"""Command line: ``wastewater ingest | db upgrade | uploads list | serve | demo | euda | odm |
-backup | keys | report``.
+"""Command line of the core: ``wastewater ingest | db | uploads | worker | alerts | euda | reference |
+odm | backup | keys | analyse``.
 
 The commands call the same functions as the HTTP API (:func:`wastewater.storage.service.ingest_bytes`,
-:mod:`wastewater.storage.repository`, :mod:`wastewater.interop.exchange`, :mod:`api.security`).
+:mod:`wastewater.storage.repository`, :mod:`wastewater.interop.exchange`, :mod:`wastewater.storage.keys`).
+This module imports neither ``api`` nor ``dashboards``: the commands that need them (``serve``,
+``demo``, ``report``) are added to the same :data:`app` by :mod:`service.cli`, the installed
+``wastewater`` console script (docs/architecture.md, "Layers").
 Exit codes: 0 success (stored, duplicate or dry run), 1 at least one file rejected (also: an
 import or backup refused, nothing to export, unknown key), 2 wrong usage, 3 database
 unavailable or not migrated.
@@ -13,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import getpass
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -356,33 +358,6 @@ def uploads_list(
     console.print(table)
 
 
-# --------------------------------------------------------------------------- serve / demo
-
-
-def _serve(ctx: typer.Context, host: str, port: int, workers: int = 1) -> None:
-    import uvicorn
-
-    url = _url(ctx)
-    if url:  # the API reads its database from the environment (api.config.Settings)
-        os.environ["WASTEWATER_DATABASE_URL"] = url
-    # the app is named by its import path (not imported here): the CLI does not depend on api/
-    uvicorn.run("api.main:create_app", factory=True, host=host, port=port, workers=workers)
-
-
-@app.command()
-def serve(
-    ctx: typer.Context,
-    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(
-        "--workers", min=1, max=64,
-        help="Worker processes (uvicorn). Each keeps its own response cache keyed by the data "
-             "version stored in the database, so all workers see a new upload at once.")] = 1,
-) -> None:
-    """Serve the HTTP API (/api/v1) and the dashboard with uvicorn."""
-    _serve(ctx, host, port, workers)
-
-
 @app.command()
 def worker(
     ctx: typer.Context,
@@ -487,23 +462,13 @@ def _default_samples_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "samples"
 
 
-@app.command()
-def demo(
-    ctx: typer.Context,
-    port: Annotated[int, typer.Option("--port", help="TCP port to serve on.")] = 8000,
-    samples_dir: Annotated[Path | None, typer.Option(
-        "--samples-dir", help="Folder with sites.csv, flows.csv, results.csv, events.csv and "
-        "euda/ (the EUDA release; default: ./samples, else the repository's samples/).",
-        file_okay=False)] = None,
-    no_serve: Annotated[bool, typer.Option(
-        "--no-serve", help="Only migrate and load the samples; do not start the server.")
-    ] = False,
-) -> None:
-    """Migrate the database, load the sample files and the EUDA reference data, then serve.
+def load_demo(ctx: typer.Context, samples_dir: Path | None = None) -> None:
+    """Migrate the database, load the sample files and the EUDA reference data (the loading half
+    of ``wastewater demo``; the command itself, which then serves, is ``service.cli.demo``).
 
-    Serves on http://127.0.0.1:PORT (dashboard under /dashboard) unless --no-serve. Sample files
-    that are missing or already stored are skipped, and the EUDA release in
-    SAMPLES_DIR/euda/ replaces its earlier import, so the command can be run again safely.
+    Sample files that are missing or already stored are skipped, and the EUDA release in
+    ``samples_dir/euda/`` replaces its earlier import, so it can be run again safely. Exits with
+    :data:`EXIT_REJECTED` when a sample file is rejected.
     """
     from wastewater.storage.database import upgrade
 
@@ -527,9 +492,6 @@ def demo(
     if any(o.rejected for o in outcomes):
         err_console.print("[bold red]A sample file was rejected; see the report above.[/]")
         raise typer.Exit(EXIT_REJECTED)
-    console.print(f"Dashboard: http://127.0.0.1:{port}/dashboard")
-    if not no_serve:
-        _serve(ctx, "127.0.0.1", port)
 
 
 # --------------------------------------------------------------------------- helpers (interop)
@@ -959,7 +921,7 @@ def keys_create(
         "--site", help="Limit the key to this site; repeat. Default: all sites.")] = None,
 ) -> None:
     """Create an API key and print its token once (only its SHA-256 digest is stored)."""
-    from api.security import create_key_record
+    from wastewater.storage.keys import create_key_record
 
     engine = _engine(ctx)
     try:
@@ -978,7 +940,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context) -> None:
     """List API keys, oldest first (never their tokens)."""
-    from api.security import list_keys
+    from wastewater.storage.keys import list_keys
 
     engine = _engine(ctx)
     try:
@@ -1006,7 +968,7 @@ def keys_revoke(
     """Revoke a key at once; it stays listed for the audit trail. Exit code 1 when the id is
     unknown or already revoked.
     """
-    from api.security import LastAdminKey, revoke_key
+    from wastewater.storage.keys import LastAdminKey, revoke_key
 
     engine = _engine(ctx)
     try:
@@ -1018,60 +980,6 @@ def keys_revoke(
     if not done:
         raise _refuse(f"No active key {key_id!r}; see `wastewater keys list`.")
     console.print(f"[green]Key {key_id} revoked.[/]")
-
-
-# --------------------------------------------------------------------------- report
-
-
-class Tertial(str, enum.Enum):
-    t1 = "1"
-    t2 = "2"
-    t3 = "3"
-
-
-class Lang(str, enum.Enum):
-    sv = "sv"
-    en = "en"
-
-
-class View(str, enum.Enum):
-    public = "public"
-    analyst = "analyst"
-
-
-@app.command()
-def report(
-    ctx: typer.Context,
-    year: Annotated[int, typer.Option("--year", min=2000, max=2100, help="Report year.")],
-    tertial: Annotated[Tertial, typer.Option(
-        "--tertial", help="1 January–April, 2 May–August, 3 September–December.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.",
-                                         dir_okay=False)],
-    lang: Annotated[Lang, typer.Option("--lang", help="Report language.")] = Lang.sv,
-    site: Annotated[list[str] | None, typer.Option(
-        "--site", help="Restrict to this site; repeat. Default: every site of the view.")
-    ] = None,
-    view: Annotated[View, typer.Option(
-        "--view", help="public: what anyone may see (small catchments suppressed, weekly "
-        "means, no confidential events); analyst: every site and confidential events.")
-    ] = View.public,
-) -> None:
-    """Write the tertial follow-up report as one self-contained HTML file (works offline)."""
-    from api.security import PUBLIC, Principal
-    from dashboards.report import build_report
-
-    principal = PUBLIC if view is View.public else Principal(name="cli", role="analyst")
-    engine = _engine(ctx)
-    try:
-        html = build_report(engine, year, int(tertial.value), lang=lang.value, sites=site or None,
-                            principal=principal)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
-    output.write_text(html, encoding="utf-8")
-    console.print(f"[green]Report T{tertial.value} {year} ({lang.value}, {view.value} view) "
-                  f"written to {output} ({len(html.encode()) // 1024} KiB).[/]")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,7 +22,7 @@ from api.errors import ApiError, item, responses
 from api.routers.common import FromQ, ToQ, check_range
 from api.routers.events import visible_events
 from api.schemas import AnalysisOut
-from api.services import daily_series, records, repository, require_site, resolve_analyte, risk_calendar
+from api.services import records, require_site, resolve_analyte, risk_calendar
 from wastewater import access
 from wastewater.jsonsafe import json_safe
 from wastewater.stats import alerts as _alerts
@@ -64,16 +64,13 @@ def bh_q_values(p_values: list[float | None]) -> list[float | None]:
 
 
 def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):
-    """Dataset of one site (all or some analytes) from :func:`wastewater.timeseries.build_dataset`."""
-    from wastewater.timeseries import build_dataset
+    """Dataset of one site (all or some analytes): :func:`wastewater.analysis.load_dataset`."""
+    from wastewater.analysis import load_dataset
 
-    r = repository()
-    res = r.load_results(engine, sites=[site], analytes=analytes, start=start, end=end)
-    if res.empty:
+    ds = load_dataset(engine, [site], analytes=analytes, start=start, end=end, loq_method=loq_method)
+    if ds is None:
         raise ApiError(422, "not enough data", [item("no_data", f"no results for site {site!r}"
                                                       + (f" and {analytes}" if analytes else ""), column="analyte")])
-    ds = build_dataset(res, r.load_flows(engine, sites=[site], start=start, end=end),
-                       r.load_populations(engine, sites=[site]), loq_method=loq_method)
     return ds
 
 
@@ -84,7 +81,9 @@ def _site_series(ds, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
 
 
 def _series(engine, site, analyte, loq_method, start=None, end=None) -> tuple[pd.Series, pd.Series]:
-    daily, _ = daily_series(engine, site, analyte, "load_per_1000", start=start, end=end, loq_method=loq_method)
+    from wastewater.analysis import read_series
+
+    daily = read_series(engine, site, analyte, "load_per_1000", start=start, end=end, loq_method=loq_method)
     if daily.empty:
         raise ApiError(422, "not enough data", [item("no_data", f"no results for {site} / {analyte}",
                                                       column="analyte")])
@@ -162,10 +161,10 @@ def operation_effect(
 def _measured_for_event(engine, site: str, ev: dict) -> list[str]:
     """The analytes this site measures for the event's substances (cocaine → benzoylecgonine,
     from the catalogue's ``parent`` column), or a 422 that names the analyte to pass."""
+    from wastewater.analysis import site_analytes
     from wastewater.catalogue import measured_analytes_for
 
-    have = sorted(repository().load_results(engine, sites=[site], columns=["analyte"])["analyte"]
-                  .dropna().unique().tolist())
+    have = site_analytes(engine, site)
     subs = list(ev.get("substances") or [])
     if not subs:
         raise ApiError(422, "invalid request parameters",
@@ -195,7 +194,9 @@ def _method_changes(engine, settings, p, site: str) -> dict[str, list]:
            and (not e.get("sites") or site in e["sites"])]
     if not evs:
         return out
-    have = repository().load_results(engine, sites=[site], columns=["analyte"])["analyte"].dropna().unique()
+    from wastewater.analysis import site_analytes
+
+    have = site_analytes(engine, site)
     for a in have:
         for e in evs:
             subs = e.get("substances") or []

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import Query
 from fastapi.responses import Response
 
-from api.csvout import records_to_csv
+from wastewater.csvout import records_to_csv
 
 FromQ = Annotated[dt.date | None, Query(alias="from", description="First day (inclusive), YYYY-MM-DD.")]
 ToQ = Annotated[dt.date | None, Query(alias="to", description="Last day (inclusive), YYYY-MM-DD.")]

@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from api.csvout import neutralise
 from api.deps import EngineDep, Principal, SettingsDep, require
 from api.errors import ApiError, issues_to_errors, item, responses
 from api.routers.common import content_disposition
@@ -23,6 +22,7 @@ from api.routers.uploads import _read_limited
 from api.schemas import UploadOut
 from api.services import require_site, resolve_analyte
 from wastewater import access
+from wastewater.csvout import neutralise
 from wastewater.jsonsafe import json_safe
 
 router = APIRouter(tags=["reference"])

@@ -21,7 +21,6 @@ import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from api.csvout import Dialect, frame_to_csv
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
@@ -29,6 +28,7 @@ from api.schemas import SeriesOut
 from api.services import RESPONSE_CACHE, resolve_analyte, series_access
 from wastewater import access
 from wastewater.analysis import BOUNDS, MEASURES, read_series, weekly_means
+from wastewater.csvout import Dialect, frame_to_csv
 from wastewater.jsonsafe import dumps_bytes, json_column
 from wastewater.uncertainty import INTERVAL_KINDS, components_for, interval_fields
 

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: storage_
 from storage_factories import parsed
 
 from api.config import Settings
-from api.main import create_app
 from api.security import create_key
+from service.app import create_app
 
 START = pd.Timestamp("2025-01-06")  # a Monday (ISO week 2025-W02)
 N_DAYS = 28

@@ -10,8 +10,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.config import Settings
-from api.main import create_app
 from api.security import create_key
+from service.app import create_app
 from tests.alert_fixtures import NEW_START, SITE, SPIKE_DAY, history_csv, new_week_csv, sites_csv
 from wastewater.storage.service import ingest_bytes
 

@@ -6,8 +6,8 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.config import Settings
-from api.main import create_app
 from api.security import create_key, hash_token, lookup_key
+from service.app import create_app
 
 B = "/api/v1"
 

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from api.config import Settings
-from api.main import create_app
+from service.app import create_app
 
 B = "/api/v1"
 
@@ -131,7 +131,7 @@ def test_last_admin_key_cannot_be_revoked(fresh_clients, engine):
     assert fresh_clients["admin"].delete(f"{B}/keys/{only}").status_code == 200
     from typer.testing import CliRunner
 
-    from wastewater.cli import app as cli
+    from service.cli import app as cli
 
     res = CliRunner().invoke(cli, ["--database-url", str(engine.url), "keys", "revoke", new.json()["id"]])
     assert res.exit_code == 1 and "last active admin key" in res.output

@@ -6,7 +6,7 @@ from __future__ import annotations
 import jsonschema_rs
 import sqlalchemy as sa
 
-from api.main import create_app
+from service.app import create_app
 
 
 def _spec() -> dict:

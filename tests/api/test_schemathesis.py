@@ -8,7 +8,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 
 from api.config import Settings
-from api.main import create_app
+from service.app import create_app
 
 pytestmark = pytest.mark.slow
 

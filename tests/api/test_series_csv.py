@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from api.csvout import neutralise, records_to_csv
+from wastewater.csvout import neutralise, records_to_csv
 
 B = "/api/v1"
 Q = "site=SE-BIG&analyte=benzoylecgonine"

@@ -36,7 +36,7 @@ def serve(database_url: str, folder: Path, *, port: int | None = None,
     env = {**os.environ, "WASTEWATER_DATABASE_URL": database_url}
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "api.main:app_from_env",
+        [sys.executable, "-m", "uvicorn", "--factory", "service.app:app_from_env",
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"

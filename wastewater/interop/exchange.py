@@ -344,7 +344,8 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
     list of dict
         :func:`wastewater.interop.euda.campaign_row` rows: daily
         ``load_mg_per_day_per_1000`` [mg day⁻¹ (1000 inh)⁻¹] from
-        :func:`wastewater.timeseries.build_dataset` (stored flows, de jure population), rounded
+        :func:`wastewater.analysis.load_dataset` (the daily-series store: stored flows, de jure
+        population; another ``loq_method`` built from the raw results), rounded
         to two decimals, and EUDA's weekday/weekend/daily means. Site × analyte pairs without
         any result in the week are left out. ``City`` = the site's municipality,
         ``Country`` = the first two letters of the site id.
@@ -354,28 +355,26 @@ def euda_campaign_rows(engine: Engine, *, sites: Iterable[str], week_start: dt.d
     ValueError
         ``week_start`` is not a Wednesday, or an analyte EUDA does not report.
     """
+    from wastewater.analysis import load_dataset
     from wastewater.storage import repository as repo
-    from wastewater.timeseries import build_dataset
 
     start = euda.campaign_week_start(week_start)
     wanted = list(euda.ANALYTE_TO_METABOLITE) if analytes is None else list(analytes)
     euda.check_euda_analytes(wanted)
     sites = list(sites)
     end = (start + pd.Timedelta(days=6)).date()
-    results = repo.load_results(engine, sites=sites, analytes=wanted, start=start.date(), end=end)
-    if results.empty:
+    ds = load_dataset(engine, sites, analytes=wanted, start=start.date(), end=end, loq_method=loq_method)
+    if ds is None:
         return []
-    flows = repo.load_flows(engine, sites=sites, start=start.date(), end=end)
-    pops = repo.load_populations(engine, sites=sites)
-    ds = build_dataset(results, flows, pops, loq_method=loq_method)
     city = dict(zip(*[repo.load_sites(engine)[c] for c in ("site", "municipality")]))
-    present = set(zip(results["site"], results["analyte"]))
     rows = []
     for site in sorted(sites):
         for analyte in sorted(wanted):
-            if (site, analyte) not in present:
+            if site not in ds["site"].values or analyte not in ds["analyte"].values:
                 continue
             sel = ds.sel(site=site, analyte=analyte)
+            if not bool((sel["n_replicates"] > 0).any()):
+                continue  # no result of this pair in the week
             daily = sel["load_mg_per_day_per_1000"].to_series()
             cens = sel["censored"].to_series().astype(bool)
             rows.append(euda.campaign_row(daily, week_start=start.date(), analyte=analyte,

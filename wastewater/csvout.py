@@ -58,9 +58,9 @@ def _cell(value: Any, dialect: Dialect) -> str:
     if value is pd.NaT:
         return ""
     if isinstance(value, pd.Timestamp):
-        return value.date().isoformat() if value == value.normalize() else value.isoformat()
+        return str(value.date().isoformat() if value == value.normalize() else value.isoformat())
     if hasattr(value, "isoformat"):
-        return value.isoformat()
+        return str(value.isoformat())
     if isinstance(value, (list, tuple)):
         value = "|".join(str(v) for v in value)
     try:
@@ -88,6 +88,7 @@ def frame_to_csv(df: pd.DataFrame, dialect: Dialect = "machine") -> bytes:
 
 
 def records_to_csv(records: list[dict[str, Any]], dialect: Dialect = "machine") -> bytes:
+    """Encode records as CSV bytes; the columns are every key, in order of first appearance."""
     cols: list[str] = []
     for r in records:
         for k in r:

@@ -1,0 +1,30 @@
+"""The ASGI app of the service: the API under ``/api/v1`` and the dashboard under ``/dashboard``.
+
+``uvicorn --factory service.app:app_from_env`` (what ``wastewater serve`` runs); tests build it
+with :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+
+def create_app(settings: Any = None, *, engine: Any = None) -> FastAPI:
+    """:func:`api.main.create_app` with the dashboard mounted (:func:`dashboards.mount`).
+
+    Same parameters: ``settings`` (:class:`wastewater.settings.Settings`, default from the
+    ``WASTEWATER_*`` environment) and an optional ``engine`` (tests).
+    """
+    import dashboards
+    from api.main import create_app as create_api
+
+    app = create_api(settings, engine=engine)
+    dashboards.mount(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory service.app:app_from_env``."""
+    return create_app()

@@ -1,0 +1,53 @@
+"""What a principal may read from the database: visible sites and the risk-weekend calendar.
+
+The stored side of the access rules of :mod:`wastewater.access` (which decides; this module only
+reads the rows it decides on). The API (``api.services``), the dashboard and the tertial report
+call these functions, so a site or an event is visible to the same callers everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pandas as pd
+import sqlalchemy as sa
+
+from wastewater.access import PUBLIC, Principal, PublicRule
+
+
+def visible_sites(engine: sa.Engine, principal: Principal, rule: PublicRule | None = None) -> pd.DataFrame:
+    """Sites visible to ``principal`` with a ``public`` column
+    (:func:`wastewater.access.visible_sites_frame`: the public sees only catchments of at least
+    ``rule.min_population`` inhabitants, [Hall2012]_; keys with a site scope only their sites).
+    """
+    from wastewater.access import visible_sites_frame
+    from wastewater.storage.repository import load_sites
+
+    return visible_sites_frame(principal, load_sites(engine), rule or PublicRule())
+
+
+def risk_calendar(engine: sa.Engine, years: int | Iterable[int], principal: Principal | None = None,
+                  rule: PublicRule | None = None, *, site: str | None = None) -> pd.DataFrame:
+    """Risk, payday and long weekends of ``years`` with the kommun's own dates applied.
+
+    :func:`wastewater.riskweekends.risk_weekends`, overridden/extended by the stored events of
+    kind ``risk_weekend`` (:func:`wastewater.riskweekends.overrides_from_events`) that
+    ``principal`` may see (:func:`wastewater.access.visible_events`: never confidential ones, and
+    for the public none that names only small catchments). With ``site``, only events naming
+    that site or every site (empty list) count. ``principal`` defaults to the public.
+    """
+    from wastewater.access import visible_events
+    from wastewater.riskweekends import overrides_from_events, risk_weekends
+    from wastewater.storage.repository import load_events
+
+    p = principal or PUBLIC
+    events = load_events(engine, include_confidential=False)
+    if len(events):
+        events = events[~events["confidential"].astype(bool)] if "confidential" in events else events
+        events = events[events["kind"] == "risk_weekend"] if "kind" in events else events
+    if len(events):
+        visible = visible_sites(engine, p, rule)["site"].tolist()
+        events = visible_events(p, events, visible)
+        if site is not None and len(events):
+            events = events[events["sites"].apply(lambda s: not s or site in s)]
+    return risk_weekends(years, overrides=overrides_from_events(events))
