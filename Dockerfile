@@ -10,6 +10,7 @@ COPY pyproject.toml README.md ./
 COPY wastewater ./wastewater
 COPY api ./api
 COPY dashboards ./dashboards
+COPY service ./service
 RUN pip wheel --no-deps --wheel-dir /wheels .
 
 # ---- runtime stage --------------------------------------------------------------------------
