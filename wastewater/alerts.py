@@ -56,6 +56,7 @@ __all__ = [
     "outside_history",
     "reader_may_see",
     "render_alert",
+    "render_digest",
     "sign_webhook",
     "summary_sentences",
     "subscriber_may_receive",
@@ -539,6 +540,46 @@ def render_alert(alert: dict[str, Any], *, lang: str, role: str, link: str | Non
     if link:
         body["link"] = link
     return {"subject": subject, "text": "\n".join(lines), "json": body}
+
+
+def render_digest(alerts: Sequence[dict[str, Any]], *, day: str, lang: str, role: str,
+                  link: str | None = None) -> dict[str, Any]:
+    """Subject, plain text and JSON of one daily digest: every alert of ``day`` a subscriber
+    may receive, one line each (as :func:`render_alert` words it for ``role``).
+
+    ``alerts`` are already filtered by :func:`subscriber_may_receive`; a ``public`` subscriber
+    gets the ISO week, kind, substance and site of each, never a day or a value.
+
+    Returns
+    -------
+    dict
+        ``subject, text, json`` (``json``: ``day, lang, n_alerts, alerts``).
+    """
+    sv = lang == "sv"
+    n = len(alerts)
+    if sv:
+        subject = f"Larm {day}: {n} {'nytt larm' if n == 1 else 'nya larm'}"
+        intro = f"Larm som togs fram {day} (UTC) ur nya uppladdningar:"
+    else:
+        subject = f"Alerts {day}: {n} new alert{'' if n == 1 else 's'}"
+        intro = f"Alerts raised on {day} (UTC) by new uploads:"
+    lines = [subject, "", intro, ""]
+    items = []
+    for alert in sorted(alerts, key=lambda a: (a["site"], a["analyte"], a["date"], a["kind"])):
+        one = render_alert(alert, lang=lang, role=role)
+        head = one["subject"].split(": ", 1)[1] if ": " in one["subject"] else one["subject"]
+        lines.append(f"- {head}")
+        if role != "public":
+            reason = alert.get("reason_sv" if sv else "reason_en") or ""
+            if reason:
+                lines.append(f"  {reason}")
+        items.append(one["json"])
+    if link:
+        lines += ["", ("Se: " if sv else "See: ") + link]
+    lines += ["", "Daglig sammanställning från avloppsvattenövervakningen; svara inte."
+              if sv else "Daily digest from the wastewater monitoring service; do not reply."]
+    return {"subject": subject, "text": "\n".join(lines),
+            "json": {"day": day, "lang": lang, "n_alerts": n, "alerts": items}}
 
 
 def reason_texts(candidate: AlertCandidate) -> tuple[str, str]:

@@ -392,12 +392,14 @@ def worker(
 class Channel(str, enum.Enum):
     email = "email"
     webhook = "webhook"
+    email_digest = "email_digest"
 
 
 @alerts_app.command("subscribe")
 def alerts_subscribe(
     ctx: typer.Context,
-    channel: Annotated[Channel, typer.Argument(help="email or webhook.")],
+    channel: Annotated[Channel, typer.Argument(
+        help="email (one message per alert), webhook, or email_digest (one e-mail a day).")],
     target: Annotated[str, typer.Argument(help="E-mail address or webhook URL.")],
     role: Annotated[str, typer.Option(
         "--role", help="What the subscriber may see: public, viewer, analyst, admin.")] = "public",
@@ -409,7 +411,7 @@ def alerts_subscribe(
     kind: Annotated[list[str] | None, typer.Option("--kind", help="Only these alert kinds (repeatable).")] = None,
     lang: Annotated[str, typer.Option("--lang", help="sv or en.")] = "sv",
 ) -> None:
-    """Subscribe an e-mail address or a webhook to alerts (audited)."""
+    """Subscribe an e-mail address, a webhook or a daily e-mail digest to alerts (audited)."""
     from wastewater.storage.alerts import add_subscription
 
     engine = _engine(ctx)

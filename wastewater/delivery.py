@@ -14,6 +14,11 @@ it recorded ``sent`` sends it again when its lease runs out. Every message carri
 idempotency key on every attempt (webhook header ``Idempotency-Key``, e-mail ``Message-ID``
 and ``X-Wastewater-Idempotency-Key``), so a receiver that remembers keys sees it once.
 
+Daily digest: a subscription with channel ``email_digest`` gets no message per alert but, once a
+day after ``digest_hour_utc``, one e-mail listing the previous UTC day's alerts it may receive
+(:func:`queue_due_digest` → :func:`wastewater.storage.alerts.queue_digests`; idempotency key
+per subscription and day, so it is queued once however many workers run or restart).
+
 Webhook requests are ``POST`` with a JSON body and the headers ``X-Wastewater-Timestamp``
 (Unix seconds) and ``X-Wastewater-Signature: sha256=<hex>``, the HMAC-SHA256 of
 ``"<timestamp>." + body`` with the subscription's secret
@@ -22,6 +27,7 @@ Webhook requests are ``POST`` with a JSON body and the headers ``X-Wastewater-Ti
 
 from __future__ import annotations
 
+import datetime as dt
 import email.message
 import email.utils
 import json
@@ -64,6 +70,9 @@ class DeliverySettings(BaseSettings):
     worker_poll_seconds: float = Field(5.0, gt=0, description="Pause between outbox polls [s].")
     worker_lease_seconds: float = Field(
         120.0, gt=0, description="How long a claimed delivery is reserved for one worker [s].")
+    digest_hour_utc: int = Field(
+        6, ge=0, le=23, description="Hour (UTC) from which the previous day's digest e-mails are "
+        "queued (WASTEWATER_DIGEST_HOUR_UTC).")
 
 
 class DeliveryError(Exception):
@@ -135,7 +144,32 @@ def send_webhook(row: dict[str, Any], cfg: DeliverySettings) -> None:
         raise DeliveryError(f"webhook {row['target']}: HTTP {status}")
 
 
-SENDERS = {"email": send_email, "webhook": send_webhook}
+SENDERS = {"email": send_email, "webhook": send_webhook, "email_digest": send_email}
+
+
+def digest_day_due(now: dt.datetime, digest_hour_utc: int) -> dt.date:
+    """The UTC day whose digest is due at ``now``: yesterday from ``digest_hour_utc`` on,
+    the day before yesterday until then.
+
+    >>> digest_day_due(dt.datetime(2026, 12, 2, 6, 0, tzinfo=dt.timezone.utc), 6)
+    datetime.date(2026, 12, 1)
+    >>> digest_day_due(dt.datetime(2026, 12, 2, 5, 59, tzinfo=dt.timezone.utc), 6)
+    datetime.date(2026, 11, 30)
+    """
+    shifted = now.astimezone(dt.UTC) - dt.timedelta(hours=digest_hour_utc)
+    return shifted.date() - dt.timedelta(days=1)
+
+
+def queue_due_digest(engine: Any, cfg: DeliverySettings | None = None, *,
+                     now: dt.datetime | None = None) -> int:
+    """Queue the digests of the day due at ``now`` (default: the clock; idempotent). The rows
+    are due at once; returns how many were queued.
+    """
+    from wastewater.storage import alerts as store
+
+    cfg = cfg or DeliverySettings()
+    now = now or dt.datetime.now(dt.UTC)
+    return store.queue_digests(engine, digest_day_due(now, cfg.digest_hour_utc))
 
 
 def deliver_once(engine: Any, cfg: DeliverySettings | None = None, *, limit: int = 20
@@ -173,8 +207,13 @@ def run_worker(engine: Any, cfg: DeliverySettings | None = None, *,
     cfg = cfg or DeliverySettings()
     stop = stop or threading.Event()
     total = {"sent": 0, "retry": 0, "failed": 0}
+    digest_done: dt.date | None = None
     while True:
         try:
+            due = digest_day_due(dt.datetime.now(dt.UTC), cfg.digest_hour_utc)
+            if due != digest_done:
+                queue_due_digest(engine, cfg)
+                digest_done = due
             counts = deliver_once(engine, cfg)
         except Exception as exc:  # noqa: BLE001 - database down: keep polling, log it
             log.error("outbox round failed: %s", exc)

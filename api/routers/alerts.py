@@ -55,7 +55,9 @@ class StatusIn(BaseModel):
 
 
 class SubscriptionIn(BaseModel):
-    channel: Literal["email", "webhook"]
+    channel: Literal["email", "webhook", "email_digest"] = Field(
+        ..., description="`email` (one message per alert), `webhook` (signed POST per alert) or "
+        "`email_digest` (one e-mail a day listing the previous UTC day's alerts).")
     target: str = Field(..., min_length=3, max_length=2000,
                         description="E-mail address or webhook URL (http/https).")
     secret: str | None = Field(None, min_length=16, max_length=256,
@@ -149,7 +151,8 @@ def subscriptions(request: Request, engine: EngineDep, page: PageDep, p: Princip
     return paginate(request, rows, page)
 
 
-@router.post("/subscriptions", status_code=201, summary="Subscribe to alerts by e-mail or webhook",
+@router.post("/subscriptions", status_code=201,
+             summary="Subscribe to alerts by e-mail, webhook or daily e-mail digest",
              responses=ERRS)
 def subscribe(engine: EngineDep, body: SubscriptionIn, p: Principal = Reader):
     """A key subscribes itself: it receives only what its role and site scope may see, and the

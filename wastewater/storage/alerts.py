@@ -285,8 +285,8 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
     min_pop = cfg.min_public_population if min_public_population is None else min_public_population
     base = (link_base if link_base is not None else cfg.public_base_url).rstrip("/")
     s = t.alert_subscriptions.c
-    subs = conn.execute(sa.select(t.alert_subscriptions).where(s.active.is_(True))
-                        .order_by(s.subscription_id)).all()
+    subs = conn.execute(sa.select(t.alert_subscriptions).where(
+        s.active.is_(True), s.channel != "email_digest").order_by(s.subscription_id)).all()
     if not subs:
         return 0
     pops = _site_populations(conn, {a["site"] for a in alerts})
@@ -321,6 +321,74 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
     return len(rows)
 
 
+def _digest_day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=dt.UTC)
+    return start, start + dt.timedelta(days=1)
+
+
+def queue_digests(engine: Engine, day: dt.date, *, now: dt.datetime | None = None,
+                  min_public_population: int | None = None,
+                  link_base: str | None = None) -> int:
+    """Queue the daily digest of ``day`` (UTC) for every active ``email_digest`` subscription.
+
+    A digest lists every alert *raised* that day (``created_at``) that the subscription may
+    receive (:func:`wastewater.alerts.subscriber_may_receive`, its kinds and sites), rendered
+    for its role and language (:func:`wastewater.alerts.render_digest`); no alert, no e-mail.
+    It goes through the outbox like any delivery (retries, at least once) with the idempotency
+    key ``sha256("digest|<subscription>|<day>")``, so queueing the same day again (a second
+    worker, a restart) adds nothing. The outbox row's ``alert_id`` is the newest alert it lists.
+    Returns the number of digests queued.
+    """
+    from wastewater.alerts import render_digest, subscriber_may_receive
+    from wastewater.delivery import DeliverySettings
+
+    cfg = DeliverySettings()
+    min_pop = cfg.min_public_population if min_public_population is None else min_public_population
+    base = (link_base if link_base is not None else cfg.public_base_url).rstrip("/")
+    now = now or _utcnow()
+    start, end = _digest_day_bounds(day)
+    s, a, o = t.alert_subscriptions.c, t.alerts.c, t.alert_outbox.c
+    queued = 0
+    with write_transaction(engine) as conn:
+        subs = conn.execute(sa.select(t.alert_subscriptions).where(
+            s.active.is_(True), s.channel == "email_digest").order_by(s.subscription_id)).all()
+        if not subs:
+            return 0
+        alerts = [alert_row_dict(r) for r in conn.execute(
+            sa.select(t.alerts).where(a.created_at >= start, a.created_at < end)
+            .order_by(a.alert_id))]
+        if not alerts:
+            return 0
+        pops = _site_populations(conn, {x["site"] for x in alerts})
+        for sub in subs:
+            key = hashlib.sha256(f"digest|{sub.subscription_id}|{day.isoformat()}".encode()).hexdigest()
+            if conn.execute(sa.select(o.delivery_id).where(o.idempotency_key == key)).first():
+                continue
+            who = _subscriber_role(conn, sub)
+            if who is None:
+                continue
+            role, scope = who
+            kinds = set(json.loads(sub.kinds_json or "[]"))
+            mine = [x for x in alerts if (not kinds or x["kind"] in kinds)
+                    and subscriber_may_receive(x, role=role, sites=scope,
+                                               site_population=pops.get(x["site"]),
+                                               min_public_population=min_pop)]
+            if not mine:
+                continue
+            link = f"{base}/dashboard/alerts?lang={sub.lang}" if base else None
+            msg = render_digest(mine, day=day.isoformat(), lang=sub.lang, role=role, link=link)
+            conn.execute(t.alert_outbox.insert(), {
+                "alert_id": max(x["alert_id"] for x in mine),
+                "subscription_id": sub.subscription_id, "channel": sub.channel,
+                "target": sub.target, "idempotency_key": key, "subject": msg["subject"],
+                "body_text": msg["text"],
+                "body_json": json.dumps({**msg["json"], "idempotency_key": key}, sort_keys=True,
+                                        ensure_ascii=False, default=str),
+                "status": "pending", "attempts": 0, "next_attempt_at": now, "created_at": now})
+            queued += 1
+    return queued
+
+
 def add_subscription(engine: Engine, *, channel: str, target: str, created_by: str,
                      role: str = "public", key_id: str | None = None, secret: str | None = None,
                      sites: Iterable[str] | None = None, kinds: Iterable[str] | None = None,
@@ -338,7 +406,7 @@ def add_subscription(engine: Engine, *, channel: str, target: str, created_by: s
         raise ValueError("a webhook subscription needs a secret (its requests are signed with it)")
     if channel == "webhook" and not target.startswith(("http://", "https://")):
         raise ValueError(f"webhook target {target!r} must be an http(s) URL")
-    if channel == "email" and "@" not in target:
+    if channel in ("email", "email_digest") and "@" not in target:
         raise ValueError(f"e-mail target {target!r} is not an address")
     kinds = sorted(set(kinds or ()))
     bad = [k for k in kinds if k not in ALERT_KINDS]

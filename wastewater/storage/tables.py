@@ -304,7 +304,8 @@ is never reused for other data (response caches key on it)."""
 
 ALERT_STATUSES = ("open", "acknowledged", "dismissed")
 DELIVERY_STATUSES = ("pending", "sent", "failed")
-CHANNELS = ("email", "webhook")
+CHANNELS = ("email", "webhook", "email_digest")
+"""``email_digest``: one e-mail a day listing the day's alerts (:func:`wastewater.storage.alerts.queue_digests`)."""
 
 alerts = sa.Table(
     "alerts",
