@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from api.config import Settings
 from api.errors import ApiError, item
 from api.security import Principal
+from wastewater.bytecache import ByteCache
 from wastewater.jsonsafe import json_safe
 
 
@@ -116,49 +117,5 @@ def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str
     return state.version, state.changed_at
 
 
-class ResponseCache:
-    """Thread-safe LRU of response bytes, bounded in entries and bytes.
-
-    Keys include the data version read from the database for each request, so a cached body
-    is never served after the data changed, in any worker: no cross-process invalidation is
-    needed (the old entries age out).
-    """
-
-    def __init__(self, max_entries: int = 2048, max_bytes: int = 128 * 2**20) -> None:
-        import collections
-        import threading
-
-        self._data: collections.OrderedDict[Any, bytes] = collections.OrderedDict()
-        self._lock = threading.Lock()
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
-        self._bytes = 0
-
-    def get(self, key: Any) -> bytes | None:
-        with self._lock:
-            hit = self._data.get(key)
-            if hit is not None:
-                self._data.move_to_end(key)
-            return hit
-
-    def put(self, key: Any, value: bytes) -> None:
-        if len(value) > self.max_bytes:
-            return
-        with self._lock:
-            old = self._data.pop(key, None)
-            if old is not None:
-                self._bytes -= len(old)
-            self._data[key] = value
-            self._bytes += len(value)
-            while len(self._data) > self.max_entries or self._bytes > self.max_bytes:
-                _, dropped = self._data.popitem(last=False)
-                self._bytes -= len(dropped)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._data.clear()
-            self._bytes = 0
-
-
-RESPONSE_CACHE = ResponseCache()
+RESPONSE_CACHE = ByteCache()
 """Response bytes of ``/series`` (and dashboard downloads) by representation and data version."""

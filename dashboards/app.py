@@ -13,6 +13,7 @@ API endpoint ``POST /api/v1/uploads/{kind}`` (dry run first).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -35,6 +36,7 @@ from dashboards.i18n import (
     t,
 )
 from wastewater import access
+from wastewater.bytecache import ByteCache
 from wastewater.downloads import content_disposition
 
 BASE = "/dashboard"
@@ -255,9 +257,43 @@ def index(request: Request) -> RedirectResponse:
     return RedirectResponse(url(f"{BASE}/trend", {"lang": _lang(request)}), status_code=307)
 
 
+PAGE_CACHE = ByteCache(max_entries=512, max_bytes=64 * 2**20)
+"""Rendered pages by (page, query, who is looking, data version): see :func:`_cached_page`."""
+
+
+def _cached_page(name: str, request: Request, render: Callable[[Request, D.Viewer, str | None], HTMLResponse]
+                 ) -> HTMLResponse:
+    """The page from :data:`PAGE_CACHE`, else rendered and kept.
+
+    Keyed by the page, its whole query string, the viewer's role and site scope (the policy's
+    inputs: a page shows the same to every key of one role and scope), the unknown-key notice
+    and :func:`wastewater.analysis.data_version` (read from the database on every request, so
+    a new upload shows at once in every worker, as ``/series`` does with its ETag), and today's
+    date (the public weeks close with time, :func:`wastewater.access.week_is_closed`).
+    """
+    from wastewater.analysis import data_version
+
+    viewer, notice = _viewer(request)
+    p = viewer.principal
+    scope = None if p.sites is None else tuple(sorted(p.sites))
+    key = (name, tuple(sorted(request.query_params.multi_items())), p.role, scope, notice,
+           data_version(viewer.engine), dt.date.today())
+    hit = PAGE_CACHE.get(key)
+    if hit is not None:
+        return HTMLResponse(hit)
+    resp = render(request, viewer, notice)
+    if resp.status_code == 200:
+        PAGE_CACHE.put(key, bytes(resp.body))
+    return resp
+
+
 @router.get("/trend", response_class=HTMLResponse)
 def trend_page(request: Request) -> HTMLResponse:
-    viewer, notice = _viewer(request)
+    """The trend figure, its table, events and the weekday profile (cached per data version)."""
+    return _cached_page("trend", request, _trend_page)
+
+
+def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLResponse:
     sel = Selection(request, viewer)
     lang = sel.lang
     body = [_notice(t("login_intro", lang))] if notice else []

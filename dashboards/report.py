@@ -34,6 +34,7 @@ from dashboards.i18n import (
     t,
 )
 from wastewater import access
+from wastewater.bytecache import ByteCache
 
 #: Tertial number → (first month, last month), inclusive.
 TERTIALS = {1: (1, 4), 2: (5, 8), 3: (9, 12)}
@@ -213,10 +214,18 @@ def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: s
     return head + f'<p data-testid="report-alerts">{esc(text)}</p>{tab}</section>'
 
 
+REPORT_CACHE = ByteCache(max_entries=16, max_bytes=96 * 2**20)
+"""Built reports by (period, language, sites, role and scope, public rule, data version, day)."""
+
+
 def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv",
                  sites: list[str] | None = None, principal: Any = None,
-                 settings: Any = None) -> str:
+                 settings: Any = None, cache: bool = True) -> str:
     """Self-contained HTML follow-up report for one tertial.
+
+    A report already built for the same period, language, sites, role and site scope, public
+    rule, :func:`wastewater.analysis.data_version` and day is returned from
+    :data:`REPORT_CACHE` (``cache=False`` always builds).
 
     Parameters
     ----------
@@ -234,6 +243,7 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
         carries "Innehåller sekretessbelagda uppgifter – får inte publiceras" (and the English)
         at the top and bottom and on every printed page.
     settings : wastewater.settings.Settings, optional
+    cache : bool, default True
 
     Returns
     -------
@@ -242,6 +252,25 @@ def build_report(engine: sa.Engine, year: int, tertial: int, *, lang: str = "sv"
     """
     lang = normalise_language(lang)
     viewer = _viewer(engine, principal, settings)
+    key = None
+    if cache:
+        from wastewater.analysis import data_version
+
+        p = viewer.principal
+        key = (year, tertial, lang, None if sites is None else tuple(sorted(sites)), p.role,
+               None if p.sites is None else tuple(sorted(p.sites)), D.public_rule(viewer),
+               data_version(engine), dt.date.today())
+        hit = REPORT_CACHE.get(key)
+        if hit is not None:
+            return hit.decode("utf-8")
+    html = _build_report(engine, viewer, year, tertial, lang, sites)
+    if key is not None:
+        REPORT_CACHE.put(key, html.encode("utf-8"))
+    return html
+
+
+def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, lang: str,
+                  sites: list[str] | None) -> str:
     start, end = tertial_period(year, tertial)
     py, pt = previous_tertial(year, tertial)
     prev_start, prev_end = tertial_period(py, pt)

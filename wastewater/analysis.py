@@ -73,6 +73,34 @@ def series_version(engine: sa.Engine, site: str, analyte: str) -> SeriesVersion:
     return SeriesVersion(0, None) if hit is None else SeriesVersion(*hit)
 
 
+def data_version(engine: sa.Engine) -> tuple[Any, ...]:
+    """Version of everything the dashboard pages and the report show (cache key of rendered pages).
+
+    Every change of sites, populations, flows, results and events comes in as an upload (the
+    uploads table only grows; a restore replaces it), every change of a stored series bumps
+    its version (:mod:`wastewater.storage.series`), and an alert's status change sets its
+    ``status_at``: one query, ``(uploads, last upload id, last upload time, series, sum of
+    series versions, last series change, alerts, last alert status change)``.
+    """
+    from wastewater.storage import tables as t
+    from wastewater.storage.database import connect
+
+    u, v, a = t.uploads, t.series_versions, t.alerts
+    q = sa.select(
+        sa.select(sa.func.count()).select_from(u).scalar_subquery(),
+        sa.select(sa.func.max(u.c.upload_id)).scalar_subquery(),
+        sa.select(sa.func.max(u.c.uploaded_at)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(v).scalar_subquery(),
+        sa.select(sa.func.coalesce(sa.func.sum(v.c.version), 0)).scalar_subquery(),
+        sa.select(sa.func.max(v.c.changed_at)).scalar_subquery(),
+        sa.select(sa.func.count()).select_from(a).scalar_subquery(),
+        sa.select(sa.func.max(a.c.status_at)).scalar_subquery(),
+    )
+    with connect(engine) as conn:
+        row = conn.execute(q).one()
+    return tuple(str(x) if isinstance(x, dt.datetime) else x for x in row)
+
+
 def site_analytes(engine: sa.Engine, site: str) -> list[str]:
     """Analytes with a stored daily series at ``site``, sorted."""
     from wastewater.storage.series import stored_analytes

@@ -97,8 +97,10 @@ def get_series(
         raise ApiError(422, "invalid request parameters", [item(
             "smooth_weekly", "smoothing applies to daily series; anonymous readers get weekly means, "
             "ask for a key to smooth daily values", column="smooth")])
+    # the public weeks also depend on the day (a week with a missing day closes two weeks after
+    # its Sunday, wastewater.access.week_is_closed): their key and ETag carry today's date
     key = (site, a, measure, start, end, loq_method, cf_id, ci, format,
-           dialect if format == "csv" else "", weekly, version, smooth)
+           dialect if format == "csv" else "", weekly, version, smooth, dt.date.today() if weekly else None)
     etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not weekly else "public, no-cache",
                "Vary": "X-API-Key, Authorization"}
