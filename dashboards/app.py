@@ -31,6 +31,7 @@ from dashboards.i18n import (
     format_date,
     format_number,
     format_percent,
+    issue_message,
     measure_label,
     normalise_language,
     t,
@@ -141,15 +142,15 @@ def _controls(action: str, lang: str, fields: list[str], extra_hidden: dict | No
 def _site_options(sites: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
     out = []
     for rec in sites.itertuples(index=False):
-        pop = "" if pd.isna(rec.population) else f" – {format_number(rec.population, lang, 0)} inv." \
-            if lang == "sv" else f" – {format_number(rec.population, lang, 0)} inh."
+        pop = "" if pd.isna(rec.population) else \
+            f" – {format_number(rec.population, lang, 0)} {t('inhabitants_short', lang)}"
         out.append((rec.site, f"{rec.name} ({rec.site}){pop}"))
     return out
 
 
 def _series_headers(lang: str, measure: str) -> dict[str, str]:
     unit = t(f"unit_{measure}", lang)
-    return {"date": t("col_date", lang), "iso_week": "ISO-vecka" if lang == "sv" else "ISO week",
+    return {"date": t("col_date", lang), "iso_week": t("iso_week", lang),
             "value": f"{t('col_value_num', lang)} ({unit})", "lower": f"{t('col_lower', lang)} ({unit})",
             "upper": f"{t('col_upper', lang)} ({unit})", "censored": t("col_censored", lang),
             **{c: f"{t('col_' + c, lang)} ({unit})" for c in D.BAND_COLUMNS},
@@ -209,6 +210,12 @@ def _in_period(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None) 
     if end is not None:
         frame = frame[frame["date"] <= pd.Timestamp(end)]
     return frame.reset_index(drop=True)
+
+
+def _method_text(effect: dict[str, Any], lang: str) -> str:
+    """The model of an operation effect: in English the library's technical description, in
+    Swedish a plain one (the dashboard always uses the default ``ar1_noise`` model)."""
+    return t("operation_method_ar1_noise", lang) if lang == "sv" else str(effect.get("method", ""))
 
 
 # -- trend page ------------------------------------------------------------------------------------
@@ -313,10 +320,7 @@ def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLR
         d = trend_data(viewer, sel)
         shown = d["shown"]
         if viewer.is_public:
-            body.append(_notice(
-                "Publik vy: veckomedelvärden (ISO-vecka). Logga in med API-nyckel för dygnsvärden."
-                if lang == "sv" else
-                "Public view: weekly means (ISO week). Use an API key for daily values."))
+            body.append(_notice(t("public_weekly_notice", lang)))
         band = request.query_params.get("band")
         band = band if band in ("change", "level") else "change"
         fig = F.trend_figure(d["daily"].iloc[0:0] if viewer.is_public else d["daily"],
@@ -457,7 +461,7 @@ def operations_page(request: Request) -> HTMLResponse:
                 f'<dt>n ({esc(t("operation_before", lang).lower())} / {esc(t("operation_during", lang).lower())} / '
                 f'{esc(t("operation_after", lang).lower())})</dt><dd>{effect.get("n_before")} / '
                 f'{effect.get("n_during")} / {effect.get("n_after")}</dd>'
-                f'<dt>{"Metod" if lang == "sv" else "Method"}</dt><dd>{esc(str(effect.get("method", "")))}</dd>'
+                f'<dt>{esc(t("operation_method", lang))}</dt><dd>{esc(_method_text(effect, lang))}</dd>'
                 '</dl>')
             fig = F.operation_effect_figure(d["series"], event=event, effect=pct,
                                             measure="load_per_1000", lang=lang)
@@ -469,8 +473,7 @@ def operations_page(request: Request) -> HTMLResponse:
                 + analyte_name(sel.analyte, lang),
                 plot_html=F.figure_html(fig, "plot-operation"),
                 summary=F.operation_summary(pct, lang=lang) + (
-                    (" Punkterna är veckomedelvärden (publik vy)." if lang == "sv"
-                     else " Points are weekly means (public view).") if d["weekly"] else ""),
+                    " " + t("operation_weekly_points", lang) if d["weekly"] else ""),
                 lang=lang, csv_links=_csv_links("operation", params, lang),
                 data_table=table(stab, caption=t("figure_table_caption", lang), lang=lang,
                                  headers=_series_headers(lang, "load_per_1000")),
@@ -516,10 +519,8 @@ def riskweekends_page(request: Request) -> HTMLResponse:
             tab = effects[["name", "start", "end", "ratio", "lower", "upper", "p_value",
                            "n_controls"]]
             best = effects.loc[effects["ratio"].idxmax()]
-            summary = (f"{len(effects)} riskhelger. Störst kvot {format_number(best['ratio'], lang, 2)} "
-                       f"({best['name']} {format_date(best['start'])})." if lang == "sv" else
-                       f"{len(effects)} risk weekends. Largest ratio {format_number(best['ratio'], lang, 2)} "
-                       f"({best['name']} {format_date(best['start'])}).")
+            summary = t("riskweekend_summary", lang, n=len(effects), ratio=format_number(best["ratio"], lang, 2),
+                        name=best["name"], date=format_date(best["start"]))
             body.append(figure_block(
                 fig_id="fig-riskweekends", title=title, plot_html=F.figure_html(fig, "plot-rw"),
                 summary=summary, lang=lang,
@@ -529,15 +530,14 @@ def riskweekends_page(request: Request) -> HTMLResponse:
                                  headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
                                           "end": t("col_end", lang), "ratio": t("riskweekend_ratio", lang),
                                           "lower": t("col_lower", lang), "upper": t("col_upper", lang),
-                                          "p_value": "p", "n_controls": "n (kontrollhelger)" if lang == "sv"
-                                          else "n (control weekends)"}),
+                                          "p_value": "p", "n_controls": t("riskweekend_controls", lang)}),
             ))
         else:
             body.append(f"<h2>{esc(title)}</h2>" + _notice(t("no_data", lang)))
         cal = d["calendar"]
         if len(cal):
             body.append(table(cal[["name", "start", "end"]], lang=lang, row_header="name",
-                              caption="Riskhelger i perioden" if lang == "sv" else "Risk weekends in the period",
+                              caption=t("riskweekend_in_period", lang),
                               headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
                                        "end": t("col_end", lang)}))
     return _html(page(title=t("nav_riskweekends", lang), body="".join(body), lang=lang,
@@ -572,14 +572,10 @@ def compare_page(request: Request) -> HTMLResponse:
         fig = F.comparison_figure(frame, lang=lang)
         own = frame[frame["group"] == "this_site"]
         se = frame[frame["group"] == "sweden"]
-        summary = (f"{len(frame)} städer, EUDA {ref_year}. Svenska städer: median "
-                   f"{format_number(se['value'].median(), lang, 1)} mg/dygn/1000 inv."
-                   if lang == "sv" else
-                   f"{len(frame)} cities, EUDA {ref_year}. Swedish cities: median "
-                   f"{format_number(se['value'].median(), lang, 1)} mg/day/1000 inh.")
+        summary = t("compare_summary", lang, n=len(frame), year=ref_year,
+                    median=format_number(se["value"].median(), lang, 1))
         if len(own):
-            summary += (f" Vår plats: {format_number(own['value'].iloc[0], lang, 1)}." if lang == "sv"
-                        else f" Our site: {format_number(own['value'].iloc[0], lang, 1)}.")
+            summary += " " + t("compare_own", lang, value=format_number(own["value"].iloc[0], lang, 1))
             own_year = int(own["year"].iloc[0])
             summary += " " + t("compare_years", lang, ref_year=ref_year, own_year=own_year)
             if own_year != ref_year:
@@ -662,8 +658,8 @@ def figure_csv(request: Request, name: str) -> Response:
 
 
 def _upload_form(lang: str, kind: str = "auto") -> str:
-    kinds = [("auto", t("upload_kind_auto", lang)), ("results", "results"), ("flows", "flows"),
-             ("sites", "sites"), ("events", "events")]
+    kinds = [("auto", t("upload_kind_auto", lang)),
+             *((k, t(f"upload_kind_{k}", lang)) for k in ("results", "flows", "sites", "events"))]
     return (f'<form class="stacked" method="post" action="{BASE}/upload?lang={lang}" '
             f'enctype="multipart/form-data">'
             f'<div><label for="ctl-file">{esc(t("upload_file", lang))}</label>'
@@ -680,7 +676,7 @@ def issues_table(issues: list[dict], lang: str) -> str:
     frame = pd.DataFrame([{
         "line": i.get("line"), "column": i.get("column") or "–",
         "severity": t(f"severity_{i.get('severity', 'error')}", lang),
-        "code": i.get("code") or "", "message": i.get("message") or "",
+        "code": i.get("code") or "", "message": issue_message(i, lang),
         "value": "" if i.get("value") is None else str(i.get("value")),
     } for i in issues], columns=["line", "column", "severity", "code", "message", "value"])
     frame["line"] = frame["line"].map(lambda v: "–" if v is None or pd.isna(v) else str(int(v)))
@@ -886,8 +882,7 @@ def login_page(request: Request) -> HTMLResponse:
     lang = _lang(request)
     body = [f"<p>{esc(t('login_intro', lang))}</p>"]
     if notice:
-        body.append(_notice("Okänd eller återkallad nyckel." if lang == "sv" else "Unknown or revoked key.",
-                            "warning"))
+        body.append(_notice(t("login_unknown_key", lang), "warning"))
     body.append(
         f'<form class="stacked" method="post" action="{BASE}/login?lang={lang}">'
         f'<div><label for="ctl-key">{esc(t("login_key", lang))}</label>'
@@ -930,9 +925,8 @@ def report_page(request: Request) -> HTMLResponse:
     may_analyst = access.may(viewer.principal, "report_analyst")
     if year and year.isdigit() and tertial in ("1", "2", "3"):
         if view == "analyst" and not may_analyst:
-            msg = ("Analytikervyn kräver en nyckel med rollen analyst eller admin."
-                   if lang == "sv" else "The analyst view needs a key with role analyst or admin.")
-            return _html(page(title=t("nav_report", lang), body=_notice(msg, "warning"), lang=lang,
+            return _html(page(title=t("nav_report", lang), body=_notice(t("report_needs_analyst", lang), "warning"),
+                              lang=lang,
                               active="report", role=viewer.role), status=403)
         # the public view unless the analyst view was chosen explicitly (and is allowed)
         principal = viewer.principal if view == "analyst" else access.PUBLIC
@@ -955,13 +949,10 @@ def report_page(request: Request) -> HTMLResponse:
             f'<div><label for="ctl-year">{esc(t("report_year", lang))}</label>'
             f'<input id="ctl-year" name="year" type="number" min="2000" max="2100" value="{y0}" required></div>'
             + select("tertial", t("report_tertial", lang),
-                     [("1", "T1 (jan–apr)" if lang == "sv" else "T1 (Jan–Apr)"),
-                      ("2", "T2 (maj–aug)" if lang == "sv" else "T2 (May–Aug)"),
-                      ("3", "T3 (sep–dec)" if lang == "sv" else "T3 (Sep–Dec)")], str(t0))
-            + (select("view", "Vy" if lang == "sv" else "View",
-                      [("public", "Publik (får publiceras)" if lang == "sv" else "Public (may be published)"),
-                       ("analyst", "Analytiker – sekretessbelagd, får inte publiceras" if lang == "sv"
-                        else "Analyst – confidential, must not be published")], "public")
+                     [(str(n), t(f"report_t{n}", lang)) for n in (1, 2, 3)], str(t0))
+            + (select("view", t("report_view", lang),
+                      [("public", t("report_view_public", lang)),
+                       ("analyst", t("report_view_analyst", lang))], "public")
                if may_analyst else '<input type="hidden" name="view" value="public">')
             + f'<div><button type="submit">{esc(t("report_make", lang))}</button></div>'
             f'<div><button type="submit" name="download" value="1" class="secondary">'

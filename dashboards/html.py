@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 import pandas as pd
 
-from dashboards.i18n import format_date, format_number, normalise_language, t
+from dashboards.i18n import format_date, format_number, normalise_language, role_name, t
 
 esc = _html.escape
 
@@ -44,6 +44,7 @@ def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboa
     lang = normalise_language(lang)
     other = "en" if lang == "sv" else "sv"
     query = dict(query or {})
+    role_label = role_name(role, lang)
     switch = url(f"{base}/{active}", {**query, "lang": other})
     links = []
     for key, label in NAV:
@@ -71,7 +72,7 @@ def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboa
 <p class="app-subtitle">{esc(t("app_subtitle", lang))}</p>
 </div>
 <div class="meta-links">
-<span>{esc(t("role", lang))}: <strong data-testid="role">{esc(role)}</strong></span>
+<span>{esc(t("role", lang))}: <strong data-testid="role" data-role="{esc(role)}">{esc(role_label)}</strong></span>
 <a href="{esc(switch)}" lang="{other}" hreflang="{other}">{esc(t("language_switch", lang))}</a>
 </div>
 </div>

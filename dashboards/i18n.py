@@ -240,6 +240,41 @@ STRINGS: dict[str, dict[str, str]] = {
             "Data: kommunens provtagning vid reningsverket. Tillgänglighetsredogörelse: "
             "rapportera brister till kommunens ANDTS-samordnare."
         ),
+        "event_method_change": "Metodbyte i labbet",
+        "role_public": "publik",
+        "role_viewer": "läsare",
+        "role_lab": "labb",
+        "role_analyst": "analytiker",
+        "role_admin": "administratör",
+        "role_revoked": "återkallad",
+        "inhabitants_short": "inv.",
+        "iso_week": "ISO-vecka",
+        "public_weekly_notice": "Publik vy: veckomedelvärden (ISO-vecka). Logga in med API-nyckel för dygnsvärden.",
+        "operation_method": "Metod",
+        "operation_method_ar1_noise": ("Regression på logaritmerad dygnsbelastning med veckodag och perioderna "
+                                       "under och efter insatsen; dag-till-dag-samvariation (AR(1)) och mätbrus "
+                                       "ingår i modellen."),
+        "operation_weekly_points": "Punkterna är veckomedelvärden (publik vy).",
+        "riskweekend_summary": "{n} riskhelger. Störst kvot {ratio} ({name} {date}).",
+        "riskweekend_controls": "n (jämförelsehelger)",
+        "riskweekend_in_period": "Riskhelger i perioden",
+        "compare_summary": "{n} städer, EUDA {year}. Svenska städer: median {median} mg/dygn/1000 inv.",
+        "compare_own": "Vår plats: {value}.",
+        "upload_kind_results": "Analysresultat",
+        "upload_kind_flows": "Dygnsflöden",
+        "upload_kind_sites": "Platser (reningsverk)",
+        "upload_kind_events": "Händelser (insatser, kampanjer)",
+        "login_unknown_key": "Okänd eller återkallad nyckel.",
+        "report_needs_analyst": "Analytikervyn kräver en nyckel med rollen analytiker eller administratör.",
+        "report_t1": "T1 (jan–apr)",
+        "report_t2": "T2 (maj–aug)",
+        "report_t3": "T3 (sep–dec)",
+        "report_view": "Vy",
+        "report_view_public": "Publik (får publiceras)",
+        "report_view_analyst": "Analytiker – sekretessbelagd, får inte publiceras",
+        "issue_where_line": "Rad {line}",
+        "issue_where_file": "Filen",
+        "issue_where_column": "kolumn '{column}'",
         "weekdays": "mån,tis,ons,tor,fre,lör,sön",
     },
     "en": {
@@ -461,6 +496,41 @@ STRINGS: dict[str, dict[str, str]] = {
             "Data: the municipality's sampling at the treatment plant. Accessibility statement: "
             "report problems to the municipality's ANDTS coordinator."
         ),
+        "event_method_change": "Lab method change",
+        "role_public": "public",
+        "role_viewer": "viewer",
+        "role_lab": "lab",
+        "role_analyst": "analyst",
+        "role_admin": "admin",
+        "role_revoked": "revoked",
+        "inhabitants_short": "inh.",
+        "iso_week": "ISO week",
+        "public_weekly_notice": "Public view: weekly means (ISO week). Use an API key for daily values.",
+        "operation_method": "Method",
+        "operation_method_ar1_noise": ("Regression of the log daily load on weekday and the periods during and "
+                                       "after the operation, with day-to-day correlation (AR(1)) and "
+                                       "measurement noise in the model."),
+        "operation_weekly_points": "Points are weekly means (public view).",
+        "riskweekend_summary": "{n} risk weekends. Largest ratio {ratio} ({name} {date}).",
+        "riskweekend_controls": "n (comparison weekends)",
+        "riskweekend_in_period": "Risk weekends in the period",
+        "compare_summary": "{n} cities, EUDA {year}. Swedish cities: median {median} mg/day/1000 inh.",
+        "compare_own": "Our site: {value}.",
+        "upload_kind_results": "Lab results",
+        "upload_kind_flows": "Daily flows",
+        "upload_kind_sites": "Sites (treatment plants)",
+        "upload_kind_events": "Events (operations, campaigns)",
+        "login_unknown_key": "Unknown or revoked key.",
+        "report_needs_analyst": "The analyst view needs a key with role analyst or admin.",
+        "report_t1": "T1 (Jan–Apr)",
+        "report_t2": "T2 (May–Aug)",
+        "report_t3": "T3 (Sep–Dec)",
+        "report_view": "View",
+        "report_view_public": "Public (may be published)",
+        "report_view_analyst": "Analyst – confidential, must not be published",
+        "issue_where_line": "Line {line}",
+        "issue_where_file": "File",
+        "issue_where_column": "column '{column}'",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
     },
 }
@@ -594,3 +664,79 @@ def iso_week_label(value: Any, lang: str = DEFAULT_LANGUAGE) -> str:
     day = _dt.date.fromisoformat(format_date(value))
     week = day.isocalendar().week
     return f"v. {week}" if normalise_language(lang) == "sv" else f"wk {week}"
+
+#: Swedish explanation of every upload issue code (``wastewater.ingest.report.ISSUE_CODES``), shown
+#: when an issue carries no Swedish message of its own; the English side is the registry's text.
+ISSUE_TEXT_SV: dict[str, str] = {
+    "empty_file": "Filen är tom.",
+    "header_only": "Filen har en rubrikrad men inga datarader.",
+    "binary_file": "Filen är inte en textfil (CSV).",
+    "encoding_fallback": "Filen är inte i UTF-8; den lästes som Windows-1252.",
+    "xlsx_unreadable": "Excelfilen (.xlsx) gick inte att läsa.",
+    "malformed_csv": "CSV-filens struktur är trasig (t.ex. ett citattecken som inte stängs).",
+    "too_many_columns": "Rubrikraden har fler kolumner än tillåtet.",
+    "line_too_long": "En rad är längre än tillåtet.",
+    "too_many_rows": "Filen har fler datarader än tillåtet.",
+    "unknown_kind": "Rubrikraden passar inte någon känd filtyp.",
+    "missing_column": "En kolumn som krävs saknas i rubrikraden.",
+    "duplicate_column": "Två rubriker anger samma kolumn.",
+    "unknown_column": "En kolumn känns inte igen och hoppades över.",
+    "column_count": "En rad har fler värden än rubrikraden har kolumner.",
+    "missing_value": "En cell som måste fyllas i är tom.",
+    "unknown_site": "Platsen är inte registrerad.",
+    "unknown_analyte": "Ämnet finns inte i ämneskatalogen.",
+    "bad_date": "Ett datum är inte skrivet som ÅÅÅÅ-MM-DD.",
+    "future_date": "Ett prov- eller flödesdatum ligger i framtiden.",
+    "negative_value": "En koncentration, LOQ/LOD, ett flöde eller en befolkning är negativ.",
+    "non_numeric": "En cell som ska innehålla ett tal gör det inte.",
+    "bad_integer": "En cell som ska innehålla ett heltal gör det inte.",
+    "out_of_range": "Ett tal ligger utanför det tillåtna intervallet.",
+    "missing_unit": "Enhet saknas för en koncentration.",
+    "unknown_unit": "Enheten är inte en av de godkända enheterna.",
+    "censor_conflict": "En cell anger både ett mätvärde och <LOQ/<LOD/ND.",
+    "bad_qualifier": "Markeringen är inte en av <LOQ, <LOD, ND.",
+    "loq_missing": "'< LOQ' anges utan tal och utan LOQ-kolumn.",
+    "duplicate_row": "Samma post finns två gånger i filen.",
+    "bad_composite_hours": "composite_hours är inte ett helt antal timmar 1–168.",
+    "unusual_composite_hours": "composite_hours är varken 24 eller 72.",
+    "bad_sample_role": "sample_role är inte sample, blank, spike eller reference.",
+    "bad_replicate": "replicate är inte ett heltal ≥ 1.",
+    "bad_event_kind": "Händelsetypen är inte en av de tillåtna.",
+    "end_before_start": "En händelse slutar innan den börjar.",
+    "bad_boolean": "En ja/nej-cell innehåller något annat.",
+    "formula_text": "En textcell börjar med =, +, - eller @ och sparas som text.",
+    "implausible_value": "En koncentration är högre än det angivna rimliga maxvärdet.",
+    "implausible_date": "Ett provdatum ligger långt utanför platsens tidigare mätningar.",
+    "internal_error": "Filen kunde inte kontrolleras på grund av ett programfel.",
+    "duplicate_upload": "Samma fil har laddats upp förut; inget sparades två gånger.",
+}
+
+
+def issue_message(issue: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
+    """The message of an upload issue (``Issue.to_dict()``) in ``lang``.
+
+    English: the issue's own message. Swedish: its ``message_sv`` where the ingest layer wrote
+    one, else where it is (``Rad 4, kolumn 'value'``) and the Swedish text of its code, so no
+    English message reaches the Swedish page.
+
+    >>> issue_message({"line": 4, "column": "value", "code": "missing_value",
+    ...                "message": "Line 4, column 'value': the value is empty."}, "sv")
+    "Rad 4, kolumn 'value': En cell som måste fyllas i är tom."
+    """
+    if normalise_language(lang) == "en":
+        return str(issue.get("message") or "")
+    if issue.get("message_sv"):
+        return str(issue["message_sv"])
+    code = issue.get("code") or ""
+    if code not in ISSUE_TEXT_SV:
+        return str(issue.get("message") or "")
+    line, column = issue.get("line"), issue.get("column")
+    where = t("issue_where_line", "sv", line=line) if line is not None else t("issue_where_file", "sv")
+    if column:
+        where += ", " + t("issue_where_column", "sv", column=column)
+    return f"{where}: {ISSUE_TEXT_SV[code]}"
+
+
+def role_name(role: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """Display name of an access role (``wastewater.access.ROLES``), e.g. ``analytiker``."""
+    return t(f"role_{role}", lang) if f"role_{role}" in STRINGS["sv"] else role

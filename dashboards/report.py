@@ -31,6 +31,7 @@ from dashboards.i18n import (
     format_number,
     format_percent,
     normalise_language,
+    role_name,
     t,
 )
 from wastewater import access
@@ -573,7 +574,7 @@ def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: s
 <h1>{esc(title)}</h1>
 <dl class="facts"><dt>{esc(t("report_period", lang))}</dt><dd>{period_text}</dd>
 <dt>{esc(t("report_generated", lang))}</dt><dd>{generated}</dd>
-<dt>{esc(t("role", lang))}</dt><dd>{esc(role)}</dd></dl>
+<dt>{esc(t("role", lang))}</dt><dd>{esc(role_name(role, lang))}</dd></dl>
 {note_html}
 {body}
 </main>

@@ -106,7 +106,7 @@ def test_analyst_cookie_gives_daily_values_and_confidential_events(client_and_ke
     client.cookies.set("ww_api_key", keys["analyst"])
     ops = client.get("/dashboard/operations", params={"site": "SE-KAT-ROS", "analyte": "amphetamine",
                                                       "event": "EV-2025-07"}).text
-    assert 'data-testid="role">analyst<' in ops
+    assert 'data-role="analyst">analytiker<' in ops
     assert '<option value="EV-2025-07" selected>' in ops
     assert "sekretessbelagd (OSL 18:1)" in ops
     # samples/README.md: amphetamine × 0.80 after EV-2025-07 → the estimate is a decrease
@@ -135,5 +135,5 @@ def test_unknown_key_falls_back_to_public_with_notice(client_and_keys):
     client, _ = client_and_keys
     client.cookies.set("ww_api_key", "ww_not-a-key")
     html = client.get("/dashboard/login").text
-    assert "Okänd eller återkallad nyckel." in html and 'data-testid="role">public<' in html
+    assert "Okänd eller återkallad nyckel." in html and 'data-role="public">publik<' in html
     client.cookies.clear()

@@ -24,7 +24,7 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     # public role: the 3 480-inhabitant pumping-station catchment is suppressed
     options = page.locator("#ctl-site option").all_inner_texts()
     assert len(options) == 2 and not any("SE-KAT-PS1" in o for o in options)
-    assert page.get_by_test_id("role").inner_text() == "public"
+    assert page.get_by_test_id("role").inner_text() == "publik"
     # plotly.js, the figure script and the narrow-screen chart tweaks come from our server,
     # never a CDN; no inline script
     srcs = page.eval_on_selector_all("script[src]", "els => els.map(e => e.src)")
@@ -114,7 +114,7 @@ def test_upload_bad_results_shows_errors_row_by_row(demo_server, page):
     page.get_by_label("API-nyckel").fill(demo_server["lab_key"])
     page.get_by_role("button", name="Spara nyckel").click()
     page.wait_for_url(re.compile(r"/dashboard/login"))
-    assert page.get_by_test_id("role").inner_text() == "lab"
+    assert page.get_by_test_id("role").inner_text() == "labb"
 
     page.goto(base + "/dashboard/upload")
     page.get_by_label("Fil (CSV eller XLSX)").set_input_files(str(REPO / "samples" / "bad_results.csv"))
