@@ -29,7 +29,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 __all__ = ["censored_em", "crossproduct_derivatives", "crossproducts", "gram", "gram_row",
-           "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
+           "missing_information", "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -420,6 +420,36 @@ def _solve_kernel(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 @_jit
+def _missing_info_kernel(W: np.ndarray, gains: np.ndarray, off: np.ndarray, vrow: np.ndarray,
+                         r: int, active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # G = R⁻¹X by the backward (smoothing) recursion of the filter, then Σ_c v_c G_c G_c'
+    n_series = len(off) - 1
+    k = W.shape[1] - r
+    out = np.zeros((n_series, k, k))
+    rr = np.zeros(k)
+    g = np.zeros(k)
+    for b in range(n_series):
+        if not active[b]:
+            continue
+        rr[:] = 0.0
+        s, e = off[b], off[b + 1]
+        for i in range(e - 1, s - 1, -1):
+            f_next = gains[i + 1, 0] if i + 1 < e else 0.0
+            pf = gains[i, 1]
+            kk = f_next * pf
+            ll = f_next * (1.0 - pf)
+            for j in range(k):
+                vf = W[i, r + j] * gains[i, 2]  # v/F = (v/√F)·(1/√F)
+                g[j] = vf - kk * rr[j]
+                rr[j] = vf + ll * rr[j]
+            if vrow[i] > 0.0:
+                for j in range(k):
+                    for q in range(k):
+                        out[b, j, q] += vrow[i] * g[j] * g[q]
+    return out
+
+
+@_jit
 def _log_ndtr(x: float) -> float:  # pragma: no cover
     # log Φ(x); below −30 the asymptotic series of the Mills ratio [AbramowitzStegun1964]_ 26.2.12
     if x > -30.0:
@@ -433,12 +463,13 @@ def _log_ndtr(x: float) -> float:  # pragma: no cover
 def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: np.ndarray,
                gains: np.ndarray,
                W: np.ndarray, S: np.ndarray, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
-               dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray,
+               dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray,
                                                                            np.ndarray]:  # pragma: no cover
     n_series = len(off) - 1
     m = Z.shape[1]
     k = m - r
     extra = np.zeros(n_series)
+    vrow = np.zeros(Z.shape[0])
     ok = np.ones(n_series, dtype=np.bool_)
     row = np.zeros(m)
     c = 1.0 / math.sqrt(2.0 * math.pi)
@@ -459,7 +490,8 @@ def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: 
                 al = (upper[i] - mu) / sd
                 mills = math.exp(-_log_ndtr(al) - 0.5 * al * al) * c
                 Z[i, 0] = mu - sd * mills
-                ev += sd * sd * (1.0 - al * mills - mills * mills)
+                vrow[i] = sd * sd * (1.0 - al * mills - mills * mills)
+                ev += vrow[i]
             a = 0.0
             row[:] = 0.0
             for i in range(s, e):
@@ -485,22 +517,37 @@ def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: 
             ssr[b, 0] = acc0
             sd = math.sqrt(max(ssr[b, 0] + ev, 1e-300) / dfr[b])
         extra[b] = ev
-    return extra, ok
+    return extra, ok, vrow
 
 
 def censored_em(Z: np.ndarray, r: int, upper: np.ndarray, off: np.ndarray, gains: np.ndarray,
                 W: np.ndarray, S: np.ndarray, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
-                dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray]:
+                dfr: np.ndarray, has: np.ndarray,
+                iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refits that replace each censored response by its conditional mean below the LOQ,
     ``E[y | y < L] = μ − s·ϕ(α)/Φ(α)``, ``α = (L − μ)/s`` [Tobin1958]_, ``iterations`` times (an
     EM for censored data whose scale adds the conditional variances ``s²(1 − αm − m²)``,
     ``m = ϕ(α)/Φ(α)``). Updates ``Z[:, 0]``, the whitened ``W[:, 0]`` (filter gains of
     :func:`whiten`), ``S``, ``inv``, ``beta`` and ``ssr`` in place (all rows used); returns the
-    summed conditional variances per series and ``ok`` (False where a refit was singular).
+    summed conditional variances per series, ``ok`` (False where a refit was singular) and the
+    conditional variance of each censored row (0 elsewhere).
     """
     return _em_kernel(Z, int(r), _c(upper, np.float64), ~np.isnan(upper), _c(off, np.int64),
                       _c(gains, np.float64),
                       W, S, inv, beta, ssr, _c(dfr, np.float64), _c(has, np.bool_), int(iterations))
+
+
+def missing_information(W: np.ndarray, gains: np.ndarray, off: np.ndarray, vrow: np.ndarray,
+                        r: int, active: np.ndarray | None = None) -> np.ndarray:
+    """``Σ_c v_c (R⁻¹X)_c (R⁻¹X)_c'`` ``(B, k, k)`` over the censored rows ``c`` (conditional
+    variance ``v_c``), the missing information of the censored-value refits (Louis' formula
+    [Louis1982]_: observed = complete − missing). ``R⁻¹X`` comes from the backward recursion
+    ``u_t = v_t/F_t − K_t r_t``, ``r_{t−1} = v_t/F_t + L_t r_t`` [DurbinKoopman2012]_ (§4.5), with the
+    whitened ``X`` columns ``W[:, r:]`` and the gains of :func:`whiten`.
+    """
+    act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
+    return _missing_info_kernel(_c(W, np.float64), _c(gains, np.float64), _c(off, np.int64),
+                                _c(vrow, np.float64), int(r), _c(act, np.bool_))
 
 
 def profile_loglik(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,

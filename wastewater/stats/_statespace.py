@@ -57,6 +57,7 @@ from wastewater.stats._kalman import (
     crossproduct_derivatives,
     crossproducts,
     gram,
+    missing_information,
     profile_loglik,
     residuals,
     solve,
@@ -338,12 +339,21 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
     dfr = (n_all - k).astype(float)
     extra_var: np.ndarray = np.zeros(B)
     has = np.bincount(rg.pid[~np.isnan(rg.upper)], minlength=B) > 0
+    inv_obs = inv
     if has.any():
         Z = Z.copy()
-        extra_var, ok = censored_em(Z, r, rg.upper, rg.off, gains, W, S, inv, b, ssr, dfr, has,
-                                    CENSORED_ITERATIONS)
+        extra_var, ok, vrow = censored_em(Z, r, rg.upper, rg.off, gains, W, S, inv, b, ssr, dfr,
+                                          has, CENSORED_ITERATIONS)
         if not ok.all():  # a singular refit: the pseudo-inverse fallback of _solve
             inv, b, ssr = _solve(S, r)
+        # the refits' imputed values are not data: observed information = complete − missing
+        # (Louis' formula [Louis1982]_), Var(β) = σ²(X'R⁻¹X − Σ_c v_c g_c g_c'/σ²)⁻¹
+        s2_em = np.maximum(ssr[:, 0] + extra_var, 1e-300) / dfr
+        miss = missing_information(W, gains, rg.off, vrow, r, has)
+        S_obs = S.copy()
+        S_obs[:, r:, r:] -= miss / s2_em[:, None, None]
+        i_obs, _, _, ok_obs = solve(S_obs, r)
+        inv_obs = np.where(ok_obs[:, None, None], i_obs, inv)
     # Kackar–Harville: variance of beta from estimating (phi, lambda) [KackarHarville1984]_
     # and Satterthwaite degrees of freedom of each variance [Satterthwaite1946]_
     kh = np.zeros_like(inv)
@@ -373,7 +383,7 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
         df_coef = np.where(free[:, None], np.minimum(df_sat, dfr[:, None]), df_coef)
         kh[~free] = 0.0
     s2 = np.maximum(ssr[:, 0] + extra_var, 0.0) / dfr
-    cov = inv + kh / np.maximum(s2, 1e-300)[:, None, None]
+    cov = inv_obs + kh / np.maximum(s2, 1e-300)[:, None, None]
     sig_all = np.maximum(ssr, 0.0) / dfr[:, None]
     sig_all[:, 0] = s2
     return RaggedFit(phi, lam, b, cov, df_coef, sig_all)
