@@ -35,13 +35,14 @@ its t reference distribution Satterthwaite degrees of freedom from the delta-met
 the estimated variance [Satterthwaite1946]_ (the Kenward–Roger recipe [KenwardRoger1997]_ without its
 second-order bias term). Without them the false-positive rate reached 0.09 at φ = 0.7 with a
 20 % CV; with them it is 0.032–0.068 in 25 of 27 cells and 0.074–0.078 in two cells at
-φ = 0.7 with a 20 % CV, where φ̂ is still biased low (benchmarks/reports/bench_stats.md). Censored (substituted) values are
-left out of the ``(φ, λ)`` likelihood (they are log-scale outliers that mimic measurement
-noise) but enter the GLS at their substituted value, as in :func:`wastewater.stats._regression.fit_ar1`,
-and are then refitted at their conditional mean below the LOQ [Tobin1958]_; the variance of the
-coefficients uses the observed information of those refits (complete minus missing
-information [Louis1982]_), without which the imputed values count as data and the
-false-positive rate rises (0.100 instead of 0.091 with 30 % censored values).
+φ = 0.7 with a 20 % CV, where φ̂ is still biased low (benchmarks/reports/bench_stats.md).
+Censored (substituted) values are left out of the ``(φ, λ)`` likelihood (they are log-scale
+outliers that mimic measurement noise) but enter the GLS at their substituted value, as in
+:func:`wastewater.stats._regression.fit_ar1`, and are then refitted at their conditional mean
+below the LOQ [Tobin1958]_; the variance of the coefficients uses the observed information of
+those refits (complete minus missing information [Louis1982]_), without which the imputed
+values count as data and the false-positive rate rises (0.100 instead of 0.091 with 30 %
+censored values).
 
 Computation: the filter passes are compiled kernels (:mod:`wastewater.stats._kalman`) over
 problems stored one after another, so one call and a batch of a whole country run the same code
