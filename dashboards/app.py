@@ -762,14 +762,13 @@ ALERT_ACTIONS = {"acknowledge": "acknowledged", "dismiss": "dismissed", "reopen"
 
 
 def _visible_alerts(viewer: D.Viewer, site: str | None) -> list[dict[str, Any]]:
-    """Stored alerts of ``site`` the viewer's key may read (:func:`wastewater.alerts.reader_may_see`)."""
-    from wastewater.alerts import reader_may_see
+    """Stored alerts of ``site`` the viewer's key may read (:func:`wastewater.access.alert_visible`)."""
     from wastewater.storage.alerts import load_alerts
 
     p = viewer.principal
     rows = load_alerts(viewer.engine, sites=[site] if site else None,
                        include_confidential=viewer.sees_confidential)
-    return [r for r in rows if reader_may_see(r, role=p.role, sites=p.sites)]
+    return [r for r in rows if access.alert_visible(p, r)]
 
 
 def _alert_form(alert: dict[str, Any], lang: str, site: str) -> str:

@@ -354,6 +354,37 @@ def upload_visible(principal: Principal, meta: Mapping[str, Any], resource: str 
     return False
 
 
+def alert_visible(principal: Principal, alert: Mapping[str, Any]) -> bool:
+    """Whether ``principal`` may read this stored alert (API list, dashboard page, upload answer).
+
+    Alerts rest on single-day values, so they need ``alerts`` (no public level); the alert's
+    site must be in the key's scope, and an alert about a confidential operation needs
+    ``confidential_events``.
+    """
+    if not may(principal, "alerts") or not principal.in_scope(str(alert["site"])):
+        return False
+    return not alert.get("confidential") or may(principal, "confidential_events")
+
+
+def alert_receivable(principal: Principal, alert: Mapping[str, Any], *, site_population: Any,
+                     rule: PublicRule | None = None) -> bool:
+    """Whether a subscriber receiving as ``principal`` may be *sent* this alert (any channel).
+
+    Keys receive what :func:`alert_visible` lets them read. An address without a key receives as
+    ``public``, under the public rule: only catchments that are public (:func:`site_is_public`),
+    worded by ISO week without day or value (``wastewater.alerts.render_alert``), and no dumping
+    alert (it names a police operation before anything about it is published). Confidential
+    operations need ``confidential_events`` in either case.
+    """
+    if principal.role == "revoked" or not principal.in_scope(str(alert["site"])):
+        return False
+    if alert.get("confidential") and not may(principal, "confidential_events"):
+        return False
+    if principal.is_public:
+        return alert.get("kind") != "possible_dumping" and site_is_public(site_population, rule)
+    return alert_visible(principal, alert)
+
+
 def whole_week_bounds(start: dt.date | pd.Timestamp | None, end: dt.date | pd.Timestamp | None
                       ) -> tuple[dt.date | None, dt.date | None]:
     """Widen a date window to whole ISO weeks: Monday on or before ``start``, Sunday on or after

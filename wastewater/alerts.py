@@ -4,7 +4,8 @@ Pure functions on daily series (no database, no network). The storage layer
 (:mod:`wastewater.storage.alerts`) calls :func:`evaluate_days` inside the ingest transaction for
 every site × analyte an upload touched, stores the :class:`AlertCandidate` objects it returns
 and queues their deliveries; :func:`render_alert` turns a stored alert into the text a given
-subscriber may receive (:func:`subscriber_may_receive` decides whether it may receive it at all).
+subscriber may receive (whether it may receive it at all, and who may read it, is the access
+policy's: :func:`wastewater.access.alert_receivable` and :func:`wastewater.access.alert_visible`).
 
 Four checks, each with its false-alarm rate fixed in advance (``AlertSettings``):
 
@@ -54,12 +55,10 @@ __all__ = [
     "fingerprint",
     "level_shift_at",
     "outside_history",
-    "reader_may_see",
     "render_alert",
     "render_digest",
     "sign_webhook",
     "summary_sentences",
-    "subscriber_may_receive",
     "verify_webhook",
 ]
 
@@ -443,42 +442,7 @@ def _dumping_days(series: pd.Series, censored: pd.Series | None, start: pd.Times
     return out
 
 
-# --------------------------------------------------------------------------- who may see what
-
-
-def subscriber_may_receive(alert: dict[str, Any], *, role: str, sites: Iterable[str] | None,
-                           site_population: int | None, min_public_population: int) -> bool:
-    """Whether a subscriber of ``role`` (and optional site scope) may be sent ``alert``.
-
-    The rules of the service's access policy, applied to alerts: a site outside the scope is
-    never sent; alerts about a *confidential* operation only to ``analyst``/``admin``; a
-    ``public`` subscriber (an e-mail address without a key) gets no alert about a catchment
-    below ``min_public_population`` inhabitants (or of unknown size), and gets no dumping alert
-    at all (operations are not public information before they are published).
-    """
-    scope = None if sites is None else set(sites)
-    if scope and alert["site"] not in scope:
-        return False
-    if alert.get("confidential") and role not in ("analyst", "admin"):
-        return False
-    if role == "public":
-        if alert["kind"] == "possible_dumping":
-            return False
-        if site_population is None or site_population < min_public_population:
-            return False
-    return True
-
-
-def reader_may_see(alert: dict[str, Any], *, role: str, sites: Iterable[str] | None) -> bool:
-    """Whether a key of ``role`` (site scope ``sites``, ``None`` = all) may read ``alert`` in
-    the API or the dashboard: alerts rest on single-day values, so ``public`` sees none;
-    confidential operations only ``analyst``/``admin``.
-    """
-    if role == "public":
-        return False
-    if sites is not None and alert["site"] not in set(sites):
-        return False
-    return not alert.get("confidential") or role in ("analyst", "admin")
+# --------------------------------------------------------------------------- messages
 
 
 def _iso_week(date: str) -> str:
@@ -547,7 +511,7 @@ def render_digest(alerts: Sequence[dict[str, Any]], *, day: str, lang: str, role
     """Subject, plain text and JSON of one daily digest: every alert of ``day`` a subscriber
     may receive, one line each (as :func:`render_alert` words it for ``role``).
 
-    ``alerts`` are already filtered by :func:`subscriber_may_receive`; a ``public`` subscriber
+    ``alerts`` are already filtered by :func:`wastewater.access.alert_receivable`; a ``public`` subscriber
     gets the ISO week, kind, substance and site of each, never a day or a value.
 
     Returns

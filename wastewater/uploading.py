@@ -143,12 +143,12 @@ def too_large(max_bytes: int) -> UploadRefusal:
 
 def alerts_for(p: Principal, raised: Sequence[Mapping[str, Any]]
                ) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
-    """The upload's alerts ``p`` may see (:func:`wastewater.alerts.reader_may_see`), and one
+    """The upload's alerts ``p`` may see (:func:`wastewater.access.alert_visible`), and one
     sentence about them (sv, en).
     """
-    from wastewater.alerts import reader_may_see, summary_sentences
+    from wastewater.alerts import summary_sentences
 
-    visible = [json_safe(dict(a)) for a in raised if reader_may_see(dict(a), role=p.role, sites=p.sites)]
+    visible = [json_safe(dict(a)) for a in raised if access.alert_visible(p, a)]
     if not visible:
         return [], None
     sites = sorted({a["site"] for a in visible})

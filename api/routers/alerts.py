@@ -71,11 +71,9 @@ class SubscriptionIn(BaseModel):
 
 
 def alert_visible(p: Principal, alert: dict[str, Any]) -> bool:
-    """The key's site scope, and confidential operations for analyst/admin only
-    (:func:`wastewater.alerts.reader_may_see`)."""
-    from wastewater.alerts import reader_may_see
-
-    return reader_may_see(alert, role=p.role, sites=p.sites)
+    """The access policy's rule (:func:`wastewater.access.alert_visible`): the key's site
+    scope, and confidential operations only for roles that see confidential events."""
+    return access.alert_visible(p, alert)
 
 
 @router.get("", response_model=PageOut[AlertOut], summary="Alerts raised by uploads, newest day first",

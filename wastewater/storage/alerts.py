@@ -26,6 +26,7 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from wastewater.access import Principal, PublicRule, alert_receivable
 from wastewater.storage import tables as t
 from wastewater.storage.database import connect, write_transaction
 
@@ -269,6 +270,12 @@ def _subscriber_role(conn: Connection, sub: Any) -> tuple[str, frozenset[str] | 
     return key.role, scope
 
 
+def _receiver(sub: Any, role: str, scope: frozenset[str] | None) -> Principal:
+    """The :class:`wastewater.access.Principal` a subscription receives as."""
+    return Principal(name=f"alert_subscription/{sub.subscription_id}", role=role, sites=scope,
+                     key_id=sub.key_id)
+
+
 def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
                      now: dt.datetime, min_public_population: int | None = None,
                      link_base: str | None = None) -> int:
@@ -278,7 +285,7 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
     (:func:`wastewater.alerts.render_alert`), so what is sent is exactly what the access
     policy allowed when the alert was raised. Returns the number of rows written.
     """
-    from wastewater.alerts import render_alert, subscriber_may_receive
+    from wastewater.alerts import render_alert
     from wastewater.delivery import DeliverySettings
 
     cfg = DeliverySettings()
@@ -296,13 +303,13 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
         if who is None:
             continue
         role, scope = who
+        receiver = _receiver(sub, role, scope)
         kinds = set(json.loads(sub.kinds_json or "[]"))
         for alert in alerts:
             if kinds and alert["kind"] not in kinds:
                 continue
-            if not subscriber_may_receive(alert, role=role, sites=scope,
-                                          site_population=pops.get(alert["site"]),
-                                          min_public_population=min_pop):
+            if not alert_receivable(receiver, alert, site_population=pops.get(alert["site"]),
+                                    rule=PublicRule(min_population=min_pop)):
                 continue
             link = (f"{base}/dashboard/alerts?site={alert['site']}&lang={sub.lang}"
                     if base else None)
@@ -332,14 +339,14 @@ def queue_digests(engine: Engine, day: dt.date, *, now: dt.datetime | None = Non
     """Queue the daily digest of ``day`` (UTC) for every active ``email_digest`` subscription.
 
     A digest lists every alert *raised* that day (``created_at``) that the subscription may
-    receive (:func:`wastewater.alerts.subscriber_may_receive`, its kinds and sites), rendered
+    receive (:func:`wastewater.access.alert_receivable`, its kinds and sites), rendered
     for its role and language (:func:`wastewater.alerts.render_digest`); no alert, no e-mail.
     It goes through the outbox like any delivery (retries, at least once) with the idempotency
     key ``sha256("digest|<subscription>|<day>")``, so queueing the same day again (a second
     worker, a restart) adds nothing. The outbox row's ``alert_id`` is the newest alert it lists.
     Returns the number of digests queued.
     """
-    from wastewater.alerts import render_digest, subscriber_may_receive
+    from wastewater.alerts import render_digest
     from wastewater.delivery import DeliverySettings
 
     cfg = DeliverySettings()
@@ -368,11 +375,11 @@ def queue_digests(engine: Engine, day: dt.date, *, now: dt.datetime | None = Non
             if who is None:
                 continue
             role, scope = who
+            receiver = _receiver(sub, role, scope)
             kinds = set(json.loads(sub.kinds_json or "[]"))
             mine = [x for x in alerts if (not kinds or x["kind"] in kinds)
-                    and subscriber_may_receive(x, role=role, sites=scope,
-                                               site_population=pops.get(x["site"]),
-                                               min_public_population=min_pop)]
+                    and alert_receivable(receiver, x, site_population=pops.get(x["site"]),
+                                         rule=PublicRule(min_population=min_pop))]
             if not mine:
                 continue
             link = f"{base}/dashboard/alerts?lang={sub.lang}" if base else None
