@@ -15,6 +15,7 @@ Every refusal carries a Swedish and an English message naming the limit and what
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import multiprocessing
 import threading
@@ -134,7 +135,8 @@ def _vm_size_bytes() -> int:
 
 
 def _child(conn: Any, data: bytes, kind: str | None, known_sites: list[str] | None, filename: str | None,
-           max_memory: int) -> None:  # pragma: no cover - runs in the child process
+           max_memory: int, site_history: dict[str, tuple[dt.date, dt.date]] | None = None,
+           ) -> None:  # pragma: no cover - runs in the child process
     try:
         import resource
 
@@ -149,7 +151,7 @@ def _child(conn: Any, data: bytes, kind: str | None, known_sites: list[str] | No
     try:
         from wastewater.ingest import parse_upload
 
-        parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename)
+        parsed = parse_upload(data, kind, known_sites=known_sites, filename=filename, site_history=site_history)
         if any(i.code == "internal_error" for i in parsed.report.issues) and \
                 "MemoryError" in " ".join(i.message for i in parsed.report.issues):
             conn.send(("memory", None))
@@ -162,9 +164,12 @@ def _child(conn: Any, data: bytes, kind: str | None, known_sites: list[str] | No
 
 
 def parse_guarded(data: bytes, kind: str | None = None, *, known_sites: Iterable[str] | None = None,
-                  filename: str | None = None, limits: UploadLimits | None = None) -> Any:
+                  filename: str | None = None, limits: UploadLimits | None = None,
+                  site_history: dict[str, tuple[dt.date, dt.date]] | None = None) -> Any:
     """:func:`wastewater.ingest.parse_upload` after :func:`check_upload`, in a separate process
     with ``limits.max_seconds`` of wall time and ``limits.max_parse_memory_bytes`` of extra memory.
+    ``known_sites`` and ``site_history`` are passed on to the parse
+    (:func:`wastewater.storage.service.upload_context`).
 
     Call it from a worker thread (it blocks while the child parses). Raises
     :class:`UploadRefused` (413 too large, 422 too slow) instead of parsing for ever.
@@ -174,7 +179,8 @@ def parse_guarded(data: bytes, kind: str | None = None, *, known_sites: Iterable
     ctx = _context()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(child, data, kind, sorted(known_sites) if known_sites is not None
-                                            else None, filename, limits.max_parse_memory_bytes), daemon=True)
+                                            else None, filename, limits.max_parse_memory_bytes, site_history),
+                       daemon=True)
     started = time.monotonic()
     proc.start()
     child.close()

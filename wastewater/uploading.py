@@ -156,13 +156,6 @@ def alerts_for(p: Principal, raised: Sequence[Mapping[str, Any]]
     return visible, summary_sentences(visible, link=link)
 
 
-def _known_sites(engine: sa.Engine) -> set[str]:
-    from wastewater.storage.repository import load_sites
-
-    df = load_sites(engine)
-    return set(df["site"]) if len(df) else set()
-
-
 def receive_upload(engine: sa.Engine, p: Principal, data: bytes, kind: str = "auto", *,
                    filename: str | None, settings: Any, dry_run: bool = False,
                    on_error: str = "reject", known_sites: Iterable[str] | None = None) -> UploadAnswer:
@@ -189,10 +182,13 @@ def receive_upload(engine: sa.Engine, p: Principal, data: bytes, kind: str = "au
         raise UploadRefusal(422, "upload rejected", [item(
             "empty_file", "the file is empty; choose the file with your results / filen är tom; välj filen "
             "med era resultat", line=1)])
-    known = set(known_sites) if known_sites is not None else _known_sites(engine)
+    from wastewater.storage.service import upload_context
+
+    stored_sites, history = upload_context(engine)
+    known = set(known_sites) if known_sites is not None else stored_sites
     try:
         parsed = parse_guarded(data, None if kind == "auto" else kind, known_sites=known, filename=filename,
-                               limits=upload_limits(settings))
+                               limits=upload_limits(settings), site_history=history)
     except UploadRefused as exc:
         raise UploadRefusal(exc.status, "upload too large" if exc.status == 413 else "upload rejected",
                             [item(exc.code, f"{exc.message_en} / {exc.message_sv}", **exc.extra)]) from exc

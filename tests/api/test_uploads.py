@@ -162,3 +162,19 @@ def test_superseded_result_history(fresh_clients):
     # the series uses the current value: 150 ng/L x 10 000 m3/day / 25.3 thousand
     s = lab.get(f"{B}/series?site=SE-BIG&analyte=benzoylecgonine&from=2025-01-07&to=2025-01-07").json()
     assert s["points"][0]["load_mg_per_day_per_1000"] == pytest.approx(1500 / 25.3)
+
+
+def test_api_upload_warns_of_dates_far_outside_the_sites_history(clients):
+    """The guarded parse gets the stored history too (wastewater.storage.service.upload_context):
+    SE-BIG holds 2025-01-06 … 2025-02-02, so a sample of 2023-06-01 (585 days before) is an
+    ``implausible_date`` warning, in English and Swedish, and the row is kept."""
+    data = (b"sample_id,site,sample_date,analyte,value,unit\n"
+            b"W1,SE-BIG,2023-06-01,benzoylecgonine,120,ng/L\n"
+            b"W2,SE-BIG,2025-02-03,benzoylecgonine,120,ng/L\n")
+    r = _up(clients["admin"], "results", data, dry_run="true")
+    assert r.status_code == 200, r.text
+    report = r.json()["report"]
+    found = [i for i in report["issues"] if i["code"] == "implausible_date"]
+    assert [(i["line"], i["column"]) for i in found] == [(2, "sample_date")]
+    assert "SE-BIG (2025-01-06 – 2025-02-02)" in found[0]["message"]
+    assert report["rows_accepted"] == 2

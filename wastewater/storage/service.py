@@ -157,6 +157,28 @@ def _utcnow() -> dt.datetime:
 # --------------------------------------------------------------------------- entry points
 
 
+def _upload_context(conn: sa.Connection) -> tuple[set[str], dict[str, tuple[dt.date, dt.date]]]:
+    known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
+    r = t.results.c
+    site_history = {
+        row.site: (row.first, row.last)
+        for row in conn.execute(
+            sa.select(r.site, sa.func.min(r.sample_date).label("first"),
+                      sa.func.max(r.sample_date).label("last"))
+            .where(r.is_current.is_(True)).group_by(r.site))
+    }
+    return known_sites, site_history
+
+
+def upload_context(engine: sa.Engine) -> tuple[set[str], dict[str, tuple[dt.date, dt.date]]]:
+    """What a parse needs from the database: the known site ids and each site's first and last
+    current sample date (for the ``implausible_date`` warnings of
+    :mod:`wastewater.ingest.plausibility`). One query pair for every upload path.
+    """
+    with connect(engine) as conn:
+        return _upload_context(conn)
+
+
 def ingest_bytes(
     engine: Engine,
     data: bytes,
@@ -220,15 +242,7 @@ def ingest_bytes(
     sha = sha256_hex(data)
     with connect(engine) as conn:
         existing = _find_upload(conn, sha)
-        known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
-        r = t.results.c
-        site_history = {
-            row.site: (row.first, row.last)
-            for row in conn.execute(
-                sa.select(r.site, sa.func.min(r.sample_date).label("first"),
-                          sa.func.max(r.sample_date).label("last"))
-                .where(r.is_current.is_(True)).group_by(r.site))
-        }
+        known_sites, site_history = _upload_context(conn)
     if existing is not None:  # no need to parse bytes stored before
         from wastewater.ingest.report import ValidationReport
 
