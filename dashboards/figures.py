@@ -254,14 +254,15 @@ def trend_figure(
                 annotation_font={"size": 11, "color": "#1a1a1a"},
             )
     if risk_weekends is not None and len(risk_weekends):
-        for weekend in risk_weekends.itertuples(index=False):
-            # no text on the rectangle (neighbouring weekends would overprint each other);
-            # the legend entry below names them and the page lists them in a table
-            fig.add_vrect(
-                x0=pd.Timestamp(weekend.start), x1=_inclusive_end(weekend.end),
-                fillcolor=RISK_WEEKEND_FILL, line={"width": 1, "color": PURPLE, "dash": "dot"},
-                layer="below", name=f"risk_weekend:{weekend.name}",
-            )
+        # no text on the rectangles (neighbouring weekends would overprint each other); the
+        # legend entry below names them and the page lists them in a table. One layout update
+        # with the rectangles add_vrect would make (full height of the x axis), not one each.
+        fig.update_layout(shapes=[*fig.layout.shapes, *(
+            {"type": "rect", "xref": "x", "yref": "y domain", "y0": 0, "y1": 1,
+             "x0": pd.Timestamp(weekend.start), "x1": _inclusive_end(weekend.end),
+             "fillcolor": RISK_WEEKEND_FILL, "line": {"width": 1, "color": PURPLE, "dash": "dot"},
+             "layer": "below", "name": f"risk_weekend:{weekend.name}"}
+            for weekend in risk_weekends.itertuples(index=False))])
         fig.add_trace(go.Scatter(
             x=[None], y=[None], mode="markers", name=t("risk_weekend", lang),
             marker={"symbol": "square", "size": 12, "color": RISK_WEEKEND_FILL,
