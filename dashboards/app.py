@@ -224,8 +224,7 @@ def _method_text(effect: dict[str, Any], lang: str) -> str:
 def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     """Everything the trend page and its CSV need, from the library/API services."""
     site, analyte = sel.chosen()
-    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte])
-    full = D.series_frame(ds, site, analyte, sel.measure)
+    full = D.read_frame(viewer.engine, site, analyte, sel.measure)  # THE series reader
     weekly = not access.may(viewer.principal, "daily_values")
     if weekly:  # THE public rule: whole ISO weeks over every day, the period only selects weeks
         shown = D.weekly_frame(full, sel.start, sel.end, viewer)

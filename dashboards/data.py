@@ -113,6 +113,22 @@ def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | N
     return ds
 
 
+def read_frame(engine: sa.Engine, site: str, analyte: str, measure: str) -> pd.DataFrame:
+    """One series as :func:`series_frame` gives it, read by THE series reader
+    :func:`wastewater.analysis.read_series` (the store, analytic daily intervals): days without a
+    value dropped, the bounds named as the figures name them."""
+    from wastewater.analysis import read_series
+
+    daily = read_series(engine, site, analyte, measure, ci="analytic")
+    meta = dict(daily.attrs)
+    out = daily[daily["value"].notna()].rename(columns={b: c for c, b in _BOUND_OF.items()})
+    out = out[["date", "value", "censored", *BAND_COLUMNS]].reset_index(drop=True)
+    out["censored"] = out["censored"].astype(bool)
+    out.attrs = {"site": site, "analyte": analyte, "variable": MEASURE_VARIABLES[measure],
+                 "cf_id": meta.get("cf_id")}
+    return out
+
+
 def series_frame(ds: xr.Dataset | None, site: str, analyte: str, measure: str) -> pd.DataFrame:
     """``date, value, censored`` and the daily 95 % bounds ``change_lower, change_upper,
     level_lower, level_upper`` of one site × analyte × measure.

@@ -73,3 +73,22 @@ def test_the_cache_key_separates_roles(app_engine):
     assert keyed.status_code == 200
     assert keyed.content != public.content  # daily values for the key, weekly means for the public
     assert client.get(TREND).content == public.content
+
+
+@pytest.mark.parametrize("measure", ["load_per_1000", "concentration", "consumption"])
+def test_trend_reads_through_read_series_equal_to_the_dataset_path(app_engine, measure):
+    """The trend page reads its series with wastewater.analysis.read_series (dashboards.data.read_frame):
+    the same daily values, flags and intervals, and the same weekly Monte Carlo bounds, as the
+    multi-series Dataset path the report uses, bit for bit."""
+    import pandas as pd
+
+    from dashboards import data as D
+
+    _client, engine = app_engine
+    for site, analyte in [("SE-KAT-ROS", "benzoylecgonine"), ("SE-FLN-ARV", "amphetamine")]:
+        old = D.series_frame(D.site_dataset(engine, [site], analytes=[analyte]), site, analyte, measure)
+        new = D.read_frame(engine, site, analyte, measure)
+        assert len(new) > 100
+        pd.testing.assert_frame_equal(old, new, check_exact=True)
+        pd.testing.assert_frame_equal(D.weekly_frame(old, suppress=False), D.weekly_frame(new, suppress=False),
+                                      check_exact=True)
