@@ -941,7 +941,10 @@ def report_page(request: Request) -> HTMLResponse:
             headers["Content-Disposition"] = content_disposition(
                 f"uppfoljning_{int(year)}_T{tertial}_{lang}_{view}.html")
         return HTMLResponse(html, headers=headers)
-    y0, t0 = current_tertial(dt.date.today())
+    last = D.last_sample_date(viewer)  # default: the latest tertial with data, not today's
+    y0, t0 = current_tertial(last or dt.date.today())
+    until = _notice(t("report_data_until", lang, date=format_date(last), tertial=f"T{t0} {y0}"), "hint") \
+        if last else ""
     body = (f'<form class="controls" method="get" action="{BASE}/report">'
             f'<input type="hidden" name="lang" value="{lang}">'
             f'<div><label for="ctl-year">{esc(t("report_year", lang))}</label>'
@@ -954,6 +957,6 @@ def report_page(request: Request) -> HTMLResponse:
                if may_analyst else '<input type="hidden" name="view" value="public">')
             + f'<div><button type="submit">{esc(t("report_make", lang))}</button></div>'
             f'<div><button type="submit" name="download" value="1" class="secondary">'
-            f'{esc(t("report_download", lang))}</button></div></form>')
+            f'{esc(t("report_download", lang))}</button></div></form>' + until)
     return _html(page(title=t("nav_report", lang), body=body, lang=lang, active="report",
                       role=viewer.role))

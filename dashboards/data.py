@@ -552,3 +552,19 @@ def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
                       for c, k, y, b in zip(frame["city"], frame["country"], frame["year"],
                                             frame["all_below_loq"])]
     return frame[COMPARISON_COLUMNS].reset_index(drop=True), year
+
+
+def last_sample_date(viewer: Viewer) -> dt.date | None:
+    """The latest current sample date at a site the viewer may see (the report form's default)."""
+    from wastewater.storage import tables as tb
+
+    sites = visible_sites(viewer)
+    if sites.empty:
+        return None
+    r = tb.results.c
+    with viewer.engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(r.sample_date))
+                            .where(r.is_current.is_(True), r.site.in_(list(sites["site"])))).scalar()
+    if last is None:
+        return None
+    return last if isinstance(last, dt.date) else dt.date.fromisoformat(str(last)[:10])

@@ -580,10 +580,15 @@ def tertial_change_figure(changes: pd.DataFrame, *, title: str = "", lang: str =
     """
     lang = normalise_language(lang)
     frame = changes.dropna(subset=["change_percent"])
+    bars: dict[str, Any] = {}
+    if {"change_low", "change_high"} <= set(frame.columns):  # the 95 % interval of each change
+        bars["error_x"] = {"type": "data", "symmetric": False, "color": GREY,
+                           "array": (frame["change_high"] - frame["change_percent"]).tolist(),
+                           "arrayminus": (frame["change_percent"] - frame["change_low"]).tolist()}
     fig = _figure(go.Bar(
         x=frame["change_percent"], y=frame["label"], orientation="h",
         marker_color=[VERMILLION if v > 0 else BLUE for v in frame["change_percent"]],
-        hovertemplate="%{y}: %{x:.0f} %<extra></extra>", name=t("col_change_pct", lang),
+        hovertemplate="%{y}: %{x:.0f} %<extra></extra>", name=t("col_change_pct", lang), **bars,
     ))
     # EUDA's "stable" class: |change| < 10 % (wastewater.summaries.CHANGE_THRESHOLD_PERCENT)
     from wastewater.summaries import CHANGE_THRESHOLD_PERCENT
@@ -594,8 +599,10 @@ def tertial_change_figure(changes: pd.DataFrame, *, title: str = "", lang: str =
                   annotation_position="top left", annotation_font={"size": 11})
     fig.add_vline(x=0, line={"color": GREY})
     _base_layout(fig, lang, title)
-    lo = min(-1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(frame["change_percent"].min()))
-    hi = max(1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(frame["change_percent"].max()))
+    low = frame["change_low"] if "change_low" in frame else frame["change_percent"]
+    high = frame["change_high"] if "change_high" in frame else frame["change_percent"]
+    lo = min(-1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(low.min()))
+    hi = max(1.5 * CHANGE_THRESHOLD_PERCENT, 1.1 * float(high.max()))
     fig.update_xaxes(title_text=t("col_change_pct", lang), ticksuffix=" %", range=[lo, hi])
     fig.update_yaxes(automargin=True)
     fig.update_layout(height=max(300, 80 + 32 * len(frame)))

@@ -275,6 +275,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "issue_where_line": "Rad {line}",
         "issue_where_file": "Filen",
         "issue_where_column": "kolumn '{column}'",
+        "report_summary": "Sammanfattning",
+        "report_summary_period": "Rapporten gäller {tertial} ({start} – {end}).",
+        "report_summary_no_data": "Det finns inga mätningar från perioden.",
+        "report_summary_no_previous": ("Det finns inga mätningar från {prev} att jämföra med, så rapporten visar bara "
+                                       "nivåerna."),
+        "report_summary_none_comparable": "Ingen serie har tillräckligt många mätveckor för att jämföras med {prev}.",
+        "report_summary_compared": "{n} serier (ämne och reningsverk) jämfördes med {prev}.",
+        "report_summary_stable": "Ingen av dem ändrades med 10 % eller mer; nivåerna är i stort sett oförändrade.",
+        "report_summary_changed": "{n} ändrades med minst 10 %: {names}.",
+        "report_summary_largest": "Störst förändring: {analyte} vid {site}, {change}.",
+        "report_summary_sure": ("För {n} av {total} serier ligger hela 95-procentsintervallet på samma sida om noll; "
+                                "för de övriga kan skillnaden vara slump."),
+        "report_summary_too_little": ("{n} serier hade för lite data (färre än {min} mätveckor i någon av "
+                                      "tertialerna) och jämförs inte."),
+        "report_summary_events": "Under perioden registrerades {n} händelser ({kinds}) och {rw} riskhelger.",
+        "report_summary_limits": ("Avloppsvattnet visar hur mycket av ett ämne som når reningsverket, inte hur många "
+                                  "som använder det eller var det köps, och en enstaka topp kan bero på att "
+                                  "narkotika spolats ned."),
+        "report_series_name": "{analyte} vid {site}",
+        "report_change_interval": "{change} (95 % KI {low} till {high})",
+        "report_no_previous": "ingen jämförelse (inga data föregående tertial)",
+        "report_too_little_data": "för lite data ({n} mätveckor, minst {min} behövs)",
+        "report_trend_short": "– (kräver 12 månaders data)",
+        "report_trend_censored": "– (mest under kvantifieringsgränsen)",
+        "report_change_item": ("{analyte} vid {site}: {change} mot {prev} ({before} → {after} mg/dygn/1000 inv., "
+                               "{klass})."),
+        "report_largest_changes": "Största förändringarna mot föregående tertial (med 95 % konfidensintervall):",
+        "report_col_change_ci": "Förändring (95 % KI)",
+        "report_col_class": "EUDA-klass",
+        "report_col_trend": "Trend senaste 12 månaderna (%/år, 95 % KI, p)",
+        "report_no_comparison": ("Ingen serie kan jämföras med {prev} (inga eller för få mätveckor); medelvärden för "
+                                 "perioden:"),
+        "report_changes_summary": ("{n} av {total} serier ändrades med minst ±10 %. Strecken visar 95 % "
+                                   "konfidensintervall."),
+        "report_sites_heading": "Utveckling per plats och ämne",
+        "report_risk_weekends": "Riskhelger",
+        "report_data_until": "Data finns till och med {date} (senaste tertialen med data: {tertial}).",
         "weekdays": "mån,tis,ons,tor,fre,lör,sön",
     },
     "en": {
@@ -531,6 +568,43 @@ STRINGS: dict[str, dict[str, str]] = {
         "issue_where_line": "Line {line}",
         "issue_where_file": "File",
         "issue_where_column": "column '{column}'",
+        "report_summary": "Summary",
+        "report_summary_period": "This report covers {tertial} ({start} – {end}).",
+        "report_summary_no_data": "There are no measurements from the period.",
+        "report_summary_no_previous": ("There are no measurements from {prev} to compare with, so the report shows "
+                                       "levels only."),
+        "report_summary_none_comparable": "No series has enough weeks of measurements to be compared with {prev}.",
+        "report_summary_compared": "{n} series (substance and treatment plant) were compared with {prev}.",
+        "report_summary_stable": "None of them changed by 10 % or more; levels are broadly unchanged.",
+        "report_summary_changed": "{n} changed by at least 10 %: {names}.",
+        "report_summary_largest": "Largest change: {analyte} at {site}, {change}.",
+        "report_summary_sure": ("For {n} of {total} series the whole 95 % interval lies on one side of zero; for the "
+                                "others the difference may be chance."),
+        "report_summary_too_little": ("{n} series had too little data (fewer than {min} weeks of measurements in one "
+                                      "of the tertials) and are not compared."),
+        "report_summary_events": "During the period {n} events were recorded ({kinds}) and {rw} risk weekends.",
+        "report_summary_limits": ("Wastewater shows how much of a substance reaches the treatment plant, not how many "
+                                  "people use it or where it is bought, and a single peak may come from drugs "
+                                  "being flushed away."),
+        "report_series_name": "{analyte} at {site}",
+        "report_change_interval": "{change} (95 % CI {low} to {high})",
+        "report_no_previous": "no comparison (no data in the previous tertial)",
+        "report_too_little_data": "too little data ({n} weeks of measurements, at least {min} needed)",
+        "report_trend_short": "– (needs 12 months of data)",
+        "report_trend_censored": "– (mostly below the limit of quantification)",
+        "report_change_item": ("{analyte} at {site}: {change} against {prev} ({before} → {after} mg/day/1000 inh., "
+                               "{klass})."),
+        "report_largest_changes": "Largest changes against the previous tertial (with 95 % confidence intervals):",
+        "report_col_change_ci": "Change (95 % CI)",
+        "report_col_class": "EUDA class",
+        "report_col_trend": "Trend over the last 12 months (%/year, 95 % CI, p)",
+        "report_no_comparison": ("No series can be compared with {prev} (no or too few weeks of data); means for the "
+                                 "period:"),
+        "report_changes_summary": ("{n} of {total} series changed by at least ±10 %. Whiskers show 95 % confidence "
+                                   "intervals."),
+        "report_sites_heading": "Trend per site and substance",
+        "report_risk_weekends": "Risk weekends",
+        "report_data_until": "Data run to {date} (latest tertial with data: {tertial}).",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
     },
 }

@@ -109,25 +109,32 @@ def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
 
 def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
                     prev_end: dt.date) -> pd.DataFrame:
-    """Mean load per 1000 in the tertial and the previous one, per analyte.
+    """Mean load per 1000 in the tertial and the previous one, per analyte, and the change with
+    its 95 % interval.
 
-    Means over the available days (:func:`wastewater.summaries.euda_means`, daily mean);
-    change and EUDA class from :func:`wastewater.summaries.change_percent` /
-    :func:`wastewater.summaries.change_class` (stable within ±10 %, [EUDA2025]).
+    Means over the available days (:func:`wastewater.summaries.euda_means`, daily mean). The
+    change and its interval come from :func:`wastewater.summaries.period_change` (ISO-week
+    means, delta method, Welch–Satterthwaite df); with fewer than
+    :data:`wastewater.summaries.MIN_WEEKS_PER_PERIOD` weeks of data in either tertial the row
+    is ``enough = False`` ("för lite data") and carries no change. EUDA class of the change:
+    stable within ±10 % [EUDA2025]_.
 
-    The certainty of the change comes from :func:`wastewater.stats.trend_test`
-    (Mann–Kendall with Sen's slope on log load, weekday-adjusted) over both tertials together:
-    ``trend_percent_per_year`` with its 95 % CI and p-value.
+    A trend (:func:`wastewater.stats.trend_test`, Mann–Kendall with Sen's slope on log load,
+    weekday-adjusted) is only computed over the 12 months ending with the tertial, and only when
+    the series covers them (:data:`TREND_MIN_DAYS`): a per-year trend from a few months is
+    not reported.
 
-    Returns ``analyte, mean, prev_mean, change_percent, change_class, n_days, n_censored,
-    trend, trend_percent_per_year, trend_ci_low, trend_ci_high, trend_p``.
+    Returns ``analyte, mean, prev_mean, change_percent, change_low, change_high, enough,
+    n_weeks, n_weeks_prev, change_class, n_days, n_censored, trend, trend_percent_per_year,
+    trend_ci_low, trend_ci_high, trend_p``.
     """
     from wastewater.stats import trend_test
-    from wastewater.summaries import change_class, change_percent, euda_means
+    from wastewater.summaries import CHANGE_THRESHOLD_PERCENT, euda_means, period_change
 
     rows = []
     if ds is None:
         return pd.DataFrame(columns=CHANGE_COLUMNS)
+    year_start = pd.Timestamp(end) - pd.Timedelta(days=364)
     for analyte in ds["analyte"].values.tolist():
         if analyte in HYDROCHEMICAL:
             continue
@@ -140,28 +147,50 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
         pm = euda_means(prev, year=prev_start.year, censored=cens.reindex(prev.index)) \
             if prev.dropna().size else {"daily_mean": math.nan}
         mean, prev_mean = m["daily_mean"], pm["daily_mean"]
-        both = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(end))]
-        try:
-            tr = trend_test(both, censored=cens.reindex(both.index))
-        except ValueError:  # InsufficientDataError: too few observations for a trend test
-            tr = None
+        pc = period_change(cur, prev)
+        if not prev.dropna().size:
+            klass = "no previous data"
+        elif not pc["enough"]:
+            klass = "too little data"
+        elif pc["change_percent"] >= CHANGE_THRESHOLD_PERCENT:
+            klass = "increase"
+        elif pc["change_percent"] <= -CHANGE_THRESHOLD_PERCENT:
+            klass = "decrease"
+        else:
+            klass = "stable"
+        year = values[(values.index >= year_start) & (values.index <= pd.Timestamp(end))].dropna()
+        tr = None
+        if len(year) >= TREND_MIN_DAYS and (year.index.max() - year.index.min()).days >= TREND_MIN_SPAN_DAYS:
+            try:
+                tr = trend_test(year, censored=cens.reindex(year.index))
+            except ValueError:  # InsufficientDataError: too few observations for a trend test
+                tr = None
         trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
                  "trend_ci_high": math.nan, "trend_p": math.nan} if tr is None else {
             "trend": tr.trend, "trend_percent_per_year": tr.percent_change_per_year,
             "trend_ci_low": tr.percent_change_per_year_ci[0],
             "trend_ci_high": tr.percent_change_per_year_ci[1], "trend_p": tr.p_value}
         rows.append({"analyte": analyte, "mean": mean, "prev_mean": prev_mean,
-                     "change_percent": change_percent(mean, prev_mean),
-                     "change_class": change_class(mean, prev_mean),
+                     "change_percent": pc["change_percent"], "change_low": pc["ci_low_percent"],
+                     "change_high": pc["ci_high_percent"], "enough": pc["enough"],
+                     "n_weeks": pc["n_weeks"], "n_weeks_prev": pc["n_weeks_previous"],
+                     "change_class": klass,
                      "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"]), **trend})
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+
+
+#: A trend per year needs a year of data: at least this many sample days in the 12 months
+#: ending with the tertial, spanning at least :data:`TREND_MIN_SPAN_DAYS` days.
+TREND_MIN_DAYS = 40
+TREND_MIN_SPAN_DAYS = 330
 
 
 #: Above this share of censored days a trend only follows flow and LOQ changes of the
 #: substituted values, not use; the report then shows no trend ([Helsel2012]_).
 CENSORED_SHARE_NO_TREND = 0.5
 
-CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_class", "n_days",
+CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_low", "change_high", "enough",
+                  "n_weeks", "n_weeks_prev", "change_class", "n_days",
                   "n_censored", "trend", "trend_percent_per_year", "trend_ci_low", "trend_ci_high",
                   "trend_p"]
 
@@ -170,9 +199,9 @@ _TREND_TEXT = {"sv": {"increasing": "ökande", "decreasing": "minskande", "no tr
 
 _CLASS_TEXT = {
     "sv": {"increase": "ökning", "decrease": "minskning", "stable": "stabil",
-           "no previous data": "ingen jämförelse"},
+           "no previous data": "ingen jämförelse", "too little data": "för lite data"},
     "en": {"increase": "increase", "decrease": "decrease", "stable": "stable",
-           "no previous data": "no comparison"},
+           "no previous data": "no comparison", "too little data": "too little data"},
 }
 
 
@@ -295,7 +324,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     n_fig = 0
     for rec in visible.itertuples(index=False):
         site, label = rec.site, rec.name
-        load_start, load_end = access.whole_week_bounds(prev_start, end)  # whole weeks for the public rule
+        # whole weeks for the public rule; 12 months back for the trend
+        load_start, load_end = access.whole_week_bounds(min(prev_start, end - dt.timedelta(days=364)), end)
         ds = D.site_dataset(engine, [site], start=load_start, end=load_end)
         changes = tertial_changes(ds, site, start, end, prev_start, prev_end)
         if public and len(changes):  # no public mean resting on fewer days than a public week
@@ -303,7 +333,9 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         for c in changes.itertuples(index=False):
             change_rows.append({"site": label, "analyte": analyte_name(c.analyte, lang),
                                 "mean": c.mean, "prev_mean": c.prev_mean,
-                                "change_percent": c.change_percent,
+                                "change_percent": c.change_percent, "change_low": c.change_low,
+                                "change_high": c.change_high, "enough": c.enough, "n_weeks": c.n_weeks,
+                                "n_weeks_prev": c.n_weeks_prev, "change_ci": _change_cell(c, lang),
                                 "change_class": _CLASS_TEXT[lang].get(c.change_class, c.change_class),
                                 "n_days": c.n_days, "n_censored": c.n_censored,
                                 "trend": _trend_cell(c, lang),
@@ -355,36 +387,29 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     if changes_frame.empty:
         sections.append(f"<p>{esc(t('no_data', lang))}</p>")
     else:
-        changed = {_CLASS_TEXT[lang]["increase"], _CLASS_TEXT[lang]["decrease"]}
-        clear = changes_frame[changes_frame["change_class"].isin(changed)]
-        comparable = changes_frame.dropna(subset=["change_percent"])
-        tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_percent", "change_class",
+        comparable = changes_frame[changes_frame["enough"].astype(bool)]
+        clear = comparable[comparable["change_percent"].abs() >= _change_threshold()]
+        tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_ci", "change_class",
                              "trend", "n_days", "n_censored"]]
         table_html = table(
             tab, caption=t("figure_table_caption", lang), lang=lang,
-            decimals={"mean": 1, "prev_mean": 1, "change_percent": 0, "n_days": 0, "n_censored": 0},
+            decimals={"mean": 1, "prev_mean": 1, "n_days": 0, "n_censored": 0},
             headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
                      "mean": t("col_mean", lang), "prev_mean": t("col_prev_mean", lang),
-                     "change_percent": t("col_change_pct", lang),
-                     "change_class": "EUDA-klass" if lang == "sv" else "EUDA class",
-                     "trend": "Trend båda tertialen (%/år, 95 % KI, p)" if lang == "sv"
-                     else "Trend over both tertials (%/year, 95 % CI, p)",
+                     "change_ci": t("report_col_change_ci", lang),
+                     "change_class": t("report_col_class", lang),
+                     "trend": t("report_col_trend", lang),
                      "n_days": t("col_n_days", lang), "n_censored": "n < LOQ"})
         if comparable.empty:
-            sections.append(
-                f"<p>Inga data för föregående tertial ({esc(prev_label)}); medelvärden för perioden:</p>"
-                if lang == "sv" else
-                f"<p>No data for the previous tertial ({esc(prev_label)}); means for the period:</p>")
+            sections.append(f"<p>{esc(t('report_no_comparison', lang, prev=prev_label))}</p>")
             sections.append(table_html)
         else:
             sections.append(_changes_text(comparable, lang, prev_label))
-            fig = F.tertial_change_figure(comparable[["label", "change_percent"]], lang=lang)
-            unit = "mg/dygn/1000 inv." if lang == "sv" else "mg/day/1000 inh."
-            summary = (f"{len(clear)} av {len(comparable)} serier ändrades med minst ±10 %."
-                       if lang == "sv" else
-                       f"{len(clear)} of {len(comparable)} series changed by at least ±10 %.")
+            fig = F.tertial_change_figure(comparable[["label", "change_percent", "change_low", "change_high"]],
+                                          lang=lang)
+            summary = t("report_changes_summary", lang, n=len(clear), total=len(comparable))
             sections.append(_figure_section(
-                "changes", t("report_change", lang, prev=prev_label) + f" ({unit})", fig, summary,
+                "changes", t("report_change", lang, prev=prev_label) + " (%)", fig, summary,
                 lang, table_html))
     sections.append("</section>")
     # 2. events
@@ -400,18 +425,20 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                                        "description": t("col_description", lang)}))
     if len(calendar):
         sections.append(table(calendar[["name", "start", "end"]], lang=lang, row_header="name",
-                              caption=t("risk_weekend", lang) + ("er" if lang == "sv" else "s"),
+                              caption=t("report_risk_weekends", lang),
                               headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
                                        "end": t("col_end", lang)}))
     sections.extend(effect_sections)
     sections.append("</section>")
+    sections.insert(0, _summary_paragraph(changes_frame, all_events, calendar, lang, year, tertial,
+                                          prev_label, (start, end)))
     # 2b. alerts raised by uploads in the tertial (how many, which were acted on)
     sections.append(_alerts_section(viewer, list(visible["site"]), start, end, lang))
     # 3. certainty
     sections.append(_certainty_section(lang, changes_frame))
     # 4. per-site figures
     sections.append('<section aria-labelledby="h-sites"><h2 id="h-sites">'
-                    + ("Utveckling per plats och ämne" if lang == "sv" else "Trend per site and substance")
+                    + esc(t("report_sites_heading", lang))
                     + "</h2>" + "".join(site_sections) + "</section>")
     suppressed = _suppressed_note(viewer, lang)
     title = t("report_title", lang, year=year, tertial=tertial)
@@ -419,13 +446,39 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                      note=suppressed, role=viewer.role, confidential=not public)
 
 
+def _change_threshold() -> float:
+    from wastewater.summaries import CHANGE_THRESHOLD_PERCENT
+
+    return CHANGE_THRESHOLD_PERCENT
+
+
+def _interval(pct: float, low: float, high: float, lang: str) -> str:
+    """``+7 % (95 % KI −8 % till +26 %)``."""
+    return t("report_change_interval", lang, change=format_percent(pct, lang), low=format_percent(low, lang),
+             high=format_percent(high, lang))
+
+
+def _change_cell(c, lang: str) -> str:
+    """The change with its 95 % interval, or why there is none (too little data, no previous data)."""
+    if c.change_class == "no previous data":
+        return t("report_no_previous", lang)
+    if not c.enough:
+        return t("report_too_little_data", lang, n=min(c.n_weeks, c.n_weeks_prev), min=_min_weeks())
+    return _interval(c.change_percent, c.change_low, c.change_high, lang)
+
+
+def _min_weeks() -> int:
+    from wastewater.summaries import MIN_WEEKS_PER_PERIOD
+
+    return MIN_WEEKS_PER_PERIOD
+
+
 def _trend_cell(c, lang: str) -> str:
-    """``+12 % (−3 % till +30 %), p = 0,120 – ingen säker trend``."""
+    """``+12 % (−3 % till +30 %), p = 0,120 – ingen säker trend``; ``–`` without 12 months of data."""
     if c.trend is None:
-        return "–"
+        return t("report_trend_short", lang)
     if c.n_days and c.n_censored / c.n_days > CENSORED_SHARE_NO_TREND:
-        return ("– (mest under kvantifieringsgränsen)" if lang == "sv"
-                else "– (mostly below the limit of quantification)")
+        return t("report_trend_censored", lang)
     join = "till" if lang == "sv" else "to"
     p = ("p < " + format_number(0.001, lang, 3)) if c.trend_p < 0.001 \
         else f"p = {format_number(c.trend_p, lang, 3)}"
@@ -438,19 +491,52 @@ def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:
     items = []
     ordered = frame.assign(_abs=frame["change_percent"].abs()).sort_values("_abs", ascending=False)
     for r in ordered.head(5).itertuples(index=False):
-        if r.change_percent is None or (isinstance(r.change_percent, float) and math.isnan(r.change_percent)):
-            continue
-        if lang == "sv":
-            items.append(f"<li>{esc(r.analyte)} vid {esc(r.site)}: {format_percent(r.change_percent, lang)} "
-                         f"mot {esc(prev_label)} ({format_number(r.prev_mean, lang, 1)} → "
-                         f"{format_number(r.mean, lang, 1)} mg/dygn/1000 inv., {esc(r.change_class)}).</li>")
+        items.append("<li>" + esc(t("report_change_item", lang, analyte=r.analyte, site=r.site, prev=prev_label,
+                                    change=_interval(r.change_percent, r.change_low, r.change_high, lang),
+                                    before=format_number(r.prev_mean, lang, 1),
+                                    after=format_number(r.mean, lang, 1), klass=r.change_class)) + "</li>")
+    return f"<p>{esc(t('report_largest_changes', lang))}</p><ul>{''.join(items)}</ul>"
+
+
+def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd.DataFrame, lang: str,
+                       year: int, tertial: int, prev_label: str, period: tuple[dt.date, dt.date]) -> str:
+    """The report's first paragraph in plain language: what changed (with 95 % intervals), how
+    sure we are, around which events, and what wastewater cannot show."""
+    parts = [t("report_summary_period", lang, tertial=f"T{tertial} {year}", start=format_date(period[0]),
+               end=format_date(period[1]))]
+    if changes.empty:
+        parts.append(t("report_summary_no_data", lang))
+    else:
+        enough = changes[changes["enough"].astype(bool)]
+        no_prev = int((changes["change_class"] == _CLASS_TEXT[lang]["no previous data"]).sum())
+        few = int((changes["change_class"] == _CLASS_TEXT[lang]["too little data"]).sum())
+        if no_prev == len(changes):
+            parts.append(t("report_summary_no_previous", lang, prev=prev_label))
+        elif enough.empty:
+            parts.append(t("report_summary_none_comparable", lang, prev=prev_label))
         else:
-            items.append(f"<li>{esc(r.analyte)} at {esc(r.site)}: {format_percent(r.change_percent, lang)} "
-                         f"against {esc(prev_label)} ({format_number(r.prev_mean, lang, 1)} → "
-                         f"{format_number(r.mean, lang, 1)} mg/day/1000 inh., {esc(r.change_class)}).</li>")
-    head = ("Största förändringarna mot föregående tertial:" if lang == "sv"
-            else "Largest changes against the previous tertial:")
-    return f"<p>{head}</p><ul>{''.join(items)}</ul>"
+            threshold = _change_threshold()
+            clear = enough[enough["change_percent"].abs() >= threshold]
+            sure = enough[(enough["change_low"] > 0) | (enough["change_high"] < 0)]
+            parts.append(t("report_summary_compared", lang, n=len(enough), prev=prev_label))
+            if clear.empty:
+                parts.append(t("report_summary_stable", lang))
+            else:
+                names = ", ".join(t("report_series_name", lang, analyte=r.analyte, site=r.site)
+                                  for r in clear.itertuples(index=False))
+                parts.append(t("report_summary_changed", lang, n=len(clear), names=names))
+            top = enough.loc[enough["change_percent"].abs().idxmax()]
+            parts.append(t("report_summary_largest", lang, analyte=top["analyte"], site=top["site"],
+                           change=_interval(top["change_percent"], top["change_low"], top["change_high"], lang)))
+            parts.append(t("report_summary_sure", lang, n=len(sure), total=len(enough)))
+        if few:
+            parts.append(t("report_summary_too_little", lang, n=few, min=_min_weeks()))
+    n_ev = len(events)
+    kinds = sorted({t(f"event_{k}", lang).lower() for k in events["kind"]}) if n_ev else []
+    parts.append(t("report_summary_events", lang, n=n_ev, kinds=", ".join(kinds) or "–", rw=len(calendar)))
+    parts.append(t("report_summary_limits", lang))
+    return (f'<section aria-labelledby="h-summary"><h2 id="h-summary">{esc(t("report_summary", lang))}</h2>'
+            f'<p class="summary" data-testid="report-summary">{esc(" ".join(parts))}</p></section>')
 
 
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,

@@ -54,18 +54,30 @@ def test_tertial_changes_windows(demo_engine):
     assert math.isnan(be["prev_mean"]) and be["change_class"] == "no previous data"
     values, cens = D.stats_series(ds, "SE-KAT-ROS", "benzoylecgonine")
     assert be["mean"] == pytest.approx(values["2025-01-01":"2025-04-30"].mean())
-    # T2 against T1: change = (mean_T2 − mean_T1)/mean_T1 × 100
+    # T2 against T1: the change of the mean ISO-week means (wastewater.summaries.period_change)
     t2 = tertial_changes(ds, "SE-KAT-ROS", *tertial_period(2025, 2), *tertial_period(2025, 1))
     be2 = t2.set_index("analyte").loc["benzoylecgonine"]
     assert be2["prev_mean"] == pytest.approx(be["mean"])
-    assert be2["change_percent"] == pytest.approx((be2["mean"] - be["mean"]) / be["mean"] * 100)
-    # trend over both tertials from wastewater.stats.trend_test, reported as given
+
+    def week_means(v):
+        iso = v.index.isocalendar()
+        return v.groupby((iso["year"] * 100 + iso["week"]).to_numpy()).mean()
+
+    w2, w1 = week_means(values["2025-05-01":"2025-08-31"].dropna()), week_means(values["2025-01-01":"2025-04-30"])
+    assert be2["change_percent"] == pytest.approx((w2.mean() / w1.mean() - 1) * 100)
+    assert be2["change_low"] < be2["change_percent"] < be2["change_high"] and be2["enough"]
+    # no per-year trend from 8 months; over the 12 months of 2025 for T3, as trend_test gives it
+    assert be2["trend"] is None and math.isnan(be2["trend_percent_per_year"])
     from wastewater.stats import trend_test
 
-    both = values["2025-01-01":"2025-08-31"]
-    expected = trend_test(both, censored=cens.reindex(both.index))
-    assert be2["trend_percent_per_year"] == pytest.approx(expected.percent_change_per_year)
-    assert be2["trend_p"] == pytest.approx(expected.p_value)
+    year_ds = D.site_dataset(demo_engine, ["SE-KAT-ROS"], start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+    t3 = tertial_changes(year_ds, "SE-KAT-ROS", *tertial_period(2025, 3), *tertial_period(2025, 2))
+    be3 = t3.set_index("analyte").loc["benzoylecgonine"]
+    yv, yc = D.stats_series(year_ds, "SE-KAT-ROS", "benzoylecgonine")
+    year = yv["2025-01-01":"2025-12-31"].dropna()
+    expected = trend_test(year, censored=yc.reindex(year.index))
+    assert be3["trend_percent_per_year"] == pytest.approx(expected.percent_change_per_year)
+    assert be3["trend_p"] == pytest.approx(expected.p_value)
     # T2 has 123 days; build_dataset spreads the 72 h composite of Fri 15 Aug over the three
     # days it covers (15–17 Aug), and Mon 18 Aug has no sample in the demo set: 123 − 1
     assert be2["n_days"] == 122
@@ -128,7 +140,8 @@ def test_report_route_download_with_analyst_key(demo_engine):
 
 def test_first_tertial_without_history_says_so(demo_engine):
     html = build_report(demo_engine, 2025, 1, lang="en", sites=["SE-FLN-ARV"])
-    assert "No data for the previous tertial (T3 2024); means for the period:" in html
+    assert "No series can be compared with T3 2024 (no or too few weeks of data); means for the period:" in html
+    assert "There are no measurements from T3 2024 to compare with" in html
     assert "Rosenholm" not in html                     # restricted to the requested site
     assert "EV-2025-03" in html                        # campaign for all sites is listed
     assert "EV-2025-02" not in html                    # Rosenholm-only operation is not

@@ -1,0 +1,96 @@
+"""Tertial changes of the follow-up report: a 95 % interval on each change (hand-computed), the
+"too little data" state, no per-year trend from less than 12 months, and the report form's
+default (the latest tertial with data, not today's)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wastewater.summaries import MIN_WEEKS_PER_PERIOD, period_change
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from dashboards.demo import load_demo
+    from wastewater.storage.database import get_engine, upgrade
+
+    engine = get_engine(f"sqlite:///{tmp_path_factory.mktemp('tertials') / 'demo.db'}")
+    upgrade(engine)
+    load_demo(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_period_change_interval_by_hand():
+    """Week means 1, 1.1, 0.9, 1 (sd² = 0.02/3) against the same doubled: R = 2,
+    Var(log R) = 2 · (0.02/3)/4 = 1/300, df = 6 (Welch–Satterthwaite), t₀.₉₇₅,₆ = 2.446912."""
+    wk = np.repeat([1.0, 1.1, 0.9, 1.0], 7)
+    prev = pd.Series(wk, pd.date_range("2025-01-06", periods=28))
+    cur = pd.Series(2 * wk, pd.date_range("2025-02-03", periods=28))
+    r = period_change(cur, prev)
+    half = 2.446912 * math.sqrt(1 / 300)
+    assert r["change_percent"] == pytest.approx(100.0)
+    assert r["ci_low_percent"] == pytest.approx((2 * math.exp(-half) - 1) * 100, abs=1e-4)
+    assert r["ci_high_percent"] == pytest.approx((2 * math.exp(half) - 1) * 100, abs=1e-4)
+
+
+def test_one_intensive_week_is_too_little_data():
+    """A week of daily sampling (7 values) is one week, not seven data points: too little data."""
+    prev = pd.Series(1.0 + 0.1 * np.sin(np.arange(120)), pd.date_range("2025-05-01", periods=120))
+    week = pd.Series(1.65, pd.date_range("2025-09-08", periods=7))
+    r = period_change(week, prev)
+    assert (r["enough"], r["n_weeks"]) == (False, 1)
+    assert math.isnan(r["change_percent"])
+    three = pd.Series(1.0, pd.date_range("2025-09-01", periods=21))
+    assert period_change(three, prev)["n_weeks"] == MIN_WEEKS_PER_PERIOD - 1
+    assert not period_change(three, prev)["enough"]
+
+
+def test_report_says_too_little_data_and_no_short_trend(demo):
+    from dashboards import data as D
+    from dashboards.report import _change_cell, _trend_cell, tertial_changes
+
+    # the data cut after 21 September: T3 has three weeks (1–21 Sep)
+    ds = D.site_dataset(demo, ["SE-KAT-ROS"], start=dt.date(2025, 5, 1), end=dt.date(2025, 9, 21))
+    c = tertial_changes(ds, "SE-KAT-ROS", dt.date(2025, 9, 1), dt.date(2025, 12, 31),
+                        dt.date(2025, 5, 1), dt.date(2025, 8, 31))
+    assert len(c) >= 5 and set(c["change_class"]) == {"too little data"}
+    row = next(c.itertuples(index=False))
+    assert _change_cell(row, "sv") == "för lite data (3 mätveckor, minst 4 behövs)"
+    assert _change_cell(row, "en") == "too little data (3 weeks of measurements, at least 4 needed)"
+    # 5 months of data: no trend per year
+    assert c["trend"].isna().all()
+    assert _trend_cell(row, "sv") == "– (kräver 12 månaders data)"
+
+
+def test_trend_only_from_a_year_of_data(demo):
+    from dashboards import data as D
+    from dashboards.report import tertial_changes
+
+    ds = D.site_dataset(demo, ["SE-KAT-ROS"], start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+    t3 = tertial_changes(ds, "SE-KAT-ROS", dt.date(2025, 9, 1), dt.date(2025, 12, 31),
+                         dt.date(2025, 5, 1), dt.date(2025, 8, 31))
+    t2 = tertial_changes(ds, "SE-KAT-ROS", dt.date(2025, 5, 1), dt.date(2025, 8, 31),
+                         dt.date(2025, 1, 1), dt.date(2025, 4, 30))
+    assert t3["trend"].notna().all()  # 2025-01-01 … 2025-12-31 covers the 12 months
+    assert t2["trend"].isna().all()   # 8 months
+    assert t2["enough"].all() and (t2["change_low"] < t2["change_percent"]).all()
+    assert (t2["change_percent"] < t2["change_high"]).all()
+
+
+def test_report_form_defaults_to_the_latest_tertial_with_data(demo):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from wastewater.settings import Settings
+
+    client = TestClient(create_app(Settings(database_url=demo.url.render_as_string(hide_password=False)), engine=demo))
+    html = client.get("/dashboard/report").text
+    assert 'name="year" type="number" min="2000" max="2100" value="2025"' in html
+    assert '<option value="3" selected>T3 (sep–dec)</option>' in html
+    assert "Data finns till och med 2025-12-31 (senaste tertialen med data: T3 2025)." in html
