@@ -249,12 +249,14 @@ def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
 def _events_table(events: pd.DataFrame, lang: str, caption: str) -> str:
     if events.empty:
         return ""
-    frame = events[["event_id", "kind", "start", "end", "description"]].copy()
+    frame = events[["description", "kind", "start", "end", "event_id"]].copy()
+    frame["description"] = [str(d) if isinstance(d, str) and d else str(i)
+                            for d, i in zip(frame["description"], frame["event_id"])]
     frame["kind"] = [t(f"event_{k}", lang) for k in frame["kind"]]
-    return table(frame, caption=caption, lang=lang, row_header="event_id",
-                 headers={"event_id": t("col_event", lang), "kind": t("col_kind", lang),
+    return table(frame, caption=caption, lang=lang, row_header="description",
+                 headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
                           "start": t("col_start", lang), "end": t("col_end", lang),
-                          "description": t("col_description", lang)})
+                          "event_id": t("col_event_id", lang)})
 
 
 @router.get("", response_class=HTMLResponse)
@@ -491,13 +493,27 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     values, _ = D.stats_series(ds, site, analyte)
     values = values.dropna()
     if values.empty:
-        return {"calendar": pd.DataFrame(), "effects": pd.DataFrame()}
+        return {"calendar": pd.DataFrame(), "effects": pd.DataFrame(), "paydays": pd.DataFrame()}
     full = D.full_calendar(viewer, values.index.min(), values.index.max(), site=site)
     calendar = D.risk_weekends_between(full, values.index.min(), values.index.max())
     effects = D.risk_weekend_effects(ds, site, analyte, full)
     if access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC:
         effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer))
-    return {"calendar": calendar, "effects": effects}
+    paydays = full[full["kind"] == "payday_weekend"].copy() if len(full) else full
+    if len(paydays):
+        paydays = paydays[(pd.to_datetime(paydays["end"]) >= values.index.min())
+                          & (pd.to_datetime(paydays["start"]) <= values.index.max())]
+    return {"calendar": calendar, "effects": effects, "paydays": paydays}
+
+
+def _riskweekend_sentence(best: Any, lang: str, analyte: str, site: str) -> str:
+    """A sentence to quote about the weekend with the largest ratio, with its 95 % interval."""
+    ratio = float(best["ratio"])
+    lo, hi = float(best["lower"]), float(best["upper"])
+    sure = "riskweekend_sure" if lo > 1 or hi < 1 else "riskweekend_unsure"
+    return t("riskweekend_sentence", lang, name=best["name"], year=pd.Timestamp(best["start"]).year,
+             analyte=analyte, site=site, ratio=format_number(ratio, lang, 2),
+             low=format_number(lo, lang, 2), high=format_number(hi, lang, 2)) + " " + t(sure, lang)
 
 
 @router.get("/riskweekends", response_class=HTMLResponse)
@@ -520,6 +536,10 @@ def riskweekends_page(request: Request) -> HTMLResponse:
             best = effects.loc[effects["ratio"].idxmax()]
             summary = t("riskweekend_summary", lang, n=len(effects), ratio=format_number(best["ratio"], lang, 2),
                         name=best["name"], date=format_date(best["start"]))
+            body.append(f'<h2>{esc(t("operation_sentence", lang))}</h2>'
+                        f'<blockquote class="quote" data-testid="riskweekend-sentence"><p>'
+                        f'{esc(_riskweekend_sentence(best, lang, analyte_name(sel.analyte, lang), sel.site_label))}'
+                        f'</p></blockquote>')
             body.append(figure_block(
                 fig_id="fig-riskweekends", title=title, plot_html=F.figure_html(fig, "plot-rw"),
                 summary=summary, lang=lang,
@@ -539,6 +559,14 @@ def riskweekends_page(request: Request) -> HTMLResponse:
                               caption=t("riskweekend_in_period", lang),
                               headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
                                        "end": t("col_end", lang)}))
+        pay = d["paydays"]
+        if len(pay):
+            pay = pay.assign(kind=t("event_payday_weekend", lang))
+            body.append(f'<p class="hint">{esc(t("payday_note", lang))}</p>')
+            body.append(table(pay[["anchor_date", "kind", "start", "end"]], lang=lang, row_header="anchor_date",
+                              caption=t("payday_in_period", lang), table_id="payday-weekends",
+                              headers={"anchor_date": t("payday_date", lang), "kind": t("col_kind", lang),
+                                       "start": t("col_start", lang), "end": t("col_end", lang)}))
     return _html(page(title=t("nav_riskweekends", lang), body="".join(body), lang=lang,
                       active="riskweekends", query=sel.params(), role=viewer.role))
 

@@ -324,17 +324,23 @@ def weekday_profile_figure(profile: pd.DataFrame, *, measure: str = "load_per_10
     frame = profile.sort_values("weekday")
     names = weekday_names(lang)
     unit = _unit(measure, lang)
-    fig = _figure(go.Bar(
-        x=[names[int(w)] for w in frame["weekday"]], y=frame["median"],
-        marker_color=[PURPLE if int(w) >= 4 else BLUE for w in frame["weekday"]],
-        error_y={"type": "data", "symmetric": False, "color": BLACK,
-                 "array": (frame["q75"] - frame["median"]).to_numpy(),
-                 "arrayminus": (frame["median"] - frame["q25"]).to_numpy()},
-        customdata=np.column_stack([frame["q25"], frame["q75"], frame["n"]]),
-        name=t("trace_median", lang),
-        hovertemplate=(f"%{{x}}: %{{y:.2f}} {unit}<br>IQR %{{customdata[0]:.2f}}–"
-                       f"%{{customdata[1]:.2f}}<br>n = %{{customdata[2]}}<extra></extra>"),
-    ))
+    fig = go.Figure()
+    # two traces so the legend names the colours: Monday–Thursday and the weekend (Fri–Sun)
+    for part, colour, key in ((frame[frame["weekday"] < 4], BLUE, "weekday_legend_weekdays"),
+                              (frame[frame["weekday"] >= 4], PURPLE, "weekday_legend_weekend")):
+        if part.empty:
+            continue
+        fig.add_trace(go.Bar(
+            x=[names[int(w)] for w in part["weekday"]], y=part["median"], marker_color=colour,
+            error_y={"type": "data", "symmetric": False, "color": BLACK,
+                     "array": (part["q75"] - part["median"]).to_numpy(),
+                     "arrayminus": (part["median"] - part["q25"]).to_numpy()},
+            customdata=np.column_stack([part["q25"], part["q75"], part["n"]]),
+            name=t(key, lang), showlegend=True,
+            hovertemplate=(f"%{{x}}: %{{y:.2f}} {unit}<br>IQR %{{customdata[0]:.2f}}–"
+                           f"%{{customdata[1]:.2f}}<br>n = %{{customdata[2]}}<extra></extra>"),
+        ))
+    fig.update_xaxes(categoryorder="array", categoryarray=[names[int(w)] for w in frame["weekday"]])
     _base_layout(fig, lang, title)
     fig.update_xaxes(title_text=t("axis_weekday", lang))
     fig.update_yaxes(title_text=measure_label(measure, lang), rangemode="tozero")

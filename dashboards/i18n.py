@@ -312,6 +312,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_sites_heading": "Utveckling per plats och ämne",
         "report_risk_weekends": "Riskhelger",
         "report_data_until": "Data finns till och med {date} (senaste tertialen med data: {tertial}).",
+        "col_event_id": "Id",
+        "event_payday_weekend": "Lönehelg",
+        "event_long_weekend": "Långhelg",
+        "payday_in_period": "Lönehelger i perioden",
+        "payday_date": "Lönedag",
+        "payday_note": ("Lönehelgen (första fredag–söndag från lönedagen, oftast den 25:e) är en egen typ: den räknas "
+                        "inte som riskhelg och inte heller som vanlig jämförelsehelg, eftersom bruket ofta är "
+                        "högre då."),
+        "riskweekend_sentence": ("Under {name} {year} var belastningen av {analyte} vid {site} {ratio} gånger den "
+                                 "under vanliga helger (95 % KI {low}–{high})."),
+        "riskweekend_sure": "Skillnaden är statistiskt säkerställd.",
+        "riskweekend_unsure": "Skillnaden kan vara slump (intervallet innehåller 1).",
+        "weekday_legend_weekdays": "Måndag–torsdag",
+        "weekday_legend_weekend": "Helg (fredag–söndag)",
         "weekdays": "mån,tis,ons,tor,fre,lör,sön",
     },
     "en": {
@@ -605,6 +619,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_sites_heading": "Trend per site and substance",
         "report_risk_weekends": "Risk weekends",
         "report_data_until": "Data run to {date} (latest tertial with data: {tertial}).",
+        "col_event_id": "Id",
+        "event_payday_weekend": "Payday weekend",
+        "event_long_weekend": "Long weekend",
+        "payday_in_period": "Payday weekends in the period",
+        "payday_date": "Payday",
+        "payday_note": ("The payday weekend (first Friday–Sunday from payday, usually the 25th) is its own kind: it "
+                        "counts neither as a risk weekend nor as an ordinary comparison weekend, as use is often "
+                        "higher then."),
+        "riskweekend_sentence": ("During {name} {year} the load of {analyte} at {site} was {ratio} times that of "
+                                 "ordinary weekends (95 % CI {low}–{high})."),
+        "riskweekend_sure": "The difference is statistically significant.",
+        "riskweekend_unsure": "The difference may be chance (the interval contains 1).",
+        "weekday_legend_weekdays": "Monday–Thursday",
+        "weekday_legend_weekend": "Weekend (Friday–Sunday)",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
     },
 }

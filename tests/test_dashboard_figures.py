@@ -91,11 +91,14 @@ def test_weekday_profile_bars_and_iqr():
                             "q75": [11.0, 10.0, 10.5, 11.0, 13.0, 16.0, 15.0],
                             "n": [52] * 7})
     fig = figures.weekday_profile_figure(profile, measure="load_per_1000", lang="sv")
-    bar = fig.data[0]
-    assert list(bar.x) == ["mån", "tis", "ons", "tor", "fre", "lör", "sön"]
-    assert list(bar.y) == [10.0, 9.0, 9.5, 10.0, 12.0, 14.0, 13.0]
-    assert list(bar.error_y.array) == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
-    assert list(bar.error_y.arrayminus) == [2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0]
+    # two bar traces, named in the legend: Monday–Thursday and the weekend Friday–Sunday
+    week, weekend = fig.data
+    assert (week.name, weekend.name) == ("Måndag–torsdag", "Helg (fredag–söndag)")
+    assert list(week.x) + list(weekend.x) == ["mån", "tis", "ons", "tor", "fre", "lör", "sön"]
+    assert list(week.y) + list(weekend.y) == [10.0, 9.0, 9.5, 10.0, 12.0, 14.0, 13.0]
+    assert list(week.error_y.array) + list(weekend.error_y.array) == [1.0, 1.0, 1.0, 1.0, 1.0, 2.0, 2.0]
+    assert list(week.error_y.arrayminus) + list(weekend.error_y.arrayminus) == [2.0, 1.0, 1.0, 1.0, 1.0, 2.0, 1.0]
+    assert week.marker.color != weekend.marker.color and week.showlegend and weekend.showlegend
     assert "mg/dygn/1000 inv." in fig.layout.yaxis.title.text
     assert figures.weekday_summary(profile, measure="load_per_1000", lang="sv").startswith(
         "Högst median på lör (14,00")

@@ -137,3 +137,34 @@ def test_unknown_key_falls_back_to_public_with_notice(client_and_keys):
     html = client.get("/dashboard/login").text
     assert "Okänd eller återkallad nyckel." in html and 'data-role="public">publik<' in html
     client.cookies.clear()
+
+
+def test_riskweekend_page_has_a_quotable_sentence_and_payday_weekends(client_and_keys):
+    """Valborg 2025 at Rosenholm (public view): the sentence carries the ratio with its 95 %
+    interval from the same table; payday weekends are listed as their own kind, with the
+    2025 paydays of sweden-context §1.3 (25th, or the last weekday before: 24 Jan, 23 May)."""
+    client, _ = client_and_keys
+    client.cookies.clear()
+    html = client.get("/dashboard/riskweekends", params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}).text
+    sentence = re.search(r'data-testid="riskweekend-sentence"><p>(.*?)</p>', html).group(1)
+    m = re.fullmatch(r"Under (\w+) 2025 var belastningen av Bensoylekgonin \(kokain\) vid Rosenholms reningsverk "
+                     r"(\d,\d\d) gånger den under vanliga helger \(95 % KI (\d,\d\d)–(\d,\d\d)\)\. (.*)", sentence)
+    assert m, sentence
+    ratio, lo, hi = (float(x.replace(",", ".")) for x in m.group(2, 3, 4))
+    assert lo < ratio < hi
+    assert m.group(5) == ("Skillnaden är statistiskt säkerställd." if lo > 1 or hi < 1
+                          else "Skillnaden kan vara slump (intervallet innehåller 1).")
+    pay = re.search(r'<table id="payday-weekends">.*?</table>', html, re.S).group(0)
+    days = re.findall(r'<th scope="row">(\d{4}-\d\d-\d\d)</th><td>Lönehelg</td>', pay)
+    assert {"2025-01-24", "2025-05-23", "2025-06-25", "2025-10-24"} <= set(days)
+
+
+def test_trend_events_are_named_not_ids(client_and_keys):
+    client, _ = client_and_keys
+    client.cookies.clear()
+    html = client.get("/dashboard/trend", params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}).text
+    table = re.search(r"<caption>Händelser under perioden</caption>.*?</table>", html, re.S).group(0)
+    rows = re.findall(r'<th scope="row">([^<]*)</th><td>([^<]*)</td>', table)
+    assert ("Riktad insats mot kokainförsäljning i centrum (Fabriksgatan, Lövatunneln)", "Polisinsats") in rows
+    assert ("Valborg", "Riskhelg") in rows
+    assert not any(name.startswith(("EV-", "rw-")) for name, _kind in rows)

@@ -81,6 +81,8 @@ def _families() -> dict[str, tuple[str, ...]]:
         "report_t{}": ("1", "2", "3"),
         "<label>": tuple(label for _key, label in NAV),
         "<group>": ("sweden", "national", "this_site"),
+        "<sure>": ("riskweekend_sure", "riskweekend_unsure"),
+        "<key>": ("weekday_legend_weekdays", "weekday_legend_weekend"),
     }
 
 
