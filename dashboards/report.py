@@ -417,12 +417,14 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     if all_events.empty:
         sections.append(f"<p>{esc(t('report_no_events', lang))}</p>")
     else:
-        ev = all_events[["event_id", "kind", "start", "end", "description"]].copy()
+        ev = all_events[["description", "kind", "start", "end", "event_id"]].copy()
+        ev["description"] = [str(d) if isinstance(d, str) and d else str(i)
+                             for d, i in zip(ev["description"], ev["event_id"])]
         ev["kind"] = [t(f"event_{k}", lang) for k in ev["kind"]]
-        sections.append(table(ev, caption=t("report_events", lang), lang=lang, row_header="event_id",
-                              headers={"event_id": t("col_event", lang), "kind": t("col_kind", lang),
+        sections.append(table(ev, caption=t("report_events", lang), lang=lang, row_header="description",
+                              headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
                                        "start": t("col_start", lang), "end": t("col_end", lang),
-                                       "description": t("col_description", lang)}))
+                                       "event_id": t("col_event_id", lang)}))
     if len(calendar):
         sections.append(table(calendar[["name", "start", "end"]], lang=lang, row_header="name",
                               caption=t("report_risk_weekends", lang),
