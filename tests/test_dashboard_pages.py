@@ -142,7 +142,7 @@ def test_unknown_key_falls_back_to_public_with_notice(client_and_keys):
 def test_riskweekend_page_has_a_quotable_sentence_and_payday_weekends(client_and_keys):
     """Valborg 2025 at Rosenholm (public view): the sentence carries the ratio with its 95 %
     interval from the same table; payday weekends are listed as their own kind, with the
-    2025 paydays of sweden-context §1.3 (25th, or the last weekday before: 24 Jan, 23 May)."""
+    2025 paydays ([UnionenPayday]_: the 25th, or the last weekday before: 24 Jan, 23 May)."""
     client, _ = client_and_keys
     client.cookies.clear()
     html = client.get("/dashboard/riskweekends", params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}).text
