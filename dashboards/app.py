@@ -28,6 +28,7 @@ from dashboards.html import date_input, esc, figure_block, page, select, table, 
 from dashboards.i18n import (
     MEASURES,
     analyte_name,
+    count,
     format_date,
     format_number,
     format_percent,
@@ -534,7 +535,8 @@ def riskweekends_page(request: Request) -> HTMLResponse:
             tab = effects[["name", "start", "end", "ratio", "lower", "upper", "p_value",
                            "n_controls"]]
             best = effects.loc[effects["ratio"].idxmax()]
-            summary = t("riskweekend_summary", lang, n=len(effects), ratio=format_number(best["ratio"], lang, 2),
+            summary = t("riskweekend_summary", lang, weekends=count(len(effects), "risk_weekend", lang),
+                        ratio=format_number(best["ratio"], lang, 2),
                         name=best["name"], date=format_date(best["start"]))
             body.append(f'<h2>{esc(t("operation_sentence", lang))}</h2>'
                         f'<blockquote class="quote" data-testid="riskweekend-sentence"><p>'

@@ -38,6 +38,7 @@ from plotly.subplots import make_subplots
 
 from dashboards.i18n import (
     PLOTLY_SEPARATORS,
+    count,
     format_date,
     format_number,
     format_percent,
@@ -296,17 +297,17 @@ def trend_summary(series: pd.DataFrame, *, measure: str, lang: str = "sv",
             f"{n_text} från {format_date(frame['date'].min())} till "
             f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
             f"{unit}, högsta {format_number(peak['value'], lang, 2)} {unit} den "
-            f"{format_date(peak['date'])}. {n_censored} {'veckor' if weekly else 'dygn'} under "
+            f"{format_date(peak['date'])}. {count(n_censored, 'week' if weekly else 'day', lang)} under "
             f"kvantifieringsgränsen. "
-            f"{n_events} markerade händelser."
+            f"{count(n_events, 'marked_event', lang)}."
         )
     return (
         f"{n_text} from {format_date(frame['date'].min())} to "
         f"{format_date(frame['date'].max())}. Median {format_number(frame['value'].median(), lang, 2)} "
         f"{unit}, highest {format_number(peak['value'], lang, 2)} {unit} on "
-        f"{format_date(peak['date'])}. {n_censored} {'weeks' if weekly else 'days'} below the limit "
+        f"{format_date(peak['date'])}. {count(n_censored, 'week' if weekly else 'day', lang)} below the limit "
         f"of quantification. "
-        f"{n_events} marked events."
+        f"{count(n_events, 'marked_event', lang)}."
     )
 
 

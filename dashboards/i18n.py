@@ -255,7 +255,7 @@ STRINGS: dict[str, dict[str, str]] = {
                                        "under och efter insatsen; dag-till-dag-samvariation (AR(1)) och mätbrus "
                                        "ingår i modellen."),
         "operation_weekly_points": "Punkterna är veckomedelvärden (publik vy).",
-        "riskweekend_summary": "{n} riskhelger. Störst kvot {ratio} ({name} {date}).",
+        "riskweekend_summary": "{weekends}. Störst kvot {ratio} ({name} {date}).",
         "riskweekend_controls": "n (jämförelsehelger)",
         "riskweekend_in_period": "Riskhelger i perioden",
         "compare_summary": "{n} städer, EUDA {year}. Svenska städer: median {median} mg/dygn/1000 inv.",
@@ -289,7 +289,7 @@ STRINGS: dict[str, dict[str, str]] = {
                                 "för de övriga kan skillnaden vara slump."),
         "report_summary_too_little": ("{n} serier hade för lite data (färre än {min} mätveckor i någon av "
                                       "tertialerna) och jämförs inte."),
-        "report_summary_events": "Under perioden registrerades {n} händelser ({kinds}) och {rw} riskhelger.",
+        "report_summary_events": "Under perioden registrerades {events} ({kinds}) och {weekends}.",
         "report_summary_limits": ("Avloppsvattnet visar hur mycket av ett ämne som når reningsverket, inte hur många "
                                   "som använder det eller var det köps, och en enstaka topp kan bero på att "
                                   "narkotika spolats ned."),
@@ -562,7 +562,7 @@ STRINGS: dict[str, dict[str, str]] = {
                                        "after the operation, with day-to-day correlation (AR(1)) and "
                                        "measurement noise in the model."),
         "operation_weekly_points": "Points are weekly means (public view).",
-        "riskweekend_summary": "{n} risk weekends. Largest ratio {ratio} ({name} {date}).",
+        "riskweekend_summary": "{weekends}. Largest ratio {ratio} ({name} {date}).",
         "riskweekend_controls": "n (comparison weekends)",
         "riskweekend_in_period": "Risk weekends in the period",
         "compare_summary": "{n} cities, EUDA {year}. Swedish cities: median {median} mg/day/1000 inh.",
@@ -596,7 +596,7 @@ STRINGS: dict[str, dict[str, str]] = {
                                 "others the difference may be chance."),
         "report_summary_too_little": ("{n} series had too little data (fewer than {min} weeks of measurements in one "
                                       "of the tertials) and are not compared."),
-        "report_summary_events": "During the period {n} events were recorded ({kinds}) and {rw} risk weekends.",
+        "report_summary_events": "During the period {events} ({kinds}) and {weekends} were recorded.",
         "report_summary_limits": ("Wastewater shows how much of a substance reaches the treatment plant, not how many "
                                   "people use it or where it is bought, and a single peak may come from drugs "
                                   "being flushed away."),
@@ -689,6 +689,26 @@ def t(key: str, lang: str = DEFAULT_LANGUAGE, **values: Any) -> str:
     lang = normalise_language(lang)
     text = STRINGS[lang].get(key) or STRINGS["sv"].get(key) or key
     return text.format(**values) if values else text
+
+
+#: Nouns counted in sentences: (singular, plural) per language.
+COUNTED_NOUNS: dict[str, dict[str, tuple[str, str]]] = {
+    "event": {"sv": ("händelse", "händelser"), "en": ("event", "events")},
+    "marked_event": {"sv": ("markerad händelse", "markerade händelser"), "en": ("marked event", "marked events")},
+    "risk_weekend": {"sv": ("riskhelg", "riskhelger"), "en": ("risk weekend", "risk weekends")},
+    "week": {"sv": ("vecka", "veckor"), "en": ("week", "weeks")},
+    "day": {"sv": ("dygn", "dygn"), "en": ("day", "days")},
+}
+
+
+def count(n: int, noun: str, lang: str = DEFAULT_LANGUAGE) -> str:
+    """``n`` with its noun in the right number: ``1 händelse``, ``3 händelser``, ``1 riskhelg``.
+
+    >>> count(1, "event"), count(3, "event"), count(1, "risk_weekend", "en"), count(0, "week")
+    ('1 händelse', '3 händelser', '1 risk weekend', '0 veckor')
+    """
+    singular, plural = COUNTED_NOUNS[noun][normalise_language(lang)]
+    return f"{n} {singular if n == 1 else plural}"
 
 
 def analyte_name(analyte: str, lang: str = DEFAULT_LANGUAGE) -> str:

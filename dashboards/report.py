@@ -27,6 +27,7 @@ from dashboards import figures as F
 from dashboards.html import esc, table
 from dashboards.i18n import (
     analyte_name,
+    count,
     format_date,
     format_number,
     format_percent,
@@ -535,7 +536,8 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
             parts.append(t("report_summary_too_little", lang, n=few, min=_min_weeks()))
     n_ev = len(events)
     kinds = sorted({t(f"event_{k}", lang).lower() for k in events["kind"]}) if n_ev else []
-    parts.append(t("report_summary_events", lang, n=n_ev, kinds=", ".join(kinds) or "–", rw=len(calendar)))
+    parts.append(t("report_summary_events", lang, events=count(n_ev, "event", lang), kinds=", ".join(kinds) or "–",
+                   weekends=count(len(calendar), "risk_weekend", lang)))
     parts.append(t("report_summary_limits", lang))
     return (f'<section aria-labelledby="h-summary"><h2 id="h-summary">{esc(t("report_summary", lang))}</h2>'
             f'<p class="summary" data-testid="report-summary">{esc(" ".join(parts))}</p></section>')
