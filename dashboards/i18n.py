@@ -282,8 +282,9 @@ STRINGS: dict[str, dict[str, str]] = {
                                        "nivåerna."),
         "report_summary_none_comparable": "Ingen serie har tillräckligt många mätveckor för att jämföras med {prev}.",
         "report_summary_compared": "{n} serier (ämne och reningsverk) jämfördes med {prev}.",
-        "report_summary_stable": "Ingen av dem ändrades med 10 % eller mer; nivåerna är i stort sett oförändrade.",
-        "report_summary_changed": "{n} ändrades med minst 10 %: {names}.",
+        "report_summary_stable": ("Ingen av dem ändrades med {threshold} % eller mer; nivåerna är i stort sett "
+                                  "oförändrade."),
+        "report_summary_changed": "{n} ändrades med minst {threshold} %: {names}.",
         "report_summary_largest": "Störst förändring: {analyte} vid {site}, {change}.",
         "report_summary_sure": ("För {n} av {total} serier ligger hela 95-procentsintervallet på samma sida om noll; "
                                 "för de övriga kan skillnaden vara slump."),
@@ -589,8 +590,8 @@ STRINGS: dict[str, dict[str, str]] = {
                                        "levels only."),
         "report_summary_none_comparable": "No series has enough weeks of measurements to be compared with {prev}.",
         "report_summary_compared": "{n} series (substance and treatment plant) were compared with {prev}.",
-        "report_summary_stable": "None of them changed by 10 % or more; levels are broadly unchanged.",
-        "report_summary_changed": "{n} changed by at least 10 %: {names}.",
+        "report_summary_stable": "None of them changed by {threshold} % or more; levels are broadly unchanged.",
+        "report_summary_changed": "{n} changed by at least {threshold} %: {names}.",
         "report_summary_largest": "Largest change: {analyte} at {site}, {change}.",
         "report_summary_sure": ("For {n} of {total} series the whole 95 % interval lies on one side of zero; for the "
                                 "others the difference may be chance."),

@@ -455,10 +455,21 @@ def _change_threshold() -> float:
     return CHANGE_THRESHOLD_PERCENT
 
 
+def _decimals(pct: float) -> int:
+    """Whole percent, or one decimal where rounding would put the change on the other side of
+    the change threshold (−9.7 % is "−9,7 %", not a "−10 %" that the summary calls stable).
+
+    >>> _decimals(-9.7), _decimals(-12.4), _decimals(10.2), _decimals(3.0)
+    (1, 0, 0, 0)
+    """
+    threshold = _change_threshold()
+    return 1 if (abs(round(pct)) >= threshold) != (abs(pct) >= threshold) else 0
+
+
 def _interval(pct: float, low: float, high: float, lang: str) -> str:
     """``+7 % (95 % KI −8 % till +26 %)``."""
-    return t("report_change_interval", lang, change=format_percent(pct, lang), low=format_percent(low, lang),
-             high=format_percent(high, lang))
+    return t("report_change_interval", lang, change=format_percent(pct, lang, _decimals(pct)),
+             low=format_percent(low, lang), high=format_percent(high, lang))
 
 
 def _change_cell(c, lang: str) -> str:
@@ -523,11 +534,12 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
             sure = enough[(enough["change_low"] > 0) | (enough["change_high"] < 0)]
             parts.append(t("report_summary_compared", lang, n=len(enough), prev=prev_label))
             if clear.empty:
-                parts.append(t("report_summary_stable", lang))
+                parts.append(t("report_summary_stable", lang, threshold=format_number(threshold, lang, 0)))
             else:
                 names = ", ".join(t("report_series_name", lang, analyte=r.analyte, site=r.site)
                                   for r in clear.itertuples(index=False))
-                parts.append(t("report_summary_changed", lang, n=len(clear), names=names))
+                parts.append(t("report_summary_changed", lang, n=len(clear), names=names,
+                               threshold=format_number(threshold, lang, 0)))
             top = enough.loc[enough["change_percent"].abs().idxmax()]
             parts.append(t("report_summary_largest", lang, analyte=top["analyte"], site=top["site"],
                            change=_interval(top["change_percent"], top["change_low"], top["change_high"], lang)))

@@ -79,7 +79,10 @@ def test_summary_paragraph_on_the_first_page(printed, tertial):
     if tertial == 1:  # the demo data start in January 2025: nothing to compare with
         assert "Det finns inga mätningar från T3 2024 att jämföra med" in summary
     else:  # the largest change, with its 95 % interval
-        assert re.search(r"Störst förändring: .+, [+-]\d+ % \(95 % KI [+-]\d+ % till [+-]\d+ %\)\.", summary), summary
+        largest = re.search(r"Störst förändring: .+, ([+-]\d+(,\d)?) % \(95 % KI [+-]\d+ % till [+-]\d+ %\)\.", summary)
+        assert largest, summary
+        if "Ingen av dem ändrades med 10 % eller mer" in summary:  # and the largest is shown below 10 %
+            assert abs(float(largest.group(1).replace(",", "."))) < 10, summary
         assert re.search(r"\d+ serier \(ämne och reningsverk\) jämfördes med T\d 2025\.", summary)
     assert summary[:60] in r["pages"][0]
 
@@ -90,7 +93,7 @@ def test_every_tertial_change_has_an_interval(printed, tertial):
     assert len(rows) >= 8
     change_cells = [_norm(row[4]) for row in rows]
     for cell in change_cells:
-        assert re.fullmatch(r"[+-±]\d+ % \(95 % KI [+-±]\d+ % till [+-±]\d+ %\)", cell) \
+        assert re.fullmatch(r"[+-±]\d+(,\d)? % \(95 % KI [+-±]\d+ % till [+-±]\d+ %\)", cell) \
             or cell.startswith("för lite data") or cell.startswith("ingen jämförelse"), cell
 
 
