@@ -34,6 +34,7 @@ from wastewater.ingest.columnar import (
     free_text_note,
     parse_column,
     parse_texts,
+    site_spec,
 )
 from wastewater.ingest.columns import REQUIRED, AnalyteHeader
 from wastewater.ingest.context import (
@@ -78,25 +79,6 @@ _EMPTY, _NONE, _LOQ, _LOD, _ND, _D = range(6)
 
 # ------------------------------------------------------------------------------------------
 # Cell specs: each distinct text → value or Fail(code, message, value)
-
-
-def _site_spec(known: dict[str, str] | None) -> Any:
-    def parse(text: str) -> Any:
-        if not text:
-            return Fail("missing_value", "the site is empty; fill it in.")
-        if known is None:
-            return text
-        canonical = known.get(text.casefold())
-        if canonical is not None:
-            return canonical
-        import difflib
-
-        close = difflib.get_close_matches(text, sorted(known.values()), n=3, cutoff=0.5)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        return Fail("unknown_site", f"site {text!r} is not registered.{hint} Upload it in a sites "
-                    "file first, or fix the id.", text)
-
-    return parse
 
 
 def _date_spec(canonical: str, today: Any) -> Any:
@@ -308,7 +290,7 @@ def _sample_fields(ctx: FileContext, issues: Issues, checked: np.ndarray) -> dic
         issues.add_failed(parsed, checked, ctx.header_name(canonical), stage)
         return parsed
 
-    site = column("site", _site_spec(ctx.known_sites), _S_SITE)
+    site = column("site", site_spec(ctx.known_sites), _S_SITE)
     date = column("sample_date", _date_spec("sample_date", ctx.today), _S_DATE)
     replicate = column("replicate", _integer_spec(
         dc, "bad_replicate", 1, 1, MAX_REPLICATE,
