@@ -392,3 +392,33 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
     sig_all = np.maximum(ssr, 0.0) / dfr[:, None]
     sig_all[:, 0] = s2
     return RaggedFit(phi, lam, b, cov, df_coef, sig_all)
+
+
+@dataclass(frozen=True)
+class LastTermTest:
+    """The t-test of the last design column of one fitted problem (:func:`last_term_test`)."""
+
+    estimate: float
+    se: float
+    df: float
+    q: float  # two-sided t quantile at ``alpha`` with ``df``
+    p_value: float
+    fit: BatchFit
+
+
+def last_term_test(problem: Problem, alpha: float) -> LastTermTest:
+    """Fit one ``problem`` (:func:`fit_batch`) and test its design's last column: estimate, its
+    Kackar–Harville standard error, Satterthwaite df [KackarHarville1984]_ [Satterthwaite1946]_,
+    the two-sided ``t`` quantile at ``alpha`` and the p-value (NaN when the SE is 0).
+    """
+    from scipy import stats
+
+    fit = fit_batch([problem])
+    j = problem.X.shape[1] - 1
+    b = float(fit.beta[0][0, j])
+    se = float(np.sqrt(fit.sigma2[0][0] * fit.cov_unscaled[0][j, j]))
+    assert fit.df is not None
+    df = float(fit.df[0][j])
+    q = float(stats.t.ppf(1 - alpha / 2, df))
+    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    return LastTermTest(b, se, df, q, p, fit)

@@ -21,7 +21,7 @@ from scipy import stats
 
 from wastewater.riskweekends import event_days
 from wastewater.stats._series import json_safe, prepare_daily
-from wastewater.stats._statespace import Problem, fit_batch
+from wastewater.stats._statespace import Problem, last_term_test
 from wastewater.stats.effects import SeriesObs, method_change_days
 
 __all__ = ["RiskWeekendEffect", "RiskWeekendModelResult", "pool_log_ratios", "riskweekend_effect",
@@ -327,14 +327,8 @@ def riskweekend_model(series: pd.Series, calendar: pd.DataFrame, name: str, *,
     cens = so.cens
     est = ~cens if cens.any() else None
     upper = np.where(cens, so.y + np.log(2.0), np.nan) if cens.any() else None
-    fit = fit_batch([Problem(so.y, X, t, est, None, upper=upper)])
-    j = X.shape[1] - 1
-    b = float(fit.beta[0][0, j])
-    se = float(np.sqrt(fit.sigma2[0][0] * fit.cov_unscaled[0][j, j]))
-    assert fit.df is not None
-    df = float(fit.df[0][j])
-    q = float(stats.t.ppf(1 - alpha / 2, df))
-    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    tested = last_term_test(Problem(so.y, X, t, est, None, upper=upper), alpha)
+    b, se, df, q, p, fit = tested.estimate, tested.se, tested.df, tested.q, tested.p_value, tested.fit
     n_events = int(calendar["name"].eq(name).sum()) if len(calendar) else 0
     method = ("one GLS regression over the whole daily series with AR(1) + measurement-noise "
               "errors (Kalman filter, REML, Kackar–Harville, Satterthwaite df): weekday, "

@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 
 from wastewater.stats._series import json_safe, prepare_daily, require
-from wastewater.stats._statespace import Problem, fit_batch
+from wastewater.stats._statespace import Problem, last_term_test
 from wastewater.stats.effects import SeriesObs, method_change_days
 
 __all__ = ["GlsTrendResult", "TrendResult", "mann_kendall", "sen_slope", "trend_gls", "trend_test"]
@@ -318,14 +318,8 @@ def trend_gls(series: pd.Series, *, censored: pd.Series | None = None,
     cens = so.cens
     est = ~cens if cens.any() and (~cens).sum() > X.shape[1] + 3 else None
     upper = np.where(cens, so.y + np.log(2.0), np.nan) if cens.any() else None
-    fit = fit_batch([Problem(so.y, X, t, est, None, upper=upper)])
-    j = X.shape[1] - 1
-    b = float(fit.beta[0][0, j])
-    se = float(np.sqrt(fit.sigma2[0][0] * fit.cov_unscaled[0][j, j]))
-    assert fit.df is not None
-    df = float(fit.df[0][j])
-    q = float(stats.t.ppf(1 - alpha / 2, df))
-    p = float(2 * stats.t.sf(abs(b / se), df)) if se > 0 else float("nan")
+    tested = last_term_test(Problem(so.y, X, t, est, None, upper=upper), alpha)
+    b, se, df, q, p, fit = tested.estimate, tested.se, tested.df, tested.q, tested.p_value, tested.fit
     trend = "no trend" if not p < alpha else ("increasing" if b > 0 else "decreasing")
     with np.errstate(over="ignore"):
         pct = (float(np.expm1(b) * 100),
