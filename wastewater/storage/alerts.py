@@ -270,10 +270,32 @@ def _subscriber_role(conn: Connection, sub: Any) -> tuple[str, frozenset[str] | 
     return key.role, scope
 
 
-def _receiver(sub: Any, role: str, scope: frozenset[str] | None) -> Principal:
-    """The :class:`wastewater.access.Principal` a subscription receives as."""
-    return Principal(name=f"alert_subscription/{sub.subscription_id}", role=role, sites=scope,
-                     key_id=sub.key_id)
+def _receivable(conn: Connection, sub: Any, alerts: Sequence[dict[str, Any]],
+                pops: dict[str, int | None], *, min_population: int,
+                ) -> tuple[str, list[dict[str, Any]]] | None:
+    """The role a subscription receives as and those of ``alerts`` it may receive: its kinds,
+    then :func:`wastewater.access.alert_receivable` for the :class:`Principal` it stands for.
+    ``None`` when its key is revoked or gone.
+    """
+    who = _subscriber_role(conn, sub)
+    if who is None:
+        return None
+    role, scope = who
+    receiver = Principal(name=f"alert_subscription/{sub.subscription_id}", role=role, sites=scope,
+                         key_id=sub.key_id)
+    kinds = set(json.loads(sub.kinds_json or "[]"))
+    rule = PublicRule(min_population=min_population)
+    return role, [x for x in alerts if (not kinds or x["kind"] in kinds)
+                  and alert_receivable(receiver, x, site_population=pops.get(x["site"]), rule=rule)]
+
+
+def _delivery_defaults(min_public_population: int | None, link_base: str | None) -> tuple[int, str]:
+    """The public-population floor and the link base of messages: the arguments, else the settings."""
+    from wastewater.delivery import DeliverySettings
+
+    cfg = DeliverySettings()
+    min_pop = cfg.min_public_population if min_public_population is None else min_public_population
+    return min_pop, (link_base if link_base is not None else cfg.public_base_url).rstrip("/")
 
 
 def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
@@ -286,11 +308,8 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
     policy allowed when the alert was raised. Returns the number of rows written.
     """
     from wastewater.alerts import render_alert
-    from wastewater.delivery import DeliverySettings
 
-    cfg = DeliverySettings()
-    min_pop = cfg.min_public_population if min_public_population is None else min_public_population
-    base = (link_base if link_base is not None else cfg.public_base_url).rstrip("/")
+    min_pop, base = _delivery_defaults(min_public_population, link_base)
     s = t.alert_subscriptions.c
     subs = conn.execute(sa.select(t.alert_subscriptions).where(
         s.active.is_(True), s.channel != "email_digest").order_by(s.subscription_id)).all()
@@ -299,18 +318,11 @@ def queue_deliveries(conn: Connection, alerts: Sequence[dict[str, Any]], *,
     pops = _site_populations(conn, {a["site"] for a in alerts})
     rows = []
     for sub in subs:
-        who = _subscriber_role(conn, sub)
-        if who is None:
+        got = _receivable(conn, sub, alerts, pops, min_population=min_pop)
+        if got is None:
             continue
-        role, scope = who
-        receiver = _receiver(sub, role, scope)
-        kinds = set(json.loads(sub.kinds_json or "[]"))
-        for alert in alerts:
-            if kinds and alert["kind"] not in kinds:
-                continue
-            if not alert_receivable(receiver, alert, site_population=pops.get(alert["site"]),
-                                    rule=PublicRule(min_population=min_pop)):
-                continue
+        role, mine = got
+        for alert in mine:
             link = (f"{base}/dashboard/alerts?site={alert['site']}&lang={sub.lang}"
                     if base else None)
             msg = render_alert(alert, lang=sub.lang, role=role, link=link)
@@ -347,11 +359,8 @@ def queue_digests(engine: Engine, day: dt.date, *, now: dt.datetime | None = Non
     Returns the number of digests queued.
     """
     from wastewater.alerts import render_digest
-    from wastewater.delivery import DeliverySettings
 
-    cfg = DeliverySettings()
-    min_pop = cfg.min_public_population if min_public_population is None else min_public_population
-    base = (link_base if link_base is not None else cfg.public_base_url).rstrip("/")
+    min_pop, base = _delivery_defaults(min_public_population, link_base)
     now = now or _utcnow()
     start, end = _digest_day_bounds(day)
     s, a, o = t.alert_subscriptions.c, t.alerts.c, t.alert_outbox.c
@@ -371,17 +380,10 @@ def queue_digests(engine: Engine, day: dt.date, *, now: dt.datetime | None = Non
             key = hashlib.sha256(f"digest|{sub.subscription_id}|{day.isoformat()}".encode()).hexdigest()
             if conn.execute(sa.select(o.delivery_id).where(o.idempotency_key == key)).first():
                 continue
-            who = _subscriber_role(conn, sub)
-            if who is None:
+            got = _receivable(conn, sub, alerts, pops, min_population=min_pop)
+            if got is None or not got[1]:
                 continue
-            role, scope = who
-            receiver = _receiver(sub, role, scope)
-            kinds = set(json.loads(sub.kinds_json or "[]"))
-            mine = [x for x in alerts if (not kinds or x["kind"] in kinds)
-                    and alert_receivable(receiver, x, site_population=pops.get(x["site"]),
-                                         rule=PublicRule(min_population=min_pop))]
-            if not mine:
-                continue
+            role, mine = got
             link = f"{base}/dashboard/alerts?lang={sub.lang}" if base else None
             msg = render_digest(mine, day=day.isoformat(), lang=sub.lang, role=role, link=link)
             conn.execute(t.alert_outbox.insert(), {
