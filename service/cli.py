@@ -14,11 +14,8 @@ from typing import Annotated
 
 import typer
 
-from wastewater.cli import _engine as engine_of
-from wastewater.cli import _fail_storage as fail_storage
 from wastewater.cli import _url as url_of
-from wastewater.cli import app, console, load_demo
-from wastewater.exceptions import StorageUnavailable
+from wastewater.cli import app, console, load_demo, open_database
 
 __all__ = ["app"]
 
@@ -111,14 +108,9 @@ def report(
     from wastewater.access import PUBLIC, Principal
 
     principal = PUBLIC if view is View.public else Principal(name="cli", role="analyst")
-    engine = engine_of(ctx)
-    try:
+    with open_database(ctx) as engine:
         html = build_report(engine, year, int(tertial.value), lang=lang.value, sites=site or None,
                             principal=principal)
-    except StorageUnavailable as exc:
-        raise fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     output.write_text(html, encoding="utf-8")
     console.print(f"[green]Report T{tertial.value} {year} ({lang.value}, {view.value} view) "
                   f"written to {output} ({len(html.encode()) // 1024} KiB).[/]")

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -159,6 +161,19 @@ def _engine(ctx: typer.Context, *, require_schema: bool = True) -> Engine:
     return engine
 
 
+@contextmanager
+def open_database(ctx: typer.Context, *, require_schema: bool = True) -> Iterator[Engine]:
+    """The database of the command: opened (schema checked), refused in one line when it is
+    unavailable, and disposed of when the command ends."""
+    engine = _engine(ctx, require_schema=require_schema)
+    try:
+        yield engine
+    except StorageUnavailable as exc:
+        raise _fail_storage(exc) from exc
+    finally:
+        engine.dispose()
+
+
 # --------------------------------------------------------------------------- db
 
 
@@ -183,13 +198,8 @@ def db_rebuild_series(ctx: typer.Context) -> None:
     """
     from wastewater.storage.series import rebuild_series
 
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         n = rebuild_series(engine)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     console.print(f"Daily-series store rebuilt: {n} rows (site × analyte × day).")
 
 
@@ -313,13 +323,10 @@ def ingest(
     """
     if lang not in ("en", "sv"):
         raise typer.BadParameter("write en or sv", param_hint="--lang")
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         outcomes = _ingest_files(engine, files, kind=kind.value if kind else None,
                                  dry_run=dry_run, on_error=on_error.value,
                                  uploader=uploader or _default_uploader(), lang=lang)
-    finally:
-        engine.dispose()
     if any(o.rejected for o in outcomes):
         raise typer.Exit(EXIT_REJECTED)
 
@@ -335,13 +342,8 @@ def uploads_list(
     """List stored uploads, newest first."""
     from wastewater.storage.repository import list_uploads
 
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         frame = list_uploads(engine).head(limit)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     if frame.empty:
         console.print("No uploads stored yet. Load files with `wastewater ingest FILE...`.")
         return
@@ -377,16 +379,15 @@ def worker(
     from wastewater.delivery import DeliverySettings, run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    engine = _engine(ctx)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     cfg = DeliverySettings()
     err_console.print(f"delivering alerts via SMTP {cfg.smtp_host}:{cfg.smtp_port} "
                       f"({cfg.smtp_tls}) and webhooks; polling every {cfg.worker_poll_seconds:g} s")
-    total = run_worker(engine, cfg, stop=stop, once=once)
+    with open_database(ctx) as engine:
+        total = run_worker(engine, cfg, stop=stop, once=once)
     err_console.print(f"sent {total['sent']}, retried {total['retry']}, failed {total['failed']}")
-    engine.dispose()
 
 
 class Channel(str, enum.Enum):
@@ -414,13 +415,13 @@ def alerts_subscribe(
     """Subscribe an e-mail address, a webhook or a daily e-mail digest to alerts (audited)."""
     from wastewater.storage.alerts import add_subscription
 
-    engine = _engine(ctx)
-    try:
-        sid = add_subscription(engine, channel=channel.value, target=target, role=role,
-                               key_id=key_id, secret=secret, sites=site, kinds=kind, lang=lang,
-                               created_by="cli")
-    except ValueError as exc:
-        raise _refuse(str(exc)) from exc
+    with open_database(ctx) as engine:
+        try:
+            sid = add_subscription(engine, channel=channel.value, target=target, role=role,
+                                   key_id=key_id, secret=secret, sites=site, kinds=kind, lang=lang,
+                                   created_by="cli")
+        except ValueError as exc:
+            raise _refuse(str(exc)) from exc
     console.print(f"subscription {sid}: {channel.value} {target} as {role}")
 
 
@@ -432,9 +433,10 @@ def alerts_deliveries(
     """Queued, sent and failed deliveries with their attempts and last error."""
     from wastewater.storage.alerts import load_deliveries
 
-    engine = _engine(ctx)
+    with open_database(ctx) as engine:
+        deliveries = load_deliveries(engine, status=status)
     table = Table("id", "alert", "channel", "target", "status", "attempts", "last error")
-    for r in load_deliveries(engine, status=status):
+    for r in deliveries:
         table.add_row(str(r["delivery_id"]), str(r["alert_id"]), r["channel"], r["target"],
                       r["status"], str(r["attempts"]), r["last_error"] or "")
     console.print(table)
@@ -483,14 +485,11 @@ def load_demo(ctx: typer.Context, samples_dir: Path | None = None) -> None:
     for name in DEMO_FILES:
         if not (folder / name).is_file():
             console.print(f"[yellow]{folder / name} not found; skipped.[/]")
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         outcomes = _ingest_files(engine, files, kind=None, dry_run=False, on_error="reject",
                                  uploader="demo")
         if not any(o.rejected for o in outcomes):
             _demo_euda(engine, folder / "euda")
-    finally:
-        engine.dispose()
     if any(o.rejected for o in outcomes):
         err_console.print("[bold red]A sample file was rejected; see the report above.[/]")
         raise typer.Exit(EXIT_REJECTED)
@@ -553,16 +552,12 @@ def euda_import(
     """
     from wastewater.interop.store import import_euda
 
-    engine = _engine(ctx)
-    try:
-        counts = import_euda(engine, all_data, site_info, source=source,
-                             actor=f"cli:{_default_uploader()}")
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    except (ValueError, KeyError) as exc:
-        raise _refuse(f"EUDA import rejected, nothing stored: {exc}") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            counts = import_euda(engine, all_data, site_info, source=source,
+                                 actor=f"cli:{_default_uploader()}")
+        except (ValueError, KeyError) as exc:
+            raise _refuse(f"EUDA import rejected, nothing stored: {exc}") from exc
     console.print(f"[green]{source}: {counts['sites']} sites, {counts['values']} daily values "
                   f"({counts['censored']} below LOQ, {counts['missing']} missing days).[/]")
 
@@ -593,14 +588,9 @@ def euda_means_cmd(
 
     names = _analytes([analyte]) if analyte else None
     a = names[0] if names else None
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         pub = load_published_means(engine, source=source, site_id=site_id, year=year, analyte=a)
         long = load_reference(engine, source=source, site_id=site_id, year=year, analyte=a)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     if pub.empty:
         raise _refuse(f"No EUDA means of {source} match; import the release with 'wastewater euda import'.")
     _euda_frame_out(site_year_means(pub, long), output)
@@ -623,13 +613,8 @@ def euda_changes_cmd(
 
     names = _analytes([analyte]) if analyte else None
     a = names[0] if names else None
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         pub = load_published_means(engine, source=source, analyte=a)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     _euda_frame_out(euda_changes(pub, year=year, previous_year=previous_year), output)
 
 
@@ -647,13 +632,8 @@ def euda_trend_cmd(
     from wastewater.interop.store import load_published_means
 
     a = (_analytes([analyte]) or [analyte])[0]
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         pub = load_published_means(engine, source=source, analyte=a)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     try:
         trend, cohort = cohort_trend(pub, analyte=a, first_year=first_year, last_year=last_year)
     except ValueError as exc:
@@ -680,13 +660,8 @@ def reference_import(
         frame = parse_reference_series(file.read_bytes(), format=table_format, source=source)
     except ValueError as exc:
         raise _refuse(f"Import rejected, nothing stored: {exc}") from exc
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         counts = import_reference_series(engine, frame)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     console.print(f"[green]{counts['rows']} series rows: {counts['inserted']} new, "
                   f"{counts['updated']} changed, {counts['unchanged']} unchanged.[/]")
 
@@ -726,15 +701,11 @@ def euda_export(
         raise typer.BadParameter(f"{start} is a {start:%A}; EUDA campaign weeks start on a "
                                  "Wednesday", param_hint="--week-start")
     analytes = _analytes(analyte)
-    engine = _engine(ctx)
-    try:
-        rows = euda_campaign_rows(engine, sites=site, week_start=start, analytes=analytes)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--analyte") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            rows = euda_campaign_rows(engine, sites=site, week_start=start, analytes=analytes)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--analyte") from exc
     if not rows:
         raise _refuse(f"No results for site(s) {', '.join(site)} in the week {start} … "
                       f"{start + dt.timedelta(days=6)}; nothing written.")
@@ -777,16 +748,12 @@ def odm_export(
     if start and end and start > end:
         raise typer.BadParameter(f"--from {start} is after --to {end}", param_hint="--from")
     analytes = _analytes(analyte)
-    engine = _engine(ctx)
-    try:
-        tables = load_odm_export(engine, sites=site or None, analytes=analytes, start=start,
-                                 end=end)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    except ValueError as exc:
-        raise _refuse(f"ODM export not possible: {exc}") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            tables = load_odm_export(engine, sites=site or None, analytes=analytes, start=start,
+                                     end=end)
+        except ValueError as exc:
+            raise _refuse(f"ODM export not possible: {exc}") from exc
     if tables["measures"].empty:
         raise _refuse("No results or flows match; nothing written.")
     paths = write_odm_csv(tables, outdir)
@@ -822,16 +789,12 @@ def odm_import(
         raise typer.BadParameter(f"{directory} has no {', '.join(m + '.csv' for m in missing)}",
                                  param_hint="DIRECTORY")
     name = directory.resolve().name or "odm"
-    engine = _engine(ctx)
-    try:
-        outs = import_odm_tables(engine, tables, source=name,
-                                 uploader=uploader or f"odm-import:{name}")
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    except (ValueError, KeyError) as exc:
-        raise _refuse(f"ODM import rejected, nothing stored: {exc}") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            outs = import_odm_tables(engine, tables, source=name,
+                                     uploader=uploader or f"odm-import:{name}")
+        except (ValueError, KeyError) as exc:
+            raise _refuse(f"ODM import rejected, nothing stored: {exc}") from exc
     for o in outs:
         if o.report.issues and not (o.outcome is not None and o.outcome.duplicate):
             console.print(_report_table(o.report, o.filename))
@@ -856,13 +819,8 @@ def backup_export(
     """Write the whole database (uploads verbatim, every table, audit log) into one archive."""
     from wastewater.backup import export_all
 
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         summary = export_all(engine, file)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     console.print(f"[green]{summary.path}: {summary.uploads} upload(s), "
                   f"{sum(summary.rows.values())} row(s) in {len(summary.rows)} table(s), schema "
                   f"{summary.schema_revision}.[/]")
@@ -886,15 +844,11 @@ def backup_import(
         upgrade(_url(ctx))
     except StorageUnavailable as exc:
         raise _fail_storage(exc) from exc
-    engine = _engine(ctx)
-    try:
-        summary = import_all(engine, file)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    except (BackupError, BackupMismatch) as exc:
-        raise _refuse(f"Backup not restored: {exc}") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            summary = import_all(engine, file)
+        except (BackupError, BackupMismatch) as exc:
+            raise _refuse(f"Backup not restored: {exc}") from exc
     unverified = f"; not verified: {', '.join(summary.unverified)}" if summary.unverified else ""
     console.print(f"[green]{file}: {summary.uploads_replayed} upload(s) replayed, "
                   f"{len(summary.verified)} table(s) verified equal to the archive"
@@ -925,14 +879,12 @@ def keys_create(
     """Create an API key and print its token once (only its SHA-256 digest is stored)."""
     from wastewater.storage.keys import create_key_record
 
-    engine = _engine(ctx)
-    try:
-        token, meta = create_key_record(engine, name, role.value, site or None,
-                                        actor=f"cli:{_default_uploader()}")
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="NAME") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            token, meta = create_key_record(engine, name, role.value, site or None,
+                                            actor=f"cli:{_default_uploader()}")
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="NAME") from exc
     scope = ", ".join(meta["sites"]) if meta["sites"] else "all sites"
     console.print(f"Key {meta['id']} ({meta['name']}, {meta['role']}, {scope}). Token, shown "
                   "only now; send it as X-API-Key:")
@@ -944,11 +896,8 @@ def keys_list(ctx: typer.Context) -> None:
     """List API keys, oldest first (never their tokens)."""
     from wastewater.storage.keys import list_keys
 
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         keys = list_keys(engine)
-    finally:
-        engine.dispose()
     if not keys:
         console.print("No API keys yet. Create one with `wastewater keys create NAME --role ...`.")
         return
@@ -972,13 +921,11 @@ def keys_revoke(
     """
     from wastewater.storage.keys import LastAdminKey, revoke_key
 
-    engine = _engine(ctx)
-    try:
-        done = revoke_key(engine, key_id, actor=f"cli:{_default_uploader()}")
-    except LastAdminKey as exc:
-        raise _refuse(f"{exc.message_en} / {exc.message_sv}") from exc
-    finally:
-        engine.dispose()
+    with open_database(ctx) as engine:
+        try:
+            done = revoke_key(engine, key_id, actor=f"cli:{_default_uploader()}")
+        except LastAdminKey as exc:
+            raise _refuse(f"{exc.message_en} / {exc.message_sv}") from exc
     if not done:
         raise _refuse(f"No active key {key_id!r}; see `wastewater keys list`.")
     console.print(f"[green]Key {key_id} revoked.[/]")
@@ -1023,16 +970,11 @@ def analyse_operations(
         raise typer.BadParameter(f"{loq_method!r}: choose one of {', '.join(factors)} (log-scale "
                                  "tests need a positive value for censored days)",
                                  param_hint="--loq-method")
-    engine = _engine(ctx)
-    try:
+    with open_database(ctx) as engine:
         events = r.load_events(engine, include_confidential=True)
         results = r.load_results(engine, sites=site or None)
         flows = r.load_flows(engine, sites=site or None)
         pops = r.load_populations(engine, sites=site or None)
-    except StorageUnavailable as exc:
-        raise _fail_storage(exc) from exc
-    finally:
-        engine.dispose()
     if event_id:
         events = events[events["event_id"].isin(event_id) | (events["kind"] == "method_change")]
     if results.empty or events.empty:
