@@ -24,7 +24,21 @@ from fastapi.staticfiles import StaticFiles
 
 from dashboards import data as D
 from dashboards import figures as F
-from dashboards.html import date_input, esc, figure_block, page, select, table, url
+from dashboards.html import (
+    controls_spec,
+    date_spec,
+    esc,
+    figure_block,
+    figure_spec,
+    hint_spec,
+    page,
+    render_page,
+    select,
+    select_spec,
+    table,
+    table_spec,
+    url,
+)
 from dashboards.i18n import (
     MEASURES,
     analyte_name,
@@ -37,6 +51,7 @@ from dashboards.i18n import (
     normalise_language,
     t,
 )
+from dashboards.templating import Markup, macros
 from wastewater import access
 from wastewater.bytecache import ByteCache
 from wastewater.downloads import content_disposition
@@ -133,11 +148,9 @@ def _csv_links(name: str, params: dict[str, Any], lang: str) -> list[tuple[str, 
              t("figure_data_csv_sv", lang))]
 
 
-def _controls(action: str, lang: str, fields: list[str], extra_hidden: dict | None = None) -> str:
-    hidden = "".join(f'<input type="hidden" name="{esc(k)}" value="{esc(str(v))}">'
-                     for k, v in {"lang": lang, **(extra_hidden or {})}.items())
-    return (f'<form class="controls" method="get" action="{esc(action)}">{hidden}'
-            f'{"".join(fields)}<div><button type="submit">{esc(t("show", lang))}</button></div></form>')
+def _controls(action: str, lang: str, fields: list[dict[str, Any]], extra_hidden: dict | None = None) -> Markup:
+    """The GET form of a page's controls (the ``controls`` macro of ``_macros.html``)."""
+    return Markup(macros().controls(controls_spec(action, lang, fields, extra_hidden)))
 
 
 def _site_options(sites: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
@@ -182,21 +195,22 @@ class Selection:
                 "measure": self.measure, "start": self.start and self.start.isoformat(),
                 "end": self.end and self.end.isoformat(), **extra}
 
-    def fields(self, *, measure: bool = True, period: bool = True) -> list[str]:
+    def fields(self, *, measure: bool = True, period: bool = True) -> list[dict[str, Any]]:
+        """Control specs (:func:`dashboards.html.select_spec`, ``date_spec``) of the selection."""
         lang = self.lang
-        out = [select("site", t("site", lang), _site_options(self.sites, lang), self.site),
-               select("analyte", t("analyte", lang),
+        out = [select_spec("site", t("site", lang), _site_options(self.sites, lang), self.site),
+               select_spec("analyte", t("analyte", lang),
                       [(a, analyte_name(a, lang)) for a in self.analytes], self.analyte)]
         if measure:
-            out.append(select("measure", t("measure", lang),
+            out.append(select_spec("measure", t("measure", lang),
                               [(m, measure_label(m, lang)) for m in MEASURES], self.measure))
         if period:
-            out += [date_input("start", t("start", lang), self.start, lang),
-                    date_input("end", t("end", lang), self.end, lang)]
+            out += [date_spec("start", t("start", lang), self.start, lang),
+                    date_spec("end", t("end", lang), self.end, lang)]
         return out
 
-    def hint(self) -> str:
-        return f'<p class="hint" id="date-hint">{esc(t("date_hint", self.lang))}</p>'
+    def hint(self) -> dict[str, Any]:
+        return hint_spec(t("date_hint", self.lang))
 
     def chosen(self) -> tuple[str, str]:
         """Site and analyte of a page that needs both (its route has checked they are set)."""
@@ -247,17 +261,18 @@ def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
             "weekends": weekends, "profile": profile, "weekly": weekly}
 
 
-def _events_table(events: pd.DataFrame, lang: str, caption: str) -> str:
+def _events_table(events: pd.DataFrame, lang: str, caption: str) -> dict[str, Any] | None:
+    """Events named by their description (the id in its own column), as a table spec."""
     if events.empty:
-        return ""
+        return None
     frame = events[["description", "kind", "start", "end", "event_id"]].copy()
     frame["description"] = [str(d) if isinstance(d, str) and d else str(i)
                             for d, i in zip(frame["description"], frame["event_id"])]
     frame["kind"] = [t(f"event_{k}", lang) for k in frame["kind"]]
-    return table(frame, caption=caption, lang=lang, row_header="description",
-                 headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
-                          "start": t("col_start", lang), "end": t("col_end", lang),
-                          "event_id": t("col_event_id", lang)})
+    return table_spec(frame, caption=caption, lang=lang, row_header="description",
+                      headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
+                               "start": t("col_start", lang), "end": t("col_end", lang),
+                               "event_id": t("col_event_id", lang)})
 
 
 @router.get("", response_class=HTMLResponse)
@@ -305,82 +320,78 @@ def trend_page(request: Request) -> HTMLResponse:
 def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLResponse:
     sel = Selection(request, viewer)
     lang = sel.lang
-    body = [_notice(t("login_intro", lang))] if notice else []
+    ctx: dict[str, Any] = {"unknown_key": bool(notice), "controls": None, "no_data": False,
+                           "trend": None, "public": viewer.is_public, "events": None,
+                           "weekday": None, "weekday_title": ""}
+    layout: dict[str, Any] = {"title": t("nav_trend", lang), "lang": lang, "active": "trend", "role": viewer.role}
     if sel.site is None:
-        body.append(_notice(t("no_data", lang)))
-        return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang,
-                          active="trend", role=viewer.role))
+        ctx["no_data"] = True
+        return _html(render_page("trend.html", **layout, **ctx))
     smooth = request.query_params.get("smooth")
     smooth = smooth if smooth in ("median7", "mean7") else "none"
-    smooth_select = select("smooth", t("smooth_label", lang),
-                           [(k, t(f"smooth_{k}", lang)) for k in ("none", "median7", "mean7")], smooth)
-    body.append(_controls(f"{BASE}/trend", lang, sel.fields() + [smooth_select, sel.hint()]))
+    smooth_select = select_spec("smooth", t("smooth_label", lang),
+                                [(k, t(f"smooth_{k}", lang)) for k in ("none", "median7", "mean7")], smooth)
+    ctx["controls"] = controls_spec(f"{BASE}/trend", lang, sel.fields() + [smooth_select, sel.hint()])
     title = t("trend_title", lang, analyte=analyte_name(sel.analyte or "", lang), site=sel.site_label)
     if sel.analyte is None:
-        body.append(_notice(t("no_data", lang)))
-    else:
-        d = trend_data(viewer, sel)
-        shown = d["shown"]
-        if viewer.is_public:
-            body.append(_notice(t("public_weekly_notice", lang)))
-        band = request.query_params.get("band")
-        band = band if band in ("change", "level") else "change"
-        fig = F.trend_figure(d["daily"].iloc[0:0] if viewer.is_public else d["daily"],
-                             weekly=d["weekly_means"], measure=sel.measure, title="",
-                             events=d["events"], risk_weekends=d["weekends"], lang=lang, band=band)
-        body.append(f'<p class="hint" id="band-note">{esc(t("band_note_change", lang))}</p>')
-        bounds = list(D.BAND_COLUMNS)
-        cols = ["date", "iso_week", "value", *bounds, "n_days", "n_censored"] \
-            if d["weekly"] else ["date", "value", *bounds, "censored"]
-        if smooth != "none" and not d["weekly"] and len(shown):
-            from wastewater.smoothing import smooth as smooth_series
+        ctx["no_data"] = True
+        return _html(render_page("trend.html", **layout, query=sel.params(), **ctx))
+    d = trend_data(viewer, sel)
+    shown = d["shown"]
+    band = request.query_params.get("band")
+    band = band if band in ("change", "level") else "change"
+    fig = F.trend_figure(d["daily"], weekly=d["weekly_means"], measure=sel.measure, title="",
+                         events=d["events"], risk_weekends=d["weekends"], lang=lang, band=band)
+    bounds = list(D.BAND_COLUMNS)
+    cols = ["date", "iso_week", "value", *bounds, "n_days", "n_censored"] \
+        if d["weekly"] else ["date", "value", *bounds, "censored"]
+    if smooth != "none" and not d["weekly"] and len(shown):
+        from wastewater.smoothing import smooth as smooth_series
 
-            shown = shown.assign(smoothed=smooth_series(pd.Series(
-                shown["value"].to_numpy(float), index=pd.to_datetime(shown["date"])), smooth).to_numpy())
-            F.add_smoothed_trace(fig, pd.to_datetime(shown["date"]), shown["smoothed"],
-                                 name=t(f"smooth_{smooth}", lang))
-            cols = [*cols, "smoothed"]
-        body.append(figure_block(
-            fig_id="fig-trend", title=title, plot_html=F.figure_html(fig, "plot-trend"),
-            summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"],
-                                    weekly=d["weekly"]),
-            lang=lang, csv_links=_csv_links("trend", sel.params(), lang),
-            data_table=table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
-                             headers={**_series_headers(lang, sel.measure),
-                                      "smoothed": t(f"smooth_{smooth}", lang)}, table_id="table-trend",
-                             decimals={"n_days": 0, "n_censored": 0, "value": 2, "smoothed": 2,
-                                       **dict.fromkeys(bounds, 2)}),
-        ))
-        rw = d["weekends"]
-        listed = d["events"]
-        if len(rw):
-            listed = pd.concat([listed, rw.assign(description=rw["name"])[
-                ["event_id", "kind", "start", "end", "description"]]], ignore_index=True)
-            listed = listed.sort_values("start", kind="stable")
-        body.append(_events_table(listed, lang, t("report_events", lang)))
-        profile = d["profile"]
-        wtitle = t("weekday_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
-        if len(profile):
-            wfig = F.weekday_profile_figure(profile, measure=sel.measure, lang=lang)
-            ptab = profile.copy()
-            from dashboards.i18n import weekday_names
+        shown = shown.assign(smoothed=smooth_series(pd.Series(
+            shown["value"].to_numpy(float), index=pd.to_datetime(shown["date"])), smooth).to_numpy())
+        F.add_smoothed_trace(fig, pd.to_datetime(shown["date"]), shown["smoothed"],
+                             name=t(f"smooth_{smooth}", lang))
+        cols = [*cols, "smoothed"]
+    ctx["trend"] = figure_spec(
+        fig_id="fig-trend", title=title, plot_html=F.figure_html(fig, "plot-trend"),
+        summary=F.trend_summary(shown, measure=sel.measure, lang=lang, events=d["events"],
+                                weekly=d["weekly"]),
+        lang=lang, csv_links=_csv_links("trend", sel.params(), lang),
+        table=table_spec(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
+                         headers={**_series_headers(lang, sel.measure),
+                                  "smoothed": t(f"smooth_{smooth}", lang)}, table_id="table-trend",
+                         decimals={"n_days": 0, "n_censored": 0, "value": 2, "smoothed": 2,
+                                   **dict.fromkeys(bounds, 2)}),
+    )
+    rw = d["weekends"]
+    listed = d["events"]
+    if len(rw):
+        listed = pd.concat([listed, rw.assign(description=rw["name"])[
+            ["event_id", "kind", "start", "end", "description"]]], ignore_index=True)
+        listed = listed.sort_values("start", kind="stable")
+    ctx["events"] = _events_table(listed, lang, t("report_events", lang))
+    profile = d["profile"]
+    ctx["weekday_title"] = t("weekday_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
+    if len(profile):
+        from dashboards.i18n import weekday_names
 
-            ptab["weekday"] = [weekday_names(lang)[int(w)] for w in ptab["weekday"]]
-            body.append(figure_block(
-                fig_id="fig-weekday", title=wtitle, plot_html=F.figure_html(wfig, "plot-weekday"),
-                summary=F.weekday_summary(profile, measure=sel.measure, lang=lang) + " "
-                + t("weekday_caption", lang),
-                lang=lang, csv_links=_csv_links("weekday", sel.params(), lang),
-                data_table=table(ptab, caption=t("figure_table_caption", lang), lang=lang,
-                                 row_header="weekday", decimals={"n": 0},
-                                 headers={"weekday": t("axis_weekday", lang),
-                                          "median": t("trace_median", lang),
-                                          "q25": "Q1", "q75": "Q3", "n": "n"}),
-            ))
-        elif not access.may(viewer.principal, "weekday_profile"):
-            body.append(f'<h2 id="weekday-needs-key">{esc(wtitle)}</h2>' + _notice(t("weekday_needs_key", lang)))
-    return _html(page(title=t("nav_trend", lang), body="".join(body), lang=lang, active="trend",
-                      query=sel.params(), role=viewer.role))
+        wfig = F.weekday_profile_figure(profile, measure=sel.measure, lang=lang)
+        ptab = profile.copy()
+        ptab["weekday"] = [weekday_names(lang)[int(w)] for w in ptab["weekday"]]
+        ctx["weekday"] = figure_spec(
+            fig_id="fig-weekday", title=ctx["weekday_title"], plot_html=F.figure_html(wfig, "plot-weekday"),
+            summary=F.weekday_summary(profile, measure=sel.measure, lang=lang) + " "
+            + t("weekday_caption", lang),
+            lang=lang, csv_links=_csv_links("weekday", sel.params(), lang),
+            table=table_spec(ptab, caption=t("figure_table_caption", lang), lang=lang,
+                             row_header="weekday", decimals={"n": 0},
+                             headers={"weekday": t("axis_weekday", lang),
+                                      "median": t("trace_median", lang),
+                                      "q25": "Q1", "q75": "Q3", "n": "n"}),
+        )
+    ctx["weekday_needs_key"] = not len(profile) and not access.may(viewer.principal, "weekday_profile")
+    return _html(render_page("trend.html", **layout, query=sel.params(), **ctx))
 
 
 # -- operations --------------------------------------------------------------------------------------
@@ -426,7 +437,7 @@ def operations_page(request: Request) -> HTMLResponse:
     d = operation_data(viewer, sel, request.query_params.get("event"))
     fields = sel.fields(measure=False, period=False)
     if d["event"] is not None:
-        fields.append(select("event", t("operation_choose", lang),
+        fields.append(select_spec("event", t("operation_choose", lang),
                              [(r.event_id, (f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
                                             f"{t(f'event_{r.kind}', lang)}"
                                             + (f" ({t('confidential', lang)})" if r.confidential else "")))
@@ -588,11 +599,11 @@ def compare_page(request: Request) -> HTMLResponse:
     euda_analytes = ["benzoylecgonine", "amphetamine", "methamphetamine", "mdma", "thc-cooh", "ketamine"]
     analyte = request.query_params.get("analyte")
     analyte = analyte if analyte in euda_analytes else "benzoylecgonine"
-    fields = [select("site", t("site", lang), _site_options(sel.sites, lang), sel.site),
-              select("analyte", t("analyte", lang), [(a, analyte_name(a, lang)) for a in euda_analytes],
-                     analyte),
-              select("year", t("compare_year", lang), [(str(y), str(y)) for y in years],
-                     str(year_i) if year_i else None)]
+    fields = [select_spec("site", t("site", lang), _site_options(sel.sites, lang), sel.site),
+              select_spec("analyte", t("analyte", lang), [(a, analyte_name(a, lang)) for a in euda_analytes],
+                          analyte),
+              select_spec("year", t("compare_year", lang), [(str(y), str(y)) for y in years],
+                          str(year_i) if year_i else None)]
     body.append(_controls(f"{BASE}/compare", lang, fields))
     frame, ref_year = D.comparison_frame(viewer, analyte, year_i, sel.site, sel.site_label)
     if frame.empty:
@@ -858,7 +869,7 @@ def alerts_page(request: Request) -> HTMLResponse:
         body.append(_notice(t("no_data", lang)))
     else:
         body.append(_controls(f"{BASE}/alerts", lang,
-                              [select("site", t("site", lang), _site_options(sites, lang), site)]))
+                              [select_spec("site", t("site", lang), _site_options(sites, lang), site)]))
         alerts = _visible_alerts(viewer, site)
         caption = t("alerts_caption", lang, site=_site_label(sites, site))
         body.append(_alerts_table(alerts, lang, site, caption) if alerts

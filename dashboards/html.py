@@ -1,8 +1,10 @@
-"""Small HTML building blocks (no template engine): page shell, figure block, data tables.
+"""HTML building blocks around the Jinja2 templates (:mod:`dashboards.templating`): the layout's
+context, specs for the shared macros (controls, tables, figures) and the same pieces rendered as
+HTML for code that assembles a document from parts (the report).
 
-Every piece of user or database text goes through :func:`esc`. The markup follows WCAG 2.1
-AA: ``lang`` on ``<html>``, a skip link to ``<main id="main">``, one ``<h1>``, a labelled
-``<nav>``, ``aria-current`` on the active link, each figure as ``<figure>`` with a caption,
+Templates escape every value (autoescape); :func:`esc` remains for HTML assembled in Python.
+The markup follows WCAG 2.1 AA: ``lang`` on ``<html>``, a skip link to ``<main id="main">``, one
+``<h1>``, a labelled ``<nav>``, ``aria-current`` on the active link, each figure as ``<figure>`` with a caption,
 a text summary and its data as a real ``<table>`` with ``<caption>`` and ``scope`` headers.
 """
 
@@ -14,6 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pandas as pd
+from markupsafe import Markup
 
 from dashboards.i18n import format_date, format_number, normalise_language, role_name, t
 
@@ -37,78 +40,77 @@ def url(path: str, params: dict[str, Any] | None = None) -> str:
     return path + ("?" + urlencode(clean) if clean else "")
 
 
-def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboard",
-         query: dict[str, Any] | None = None, role: str = "public",
-         head_extra: str = "") -> str:
-    """Full HTML document for a dashboard page (plotly.js from ``{base}/static``)."""
+def layout(*, title: str, lang: str, active: str, base: str = "/dashboard",
+           query: dict[str, Any] | None = None, role: str = "public") -> dict[str, Any]:
+    """Context of ``base.html`` (the layout every page template extends)."""
     lang = normalise_language(lang)
     other = "en" if lang == "sv" else "sv"
     query = dict(query or {})
-    role_label = role_name(role, lang)
-    switch = url(f"{base}/{active}", {**query, "lang": other})
-    links = []
-    for key, label in NAV:
-        current = ' aria-current="page"' if key == active else ""
-        links.append(f'<li><a href="{esc(url(f"{base}/{key}", {"lang": lang}))}"{current}>'
-                     f"{esc(t(label, lang))}</a></li>")
-    return f"""<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)} – {esc(t("app_title", lang))}</title>
-<link rel="stylesheet" href="{base}/static/dashboard.css">
-<script src="{base}/static/plotly.min.js"></script>
-<script src="{base}/static/dashboard-narrow.js" defer></script>
-<script src="{base}/static/figures.js" defer></script>
-{head_extra}
-</head>
-<body>
-<a class="skip-link" href="#main">{esc(t("skip_link", lang))}</a>
-<header class="site-header">
-<div class="header-row">
-<div>
-<p class="app-title"><a href="{esc(url(f"{base}/trend", {"lang": lang}))}">{esc(t("app_title", lang))}</a></p>
-<p class="app-subtitle">{esc(t("app_subtitle", lang))}</p>
-</div>
-<div class="meta-links">
-<span>{esc(t("role", lang))}: <strong data-testid="role" data-role="{esc(role)}">{esc(role_label)}</strong></span>
-<a href="{esc(switch)}" lang="{other}" hreflang="{other}">{esc(t("language_switch", lang))}</a>
-</div>
-</div>
-<nav aria-label="{esc(t("nav_label", lang))}"><ul>{"".join(links)}</ul></nav>
-</header>
-<main id="main" tabindex="-1">
-<h1>{esc(title)}</h1>
-{body}
-</main>
-<footer><p>{esc(t("footer", lang))}</p></footer>
-</body>
-</html>"""
+    nav = [{"href": url(f"{base}/{key}", {"lang": lang}), "label": t(label, lang), "current": key == active}
+           for key, label in NAV]
+    return {"lang": lang, "other": other, "title": title, "base": base, "role": role,
+            "role_label": role_name(role, lang), "nav": nav,
+            "switch": url(f"{base}/{active}", {**query, "lang": other}),
+            "home": url(f"{base}/trend", {"lang": lang})}
+
+
+def render_page(template: str, *, title: str, lang: str, active: str, base: str = "/dashboard",
+                query: dict[str, Any] | None = None, role: str = "public", **context: Any) -> str:
+    """A full page: ``template`` (which extends ``base.html``) with the layout's context."""
+    from dashboards.templating import render
+
+    return render(template, **layout(title=title, lang=lang, active=active, base=base, query=query,
+                                     role=role), **context)
+
+
+def page(*, title: str, body: str, lang: str, active: str, base: str = "/dashboard",
+         query: dict[str, Any] | None = None, role: str = "public") -> str:
+    """Full HTML document around ``body`` (HTML assembled by the caller, e.g. a refusal notice)."""
+    return render_page("page.html", title=title, lang=lang, active=active, base=base, query=query,
+                       role=role, body=Markup(body))
+
+
+def _macros() -> Any:
+    from dashboards.templating import macros
+
+    return macros()
+
+
+def select_spec(name: str, label: str, options: Sequence[tuple[str, str]], selected: str | None
+                ) -> dict[str, Any]:
+    """A labelled ``<select>`` for the ``control`` macro; ``options`` are ``(value, text)``."""
+    return {"kind": "select", "name": name, "label": label, "options": list(options), "selected": selected}
+
+
+def date_spec(name: str, label: str, value: Any, lang: str = "sv") -> dict[str, Any]:
+    """A labelled text input for an ISO date ``YYYY-MM-DD`` (not ``type="date"``: its widget
+    follows the browser's locale, ``mm/dd/yyyy`` in an English-configured browser, while Swedish
+    practice is ISO dates, [ISO8601]_, [Unicode2001]_)."""
+    return {"kind": "date", "name": name, "label": label,
+            "value": "" if value in (None, "") else format_date(value),
+            "placeholder": "ÅÅÅÅ-MM-DD" if normalise_language(lang) == "sv" else "YYYY-MM-DD"}
+
+
+def hint_spec(text: str, hint_id: str = "date-hint") -> dict[str, Any]:
+    """A hint paragraph inside a controls form."""
+    return {"kind": "hint", "id": hint_id, "text": text}
+
+
+def controls_spec(action: str, lang: str, fields: list[dict[str, Any]],
+                  extra_hidden: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A GET form of controls (``controls`` macro): hidden ``lang`` and extras, the fields, a button."""
+    hidden = [(k, str(v)) for k, v in {"lang": lang, **(extra_hidden or {})}.items()]
+    return {"action": action, "lang": lang, "hidden": hidden, "fields": fields}
 
 
 def select(name: str, label: str, options: Sequence[tuple[str, str]], selected: str | None) -> str:
     """Labelled ``<select>``; ``options`` are ``(value, text)``."""
-    opts = "".join(
-        f'<option value="{esc(v)}"{" selected" if v == selected else ""}>{esc(text)}</option>'
-        for v, text in options
-    )
-    return (f'<div><label for="ctl-{name}">{esc(label)}</label>'
-            f'<select id="ctl-{name}" name="{name}">{opts}</select></div>')
+    return str(_macros().select(select_spec(name, label, options, selected)))
 
 
 def date_input(name: str, label: str, value: Any, lang: str = "sv") -> str:
-    """Labelled text input for an ISO date ``YYYY-MM-DD``.
-
-    Not ``type="date"``: its widget follows the browser's locale (``mm/dd/yyyy`` in an
-    English-configured browser), while Swedish practice is ISO dates ([ISO8601]_, [Unicode2001]_).
-    """
-    v = "" if value in (None, "") else format_date(value)
-    placeholder = "ÅÅÅÅ-MM-DD" if normalise_language(lang) == "sv" else "YYYY-MM-DD"
-    return (f'<div><label for="ctl-{name}">{esc(label)}</label>'
-            f'<input type="text" id="ctl-{name}" name="{name}" value="{esc(v)}" size="11" '
-            f'inputmode="numeric" pattern="\\d{{4}}-\\d{{2}}-\\d{{2}}" placeholder="{placeholder}" '
-            f'aria-describedby="date-hint"></div>')
+    """Labelled text input for an ISO date ``YYYY-MM-DD`` (see :func:`date_spec`)."""
+    return str(_macros().date_input(date_spec(name, label, value, lang)))
 
 
 def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool]:
@@ -136,53 +138,53 @@ def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool]:
     return str(value), False
 
 
-def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, str] | None = None,
-          decimals: int | dict[str, int] = 2, table_id: str | None = None,
-          row_header: str | None = None, scroll: bool = True) -> str:
-    """Accessible data table: ``<caption>``, ``<th scope="col">``, numbers right-aligned and
-    formatted for the language (decimal comma in Swedish)."""
+def table_spec(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, str] | None = None,
+               decimals: int | dict[str, int] = 2, table_id: str | None = None,
+               row_header: str | None = None, scroll: bool = True) -> dict[str, Any]:
+    """An accessible data table for the ``table`` macro: ``<caption>``, ``<th scope="col">``,
+    numbers right-aligned and formatted for the language (decimal comma in Swedish)."""
     headers = headers or {}
     cols = list(frame.columns)
-    head = "".join(
-        f'<th scope="col" class="{"num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else ""}">'  # noqa: E501
-        f"{esc(headers.get(c, c))}</th>" for c in cols
-    )
+    head = [(headers.get(c, c),
+             "num" if pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) else "")
+            for c in cols]
     rows = []
     for record in frame.itertuples(index=False):
         cells = []
         for c, value in zip(cols, record):
             d = decimals.get(c, 2) if isinstance(decimals, dict) else decimals
             text, numeric = _cell(value, lang, d)
-            cls = ' class="num"' if numeric else ""
-            if c == row_header:
-                cells.append(f'<th scope="row"{cls}>{esc(text)}</th>')
-            else:
-                cells.append(f"<td{cls}>{esc(text)}</td>")
-        rows.append("<tr>" + "".join(cells) + "</tr>")
-    tid = f' id="{esc(table_id)}"' if table_id else ""
-    wrap = "table-wrap" if scroll else "table-wrap no-scroll"
-    return (f'<div class="{wrap}" tabindex="0" role="region" aria-label="{esc(caption)}">'
-            f"<table{tid}><caption>{esc(caption)}</caption><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table></div>")
+            cells.append(("th" if c == row_header else "td", numeric, text))
+        rows.append(cells)
+    return {"id": table_id, "caption": caption, "wrap": "table-wrap" if scroll else "table-wrap no-scroll",
+            "head": head, "rows": rows}
+
+
+def table(frame: pd.DataFrame, *, caption: str, lang: str, headers: dict[str, str] | None = None,
+          decimals: int | dict[str, int] = 2, table_id: str | None = None,
+          row_header: str | None = None, scroll: bool = True) -> Markup:
+    """The table of :func:`table_spec` as HTML."""
+    return Markup(_macros().table(table_spec(frame, caption=caption, lang=lang, headers=headers,
+                                             decimals=decimals, table_id=table_id,
+                                             row_header=row_header, scroll=scroll)))
+
+
+def figure_spec(*, fig_id: str, title: str, plot_html: str, summary: str, lang: str,
+                table: dict[str, Any] | str = "", csv_links: Iterable[tuple[str, str]] = (),
+                extra: str = "", level: int = 2) -> dict[str, Any]:
+    """A ``<figure>`` for the ``figure`` macro: heading, the plot (``role="img"`` described by the
+    summary; ``plot_html`` from :func:`dashboards.figures.figure_html` is trusted HTML), the
+    summary as text, CSV download links and the data table (a :func:`table_spec` or HTML) in a
+    ``<details>``; ``extra`` is HTML placed after the caption."""
+    return {"fig_id": fig_id, "title": title, "plot_html": Markup(plot_html), "summary": summary,
+            "lang": lang, "csv_links": list(csv_links), "extra": Markup(extra),
+            "table": table if isinstance(table, dict) else Markup(table), "level": level}
 
 
 def figure_block(*, fig_id: str, title: str, plot_html: str, summary: str, lang: str,
                  data_table: str = "", csv_links: Iterable[tuple[str, str]] = (),
-                 extra: str = "", level: int = 2) -> str:
-    """``<figure>`` with heading, the plot (``role="img"`` described by the summary), the
-    summary as text, CSV download links and the data table in a ``<details>``."""
-    links = "".join(f'<a href="{esc(href)}" download>{esc(text)}</a>' for href, text in csv_links)
-    links_html = f'<p class="downloads">{links}</p>' if links else ""
-    details = ""
-    if data_table:
-        details = (f"<details><summary>{esc(t('table_toggle', lang))}</summary>"
-                   f"{data_table}</details>")
-    hidden = f'<span class="visually-hidden">{esc(t("figure_summary", lang))}: </span>'
-    return f"""<figure class="chart" id="{fig_id}-figure" aria-labelledby="{fig_id}-title">
-<h{level} id="{fig_id}-title">{esc(title)}</h{level}>
-<div class="plot" role="img" aria-labelledby="{fig_id}-title" aria-describedby="{fig_id}-summary">{plot_html}</div>
-<figcaption><p id="{fig_id}-summary">{hidden}{esc(summary)}</p>
-{links_html}</figcaption>
-{extra}
-{details}
-</figure>"""
+                 extra: str = "", level: int = 2) -> Markup:
+    """The figure of :func:`figure_spec` as HTML (``data_table`` is HTML, e.g. from :func:`table`)."""
+    return Markup(_macros().figure(figure_spec(fig_id=fig_id, title=title, plot_html=plot_html,
+                                               summary=summary, lang=lang, table=data_table,
+                                               csv_links=csv_links, extra=extra, level=level)))

@@ -3,7 +3,8 @@ for has a Swedish (and an English) entry, also the keys built at run time from t
 (event kinds, alert kinds, roles, measures, upload issue codes ...), and both languages have the
 same keys and the same ``{placeholders}``.
 
-The keys used in code are found by reading the source (every ``t(...)`` call in dashboards/):
+The keys used in code are found by reading the source (every ``t(...)`` call in dashboards/*.py
+and in the Jinja2 templates of dashboards/templates/):
 a literal key must be in the catalogue; a key built from a pattern (``f"event_{kind}"``) must
 belong to a family listed in :data:`FAMILIES`, whose members come from the core, so a new
 event kind without a Swedish label fails here instead of showing ``event_new_kind`` on a page.
@@ -39,8 +40,45 @@ def _pattern(node: ast.expr, top: bool = True) -> list[str]:
     return ["{}"]
 
 
+def _template_pattern(node, top: bool = True) -> list[str]:
+    """:func:`_pattern` for a Jinja2 expression node (``"event_" ~ kind`` → ``event_{}``)."""
+    from jinja2 import nodes
+
+    if isinstance(node, nodes.Const) and isinstance(node.value, str):
+        return [node.value.replace("{", "{{").replace("}", "}}")]
+    if isinstance(node, nodes.Concat):
+        out = [""]
+        for part in node.nodes:
+            out = [a + b for a in out for b in _template_pattern(part, False)]
+        return out
+    if isinstance(node, nodes.Add):
+        return [a + b for a in _template_pattern(node.left, False) for b in _template_pattern(node.right, False)]
+    if isinstance(node, nodes.CondExpr):
+        return _template_pattern(node.expr1, top) + _template_pattern(node.expr2, top)
+    if isinstance(node, nodes.Name) and top:
+        return [f"<{node.name}>"]
+    return ["{}"]
+
+
+def keys_used_in_templates(folder: Path = DASHBOARDS / "templates") -> dict[str, set[str]]:
+    """``pattern → {file:line, ...}`` for every ``t(key, ...)`` call in the Jinja2 templates."""
+    from jinja2 import nodes
+
+    from dashboards.templating import ENV
+
+    found: dict[str, set[str]] = {}
+    for path in sorted(folder.glob("*.html")):
+        tree = ENV.parse(path.read_text(encoding="utf-8"))
+        for node in tree.find_all(nodes.Call):
+            if isinstance(node.node, nodes.Name) and node.node.name == "t" and node.args:
+                for pat in _template_pattern(node.args[0]):
+                    found.setdefault(pat, set()).add(f"templates/{path.name}:{node.lineno}")
+    return found
+
+
 def keys_used_in_code(folder: Path = DASHBOARDS) -> dict[str, set[str]]:
-    """``pattern → {file:line, ...}`` for every ``t(key, ...)`` call under ``folder``."""
+    """``pattern → {file:line, ...}`` for every ``t(key, ...)`` call under ``folder`` (Python
+    files and the templates)."""
     found: dict[str, set[str]] = {}
     for path in sorted(folder.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
@@ -48,7 +86,22 @@ def keys_used_in_code(folder: Path = DASHBOARDS) -> dict[str, set[str]]:
                     and node.args):
                 for pat in _pattern(node.args[0]):
                     found.setdefault(pat, set()).add(f"{path.name}:{node.lineno}")
+    for pat, where in keys_used_in_templates(folder / "templates").items():
+        found.setdefault(pat, set()).update(where)
     return found
+
+
+def test_the_templates_calls_are_read():
+    """The template reader finds literal keys and run-time families (``"event_" ~ kind``)."""
+    from jinja2 import nodes
+
+    from dashboards.templating import ENV
+
+    tree = ENV.parse('{{ t("nav_trend", lang) }}{{ t("event_" ~ kind, lang) }}{{ t(key, lang) }}')
+    pats = [p for call in tree.find_all(nodes.Call) for p in _template_pattern(call.args[0])]
+    assert pats == ["nav_trend", "event_{}", "<key>"]
+    used = keys_used_in_templates()
+    assert "skip_link" in used and any(w.startswith("templates/base.html:") for w in used["skip_link"])
 
 
 def _families() -> dict[str, tuple[str, ...]]:
