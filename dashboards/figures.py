@@ -1,4 +1,5 @@
-"""Pure figure builders: tidy DataFrames in canonical units → ``plotly.graph_objects.Figure``.
+"""Pure figure builders: tidy DataFrames in canonical units → plain plotly JSON figures
+(:class:`dashboards.plotspec.Figure`).
 
 No I/O and no statistics live here: the numbers come from ``wastewater.*`` (through
 :mod:`dashboards.data`), exactly as the API computes them; these functions only draw.
@@ -33,9 +34,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
+from dashboards import plotspec as go
 from dashboards.i18n import (
     PLOTLY_SEPARATORS,
     count,
@@ -47,6 +47,7 @@ from dashboards.i18n import (
     t,
     weekday_names,
 )
+from dashboards.plotspec import make_subplots
 
 #: Okabe–Ito colours with contrast ratio on white: blue 5.1:1, vermillion 3.8:1,
 #: reddish purple 3.1:1, black 21:1.
@@ -78,17 +79,16 @@ DATE_FORMAT = "%Y-%m-%d"
 @functools.lru_cache(maxsize=1)
 def _template() -> dict[str, Any]:
     """plotly's ``plotly_white`` template as plain JSON, resolved once; :func:`figure_html`
-    adds it to figures built by :func:`_figure` (setting it on them would walk its whole tree)."""
+    adds it to every figure."""
     import plotly.io as pio
 
-    return pio.templates["plotly_white"].to_plotly_json()
+    return go.jsonable(pio.templates["plotly_white"].to_plotly_json())
 
 
 def _figure(*data: Any) -> go.Figure:
-    """A Figure that does not re-validate each property set on it afterwards (the traces are
-    validated when they are built; the layout keys here are fixed): plotly's per-property
-    validation was most of a figure's build time (a third with it off, benchmarks/bench_dashboard.py)."""
-    return go.Figure(list(data) or None, _validate=False)
+    """A figure of plain dicts (:mod:`dashboards.plotspec`; plotly.py's validated objects were
+    about 40 % of a tertial report's build time, benchmarks/bench_dashboard.py)."""
+    return go.Figure(list(data) or None)
 
 
 def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
@@ -104,8 +104,6 @@ def _base_layout(fig: go.Figure, lang: str, title: str) -> go.Figure:
         hoverlabel={"bgcolor": "white", "font_color": "#1a1a1a"},
         meta={"lang": lang},
     )
-    if fig._validate:  # a figure of _figure() gets the template when serialised (figure_html)
-        fig.update_layout(template="plotly_white")
     return fig
 
 
@@ -258,7 +256,7 @@ def trend_figure(
         # no text on the rectangles (neighbouring weekends would overprint each other); the
         # legend entry below names them and the page lists them in a table. One layout update
         # with the rectangles add_vrect would make (full height of the x axis), not one each.
-        fig.update_layout(shapes=[*fig.layout.shapes, *(
+        fig.update_layout(shapes=[*(fig.layout.shapes or ()), *(
             {"type": "rect", "xref": "x", "yref": "y domain", "y0": 0, "y1": 1,
              "x0": pd.Timestamp(weekend.start), "x1": _inclusive_end(weekend.end),
              "fillcolor": RISK_WEEKEND_FILL, "line": {"width": 1, "color": PURPLE, "dash": "dot"},
@@ -621,20 +619,20 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
     drawn by ``static/figures.js`` (plotly.js is loaded once by the page, never from a CDN; no
     inline script, so the page runs under a strict Content-Security-Policy)."""
     import html
-    import json
 
-    from plotly.utils import PlotlyJSONEncoder
+    import orjson
 
     spec = fig.to_plotly_json()
+    if not isinstance(fig, go.Figure):  # a plotly.py figure: numpy arrays, Timestamps
+        spec = go.jsonable(spec)
     layout = spec.get("layout", {})
-    if "template" not in layout:  # built by _figure(): the resolved plotly_white template
+    if "template" not in layout:  # the resolved plotly_white template
         layout = {**layout, "template": _template()}
-    payload = json.dumps(
+    payload = orjson.dumps(
         {"data": spec.get("data", []), "layout": layout,
          # No mode bar: its unlabelled buttons would be focusable inside role="img"; the data
          # table and CSV under each figure are the accessible equivalent (WCAG 1.1.1, 2.1.1).
-         "config": {"displaylogo": False, "responsive": True, "displayModeBar": False}},
-        cls=PlotlyJSONEncoder, separators=(",", ":"))
+         "config": {"displaylogo": False, "responsive": True, "displayModeBar": False}}).decode("utf-8")
     return (f'<div id="{html.escape(div_id)}" class="plotly-graph-div" style="height:100%;width:100%;" '
             f'data-plotly="{html.escape(payload, quote=True)}"></div>')
 
