@@ -95,20 +95,21 @@ def analytes_for_site(engine: sa.Engine, site: str) -> list[str]:
 
 
 def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | None = None,
-                 start: dt.date | None = None, end: dt.date | None = None) -> xr.Dataset | None:
+                 start: dt.date | None = None, end: dt.date | None = None,
+                 measures: tuple[str, ...] = MEASURES) -> xr.Dataset | None:
     """The analysis Dataset for ``sites`` with consumption and 95 % intervals added.
 
     :func:`wastewater.analysis.load_dataset` (the derived store: LOQ/2 substitution, de jure
     population, as the API) with :func:`wastewater.analysis.add_measure` for every dashboard
-    measure (consumption, daily level and change intervals, analytic). ``None`` when there is
-    no result.
+    measure in ``measures`` (default all: consumption, daily level and change intervals,
+    analytic). ``None`` when there is no result.
     """
     from wastewater.analysis import add_measure, load_dataset
 
     ds = load_dataset(engine, sites, analytes=analytes, start=start, end=end)
     if ds is None:
         return None
-    for measure in MEASURE_VARIABLES:
+    for measure in measures:
         ds = add_measure(ds, measure, ci="analytic")
     return ds
 
@@ -175,11 +176,19 @@ def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer
     its days), ``censored`` (True when every day of the week was censored), ``n_days``,
     ``n_censored``.
     """
-    from wastewater.access import PublicRule, public_week_filter
+    from wastewater.access import PublicRule, public_week_filter, whole_week_bounds
     from wastewater.analysis import weekly_means
 
     meta = dict(daily.attrs)
     days = daily.rename(columns=_BOUND_OF)
+    if start is not None or end is not None:  # only the weeks asked for (a week's mean and
+        lo, hi = whole_week_bounds(start, end)  # interval use its own days alone)
+        keep = np.ones(len(days), dtype=bool)
+        if lo is not None:
+            keep &= (days["date"] >= pd.Timestamp(lo)).to_numpy()
+        if hi is not None:
+            keep &= (days["date"] <= pd.Timestamp(hi)).to_numpy()
+        days = days[keep]
     weekly = weekly_means(days, site=meta.get("site"), analyte=meta.get("analyte"),
                           variable=meta.get("variable"), cf_id=meta.get("cf_id"), ci="montecarlo")
     out = weekly.rename(columns={b: c for c, b in _BOUND_OF.items()})

@@ -46,6 +46,9 @@ HYDROCHEMICAL = {"bod5", "cod", "total-n", "total-p", "nh4-n", "creatinine"}
 
 CSS_PATH = Path(__file__).parent / "static" / "dashboard.css"
 
+#: The report shows loads per 1000 inhabitants only (no concentration or consumption).
+REPORT_MEASURES = ("load_per_1000",)
+
 
 def tertial_period(year: int, tertial: int) -> tuple[dt.date, dt.date]:
     """First and last day (inclusive) of a tertial.
@@ -327,7 +330,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         site, label = rec.site, rec.name
         # whole weeks for the public rule; 12 months back for the trend
         load_start, load_end = access.whole_week_bounds(min(prev_start, end - dt.timedelta(days=364)), end)
-        ds = D.site_dataset(engine, [site], start=load_start, end=load_end)
+        ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES)
         changes = tertial_changes(ds, site, start, end, prev_start, prev_end)
         if public and len(changes):  # no public mean resting on fewer days than a public week
             changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
@@ -373,7 +376,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                 if not event["substances"] and c.analyte not in ("benzoylecgonine", "amphetamine", "mdma",
                                                                  "thc-cooh"):
                     continue
-                eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte))
+                eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte),
+                                     measures=REPORT_MEASURES)
                 effect = D.operation_effect(eds, site, c.analyte, event, lang=lang)
                 if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
                     effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
@@ -571,8 +575,10 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     out.append(f'<blockquote class="quote"><p>{esc(sentence)}</p></blockquote>')
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
-    if weekly:  # public: whole ISO-week means only, as the API
-        daily = D.weekly_frame(daily, viewer=viewer)
+    if weekly:  # public: whole ISO-week means only, as the API; the weeks the figure shows
+        window = pd.Timedelta(days=D.OPERATION_WINDOW_DAYS)
+        daily = D.weekly_frame(daily, pd.Timestamp(event["start"]) - window,
+                               pd.Timestamp(event["end"]) + window, viewer=viewer)
     series = D.operation_series(daily, event)
     fig = F.operation_effect_figure(series, event=event, effect=pct, measure="load_per_1000", lang=lang)
     fid = f"op-{event['event_id']}-{site}-{analyte}".replace(" ", "_")

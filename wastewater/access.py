@@ -454,8 +454,9 @@ def public_weeks(daily: pd.DataFrame, start: Any = None, end: Any = None,
                         "n_censored": g["censored"].sum().astype(int)})
     out = out.reset_index().rename(columns={"monday": "date"})
     out = public_week_filter(out, start, end, rule, suppress=suppress, today=today)
-    iso = out["date"].dt.isocalendar()
-    out["iso_week"] = [f"{y}-W{w:02d}" for y, w in zip(iso["year"], iso["week"], strict=True)]
+    from wastewater.uncertainty import iso_week_labels
+
+    out["iso_week"] = iso_week_labels(out["date"])
     return out[cols]
 
 

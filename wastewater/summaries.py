@@ -271,9 +271,10 @@ def period_change(current: pd.Series, previous: pd.Series, *, level: float = 0.9
         daily = _daily_series(daily).dropna()
         if daily.empty:
             return daily
-        iso = daily.index.isocalendar()
-        key = iso["year"].astype(int) * 100 + iso["week"].astype(int)
-        grouped = daily.groupby(key.to_numpy())
+        from wastewater.uncertainty import iso_year_week
+
+        year, week = iso_year_week(daily.index)
+        grouped = daily.groupby(year * 100 + week)
         means, counts = grouped.mean(), grouped.size()
         return means[counts >= min_days_per_week]
 
