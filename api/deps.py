@@ -10,7 +10,7 @@ from fastapi import Depends, Query, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from api.config import Settings
-from api.errors import ApiError, access_denied, item
+from api.errors import ApiError, access_denied, unknown_key
 from api.security import Principal, resolve_token
 from wastewater import access
 from wastewater.access import AccessDenied
@@ -35,25 +35,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 EngineDep = Annotated[sa.Engine, Depends(get_engine)]
 
 
-def get_principal(
-    request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
+async def get_token(
     api_key: Annotated[str | None, Depends(_api_key_header)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)] = None,
-) -> Principal:
+) -> str | None:
+    """The API key token from ``X-API-Key`` or ``Authorization: Bearer`` (``None``: no key).
+
+    Async and without I/O: a route that resolves the key itself (``/series``, together with
+    its other reads) pays no worker-thread hop for it.
+    """
+    return api_key or (bearer.credentials if bearer is not None else None)
+
+
+TokenDep = Annotated[str | None, Depends(get_token)]
+
+
+def get_principal(engine: EngineDep, settings: SettingsDep, token: TokenDep = None) -> Principal:
     """Resolve the key from ``X-API-Key`` or ``Authorization: Bearer``; no key = public."""
-    token = api_key or (bearer.credentials if bearer is not None else None)
     admin = settings.admin_key.get_secret_value() if settings.admin_key else None
     p = resolve_token(engine, token, admin)
     if p is None:
-        raise ApiError(
-            401,
-            "authentication required",
-            [item("unknown_key", "the API key is unknown or revoked; ask an admin for a key / "
-                  "API-nyckeln är okänd eller återkallad; be en administratör om en nyckel")],
-            {"WWW-Authenticate": 'Bearer realm="wastewater"'},
-        )
+        raise unknown_key()
     return p
 
 

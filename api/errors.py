@@ -220,6 +220,17 @@ def install(app: FastAPI) -> None:
         return envelope(500, "internal server error", [item("internal", "unexpected error; it was logged")])
 
 
+def unknown_key() -> ApiError:
+    """401 for an unknown or revoked API key (with ``WWW-Authenticate: Bearer``)."""
+    return ApiError(
+        401,
+        "authentication required",
+        [item("unknown_key", "the API key is unknown or revoked; ask an admin for a key / "
+              "API-nyckeln är okänd eller återkallad; be en administratör om en nyckel")],
+        {"WWW-Authenticate": 'Bearer realm="wastewater"'},
+    )
+
+
 def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses=`` entries documenting the error envelope for ``codes``."""
     docs = {

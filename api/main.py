@@ -3,9 +3,10 @@
 The API only; the deployed app with the dashboard is composed by :mod:`service.app` (this
 package never imports ``dashboards``).
 
-Stateless by design: the app holds only its settings and a SQLAlchemy engine (a connection
-pool); no response or data cache lives in the process, so any number of replicas can sit
-behind a load balancer.
+Stateless by design: the app holds its settings, a SQLAlchemy engine (a connection pool) and
+bounded caches of response bytes keyed by data versions that live in the database
+(:class:`wastewater.bytecache.ByteCache`), so any number of workers or replicas can sit behind
+a load balancer and all see a commit at once.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from api.config import Settings
-from api.errors import ApiError, item
+from api.errors import ApiError, item, unknown_key
 from api.security import Principal
 from wastewater.bytecache import ByteCache
 from wastewater.jsonsafe import json_safe
@@ -92,20 +92,36 @@ def risk_calendar(engine: sa.Engine, years: int | Iterable[int], p: Principal | 
 # -- one series: visibility, data version, response cache ---------------------------------------
 
 
-def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str, analyte: str
-                  ) -> tuple[int, dt.datetime | None]:
-    """Data version and change time of one series, or 404 when ``site`` is not visible to ``p``.
+def series_access(engine: sa.Engine, token: str | None, settings: Settings, site: str, analyte: str
+                  ) -> tuple[Principal, int, dt.datetime | None]:
+    """The caller, data version and change time of one series: 401 for an unknown or revoked
+    key, 404 when ``site`` is not visible to the caller.
 
-    Reads only this site (its row, its populations when the caller is anonymous, the
-    series' version): no list of all sites. Same rules as :func:`sites_frame`.
+    One database round trip for a key (the key, the site and the series' version in one
+    SELECT: :func:`wastewater.storage.series.key_and_series_state`); an anonymous caller's
+    site population (the public threshold) is a second one. No list of all sites. Same rules
+    as :func:`sites_frame`.
     """
     from wastewater import access
-    from wastewater.storage.series import site_series_state
+    from wastewater.storage.keys import hash_token, token_principal
+    from wastewater.storage.series import key_and_series_state
 
-    public = access.level(p, "sites") is access.Level.PUBLIC
-    state = site_series_state(engine, site, analyte, with_population=public)
+    admin = settings.admin_key.get_secret_value() if settings.admin_key else None
+    known = token_principal(token, admin)
+    digest = hash_token(token) if known is None and token else None
+    public = known is not None and access.level(known, "sites") is access.Level.PUBLIC
+    keyed, state = key_and_series_state(engine, digest, site, analyte, with_population=public)
+    if known is not None:
+        p = known
+    elif keyed is None:
+        raise unknown_key()
+    else:
+        p = keyed
+        if state is not None and access.level(p, "sites") is access.Level.PUBLIC:
+            # a key role the policy shows public sites only: its population decides, as without a key
+            _, state = key_and_series_state(engine, None, site, analyte, with_population=True)
     visible = state is not None and p.in_scope(site) and access.may(p, "sites")
-    if state is not None and visible and public:
+    if state is not None and visible and access.level(p, "sites") is access.Level.PUBLIC:
         visible = access.site_is_public(state.population, access.PublicRule.from_settings(settings))
     if state is None or not visible:
         raise ApiError(
@@ -114,7 +130,7 @@ def series_access(engine: sa.Engine, p: Principal, settings: Settings, site: str
             [item("unknown_site", f"no site {site!r} visible to this key; see GET /api/v1/sites",
                   column="site")],
         )
-    return state.version, state.changed_at
+    return p, state.version, state.changed_at
 
 
 RESPONSE_CACHE = ByteCache()

@@ -3,7 +3,8 @@
 For every site × analyte of the demo samples, ``wastewater.analysis.read_series`` (one read of
 the derived store) equals ``build_dataset`` on that series' raw rows followed by consumption
 and intervals (the pipeline the API, dashboard and exports each ran before), for the stored
-measures, consumption and both interval methods. A 304 of ``/series`` reads nothing of the store.
+measures, consumption and both interval methods. A 304 or a cached answer of ``/series`` runs
+one SELECT and reads nothing of the store.
 """
 
 from __future__ import annotations
@@ -102,31 +103,54 @@ def test_weekly_means_by_hand():
     assert (a["level_hi95"] > a["change_hi95"]).all()
 
 
-def test_304_reads_nothing_from_the_store(demo_engine):
+def test_304_and_cache_hits_run_one_select(demo_engine):
+    """A 304 and a cached 200 of ``/series`` run one statement each: the key, the site and the
+    series version in one SELECT, nothing of the store. Counted by SQLite itself (its trace
+    callback sees every statement the driver runs, SQLAlchemy's or not)."""
     from fastapi.testclient import TestClient
 
     from api.config import Settings
     from api.security import create_key
     from service.app import create_app
 
-    app = create_app(Settings(database_url=str(demo_engine.url)), engine=demo_engine)
-    client = TestClient(app)
-    client.headers["X-API-Key"] = create_key(demo_engine, "v304", "viewer")
-    q = "/api/v1/series?site=SE-KAT-ROS&analyte=mdma&measure=load"
-    first = client.get(q)
-    assert first.status_code == 200
     statements: list[str] = []
+    tracing = [False]
 
-    def record(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
+    def on_connect(dbapi_conn, _record):
+        dbapi_conn.set_trace_callback(lambda sql: statements.append(sql) if tracing[0] else None)
 
-    event.listen(demo_engine, "before_cursor_execute", record)
+    demo_engine.dispose()  # new pooled connections, each with the trace callback
+    event.listen(demo_engine, "connect", on_connect)
     try:
-        again = client.get(q, headers={"If-None-Match": first.headers["etag"]})
+        app = create_app(Settings(database_url=str(demo_engine.url)), engine=demo_engine)
+        client = TestClient(app)
+        token = create_key(demo_engine, "v304", "viewer")
+        client.headers["X-API-Key"] = token
+        q = "/api/v1/series?site=SE-KAT-ROS&analyte=mdma&measure=load"
+        first = client.get(q)
+        assert first.status_code == 200
+        runs = {}
+        for name, headers in (("304", {"If-None-Match": first.headers["etag"]}), ("hit", {}),
+                              ("public hit", {"X-API-Key": ""})):
+            if name == "public hit":
+                assert client.get(q, headers=headers).status_code == 200  # fills the public entry
+            statements.clear()
+            tracing[0] = True
+            r = client.get(q, headers=headers)
+            tracing[0] = False
+            runs[name] = (r, list(statements))
     finally:
-        event.remove(demo_engine, "before_cursor_execute", record)
-    assert again.status_code == 304 and again.content == b""
-    selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
-    assert not any("series_daily" in s for s in selects), selects
-    assert not any("FROM results" in s for s in selects), selects
-    assert len(selects) <= 2, selects  # the key; the site with its series version
+        event.remove(demo_engine, "connect", on_connect)
+        demo_engine.dispose()
+    r304, sql304 = runs["304"]
+    assert r304.status_code == 304 and r304.content == b""
+    hit, sqlhit = runs["hit"]
+    assert hit.status_code == 200 and hit.content == first.content
+    assert hit.headers["etag"] == first.headers["etag"]
+    for sql in (sql304, sqlhit):
+        assert len(sql) == 1 and sql[0].lstrip().upper().startswith("SELECT"), sql
+        assert "api_keys" in sql[0] and "series_versions" in sql[0], sql
+        assert "series_daily" not in sql[0] and "FROM results" not in sql[0], sql
+    public, sqlpublic = runs["public hit"]  # no key: the site's population rows too
+    assert public.status_code == 200 and public.json()["aggregation"] == "weekly_mean"
+    assert len(sqlpublic) == 2 and "site_populations" in sqlpublic[1], sqlpublic

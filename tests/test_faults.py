@@ -180,6 +180,11 @@ def test_api_and_cli_on_a_closed_port_say_the_database_is_unavailable(tmp_path):
     assert r.status_code == 503, r.text[:300]
     assert r.json()["errors"][0]["code"] == "storage_unavailable"
     assert client.get("/api/v1/health").status_code == 503
+    for headers in ({}, {"X-API-Key": "ww_some-key"}):  # /series' one-statement driver-level read
+        r = client.get("/api/v1/series?site=SE-X&analyte=mdma", headers=headers)
+        assert r.status_code == 503, r.text[:300]
+        assert r.json()["errors"][0]["code"] == "storage_unavailable"
+        assert r.headers["retry-after"] == "30"
 
     f = tmp_path / "r.csv"
     f.write_bytes(results_csv(20))

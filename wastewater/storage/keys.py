@@ -138,11 +138,19 @@ def lookup_key(engine: sa.Engine, token: str) -> Principal | None:
     """The principal of an active key, or ``None`` when unknown or revoked."""
     with engine.connect() as conn:
         row = conn.execute(_lookup_query(), {"digest": hash_token(token)}).first()
-    if row is None or row._mapping["revoked_at"] is not None:
+    if row is None:
         return None
-    d = _key_dict(row)
-    return Principal(name=d["name"], role=d["role"],
-                     sites=frozenset(d["sites"]) if d["sites"] else None, key_id=d["id"])
+    m = row._mapping
+    return key_principal(m["key_id"], m["name"], m["role"], m["sites_json"], m["revoked_at"])
+
+
+def key_principal(key_id: str | None, name: str | None, role: str | None, sites_json: Any,
+                  revoked_at: Any) -> Principal | None:
+    """The principal of one stored key row; ``None`` for no row (``key_id`` null) or a revoked key."""
+    if key_id is None or revoked_at is not None:
+        return None
+    scope = _parse_sites(sites_json)
+    return Principal(name=str(name), role=str(role), sites=scope, key_id=key_id)
 
 
 def list_keys(engine: sa.Engine) -> list[dict[str, Any]]:
@@ -231,10 +239,20 @@ def resolve_token(engine: sa.Engine, token: str | None, bootstrap_token: str | N
 
     The API and the dashboard both resolve keys here.
     """
+    known = token_principal(token, bootstrap_token)
+    return known if known is not None else lookup_key(engine, token or "")
+
+
+def token_principal(token: str | None, bootstrap_token: str | None = None) -> Principal | None:
+    """The principal a token names without reading the key table: no token →
+    :data:`wastewater.access.PUBLIC`, the bootstrap token → admin ``bootstrap-admin``; ``None``
+    when the key table must be asked (:func:`lookup_key`, or in one query with a series'
+    state: :func:`wastewater.storage.series.key_and_series_state`).
+    """
     from wastewater.access import PUBLIC
 
     if not token:
         return PUBLIC
     if bootstrap_matches(bootstrap_token, token):
         return Principal(name=BOOTSTRAP_NAME, role="admin")
-    return lookup_key(engine, token)
+    return None

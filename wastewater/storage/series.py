@@ -36,7 +36,7 @@ import datetime as dt
 import warnings
 from collections import defaultdict
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.storage import tables as t
+
+if TYPE_CHECKING:
+    from wastewater.access import Principal
 
 MAX_COMPOSITE_DAYS = 7
 """Days the longest accepted composite covers (168 h, ``wastewater.ingest.results``)."""
@@ -545,6 +548,49 @@ def site_series_state(engine: Engine, site: str, analyte: str, *,
     if when is not None and when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return SeriesState(int(row.version or 0), when, population)
+
+
+_KEY_SITE_STATE_QUERY = (
+    sa.select(t.api_keys.c.key_id, t.api_keys.c.name, t.api_keys.c.role, t.api_keys.c.sites_json,
+              t.api_keys.c.revoked_at, t.sites.c.site, t.series_versions.c.version,
+              t.series_versions.c.changed_at)
+    .select_from(
+        sa.select(sa.literal_column("1").label("one")).subquery("one")
+        .outerjoin(t.api_keys, t.api_keys.c.key_hash == sa.bindparam("digest"))
+        .outerjoin(t.sites, t.sites.c.site == sa.bindparam("site"))
+        .outerjoin(t.series_versions, sa.and_(t.series_versions.c.site == t.sites.c.site,
+                                              t.series_versions.c.analyte == sa.bindparam("analyte")))))
+
+
+def key_and_series_state(engine: Engine, key_digest: str | None, site: str, analyte: str, *,
+                         with_population: bool = False) -> tuple[Principal | None, SeriesState | None]:
+    """The key of ``key_digest`` and :func:`site_series_state` of one series in one SELECT.
+
+    What a request for one series needs before anything is computed (``/series``): one pooled
+    connection, one statement (an index lookup each of the key digest, the site and the
+    series version; :func:`wastewater.storage.database.read_rows`), plus the site's population
+    rows when ``with_population`` (the public threshold). The principal is ``None`` for no
+    digest, an unknown or a revoked key (as :func:`wastewater.storage.keys.lookup_key`); the
+    state is ``None`` when the site does not exist.
+    """
+    from wastewater.storage.database import read_rows
+    from wastewater.storage.keys import key_principal
+    from wastewater.storage.repository import latest_populations
+
+    (row,) = read_rows(engine, _KEY_SITE_STATE_QUERY, {"digest": key_digest, "site": site, "analyte": analyte})
+    key_id, name, role, sites_json, revoked_at, found, version, when = row
+    principal = key_principal(key_id, name, role, sites_json, revoked_at)
+    if found is None:
+        return principal, None
+    population = None
+    if with_population:
+        pops = read_rows(engine, _POPULATION_QUERY, {"site": site})
+        population = latest_populations(pops).get(site, (None,))[0]
+    if isinstance(when, str):  # SQLite gives the stored text
+        when = dt.datetime.fromisoformat(when)
+    if when is not None and when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return principal, SeriesState(int(version or 0), when, population)
 
 
 def stored_analytes(engine: Engine, site: str) -> list[str]:
