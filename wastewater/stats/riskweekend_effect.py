@@ -329,14 +329,16 @@ def riskweekend_model(series: pd.Series, calendar: pd.DataFrame, name: str, *,
     upper = np.where(cens, so.y + np.log(2.0), np.nan) if cens.any() else None
     tested = last_term_test(Problem(so.y, X, t, est, None, upper=upper), alpha)
     b, se, df, q, p, fit = tested.estimate, tested.se, tested.df, tested.q, tested.p_value, tested.fit
-    n_events = int(calendar["name"].eq(name).sum()) if len(calendar) else 0
+    named = (days["name"] == name).to_numpy()  # events of the name with a sample on one of their days
+    n_events = len(set(days["event_id"].to_numpy()[named][np.isin(day_no[named], t)].tolist()))
     method = ("one GLS regression over the whole daily series with AR(1) + measurement-noise "
               "errors (Kalman filter, REML, Kackar–Harville, Satterthwaite df): weekday, "
               f"{SEASON_HARMONICS} annual harmonics, an indicator per other calendar event "
               "(risk weekends by name, payday and long weekends by kind), marked method changes, "
               f"and one indicator for every {name} day; relative change = exp(beta) − 1")
+    with np.errstate(over="ignore"):  # a CI on a few df can reach +inf
+        rel, lo, hi = float(np.expm1(b)), float(np.expm1(b - q * se)), float(np.expm1(b + q * se))
     return RiskWeekendModelResult(
-        name=name, relative_change=float(np.expm1(b)), ci_low=float(np.expm1(b - q * se)),
-        ci_high=float(np.expm1(b + q * se)), p_value=p, df=df, n_event_days=int(target.sum()),
+        name=name, relative_change=rel, ci_low=lo, ci_high=hi, p_value=p, df=df, n_event_days=int(target.sum()),
         n_events=n_events, n_days=len(t), n_censored=int(cens.sum()), phi=float(fit.phi[0]),
         noise_share=float(fit.lam[0]), alpha=alpha, other_terms=tuple(terms), method=method)
