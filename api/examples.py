@@ -66,6 +66,8 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "/api/v1/export/odm": {"format": "csv"},
     "/api/v1/export/euda": {"year": 2025, "analyte": ["benzoylecgonine", "amphetamine"]},
     "/api/v1/analyses/changepoints": {"alpha": 0.01},
+    "/api/v1/analyses/trend": {"method": "gls"},
+    "/api/v1/analyses/risk-weekend-effect": {"method": "model", "analyte": "mdma"},
     "/api/v1/reference/euda/means": {"year": 2024, "site_id": "SE002"},
     "/api/v1/reference/euda/changes": {"year": 2024},
     "/api/v1/reference/series": {"country": "CA", "analyte": "norfentanyl", "source": "StatCan-13100871",

@@ -275,6 +275,45 @@ def _events_table(events: pd.DataFrame, lang: str, caption: str) -> dict[str, An
                                "event_id": t("col_event_id", lang)})
 
 
+def _trend_verdict(trend: str, lang: str) -> str:
+    if trend == "increasing":
+        return t("trend_verdict_increasing", lang)
+    if trend == "decreasing":
+        return t("trend_verdict_decreasing", lang)
+    return t("trend_verdict_none", lang)
+
+
+def _p_text(p: float, lang: str) -> str:
+    return ("p < " + format_number(0.001, lang, 3)) if p < 0.001 else f"p = {format_number(p, lang, 3)}"
+
+
+def _trend_test(viewer: D.Viewer, sel: Selection, lang: str) -> dict[str, Any]:
+    """Is there a trend in the chosen period: the service's default test
+    (:func:`wastewater.analysis.trend`, GLS with the operation test's error model, a level shift
+    at each marked method change) on the daily load per 1000 inhabitants, as a sentence
+    (``heading, sentence, note, notice`` for the page template)."""
+    site, analyte = sel.chosen()
+    out: dict[str, Any] = {"heading": t("trend_test_heading", lang), "sentence": None, "note": "",
+                           "notice": t("trend_test_too_short", lang)}
+    load = _in_period(D.read_frame(viewer.engine, site, analyte, "load_per_1000"), sel.start, sel.end)
+    changes = D.method_changes(viewer, site, [analyte]).get(analyte) or []
+    res = D.trend_answer(load, changes)
+    if res is None:
+        return out
+    measured = load.dropna(subset=["value"])
+    low, high = res.percent_change_per_year_ci
+    out["sentence"] = t("trend_test_sentence", lang, start=format_date(measured["date"].min()),
+                        end=format_date(measured["date"].max()), analyte=analyte_name(analyte, lang),
+                        site=sel.site_label, pct=format_percent(res.percent_change_per_year, lang),
+                        low=format_percent(low, lang), high=format_percent(high, lang),
+                        p=_p_text(res.p_value, lang), verdict=_trend_verdict(res.trend, lang))
+    note = t("trend_test_note", lang)
+    if res.method_changes:
+        note += " " + t("method_change_level_shift", lang, dates=", ".join(res.method_changes))
+    out["note"] = note
+    return out
+
+
 @router.get("", response_class=HTMLResponse)
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> RedirectResponse:
@@ -322,7 +361,7 @@ def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLR
     lang = sel.lang
     ctx: dict[str, Any] = {"unknown_key": bool(notice), "controls": None, "no_data": False,
                            "trend": None, "public": viewer.is_public, "events": None,
-                           "weekday": None, "weekday_title": ""}
+                           "weekday": None, "weekday_title": "", "trend_test": None}
     layout: dict[str, Any] = {"title": t("nav_trend", lang), "lang": lang, "active": "trend", "role": viewer.role}
     if sel.site is None:
         ctx["no_data"] = True
@@ -364,6 +403,9 @@ def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLR
                          decimals={"n_days": 0, "n_censored": 0, "value": 2, "smoothed": 2,
                                    **dict.fromkeys(bounds, 2)}),
     )
+    ctx["trend_test"] = (_trend_test(viewer, sel, lang) if access.may(viewer.principal, "other_analyses")
+                         else {"heading": t("trend_test_heading", lang), "sentence": None, "note": "",
+                               "notice": t("trend_test_needs_key", lang)})
     rw = d["weekends"]
     listed = d["events"]
     if len(rw):
@@ -506,24 +548,32 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     values = values.dropna()
     if values.empty:
         return {"calendar": pd.DataFrame(), "effects": pd.DataFrame(), "paydays": pd.DataFrame()}
-    full = D.full_calendar(viewer, values.index.min(), values.index.max(), site=site)
+    # the year before too, as the API: a Nyår window starts on 31 December of the year before
+    full = D.full_calendar(viewer, values.index.min() - pd.DateOffset(years=1), values.index.max(), site=site)
     calendar = D.risk_weekends_between(full, values.index.min(), values.index.max())
     effects = D.risk_weekend_effects(ds, site, analyte, full)
+    changes = D.method_changes(viewer, site, [analyte]).get(analyte)
+    models = D.risk_weekend_models(ds, site, analyte, full, changes)
     if access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC:
         effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer))
+        models = access.public_risk_weekend_ratios(models, D.public_rule(viewer))
     paydays = full[full["kind"] == "payday_weekend"].copy() if len(full) else full
     if len(paydays):
         paydays = paydays[(pd.to_datetime(paydays["end"]) >= values.index.min())
                           & (pd.to_datetime(paydays["start"]) <= values.index.max())]
-    return {"calendar": calendar, "effects": effects, "paydays": paydays}
+    return {"calendar": calendar, "effects": effects, "models": models, "paydays": paydays,
+            "method_changes": changes or []}
 
 
 def _riskweekend_sentence(best: Any, lang: str, analyte: str, site: str) -> str:
-    """A sentence to quote about the weekend with the largest ratio, with its 95 % interval."""
+    """A sentence to quote about the weekend name with the largest change in the one-model test
+    (all years together, :func:`wastewater.analysis.risk_weekend_models`), with its 95 % interval."""
     ratio = float(best["ratio"])
     lo, hi = float(best["lower"]), float(best["upper"])
     sure = "riskweekend_sure" if lo > 1 or hi < 1 else "riskweekend_unsure"
-    return t("riskweekend_sentence", lang, name=best["name"], year=pd.Timestamp(best["start"]).year,
+    return t("riskweekend_model_sentence", lang, name=best["name"],
+             years=count(int(best["n_events"]), "year", lang),
+             days=count(int(best["n_event_days"]), "sample_day", lang),
              analyte=analyte, site=site, ratio=format_number(ratio, lang, 2),
              low=format_number(lo, lang, 2), high=format_number(hi, lang, 2)) + " " + t(sure, lang)
 
@@ -540,19 +590,35 @@ def riskweekends_page(request: Request) -> HTMLResponse:
         body.append(_controls(f"{BASE}/riskweekends", lang, sel.fields(measure=False, period=False)))
         d = riskweekend_data(viewer, sel)
         effects = d["effects"]
+        models = d["models"]
         title = t("riskweekend_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
+        if len(models):
+            best = models.loc[models["ratio"].idxmax()]
+            body.append(f'<h2 id="riskweekend-model-heading">{esc(t("riskweekend_model_heading", lang))}</h2>'
+                        f'<blockquote class="quote" data-testid="riskweekend-sentence"><p>'
+                        f'{esc(_riskweekend_sentence(best, lang, analyte_name(sel.analyte, lang), sel.site_label))}'
+                        f'</p></blockquote>')
+            note = t("riskweekend_model_note", lang)
+            if d["method_changes"]:
+                note += " " + t("method_change_level_shift", lang,
+                                dates=", ".join(format_date(x) for x in d["method_changes"]))
+            body.append(f'<p class="hint">{esc(note)}</p>')
+            body.append(table(models, caption=t("riskweekend_model_caption", lang), lang=lang,
+                              row_header="name", table_id="riskweekend-model",
+                              decimals={"n_events": 0, "n_event_days": 0, "ratio": 2, "lower": 2, "upper": 2},
+                              headers={"name": t("risk_weekend", lang), "ratio": t("riskweekend_model_ratio", lang),
+                                       "lower": t("col_lower", lang), "upper": t("col_upper", lang),
+                                       "p_value": "p", "n_events": t("riskweekend_years", lang),
+                                       "n_event_days": t("col_n_days", lang)}))
         if len(effects):
             fig = F.risk_weekend_figure(effects, lang=lang)
             tab = effects[["name", "start", "end", "ratio", "lower", "upper", "p_value",
                            "n_controls"]]
-            best = effects.loc[effects["ratio"].idxmax()]
+            top = effects.loc[effects["ratio"].idxmax()]
             summary = t("riskweekend_summary", lang, weekends=count(len(effects), "risk_weekend", lang),
-                        ratio=format_number(best["ratio"], lang, 2),
-                        name=best["name"], date=format_date(best["start"]))
-            body.append(f'<h2>{esc(t("operation_sentence", lang))}</h2>'
-                        f'<blockquote class="quote" data-testid="riskweekend-sentence"><p>'
-                        f'{esc(_riskweekend_sentence(best, lang, analyte_name(sel.analyte, lang), sel.site_label))}'
-                        f'</p></blockquote>')
+                        ratio=format_number(top["ratio"], lang, 2),
+                        name=top["name"], date=format_date(top["start"]))
+            body.append(f'<p class="hint">{esc(t("riskweekend_per_year_note", lang))}</p>')
             body.append(figure_block(
                 fig_id="fig-riskweekends", title=title, plot_html=F.figure_html(fig, "plot-rw"),
                 summary=summary, lang=lang,
@@ -564,7 +630,7 @@ def riskweekends_page(request: Request) -> HTMLResponse:
                                           "lower": t("col_lower", lang), "upper": t("col_upper", lang),
                                           "p_value": "p", "n_controls": t("riskweekend_controls", lang)}),
             ))
-        else:
+        elif not len(models):
             body.append(f"<h2>{esc(title)}</h2>" + _notice(t("no_data", lang)))
         cal = d["calendar"]
         if len(cal):

@@ -427,6 +427,58 @@ def risk_weekend_effects(ds: xr.Dataset | None, site: str, analyte: str,
     return out.dropna(subset=["ratio"]).reset_index(drop=True)
 
 
+RISK_WEEKEND_MODEL_FRAME = ["name", "ratio", "lower", "upper", "p_value", "n_events", "n_event_days"]
+
+
+def risk_weekend_models(ds: xr.Dataset | None, site: str, analyte: str, calendar: pd.DataFrame,
+                        method_changes: list[Any] | None = None) -> pd.DataFrame:
+    """Did the risk weekends raise loads: :func:`wastewater.analysis.risk_weekend_models` (one
+    model over the whole series per weekend name, all years in one term) as ``name, ratio,
+    lower, upper, p_value, n_events, n_event_days`` (ratio = 1 + relative change [unitless]),
+    names the model could not be fitted for left out.
+
+    ``calendar`` is the *full* calendar (every other kind its own term, [SVTHalland2017]_).
+    """
+    from wastewater.analysis import risk_weekend_models as models
+
+    values, cens = stats_series(ds, site, analyte)
+    if calendar.empty or values.dropna().empty:
+        return pd.DataFrame(columns=RISK_WEEKEND_MODEL_FRAME)
+    res = models(values, calendar, censored=cens, method_changes=method_changes)
+    res = res[res["error"].isna() & res["relative_change"].notna()]
+    out = pd.DataFrame({
+        "name": res["name"], "ratio": 1.0 + res["relative_change"].astype(float),
+        "lower": 1.0 + res["ci_low"].astype(float), "upper": 1.0 + res["ci_high"].astype(float),
+        "p_value": res["p_value"].astype(float), "n_events": res["n_events"].astype(int),
+        "n_event_days": res["n_event_days"].astype(int)})
+    return out.reset_index(drop=True)
+
+
+def method_changes(viewer: Viewer, site: str, analytes: list[str]) -> dict[str, list[pd.Timestamp]]:
+    """Marked method changes the viewer may see (:func:`wastewater.readers.method_changes`)."""
+    from wastewater.readers import method_changes as changes
+
+    return changes(viewer.engine, viewer.principal, public_rule(viewer), site=site, analytes=analytes)
+
+
+def trend_answer(daily: pd.DataFrame, method_changes: list[Any] | None = None) -> Any:
+    """Is there a trend in the daily ``load_per_1000`` frame (``date, value, censored``):
+    :func:`wastewater.analysis.trend` with its default test (GLS, a level shift at each marked
+    method change); ``None`` when the series is too short to test."""
+    from wastewater.analysis import trend
+
+    frame = daily.dropna(subset=["value"])
+    if len(frame) < 10:
+        return None
+    idx = pd.DatetimeIndex(daily["date"])
+    values = pd.Series(daily["value"].to_numpy(float), index=idx)
+    cens = pd.Series(daily["censored"].to_numpy(bool), index=idx)
+    try:
+        return trend(values, cens, method_changes=method_changes)
+    except ValueError:  # InsufficientDataError / NotEstimableError: no test, no number
+        return None
+
+
 def full_calendar(viewer: Viewer, start: Any, end: Any, site: str | None = None) -> pd.DataFrame:
     """All calendar windows (risk, payday and long weekends) of the years ``start``–``end``,
     with the kommun's own dates the viewer may see (:func:`wastewater.readers.risk_calendar`)."""

@@ -220,7 +220,9 @@ STRINGS: dict[str, dict[str, str]] = {
             "Belastning per 1000 invånare = koncentration × flöde / befolkning. Värden under "
             "kvantifieringsgränsen ersätts med halva gränsen. Förändringar jämförs med samma "
             "veckodagar; en förändring räknas som tydlig först när konfidensintervallet inte "
-            "innehåller noll."
+            "innehåller noll. Trenden över tolv månader skattas med hänsyn till veckodag och till att "
+            "närliggande dygn liknar varandra; ett markerat metodbyte i labbet räknas som ett nivåskift, "
+            "inte som trend."
         ),
         "col_site": "Plats",
         "col_analyte": "Ämne",
@@ -321,10 +323,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "payday_note": ("Lönehelgen (första fredag–söndag från lönedagen, oftast den 25:e) är en egen typ: den räknas "
                         "inte som riskhelg och inte heller som vanlig jämförelsehelg, eftersom bruket ofta är "
                         "högre då."),
-        "riskweekend_sentence": ("Under {name} {year} var belastningen av {analyte} vid {site} {ratio} gånger den "
-                                 "under vanliga helger (95 % KI {low}–{high})."),
         "riskweekend_sure": "Skillnaden är statistiskt säkerställd.",
         "riskweekend_unsure": "Skillnaden kan vara slump (intervallet innehåller 1).",
+        "riskweekend_model_heading": "Blev belastningen högre under riskhelgerna?",
+        "riskweekend_model_sentence": ("Under {name} ({years}, {days}) var belastningen av {analyte} vid {site} "
+                                       "i genomsnitt {ratio} gånger så hög som övriga dagar, med hänsyn till "
+                                       "veckodag och årstid (95 % KI {low}–{high})."),
+        "riskweekend_model_note": ("Varje riskhelg prövas i en modell över hela serien: alla år av helgen "
+                                   "tillsammans jämförs med övriga dagar, med samma felmodell som för insatser "
+                                   "(dag-till-dag-variation och mätfel). Lönehelger och långhelger räknas för "
+                                   "sig och blandas inte in i jämförelsen."),
+        "riskweekend_model_caption": "Riskhelger, alla år tillsammans (en modell över hela serien)",
+        "riskweekend_model_ratio": "Kvot mot övriga dagar",
+        "riskweekend_years": "Antal år",
+        "riskweekend_per_year_note": ("Nedan varje år för sig, jämfört med samma veckodagar sex veckor före och "
+                                      "efter. Ett enskilt år säger mindre än alla år tillsammans ovan."),
+        "method_change_level_shift": "Metodbyten i labbet ({dates}) räknas som nivåskift, inte som förändring.",
+        "trend_test_heading": "Finns det en trend?",
+        "trend_test_sentence": ("Från {start} till {end} ändrades belastningen av {analyte} vid {site} med "
+                                "{pct} per år (95 % KI {low} till {high}; {p}): {verdict}."),
+        "trend_test_note": ("Trenden skattas på logaritmen av dygnsbelastningen med hänsyn till veckodag och "
+                            "till att närliggande dygn liknar varandra (samma felmodell som för insatser)."),
+        "trend_test_too_short": "För få provdygn i perioden för att pröva en trend.",
+        "trend_test_needs_key": ("Trendtestet bygger på dygnsvärden och visas bara med API-nyckel; "
+                                 "tertialrapporten visar trenden över tolv månader."),
+        "trend_verdict_increasing": "ökande trend",
+        "trend_verdict_decreasing": "minskande trend",
+        "trend_verdict_none": "ingen säker trend",
         "weekday_legend_weekdays": "Måndag–torsdag",
         "weekday_legend_weekend": "Helg (fredag–söndag)",
         "weekdays": "mån,tis,ons,tor,fre,lör,sön",
@@ -528,7 +553,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_method": (
             "Load per 1000 inhabitants = concentration × flow / population. Values below the "
             "limit of quantification are replaced by half the limit. Changes are compared on the "
-            "same weekdays; a change counts as clear only when its confidence interval excludes zero."
+            "same weekdays; a change counts as clear only when its confidence interval excludes zero. "
+            "The trend over twelve months allows for the weekday and for neighbouring days being alike; "
+            "a marked lab method change counts as a level shift, not as a trend."
         ),
         "col_site": "Site",
         "col_analyte": "Substance",
@@ -628,10 +655,33 @@ STRINGS: dict[str, dict[str, str]] = {
         "payday_note": ("The payday weekend (first Friday–Sunday from payday, usually the 25th) is its own kind: it "
                         "counts neither as a risk weekend nor as an ordinary comparison weekend, as use is often "
                         "higher then."),
-        "riskweekend_sentence": ("During {name} {year} the load of {analyte} at {site} was {ratio} times that of "
-                                 "ordinary weekends (95 % CI {low}–{high})."),
         "riskweekend_sure": "The difference is statistically significant.",
         "riskweekend_unsure": "The difference may be chance (the interval contains 1).",
+        "riskweekend_model_heading": "Did risk weekends raise loads?",
+        "riskweekend_model_sentence": ("During {name} ({years}, {days}) the load of {analyte} at {site} was on "
+                                       "average {ratio} times that of other days, allowing for weekday and "
+                                       "season (95 % CI {low}–{high})."),
+        "riskweekend_model_note": ("Each risk weekend is tested in one model over the whole series: all years of "
+                                   "the weekend together against the other days, with the error model of the "
+                                   "operation test (day-to-day variation and measurement error). Payday and long "
+                                   "weekends are terms of their own and stay out of the comparison."),
+        "riskweekend_model_caption": "Risk weekends, all years together (one model over the whole series)",
+        "riskweekend_model_ratio": "Ratio to other days",
+        "riskweekend_years": "Years",
+        "riskweekend_per_year_note": ("Below, each year on its own, against the same weekdays six weeks before "
+                                      "and after. A single year says less than all years together above."),
+        "method_change_level_shift": "Lab method changes ({dates}) count as level shifts, not as change.",
+        "trend_test_heading": "Is there a trend?",
+        "trend_test_sentence": ("From {start} to {end} the load of {analyte} at {site} changed by {pct} per "
+                                "year (95 % CI {low} to {high}; {p}): {verdict}."),
+        "trend_test_note": ("The trend is estimated on the log of the daily load, allowing for the weekday and "
+                            "for neighbouring days being alike (the error model of the operation test)."),
+        "trend_test_too_short": "Too few sample days in the period to test a trend.",
+        "trend_test_needs_key": ("The trend test rests on daily values and is shown only with an API key; the "
+                                 "tertial report shows the trend over twelve months."),
+        "trend_verdict_increasing": "an increasing trend",
+        "trend_verdict_decreasing": "a decreasing trend",
+        "trend_verdict_none": "no clear trend",
         "weekday_legend_weekdays": "Monday–Thursday",
         "weekday_legend_weekend": "Weekend (Friday–Sunday)",
         "weekdays": "Mon,Tue,Wed,Thu,Fri,Sat,Sun",
@@ -699,6 +749,8 @@ COUNTED_NOUNS: dict[str, dict[str, tuple[str, str]]] = {
     "risk_weekend": {"sv": ("riskhelg", "riskhelger"), "en": ("risk weekend", "risk weekends")},
     "week": {"sv": ("vecka", "veckor"), "en": ("week", "weeks")},
     "day": {"sv": ("dygn", "dygn"), "en": ("day", "days")},
+    "sample_day": {"sv": ("provdygn", "provdygn"), "en": ("sample day", "sample days")},
+    "year": {"sv": ("år", "år"), "en": ("year", "years")},
 }
 
 

@@ -112,7 +112,7 @@ def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
 
 
 def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
-                    prev_end: dt.date) -> pd.DataFrame:
+                    prev_end: dt.date, method_changes: dict[str, list] | None = None) -> pd.DataFrame:
     """Mean load per 1000 in the tertial and the previous one, per analyte, and the change with
     its 95 % interval.
 
@@ -123,16 +123,17 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     is ``enough = False`` ("för lite data") and carries no change. EUDA class of the change:
     stable within ±10 % [EUDA2025]_.
 
-    A trend (:func:`wastewater.stats.trend_test`, Mann–Kendall with Sen's slope on log load,
-    weekday-adjusted) is only computed over the 12 months ending with the tertial, and only when
-    the series covers them (:data:`TREND_MIN_DAYS`): a per-year trend from a few months is
-    not reported.
+    A trend (:func:`wastewater.analysis.trend` with the service's default test,
+    :func:`wastewater.stats.trend_gls`: log-linear trend with the operation test's error model,
+    a level shift at each of the analyte's marked ``method_changes``) is only computed over the
+    12 months ending with the tertial, and only when the series covers them
+    (:data:`TREND_MIN_DAYS`): a per-year trend from a few months is not reported.
 
     Returns ``analyte, mean, prev_mean, change_percent, change_low, change_high, enough,
     n_weeks, n_weeks_prev, change_class, n_days, n_censored, trend, trend_percent_per_year,
     trend_ci_low, trend_ci_high, trend_p``.
     """
-    from wastewater.stats import trend_test
+    from wastewater.analysis import trend as trend_answer
     from wastewater.summaries import CHANGE_THRESHOLD_PERCENT, euda_means, period_change
 
     rows = []
@@ -166,7 +167,8 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
         tr = None
         if len(year) >= TREND_MIN_DAYS and (year.index.max() - year.index.min()).days >= TREND_MIN_SPAN_DAYS:
             try:
-                tr = trend_test(year, censored=cens.reindex(year.index))
+                tr = trend_answer(year, cens.reindex(year.index),
+                                 method_changes=(method_changes or {}).get(analyte))
             except ValueError:  # InsufficientDataError: too few observations for a trend test
                 tr = None
         trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
@@ -331,7 +333,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         # whole weeks for the public rule; 12 months back for the trend
         load_start, load_end = access.whole_week_bounds(min(prev_start, end - dt.timedelta(days=364)), end)
         ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES)
-        changes = tertial_changes(ds, site, start, end, prev_start, prev_end)
+        marked = D.method_changes(viewer, site, [] if ds is None else ds["analyte"].values.tolist())
+        changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked)
         if public and len(changes):  # no public mean resting on fewer days than a public week
             changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
         for c in changes.itertuples(index=False):

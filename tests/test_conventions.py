@@ -52,10 +52,12 @@ def test_no_function_looked_up_by_name():
 
 def test_analysis_registry_holds_the_library_functions():
     from api.routers.analyses import ANALYSES
-    from wastewater import stats
+    from wastewater import analysis, stats
 
     assert ANALYSES["operation_effect"] is stats.operation_effect
-    assert ANALYSES["trend"] is stats.trend_test
+    assert ANALYSES["trend"] is analysis.trend            # the service's default test: trend_gls
+    assert ANALYSES["trend_mann_kendall"] is stats.trend_test
+    assert ANALYSES["riskweekend_model"] is analysis.risk_weekend_models
     assert all(callable(f) for f in ANALYSES.values())
 
 

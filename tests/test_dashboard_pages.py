@@ -140,20 +140,33 @@ def test_unknown_key_falls_back_to_public_with_notice(client_and_keys):
 
 
 def test_riskweekend_page_has_a_quotable_sentence_and_payday_weekends(client_and_keys):
-    """Valborg 2025 at Rosenholm (public view): the sentence carries the ratio with its 95 %
-    interval from the same table; payday weekends are listed as their own kind, with the
-    2025 paydays ([UnionenPayday]_: the 25th, or the last weekday before: 24 Jan, 23 May)."""
+    """Rosenholm (public view): the sentence answers "did risk weekends raise loads" with the
+    one-model test (all years of a weekend in one term, wastewater.analysis.risk_weekend_models)
+    for the weekend with the largest ratio, its 95 % interval as in the model table and the
+    public API; payday weekends are listed as their own kind, with the 2025 paydays
+    ([UnionenPayday]_: the 25th, or the last weekday before: 24 Jan, 23 May)."""
+    from dashboards.i18n import format_number
+
     client, _ = client_and_keys
     client.cookies.clear()
     html = client.get("/dashboard/riskweekends", params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}).text
     sentence = re.search(r'data-testid="riskweekend-sentence"><p>(.*?)</p>', html).group(1)
-    m = re.fullmatch(r"Under (\w+) 2025 var belastningen av Bensoylekgonin \(kokain\) vid Rosenholms reningsverk "
-                     r"(\d,\d\d) gånger den under vanliga helger \(95 % KI (\d,\d\d)–(\d,\d\d)\)\. (.*)", sentence)
+    m = re.fullmatch(r"Under ([\w/ ]+) \((\d) år, (\d+) provdygn\) var belastningen av Bensoylekgonin \(kokain\) "
+                     r"vid Rosenholms reningsverk i genomsnitt (\d,\d\d) gånger så hög som övriga dagar, med hänsyn "
+                     r"till veckodag och årstid \(95 % KI (\d,\d\d)–(\d,\d\d)\)\. (.*)", sentence)
     assert m, sentence
-    ratio, lo, hi = (float(x.replace(",", ".")) for x in m.group(2, 3, 4))
+    ratio, lo, hi = (float(x.replace(",", ".")) for x in m.group(4, 5, 6))
     assert lo < ratio < hi
-    assert m.group(5) == ("Skillnaden är statistiskt säkerställd." if lo > 1 or hi < 1
+    assert m.group(7) == ("Skillnaden är statistiskt säkerställd." if lo > 1 or hi < 1
                           else "Skillnaden kan vara slump (intervallet innehåller 1).")
+    api = client.get("/api/v1/analyses/risk-weekend-effect",
+                     params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}).json()
+    best = max(api["results"], key=lambda r: r["relative_change"])
+    assert best["name"] == m.group(1) and (best["n_events"], best["n_event_days"]) == (int(m.group(2)), int(m.group(3)))
+    assert format_number(1 + best["relative_change"], "sv", 2) == m.group(4)
+    assert format_number(1 + best["ci_low"], "sv", 2) == m.group(5)
+    model = re.search(r'<table id="riskweekend-model">.*?</table>', html, re.S).group(0)
+    assert sorted(re.findall(r'<th scope="row">([^<]*)</th>', model)) == sorted(r["name"] for r in api["results"])
     pay = re.search(r'<table id="payday-weekends">.*?</table>', html, re.S).group(0)
     days = re.findall(r'<th scope="row">(\d{4}-\d\d-\d\d)</th><td>Lönehelg</td>', pay)
     assert {"2025-01-24", "2025-05-23", "2025-06-25", "2025-10-24"} <= set(days)

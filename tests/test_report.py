@@ -66,16 +66,17 @@ def test_tertial_changes_windows(demo_engine):
     w2, w1 = week_means(values["2025-05-01":"2025-08-31"].dropna()), week_means(values["2025-01-01":"2025-04-30"])
     assert be2["change_percent"] == pytest.approx((w2.mean() / w1.mean() - 1) * 100)
     assert be2["change_low"] < be2["change_percent"] < be2["change_high"] and be2["enough"]
-    # no per-year trend from 8 months; over the 12 months of 2025 for T3, as trend_test gives it
+    # no per-year trend from 8 months; over the 12 months of 2025 for T3, as the service's
+    # default trend test (the GLS trend) gives it
     assert be2["trend"] is None and math.isnan(be2["trend_percent_per_year"])
-    from wastewater.stats import trend_test
+    from wastewater.stats import trend_gls
 
     year_ds = D.site_dataset(demo_engine, ["SE-KAT-ROS"], start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
     t3 = tertial_changes(year_ds, "SE-KAT-ROS", *tertial_period(2025, 3), *tertial_period(2025, 2))
     be3 = t3.set_index("analyte").loc["benzoylecgonine"]
     yv, yc = D.stats_series(year_ds, "SE-KAT-ROS", "benzoylecgonine")
     year = yv["2025-01-01":"2025-12-31"].dropna()
-    expected = trend_test(year, censored=yc.reindex(year.index))
+    expected = trend_gls(year, censored=yc.reindex(year.index))
     assert be3["trend_percent_per_year"] == pytest.approx(expected.percent_change_per_year)
     assert be3["trend_p"] == pytest.approx(expected.p_value)
     # T2 has 123 days; build_dataset spreads the 72 h composite of Fri 15 Aug over the three

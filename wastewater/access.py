@@ -555,8 +555,9 @@ def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1
 
 
 def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None) -> pd.DataFrame:
-    """Per-weekend ratios under the public rule: rows whose ``n_event_days`` is at least
-    ``rule.min_days_per_weekend`` (a ratio never rests on one day).
+    """Per-weekend ratios (or the one-model results per weekend name,
+    :func:`wastewater.analysis.risk_weekend_models`) under the public rule: rows whose
+    ``n_event_days`` is at least ``rule.min_days_per_weekend`` (a ratio never rests on one day).
     """
     rule = rule or PublicRule()
     if effects is None or effects.empty:
@@ -571,10 +572,13 @@ def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = 
 #: Parameters a public caller may not change, per resource (name → the published value): each
 #: chooses which days enter the estimate, and two answers whose windows differ by one day
 #: give that day (e.g. ``after_days`` 7 and 8, or a risk-weekend ``to`` that drops one control).
+#: The risk-weekend ``method`` is fixed at the published one-model test
+#: (:data:`wastewater.analysis.RISK_WEEKEND_METHODS`): the matched-weekend test needs a key.
 PUBLIC_FIXED_PARAMETERS: dict[str, dict[str, Any]] = {
     "operation_effects": {"method": "ar1_noise", "before_days": 730, "after_days": 56,
                           "loq_method": "loq_half"},
-    "risk_weekend_ratios": {"from": None, "to": None, "window_weeks": 6, "loq_method": "loq_half"},
+    "risk_weekend_ratios": {"from": None, "to": None, "window_weeks": 6, "loq_method": "loq_half",
+                            "method": "model"},
 }
 
 

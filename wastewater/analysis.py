@@ -340,3 +340,89 @@ def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str |
         for b in BOUNDS:
             out[b] = by_start[b].reindex(pd.DatetimeIndex(out["date"])).to_numpy()
     return out[WEEKLY_COLUMNS]
+
+
+# -- the service's answers: "is there a trend", "did risk weekends raise loads" ------------------
+
+TREND_METHODS = ("gls", "mann_kendall")
+"""Trend tests the service offers; the first is the default everywhere (API, dashboard, report).
+
+``gls``: :func:`wastewater.stats.trend_gls`, a log-linear trend with the operation test's error
+model (AR(1) use variation plus measurement noise) and a level shift at each marked method
+change: false positives 0.049 with a marked ×2 change (1 000 replicates,
+``benchmarks/reports/bench_stats.md``). ``mann_kendall``:
+:func:`wastewater.stats.trend_test` (Mann–Kendall with the Yue–Wang correction, stratified at
+marked method changes), the earlier default: 0.083 on the same noise model without any change
+and 0.093 with the marked ×2 change, above the 0.03–0.07 band.
+"""
+
+RISK_WEEKEND_METHODS = ("model", "matched_weekends")
+"""Risk-weekend tests; the first is the default everywhere (API, dashboard).
+
+``model``: :func:`wastewater.stats.riskweekend_model`, every day of one named weekend over all
+years as one term of a GLS over the whole daily series (the operation test's error model): +40 %
+on Valborg found in 0.95 of series with 3 years of daily data, false positives 0.050–0.067
+(``benchmarks/reports/bench_stats.md`` §5). ``matched_weekends``:
+:func:`wastewater.stats.riskweekend_effect` pooled over years (a t-test with years − 1 df), the
+earlier default: 0.33 power in the same setting. Per-year ratios against matched ordinary
+weekends are still shown beside the model as a description of each weekend.
+"""
+
+RISK_WEEKEND_MODEL_COLUMNS = [
+    "name", "kind", "relative_change", "ci_low", "ci_high", "p_value", "df", "n_event_days",
+    "n_events", "n_days", "n_censored", "phi", "noise_share", "method_changes", "alpha", "method",
+    "error"]
+
+
+def trend(values: pd.Series, censored: pd.Series | None = None, *, method: str = "gls",
+          method_changes: Sequence[Any] | None = None, alpha: float = 0.05) -> Any:
+    """Is there a trend in one daily load series: the test of :data:`TREND_METHODS`.
+
+    ``method="gls"`` (default) is :func:`wastewater.stats.trend_gls`, ``"mann_kendall"``
+    :func:`wastewater.stats.trend_test`; both take the marked ``method_changes`` (a level
+    shift, or the stratified test). Returns the library's result object (``trend``,
+    ``p_value``, ``percent_change_per_year`` and its CI, ``method``, ``to_dict()``).
+    """
+    from wastewater.stats import trend_gls, trend_test
+
+    changes = list(method_changes) if method_changes else None
+    if method == "gls":
+        return trend_gls(values, censored=censored, method_changes=changes, alpha=alpha)
+    if method == "mann_kendall":
+        return trend_test(values, censored=censored, method_changes=changes, alpha=alpha)
+    raise ValueError(f"method={method!r}; expected one of {', '.join(TREND_METHODS)}")
+
+
+def risk_weekend_models(values: pd.Series, calendar: pd.DataFrame, *, censored: pd.Series | None = None,
+                        kind: str = "risk_weekend", method_changes: Sequence[Any] | None = None,
+                        alpha: float = 0.05) -> pd.DataFrame:
+    """Did the weekends of ``kind`` raise loads: :func:`wastewater.stats.riskweekend_model` once
+    per weekend name of ``kind`` that has a sample on one of its days (all years in one term).
+
+    ``calendar`` is the *full* calendar of the series' years (all kinds: every other event gets
+    its own term). One row per name (:data:`RISK_WEEKEND_MODEL_COLUMNS`, in calendar order;
+    ``relative_change`` a fraction), ``error`` set and the estimate NaN when the model cannot be
+    fitted for that name.
+    """
+    from wastewater.riskweekends import event_days
+    from wastewater.stats import riskweekend_model
+
+    measured = values.dropna()
+    if calendar.empty or measured.empty:
+        return pd.DataFrame(columns=RISK_WEEKEND_MODEL_COLUMNS)
+    days = event_days(calendar[calendar["kind"] == kind])
+    have = pd.DatetimeIndex(measured.index).normalize()
+    days = days[pd.DatetimeIndex(days["date"]).isin(have)]
+    changes = list(method_changes) if method_changes else None
+    rows: list[dict[str, Any]] = []
+    for name in dict.fromkeys(days["name"].tolist()):
+        try:
+            res = riskweekend_model(values, calendar, str(name), censored=censored,
+                                    method_changes=changes, alpha=alpha)
+        except (ValueError, LookupError) as exc:
+            rows.append({"name": name, "kind": kind, "alpha": alpha, "error": str(exc)})
+            continue
+        d = res.to_dict()
+        rows.append({**{k: d.get(k) for k in RISK_WEEKEND_MODEL_COLUMNS}, "kind": kind, "error": None,
+                     "method_changes": [str(pd.Timestamp(x).date()) for x in changes or []]})
+    return pd.DataFrame(rows, columns=RISK_WEEKEND_MODEL_COLUMNS)

@@ -51,3 +51,37 @@ def risk_calendar(engine: sa.Engine, years: int | Iterable[int], principal: Prin
         if site is not None and len(events):
             events = events[events["sites"].apply(lambda s: not s or site in s)]
     return risk_weekends(years, overrides=overrides_from_events(events))
+
+
+def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: PublicRule | None = None,
+                   *, site: str, analytes: Iterable[str]) -> dict[str, list[pd.Timestamp]]:
+    """Analyte → first days of the marked laboratory method changes at ``site`` that
+    ``principal`` may see (events of kind ``method_change``, :func:`wastewater.access.visible_events`).
+
+    An event applies to ``site`` when it names it or no site, and to an analyte when it names
+    no substance, the analyte itself, or a drug the analyte measures
+    (:func:`wastewater.catalogue.measured_analytes_for`: cocaine → benzoylecgonine). Analytes
+    without a change are left out. ``principal`` defaults to the public.
+    """
+    from wastewater.access import visible_events
+    from wastewater.catalogue import measured_analytes_for
+    from wastewater.storage.repository import load_events
+
+    p = principal or PUBLIC
+    events = load_events(engine, include_confidential=p.sees_confidential)
+    if events.empty or "kind" not in events:
+        return {}
+    events = events[events["kind"] == "method_change"]
+    if events.empty:
+        return {}
+    events = visible_events(p, events, visible_sites(engine, p, rule)["site"].tolist())
+    out: dict[str, list[pd.Timestamp]] = {}
+    for ev in events.itertuples(index=False):
+        sites = list(ev.sites) if ev.sites is not None and len(ev.sites) else []
+        if sites and site not in sites:
+            continue
+        subs = list(ev.substances) if ev.substances is not None and len(ev.substances) else []
+        for a in analytes:
+            if not subs or any(a == x or a in measured_analytes_for(x) for x in subs):
+                out.setdefault(str(a), []).append(pd.Timestamp(ev.start))
+    return {a: sorted(d) for a, d in out.items()}

@@ -24,6 +24,7 @@ from api.routers.events import visible_events
 from api.schemas import AnalysisOut
 from api.services import records, require_site, resolve_analyte, risk_calendar
 from wastewater import access
+from wastewater import analysis as _analysis
 from wastewater.jsonsafe import json_safe
 from wastewater.stats import alerts as _alerts
 from wastewater.stats import changepoints as _changepoints
@@ -43,8 +44,10 @@ SiteReq = Annotated[str, Query(min_length=1, max_length=64, description="Site id
 
 ANALYSES: dict[str, Callable[..., Any]] = {
     "operation_effect": _effects.operation_effect,
-    "trend": _trends.trend_test,
+    "trend": _analysis.trend,
+    "trend_mann_kendall": _trends.trend_test,
     "changepoints": _changepoints.detect_changepoints,
+    "riskweekend_model": _analysis.risk_weekend_models,
     "riskweekend_effect": _riskweekend_effect,
     "alerts": _alerts.same_weekday_alerts,
 }
@@ -185,24 +188,14 @@ def _measured_for_event(engine, site: str, ev: dict) -> list[str]:
     return out
 
 
-def _method_changes(engine, settings, p, site: str) -> dict[str, list]:
-    """Analyte → start dates of the visible ``method_change`` events that apply to ``site``."""
-    from wastewater.catalogue import measured_analytes_for
-
-    out: dict[str, list] = {}
-    evs = [e for e in visible_events(engine, settings, p) if e.get("kind") == "method_change"
-           and (not e.get("sites") or site in e["sites"])]
-    if not evs:
-        return out
+def _method_changes(engine, settings, p, site: str, analytes: list[str] | None = None) -> dict[str, list]:
+    """Analyte → start dates of the visible ``method_change`` events that apply to ``site``
+    (:func:`wastewater.readers.method_changes`; default: every analyte of the site)."""
     from wastewater.analysis import site_analytes
+    from wastewater.readers import method_changes
 
-    have = site_analytes(engine, site)
-    for a in have:
-        for e in evs:
-            subs = e.get("substances") or []
-            if not subs or any(a in measured_analytes_for(x) or x == a for x in subs):
-                out.setdefault(str(a), []).append(e["start"])
-    return out
+    have = site_analytes(engine, site) if analytes is None else analytes
+    return method_changes(engine, p, access.PublicRule.from_settings(settings), site=site, analytes=have)
 
 
 def _analytes_param(analyte: str | None) -> list[str] | None:
@@ -219,30 +212,43 @@ def _with_q(rows: list[dict], p_key: str = "p_value") -> list[float | None]:
 AnalyteOpt = Annotated[str | None, Query(max_length=64, description="Analyte; default: every analyte of the site (BH q-values across them).")]  # noqa: E501
 
 
-@router.get("/trend", response_model=AnalysisOut, summary="Mann–Kendall / Sen trend per analyte", responses=ERRS)
+@router.get("/trend", response_model=AnalysisOut, summary="Trend per analyte (GLS; Mann–Kendall on request)",
+            responses=ERRS)
 def trend(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: AnalyteOpt = None,
           start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
-          alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05, p: Principal = Viewer):
-    """`wastewater.stats.trends.trend_test` (Hamed–Rao corrected, weekday-adjusted, log scale);
-    `percent_change_per_year` with CI; one result per analyte with BH q-values."""
+          alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+          method: Annotated[Literal["gls", "mann_kendall"], Query(
+              description="gls (default): log-linear trend with the operation test's error model "
+                          "(AR(1) use variation + measurement noise) and a level shift at each marked "
+                          "method change; mann_kendall: Mann–Kendall with Yue–Wang correction and "
+                          "Sen's slope (the earlier default, for comparison).")] = "gls",
+          p: Principal = Viewer):
+    """Is there a trend: `wastewater.analysis.trend` — by default `wastewater.stats.trend_gls`
+    (false positives 0.049 with a marked ×2 method change), with `method=mann_kendall`
+    `wastewater.stats.trend_test` (weekday-adjusted, log scale); both with the visible
+    `method_change` events of the site as level shifts / strata. `percent_change_per_year` with
+    CI; one result per analyte with BH q-values."""
     check_range(start, end)
     require_site(engine, p, settings, site)
     ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
     fn = ANALYSES["trend"]
+    names = ds["analyte"].values.tolist()
+    changes = _method_changes(engine, settings, p, site, names)
     out = []
-    for a in ds["analyte"].values.tolist():
+    for a in names:
         s, c = _site_series(ds, site, a)
         if s.notna().sum() < 3:
             continue
         try:
-            out.append({"analyte": a, **_run(fn, s, censored=c, alpha=alpha)})
+            out.append({"analyte": a, "test": method,
+                        **_run(fn, s, censored=c, alpha=alpha, method=method, method_changes=changes.get(a))})
         except ApiError as exc:
             if analyte:
                 raise
             out.append({"analyte": a, "p_value": None, "error": exc.errors[0]["message"]})
     qs = _with_q(out)
     return {"analysis": "trend", "site": site, "analyte": analyte and resolve_analyte(analyte),
-            "results": out, "q_values": qs}
+            "test": method, "results": out, "q_values": qs}
 
 
 @router.get("/changepoints", response_model=AnalysisOut, summary="Level shifts (CUSUM, binary segmentation)",
@@ -268,38 +274,65 @@ def changepoints(engine: EngineDep, settings: SettingsDep, site: SiteReq,
 
 
 @router.get("/risk-weekend-effect", response_model=AnalysisOut,
-            summary="Load on risk weekends vs matched ordinary weekends", responses=ERRS)
+            summary="Did risk weekends raise loads (one model over the whole series; matched weekends on request)",
+            responses=ERRS)
 def risk_weekend_effect(
     engine: EngineDep, settings: SettingsDep, site: SiteReq,
     analyte: Annotated[str, Query(min_length=1, max_length=64)],
     kind: Annotated[Literal["risk_weekend", "payday_weekend", "long_weekend"], Query()] = "risk_weekend",
     start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
     window_weeks: Annotated[int, Query(ge=1, le=12, description="[weeks]")] = 6,
+    method: Annotated[Literal["model", "matched_weekends"], Query(
+        description="model (default): every day of one named weekend over all years as one term of a "
+                    "GLS over the whole daily series (the operation test's error model), one result "
+                    "per weekend name; matched_weekends: per-year ratios against the same weekdays "
+                    "±window_weeks weeks pooled over years with a t-test (the earlier default).")] = "model",
     p: Principal = _RW,
 ):
-    """`wastewater.stats.riskweekend_effect.riskweekend_effect` on the Swedish calendar
-    (`wastewater.riskweekends`); per-event p-values with BH q-values, plus pooled estimates.
-    Without a key the published analysis only: `from`, `to`, `window_weeks` and `loq_method`
-    stay at their defaults (401 otherwise; `wastewater.access.PUBLIC_FIXED_PARAMETERS`)."""
+    """`method=model` (default): `wastewater.analysis.risk_weekend_models`
+    (`wastewater.stats.riskweekend_model` per weekend name of `kind`), one result per name with
+    its relative change, 95 % CI, p-value and BH q-values across the names; marked
+    `method_change` events are level shifts. `events` lists each year's weekend against matched
+    ordinary weekends (`wastewater.stats.riskweekend_effect.riskweekend_effect`, a description,
+    as the dashboard table). `method=matched_weekends`: the per-year rows as `results` with BH
+    q-values, plus the pooled estimates of that test.
+    On the Swedish calendar (`wastewater.riskweekends`). Without a key the published analysis
+    only: `from`, `to`, `window_weeks`, `loq_method` and `method` stay at their defaults (401
+    otherwise; `wastewater.access.PUBLIC_FIXED_PARAMETERS`), and every result rests on at least
+    `WASTEWATER_MIN_PUBLIC_DAYS_PER_WEEKEND` measured days."""
     check_range(start, end)
     access.check_public_parameters(p, "risk_weekend_ratios", {
-        "from": start, "to": end, "window_weeks": window_weeks, "loq_method": loq_method})
+        "from": start, "to": end, "window_weeks": window_weeks, "loq_method": loq_method, "method": method})
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
     ds = _site_dataset(engine, site, [a], loq_method, start, end)
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
     cal = risk_calendar(engine, years, p, settings, site=site)
+    public = access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC
+    rule = access.PublicRule.from_settings(settings)
     d = _run(ANALYSES["riskweekend_effect"], s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
     # only the events that fall in the data (others have no event day with a sample)
     rows = [r for r in d.pop("events", []) if (r.get("n_event_days") or 0) > 0]
-    if access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC and rows:
-        rows = records(access.public_risk_weekend_ratios(pd.DataFrame(rows),
-                                                         access.PublicRule.from_settings(settings)))
-    qs = _with_q(rows)
-    return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,
-            "results": rows, "q_values": qs, **d}
+    if public and rows:
+        rows = records(access.public_risk_weekend_ratios(pd.DataFrame(rows), rule))
+    if method == "matched_weekends":
+        qs = _with_q(rows)
+        return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,
+                "test": method, "results": rows, "q_values": qs, **d}
+    changes = _method_changes(engine, settings, p, site, [a]).get(a)
+    try:
+        models = ANALYSES["riskweekend_model"](s, cal, censored=c, kind=kind, method_changes=changes)
+    except (ValueError, LookupError) as exc:
+        raise ApiError(422, "analysis not possible", [item(getattr(exc, "code", type(exc).__name__),
+                                                            str(exc))]) from exc
+    if public and len(models):
+        models = access.public_risk_weekend_ratios(models, rule)
+    results = records(models) if len(models) else []
+    qs = _with_q(results)
+    return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind, "test": method,
+            "results": results, "q_values": qs, "events": rows, "alpha": d.get("alpha")}
 
 
 @router.get("/alerts", response_model=AnalysisOut, summary="Unusually high days vs the same weekdays before",

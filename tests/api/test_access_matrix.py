@@ -484,6 +484,7 @@ def test_item2_weekday_profile_needs_a_key(clients):
      ["method", "before_days"]),
     (f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend&to=2025-01-20", ["to"]),
     (f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend&window_weeks=2", ["window_weeks"]),
+    (f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend&method=matched_weekends", ["method"]),
 ])
 def test_public_analyses_are_the_published_ones(clients, url, names):
     """An attacker who picks the window: two operation effects with after_days 7 and 8 (or a
@@ -509,7 +510,7 @@ def test_item3_api_and_dashboard_agree_on_public_effects(clients):
     page = clients["public"].get(f"/dashboard/operations?{Q}&event=EV-PUB&lang=en").text
     assert format_percent(100 * eff["relative_change_after"], "en") in page
     assert format_percent(100 * eff["ci_low_after"], "en") in page
-    rw_api = clients["public"].get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&{BE}").json()["results"]
+    rw_api = clients["public"].get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&{BE}").json()["events"]
     rw_csv = _csv(clients["public"].get(f"/dashboard/data/riskweekends.csv?{Q}").text)
     assert len(rw_api) == len(rw_csv)
     for a, d in zip(sorted(rw_api, key=lambda x: x["start"]), sorted(rw_csv, key=lambda x: x["start"]),

@@ -35,17 +35,28 @@ def test_operation_effect_matches_library(clients, seeded_engine):
 
 
 def test_trend_and_bh_q_values(clients, seeded_engine):
+    """The default trend test is the GLS trend (the operation test's error model); Mann–Kendall
+    on request. On 28 days of 100 + d ng/L the GLS puts the drift into the AR(1) use variation
+    (φ at its bound, a few df) and calls it no clear trend, where Mann–Kendall calls it increasing."""
     from wastewater.stats.multiple import bh_qvalues
-    from wastewater.stats.trends import trend_test
+    from wastewater.stats.trends import trend_gls, trend_test
 
     s, c = _series(seeded_engine)
-    want = trend_test(s, censored=c).to_dict()
+    want = trend_gls(s, censored=c).to_dict()
     got = clients["viewer"].get(f"{B}/analyses/trend?site=SE-BIG").json()
-    assert [r["analyte"] for r in got["results"]] == ["benzoylecgonine"]
-    assert got["results"][0]["p_value"] == pytest.approx(want["p_value"])
-    assert got["results"][0]["trend"] == want["trend"] == "increasing"   # 100 + d ng/L
+    assert got["test"] == "gls" and [r["analyte"] for r in got["results"]] == ["benzoylecgonine"]
+    r0 = got["results"][0]
+    assert r0["p_value"] == pytest.approx(want["p_value"])
+    assert r0["percent_change_per_year"] == pytest.approx(want["percent_change_per_year"])
+    assert r0["trend"] == want["trend"] == "no trend" and r0["phi"] == pytest.approx(want["phi"])
+    assert r0["method"].startswith("GLS of log load on weekday")
     ps = [r["p_value"] for r in got["results"]]
     assert got["q_values"] == pytest.approx(list(bh_qvalues(ps)))
+    mk = clients["viewer"].get(f"{B}/analyses/trend?site=SE-BIG&method=mann_kendall").json()
+    want_mk = trend_test(s, censored=c).to_dict()
+    assert mk["test"] == "mann_kendall"
+    assert mk["results"][0]["p_value"] == pytest.approx(want_mk["p_value"])
+    assert mk["results"][0]["trend"] == want_mk["trend"] == "increasing"   # 100 + d ng/L
 
 
 def test_bh_q_values_hand_computed():
@@ -59,9 +70,11 @@ def test_changepoints_riskweekend_alerts_shapes(clients):
     v = clients["viewer"]
     cp = v.get(f"{B}/analyses/changepoints?site=SE-BIG&analyte=benzoylecgonine&min_segment_days=7").json()
     assert cp["analysis"] == "changepoints" and len(cp["q_values"]) == len(cp["results"])
-    rw = v.get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine&kind=payday_weekend&window_weeks=2")  # noqa: E501
+    rw = v.get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine&kind=payday_weekend"
+               "&window_weeks=2&method=matched_weekends")
     assert rw.status_code == 200, rw.text
     body = rw.json()
+    assert body["test"] == "matched_weekends"
     assert [e["event_id"] for e in body["results"]] == ["pay-2025-lonehelg-01"]   # 24–26 Jan 2025
     assert len(body["q_values"]) == 1 and "pooled" in body
     al = v.get(f"{B}/analyses/alerts?site=SE-BIG&only_alerts=false").json()
@@ -112,3 +125,29 @@ def test_event_drug_maps_to_the_measured_residue(seeded_engine):
     msg = exc.value.errors[0]["message"]
     assert exc.value.errors[0]["code"] == "analyte_not_measured"
     assert "measured as ketamine" in msg and "one of: benzoylecgonine" in msg
+
+
+def test_risk_weekend_default_is_one_model_over_the_whole_series(clients, seeded_engine):
+    """Did the payday weekends raise loads: one result per weekend name from
+    wastewater.stats.riskweekend_model on the whole stored series and the full calendar (every
+    other event its own term), with a BH q-value; each year's weekend against matched ordinary
+    weekends stays in ``events``."""
+    from wastewater.riskweekends import risk_weekends
+    from wastewater.stats.riskweekend_effect import riskweekend_effect, riskweekend_model
+
+    s, c = _series(seeded_engine)
+    cal = risk_weekends([2024, 2025])
+    want = riskweekend_model(s, cal, "Lönehelg", censored=c)
+    got = clients["viewer"].get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine"
+                                "&kind=payday_weekend").json()
+    assert got["test"] == "model" and [r["name"] for r in got["results"]] == ["Lönehelg"]
+    r0 = got["results"][0]
+    assert r0["relative_change"] == pytest.approx(want.relative_change)
+    assert r0["p_value"] == pytest.approx(want.p_value) == pytest.approx(r0["q_value"])  # one test
+    assert (r0["n_event_days"], r0["n_events"], r0["n_days"]) == (3, 1, 28)   # 24–26 Jan 2025, 28 days
+    per_year = riskweekend_effect(s, cal, censored=c, kinds=("payday_weekend",)).events.set_index("event_id")
+    assert [e["event_id"] for e in got["events"]] == ["pay-2025-lonehelg-01"]
+    assert got["events"][0]["relative_change"] == pytest.approx(
+        float(per_year.loc["pay-2025-lonehelg-01", "relative_change"]))
+    none = clients["viewer"].get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine").json()
+    assert none["results"] == [] and none["events"] == []   # no risk weekend in January 2025
