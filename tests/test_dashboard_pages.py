@@ -181,3 +181,35 @@ def test_trend_events_are_named_not_ids(client_and_keys):
     assert ("Riktad insats mot kokainförsäljning i centrum (Fabriksgatan, Lövatunneln)", "Polisinsats") in rows
     assert ("Valborg", "Riskhelg") in rows
     assert not any(name.startswith(("EV-", "rw-")) for name, _kind in rows)
+
+
+def test_trend_page_states_the_gls_trend_for_keys_and_a_notice_for_the_public(client_and_keys):
+    """Is there a trend: the trend page gives the service's default test (the GLS trend,
+    wastewater.analysis.trend) on the daily load of the period, the same figures as
+    /analyses/trend; the public gets a notice instead (trend tests rest on daily values)."""
+    from dashboards.i18n import format_percent
+
+    client, keys = client_and_keys
+    client.cookies.clear()
+    params = {"site": "SE-KAT-ROS", "analyte": "amphetamine", "start": "2025-01-01", "end": "2025-12-31"}
+    public = client.get("/dashboard/trend", params=params).text
+    assert 'data-testid="trend-sentence"' not in public
+    assert "Trendtestet bygger på dygnsvärden och visas bara med API-nyckel" in public
+    client.cookies.set("ww_api_key", keys["analyst"])
+    try:
+        html = client.get("/dashboard/trend", params={**params, "lang": "en"}).text
+        api = client.get("/api/v1/analyses/trend", params={"site": "SE-KAT-ROS", "analyte": "amphetamine",
+                                                           "from": "2025-01-01", "to": "2025-12-31"},
+                         headers={"X-API-Key": keys["analyst"]}).json()
+    finally:
+        client.cookies.clear()
+    sentence = re.search(r'data-testid="trend-sentence"><p>(.*?)</p>', html).group(1)
+    r0 = api["results"][0]
+    assert api["test"] == "gls" and r0["method"].startswith("GLS")
+    pct, (lo, hi) = r0["percent_change_per_year"], r0["percent_change_per_year_ci"]
+    want = (f"changed by {format_percent(pct, 'en')} per year (95 % CI {format_percent(lo, 'en')} to "
+            f"{format_percent(hi, 'en')}; ")
+    assert sentence.startswith("From 2025-01-01 to 2025-12-31 the load of ") and want in sentence, sentence
+    verdict = {"increasing": "an increasing trend", "decreasing": "a decreasing trend",
+               "no trend": "no clear trend"}[r0["trend"]]
+    assert sentence.endswith(f"): {verdict}.")
