@@ -605,7 +605,8 @@ def riskweekends_page(request: Request) -> HTMLResponse:
             body.append(f'<p class="hint">{esc(note)}</p>')
             body.append(table(models, caption=t("riskweekend_model_caption", lang), lang=lang,
                               row_header="name", table_id="riskweekend-model",
-                              decimals={"n_events": 0, "n_event_days": 0, "ratio": 2, "lower": 2, "upper": 2},
+                              decimals={"n_events": 0, "n_event_days": 0, "ratio": 2, "lower": 2, "upper": 2,
+                                        "p_value": 3},
                               headers={"name": t("risk_weekend", lang), "ratio": t("riskweekend_model_ratio", lang),
                                        "lower": t("col_lower", lang), "upper": t("col_upper", lang),
                                        "p_value": "p", "n_events": t("riskweekend_years", lang),
