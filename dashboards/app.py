@@ -21,21 +21,17 @@ import pandas as pd
 from fastapi import APIRouter, FastAPI, File, Form, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from markupsafe import Markup
 
 from dashboards import data as D
 from dashboards import figures as F
 from dashboards.html import (
     controls_spec,
     date_spec,
-    esc,
-    figure_block,
     figure_spec,
     hint_spec,
-    page,
     render_page,
-    select,
     select_spec,
-    table,
     table_spec,
     url,
 )
@@ -51,7 +47,6 @@ from dashboards.i18n import (
     normalise_language,
     t,
 )
-from dashboards.templating import Markup, macros
 from wastewater import access
 from wastewater.bytecache import ByteCache
 from wastewater.downloads import content_disposition
@@ -116,8 +111,9 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status)
 
 
-def _notice(text: str, cls: str = "notice") -> str:
-    return f'<p class="{cls}">{esc(text)}</p>'
+def _notice_page(title: str, text: str, cls: str = "notice", *, lang: str, active: str, role: str) -> str:
+    """A page with one notice (a refusal, nothing found)."""
+    return render_page("notice.html", title=title, lang=lang, active=active, role=role, text=text, cls=cls)
 
 
 def _site_label(sites: pd.DataFrame, site: str) -> str:
@@ -146,11 +142,6 @@ def _csv_links(name: str, params: dict[str, Any], lang: str) -> list[tuple[str, 
     return [(url(f"{BASE}/data/{name}.csv", params), t("figure_data_csv", lang)),
             (url(f"{BASE}/data/{name}.csv", {**params, "dialect": "sv"}),
              t("figure_data_csv_sv", lang))]
-
-
-def _controls(action: str, lang: str, fields: list[dict[str, Any]], extra_hidden: dict | None = None) -> Markup:
-    """The GET form of a page's controls (the ``controls`` macro of ``_macros.html``)."""
-    return Markup(macros().controls(controls_spec(action, lang, fields, extra_hidden)))
 
 
 def _site_options(sites: pd.DataFrame, lang: str) -> list[tuple[str, str]]:
@@ -471,71 +462,61 @@ def operations_page(request: Request) -> HTMLResponse:
     viewer, _ = _viewer(request)
     sel = Selection(request, viewer)
     lang = sel.lang
-    body: list[str] = []
+    ctx: dict[str, Any] = {"controls": None, "no_data": False, "no_event": False, "event": None,
+                           "dumping": False, "error": None, "sentence": "", "facts": [], "figure": None}
+    layout: dict[str, Any] = {"title": t("nav_operation", lang), "lang": lang, "active": "operations",
+                              "role": viewer.role}
     if sel.site is None or sel.analyte is None:
-        body.append(_notice(t("no_data", lang)))
-        return _html(page(title=t("nav_operation", lang), body="".join(body), lang=lang,
-                          active="operations", role=viewer.role))
+        ctx["no_data"] = True
+        return _html(render_page("operations.html", **layout, **ctx))
     d = operation_data(viewer, sel, request.query_params.get("event"))
     fields = sel.fields(measure=False, period=False)
     if d["event"] is not None:
         fields.append(select_spec("event", t("operation_choose", lang),
-                             [(r.event_id, (f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
-                                            f"{t(f'event_{r.kind}', lang)}"
-                                            + (f" ({t('confidential', lang)})" if r.confidential else "")))
-                              for r in d["events"].itertuples(index=False)],
-                             d["event"]["event_id"]))
-    body.append(_controls(f"{BASE}/operations", lang, fields))
+                                  [(r.event_id, (f"{r.event_id}: {format_date(r.start)}–{format_date(r.end)} "
+                                                 f"{t(f'event_{r.kind}', lang)}"
+                                                 + (f" ({t('confidential', lang)})" if r.confidential else "")))
+                                   for r in d["events"].itertuples(index=False)],
+                                  d["event"]["event_id"]))
+    ctx["controls"] = controls_spec(f"{BASE}/operations", lang, fields)
     if d["event"] is None:
-        body.append(_notice(t("operation_none", lang)))
+        ctx["no_event"] = True
+        return _html(render_page("operations.html", **layout, query=sel.params(), **ctx))
+    event, effect = d["event"], d["effect"]
+    params = sel.params(event=event["event_id"], measure=None, start=None, end=None)
+    ctx["event"] = {"event_id": event["event_id"], "description": str(event.get("description") or ""),
+                    "confidential": bool(event.get("confidential")), "start": event["start"], "end": event["end"]}
+    ctx["dumping"] = D.dumping_raised(effect)
+    if effect.get("error"):
+        ctx["error"] = effect["error"]
     else:
-        event, effect = d["event"], d["effect"]
-        params = sel.params(event=event["event_id"], measure=None, start=None, end=None)
-        secret = f' <span class="badge">{esc(t("confidential", lang))}</span>' if event.get("confidential") else ""
-        body.append(f'<section aria-labelledby="op-head"><h2 id="op-head">{esc(event["event_id"])}: '
-                    f'{esc(str(event.get("description") or ""))}{secret}</h2>'
-                    f'<p>{esc(t("report_period", lang))}: '
-                    f'{format_date(event["start"])} – {format_date(event["end"])}</p>')
-        if D.dumping_raised(effect):
-            body.append(f'<div class="warning" role="note" data-testid="dumping-warning">'
-                        f'<strong>{esc(t("dumping_warning", lang))}</strong></div>')
-        if effect.get("error"):
-            body.append(_notice(effect["error"]))
-        else:
-            sentence = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
-            body.append(f'<h3>{esc(t("operation_sentence", lang))}</h3>'
-                        f'<blockquote class="quote" data-testid="effect-sentence"><p>{esc(sentence)}</p></blockquote>')
-            pct = D.effect_percentages(effect)
-            p = effect.get("p_value_after")
-            body.append(
-                '<dl class="facts">'
-                f'<dt>{esc(t("operation_estimate", lang))}</dt><dd>{format_percent(pct["change_percent"], lang)}</dd>'
-                f'<dt>{esc(t("operation_ci", lang))}</dt><dd>{format_percent(pct["ci_low_percent"], lang)} – '
-                f'{format_percent(pct["ci_high_percent"], lang)}</dd>'
-                f'<dt>p</dt><dd>{format_number(p, lang, 3)}</dd>'
-                f'<dt>n ({esc(t("operation_before", lang).lower())} / {esc(t("operation_during", lang).lower())} / '
-                f'{esc(t("operation_after", lang).lower())})</dt><dd>{effect.get("n_before")} / '
-                f'{effect.get("n_during")} / {effect.get("n_after")}</dd>'
-                f'<dt>{esc(t("operation_method", lang))}</dt><dd>{esc(_method_text(effect, lang))}</dd>'
-                '</dl>')
-            fig = F.operation_effect_figure(d["series"], event=event, effect=pct,
-                                            measure="load_per_1000", lang=lang)
-            stab = d["series"][["date", "period", "value", "censored"]].copy()
-            stab["period"] = [t(f"operation_{p_}", lang) for p_ in stab["period"]]
-            body.append(figure_block(
-                fig_id="fig-operation",
-                title=t("operation_title", lang, event=event["event_id"]) + " – "
-                + analyte_name(sel.analyte, lang),
-                plot_html=F.figure_html(fig, "plot-operation"),
-                summary=F.operation_summary(pct, lang=lang) + (
-                    " " + t("operation_weekly_points", lang) if d["weekly"] else ""),
-                lang=lang, csv_links=_csv_links("operation", params, lang),
-                data_table=table(stab, caption=t("figure_table_caption", lang), lang=lang,
-                                 headers=_series_headers(lang, "load_per_1000")),
-            ))
-        body.append("</section>")
-    return _html(page(title=t("nav_operation", lang), body="".join(body), lang=lang,
-                      active="operations", query=sel.params(), role=viewer.role))
+        ctx["sentence"] = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
+        pct = D.effect_percentages(effect)
+        n_label = (f"n ({t('operation_before', lang).lower()} / {t('operation_during', lang).lower()} / "
+                   f"{t('operation_after', lang).lower()})")
+        ctx["facts"] = [
+            (t("operation_estimate", lang), format_percent(pct["change_percent"], lang)),
+            (t("operation_ci", lang), f"{format_percent(pct['ci_low_percent'], lang)} – "
+                                      f"{format_percent(pct['ci_high_percent'], lang)}"),
+            ("p", format_number(effect.get("p_value_after"), lang, 3)),
+            (n_label, f"{effect.get('n_before')} / {effect.get('n_during')} / {effect.get('n_after')}"),
+            (t("operation_method", lang), _method_text(effect, lang)),
+        ]
+        fig = F.operation_effect_figure(d["series"], event=event, effect=pct,
+                                        measure="load_per_1000", lang=lang)
+        stab = d["series"][["date", "period", "value", "censored"]].copy()
+        stab["period"] = [t(f"operation_{p_}", lang) for p_ in stab["period"]]
+        ctx["figure"] = figure_spec(
+            fig_id="fig-operation",
+            title=t("operation_title", lang, event=event["event_id"]) + " – " + analyte_name(sel.analyte, lang),
+            plot_html=F.figure_html(fig, "plot-operation"),
+            summary=F.operation_summary(pct, lang=lang) + (
+                " " + t("operation_weekly_points", lang) if d["weekly"] else ""),
+            lang=lang, csv_links=_csv_links("operation", params, lang),
+            table=table_spec(stab, caption=t("figure_table_caption", lang), lang=lang,
+                             headers=_series_headers(lang, "load_per_1000")),
+        )
+    return _html(render_page("operations.html", **layout, query=sel.params(), **ctx))
 
 
 # -- risk weekends -------------------------------------------------------------------------------------
@@ -583,34 +564,34 @@ def riskweekends_page(request: Request) -> HTMLResponse:
     viewer, _ = _viewer(request)
     sel = Selection(request, viewer)
     lang = sel.lang
-    body: list[str] = []
+    ctx: dict[str, Any] = {"controls": None, "no_data": False, "model": None, "figure": None,
+                           "heading": "", "calendar": None, "paydays": None}
     if sel.site is None or sel.analyte is None:
-        body.append(_notice(t("no_data", lang)))
+        ctx["no_data"] = True
     else:
-        body.append(_controls(f"{BASE}/riskweekends", lang, sel.fields(measure=False, period=False)))
+        ctx["controls"] = controls_spec(f"{BASE}/riskweekends", lang, sel.fields(measure=False, period=False))
         d = riskweekend_data(viewer, sel)
         effects = d["effects"]
         models = d["models"]
         title = t("riskweekend_title", lang, analyte=analyte_name(sel.analyte, lang), site=sel.site_label)
         if len(models):
             best = models.loc[models["ratio"].idxmax()]
-            body.append(f'<h2 id="riskweekend-model-heading">{esc(t("riskweekend_model_heading", lang))}</h2>'
-                        f'<blockquote class="quote" data-testid="riskweekend-sentence"><p>'
-                        f'{esc(_riskweekend_sentence(best, lang, analyte_name(sel.analyte, lang), sel.site_label))}'
-                        f'</p></blockquote>')
             note = t("riskweekend_model_note", lang)
             if d["method_changes"]:
                 note += " " + t("method_change_level_shift", lang,
                                 dates=", ".join(format_date(x) for x in d["method_changes"]))
-            body.append(f'<p class="hint">{esc(note)}</p>')
-            body.append(table(models, caption=t("riskweekend_model_caption", lang), lang=lang,
-                              row_header="name", table_id="riskweekend-model",
-                              decimals={"n_events": 0, "n_event_days": 0, "ratio": 2, "lower": 2, "upper": 2,
-                                        "p_value": 3},
-                              headers={"name": t("risk_weekend", lang), "ratio": t("riskweekend_model_ratio", lang),
-                                       "lower": t("col_lower", lang), "upper": t("col_upper", lang),
-                                       "p_value": "p", "n_events": t("riskweekend_years", lang),
-                                       "n_event_days": t("col_n_days", lang)}))
+            ctx["model"] = {
+                "sentence": _riskweekend_sentence(best, lang, analyte_name(sel.analyte, lang), sel.site_label),
+                "note": note,
+                "table": table_spec(models, caption=t("riskweekend_model_caption", lang), lang=lang,
+                                    row_header="name", table_id="riskweekend-model",
+                                    decimals={"n_events": 0, "n_event_days": 0, "ratio": 2, "lower": 2, "upper": 2,
+                                              "p_value": 3},
+                                    headers={"name": t("risk_weekend", lang),
+                                             "ratio": t("riskweekend_model_ratio", lang),
+                                             "lower": t("col_lower", lang), "upper": t("col_upper", lang),
+                                             "p_value": "p", "n_events": t("riskweekend_years", lang),
+                                             "n_event_days": t("col_n_days", lang)})}
         if len(effects):
             fig = F.risk_weekend_figure(effects, lang=lang)
             tab = effects[["name", "start", "end", "ratio", "lower", "upper", "p_value",
@@ -619,36 +600,35 @@ def riskweekends_page(request: Request) -> HTMLResponse:
             summary = t("riskweekend_summary", lang, weekends=count(len(effects), "risk_weekend", lang),
                         ratio=format_number(top["ratio"], lang, 2),
                         name=top["name"], date=format_date(top["start"]))
-            body.append(f'<p class="hint">{esc(t("riskweekend_per_year_note", lang))}</p>')
-            body.append(figure_block(
+            ctx["figure"] = figure_spec(
                 fig_id="fig-riskweekends", title=title, plot_html=F.figure_html(fig, "plot-rw"),
                 summary=summary, lang=lang,
                 csv_links=_csv_links("riskweekends", sel.params(measure=None, start=None, end=None), lang),
-                data_table=table(tab, caption=t("figure_table_caption", lang), lang=lang,
+                table=table_spec(tab, caption=t("figure_table_caption", lang), lang=lang,
                                  row_header="name",
                                  headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
                                           "end": t("col_end", lang), "ratio": t("riskweekend_ratio", lang),
                                           "lower": t("col_lower", lang), "upper": t("col_upper", lang),
                                           "p_value": "p", "n_controls": t("riskweekend_controls", lang)}),
-            ))
+            )
         elif not len(models):
-            body.append(f"<h2>{esc(title)}</h2>" + _notice(t("no_data", lang)))
+            ctx["heading"] = title
         cal = d["calendar"]
         if len(cal):
-            body.append(table(cal[["name", "start", "end"]], lang=lang, row_header="name",
-                              caption=t("riskweekend_in_period", lang),
-                              headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
-                                       "end": t("col_end", lang)}))
+            ctx["calendar"] = table_spec(cal[["name", "start", "end"]], lang=lang, row_header="name",
+                                         caption=t("riskweekend_in_period", lang),
+                                         headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
+                                                  "end": t("col_end", lang)})
         pay = d["paydays"]
         if len(pay):
             pay = pay.assign(kind=t("event_payday_weekend", lang))
-            body.append(f'<p class="hint">{esc(t("payday_note", lang))}</p>')
-            body.append(table(pay[["anchor_date", "kind", "start", "end"]], lang=lang, row_header="anchor_date",
-                              caption=t("payday_in_period", lang), table_id="payday-weekends",
-                              headers={"anchor_date": t("payday_date", lang), "kind": t("col_kind", lang),
-                                       "start": t("col_start", lang), "end": t("col_end", lang)}))
-    return _html(page(title=t("nav_riskweekends", lang), body="".join(body), lang=lang,
-                      active="riskweekends", query=sel.params(), role=viewer.role))
+            ctx["paydays"] = table_spec(
+                pay[["anchor_date", "kind", "start", "end"]], lang=lang, row_header="anchor_date",
+                caption=t("payday_in_period", lang), table_id="payday-weekends",
+                headers={"anchor_date": t("payday_date", lang), "kind": t("col_kind", lang),
+                         "start": t("col_start", lang), "end": t("col_end", lang)})
+    return _html(render_page("riskweekends.html", title=t("nav_riskweekends", lang), lang=lang,
+                             active="riskweekends", query=sel.params(), role=viewer.role, **ctx))
 
 
 # -- comparison ------------------------------------------------------------------------------------------
@@ -659,7 +639,6 @@ def compare_page(request: Request) -> HTMLResponse:
     viewer, _ = _viewer(request)
     sel = Selection(request, viewer)
     lang = sel.lang
-    body: list[str] = []
     years = D.reference_years(viewer.engine)
     year = request.query_params.get("year")
     year_i = int(year) if year and year.isdigit() else (years[0] if years else None)
@@ -671,11 +650,10 @@ def compare_page(request: Request) -> HTMLResponse:
                           analyte),
               select_spec("year", t("compare_year", lang), [(str(y), str(y)) for y in years],
                           str(year_i) if year_i else None)]
-    body.append(_controls(f"{BASE}/compare", lang, fields))
+    controls = controls_spec(f"{BASE}/compare", lang, fields)
+    figure = None
     frame, ref_year = D.comparison_frame(viewer, analyte, year_i, sel.site, sel.site_label)
-    if frame.empty:
-        body.append(_notice(t("compare_no_reference", lang)))
-    else:
+    if not frame.empty:
         fig = F.comparison_figure(frame, lang=lang)
         own = frame[frame["group"] == "this_site"]
         se = frame[frame["group"] == "sweden"]
@@ -692,21 +670,22 @@ def compare_page(request: Request) -> HTMLResponse:
             summary += " " + t("compare_below_loq", lang, n=n_below)
         tab = frame.sort_values("value", ascending=False)[["label", "country", "value", "population"]].rename(
             columns={"label": "city"})
-        body.append(figure_block(
+        figure = figure_spec(
             fig_id="fig-compare",
             title=t("compare_title", lang, analyte=analyte_name(analyte, lang)) + f" ({ref_year})",
             plot_html=F.figure_html(fig, "plot-compare"), summary=summary, lang=lang,
             csv_links=_csv_links("compare", {"lang": lang, "site": sel.site, "analyte": analyte,
                                              "year": ref_year}, lang),
-            data_table=table(tab, caption=t("figure_table_caption", lang), lang=lang, row_header="city",
+            table=table_spec(tab, caption=t("figure_table_caption", lang), lang=lang, row_header="city",
                              decimals={"value": 1, "population": 0},
                              headers={"city": t("col_city", lang), "country": t("col_country", lang),
                                       "value": t("compare_axis", lang),
                                       "population": t("col_population", lang)}),
-            extra=f"<p>{esc(t('compare_source', lang))}</p>",
-        ))
-    return _html(page(title=t("nav_compare", lang), body="".join(body), lang=lang, active="compare",
-                      query={"site": sel.site, "analyte": analyte, "year": year_i}, role=viewer.role))
+            extra=Markup("<p>{}</p>").format(t("compare_source", lang)),
+        )
+    return _html(render_page("compare.html", title=t("nav_compare", lang), lang=lang, active="compare",
+                             query={"site": sel.site, "analyte": analyte, "year": year_i}, role=viewer.role,
+                             controls=controls, figure=figure))
 
 
 # -- CSV downloads -------------------------------------------------------------------------------------------
@@ -764,21 +743,13 @@ def figure_csv(request: Request, name: str) -> Response:
 # -- upload --------------------------------------------------------------------------------------------------
 
 
-def _upload_form(lang: str, kind: str = "auto") -> str:
+def _kind_select(lang: str, kind: str = "auto") -> dict[str, Any]:
     kinds = [("auto", t("upload_kind_auto", lang)),
              *((k, t(f"upload_kind_{k}", lang)) for k in ("results", "flows", "sites", "events"))]
-    return (f'<form class="stacked" method="post" action="{BASE}/upload?lang={lang}" '
-            f'enctype="multipart/form-data">'
-            f'<div><label for="ctl-file">{esc(t("upload_file", lang))}</label>'
-            f'<input type="file" id="ctl-file" name="file" required accept=".csv,.txt,.xlsx"></div>'
-            f'{select("kind", t("upload_kind", lang), kinds, kind)}'
-            f'<div style="flex-direction:row;gap:1rem">'
-            f'<button type="submit" name="action" value="dry_run">{esc(t("upload_dry_run", lang))}</button>'
-            f'<button type="submit" name="action" value="commit" class="secondary">'
-            f'{esc(t("upload_commit", lang))}</button></div></form>')
+    return select_spec("kind", t("upload_kind", lang), kinds, kind)
 
 
-def issues_table(issues: list[dict], lang: str) -> str:
+def issues_table(issues: list[dict], lang: str) -> dict[str, Any]:
     """The validation report row by row (line, column, severity, message, value)."""
     frame = pd.DataFrame([{
         "line": i.get("line"), "column": i.get("column") or "–",
@@ -787,24 +758,21 @@ def issues_table(issues: list[dict], lang: str) -> str:
         "value": "" if i.get("value") is None else str(i.get("value")),
     } for i in issues], columns=["line", "column", "severity", "code", "message", "value"])
     frame["line"] = frame["line"].map(lambda v: "–" if v is None or pd.isna(v) else str(int(v)))
-    return table(frame, caption=t("upload_result", lang), lang=lang, table_id="upload-issues",
-                 scroll=False,
-                 headers={"line": t("col_line", lang), "column": t("col_column", lang),
-                          "severity": t("col_severity", lang), "code": t("col_code", lang),
-                          "message": t("col_message", lang), "value": t("col_value", lang)})
+    return table_spec(frame, caption=t("upload_result", lang), lang=lang, table_id="upload-issues",
+                      scroll=False,
+                      headers={"line": t("col_line", lang), "column": t("col_column", lang),
+                               "severity": t("col_severity", lang), "code": t("col_code", lang),
+                               "message": t("col_message", lang), "value": t("col_value", lang)})
 
 
 @router.get("/upload", response_class=HTMLResponse)
 def upload_page(request: Request) -> HTMLResponse:
     viewer, _ = _viewer(request)
     lang = _lang(request)
-    body = [f"<p>{esc(t('upload_intro', lang))}</p>"]
-    if not any(access.may(viewer.principal, r) for r in ("upload_results", "upload_events", "upload_sites")):
-        body.append(_notice(t("upload_needs_key", lang)) +
-                    f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
-    body.append(_upload_form(lang))
-    return _html(page(title=t("upload_title", lang), body="".join(body), lang=lang, active="upload",
-                      role=viewer.role))
+    needs_key = not any(access.may(viewer.principal, r) for r in ("upload_results", "upload_events", "upload_sites"))
+    return _html(render_page("upload.html", title=t("upload_title", lang), lang=lang, active="upload",
+                             role=viewer.role, needs_key=needs_key, kind_select=_kind_select(lang),
+                             result=None))
 
 
 @router.post("/upload", response_class=HTMLResponse)
@@ -836,31 +804,26 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
     issues = report.get("issues") or answer.get("errors") or []
     n_err = sum(1 for i in issues if i.get("severity", "error") == "error")
     n_warn = sum(1 for i in issues if i.get("severity") == "warning")
-    body = [f"<p>{esc(t('upload_intro', lang))}</p>", _upload_form(lang, kind)]
-    status_bits = [f"<h2 id=\"upload-result\">{esc(t('upload_result', lang))}: {esc(file.filename or '')}</h2>"]
+    result: dict[str, Any] = {"filename": file.filename or "", "rows": "", "refused": status in (401, 403),
+                              "errors": "", "duplicate": False, "stored": "", "alerts": "", "alerts_link": "",
+                              "ok": status < 300, "issues": issues_table(issues, lang) if issues else None}
     if report:
-        status_bits.append(f"<p>{esc(t('upload_rows', lang, accepted=report.get('rows_accepted', 0), total=report.get('rows_total', 0)))}</p>")  # noqa: E501
-    if status in (401, 403):
-        status_bits.append(_notice(t("upload_needs_key", lang), "warning"))
+        result["rows"] = t("upload_rows", lang, accepted=report.get("rows_accepted", 0),
+                           total=report.get("rows_total", 0))
     if n_err:
-        status_bits.append(f'<p class="error-text">{esc(t("upload_errors", lang, n=n_err, w=n_warn))}</p>')
+        result["errors"] = t("upload_errors", lang, n=n_err, w=n_warn)
     elif answer.get("duplicate"):
-        status_bits.append(f"<p>{esc(t('upload_duplicate', lang))}</p>")
+        result["duplicate"] = True
     elif answer.get("stored"):
-        status_bits.append(f"<p>{esc(t('upload_stored', lang, n=answer.get('rows_inserted', 0)))}</p>")
+        result["stored"] = t("upload_stored", lang, n=answer.get("rows_inserted", 0))
         message = (answer.get("alerts_message") or {}).get(lang)
         if message:
             sites = sorted({a["site"] for a in answer.get("alerts") or []})
-            link = url(f"{BASE}/alerts", {"lang": lang, "site": sites[0] if len(sites) == 1 else None})
-            status_bits.append(f'<p class="warning" data-testid="upload-alerts">{esc(message)} '
-                               f'<a href="{esc(link)}">{esc(t("nav_alerts", lang))}</a></p>')
-    elif status < 300:
-        status_bits.append(f"<p>{esc(t('upload_ok', lang))}</p>")
-    if issues:
-        status_bits.append(issues_table(issues, lang))
-    body.append(f'<section aria-labelledby="upload-result" role="status">{"".join(status_bits)}</section>')
-    return _html(page(title=t("upload_title", lang), body="".join(body), lang=lang, active="upload",
-                      role=viewer.role))
+            result["alerts"] = message
+            result["alerts_link"] = url(f"{BASE}/alerts", {"lang": lang, "site": sites[0] if len(sites) == 1 else None})
+    return _html(render_page("upload.html", title=t("upload_title", lang), lang=lang, active="upload",
+                             role=viewer.role, needs_key=False, kind_select=_kind_select(lang, kind),
+                             result=result))
 
 
 # -- alerts ----------------------------------------------------------------------------------------------------------
@@ -878,42 +841,19 @@ def _visible_alerts(viewer: D.Viewer, site: str | None) -> list[dict[str, Any]]:
     return [r for r in rows if access.alert_visible(p, r)]
 
 
-def _alert_form(alert: dict[str, Any], lang: str, site: str) -> str:
-    buttons = [a for a in ("acknowledge", "dismiss", "reopen")
-               if ALERT_ACTIONS[a] != alert["status"] and not (a == "reopen" and alert["status"] == "open")]
-    parts = []
-    for a in buttons:
-        cls = "" if a == "acknowledge" else ' class="secondary"'
-        label = esc(t("alert_" + a, lang))
-        parts.append(f'<button type="submit" name="action" value="{a}"{cls} '
-                     f'aria-label="{label} {alert["alert_id"]}">{label}</button>')
-    inner = "".join(parts)
-    return (f'<form method="post" action="{BASE}/alerts/{alert["alert_id"]}?lang={lang}" '
-            f'class="inline" data-testid="alert-form-{alert["alert_id"]}">'
-            f'<input type="hidden" name="site" value="{esc(site)}">{inner}</form>')
-
-
-def _alerts_table(alerts: list[dict[str, Any]], lang: str, site: str, caption: str) -> str:
-    head = [t("col_date", lang), t("analyte", lang), t("col_kind_alert", lang), t("col_reason", lang),
-            t("col_upload", lang), t("col_status", lang), t("col_action", lang)]
+def _alert_rows(alerts: list[dict[str, Any]], lang: str) -> list[dict[str, Any]]:
+    """The alerts table's rows for ``alerts.html``: status text and the buttons each alert offers."""
     rows = []
     for a in alerts:
         status = t(f"alert_status_{a['status']}", lang)
         if a.get("status_by"):
             status += f" ({a['status_by']})"
-        rows.append(
-            f'<tr data-alert-id="{a["alert_id"]}" data-status="{esc(a["status"])}">'
-            f'<th scope="row">{esc(format_date(a["date"]))}</th>'
-            f'<td>{esc(analyte_name(a["analyte"], lang))}</td>'
-            f'<td>{esc(t("alert_kind_" + a["kind"], lang))}</td>'
-            f'<td>{esc(a["reason_sv"] if lang == "sv" else a["reason_en"])}</td>'
-            f'<td class="num">{a["upload_id"]}</td>'
-            f'<td class="alert-status">{esc(status)}</td>'
-            f'<td>{_alert_form(a, lang, site)}</td></tr>')
-    return (f'<div class="table-wrap" tabindex="0" role="region" aria-label="{esc(caption)}">'
-            f'<table id="alerts-table"><caption>{esc(caption)}</caption><thead><tr>'
-            + "".join(f'<th scope="col">{esc(h)}</th>' for h in head)
-            + f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+        actions = [x for x in ("acknowledge", "dismiss", "reopen")
+                   if ALERT_ACTIONS[x] != a["status"] and not (x == "reopen" and a["status"] == "open")]
+        rows.append({"alert_id": a["alert_id"], "status": a["status"], "date": a["date"], "analyte": a["analyte"],
+                     "kind": a["kind"], "reason": a["reason_sv"] if lang == "sv" else a["reason_en"],
+                     "upload_id": a["upload_id"], "status_text": status, "actions": actions})
+    return rows
 
 
 @router.get("/alerts", response_class=HTMLResponse)
@@ -921,26 +861,24 @@ def alerts_page(request: Request) -> HTMLResponse:
     """Alerts per site, newest day first, with acknowledge / dismiss buttons (audited)."""
     viewer, notice = _viewer(request)
     lang = _lang(request)
-    body = [f"<p>{esc(t('alerts_intro', lang))}</p>"]
+    ctx: dict[str, Any] = {"needs_key": False, "done": "", "no_data": False, "controls": None, "alerts": [],
+                           "caption": "", "site": "", "failed": None}
+    layout: dict[str, Any] = {"title": t("alerts_title", lang), "lang": lang, "active": "alerts",
+                              "role": viewer.role}
     if not access.may(viewer.principal, "alerts"):
-        body.append(_notice(t("alerts_needs_key", lang)) +
-                    f'<p><a href="{BASE}/login?lang={lang}">{esc(t("nav_login", lang))}</a></p>')
-        return _html(page(title=t("alerts_title", lang), body="".join(body), lang=lang,
-                          active="alerts", role=viewer.role))
+        ctx["needs_key"] = True
+        return _html(render_page("alerts.html", **layout, **ctx))
     sites = D.visible_sites(viewer)
     site = _choose_site(sites, request.query_params.get("site"))
-    done = request.query_params.get("done")
-    if done:
-        body.append(f'<p role="status" class="notice">{esc(done)}</p>')
+    ctx["done"] = request.query_params.get("done") or ""
     if site is None:
-        body.append(_notice(t("no_data", lang)))
+        ctx["no_data"] = True
     else:
-        body.append(_controls(f"{BASE}/alerts", lang,
-                              [select_spec("site", t("site", lang), _site_options(sites, lang), site)]))
-        alerts = _visible_alerts(viewer, site)
-        caption = t("alerts_caption", lang, site=_site_label(sites, site))
-        body.append(_alerts_table(alerts, lang, site, caption) if alerts
-                    else _notice(t("alerts_none", lang)))
+        ctx["controls"] = controls_spec(f"{BASE}/alerts", lang,
+                                        [select_spec("site", t("site", lang), _site_options(sites, lang), site)])
+        ctx["alerts"] = _alert_rows(_visible_alerts(viewer, site), lang)
+        ctx["caption"] = t("alerts_caption", lang, site=_site_label(sites, site))
+        ctx["site"] = site
     if access.may(viewer.principal, "alert_admin"):
         from wastewater.storage.alerts import load_deliveries
 
@@ -948,13 +886,12 @@ def alerts_page(request: Request) -> HTMLResponse:
         if failed:
             frame = pd.DataFrame([{"target": f["target"], "attempts": f["attempts"],
                                    "last_error": f["last_error"]} for f in failed])
-            body.append(table(frame, caption=t("alerts_failed_caption", lang), lang=lang,
-                              table_id="failed-deliveries", decimals=0,
-                              headers={"target": t("col_target", lang),
-                                       "attempts": t("col_attempts", lang),
-                                       "last_error": t("col_error", lang)}))
-    return _html(page(title=t("alerts_title", lang), body="".join(body), lang=lang, active="alerts",
-                      role=viewer.role, query={"site": site}))
+            ctx["failed"] = table_spec(frame, caption=t("alerts_failed_caption", lang), lang=lang,
+                                       table_id="failed-deliveries", decimals=0,
+                                       headers={"target": t("col_target", lang),
+                                                "attempts": t("col_attempts", lang),
+                                                "last_error": t("col_error", lang)})
+    return _html(render_page("alerts.html", **layout, query={"site": site}, **ctx))
 
 
 @router.post("/alerts/{alert_id}")
@@ -966,12 +903,12 @@ def alert_action(request: Request, alert_id: int, action: Annotated[str, Form()]
     viewer, _ = _viewer(request)
     lang = _lang(request)
     if not access.may(viewer.principal, "alerts") or action not in ALERT_ACTIONS:
-        return _html(page(title=t("alerts_title", lang), body=_notice(t("alerts_needs_key", lang)),
-                          lang=lang, active="alerts", role=viewer.role), status=403)
+        return _html(_notice_page(t("alerts_title", lang), t("alerts_needs_key", lang), lang=lang,
+                                  active="alerts", role=viewer.role), status=403)
     mine = [a for a in _visible_alerts(viewer, None) if a["alert_id"] == alert_id]
     if not mine:
-        return _html(page(title=t("alerts_title", lang), body=_notice(t("no_data", lang)),
-                          lang=lang, active="alerts", role=viewer.role), status=404)
+        return _html(_notice_page(t("alerts_title", lang), t("no_data", lang), lang=lang,
+                                  active="alerts", role=viewer.role), status=404)
     status = ALERT_ACTIONS[action]
     set_alert_status(viewer.engine, alert_id, status, actor=viewer.principal.name)
     done = t("alert_done", lang, id=alert_id, status=t(f"alert_status_{status}", lang).lower())
@@ -986,19 +923,8 @@ def alert_action(request: Request, alert_id: int, action: Annotated[str, Form()]
 def login_page(request: Request) -> HTMLResponse:
     viewer, notice = _viewer(request)
     lang = _lang(request)
-    body = [f"<p>{esc(t('login_intro', lang))}</p>"]
-    if notice:
-        body.append(_notice(t("login_unknown_key", lang), "warning"))
-    body.append(
-        f'<form class="stacked" method="post" action="{BASE}/login?lang={lang}">'
-        f'<div><label for="ctl-key">{esc(t("login_key", lang))}</label>'
-        f'<input type="password" id="ctl-key" name="key" autocomplete="off" required></div>'
-        f'<div><button type="submit">{esc(t("login_save", lang))}</button></div></form>'
-        f'<form method="post" action="{BASE}/login?lang={lang}">'
-        f'<input type="hidden" name="key" value="">'
-        f'<button type="submit" class="secondary">{esc(t("login_clear", lang))}</button></form>')
-    return _html(page(title=t("login_title", lang), body="".join(body), lang=lang, active="login",
-                      role=viewer.role))
+    return _html(render_page("login.html", title=t("login_title", lang), lang=lang, active="login",
+                             role=viewer.role, unknown_key=bool(notice)))
 
 
 @router.post("/login")
@@ -1031,9 +957,8 @@ def report_page(request: Request) -> HTMLResponse:
     may_analyst = access.may(viewer.principal, "report_analyst")
     if year and year.isdigit() and tertial in ("1", "2", "3"):
         if view == "analyst" and not may_analyst:
-            return _html(page(title=t("nav_report", lang), body=_notice(t("report_needs_analyst", lang), "warning"),
-                              lang=lang,
-                              active="report", role=viewer.role), status=403)
+            return _html(_notice_page(t("nav_report", lang), t("report_needs_analyst", lang), "warning",
+                                      lang=lang, active="report", role=viewer.role), status=403)
         # the public view unless the analyst view was chosen explicitly (and is allowed)
         principal = viewer.principal if view == "analyst" else access.PUBLIC
         html = build_report(viewer.engine, int(year), int(tertial), lang=lang,
@@ -1051,20 +976,12 @@ def report_page(request: Request) -> HTMLResponse:
         return HTMLResponse(html, headers=headers)
     last = D.last_sample_date(viewer)  # default: the latest tertial with data, not today's
     y0, t0 = current_tertial(last or dt.date.today())
-    until = _notice(t("report_data_until", lang, date=format_date(last), tertial=f"T{t0} {y0}"), "hint") \
-        if last else ""
-    body = (f'<form class="controls" method="get" action="{BASE}/report">'
-            f'<input type="hidden" name="lang" value="{lang}">'
-            f'<div><label for="ctl-year">{esc(t("report_year", lang))}</label>'
-            f'<input id="ctl-year" name="year" type="number" min="2000" max="2100" value="{y0}" required></div>'
-            + select("tertial", t("report_tertial", lang),
-                     [(str(n), t(f"report_t{n}", lang)) for n in (1, 2, 3)], str(t0))
-            + (select("view", t("report_view", lang),
-                      [("public", t("report_view_public", lang)),
-                       ("analyst", t("report_view_analyst", lang))], "public")
-               if may_analyst else '<input type="hidden" name="view" value="public">')
-            + f'<div><button type="submit">{esc(t("report_make", lang))}</button></div>'
-            f'<div><button type="submit" name="download" value="1" class="secondary">'
-            f'{esc(t("report_download", lang))}</button></div></form>' + until)
-    return _html(page(title=t("nav_report", lang), body=body, lang=lang, active="report",
-                      role=viewer.role))
+    until = t("report_data_until", lang, date=format_date(last), tertial=f"T{t0} {y0}") if last else ""
+    view_select = select_spec("view", t("report_view", lang),
+                              [("public", t("report_view_public", lang)),
+                               ("analyst", t("report_view_analyst", lang))], "public") if may_analyst else None
+    return _html(render_page("report_form.html", title=t("nav_report", lang), lang=lang, active="report",
+                             role=viewer.role, year=y0, data_until=until, view_select=view_select,
+                             tertial_select=select_spec("tertial", t("report_tertial", lang),
+                                                        [(str(n), t(f"report_t{n}", lang)) for n in (1, 2, 3)],
+                                                        str(t0))))
