@@ -159,14 +159,16 @@ def trend_figure(
         LOQ/2). May be empty when only weekly means may be shown.
     weekly : DataFrame, optional
         ISO-week means with their own bounds. Given, the weekly mean with its **change** band
-        is what the eye follows (drawn at mid-week, thick line), daily values are light points
-        behind it, and the **level** band is in the legend, hidden until clicked
+        (named "95 % konfidensintervall …" / "95 % confidence interval …" in the legend) is what
+        the eye follows (drawn at mid-week, thick line), daily values of ``series`` are small
+        semi-transparent points behind it (no line: pass an empty ``series`` for readers who may
+        not see single days), and the **level** band is in the legend, hidden until clicked
         (``band="level"`` shows it instead of the change band).
     measure : {"load_per_1000", "concentration", "consumption"}
     events : DataFrame, optional
         ``event_id, kind, start, end, description``; each becomes a shaded ``vrect``.
     risk_weekends : DataFrame, optional
-        ``name, start, end``; each becomes a hatched ``vrect`` labelled with its name.
+        ``name, start, end``; each becomes a hatched ``vrect``, with one legend entry for all.
     band : {"change", "level"}
         Which band is visible first.
 
@@ -177,6 +179,8 @@ def trend_figure(
         ``upper``), measured values (quantified days only), below-LOQ marker trace (if any).
         With ``weekly``: level band, change band, daily values (light), weekly mean,
         below-LOQ markers. Band traces carry ``meta={"role": "change_band" | "level_band"}``.
+        Then one legend entry (``meta={"role": "legend_proxy"}``) per kind of event shown and
+        one for the risk weekends.
     """
     lang = normalise_language(lang)
     frame = _clean_series(series)
@@ -243,6 +247,7 @@ def trend_figure(
             meta={"role": "below_loq"},
         ))
     if events is not None:
+        kinds: list[str] = []
         for event in events.itertuples(index=False):
             kind = getattr(event, "kind", "other") or "other"
             fig.add_vrect(
@@ -252,6 +257,15 @@ def trend_figure(
                 annotation_text=t(f"event_{kind}", lang), annotation_position="top left",
                 annotation_font={"size": 11, "color": "#1a1a1a"},
             )
+            if kind not in kinds:
+                kinds.append(kind)
+        for kind in kinds:  # one legend entry per kind of shaded event (a complete legend)
+            fig.add_trace(go.Scatter(
+                x=[None], y=[None], mode="markers", name=t(f"event_{kind}", lang),
+                marker={"symbol": "square", "size": 12, "color": EVENT_FILLS.get(kind, EVENT_FILLS["other"]),
+                        "line": {"color": GREY, "width": 1}},
+                hoverinfo="skip", meta={"role": "legend_proxy", "kind": kind},
+            ))
     if risk_weekends is not None and len(risk_weekends):
         # no text on the rectangles (neighbouring weekends would overprint each other); the
         # legend entry below names them and the page lists them in a table. One layout update

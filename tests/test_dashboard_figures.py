@@ -179,6 +179,20 @@ def test_swedish_number_format():
     assert format_percent(12.4, "sv") == "+12\u00a0%"
 
 
+def test_every_kind_of_shading_has_a_legend_entry(series, events):
+    """A complete legend: one entry per kind of shaded event (named, not by id) and one for the
+    risk weekends, however many rectangles each has."""
+    more = pd.concat([events, events.assign(event_id=["EV-3", "EV-4"])], ignore_index=True)
+    weekends = pd.DataFrame({"name": ["Valborg"], "start": pd.to_datetime(["2025-03-05"]),
+                             "end": pd.to_datetime(["2025-03-05"])})
+    fig = figures.trend_figure(series, events=more, risk_weekends=weekends, lang="sv")
+    proxies = [tr for tr in fig.data if tr.meta and tr.meta.get("role") == "legend_proxy"]
+    assert [tr.name for tr in proxies] == ["Polisinsats", "Kampanj", "Riskhelg"]
+    assert proxies[0].marker.color == figures.EVENT_FILLS["operation"]
+    assert sum(1 for s in fig.layout.shapes if s.name.startswith("event:")) == 4
+    assert all("EV-" not in tr.name for tr in fig.data)
+
+
 def test_risk_weekends_have_one_legend_entry(series):
     weekends = pd.DataFrame({"name": ["Valborg", "Midsommar"],
                              "start": pd.to_datetime(["2025-03-01", "2025-03-04"]),
@@ -214,15 +228,17 @@ def test_trend_weekly_mean_with_named_change_band_and_level_on_demand(series):
     assert roles == ["level_band", "change_band", "daily", "weekly_mean", "below_loq"]
     level, change, daily, mean = fig.data[:4]
     assert change.visible is True and level.visible == "legendonly"  # level band on demand
-    assert change.name == "95 % intervall för förändring (jämför över tid)"
-    assert level.name.startswith("95 % intervall för nivå")
+    assert change.name == "95 % konfidensintervall för förändring (jämför över tid)"
+    assert level.name.startswith("95 % konfidensintervall för nivå")
     assert list(change.y) == [120.0, 91.0, 70.0, 92.0]
     # the weekly mean is drawn mid-week (Thursday noon) and thicker than the light daily points
     assert pd.Timestamp(mean.x[0]) == pd.Timestamp("2025-02-27 12:00")
     assert list(mean.y) == [105.0, 80.0] and mean.line.width == 3
-    assert list(daily.y) == [100.0, 120.0, 90.0, 110.0] and daily.mode == "markers"
+    assert list(daily.y) == [100.0, 120.0, 90.0, 110.0] and daily.mode == "markers"  # points, no line
+    assert daily.marker.size < mean.marker.size and daily.marker.color == "rgba(0, 114, 178, 0.35)"
     en = figures.trend_figure(series.iloc[0:0], weekly=weekly, lang="en", band="level")
-    assert [tr.name for tr in en.data][:2] == ["95 % level band (compare with other cities) – click to show",
-                                               "95 % change band (compare over time)"]
+    assert [tr.name for tr in en.data][:2] == [
+        "95 % confidence interval for level (compare with other cities) – click to show",
+        "95 % confidence interval for change (compare over time)"]
     assert en.data[0].visible is True and en.data[1].visible == "legendonly"
     assert "daily" not in [tr.meta["role"] for tr in en.data if tr.meta]  # public: weeks only

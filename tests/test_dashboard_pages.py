@@ -213,3 +213,60 @@ def test_trend_page_states_the_gls_trend_for_keys_and_a_notice_for_the_public(cl
     verdict = {"increasing": "an increasing trend", "decreasing": "a decreasing trend",
                "no trend": "no clear trend"}[r0["trend"]]
     assert sentence.endswith(f"): {verdict}.")
+
+
+def _figure_json(html: str, div_id: str) -> dict:
+    import html as h
+    import json
+
+    m = re.search(rf'<div id="{div_id}" class="plotly-graph-div"[^>]*data-plotly="([^"]*)"', html)
+    return json.loads(h.unescape(m.group(1)))
+
+
+def _values(array) -> list:
+    """A trace's array as a list (plotly writes numeric arrays as base64 typed arrays)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(array, dict) and "bdata" in array:
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def test_trend_weekly_mean_with_labelled_band_and_daily_points_only_for_daily_roles(client_and_keys):
+    """Public: the core's public weekly means (the figure's line equals the public CSV) with the
+    labelled 95 % band and no single-day value; with a key allowed daily values: the same line
+    (every week kept) plus the quantified days as small light points."""
+    client, keys = client_and_keys
+    params = {"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"}
+    client.cookies.clear()
+    fig = _figure_json(client.get("/dashboard/trend", params=params).text, "plot-trend")
+    roles = {tr["meta"]["role"]: tr for tr in fig["data"] if tr.get("meta")}
+    assert "daily" not in roles and "weekly_mean" in roles
+    assert roles["change_band"]["name"] == "95 % konfidensintervall för förändring (jämför över tid)"
+    assert roles["level_band"]["visible"] == "legendonly"
+    public_csv = list(csv.DictReader(io.StringIO(client.get("/dashboard/data/trend.csv", params=params).text)))
+    weekly_y = _values(roles["weekly_mean"]["y"])
+    assert len(weekly_y) == len(public_csv) == 53
+    assert weekly_y == pytest.approx([float(r["load_mg_per_day_per_1000"]) for r in public_csv])
+    en = _figure_json(client.get("/dashboard/trend", params={**params, "lang": "en"}).text, "plot-trend")
+    assert "95 % confidence interval for change (compare over time)" in [tr["name"] for tr in en["data"]]
+
+    client.cookies.set("ww_api_key", keys["analyst"])
+    try:
+        html = client.get("/dashboard/trend", params=params).text
+        daily_csv = list(csv.DictReader(io.StringIO(client.get("/dashboard/data/trend.csv", params=params).text)))
+    finally:
+        client.cookies.clear()
+    fig = _figure_json(html, "plot-trend")
+    roles = {tr["meta"]["role"]: tr for tr in fig["data"] if tr.get("meta")}
+    daily = roles["daily"]
+    assert daily["mode"] == "markers" and daily["marker"]["size"] <= 4
+    assert daily["marker"]["color"].startswith("rgba(") and daily["marker"]["color"].endswith("0.35)")
+    quantified = [float(r["load_mg_per_day_per_1000"]) for r in daily_csv if r["censored"] in ("False", "false", "0")]
+    assert len(_values(daily["y"])) == len(quantified) > 300 and _values(daily["y"]) == pytest.approx(quantified)
+    assert len(_values(roles["weekly_mean"]["y"])) >= 53  # every week, none suppressed for a daily reader
+    # the legend names the kinds of shaded events, never an id
+    names = [tr["name"] for tr in fig["data"]]
+    assert "Polisinsats" in names and "Riskhelg" in names and not any(n.startswith("EV-") for n in names)

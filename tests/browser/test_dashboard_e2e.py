@@ -143,8 +143,8 @@ def test_upload_bad_results_shows_errors_row_by_row(demo_server, page):
     legend = page.locator("#plot-trend .legend").text_content()
     assert "Under kvantifieringsgränsen (<LOQ)" in legend
     # the weekly mean with its named change band leads; the level band waits in the legend
-    assert "Veckomedelvärde" in legend and "95 % intervall för förändring" in legend
-    assert "95 % intervall för nivå" in legend  # (every day here is <LOQ: no light daily points)
+    assert "Veckomedelvärde" in legend and "95 % konfidensintervall för förändring" in legend
+    assert "95 % konfidensintervall för nivå" in legend  # (every day here is <LOQ: no light daily points)
     assert "Publik vy" not in page.locator("main").inner_text()
     assert "61 provdygn" in page.locator("#fig-trend-summary").inner_text()
     shot(page, "10-trend-lab-daily-loq")

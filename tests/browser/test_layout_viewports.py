@@ -97,7 +97,7 @@ def test_english_fragments_catch_an_english_message():
         "The unit is not one of the accepted units"]
     assert "Weekly mean" in english_in("Veckomedelvärde\nWeekly mean", fragments)
     assert english_in("Rad 7, kolumn 'unit': Enheten är inte en av de godkända enheterna.\n"
-                      "Veckomedelvärde 95 % intervall för förändring", fragments) == []
+                      "Veckomedelvärde 95 % konfidensintervall för förändring", fragments) == []
 
 
 def _visit(page, url: str | None, name: str, lang: str, viewport: str, width: int, fragments: list[str],
