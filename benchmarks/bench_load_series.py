@@ -1,16 +1,24 @@
-"""Load test of GET /api/v1/series: uvicorn on the demo data, 50 concurrent httpx clients.
+"""Load test of GET /api/v1/series under 50 concurrent httpx clients, against a floor.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_load_series.py [--requests 1000] [--concurrency 50]
+    .venv/bin/python benchmarks/bench_load_series.py [--requests 1000] [--rounds 4] [--cases 3] [--port P]
+    .venv/bin/python benchmarks/bench_load_series.py --mode demo [--requests 1000]
 
-Loads samples/*.csv into a fresh SQLite database (through the same ingest service the API
-uses), starts ``uvicorn --factory service.app:app_from_env`` on a free port (1 worker), creates a
-viewer key, then fires requests for a rotation of site × analyte × measure combinations
-(daily JSON for the key; a share of anonymous weekly requests and CSV requests) and reports
-p50/p90/p99 latency, throughput and the server's CPU time per request (user + system time of the
-uvicorn process over the timed requests, from /proc) in benchmarks/reports/bench_load_series.md; a
-``## History`` section already in that report is kept below the new numbers.
+``--mode floor`` (default): for each case — (3 sites, 5 years daily), (300 sites, the measured
+one 5 years, the others 1 year), (3 sites, 1 year), (3 sites, 2.5 years); ``--cases N`` runs
+the first N — builds a SQLite database through the ingest service, starts
+``uvicorn --factory service.app:app_from_env`` and the floor (``benchmarks/floor_app.py``: a
+minimal FastAPI endpoint returning the byte-identical JSON from a precomputed array) with the
+same uvicorn settings, all at once, then measures every server once per round in ABBA order
+(odd rounds reversed). Reports p50/p99 latency and the server's CPU time per request (user +
+system time of the uvicorn process over the round, from /proc) and their ratios to the floor,
+per round and pooled, in the first section of benchmarks/reports/bench_load_series.md (the
+sections below it are kept).
+
+``--mode demo``: the demo samples, a rotation of site × analyte × measure (daily JSON for a
+viewer key, a share of anonymous weekly and CSV requests); p50/p90/p99, throughput and CPU per
+request, written over the report (a ``## History`` section already in it is kept).
 """
 
 from __future__ import annotations
@@ -115,11 +123,12 @@ def main() -> None:
     ap.add_argument("--mode", choices=("floor", "demo"), default="floor",
                     help="floor: /series vs the floor endpoint (5 years daily, 3 and 300 sites, "
                          "1/2.5/5 years); demo: the rotation over the demo data")
-    ap.add_argument("--port", type=int, default=0, help="first port to use (0: free ports)")
-    ap.add_argument("--other-years", type=float, default=None,
-                    help="floor mode: history of the other sites in the 300-site case (default: same)")
-    ap.add_argument("--cases", type=int, default=4, help="floor mode: run only the first N cases "
-                    "of (3 sites, 5 y), (300, 5 y), (3, 1 y), (3, 2.5 y)")
+    ap.add_argument("--port", type=int, default=0,
+                    help="floor mode: first of 2 × cases consecutive ports (0: free ports)")
+    ap.add_argument("--rounds", type=int, default=4,
+                    help="floor mode: rounds per server (ABBA order; even for a balanced order)")
+    ap.add_argument("--cases", type=int, default=3, help="floor mode: run only the first N cases "
+                    "of (3 sites, 5 y), (300 sites, 5 y; the others 1 y), (3, 1 y), (3, 2.5 y)")
     args = ap.parse_args()
     if args.mode == "floor":
         floor_main(args)
@@ -315,12 +324,17 @@ def _measure(proc: subprocess.Popen, base: str, headers: dict[str, str], n: int,
     ms = [x * 1000 for x in lat]
     cpu_ms = sum(b - a for a, b in zip(cpu0, cpu1, strict=True)) * 1000 / n
     return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99), "rps": n / wall,
-            "cpu_ms": cpu_ms, "statuses": statuses}
+            "cpu_ms": cpu_ms, "statuses": statuses, "ms": ms, "n": n}
 
 
-def floor_case(n_sites: int, years: float, n: int, conc: int, ports: list[int],
-               other_years: float | None = None) -> dict:
-    """Build a database, then measure /series and the floor back to back (same settings)."""
+CASES = ((3, 5.0, None), (300, 5.0, 1.0), (3, 1.0, None), (3, 2.5, None))
+"""(sites, years of the measured site, years of the other sites): the 299 other sites of the
+300-site case hold one year each (keeps the build short on a shared machine); the measured
+site always has the case's full history."""
+
+
+def start_case(n_sites: int, years: float, other_years: float | None, ports: tuple[int, int]) -> dict:
+    """Build a database, start /series and the floor on it (same uvicorn settings), check bytes."""
     import json as _json
 
     tmp = Path(tempfile.mkdtemp(prefix="ww-bench-"))
@@ -329,107 +343,147 @@ def floor_case(n_sites: int, years: float, n: int, conc: int, ports: list[int],
     uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level",
           "warning", "--workers", "1", "--timeout-keep-alive", "120"]
     port_api, port_floor = ports
+    case = {"sites": n_sites, "years": years, "other_years": other_years, "load_s": load_s,
+            "token": token, "procs": {}}
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
-    api = _start(uv + ["service.app:app_from_env", "--port", str(port_api)], env, port_api)
-    base_api = f"http://127.0.0.1:{port_api}"
-    try:
-        bodies_raw = {}
-        for m in FLOOR_MEASURES:
-            r = httpx.get(f"{base_api}/api/v1/series", params={"site": FLOOR_SITE, "analyte": FLOOR_ANALYTE,
-                                                               "measure": m},
-                          headers={"X-API-Key": token}, timeout=120)
-            assert r.status_code == 200, r.text[:500]
-            bodies_raw[m] = r.content
-        bodies_file = tmp / "floor_bodies.json"
-        bodies_file.write_text(_json.dumps({m: _json.loads(b) for m, b in bodies_raw.items()}))
-        floor = _start(uv + ["benchmarks.floor_app:app_from_env", "--port", str(port_floor)],
-                       {**os.environ, "FLOOR_BODIES": str(bodies_file)}, port_floor)
-        base_floor = f"http://127.0.0.1:{port_floor}"
-        try:
-            for m in FLOOR_MEASURES:  # byte-identical answers
-                fb = httpx.get(f"{base_floor}/api/v1/series", params={"measure": m}, timeout=60).content
-                assert fb == bodies_raw[m], f"floor bytes differ for {m}"
-            out = {"sites": n_sites, "years": years, "other_years": other_years,
-                   "points": len(_json.loads(bodies_raw["load"])["points"]),
-                   "bytes": len(bodies_raw["load_per_1000"]), "load_s": load_s, "rounds": []}
-            for _ in range(2):  # alternate, so both see the same machine load
-                a = _measure(api, base_api, {"X-API-Key": token}, n, conc)
-                f = _measure(floor, base_floor, {}, n, conc)
-                out["rounds"].append((a, f))
-        finally:
-            _stop(floor)
-    finally:
-        _stop(api)
-    return out
+    case["procs"]["api"] = _start(uv + ["service.app:app_from_env", "--port", str(port_api)], env, port_api)
+    case["base"] = {"api": f"http://127.0.0.1:{port_api}", "floor": f"http://127.0.0.1:{port_floor}"}
+    bodies_raw = {}
+    for m in FLOOR_MEASURES:
+        r = httpx.get(f"{case['base']['api']}/api/v1/series",
+                      params={"site": FLOOR_SITE, "analyte": FLOOR_ANALYTE, "measure": m},
+                      headers={"X-API-Key": token}, timeout=120)
+        assert r.status_code == 200, r.text[:500]
+        bodies_raw[m] = r.content
+    bodies_file = tmp / "floor_bodies.json"
+    bodies_file.write_text(_json.dumps({m: _json.loads(b) for m, b in bodies_raw.items()}))
+    case["procs"]["floor"] = _start(uv + ["benchmarks.floor_app:app_from_env", "--port", str(port_floor)],
+                                    {**os.environ, "FLOOR_BODIES": str(bodies_file)}, port_floor)
+    for m in FLOOR_MEASURES:  # byte-identical answers
+        fb = httpx.get(f"{case['base']['floor']}/api/v1/series", params={"measure": m}, timeout=60).content
+        assert fb == bodies_raw[m], f"floor bytes differ for {m}"
+    case["points"] = len(_json.loads(bodies_raw["load"])["points"])
+    case["bytes"] = len(bodies_raw["load_per_1000"])
+    case["rounds"] = {"api": [], "floor": []}
+    return case
+
+
+def _pooled(rounds: list[dict]) -> dict:
+    ms = [x for r in rounds for x in r["ms"]]
+    n = sum(r["n"] for r in rounds)
+    return {"p50": percentile(ms, 0.5), "p99": percentile(ms, 0.99),
+            "cpu_ms": sum(r["cpu_ms"] * r["n"] for r in rounds) / n}
 
 
 def floor_main(args: argparse.Namespace) -> None:
-    ports = [args.port, args.port + 1] if args.port else [_free_port(), _free_port()]
-    # the 299 other sites of the 300-site case hold one year each (keeps the build short on a
-    # shared machine); the measured site always has the case's full history
-    cases = [(3, 5.0, None), (300, 5.0, args.other_years), (3, 1.0, None), (3, 2.5, None)][:args.cases]
-    results = []
-    for n_sites, years, other in cases:
-        print(f"case {n_sites} sites × {years} years ...", flush=True)
-        results.append(floor_case(n_sites, years, args.requests, args.concurrency, ports, other))
-        print(results[-1], flush=True)
+    cases_spec = CASES[:args.cases]
+    base_port = args.port or 0
+    cases = []
+    try:
+        for i, (n_sites, years, other) in enumerate(cases_spec):
+            ports = (base_port + 2 * i, base_port + 2 * i + 1) if base_port else (_free_port(), _free_port())
+            print(f"case {n_sites} sites × {years} years: building and starting ...", flush=True)
+            cases.append(start_case(n_sites, years, other, ports))
+        # every (case, server) unit once per round; odd rounds in reverse order (ABBA), so a
+        # machine load that drifts during the run falls on every unit alike
+        units = [(i, kind) for i in range(len(cases)) for kind in ("api", "floor")]
+        for r in range(args.rounds):
+            for i, kind in (units if r % 2 == 0 else units[::-1]):
+                c = cases[i]
+                headers = {"X-API-Key": c["token"]} if kind == "api" else {}
+                res = _measure(c["procs"][kind], c["base"][kind], headers, args.requests, args.concurrency)
+                c["rounds"][kind].append(res)
+                print(f"round {r + 1} {c['sites']}×{c['years']:g} {kind}: p50 {res['p50']:.1f} ms, "
+                      f"p99 {res['p99']:.1f} ms, CPU {res['cpu_ms']:.2f} ms/req", flush=True)
+    finally:
+        for c in cases:
+            for proc in c["procs"].values():
+                _stop(proc)
+    write_floor_report(args, cases)
+
+
+def write_floor_report(args: argparse.Namespace, cases: list[dict]) -> None:
     lines = [
         FLOOR_REPORT_START,
         "# Load test: GET /api/v1/series against the floor",
         "",
         (f"Run {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC} by `benchmarks/bench_load_series.py` "
-         f"(`--requests {args.requests} --concurrency {args.concurrency}`)."),
+         f"(`--requests {args.requests} --concurrency {args.concurrency} --rounds {args.rounds}`)."),
         "",
         (f"- Machine: {platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} CPUs, "
          f"shared with other jobs (load average {os.getloadavg()[0]:.1f} at the end): compare ratios only."),
-        "- Both servers: `uvicorn --factory --workers 1 --log-level warning`, started by this script, one "
-         "after the other on the same database file, measured in alternating rounds.",
+        "- Both servers: `uvicorn --factory --workers 1 --log-level warning`, started by this script on "
+         "the same database file; every server of every case runs for the whole run and is measured "
+         "once per round, the rounds in ABBA order (odd rounds reversed), so a drifting machine load "
+         "falls alike on /series and floor, and on 3 and 300 sites.",
         "- /series: the real app (key check, one-site visibility + data version query, response cache, "
-         "store read on a miss), viewer key, daily JSON of one site × benzoylecgonine rotating over "
-         "load_per_1000, concentration and load.",
+        "store read on a miss), viewer key, daily JSON of one site × benzoylecgonine rotating over "
+        "load_per_1000, concentration and load.",
         "- Floor: `benchmarks/floor_app.py`, a minimal FastAPI endpoint returning `orjson.dumps` of the "
-         "same bodies (parsed once from /series' answers: byte-identical, checked).",
-        (f"- Clients: {args.concurrency} concurrent `httpx.AsyncClient`, {args.requests} requests per round; "
-         "server CPU per request = user + system time of the server process (/proc) over the round."),
+        "same bodies (parsed once from /series' answers: byte-identical, checked).",
+        (f"- Clients: {args.concurrency} concurrent `httpx.AsyncClient`, {args.requests} requests per round "
+         "after a 60-request warm-up; server CPU per request = user + system time of the server "
+         "process (/proc) over the round."),
         "",
         "| sites | years | points | body | round | /series p50 | floor p50 | ratio | /series p99 | floor p99 "
         "| ratio | /series CPU/req | floor CPU/req | ratio |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for res in results:
-        label = str(res["sites"])
-        if res.get("other_years"):
-            label += f" (others {res['other_years']:g} y)"
-        for k, (a, f) in enumerate(res["rounds"], 1):
-            lines.append(
-                f"| {label} "
-                f"| {res['years']:g} | {res['points']} | {res['bytes'] / 1024:.0f} KB | {k} "
+
+    def label(c: dict) -> str:
+        return f"{c['sites']}" + (f" (others {c['other_years']:g} y)" if c.get("other_years") else "")
+
+    def row(c: dict, k: str, a: dict, f: dict) -> str:
+        return (f"| {label(c)} | {c['years']:g} | {c['points']} | {c['bytes'] / 1024:.0f} KB | {k} "
                 f"| {a['p50']:.1f} ms | {f['p50']:.1f} ms | {a['p50'] / f['p50']:.2f} "
                 f"| {a['p99']:.1f} ms | {f['p99']:.1f} ms | {a['p99'] / f['p99']:.2f} "
                 f"| {a['cpu_ms']:.2f} ms | {f['cpu_ms']:.2f} ms | {a['cpu_ms'] / f['cpu_ms']:.2f} |")
-    def cpu(res: dict) -> float:
-        return statistics.mean(a["cpu_ms"] for a, _ in res["rounds"])
-    by = {(r["sites"], r["years"]): r for r in results}
-    c3, c300 = cpu(by[(3, 5.0)]), cpu(by[(300, 5.0)])
+
+    pooled = {}
+    for c in cases:
+        for k, (a, f) in enumerate(zip(c["rounds"]["api"], c["rounds"]["floor"], strict=True), 1):
+            lines.append(row(c, str(k), a, f))
+        pooled[(c["sites"], c["years"])] = pa, pf = _pooled(c["rounds"]["api"]), _pooled(c["rounds"]["floor"])
+        lines.append(row(c, "**all**", pa, pf))
+    lines.append("")
+    lines.append("Rows **all**: the latencies of every round pooled, CPU over every round.")
+    lines.append("")
+    for c in cases:
+        key = (c["sites"], c["years"])
+        pa, pf = pooled[key]
+        per_round = [(a["p50"] / f["p50"], a["p99"] / f["p99"], a["cpu_ms"] / f["cpu_ms"])
+                     for a, f in zip(c["rounds"]["api"], c["rounds"]["floor"], strict=True)]
+        lines.append(
+            f"- {label(c)} sites × {c['years']:g} y, /series ÷ floor, all rounds: p50 {pa['p50'] / pf['p50']:.2f}, "
+            f"p99 {pa['p99'] / pf['p99']:.2f}, CPU {pa['cpu_ms'] / pf['cpu_ms']:.2f}; range over rounds: "
+            f"p50 {min(x[0] for x in per_round):.2f}–{max(x[0] for x in per_round):.2f}, "
+            f"p99 {min(x[1] for x in per_round):.2f}–{max(x[1] for x in per_round):.2f}, "
+            f"CPU {min(x[2] for x in per_round):.2f}–{max(x[2] for x in per_round):.2f}.")
+    if (3, 5.0) in pooled and (300, 5.0) in pooled:
+        (a3, f3), (a300, f300) = pooled[(3, 5.0)], pooled[(300, 5.0)]
+        lines.append(
+            f"- CPU per /series request, 300 vs 3 sites (5 years, all rounds): {a300['cpu_ms']:.2f} / "
+            f"{a3['cpu_ms']:.2f} ms = {a300['cpu_ms'] / a3['cpu_ms']:.3f} (target within 10 %); the floor "
+            f"beside them: {f300['cpu_ms']:.2f} / {f3['cpu_ms']:.2f} ms = {f300['cpu_ms'] / f3['cpu_ms']:.3f}.")
+    hist = [(y, pooled[(3, y)][0]["cpu_ms"]) for y in (1.0, 2.5, 5.0) if (3, y) in pooled]
+    if len(hist) > 1:
+        lines.append("- CPU per /series request by history length (3 sites): "
+                     + ", ".join(f"{y:g} y: {v:.2f} ms" for y, v in hist)
+                     + f"; {hist[-1][0]:g} y / {hist[0][0]:g} y = {hist[-1][1] / hist[0][1]:.2f} "
+                       f"(linear would be {hist[-1][0] / hist[0][0]:.1f}).")
     lines += [
-        "",
-        f"- CPU per /series request, 300 vs 3 sites (5 years): {c300:.2f} / {c3:.2f} ms = "
-        f"{c300 / c3:.3f} (target within 10 %).",
-        "- CPU per /series request by history length (3 sites): "
-        + ", ".join(f"{y:g} y: {cpu(by[(3, y)]):.2f} ms" for y in (1.0, 2.5, 5.0) if (3, y) in by)
-        + (f"; 5 y / 1 y = {cpu(by[(3, 5.0)]) / cpu(by[(3, 1.0)]):.2f} (linear would be 5.0)."
-           if (3, 1.0) in by else "."),
-        "- Status codes: " + "; ".join(
-            f"{r['sites']}×{r['years']:g}: " + ", ".join(f"{k}: {v}" for k, v in
-                                                         sorted(r["rounds"][0][0]["statuses"].items()))
-            for r in results),
+        "- Status codes (/series, all rounds): " + "; ".join(
+            f"{c['sites']}×{c['years']:g}: " + ", ".join(
+                f"{k}: {v}" for k, v in sorted(_sum_statuses(c["rounds"]["api"]).items()))
+            for c in cases),
         "- Database build (ingest incl. the store maintenance): " + ", ".join(
-            f"{r['sites']} sites × {r['years']:g} y: {r['load_s']:.0f} s" for r in results),
+            f"{c['sites']} sites × {c['years']:g} y: {c['load_s']:.0f} s" for c in cases),
         "",
-        "A warm request costs the key lookup, one query for the site's visibility and the series' data "
-        "version, and a lookup in the per-process response cache; the store is read (one indexed query) "
-        "only when the version or the representation is new. So the CPU per request does not depend on the "
-        "number of sites; on the history length only through the bytes sent.",
+        "A warm request costs one SELECT (the key, the site and the series' data version together, "
+        "`wastewater.storage.series.key_and_series_state`) in one worker-thread call, and a lookup in "
+        "the per-process response cache; the store is read (one indexed query) only when the version "
+        "or the representation is new. So the CPU per request does not depend on the number of sites, "
+        "and on the history length only through the bytes sent.",
         "",
     ]
     previous = REPORT.read_text(encoding="utf-8") if REPORT.exists() else ""
@@ -440,6 +494,14 @@ def floor_main(args: argparse.Namespace) -> None:
         previous = rest
     REPORT.write_text("\n".join(lines) + "\n" + previous, encoding="utf-8")
     print("\n".join(lines))
+
+
+def _sum_statuses(rounds: list[dict]) -> dict[int, int]:
+    out: dict[int, int] = {}
+    for r in rounds:
+        for k, v in r["statuses"].items():
+            out[k] = out.get(k, 0) + v
+    return out
 
 
 if __name__ == "__main__":
