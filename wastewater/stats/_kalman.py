@@ -473,6 +473,9 @@ def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: 
     ok = np.ones(n_series, dtype=np.bool_)
     row = np.zeros(m)
     c = 1.0 / math.sqrt(2.0 * math.pi)
+    vf = np.zeros(Z.shape[0])  # v_t/F_t of the current residuals
+    uu = np.zeros(Z.shape[0])  # smoothing error u_t = (R⁻¹e)_t
+    dd = np.zeros(Z.shape[0])  # its variance D_t = (R⁻¹)_tt
     for b in range(n_series):
         if not has[b]:
             continue
@@ -481,17 +484,38 @@ def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: 
         ev = 0.0
         for _ in range(iterations):
             ev = 0.0
+            # residuals through the filter, then the backward (smoothing) recursion
+            a = 0.0
             for i in range(s, e):
-                if not cens[i]:  # (a NaN test would not survive fastmath)
-                    continue
                 mu = 0.0
                 for j in range(k):
                     mu += Z[i, r + j] * beta[b, j, 0]
-                al = (upper[i] - mu) / sd
+                a *= gains[i, 0]
+                v = Z[i, 0] - mu - a
+                a += gains[i, 1] * v
+                vf[i] = v * gains[i, 2] * gains[i, 2]
+            rs = 0.0
+            ns = 0.0
+            for i in range(e - 1, s - 1, -1):
+                f_next = gains[i + 1, 0] if i + 1 < e else 0.0
+                kk = f_next * gains[i, 1]
+                ll = f_next * (1.0 - gains[i, 1])
+                fi = gains[i, 2] * gains[i, 2]
+                uu[i] = vf[i] - kk * rs
+                dd[i] = fi + kk * kk * ns
+                rs = vf[i] + ll * rs
+                ns = fi + ll * ll * ns
+            for i in range(s, e):
+                if not cens[i]:  # (a NaN test would not survive fastmath)
+                    continue
+                # distribution of this value given all the others: mean y − u/D, variance s²/D
+                mu = Z[i, 0] - uu[i] / dd[i]
+                cs = sd / math.sqrt(dd[i])
+                al = (upper[i] - mu) / cs
                 mills = math.exp(-_log_ndtr(al) - 0.5 * al * al) * c
-                Z[i, 0] = mu - sd * mills
-                vrow[i] = sd * sd * (1.0 - al * mills - mills * mills)
-                ev += vrow[i]
+                Z[i, 0] = mu - cs * mills
+                vrow[i] = cs * cs * (1.0 - al * mills - mills * mills)
+                ev += vrow[i] * dd[i]  # its share of E[e'R⁻¹e]
             a = 0.0
             row[:] = 0.0
             for i in range(s, e):
@@ -526,10 +550,16 @@ def censored_em(Z: np.ndarray, r: int, upper: np.ndarray, off: np.ndarray, gains
                 iterations: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refits that replace each censored response by its conditional mean below the LOQ,
     ``E[y | y < L] = μ − s·ϕ(α)/Φ(α)``, ``α = (L − μ)/s`` [Tobin1958]_, ``iterations`` times (an
-    EM for censored data whose scale adds the conditional variances ``s²(1 − αm − m²)``,
-    ``m = ϕ(α)/Φ(α)``). Updates ``Z[:, 0]``, the whitened ``W[:, 0]`` (filter gains of
-    :func:`whiten`), ``S``, ``inv``, ``beta`` and ``ssr`` in place (all rows used); returns the
-    summed conditional variances per series, ``ok`` (False where a refit was singular) and the
+    EM for censored data whose scale adds the conditional variances ``v = s²(1 − αm − m²)``,
+    ``m = ϕ(α)/Φ(α)``, each weighted by ``D = (R⁻¹)_cc``). ``μ`` and ``s`` are the distribution of
+    the value given all the other values of the series under the AR(1) + noise model, not its
+    marginal one: ``μ = y_c − u_c/D_c``, ``s² = σ²/D_c`` with the smoothing error ``u = R⁻¹e`` and
+    its variance ``D`` from the backward recursion [DurbinKoopman2012]_ (§4.5, the auxiliary
+    residuals of [deJong1989]_), the others at their current values (a Jacobi-type sweep of
+    the multivariate truncated normal's moments by one-dimensional conditionals). Updates
+    ``Z[:, 0]``, the whitened ``W[:, 0]`` (filter gains of :func:`whiten`), ``S``, ``inv``,
+    ``beta`` and ``ssr`` in place (all rows used); returns the weighted conditional variances
+    per series, ``ok`` (False where a refit was singular) and the
     conditional variance of each censored row (0 elsewhere).
     """
     return _em_kernel(Z, int(r), _c(upper, np.float64), ~np.isnan(upper), _c(off, np.int64),
