@@ -554,9 +554,9 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     method : {"ar1_noise", "ar1", "hac", "ols"}
         ``ar1_noise`` (default): GLS with AR(1) use variation plus independent measurement
         error on the daily grid (see :mod:`wastewater.stats._statespace`), Kackar–Harville
-        variance and Satterthwaite df; false-positive rate 0.032–0.068 in 25 of 27 simulated
-        cells with 5–20 % analytical CV and 0.074–0.078 in the other two (φ = 0.7, CV 20 %;
-        benchmarks/reports/bench_stats.md). ``ar1``: pure AR(1) GLS (REML, Kackar–Harville); anti-conservative when
+        variance and Satterthwaite df; false-positive rate 0.030–0.049 in all 27 simulated
+        cells with 5–20 % analytical CV and ~10 % censored values, CI coverage ≥ 0.95
+        (benchmarks/reports/bench_stats.md). ``ar1``: pure AR(1) GLS (REML, Kackar–Harville); anti-conservative when
         the lab's measurement error is not negligible. ``hac``, ``ols``: for comparison.
     alpha : float
         Test level; CIs are ``1 − alpha`` [fraction].
