@@ -596,8 +596,9 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
 
     Notes
     -----
-    Censored values enter at their substituted value but are left out of the noise-parameter
-    likelihood; two refits multiply the substituted values by
+    Censored values are left out of the first noise-parameter estimate, then refitted at their
+    conditional mean below the LOQ given the other days and put back in for a second estimate
+    (:mod:`wastewater.stats._statespace`); two refits multiply the substituted values by
     :data:`CENSORED_SENSITIVITY_FACTORS`; ``censoring_sensitive`` is True when the significance
     or the sign of the after-effect differs between them, or when more than
     :data:`CENSORED_SHARE_WARNING` of the observations are censored. A spike during the event

@@ -284,8 +284,9 @@ def riskweekend_model(series: pd.Series, calendar: pd.DataFrame, name: str, *,
     name : str
         The event name (e.g. ``"Valborg"``).
     censored : pandas.Series of bool, optional
-        Censored days (substituted values): left out of the noise estimation, refitted at their
-        conditional mean below the LOQ, as in :func:`wastewater.stats.effects.operation_effect`.
+        Censored days (substituted values): refitted at their conditional mean below the LOQ
+        given the other days, the noise parameters estimated without and then with them, as in
+        :func:`wastewater.stats.effects.operation_effect`.
     method_changes : iterable of date-like, optional
         First days of a new laboratory method: a level shift each.
     alpha : float

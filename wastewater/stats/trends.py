@@ -299,8 +299,8 @@ def trend_gls(series: pd.Series, *, censored: pd.Series | None = None,
     ``log L_t = b0 + Σ_d b_d·weekday_d + Σ_m c_m·[t ≥ method change m] + β·t + u_t + ε_t``;
     ``percent_change_per_year = 100·(exp(β·365.25) − 1)``. A marked method change is a level
     shift, so it is not counted as a trend. Censored values as in
-    :func:`wastewater.stats.effects.operation_effect` (left out of the noise estimation,
-    refitted at their conditional mean below the LOQ).
+    :func:`wastewater.stats.effects.operation_effect` (refitted at their conditional mean below
+    the LOQ given the other days; the noise parameters estimated without and then with them).
     """
     so = SeriesObs.from_series(series, censored, composite_days=False)
     t = so.t
