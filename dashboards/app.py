@@ -831,6 +831,18 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
 ALERT_ACTIONS = {"acknowledge": "acknowledged", "dismiss": "dismissed", "reopen": "open"}
 
 
+def _alert_done_text(done: str | None, lang: str) -> str:
+    """The confirmation after an alert action, from the redirect's ``done=<alert id>:<status>``.
+
+    Only that shape is shown, in the catalogue's words: the page never echoes query text, so a
+    link can't make it display a message of someone else's choosing.
+    """
+    alert_id, _, status = (done or "").partition(":")
+    if not alert_id.isdigit() or status not in ALERT_ACTIONS.values():
+        return ""
+    return t("alert_done", lang, id=int(alert_id), status=t(f"alert_status_{status}", lang).lower())
+
+
 def _visible_alerts(viewer: D.Viewer, site: str | None) -> list[dict[str, Any]]:
     """Stored alerts of ``site`` the viewer's key may read (:func:`wastewater.access.alert_visible`)."""
     from wastewater.storage.alerts import load_alerts
@@ -870,7 +882,7 @@ def alerts_page(request: Request) -> HTMLResponse:
         return _html(render_page("alerts.html", **layout, **ctx))
     sites = D.visible_sites(viewer)
     site = _choose_site(sites, request.query_params.get("site"))
-    ctx["done"] = request.query_params.get("done") or ""
+    ctx["done"] = _alert_done_text(request.query_params.get("done"), lang)
     if site is None:
         ctx["no_data"] = True
     else:
@@ -911,9 +923,8 @@ def alert_action(request: Request, alert_id: int, action: Annotated[str, Form()]
                                   active="alerts", role=viewer.role), status=404)
     status = ALERT_ACTIONS[action]
     set_alert_status(viewer.engine, alert_id, status, actor=viewer.principal.name)
-    done = t("alert_done", lang, id=alert_id, status=t(f"alert_status_{status}", lang).lower())
     return RedirectResponse(url(f"{BASE}/alerts", {"lang": lang, "site": site or mine[0]["site"],
-                                                   "done": done}), status_code=303)
+                                                   "done": f"{alert_id}:{status}"}), status_code=303)
 
 
 # -- login (API key in a cookie) ---------------------------------------------------------------------------------
