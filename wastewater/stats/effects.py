@@ -457,7 +457,8 @@ def _finish(pr: _Prepared, fit: BatchFit, i: int, alpha: float, exclusion_reason
     if pr.n_comp:
         notes.append(f"{pr.n_comp} multi-day composite(s) counted once each")
     if pr.n_cens:
-        notes.append(f"{pr.n_cens} censored value(s) used at their substituted value; after-effect "
+        notes.append(f"{pr.n_cens} censored value(s) refitted at their conditional mean below the LOQ "
+                     f"given the other days; after-effect "
                      f"ranges {sens_range[0]:+.1%} to {sens_range[1]:+.1%} under the sensitivity "
                      "refits (×0.2 and ×2 on substituted values)")
     terms = "intercept + weekday + linear trend" if trend else "intercept + weekday (no trend)"
