@@ -12,7 +12,7 @@ from scipy import stats
 
 from wastewater.stats import InsufficientDataError, flag_dumping, operation_effect
 from wastewater.stats._regression import _ar1_transform, _gls_at, fit_ar1
-from wastewater.stats._series import prepare_daily
+from wastewater.stats._series import prepare_arrays, prepare_daily
 
 DATES = pd.date_range("2025-01-06", periods=56 + 7 + 56, freq="D")  # starts on a Monday
 EVENT_START, EVENT_END = DATES[56], DATES[62]
@@ -161,3 +161,21 @@ def test_flag_dumping_ignores_censored_days():
     cens = pd.Series(False, index=s.index)
     cens["2025-03-05"] = True
     assert flag_dumping(s, censored=cens, event_start=EVENT_START, event_end=EVENT_END).n_flagged == 0
+
+
+def test_prepare_arrays_same_for_sorted_float_and_shuffled_nullable_input():
+    """The plain float64/bool fast path and the general path (unsorted index, nullable
+    dtypes) prepare the same observations and leave the caller's series untouched."""
+    idx = pd.date_range("2024-01-01", periods=40)
+    vals = np.exp(np.random.default_rng(5).normal(3, 0.3, 40))
+    vals[[4, 5]] = vals[3]  # a 3-day composite reported on each day
+    vals[10] = np.nan
+    s = pd.Series(vals, index=idx)
+    c = pd.Series(np.arange(40) % 9 == 0, index=idx)
+    fast = prepare_arrays(s, c)
+    order = np.random.default_rng(6).permutation(40)
+    slow = prepare_arrays(s.iloc[order].astype("Float64"), c.iloc[order].astype("boolean"))
+    for k in ("t", "load", "log_load", "censored", "days", "shares", "dow"):
+        np.testing.assert_array_equal(fast[k], slow[k], err_msg=k)
+    assert len(fast["t"]) == 37 and fast["days"][3] == 3 and fast["censored"].sum() == 5
+    assert np.isnan(s.iloc[10]) and s.iloc[5] == vals[3]

@@ -85,8 +85,25 @@ def _day_numbers(series: pd.Series, name: str) -> np.ndarray:
         raise TypeError(f"{name}: index must be a DatetimeIndex of sample dates (fix: "
                         "series.index = pd.to_datetime(series.index))")
     idx = series.index.tz_localize(None) if series.index.tz is not None else series.index
-    days: np.ndarray = idx.to_numpy().astype("datetime64[D]").astype(np.int64)
+    days: np.ndarray = idx.values.astype("datetime64[D]").astype(np.int64)
     return days
+
+
+def _float_values(series: pd.Series) -> np.ndarray:
+    """``np.asarray(series, dtype=float)`` without pandas' conversion machinery for float64."""
+    if isinstance(series.dtype, np.dtype) and series.dtype == np.float64:
+        out: np.ndarray = series.to_numpy(copy=False)
+        return out
+    return np.asarray(series, dtype=float)
+
+
+def _flags(censored: pd.Series) -> np.ndarray:
+    """Censoring flags as bool (NaN = False); plain bool columns pass through."""
+    if isinstance(censored.dtype, np.dtype) and censored.dtype == np.bool_:
+        flags: np.ndarray = censored.to_numpy(copy=False)
+        return flags
+    flags = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
+    return flags
 
 
 def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
@@ -99,24 +116,26 @@ def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
     ``censored``, ``days``, ``shares`` (n × 7) and ``dow`` (weekday of the first day).
     """
     t_all = _day_numbers(series, name)
-    vals = np.asarray(series, dtype=float)
-    order = np.argsort(t_all, kind="stable")
-    unsorted = bool(np.any(order[1:] < order[:-1]))
-    if unsorted:
-        t_all, vals = t_all[order], vals[order]
-    if len(t_all) > 1 and np.any(np.diff(t_all) == 0):
-        dup = t_all[1:][np.diff(t_all) == 0][0]
-        raise ValueError(f"{name}: duplicate sample date {np.datetime64(int(dup), 'D')}; "
-                         "aggregate replicates first (e.g. series.groupby(level=0).mean())")
+    vals = _float_values(series)
+    unsorted = False
+    if not (len(t_all) < 2 or bool((t_all[1:] > t_all[:-1]).all())):  # not strictly increasing
+        order = np.argsort(t_all, kind="stable")
+        unsorted = bool(np.any(order[1:] < order[:-1]))
+        if unsorted:
+            t_all, vals = t_all[order], vals[order]
+        if np.any(np.diff(t_all) == 0):
+            dup = t_all[1:][np.diff(t_all) == 0][0]
+            raise ValueError(f"{name}: duplicate sample date {np.datetime64(int(dup), 'D')}; "
+                             "aggregate replicates first (e.g. series.groupby(level=0).mean())")
     if censored is None:
         c = np.zeros(len(vals), dtype=bool)
     elif censored.index.equals(series.index):
-        c = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
+        c = _flags(censored)
         if unsorted:
             c = c[order]
     else:
         ct = _day_numbers(censored, "censored")
-        cv = np.nan_to_num(np.asarray(censored, dtype=float), nan=0.0).astype(bool)
+        cv = _flags(censored)
         lookup = dict(zip(ct.tolist(), cv.tolist()))
         c = np.array([lookup.get(int(x), False) for x in t_all], dtype=bool)
     keep0 = ~np.isnan(vals)

@@ -139,12 +139,19 @@ def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
     results = operation_effects_batch([keep[j] for j in slow], series, alpha=alpha,
                                       before_days=before_days, after_days=after_days,
                                       method_changes=method_changes)
-    table = pd.DataFrame({
+    iso: dict[object, str] = {}  # few distinct event dates: convert each once
+
+    def day_text(v: object) -> str:
+        if v not in iso:
+            iso[v] = pd.Timestamp(v).date().isoformat()
+        return iso[v]
+
+    columns: dict[str, object] = {
         "site": [t.get("site") for t in keep], "analyte": [t.get("analyte") for t in keep],
         "event_id": [t.get("event_id") for t in keep],
         "event_kind": [t.get("event_kind") for t in keep],
-        "event_start": [pd.Timestamp(t["event_start"]).date().isoformat() for t in keep],
-        "event_end": [pd.Timestamp(t["event_end"]).date().isoformat() for t in keep]})
+        "event_start": [day_text(t["event_start"]) for t in keep],
+        "event_end": [day_text(t["event_end"]) for t in keep]}
     numeric = {c: np.full(len(keep), np.nan) for c in TABLE_COLUMNS[6:]
                if c not in _TEXT_COLUMNS and c != "censoring_sensitive"}
     for c, arr in numeric.items():
@@ -167,15 +174,16 @@ def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
             text["method_changes"][j] = ";".join(r.method_changes)
     for c in TABLE_COLUMNS[6:]:
         if c == "censoring_sensitive":
-            table[c] = sensitive.astype(bool) if all(v is not None for v in sensitive) else sensitive
+            columns[c] = sensitive.astype(bool) if all(v is not None for v in sensitive) else sensitive
         elif c in text:
-            table[c] = text[c]
+            columns[c] = text[c]
         elif c in _COUNT_COLUMNS:
-            table[c] = pd.array(np.where(np.isnan(numeric[c]), 0, numeric[c]).astype(np.int64),
-                                dtype="Int64")
-            table.loc[np.isnan(numeric[c]), c] = pd.NA
+            missing = np.isnan(numeric[c])
+            columns[c] = pd.arrays.IntegerArray(np.where(missing, 0, numeric[c]).astype(np.int64),
+                                                missing)
+        elif c == "q_value":
+            p = numeric["p_value_after"]
+            columns[c] = bh_qvalues(p) if len(p) else np.zeros(0)
         else:
-            table[c] = numeric[c]
-    p = pd.to_numeric(table["p_value_after"], errors="coerce").to_numpy(float)
-    table["q_value"] = bh_qvalues(p) if len(p) else np.zeros(0)
-    return table
+            columns[c] = numeric[c]
+    return pd.DataFrame(columns)
