@@ -113,11 +113,13 @@ def date_input(name: str, label: str, value: Any, lang: str = "sv") -> str:
     return str(_macros().date_input(date_spec(name, label, value, lang)))
 
 
-def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool]:
+def _cell(value: Any, lang: str, decimals: int) -> tuple[str, bool | str]:
+    """Cell text and its kind: ``True`` a number (right-aligned), ``"date"`` a date (never
+    broken at its hyphens, also in a narrow printed column), ``False`` text."""
     if isinstance(value, bool):
         return t("yes" if value else "no", lang), False
     if isinstance(value, pd.Timestamp) or (hasattr(value, "isoformat") and not isinstance(value, str)):
-        return format_date(value), False
+        return format_date(value), "date"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if isinstance(value, int) or float(value).is_integer() and decimals == 0:
             return format_number(value, lang, 0), True
