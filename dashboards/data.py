@@ -345,6 +345,44 @@ def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -
     return out
 
 
+def dumping_days(ds: xr.Dataset | None, site: str, analyte: str, operations: pd.DataFrame) -> pd.DataFrame:
+    """Suspected dumping days of ``analyte`` at ``site`` to keep out of headline figures:
+    :func:`wastewater.stats.dumping.suspected_dumping_days` over the police operations in
+    ``operations`` (an :func:`events_frame`) that concern the site and the analyte, with the
+    alerts' window after each (:data:`wastewater.alerts.DUMPING_DAYS_AFTER`). As
+    :func:`dumping_check`, a metabolite's days are those of its parent drug (with the ratio check
+    when both were measured). Returns ``date, event_id, reason``.
+    """
+    from wastewater.alerts import DUMPING_DAYS_AFTER
+    from wastewater.stats.dumping import suspected_dumping_days
+
+    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event_id": pd.Series(dtype=object),
+                          "reason": pd.Series(dtype=object)})
+    if operations is None or operations.empty:
+        return empty
+    pair = PARENT_METABOLITE.get(analyte)
+    checked = pair[0] if pair else analyte
+    values, cens = stats_series(ds, site, checked)
+    if values.dropna().empty:
+        checked = analyte
+        values, cens = stats_series(ds, site, analyte)
+    if values.dropna().empty:
+        return empty
+    ops = operations[(operations["kind"] == "operation")
+                     & operations["sites"].apply(lambda s: not s or site in s)
+                     & operations["substances"].apply(lambda s: not s or analyte in s or checked in s)]
+    if ops.empty:
+        return empty
+    kwargs: dict[str, Any] = {}
+    if pair:
+        parent, _ = stats_series(ds, site, pair[0])
+        metabolite, _ = stats_series(ds, site, pair[1])
+        if parent.notna().any() and metabolite.notna().any():
+            kwargs.update(parent=parent, metabolite=metabolite, parent_name=pair[0], metabolite_name=pair[1])
+    return suspected_dumping_days(values, ops[["event_id", "start", "end"]].to_dict("records"),
+                                  days_after=DUMPING_DAYS_AFTER, censored=cens, **kwargs)
+
+
 def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict,
                      lang: str = "sv") -> dict:
     """``wastewater.stats.operation_effect`` for one event as a JSON-safe dict.

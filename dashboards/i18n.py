@@ -296,6 +296,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_summary_limits": ("Avloppsvattnet visar hur mycket av ett ämne som når reningsverket, inte hur många "
                                   "som använder det eller var det köps, och en enstaka topp kan bero på att "
                                   "narkotika spolats ned."),
+        "report_summary_dumping": ("{days} med misstänkt dumpning under eller strax efter polisinsatser räknades "
+                                   "inte med (se noten i avsnittet ”{section}”)."),
+        "report_dumping_note": ("Misstänkt dumpning räknas inte med i jämförelserna. Ett dygn under en polisinsats "
+                                "vid reningsverket, eller upp till {days} dygn efter den, tas bort när mängden av "
+                                "drogen – eller kvoten mellan drogen och dess nedbrytningsprodukt – ligger långt "
+                                "över det vanliga för samma veckodag där. Narkotika som spolas ned vid ett tillslag "
+                                "säger inget om hur mycket som används. Borttagna dygn:"),
+        "report_dumping_item": "{analyte} vid {site}: {days} ({events})",
         "report_series_name": "{analyte} vid {site}",
         "report_change_interval": "{change} (95 % KI {low} till {high})",
         "report_no_previous": "ingen jämförelse (inga data föregående tertial)",
@@ -628,6 +636,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_summary_limits": ("Wastewater shows how much of a substance reaches the treatment plant, not how many "
                                   "people use it or where it is bought, and a single peak may come from drugs "
                                   "being flushed away."),
+        "report_summary_dumping": ("{days} of suspected dumping during or just after police operations were left "
+                                   "out (see the note in “{section}”)."),
+        "report_dumping_note": ("Suspected dumping is left out of the comparisons. A day during a police operation "
+                                "at the plant, or up to {days} days after it, is removed when the load of the drug "
+                                "– or the ratio of the drug to its metabolite – is far above what is usual there "
+                                "for the same weekday. Drugs flushed away during a raid say nothing about how "
+                                "much is used. Days removed:"),
+        "report_dumping_item": "{analyte} at {site}: {days} ({events})",
         "report_series_name": "{analyte} at {site}",
         "report_change_interval": "{change} (95 % CI {low} to {high})",
         "report_no_previous": "no comparison (no data in the previous tertial)",

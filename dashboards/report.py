@@ -112,7 +112,8 @@ def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
 
 
 def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
-                    prev_end: dt.date, method_changes: dict[str, list] | None = None) -> pd.DataFrame:
+                    prev_end: dt.date, method_changes: dict[str, list] | None = None,
+                    operations: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean load per 1000 in the tertial and the previous one, per analyte, and the change with
     its 95 % interval.
 
@@ -129,9 +130,15 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     12 months ending with the tertial, and only when the series covers them
     (:data:`TREND_MIN_DAYS`): a per-year trend from a few months is not reported.
 
+    Suspected dumping days during or just after the police operations in ``operations``
+    (:func:`dashboards.data.dumping_days`, the rule of
+    :func:`wastewater.stats.dumping.suspected_dumping_days`) are left out of the means, the
+    change and the trend: drugs flushed during a raid are not use ([Emke2014]_).
+
     Returns ``analyte, mean, prev_mean, change_percent, change_low, change_high, enough,
     n_weeks, n_weeks_prev, change_class, n_days, n_censored, trend, trend_percent_per_year,
-    trend_ci_low, trend_ci_high, trend_p``.
+    trend_ci_low, trend_ci_high, trend_p, dumping_dates`` (the days left out in either
+    tertial), ``dumping_events`` (their operations' ids).
     """
     from wastewater.analysis import trend as trend_answer
     from wastewater.summaries import CHANGE_THRESHOLD_PERCENT, euda_means, period_change
@@ -144,6 +151,14 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
         if analyte in HYDROCHEMICAL:
             continue
         values, cens = D.stats_series(ds, site, analyte)
+        dumped = D.dumping_days(ds, site, analyte, operations) if operations is not None else None
+        dumping_dates: list[pd.Timestamp] = []
+        dumping_events: list[str] = []
+        if dumped is not None and len(dumped):
+            shown = dumped[(dumped["date"] >= pd.Timestamp(prev_start)) & (dumped["date"] <= pd.Timestamp(end))]
+            dumping_dates = [pd.Timestamp(d) for d in shown["date"]]
+            dumping_events = sorted(set(shown["event_id"]))
+            values = values.where(~values.index.isin(pd.DatetimeIndex(dumped["date"])))
         cur = values[(values.index >= pd.Timestamp(start)) & (values.index <= pd.Timestamp(end))]
         prev = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(prev_end))]
         if cur.dropna().empty:
@@ -181,7 +196,8 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
                      "change_high": pc["ci_high_percent"], "enough": pc["enough"],
                      "n_weeks": pc["n_weeks"], "n_weeks_prev": pc["n_weeks_previous"],
                      "change_class": klass,
-                     "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"]), **trend})
+                     "n_days": int(m["n_days"]), "n_censored": int(m["n_censored"]), **trend,
+                     "dumping_dates": dumping_dates, "dumping_events": dumping_events})
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
 
 
@@ -198,7 +214,7 @@ CENSORED_SHARE_NO_TREND = 0.5
 CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_low", "change_high", "enough",
                   "n_weeks", "n_weeks_prev", "change_class", "n_days",
                   "n_censored", "trend", "trend_percent_per_year", "trend_ci_low", "trend_ci_high",
-                  "trend_p"]
+                  "trend_p", "dumping_dates", "dumping_events"]
 
 _TREND_TEXT = {"sv": {"increasing": "ökande", "decreasing": "minskande", "no trend": "ingen säker trend"},
                "en": {"increasing": "increasing", "decreasing": "decreasing", "no trend": "no clear trend"}}
@@ -330,11 +346,15 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     n_fig = 0
     for rec in visible.itertuples(index=False):
         site, label = rec.site, rec.name
-        # whole weeks for the public rule; 12 months back for the trend
-        load_start, load_end = access.whole_week_bounds(min(prev_start, end - dt.timedelta(days=364)), end)
+        # whole weeks for the public rule; 12 months back for the trend; the dumping check's
+        # 8-week baseline before an operation early in the previous tertial
+        load_start, load_end = access.whole_week_bounds(
+            min(prev_start - dt.timedelta(days=DUMPING_BASELINE_DAYS), end - dt.timedelta(days=364)), end)
         ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES)
         marked = D.method_changes(viewer, site, [] if ds is None else ds["analyte"].values.tolist())
-        changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked)
+        operations = D.events_frame(viewer, site=site, start=prev_start - dt.timedelta(days=_days_after()),
+                                    end=end, kinds=("operation",))
+        changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked, operations=operations)
         if public and len(changes):  # no public mean resting on fewer days than a public week
             changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
         for c in changes.itertuples(index=False):
@@ -345,7 +365,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                                 "n_weeks_prev": c.n_weeks_prev, "change_ci": _change_cell(c, lang),
                                 "change_class": _CLASS_TEXT[lang].get(c.change_class, c.change_class),
                                 "n_days": c.n_days, "n_censored": c.n_censored,
-                                "trend": _trend_cell(c, lang),
+                                "trend": _trend_cell(c, lang), "dumping_dates": c.dumping_dates,
+                                "dumping_events": c.dumping_events,
                                 "label": f"{analyte_name(c.analyte, lang)} – {label}"})
         site_events = D.events_frame(viewer, site=site, start=start, end=end)
         parts = [f'<h3 id="site-{esc(site)}">{esc(label)} ({esc(site)})</h3>']
@@ -411,6 +432,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         if comparable.empty:
             sections.append(f"<p>{esc(t('report_no_comparison', lang, prev=prev_label))}</p>")
             sections.append(table_html)
+            sections.append(_dumping_note(changes_frame, lang, public))
         else:
             sections.append(_changes_text(comparable, lang, prev_label))
             fig = F.tertial_change_figure(comparable[["label", "change_percent", "change_low", "change_high"]],
@@ -419,6 +441,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
             sections.append(_figure_section(
                 "changes", t("report_change", lang, prev=prev_label) + " (%)", fig, summary,
                 lang, table_html))
+            sections.append(_dumping_note(changes_frame, lang, public))
     sections.append("</section>")
     # 2. events
     sections.append(f'<section aria-labelledby="h-events"><h2 id="h-events">{esc(t("report_events", lang))}</h2>')
@@ -454,6 +477,31 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     title = t("report_title", lang, year=year, tertial=tertial)
     return _document(title=title, lang=lang, period=(start, end), body="".join(sections),
                      note=suppressed, role=viewer.role, confidential=not public)
+
+
+#: Days before an operation the dumping check's baseline needs (its first, 8-week baseline).
+DUMPING_BASELINE_DAYS = 56
+
+
+def _days_after() -> int:
+    from wastewater.alerts import DUMPING_DAYS_AFTER
+
+    return DUMPING_DAYS_AFTER
+
+
+def _dumping_note(changes: pd.DataFrame, lang: str, public: bool) -> str:
+    """The note under the changes table naming the suspected dumping days left out of them
+    (public view: how many days per series, not which: no daily facts leave the authorised view)."""
+    if changes.empty or not changes["dumping_dates"].apply(len).any():
+        return ""
+    items = []
+    for r in changes[changes["dumping_dates"].apply(len) > 0].itertuples(index=False):
+        days = count(len(r.dumping_dates), "day", lang) if public else \
+            ", ".join(format_date(d) for d in r.dumping_dates)
+        items.append("<li>" + esc(t("report_dumping_item", lang, analyte=r.analyte, site=r.site, days=days,
+                                    events=", ".join(r.dumping_events))) + "</li>")
+    return (f'<div class="note" role="note" data-testid="report-dumping-note">'
+            f'<p>{esc(t("report_dumping_note", lang, days=_days_after()))}</p><ul>{"".join(items)}</ul></div>')
 
 
 def _change_threshold() -> float:
@@ -553,6 +601,11 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
             parts.append(t("report_summary_sure", lang, n=len(sure), total=len(enough)))
         if few:
             parts.append(t("report_summary_too_little", lang, n=few, min=_min_weeks()))
+        n_dumped = len({(r.site, d) for r in changes.itertuples(index=False) for d in r.dumping_dates}) \
+            if "dumping_dates" in changes else 0  # site-days (one day can be left out of several series)
+        if n_dumped:
+            parts.append(t("report_summary_dumping", lang, days=count(n_dumped, "day", lang),
+                           section=t("report_what_changed", lang)))
     n_ev = len(events)
     kinds = sorted({t(f"event_{k}", lang).lower() for k in events["kind"]}) if n_ev else []
     parts.append(t("report_summary_events", lang, events=count(n_ev, "event", lang), kinds=", ".join(kinds) or "–",

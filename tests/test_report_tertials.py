@@ -94,3 +94,62 @@ def test_report_form_defaults_to_the_latest_tertial_with_data(demo):
     assert 'name="year" type="number" min="2000" max="2100" value="2025"' in html
     assert '<option value="3" selected>T3 (sep–dec)</option>' in html
     assert "Data finns till och med 2025-12-31 (senaste tertialen med data: T3 2025)." in html
+
+
+def test_suspected_dumping_on_a_sparsely_sampled_site():
+    """Saturdays only, plus a week of daily sampling around a raid: 8 weeks hold 8 baseline days,
+    so the half-year baseline is used; the two spiked days of the raid are flagged, a spike
+    outside every operation window (and its days after) is not looked at."""
+    from wastewater.stats.dumping import suspected_dumping_days
+
+    rng = np.random.default_rng(7)
+    sat = pd.date_range("2025-01-04", "2025-12-27", freq="7D")
+    daily = pd.date_range("2025-09-01", "2025-09-07")
+    idx = sat.union(daily)
+    load = pd.Series(np.exp(np.log(38.0) + rng.normal(0, 0.1, len(idx))), idx)
+    load["2025-09-03"] *= 8
+    load["2025-09-04"] *= 10
+    load["2025-11-01"] *= 10  # no operation then
+    ops = [{"event_id": "EV-5", "start": "2025-09-03", "end": "2025-09-05"}]
+    out = suspected_dumping_days(load, ops, days_after=3)
+    assert out["date"].dt.strftime("%Y-%m-%d").tolist() == ["2025-09-03", "2025-09-04"]
+    assert set(out["event_id"]) == {"EV-5"} and out["reason"].str.contains("same-weekday baseline").all()
+    assert suspected_dumping_days(load, [], days_after=3).empty
+
+
+def test_report_changes_leave_suspected_dumping_out(demo):
+    """The analyst T3 change of cocaine at the small catchment PS1 (Saturdays plus 1–7 September
+    daily, cocaine × 15 on 3–4 September during EV-2025-05): without those two days, the change
+    is period_change of the series without them."""
+    from dashboards import data as D
+    from dashboards.report import _dumping_note, tertial_changes
+    from wastewater.access import Principal
+    from wastewater.settings import Settings
+
+    viewer = D.Viewer(engine=demo, settings=Settings(),
+                      principal=Principal(name="a", role="analyst", sites=None, key_id=None))
+    ds = D.site_dataset(demo, ["SE-KAT-PS1"], start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+    ops = D.events_frame(viewer, site="SE-KAT-PS1", start=dt.date(2025, 4, 28), end=dt.date(2025, 12, 31),
+                         kinds=("operation",))
+    args = ("SE-KAT-PS1", dt.date(2025, 9, 1), dt.date(2025, 12, 31), dt.date(2025, 5, 1), dt.date(2025, 8, 31))
+    kept = tertial_changes(ds, *args, operations=ops).set_index("analyte")
+    raw = tertial_changes(ds, *args).set_index("analyte")
+    dumped = [pd.Timestamp("2025-09-03"), pd.Timestamp("2025-09-04")]
+    for analyte in ("cocaine", "benzoylecgonine", "mdma"):  # BE: its parent cocaine's days
+        assert kept.loc[analyte, "dumping_dates"] == dumped
+        assert kept.loc[analyte, "dumping_events"] == ["EV-2025-05"]
+        assert raw.loc[analyte, "dumping_dates"] == []
+    values, _ = D.stats_series(ds, "SE-KAT-PS1", "cocaine")
+    clean = values.drop(dumped)
+    expected = period_change(clean["2025-09-01":"2025-12-31"], clean["2025-05-01":"2025-08-31"])
+    assert kept.loc["cocaine", "change_percent"] == pytest.approx(expected["change_percent"])
+    assert kept.loc["cocaine", "change_percent"] < raw.loc["cocaine", "change_percent"] - 10
+    assert kept.loc["cocaine", "n_days"] == raw.loc["cocaine", "n_days"] - 2
+    rows = pd.DataFrame([{"site": "PS1", "analyte": "Kokain", "dumping_dates": dumped,
+                          "dumping_events": ["EV-2025-05"]}])
+    assert "Kokain vid PS1: 2025-09-03, 2025-09-04 (EV-2025-05)" in _dumping_note(rows, "sv", public=False)
+    public = _dumping_note(rows, "sv", public=True)
+    assert "Kokain vid PS1: 2 dygn (EV-2025-05)" in public and "2025-09-03" not in public
+    english = _dumping_note(rows, "en", public=True)
+    assert "Days removed:" in english and "Kokain at PS1: 2 days (EV-2025-05)" in english
+    assert _dumping_note(rows.assign(dumping_dates=[[]]), "sv", public=True) == ""

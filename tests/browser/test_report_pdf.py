@@ -8,7 +8,11 @@
   plot) are printed on the same page (``break-inside: avoid`` on figure blocks);
 - the public report names no confidential operation (EV-2025-07 in the demo) and no
   small catchment (SE-KAT-PS1, 3 500 inhabitants);
-- no per-year trend is stated from less than 12 months of data (T1, T2).
+- no per-year trend is stated from less than 12 months of data (T1, T2);
+- dates in table cells are never broken across lines (``white-space: nowrap``; the events
+  table's narrow start and end columns broke ``2025-09-03`` as ``2025-09-`` / ``03``);
+- suspected dumping days (EV-2025-05, 3–4 September at Rosenholm) are left out of the T3
+  changes with a note, which in the public report counts the days without naming them.
 
 PDFs go to test-artifacts/reports/.
 """
@@ -61,8 +65,16 @@ def printed(demo_server, browser):
             pdf = page.pdf(format="A4", print_background=True, prefer_css_page_size=True)
             (PDF_DIR / f"uppfoljning_2025_T{tertial}_sv_public.pdf").write_bytes(pdf)
             pages = [_norm(p.extract_text() or "") for p in PdfReader(io.BytesIO(pdf)).pages]
+            # after printing (print media relays the charts out): the date cells as printed
+            page.emulate_media(media="print")
+            # every visible table cell holding a date: its text, how many line boxes it takes, white-space
+            date_cells = page.evaluate("""() => [...document.querySelectorAll('main table td, main table th')]
+                .filter(c => /^\\d{4}-\\d{2}-\\d{2}$/.test(c.textContent.trim()) && c.offsetParent !== null)
+                .map(c => { const r = document.createRange(); r.selectNodeContents(c);
+                            return [c.textContent, r.getClientRects().length, getComputedStyle(c).whiteSpace]; })""")
+            page.emulate_media(media="null")  # not "screen": page.pdf would then print with screen CSS
             out[tertial] = {"figures": figures, "summary": summary, "rows": rows, "pages": pages,
-                            "html": page.content()}
+                            "date_cells": date_cells, "html": page.content()}
     finally:
         context.close()
     return out
@@ -128,3 +140,24 @@ def test_no_trend_from_less_than_12_months(printed, tertial):
     rows = printed[tertial]["rows"]
     trends = {_norm(row[6]) for row in rows}
     assert trends == {"– (kräver 12 månaders data)"}
+
+
+@pytest.mark.parametrize("tertial", [1, 2, 3])
+def test_dates_in_tables_are_not_broken(printed, tertial):
+    r = printed[tertial]
+    cells = r["date_cells"]
+    assert len(cells) >= 4  # the events table's start and end dates at least
+    assert [c for c in cells if c[1] != 1 or c[2] != "nowrap"] == []
+
+
+def test_suspected_dumping_is_kept_out_of_the_headline(printed):
+    r = printed[3]
+    summary = _norm(r["summary"])
+    assert re.search(r"\d+ dygn med misstänkt dumpning under eller strax efter polisinsatser räknades inte med",
+                     summary)
+    text = " ".join(r["pages"])
+    assert "Misstänkt dumpning räknas inte med i jämförelserna." in text
+    assert "Kokain vid Rosenholms reningsverk: 2 dygn (EV-2025-05)" in text
+    note = r["html"][r["html"].index('data-testid="report-dumping-note"'):]
+    note = note[:note.index("</div>")]
+    assert "2025-09-03" not in note and "2025-09-04" not in note  # public: no daily facts

@@ -20,7 +20,7 @@ from scipy import stats
 
 from wastewater.stats._series import DateLike, json_safe, prepare_daily, require
 
-__all__ = ["MAD_TO_SD", "DumpingResult", "flag_dumping"]
+__all__ = ["DUMPING_BASELINES_DAYS", "MAD_TO_SD", "DumpingResult", "flag_dumping", "suspected_dumping_days"]
 
 #: Consistency factor of the MAD for a normal distribution, 1/Φ⁻¹(0.75) [RousseeuwCroux1993]_.
 MAD_TO_SD = float(1.0 / stats.norm.ppf(0.75))
@@ -159,3 +159,84 @@ def flag_dumping(series: pd.Series, *, event_start: DateLike, event_end: DateLik
     return DumpingResult(days=days, excluded_dates=flagged, n_flagged=len(flagged),
                          z_threshold=z_thr, false_alarm_rate_per_day=false_alarm_rate_per_day,
                          method=method)
+
+
+#: Baseline lengths tried in turn by :func:`suspected_dumping_days` [days]: the 8 weeks of
+#: :func:`flag_dumping`, then half a year for a site sampled too sparsely for 14 baseline days
+#: in 8 weeks (e.g. once a week, with a week of daily sampling around an operation).
+DUMPING_BASELINES_DAYS = (56, 182)
+
+
+def suspected_dumping_days(series: pd.Series, operations: Any, *, days_after: int,
+                           censored: pd.Series | None = None, parent: pd.Series | None = None,
+                           metabolite: pd.Series | None = None, parent_name: str = "parent",
+                           metabolite_name: str = "metabolite",
+                           false_alarm_rate_per_day: float = 0.001) -> pd.DataFrame:
+    """Days to keep out of headline figures (tertial changes, summaries) as suspected dumping.
+
+    The rule: a day during a police operation at the site, or up to ``days_after`` days after
+    it, that :func:`flag_dumping` flags — its load far above the site's same-weekday level before
+    the operation, or the parent/metabolite ratio far above its usual value (one-sided
+    ``false_alarm_rate_per_day`` per check, weekday-adjusted median and MAD scale
+    [RousseeuwCroux1993]_; ratio [vanNuijs2011b]_). Drugs flushed during a raid give exactly
+    such days [Emke2014]_ [EstevezDanta2022]_; a mean or a change over them reports the raid,
+    not use. The baseline is the 8 weeks before the operation, or half a year when 8 weeks hold
+    fewer than 14 sample days (:data:`DUMPING_BASELINES_DAYS`); the ratio check is dropped when
+    the pair has too short a baseline, and an operation with neither baseline flags nothing.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Daily load of the analyte tested (the parent drug for a metabolite) [mg day⁻¹ (1000 inh.)⁻¹].
+    operations : iterable of mapping
+        ``event_id, start, end`` of the police operations at the site (inclusive dates).
+    days_after : int
+        Days after an operation's end still checked [days] (the alerts' window,
+        :data:`wastewater.alerts.DUMPING_DAYS_AFTER`).
+    censored, parent, metabolite, parent_name, metabolite_name, false_alarm_rate_per_day
+        As for :func:`flag_dumping`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``date`` (datetime64), ``event_id``, ``reason``; one row per flagged day (the first
+        operation that flags it), sorted by date.
+
+    Examples
+    --------
+    >>> days = pd.date_range("2025-01-01", "2025-03-31")
+    >>> load = pd.Series(30.0 * (1 + 0.05 * np.sin(np.arange(len(days)))), days)
+    >>> load["2025-03-11"] *= 6
+    >>> out = suspected_dumping_days(load, [{"event_id": "EV-1", "start": "2025-03-10",
+    ...                                      "end": "2025-03-10"}], days_after=3)
+    >>> out["date"].dt.strftime("%Y-%m-%d").tolist(), out["event_id"].tolist()
+    (['2025-03-11'], ['EV-1'])
+    """
+    from wastewater.stats._series import InsufficientDataError
+
+    ratio = ({"parent": parent, "metabolite": metabolite, "parent_name": parent_name,
+              "metabolite_name": metabolite_name} if parent is not None and metabolite is not None else None)
+    rows: dict[pd.Timestamp, tuple[str, str]] = {}
+    for op in operations:
+        result = None
+        for before in DUMPING_BASELINES_DAYS:
+            for kwargs in ([ratio] if ratio else []) + [{}]:
+                try:
+                    result = flag_dumping(series, event_start=op["start"], event_end=op["end"],
+                                          before_days=before, censored=censored,
+                                          extra_days_after=days_after,
+                                          false_alarm_rate_per_day=false_alarm_rate_per_day, **kwargs)
+                    break
+                except (InsufficientDataError, ValueError):
+                    continue
+            if result is not None:
+                break
+        if result is None:
+            continue
+        flagged = result.days[result.days["flagged"]]
+        for day, reason in zip(flagged.index, flagged["reason"], strict=True):
+            rows.setdefault(pd.Timestamp(day), (str(op["event_id"]), str(reason)))
+    out = pd.DataFrame({"date": pd.DatetimeIndex(sorted(rows)),
+                        "event_id": [rows[d][0] for d in sorted(rows)],
+                        "reason": [rows[d][1] for d in sorted(rows)]})
+    return out
