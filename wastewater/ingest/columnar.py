@@ -41,6 +41,7 @@ __all__ = [
     "known_site",
     "number_spec",
     "parse_column",
+    "parse_distinct",
     "parse_texts",
     "reject_duplicates",
     "required",
@@ -150,7 +151,21 @@ def parse_column(ctx: FileContext, canonical: str, spec: Callable[[str], Any],
         value = spec("")
         notes = None if note is None else [None if isinstance(value, Fail) else note("", value)]
         return Parsed(np.zeros(n, dtype=np.intp), [""], [value], notes)
-    return parse_texts(ctx.table.column(index), spec, note)
+    codes, texts = ctx.table.column_codes(index)
+    return parse_distinct(codes, texts, spec, note)
+
+
+def parse_distinct(codes: np.ndarray, texts: list[str], spec: Callable[[str], Any],
+                   note: Callable[[str, Any], Fail | None] | None = None) -> Parsed:
+    """:class:`Parsed` of cells given as ``codes`` into distinct ``texts`` (the reader's
+    columns): ``spec`` (and ``note``) once per text, no work per row.
+    """
+    values = [spec(t) for t in texts]
+    notes = None
+    if note is not None:
+        notes = [None if isinstance(v, Fail) else note(t, v)
+                 for t, v in zip(texts, values, strict=True)]
+    return Parsed(codes, texts, values, notes)
 
 
 def free_text(text: str) -> str | None:
@@ -197,8 +212,9 @@ class Issues:
         if not flagged.any():
             return
         lines = self.ctx.table.lines
-        for i in np.flatnonzero(rows & flagged[parsed.codes]).tolist():
-            self.add(lines[i], column, results[parsed.codes[i]], stage, order=order)
+        codes = parsed.codes
+        for i in np.flatnonzero(rows & flagged[codes]).tolist():
+            self.add(int(lines[i]), column, results[codes[i]], stage, order=order)
 
     def flush(self) -> None:
         """Append the collected issues, sorted, to the context and start again."""

@@ -19,10 +19,11 @@ import codecs
 import csv
 import datetime as dt
 import io
-import operator
 import warnings
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from wastewater.ingest.report import Issue
 
@@ -50,16 +51,26 @@ _SPACE = " \t\r\n\u00a0\u202f\ufeff"
 
 
 class RawTable:
-    """Cells of an upload as text, before any interpretation.
+    """Cells of an upload as text, before any interpretation, held column by column.
+
+    Each header column is stored as ``codes`` (one small integer per data row) into ``texts``
+    (its distinct cell texts, stripped): a million-row file holds a few thousand distinct
+    dates, sites or units, so the table needs a few bytes per cell and no Python object per
+    cell. :meth:`column_codes` gives them to the validators; :attr:`rows` builds the rows of
+    Python strings on demand (tests, small files).
 
     Parameters
     ----------
     header : list of str
-        Header cells, stripped.
-    rows : list of list of str
-        Data rows (blank lines skipped), cells stripped; padded to ``len(header)``.
-    lines : list of int
-        1-based physical line (CSV) or sheet row (xlsx) where each row starts.
+        Header cells, stripped (trailing empty cells dropped).
+    codes : list of numpy.ndarray
+        Per header column, the code of each data row's cell (blank lines skipped; a row
+        shorter than the header has empty cells) into ``texts``.
+    texts : list of list of str
+        Per header column, its distinct cell texts (it may hold a text no data row has, such
+        as the header's own).
+    lines : numpy.ndarray
+        1-based physical line (CSV) or sheet row (xlsx) where each data row starts.
     header_line : int
         Physical line of the header.
     delimiter : str or None
@@ -70,52 +81,80 @@ class RawTable:
         ``utf-8``, ``utf-8-sig``, ``utf-16``, ``cp1252`` or ``xlsx``.
     format : str
         ``csv`` or ``xlsx``.
+    extra_cells : dict, optional
+        Data row index → its cells beyond the header, for rows where one of them is not empty
+        (the validators reject such rows: ``column_count``).
     """
 
-    def __init__(self, header: list[str], rows: list[list[str]] | None = None,
-                 lines: list[int] | None = None, header_line: int = 1,
-                 delimiter: str | None = ",", decimal_comma: bool = False,
-                 encoding: str = "utf-8", format: str = "csv",
-                 columns: list[list[str]] | None = None):
+    def __init__(self, header: list[str], codes: list[np.ndarray], texts: list[list[str]],
+                 lines: np.ndarray, header_line: int = 1, delimiter: str | None = ",",
+                 decimal_comma: bool = False, encoding: str = "utf-8", format: str = "csv",
+                 extra_cells: dict[int, list[str]] | None = None):
         self.header = header
-        self._rows = rows if rows is not None or columns is not None else []
-        self.lines = lines if lines is not None else []
+        self.codes = codes
+        self.texts = texts
+        self.lines = np.asarray(lines, dtype=np.int64)
         self.header_line = header_line
         self.delimiter = delimiter
         self.decimal_comma = decimal_comma
         self.encoding = encoding
         self.format = format
-        #: Column-wise cells (one list per header column, every row exactly header-wide), set
-        #: by the reader for quote-free rectangular text; ``rows`` is built from them on use.
-        self.columns = columns
+        self.extra_cells = extra_cells or {}
 
-    @property
-    def rows(self) -> list[list[str]]:
-        """Data rows; built from ``columns`` on first use when those are set."""
-        if self._rows is None:
-            self._rows = [list(cells) for cells in zip(*(self.columns or []), strict=True)]
-        return self._rows
-
-    @rows.setter
-    def rows(self, rows: list[list[str]] | None) -> None:
-        self._rows = rows
+    @classmethod
+    def from_rows(cls, header: list[str], rows: list[list[str]], lines: list[int],
+                  **options: object) -> RawTable:
+        """A table of rows of cell texts (cells beyond the header go to ``extra_cells``)."""
+        width = len(header)
+        codes, texts = [], []
+        for j in range(width):
+            column_codes, uniques = pd.factorize(
+                np.array([row[j] if j < len(row) else "" for row in rows] or [""], dtype=object))
+            codes.append(column_codes[: len(rows)].astype(np.int32))
+            texts.append(list(uniques))
+        extra = {i: row[width:] for i, row in enumerate(rows) if any(row[width:])}
+        return cls(header, codes, texts, np.asarray(lines, dtype=np.int64),
+                   extra_cells=extra, **options)  # type: ignore[arg-type]
 
     @property
     def n_rows(self) -> int:
-        """Number of data rows (without building ``rows`` from ``columns``)."""
+        """Number of data rows."""
         return len(self.lines)
 
-    def column(self, index: int) -> list[str]:
-        """Cells of header column ``index`` of every data row (empty where a row is shorter)."""
-        if self.columns is not None:
-            return self.columns[index]
-        return [row[index] if index < len(row) else "" for row in self.rows]
+    def column_codes(self, index: int) -> tuple[np.ndarray, list[str]]:
+        """Codes (per data row) and distinct texts of header column ``index``."""
+        return self.codes[index], self.texts[index]
+
+    def column(self, index: int) -> np.ndarray:
+        """Cells of header column ``index`` of every data row, as an object array of texts
+        (each distinct text is one shared object).
+        """
+        texts = np.empty(len(self.texts[index]), dtype=object)
+        texts[:] = self.texts[index]
+        out: np.ndarray = texts[self.codes[index]]
+        return out
 
     def row(self, index: int) -> list[str]:
-        """Cells of data row ``index`` (without building every row from ``columns``)."""
-        if self._rows is None and self.columns is not None:
-            return [column[index] for column in self.columns]
-        return self.rows[index]
+        """Cells of data row ``index``, header-wide."""
+        return [texts[codes[index]] for codes, texts in zip(self.codes, self.texts, strict=True)]
+
+    @property
+    def rows(self) -> list[list[str]]:
+        """Data rows as lists of header-wide cells (built on each use)."""
+        if not self.codes:
+            return [[] for _ in range(self.n_rows)]
+        return [list(cells) for cells in zip(*(self.column(i).tolist()
+                                               for i in range(len(self.codes))), strict=True)]
+
+    def select(self, keep: np.ndarray) -> RawTable:
+        """The table of the data rows where ``keep`` (a boolean mask) is true."""
+        index = np.flatnonzero(keep)
+        position = {int(old): new for new, old in enumerate(index.tolist())
+                    if int(old) in self.extra_cells}
+        return RawTable(self.header, [c[index] for c in self.codes], self.texts,
+                        self.lines[index], self.header_line, self.delimiter, self.decimal_comma,
+                        self.encoding, self.format,
+                        {new: self.extra_cells[old] for old, new in position.items()})
 
     @property
     def details(self) -> dict[str, object]:
@@ -133,7 +172,7 @@ def _error(code: str, message: str, line: int | None = None, value: str | None =
     return Issue(line=line, column=None, code=code, message=message, severity="error", value=value)
 
 
-def read_table(data: bytes, filename: str | None = None, *, split_unquoted: bool = True
+def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
                ) -> tuple[RawTable | None, list[Issue]]:
     """Read an upload into a :class:`RawTable`.
 
@@ -143,9 +182,10 @@ def read_table(data: bytes, filename: str | None = None, *, split_unquoted: bool
         The uploaded file.
     filename : str, optional
         Original file name; ``.xlsx`` enables the workbook reader.
-    split_unquoted : bool, default True
-        Split text without quotes with ``str.split`` (exactly the :mod:`csv` module's cells
-        and lines, faster); False reads every text with :mod:`csv` (for comparisons).
+    fast : bool, default True
+        Read the text with the vectorised tokenizer (:func:`_tokenize`: exactly the cells,
+        lines and issues of the :mod:`csv` module, without a Python object per cell) wherever
+        it applies; False reads every text with :mod:`csv` (the reference, for comparisons).
 
     Returns
     -------
@@ -214,17 +254,29 @@ def read_table(data: bytes, filename: str | None = None, *, split_unquoted: bool
             )
         ]
 
-    table = RawTable(
-        header=[],
-        delimiter=delimiter,
-        decimal_comma=delimiter in (";", "\t"),
-        encoding=encoding,
-        format="csv",
-    )
-    _parse_csv(text, table, delimiter, skip_lines, issues, split_unquoted=split_unquoted)
-    if any(i.severity == "error" for i in issues):
+    options = {"delimiter": delimiter, "decimal_comma": delimiter in (";", "\t"),
+               "encoding": encoding, "format": "csv"}
+    table = None
+    if fast:
+        table = _tokenize(_utf8_body(data, text, encoding), delimiter, skip_lines, issues,
+                          options)
+    if table is None and not any(i.severity == "error" for i in issues):
+        parsed = _parse_csv(text, delimiter, skip_lines, issues)
+        if parsed is not None:
+            header, header_line, rows, lines = parsed
+            table = RawTable.from_rows(header, rows, lines, header_line=header_line, **options)
+    if table is None or any(i.severity == "error" for i in issues):
         return None, issues
     return table, issues
+
+
+def _utf8_body(data: bytes, text: str, encoding: str) -> bytes:
+    """The text as UTF-8 bytes without a BOM (the upload itself when it is UTF-8)."""
+    if encoding == "utf-8":
+        return data
+    if encoding == "utf-8-sig":
+        return data[len(codecs.BOM_UTF8):]
+    return text.encode("utf-8", "surrogatepass")
 
 
 def _decode(data: bytes, issues: list[Issue]) -> tuple[str, str]:
@@ -337,18 +389,18 @@ def _sniff_lines(text: str) -> tuple[tuple[str | None, str, int], int]:
     return (None, ",", skip), end
 
 
-def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issues: list[Issue],
-               *, split_unquoted: bool = True) -> None:
-    """Fill ``table`` from CSV text (cells split at ``delimiter``, the table's), recording the
-    physical start line of each row.
+def _parse_csv(text: str, delimiter: str, skip_lines: int, issues: list[Issue]
+               ) -> tuple[list[str], int, list[list[str]], list[int]] | None:
+    """Read CSV text with :mod:`csv`: header, header line, rows (cells stripped, padded to the
+    header) and the physical start line of each row; ``None`` after an error issue.
 
-    Text without quote characters is split with ``str.split`` (:func:`_parse_unquoted`: the
-    same cells, lines and issues, several times faster); ``split_unquoted=False`` sends it
-    through :mod:`csv` as well (tests/test_ingest_readers.py compares the two).
+    The reference reader: :func:`_tokenize` gives the same for every text it reads
+    (tests/test_ingest_readers.py), and this one reads the others (quotes inside unquoted
+    cells, unclosed quotes, NUL characters, a non-ASCII delimiter).
     """
-    if split_unquoted and '"' not in text and "\x00" not in text:
-        _parse_unquoted(text, table, skip_lines, issues)
-        return
+    rows: list[list[str]] = []
+    lines: list[int] = []
+    header_line = 1
     csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
     previous_line = 0
@@ -367,40 +419,21 @@ def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issu
                 while stripped and not stripped[-1]:
                     stripped.pop()
                 if len(stripped) > MAX_COLUMNS:
-                    issues.append(
-                        _error(
-                            "too_many_columns",
-                            f"The header on line {start_line} has {len(stripped):,} columns; the "
-                            f"limit is {MAX_COLUMNS:,}. Check the delimiter, or split the file.",
-                            line=start_line,
-                        )
-                    )
-                    return
+                    issues.append(_too_many_columns(start_line, len(stripped)))
+                    return None
                 header = stripped
                 n_columns = len(header)
-                table.header = header
-                table.header_line = start_line
+                header_line = start_line
                 continue
-            if len(table.rows) >= MAX_ROWS:
-                issues.append(
-                    _error(
-                        "too_many_rows",
-                        f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
-                        f"{start_line}). Split it into several uploads.",
-                        line=start_line,
-                    )
-                )
-                return
+            if len(rows) >= MAX_ROWS:
+                issues.append(_too_many_rows(start_line))
+                return None
             if len(stripped) < n_columns:
                 stripped.extend([""] * (n_columns - len(stripped)))
-            table.rows.append(stripped)
-            table.lines.append(start_line)
-        if (
-            table.lines
-            and previous_line > table.lines[-1]
-            and _odd_quotes_from(text, table.lines[-1])
-        ):
-            line = table.lines[-1]
+            rows.append(stripped)
+            lines.append(start_line)
+        if lines and previous_line > lines[-1] and _odd_quotes_from(text, lines[-1]):
+            line = lines[-1]
             issues.append(
                 _error(
                     "malformed_csv",
@@ -409,6 +442,7 @@ def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issu
                     line=line,
                 )
             )
+            return None
     except csv.Error as exc:
         line = reader.line_num or previous_line + 1
         issues.append(
@@ -418,160 +452,244 @@ def _parse_csv(text: str, table: RawTable, delimiter: str, skip_lines: int, issu
                 line=line,
             )
         )
+        return None
+    return header or [], header_line, rows, lines
 
 
-def _has_edge_space(text: str, delimiter: str) -> bool:
-    """True when some cell of ``text`` (lines ended by ``\\n``) begins or ends with a character
-    :data:`_SPACE` strips, i.e. when cells must be stripped.
+#: Widths [bytes] of the byte matrices in which :func:`_cells` compares cells; longer cells
+#: (rare: comments) are compared one by one.
+_MATRIX_WIDTHS = (8, 16, 32, 64)
+#: Odd 64-bit multiplier combining the 8-byte words of a cell into one hash key.
+_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
-    ASCII spaces next to an ASCII delimiter or line break are found with numpy on the UTF-8
-    bytes (0x20 and 0x09 never occur inside a multi-byte character); others by substring search.
+
+def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
+              options: dict[str, Any]) -> RawTable | None:
+    """Read UTF-8 CSV bytes into a :class:`RawTable` with numpy, without a Python object per cell.
+
+    The cells, lines and issues are those of :func:`_parse_csv` (tests/test_ingest_readers.py):
+    records end at ``\\r\\n``, ``\\r`` or ``\\n`` outside quotes; a cell that starts with a
+    quote ends with one, ``""`` inside it being one quote (RFC 4180, [RFC4180]_). Separators are
+    found with array operations on the bytes, quotes by their parity; every cell is
+    then a byte range, and the ranges of one column are compared as rows of a byte matrix
+    (:func:`_cells`), so only its distinct texts become Python strings. The physical line of a
+    record is one plus the line breaks before it, also those inside quoted cells.
+
+    Returns ``None`` without an issue for text it does not read exactly (a quote inside an
+    unquoted cell, an unclosed quote, a NUL character, a non-ASCII delimiter, a cell longer than
+    :data:`MAX_LINE_BYTES`); :func:`_parse_csv` reads those.
     """
-    spaces = [
-        c
-        for c in _SPACE
-        if c not in "\r\n" + delimiter and (c.isascii() or not text.isascii()) and c in text
-    ]
-    if not spaces:
-        return False
-    if text[0] in spaces or text[-1] in spaces:
-        return True
-    searched = [c for c in spaces if not (c.isascii() and delimiter.isascii())]
-    if any(c + b in text or b + c in text for c in searched for b in ("\n", delimiter)):
-        return True
-    codes = [ord(c) for c in spaces if c not in searched]
-    if not codes:
-        return False
-    raw = np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-    is_space = raw == codes[0]
-    for code in codes[1:]:
-        is_space |= raw == code
-    at = np.flatnonzero(is_space)
-    at = at[(at > 0) & (at < len(raw) - 1)]  # first and last characters were checked above
-    edge = (10, ord(delimiter))
-    return bool(np.isin(raw[at - 1], edge).any() or np.isin(raw[at + 1], edge).any())
+    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n' or b"\x00" in data:
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n = len(buf)
+    if not n:
+        return None
+    sep = ord(delimiter)
+    quotes = np.flatnonzero(buf == 34)
+    if len(quotes) % 2 or not _well_quoted(buf, quotes, sep):
+        return None
+    is_sep = buf == sep
+    is_sep |= buf == 10
+    is_sep |= buf == 13
+    seps = np.flatnonzero(is_sep)
+    del is_sep
+    if len(quotes):
+        seps = seps[np.searchsorted(quotes, seps) % 2 == 0]  # outside quoted cells
+    kinds = buf[seps]
+    crlf = (kinds == 10) & (buf[np.maximum(seps - 1, 0)] == 13) & (seps > 0)
+    if crlf.any():  # "\r\n" ends one record: its "\r" is the separator
+        seps, kinds = seps[~crlf], kinds[~crlf]
+    if buf[-1] not in (10, 13):  # the last record has no line break
+        seps = np.append(seps, n)
+        kinds = np.append(kinds, np.uint8(10))
+    step = np.ones(len(seps), dtype=np.int64)
+    cr = np.flatnonzero(kinds == 13)
+    if len(cr):
+        after = seps[cr] + 1
+        step[cr] += (after < n) & (buf[np.minimum(after, n - 1)] == 10)
+    ends = seps
+    starts = np.empty(len(seps), dtype=np.int64)
+    starts[0] = 0
+    starts[1:] = seps[:-1] + step[:-1]
+    if int((ends - starts).max()) > MAX_LINE_BYTES:
+        return None  # the csv module's field size limit
+    last = np.flatnonzero(kinds != sep)  # each record's last field
+    first = np.empty(len(last), dtype=np.int64)
+    first[0] = 0
+    first[1:] = last[:-1] + 1
+    n_fields = last - first + 1
+    n_records = len(last)
+    if len(quotes):
+        breaks = np.flatnonzero((buf == 10) | (buf == 13))
+        breaks = breaks[~((buf[breaks] == 10) & (buf[np.maximum(breaks - 1, 0)] == 13)
+                          & (breaks > 0))]
+        lines = 1 + np.searchsorted(breaks, starts[first])
+    else:
+        lines = np.arange(1, n_records + 1, dtype=np.int64)
+    # every field position: the records that have it, codes into distinct texts
+    fields: list[tuple[np.ndarray | None, np.ndarray, list[str]]] = []
+    filled = np.zeros(n_records, dtype=bool)
+    fewest = int(n_fields.min())
+    for j in range(int(n_fields.max())):
+        having = None if j < fewest else np.flatnonzero(n_fields > j)
+        at = first + j if having is None else first[having] + j
+        codes, texts = _cells(data, buf, starts[at], ends[at], quoted=len(quotes) > 0)
+        full = np.array([bool(t) for t in texts], dtype=bool)[codes]
+        if having is None:
+            filled |= full
+        else:
+            filled[having] |= full
+        fields.append((having, codes, texts))
 
+    def cell(j: int, record: int) -> str:
+        having, codes, texts = fields[j]
+        if having is None:
+            return texts[codes[record]]
+        position = int(np.searchsorted(having, record))
+        if position < len(having) and having[position] == record:
+            return texts[codes[position]]
+        return ""
 
-def _parse_unquoted(text: str, table: RawTable, skip_lines: int, issues: list[Issue]) -> None:
-    """:func:`_parse_csv` for text without quotes or NUL characters, where it is exact.
-
-    Without a quote character every physical line (ended by ``\r\n``, ``\r`` or ``\n``, as
-    ``io.StringIO(newline="")`` splits them) is one record and its cells are the pieces between
-    delimiters, which is what :func:`csv.reader` returns. Cells are stripped only when some cell
-    begins or ends with one of the stripped characters (found with substring searches).
-    """
-    delimiter = table.delimiter or ","
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # text ended with a line break: no further line
-    needs_strip = _has_edge_space(text, delimiter)
-
-    def cells_of(line: str) -> list[str] | None:
-        """The cells of a line; None for a blank line (no non-empty cell)."""
-        cells = line.split(delimiter)
-        if needs_strip:
-            cells = [c.strip(_SPACE) for c in cells]
-            return cells if any(cells) else None
-        return cells if line.strip(delimiter) else None
-
-    number = skip_lines
-    header = None
-    while number < len(lines) and header is None:
-        header = cells_of(lines[number])
-        number += 1
-    if header is None:
-        return
-    header_line = number
+    candidates = np.flatnonzero(filled & (lines > skip_lines))
+    if not len(candidates):
+        return RawTable([], [], [], np.zeros(0, dtype=np.int64), **options)
+    head = int(candidates[0])
+    header = [cell(j, head) for j in range(int(n_fields[head]))]
     while header and not header[-1]:
         header.pop()
+    header_line = int(lines[head])
     if len(header) > MAX_COLUMNS:
-        issues.append(
-            _error(
-                "too_many_columns",
-                f"The header on line {header_line} has {len(header):,} columns; the "
-                f"limit is {MAX_COLUMNS:,}. Check the delimiter, or split the file.",
-                line=header_line,
-            )
-        )
-        return
-    table.header = header
-    table.header_line = header_line
-    n_columns = len(header)
-    body = lines[number:]
-    del lines
-    if needs_strip:
-        stripped = [cells_of(line) for line in body]
-        numbers = [number + 1 + i for i, cells in enumerate(stripped) if cells is not None]
-        rows = [cells for cells in stripped if cells is not None]
-        del stripped
-    elif _read_columns(body, number, table, issues):
-        return
-    else:
-        rows = [line.split(delimiter) for line in body]
-        # a line is blank when it holds only delimiters: length = number of cells - 1
-        blank = np.fromiter(map(len, body), np.int64, len(body)) == (
-            np.fromiter(map(len, rows), np.int64, len(rows)) - 1
-        )
-        line_numbers = np.arange(number + 1, number + 1 + len(body))
-        if blank.any():
-            rows = [cells for cells, b in zip(rows, blank.tolist(), strict=True) if not b]
-            line_numbers = line_numbers[~blank]
-        numbers = line_numbers.tolist()
-    del body
-    if len(rows) > MAX_ROWS:
-        issues.append(
-            _error(
-                "too_many_rows",
-                f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
-                f"{numbers[MAX_ROWS]}). Split it into several uploads.",
-                line=numbers[MAX_ROWS],
-            )
-        )
-        return
-    if rows and min(map(len, rows)) < n_columns:
-        for cells in rows:
-            if len(cells) < n_columns:
-                cells.extend([""] * (n_columns - len(cells)))
-    table.rows = rows
-    table.lines = numbers
+        issues.append(_too_many_columns(header_line, len(header)))
+        return None
+    data_records = candidates[1:]
+    if len(data_records) > MAX_ROWS:
+        issues.append(_too_many_rows(int(lines[data_records[MAX_ROWS]])))
+        return None
+    width = len(header)
+    column_codes: list[np.ndarray] = []
+    column_texts: list[list[str]] = []
+    for j in range(width):
+        having, codes, texts = fields[j] if j < len(fields) else (
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), [])
+        if having is not None:
+            if "" not in texts:
+                texts = [*texts, ""]
+            full_codes = np.full(n_records, texts.index(""), dtype=np.int32)
+            full_codes[having] = codes
+            codes = full_codes
+        column_codes.append(codes[data_records])
+        column_texts.append(texts)
+    extra_cells: dict[int, list[str]] = {}
+    wider = np.flatnonzero(n_fields[data_records] > width)
+    if len(wider):
+        has_extra = np.zeros(n_records, dtype=bool)
+        for having, codes, texts in fields[width:]:
+            full = np.array([bool(t) for t in texts], dtype=bool)[codes]
+            if having is None:
+                has_extra |= full
+            else:
+                has_extra[having] |= full
+        for i in wider[has_extra[data_records[wider]]].tolist():
+            record = int(data_records[i])
+            extra_cells[i] = [cell(j, record) for j in range(width, int(n_fields[record]))]
+    return RawTable(header, column_codes, column_texts, lines[data_records],
+                    header_line=header_line, extra_cells=extra_cells, **options)
 
 
-def _read_columns(body: list[str], number: int, table: RawTable, issues: list[Issue]) -> bool:
-    """Fill ``table.columns`` when every line after the header is exactly header-wide.
+def _well_quoted(buf: np.ndarray, quotes: np.ndarray, sep: int) -> bool:
+    """True when every quote opens a cell, closes it, or is one of a ``""`` pair inside it.
 
-    ``body`` holds the unstripped lines after the header (line ``number``). Applies when each
-    line has ``len(header) - 1`` delimiters and none is blank (only delimiters); then the
-    cells are one ``split`` of the joined lines, every ``len(header)``-th piece a column.
-    Returns False (nothing changed) otherwise.
+    The ``k``-th quote (0-based) of a text read this way opens a cell when ``k`` is even and
+    closes it when ``k`` is odd; an even one must stand at the start of a cell (after a
+    separator or line break) or right after the odd one before it (``""``), an odd one at the
+    end of a cell or right before the next one. Then a separator is inside a quoted cell exactly
+    when an odd number of quotes precede it.
     """
-    delimiter = table.delimiter or ","
-    n_columns = len(table.header)
-    if not body:
-        return False
-    counts = np.fromiter(map(operator.methodcaller("count", delimiter), body), np.int64, len(body))
-    if not (counts == n_columns - 1).all():
-        return False
-    if (np.fromiter(map(len, body), np.int64, len(body)) == n_columns - 1).any():
-        return False  # a blank line
-    if len(body) > MAX_ROWS:
-        line = number + 1 + MAX_ROWS
-        issues.append(
-            _error(
-                "too_many_rows",
-                f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
-                f"{line}). Split it into several uploads.",
-                line=line,
-            )
-        )
+    if not len(quotes):
         return True
-    cells = delimiter.join(body).split(delimiter)
-    table.columns = [cells[i::n_columns] for i in range(n_columns)]
-    del cells
-    table.rows = None  # built from the columns on first use
-    table.lines = list(range(number + 1, number + 1 + len(body)))
-    return True
+    n = len(buf)
+    opening, closing = quotes[0::2], quotes[1::2]
+    before = buf[np.maximum(opening - 1, 0)]
+    ok_open = (opening == 0) | (before == sep) | (before == 10) | (before == 13)
+    ok_open[1:] |= closing[:-1] == opening[1:] - 1
+    after = buf[np.minimum(closing + 1, n - 1)]
+    ok_close = (closing == n - 1) | (after == sep) | (after == 10) | (after == 13)
+    ok_close[:-1] |= opening[1:] == closing[:-1] + 1
+    return bool(ok_open.all() and ok_close.all())
+
+
+def _cells(data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *,
+           quoted: bool) -> tuple[np.ndarray, list[str]]:
+    """Codes and distinct texts of the cells ``data[starts[i]:ends[i]]``: unquoted, stripped.
+
+    Cells of at most 64 bytes are compared as rows of a byte matrix (zero past each cell's
+    end; the text holds no NUL byte), their 8-byte words combined into one 64-bit key per cell
+    that :func:`pandas.factorize` hashes; a key shared by different cells (a hash collision) is
+    caught by comparing every cell with the first one of its key, and those cells are then
+    compared exactly. Longer cells are compared as byte strings one by one.
+    """
+    m = len(starts)
+    lengths = ends - starts
+    codes = np.empty(m, dtype=np.int64)
+    distinct: dict[bytes, int] = {}
+    n = len(buf)
+    narrower = -1
+    rest = np.ones(m, dtype=bool)
+    for width in _MATRIX_WIDTHS:
+        if width > n:
+            break
+        rows = np.flatnonzero((lengths > narrower) & (lengths <= width) & (starts + width <= n))
+        narrower = width
+        if not len(rows):
+            continue
+        rest[rows] = False
+        matrix = np.lib.stride_tricks.sliding_window_view(buf, width)[starts[rows]]
+        matrix[np.arange(width)[None, :] >= lengths[rows][:, None]] = 0
+        words = matrix.view(np.uint64)
+        key = words[:, 0].copy()
+        for c in range(1, words.shape[1]):
+            key *= _HASH_MULTIPLIER
+            key ^= words[:, c]
+        local, _ = pd.factorize(key)
+        firsts = np.empty(int(local.max()) + 1, dtype=np.int64)
+        firsts[local[::-1]] = np.arange(len(local))[::-1]
+        if words.shape[1] > 1 and not (words == words[firsts[local]]).all():
+            _, firsts, local = np.unique(matrix.view(f"V{width}")[:, 0], return_index=True,
+                                         return_inverse=True)
+        table = np.empty(len(firsts), dtype=np.int64)
+        for u, i in enumerate(starts[rows][firsts].tolist()):
+            text = data[i: i + int(lengths[rows[firsts[u]]])]
+            table[u] = distinct.setdefault(text, len(distinct))
+        codes[rows] = table[local]
+    for i in np.flatnonzero(rest).tolist():
+        codes[i] = distinct.setdefault(data[int(starts[i]): int(ends[i])], len(distinct))
+    clean: dict[str, int] = {}
+    remap = np.empty(max(len(distinct), 1), dtype=np.int32)
+    for raw, code in distinct.items():
+        text = raw.decode("utf-8", "surrogatepass")
+        if quoted and text.startswith('"'):
+            text = text[1:-1].replace('""', '"')
+        remap[code] = clean.setdefault(text.strip(_SPACE), len(clean))
+    return remap[codes], list(clean)
+
+
+def _too_many_columns(line: int, n_columns: int) -> Issue:
+    return _error(
+        "too_many_columns",
+        f"The header on line {line} has {n_columns:,} columns; the "
+        f"limit is {MAX_COLUMNS:,}. Check the delimiter, or split the file.",
+        line=line,
+    )
+
+
+def _too_many_rows(line: int) -> Issue:
+    return _error(
+        "too_many_rows",
+        f"The file has more than {MAX_ROWS:,} data rows (limit reached on line "
+        f"{line}). Split it into several uploads.",
+        line=line,
+    )
 
 
 def _odd_quotes_from(text: str, line: int) -> bool:
@@ -613,9 +731,10 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
             workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         try:
             sheet = workbook.worksheets[0]
-            table = RawTable(
-                header=[], delimiter=None, decimal_comma=True, encoding="xlsx", format="xlsx"
-            )
+            header: list[str] = []
+            header_line = 1
+            rows: list[list[str]] = []
+            lines: list[int] = []
             issues: list[Issue] = []
             n_columns = 0
             for row_number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
@@ -624,7 +743,7 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
                     cells.pop()
                 if not any(cells):
                     continue
-                if not table.header:
+                if not header:
                     if len(cells) > MAX_COLUMNS:
                         return None, [
                             _error(
@@ -634,11 +753,11 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
                                 line=row_number,
                             )
                         ]
-                    table.header = cells
-                    table.header_line = row_number
+                    header = cells
+                    header_line = row_number
                     n_columns = len(cells)
                     continue
-                if len(table.rows) >= MAX_ROWS:
+                if len(rows) >= MAX_ROWS:
                     return None, [
                         _error(
                             "too_many_rows",
@@ -648,8 +767,8 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
                         )
                     ]
                 cells.extend([""] * (n_columns - len(cells)))
-                table.rows.append(cells)
-                table.lines.append(row_number)
+                rows.append(cells)
+                lines.append(row_number)
         finally:
             workbook.close()
     except Exception as exc:  # noqa: BLE001 - any failure of a corrupt workbook is reported
@@ -660,6 +779,7 @@ def _read_xlsx(data: bytes) -> tuple[RawTable | None, list[Issue]]:
                 "Excel and save it again, or save the first sheet as 'CSV UTF-8'.",
             )
         ]
-    if not table.header:
+    if not header:
         return None, [_error("empty_file", "The first sheet of the workbook is empty.")]
-    return table, issues
+    return RawTable.from_rows(header, rows, lines, header_line=header_line, delimiter=None,
+                              decimal_comma=True, encoding="xlsx", format="xlsx"), issues

@@ -33,7 +33,7 @@ from wastewater.ingest.columnar import (
     free_text,
     free_text_note,
     parse_column,
-    parse_texts,
+    parse_distinct,
     site_spec,
 )
 from wastewater.ingest.columns import REQUIRED, AnalyteHeader
@@ -198,6 +198,43 @@ def _concentration_spec(decimal_comma: bool) -> Any:
 # Records: the cells each concentration is read from
 
 
+class _Coded:
+    """Cell texts of records as ``codes`` into ``texts`` (the reader's columns, no object per
+    cell); the texts of different columns are joined by offsetting the codes.
+    """
+
+    def __init__(self, codes: np.ndarray, texts: list[str]):
+        self.codes = codes
+        self.texts = texts
+
+    @classmethod
+    def empty(cls, n: int) -> _Coded:
+        """``n`` empty cells."""
+        return cls(np.zeros(n, dtype=np.int32), [""])
+
+    def take(self, index: np.ndarray) -> _Coded:
+        return _Coded(self.codes[index], self.texts)
+
+    @classmethod
+    def concat(cls, parts: list[_Coded]) -> _Coded:
+        texts: list[str] = []
+        codes = []
+        for part in parts:
+            codes.append(part.codes.astype(np.int64) + len(texts))
+            texts.extend(part.texts)
+        return cls(np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64), texts)
+
+    def parse(self, spec: Any) -> Parsed:
+        """The spec applied once per distinct text."""
+        return parse_distinct(self.codes, self.texts, spec)
+
+    def text_array(self) -> np.ndarray:
+        table = np.empty(len(self.texts), dtype=object)
+        table[:] = self.texts
+        out: np.ndarray = table[self.codes]
+        return out
+
+
 class _Records:
     """Concentration records as columns: ``row`` (table row), ``group`` (0 for long files, 1 +
     analyte column position for wide ones) and the texts and column names of each record.
@@ -210,11 +247,11 @@ class _Records:
         self.row = np.zeros(n, dtype=np.int64)
         self.group = np.zeros(n, dtype=np.int64)
         self.analyte = np.empty(n, dtype=object)
-        self.value_text = np.empty(n, dtype=object)
+        self.value_text = _Coded.empty(n)
         self.value_column = np.empty(n, dtype=object)
-        self.qualifier_text = np.full(n, "", dtype=object)
-        self.loq_text = np.full(n, "", dtype=object)
-        self.lod_text = np.full(n, "", dtype=object)
+        self.qualifier_text = _Coded.empty(n)
+        self.loq_text = _Coded.empty(n)
+        self.lod_text = _Coded.empty(n)
         self.loq_column = np.full(n, "", dtype=object)
         self.lod_column = np.full(n, "", dtype=object)
         self.unit_text = np.empty(n, dtype=object)
@@ -314,12 +351,10 @@ def _sample_fields(ctx: FileContext, issues: Issues, checked: np.ndarray) -> dic
             "role": role, "flow": flow, "free": free, "sample_id": sample_id, "n": n}
 
 
-def _texts_or_empty(ctx: FileContext, canonical: str, n: int) -> np.ndarray:
-    """The cells of column ``canonical`` as an object array (empty texts when absent)."""
+def _texts_or_empty(ctx: FileContext, canonical: str, n: int) -> _Coded:
+    """The cells of column ``canonical`` (empty texts when absent)."""
     index = ctx.column_index.get(canonical)
-    out = np.empty(n, dtype=object)
-    out[:] = [""] * n if index is None else ctx.table.column(index)
-    return out
+    return _Coded.empty(n) if index is None else _Coded(*ctx.table.column_codes(index))
 
 
 def _long_records(ctx: FileContext, issues: Issues, checked: np.ndarray) -> _Records:
@@ -404,8 +439,9 @@ def _wide_records(
                 "no unit for this analyte column; write it in the header, e.g. "
                 f"'{header[index]} (ng/L)', or add a 'unit' column.",
             )
-    cells = {i: _object_array(table.column(i)) for i in value_columns}
-    present = {i: np.flatnonzero(c != "") for i, c in cells.items()}
+    cells = {i: _Coded(*table.column_codes(i)) for i in value_columns}
+    present = {i: np.flatnonzero(np.array([bool(t) for t in c.texts], dtype=bool)[c.codes])
+               for i, c in cells.items()}
     n_records = int(sum(len(p) for p in present.values()))
     has_value = np.zeros(n, dtype=bool)
     for p in present.values():
@@ -431,7 +467,7 @@ def _wide_records(
         part.row = rows
         part.group = np.full(len(rows), 1 + position)
         part.analyte = np.full(len(rows), parsed.analyte, dtype=object)
-        part.value_text = cells[index][rows]
+        part.value_text = cells[index].take(rows)
         part.value_column = np.full(len(rows), header[index], dtype=object)
         if parsed.unit_text is not None:
             unit = header_units[index]
@@ -445,26 +481,23 @@ def _wide_records(
         for role in ("loq", "lod"):
             limit = limit_columns.get((parsed.analyte, role))
             if limit is not None:
-                getattr(part, f"{role}_text")[:] = _object_array(table.column(limit))[rows]
+                setattr(part, f"{role}_text", _Coded(*table.column_codes(limit)).take(rows))
                 getattr(part, f"{role}_column")[:] = header[limit]
         parts.append(part)
     return _concat(parts), checked, n_records
 
 
-def _object_array(texts: list[str]) -> np.ndarray:
-    out = np.empty(len(texts), dtype=object)
-    out[:] = texts
-    return out
-
-
 def _concat(parts: list[_Records]) -> _Records:
     """All parts' records in file order (row, then analyte column)."""
     out = _Records(0)
-    for name in vars(out):
-        setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
+    for name, value in vars(out).items():
+        if isinstance(value, _Coded):
+            setattr(out, name, _Coded.concat([getattr(p, name) for p in parts]))
+        else:
+            setattr(out, name, np.concatenate([getattr(p, name) for p in parts]))
     order = np.lexsort((out.group, out.row))
-    for name in vars(out):
-        setattr(out, name, getattr(out, name)[order])
+    for name, value in vars(out).items():
+        setattr(out, name, value.take(order) if isinstance(value, _Coded) else value[order])
     return out
 
 
@@ -484,19 +517,19 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
             issues.add(int(line[i]), str(column[i]), fails[codes[i]], stage, group=int(group[i]))
 
     alive = rec.ok & fields["ok"][row]
-    qualifier = parse_texts_codes(rec.qualifier_text, _qualifier)
+    qualifier = rec.qualifier_text.parse(_qualifier)
     q_fail = qualifier.fail_mask()
     failed(alive & q_fail, qualifier.values, qualifier.codes,
            np.full(len(row), rec.qualifier_column, dtype=object), _S_QUALIFIER)
     alive &= ~q_fail
-    value = parse_texts_codes(rec.value_text, _concentration_spec(dc))
+    value = rec.value_text.parse(_concentration_spec(dc))
     v_fail = value.fail_mask()
     failed(alive & v_fail, value.values, value.codes, rec.value_column, _S_VALUE)
     alive &= ~v_fail
     limits = []
     for texts, column, stage in ((rec.loq_text, rec.loq_column, _S_LOQ),
                                  (rec.lod_text, rec.lod_column, _S_LOD)):
-        parsed = parse_texts_codes(texts, _number_spec(dc, "a limit"))
+        parsed = texts.parse(_number_spec(dc, "a limit"))
         fail = parsed.fail_mask()
         failed(alive & fail, parsed.values, parsed.codes, column, stage)
         limits.append((parsed, fail))
@@ -535,16 +568,25 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
                        (e_negative, _negative), (e_above, _above_loq), (e_below, _below_lod)):
         for i in np.flatnonzero(alive & mask).tolist():
             issues.add(int(line[i]), str(rec.value_column[i]),
-                       make(rec.value_text[i], int(q[i]), scaled[i], loq[i], lod[i]), _S_RULES,
+                       make(value.texts[value.codes[i]], int(q[i]), scaled[i], loq[i], lod[i]),
+                       _S_RULES,
                        group=int(group[i]))
     keep = alive & ~rule_error
     value_ng = np.where((final == _NONE) | (final == _D), scaled, np.nan)
     loq = np.where((final == _LOQ) & has_number, scaled, loq)
     lod = np.where(((final == _LOD) | (final == _ND)) & has_number, scaled, lod)
-    original = np.where(rec.value_text != "", rec.value_text, rec.qualifier_text)
+    has_value_text = np.array([bool(t) for t in value.texts], dtype=bool)[value.codes]
+
+    def original(index: np.ndarray) -> np.ndarray:
+        """The value text of records ``index``, else their qualifier text."""
+        out = rec.value_text.take(index).text_array()
+        bare = ~has_value_text[index]
+        out[bare] = rec.qualifier_text.take(index[bare]).text_array()
+        return out
+
     no_loq = keep & (final == _LOQ) & np.isnan(loq)
     for i in np.flatnonzero(no_loq).tolist():
-        text = str(original[i])
+        text = str(original(np.array([i]))[0])
         issues.add(int(line[i]), str(rec.value_column[i]), Fail(
             "loq_missing", f"{text!r} gives no LOQ; write it as <2.5 (the LOQ number) or add a loq "
             "column. The row was kept without an LOQ.", text), _S_LOQ_MISSING, group=int(group[i]))
@@ -576,17 +618,12 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
         "lab": free["lab"].value_array()[kr],
         "method": free["method"].value_array()[kr],
         "comment": free["comment"].value_array()[kr],
-        "original_value": original[k],
+        "original_value": original(k),
         "original_unit": rec.unit_text[k],
         "source_line": line[k],
     }
     return pd.DataFrame({name: pd.Series(values, dtype=FRAME_COLUMNS["results"][name])
                          for name, values in columns.items()})
-
-
-def parse_texts_codes(texts: np.ndarray, spec: Any) -> Parsed:
-    """:class:`Parsed` of an array of texts (each distinct text parsed once)."""
-    return parse_texts(texts, spec)
 
 
 def _dates_ns(values: list[Any]) -> np.ndarray:

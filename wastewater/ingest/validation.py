@@ -412,34 +412,17 @@ def _drop_ragged_rows(ctx: FileContext) -> tuple[RawTable, int]:
     """Reject rows with non-empty cells beyond the header (a delimiter or quote problem)."""
     table = ctx.table
     width = len(table.header)
-    if table.columns is not None:
-        return table, 0  # column-wise tables are exactly header-wide
-    ragged = (
-        [i for i, row in enumerate(table.rows) if len(row) > width and any(row[width:])]
-        if max(map(len, table.rows), default=0) > width
-        else []
-    )
-    for i in ragged:
-        row = table.rows[i]
+    if not table.extra_cells:
+        return table, 0
+    for i, extra in sorted(table.extra_cells.items()):
         ctx.add(
-            table.lines[i],
+            int(table.lines[i]),
             None,
             "column_count",
-            f"this line has {len(row)} values but the header has {width} columns "
-            f"(extra: {', '.join(repr(c) for c in row[width:] if c)[:80]}). Check the delimiter, "
+            f"this line has {width + len(extra)} values but the header has {width} columns "
+            f"(extra: {', '.join(repr(c) for c in extra if c)[:80]}). Check the delimiter, "
             "quotes around texts that contain it, and decimal commas in a comma-separated file.",
         )
-    if not ragged:
-        return table, 0
-    keep = set(range(len(table.rows))) - set(ragged)
-    filtered = RawTable(
-        header=table.header,
-        rows=[r for i, r in enumerate(table.rows) if i in keep],
-        lines=[n for i, n in enumerate(table.lines) if i in keep],
-        header_line=table.header_line,
-        delimiter=table.delimiter,
-        decimal_comma=table.decimal_comma,
-        encoding=table.encoding,
-        format=table.format,
-    )
-    return filtered, len(ragged)
+    keep = np.ones(table.n_rows, dtype=bool)
+    keep[list(table.extra_cells)] = False
+    return table.select(keep), len(table.extra_cells)
