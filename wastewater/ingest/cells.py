@@ -254,6 +254,10 @@ def parse_censored(text: str, decimal_comma: bool) -> tuple[str, float | None]:
     t = text.strip()
     if not t:
         return "empty", None
+    if _NUMBER.fullmatch(t):  # a plain number: what parse_number gives, without its other forms
+        value = float(t)
+        if math.isfinite(value):
+            return "none", value
     folded = re.sub(r"\s+", " ", t.casefold())
     if folded in _NOT_DETECTED:
         return "ND", None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import warnings
 from typing import Any
@@ -311,14 +312,15 @@ def _decode(data: bytes, issues: list[Issue]) -> tuple[str, str]:
 def _first_long_line(data: bytes) -> tuple[int, int] | None:
     """Return (line, length in bytes) of the first line longer than MAX_LINE_BYTES, or None.
 
-    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as in the CSV reader).
+    Lines end at ``\\n``, ``\\r\\n`` or ``\\r`` (as in the CSV reader). A line longer than
+    ``MAX_LINE_BYTES`` covers a whole aligned block of ``MAX_LINE_BYTES // 2`` bytes, so when
+    every such block holds a line break (a byte search each) no line is too long.
     """
     if len(data) <= MAX_LINE_BYTES:
         return None
-    raw = np.frombuffer(data, dtype=np.uint8)
-    breaks = np.flatnonzero((raw == 10) | (raw == 13))  # \n, \r
-    gaps = np.diff(breaks, prepend=-1, append=len(raw)) - 1  # bytes between line breaks
-    if int(gaps.max()) <= MAX_LINE_BYTES:
+    block = max(MAX_LINE_BYTES // 2, 1)
+    if all(data.find(b"\n", start, start + block) >= 0 or data.find(b"\r", start, start + block) >= 0
+           for start in range(0, len(data) - block + 1, block)):
         return None
     lengths = list(map(len, data.splitlines()))
     if max(lengths) <= MAX_LINE_BYTES:
@@ -486,45 +488,46 @@ def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
     if not n:
         return None
     sep = ord(delimiter)
-    quotes = np.flatnonzero(buf == 34)
+    quotes = np.flatnonzero(buf == 34) if b'"' in data else np.zeros(0, dtype=np.intp)
     if len(quotes) % 2 or not _well_quoted(buf, quotes, sep):
         return None
+    has_cr = b"\r" in data
     is_sep = buf == sep
     is_sep |= buf == 10
-    is_sep |= buf == 13
+    if has_cr:
+        is_sep |= buf == 13
     seps = np.flatnonzero(is_sep)
     del is_sep
     if len(quotes):
         seps = seps[np.searchsorted(quotes, seps) % 2 == 0]  # outside quoted cells
     kinds = buf[seps]
-    crlf = (kinds == 10) & (buf[np.maximum(seps - 1, 0)] == 13) & (seps > 0)
-    if crlf.any():  # "\r\n" ends one record: its "\r" is the separator
-        seps, kinds = seps[~crlf], kinds[~crlf]
+    if has_cr:
+        crlf = (kinds == 10) & (buf[np.maximum(seps - 1, 0)] == 13) & (seps > 0)
+        if crlf.any():  # "\r\n" ends one record: its "\r" is the separator
+            seps, kinds = seps[~crlf], kinds[~crlf]
     if buf[-1] not in (10, 13):  # the last record has no line break
         seps = np.append(seps, n)
         kinds = np.append(kinds, np.uint8(10))
-    step = np.ones(len(seps), dtype=np.int64)
-    cr = np.flatnonzero(kinds == 13)
-    if len(cr):
-        after = seps[cr] + 1
-        step[cr] += (after < n) & (buf[np.minimum(after, n - 1)] == 10)
-    ends = seps
-    starts = np.empty(len(seps), dtype=np.int64)
-    starts[0] = 0
-    starts[1:] = seps[:-1] + step[:-1]
-    if int((ends - starts).max()) > MAX_LINE_BYTES:
-        return None  # the csv module's field size limit
-    last = np.flatnonzero(kinds != sep)  # each record's last field
-    first = np.empty(len(last), dtype=np.int64)
+    last = np.flatnonzero(kinds != sep)  # each record's last separator
+    del kinds
+    n_records = len(last)
+    first = np.empty(n_records, dtype=np.int64)  # each record's first separator
     first[0] = 0
     first[1:] = last[:-1] + 1
     n_fields = last - first + 1
-    n_records = len(last)
+    # where each record starts: after the line break that ends the one before
+    record_start = np.zeros(n_records, dtype=np.int64)
+    record_start[1:] = seps[last[:-1]] + 1
+    if has_cr:
+        crlf_end = buf[np.minimum(record_start, n - 1)] == 10
+        crlf_end[0] = False
+        crlf_end &= buf[record_start - 1] == 13
+        record_start += crlf_end
     if len(quotes):
         breaks = np.flatnonzero((buf == 10) | (buf == 13))
         breaks = breaks[~((buf[breaks] == 10) & (buf[np.maximum(breaks - 1, 0)] == 13)
                           & (breaks > 0))]
-        lines = 1 + np.searchsorted(breaks, starts[first])
+        lines = 1 + np.searchsorted(breaks, record_start)
     else:
         lines = np.arange(1, n_records + 1, dtype=np.int64)
     # every field position: the records that have it, codes into distinct texts
@@ -534,13 +537,21 @@ def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
     for j in range(int(n_fields.max())):
         having = None if j < fewest else np.flatnonzero(n_fields > j)
         at = first + j if having is None else first[having] + j
-        codes, texts = _cells(data, buf, starts[at], ends[at], quoted=len(quotes) > 0)
+        ends = seps[at]
+        starts = record_start if having is None else record_start[having]
+        if j:
+            starts = seps[at - 1] + 1
+        cells = _cells(data, buf, starts, ends, quoted=len(quotes) > 0)
+        if cells is None:
+            return None  # a cell over the csv module's field size limit
+        codes, texts = cells
         full = np.array([bool(t) for t in texts], dtype=bool)[codes]
         if having is None:
             filled |= full
         else:
             filled[having] |= full
         fields.append((having, codes, texts))
+    del seps, first, record_start
 
     def cell(j: int, record: int) -> str:
         having, codes, texts = fields[j]
@@ -620,33 +631,47 @@ def _well_quoted(buf: np.ndarray, quotes: np.ndarray, sep: int) -> bool:
 
 
 def _cells(data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *,
-           quoted: bool) -> tuple[np.ndarray, list[str]]:
+           quoted: bool) -> tuple[np.ndarray, list[str]] | None:
     """Codes and distinct texts of the cells ``data[starts[i]:ends[i]]``: unquoted, stripped.
 
     Cells of at most 64 bytes are compared as rows of a byte matrix (zero past each cell's
-    end; the text holds no NUL byte), their 8-byte words combined into one 64-bit key per cell
-    that :func:`pandas.factorize` hashes; a key shared by different cells (a hash collision) is
-    caught by comparing every cell with the first one of its key, and those cells are then
-    compared exactly. Longer cells are compared as byte strings one by one.
+    end; the text holds no NUL byte) read as 8-byte words: one word is the key itself, longer
+    cells get their words combined into one 64-bit key; :func:`pandas.factorize` hashes the
+    keys, and every cell is then compared word by word with the first cell of its key, so
+    that cells sharing a key by a hash collision are told apart exactly (by sorting the
+    rows). Longer cells are compared as byte strings one by one. ``None`` when a cell is
+    longer than :data:`MAX_LINE_BYTES` (the csv module's field size limit).
     """
     m = len(starts)
     lengths = ends - starts
+    if m and int(lengths.max()) > MAX_LINE_BYTES:
+        return None
     codes = np.empty(m, dtype=np.int64)
     distinct: dict[bytes, int] = {}
     n = len(buf)
     narrower = -1
     rest = np.ones(m, dtype=bool)
+    shortest = int(lengths.min()) if m else 0
+    longest = int(lengths.max()) if m else 0
     for width in _MATRIX_WIDTHS:
-        if width > n:
+        if width > n or longest <= narrower:
             break
-        rows = np.flatnonzero((lengths > narrower) & (lengths <= width) & (starts + width <= n))
+        if shortest > narrower and longest <= width and int(starts.max()) + width <= n:
+            rows = None  # every cell: no selection
+            at, size = starts, lengths
+        else:
+            rows = np.flatnonzero((lengths > narrower) & (lengths <= width)
+                                  & (starts + width <= n))
+            at, size = starts[rows], lengths[rows]
         narrower = width
-        if not len(rows):
+        if not len(at):
             continue
-        rest[rows] = False
-        matrix = np.lib.stride_tricks.sliding_window_view(buf, width)[starts[rows]]
-        matrix[np.arange(width)[None, :] >= lengths[rows][:, None]] = 0
-        words = matrix.view(np.uint64)
+        if rows is None:
+            rest[:] = False
+        else:
+            rest[rows] = False
+        words = np.lib.stride_tricks.sliding_window_view(buf, width)[at].view(np.uint64)
+        words &= _tail_masks(width)[size]
         key = words[:, 0].copy()
         for c in range(1, words.shape[1]):
             key *= _HASH_MULTIPLIER
@@ -654,14 +679,17 @@ def _cells(data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *
         local, _ = pd.factorize(key)
         firsts = np.empty(int(local.max()) + 1, dtype=np.int64)
         firsts[local[::-1]] = np.arange(len(local))[::-1]
-        if words.shape[1] > 1 and not (words == words[firsts[local]]).all():
-            _, firsts, local = np.unique(matrix.view(f"V{width}")[:, 0], return_index=True,
+        if words.shape[1] > 1 and not (words == words[firsts][local]).all():
+            _, firsts, local = np.unique(words.view(f"V{width}")[:, 0], return_index=True,
                                          return_inverse=True)
         table = np.empty(len(firsts), dtype=np.int64)
-        for u, i in enumerate(starts[rows][firsts].tolist()):
-            text = data[i: i + int(lengths[rows[firsts[u]]])]
-            table[u] = distinct.setdefault(text, len(distinct))
-        codes[rows] = table[local]
+        for u, (i, size_u) in enumerate(zip(at[firsts].tolist(), size[firsts].tolist(),
+                                            strict=True)):
+            table[u] = distinct.setdefault(data[i: i + size_u], len(distinct))
+        if rows is None:
+            codes = table[local]
+        else:
+            codes[rows] = table[local]
     for i in np.flatnonzero(rest).tolist():
         codes[i] = distinct.setdefault(data[int(starts[i]): int(ends[i])], len(distinct))
     clean: dict[str, int] = {}
@@ -672,6 +700,14 @@ def _cells(data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *
             text = text[1:-1].replace('""', '"')
         remap[code] = clean.setdefault(text.strip(_SPACE), len(clean))
     return remap[codes], list(clean)
+
+
+@functools.cache
+def _tail_masks(width: int) -> np.ndarray:
+    """Row ``k``: the 8-byte words of a ``width``-byte row that keep its first ``k`` bytes."""
+    keep = np.arange(width)[None, :] < np.arange(width + 1)[:, None]
+    out: np.ndarray = np.where(keep, 0xFF, 0).astype(np.uint8).view(np.uint64)
+    return out
 
 
 def _too_many_columns(line: int, n_columns: int) -> Issue:

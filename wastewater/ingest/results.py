@@ -208,9 +208,12 @@ class _Coded:
         self.texts = texts
 
     @classmethod
-    def empty(cls, n: int) -> _Coded:
-        """``n`` empty cells."""
-        return cls(np.zeros(n, dtype=np.int32), [""])
+    def empty(cls, n: int, text: Any = "") -> _Coded:
+        """``n`` cells of one ``text`` (empty by default)."""
+        return cls(np.zeros(n, dtype=np.int32), [text])
+
+    def __getitem__(self, i: int) -> Any:
+        return self.texts[self.codes[i]]
 
     def take(self, index: np.ndarray) -> _Coded:
         return _Coded(self.codes[index], self.texts)
@@ -246,15 +249,15 @@ class _Records:
     def __init__(self, n: int):
         self.row = np.zeros(n, dtype=np.int64)
         self.group = np.zeros(n, dtype=np.int64)
-        self.analyte = np.empty(n, dtype=object)
+        self.analyte = _Coded.empty(n)
         self.value_text = _Coded.empty(n)
-        self.value_column = np.empty(n, dtype=object)
+        self.value_column = _Coded.empty(n)
         self.qualifier_text = _Coded.empty(n)
         self.loq_text = _Coded.empty(n)
         self.lod_text = _Coded.empty(n)
-        self.loq_column = np.full(n, "", dtype=object)
-        self.lod_column = np.full(n, "", dtype=object)
-        self.unit_text = np.empty(n, dtype=object)
+        self.loq_column = _Coded.empty(n)
+        self.lod_column = _Coded.empty(n)
+        self.unit_text = _Coded.empty(n)
         self.factor = np.full(n, np.nan)
         self.ok = np.ones(n, dtype=bool)  # analyte and unit known
 
@@ -366,19 +369,20 @@ def _long_records(ctx: FileContext, issues: Issues, checked: np.ndarray) -> _Rec
     issues.add_failed(analyte, checked, ctx.header_name("analyte"), _S_ANALYTE)
     unit = parse_column(ctx, "unit", _unit)
     issues.add_failed(unit, checked, ctx.header_name("unit"), _S_UNIT)
-    records.analyte = analyte.value_array()
+    records.analyte = _Coded(analyte.codes, [None if isinstance(v, Fail) else v
+                                             for v in analyte.values])
     records.ok = analyte.ok & unit.ok
     factors = np.array([u.factor_to_canonical if isinstance(u, ConcentrationUnit) else np.nan
                         for u in unit.values], dtype=float)
     records.factor = factors[unit.codes]
-    records.unit_text = unit.text_array()
+    records.unit_text = _Coded(unit.codes, unit.texts)
     records.value_text = _texts_or_empty(ctx, "value", n)
-    records.value_column = np.full(n, ctx.header_name("value"), dtype=object)
+    records.value_column = _Coded.empty(n, ctx.header_name("value"))
     records.qualifier_text = _texts_or_empty(ctx, "qualifier", n)
     records.loq_text = _texts_or_empty(ctx, "loq", n)
     records.lod_text = _texts_or_empty(ctx, "lod", n)
-    records.loq_column = np.full(n, ctx.header_name("loq"), dtype=object)
-    records.lod_column = np.full(n, ctx.header_name("lod"), dtype=object)
+    records.loq_column = _Coded.empty(n, ctx.header_name("loq"))
+    records.lod_column = _Coded.empty(n, ctx.header_name("lod"))
     records.qualifier_column = ctx.header_name("qualifier")
     return records
 
@@ -459,30 +463,30 @@ def _wide_records(
     issues.add_failed(row_unit, checked & needs_row_unit, ctx.header_name("unit"), _S_UNIT)
     row_factor = np.array([u.factor_to_canonical if isinstance(u, ConcentrationUnit) else np.nan
                            for u in row_unit.values], dtype=float)[row_unit.codes]
-    row_unit_text = row_unit.text_array()
+    row_unit_text = _Coded(row_unit.codes, row_unit.texts)
     parts: list[_Records] = []
     for position, (index, parsed) in enumerate(sorted(value_columns.items())):
         rows = present[index]
         part = _Records(len(rows))
         part.row = rows
         part.group = np.full(len(rows), 1 + position)
-        part.analyte = np.full(len(rows), parsed.analyte, dtype=object)
+        part.analyte = _Coded.empty(len(rows), parsed.analyte)
         part.value_text = cells[index].take(rows)
-        part.value_column = np.full(len(rows), header[index], dtype=object)
+        part.value_column = _Coded.empty(len(rows), header[index])
         if parsed.unit_text is not None:
             unit = header_units[index]
             part.factor = np.full(len(rows), unit.factor_to_canonical if unit else np.nan)
             part.ok = np.full(len(rows), unit is not None)
-            part.unit_text = np.full(len(rows), parsed.unit_text, dtype=object)
+            part.unit_text = _Coded.empty(len(rows), parsed.unit_text)
         else:
             part.factor = row_factor[rows]
             part.ok = row_unit.ok[rows] if has_unit_column else np.zeros(len(rows), dtype=bool)
-            part.unit_text = row_unit_text[rows]
+            part.unit_text = row_unit_text.take(rows)
         for role in ("loq", "lod"):
             limit = limit_columns.get((parsed.analyte, role))
             if limit is not None:
                 setattr(part, f"{role}_text", _Coded(*table.column_codes(limit)).take(rows))
-                getattr(part, f"{role}_column")[:] = header[limit]
+                setattr(part, f"{role}_column", _Coded.empty(len(rows), header[limit]))
         parts.append(part)
     return _concat(parts), checked, n_records
 
@@ -511,7 +515,7 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
     line = lines[row]
     group = rec.group
 
-    def failed(mask: np.ndarray, fails: list[Any], codes: np.ndarray, column: np.ndarray,
+    def failed(mask: np.ndarray, fails: list[Any], codes: np.ndarray, column: _Coded,
                stage: int) -> None:
         for i in np.flatnonzero(mask).tolist():
             issues.add(int(line[i]), str(column[i]), fails[codes[i]], stage, group=int(group[i]))
@@ -520,7 +524,7 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
     qualifier = rec.qualifier_text.parse(_qualifier)
     q_fail = qualifier.fail_mask()
     failed(alive & q_fail, qualifier.values, qualifier.codes,
-           np.full(len(row), rec.qualifier_column, dtype=object), _S_QUALIFIER)
+           _Coded.empty(len(row), rec.qualifier_column), _S_QUALIFIER)
     alive &= ~q_fail
     value = rec.value_text.parse(_concentration_spec(dc))
     v_fail = value.fail_mask()
@@ -606,7 +610,7 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
         "sample_id": sample_id,
         "site": site,
         "sample_date": date_ns,
-        "analyte": rec.analyte[k],
+        "analyte": rec.analyte.take(k).text_array(),
         "replicate": fields["replicate"].int_array()[kr],
         "value_ng_per_l": value_ng[k],
         "censor": np.array(CENSORS, dtype=object)[final[k]],
@@ -619,7 +623,7 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
         "method": free["method"].value_array()[kr],
         "comment": free["comment"].value_array()[kr],
         "original_value": original(k),
-        "original_unit": rec.unit_text[k],
+        "original_unit": rec.unit_text.take(k).text_array(),
         "source_line": line[k],
     }
     return pd.DataFrame({name: pd.Series(values, dtype=FRAME_COLUMNS["results"][name])
@@ -717,8 +721,11 @@ def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
     fields = ["sample_id", "analyte", "replicate", "sample_role"]
     if len(frame) < 2:
         return frame
-    coded = pd.DataFrame({f: pd.factorize(frame[f])[0] for f in fields})
-    in_group = np.flatnonzero(coded.duplicated(keep=False).to_numpy())
+    key = np.zeros(len(frame), dtype=np.int64)
+    for f in fields:  # one integer per record: (key so far, field code), renumbered (< rows)
+        codes, uniques = pd.factorize(frame[f])
+        key = pd.factorize(key * max(len(uniques), 1) + codes)[0].astype(np.int64)
+    in_group = np.flatnonzero(np.bincount(key)[key] > 1)
     if not len(in_group):
         return frame
     first: dict[tuple[Any, ...], int] = {}
