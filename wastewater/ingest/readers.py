@@ -556,10 +556,10 @@ def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
     def cell(j: int, record: int) -> str:
         having, codes, texts = fields[j]
         if having is None:
-            return texts[codes[record]]
+            return texts[int(codes[record])]
         position = int(np.searchsorted(having, record))
         if position < len(having) and having[position] == record:
-            return texts[codes[position]]
+            return texts[int(codes[position])]
         return ""
 
     candidates = np.flatnonzero(filled & (lines > skip_lines))

@@ -203,7 +203,7 @@ class _Coded:
     cell); the texts of different columns are joined by offsetting the codes.
     """
 
-    def __init__(self, codes: np.ndarray, texts: list[str]):
+    def __init__(self, codes: np.ndarray, texts: list[Any]):
         self.codes = codes
         self.texts = texts
 
@@ -220,7 +220,7 @@ class _Coded:
 
     @classmethod
     def concat(cls, parts: list[_Coded]) -> _Coded:
-        texts: list[str] = []
+        texts: list[Any] = []
         codes = []
         for part in parts:
             codes.append(part.codes.astype(np.int64) + len(texts))
@@ -721,11 +721,11 @@ def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
     fields = ["sample_id", "analyte", "replicate", "sample_role"]
     if len(frame) < 2:
         return frame
-    key = np.zeros(len(frame), dtype=np.int64)
-    for f in fields:  # one integer per record: (key so far, field code), renumbered (< rows)
+    number = np.zeros(len(frame), dtype=np.int64)
+    for f in fields:  # one integer per record: (number so far, field code), renumbered (< rows)
         codes, uniques = pd.factorize(frame[f])
-        key = pd.factorize(key * max(len(uniques), 1) + codes)[0].astype(np.int64)
-    in_group = np.flatnonzero(np.bincount(key)[key] > 1)
+        number = pd.factorize(number * max(len(uniques), 1) + codes)[0].astype(np.int64)
+    in_group = np.flatnonzero(np.bincount(number)[number] > 1)
     if not len(in_group):
         return frame
     first: dict[tuple[Any, ...], int] = {}

@@ -1,4 +1,4 @@
-"""Validate a :class:`~wastewater.ingest.readers.RawTable` row by row into a canonical frame.
+"""Validate a :class:`~wastewater.ingest.readers.RawTable` column by column into a canonical frame.
 
 One validator per kind (sites, flows, results long/wide, events). Each checks every cell,
 records every problem as an :class:`~wastewater.ingest.report.Issue` (line, column, code,
