@@ -479,7 +479,8 @@ def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
 
     Returns ``None`` without an issue for text it does not read exactly (a quote inside an
     unquoted cell, an unclosed quote, a NUL character, a non-ASCII delimiter, a cell longer than
-    :data:`MAX_LINE_BYTES`); :func:`_parse_csv` reads those.
+    :data:`MAX_LINE_BYTES`, a record of more than :data:`MAX_COLUMNS` cells);
+    :func:`_parse_csv` reads those.
     """
     if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n' or b"\x00" in data:
         return None
@@ -515,6 +516,8 @@ def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
     first[0] = 0
     first[1:] = last[:-1] + 1
     n_fields = last - first + 1
+    if int(n_fields.max()) > MAX_COLUMNS:
+        return None  # a record wider than any header may be: the csv module reports it
     # where each record starts: after the line break that ends the one before
     record_start = np.zeros(n_records, dtype=np.int64)
     record_start[1:] = seps[last[:-1]] + 1
