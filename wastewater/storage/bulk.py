@@ -7,7 +7,12 @@ dict per row:
   (``None`` for every missing value), converting each distinct date once;
 * :func:`insert_columns` writes the rows of those columns inside the caller's transaction:
   PostgreSQL through **one** ``COPY … FROM STDIN`` (psycopg 3) streamed batch by batch,
-  SQLite through one ``executemany`` per batch with a larger page cache for the index updates.
+  SQLite through one ``executemany`` per batch with a larger page cache for the index updates;
+* :func:`insert_frame` does the same for a whole frame without making Python values row by
+  row: on PostgreSQL each batch becomes one block of ``COPY`` text built column by column
+  (:func:`copy_text`: each distinct text, date or flag formatted and escaped once, numbers
+  formatted by one ``map`` over the column), on SQLite each column becomes its driver values
+  at once (dates as their ISO text, as SQLAlchemy stores them).
 
 Both run on the caller's connection and transaction, so a failure or a killed process
 anywhere (also in the middle of a ``COPY``) leaves nothing stored. Integrity (foreign keys,
@@ -17,6 +22,8 @@ checked the batch's sites once against the ``sites`` table.
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -25,7 +32,8 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-__all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "insert_columns", "insert_frame"]
+__all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "copy_column", "copy_text",
+           "insert_columns", "insert_frame", "sqlite_values"]
 
 BATCH_ROWS = 20_000
 """Rows per batch: one ``executemany`` (SQLite) or one stretch of the ``COPY`` stream
@@ -134,26 +142,203 @@ def insert_frame(
     constants: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> None:
-    """:func:`insert_columns` of ``frame``'s columns ``names`` (absent ones NULL), converted to
-    driver values one batch at a time, so that only one batch of Python values exists at once.
+    """:func:`insert_columns` of ``frame``'s columns ``names`` (absent ones NULL), converted
+    one batch at a time, so that only one batch of driver values exists at once.
+
+    PostgreSQL (psycopg): one ``COPY`` fed with the text of :func:`copy_text`, batch by batch.
+    SQLite: one ``executemany`` per batch of column-wise converted values
+    (:func:`sqlite_values`).
     """
     n_rows = len(frame)
+    dialect = conn.dialect
+    if n_rows and dialect.name == "postgresql" and dialect.driver == "psycopg":
+        constants = dict(constants or {})
+        column_sql = ", ".join(dialect.identifier_preparer.quote(c)
+                               for c in [*names, *constants])
+        tail = "".join("\t" + _copy_scalar(v, table.c[c].type) for c, v in constants.items())
+
+        def chunks() -> Iterator[tuple[int, str]]:
+            for start in range(0, n_rows, BATCH_ROWS):
+                stop = min(start + BATCH_ROWS, n_rows)
+                yield stop, copy_text(frame.iloc[start:stop], table, names, tail=tail)
+
+        _copy_text(conn, table, column_sql, chunks(), progress)
+        return
 
     def batches() -> Iterator[tuple[int, Batch]]:
         for start in range(0, n_rows, BATCH_ROWS):
             stop = min(start + BATCH_ROWS, n_rows)
             part = frame.iloc[start:stop]
-            yield stop, {c: column_values(part[c] if c in part.columns else None, stop - start)
-                         for c in names}
+            if dialect.name == "sqlite":
+                yield stop, {c: sqlite_values(part[c] if c in part.columns else None,
+                                              table.c[c].type, stop - start) for c in names}
+            else:  # pragma: no cover - only SQLite and PostgreSQL (psycopg) are supported
+                yield stop, {c: column_values(part[c] if c in part.columns else None,
+                                              stop - start) for c in names}
 
-    _insert_batches(conn, table, list(names), n_rows, batches(), constants, progress)
+    _insert_batches(conn, table, list(names), n_rows, batches(), constants, progress,
+                    prebound=dialect.name == "sqlite")
+
+
+# --------------------------------------------------------------------------- SQLite values
+
+
+def sqlite_values(series: pd.Series | None, type_: Any, n_rows: int) -> list[Any]:
+    """The values SQLAlchemy would bind for a SQLite column, made for the whole column at once.
+
+    Dates become ``YYYY-MM-DD`` text (SQLAlchemy's SQLite ``DATE`` storage), each distinct day
+    formatted once; flags stay Python ``bool`` (stored as 1/0); numbers and text as in
+    :func:`column_values`.
+
+    Examples
+    --------
+    >>> sqlite_values(pd.Series(pd.to_datetime(["2025-03-04", None])), sa.Date(), 2)
+    ['2025-03-04', None]
+    >>> sqlite_values(pd.Series([True, False]), sa.Boolean(), 2)
+    [True, False]
+    """
+    if series is not None and isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime) \
+            and pd.api.types.is_datetime64_any_dtype(series):
+        codes, uniques = pd.factorize(series, use_na_sentinel=True)
+        days = [f"{ts.year:04d}-{ts.month:02d}-{ts.day:02d}" for ts in uniques] + [None]
+        out: list[Any] = np.array(days, dtype=object)[codes].tolist()
+        return out
+    return column_values(series, n_rows)
+
+
+# --------------------------------------------------------------------------- COPY text
+
+
+_NULL = "\\N"
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+def _copy_scalar(value: Any, type_: Any) -> str:
+    """One value in ``COPY`` text format (``\\N`` for NULL, escaped text)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+        return _NULL
+    if isinstance(value, (bool, np.bool_)):
+        return "t" if value else "f"
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        if isinstance(type_, sa.Integer):
+            return str(int(value))
+        return _float_text(float(value))
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if isinstance(value, dt.datetime):
+        if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
+            return value.date().isoformat()
+        return value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).translate(_ESCAPES)
+
+
+def _float_text(x: float) -> str:
+    """Shortest text that reads back as the same double (``repr``); infinities as PostgreSQL
+    spells them.
+    """
+    if math.isinf(x):
+        return "Infinity" if x > 0 else "-Infinity"
+    return repr(x)
+
+
+def copy_column(series: pd.Series | None, type_: Any, n_rows: int) -> list[str]:
+    """One column in ``COPY`` text format, made column-wise.
+
+    Each distinct value is formatted once (``pd.factorize``, then one ``map`` over the distinct
+    values): ``repr`` for floats (the shortest text that reads back as the same double),
+    ``str`` for integers, ISO dates, ``t``/``f`` for flags, text with backslash, tab, newline
+    and carriage return escaped; NaN, NA and ``None`` → ``\\N``.
+
+    Examples
+    --------
+    >>> copy_column(pd.Series([1.5, float("nan"), 0.1]), sa.Float(), 3)
+    ['1.5', '\\\\N', '0.1']
+    >>> copy_column(pd.Series(["a\\tb", None, "a\\tb"], dtype=object), sa.Text(), 3)
+    ['a\\\\tb', '\\\\N', 'a\\\\tb']
+    >>> copy_column(pd.Series(pd.to_datetime(["2025-03-04", None])), sa.Date(), 2)
+    ['2025-03-04', '\\\\N']
+    >>> copy_column(pd.Series([24.0, float("nan")]), sa.Integer(), 2)
+    ['24', '\\\\N']
+    """
+    if series is None:
+        return [_NULL] * n_rows
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    texts: list[str]
+    values = uniques.tolist() if isinstance(uniques, np.ndarray) else list(uniques)
+    if pd.api.types.is_float_dtype(uniques.dtype) and not isinstance(type_, sa.Integer) \
+            and not np.isinf(np.asarray(uniques, dtype=float)).any():
+        texts = list(map(repr, values))
+    elif pd.api.types.is_integer_dtype(uniques.dtype) and not pd.api.types.is_bool_dtype(
+            uniques.dtype):
+        texts = list(map(str, values))
+    elif values and all(type(v) is str for v in values):
+        joined = "".join(values)
+        if "\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined:
+            texts = [v.translate(_ESCAPES) for v in values]
+        else:
+            texts = values
+    else:
+        texts = [_copy_scalar(v, type_) for v in values]
+    texts.append(_NULL)  # code -1 → NULL
+    out: list[str] = np.array(texts, dtype=object)[codes].tolist()
+    return out
+
+
+def copy_text(frame: pd.DataFrame, table: sa.Table, names: Sequence[str], *,
+              tail: str = "") -> str:
+    """Rows of ``frame``'s columns ``names`` (absent ones NULL) as ``COPY`` text: one line per
+    row, fields separated by tabs, ``tail`` (pre-formatted constant fields, each led by a
+    tab) at the end of every line.
+
+    Examples
+    --------
+    >>> tab = sa.Table("x", sa.MetaData(), sa.Column("a", sa.Integer), sa.Column("b", sa.Text))
+    >>> copy_text(pd.DataFrame({"a": [1, 2], "b": ["x", None]}), tab, ["a", "b"], tail="\\tt")
+    '1\\tx\\tt\\n2\\t\\\\N\\tt\\n'
+    """
+    n = len(frame)
+    if not n:
+        return ""
+    columns = [copy_column(frame[c] if c in frame.columns else None, table.c[c].type, n)
+               for c in names]
+    end = tail + "\n"
+    return end.join(map("\t".join, zip(*columns, strict=True))) + end
+
+
+def _copy_text(conn: Connection, table: sa.Table, column_sql: str,
+               chunks: Iterator[tuple[int, str]], progress: Callable[[int], None] | None) -> None:
+    """One ``COPY … FROM STDIN`` (text format) on the transaction's psycopg connection, fed
+    with ``chunks`` (rows done after the chunk, its text); ``progress`` runs while the COPY is
+    open, so a process killed there leaves nothing stored (tests/test_storage_atomicity.py).
+    """
+    dialect = conn.dialect
+    sql = f"COPY {dialect.identifier_preparer.quote(table.name)} ({column_sql}) FROM STDIN"
+    raw: Any = conn.connection.driver_connection
+    base_error = dialect.loaded_dbapi.Error
+    try:
+        with raw.cursor() as cursor, cursor.copy(sql) as copy:
+            for done, text in chunks:
+                copy.write(text)
+                if progress is not None:
+                    progress(done)  # the COPY is still open: nothing is visible or committed
+    except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
+        lost = dialect.is_disconnect(exc, raw, None)
+        if lost:
+            conn.invalidate(exc)
+        raise sa.exc.DBAPIError.instance(sql, None, exc, base_error, dialect=dialect,
+                                         connection_invalidated=lost) from exc
 
 
 def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], n_rows: int,
                     batches: Iterator[tuple[int, Batch]], constants: dict[str, Any] | None,
-                    progress: Callable[[int], None] | None) -> None:
+                    progress: Callable[[int], None] | None, *, prebound: bool = False) -> None:
     """Write ``batches`` (rows done after the batch, the batch's columns): one ``COPY`` on
-    PostgreSQL, one ``executemany`` per batch elsewhere.
+    PostgreSQL, one ``executemany`` per batch elsewhere. ``prebound``: the batches already
+    hold the values to bind (:func:`sqlite_values`), no bind processor is applied.
     """
     constants = dict(constants or {})
     names = column_names + list(constants)
@@ -182,7 +367,7 @@ def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], 
             converted = []
             for name in column_names:
                 values = batch[name]
-                proc = processors[name]
+                proc = None if prebound else processors[name]
                 if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
                     values = _dates_bound(values, proc)
                 elif proc is not None:
