@@ -90,6 +90,19 @@ def _touched(conn: Connection, kind: str, upload_id: int) -> dict[tuple[str, str
     return out
 
 
+def _touched_in_memory(days: pd.DataFrame, oldest: dt.date | None
+                       ) -> dict[tuple[str, str], set[dt.date]]:
+    """:func:`_touched` of a results upload from its inserted rows (``site, analyte,
+    sample_date``), days before ``oldest`` dropped column-wise before any date object is made.
+    """
+    if oldest is not None and len(days):
+        days = days[days["sample_date"].to_numpy() >= pd.Timestamp(oldest).to_datetime64()]
+    out: dict[tuple[str, str], set[dt.date]] = {}
+    for (site, analyte), group in days.groupby(["site", "analyte"], sort=False):
+        out[(str(site), str(analyte))] = {ts.date() for ts in pd.to_datetime(group["sample_date"])}
+    return out
+
+
 def _method_marked(conn: Connection, upload_id: int, site: str, analyte: str,
                    first_day: dt.date) -> bool:
     """The upload's rows name a ``method`` other than the last earlier result's."""
@@ -106,8 +119,8 @@ def _method_marked(conn: Connection, upload_id: int, site: str, analyte: str,
 
 
 def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt.datetime,
-                         today: dt.date | None = None, settings: Any = None
-                         ) -> list[dict[str, Any]]:
+                         today: dt.date | None = None, settings: Any = None,
+                         touched_days: pd.DataFrame | None = None) -> list[dict[str, Any]]:
     """Evaluate, store and queue the alerts of one upload, inside its transaction.
 
     Parameters
@@ -123,6 +136,10 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         Upload date (default ``now``'s date); days older than ``settings.max_age_days``
         before it are not evaluated.
     settings : wastewater.alerts.AlertSettings, optional
+    touched_days : pandas.DataFrame, optional
+        Distinct ``site, analyte, sample_date`` of the sample rows the upload inserted, when
+        the caller has them in memory (the ingest of a results upload); otherwise they are
+        read back by the upload's id.
 
     Returns
     -------
@@ -135,9 +152,13 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
     from wastewater.timeseries import build_dataset, site_series
 
     settings = settings or AlertSettings()
-    touched = _touched(conn, kind, upload_id)
-    if settings.max_age_days is not None:
-        oldest = (today or now.date()) - dt.timedelta(days=settings.max_age_days)
+    oldest = None if settings.max_age_days is None else (
+        (today or now.date()) - dt.timedelta(days=settings.max_age_days))
+    if touched_days is not None:
+        touched = _touched_in_memory(touched_days, oldest)
+    else:
+        touched = _touched(conn, kind, upload_id)
+    if oldest is not None:
         touched = {k: {d for d in v if d >= oldest} for k, v in touched.items()}
         touched = {k: v for k, v in touched.items() if v}
     if not touched:

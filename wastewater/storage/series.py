@@ -35,7 +35,7 @@ import dataclasses
 import datetime as dt
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -231,6 +231,223 @@ def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
 # --------------------------------------------------------------------------- maintenance
 
 
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
+_BUILD_ORDER = ("site", "analyte", "sample_date", "sample_id", "replicate", "result_id")
+_CHANGE_READ = (*_RESULT_READ, "sample_id", "replicate", "result_id")
+
+
+def _epoch_days(values: Any) -> np.ndarray:
+    """Days since 1970-01-01 of dates (``datetime64``, ``datetime.date`` or ISO text)."""
+    days: np.ndarray = (pd.to_datetime(pd.Series(values).to_numpy())
+                        .to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+                        .astype(np.int64))
+    return days
+
+
+def _build_order(results: pd.DataFrame) -> pd.DataFrame:
+    """Rows in build order: site, analyte, sample_date, sample_id, replicate, result_id, each
+    compared as Python compares them (code points), whatever the database's collation, so that
+    every build (incremental or from scratch) averages a day's replicates in the same order.
+    """
+    if len(results) < 2:
+        return results.reset_index(drop=True)
+    keys = [pd.factorize(results[c], sort=True)[0] for c in _BUILD_ORDER if c in results.columns]
+    return results.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
+
+
+def _day_keys(site: np.ndarray, analyte: np.ndarray, day: np.ndarray, sites: pd.Index,
+              analytes: pd.Index, first_day: int, n_days: int) -> np.ndarray:
+    """One int64 per (site, analyte, day) (-1 where the site or analyte is not indexed)."""
+    si = sites.get_indexer(site).astype(np.int64)
+    ai = analytes.get_indexer(analyte).astype(np.int64)
+    key: np.ndarray = (si * len(analytes) + ai) * n_days + (day - first_day)
+    key[(si < 0) | (ai < 0) | (day < first_day) | (day >= first_day + n_days)] = -1
+    return key
+
+
+def _runs(days: np.ndarray, gap: int) -> list[tuple[int, int]]:
+    """Sorted distinct days as closed ranges; days at most ``gap`` apart share a range."""
+    if not len(days):
+        return []
+    breaks = np.flatnonzero(np.diff(days) > gap)
+    starts = np.concatenate([[0], breaks + 1])
+    ends = np.concatenate([breaks, [len(days) - 1]])
+    return [(int(days[a]), int(days[b])) for a, b in zip(starts, ends, strict=True)]
+
+
+def _date_of(epoch_day: int) -> dt.date:
+    return _day(epoch_day + _EPOCH_ORDINAL)
+
+
+@dataclasses.dataclass
+class ResultsChange:
+    """What a results upload changes in the store, known before its rows are written.
+
+    ``new_rows``: the rows the upload inserts (all roles, as validated); ``touched``: the
+    (site, analyte, day) the store must recompute (``day`` in days since 1970-01-01): the days
+    covered by every inserted sample row and by every sample row it supersedes;
+    ``existing``: the current sample rows of the touched sites and analytes that the upload
+    keeps, read before the write, from ``MAX_COMPOSITE_DAYS - 1`` days before each touched
+    day to the day itself (a day depends only on those). :func:`refresh_for_results` builds
+    the touched days from ``existing`` and ``new_rows`` without reading the upload back.
+    """
+
+    new_rows: pd.DataFrame
+    touched: pd.DataFrame
+    existing: pd.DataFrame
+
+    @classmethod
+    def prepare(cls, conn: Connection, new_rows: pd.DataFrame,
+                superseded: pd.DataFrame) -> ResultsChange:
+        """The change of inserting ``new_rows`` and demoting ``superseded`` (current rows
+        with ``result_id``, key and compared columns), read on ``conn`` before the write.
+        """
+        parts = []
+        for rows in (new_rows, superseded):
+            rows = rows[rows["sample_role"].to_numpy() == "sample"]
+            if not len(rows):
+                continue
+            hours = pd.to_numeric(rows["composite_hours"], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan)
+            hours = np.where(np.isnan(hours), 24.0, hours)
+            parts.append((rows["site"].to_numpy(dtype=object),
+                          rows["analyte"].to_numpy(dtype=object),
+                          _epoch_days(rows["sample_date"]),
+                          np.maximum(1, np.ceil(hours / 24.0)).astype(np.int64)))
+        if not parts:
+            empty = pd.DataFrame({"site": pd.Series(dtype=object),
+                                  "analyte": pd.Series(dtype=object),
+                                  "day": pd.Series(dtype=np.int64)})
+            return cls(new_rows, empty, _frame_of(conn, [], _CHANGE_READ))
+        site = np.concatenate([p[0] for p in parts])
+        analyte = np.concatenate([p[1] for p in parts])
+        day = np.concatenate([p[2] for p in parts])
+        span = np.concatenate([p[3] for p in parts])
+        sites = pd.Index(pd.unique(site)).sort_values()
+        analytes = pd.Index(pd.unique(analyte)).sort_values()
+        first = int(day.min())
+        n_days = int(day.max() + span.max()) - first + 1
+        keys = np.unique(np.concatenate([
+            _day_keys(site[span > k], analyte[span > k], day[span > k] + k, sites, analytes,
+                      first, n_days) for k in range(int(span.max()))]))
+        pair, offset = np.divmod(keys, n_days)
+        touched = pd.DataFrame({
+            "site": np.asarray(sites, dtype=object)[pair // len(analytes)],
+            "analyte": np.asarray(analytes, dtype=object)[pair % len(analytes)],
+            "day": offset + first,
+        })
+        existing = _window_rows(conn, touched)
+        if len(superseded) and len(existing):
+            gone = pd.to_numeric(superseded["result_id"]).to_numpy(dtype=np.int64)
+            existing = existing[~np.isin(existing["result_id"].to_numpy(dtype=np.int64), gone)]
+        return cls(new_rows, touched, existing.reset_index(drop=True))
+
+    def new_sample_days(self) -> pd.DataFrame:
+        """Distinct (site, analyte, sample_date) of the inserted sample rows (the days the
+        upload-time alerts evaluate).
+        """
+        rows = self.new_rows
+        rows = rows[rows["sample_role"].to_numpy() == "sample"]
+        return rows[["site", "analyte", "sample_date"]].drop_duplicates().reset_index(drop=True)
+
+
+def _frame_of(conn: Connection, rows: list[tuple[Any, ...]], columns: Sequence[str]
+              ) -> pd.DataFrame:
+    from wastewater.storage.repository import _frame
+
+    return _frame(rows, columns)
+
+
+def _window_rows(conn: Connection, touched: pd.DataFrame) -> pd.DataFrame:
+    """Current sample rows (:data:`_CHANGE_READ`) of the touched sites × analytes from
+    ``MAX_COMPOSITE_DAYS - 1`` days before each touched day of the site to the day.
+    """
+    r = t.results.c
+    back = MAX_COMPOSITE_DAYS - 1
+    rows: list[tuple[Any, ...]] = []
+    for site, group in touched.groupby("site", sort=True):
+        days = np.unique(group["day"].to_numpy(dtype=np.int64))
+        ranges = [(lo - back, hi) for lo, hi in _runs(days, back + 1)]
+        analytes = sorted(pd.unique(group["analyte"]))
+        for part in _chunks(ranges, 200):
+            rows.extend(_fetch_rows(conn, sa.select(*[r[c] for c in _CHANGE_READ]).where(
+                r.site == site, r.analyte.in_(analytes), r.is_current.is_(True),
+                r.sample_role == "sample",
+                sa.or_(*[r.sample_date.between(_date_of(lo), _date_of(hi)) for lo, hi in part]))))
+    return _frame_of(conn, rows, _CHANGE_READ)
+
+
+def refresh_for_results(conn: Connection, change: ResultsChange, *,
+                        now: dt.datetime | None = None) -> int:
+    """Bring the store up to date with a results upload whose rows were just written (call
+    inside its transaction): the touched days are rebuilt from the rows kept
+    (``change.existing``) and the rows inserted (``change.new_rows``, already in memory), the
+    flows and populations of the touched sites; the stored rows of those days are replaced in
+    one bulk insert and the versions of the touched series incremented. Gives the rows a
+    from-scratch build gives for those days (tests/test_series_store.py). Returns the number
+    of series whose version was incremented.
+    """
+    from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS
+
+    touched = change.touched
+    if not len(touched):
+        return 0
+    f, p, s, v = t.flows.c, t.site_populations.c, t.series_daily.c, t.series_versions.c
+    back = MAX_COMPOSITE_DAYS - 1
+    new = change.new_rows
+    new = new[new["sample_role"].to_numpy() == "sample"]
+    columns = [c for c in _CHANGE_READ if c != "result_id"]
+    results = _build_order(pd.concat([change.existing, new[columns]], ignore_index=True))
+    sites = sorted(pd.unique(touched["site"]))
+    flow_rows: list[tuple[Any, ...]] = []
+    for site, group in touched.groupby("site", sort=True):
+        lo, hi = int(group["day"].min()), int(group["day"].max())
+        flow_rows.extend(_fetch_rows(conn, sa.select(f.site, f.date, f.flow_m3_per_day).where(
+            f.site == site, f.is_current.is_(True),
+            f.date >= _date_of(lo - back), f.date <= _date_of(hi + back)).order_by(f.date)))
+    pop_rows: list[tuple[Any, ...]] = []
+    for part in _chunks(sites, 500):
+        pop_rows.extend(_fetch_rows(conn, sa.select(p.site, p.year, p.population, p.method)
+                                    .where(p.site.in_(part)).order_by(p.site, p.year, p.method)))
+    flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
+    pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
+    built = build_pairs(results, flows, pops) if len(results) else _empty_store_frame()
+    site_index = pd.Index(sites)
+    analyte_index = pd.Index(sorted(pd.unique(touched["analyte"])))
+    first = int(touched["day"].min())
+    n_days = int(touched["day"].max()) - first + 1
+    touched_keys = _day_keys(touched["site"].to_numpy(dtype=object),
+                             touched["analyte"].to_numpy(dtype=object),
+                             touched["day"].to_numpy(dtype=np.int64), site_index, analyte_index,
+                             first, n_days)
+    built_days = built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    built_keys = _day_keys(built["site"].to_numpy(dtype=object),
+                           built["analyte"].to_numpy(dtype=object), built_days, site_index,
+                           analyte_index, first, n_days)
+    inside = (built_keys >= 0) & np.isin(built_keys, touched_keys)
+    # stored days to replace: only series that ever had a version can have stored rows
+    known: set[tuple[str, str]] = set()
+    for part in _chunks(sites, 500):
+        known.update((a, b) for a, b in conn.execute(
+            sa.select(v.site, v.analyte).where(v.site.in_(part))))
+    pairs = list(touched[["site", "analyte"]].drop_duplicates().itertuples(index=False,
+                                                                            name=None))
+    if known:
+        for (site, analyte), group in touched.groupby(["site", "analyte"], sort=True):
+            if (site, analyte) not in known:
+                continue
+            ranges = _runs(group["day"].to_numpy(dtype=np.int64), 1)
+            for part in _chunks(ranges, 200):
+                conn.execute(t.series_daily.delete().where(
+                    s.site == site, s.analyte == analyte,
+                    sa.or_(*[s.date.between(_date_of(lo), _date_of(hi)) for lo, hi in part])))
+    if inside.any():
+        _insert_rows(conn, built[inside])
+    return _bump_versions(conn, sorted(pairs), now=now)
+
+
+
+
 def refresh_for_upload(conn: Connection, upload_id: int, kind: str, *,
                        now: dt.datetime | None = None) -> int:
     """Bring the store up to date with upload ``upload_id`` (call inside its transaction).
@@ -296,7 +513,7 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
                    r.sample_role == "sample",
                    r.sample_date >= _day(lo_all - back), r.sample_date <= _day(hi_all))
             .order_by(r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id))
-        results = _frame(res_rows, _RESULT_READ)
+        results = _build_order(_frame(res_rows, _RESULT_READ))
         flows = _frame(_fetch_rows(conn,
             sa.select(f.site, f.date, f.flow_m3_per_day)
             .where(f.site == site, f.is_current.is_(True),
@@ -388,11 +605,12 @@ def scratch_build(conn: Connection) -> pd.DataFrame:
     from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS, _frame
 
     r, f, p = t.results.c, t.flows.c, t.site_populations.c
-    results = _frame(conn.execute(
-        sa.select(*[r[c] for c in _RESULT_READ])
+    read = (*_RESULT_READ, "sample_id", "replicate", "result_id")
+    results = _build_order(_frame(conn.execute(
+        sa.select(*[r[c] for c in read])
         .where(r.is_current.is_(True), r.sample_role == "sample")
         .order_by(r.site, r.analyte, r.sample_date, r.sample_id, r.replicate, r.result_id)).all(),
-        _RESULT_READ)
+        read))[list(_RESULT_READ)]
     flows = _frame(conn.execute(sa.select(f.site, f.date, f.flow_m3_per_day)
                                 .where(f.is_current.is_(True)).order_by(f.site, f.date)).all(),
                    FLOW_COLUMNS)

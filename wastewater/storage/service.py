@@ -51,7 +51,7 @@ from sqlalchemy.engine import Connection, Engine
 from wastewater.storage import tables as t
 from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns, insert_frame
 from wastewater.storage.database import connect, write_transaction
-from wastewater.storage.series import refresh_for_upload
+from wastewater.storage.series import ResultsChange, refresh_for_results, refresh_for_upload
 
 if TYPE_CHECKING:
     from wastewater.ingest.progress import IngestProgress
@@ -136,6 +136,9 @@ class _Counts:
     inserted: int = 0
     superseded: int = 0
     unchanged: int = 0
+    #: results only: what the upload changed, for the store refresh and the alerts
+    #: (:class:`wastewater.storage.series.ResultsChange`)
+    change: Any = None
 
 
 class _DryRunRollback(Exception):
@@ -335,9 +338,15 @@ def store_parsed(
                 today=today,
                 progress=progress,
             )
-            if not dry_run:  # the derived daily-series store, same transaction
+            if dry_run:
+                pass
+            elif counts.change is not None:  # the derived daily-series store, same transaction
+                refresh_for_results(conn, counts.change, now=now)
+            else:
                 refresh_for_upload(conn, upload_id, kind, now=now)
-            raised = () if dry_run else _record_alerts(conn, kind, upload_id, now, today)
+            raised = () if dry_run else _record_alerts(
+                conn, kind, upload_id, now, today,
+                None if counts.change is None else counts.change.new_sample_days())
             conn.execute(
                 t.audit_log.insert(),
                 {
@@ -382,7 +391,8 @@ def store_parsed(
 
 
 def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime,
-                   today: dt.date) -> list[dict[str, Any]]:
+                   today: dt.date, touched_days: pd.DataFrame | None = None
+                   ) -> list[dict[str, Any]]:
     """Upload-time alerts and their outbox rows, in this transaction
     (:func:`wastewater.storage.alerts.record_upload_alerts`).
 
@@ -396,7 +406,7 @@ def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime
     try:
         with conn.begin_nested():
             return record_upload_alerts(conn, kind=kind, upload_id=upload_id, now=now,
-                                        today=today)
+                                        today=today, touched_days=touched_days)
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise
@@ -620,9 +630,15 @@ def _store_versioned(
     upload_id: int,
     stored_at: dt.datetime,
     progress: ProgressCallback | None,
+    before_write: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
 ) -> _Counts:
     """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
     the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`).
+
+    ``before_write(new_rows, superseded)``, when given, runs after the comparison and before
+    the first write, with the rows about to be inserted (replacing versions, then fresh rows)
+    and the current rows about to be superseded (id, key and compared columns); its result
+    becomes ``counts.change``.
     """
     counts = _Counts()
     tab = spec.table
@@ -630,6 +646,8 @@ def _store_versioned(
     frame = frame.reset_index(drop=True)
     current = _prefetch_current(conn, spec, frame) if total else pd.DataFrame()
     fresh = np.arange(total)
+    replace_positions = np.zeros(0, dtype=np.int64)
+    superseded = current.iloc[:0]
     if len(current):
         keys = frame[list(spec.key)].copy()
         for k in spec.key:
@@ -649,9 +667,14 @@ def _store_versioned(
         old_ids = matched[spec.id_col].to_numpy()[~same].tolist()
         order = np.argsort(replace_positions, kind="stable")  # file order
         replace_positions, old_ids = replace_positions[order], [old_ids[i] for i in order]
+        superseded = matched.iloc[np.flatnonzero(~same)[order]]
         seen = np.zeros(total, dtype=bool)
         seen[positions] = True
         fresh = np.flatnonzero(~seen)
+    if before_write is not None:
+        counts.change = before_write(
+            frame.iloc[np.concatenate([replace_positions, fresh])], superseded)
+    if len(current):
         extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
                  "superseded_by": None}
         for start in range(0, len(old_ids), CHUNK_ROWS):
@@ -720,8 +743,10 @@ def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
     frame["replicate"] = frame["replicate"].fillna(1)
     frame["sample_role"] = frame["sample_role"].fillna("sample")
     frame = _dedupe_last(frame, _RESULTS.key)
-    return _store_versioned(conn, _RESULTS, frame, upload_id=upload_id, stored_at=stored_at,
-                            progress=progress)
+    return _store_versioned(
+        conn, _RESULTS, frame, upload_id=upload_id, stored_at=stored_at, progress=progress,
+        # the store's other inputs are read before the upload's rows are written
+        before_write=lambda new, old: ResultsChange.prepare(conn, new, old))
 
 
 def _store_flows(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
