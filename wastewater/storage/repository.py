@@ -329,8 +329,14 @@ def result_history(engine: Engine, sample_id: str, analyte: str) -> pd.DataFrame
     True. Raises :class:`~wastewater.exceptions.NotFound` when nothing was ever stored.
     """
     r = t.results.c
-    query = (_result_select().where(r.sample_id == sample_id, r.analyte == analyte)
-             .order_by(r.replicate, r.sample_role, r.result_id))
+    # two index look-ups: current versions (uq_results_current), superseded ones
+    # (ix_results_history); both partial indexes need their own predicate spelled as declared
+    wanted = (r.sample_id == sample_id, r.analyte == analyte)
+    parts = [_result_select().where(*wanted, sa.text(predicate))
+             for predicate in ("results.is_current", "NOT results.is_current")]
+    union = sa.union_all(*parts).subquery()
+    query = sa.select(*[union.c[c] for c in RESULT_COLUMNS]).order_by(
+        union.c.replicate, union.c.sample_role, union.c.result_id)
     frame = _frame(_fetch(engine, query), RESULT_COLUMNS)
     if frame.empty:
         raise NotFound(f"no result stored for sample_id={sample_id!r}, analyte={analyte!r}")

@@ -542,7 +542,8 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
     wanted = [str(v) for v in pd.unique(frame[first].astype(object))]
     cols = [tab.c[spec.id_col], *[tab.c[c] for c in spec.key],
             *[tab.c[c] for c in spec.compare if c not in spec.key]]
-    query = sa.select(*cols).where(tab.c.is_current.is_(True))
+    # spelled as the partial unique index's predicate, so that the index serves the look-up
+    query = sa.select(*cols).where(sa.text(f"{tab.name}.is_current"))
     dialect = conn.dialect.name
     if dialect == "postgresql":
         query = query.where(tab.c[first] == sa.any_(

@@ -131,7 +131,9 @@ results = sa.Table(
     sa.Column("superseded_by", sa.Integer, nullable=True),
     sa.Column("stored_at", sa.DateTime(timezone=True), nullable=False),
     sa.Index("ix_results_site_analyte_sample_date", "site", "analyte", "sample_date"),
-    sa.Index("ix_results_sample_id_analyte", "sample_id", "analyte"),
+    # superseded versions only (current ones are in uq_results_current): version histories
+    sa.Index("ix_results_history", "sample_id", "analyte",
+             sqlite_where=sa.text("NOT is_current"), postgresql_where=sa.text("NOT is_current")),
     sa.Index("ix_results_upload_id", "upload_id"),
     sa.Index(
         "uq_results_current",
