@@ -25,8 +25,10 @@ of year Y           from Y (or from the beginning when Y is the earliest year) t
 Day D of a series depends only on results sampled in D − 6 … D and on flows of D − 6 … D + 6,
 so recomputing a range from those rows gives the same floats as a from-scratch build
 (``tests/test_series_store.py`` checks this with random sequences of uploads on SQLite and
-PostgreSQL). :func:`refresh_for_upload` is the one call the ingest service makes after it has
-written an upload's rows; it finds what changed from the rows carrying the upload's id.
+PostgreSQL). For a results upload the ingest service describes the change before writing
+(:meth:`ResultsChange.prepare`) and calls :func:`refresh_for_results` after it, which rebuilds
+the touched days from the rows in memory; for flows and sites uploads it calls
+:func:`refresh_for_upload`, which finds what changed from the rows carrying the upload's id.
 """
 
 from __future__ import annotations
