@@ -23,10 +23,12 @@ Steps
     50 sites: hash, duplicate check, parse, validation and the one-transaction bulk store
     (what ``wastewater ingest`` and ``POST /api/v1/uploads/results`` do).
 ``floor: executemany (SQLite)`` / ``floor: COPY (PostgreSQL)``
-    What the database alone needs for the same rows: the stored rows are prepared untimed,
-    then only ``executemany`` + commit (SQLite, same table and indexes) or ``COPY`` + commit
+    What the database alone needs for the same rows: the stored rows are prepared untimed
+    (SQLite parameter tuples; PostgreSQL the ``COPY`` text the ingest builds), then only
+    ``executemany`` + commit (SQLite, same table and indexes) or ``COPY`` + commit
     (PostgreSQL, into the same ``results`` table and into a plain table without indexes or
-    foreign keys) are timed.
+    foreign keys) are timed; likewise the ``series_daily`` rows of the daily-series store
+    (built untimed from the same frame), which the ingest writes in the same transaction.
 
 The report goes to ``benchmarks/reports/bench_ingest.md``.
 
@@ -119,30 +121,44 @@ def _current_rss_mib() -> float:
     return float("nan")
 
 
-def _stored_rows(results_csv: Path, upload_id: int) -> tuple[list[str], list[tuple]]:
-    """The rows ``ingest_bytes`` stores for the file, prepared for a raw driver insert."""
-    import numpy as np
+def _stored_rows(results_csv: Path, sites_csv: Path, upload_id: int, dialect: str) -> dict:
+    """What ``ingest_bytes`` writes for the file, prepared for a raw driver insert (untimed):
+    the ``results`` rows and the ``series_daily`` rows of the store, as SQLite parameter tuples
+    or as the ``COPY`` text the ingest builds (:func:`wastewater.storage.bulk.copy_text`).
+    """
+    import pandas as pd
 
     from wastewater.ingest import parse_upload
+    from wastewater.storage import tables as t
+    from wastewater.storage.bulk import copy_text, sqlite_values
+    from wastewater.storage.series import STORE_COLUMNS, build_pairs
+    from wastewater.storage.service import _RESULTS
 
     frame = parse_upload(results_csv.read_bytes(), known_sites=set(SITES), today=TODAY).frame
     frame = frame.sort_values(["sample_id", "analyte"], kind="stable")  # as the ingest inserts
-    columns = [c for c in frame.columns]
-    cols = []
-    for c in columns:
-        series = frame[c]
-        if series.dtype.kind == "M":
-            cols.append(series.dt.strftime("%Y-%m-%d").tolist())
-        elif series.dtype.kind == "f":
-            arr = series.to_numpy().astype(object)
-            arr[np.isnan(series.to_numpy())] = None
-            cols.append(arr.tolist())
+    sites = pd.read_csv(sites_csv)
+    pops = pd.DataFrame({"site": sites["site"], "year": sites["population_year"],
+                         "population": sites["population"], "method": "de_jure"})
+    flows = pd.DataFrame({"site": pd.Series(dtype=object),
+                          "date": pd.Series(dtype="datetime64[ns]"),
+                          "flow_m3_per_day": pd.Series(dtype=float)})
+    store = build_pairs(frame, flows, pops)
+    constants = {"upload_id": upload_id, "stored_at": "2030-01-01 00:00:00.000000",
+                 "is_current": True}
+    out: dict = {}
+    for name, table, data, names, extra in (
+            ("results", t.results, frame, list(_RESULTS.insert_cols), constants),
+            ("series_daily", t.series_daily, store, list(STORE_COLUMNS), {})):
+        columns = names + list(extra)
+        if dialect == "sqlite":
+            cols = [sqlite_values(data[c] if c in data.columns else None, table.c[c].type,
+                                  len(data)) for c in names]
+            cols += [[v] * len(data) for v in extra.values()]
+            out[name] = (columns, list(zip(*cols, strict=True)))
         else:
-            cols.append(series.astype(object).where(series.notna(), None).tolist())
-    n = len(frame)
-    columns += ["upload_id", "stored_at", "is_current"]
-    cols += [[upload_id] * n, ["2030-01-01 00:00:00.000000"] * n, [True] * n]
-    return columns, list(zip(*cols, strict=True))
+            tail = "".join(f"\t{'t' if v is True else v}" for v in extra.values())
+            out[name] = (columns, copy_text(data, table, names, tail=tail))
+    return out
 
 
 def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict:
@@ -168,7 +184,7 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
                 "INSERT INTO uploads (kind, sha256, size_bytes, content, uploader, uploaded_at, "
                 "rows_total, rows_accepted, report_json) VALUES ('results', 'floor', 0, '', "
                 "'bench', '2030-01-01', 0, 0, '{}') RETURNING upload_id").scalar_one()
-        prepared = _stored_rows(results_csv, upload_id)
+        prepared = _stored_rows(results_csv, sites_csv, upload_id, engine.dialect.name)
     # warm-up outside the clock: the first call of each library loads its lazy tables
     # (catalogue, units, plausibility ranges, pandas' parsers) once per process
     head = b"".join(results_csv.read_bytes().splitlines(keepends=True)[:50])
@@ -198,36 +214,43 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
         assert out.stored, out.report.to_dict()["issues"][:3]
         rows = out.rows_inserted
     elif name == "floor_sqlite":
-        columns, tuples = prepared
-        raw = engine.raw_connection()
-        cursor = raw.cursor()
-        start = time.perf_counter()
-        cursor.execute("BEGIN IMMEDIATE")
-        cursor.executemany(f"INSERT INTO results ({', '.join(columns)}) VALUES "
-                           f"({', '.join('?' * len(columns))})", tuples)
-        cursor.execute("COMMIT")
-        seconds = time.perf_counter() - start
-        rows = len(tuples)
-        raw.close()
+        times = {}
+        for table in ("results", "series_daily"):
+            columns, tuples = prepared[table]
+            raw = engine.raw_connection()
+            cursor = raw.cursor()
+            start = time.perf_counter()
+            cursor.execute("BEGIN IMMEDIATE")
+            cursor.execute(f"PRAGMA cache_size = -{128 * 1024}")  # as the ingest's bulk load
+            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                               f"({', '.join('?' * len(columns))})", tuples)
+            cursor.execute("COMMIT")
+            times[table] = time.perf_counter() - start
+            raw.close()
+        seconds = times["results"]
+        extra["store_seconds"] = times["series_daily"]
+        rows = len(prepared["results"][1])
     elif name == "floor_postgres":
-        columns, tuples = prepared
         with engine.begin() as conn:
             conn.exec_driver_sql("CREATE TABLE plain (LIKE results INCLUDING DEFAULTS)")
             conn.exec_driver_sql("ALTER TABLE plain ALTER COLUMN result_id DROP NOT NULL")
         times = {}
-        for table in ("results", "plain"):
+        for table, source in (("results", "results"), ("plain", "results"),
+                              ("series_daily", "series_daily")):
+            columns, text = prepared[source]
             raw = engine.raw_connection()
             start = time.perf_counter()
             with raw.driver_connection.cursor() as cur, cur.copy(
                     f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in tuples:
-                    copy.write_row(row)
+                for i in range(0, len(text), 1 << 22):
+                    copy.write(text[i:i + (1 << 22)])
             raw.commit()
             times[table] = time.perf_counter() - start
             raw.close()
         seconds = times["results"]
         extra["plain_seconds"] = times["plain"]
-        rows = len(tuples)
+        extra["store_seconds"] = times["series_daily"]
+        rows = prepared["results"][1].count("\n")
     else:
         raise ValueError(name)
     if engine is not None:
@@ -354,6 +377,13 @@ def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
             peak = max(r["peak_rss_mib"] for r in rs)
             lines.append(f"| {n:,} | {label} | {wall:.2f} | {n / wall:,.0f} | "
                          f"{ratio(n, label):.1f} | {peak:,.0f} | {peak / frame_mib:.2f} |")
+            if label.startswith("floor:"):
+                store = statistics.median(r["store_seconds"] for r in rs)
+                base = statistics.median(r["seconds"] for r in runs[(n, "pandas.read_csv")])
+                how = "COPY" if "COPY" in label else "executemany"
+                db = "PostgreSQL" if "COPY" in label else "SQLite"
+                lines.append(f"| {n:,} | floor: {how} of the store rows into series_daily ({db})"
+                             f" | {store:.2f} | {n / store:,.0f} | {store / base:.1f} | | |")
             if label.startswith("floor: COPY"):
                 plain = statistics.median(r["plain_seconds"] for r in rs)
                 base = statistics.median(r["seconds"] for r in runs[(n, "pandas.read_csv")])
