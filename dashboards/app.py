@@ -459,7 +459,11 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
 
 @router.get("/operations", response_class=HTMLResponse)
 def operations_page(request: Request) -> HTMLResponse:
-    viewer, _ = _viewer(request)
+    """The operation-effect test of one event at one site (cached per data version, as the trend page)."""
+    return _cached_page("operations", request, _operations_page)
+
+
+def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLResponse:
     sel = Selection(request, viewer)
     lang = sel.lang
     ctx: dict[str, Any] = {"controls": None, "no_data": False, "no_event": False, "event": None,
@@ -561,7 +565,11 @@ def _riskweekend_sentence(best: Any, lang: str, analyte: str, site: str) -> str:
 
 @router.get("/riskweekends", response_class=HTMLResponse)
 def riskweekends_page(request: Request) -> HTMLResponse:
-    viewer, _ = _viewer(request)
+    """Risk weekends in one model and per year (cached per data version: the page fits a model per weekend name)."""
+    return _cached_page("riskweekends", request, _riskweekends_page)
+
+
+def _riskweekends_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLResponse:
     sel = Selection(request, viewer)
     lang = sel.lang
     ctx: dict[str, Any] = {"controls": None, "no_data": False, "model": None, "figure": None,
