@@ -1,8 +1,8 @@
 """HTML building blocks around the Jinja2 templates (:mod:`dashboards.templating`): the layout's
 context, specs for the shared macros (controls, tables, figures) and the same pieces rendered as
-HTML for code that assembles a document from parts (the report).
+HTML for Python code that needs a piece on its own.
 
-Templates escape every value (autoescape); :func:`esc` remains for HTML assembled in Python.
+Templates escape every value (autoescape); :func:`esc` remains for the rare HTML assembled in Python.
 The markup follows WCAG 2.1 AA: ``lang`` on ``<html>``, a skip link to ``<main id="main">``, one
 ``<h1>``, a labelled ``<nav>``, ``aria-current`` on the active link, each figure as ``<figure>`` with a caption,
 a text summary and its data as a real ``<table>`` with ``<caption>`` and ``scope`` headers.

@@ -7,6 +7,10 @@ intervals of the operation effects, EUDA's ±10 % "stable" band, censored days, 
 warning). It inlines plotly.js and the CSS, so it opens offline and can be mailed or
 archived (lägesbild under lag 2023:196, [Brottsforebyggande2023]_).
 
+This module computes and hands the templates plain values (specs): the document is
+``templates/report.html``, its sections the macros of ``templates/_report.html`` (tables and
+figures from ``_macros.html``), every text escaped there.
+
 Access rules are the API's: by default the public role (catchments < 10 000 inhabitants
 suppressed, weekly means only in figures, no confidential events).
 """
@@ -24,7 +28,7 @@ import sqlalchemy as sa
 
 from dashboards import data as D
 from dashboards import figures as F
-from dashboards.html import esc, table
+from dashboards.html import figure_spec, table_spec
 from dashboards.i18n import (
     analyte_name,
     count,
@@ -32,9 +36,9 @@ from dashboards.i18n import (
     format_number,
     format_percent,
     normalise_language,
-    role_name,
     t,
 )
+from dashboards.templating import Markup, render
 from wastewater import access
 from wastewater.bytecache import ByteCache
 
@@ -227,25 +231,24 @@ _CLASS_TEXT = {
 }
 
 
-def _figure_section(fig_id: str, title: str, fig, summary: str, lang: str, data_table: str,
-                    level: int = 3) -> str:
-    from dashboards.html import figure_block
+def _figure(fig_id: str, title: str, fig, summary: str, lang: str, data_table: dict[str, Any],
+            level: int = 3) -> dict[str, Any]:
+    """The spec of a report figure with its data table (the ``figure`` macro)."""
+    return figure_spec(fig_id=fig_id, title=title, plot_html=F.figure_html(fig, f"plot-{fig_id}"),
+                       summary=summary, lang=lang, table=data_table, level=level)
 
-    return figure_block(fig_id=fig_id, title=title, plot_html=F.figure_html(fig, f"plot-{fig_id}"),
-                        summary=summary, lang=lang, data_table=data_table, level=level)
 
-
-def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: str) -> str:
+def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: str) -> dict[str, Any]:
     """Alerts of the period: counts by kind and status (acknowledged = acted on). Confidential
-    operations only in the analyst view; the public view shows counts, not days or values."""
+    operations only in the analyst view; the public view shows counts, not days or values.
+    The spec of the ``alerts`` macro of ``_report.html`` (no ``text``: no alerts)."""
     from wastewater.alerts import ALERT_KINDS
     from wastewater.storage.alerts import alert_summary
 
-    head = f'<section aria-labelledby="h-alerts"><h2 id="h-alerts">{esc(t("report_alerts", lang))}</h2>'
     summary = alert_summary(viewer.engine, sites=sites, start=start, end=end,
                             include_confidential=viewer.sees_confidential)
     if not summary["n"]:
-        return head + f'<p data-testid="report-alerts">{esc(t("report_alerts_none", lang))}</p></section>'
+        return {"text": None, "table": None}
     st = summary["by_status"]
     text = t("report_alerts_summary", lang, n=summary["n"], ack=st.get("acknowledged", 0),
              dis=st.get("dismissed", 0), open=st.get("open", 0))
@@ -257,13 +260,13 @@ def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: s
                          "acknowledged": sum(a["status"] == "acknowledged" for a in mine),
                          "dismissed": sum(a["status"] == "dismissed" for a in mine),
                          "open": sum(a["status"] == "open" for a in mine)})
-    tab = table(pd.DataFrame(rows), caption=t("report_alerts", lang), lang=lang, decimals=0,
-                row_header="kind", table_id="report-alerts-table",
-                headers={"kind": t("col_kind_alert", lang), "n": "n",
-                         "acknowledged": t("alert_status_acknowledged", lang),
-                         "dismissed": t("alert_status_dismissed", lang),
-                         "open": t("alert_status_open", lang)})
-    return head + f'<p data-testid="report-alerts">{esc(text)}</p>{tab}</section>'
+    tab = table_spec(pd.DataFrame(rows), caption=t("report_alerts", lang), lang=lang, decimals=0,
+                     row_header="kind", table_id="report-alerts-table",
+                     headers={"kind": t("col_kind_alert", lang), "n": "n",
+                              "acknowledged": t("alert_status_acknowledged", lang),
+                              "dismissed": t("alert_status_dismissed", lang),
+                              "open": t("alert_status_open", lang)})
+    return {"text": text, "table": tab}
 
 
 REPORT_CACHE = ByteCache(max_entries=16, max_bytes=96 * 2**20)
@@ -331,10 +334,9 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         visible = visible[visible["site"].isin(sites)]
     prev_label = f"T{pt} {py}"
 
-    sections: list[str] = []
     change_rows: list[dict] = []
-    site_sections: list[str] = []
-    effect_sections: list[str] = []
+    site_sections: list[dict[str, Any]] = []
+    effect_sections: list[dict[str, Any]] = []
     all_events = D.events_frame(viewer, start=start, end=end)
     if len(all_events):  # only events that concern a site of the report (empty list = all)
         shown_sites = set(visible["site"])
@@ -369,7 +371,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                                 "dumping_events": c.dumping_events,
                                 "label": f"{analyte_name(c.analyte, lang)} – {label}"})
         site_events = D.events_frame(viewer, site=site, start=start, end=end)
-        parts = [f'<h3 id="site-{esc(site)}">{esc(label)} ({esc(site)})</h3>']
+        figures: list[dict[str, Any]] = []
         for c in changes.itertuples(index=False):
             daily = D.series_frame(ds, site, c.analyte, "load_per_1000")
             if public:  # whole ISO weeks over every day; the tertial only selects the weeks
@@ -385,14 +387,14 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                                  measure="load_per_1000", events=ev, risk_weekends=calendar,
                                  lang=lang)
             cols = ["date", "value", *D.BAND_COLUMNS, "censored"]
-            parts.append(_figure_section(
+            figures.append(_figure(
                 f"trend-{n_fig}", t("trend_title", lang, analyte=analyte_name(c.analyte, lang), site=label),
                 fig, F.trend_summary(shown, measure="load_per_1000", lang=lang, events=ev,
                                      weekly=public), lang,
-                table(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
-                      headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
-                               **{c: t(f"col_{c}", lang) for c in D.BAND_COLUMNS},
-                               "censored": t("col_censored", lang)}), level=4))
+                table_spec(shown[cols], caption=t("figure_table_caption", lang), lang=lang,
+                           headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
+                                    **{c: t(f"col_{c}", lang) for c in D.BAND_COLUMNS},
+                                    "censored": t("col_censored", lang)}), level=4))
             # operation effects of events in the period that concern this analyte
             for event in ev.to_dict("records") if len(ev) else []:
                 if event["kind"] != "operation":
@@ -408,19 +410,18 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                               "dumping": {"flagged": D.dumping_raised(effect)}}
                 effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
                                                        lang, weekly=public, viewer=viewer))
-        site_sections.append("".join(parts))
+        site_sections.append({"site": site, "label": label, "figures": figures})
 
     changes_frame = pd.DataFrame(change_rows)
     # 1. what changed
-    sections.append(f'<section aria-labelledby="h-changed"><h2 id="h-changed">{esc(t("report_what_changed", lang))}</h2>')  # noqa: E501
-    if changes_frame.empty:
-        sections.append(f"<p>{esc(t('no_data', lang))}</p>")
-    else:
+    changed: dict[str, Any] = {"empty": changes_frame.empty, "prev": prev_label, "largest": [],
+                               "table": None, "figure": None, "dumping": None}
+    if not changes_frame.empty:
         comparable = changes_frame[changes_frame["enough"].astype(bool)]
         clear = comparable[comparable["change_percent"].abs() >= _change_threshold()]
         tab = changes_frame[["site", "analyte", "mean", "prev_mean", "change_ci", "change_class",
                              "trend", "n_days", "n_censored"]]
-        table_html = table(
+        changes_table = table_spec(
             tab, caption=t("figure_table_caption", lang), lang=lang,
             decimals={"mean": 1, "prev_mean": 1, "n_days": 0, "n_censored": 0},
             headers={"site": t("col_site", lang), "analyte": t("col_analyte", lang),
@@ -429,54 +430,42 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                      "change_class": t("report_col_class", lang),
                      "trend": t("report_col_trend", lang),
                      "n_days": t("col_n_days", lang), "n_censored": "n < LOQ"})
+        changed["dumping"] = _dumping_spec(changes_frame, lang, public)
         if comparable.empty:
-            sections.append(f"<p>{esc(t('report_no_comparison', lang, prev=prev_label))}</p>")
-            sections.append(table_html)
-            sections.append(_dumping_note(changes_frame, lang, public))
+            changed["table"] = changes_table
         else:
-            sections.append(_changes_text(comparable, lang, prev_label))
+            changed["largest"] = _changes_text(comparable, lang, prev_label)
             fig = F.tertial_change_figure(comparable[["label", "change_percent", "change_low", "change_high"]],
                                           lang=lang)
             summary = t("report_changes_summary", lang, n=len(clear), total=len(comparable))
-            sections.append(_figure_section(
-                "changes", t("report_change", lang, prev=prev_label) + " (%)", fig, summary,
-                lang, table_html))
-            sections.append(_dumping_note(changes_frame, lang, public))
-    sections.append("</section>")
-    # 2. events
-    sections.append(f'<section aria-labelledby="h-events"><h2 id="h-events">{esc(t("report_events", lang))}</h2>')
-    if all_events.empty:
-        sections.append(f"<p>{esc(t('report_no_events', lang))}</p>")
-    else:
+            changed["figure"] = _figure("changes", t("report_change", lang, prev=prev_label) + " (%)", fig,
+                                        summary, lang, changes_table)
+    # 2. events, risk weekends and the operations' effects
+    events: dict[str, Any] = {"table": None, "calendar": None, "effects": effect_sections}
+    if not all_events.empty:
         ev = all_events[["description", "kind", "start", "end", "event_id"]].copy()
         ev["description"] = [str(d) if isinstance(d, str) and d else str(i)
                              for d, i in zip(ev["description"], ev["event_id"])]
         ev["kind"] = [t(f"event_{k}", lang) for k in ev["kind"]]
-        sections.append(table(ev, caption=t("report_events", lang), lang=lang, row_header="description",
-                              headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
-                                       "start": t("col_start", lang), "end": t("col_end", lang),
-                                       "event_id": t("col_event_id", lang)}))
+        events["table"] = table_spec(ev, caption=t("report_events", lang), lang=lang, row_header="description",
+                                     headers={"description": t("col_event", lang), "kind": t("col_kind", lang),
+                                              "start": t("col_start", lang), "end": t("col_end", lang),
+                                              "event_id": t("col_event_id", lang)})
     if len(calendar):
-        sections.append(table(calendar[["name", "start", "end"]], lang=lang, row_header="name",
-                              caption=t("report_risk_weekends", lang),
-                              headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
-                                       "end": t("col_end", lang)}))
-    sections.extend(effect_sections)
-    sections.append("</section>")
-    sections.insert(0, _summary_paragraph(changes_frame, all_events, calendar, lang, year, tertial,
-                                          prev_label, (start, end)))
-    # 2b. alerts raised by uploads in the tertial (how many, which were acted on)
-    sections.append(_alerts_section(viewer, list(visible["site"]), start, end, lang))
-    # 3. certainty
-    sections.append(_certainty_section(lang, changes_frame))
-    # 4. per-site figures
-    sections.append('<section aria-labelledby="h-sites"><h2 id="h-sites">'
-                    + esc(t("report_sites_heading", lang))
-                    + "</h2>" + "".join(site_sections) + "</section>")
-    suppressed = _suppressed_note(viewer, lang)
-    title = t("report_title", lang, year=year, tertial=tertial)
-    return _document(title=title, lang=lang, period=(start, end), body="".join(sections),
-                     note=suppressed, role=viewer.role, confidential=not public)
+        events["calendar"] = table_spec(calendar[["name", "start", "end"]], lang=lang, row_header="name",
+                                        caption=t("report_risk_weekends", lang),
+                                        headers={"name": t("risk_weekend", lang), "start": t("col_start", lang),
+                                                 "end": t("col_end", lang)})
+    return _document(
+        title=t("report_title", lang, year=year, tertial=tertial), lang=lang, period=(start, end),
+        note=_suppressed_note(viewer, lang), role=viewer.role, confidential=not public,
+        summary=_summary_paragraph(changes_frame, all_events, calendar, lang, year, tertial, prev_label,
+                                   (start, end)),
+        changed=changed, events=events,
+        # 2b. alerts raised by uploads in the tertial (how many, which were acted on)
+        alerts=_alerts_section(viewer, list(visible["site"]), start, end, lang),
+        # 3. certainty; 4. per-site figures
+        certainty=_certainty_section(lang, changes_frame), sites=site_sections)
 
 
 #: Days before an operation the dumping check's baseline needs (its first, 8-week baseline).
@@ -492,16 +481,26 @@ def _days_after() -> int:
 def _dumping_note(changes: pd.DataFrame, lang: str, public: bool) -> str:
     """The note under the changes table naming the suspected dumping days left out of them
     (public view: how many days per series, not which: no daily facts leave the authorised view)."""
+    return str(_report_macros().dumping_note(_dumping_spec(changes, lang, public)))
+
+
+def _report_macros() -> Any:
+    from dashboards.templating import TEMPLATES
+
+    return TEMPLATES["_report.html"].module
+
+
+def _dumping_spec(changes: pd.DataFrame, lang: str, public: bool) -> dict[str, Any] | None:
+    """The spec of the ``dumping_note`` macro (``None``: no day left out)."""
     if changes.empty or not changes["dumping_dates"].apply(len).any():
-        return ""
+        return None
     items = []
     for r in changes[changes["dumping_dates"].apply(len) > 0].itertuples(index=False):
         days = count(len(r.dumping_dates), "day", lang) if public else \
             ", ".join(format_date(d) for d in r.dumping_dates)
-        items.append("<li>" + esc(t("report_dumping_item", lang, analyte=r.analyte, site=r.site, days=days,
-                                    events=", ".join(r.dumping_events))) + "</li>")
-    return (f'<div class="note" role="note" data-testid="report-dumping-note">'
-            f'<p>{esc(t("report_dumping_note", lang, days=_days_after()))}</p><ul>{"".join(items)}</ul></div>')
+        items.append(t("report_dumping_item", lang, analyte=r.analyte, site=r.site, days=days,
+                       events=", ".join(r.dumping_events)))
+    return {"text": t("report_dumping_note", lang, days=_days_after()), "entries": items}
 
 
 def _change_threshold() -> float:
@@ -556,15 +555,16 @@ def _trend_cell(c, lang: str) -> str:
             f"{_TREND_TEXT[lang].get(c.trend, c.trend)}")
 
 
-def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> str:
+def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> list[str]:
+    """The five largest changes, one sentence each."""
     items = []
     ordered = frame.assign(_abs=frame["change_percent"].abs()).sort_values("_abs", ascending=False)
     for r in ordered.head(5).itertuples(index=False):
-        items.append("<li>" + esc(t("report_change_item", lang, analyte=r.analyte, site=r.site, prev=prev_label,
-                                    change=_interval(r.change_percent, r.change_low, r.change_high, lang),
-                                    before=format_number(r.prev_mean, lang, 1),
-                                    after=format_number(r.mean, lang, 1), klass=r.change_class)) + "</li>")
-    return f"<p>{esc(t('report_largest_changes', lang))}</p><ul>{''.join(items)}</ul>"
+        items.append(t("report_change_item", lang, analyte=r.analyte, site=r.site, prev=prev_label,
+                       change=_interval(r.change_percent, r.change_low, r.change_high, lang),
+                       before=format_number(r.prev_mean, lang, 1),
+                       after=format_number(r.mean, lang, 1), klass=r.change_class))
+    return items
 
 
 def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd.DataFrame, lang: str,
@@ -611,24 +611,23 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
     parts.append(t("report_summary_events", lang, events=count(n_ev, "event", lang), kinds=", ".join(kinds) or "–",
                    weekends=count(len(calendar), "risk_weekend", lang)))
     parts.append(t("report_summary_limits", lang))
-    return (f'<section aria-labelledby="h-summary"><h2 id="h-summary">{esc(t("report_summary", lang))}</h2>'
-            f'<p class="summary" data-testid="report-summary">{esc(" ".join(parts))}</p></section>')
+    return " ".join(parts)
 
 
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
-                    weekly: bool = True, viewer: D.Viewer | None = None) -> str:
+                    weekly: bool = True, viewer: D.Viewer | None = None) -> dict[str, Any]:
+    """The spec of the ``effect`` macro of ``_report.html``: an operation's heading, description,
+    dumping warning, quotable sentence and figure (or the error why there is none)."""
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              f"{analyte_name(analyte, lang)} vid {label}" if lang == "sv" else
              f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              f"{analyte_name(analyte, lang)} at {label}")
-    out = [f"<h3>{esc(title)}</h3>", f"<p>{esc(str(event.get('description') or ''))}</p>"]
-    if D.dumping_raised(effect):
-        out.append(f'<div class="warning" role="note"><strong>{esc(t("dumping_warning", lang))}</strong></div>')
-    if effect.get("error"):
-        out.append(f"<p>{esc(effect['error'])}</p>")
-        return "".join(out)
-    sentence = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
-    out.append(f'<blockquote class="quote"><p>{esc(sentence)}</p></blockquote>')
+    out: dict[str, Any] = {"title": title, "description": str(event.get("description") or ""),
+                           "dumping": D.dumping_raised(effect), "error": effect.get("error"),
+                           "sentence": "", "figure": None}
+    if out["error"]:
+        return out
+    out["sentence"] = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
     if weekly:  # public: whole ISO-week means only, as the API; the weeks the figure shows
@@ -638,53 +637,25 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     series = D.operation_series(daily, event)
     fig = F.operation_effect_figure(series, event=event, effect=pct, measure="load_per_1000", lang=lang)
     fid = f"op-{event['event_id']}-{site}-{analyte}".replace(" ", "_")
-    from dashboards.html import figure_block
-
-    out.append(figure_block(fig_id=fid, title=t("operation_title", lang, event=event["event_id"]),
-                            plot_html=F.figure_html(fig, f"plot-{fid}"),
-                            summary=F.operation_summary(pct, lang=lang), lang=lang, level=4))
-    return "".join(out)
+    out["figure"] = figure_spec(fig_id=fid, title=t("operation_title", lang, event=event["event_id"]),
+                                plot_html=F.figure_html(fig, f"plot-{fid}"),
+                                summary=F.operation_summary(pct, lang=lang), lang=lang, level=4)
+    return out
 
 
-def _certainty_section(lang: str, changes: pd.DataFrame) -> str:
+def _certainty_section(lang: str, changes: pd.DataFrame) -> dict[str, Any]:
+    """The figures of the certainty section (its text is in the ``certainty`` macro): level and
+    change RSD of a daily load, the weekly mean's change RSD, censored and sample days."""
     from wastewater.parameters import default_rsd
     from wastewater.uncertainty import combined_rsd, components_for, rsd_for
 
     rsd = rsd_for("load_mg_per_day_per_1000") * 100
     change = combined_rsd(*(default_rsd(c) for c in components_for("load_mg_per_day_per_1000", "change")))
     rsd_change, rsd_week = change * 100, change / math.sqrt(7) * 100
-    n_cens = int(changes["n_censored"].sum()) if len(changes) else 0
-    n_days = int(changes["n_days"].sum()) if len(changes) else 0
-    if lang == "sv":
-        text = (f"<p>{esc(t('report_method', lang))}</p>"
-                f"<p>Osäkerheten i ett enskilt dygnsvärde anges på två sätt. <strong>Nivå</strong> "
-                f"(analys, provtagning, flöde, flödesmätarens fel och befolkning) är omkring "
-                f"{format_number(rsd, lang, 0)}&nbsp;% (relativ standardavvikelse) och gäller när orten "
-                f"jämförs med andra orter. <strong>Förändring</strong> tar bara med det som skiljer "
-                f"sig från dag till dag (analys, provtagning, dygnsflöde): omkring "
-                f"{format_number(rsd_change, lang, 0)}&nbsp;% för ett dygn och "
-                f"{format_number(rsd_week, lang, 0)}&nbsp;% för ett veckomedelvärde. Det gäller när "
-                f"samma plats jämförs över tid, eftersom befolknings- och mätarfelet är desamma varje "
-                f"dag och tar ut varandra. EUDA räknar en förändring under ±10&nbsp;% som stabil.</p>"
-                f"<p>{n_cens} av {n_days} provdygn låg under kvantifieringsgränsen och har ersatts med "
-                f"halva gränsen. En topp under en insats kan bero på att narkotika spolats ned; "
-                f"dra aldrig slutsatsen att bruket minskat utifrån en enda vecka efter en insats.</p>")
-    else:
-        text = (f"<p>{esc(t('report_method', lang))}</p>"
-                f"<p>The uncertainty of a daily value is given in two ways. <strong>Level</strong> "
-                f"(analysis, sampling, flow, flow-meter error and population) is about "
-                f"{format_number(rsd, lang, 0)}&nbsp;% (relative standard deviation) and applies when "
-                f"the site is compared with other cities. <strong>Change</strong> keeps only what varies "
-                f"from day to day (analysis, sampling, daily flow): about "
-                f"{format_number(rsd_change, lang, 0)}&nbsp;% for one day and "
-                f"{format_number(rsd_week, lang, 0)}&nbsp;% for a weekly mean. It applies when the same "
-                f"site is compared over time, because population and meter errors are the same every "
-                f"day and cancel. EUDA counts a change within ±10&nbsp;% as stable.</p>"
-                f"<p>{n_cens} of {n_days} sample days were below the limit of quantification and were "
-                f"replaced by half the limit. A spike during an operation may be dumping; never conclude "
-                f"that use fell from a single week after an operation.</p>")
-    return (f'<section aria-labelledby="h-certainty"><h2 id="h-certainty">'
-            f'{esc(t("report_certainty", lang))}</h2>{text}</section>')
+    return {"rsd": format_number(rsd, lang, 0), "rsd_change": format_number(rsd_change, lang, 0),
+            "rsd_week": format_number(rsd_week, lang, 0),
+            "n_censored": int(changes["n_censored"].sum()) if len(changes) else 0,
+            "n_days": int(changes["n_days"].sum()) if len(changes) else 0}
 
 
 def _suppressed_note(viewer: D.Viewer, lang: str) -> str:
@@ -710,38 +681,13 @@ _CONFIDENTIAL_CSS = """
 """
 
 
-def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], body: str, note: str,
-              role: str, confidential: bool = False) -> str:
+def _document(*, title: str, lang: str, period: tuple[dt.date, dt.date], note: str, role: str,
+              confidential: bool = False, **sections: Any) -> str:
+    """The report as one document (``report.html``): CSS and both scripts inlined verbatim (their
+    hashes are :func:`script_hashes`), ``sections`` the specs of the ``_report.html`` macros."""
     css = CSS_PATH.read_text(encoding="utf-8") + (_CONFIDENTIAL_CSS if confidential else "")
-    mark = (f'<p class="confidential-mark" role="note" data-testid="confidential-mark">'
-            f'<span lang="sv">{esc(CONFIDENTIAL_MARK_SV)}</span> / '
-            f'<span lang="en">{esc(CONFIDENTIAL_MARK_EN)}</span></p>') if confidential else ""
-    generated = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    period_text = f"{format_date(period[0])} – {format_date(period[1])}"
-    note_html = f'<p class="notice">{esc(note)}</p>' if note else ""
-    return f"""<!DOCTYPE html>
-<html lang="{lang}">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<style>{css}</style>
-<script>{_plotly_js()}</script>
-<script>{figures_js()}</script>
-</head>
-<body>
-{mark}
-<a class="skip-link" href="#main">{esc(t("skip_link", lang))}</a>
-<header class="site-header"><p class="app-title">{esc(t("app_title", lang))}</p>
-<p class="app-subtitle">{esc(t("app_subtitle", lang))}</p></header>
-<main id="main" tabindex="-1">
-<h1>{esc(title)}</h1>
-<dl class="facts"><dt>{esc(t("report_period", lang))}</dt><dd>{period_text}</dd>
-<dt>{esc(t("report_generated", lang))}</dt><dd>{generated}</dd>
-<dt>{esc(t("role", lang))}</dt><dd>{esc(role_name(role, lang))}</dd></dl>
-{note_html}
-{body}
-</main>
-<footer>{mark}<p>{esc(t("compare_source", lang))}</p><p>{esc(t("footer", lang))}</p></footer>
-</body>
-</html>"""
+    return render("report.html", title=title, lang=lang, role=role, note=note, confidential=confidential,
+                  mark_sv=CONFIDENTIAL_MARK_SV, mark_en=CONFIDENTIAL_MARK_EN,
+                  css=Markup(css), plotly_js=Markup(_plotly_js()), figures_js=Markup(figures_js()),
+                  generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                  period=f"{format_date(period[0])} – {format_date(period[1])}", **sections)

@@ -3,7 +3,9 @@
 Templates live in ``dashboards/templates`` (installed with the package): ``base.html`` is the page
 layout (skip link, header with role and language switch, labelled navigation, one ``<h1>``,
 footer), ``_macros.html`` the shared pieces (labelled controls, accessible tables, ``<figure>``
-blocks) and one template per page type extends the layout. Autoescaping is on for every template,
+blocks) and one template per page type extends the layout. The tertial report is its own
+document, ``report.html`` (CSS and scripts inlined so it opens offline), with its sections as the
+macros of ``_report.html``. Autoescaping is on for every template,
 so any text from users or the database is escaped unless the code marks it as HTML
 (:class:`markupsafe.Markup`: the plotly figure ``<div>`` and pieces rendered by the macros
 themselves); a variable the code forgot raises (``StrictUndefined``) instead of rendering empty.

@@ -19,7 +19,8 @@ def test_one_environment_autoescape_strict_and_compiled_once():
     names = sorted(n for n in ENV.list_templates() if n.endswith(".html"))
     assert sorted(TEMPLATES) == names
     assert {"base.html", "_macros.html", "trend.html", "operations.html", "riskweekends.html",
-            "compare.html", "upload.html", "alerts.html", "login.html", "report_form.html"} <= set(names)
+            "compare.html", "upload.html", "alerts.html", "login.html", "report_form.html", "report.html",
+            "_report.html"} <= set(names)
     assert all(ENV.get_template(n) is TEMPLATES[n] for n in names)
 
 
@@ -53,3 +54,38 @@ def test_page_navigation_marks_the_current_page_and_switches_language():
     assert ctx["switch"] == "/dashboard/compare?site=SE-X&lang=sv"
     doc = H.page(title="T", lang="en", active="compare", body="<p>b</p>")
     assert '<a href="/dashboard/compare?lang=en" aria-current="page">' in doc and "<p>b</p>" in doc
+
+
+def test_report_document_escapes_section_text_and_inlines_scripts_verbatim():
+    """The tertial report renders from report.html and the section macros of _report.html: text
+    from the database (an event's description, an alert summary) is escaped, the inlined scripts
+    are byte for byte those whose CSP hashes the served report sends, and the confidential marking
+    appears at the top and in the footer of a non-public report only."""
+    import datetime as dt
+
+    from dashboards import report as R
+
+    evil = '<script>alert("x")</script>'
+    sections = {
+        "summary": evil,
+        "changed": {"empty": True, "prev": "T2 2025", "largest": [], "table": None, "figure": None,
+                    "dumping": None},
+        "events": {"table": None, "calendar": None,
+                   "effects": [{"title": evil, "description": evil, "dumping": True, "error": evil,
+                                "sentence": "", "figure": None}]},
+        "alerts": {"text": None, "table": None},
+        "certainty": {"rsd": "31", "rsd_change": "20", "rsd_week": "8", "n_censored": 3, "n_days": 40},
+        "sites": [{"site": "SE-X", "label": evil, "figures": []}],
+    }
+    args = {"title": "T3 2025", "lang": "sv", "period": (dt.date(2025, 9, 1), dt.date(2025, 12, 31)),
+            "note": evil, "role": "analyst"}
+    doc = R._document(**args, confidential=True, **sections)
+    assert evil not in doc
+    assert doc.count("&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;") == 6
+    assert f"<script>{R._plotly_js()}</script>" in doc and f"<script>{R.figures_js()}</script>" in doc
+    assert doc.count('data-testid="confidential-mark"') == 2 and ".confidential-mark{" in doc
+    assert '<dd>2025-09-01 – 2025-12-31</dd>' in doc and '<h3 id="site-SE-X">' in doc
+    assert "3 av 40 provdygn" in doc and "31&nbsp;% (relativ standardavvikelse)" in doc
+    public = R._document(**{**args, "role": "public"}, confidential=False, **sections)
+    assert 'data-testid="confidential-mark"' not in public and ".confidential-mark{" not in public
+    assert R._dumping_note(pd.DataFrame(columns=["dumping_dates"]), "sv", public=True) == ""
