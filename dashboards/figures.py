@@ -82,7 +82,7 @@ def _template() -> dict[str, Any]:
     adds it to every figure."""
     import plotly.io as pio
 
-    return go.jsonable(pio.templates["plotly_white"].to_plotly_json())
+    return go.to_plotly(pio.templates["plotly_white"].to_plotly_json())
 
 
 def _figure(*data: Any) -> go.Figure:
@@ -638,7 +638,7 @@ def figure_html(fig: go.Figure, div_id: str) -> str:
 
     spec = fig.to_plotly_json()
     if not isinstance(fig, go.Figure):  # a plotly.py figure: numpy arrays, Timestamps
-        spec = go.jsonable(spec)
+        spec = go.to_plotly(spec)
     layout = spec.get("layout", {})
     if "template" not in layout:  # the resolved plotly_white template
         layout = {**layout, "template": _template()}

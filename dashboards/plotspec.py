@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from wastewater.jsonsafe import json_safe
+
 #: Property names that contain an underscore (everything else splits at ``_``: ``line_width``
 #: is ``line.width``).
 _UNDERSCORE_NAMES = frozenset({"error_x", "error_y"})
@@ -172,8 +174,8 @@ class Figure:
     # -- output ---------------------------------------------------------------------------------
 
     def to_plotly_json(self) -> dict[str, Any]:
-        """``{"data": [...], "layout": {...}}`` with JSON values only (:func:`jsonable`)."""
-        return {"data": [jsonable(t) for t in self.data], "layout": jsonable(self.layout)}
+        """``{"data": [...], "layout": {...}}`` with JSON values only (:func:`to_plotly`)."""
+        return {"data": [to_plotly(t) for t in self.data], "layout": to_plotly(self.layout)}
 
 
 def make_subplots(rows: int = 1, cols: int = 1, column_widths: Sequence[float] | None = None,
@@ -228,27 +230,24 @@ def _array(values: np.ndarray) -> Any:
         return out
     if values.dtype.kind == "b":
         return values.tolist()
-    return [jsonable(v) for v in values.tolist()]
+    return [to_plotly(v) for v in values.tolist()]
 
 
-def jsonable(value: Any) -> Any:
-    """Plain JSON values: dicts, lists, str, float (NaN → None), int, bool, ISO dates."""
+def to_plotly(value: Any) -> Any:
+    """``value`` in plotly.py's JSON form: numeric arrays as typed arrays (:func:`_array`) and
+    timestamps as ISO date-times, as plotly.py sends them; every other scalar (NaN → None, numpy
+    → Python) by the service's one encoder, :func:`wastewater.jsonsafe.json_safe`."""
     if isinstance(value, Mapping):
-        return {k: jsonable(v) for k, v in value.items()}
+        return {k: to_plotly(v) for k, v in value.items()}
     if isinstance(value, (pd.Series, pd.Index)):
         return _array(value.to_numpy())
     if isinstance(value, np.ndarray):
         return _array(value)
     if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return None if np.isnan(value) else float(value)
-    if value is None or isinstance(value, str):
-        return value
+        return [to_plotly(v) for v in value]
+    if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, np.datetime64)):
+        return None if pd.isna(value) else _iso(value)
+    return json_safe(value)
     if isinstance(value, (pd.Timestamp, dt.datetime, dt.date, np.datetime64)):
         return None if pd.isna(value) else _iso(value)
     return value
