@@ -213,6 +213,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_events": "Händelser under perioden",
         "report_certainty": "Hur säkra är resultaten",
         "report_previous": "föregående tertial",
+        "report_certainty_level": (
+            "Osäkerheten i ett enskilt dygnsvärde anges på två sätt. Nivå (analys, provtagning, flöde, "
+            "flödesmätarens fel och befolkning) är omkring {rsd}\u00a0% (relativ standardavvikelse) och gäller "
+            "när orten jämförs med andra orter. Förändring tar bara med det som skiljer sig från dag till "
+            "dag (analys, provtagning, dygnsflöde): omkring {rsd_change}\u00a0% för ett dygn och {rsd_week}\u00a0% "
+            "för ett veckomedelvärde. Det gäller när samma plats jämförs över tid, eftersom befolknings- "
+            "och mätarfelet är desamma varje dag och tar ut varandra. EUDA räknar en förändring under "
+            "±{threshold}\u00a0% som stabil."
+        ),
+        "report_certainty_censored": (
+            "{n_censored} av {n_days} provdygn låg under kvantifieringsgränsen och har ersatts med halva "
+            "gränsen. En topp under en insats kan bero på att narkotika spolats ned; dra aldrig slutsatsen "
+            "att bruket minskat utifrån en enda vecka efter en insats."
+        ),
+        "report_public_note": (
+            "Publik rapport: upptagningsområden med färre än {limit} anslutna invånare visas inte, och "
+            "figurerna visar veckomedelvärden. Sekretessbelagda insatser ingår inte."
+        ),
         "report_change": "Förändring mot {prev}",
         "report_no_events": "Inga händelser registrerade under perioden.",
         "report_generated": "Skapad",
@@ -555,6 +573,24 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_events": "Events during the period",
         "report_certainty": "How certain are the results",
         "report_previous": "previous tertial",
+        "report_certainty_level": (
+            "The uncertainty of a daily value is given in two ways. Level (analysis, sampling, flow, "
+            "flow-meter error and population) is about {rsd}\u00a0% (relative standard deviation) and applies "
+            "when the site is compared with other cities. Change keeps only what varies from day to day "
+            "(analysis, sampling, daily flow): about {rsd_change}\u00a0% for one day and {rsd_week}\u00a0% for a "
+            "weekly mean. It applies when the same site is compared over time, because population and "
+            "meter errors are the same every day and cancel. EUDA counts a change within ±{threshold}\u00a0% "
+            "as stable."
+        ),
+        "report_certainty_censored": (
+            "{n_censored} of {n_days} sample days were below the limit of quantification and were replaced "
+            "by half the limit. A spike during an operation may be dumping; never conclude that use fell "
+            "from a single week after an operation."
+        ),
+        "report_public_note": (
+            "Public report: catchments with fewer than {limit} connected inhabitants are not shown, and "
+            "figures show weekly means. Confidential operations are not included."
+        ),
         "report_change": "Change against {prev}",
         "report_no_events": "No events recorded during the period.",
         "report_generated": "Generated",

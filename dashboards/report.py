@@ -644,9 +644,10 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
 
 
 def _certainty_section(lang: str, changes: pd.DataFrame) -> dict[str, Any]:
-    """The figures of the certainty section (its text is in the ``certainty`` macro): level and
+    """The figures of the certainty section (its text is in the catalogue, ``report_certainty_*``): level and
     change RSD of a daily load, the weekly mean's change RSD, censored and sample days."""
     from wastewater.parameters import default_rsd
+    from wastewater.summaries import CHANGE_THRESHOLD_PERCENT
     from wastewater.uncertainty import combined_rsd, components_for, rsd_for
 
     rsd = rsd_for("load_mg_per_day_per_1000") * 100
@@ -654,6 +655,7 @@ def _certainty_section(lang: str, changes: pd.DataFrame) -> dict[str, Any]:
     rsd_change, rsd_week = change * 100, change / math.sqrt(7) * 100
     return {"rsd": format_number(rsd, lang, 0), "rsd_change": format_number(rsd_change, lang, 0),
             "rsd_week": format_number(rsd_week, lang, 0),
+            "threshold": format_number(CHANGE_THRESHOLD_PERCENT, lang, 0),
             "n_censored": int(changes["n_censored"].sum()) if len(changes) else 0,
             "n_days": int(changes["n_days"].sum()) if len(changes) else 0}
 
@@ -662,11 +664,7 @@ def _suppressed_note(viewer: D.Viewer, lang: str) -> str:
     if not viewer.is_public:
         return ""
     limit = format_number(getattr(viewer.settings, "min_public_population", 10_000), lang, 0)
-    if lang == "sv":
-        return (f"Publik rapport: upptagningsområden med färre än {limit} anslutna invånare visas inte, "
-                f"och figurerna visar veckomedelvärden. Sekretessbelagda insatser ingår inte.")
-    return (f"Public report: catchments with fewer than {limit} connected inhabitants are not shown, "
-            f"and figures show weekly means. Confidential operations are not included.")
+    return t("report_public_note", lang, limit=limit)
 
 
 #: Marking of every page of a non-public report (both languages, whatever ``lang``).

@@ -74,7 +74,8 @@ def test_report_document_escapes_section_text_and_inlines_scripts_verbatim():
                    "effects": [{"title": evil, "description": evil, "dumping": True, "error": evil,
                                 "sentence": "", "figure": None}]},
         "alerts": {"text": None, "table": None},
-        "certainty": {"rsd": "31", "rsd_change": "20", "rsd_week": "8", "n_censored": 3, "n_days": 40},
+        "certainty": {"rsd": "31", "rsd_change": "20", "rsd_week": "8", "threshold": "10",
+                      "n_censored": 3, "n_days": 40},
         "sites": [{"site": "SE-X", "label": evil, "figures": []}],
     }
     args = {"title": "T3 2025", "lang": "sv", "period": (dt.date(2025, 9, 1), dt.date(2025, 12, 31)),
@@ -85,7 +86,7 @@ def test_report_document_escapes_section_text_and_inlines_scripts_verbatim():
     assert f"<script>{R._plotly_js()}</script>" in doc and f"<script>{R.figures_js()}</script>" in doc
     assert doc.count('data-testid="confidential-mark"') == 2 and ".confidential-mark{" in doc
     assert '<dd>2025-09-01 – 2025-12-31</dd>' in doc and '<h3 id="site-SE-X">' in doc
-    assert "3 av 40 provdygn" in doc and "31&nbsp;% (relativ standardavvikelse)" in doc
+    assert "3 av 40 provdygn" in doc and "31\u00a0% (relativ standardavvikelse)" in doc
     public = R._document(**{**args, "role": "public"}, confidential=False, **sections)
     assert 'data-testid="confidential-mark"' not in public and ".confidential-mark{" not in public
     assert R._dumping_note(pd.DataFrame(columns=["dumping_dates"]), "sv", public=True) == ""
