@@ -311,9 +311,23 @@ def copy_text(frame: pd.DataFrame, table: sa.Table, names: Sequence[str], *,
 
 def _copy_text(conn: Connection, table: sa.Table, column_sql: str,
                chunks: Iterator[tuple[int, str]], progress: Callable[[int], None] | None) -> None:
-    """One ``COPY … FROM STDIN`` (text format) on the transaction's psycopg connection, fed
-    with ``chunks`` (rows done after the chunk, its text); ``progress`` runs while the COPY is
-    open, so a process killed there leaves nothing stored (tests/test_storage_atomicity.py).
+    """One ``COPY … FROM STDIN`` (text format) fed with ``chunks`` (rows done after the chunk,
+    its text); see :func:`_copy_stream`.
+    """
+    def feed(copy: Any) -> None:
+        for done, text in chunks:
+            copy.write(text)
+            if progress is not None:
+                progress(done)  # the COPY is still open: nothing is visible or committed
+
+    _copy_stream(conn, table, column_sql, feed)
+
+
+def _copy_stream(conn: Connection, table: sa.Table, column_sql: str, feed: Callable[[Any], None]) -> None:
+    """One ``COPY … FROM STDIN`` on the transaction's psycopg connection; ``feed(copy)`` writes
+    to it. Progress reported inside ``feed`` runs while the COPY is open, so a process killed
+    there leaves nothing stored (tests/test_storage_atomicity.py). Driver errors come out as the
+    same exception classes as SQLAlchemy-executed statements, a lost connection invalidated.
     """
     dialect = conn.dialect
     sql = f"COPY {dialect.identifier_preparer.quote(table.name)} ({column_sql}) FROM STDIN"
@@ -321,11 +335,8 @@ def _copy_text(conn: Connection, table: sa.Table, column_sql: str,
     base_error = dialect.loaded_dbapi.Error
     try:
         with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            for done, text in chunks:
-                copy.write(text)
-                if progress is not None:
-                    progress(done)  # the COPY is still open: nothing is visible or committed
-    except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
+            feed(copy)
+    except base_error as exc:
         lost = dialect.is_disconnect(exc, raw, None)
         if lost:
             conn.invalidate(exc)
@@ -403,27 +414,17 @@ def _dates_bound(values: list[Any], proc: Callable[[Any], Any]) -> list[Any]:
 def _copy(conn: Connection, table: sa.Table, column_sql: str,
           batches: Iterator[tuple[int, Batch]], constants: dict[str, Any],
           progress: Callable[[int], None] | None) -> None:
-    """One ``COPY … FROM STDIN`` on the transaction's psycopg connection, batch by batch.
-
-    ``progress`` runs while the COPY is open: a process killed there leaves nothing stored
-    (tests/test_storage_atomicity.py).
+    """One ``COPY … FROM STDIN`` of ``batches``, row by row through psycopg's adaptation
+    (:func:`_copy_stream`).
     """
-    dialect = conn.dialect
-    sql = f"COPY {dialect.identifier_preparer.quote(table.name)} ({column_sql}) FROM STDIN"
-    raw: Any = conn.connection.driver_connection
-    base_error = dialect.loaded_dbapi.Error
     tail = tuple(constants.values())
-    try:
-        with raw.cursor() as cursor, cursor.copy(sql) as copy:
-            write = copy.write_row
-            for done, batch in batches:
-                for row in zip(*batch.values(), strict=True):
-                    write(row + tail)
-                if progress is not None:
-                    progress(done)  # the COPY is still open: nothing is visible or committed
-    except base_error as exc:  # same exception classes as SQLAlchemy-executed statements
-        lost = dialect.is_disconnect(exc, raw, None)
-        if lost:
-            conn.invalidate(exc)
-        raise sa.exc.DBAPIError.instance(sql, None, exc, base_error, dialect=dialect,
-                                         connection_invalidated=lost) from exc
+
+    def feed(copy: Any) -> None:
+        write = copy.write_row
+        for done, batch in batches:
+            for row in zip(*batch.values(), strict=True):
+                write(row + tail)
+            if progress is not None:
+                progress(done)  # the COPY is still open: nothing is visible or committed
+
+    _copy_stream(conn, table, column_sql, feed)
