@@ -319,21 +319,11 @@ def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -
     both were measured ([vanNuijs2011b]_). ``None`` when no data.
     """
     stats = _stats()
-    pair = PARENT_METABOLITE.get(analyte)
-    checked = pair[0] if pair else analyte
-    values, cens = stats_series(ds, site, checked)
-    if values.dropna().empty:
-        checked = analyte
-        values, cens = stats_series(ds, site, analyte)
-    if values.dropna().empty:
+    tested = _dumping_series(ds, site, analyte)
+    if tested is None:
         return None
-    kwargs: dict[str, Any] = {}
-    if pair:
-        parent, _ = stats_series(ds, site, pair[0])
-        metabolite, _ = stats_series(ds, site, pair[1])
-        if parent.notna().any() and metabolite.notna().any():
-            kwargs.update(parent=parent, metabolite=metabolite, parent_name=pair[0],
-                          metabolite_name=pair[1])
+    checked, values, cens = tested
+    kwargs = _ratio_series(ds, site, analyte)
     try:
         result = stats.flag_dumping(values, event_start=pd.Timestamp(event["start"]),
                                     event_end=pd.Timestamp(event["end"]), censored=cens, **kwargs)
@@ -360,6 +350,25 @@ def dumping_days(ds: xr.Dataset | None, site: str, analyte: str, operations: pd.
                           "reason": pd.Series(dtype=object)})
     if operations is None or operations.empty:
         return empty
+    tested = _dumping_series(ds, site, analyte)
+    if tested is None:
+        return empty
+    checked, values, cens = tested
+    ops = operations[(operations["kind"] == "operation")
+                     & operations["sites"].apply(lambda s: not s or site in s)
+                     & operations["substances"].apply(lambda s: not s or analyte in s or checked in s)]
+    if ops.empty:
+        return empty
+    return suspected_dumping_days(values, ops[["event_id", "start", "end"]].to_dict("records"),
+                                  days_after=DUMPING_DAYS_AFTER, censored=cens,
+                                  **_ratio_series(ds, site, analyte))
+
+
+def _dumping_series(ds: xr.Dataset | None, site: str, analyte: str
+                    ) -> tuple[str, pd.Series, pd.Series] | None:
+    """``(checked, values, censored)``: the series a dumping check tests for ``analyte`` — its
+    parent drug's when measured (:data:`PARENT_METABOLITE`), else its own; ``None`` when neither
+    has data."""
     pair = PARENT_METABOLITE.get(analyte)
     checked = pair[0] if pair else analyte
     values, cens = stats_series(ds, site, checked)
@@ -367,20 +376,21 @@ def dumping_days(ds: xr.Dataset | None, site: str, analyte: str, operations: pd.
         checked = analyte
         values, cens = stats_series(ds, site, analyte)
     if values.dropna().empty:
-        return empty
-    ops = operations[(operations["kind"] == "operation")
-                     & operations["sites"].apply(lambda s: not s or site in s)
-                     & operations["substances"].apply(lambda s: not s or analyte in s or checked in s)]
-    if ops.empty:
-        return empty
-    kwargs: dict[str, Any] = {}
-    if pair:
-        parent, _ = stats_series(ds, site, pair[0])
-        metabolite, _ = stats_series(ds, site, pair[1])
-        if parent.notna().any() and metabolite.notna().any():
-            kwargs.update(parent=parent, metabolite=metabolite, parent_name=pair[0], metabolite_name=pair[1])
-    return suspected_dumping_days(values, ops[["event_id", "start", "end"]].to_dict("records"),
-                                  days_after=DUMPING_DAYS_AFTER, censored=cens, **kwargs)
+        return None
+    return checked, values, cens
+
+
+def _ratio_series(ds: xr.Dataset | None, site: str, analyte: str) -> dict[str, Any]:
+    """The parent/metabolite ratio check's arguments when both of ``analyte``'s pair were
+    measured ([vanNuijs2011b]_), else none."""
+    pair = PARENT_METABOLITE.get(analyte)
+    if not pair:
+        return {}
+    parent, _ = stats_series(ds, site, pair[0])
+    metabolite, _ = stats_series(ds, site, pair[1])
+    if not (parent.notna().any() and metabolite.notna().any()):
+        return {}
+    return {"parent": parent, "metabolite": metabolite, "parent_name": pair[0], "metabolite_name": pair[1]}
 
 
 def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict,
