@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, stop, wait_until_up
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +32,6 @@ def _run(*cmd, **kw) -> str:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
     assert done.returncode == 0, f"{cmd}: {done.stdout[-2000:]}\n{done.stderr[-4000:]}"
     return done.stdout
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -71,20 +64,13 @@ def test_wheel_from_the_lock_file_serves_every_page_and_an_upload(clean_venv, tm
     _run(cli, "demo", "--no-serve", "--samples-dir", str(REPO / "samples"), env=env, cwd=tmp_path)
     out = _run(cli, "keys", "create", "lab-clean", "--role", "lab", env=env, cwd=tmp_path)
     token = re.findall(r"\S{30,}", out)[-1]
-    port = _free_port()
+    port = free_port()
     log = open(tmp_path / "server.log", "wb")  # noqa: SIM115 - open while the server runs
     server = subprocess.Popen([cli, "serve", "--port", str(port)], env=env, cwd=tmp_path, stdout=log,
                               stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                urllib.request.urlopen(base + "/dashboard/login", timeout=2)
-                break
-            except OSError:
-                assert server.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()
-                time.sleep(0.3)
+        wait_until_up(base + "/dashboard/login", server, log=(tmp_path / "server.log").read_text)
         import httpx
 
         with httpx.Client(base_url=base, timeout=120) as client:
@@ -105,9 +91,5 @@ def test_wheel_from_the_lock_file_serves_every_page_and_an_upload(clean_venv, tm
             assert 'id="upload-issues"' in resp.text and "Inget har sparats" in resp.text
             assert 'data-role="lab"' in resp.text
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()

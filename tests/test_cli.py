@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from service.cli import app
+from tests.servers import free_port
 from wastewater.storage import repository as repo
 from wastewater.storage import tables as t
 from wastewater.storage.database import get_engine
@@ -135,16 +136,13 @@ def test_serve_answers_health(cli_db, tmp_path):
     import json
     import os
     import signal
-    import socket
     import subprocess
     import sys
     import time
     import urllib.request
 
     assert _invoke("db", "upgrade").exit_code == 0
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     exe = Path(sys.executable).parent / "wastewater"
     proc = subprocess.Popen([str(exe), "--database-url", cli_db, "serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)

@@ -24,7 +24,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -341,12 +342,6 @@ def test_wheel_from_build_context_carries_migrations(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the command itself
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_compose_api_command_runs_migrations_and_serves(raw: dict, tmp_path: Path) -> None:
@@ -359,7 +354,7 @@ def test_compose_api_command_runs_migrations_and_serves(raw: dict, tmp_path: Pat
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is not running")
     dbname = f"ww_compose_{uuid.uuid4().hex[:8]}"
     admin.execute(f'CREATE DATABASE "{dbname}"')
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ)
     env.update(
         WASTEWATER_DATABASE_URL=f"postgresql+psycopg://postgres@127.0.0.1:5432/{dbname}",

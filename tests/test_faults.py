@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
+from tests.servers import free_port, stop, wait_until_up
 from wastewater.ingest import parse_upload
 from wastewater.storage import tables as t
 from wastewater.storage.database import get_engine, upgrade
@@ -81,12 +81,6 @@ _WRITING_DATA = (
 )
 """pg_stat_activity filter: a session inside a write transaction (it holds a transaction id)
 that is already past the upload row, i.e. writing or looking up data rows (INSERT/COPY)."""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -172,7 +166,7 @@ def test_api_and_cli_on_a_closed_port_say_the_database_is_unavailable(tmp_path):
     from api.config import Settings
     from service.app import create_app
 
-    url = f"postgresql+psycopg://postgres@127.0.0.1:{_free_port()}/nowhere"
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/nowhere"
     app = create_app(Settings(database_url=url, admin_key="bootstrap-secret-for-faults"))
     client = TestClient(app, raise_server_exceptions=False)
     r = client.post("/api/v1/uploads/results", headers={"X-API-Key": "bootstrap-secret-for-faults"},
@@ -291,21 +285,14 @@ def test_api_server_killed_mid_upload_then_restarted_stores_on_retry(pg_url, pg_
     env = {**os.environ, "WASTEWATER_DATABASE_URL": pg_url}
 
     def start_server() -> tuple[subprocess.Popen, str]:
-        port = _free_port()
+        port = free_port()
         proc = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "service.app:create_app", "--factory",
              "--host", "127.0.0.1", "--port", str(port)],
             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/api/v1/health", timeout=2).status_code == 200:
-                    return proc, base
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        proc.kill()
-        raise AssertionError("the API server did not come up")
+        wait_until_up(f"{base}/api/v1/health", proc)
+        return proc, base
 
     def post(base: str) -> httpx.Response:
         return httpx.post(f"{base}/api/v1/uploads/results", headers={"X-API-Key": token},
@@ -348,8 +335,7 @@ def test_api_server_killed_mid_upload_then_restarted_stores_on_retry(pg_url, pg_
             assert r.status_code == 201, r.text[:300]
             assert r.json()["rows_inserted"] == 21_000
         finally:
-            server.terminate()
-            server.wait(30)
+            stop(server, timeout_s=30)
         assert counts(engine)["results"] == 21_000
     finally:
         engine.dispose()

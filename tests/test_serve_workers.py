@@ -9,26 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.servers import free_port, stop, wait_until_up
 from wastewater.storage.database import get_engine, upgrade
 from wastewater.storage.service import ingest_bytes
 
 HEADER = ("sample_id,site,sample_date,analyte,value,unit,qualifier,loq,lod,flow_m3_per_day,"
           "composite_hours,replicate,sample_role\n")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _results(value_day_1: float) -> bytes:
@@ -48,7 +41,7 @@ def test_two_workers_serve_the_new_version_after_a_correction(tmp_path):
                          b"SE-W,W-verket,Wstad,20000,2025\n", filename="s.csv", uploader="t")
     assert ingest_bytes(engine, _results(10.0), filename="r1.csv", uploader="t").stored
     token = create_key(engine, "viewer", "viewer")
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("wastewater", path=str(Path(sys.executable).parent))
     assert exe, "the wastewater console script is installed next to the interpreter"
     env = {**os.environ, "WASTEWATER_DATABASE_URL": url}
@@ -57,15 +50,7 @@ def test_two_workers_serve_the_new_version_after_a_correction(tmp_path):
     base = f"http://127.0.0.1:{port}/api/v1"
     query = {"site": "SE-W", "analyte": "mdma", "measure": "concentration"}
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        else:
-            pytest.fail("the server did not start: " + proc.stderr.read().decode()[-2000:])
+        wait_until_up(f"{base}/health", proc, timeout_s=30, log=lambda: proc.stderr.read().decode()[-2000:])
 
         def get(**headers: str) -> httpx.Response:
             # a new connection each time, so both workers answer over the loop
@@ -86,9 +71,5 @@ def test_two_workers_serve_the_new_version_after_a_correction(tmp_path):
         assert {r.json()["points"][0]["concentration_ng_per_l"] for r in after} == {99.0}
         assert etag not in {r.headers["etag"] for r in after}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, timeout_s=20)
         engine.dispose()

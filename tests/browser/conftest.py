@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, stop, wait_until_up
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
@@ -22,17 +21,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 DEMO_SITES = ["SE-KAT-ROS", "SE-FLN-ARV", "SE-KAT-PS1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextlib.contextmanager
 def serve(database_url: str, folder: Path, *, port: int | None = None,
           start_timeout_s: float = 60):
     """Run uvicorn on ``database_url`` (log in ``folder/server.log``); yield its base URL."""
-    port = port or _free_port()
+    port = port or free_port()
     env = {**os.environ, "WASTEWATER_DATABASE_URL": database_url}
     log = open(folder / "server.log", "wb")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen(
@@ -40,24 +33,12 @@ def serve(database_url: str, folder: Path, *, port: int | None = None,
          "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + start_timeout_s
-    while True:
-        try:
-            urllib.request.urlopen(base + "/dashboard/login", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                raise RuntimeError((folder / "server.log").read_text()) from None
-            time.sleep(0.3)
     try:
+        wait_until_up(base + "/dashboard/login", proc, timeout_s=start_timeout_s,
+                      log=(folder / "server.log").read_text)
         yield base
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
         log.close()
 
 
