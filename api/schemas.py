@@ -240,6 +240,11 @@ class UploadOut(BaseModel):
         "only those the key may see.")
     alerts_message: dict[str, str] | None = Field(
         None, description="The alerts in one sentence, `sv` and `en`, with a dashboard link.")
+    alert_notes: list[dict[str, Any]] = Field(
+        default_factory=list, description="Checks not made because a marked method change left too "
+        "little history measured by the new method (`method_change`, `days`, `checks` with "
+        "`n_since_change` and `n_needed`, `sentence_sv`, `sentence_en`); no alert compares across "
+        "a marked change.")
     report: ReportOut
 
 

@@ -814,6 +814,7 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
     n_warn = sum(1 for i in issues if i.get("severity") == "warning")
     result: dict[str, Any] = {"filename": file.filename or "", "rows": "", "refused": status in (401, 403),
                               "errors": "", "duplicate": False, "stored": "", "alerts": "", "alerts_link": "",
+                              "alert_notes": [],
                               "ok": status < 300, "issues": issues_table(issues, lang) if issues else None}
     if report:
         result["rows"] = t("upload_rows", lang, accepted=report.get("rows_accepted", 0),
@@ -829,6 +830,8 @@ async def upload_post(request: Request, file: Annotated[UploadFile, File()],
             sites = sorted({a["site"] for a in answer.get("alerts") or []})
             result["alerts"] = message
             result["alerts_link"] = url(f"{BASE}/alerts", {"lang": lang, "site": sites[0] if len(sites) == 1 else None})
+        result["alert_notes"] = [n[f"sentence_{lang}"] for n in answer.get("alert_notes") or []
+                                 if n.get(f"sentence_{lang}")]
     return _html(render_page("upload.html", title=t("upload_title", lang), lang=lang, active="upload",
                              role=viewer.role, needs_key=False, kind_select=_kind_select(lang, kind),
                              result=result))

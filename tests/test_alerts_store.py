@@ -110,17 +110,57 @@ def test_unmarked_level_shift_from_the_first_day(site_with_history):
     assert st["p_value"] < 1e-6 and st["n_after"] == 14 and st["n_before"] == 56
 
 
+def _x2_new_method(method: str | None = "LC-MS/MS v2") -> bytes:
+    return results_csv(NEW_START.isoformat(), 14, seed=3, sd_log=0.05, method=method,
+                       spike={(NEW_START + dt.timedelta(days=i)).isoformat(): 2.0 for i in range(14)},
+                       prefix="T")
+
+
 def test_marked_method_change_is_not_an_alert(engine):
+    """A ×2 step marked by the method column: the new days are not compared with the old
+    method's values (no unusually_high, outside_history or method_change), and the upload's
+    answer says the checks wait for new-method history."""
     _ingest(engine, sites_csv(), "sites.csv")
     from tests.alert_fixtures import HISTORY_START
 
     _ingest(engine, results_csv(HISTORY_START.isoformat(), 84, seed=2, sd_log=0.05,
                                 method="LC-MS/MS v1"), "hist.csv")
-    shifted = results_csv(NEW_START.isoformat(), 14, seed=3, sd_log=0.05, method="LC-MS/MS v2",
-                          spike={(NEW_START + dt.timedelta(days=i)).isoformat(): 1.5
-                                 for i in range(14)}, prefix="T")
-    out = _ingest(engine, shifted, "v2.csv")
-    assert "method_change" not in {a["kind"] for a in out.alerts}
+    out = _ingest(engine, _x2_new_method(), "v2.csv")
+    assert out.alerts == ()
+    (note,) = out.alert_notes
+    assert note["method_change"] == NEW_START.isoformat() and len(note["days"]) == 14
+    # 14 days: the 2nd week's days have 1 same-weekday value of the new method (4 needed),
+    # the last day 13 earlier values (28 needed)
+    assert note["checks"]["unusually_high"] == {"n_since_change": 0, "n_needed": 4}
+    assert note["checks"]["outside_history"] == {"n_since_change": 0, "n_needed": 28}
+    assert "method_change" not in note["checks"]
+    assert f"Metodbytet {NEW_START.isoformat()} är markerat för {ANALYTE} vid {SITE}" in note["sentence_sv"]
+    assert out.to_dict()["alert_notes"] == [note]
+
+
+def test_method_change_event_marks_the_change_like_the_method_column(engine):
+    """The same ×2 results without a method column, marked by an event of kind method_change
+    naming the drug the analyte measures for (one rule with the operation and trend tests)."""
+    _ingest(engine, sites_csv(), "sites.csv")
+    _ingest(engine, history_csv(), "history.csv")
+    events = ("event_id,kind,start,end,sites,substances,description,confidential\n"
+              f"MC-1,method_change,{NEW_START},{NEW_START},{SITE},{ANALYTE},ny LC-MS/MS-metod,false\n").encode()
+    _ingest(engine, events, "events.csv")
+    out = _ingest(engine, _x2_new_method(method=None), "v2.csv")
+    assert out.alerts == ()
+    assert [n["method_change"] for n in out.alert_notes] == [NEW_START.isoformat()]
+
+
+def test_unmarked_x2_step_is_alerted(site_with_history):
+    """Without a mark the same ×2 step is a possible unmarked method change, and its days are
+    unusually high against the old level."""
+    out = _ingest(site_with_history, _x2_new_method(method=None), "v2.csv")
+    kinds = [a["kind"] for a in out.alerts]
+    assert kinds.count("method_change") == 1
+    shift = next(a for a in out.alerts if a["kind"] == "method_change")
+    assert shift["date"] == NEW_START.isoformat()
+    assert shift["statistics"]["relative_change"] == pytest.approx(1.0, abs=0.15)
+    assert kinds.count("unusually_high") >= 10 and out.alert_notes == ()
 
 
 def test_dumping_day_during_a_confidential_operation(site_with_history):
@@ -182,7 +222,7 @@ def test_failed_evaluation_keeps_the_upload_and_is_audited(site_with_history, mo
     def boom(*a, **k):
         raise RuntimeError("statistics bug")
 
-    monkeypatch.setattr(core, "evaluate_days", boom)
+    monkeypatch.setattr(core, "evaluate_upload", boom)
     out = _ingest(site_with_history, new_week_csv(), "w.csv")
     assert out.stored and out.alerts == ()
     with site_with_history.connect() as conn:

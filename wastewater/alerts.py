@@ -1,7 +1,7 @@
 """Upload-time alerts: which of the days an upload touched are worth telling someone about.
 
 Pure functions on daily series (no database, no network). The storage layer
-(:mod:`wastewater.storage.alerts`) calls :func:`evaluate_days` inside the ingest transaction for
+(:mod:`wastewater.storage.alerts`) calls :func:`evaluate_upload` inside the ingest transaction for
 every site × analyte an upload touched, stores the :class:`AlertCandidate` objects it returns
 and queues their deliveries; :func:`render_alert` turns a stored alert into the text a given
 subscriber may receive (whether it may receive it at all, and who may read it, is the access
@@ -24,6 +24,12 @@ kind                 test                                                       
 ``possible_dumping`` :func:`wastewater.stats.dumping.flag_dumping` for days      0.001 per day
                      inside a police operation (and 3 days after)                per check
 ===================  ==========================================================  ==============
+
+Marked method changes (events of kind ``method_change``, a change of the results' ``method``
+column; :func:`marked_change_days`, the rule of the operation and trend tests) cut every
+history: a day is compared only with values of the same method, and a level shift at a marked
+change is not raised. With too little history since the change the check is not made and an
+:class:`AlertNote` says so (the upload's answer shows it).
 
 ``tests/test_alerts_simulation.py`` checks the rates by simulating uploads of series without
 any change (``unusually_high`` within a binomial tolerance of 0.01 on ≈ 190 000 site-days);
@@ -50,10 +56,14 @@ from wastewater.jsonsafe import json_safe
 __all__ = [
     "ALERT_KINDS",
     "AlertCandidate",
+    "AlertEvaluation",
+    "AlertNote",
     "AlertSettings",
     "evaluate_days",
+    "evaluate_upload",
     "fingerprint",
     "level_shift_at",
+    "marked_change_days",
     "outside_history",
     "render_alert",
     "render_digest",
@@ -67,6 +77,10 @@ ALERT_KINDS = ("unusually_high", "outside_history", "method_change", "possible_d
 
 #: Days after an operation's end still checked for dumping (flushing right after a raid).
 DUMPING_DAYS_AFTER = 3
+#: Least same-weekday values of ``unusually_high`` (``same_weekday_alerts``' ``min_history``).
+_HIGH_MIN_HISTORY = 4
+#: Least baseline days of the dumping check (what :func:`wastewater.stats.dumping.flag_dumping` requires).
+_DUMPING_MIN_BASELINE = 14
 
 KIND_TEXT = {
     "unusually_high": ("ovanligt högt värde", "unusually high"),
@@ -115,7 +129,7 @@ class AlertSettings:
 
 @dataclasses.dataclass(frozen=True)
 class AlertCandidate:
-    """One alert raised by :func:`evaluate_days` (not yet stored).
+    """One alert raised by :func:`evaluate_upload` (not yet stored).
 
     ``statistics`` holds the numbers behind it (JSON-safe); ``value`` is the day's value in
     ``variable`` (``load_mg_per_day_per_1000`` or, without population, ``concentration_ng_per_l``).
@@ -294,7 +308,90 @@ def _event_applies(event: dict[str, Any], site: str, analyte: str) -> bool:
     return (not sites or site in sites) and (not subs or analyte in subs)
 
 
-def evaluate_days(
+@dataclasses.dataclass(frozen=True)
+class AlertNote:
+    """Checks an upload's days did not get because a marked method change left too little
+    history measured by the new method (no alert is raised across the change instead).
+
+    ``checks`` maps each check kind to ``(values available since the change, values needed)``
+    — for ``unusually_high`` the same-weekday values of the day with the fewest, for
+    ``outside_history`` the values of the window, for ``method_change`` the values before the
+    upload's first day, for ``possible_dumping`` the baseline days before the operation.
+    """
+
+    site: str
+    analyte: str
+    method_change: str
+    days: tuple[str, ...]
+    checks: dict[str, tuple[int, int]]
+
+    @property
+    def sentence_sv(self) -> str:
+        return _note_sentence(self, "sv")
+
+    @property
+    def sentence_en(self) -> str:
+        return _note_sentence(self, "en")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "method_change_history", "site": self.site, "analyte": self.analyte,
+                "method_change": self.method_change, "days": list(self.days),
+                "checks": {k: {"n_since_change": h, "n_needed": n} for k, (h, n) in self.checks.items()},
+                "sentence_sv": self.sentence_sv, "sentence_en": self.sentence_en}
+
+
+_NOTE_CHECK = {
+    "unusually_high": ("ovanligt högt: {h} av {n} värden för samma veckodag",
+                       "unusually high: {h} of {n} same-weekday values"),
+    "outside_history": ("långt utanför platsens värden: {h} av {n} värden",
+                        "far outside the site's values: {h} of {n} values"),
+    "method_change": ("omärkt metodbyte: {h} av {n} dagar före uppladdningen",
+                      "unmarked method change: {h} of {n} days before the upload"),
+    "possible_dumping": ("möjlig dumpning: {h} av {n} dagar före insatsen",
+                         "possible dumping: {h} of {n} days before the operation"),
+}
+
+
+def _note_sentence(note: AlertNote, lang: str) -> str:
+    sv = lang == "sv"
+    i = 0 if sv else 1
+    parts = "; ".join(_NOTE_CHECK[k][i].format(h=h, n=n) for k, (h, n) in note.checks.items())
+    first, last = note.days[0], note.days[-1]
+    span = first if first == last else f"{first}–{last}"
+    if sv:
+        return (f"Metodbytet {note.method_change} är markerat för {note.analyte} vid {note.site}, och "
+                f"med den nya metoden finns ännu för få tidigare värden för att pröva {span} "
+                f"({parts}). Inget larm har prövats mot värden från före bytet.")
+    return (f"The method change on {note.method_change} is marked for {note.analyte} at {note.site}, "
+            f"and the new method does not yet have enough earlier values to check {span} "
+            f"({parts}). No alert was checked against values from before the change.")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlertEvaluation:
+    """What :func:`evaluate_upload` found: the alerts and the notes on checks not made."""
+
+    alerts: list[AlertCandidate]
+    notes: list[AlertNote]
+
+
+def marked_change_days(method_changes: Iterable[Any] | None = None,
+                       method_labels: pd.Series | None = None) -> list[pd.Timestamp]:
+    """First days of the marked method changes, as the operation and trend tests find them
+    (:func:`wastewater.stats.effects.method_change_days`: given dates plus each change of the
+    results' ``method`` column).
+    """
+    from wastewater.stats.effects import method_change_days
+
+    return [pd.Timestamp(np.datetime64(d, "D")) for d in method_change_days(method_changes, method_labels)]
+
+
+def evaluate_days(series: pd.Series, days: Iterable[Any], **kwargs: Any) -> list[AlertCandidate]:
+    """The alerts of :func:`evaluate_upload` (same arguments), without its notes."""
+    return evaluate_upload(series, days, **kwargs).alerts
+
+
+def evaluate_upload(
     series: pd.Series,
     days: Iterable[Any],
     *,
@@ -304,9 +401,12 @@ def evaluate_days(
     variable: str = "load_mg_per_day_per_1000",
     events: Sequence[dict[str, Any]] = (),
     method_marked: bool = False,
+    method_changes: Iterable[Any] | None = None,
+    method_labels: pd.Series | None = None,
+    shift_test: bool = True,
     ratio_pair: tuple[pd.Series, pd.Series, str, str] | None = None,
     settings: AlertSettings = AlertSettings(),
-) -> list[AlertCandidate]:
+) -> AlertEvaluation:
     """Run the four on-upload checks for the ``days`` an upload touched.
 
     Parameters
@@ -325,17 +425,35 @@ def evaluate_days(
         Events (``event_id, kind, start, end, sites, substances, confidential``) of the site;
         only ``kind == "operation"`` matters (dumping check).
     method_marked : bool
-        The upload names a different ``method`` than the results before it: a level shift at
-        its first day is then explained and not raised as ``method_change``.
+        The upload's first day is the first day of a new, marked method (as if its date were
+        in ``method_changes``).
+    method_changes : iterable of date-like, optional
+        First days of marked method changes (events of kind ``method_change`` that apply).
+    method_labels : pandas.Series, optional
+        The results' ``method`` column by sample date; each change of label is a marked change
+        (:func:`marked_change_days`, the rule of the operation and trend tests).
+    shift_test : bool
+        Run the ``method_change`` check (the storage layer runs it for results uploads only).
     ratio_pair : (parent, metabolite, parent_name, metabolite_name), optional
         Series for the parent/metabolite ratio check of the dumping test.
     settings : AlertSettings
 
     Returns
     -------
-    list of AlertCandidate
-        In date order; at most one of each kind per day (``method_change`` only on the first
-        day, ``possible_dumping`` once per day and operation).
+    AlertEvaluation
+        ``alerts`` in date order, at most one of each kind per day (``method_change`` only on
+        the first day, ``possible_dumping`` once per day and operation); ``notes`` name the
+        checks a marked method change left without enough new-method history.
+
+    Notes
+    -----
+    Every check compares a day with history measured by the same method: its history starts at
+    the last marked change on or before the day, as control limits are set again from the new
+    process after a known process change [Montgomery2013]_ (the calibrated thresholds assume
+    that the day and its history share one distribution; a ×2 method step would otherwise raise
+    ``unusually_high`` and ``outside_history`` on every day after it). A level shift at a
+    marked change is explained and never raised as ``method_change``. With too little history
+    since the change the check is not made and an :class:`AlertNote` says so.
     """
     from wastewater.stats.alerts import same_weekday_alerts
 
@@ -343,21 +461,39 @@ def evaluate_days(
     wanted = sorted({pd.Timestamp(d).normalize() for d in days})
     wanted = [d for d in wanted if d in s.index]
     if not wanted:
-        return []
+        return AlertEvaluation([], [])
+    marks = marked_change_days(
+        [*(method_changes or ()), *([wanted[0]] if method_marked else [])], method_labels)
     # every check but the dumping one looks back at most this far before the first day
     reach = max(settings.history_days, settings.shift_before_days, 8 * 7) + 1
     keep = (s.index >= wanted[0] - pd.Timedelta(days=reach)) & (s.index <= wanted[-1])
+    s_all, cens_all = s, cens
     s, cens = s[keep], cens[keep]
     ok = s[~cens]
     out: list[AlertCandidate] = []
+    short: dict[pd.Timestamp, dict[str, Any]] = {}  # marked change → days and checks not made
 
     def add(kind: str, day: pd.Timestamp, stat: dict[str, Any], **kw: Any) -> None:
         out.append(AlertCandidate(kind=kind, site=site, analyte=analyte,
-                                  date=day.date().isoformat(), value=float(s[day]),
+                                  date=day.date().isoformat(), value=float(s_all[day]),
                                   variable=variable, statistics=json_safe(stat), **kw))
 
-    high = same_weekday_alerts(s, censored=cens,
-                               false_alarm_rate=settings.high_false_alarm_rate)
+    def not_checked(mark: pd.Timestamp, kind: str, day: pd.Timestamp, have: int, need: int) -> None:
+        entry = short.setdefault(mark, {"days": set(), "checks": {}})
+        entry["days"].add(day)
+        old = entry["checks"].get(kind)
+        entry["checks"][kind] = (have if old is None else min(old[0], have), need)
+
+    def since(day: pd.Timestamp) -> pd.Timestamp | None:
+        before = [m for m in marks if m <= day]
+        return before[-1] if before else None
+
+    def until(day: pd.Timestamp) -> pd.Timestamp | None:
+        after = [m for m in marks if m > day]
+        return after[0] if after else None
+
+    high = same_weekday_alerts(s, censored=cens, false_alarm_rate=settings.high_false_alarm_rate,
+                               min_history=_HIGH_MIN_HISTORY, method_changes=marks)
     ok_t = ok.index.to_numpy()
     ok_v = ok.to_numpy(dtype=float)
     span = np.timedelta64(settings.history_days, "D")
@@ -365,28 +501,52 @@ def evaluate_days(
         if cens[day]:
             continue
         value = float(s[day])
+        mark = since(day)
         h = high.loc[day] if day in high.index else None
         if h is not None and bool(h["alert"]):
             add("unusually_high", day, {
                 "baseline_median": h["baseline_median_mg_per_day_per_1000"],
                 "n_history": int(h["n_history"]), "robust_z": h["robust_z"],
-                "threshold": h["threshold"], "false_alarm_rate": settings.high_false_alarm_rate})
+                "threshold": h["threshold"], "false_alarm_rate": settings.high_false_alarm_rate,
+                **({"method_change": mark.date().isoformat()} if mark is not None else {})})
+        elif (h is not None and mark is not None and int(h["n_history"]) < _HIGH_MIN_HISTORY
+              and int(h["n_history"]) + int(h["n_history_cut"]) >= _HIGH_MIN_HISTORY):
+            not_checked(mark, "unusually_high", day, int(h["n_history"]), _HIGH_MIN_HISTORY)
         d64 = day.to_datetime64()
         lo, hi = np.searchsorted(ok_t, d64 - span), np.searchsorted(ok_t, d64)
+        lo_all = lo
+        if mark is not None:
+            lo = max(lo, int(np.searchsorted(ok_t, mark.to_datetime64())))
         far = outside_history(ok_v[lo:hi], value,
                               false_alarm_rate=settings.history_false_alarm_rate,
                               min_values=settings.min_history_values)
         if far and far["alert"]:
             add("outside_history", day, {**far,
                                          "false_alarm_rate": settings.history_false_alarm_rate})
+        elif mark is not None and hi - lo < settings.min_history_values <= hi - lo_all:
+            not_checked(mark, "outside_history", day, int(hi - lo), settings.min_history_values)
 
-    if not method_marked:
-        shift = level_shift_at(ok[ok.index <= wanted[-1]], wanted[0], alpha=settings.shift_alpha,
+    first = wanted[0]
+    mark0 = since(first)
+    if shift_test and mark0 != first:
+        seg = ok[ok.index <= wanted[-1]]
+        nxt = until(first)
+        if nxt is not None:
+            seg = seg[seg.index < nxt]
+        n_all = int(((seg.index < first)
+                     & (seg.index >= first - pd.Timedelta(days=settings.shift_before_days))).sum())
+        if mark0 is not None:
+            seg = seg[seg.index >= mark0]
+        shift = level_shift_at(seg, first, alpha=settings.shift_alpha,
                                before_days=settings.shift_before_days,
                                min_before=settings.shift_min_before,
                                min_after=settings.shift_min_after)
-        if shift and shift["alert"] and not cens[wanted[0]]:
-            add("method_change", wanted[0], shift)
+        if shift and shift["alert"] and not cens[first]:
+            add("method_change", first, shift)
+        n_before = int(((seg.index < first)
+                        & (seg.index >= first - pd.Timedelta(days=settings.shift_before_days))).sum())
+        if mark0 is not None and n_before < settings.shift_min_before <= n_all:
+            not_checked(mark0, "method_change", first, n_before, settings.shift_min_before)
 
     for event in events:
         if not _event_applies(event, site, analyte):
@@ -397,16 +557,54 @@ def evaluate_days(
                      if start <= d <= end + pd.Timedelta(days=DUMPING_DAYS_AFTER)]
         if not in_window:
             continue
-        flagged = _dumping_days(series, censored, start, end, ratio_pair,
+        # the operation's baseline and its days must be measured by one method: the segment
+        # of the operation's first day; days after a later marked change are not checked
+        lo_m, hi_m = since(start), until(start)
+        seg_series, seg_cens, seg_pair = series, censored, ratio_pair
+        if lo_m is not None or hi_m is not None:
+            seg_series = _between(series, lo_m, hi_m)
+            seg_cens = None if censored is None else _between(censored, lo_m, hi_m)
+            if ratio_pair is not None:
+                seg_pair = (_between(ratio_pair[0], lo_m, hi_m), _between(ratio_pair[1], lo_m, hi_m),
+                            ratio_pair[2], ratio_pair[3])
+        flagged = _dumping_days(seg_series, seg_cens, start, end, seg_pair,
                                 settings.dumping_false_alarm_rate)
+        # a confidential operation is not named in a note (the uploader may not know of it)
+        quiet = bool(event.get("confidential"))
+        if lo_m is not None and not flagged and not quiet:
+            n_base = int(s_all[(s_all.index >= max(lo_m, start - pd.Timedelta(days=56)))
+                               & (s_all.index < start) & ~cens_all].size)
+            n_full = int(s_all[(s_all.index >= start - pd.Timedelta(days=56))
+                               & (s_all.index < start) & ~cens_all].size)
+            if n_base < _DUMPING_MIN_BASELINE <= n_full:
+                for day in in_window:
+                    not_checked(lo_m, "possible_dumping", day, n_base, _DUMPING_MIN_BASELINE)
         for day in in_window:
+            if hi_m is not None and day >= hi_m:
+                if not quiet:
+                    not_checked(hi_m, "possible_dumping", day, 0, _DUMPING_MIN_BASELINE)
+                continue
             row = flagged.get(day)
             if row is not None:
                 add("possible_dumping", day, row, event_id=str(event["event_id"]),
                     confidential=bool(event.get("confidential")))
     order = {k: i for i, k in enumerate(ALERT_KINDS)}
     out.sort(key=lambda a: (a.date, order[a.kind]))
-    return out
+    notes = [AlertNote(site=site, analyte=analyte, method_change=m.date().isoformat(),
+                       days=tuple(d.date().isoformat() for d in sorted(v["days"])),
+                       checks=dict(sorted(v["checks"].items(), key=lambda kv: order[kv[0]])))
+             for m, v in sorted(short.items())]
+    return AlertEvaluation(out, notes)
+
+
+def _between(x: pd.Series, lo: pd.Timestamp | None, hi: pd.Timestamp | None) -> pd.Series:
+    idx = pd.DatetimeIndex(x.index).normalize()
+    keep = np.ones(len(x), dtype=bool)
+    if lo is not None:
+        keep &= idx >= lo
+    if hi is not None:
+        keep &= idx < hi
+    return x[keep]
 
 
 def _dumping_days(series: pd.Series, censored: pd.Series | None, start: pd.Timestamp,

@@ -64,7 +64,6 @@ def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: 
     without a change are left out. ``principal`` defaults to the public.
     """
     from wastewater.access import visible_events
-    from wastewater.catalogue import measured_analytes_for
     from wastewater.storage.repository import load_events
 
     p = principal or PUBLIC
@@ -75,6 +74,20 @@ def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: 
     if events.empty:
         return {}
     events = visible_events(p, events, visible_sites(engine, p, rule)["site"].tolist())
+    return method_change_dates(events, site=site, analytes=analytes)
+
+
+def method_change_dates(events: pd.DataFrame, *, site: str, analytes: Iterable[str]
+                        ) -> dict[str, list[pd.Timestamp]]:
+    """Analyte → first days of the events of kind ``method_change`` in ``events`` that apply to
+    ``site`` (the rule of :func:`method_changes`, without the access check: the upload-time
+    alerts of :mod:`wastewater.storage.alerts` use it on the transaction's own events).
+    """
+    from wastewater.catalogue import measured_analytes_for
+
+    if events.empty or "kind" not in events:
+        return {}
+    events = events[events["kind"] == "method_change"]
     out: dict[str, list[pd.Timestamp]] = {}
     for ev in events.itertuples(index=False):
         sites = list(ev.sites) if ev.sites is not None and len(ev.sites) else []

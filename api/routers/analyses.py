@@ -260,14 +260,18 @@ def changepoints(engine: EngineDep, settings: SettingsDep, site: SiteReq,
                  min_segment_days: Annotated[int, Query(ge=3, le=365, description="[days]")] = 14,
                  p: Principal = Viewer):
     """`wastewater.stats.changepoints.detect_changepoints`; each detected change has its
-    p-value and a BH q-value over the changes found."""
+    p-value and a BH q-value over the changes found. The visible `method_change` events of the
+    site are known level shifts and not reported (`method_changes` lists them); every step found
+    says "possible method change — mark it or explain it" (`note_sv`, `note_en`)."""
     check_range(start, end)
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
     ds = _site_dataset(engine, site, [a], loq_method, start, end)
     s, c = _site_series(ds, site, a)
+    changes = _method_changes(engine, settings, p, site, [a]).get(a) or []
     d = _run(ANALYSES["changepoints"], s, censored=c, alpha=alpha,
-             min_segment_days=min_segment_days)
+             min_segment_days=min_segment_days, method_changes=changes)
+    d["method_changes"] = [pd.Timestamp(x).date().isoformat() for x in changes]
     rows = list(d.pop("changepoints", []))
     qs = _with_q(rows)
     return {"analysis": "changepoints", "site": site, "analyte": a, "results": rows, "q_values": qs, **d}
@@ -345,20 +349,24 @@ def alerts(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: Ana
     """`wastewater.stats.alerts.same_weekday_alerts` (robust z on the log scale against the
     previous 8 same weekdays). `p_value` = one-sided normal tail of `robust_z` (an approximation
     used only to rank days and form BH q-values across every tested day × analyte; the
-    `alert` flag itself uses the library's small-sample threshold)."""
+    `alert` flag itself uses the library's small-sample threshold). After a visible
+    `method_change` event a day's history holds only values of the new method
+    (`segment_start`, `n_history_cut`); until it has 4 of them the day is not tested."""
     from scipy.stats import norm
 
     check_range(start, end)
     require_site(engine, p, settings, site)
     ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
     fn = ANALYSES["alerts"]
+    names = ds["analyte"].values.tolist()
+    changes = _method_changes(engine, settings, p, site, names)
     rows = []
-    for a in ds["analyte"].values.tolist():
+    for a in names:
         s, c = _site_series(ds, site, a)
         if s.notna().sum() == 0:
             continue
         try:
-            df = fn(s, censored=c, false_alarm_rate=false_alarm_rate)
+            df = fn(s, censored=c, false_alarm_rate=false_alarm_rate, method_changes=changes.get(a))
         except (ValueError, LookupError):
             continue
         for date, r in df.iterrows():

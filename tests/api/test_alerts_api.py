@@ -103,3 +103,35 @@ def test_subscriptions_bind_to_the_key_and_deliveries_are_admin_only(api):
     sid = mine[0]["subscription_id"]
     assert api("analyst").delete(f"/api/v1/alerts/subscriptions/{sid}").status_code == 404
     assert api("viewer").delete(f"/api/v1/alerts/subscriptions/{sid}").json()["active"] is False
+
+
+def test_marked_method_change_through_the_api(api, engine):
+    """A method_change event, then a ×2 upload by the new method: the answer has no alert and
+    a note (without naming the confidential operation over the same days); the changepoint
+    analysis does not report the marked step and lists it; the same-weekday analysis does not
+    compare the new days with the old method's."""
+    from tests.alert_fixtures import results_csv
+
+    events = ("event_id,kind,start,end,sites,substances,description,confidential\n"
+              f"MC-1,method_change,{NEW_START},{NEW_START},{SITE},amphetamine,ny metod,false\n").encode()
+    assert ingest_bytes(engine, events, filename="mc.csv", uploader="seed").stored
+    x2 = results_csv(NEW_START.isoformat(), 14, seed=3, sd_log=0.05, prefix="T",
+                     spike={(NEW_START + dt.timedelta(days=i)).isoformat(): 2.0 for i in range(14)})
+    r = api("lab").post("/api/v1/uploads/results", files={"file": ("v2.csv", x2)})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["alerts"] == [] and body["alerts_message"] is None
+    (note,) = body["alert_notes"]
+    assert note["method_change"] == NEW_START.isoformat()
+    assert set(note["checks"]) == {"unusually_high", "outside_history"}     # not the operation's
+    assert "insats" not in note["sentence_sv"]
+    cp = api("viewer").get("/api/v1/analyses/changepoints",
+                           params={"site": SITE, "analyte": "amphetamine"}).json()
+    assert cp["method_changes"] == [NEW_START.isoformat()]
+    assert cp["results"] == []     # unmarked, this series has one step found at NEW_START (+98 %)
+    al = api("viewer").get("/api/v1/analyses/alerts",
+                           params={"site": SITE, "analyte": "amphetamine", "only_alerts": "false"}).json()
+    new_days = [row for row in al["results"] if row["date"] >= NEW_START.isoformat()]
+    assert len(new_days) == 14 and not any(row["alert"] for row in new_days)
+    assert all(row["n_history"] <= 1 and row["segment_start"].startswith(NEW_START.isoformat())
+               for row in new_days)

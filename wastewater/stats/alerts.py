@@ -5,6 +5,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 
 from wastewater.stats._series import DateLike, prepare_daily
 from wastewater.stats.dumping import MAD_TO_SD
+from wastewater.stats.effects import method_change_days
 from wastewater.wording import alert_sentence
 
 __all__ = ["alert_for_new_value", "alert_threshold", "same_weekday_alerts", "same_weekday_threshold"]
@@ -152,7 +154,8 @@ def _robust_z(value_log: float, history_log: np.ndarray) -> tuple[float, float, 
 
 def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
                         history_weeks: int = 8, min_history: int = 4,
-                        false_alarm_rate: float = 0.01) -> pd.DataFrame:
+                        false_alarm_rate: float = 0.01,
+                        method_changes: Iterable[DateLike] | None = None) -> pd.DataFrame:
     """Flag each day whose load is unusually high versus the previous same weekdays.
 
     Parameters
@@ -169,33 +172,58 @@ def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
     false_alarm_rate : float
         Per-day false-alarm probability under no change [fraction]; threshold from
         :func:`same_weekday_threshold` for the number of history values actually available.
+    method_changes : iterable of date-like, optional
+        First days of marked laboratory method changes
+        (:func:`wastewater.stats.effects.method_change_days`, the rule the operation and trend
+        tests use): a day's history holds only same-weekday values on or after the last marked
+        change before it, never values measured by the earlier method.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by date: ``load_mg_per_day_per_1000, baseline_median_mg_per_day_per_1000,
-        n_history, robust_z, threshold, alert`` (bool).
+        n_history, robust_z, threshold, alert`` (bool), ``segment_start`` (the last marked
+        method change on or before the day, NaT without one) and ``n_history_cut`` (same-weekday
+        values of the window left out because they precede that change).
 
     Notes
     -----
     ``robust_z = (log x − median(log h)) / (1.4826·MAD(log h))`` [RousseeuwCroux1993]_ over the past
     ``history_weeks`` same-weekday values ``h`` [Ort2014]_; log scale because loads are
     multiplicative. A history with zero MAD (e.g. all censored) gives NaN, not an alert.
+
+    The threshold is a predictive one: it holds when the new value and its history come from
+    one distribution. A laboratory method change (a ×2 step in what is measured) breaks that,
+    so after a marked change the baseline is re-estimated from the new method's values only —
+    the Phase I rule of control charting: after a known change in the process the limits are
+    set again from data of the new process, not carried over [Montgomery2013]_. Adjusting the
+    old values by an estimated step was not chosen: the step would be estimated from the very
+    days being tested (a circular comparison), and its error is not in the calibrated
+    threshold. Until ``min_history`` new-method values exist a day is not tested
+    (``robust_z`` NaN, ``n_history_cut`` says why).
     """
     obs = prepare_daily(series, censored, composite_days=False)
     cols = ["load_mg_per_day_per_1000", "baseline_median_mg_per_day_per_1000", "n_history",
-            "robust_z", "threshold", "alert"]
+            "robust_z", "threshold", "alert", "segment_start", "n_history_cut"]
     if obs.empty:
         return pd.DataFrame(columns=cols, index=pd.DatetimeIndex([], name="date"))
     t = obs["t"].to_numpy()
     daily = np.full(t[-1] - t[0] + 1, np.nan)
     daily[t - t[0]] = obs["log_load"].to_numpy()
     pos = t - t[0]
+    steps = np.asarray(method_change_days(method_changes), dtype=np.int64)
+    seg = np.searchsorted(steps, t[0] + np.arange(len(daily)), side="right")
     hist = np.full((len(obs), history_weeks), np.nan)
+    n_cut = np.zeros(len(obs), dtype=np.int64)
     for k in range(1, history_weeks + 1):
         src = pos - 7 * k
         ok = src >= 0
-        hist[ok, k - 1] = daily[src[ok]]
+        val = np.full(len(obs), np.nan)
+        val[ok] = daily[src[ok]]
+        same = np.zeros(len(obs), dtype=bool)
+        same[ok] = seg[src[ok]] == seg[pos[ok]]
+        n_cut += ok & ~same & np.isfinite(val)
+        hist[same, k - 1] = val[same]
     n_hist = np.sum(np.isfinite(hist), axis=1)
     testable = n_hist >= max(min_history, 3)
     med = np.full(len(obs), np.nan)
@@ -212,9 +240,14 @@ def same_weekday_alerts(series: pd.Series, *, censored: pd.Series | None = None,
     for n_h in np.unique(n_hist[testable]):
         thr[testable & (n_hist == n_h)] = same_weekday_threshold(int(n_h), false_alarm_rate)
     alert = np.isfinite(z) & (z > thr) & ~obs["censored"].to_numpy()
+    k_seg = seg[pos]
+    segment_start = np.full(len(obs), np.datetime64("NaT"), dtype="datetime64[ns]")
+    has = k_seg > 0
+    segment_start[has] = steps[k_seg[has] - 1].astype("datetime64[D]")
     out = pd.DataFrame({"load_mg_per_day_per_1000": obs["load"].to_numpy(),
                         "baseline_median_mg_per_day_per_1000": np.exp(med), "n_history": n_hist,
-                        "robust_z": z, "threshold": thr, "alert": alert},
+                        "robust_z": z, "threshold": thr, "alert": alert,
+                        "segment_start": segment_start, "n_history_cut": n_cut},
                        index=obs.index.rename("date"))
     return out
 

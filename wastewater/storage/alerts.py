@@ -3,7 +3,7 @@
 
 :func:`record_upload_alerts` is the one call the ingest transaction makes
 (:func:`wastewater.storage.service.store_parsed`): on the transaction's own connection it finds
-the days the upload added or changed, runs :func:`wastewater.alerts.evaluate_days` on each
+the days the upload added or changed, runs :func:`wastewater.alerts.evaluate_upload` on each
 touched site × analyte, stores every new alert (an alert's ``fingerprint`` is unique, so the
 same finding is stored once) and writes one outbox row per alert and subscriber that may
 receive it. Everything commits or rolls back with the upload: an alert never exists without its
@@ -103,24 +103,24 @@ def _touched_in_memory(days: pd.DataFrame, oldest: dt.date | None
     return out
 
 
-def _method_marked(conn: Connection, upload_id: int, site: str, analyte: str,
-                   first_day: dt.date) -> bool:
-    """The upload's rows name a ``method`` other than the last earlier result's."""
-    r = t.results.c
-    new = set(conn.execute(sa.select(r.method).distinct().where(
-        r.upload_id == upload_id, r.site == site, r.analyte == analyte)).scalars()) - {None, ""}
-    if not new:
-        return False
-    before = conn.execute(
-        sa.select(r.method).where(r.site == site, r.analyte == analyte, r.is_current.is_(True),
-                                  r.sample_date < first_day, r.upload_id != upload_id)
-        .order_by(r.sample_date.desc()).limit(1)).scalar()
-    return before is not None and before not in new
+def _method_labels(results: pd.DataFrame, analyte: str) -> pd.Series:
+    """The results' ``method`` of ``analyte`` by sample date (first stated label of a day), for
+    :func:`wastewater.alerts.marked_change_days`: a change of label is a marked method change.
+    """
+    if "method" not in results or results.empty:
+        return pd.Series(dtype=object)
+    rows = results[(results["analyte"] == analyte) & results["method"].notna()]
+    rows = rows[rows["method"].astype(str).str.strip() != ""]
+    if rows.empty:
+        return pd.Series(dtype=object)
+    first = rows.sort_values(["sample_date", "method"]).groupby("sample_date", sort=True)["method"].first()
+    return pd.Series(first.to_numpy(dtype=object), index=pd.DatetimeIndex(first.index).normalize())
 
 
 def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt.datetime,
                          today: dt.date | None = None, settings: Any = None,
-                         touched_days: pd.DataFrame | None = None) -> list[dict[str, Any]]:
+                         touched_days: pd.DataFrame | None = None,
+                         notes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Evaluate, store and queue the alerts of one upload, inside its transaction.
 
     Parameters
@@ -140,6 +140,9 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         Distinct ``site, analyte, sample_date`` of the sample rows the upload inserted, when
         the caller has them in memory (the ingest of a results upload); otherwise they are
         read back by the upload's id.
+    notes : list, optional
+        Receives the :class:`wastewater.alerts.AlertNote` dicts (checks a marked method change
+        left without enough new-method history), for the upload's answer.
 
     Returns
     -------
@@ -147,7 +150,8 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         The alerts stored by this call (:func:`alert_row_dict` form), in site, analyte, date
         order. Alerts whose fingerprint was already stored are not returned again.
     """
-    from wastewater.alerts import AlertSettings, evaluate_days, reason_texts
+    from wastewater.alerts import AlertSettings, evaluate_upload, reason_texts
+    from wastewater.readers import method_change_dates
     from wastewater.storage import repository as repo
     from wastewater.timeseries import build_dataset, site_series
 
@@ -166,7 +170,8 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
     by_site: dict[str, dict[str, set[dt.date]]] = {}
     for (site, analyte), days in touched.items():
         by_site.setdefault(site, {})[analyte] = days
-    events = repo.load_events(conn).to_dict("records")
+    event_frame = repo.load_events(conn)
+    events = event_frame.to_dict("records")
     stored: list[dict[str, Any]] = []
     for site, analytes in sorted(by_site.items()):
         first = min(min(d) for d in analytes.values())
@@ -180,6 +185,7 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         pops = repo.load_populations(conn, sites=[site])
         ds = build_dataset(results, flows, pops, loq_method="loq_half")
         site_events = [e for e in events if not e["sites"] or site in e["sites"]]
+        marked = method_change_dates(event_frame, site=site, analytes=list(analytes))
         for analyte, days in sorted(analytes.items()):
             if analyte not in ds["analyte"].values:
                 continue
@@ -189,13 +195,15 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
                 variable = "concentration_ng_per_l"
                 series, cens = site_series(ds, site, analyte, variable)
             ratio = _ratio_pair(ds, site, analyte, variable)
-            marked = _method_marked(conn, upload_id, site, analyte, min(days)) \
-                if kind == "results" else True
-            candidates = evaluate_days(series, days, site=site, analyte=analyte, censored=cens,
-                                       variable=variable, events=site_events,
-                                       method_marked=marked, ratio_pair=ratio,
-                                       settings=settings)
-            for cand in candidates:
+            found = evaluate_upload(series, days, site=site, analyte=analyte, censored=cens,
+                                    variable=variable, events=site_events,
+                                    method_changes=marked.get(analyte),
+                                    method_labels=_method_labels(results, analyte),
+                                    shift_test=kind == "results", ratio_pair=ratio,
+                                    settings=settings)
+            if notes is not None:
+                notes.extend(n.to_dict() for n in found.notes)
+            for cand in found.alerts:
                 sv, en = reason_texts(cand)
                 row = _insert_alert(conn, cand, upload_id=upload_id, now=now, reason_sv=sv,
                                     reason_en=en)

@@ -109,6 +109,9 @@ class IngestOutcome:
     kind: str | None = None
     dry_run: bool = False
     alerts: tuple[dict[str, Any], ...] = ()
+    #: checks not made for lack of history since a marked method change
+    #: (:class:`wastewater.alerts.AlertNote` dicts)
+    alert_notes: tuple[dict[str, Any], ...] = ()
 
     @property
     def rejected(self) -> bool:
@@ -127,6 +130,7 @@ class IngestOutcome:
             "rows_superseded": self.rows_superseded,
             "rows_unchanged": self.rows_unchanged,
             "alerts": list(self.alerts),
+            "alert_notes": list(self.alert_notes),
             "report": self.report.to_dict() if hasattr(self.report, "to_dict") else self.report,
         }
 
@@ -344,9 +348,10 @@ def store_parsed(
                 refresh_for_results(conn, counts.change, now=now)
             else:
                 refresh_for_upload(conn, upload_id, kind, now=now)
+            alert_notes: list[dict[str, Any]] = []
             raised = () if dry_run else _record_alerts(
                 conn, kind, upload_id, now, today,
-                None if counts.change is None else counts.change.new_sample_days())
+                None if counts.change is None else counts.change.new_sample_days(), alert_notes)
             conn.execute(
                 t.audit_log.insert(),
                 {
@@ -386,13 +391,13 @@ def store_parsed(
             phases.finish()
     return IngestOutcome(
         upload_id, False, True, report, counts.inserted, counts.superseded, counts.unchanged, kind,
-        alerts=tuple(raised),
+        alerts=tuple(raised), alert_notes=tuple(alert_notes),
     )
 
 
 def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime,
-                   today: dt.date, touched_days: pd.DataFrame | None = None
-                   ) -> list[dict[str, Any]]:
+                   today: dt.date, touched_days: pd.DataFrame | None = None,
+                   notes: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Upload-time alerts and their outbox rows, in this transaction
     (:func:`wastewater.storage.alerts.record_upload_alerts`).
 
@@ -406,13 +411,15 @@ def _record_alerts(conn: Connection, kind: str, upload_id: int, now: dt.datetime
     try:
         with conn.begin_nested():
             return record_upload_alerts(conn, kind=kind, upload_id=upload_id, now=now,
-                                        today=today, touched_days=touched_days)
+                                        today=today, touched_days=touched_days, notes=notes)
     except sa.exc.DBAPIError as exc:
         if exc.connection_invalidated:
             raise
         error: Exception = exc
     except Exception as exc:  # noqa: BLE001 - a statistics bug must not refuse a lab's upload
         error = exc
+    if notes is not None:
+        notes.clear()
     logging.getLogger("wastewater.alerts").exception("alert evaluation failed for upload %s",
                                                      upload_id)
     conn.execute(t.audit_log.insert(), _audit_row(now, "system", "alert_evaluation_failed",
