@@ -445,7 +445,8 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
     event = events[events["event_id"] == event_id].iloc[0].to_dict()
     ds = D.site_dataset(viewer.engine, [site], analytes=D.analytes_for_dumping(analyte))
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
-    effect = D.operation_effect(ds, site, analyte, event, lang=sel.lang)
+    effect = D.operation_effect(ds, site, analyte, event, lang=sel.lang,
+                                method_changes=D.method_changes(viewer, site, [analyte]).get(analyte))
     weekly = not access.may(viewer.principal, "daily_values")
     if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
         effect = {**access.public_operation_effect(effect), "error": effect.get("error"),

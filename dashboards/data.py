@@ -394,11 +394,13 @@ def _ratio_series(ds: xr.Dataset | None, site: str, analyte: str) -> dict[str, A
 
 
 def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict,
-                     lang: str = "sv") -> dict:
+                     lang: str = "sv", method_changes: list[Any] | None = None) -> dict:
     """``wastewater.stats.operation_effect`` for one event as a JSON-safe dict.
 
     Suspected dumping days (if the library flags any) are excluded, as the API does, and
-    ``dumping`` holds the flag. On too little data the dict has ``error`` instead.
+    ``dumping`` holds the flag; each of the analyte's marked ``method_changes`` (:func:`method_changes`)
+    gets a level shift, as in the API, and the sentence says so. On too little data the dict
+    has ``error`` instead.
     """
     stats = _stats()
     values, cens = stats_series(ds, site, analyte)
@@ -412,6 +414,7 @@ def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict
             event_end=pd.Timestamp(event["end"]), exclude_dates=exclude,
             exclusion_reason=(("misstänkt dumpning" if lang == "sv" else "suspected dumping")
                               if exclude else None),
+            method_changes=method_changes or None,
         )
     except Exception as exc:  # noqa: BLE001 - e.g. InsufficientDataError
         return {"error": str(exc), "dumping": dumping}

@@ -404,7 +404,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                     continue
                 eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte),
                                      measures=REPORT_MEASURES)
-                effect = D.operation_effect(eds, site, c.analyte, event, lang=lang)
+                effect = D.operation_effect(eds, site, c.analyte, event, lang=lang,
+                                            method_changes=marked.get(c.analyte))
                 if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
                     effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
                               "dumping": {"flagged": D.dumping_raised(effect)}}

@@ -270,3 +270,43 @@ def test_trend_weekly_mean_with_labelled_band_and_daily_points_only_for_daily_ro
     # the legend names the kinds of shaded events, never an id
     names = [tr["name"] for tr in fig["data"]]
     assert "Polisinsats" in names and "Riskhelg" in names and not any(n.startswith("EV-") for n in names)
+
+
+def test_operations_page_and_report_put_a_level_shift_at_a_marked_method_change(tmp_path):
+    """The operations page (and the report's operation effects, through the same helper) fit
+    the effect with a level shift at each marked method change, as /analyses/operation-effect
+    does, and the sentence says so: the same numbers on the page and in the API."""
+    from fastapi.testclient import TestClient
+
+    from api.config import Settings
+    from api.security import create_key
+    from dashboards.demo import load_demo
+    from service.app import create_app
+    from wastewater.storage.database import get_engine, upgrade
+    from wastewater.storage.service import ingest_bytes
+    from wastewater.wording import method_change_sentence
+
+    url = f"sqlite:///{tmp_path / 'mc.db'}"
+    engine = get_engine(url)
+    upgrade(engine)
+    load_demo(engine)
+    events = (b"event_id,kind,start,end,sites,substances,description,confidential\n"
+              b"MC-1,method_change,2025-02-03,2025-02-03,SE-KAT-ROS,cocaine,ny metod,false\n")
+    assert ingest_bytes(engine, events, filename="mc.csv", uploader="lab").stored
+    key = create_key(engine, "analyst-mc", "analyst")
+    client = TestClient(create_app(Settings(database_url=url), engine=engine))
+    params = {"site": "SE-KAT-ROS", "analyte": "benzoylecgonine", "event_id": "EV-2025-02"}
+    client.cookies.set("ww_api_key", key)
+    html = client.get("/dashboard/operations", params={**params, "lang": "sv"}).text
+    api = client.get("/api/v1/analyses/operation-effect", params=params,
+                     headers={"X-API-Key": key}).json()["results"][0]
+    report = client.get("/dashboard/report", params={"year": "2025", "tertial": "1", "view": "analyst",
+                                                     "site": "SE-KAT-ROS", "lang": "sv"}).text
+    engine.dispose()
+    sentence = re.search(r'data-testid="effect-sentence"><p>(.*?)</p>', html, re.S).group(1)
+    # a drug named by the event counts for its residue (cocaine → benzoylecgonine)
+    assert api["method_changes"] == ["2025-02-03"]
+    assert method_change_sentence("sv", ["2025-02-03"]).strip() in sentence
+    assert api["sentence_sv"] == sentence.replace("&#39;", "'").replace("&amp;", "&")
+    # the report's effect of EV-2025-02 on benzoylecgonine is the same sentence
+    assert sentence in report

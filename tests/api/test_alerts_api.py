@@ -5,6 +5,7 @@ and show why a failed one failed."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from fastapi.testclient import TestClient
@@ -135,3 +136,25 @@ def test_marked_method_change_through_the_api(api, engine):
     assert len(new_days) == 14 and not any(row["alert"] for row in new_days)
     assert all(row["n_history"] <= 1 and row["segment_start"].startswith(NEW_START.isoformat())
                for row in new_days)
+
+
+def test_dashboard_upload_page_shows_the_method_change_note(api, engine):
+    """A change of the method column marks the change too; the dashboard's upload answer shows
+    the note in the page's language."""
+    from tests.alert_fixtures import results_csv
+
+    x2 = results_csv(NEW_START.isoformat(), 7, seed=3, sd_log=0.05, prefix="T", method="v2",
+                     spike={(NEW_START + dt.timedelta(days=i)).isoformat(): 2.0 for i in range(7)})
+    # the day before names the old method (a correction of that day's history row)
+    day_before = (NEW_START - dt.timedelta(days=1)).isoformat()
+    assert ingest_bytes(engine, results_csv(day_before, 1, seed=2, sd_log=0.05, method="v1"),
+                        filename="v1.csv", uploader="seed").stored
+    lab = api("lab")
+    token = lab.headers.pop("X-API-Key")
+    lab.cookies.set("ww_api_key", token)
+    html = lab.post("/dashboard/upload", params={"lang": "sv"}, data={"kind": "auto", "action": "commit"},
+                    files={"file": ("v2.csv", x2, "text/csv")}).text
+    notes = re.findall(r'data-testid="upload-alert-note">(.*?)</p>', html)
+    assert len(notes) == 1 and notes[0].startswith(f"Metodbytet {NEW_START.isoformat()} är markerat för "
+                                                   f"amphetamine vid {SITE}")
+    assert "ovanligt högt: 0 av 4 värden för samma veckodag" in notes[0]
