@@ -87,3 +87,34 @@ def test_current_and_history_lookups_use_the_partial_indexes(engine):
                                                         "NOT results.is_current")}
     assert "USING INDEX uq_results_current" in plans["results.is_current"]
     assert "USING INDEX ix_results_history" in plans["NOT results.is_current"]
+
+
+def test_a_column_missing_in_one_batch_and_set_in_the_next_is_stored_as_given(engine):
+    """SQLite leaves a batch's all-missing nullable columns out of the INSERT and writes the
+    constants into the statement; the stored rows are the same as binding every value.
+    """
+    ingest_bytes(engine, SITES, filename="s.csv", uploader="t")
+    n = BATCH_ROWS + 3
+    frame = _frame(n)
+    frame["comment"] = [None] * BATCH_ROWS + ["it's", "", "x"]  # first batch: no comment at all
+    frame["flow_m3_per_day"] = [np.nan] * BATCH_ROWS + [1.5, np.nan, 2.5]
+    now = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.UTC)
+    with write_transaction(engine) as conn:
+        upload_id = conn.execute(t.uploads.insert().returning(t.uploads.c.upload_id), {
+            "kind": "results", "sha256": "y", "size_bytes": 0, "content": b"", "uploader": "t",
+            "uploaded_at": now, "rows_total": n, "rows_accepted": n, "report_json": "{}"}
+        ).scalar_one()
+        insert_frame(conn, t.results, frame, list(frame.columns),
+                     constants={"upload_id": upload_id, "stored_at": now, "is_current": True,
+                                "superseded_by": None})
+    r = t.results.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(r.comment, r.flow_m3_per_day, r.upload_id, r.is_current,
+                                      r.superseded_by, r.stored_at)
+                            .order_by(r.source_line)).all()
+    assert [row.comment for row in rows] == [None] * BATCH_ROWS + ["it's", "", "x"]
+    assert [row.flow_m3_per_day for row in rows[-4:]] == [None, 1.5, None, 2.5]
+    assert {(row.upload_id, row.is_current, row.superseded_by) for row in rows} == {
+        (upload_id, True, None)}
+    when = rows[-1].stored_at
+    assert when.replace(tzinfo=when.tzinfo or dt.UTC) == now

@@ -7,7 +7,9 @@ dict per row:
   (``None`` for every missing value), converting each distinct date once;
 * :func:`insert_columns` writes the rows of those columns inside the caller's transaction:
   PostgreSQL through **one** ``COPY … FROM STDIN`` (psycopg 3) streamed batch by batch,
-  SQLite through one ``executemany`` per batch with a larger page cache for the index updates;
+  SQLite through one ``executemany`` per batch with a larger page cache for the index updates,
+  binding only what varies from row to row (the constants are literals of the statement, a
+  batch's columns without any value are left to their NULL default);
 * :func:`insert_frame` does the same for a whole frame without making Python values row by
   row: on PostgreSQL each batch becomes one block of ``COPY`` text built column by column
   (:func:`copy_text`: each distinct text, date or flag formatted and escaped once, numbers
@@ -367,31 +369,72 @@ def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], 
         proc = processors[name]
         bound_constants.append(proc(value) if proc is not None and value is not None else value)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    sql = (f"INSERT INTO {quote(table.name)} ({column_sql}) "
-           f"VALUES ({', '.join([marker] * len(names))})")
     is_sqlite = dialect.name == "sqlite"
+    if is_sqlite:
+        # SQLite: the constants are written into the statement once (not bound on every row)
+        # and a column with no value in a batch is left out (it takes its NULL default), so
+        # only the values that differ from row to row are bound
+        tail_names, tail_sql = list(constants), [_sqlite_literal(v) for v in bound_constants]
+        bound_constants = []
+    else:
+        tail_names, tail_sql = list(constants), [marker] * len(constants)
     if is_sqlite:
         cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
         conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
     try:
         for done, batch in batches:
+            bound_names: list[str] = []
             converted = []
             for name in column_names:
                 values = batch[name]
+                if is_sqlite and _null_by_default(table.c[name]) and \
+                        values.count(None) == len(values):
+                    continue
                 proc = None if prebound else processors[name]
                 if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
                     values = _dates_bound(values, proc)
                 elif proc is not None:
                     values = [None if v is None else proc(v) for v in values]
+                bound_names.append(name)
                 converted.append(values)
-            n = len(converted[0]) if converted else 0
+            n = len(batch[column_names[0]]) if column_names else 0
             converted += [[value] * n for value in bound_constants]
+            sql = (f"INSERT INTO {quote(table.name)} "
+                   f"({', '.join(quote(c) for c in [*bound_names, *tail_names])}) "
+                   f"VALUES ({', '.join([marker] * len(bound_names) + tail_sql)})")
             conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
             if progress is not None:
                 progress(done)
     finally:
         if is_sqlite:
             conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+
+def _null_by_default(column: sa.Column[Any]) -> bool:
+    """Leaving ``column`` out of an INSERT stores NULL: nullable, no default of any kind."""
+    return bool(column.nullable) and column.server_default is None and column.default is None \
+        and not column.primary_key
+
+
+def _sqlite_literal(value: Any) -> str:
+    """A bound SQLite value (``None``, bool, int, float, text) as an SQL literal.
+
+    Examples
+    --------
+    >>> [_sqlite_literal(v) for v in (None, True, 7, 0.5, "it's")]
+    ['NULL', '1', '7', '0.5', "'it''s'"]
+    """
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, int):
+        return str(int(value))
+    if isinstance(value, float) and math.isfinite(value):
+        return repr(value)
+    if isinstance(value, str) and "\x00" not in value:
+        return "'" + value.replace("'", "''") + "'"
+    raise TypeError(f"no SQL literal for the constant {value!r}")
 
 
 #: Date columns per table: their bind processor is applied once per distinct day.
