@@ -56,25 +56,68 @@ def risk_calendar(engine: sa.Engine, years: int | Iterable[int], principal: Prin
 def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: PublicRule | None = None,
                    *, site: str, analytes: Iterable[str]) -> dict[str, list[pd.Timestamp]]:
     """Analyte → first days of the marked laboratory method changes at ``site`` that
-    ``principal`` may see (events of kind ``method_change``, :func:`wastewater.access.visible_events`).
+    ``principal`` may see: events of kind ``method_change`` (:func:`wastewater.access.visible_events`)
+    and every change of the results' ``method`` column (:func:`method_column_changes`).
 
     An event applies to ``site`` when it names it or no site, and to an analyte when it names
     no substance, the analyte itself, or a drug the analyte measures
     (:func:`wastewater.catalogue.measured_analytes_for`: cocaine → benzoylecgonine). Analytes
-    without a change are left out. ``principal`` defaults to the public.
+    without a change are left out. ``principal`` defaults to the public. The operation, trend,
+    risk-weekend and changepoint analyses of the API, the dashboard and the report take their
+    marked changes from here; the upload-time alerts apply the same two sources
+    (:func:`method_change_dates`, :func:`method_labels`).
     """
     from wastewater.access import visible_events
     from wastewater.storage.repository import load_events
 
     p = principal or PUBLIC
+    wanted = [str(a) for a in analytes]
+    out = method_column_changes(engine, site=site, analytes=wanted)
     events = load_events(engine, include_confidential=p.sees_confidential)
-    if events.empty or "kind" not in events:
+    if not events.empty and "kind" in events:
+        events = events[events["kind"] == "method_change"]
+        if len(events):
+            events = visible_events(p, events, visible_sites(engine, p, rule)["site"].tolist())
+            for a, days in method_change_dates(events, site=site, analytes=wanted).items():
+                out[a] = [*out.get(a, []), *days]
+    return {a: sorted(set(d)) for a, d in out.items()}
+
+
+def method_labels(results: pd.DataFrame, analyte: str) -> pd.Series:
+    """The results' ``method`` of ``analyte`` by sample date (the first label of a day in
+    code-point order; empty and missing labels left out), for
+    :func:`wastewater.stats.effects.method_change_days`: a change of label is a marked change.
+    """
+    if "method" not in results or results.empty:
+        return pd.Series(dtype=object)
+    rows = results[(results["analyte"] == analyte) & results["method"].notna()]
+    rows = rows[rows["method"].astype(str).str.strip() != ""]
+    if rows.empty:
+        return pd.Series(dtype=object)
+    first = rows.sort_values(["sample_date", "method"]).groupby("sample_date", sort=True)["method"].first()
+    return pd.Series(first.to_numpy(dtype=object), index=pd.DatetimeIndex(first.index).normalize())
+
+
+def method_column_changes(engine: sa.Engine | sa.Connection, *, site: str, analytes: Iterable[str]
+                          ) -> dict[str, list[pd.Timestamp]]:
+    """Analyte → days on which the current sample results' ``method`` changes (the first sample
+    with the new label; :func:`method_labels`). Analytes without a change are left out.
+    """
+    import numpy as np
+
+    from wastewater.stats.effects import method_change_days
+    from wastewater.storage.repository import load_results
+
+    wanted = list(analytes)
+    if not wanted:
         return {}
-    events = events[events["kind"] == "method_change"]
-    if events.empty:
-        return {}
-    events = visible_events(p, events, visible_sites(engine, p, rule)["site"].tolist())
-    return method_change_dates(events, site=site, analytes=analytes)
+    res = load_results(engine, sites=[site], analytes=wanted, columns=["sample_date", "analyte", "method"])
+    out: dict[str, list[pd.Timestamp]] = {}
+    for a in wanted:
+        days = method_change_days(None, method_labels(res, a))
+        if days:
+            out[a] = [pd.Timestamp(np.datetime64(d, "D")) for d in days]
+    return out
 
 
 def method_change_dates(events: pd.DataFrame, *, site: str, analytes: Iterable[str]

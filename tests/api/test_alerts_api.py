@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
@@ -158,3 +159,32 @@ def test_dashboard_upload_page_shows_the_method_change_note(api, engine):
     assert len(notes) == 1 and notes[0].startswith(f"Metodbytet {NEW_START.isoformat()} är markerat för "
                                                    f"amphetamine vid {SITE}")
     assert "ovanligt högt: 0 av 4 värden för samma veckodag" in notes[0]
+
+
+def test_a_method_column_change_is_a_marked_change_in_every_analysis(api, engine):
+    """The results' method column marks a change for the analyses too (one rule,
+    wastewater.readers.method_changes): the trend test puts a level shift there and says so, the
+    changepoint analysis leaves it out; an event on the same day counts once."""
+    from tests.alert_fixtures import results_csv
+    from wastewater.readers import method_changes
+
+    day_before = (NEW_START - dt.timedelta(days=1)).isoformat()
+    assert ingest_bytes(engine, results_csv(day_before, 1, seed=2, sd_log=0.05, method="v1"),
+                        filename="v1.csv", uploader="seed").stored
+    x2 = results_csv(NEW_START.isoformat(), 14, seed=3, sd_log=0.05, prefix="T", method="v2",
+                     spike={(NEW_START + dt.timedelta(days=i)).isoformat(): 2.0 for i in range(14)})
+    assert ingest_bytes(engine, x2, filename="v2.csv", uploader="seed").stored
+    assert method_changes(engine, site=SITE, analytes=["amphetamine", "mdma"]) == {
+        "amphetamine": [pd.Timestamp(NEW_START)]}
+    events = ("event_id,kind,start,end,sites,substances,description,confidential\n"
+              f"MC-1,method_change,{NEW_START},{NEW_START},{SITE},,ny metod,false\n").encode()
+    assert ingest_bytes(engine, events, filename="mc.csv", uploader="seed").stored
+    assert method_changes(engine, site=SITE, analytes=["amphetamine", "mdma"]) == {
+        "amphetamine": [pd.Timestamp(NEW_START)], "mdma": [pd.Timestamp(NEW_START)]}
+    params = {"site": SITE, "analyte": "amphetamine"}
+    tr = api("viewer").get("/api/v1/analyses/trend", params=params).json()["results"][0]
+    assert tr["method_changes"] == [NEW_START.isoformat()]
+    assert "a level shift per marked method change" in tr["method"]
+    assert tr["trend"] == "no trend"          # the ×2 step is not a trend (14 days after it)
+    cp = api("viewer").get("/api/v1/analyses/changepoints", params=params).json()
+    assert cp["method_changes"] == [NEW_START.isoformat()] and cp["results"] == []

@@ -103,20 +103,6 @@ def _touched_in_memory(days: pd.DataFrame, oldest: dt.date | None
     return out
 
 
-def _method_labels(results: pd.DataFrame, analyte: str) -> pd.Series:
-    """The results' ``method`` of ``analyte`` by sample date (first stated label of a day), for
-    :func:`wastewater.alerts.marked_change_days`: a change of label is a marked method change.
-    """
-    if "method" not in results or results.empty:
-        return pd.Series(dtype=object)
-    rows = results[(results["analyte"] == analyte) & results["method"].notna()]
-    rows = rows[rows["method"].astype(str).str.strip() != ""]
-    if rows.empty:
-        return pd.Series(dtype=object)
-    first = rows.sort_values(["sample_date", "method"]).groupby("sample_date", sort=True)["method"].first()
-    return pd.Series(first.to_numpy(dtype=object), index=pd.DatetimeIndex(first.index).normalize())
-
-
 def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt.datetime,
                          today: dt.date | None = None, settings: Any = None,
                          touched_days: pd.DataFrame | None = None,
@@ -151,7 +137,7 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         order. Alerts whose fingerprint was already stored are not returned again.
     """
     from wastewater.alerts import AlertSettings, evaluate_upload, reason_texts
-    from wastewater.readers import method_change_dates
+    from wastewater.readers import method_change_dates, method_labels
     from wastewater.storage import repository as repo
     from wastewater.timeseries import build_dataset, site_series
 
@@ -198,7 +184,7 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
             found = evaluate_upload(series, days, site=site, analyte=analyte, censored=cens,
                                     variable=variable, events=site_events,
                                     method_changes=marked.get(analyte),
-                                    method_labels=_method_labels(results, analyte),
+                                    method_labels=method_labels(results, analyte),
                                     shift_test=kind == "results", ratio_pair=ratio,
                                     settings=settings)
             if notes is not None:
