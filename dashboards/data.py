@@ -417,7 +417,10 @@ def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict
             method_changes=method_changes or None,
         )
     except Exception as exc:  # noqa: BLE001 - e.g. InsufficientDataError
-        return {"error": str(exc), "dumping": dumping}
+        # "not estimable" is an answer: its reason code and the sentence in the page's language
+        sentence = getattr(exc, "sentence_sv" if lang == "sv" else "sentence_en", None)
+        return {"error": sentence or str(exc), "not_estimable": getattr(exc, "code", None),
+                "dumping": dumping}
     out = result.to_dict()
     out["dumping"] = dumping
     return out

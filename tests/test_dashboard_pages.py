@@ -310,3 +310,26 @@ def test_operations_page_and_report_put_a_level_shift_at_a_marked_method_change(
     assert api["sentence_sv"] == sentence.replace("&#39;", "'").replace("&amp;", "&")
     # the report's effect of EV-2025-02 on benzoylecgonine is the same sentence
     assert sentence in report
+
+
+def test_not_estimable_effect_is_its_reason_in_the_page_language():
+    """The operations page and the report show why no effect can be estimated, in the page's
+    language, with the reason code, never a number (a constant series here)."""
+    import numpy as np
+    import pandas as pd
+    import xarray as xr
+
+    from dashboards import data as D
+    from wastewater.wording import not_estimable_sentence
+
+    idx = pd.date_range("2024-01-01", periods=120, name="date")
+    ds = xr.Dataset({"load_mg_per_day_per_1000": (("site", "analyte", "date"), np.full((1, 1, 120), 50.0)),
+                     "censored": (("site", "analyte", "date"), np.zeros((1, 1, 120), bool))},
+                    coords={"site": ["S"], "analyte": ["amphetamine"], "date": idx})
+    event = {"event_id": "E", "kind": "operation", "start": pd.Timestamp("2024-03-01"),
+             "end": pd.Timestamp("2024-03-07"), "sites": [], "substances": []}
+    for lang in ("sv", "en"):
+        effect = D.operation_effect(ds, "S", "amphetamine", event, lang=lang)
+        assert effect["not_estimable"] == "constant"
+        assert effect["error"] == not_estimable_sentence(lang, "constant")
+        assert "relative_change_after" not in effect

@@ -86,6 +86,11 @@ def test_not_estimable_reasons():
         operation_effect(const, event_start="2024-03-01", event_end="2024-03-07",
                          composite_days=False)
     assert exc.value.code == "constant" and "varierar inte" in exc.value.sentence_sv
+    # with the defaults equal values on consecutive days are read as one composite: still
+    # "constant", not "1 observation, at least 7 needed"
+    with pytest.raises(NotEstimableError) as exc:
+        operation_effect(const, event_start="2024-03-01", event_end="2024-03-07")
+    assert exc.value.code == "constant"
     short = pd.Series(np.exp(np.random.default_rng(0).normal(4, 0.2, 120)), index=idx)
     with pytest.raises(NotEstimableError) as exc:
         operation_effect(short, event_start="2024-04-25", event_end="2024-04-27")

@@ -303,6 +303,12 @@ def _prepare(so: SeriesObs, start: int, end: int, before_days: int, after_days: 
     after = t > end
     n_before, n_after = int(before.sum()), int(after.sum())
     n_during = len(t) - n_before - n_after
+    # a constant stretch of days is read as one multi-day composite (equal values on
+    # consecutive days), so it would be reported as "too few days": say that it does not vary
+    unc = ~cens
+    if (int(days[unc].sum()) >= 2 * MIN_OBS_PER_PERIOD
+            and np.ptp(y[unc]) <= 1e-12 * max(1.0, float(np.abs(y[unc]).max()))):
+        raise NotEstimableError.of("constant")
     for n, period, a, b in ((n_before, "before", lo, start - 1), (n_after, "after", end + 1, hi)):
         if n < MIN_OBS_PER_PERIOD:
             raise NotEstimableError.of("too_few_days", period=period, first=_iso(a), last=_iso(b), n=n,
