@@ -3,6 +3,8 @@
 
 - no horizontal scrolling of the page (``scrollWidth`` ≤ the viewport's width); wide tables
   scroll inside their own box;
+- no chart text is cut off: every legend entry and axis or chart title lies inside its chart's
+  box (plotly does not wrap long legend names; ``static/figures.js`` wraps them to the width);
 - the Swedish view shows no English message: no text of the English catalogue
   (dashboards/i18n.py ``STRINGS["en"]``, the core's sentences in wastewater/wording.py and the
   upload issue texts of ``ISSUE_CODES``) that is not also Swedish appears in the page's text,
@@ -62,6 +64,22 @@ VISIBLE_TEXT_JS = """() => {
 }"""
 
 
+#: chart texts (legend entries, axis and chart titles) that stick out of their chart's box [px]
+CLIPPED_CHART_TEXT_JS = """() => {
+  const out = [];
+  for (const chart of document.querySelectorAll('.plotly-graph-div')) {
+    const box = chart.getBoundingClientRect();
+    for (const el of chart.querySelectorAll('.legendtext, .xtitle, .ytitle, .gtitle')) {
+      const r = el.getBoundingClientRect();
+      if (!el.textContent.trim() || r.width === 0) continue;
+      if (r.left < box.left - 1 || r.right > box.right + 1 || r.top < box.top - 1 || r.bottom > box.bottom + 1)
+        out.push(el.textContent.trim());
+    }
+  }
+  return out;
+}"""
+
+
 def english_only_fragments() -> list[str]:
     """Pieces of English messages (split at ``{placeholders}``) that no Swedish message has."""
     from dashboards.i18n import ANALYTE_NAMES, ISSUE_TEXT_SV, STRINGS
@@ -101,13 +119,16 @@ def test_english_fragments_catch_an_english_message():
 
 
 def _visit(page, url: str | None, name: str, lang: str, viewport: str, width: int, fragments: list[str],
-           too_wide: dict, english: dict) -> None:
+           too_wide: dict, english: dict, clipped: dict) -> None:
     if url:  # None: check the page the browser shows now (a form's answer)
         page.goto(url)
     page.wait_for_load_state("networkidle")
     scroll_width = page.evaluate("document.documentElement.scrollWidth")
     if scroll_width > width:
         too_wide[name] = scroll_width
+    cut = page.evaluate(CLIPPED_CHART_TEXT_JS)
+    if cut:
+        clipped[name] = cut
     found = english_in(page.evaluate(VISIBLE_TEXT_JS), fragments)
     if found:  # the English view must show them (proves the text is read), the Swedish none
         english[name] = found
@@ -123,6 +144,7 @@ def test_every_page_fits_and_swedish_has_no_english(demo_server, browser, viewpo
     base = demo_server["url"]
     too_wide: dict[str, int] = {}
     english: dict[str, list[str]] = {}
+    clipped: dict[str, list[str]] = {}
     context = browser.new_context(viewport={"width": width, "height": height},
                                   locale="sv-SE" if lang == "sv" else "en-GB")
     page = context.new_page()
@@ -131,14 +153,14 @@ def test_every_page_fits_and_swedish_has_no_english(demo_server, browser, viewpo
         for name, path in PAGES.items():
             sep = "&" if "?" in path else "?"
             _visit(page, f"{base}{path}{sep}lang={lang}", name, lang, viewport, width, fragments,
-                   too_wide, english)
+                   too_wide, english, clipped)
         host = base.split("//", 1)[1].split(":")[0]
         context.add_cookies([{"name": "ww_api_key", "value": demo_server["analyst_key"], "domain": host,
                               "path": "/dashboard"}])
         for name, path in KEY_PAGES.items():
             sep = "&" if "?" in path else "?"
             _visit(page, f"{base}{path}{sep}lang={lang}", name, lang, viewport, width, fragments,
-                   too_wide, english)
+                   too_wide, english, clipped)
         # the lab upload flow with a file full of mistakes: every message in the page's language
         context.add_cookies([{"name": "ww_api_key", "value": demo_server["lab_key"], "domain": host,
                               "path": "/dashboard"}])
@@ -147,10 +169,11 @@ def test_every_page_fits_and_swedish_has_no_english(demo_server, browser, viewpo
         page.locator("button[value=dry_run]").click()
         page.wait_for_selector("#upload-issues")
         assert page.locator("#upload-issues tbody tr").count() >= 11
-        _visit(page, None, "upload-errors", lang, viewport, width, fragments, too_wide, english)
+        _visit(page, None, "upload-errors", lang, viewport, width, fragments, too_wide, english, clipped)
     finally:
         context.close()
     assert too_wide == {}, f"pages wider than {width} px: {too_wide}"
+    assert clipped == {}, f"chart texts cut off at {width} px: {clipped}"
     if lang == "sv":
         assert english == {}, f"English messages in the Swedish view: {english}"
     else:
