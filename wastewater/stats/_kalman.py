@@ -13,7 +13,10 @@ standardised innovations ``v/√F`` of the response and of every design column a
 whitened rows, so ``Σ_t (v/√F)(v/√F)'`` is ``Z'Σ⁻¹Z`` and ``log|Σ| = Σ_t log F_t`` [Harvey1989]_ (§3.4).
 
 The kernels are compiled with numba (one machine-code loop per series instead of one numpy call
-per day: the batch of all operation tests of a country runs in seconds). Without numba (an
+per day: the batch of all operation tests of a country runs in seconds). The likelihood kernel
+takes consecutive series whose rows coincide (the windows of several events on one series) through
+their rows side by side, which keeps the processor busy while one series' recursion waits on the
+previous row; each series' numbers are those of the series alone. Without numba (an
 environment that cannot install it) the same Python functions run uncompiled: same numbers,
 much slower.
 
@@ -29,7 +32,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 __all__ = ["censored_em", "crossproduct_derivatives", "crossproducts", "gram", "gram_row",
-           "missing_information", "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
+           "layout", "masked_gram", "missing_information", "profile_loglik", "residuals", "rewhiten", "solve", "whiten"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -48,75 +51,250 @@ except ImportError:  # pragma: no cover
 
 
 
+#: Filter lanes of one pass of :func:`_loglik_kernel`: series whose rows coincide (the windows of
+#: several events on one series) run side by side, each grid point of each series one lane.
+LANES = 128
+
+
+@_jit
+def _same_rows(use: np.ndarray, pos: np.ndarray, off: np.ndarray, b: int, c: int) -> bool:  # pragma: no cover
+    # the rows of series c are those of series b on their common length (same use, same days)
+    n = min(off[b + 1] - off[b], off[c + 1] - off[c])
+    for t in range(n):
+        i, j = off[b] + t, off[c] + t
+        if use[i] != use[j] or (use[i] and pos[i] != pos[j]):
+            return False
+    return True
+
+
+@_jit
+def _group(use: np.ndarray, pos: np.ndarray, off: np.ndarray, b: int, gmax: int,
+           members: np.ndarray, nlen: np.ndarray) -> int:  # pragma: no cover
+    # the group starting at series b: it and the following series whose rows are a prefix of
+    # the longest one's (at most gmax); members longest first, with their numbers of rows
+    n_series = len(off) - 1
+    ref = b
+    nq = 1
+    while nq < gmax and b + nq < n_series and _same_rows(use, pos, off, ref, b + nq):
+        if off[b + nq + 1] - off[b + nq] > off[ref + 1] - off[ref]:
+            ref = b + nq
+        nq += 1
+    for j in range(nq):  # insertion sort (a group is small)
+        c = b + j
+        n_c = off[c + 1] - off[c]
+        p = j
+        while p > 0 and nlen[p - 1] < n_c:
+            members[p] = members[p - 1]
+            nlen[p] = nlen[p - 1]
+            p -= 1
+        members[p] = c
+        nlen[p] = n_c
+    return nq
+
+
 @_jit
 def _loglik_kernel(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
                    phi: np.ndarray, lam: np.ndarray, df: np.ndarray) -> np.ndarray:  # pragma: no cover
-    # the grid points of one series run side by side (independent recursions the processor
-    # overlaps); log F is accumulated as a product, rescaled every RESCALE rows
+    # consecutive series with the same rows (up to the shorter one's end) go through the rows
+    # together, all their grid points side by side (independent recursions the processor
+    # overlaps; each lane's arithmetic is that of its series alone); log F is accumulated as
+    # a product, rescaled every 32 used rows
     n_series, n_grid = phi.shape
     out = np.empty((n_series, n_grid))
-    for b in range(n_series):
-        a = np.zeros(n_grid)
-        P = np.zeros(n_grid)
-        ss = np.zeros(n_grid)
-        ld = np.zeros(n_grid)
-        pr = np.ones(n_grid)
-        q = np.zeros(n_grid)
-        ph2 = np.zeros(n_grid)
-        for g in range(n_grid):
-            a[g] = 0.0
-            P[g] = 1.0 - lam[b, g]
-            ss[g] = 0.0
-            ld[g] = 0.0
-            pr[g] = 1.0
-            ph2[g] = phi[b, g] * phi[b, g]
-            q[g] = (1.0 - lam[b, g]) * (1.0 - ph2[g])
+    gmax = max(1, LANES // max(n_grid, 1))
+    nl = gmax * n_grid
+    a = np.zeros(nl)
+    P = np.zeros(nl)
+    ss = np.zeros(nl)
+    ld = np.zeros(nl)
+    pr = np.ones(nl)
+    q = np.zeros(nl)
+    ph = np.zeros(nl)
+    lm = np.zeros(nl)
+    ph2 = np.zeros(nl)
+    rl = np.zeros(nl)
+    members = np.zeros(gmax, dtype=np.int64)
+    nlen = np.zeros(gmax, dtype=np.int64)
+    b = 0
+    while b < n_series:
+        nq = _group(use, pos, off, b, gmax, members, nlen)
+        for j in range(nq):
+            c = members[j]
+            for g in range(n_grid):
+                lane = j * n_grid + g
+                ph[lane] = phi[c, g]
+                lm[lane] = lam[c, g]
+                a[lane] = 0.0
+                P[lane] = 1.0 - lm[lane]
+                ss[lane] = 0.0
+                ld[lane] = 0.0
+                pr[lane] = 1.0
+                ph2[lane] = ph[lane] * ph[lane]
+                q[lane] = (1.0 - lm[lane]) * (1.0 - ph2[lane])
+        act = nq
         last = -1
         count = 0
-        for i in range(off[b], off[b + 1]):
+        first = off[members[0]]
+        for t in range(nlen[0]):
+            while nlen[act - 1] <= t:
+                act -= 1
+            i = first + t
             if not use[i]:
                 continue
-            ri = r[i]
+            for j in range(act):
+                ri = r[off[members[j]] + t]
+                for g in range(n_grid):
+                    rl[j * n_grid + g] = ri
+            L = act * n_grid
             if last >= 0:
                 d = pos[i] - last
                 if d == 1:
+                    for lane in range(L):
+                        a[lane] *= ph[lane]
+                        P[lane] = ph2[lane] * P[lane] + q[lane]
+                else:
+                    for lane in range(L):
+                        f = ph[lane] ** d
+                        a[lane] *= f
+                        P[lane] = f * f * P[lane] + (1.0 - lm[lane]) * (1.0 - f * f)
+            last = pos[i]
+            for lane in range(L):
+                F = P[lane] + lm[lane]
+                Fi = 1.0 / F
+                v = rl[lane] - a[lane]
+                K = P[lane] * Fi
+                a[lane] += K * v
+                P[lane] -= K * P[lane]
+                ss[lane] += v * v * Fi
+                pr[lane] *= F
+            count += 1
+            if count == 32:
+                count = 0
+                for lane in range(L):
+                    ld[lane] += math.log(pr[lane])
+                    pr[lane] = 1.0
+        for j in range(nq):
+            c = members[j]
+            for g in range(n_grid):
+                lane = j * n_grid + g
+                out[c, g] = -0.5 * (df[c] * math.log(max(ss[lane], 1e-300) / df[c]) + ld[lane]
+                                    + math.log(pr[lane]))
+        b += nq
+    return out
+
+
+#: Series per pass of :func:`_loglik_shared_kernel` (all series at the same grid points).
+SHARED_SERIES = 16
+
+
+@_jit
+def _loglik_shared_kernel(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
+                          phi: np.ndarray, lam: np.ndarray, df: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # _loglik_kernel when every series has the same grid points phi, lam (n_grid,): the data-free
+    # part of the filter (P, F, K, the product of F) is the same for a group's series, computed
+    # once per grid point, the same operations as per lane; the residual recursion per lane
+    n_series = len(off) - 1
+    n_grid = len(phi)
+    out = np.empty((n_series, n_grid))
+    gmax = SHARED_SERIES
+    nl = gmax * n_grid
+    a = np.zeros(nl)
+    ss = np.zeros(nl)
+    ldm = np.zeros(nl)
+    prm = np.ones(nl)
+    P = np.zeros(n_grid)
+    ld = np.zeros(n_grid)
+    pr = np.ones(n_grid)
+    ph2 = np.zeros(n_grid)
+    q = np.zeros(n_grid)
+    fg = np.zeros(n_grid)
+    Kg = np.zeros(n_grid)
+    Fig = np.zeros(n_grid)
+    members = np.zeros(gmax, dtype=np.int64)
+    nlen = np.zeros(gmax, dtype=np.int64)
+    b = 0
+    while b < n_series:
+        nq = _group(use, pos, off, b, gmax, members, nlen)
+        for g in range(n_grid):
+            P[g] = 1.0 - lam[g]
+            ld[g] = 0.0
+            pr[g] = 1.0
+            ph2[g] = phi[g] * phi[g]
+            q[g] = (1.0 - lam[g]) * (1.0 - ph2[g])
+        for lane in range(nq * n_grid):
+            a[lane] = 0.0
+            ss[lane] = 0.0
+        act = nq
+        last = -1
+        count = 0
+        first = off[members[0]]
+        for t in range(nlen[0] + 1):
+            while act > 0 and nlen[act - 1] <= t:  # a series ends: its share of log|Σ|
+                for g in range(n_grid):
+                    ldm[(act - 1) * n_grid + g] = ld[g]
+                    prm[(act - 1) * n_grid + g] = pr[g]
+                act -= 1
+            if act == 0:
+                break
+            i = first + t
+            if not use[i]:
+                continue
+            predict = last >= 0
+            if predict:
+                d = pos[i] - last
+                if d == 1:
                     for g in range(n_grid):
-                        a[g] *= phi[b, g]
+                        fg[g] = phi[g]
                         P[g] = ph2[g] * P[g] + q[g]
                 else:
                     for g in range(n_grid):
-                        f = phi[b, g] ** d
-                        a[g] *= f
-                        P[g] = f * f * P[g] + (1.0 - lam[b, g]) * (1.0 - f * f)
+                        f = phi[g] ** d
+                        fg[g] = f
+                        P[g] = f * f * P[g] + (1.0 - lam[g]) * (1.0 - f * f)
             last = pos[i]
             for g in range(n_grid):
-                F = P[g] + lam[b, g]
+                F = P[g] + lam[g]
                 Fi = 1.0 / F
-                v = ri - a[g]
                 K = P[g] * Fi
-                a[g] += K * v
                 P[g] -= K * P[g]
-                ss[g] += v * v * Fi
                 pr[g] *= F
+                Kg[g] = K
+                Fig[g] = Fi
+            for j in range(act):
+                ri = r[off[members[j]] + t]
+                base = j * n_grid
+                if predict:
+                    for g in range(n_grid):
+                        a[base + g] *= fg[g]
+                for g in range(n_grid):
+                    v = ri - a[base + g]
+                    a[base + g] += Kg[g] * v
+                    ss[base + g] += v * v * Fig[g]
             count += 1
             if count == 32:
                 count = 0
                 for g in range(n_grid):
                     ld[g] += math.log(pr[g])
                     pr[g] = 1.0
-        for g in range(n_grid):
-            out[b, g] = -0.5 * (df[b] * math.log(max(ss[g], 1e-300) / df[b]) + ld[g] + math.log(pr[g]))
+        for j in range(nq):
+            c = members[j]
+            for g in range(n_grid):
+                lane = j * n_grid + g
+                out[c, g] = -0.5 * (df[c] * math.log(max(ss[lane], 1e-300) / df[c]) + ldm[lane]
+                                    + math.log(prm[lane]))
+        b += nq
     return out
 
 
 @_jit
 def _whiten_kernel(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray,
                    phi: np.ndarray, lam: np.ndarray, active: np.ndarray,
-                   m: int) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
-    # also returns the data-free part of the filter per row: prediction factor f, gain K, 1/√F
+                   m: int, W: np.ndarray, gains: np.ndarray) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+    # into W (N, m) and gains (N, 3), zeros first; also the data-free part of the filter per
+    # row: prediction factor f, gain K, 1/√F
     n_series = len(off) - 1
-    W = np.zeros((Z.shape[0], m))
-    gains = np.zeros((Z.shape[0], 3))
+    W[:, :] = 0.0
+    gains[:, :] = 0.0
     a = np.zeros(m)
     for b in range(n_series):
         if not active[b]:
@@ -177,6 +355,8 @@ def _rewhiten_kernel(y: np.ndarray, gains: np.ndarray, use: np.ndarray, off: np.
 
 @_jit
 def _gram_kernel(W: np.ndarray, off: np.ndarray, active: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # four rows at a time: each sum is still taken row by row in order, but every load and
+    # store of the accumulator serves four rows (the loop was bound by those memory accesses)
     n_series = len(off) - 1
     m = W.shape[1]
     S = np.zeros((n_series, m, m))
@@ -185,11 +365,69 @@ def _gram_kernel(W: np.ndarray, off: np.ndarray, active: np.ndarray) -> np.ndarr
         if not active[b]:
             continue
         Sb[:, :] = 0.0
-        for t in range(off[b], off[b + 1]):
+        t = off[b]
+        e = off[b + 1]
+        while t + 4 <= e:
             for j in range(m):  # the full square: the inner loop vectorises
+                w0 = W[t, j]
+                w1 = W[t + 1, j]
+                w2 = W[t + 2, j]
+                w3 = W[t + 3, j]
+                for k in range(m):
+                    acc = Sb[j, k]
+                    acc += w0 * W[t, k]
+                    acc += w1 * W[t + 1, k]
+                    acc += w2 * W[t + 2, k]
+                    acc += w3 * W[t + 3, k]
+                    Sb[j, k] = acc
+            t += 4
+        while t < e:
+            for j in range(m):
                 wj = W[t, j]
                 for k in range(m):
                     Sb[j, k] += wj * W[t, k]
+            t += 1
+        for j in range(m):
+            for k in range(j, m):
+                S[b, j, k] = Sb[j, k]
+                S[b, k, j] = Sb[j, k]
+    return S
+
+
+@_jit
+def _masked_gram_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray,
+                        off: np.ndarray) -> np.ndarray:  # pragma: no cover
+    # Z[use, cols]'Z[use, cols] of each series, four used rows at a time (as _gram_kernel)
+    n_series = len(off) - 1
+    m = len(cols)
+    S = np.zeros((n_series, m, m))
+    Sb = np.zeros((m, m))
+    w4 = np.zeros((4, m))
+    for b in range(n_series):
+        Sb[:, :] = 0.0
+        slot = 0
+        for i in range(off[b], off[b + 1]):
+            if not use[i]:
+                continue
+            for j in range(m):
+                w4[slot, j] = Z[i, cols[j]]
+            slot += 1
+            if slot == 4:
+                slot = 0
+                for j in range(m):
+                    w0, w1, w2, w3 = w4[0, j], w4[1, j], w4[2, j], w4[3, j]
+                    for k in range(m):
+                        acc = Sb[j, k]
+                        acc += w0 * w4[0, k]
+                        acc += w1 * w4[1, k]
+                        acc += w2 * w4[2, k]
+                        acc += w3 * w4[3, k]
+                        Sb[j, k] = acc
+        for u in range(slot):
+            for j in range(m):
+                wj = w4[u, j]
+                for k in range(m):
+                    Sb[j, k] += wj * w4[u, k]
         for j in range(m):
             for k in range(j, m):
                 S[b, j, k] = Sb[j, k]
@@ -272,12 +510,13 @@ def _deriv_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndar
     out = np.zeros((n_series, 2, m, m))
     a = np.zeros(m)
     da = np.zeros((2, m))
-    w = np.zeros(m)
-    dw = np.zeros((2, m))
+    w4 = np.zeros((4, m))  # the last rows' whitened values and derivatives, summed four at a time
+    dw4 = np.zeros((4, 2, m))
     acc = np.zeros((2, m, m))
     for b in range(n_series):
         if not active[b]:
             continue
+        slot = 0
         ph = phi[b]
         la = lam[b]
         P = 1.0 - la
@@ -318,9 +557,9 @@ def _deriv_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndar
                 v = Z[i, cols[j]] - a[j]
                 dv0 = -da[0, j]
                 dv1 = -da[1, j]
-                w[j] = v * sf
-                dw[0, j] = (dv0 - 0.5 * v * dF0 / F) * sf
-                dw[1, j] = (dv1 - 0.5 * v * dF1 / F) * sf
+                w4[slot, j] = v * sf
+                dw4[slot, 0, j] = (dv0 - 0.5 * v * dF0 / F) * sf
+                dw4[slot, 1, j] = (dv1 - 0.5 * v * dF1 / F) * sf
                 a[j] += K * v
                 da[0, j] += dK0 * v + K * dv0
                 da[1, j] += dK1 * v + K * dv1
@@ -328,11 +567,25 @@ def _deriv_kernel(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, pos: np.ndar
             n1 = dP1 * (1.0 - K) - P * dK1
             P -= K * P
             dP0, dP1 = n0, n1
+            slot += 1
+            if slot == 4:  # each sum still row by row in order; one load and store per four rows
+                slot = 0
+                for p in range(2):
+                    for j in range(m):
+                        d0, d1, d2, d3 = dw4[0, p, j], dw4[1, p, j], dw4[2, p, j], dw4[3, p, j]
+                        for k in range(m):
+                            s = acc[p, j, k]
+                            s += d0 * w4[0, k]
+                            s += d1 * w4[1, k]
+                            s += d2 * w4[2, k]
+                            s += d3 * w4[3, k]
+                            acc[p, j, k] = s
+        for u in range(slot):
             for p in range(2):
                 for j in range(m):
-                    dwj = dw[p, j]
+                    dwj = dw4[u, p, j]
                     for k in range(m):
-                        acc[p, j, k] += dwj * w[k]
+                        acc[p, j, k] += dwj * w4[u, k]
         for p in range(2):
             for j in range(m):
                 for k in range(m):
@@ -465,83 +718,179 @@ def _em_kernel(Z: np.ndarray, r: int, upper: np.ndarray, cens: np.ndarray, off: 
                W: np.ndarray, S: np.ndarray, inv: np.ndarray, beta: np.ndarray, ssr: np.ndarray,
                dfr: np.ndarray, has: np.ndarray, iterations: int) -> tuple[np.ndarray, np.ndarray,
                                                                            np.ndarray]:  # pragma: no cover
+    # the filter is linear: the whitened residuals are W[:, 0] − W[:, r:]β (no recursion per
+    # refit); the data-free parts of the backward recursion (D_t and its coefficients) and of
+    # the forward one (a_{t+1} = f_t·a_t + g_t·y_t) are computed once per series, and the
+    # whitened columns are copied column by column so that the sums over rows vectorise
     n_series = len(off) - 1
     m = Z.shape[1]
     k = m - r
     extra = np.zeros(n_series)
     vrow = np.zeros(Z.shape[0])
     ok = np.ones(n_series, dtype=np.bool_)
-    row = np.zeros(m)
     c = 1.0 / math.sqrt(2.0 * math.pi)
-    vf = np.zeros(Z.shape[0])  # v_t/F_t of the current residuals
-    uu = np.zeros(Z.shape[0])  # smoothing error u_t = (R⁻¹e)_t
-    dd = np.zeros(Z.shape[0])  # its variance D_t = (R⁻¹)_tt
+    longest = 0
+    for b in range(n_series):
+        longest = max(longest, off[b + 1] - off[b])
+    Wt = np.zeros((m, longest))  # whitened columns of one series
+    vf = np.zeros(longest)  # v_t/F_t of the current residuals
+    uu = np.zeros(longest)  # smoothing error u_t = (R⁻¹e)_t
+    dd = np.zeros(longest)  # its variance D_t = (R⁻¹)_tt
+    kc = np.zeros(longest)  # backward recursion: u_t = v_t/F_t − k_t·r_t, r_{t−1} = v_t/F_t + l_t·r_t
+    lc = np.zeros(longest)
+    gc = np.zeros(longest)  # forward: a_{t+1} = l_t·a_t + g_t·y_t (prediction of the next row)
+    g2 = np.zeros(longest)  # 1/√F_t
+    yc = np.zeros(longest)
+    crow = np.zeros(longest, dtype=np.int64)
     for b in range(n_series):
         if not has[b]:
             continue
         s, e = off[b], off[b + 1]
+        n = e - s
+        nc = 0
+        for t in range(n):
+            i = s + t
+            for j in range(m):
+                Wt[j, t] = W[i, j]
+            g2[t] = gains[i, 2]
+            yc[t] = Z[i, 0]
+            if cens[i]:  # (a NaN test would not survive fastmath)
+                crow[nc] = t
+                nc += 1
+        ns = 0.0
+        for t in range(n - 1, -1, -1):
+            i = s + t
+            f_next = gains[i + 1, 0] if t + 1 < n else 0.0
+            kk = f_next * gains[i, 1]
+            ll = f_next * (1.0 - gains[i, 1])
+            fi = gains[i, 2] * gains[i, 2]
+            kc[t] = kk
+            lc[t] = ll
+            gc[t] = kk
+            dd[t] = fi + kk * kk * ns
+            ns = fi + ll * ll * ns
         sd = math.sqrt(max(ssr[b, 0], 1e-300) / dfr[b])
         ev = 0.0
         for _ in range(iterations):
             ev = 0.0
-            # residuals through the filter, then the backward (smoothing) recursion
-            a = 0.0
-            for i in range(s, e):
-                mu = 0.0
-                for j in range(k):
-                    mu += Z[i, r + j] * beta[b, j, 0]
-                a *= gains[i, 0]
-                v = Z[i, 0] - mu - a
-                a += gains[i, 1] * v
-                vf[i] = v * gains[i, 2] * gains[i, 2]
+            # whitened residuals, then the backward (smoothing) recursion
+            for t in range(n):
+                vf[t] = Wt[0, t]
+            for j in range(k):
+                bj = beta[b, j, 0]
+                for t in range(n):
+                    vf[t] -= Wt[r + j, t] * bj
+            for t in range(n):
+                vf[t] *= g2[t]
             rs = 0.0
-            ns = 0.0
-            for i in range(e - 1, s - 1, -1):
-                f_next = gains[i + 1, 0] if i + 1 < e else 0.0
-                kk = f_next * gains[i, 1]
-                ll = f_next * (1.0 - gains[i, 1])
-                fi = gains[i, 2] * gains[i, 2]
-                uu[i] = vf[i] - kk * rs
-                dd[i] = fi + kk * kk * ns
-                rs = vf[i] + ll * rs
-                ns = fi + ll * ll * ns
-            for i in range(s, e):
-                if not cens[i]:  # (a NaN test would not survive fastmath)
-                    continue
+            for t in range(n - 1, -1, -1):
+                uu[t] = vf[t] - kc[t] * rs
+                rs = vf[t] + lc[t] * rs
+            for q in range(nc):
+                t = crow[q]
+                i = s + t
                 # distribution of this value given all the others: mean y − u/D, variance s²/D
-                mu = Z[i, 0] - uu[i] / dd[i]
-                cs = sd / math.sqrt(dd[i])
+                mu = yc[t] - uu[t] / dd[t]
+                cs = sd / math.sqrt(dd[t])
                 al = (upper[i] - mu) / cs
-                mills = math.exp(-_log_ndtr(al) - 0.5 * al * al) * c
-                Z[i, 0] = mu - cs * mills
+                if al > -30.0:  # ϕ(α)/Φ(α) without the logarithm
+                    mills = math.exp(-0.5 * al * al) * c / (0.5 * math.erfc(-al / math.sqrt(2.0)))
+                else:
+                    mills = math.exp(-_log_ndtr(al) - 0.5 * al * al) * c
+                yc[t] = mu - cs * mills
                 vrow[i] = cs * cs * (1.0 - al * mills - mills * mills)
-                ev += vrow[i] * dd[i]  # its share of E[e'R⁻¹e]
+                ev += vrow[i] * dd[t]  # its share of E[e'R⁻¹e]
+            # the new response through the filter, then its cross-products
             a = 0.0
-            row[:] = 0.0
-            for i in range(s, e):
-                a *= gains[i, 0]
-                v = Z[i, 0] - a
-                a += gains[i, 1] * v
-                w0 = v * gains[i, 2]
-                W[i, 0] = w0
-                row[0] += w0 * w0
-                for j in range(1, m):
-                    row[j] += w0 * W[i, j]
+            for t in range(n):
+                y0 = yc[t]
+                Wt[0, t] = (y0 - a) * g2[t]
+                a = lc[t] * a + gc[t] * y0
             for j in range(m):
-                S[b, 0, j] = row[j]
-                S[b, j, 0] = row[j]
+                acc = 0.0
+                for t in range(n):
+                    acc += Wt[0, t] * Wt[j, t]
+                S[b, 0, j] = acc
+                S[b, j, 0] = acc
             # only the response changed: X'Σ⁻¹X and its inverse stay
             acc0 = S[b, 0, 0]
             for i in range(k):
-                t = 0.0
+                bi = 0.0
                 for j in range(k):
-                    t += inv[b, i, j] * S[b, r + j, 0]
-                beta[b, i, 0] = t
-                acc0 -= S[b, r + i, 0] * t
+                    bi += inv[b, i, j] * S[b, r + j, 0]
+                beta[b, i, 0] = bi
+                acc0 -= S[b, r + i, 0] * bi
             ssr[b, 0] = acc0
             sd = math.sqrt(max(ssr[b, 0] + ev, 1e-300) / dfr[b])
+        for t in range(n):
+            Z[s + t, 0] = yc[t]
+            W[s + t, 0] = Wt[0, t]
         extra[b] = ev
     return extra, ok, vrow
+
+
+@_jit
+def _layout_kernel(day: np.ndarray, y: np.ndarray, cens: np.ndarray, dow: np.ndarray,
+                   i0: np.ndarray, n: np.ndarray, ref: np.ndarray, est_all: np.ndarray,
+                   starts: np.ndarray, ends: np.ndarray, log_factors: np.ndarray, log_sub: float,
+                   k: int, during: int, after: int,
+                   Zbuf: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                              np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover
+    n_tests = len(n)
+    off = np.zeros(n_tests + 1, dtype=np.int64)
+    for b in range(n_tests):
+        off[b + 1] = off[b] + n[b]
+    N = off[n_tests]
+    r = 1 + len(log_factors)
+    Z = Zbuf[:N]
+    Z[:, :] = 0.0
+    pid = np.zeros(N, dtype=np.int64)
+    pos = np.zeros(N, dtype=np.int64)
+    est = np.zeros(N, dtype=np.bool_)
+    upper = np.full(N, np.nan)
+    for b in range(n_tests):
+        for u in range(n[b]):
+            i = off[b] + u
+            src = i0[b] + u
+            yi = y[src]
+            ci = cens[src]
+            pid[i] = b
+            pos[i] = day[src]
+            Z[i, 0] = yi
+            for j in range(len(log_factors)):
+                Z[i, 1 + j] = yi + log_factors[j] * (1.0 if ci else 0.0)
+            Z[i, r] = 1.0
+            d = dow[src]
+            if d != ref[b]:
+                Z[i, r + 1 + d - (1 if d > ref[b] else 0)] = 1.0
+            t = day[src]
+            Z[i, r + during] = 1.0 if (t >= starts[b] and t <= ends[b]) else 0.0
+            Z[i, r + after] = 1.0 if t > ends[b] else 0.0
+            est[i] = (not ci) or est_all[b]
+            if ci:
+                upper[i] = yi - log_sub
+    return off, pid, pos, est, Z, upper
+
+
+def layout(day: np.ndarray, y: np.ndarray, cens: np.ndarray, dow: np.ndarray, i0: np.ndarray,
+           n: np.ndarray, ref: np.ndarray, est_all: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+           log_factors: np.ndarray, log_sub: float, k: int, during: int, after: int,
+           out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                   np.ndarray, np.ndarray]:
+    """Rows ``i0[b] : i0[b] + n[b]`` of a store of daily series, one test after another, as the
+    ragged layout of :mod:`wastewater.stats._statespace`: offsets, test of each row, day, estimation
+    rows (uncensored, or all where ``est_all``), ``Z`` = ``[y, y + log f·censored for each f of
+    log_factors, const, weekday indicators (weekday ``ref`` the reference), …, during, after]``
+    (``k`` design columns, during/after at those positions) and the log LOQ of censored rows
+    (``y − log_sub``, NaN elsewhere). ``out``: a C-contiguous float buffer of at least
+    ``(Σn, 1 + len(log_factors) + k)`` to hold ``Z`` (a reused buffer; ``Z`` is a view of it).
+    """
+    rows, cols = int(np.sum(n)), 1 + len(log_factors) + int(k)
+    Zbuf = np.empty((rows, cols)) if out is None else out
+    return _layout_kernel(_c(day, np.int64), _c(y, np.float64), _c(cens, np.bool_), _c(dow, np.int64),
+                          _c(i0, np.int64), _c(n, np.int64), _c(ref, np.int64), _c(est_all, np.bool_),
+                          _c(starts, np.int64), _c(ends, np.int64), _c(log_factors, np.float64),
+                          float(log_sub), int(k), int(during), int(after), Zbuf)
 
 
 def censored_em(Z: np.ndarray, r: int, upper: np.ndarray, off: np.ndarray, gains: np.ndarray,
@@ -588,6 +937,10 @@ def profile_loglik(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndar
     used rows (total variance 1, the scale profiled out) [Harvey1989]_ (§3.4); ``phi``, ``lam``
     are ``(B, G)``, ``df`` ``(B,)``; returns ``(B, G)``.
     """
+    if len(phi) and np.all(phi == phi[:1]) and np.all(lam == lam[:1]):  # one grid for all series
+        return _loglik_shared_kernel(_c(r, np.float64), _c(use, np.bool_), _c(pos, np.int64),
+                                     _c(off, np.int64), _c(phi[0], np.float64), _c(lam[0], np.float64),
+                                     _c(df, np.float64))
     return _loglik_kernel(
         np.ascontiguousarray(r, dtype=np.float64), np.ascontiguousarray(use, dtype=np.bool_),
         np.ascontiguousarray(pos, dtype=np.int64), np.ascontiguousarray(off, dtype=np.int64),
@@ -601,18 +954,21 @@ def _c(x: np.ndarray, dtype: Any) -> np.ndarray:
 
 def whiten(Z: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndarray, phi: np.ndarray,
            lam: np.ndarray, active: np.ndarray | None = None,
-           columns: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+           columns: int | None = None,
+           out: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Standardised innovations ``v/√F`` of the first ``columns`` columns of ``Z`` (all by
     default; rows ``(N, columns)``, unused rows and inactive series 0): the rows of
     ``Σ^{−1/2}Z`` for a Cholesky factor [DurbinKoopman2012]_ (§2.2, missing observations §2.7).
     Also returns the filter's data-free quantities per row ``(N, 3)``: prediction factor
     ``φ^d``, gain ``K`` and ``1/√F``, with which :func:`rewhiten` whitens a new response.
+    ``out`` = ``(W, gains)``: C-contiguous float arrays of those shapes to fill (reused buffers).
     """
     act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
     m = Z.shape[1] if columns is None else int(columns)
+    W, gains = (np.empty((Z.shape[0], m)), np.empty((Z.shape[0], 3))) if out is None else out
     return _whiten_kernel(_c(Z, np.float64), _c(use, np.bool_), _c(pos, np.int64),
-                               _c(off, np.int64), _c(phi, np.float64), _c(lam, np.float64),
-                               _c(act, np.bool_), m)
+                          _c(off, np.int64), _c(phi, np.float64), _c(lam, np.float64),
+                          _c(act, np.bool_), m, W, gains)
 
 
 def rewhiten(y: np.ndarray, gains: np.ndarray, use: np.ndarray, off: np.ndarray,
@@ -628,6 +984,13 @@ def gram(W: np.ndarray, off: np.ndarray, active: np.ndarray | None = None) -> np
     """``W_b'W_b`` ``(B, m, m)`` of each series' block of whitened rows."""
     act = np.ones(len(off) - 1, dtype=np.bool_) if active is None else active
     return _gram_kernel(_c(W, np.float64), _c(off, np.int64), _c(act, np.bool_))
+
+
+def masked_gram(Z: np.ndarray, cols: np.ndarray, use: np.ndarray, off: np.ndarray) -> np.ndarray:
+    """``Z_b'Z_b`` ``(B, m, m)`` of the used rows and the columns ``cols`` of each series: the
+    cross-products of :func:`crossproducts` at ``φ = λ = 0`` (OLS), the same sums in the same order.
+    """
+    return _masked_gram_kernel(_c(Z, np.float64), _c(cols, np.int64), _c(use, np.bool_), _c(off, np.int64))
 
 
 def gram_row(w: np.ndarray, W: np.ndarray, off: np.ndarray,

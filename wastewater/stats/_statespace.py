@@ -75,8 +75,8 @@ import numpy as np
 from wastewater.stats._kalman import (
     censored_em,
     crossproduct_derivatives,
-    crossproducts,
     gram,
+    masked_gram,
     missing_information,
     profile_loglik,
     residuals,
@@ -84,7 +84,7 @@ from wastewater.stats._kalman import (
     whiten,
 )
 
-__all__ = ["BatchFit", "Problem", "Ragged", "RaggedFit", "fit_batch", "fit_ragged"]
+__all__ = ["BatchFit", "Problem", "Ragged", "RaggedFit", "Workspace", "fit_batch", "fit_ragged"]
 
 #: Bounds of the AR(1) coefficient φ and of the measurement-noise share λ.
 PHI_BOUNDS = (0.0, 0.97)
@@ -157,6 +157,26 @@ class Ragged:
     r: int
 
 
+class Workspace:
+    """Row buffers reused by the chunks of one batch (:func:`fit_ragged`, the fast layout).
+
+    Each chunk needs a few arrays of ``rows × columns`` floats; fresh ones per chunk cost the
+    operating system's zeroing of new memory pages, which took a fifth of the batch's time.
+    One workspace belongs to one batch call (nothing global, nothing shared between threads).
+    """
+
+    def __init__(self) -> None:
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def take(self, name: str, rows: int, cols: int) -> np.ndarray:
+        """A C-contiguous ``(rows, cols)`` float array (contents undefined), reused by name."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape[0] < rows or buf.shape[1] != cols:
+            buf = np.empty((max(rows, 1), cols))
+            self._buffers[name] = buf
+        return buf[:rows]
+
+
 def _ragged(problems: list[Problem], idx: np.ndarray) -> Ragged:
     ps = [problems[i] for i in idx]
     lens = np.array([len(p.y) for p in ps], dtype=np.int64)
@@ -190,9 +210,9 @@ def _residuals(rg: Ragged) -> np.ndarray:
     error contrasts [Harville1977]_ with the Σ-projection replaced by the OLS one, keeping the
     n − k degrees of freedom.
     """
-    B = len(rg.off) - 1
     yx = np.r_[0, np.arange(rg.r, rg.Z.shape[1])]
-    S = crossproducts(rg.Z, rg.est, rg.pos, rg.off, np.zeros(B), np.zeros(B), cols=yx)
+    # at φ = λ = 0 the whitened rows are the rows themselves (no filter needed)
+    S = masked_gram(rg.Z, yx, rg.est, rg.off)
     _, b, _ = _solve(S, 1)
     return residuals(rg.Z, rg.off, b, rg.r)
 
@@ -257,6 +277,24 @@ def _information(R: np.ndarray, rg: Ragged, phi: np.ndarray, lam: np.ndarray,
         info[bad] = 0.0
         info[bad, 0, 0], info[bad, 1, 1] = d0, d1
     return info
+
+
+def _inverse_2x2(A: np.ndarray) -> np.ndarray:
+    """Inverses of the ``(B, 2, 2)`` information matrices (positive definite by construction of
+    :func:`_information`): the closed form, the pseudo-inverse where the determinant is not
+    positive and finite.
+    """
+    det = A[:, 0, 0] * A[:, 1, 1] - A[:, 0, 1] * A[:, 1, 0]
+    good = np.isfinite(det) & (det > 0)
+    d = np.where(good, det, 1.0)
+    out = np.empty_like(A)
+    out[:, 0, 0] = A[:, 1, 1] / d
+    out[:, 1, 1] = A[:, 0, 0] / d
+    out[:, 0, 1] = -A[:, 0, 1] / d
+    out[:, 1, 0] = -A[:, 1, 0] / d
+    if not good.all():
+        out[~good] = np.linalg.pinv(A[~good])
+    return out
 
 
 def _solve(S: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -341,10 +379,13 @@ class RaggedFit:
 
 
 def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
-               phi_fixed: np.ndarray, lam_fixed: np.ndarray) -> RaggedFit:
+               phi_fixed: np.ndarray, lam_fixed: np.ndarray,
+               workspace: Workspace | None = None) -> RaggedFit:
     """The estimator of :func:`fit_batch` on one ragged chunk (``k``: design columns actually
-    used, zero columns being padding; ``free`` False takes ``(φ, λ)`` from the fixed arrays).
+    used, zero columns being padding; ``free`` False takes ``(φ, λ)`` from the fixed arrays;
+    ``workspace`` lends the row buffers, same numbers).
     """
+    ws = Workspace() if workspace is None else workspace
     B = len(k)
     r = rg.r
     n_est = np.bincount(rg.pid[rg.est], minlength=B)
@@ -358,11 +399,14 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
         pe, le = _estimate(R, rg, dfe)
         phi = np.where(free, pe, phi)
         lam = np.where(free, le, lam)
-        info = _information(R, rg, phi, lam, dfe)
         again = free & (np.bincount(rg.pid[~np.isnan(rg.upper)], minlength=B) > 0)
+        # the information at the first estimate only where no second estimate replaces it
+        first = rg if not again.any() else Ragged(rg.off, rg.pid, rg.pos, rg.est & ~again[rg.pid],
+                                                  rg.allrows, rg.Z, rg.upper, rg.r)
+        info = _information(R, first, phi, lam, dfe)
         if again.any():
             # censored values back in, at their conditional means under the first estimate
-            R, est = _imputed_residuals(rg, phi, lam, n_all, k, again)
+            R, est = _imputed_residuals(rg, phi, lam, n_all, k, again, ws)
             rg_c = Ragged(rg.off, rg.pid, rg.pos, est, rg.allrows, rg.Z, rg.upper, rg.r)
             dfc = np.maximum(np.bincount(rg.pid[est], minlength=B) - k, 1).astype(float)
             pe, le = _estimate(R, rg_c, dfc, start=(phi, lam))
@@ -370,7 +414,9 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
             lam = np.where(again, le, lam)
             info = np.where(again[:, None, None], _information(R, rg_c, phi, lam, dfc), info)
     Z = rg.Z
-    W, gains = whiten(Z, rg.allrows, rg.pos, rg.off, phi, lam)
+    N, m = Z.shape
+    W, gains = whiten(Z, rg.allrows, rg.pos, rg.off, phi, lam,
+                      out=(ws.take("W", N, m), ws.take("gains", N, 3)))
     S = gram(W, rg.off)
     inv, b, ssr = _solve(S, r)
     dfr = (n_all - k).astype(float)
@@ -378,7 +424,8 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
     has = np.bincount(rg.pid[~np.isnan(rg.upper)], minlength=B) > 0
     inv_obs = inv
     if has.any():
-        Z = Z.copy()
+        Z = ws.take("Z", N, m)
+        Z[:] = rg.Z
         extra_var, ok, vrow = censored_em(Z, r, rg.upper, rg.off, gains, W, S, inv, b, ssr, dfr,
                                           has, CENSORED_ITERATIONS)
         if not ok.all():  # a singular refit: the pseudo-inverse fallback of _solve
@@ -413,9 +460,9 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
             vgrads.append(dssr[:, None] / ss0[:, None] + dinv / inv_diag)
         G = np.stack(grads, axis=2)  # (b, k_max, 2)
         V = np.stack(vgrads, axis=2)  # (b, k_max, 2): d log Var(beta_j) / d theta
-        Iinv = np.linalg.pinv(np.where(free[:, None, None], info, np.eye(2)))
-        kh = np.einsum("nka,nac,nlc->nkl", G, Iinv, G)
-        var_logv = np.einsum("nka,nac,nkc->nk", V, Iinv, V)
+        Iinv = _inverse_2x2(np.where(free[:, None, None], info, np.eye(2)))
+        kh = np.matmul(np.matmul(G, Iinv), G.transpose(0, 2, 1))
+        var_logv = np.einsum("nkc,nkc->nk", np.matmul(V, Iinv), V)
         df_sat = 2.0 / (var_logv + 2.0 / dfr[:, None])
         df_coef = np.where(free[:, None], np.minimum(df_sat, dfr[:, None]), df_coef)
         kh[~free] = 0.0
@@ -427,15 +474,18 @@ def fit_ragged(rg: Ragged, k: np.ndarray, n_all: np.ndarray, free: np.ndarray,
 
 
 def _imputed_residuals(rg: Ragged, phi: np.ndarray, lam: np.ndarray, n_all: np.ndarray,
-                       k: np.ndarray, active: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       k: np.ndarray, active: np.ndarray, ws: Workspace) -> tuple[np.ndarray, np.ndarray]:
     """Residuals for re-estimating ``(φ, λ)`` of the ``active`` problems with their censored
     values included: the GLS + censored-value EM fit (:func:`~wastewater.stats._kalman.censored_em`)
     at ``(φ, λ)``, each censored value at its conditional mean given the others. Returns the
     residuals ``y − Xβ`` of every row and the estimation rows (all rows of the active problems,
     none of the others, whose numbers are not used).
     """
-    Z = rg.Z.copy()
-    W, gains = whiten(Z, rg.allrows, rg.pos, rg.off, phi, lam, active=active)
+    N, m = rg.Z.shape
+    Z = ws.take("Z", N, m)
+    Z[:] = rg.Z
+    W, gains = whiten(Z, rg.allrows, rg.pos, rg.off, phi, lam, active=active,
+                      out=(ws.take("W", N, m), ws.take("gains", N, 3)))
     S = gram(W, rg.off, active=active)
     inv, b, ssr = _solve(S, rg.r)
     censored_em(Z, rg.r, rg.upper, rg.off, gains, W, S, inv, b, ssr, (n_all - k).astype(float),
