@@ -186,6 +186,72 @@ def prepare_arrays(series: pd.Series, censored: pd.Series | None = None, *,
             "days": nd_arr, "shares": shares, "dow": dow}
 
 
+def prepare_many(pairs: list[tuple[pd.Series, pd.Series | None]]) -> list[dict[str, np.ndarray] | None]:
+    """:func:`prepare_arrays` with its defaults for many series in one vectorised pass.
+
+    Series that need more than the common case (not a float series on a sorted, tz-naive
+    DatetimeIndex, a censored series on other dates, a non-positive load) get ``None``:
+    :func:`prepare_arrays` on them alone gives their arrays (or the error that names the fix).
+    The arrays of the others equal those of :func:`prepare_arrays` element for element.
+    """
+    out: list[dict[str, np.ndarray] | None] = [None] * len(pairs)
+    ok, ts, vs, cs = [], [], [], []
+    for j, (s, c) in enumerate(pairs):
+        if not (isinstance(s, pd.Series) and isinstance(s.index, pd.DatetimeIndex) and s.index.tz is None
+                and isinstance(s.dtype, np.dtype) and s.dtype == np.float64):
+            continue
+        if c is not None and not (isinstance(c.dtype, np.dtype) and c.dtype == np.bool_
+                                  and c.index.equals(s.index)):
+            continue
+        ok.append(j)
+        ts.append(s.index.values)
+        vs.append(s.to_numpy(copy=False))
+        cs.append(np.zeros(len(s), dtype=bool) if c is None else c.to_numpy(copy=False))
+    if not ok:
+        return out
+    lens = np.array([len(v) for v in vs], dtype=np.int64)
+    sid = np.repeat(np.arange(len(ok)), lens)
+    t_all = np.concatenate(ts).astype("datetime64[D]").astype(np.int64)
+    vals = np.concatenate(vs)
+    c = np.concatenate(cs)
+    new_series = np.ones(len(sid), dtype=bool)
+    new_series[1:] = sid[1:] != sid[:-1]
+    # strictly increasing dates within each series, positive loads: else the series alone
+    bad = np.zeros(len(ok), dtype=bool)
+    bad[sid[1:][(t_all[1:] <= t_all[:-1]) & ~new_series[1:]]] = True
+    keep0 = ~np.isnan(vals)
+    bad[sid[keep0 & (vals <= 0)]] = True
+    keep0 &= ~bad[sid]
+    t_all, vals, c, sid = t_all[keep0], vals[keep0], c[keep0], sid[keep0]
+    n = len(vals)
+    first = np.ones(n, dtype=bool)
+    first[1:] = sid[1:] != sid[:-1]
+    # runs of consecutive days with the same uncensored value: one composite (as prepare_arrays)
+    same = np.zeros(n, dtype=bool)
+    if n > 1:
+        same[1:] = ((np.diff(t_all) == 1) & (vals[1:] == vals[:-1]) & ~c[1:] & ~c[:-1]) & ~first[1:]
+    keep = ~same
+    run_id = np.cumsum(keep) - 1
+    days = np.bincount(run_id, minlength=int(keep.sum())) if n else np.zeros(0, dtype=int)
+    vals, c, t, sid = vals[keep], c[keep], t_all[keep], sid[keep]
+    nd_arr = np.asarray(days, dtype=int)
+    shares = np.zeros((len(vals), 7))
+    dow = (t + 3) % 7  # 1970-01-01 was a Thursday (Mon = 0)
+    for j in range(int(nd_arr.max()) if len(vals) else 0):
+        active = nd_arr > j
+        np.add.at(shares, (np.nonzero(active)[0], (dow[active] + j) % 7), 1.0 / nd_arr[active])
+    bounds = np.searchsorted(sid, np.arange(len(ok) + 1))
+    t = t.astype(np.int64)
+    for q, j in enumerate(ok):
+        if bad[q]:
+            continue
+        a, b = bounds[q], bounds[q + 1]
+        v = vals[a:b]
+        out[j] = {"t": t[a:b], "load": v, "log_load": np.log(v), "censored": c[a:b],
+                  "days": nd_arr[a:b], "shares": shares[a:b], "dow": dow[a:b]}
+    return out
+
+
 def require(n: int, needed: int, what: str) -> None:
     """Raise :class:`InsufficientDataError` naming the period when ``n < needed``."""
     if n < needed:

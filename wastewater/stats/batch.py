@@ -126,8 +126,8 @@ def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
     keep = [t for t in tests if t["key"] in series]
     changes = method_changes or {}
     # daily series without marked method changes: the fast path (no per-test Python work)
-    sos = {key: SeriesObs.from_series(*series[key]) for key in dict.fromkeys(t["key"] for t in keep)
-           if not changes.get(key)}
+    fast_keys = [key for key in dict.fromkeys(t["key"] for t in keep) if not changes.get(key)]
+    sos = dict(zip(fast_keys, SeriesObs.many([series[key] for key in fast_keys]), strict=True))
     fast_tests = np.array([j for j, t in enumerate(keep) if t["key"] in sos], dtype=np.int64)
     cols, handled = operation_effects_fast([keep[j] for j in fast_tests], sos, alpha=alpha,
                                            before_days=before_days, after_days=after_days)

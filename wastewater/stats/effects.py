@@ -30,9 +30,10 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from wastewater.stats._kalman import layout
 from wastewater.stats._regression import ENGINES, InsufficientDataError
-from wastewater.stats._series import DateLike, json_safe, prepare_arrays
-from wastewater.stats._statespace import BatchFit, Problem, Ragged, fit_batch, fit_ragged
+from wastewater.stats._series import DateLike, json_safe, prepare_arrays, prepare_many
+from wastewater.stats._statespace import BatchFit, Problem, Ragged, Workspace, fit_batch, fit_ragged
 from wastewater.wording import (
     METHOD_NAMES,
     effect_sentence,
@@ -171,6 +172,17 @@ class SeriesObs:
             ex = np.unique((exd - pd.Timestamp("1970-01-01")).days.to_numpy())
         return cls(arr["t"], arr["log_load"], arr["load"], arr["censored"], arr["days"],
                    arr["shares"], arr["dow"], ex)
+
+    @classmethod
+    def many(cls, pairs: list[tuple[pd.Series, pd.Series | None]]) -> list[SeriesObs]:
+        """:meth:`from_series` with its defaults for many ``(series, censored)`` pairs, prepared in
+        one vectorised pass (:func:`wastewater.stats._series.prepare_many`); same arrays.
+        """
+        none = np.zeros(0, dtype=np.int64)
+        return [cls.from_series(*pair) if arr is None else
+                cls(arr["t"], arr["log_load"], arr["load"], arr["censored"], arr["days"],
+                    arr["shares"], arr["dow"], none)
+                for pair, arr in zip(pairs, prepare_many(pairs), strict=True)]
 
 
 def _day(d: DateLike | int) -> int:
@@ -756,32 +768,17 @@ def _fast_plan(st: _Store, sidx: np.ndarray, starts: np.ndarray, ends: np.ndarra
 
 
 def _fast_rows(st: _Store, plans: dict[str, np.ndarray], starts: np.ndarray,
-               ends: np.ndarray) -> Ragged:
-    """The ragged layout (:class:`wastewater.stats._statespace.Ragged`) of fast tests."""
-    lens = plans["n"]
-    off = np.zeros(len(lens) + 1, dtype=np.int64)
-    np.cumsum(lens, out=off[1:])
-    N = int(off[-1])
-    pid = np.repeat(np.arange(len(lens)), lens)
-    rows = np.arange(N) - off[pid] + plans["i0"][pid]
-    t = st.day[rows]
-    y = st.y[rows]
-    cens = st.cens[rows].astype(bool)
-    dow = st.dow[rows]
+               ends: np.ndarray, ws: Workspace) -> Ragged:
+    """The ragged layout (:class:`wastewater.stats._statespace.Ragged`) of fast tests (one
+    compiled pass, :func:`wastewater.stats._kalman.layout`; ``Z`` in a buffer of ``ws``).
+    """
     r = 1 + len(CENSORED_SENSITIVITY_FACTORS)
-    Z = np.zeros((N, r + _FAST_K))
-    Z[:, 0] = y
-    for j, f in enumerate(CENSORED_SENSITIVITY_FACTORS):
-        Z[:, 1 + j] = y + np.log(f) * cens
-    Z[:, r] = 1.0
-    ref = plans["ref"][pid]
-    wcol = dow != ref
-    Z[np.flatnonzero(wcol), r + 1 + dow[wcol] - (dow[wcol] > ref[wcol])] = 1.0
-    Z[:, r + _FAST_DURING] = (t >= starts[pid]) & (t <= ends[pid])
-    Z[:, r + _FAST_AFTER] = t > ends[pid]
-    est = ~cens | plans["est_all"][pid]
-    upper = np.where(cens, y - np.log(0.5), np.nan)
-    return Ragged(off, pid, t.astype(np.int64), est, np.ones(N, dtype=bool), Z, upper, r)
+    off, pid, pos, est, Z, upper = layout(
+        st.day, st.y, st.cens, st.dow, plans["i0"], plans["n"], plans["ref"], plans["est_all"],
+        starts, ends, np.array([np.log(f) for f in CENSORED_SENSITIVITY_FACTORS]),
+        float(np.log(0.5)), _FAST_K, _FAST_DURING, _FAST_AFTER,
+        out=ws.take("layout", int(plans["n"].sum()), r + _FAST_K))
+    return Ragged(off, pid, pos, est, np.ones(len(pid), dtype=bool), Z, upper, r)
 
 
 def operation_effects_fast(tests: list[Mapping[str, Any]], sos: Mapping[Any, SeriesObs], *, alpha: float = 0.05,
@@ -831,9 +828,9 @@ def operation_effects_fast(tests: list[Mapping[str, Any]], sos: Mapping[Any, Ser
 
     def run(sel: np.ndarray) -> None:
         sub = {nm: v[sel] for nm, v in plan.items()}
-        rg = _fast_rows(st, sub, starts[sel], ends[sel])
+        rg = _fast_rows(st, sub, starts[sel], ends[sel], ws)
         zeros = np.zeros(len(sel))
-        f = fit_ragged(rg, sub["k"], sub["n"], np.ones(len(sel), dtype=bool), zeros, zeros)
+        f = fit_ragged(rg, sub["k"], sub["n"], np.ones(len(sel), dtype=bool), zeros, zeros, ws)
         has_d = sub["n_during"] > 0
         num = _effect_numbers(f.beta[:, _FAST_AFTER, :], f.cov[:, _FAST_AFTER, _FAST_AFTER],
                               f.df[:, _FAST_AFTER],
@@ -853,6 +850,7 @@ def operation_effects_fast(tests: list[Mapping[str, Any]], sos: Mapping[Any, Ser
         cols["minimum_detectable_drop_after"][sel] = num.mde
         cols["censoring_sensitive"][sel] = num.sensitive
 
+    ws = Workspace()
     for sel in chunks:
         run(sel)
     cols["n_censored"] = cols.pop("n_cens")
