@@ -239,3 +239,21 @@ def test_dumping_baseline_does_not_cross_a_marked_change():
     assert not [a for a in ev.alerts if a.kind == "possible_dumping"]
     (note,) = ev.notes
     assert note.checks["possible_dumping"] == (10, 14)
+
+
+def test_method_labels_of_many_analytes_in_one_pass_by_hand():
+    from wastewater.readers import method_labels
+
+    res = pd.DataFrame({
+        "analyte": ["a", "a", "a", "a", "b", "b", "a"],
+        "sample_date": pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-02", "2025-03-03",
+                                       "2025-03-01", "2025-03-02", "2025-03-04"]),
+        "method": ["v1", "v2", "v1", " ", None, "x", "v2"]})
+    labels = method_labels(res)
+    assert set(labels) == {"a", "b"}
+    # 03-02 has two labels: the first in code-point order (v1); 03-03 is blank, left out
+    assert labels["a"].to_dict() == {pd.Timestamp("2025-03-01"): "v1", pd.Timestamp("2025-03-02"): "v1",
+                                     pd.Timestamp("2025-03-04"): "v2"}
+    assert marked_change_days(method_labels=labels["a"]) == [pd.Timestamp("2025-03-04")]
+    assert labels["b"].to_dict() == {pd.Timestamp("2025-03-02"): "x"}
+    assert method_labels(res.drop(columns="method")) == {}

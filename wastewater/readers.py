@@ -83,19 +83,23 @@ def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: 
     return {a: sorted(set(d)) for a, d in out.items()}
 
 
-def method_labels(results: pd.DataFrame, analyte: str) -> pd.Series:
-    """The results' ``method`` of ``analyte`` by sample date (the first label of a day in
-    code-point order; empty and missing labels left out), for
+def method_labels(results: pd.DataFrame) -> dict[str, pd.Series]:
+    """Analyte → the results' ``method`` by sample date (the first label of a day in code-point
+    order; empty and missing labels left out), for
     :func:`wastewater.stats.effects.method_change_days`: a change of label is a marked change.
+    One sort of ``results`` (``analyte, sample_date, method`` columns) for every analyte.
     """
     if "method" not in results or results.empty:
-        return pd.Series(dtype=object)
-    rows = results[(results["analyte"] == analyte) & results["method"].notna()]
-    rows = rows[rows["method"].astype(str).str.strip() != ""]
+        return {}
+    rows = results.loc[results["method"].notna().to_numpy(), ["analyte", "sample_date", "method"]]
+    rows = rows[(rows["method"].astype(str).str.strip() != "").to_numpy()]
     if rows.empty:
-        return pd.Series(dtype=object)
-    first = rows.sort_values(["sample_date", "method"]).groupby("sample_date", sort=True)["method"].first()
-    return pd.Series(first.to_numpy(dtype=object), index=pd.DatetimeIndex(first.index).normalize())
+        return {}
+    rows = rows.sort_values(["analyte", "sample_date", "method"], kind="stable")
+    rows = rows.drop_duplicates(["analyte", "sample_date"])
+    return {str(a): pd.Series(g["method"].to_numpy(dtype=object),
+                              index=pd.DatetimeIndex(g["sample_date"]).normalize())
+            for a, g in rows.groupby("analyte", sort=False)}
 
 
 def method_column_changes(engine: sa.Engine | sa.Connection, *, site: str, analytes: Iterable[str]
@@ -113,8 +117,8 @@ def method_column_changes(engine: sa.Engine | sa.Connection, *, site: str, analy
         return {}
     res = load_results(engine, sites=[site], analytes=wanted, columns=["sample_date", "analyte", "method"])
     out: dict[str, list[pd.Timestamp]] = {}
-    for a in wanted:
-        days = method_change_days(None, method_labels(res, a))
+    for a, labels in method_labels(res).items():
+        days = method_change_days(None, labels)
         if days:
             out[a] = [pd.Timestamp(np.datetime64(d, "D")) for d in days]
     return out

@@ -145,7 +145,7 @@ def operation_effect(
                                                column="event_id")])
     analytes = [resolve_analyte(analyte)] if analyte else _measured_for_event(engine, site, ev)
     fn = ANALYSES["operation_effect"]
-    changes = _method_changes(engine, settings, p, site)
+    changes = _method_changes(engine, settings, p, site, analytes)
     out = []
     for a in analytes:
         s, c = _series(engine, site, a, loq_method)

@@ -172,6 +172,7 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
         ds = build_dataset(results, flows, pops, loq_method="loq_half")
         site_events = [e for e in events if not e["sites"] or site in e["sites"]]
         marked = method_change_dates(event_frame, site=site, analytes=list(analytes))
+        labels = method_labels(results)
         for analyte, days in sorted(analytes.items()):
             if analyte not in ds["analyte"].values:
                 continue
@@ -184,7 +185,7 @@ def record_upload_alerts(conn: Connection, *, kind: str, upload_id: int, now: dt
             found = evaluate_upload(series, days, site=site, analyte=analyte, censored=cens,
                                     variable=variable, events=site_events,
                                     method_changes=marked.get(analyte),
-                                    method_labels=method_labels(results, analyte),
+                                    method_labels=labels.get(analyte),
                                     shift_test=kind == "results", ratio_pair=ratio,
                                     settings=settings)
             if notes is not None:
