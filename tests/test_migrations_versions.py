@@ -30,7 +30,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from wastewater.storage import database
-from wastewater.storage.tables import metadata
+from wastewater.storage.tables import compared_in_schema, metadata
 
 SCRIPTS = ScriptDirectory.from_config(database.alembic_config())
 REVISIONS = [s.revision for s in reversed(list(SCRIPTS.walk_revisions("base", "heads")))]
@@ -53,7 +53,8 @@ def _schema_diff(url: str) -> list:
     engine = database.get_engine(url)
     try:
         with engine.connect() as conn:
-            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            ctx = MigrationContext.configure(conn, opts={
+                "compare_type": True, "include_object": compared_in_schema(engine.dialect.name)})
             return compare_metadata(ctx, metadata)
     finally:
         engine.dispose()

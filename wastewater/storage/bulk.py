@@ -17,9 +17,10 @@ dict per row:
   at once (dates as their ISO text, as SQLAlchemy stores them).
 
 Both run on the caller's connection and transaction, so a failure or a killed process
-anywhere (also in the middle of a ``COPY``) leaves nothing stored. Integrity (foreign keys,
-the unique index of current rows) is checked by the database; the service has already
-checked the batch's sites once against the ``sites`` table.
+anywhere (also in the middle of a ``COPY``) leaves nothing stored. Integrity (the results'
+sites and uploads exist, the unique index of current rows) is checked by the database (on
+PostgreSQL the references once per statement, migration 0007); the parser has already checked
+the upload's sites against the ``sites`` table.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ every upload stay in ``uploads.content``, so earlier values remain recoverable.
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData(
@@ -35,6 +37,25 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
+
+POSTGRESQL_TRIGGER_CHECKED_FKS = frozenset({"fk_results_site_sites", "fk_results_upload_id_uploads"})
+"""Foreign keys of ``results`` that PostgreSQL checks by triggers, once per statement, instead
+of a foreign-key trigger per row (migration 0007: same names, same SQLSTATE 23503, parent rows
+locked ``FOR KEY SHARE`` once per distinct key); SQLite keeps them as foreign keys. Declared
+here for both databases, so the table order (children before parents) and SQLite's schema
+stay as they were."""
+
+
+def compared_in_schema(dialect_name: str) -> Any:
+    """Alembic ``include_object`` hook: on PostgreSQL the schema comparison skips
+    :data:`POSTGRESQL_TRIGGER_CHECKED_FKS` (checked by triggers there, not foreign keys).
+    """
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return not (dialect_name == "postgresql" and type_ == "foreign_key_constraint"
+                    and name in POSTGRESQL_TRIGGER_CHECKED_FKS)
+
+    return include
+
 
 UPLOAD_KINDS = ("sites", "flows", "results", "events")
 """Kinds of upload the ingest layer recognises (``wastewater.ingest.parse_upload``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from wastewater.storage.tables import metadata
+from wastewater.storage.tables import compared_in_schema, metadata
 
 config = context.config
 target_metadata = metadata
@@ -22,6 +22,7 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=compared_in_schema(connection.dialect.name),
     )
 
 
