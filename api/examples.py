@@ -66,7 +66,7 @@ OVERRIDES: dict[str, dict[str, Any]] = {
     "/api/v1/export/odm": {"format": "csv"},
     "/api/v1/export/euda": {"year": 2025, "analyte": ["benzoylecgonine", "amphetamine"]},
     "/api/v1/analyses/changepoints": {"alpha": 0.01},
-    "/api/v1/analyses/trend": {"method": "gls"},
+    "/api/v1/analyses/trend": {"method": "gls", "published": True, "from": "2024-09-01", "to": "2025-08-31"},
     "/api/v1/analyses/risk-weekend-effect": {"method": "model", "analyte": "mdma"},
     "/api/v1/reference/euda/means": {"year": 2024, "site_id": "SE002"},
     "/api/v1/reference/euda/changes": {"year": 2024},

@@ -279,13 +279,27 @@ def _p_text(p: float, lang: str) -> str:
 
 
 def _trend_test(viewer: D.Viewer, sel: Selection, lang: str) -> dict[str, Any]:
-    """Is there a trend in the chosen period: the service's default test
-    (:func:`wastewater.analysis.trend`, GLS with the operation test's error model, a level shift
-    at each marked method change) on the daily load per 1000 inhabitants, as a sentence
-    (``heading, sentence, note, notice`` for the page template)."""
+    """Is there a trend, as a sentence (``heading, sentence, note, notice`` for the template).
+
+    The rule decides (:func:`wastewater.access.trend_request`): the chosen period when the viewer
+    may have a trend on daily values (a key: the service's default test,
+    :func:`wastewater.analysis.trend`, GLS with the operation test's error model and a level
+    shift at each marked method change); otherwise the published trend
+    (:func:`wastewater.analysis.published_trends`, the tertial report's) of the 12 calendar
+    months ending with the month of the period's end (or of the latest data), once it has ended.
+    """
+    from wastewater.analysis import last_sample_day
+
     site, analyte = sel.chosen()
     out: dict[str, Any] = {"heading": t("trend_test_heading", lang), "sentence": None, "note": "",
                            "notice": t("trend_test_too_short", lang)}
+    last = sel.end or last_sample_day(viewer.engine, site)
+    try:
+        req = access.trend_request(viewer.principal, sel.start, sel.end, last_day=last)
+    except access.PublicTrendRefused:  # a period the public may not have: the published window
+        req = access.trend_request(viewer.principal, end=access.latest_published_end(last), published=True)
+    if req.published and req.start is not None and req.end is not None:  # the published form has both
+        return _published_trend_test(viewer, sel, lang, (req.start, req.end))
     load = _in_period(D.read_frame(viewer.engine, site, analyte, "load_per_1000"), sel.start, sel.end)
     changes = D.method_changes(viewer, site, [analyte]).get(analyte) or []
     res = D.trend_answer(load, changes)
@@ -302,6 +316,31 @@ def _trend_test(viewer: D.Viewer, sel: Selection, lang: str) -> dict[str, Any]:
     if res.method_changes:
         note += " " + t("method_change_level_shift", lang, dates=", ".join(res.method_changes))
     out["note"] = note
+    return out
+
+
+def _published_trend_test(viewer: D.Viewer, sel: Selection, lang: str,
+                          window: tuple[dt.date, dt.date]) -> dict[str, Any]:
+    """The published 12-month trend as the trend page's sentence (the same number as the report
+    and ``/analyses/trend`` without a key)."""
+    from wastewater.analysis import published_trends
+
+    site, analyte = sel.chosen()
+    start, end = format_date(window[0]), format_date(window[1])
+    res = published_trends(viewer.engine, viewer.principal, D.public_rule(viewer), site, [analyte], window)[analyte]
+    out: dict[str, Any] = {"heading": t("trend_test_heading", lang), "sentence": None,
+                           "note": t("published_trend_note", lang),
+                           "notice": t("published_trend_too_short", lang, start=start, end=end)}
+    if res["trend"] is None:
+        return out
+    out["sentence"] = t("published_trend_sentence", lang, start=start, end=end,
+                        analyte=analyte_name(analyte, lang), site=sel.site_label,
+                        pct=format_percent(res["percent_change_per_year"], lang),
+                        low=format_percent(res["ci_low_percent_per_year"], lang),
+                        high=format_percent(res["ci_high_percent_per_year"], lang),
+                        p=_p_text(res["p_value"], lang), verdict=_trend_verdict(res["trend"], lang))
+    if res["method_changes"]:
+        out["note"] += " " + t("method_change_level_shift", lang, dates=", ".join(res["method_changes"]))
     return out
 
 
@@ -394,9 +433,7 @@ def _trend_page(request: Request, viewer: D.Viewer, notice: str | None) -> HTMLR
                          decimals={"n_days": 0, "n_censored": 0, "value": 2, "smoothed": 2,
                                    **dict.fromkeys(bounds, 2)}),
     )
-    ctx["trend_test"] = (_trend_test(viewer, sel, lang) if access.may(viewer.principal, "other_analyses")
-                         else {"heading": t("trend_test_heading", lang), "sentence": None, "note": "",
-                               "notice": t("trend_test_needs_key", lang)})
+    ctx["trend_test"] = _trend_test(viewer, sel, lang)
     rw = d["weekends"]
     listed = d["events"]
     if len(rw):

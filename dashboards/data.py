@@ -25,7 +25,12 @@ import pandas as pd
 import sqlalchemy as sa
 import xarray as xr
 
+# the dumping check's series and days live in the core: the API's published trend leaves out the
+# same days as the report
 from wastewater.analysis import MEASURES as _MEASURE_MAP
+from wastewater.analysis import PARENT_METABOLITE, analytes_for_dumping, dumping_days  # noqa: F401
+from wastewater.analysis import dumping_series as _dumping_series
+from wastewater.analysis import ratio_series as _ratio_series
 
 #: the dashboard's measures (keys of the one measure map, :data:`wastewater.analysis.MEASURES`)
 #: → their Dataset variable
@@ -199,14 +204,10 @@ def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer
 
 
 def stats_series(ds: xr.Dataset | None, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
-    """Daily ``load_mg_per_day_per_1000`` and censored flags, the input of :mod:`wastewater.stats`
-    (:func:`wastewater.timeseries.site_series`)."""
-    from wastewater.timeseries import site_series
+    """Daily ``load_mg_per_day_per_1000`` and censored flags (:func:`wastewater.analysis.stats_series`)."""
+    from wastewater.analysis import stats_series as series
 
-    if ds is None or site not in ds["site"].values or analyte not in ds["analyte"].values:
-        empty = pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"))
-        return empty, empty.astype(bool)
-    return site_series(ds, site, analyte)
+    return series(ds, site, analyte)
 
 
 def weekday_profile(daily: pd.DataFrame, start: Any = None, end: Any = None,
@@ -294,22 +295,6 @@ def _stats():
     return stats
 
 
-#: Parent drug and human metabolite pairs for the ratio check of
-#: :func:`wastewater.stats.flag_dumping` ([vanNuijs2011b]_: COC/BE, methadone/EDDP).
-PARENT_METABOLITE: dict[str, tuple[str, str]] = {
-    "benzoylecgonine": ("cocaine", "benzoylecgonine"),
-    "cocaine": ("cocaine", "benzoylecgonine"),
-    "methadone": ("methadone", "eddp"),
-    "eddp": ("methadone", "eddp"),
-}
-
-
-def analytes_for_dumping(analyte: str) -> list[str]:
-    """Analytes to load so the dumping check can run for ``analyte``."""
-    pair = PARENT_METABOLITE.get(analyte)
-    return sorted({analyte, *pair}) if pair else [analyte]
-
-
 def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -> dict | None:
     """:func:`wastewater.stats.flag_dumping` for the event window, as ``to_dict()`` plus
     ``flagged`` and ``checked`` (the analyte whose load was tested).
@@ -333,64 +318,6 @@ def dumping_check(ds: xr.Dataset | None, site: str, analyte: str, event: dict) -
     out["flagged"] = bool(result.any_flagged)
     out["checked"] = checked
     return out
-
-
-def dumping_days(ds: xr.Dataset | None, site: str, analyte: str, operations: pd.DataFrame) -> pd.DataFrame:
-    """Suspected dumping days of ``analyte`` at ``site`` to keep out of headline figures:
-    :func:`wastewater.stats.dumping.suspected_dumping_days` over the police operations in
-    ``operations`` (an :func:`events_frame`) that concern the site and the analyte, with the
-    alerts' window after each (:data:`wastewater.alerts.DUMPING_DAYS_AFTER`). As
-    :func:`dumping_check`, a metabolite's days are those of its parent drug (with the ratio check
-    when both were measured). Returns ``date, event_id, reason``.
-    """
-    from wastewater.alerts import DUMPING_DAYS_AFTER
-    from wastewater.stats.dumping import suspected_dumping_days
-
-    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event_id": pd.Series(dtype=object),
-                          "reason": pd.Series(dtype=object)})
-    if operations is None or operations.empty:
-        return empty
-    tested = _dumping_series(ds, site, analyte)
-    if tested is None:
-        return empty
-    checked, values, cens = tested
-    ops = operations[(operations["kind"] == "operation")
-                     & operations["sites"].apply(lambda s: not s or site in s)
-                     & operations["substances"].apply(lambda s: not s or analyte in s or checked in s)]
-    if ops.empty:
-        return empty
-    return suspected_dumping_days(values, ops[["event_id", "start", "end"]].to_dict("records"),
-                                  days_after=DUMPING_DAYS_AFTER, censored=cens,
-                                  **_ratio_series(ds, site, analyte))
-
-
-def _dumping_series(ds: xr.Dataset | None, site: str, analyte: str
-                    ) -> tuple[str, pd.Series, pd.Series] | None:
-    """``(checked, values, censored)``: the series a dumping check tests for ``analyte`` — its
-    parent drug's when measured (:data:`PARENT_METABOLITE`), else its own; ``None`` when neither
-    has data."""
-    pair = PARENT_METABOLITE.get(analyte)
-    checked = pair[0] if pair else analyte
-    values, cens = stats_series(ds, site, checked)
-    if values.dropna().empty:
-        checked = analyte
-        values, cens = stats_series(ds, site, analyte)
-    if values.dropna().empty:
-        return None
-    return checked, values, cens
-
-
-def _ratio_series(ds: xr.Dataset | None, site: str, analyte: str) -> dict[str, Any]:
-    """The parent/metabolite ratio check's arguments when both of ``analyte``'s pair were
-    measured ([vanNuijs2011b]_), else none."""
-    pair = PARENT_METABOLITE.get(analyte)
-    if not pair:
-        return {}
-    parent, _ = stats_series(ds, site, pair[0])
-    metabolite, _ = stats_series(ds, site, pair[1])
-    if not (parent.notna().any() and metabolite.notna().any()):
-        return {}
-    return {"parent": parent, "metabolite": metabolite, "parent_name": pair[0], "metabolite_name": pair[1]}
 
 
 def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict,

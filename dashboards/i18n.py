@@ -238,9 +238,10 @@ STRINGS: dict[str, dict[str, str]] = {
             "Belastning per 1000 invånare = koncentration × flöde / befolkning. Värden under "
             "kvantifieringsgränsen ersätts med halva gränsen. Förändringar jämförs med samma "
             "veckodagar; en förändring räknas som tydlig först när konfidensintervallet inte "
-            "innehåller noll. Trenden över tolv månader skattas med hänsyn till veckodag och till att "
-            "närliggande dygn liknar varandra; ett markerat metodbyte i labbet räknas som ett nivåskift, "
-            "inte som trend."
+            "innehåller noll. Trenden över tolv kalendermånader skattas på veckomedelvärdena (samma som "
+            "i den publika vyn av tjänsten) med hänsyn till att närliggande veckor liknar varandra; "
+            "veckor med misstänkt dumpning räknas bort, och ett markerat metodbyte i labbet räknas som "
+            "ett nivåskift, inte som trend."
         ),
         "col_site": "Plats",
         "col_analyte": "Ämne",
@@ -371,8 +372,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_test_note": ("Trenden skattas på logaritmen av dygnsbelastningen med hänsyn till veckodag och "
                             "till att närliggande dygn liknar varandra (samma felmodell som för insatser)."),
         "trend_test_too_short": "För få provdygn i perioden för att pröva en trend.",
-        "trend_test_needs_key": ("Trendtestet bygger på dygnsvärden och visas bara med API-nyckel; "
-                                 "tertialrapporten visar trenden över tolv månader."),
+        "published_trend_sentence": ("Under de tolv månaderna {start} – {end} ändrades belastningen av {analyte} "
+                                     "vid {site} med {pct} per år (95 % KI {low} till {high}; {p}): {verdict}."),
+        "published_trend_note": ("Det här är den publicerade trenden, samma som i tertialrapporten: den skattas på "
+                                 "veckomedelvärdena under tolv kalendermånader som slutar vid ett månadsskifte, "
+                                 "veckor med misstänkt dumpning under en insats borträknade. En trend över en "
+                                 "annan period bygger på dygnsvärden och visas med API-nyckel."),
+        "published_trend_too_short": ("För få mätveckor under de tolv månaderna {start} – {end} för att visa en "
+                                      "trend per år."),
         "trend_verdict_increasing": "ökande trend",
         "trend_verdict_decreasing": "minskande trend",
         "trend_verdict_none": "ingen säker trend",
@@ -598,8 +605,9 @@ STRINGS: dict[str, dict[str, str]] = {
             "Load per 1000 inhabitants = concentration × flow / population. Values below the "
             "limit of quantification are replaced by half the limit. Changes are compared on the "
             "same weekdays; a change counts as clear only when its confidence interval excludes zero. "
-            "The trend over twelve months allows for the weekday and for neighbouring days being alike; "
-            "a marked lab method change counts as a level shift, not as a trend."
+            "The trend over twelve calendar months is estimated on the weekly means (as the service's "
+            "public view shows them), allowing for neighbouring weeks being alike; weeks with suspected "
+            "dumping are left out, and a marked lab method change counts as a level shift, not as a trend."
         ),
         "col_site": "Site",
         "col_analyte": "Substance",
@@ -729,8 +737,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "trend_test_note": ("The trend is estimated on the log of the daily load, allowing for the weekday and "
                             "for neighbouring days being alike (the error model of the operation test)."),
         "trend_test_too_short": "Too few sample days in the period to test a trend.",
-        "trend_test_needs_key": ("The trend test rests on daily values and is shown only with an API key; the "
-                                 "tertial report shows the trend over twelve months."),
+        "published_trend_sentence": ("Over the twelve months {start} – {end} the load of {analyte} at {site} "
+                                     "changed by {pct} per year (95 % CI {low} to {high}; {p}): {verdict}."),
+        "published_trend_note": ("This is the published trend, the same as in the tertial report: it is estimated "
+                                 "on the weekly means of twelve calendar months ending at a month's end, weeks "
+                                 "with suspected dumping during an operation left out. A trend over another "
+                                 "period rests on daily values and is shown with an API key."),
+        "published_trend_too_short": ("Too few weeks of measurements in the twelve months {start} – {end} to show "
+                                      "a trend per year."),
         "trend_verdict_increasing": "an increasing trend",
         "trend_verdict_decreasing": "a decreasing trend",
         "trend_verdict_none": "no clear trend",

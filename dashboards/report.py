@@ -117,7 +117,8 @@ def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
 
 def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
                     prev_end: dt.date, method_changes: dict[str, list] | None = None,
-                    operations: pd.DataFrame | None = None) -> pd.DataFrame:
+                    operations: pd.DataFrame | None = None,
+                    trends: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
     """Mean load per 1000 in the tertial and the previous one, per analyte, and the change with
     its 95 % interval.
 
@@ -128,11 +129,14 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     is ``enough = False`` ("för lite data") and carries no change. EUDA class of the change:
     stable within ±10 % [EUDA2025]_.
 
-    A trend (:func:`wastewater.analysis.trend` with the service's default test,
-    :func:`wastewater.stats.trend_gls`: log-linear trend with the operation test's error model,
-    a level shift at each of the analyte's marked ``method_changes``) is only computed over the
-    12 months ending with the tertial, and only when the series covers them
-    (:data:`TREND_MIN_DAYS`): a per-year trend from a few months is not reported.
+    The trend is the published one (:func:`wastewater.access.trend_request`,
+    :func:`wastewater.analysis.published_trend`): the GLS trend on the public ISO-week means of
+    the 12 calendar months ending with the tertial, a level shift at each of the analyte's
+    marked ``method_changes``, the weeks of suspected dumping days left out, and only when the
+    weeks cover the year (:data:`wastewater.access.PUBLIC_TREND_MIN_DAYS`): a per-year trend
+    from a few months is not reported. ``trends`` (analyte → the result of
+    :func:`wastewater.analysis.published_trends`) gives it as the API computes it; without it
+    it is computed from ``ds``.
 
     Suspected dumping days during or just after the police operations in ``operations``
     (:func:`dashboards.data.dumping_days`, the rule of
@@ -144,13 +148,13 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     trend_ci_low, trend_ci_high, trend_p, dumping_dates`` (the days left out in either
     tertial), ``dumping_events`` (their operations' ids).
     """
-    from wastewater.analysis import trend as trend_answer
+    from wastewater.analysis import published_trend
     from wastewater.summaries import CHANGE_THRESHOLD_PERCENT, euda_means, period_change
 
     rows = []
     if ds is None:
         return pd.DataFrame(columns=CHANGE_COLUMNS)
-    year_start = pd.Timestamp(end) - pd.Timedelta(days=364)
+    window = access.published_trend_window(end)
     for analyte in ds["analyte"].values.tolist():
         if analyte in HYDROCHEMICAL:
             continue
@@ -158,6 +162,7 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
         dumped = D.dumping_days(ds, site, analyte, operations) if operations is not None else None
         dumping_dates: list[pd.Timestamp] = []
         dumping_events: list[str] = []
+        dumping_dates_all = [] if dumped is None else dumped["date"].tolist()
         if dumped is not None and len(dumped):
             shown = dumped[(dumped["date"] >= pd.Timestamp(prev_start)) & (dumped["date"] <= pd.Timestamp(end))]
             dumping_dates = [pd.Timestamp(d) for d in shown["date"]]
@@ -182,19 +187,17 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
             klass = "decrease"
         else:
             klass = "stable"
-        year = values[(values.index >= year_start) & (values.index <= pd.Timestamp(end))].dropna()
-        tr = None
-        if len(year) >= TREND_MIN_DAYS and (year.index.max() - year.index.min()).days >= TREND_MIN_SPAN_DAYS:
-            try:
-                tr = trend_answer(year, cens.reindex(year.index),
-                                 method_changes=(method_changes or {}).get(analyte))
-            except ValueError:  # InsufficientDataError: too few observations for a trend test
-                tr = None
-        trend = {"trend": None, "trend_percent_per_year": math.nan, "trend_ci_low": math.nan,
-                 "trend_ci_high": math.nan, "trend_p": math.nan} if tr is None else {
-            "trend": tr.trend, "trend_percent_per_year": tr.percent_change_per_year,
-            "trend_ci_low": tr.percent_change_per_year_ci[0],
-            "trend_ci_high": tr.percent_change_per_year_ci[1], "trend_p": tr.p_value}
+        if trends is not None and analyte in trends:
+            tr = trends[analyte]
+        else:
+            raw, _ = D.stats_series(ds, site, analyte)
+            tr = published_trend(pd.DataFrame({"date": raw.index, "value": raw.to_numpy(float),
+                                               "censored": cens.reindex(raw.index).fillna(False).to_numpy(bool)}),
+                                 window, method_changes=(method_changes or {}).get(analyte),
+                                 leave_out=dumping_dates_all)
+        trend = {"trend": tr["trend"], "trend_percent_per_year": _num(tr["percent_change_per_year"]),
+                 "trend_ci_low": _num(tr["ci_low_percent_per_year"]),
+                 "trend_ci_high": _num(tr["ci_high_percent_per_year"]), "trend_p": _num(tr["p_value"])}
         rows.append({"analyte": analyte, "mean": mean, "prev_mean": prev_mean,
                      "change_percent": pc["change_percent"], "change_low": pc["ci_low_percent"],
                      "change_high": pc["ci_high_percent"], "enough": pc["enough"],
@@ -205,10 +208,8 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     return pd.DataFrame(rows, columns=CHANGE_COLUMNS)
 
 
-#: A trend per year needs a year of data: at least this many sample days in the 12 months
-#: ending with the tertial, spanning at least :data:`TREND_MIN_SPAN_DAYS` days.
-TREND_MIN_DAYS = 40
-TREND_MIN_SPAN_DAYS = 330
+def _num(v: Any) -> float:
+    return math.nan if v is None else float(v)
 
 
 #: Above this share of censored days a trend only follows flow and LOQ changes of the
@@ -348,15 +349,17 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
     n_fig = 0
     for rec in visible.itertuples(index=False):
         site, label = rec.site, rec.name
-        # whole weeks for the public rule; 12 months back for the trend; the dumping check's
-        # 8-week baseline before an operation early in the previous tertial
-        load_start, load_end = access.whole_week_bounds(
-            min(prev_start - dt.timedelta(days=DUMPING_BASELINE_DAYS), end - dt.timedelta(days=364)), end)
+        # whole weeks for the public rule; the dumping check's 8-week baseline before an operation
+        # early in the previous tertial (the trend loads its own 12 months)
+        load_start, load_end = access.whole_week_bounds(prev_start - dt.timedelta(days=DUMPING_BASELINE_DAYS), end)
         ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES)
         marked = D.method_changes(viewer, site, [] if ds is None else ds["analyte"].values.tolist())
         operations = D.events_frame(viewer, site=site, start=prev_start - dt.timedelta(days=_days_after()),
                                     end=end, kinds=("operation",))
-        changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked, operations=operations)
+        analytes = [] if ds is None else [a for a in ds["analyte"].values.tolist() if a not in HYDROCHEMICAL]
+        trends = _published_trends(engine, viewer, site, analytes, end)
+        changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked, operations=operations,
+                                  trends=trends)
         if public and len(changes):  # no public mean resting on fewer days than a public week
             changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
         for c in changes.itertuples(index=False):
@@ -467,6 +470,18 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         alerts=_alerts_section(viewer, list(visible["site"]), start, end, lang),
         # 3. certainty; 4. per-site figures
         certainty=_certainty_section(lang, changes_frame), sites=site_sections)
+
+
+def _published_trends(engine: sa.Engine, viewer: D.Viewer, site: str, analytes: list[str],
+                      end: dt.date) -> dict[str, dict[str, Any]]:
+    """The trend column: the published trend of the 12 months ending with the tertial
+    (:func:`wastewater.access.trend_request` decides; :func:`wastewater.analysis.published_trends`,
+    the API's loader, so the report and ``/analyses/trend`` give the same number)."""
+    from wastewater.analysis import published_trends
+
+    req = access.trend_request(viewer.principal, end=access.month_end(end), published=True)
+    return published_trends(engine, viewer.principal, D.public_rule(viewer), site, analytes,
+                            (req.start, req.end))
 
 
 #: Days before an operation the dumping check's baseline needs (its first, 8-week baseline).

@@ -183,23 +183,36 @@ def test_trend_events_are_named_not_ids(client_and_keys):
     assert not any(name.startswith(("EV-", "rw-")) for name, _kind in rows)
 
 
-def test_trend_page_states_the_gls_trend_for_keys_and_a_notice_for_the_public(client_and_keys):
-    """Is there a trend: the trend page gives the service's default test (the GLS trend,
-    wastewater.analysis.trend) on the daily load of the period, the same figures as
-    /analyses/trend; the public gets a notice instead (trend tests rest on daily values)."""
+def test_trend_page_states_the_gls_trend_for_keys_and_the_published_trend_for_the_public(client_and_keys):
+    """Is there a trend: with a key the trend page gives the service's default test (the GLS
+    trend, wastewater.analysis.trend) on the daily load of the period, the same figures as
+    /analyses/trend with that key; the public gets the published 12-month trend, the same
+    figures as /analyses/trend without a key (wastewater.access.trend_request)."""
     from dashboards.i18n import format_percent
 
     client, keys = client_and_keys
     client.cookies.clear()
-    params = {"site": "SE-KAT-ROS", "analyte": "amphetamine", "start": "2025-01-01", "end": "2025-12-31"}
+    params = {"site": "SE-KAT-ROS", "analyte": "amphetamine", "start": "2025-03-10", "end": "2025-12-31"}
     public = client.get("/dashboard/trend", params=params).text
-    assert 'data-testid="trend-sentence"' not in public
-    assert "Trendtestet bygger på dygnsvärden och visas bara med API-nyckel" in public
+    pub_api = client.get("/api/v1/analyses/trend", params={"site": "SE-KAT-ROS", "analyte": "amphetamine",
+                                                           "to": "2025-12-31"}).json()
+    assert pub_api["published"] is True and pub_api["window"] == {"from": "2025-01-01", "to": "2025-12-31"}
+    p0 = pub_api["results"][0]
+    pub_sentence = re.search(r'data-testid="trend-sentence"><p>(.*?)</p>', public).group(1)
+    assert pub_sentence == (
+        "Under de tolv månaderna 2025-01-01 – 2025-12-31 ändrades belastningen av Amfetamin vid Rosenholms "
+        f"reningsverk med {format_percent(p0['percent_change_per_year'], 'sv')} per år (95 % KI "
+        f"{format_percent(p0['ci_low_percent_per_year'], 'sv')} till "
+        f"{format_percent(p0['ci_high_percent_per_year'], 'sv')}; p = 0,146): ingen säker trend."), pub_sentence
+    assert "samma som i tertialrapporten" in public
+    # a period end inside a month: the published window is the 12 months ending with that month
+    mid = client.get("/dashboard/trend", params={**params, "end": "2025-11-15"}).text
+    assert "Under de tolv månaderna 2024-12-01 – 2025-11-30" in mid
     client.cookies.set("ww_api_key", keys["analyst"])
     try:
         html = client.get("/dashboard/trend", params={**params, "lang": "en"}).text
         api = client.get("/api/v1/analyses/trend", params={"site": "SE-KAT-ROS", "analyte": "amphetamine",
-                                                           "from": "2025-01-01", "to": "2025-12-31"},
+                                                           "from": "2025-03-10", "to": "2025-12-31"},
                          headers={"X-API-Key": keys["analyst"]}).json()
     finally:
         client.cookies.clear()
@@ -209,7 +222,8 @@ def test_trend_page_states_the_gls_trend_for_keys_and_a_notice_for_the_public(cl
     pct, (lo, hi) = r0["percent_change_per_year"], r0["percent_change_per_year_ci"]
     want = (f"changed by {format_percent(pct, 'en')} per year (95 % CI {format_percent(lo, 'en')} to "
             f"{format_percent(hi, 'en')}; ")
-    assert sentence.startswith("From 2025-01-01 to 2025-12-31 the load of ") and want in sentence, sentence
+    assert sentence.startswith("From 2025-03-10 to 2025-12-31 the load of ") and want in sentence, sentence
+    assert api["published"] is False
     verdict = {"increasing": "an increasing trend", "decreasing": "a decreasing trend",
                "no trend": "no clear trend"}[r0["trend"]]
     assert sentence.endswith(f"): {verdict}.")

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import re
 
+import pandas as pd
 import pytest
 
 from dashboards import data as D
@@ -66,19 +67,24 @@ def test_tertial_changes_windows(demo_engine):
     w2, w1 = week_means(values["2025-05-01":"2025-08-31"].dropna()), week_means(values["2025-01-01":"2025-04-30"])
     assert be2["change_percent"] == pytest.approx((w2.mean() / w1.mean() - 1) * 100)
     assert be2["change_low"] < be2["change_percent"] < be2["change_high"] and be2["enough"]
-    # no per-year trend from 8 months; over the 12 months of 2025 for T3, as the service's
-    # default trend test (the GLS trend) gives it
+    # no per-year trend from 8 months; over the 12 months of 2025 for T3 the published trend:
+    # the service's GLS trend on the ISO-week means of the weeks touching 2025 (hand-grouped here)
     assert be2["trend"] is None and math.isnan(be2["trend_percent_per_year"])
     from wastewater.stats import trend_gls
 
-    year_ds = D.site_dataset(demo_engine, ["SE-KAT-ROS"], start=dt.date(2025, 1, 1), end=dt.date(2025, 12, 31))
+    year_ds = D.site_dataset(demo_engine, ["SE-KAT-ROS"], start=dt.date(2024, 12, 30), end=dt.date(2026, 1, 4))
     t3 = tertial_changes(year_ds, "SE-KAT-ROS", *tertial_period(2025, 3), *tertial_period(2025, 2))
     be3 = t3.set_index("analyte").loc["benzoylecgonine"]
     yv, yc = D.stats_series(year_ds, "SE-KAT-ROS", "benzoylecgonine")
-    year = yv["2025-01-01":"2025-12-31"].dropna()
-    expected = trend_gls(year, censored=yc.reindex(year.index))
+    year = yv.dropna()
+    monday = year.index - pd.to_timedelta(year.index.day_of_week, unit="D")
+    weekly = year.groupby(monday).mean()
+    assert weekly.index[0] == pd.Timestamp("2024-12-30") and len(weekly) == 53  # Wed 1 Jan … Mon 29 Dec
+    all_censored = yc.reindex(year.index).groupby(monday).all()
+    expected = trend_gls(weekly, censored=all_censored)
     assert be3["trend_percent_per_year"] == pytest.approx(expected.percent_change_per_year)
     assert be3["trend_p"] == pytest.approx(expected.p_value)
+    assert be3["trend_ci_low"] == pytest.approx(expected.percent_change_per_year_ci[0])
     # T2 has 123 days; build_dataset spreads the 72 h composite of Fri 15 Aug over the three
     # days it covers (15–17 Aug), and Mon 18 Aug has no sample in the demo set: 123 − 1
     assert be2["n_days"] == 122

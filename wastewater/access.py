@@ -34,6 +34,10 @@ decides access. The policy has two parts:
      overlaps can be solved for single days;
    * risk-weekend ratios only when the weekend has at least ``min_days_per_weekend``
      measured days (:func:`public_risk_weekend_ratios`);
+   * one trend, the published one (resource ``published_trend``, :func:`trend_request`,
+     :data:`PUBLIC_TREND_MONTHS`): over exactly 12 calendar months ending at a month's last day,
+     computed from the public ISO-week means alone, with the published test and level; any
+     other window, test, substitution or level needs a key (resource ``other_analyses``);
    * confidential events (police operations under OSL 18 kap. 1 §) never; an event shows only
      the public sites it names, and an event naming only non-public sites is not shown at all
      (also not in the risk-weekend calendar, :func:`visible_events`);
@@ -62,9 +66,12 @@ import pandas as pd
 
 __all__ = [
     "KEY_ROLES", "MIN_PUBLIC_POPULATION", "POLICY", "PUBLIC", "PUBLIC_EFFECT_FIELDS", "PUBLIC_FIXED_PARAMETERS",
+    "PUBLIC_TREND_FIELDS", "PUBLIC_TREND_MIN_DAYS", "PUBLIC_TREND_MIN_SPAN_DAYS", "PUBLIC_TREND_MONTHS",
     "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
-    "check", "check_public_parameters", "event_visible", "level", "may", "public_operation_effect",
-    "public_campaign_week", "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "site_is_public",
+    "PublicTrendRefused", "TrendRequest", "check", "check_public_parameters", "event_visible", "level", "may",
+    "latest_published_end", "month_end", "public_campaign_week", "public_operation_effect",
+    "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "published_trend_window",
+    "site_is_public", "trend_request",
     "upload_visible", "visible_events", "visible_sites_frame", "week_is_closed", "whole_week_bounds",
 ]
 
@@ -112,8 +119,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
                         "weekday profile – medians and quartiles are single days' values"),
     "operation_effects": ("effekt av insatser", "operation effects"),
     "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
-    "other_analyses": ("trend, nivåskiften, larm – visar enskilda dygn",
-                       "trend, change points, alerts – they show single days"),
+    "published_trend": ("trend över 12 kalendermånader som slutar vid ett månadsskifte, på veckomedelvärden",
+                        "trend over 12 calendar months ending at a month's end, on weekly means"),
+    "other_analyses": ("trend över valfri period, nivåskiften, larm – visar enskilda dygn",
+                       "trend over any window, change points, alerts – they show single days"),
     "events": ("händelser: insatser, kampanjer", "events: operations, campaigns"),
     "confidential_events": ("sekretessbelagda insatser, OSL 18 kap. 1 §",
                             "confidential operations, OSL 18:1"),
@@ -147,6 +156,7 @@ _TABLE: dict[str, tuple[Level, Level, Level, Level, Level, Level]] = {
     "weekday_profile":     (N, F, F, F, F, N),
     "operation_effects":   (P, F, F, F, F, N),
     "risk_weekend_ratios": (P, F, F, F, F, N),
+    "published_trend":     (P, F, F, F, F, N),
     "other_analyses":      (N, F, F, F, F, N),
     "events":              (P, F, F, F, F, N),
     "confidential_events": (N, N, N, F, F, N),
@@ -568,35 +578,67 @@ def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = 
     return effects[n >= rule.min_days_per_weekend].reset_index(drop=True)
 
 
-#: Fields of an operation effect that the public gets (what the dashboard shows).
 #: Parameters a public caller may not change, per resource (name → the published value): each
 #: chooses which days enter the estimate, and two answers whose windows differ by one day
 #: give that day (e.g. ``after_days`` 7 and 8, or a risk-weekend ``to`` that drops one control).
 #: The risk-weekend ``method`` is fixed at the published one-model test
 #: (:data:`wastewater.analysis.RISK_WEEKEND_METHODS`): the matched-weekend test needs a key.
+#: The published trend's window is decided by :func:`trend_request`, its test and level here.
 PUBLIC_FIXED_PARAMETERS: dict[str, dict[str, Any]] = {
     "operation_effects": {"method": "ar1_noise", "before_days": 730, "after_days": 56,
                           "loq_method": "loq_half"},
     "risk_weekend_ratios": {"from": None, "to": None, "window_weeks": 6, "loq_method": "loq_half",
                             "method": "model"},
+    "published_trend": {"method": "gls", "loq_method": "loq_half", "alpha": 0.05},
+}
+
+#: Why a fixed parameter is fixed, per kind of parameter (Swedish, English): a window parameter
+#: moves days in or out, ``loq_method`` changes only the censored days, ``method`` and ``alpha``
+#: choose among published and unpublished answers.
+_FIXED_REASONS: dict[str, tuple[str, str]] = {
+    "window": ("{names} går inte att ändra, eftersom två svar vars fönster skiljer sig med ett dygn "
+               "tillsammans skulle visa det dygnets värde",
+               "{names} cannot be changed, because two answers whose windows differ by one day would "
+               "together show that day's value"),
+    "method": ("'method' går inte att ändra: den publicerade analysen använder metoden '{value}', och "
+               "de andra metoderna (för jämförelse) visas bara med nyckel",
+               "'method' cannot be changed: the published analysis uses the method '{value}', and the "
+               "other methods (for comparison) are shown with a key only"),
+    "loq_method": ("'loq_method' går inte att ändra, eftersom två svar som bara skiljer sig i hur värden "
+                   "under kvantifieringsgränsen ersätts tillsammans skulle visa de dygnen",
+                   "'loq_method' cannot be changed, because two answers that differ only in how values "
+                   "below the limit of quantification are substituted would together show those days"),
+    "alpha": ("'alpha' går inte att ändra: den publicerade analysen redovisar 95 % konfidensintervall "
+              "och prövar på nivån 0,05",
+              "'alpha' cannot be changed: the published analysis gives 95 % confidence intervals and "
+              "tests at the 0.05 level"),
 }
 
 
 class PublicParameterRefused(AccessDenied):
     """A public caller changed a parameter of :data:`PUBLIC_FIXED_PARAMETERS` (answered 401:
-    a key lifts it).
+    a key lifts it). The message gives each kind of parameter its own reason
+    (:data:`_FIXED_REASONS`): only a window parameter is refused because of single days.
     """
 
     def __init__(self, principal: Principal, resource: str, names: list[str]) -> None:
         super().__init__(principal, resource)
-        listed = ", ".join(f"'{n}'" for n in names)
         self.names = names
-        self.message_sv = (f"utan API-nyckel visas bara den publicerade analysen; {listed} går inte att "
-                           "ändra, eftersom två svar med olika fönster tillsammans skulle visa enskilda "
-                           "dygn – ta bort parametern eller använd en API-nyckel")
-        self.message_en = (f"without an API key only the published analysis is served; {listed} cannot "
-                           "be changed, because two answers over different windows would together show "
-                           "single days – drop the parameter or use an API key")
+        fixed = PUBLIC_FIXED_PARAMETERS.get(resource, {})
+        window = [n for n in names if n not in _FIXED_REASONS]
+        sv, en = [], []
+        if window:
+            listed = ", ".join(f"'{n}'" for n in window)
+            sv.append(_FIXED_REASONS["window"][0].format(names=listed))
+            en.append(_FIXED_REASONS["window"][1].format(names=listed))
+        for n in names:
+            if n in _FIXED_REASONS:
+                sv.append(_FIXED_REASONS[n][0].format(value=fixed.get(n)))
+                en.append(_FIXED_REASONS[n][1].format(value=fixed.get(n)))
+        self.message_sv = ("utan API-nyckel visas bara den publicerade analysen; " + "; ".join(sv)
+                           + " – ta bort parametern eller använd en API-nyckel")
+        self.message_en = ("without an API key only the published analysis is served; " + "; ".join(en)
+                           + " – drop the parameter or use an API key")
         Exception.__init__(self, self.message_en)
 
 
@@ -620,6 +662,199 @@ def check_public_parameters(principal: Principal, resource: str, given: Mapping[
         raise PublicParameterRefused(principal, resource, changed)
 
 
+# -- the published trend -------------------------------------------------------------------------
+
+#: Length of the published trend window [calendar months]: the tertial report's "trend over the
+#: last 12 months", ending at a month's last day.
+PUBLIC_TREND_MONTHS = 12
+#: Fewest measured days in the public weeks of a published trend, and the fewest days from the
+#: first public week's Monday to the last one's Sunday: a per-year trend from a few months is
+#: not published.
+PUBLIC_TREND_MIN_DAYS = 40
+PUBLIC_TREND_MIN_SPAN_DAYS = 330
+
+
+def month_end(day: Any) -> dt.date:
+    """The last day of ``day``'s month.
+
+    >>> month_end(dt.date(2024, 2, 10))
+    datetime.date(2024, 2, 29)
+    """
+    d = pd.Timestamp(day).date()
+    if d.month == 12:
+        return dt.date(d.year, 12, 31)
+    return dt.date(d.year, d.month + 1, 1) - dt.timedelta(days=1)
+
+
+def published_trend_window(end: Any = None, *, today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """The published trend window: the :data:`PUBLIC_TREND_MONTHS` calendar months ending with
+    ``end``'s month (first day of the first month, last day of the last). ``end`` defaults to the
+    last day of the month before ``today``'s (the latest month that has ended).
+
+    >>> published_trend_window(dt.date(2025, 8, 31))
+    (datetime.date(2024, 9, 1), datetime.date(2025, 8, 31))
+    >>> published_trend_window(today=dt.date(2025, 3, 14))
+    (datetime.date(2024, 3, 1), datetime.date(2025, 2, 28))
+    """
+    if end is None:
+        first = (today or dt.date.today()).replace(day=1)
+        last = first - dt.timedelta(days=1)
+    else:
+        last = month_end(end)
+    months = last.year * 12 + last.month - PUBLIC_TREND_MONTHS  # months since year 0 of the first month
+    return max(dt.date.min, dt.date(max(months // 12, 1), months % 12 + 1, 1)), last
+
+
+def latest_published_end(last_day: Any = None, *, today: dt.date | None = None) -> dt.date:
+    """The default end of the published window: the last day of the latest month that has ended
+    by ``today`` and that holds or precedes ``last_day`` (the latest data; ``None``: any).
+
+    >>> latest_published_end(dt.date(2025, 12, 30), today=dt.date(2026, 12, 2))
+    datetime.date(2025, 12, 31)
+    >>> latest_published_end(dt.date(2026, 11, 20), today=dt.date(2026, 11, 25))
+    datetime.date(2026, 10, 31)
+    """
+    ended = (today or dt.date.today()).replace(day=1) - dt.timedelta(days=1)
+    return ended if last_day is None else min(ended, month_end(last_day))
+
+
+@dataclass(frozen=True)
+class TrendRequest:
+    """What :func:`trend_request` allows: the window (``None`` = open) and whether it is the
+    published trend (:func:`wastewater.analysis.published_trend`) or a trend over daily values
+    (:func:`wastewater.analysis.trend`, keys only).
+    """
+
+    start: dt.date | None
+    end: dt.date | None
+    published: bool
+
+
+class PublicTrendRefused(AccessDenied):
+    """A trend request outside the published form: without a key answered 401 with what a
+    public caller can get (:func:`trend_request`); with a key the API answers 422 (``problems``
+    name what to change).
+    """
+
+    def __init__(self, principal: Principal, problems_sv: list[str], problems_en: list[str],
+                 example: tuple[dt.date, dt.date]) -> None:
+        super().__init__(principal, "other_analyses")
+        self.problems_sv, self.problems_en = problems_sv, problems_en
+        s, e = example[0].isoformat(), example[1].isoformat()
+        self.message_sv = (
+            f"utan API-nyckel visas trenden för hela {PUBLIC_TREND_MONTHS}-månadersperioder som slutar vid "
+            f"ett månadsskifte (till exempel to={e}, eller from={s}&to={e}), beräknad på veckomedelvärden "
+            f"med den publicerade metoden; {'; '.join(problems_sv)} – en annan period eller metod kräver "
+            "en API-nyckel")
+        self.message_en = (
+            f"without an API key the trend is shown for whole {PUBLIC_TREND_MONTHS}-month windows ending at "
+            f"a month's end (for example to={e}, or from={s}&to={e}), computed on weekly means with the "
+            f"published method; {'; '.join(problems_en)} – another window or method needs an API key")
+        Exception.__init__(self, self.message_en)
+
+
+def trend_request(principal: Principal, start: Any = None, end: Any = None, *, published: bool | None = None,
+                  parameters: Mapping[str, Any] | None = None, last_day: Any = None,
+                  today: dt.date | None = None) -> TrendRequest:
+    """THE decision for every trend (API, dashboard trend page, tertial report, downloads).
+
+    The rule: **one trend is public, the published one** — over exactly
+    :data:`PUBLIC_TREND_MONTHS` calendar months ending at a month's last day
+    (:func:`published_trend_window`), computed by :func:`wastewater.analysis.published_trend`
+    from the public ISO-week means (:func:`public_weeks`, suppressed weeks left out) with the
+    published test and level (:data:`PUBLIC_FIXED_PARAMETERS` ``["published_trend"]``), at a
+    public catchment. Any other window, test, substitution or level is a trend over daily values
+    and needs a key (resource ``other_analyses``).
+
+    Why. The tertial report publishes this trend on the kommun's and the police's public web
+    pages, so keeping the same figure behind a key elsewhere protected nothing. But a caller can
+    pick every parameter, so what is served must be safe for *every* choice:
+
+    * the trend is a function of the public weekly means only, which every public caller already
+      gets from ``/series``; so no combination of published trends — two windows whose ends
+      differ by a month, any number of them, with the weekly means beside them — tells more
+      than those weekly means, which are themselves whole ISO weeks of at least
+      ``min_days_per_week`` days (:func:`public_weeks`: a fixed partition, nothing to difference);
+    * a trend on daily values would not be: two trends over windows one day apart, or a
+      two-week trend, weigh single days, and with the public weekly means beside them sparse
+      series could be solved for days. So the daily trend (which has more power: it keeps the
+      weekday terms) needs a key over any window;
+    * the window is fixed as well (not only safe): windows aligned to calendar months and exactly
+      12 months long make consecutive public answers differ by whole months, and a public trend
+      over a few weeks — statistically meaningless as a per-year figure — is never served;
+    * suspected dumping days are left out by dropping their whole ISO week, so the input stays a
+      subset of the public weeks.
+
+    Parameters
+    ----------
+    principal : Principal
+    start, end : date, optional
+        The asked window. For the published trend ``end`` must be a month's last day (default:
+        :func:`latest_published_end` of ``last_day`` and ``today``) and ``start`` omitted or the
+        first day of the window's first month.
+    published : bool, optional
+        Ask for the published trend (``True``) or the daily-value trend (``False``); default:
+        published without a key, the daily-value trend with one.
+    parameters : mapping, optional
+        ``method``, ``loq_method``, ``alpha`` as asked (published values:
+        :data:`PUBLIC_FIXED_PARAMETERS`).
+
+    Returns
+    -------
+    TrendRequest
+        Raises :class:`PublicTrendRefused` (401 without a key, 422 with one) naming what to change.
+
+    >>> trend_request(PUBLIC, end=dt.date(2025, 8, 31))
+    TrendRequest(start=datetime.date(2024, 9, 1), end=datetime.date(2025, 8, 31), published=True)
+    >>> try:
+    ...     trend_request(PUBLIC, dt.date(2025, 8, 1), dt.date(2025, 8, 14))
+    ... except PublicTrendRefused as exc:
+    ...     print(exc.authenticate, exc.problems_en[0])
+    ...     print(exc.problems_en[1])
+    True to=2025-08-14 is not the last day of a month
+    from=2025-08-01 is not the first day of the 12 months ending with to (2024-09-01)
+    """
+    full = may(principal, "other_analyses")
+    if published is None:
+        published = not full
+    s = None if start is None else pd.Timestamp(start).date()
+    e = None if end is None else pd.Timestamp(end).date()
+    if not published and full:
+        return TrendRequest(s, e, False)
+    check(principal, "published_trend")
+    psv: list[str] = []
+    pen: list[str] = []
+    if not published:
+        psv.append("published=false (en trend på dygnsvärden) kräver en nyckel")
+        pen.append("published=false (a trend on daily values) needs a key")
+    fixed = PUBLIC_FIXED_PARAMETERS["published_trend"]
+    for name, value in (parameters or {}).items():
+        if name in fixed and value != fixed[name]:
+            psv.append(f"{name}={value} (den publicerade trenden: {name}={fixed[name]})")
+            pen.append(f"{name}={value} (the published trend: {name}={fixed[name]})")
+    if e is not None and e != month_end(e):
+        psv.append(f"to={e.isoformat()} är inte sista dagen i en månad")
+        pen.append(f"to={e.isoformat()} is not the last day of a month")
+    first, last = published_trend_window(e if e is not None else latest_published_end(last_day, today=today))
+    if s is not None and s != first:
+        psv.append(f"from={s.isoformat()} är inte första dagen av de {PUBLIC_TREND_MONTHS} månader som slutar "
+                   f"med to ({first.isoformat()})")
+        pen.append(f"from={s.isoformat()} is not the first day of the {PUBLIC_TREND_MONTHS} months ending "
+                   f"with to ({first.isoformat()})")
+    if psv:
+        raise PublicTrendRefused(principal, psv, pen, (first, last))
+    return TrendRequest(first, last, True)
+
+
+#: Fields of the published trend (what the report's trend column and the dashboard sentence show).
+PUBLIC_TREND_FIELDS = (
+    "analyte", "trend", "p_value", "percent_change_per_year", "ci_low_percent_per_year",
+    "ci_high_percent_per_year", "alpha", "window_start", "window_end", "n_weeks", "n_days",
+    "n_censored", "weeks_left_out_dumping", "method_changes", "method", "published",
+)
+
+
+#: Fields of an operation effect that the public gets (what the dashboard shows).
 PUBLIC_EFFECT_FIELDS = (
     "analyte", "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
     "relative_change_during", "ci_low_during", "ci_high_during", "p_value_during",

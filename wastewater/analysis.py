@@ -393,6 +393,234 @@ def trend(values: pd.Series, censored: pd.Series | None = None, *, method: str =
     raise ValueError(f"method={method!r}; expected one of {', '.join(TREND_METHODS)}")
 
 
+# -- suspected dumping days (kept out of headline figures) -------------------------------------
+
+#: Parent drug and human metabolite pairs for the ratio check of
+#: :func:`wastewater.stats.flag_dumping` ([vanNuijs2011b]_: COC/BE, methadone/EDDP).
+PARENT_METABOLITE: dict[str, tuple[str, str]] = {
+    "benzoylecgonine": ("cocaine", "benzoylecgonine"),
+    "cocaine": ("cocaine", "benzoylecgonine"),
+    "methadone": ("methadone", "eddp"),
+    "eddp": ("methadone", "eddp"),
+}
+
+
+def analytes_for_dumping(analyte: str) -> list[str]:
+    """Analytes to load so the dumping check can run for ``analyte``."""
+    pair = PARENT_METABOLITE.get(analyte)
+    return sorted({analyte, *pair}) if pair else [analyte]
+
+
+def stats_series(ds: xr.Dataset | None, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
+    """Daily ``load_mg_per_day_per_1000`` and censored flags, the input of :mod:`wastewater.stats`
+    (:func:`wastewater.timeseries.site_series`); empty when ``ds`` lacks the series.
+    """
+    from wastewater.timeseries import site_series
+
+    if ds is None or site not in ds["site"].values or analyte not in ds["analyte"].values:
+        empty = pd.Series(dtype=float, index=pd.DatetimeIndex([], name="date"))
+        return empty, empty.astype(bool)
+    return site_series(ds, site, analyte)
+
+
+def dumping_series(ds: xr.Dataset | None, site: str, analyte: str
+                   ) -> tuple[str, pd.Series, pd.Series] | None:
+    """``(checked, values, censored)``: the series a dumping check tests for ``analyte`` — its
+    parent drug's when measured (:data:`PARENT_METABOLITE`), else its own; ``None`` when neither
+    has data.
+    """
+    pair = PARENT_METABOLITE.get(analyte)
+    checked = pair[0] if pair else analyte
+    values, cens = stats_series(ds, site, checked)
+    if values.dropna().empty:
+        checked = analyte
+        values, cens = stats_series(ds, site, analyte)
+    if values.dropna().empty:
+        return None
+    return checked, values, cens
+
+
+def ratio_series(ds: xr.Dataset | None, site: str, analyte: str) -> dict[str, Any]:
+    """The parent/metabolite ratio check's arguments when both of ``analyte``'s pair were
+    measured ([vanNuijs2011b]_), else none.
+    """
+    pair = PARENT_METABOLITE.get(analyte)
+    if not pair:
+        return {}
+    parent, _ = stats_series(ds, site, pair[0])
+    metabolite, _ = stats_series(ds, site, pair[1])
+    if not (parent.notna().any() and metabolite.notna().any()):
+        return {}
+    return {"parent": parent, "metabolite": metabolite, "parent_name": pair[0], "metabolite_name": pair[1]}
+
+
+def dumping_days(ds: xr.Dataset | None, site: str, analyte: str, operations: pd.DataFrame | None
+                 ) -> pd.DataFrame:
+    """Suspected dumping days of ``analyte`` at ``site`` to keep out of headline figures:
+    :func:`wastewater.stats.dumping.suspected_dumping_days` over the police operations in
+    ``operations`` (``event_id, kind, start, end, sites, substances``) that concern the site and
+    the analyte, with the alerts' window after each (:data:`wastewater.alerts.DUMPING_DAYS_AFTER`).
+    A metabolite's days are those of its parent drug (with the ratio check when both were
+    measured). Returns ``date, event_id, reason``.
+    """
+    from wastewater.alerts import DUMPING_DAYS_AFTER
+    from wastewater.stats.dumping import suspected_dumping_days
+
+    empty = pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "event_id": pd.Series(dtype=object),
+                          "reason": pd.Series(dtype=object)})
+    if operations is None or operations.empty:
+        return empty
+    tested = dumping_series(ds, site, analyte)
+    if tested is None:
+        return empty
+    checked, values, cens = tested
+    ops = operations[(operations["kind"] == "operation")
+                     & operations["sites"].apply(lambda s: not s or site in s)
+                     & operations["substances"].apply(lambda s: not s or analyte in s or checked in s)]
+    if ops.empty:
+        return empty
+    out: pd.DataFrame = suspected_dumping_days(values, ops[["event_id", "start", "end"]].to_dict("records"),
+                                               days_after=DUMPING_DAYS_AFTER, censored=cens,
+                                               **ratio_series(ds, site, analyte))
+    return out
+
+
+# -- the published trend (wastewater.access.trend_request decides who gets which) ----------------
+
+PUBLISHED_TREND_METHOD = ("GLS of the log ISO-week mean (the public weekly means) on a linear trend, a level "
+                          "shift per marked method change, AR(1) + measurement-noise errors (Kalman filter, "
+                          "REML, Kackar–Harville, Satterthwaite df)")
+"""What the published trend is (:func:`published_trend`), as its ``method`` field says."""
+
+
+def published_trend(daily: pd.DataFrame, window: tuple[Any, Any], *, rule: Any = None,
+                    method_changes: Sequence[Any] | None = None, leave_out: Any = (),
+                    today: dt.date | None = None) -> dict[str, Any]:
+    """THE published trend (:func:`wastewater.access.trend_request`): the service's trend test
+    (:func:`trend`, ``gls``: :func:`wastewater.stats.trend_gls`) on the public ISO-week means of
+    the 12-month ``window``, so it rests on nothing but what ``/series`` shows the public.
+
+    Parameters
+    ----------
+    daily : DataFrame
+        ``date, value, censored`` of the daily ``load_mg_per_day_per_1000``, holding every day of
+        the ISO weeks that touch ``window`` (load with :func:`wastewater.access.whole_week_bounds`).
+    window : (date, date)
+        :func:`wastewater.access.published_trend_window`.
+    rule : wastewater.access.PublicRule
+        The weeks are :func:`wastewater.access.public_weeks` under it (weeks with too few days or
+        not yet closed on ``today`` left out), whoever asks, so a key sees the public figure.
+    method_changes : dates, optional
+        Marked method changes (a level shift).
+    leave_out : dates
+        Suspected dumping days (:func:`dumping_days`): their whole ISO week is left out, so the
+        input stays a subset of the public weeks.
+
+    Returns
+    -------
+    dict
+        :data:`wastewater.access.PUBLIC_TREND_FIELDS` (without ``analyte``): ``trend``
+        (``increasing``, ``decreasing``, ``no trend``; ``None`` with ``reason`` when too short:
+        fewer than :data:`wastewater.access.PUBLIC_TREND_MIN_DAYS` measured days in the weeks, a
+        span under :data:`wastewater.access.PUBLIC_TREND_MIN_SPAN_DAYS`, or not estimable),
+        ``percent_change_per_year`` and its CI, ``p_value``, ``n_weeks``, ``n_days``,
+        ``n_censored``, ``weeks_left_out_dumping``, ``window_start``, ``window_end``.
+    """
+    from wastewater import access
+
+    rule = rule or access.PublicRule()
+    start, end = (pd.Timestamp(window[0]).date(), pd.Timestamp(window[1]).date())
+    frame = daily[["date", "value", "censored"]].copy() if len(daily) else \
+        pd.DataFrame({"date": pd.Series(dtype="datetime64[ns]"), "value": pd.Series(dtype=float),
+                      "censored": pd.Series(dtype=bool)})
+    weeks = access.public_weeks(frame, start, end, rule, mean_columns=(), suppress=True, today=today)
+    dumped = {pd.Timestamp(d).normalize() - pd.Timedelta(days=pd.Timestamp(d).day_of_week) for d in leave_out}
+    drop = pd.to_datetime(weeks["date"]).isin(sorted(dumped)) if dumped else np.zeros(len(weeks), dtype=bool)
+    weeks = weeks[~np.asarray(drop, dtype=bool)].reset_index(drop=True)
+    fixed = access.PUBLIC_FIXED_PARAMETERS["published_trend"]
+    n_days = int(weeks["n_days"].sum()) if len(weeks) else 0
+    out: dict[str, Any] = {
+        "trend": None, "p_value": None, "percent_change_per_year": None, "ci_low_percent_per_year": None,
+        "ci_high_percent_per_year": None, "alpha": fixed["alpha"], "window_start": start.isoformat(),
+        "window_end": end.isoformat(), "n_weeks": len(weeks), "n_days": n_days,
+        "n_censored": int(weeks["n_censored"].sum()) if len(weeks) else 0,
+        "weeks_left_out_dumping": int(np.asarray(drop, dtype=bool).sum()), "method_changes": [],
+        "method": PUBLISHED_TREND_METHOD, "published": True, "reason": None}
+    span = ((pd.Timestamp(weeks["date"].max()) - pd.Timestamp(weeks["date"].min())).days + 7) if len(weeks) else 0
+    if n_days < access.PUBLIC_TREND_MIN_DAYS or span < access.PUBLIC_TREND_MIN_SPAN_DAYS:
+        out["reason"] = "too_short"
+        return out
+    idx = pd.DatetimeIndex(weeks["date"])
+    values = pd.Series(weeks["value"].to_numpy(float), index=idx)
+    censored = pd.Series((weeks["n_censored"] >= weeks["n_days"]).to_numpy(bool), index=idx)
+    try:
+        res = trend(values, censored, method=fixed["method"], method_changes=method_changes,
+                    alpha=fixed["alpha"])
+    except ValueError:  # InsufficientDataError / NotEstimableError: no test, no number
+        out["reason"] = "not_estimable"
+        return out
+    low, high = res.percent_change_per_year_ci
+    out.update(trend=res.trend, p_value=float(res.p_value),
+               percent_change_per_year=float(res.percent_change_per_year),
+               ci_low_percent_per_year=float(low), ci_high_percent_per_year=float(high),
+               method_changes=list(res.method_changes))
+    return out
+
+
+def last_sample_day(engine: sa.Engine, site: str) -> dt.date | None:
+    """The latest current sample date at ``site`` (the published trend's default window ends with
+    its month, :func:`wastewater.access.latest_published_end`); ``None`` without results.
+    """
+    from wastewater.storage import tables as tb
+
+    r = tb.results.c
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(r.sample_date))
+                            .where(r.is_current.is_(True), r.site == site)).scalar()
+    if last is None:
+        return None
+    return last if isinstance(last, dt.date) else dt.date.fromisoformat(str(last)[:10])
+
+
+def published_trends(engine: sa.Engine, principal: Any, rule: Any, site: str, analytes: Sequence[str],
+                     window: tuple[Any, Any], *, today: dt.date | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`published_trend` of each of ``analytes`` at ``site``, with what ``principal`` may
+    see: the marked method changes (:func:`wastewater.readers.method_changes`) and the police
+    operations whose suspected dumping days are left out (:func:`dumping_days`; the public: no
+    confidential operation). The one loader of the API, the dashboard trend page and the report,
+    so they give the same number. ``LookupError`` when ``principal`` may not see ``site``.
+    """
+    from wastewater import access, readers
+    from wastewater.alerts import DUMPING_DAYS_AFTER
+    from wastewater.stats.dumping import DUMPING_BASELINES_DAYS
+    from wastewater.storage.repository import load_events
+
+    visible = readers.visible_sites(engine, principal, rule)["site"].tolist()
+    if site not in visible:
+        raise LookupError(f"site {site!r} is not visible to this caller")
+    start, end = (pd.Timestamp(window[0]).date(), pd.Timestamp(window[1]).date())
+    back = dt.timedelta(days=max(DUMPING_BASELINES_DAYS) + 7)  # the dumping check's baseline before the window
+    lo, hi = access.whole_week_bounds(max(start, dt.date(1, 1, 1) + back) - back, min(end, dt.date(9999, 12, 24)))
+    need = sorted({x for a in analytes for x in analytes_for_dumping(a)})
+    ds = load_dataset(engine, [site], analytes=need, start=lo, end=hi)
+    events = load_events(engine, include_confidential=access.may(principal, "confidential_events"))
+    ops = access.visible_events(principal, events, visible) if len(events) else events
+    if len(ops):
+        ops = ops.assign(start=pd.to_datetime(ops["start"]), end=pd.to_datetime(ops["end"]))
+        ops = ops[(ops["kind"] == "operation") & (ops["end"] >= pd.Timestamp(start) - pd.Timedelta(
+            days=DUMPING_DAYS_AFTER)) & (ops["start"] <= pd.Timestamp(end))].reset_index(drop=True)
+    changes = readers.method_changes(engine, principal, rule, site=site, analytes=list(analytes))
+    out: dict[str, dict[str, Any]] = {}
+    for a in analytes:
+        values, cens = stats_series(ds, site, a)
+        daily = pd.DataFrame({"date": values.index, "value": values.to_numpy(float),
+                              "censored": cens.reindex(values.index).fillna(False).to_numpy(bool)})
+        dumped = dumping_days(ds, site, a, ops)
+        out[a] = {"analyte": a, **published_trend(daily, (start, end), rule=rule, method_changes=changes.get(a),
+                                                  leave_out=dumped["date"].tolist(), today=today)}
+    return out
+
+
 def risk_weekend_models(values: pd.Series, calendar: pd.DataFrame, *, censored: pd.Series | None = None,
                         kind: str = "risk_weekend", method_changes: Sequence[Any] | None = None,
                         alpha: float = 0.05) -> pd.DataFrame:

@@ -5,12 +5,14 @@ Every analysis works on the daily ``load_mg_per_day_per_1000`` series of a site 
 tests at once (several analytes, several weekends, several alerts) report Benjamini–Hochberg
 q-values next to the p-values (Benjamini & Hochberg 1995, JRSS B 57:289).
 Who may run which analysis is decided by :mod:`wastewater.access`: operation effects and
-risk-weekend ratios are public for non-confidential events at public catchments; trend, change
-points and alerts need a key (they expose single days).
+risk-weekend ratios are public for non-confidential events at public catchments, and so is the
+published 12-month trend (:func:`wastewater.access.trend_request`); a trend over any other
+window, change points and alerts need a key (they expose single days).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
@@ -34,6 +36,7 @@ from wastewater.stats.riskweekend_effect import riskweekend_effect as _riskweeke
 
 router = APIRouter(prefix="/analyses", tags=["analyses"])
 Viewer = Depends(require("other_analyses"))
+_TREND = Depends(require("published_trend"))
 _EFFECTS = Depends(require("operation_effects"))
 _RW = Depends(require("risk_weekend_ratios"))
 ERRS = responses(401, 403, 404, 422, 503)
@@ -212,24 +215,58 @@ def _with_q(rows: list[dict], p_key: str = "p_value") -> list[float | None]:
 AnalyteOpt = Annotated[str | None, Query(max_length=64, description="Analyte; default: every analyte of the site (BH q-values across them).")]  # noqa: E501
 
 
-@router.get("/trend", response_model=AnalysisOut, summary="Trend per analyte (GLS; Mann–Kendall on request)",
-            responses=ERRS)
+@router.get("/trend", response_model=AnalysisOut, summary="Trend per analyte (the published 12-month trend "
+            "without a key; GLS on daily values, Mann–Kendall on request, with one)", responses=ERRS)
 def trend(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: AnalyteOpt = None,
-          start: FromQ = None, end: ToQ = None, loq_method: LoqQ = "loq_half",
-          alpha: Annotated[float, Query(gt=0, lt=1)] = 0.05,
+          start: Annotated[dt.date | None, Query(alias="from", description=(
+              "First day (inclusive), YYYY-MM-DD. Published trend: omit it, or the first day of the 12 "
+              "calendar months ending with `to`."))] = None,
+          end: Annotated[dt.date | None, Query(alias="to", description=(
+              "Last day (inclusive), YYYY-MM-DD. Published trend: a month's last day (default: the last "
+              "day of the latest month that has ended and holds the site's latest sample)."))] = None,
+          loq_method: LoqQ = "loq_half",
+          alpha: Annotated[float, Query(gt=0, lt=1, description="Test level; published trend: 0.05.")] = 0.05,
           method: Annotated[Literal["gls", "mann_kendall"], Query(
               description="gls (default): log-linear trend with the operation test's error model "
                           "(AR(1) use variation + measurement noise) and a level shift at each marked "
                           "method change; mann_kendall: Mann–Kendall with Yue–Wang correction and "
-                          "Sen's slope (the earlier default, for comparison).")] = "gls",
-          p: Principal = Viewer):
-    """Is there a trend: `wastewater.analysis.trend` — by default `wastewater.stats.trend_gls`
-    (false positives 0.049 with a marked ×2 method change), with `method=mann_kendall`
-    `wastewater.stats.trend_test` (weekday-adjusted, log scale); both with the visible
-    `method_change` events of the site as level shifts / strata. `percent_change_per_year` with
-    CI; one result per analyte with BH q-values."""
+                          "Sen's slope (the earlier default, for comparison; key only).")] = "gls",
+          published: Annotated[bool | None, Query(description=(
+              "true: the published trend (the tertial report's: 12 calendar months ending at a month's "
+              "end, on the public ISO-week means); false: the trend on daily values over any window "
+              "(key only). Default: true without a key, false with one."))] = None,
+          p: Principal = _TREND):
+    """Is there a trend. Who gets which is decided by `wastewater.access.trend_request`.
+
+    **Published trend** (the only one without a key; `published=true` with one): the tertial
+    report's trend over exactly 12 calendar months ending at a month's last day,
+    `wastewater.analysis.published_trend` — the GLS trend (`wastewater.stats.trend_gls`) on the
+    public ISO-week means of the window (weeks with too few days or not yet closed left out,
+    weeks with a suspected dumping day during a visible police operation left out, marked
+    method changes as level shifts), fields `wastewater.access.PUBLIC_TREND_FIELDS`. It rests on
+    the public weekly means alone, so no choice of windows tells more than `/series` does.
+    Without a key any other `from`/`to`, `method`, `loq_method`, `alpha` or `published=false`
+    is 401, and the message says which window to ask for.
+
+    **Trend on daily values** (keys, the default with one): `wastewater.analysis.trend` — by
+    default `wastewater.stats.trend_gls` (false positives 0.049 with a marked ×2 method change),
+    with `method=mann_kendall` `wastewater.stats.trend_test` (weekday-adjusted, log scale); both
+    with the visible `method_change` events of the site as level shifts / strata, over any
+    window. `percent_change_per_year` with CI; one result per analyte with BH q-values."""
     check_range(start, end)
+    try:
+        req = access.trend_request(p, start, end, published=published,
+                                   parameters={"method": method, "loq_method": loq_method, "alpha": alpha},
+                                   last_day=_last_day(engine, site) if end is None else None)
+    except access.PublicTrendRefused as exc:
+        if exc.authenticate:
+            raise
+        raise ApiError(422, "invalid request parameters", [item(
+            "published_trend", f"{'; '.join(exc.problems_en)} / {'; '.join(exc.problems_sv)}",
+            column="to")]) from exc
     require_site(engine, p, settings, site)
+    if req.published:
+        return _published_trend(engine, settings, p, site, analyte, (req.start, req.end))
     ds = _site_dataset(engine, site, _analytes_param(analyte), loq_method, start, end)
     fn = ANALYSES["trend"]
     names = ds["analyte"].values.tolist()
@@ -248,7 +285,45 @@ def trend(engine: EngineDep, settings: SettingsDep, site: SiteReq, analyte: Anal
             out.append({"analyte": a, "p_value": None, "error": exc.errors[0]["message"]})
     qs = _with_q(out)
     return {"analysis": "trend", "site": site, "analyte": analyte and resolve_analyte(analyte),
-            "test": method, "results": out, "q_values": qs}
+            "test": method, "published": False, "results": out, "q_values": qs}
+
+
+def _last_day(engine, site: str):
+    from wastewater.analysis import last_sample_day
+
+    return last_sample_day(engine, site)
+
+
+_TREND_TOO_SHORT = {
+    "too_short": ("fewer than {days} measured days in the public weeks of the 12 months, or they span "
+                  "under {span} days: no per-year trend is published",
+                  "färre än {days} mätta dygn i de publika veckorna under de 12 månaderna, eller de spänner "
+                  "över mindre än {span} dygn: ingen trend per år publiceras"),
+    "not_estimable": ("the trend model could not be fitted to these weeks",
+                      "trendmodellen gick inte att skatta på de här veckorna"),
+}
+
+
+def _published_trend(engine, settings, p, site: str, analyte: str | None, window) -> dict:
+    """The published trend of one or every analyte of ``site`` (`wastewater.analysis.published_trends`)."""
+    from wastewater.analysis import published_trends, site_analytes
+
+    names = [resolve_analyte(analyte)] if analyte else site_analytes(engine, site)
+    rule = access.PublicRule.from_settings(settings)
+    res = published_trends(engine, p, rule, site, names, window)
+    out = []
+    for a in names:
+        r = res[a]
+        row = json_safe({k: r.get(k) for k in access.PUBLIC_TREND_FIELDS})  # an unbounded CI: null
+        if r.get("reason"):
+            en, sv = _TREND_TOO_SHORT[r["reason"]]
+            fmt = {"days": access.PUBLIC_TREND_MIN_DAYS, "span": access.PUBLIC_TREND_MIN_SPAN_DAYS}
+            row["error"], row["error_sv"] = en.format(**fmt), sv.format(**fmt)
+        out.append(row)
+    qs = _with_q(out)
+    return {"analysis": "trend", "site": site, "analyte": analyte and resolve_analyte(analyte), "test": "gls",
+            "published": True, "window": {"from": window[0].isoformat(), "to": window[1].isoformat()},
+            "results": out, "q_values": qs}
 
 
 @router.get("/changepoints", response_model=AnalysisOut, summary="Level shifts (CUSUM, binary segmentation)",

@@ -126,6 +126,12 @@ def chk_calendar(role, lv, r):
     assert any(x["kind"] == "risk_weekend" for x in r.json())
 
 
+def chk_published_trend(role, lv, r):
+    body = r.json()
+    assert body["published"] is True and body["window"] == {"from": "2024-03-01", "to": "2025-02-28"}
+    assert set(body["results"][0]) <= {*access.PUBLIC_TREND_FIELDS, "error", "error_sv", "q_value"}
+
+
 def ok(role, lv, r):
     return None
 
@@ -149,7 +155,10 @@ API_ROUTES = [
      "operation_effects", {200}, chk_effect),
     ("get", "/analyses/operation-effect", f"/analyses/operation-effect?site=SE-BIG&event_id=EV-SECRET&{BE}", {},
      "operation_effects", {200, 404}, chk_secret_event),
-    ("get", "/analyses/trend", f"/analyses/trend?site=SE-BIG&{BE}", {}, "other_analyses", {200, 422}, ok),
+    ("get", "/analyses/trend", f"/analyses/trend?site=SE-BIG&{BE}&published=true", {}, "published_trend", {200},
+     chk_published_trend),
+    ("get", "/analyses/trend", f"/analyses/trend?site=SE-BIG&{BE}&from=2025-01-06&to=2025-01-26", {},
+     "other_analyses", {200, 422}, ok),
     ("get", "/analyses/changepoints", f"/analyses/changepoints?site=SE-BIG&{BE}", {}, "other_analyses", {200, 422}, ok),
     ("get", "/analyses/risk-weekend-effect", f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend",
      {}, "risk_weekend_ratios", {200, 422}, ok),

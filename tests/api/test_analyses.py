@@ -81,7 +81,12 @@ def test_changepoints_riskweekend_alerts_shapes(clients):
     assert len(al["results"]) == 28 and all("q_value" in r for r in al["results"])
     assert not any(r["alert"] for r in al["results"])          # < 4 weeks of history: no test
     assert v.get(f"{B}/analyses/trend?site=SE-MID").status_code == 422      # no results there
-    assert clients["public"].get(f"{B}/analyses/trend?site=SE-BIG").status_code == 401
+    # without a key only the published 12-month trend (28 days here: too short to publish one)
+    pub = clients["public"].get(f"{B}/analyses/trend?site=SE-BIG")
+    assert pub.status_code == 200 and pub.json()["published"] is True
+    assert pub.json()["window"] == {"from": "2024-03-01", "to": "2025-02-28"}
+    assert pub.json()["results"][0]["trend"] is None and "no per-year trend" in pub.json()["results"][0]["error"]
+    assert clients["public"].get(f"{B}/analyses/trend?site=SE-BIG&from=2025-01-06&to=2025-01-19").status_code == 401
 
 
 def test_analytes_catalogue_with_references(clients):

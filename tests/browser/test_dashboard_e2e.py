@@ -37,6 +37,11 @@ def test_trend_page_switch_site_analyte_measure(demo_server, page):
     assert "mg/dygn/1000 inv." in page.locator("#plot-trend .g-ytitle").text_content()
     assert page.locator("#plot-weekday").count() == 0
     assert "bara med API-nyckel" in page.locator("#weekday-needs-key + *").inner_text()
+    # the one public trend: the published 12 calendar months ending at a month's end (the report's)
+    sentence = page.get_by_test_id("trend-sentence").inner_text()
+    assert sentence.startswith("Under de tolv månaderna 2025-01-01 – 2025-12-31 ändrades belastningen av "), sentence
+    note = page.locator("blockquote[data-testid=trend-sentence] + p.hint").inner_text()
+    assert "samma som i tertialrapporten" in note
     shot(page, "01-trend-default")
 
     # keyboard: the first Tab reaches the skip link, Enter moves focus to <main>
