@@ -103,30 +103,35 @@ class Parsed:
         out: np.ndarray = self._failed[self.codes]
         return out
 
-    def value_array(self) -> np.ndarray:
-        """Per row the parsed value (``None`` for an error) as an object array."""
+    def _codes(self, index: np.ndarray | None) -> np.ndarray:
+        return self.codes if index is None else self.codes[index]
+
+    def value_array(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``index``) the parsed value (``None`` for an error) as an
+        object array.
+        """
         table = np.empty(len(self.values), dtype=object)
         table[:] = [None if isinstance(v, Fail) else v for v in self.values]
-        out: np.ndarray = table[self.codes]
+        out: np.ndarray = table[self._codes(index)]
         return out
 
-    def float_array(self) -> np.ndarray:
-        """Per row the parsed number (NaN for an error)."""
+    def float_array(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``index``) the parsed number (NaN for an error)."""
         table = np.array([np.nan if isinstance(v, Fail) else v for v in self.values], dtype=float)
-        out: np.ndarray = table[self.codes]
+        out: np.ndarray = table[self._codes(index)]
         return out
 
-    def int_array(self) -> np.ndarray:
-        """Per row the parsed whole number (0 for an error)."""
+    def int_array(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``index``) the parsed whole number (0 for an error)."""
         table = np.array([0 if isinstance(v, Fail) else v for v in self.values], dtype=np.int64)
-        out: np.ndarray = table[self.codes]
+        out: np.ndarray = table[self._codes(index)]
         return out
 
-    def text_array(self) -> np.ndarray:
-        """Per row the cell text."""
+    def text_array(self, index: np.ndarray | None = None) -> np.ndarray:
+        """Per row (or per row of ``index``) the cell text."""
         table = np.empty(len(self.texts), dtype=object)
         table[:] = self.texts
-        out: np.ndarray = table[self.codes]
+        out: np.ndarray = table[self._codes(index)]
         return out
 
 

@@ -259,9 +259,14 @@ def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
                "encoding": encoding, "format": "csv"}
     table = None
     if fast:
-        table = _tokenize(_utf8_body(data, text, encoding), delimiter, skip_lines, issues,
-                          options)
+        body = _utf8_body(data, text, encoding)
+        if encoding in ("utf-8", "utf-8-sig"):
+            del text  # the bytes are the text: a decoded copy is made again only if needed
+        table = _tokenize(body, delimiter, skip_lines, issues, options)
+        del body
     if table is None and not any(i.severity == "error" for i in issues):
+        if encoding in ("utf-8", "utf-8-sig") and fast:
+            text = data.decode(encoding)
         parsed = _parse_csv(text, delimiter, skip_lines, issues)
         if parsed is not None:
             header, header_line, rows, lines = parsed

@@ -507,7 +507,45 @@ def _concat(parts: list[_Records]) -> _Records:
 
 def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
            ) -> pd.DataFrame:
-    """Apply the concentration rules to every record; the frame of the accepted ones."""
+    """Apply the concentration rules to every record; the frame of the accepted ones.
+
+    The per-record arrays of the rules are freed before the row cells are gathered, and the
+    frame takes the gathered arrays as its columns without copying them (a 1 M-record file
+    would otherwise hold its columns three times: arrays, series and the frame's blocks).
+    """
+    k, columns = _apply_rules(ctx, issues, rec, fields)
+    kr = rec.row[k]
+    site = fields["site"].value_array(kr)
+    dates = fields["date"]
+    sample_id = fields["sample_id"].text_array(kr)
+    missing_id = np.flatnonzero(sample_id == "")
+    if len(missing_id):
+        sample_id[missing_id] = [f"{s}-{d:%Y%m%d}" for s, d in
+                                 zip(site[missing_id], dates.value_array(kr[missing_id]),
+                                     strict=True)]
+    free = fields["free"]
+    columns.update({
+        "sample_id": sample_id,
+        "site": site,
+        "sample_date": _dates_ns(dates.values)[dates.codes[kr]],
+        "replicate": fields["replicate"].int_array(kr),
+        "flow_m3_per_day": fields["flow"].float_array(kr),
+        "composite_hours": fields["hours"].int_array(kr),
+        "sample_role": fields["role"].value_array(kr),
+        "lab": free["lab"].value_array(kr),
+        "method": free["method"].value_array(kr),
+        "comment": free["comment"].value_array(kr),
+    })
+    return pd.DataFrame({name: pd.Series(columns[name], dtype=dtype, copy=False)
+                         for name, dtype in FRAME_COLUMNS["results"].items()}, copy=False)
+
+
+def _apply_rules(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The concentration rules over every record (their issues added): the positions of the
+    accepted records and their record columns (analyte, value, censor, limits, original
+    value and unit, source line).
+    """
     table = ctx.table
     dc = table.decimal_comma
     lines = np.asarray(table.lines, dtype=np.int64)
@@ -595,39 +633,16 @@ def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, An
             "loq_missing", f"{text!r} gives no LOQ; write it as <2.5 (the LOQ number) or add a loq "
             "column. The row was kept without an LOQ.", text), _S_LOQ_MISSING, group=int(group[i]))
     k = np.flatnonzero(keep)
-    kr = row[k]
-    site = fields["site"].value_array()[kr]
-    dates = fields["date"]
-    date_ns = _dates_ns(dates.values)[dates.codes[kr]]
-    sample_id = fields["sample_id"].text_array()[kr]
-    missing_id = np.flatnonzero(sample_id == "")
-    if len(missing_id):
-        date_values = dates.value_array()[kr]
-        sample_id[missing_id] = [f"{s}-{d:%Y%m%d}" for s, d in
-                                 zip(site[missing_id], date_values[missing_id], strict=True)]
-    free = fields["free"]
-    columns = {
-        "sample_id": sample_id,
-        "site": site,
-        "sample_date": date_ns,
+    return k, {
         "analyte": rec.analyte.take(k).text_array(),
-        "replicate": fields["replicate"].int_array()[kr],
         "value_ng_per_l": value_ng[k],
         "censor": np.array(CENSORS, dtype=object)[final[k]],
         "loq_ng_per_l": loq[k],
         "lod_ng_per_l": lod[k],
-        "flow_m3_per_day": fields["flow"].float_array()[kr],
-        "composite_hours": fields["hours"].int_array()[kr],
-        "sample_role": fields["role"].value_array()[kr],
-        "lab": free["lab"].value_array()[kr],
-        "method": free["method"].value_array()[kr],
-        "comment": free["comment"].value_array()[kr],
         "original_value": original(k),
         "original_unit": rec.unit_text.take(k).text_array(),
         "source_line": line[k],
     }
-    return pd.DataFrame({name: pd.Series(values, dtype=FRAME_COLUMNS["results"][name])
-                         for name, values in columns.items()})
 
 
 def _dates_ns(values: list[Any]) -> np.ndarray:
