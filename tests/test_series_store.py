@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from wastewater.storage import series
 from wastewater.storage import tables as t
 from wastewater.storage.database import connect
 from wastewater.storage.series import (
@@ -202,8 +203,11 @@ def _versions(engine) -> dict[tuple[str, str], int]:
 
 @settings(max_examples=int(os.environ.get("WW_SERIES_EXAMPLES", "25")), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(ops=st.lists(_op, min_size=1, max_size=7))
-def test_store_equals_scratch_build_after_random_uploads(engine, ops):
+@given(ops=st.lists(_op, min_size=1, max_size=7),
+       build_rows=st.sampled_from((series.BUILD_ROWS, 1)))
+def test_store_equals_scratch_build_after_random_uploads(engine, monkeypatch, ops, build_rows):
+    # build_rows=1: the touched days are built one site at a time (as a million-row upload is)
+    monkeypatch.setattr(series, "BUILD_ROWS", build_rows)
     _wipe(engine)
     ingest_bytes(engine, _sites_csv([("SE-A", 2024, 20000), ("SE-B", 2025, 12000)]),
                  filename="sites.csv", uploader="t")
@@ -245,9 +249,9 @@ _WRITER = textwrap.dedent(
     url, marker, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]).read_bytes()
     real = series._insert_rows
 
-    def insert_then_stall(conn, frame):
-        real(conn, frame)  # store rows written inside the open upload transaction
-        marker.write_text(f"{len(frame)} store rows written, transaction open")
+    def insert_then_stall(conn, rows):
+        real(conn, rows)  # store rows written inside the open upload transaction
+        marker.write_text("store rows written, transaction open")
         time.sleep(120)
 
     series._insert_rows = insert_then_stall

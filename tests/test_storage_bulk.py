@@ -11,7 +11,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from wastewater.storage import tables as t
-from wastewater.storage.bulk import BATCH_ROWS, insert_frame
+from wastewater.storage.bulk import BATCH_ROWS, insert_frame, insert_frames
 from wastewater.storage.database import write_transaction
 from wastewater.storage.service import ingest_bytes
 
@@ -74,6 +74,61 @@ def test_insert_frame_stores_every_value_exactly(engine):
     assert all(row.lab is None and row.superseded_by is None and row.is_current for row in rows)
     when = rows[0].stored_at
     assert when.replace(tzinfo=when.tzinfo or dt.UTC) == now
+
+
+def _upload(conn, n: int, now: dt.datetime) -> int:
+    return conn.execute(t.uploads.insert().returning(t.uploads.c.upload_id), {
+        "kind": "results", "sha256": "x", "size_bytes": 0, "content": b"", "uploader": "t",
+        "uploaded_at": now, "rows_total": n, "rows_accepted": n, "report_json": "{}"}
+    ).scalar_one()
+
+
+def _stored_ids(engine) -> tuple[list[str], list[int]]:
+    r = t.results.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(r.sample_id, r.source_line).order_by(r.result_id)).all()
+    return [row.sample_id for row in rows], [row.source_line for row in rows]
+
+
+def test_insert_frame_in_a_given_order_gathers_each_batch(engine):
+    ingest_bytes(engine, SITES, filename="s.csv", uploader="t")
+    n = BATCH_ROWS + 17
+    frame = _frame(n)
+    order = np.argsort(-frame["source_line"].to_numpy() % 5, kind="stable")  # a permutation
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    with write_transaction(engine) as conn:
+        constants = {"upload_id": _upload(conn, n, now), "stored_at": now, "is_current": True}
+        done: list[int] = []
+        insert_frame(conn, t.results, frame, list(frame.columns), constants=constants,
+                     progress=done.append, order=order)
+    assert done == [BATCH_ROWS, n]
+    ids, lines = _stored_ids(engine)  # ids are given in insert order
+    assert ids == frame["sample_id"].to_numpy()[order].tolist()
+    assert lines == frame["source_line"].to_numpy()[order].tolist()
+
+
+def test_insert_frames_writes_a_stream_of_frames_as_one_load(engine):
+    ingest_bytes(engine, SITES, filename="s.csv", uploader="t")
+    n = BATCH_ROWS + 17
+    frame = _frame(n)
+    made: list[int] = []
+
+    def frames():  # made lazily: the next frame only after the rows before it are handed on
+        for part in (frame.iloc[:BATCH_ROWS + 5], frame.iloc[:0], frame.iloc[BATCH_ROWS + 5:]):
+            made.append(len(part))
+            yield part
+
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    with write_transaction(engine) as conn:
+        constants = {"upload_id": _upload(conn, n, now), "stored_at": now, "is_current": True}
+        done: list[int] = []
+        insert_frames(conn, t.results, frames(), list(frame.columns), constants=constants,
+                      progress=lambda rows: done.append(rows) or made.append(-rows))
+        insert_frames(conn, t.results, iter([]), list(frame.columns), constants=constants)
+    # batches of at most BATCH_ROWS rows, each written before the next frame was made
+    assert done == [BATCH_ROWS, BATCH_ROWS + 5, n]
+    assert made == [BATCH_ROWS + 5, -BATCH_ROWS, -(BATCH_ROWS + 5), 0, 12, -n]
+    assert _stored_ids(engine)[0] == frame["sample_id"].tolist()
 
 
 def test_current_and_history_lookups_use_the_partial_indexes(engine):

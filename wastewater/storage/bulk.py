@@ -26,8 +26,9 @@ the upload's sites against the ``sites`` table.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 __all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "column_values", "copy_column", "copy_text",
-           "insert_columns", "insert_frame", "sqlite_values"]
+           "insert_columns", "insert_frame", "insert_frames", "sqlite_values"]
 
 BATCH_ROWS = 20_000
 """Rows per batch: one ``executemany`` (SQLite) or one stretch of the ``COPY`` stream
@@ -144,42 +145,78 @@ def insert_frame(
     *,
     constants: dict[str, Any] | None = None,
     progress: Callable[[int], None] | None = None,
+    order: np.ndarray | None = None,
 ) -> None:
     """:func:`insert_columns` of ``frame``'s columns ``names`` (absent ones NULL), converted
     one batch at a time, so that only one batch of driver values exists at once.
+
+    ``order`` (positions of ``frame``'s rows) inserts the rows in that order, each batch
+    gathered on its own, instead of a reordered copy of the whole frame.
 
     PostgreSQL (psycopg): one ``COPY`` fed with the text of :func:`copy_text`, batch by batch.
     SQLite: one ``executemany`` per batch of column-wise converted values
     (:func:`sqlite_values`).
     """
     n_rows = len(frame)
+
+    def parts() -> Iterator[pd.DataFrame]:
+        for start in range(0, n_rows, BATCH_ROWS):
+            stop = min(start + BATCH_ROWS, n_rows)
+            yield frame.iloc[start:stop] if order is None else frame.iloc[order[start:stop]]
+
+    insert_frames(conn, table, parts(), names, constants=constants, progress=progress)
+
+
+def insert_frames(
+    conn: Connection,
+    table: sa.Table,
+    frames: Iterable[pd.DataFrame],
+    names: Sequence[str],
+    *,
+    constants: dict[str, Any] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """:func:`insert_frame` of the rows of ``frames`` one after the other, as one load (one
+    ``COPY`` on PostgreSQL); each frame is made only when the rows before it are written, so a
+    generator of frames never has more than one in memory. Frames longer than
+    :data:`BATCH_ROWS` are split into batches.
+    """
     dialect = conn.dialect
-    if n_rows and dialect.name == "postgresql" and dialect.driver == "psycopg":
+
+    def batches() -> Iterator[tuple[int, pd.DataFrame]]:
+        done = 0
+        for frame in frames:
+            for start in range(0, len(frame), BATCH_ROWS):
+                part = frame.iloc[start:start + BATCH_ROWS]
+                done += len(part)
+                yield done, part
+
+    stream = batches()
+    first = next(stream, None)
+    if first is None:
+        return
+    stream = itertools.chain([first], stream)
+    if dialect.name == "postgresql" and dialect.driver == "psycopg":
         constants = dict(constants or {})
         column_sql = ", ".join(dialect.identifier_preparer.quote(c)
                                for c in [*names, *constants])
         tail = "".join("\t" + _copy_scalar(v, table.c[c].type) for c, v in constants.items())
-
-        def chunks() -> Iterator[tuple[int, str]]:
-            for start in range(0, n_rows, BATCH_ROWS):
-                stop = min(start + BATCH_ROWS, n_rows)
-                yield stop, copy_text(frame.iloc[start:stop], table, names, tail=tail)
-
-        _copy_text(conn, table, column_sql, chunks(), progress)
+        _copy_text(conn, table, column_sql,
+                   ((done, copy_text(part, table, names, tail=tail)) for done, part in stream),
+                   progress)
         return
 
-    def batches() -> Iterator[tuple[int, Batch]]:
-        for start in range(0, n_rows, BATCH_ROWS):
-            stop = min(start + BATCH_ROWS, n_rows)
-            part = frame.iloc[start:stop]
+    def converted() -> Iterator[tuple[int, Batch]]:
+        for done, part in stream:
+            n = len(part)
             if dialect.name == "sqlite":
-                yield stop, {c: sqlite_values(part[c] if c in part.columns else None,
-                                              table.c[c].type, stop - start) for c in names}
+                yield done, {c: sqlite_values(part[c] if c in part.columns else None,
+                                              table.c[c].type, n) for c in names}
             else:  # pragma: no cover - only SQLite and PostgreSQL (psycopg) are supported
-                yield stop, {c: column_values(part[c] if c in part.columns else None,
-                                              stop - start) for c in names}
+                yield done, {c: column_values(part[c] if c in part.columns else None, n)
+                             for c in names}
 
-    _insert_batches(conn, table, list(names), n_rows, batches(), constants, progress,
+    _insert_batches(conn, table, list(names), len(first[1]), converted(), constants, progress,
                     prebound=dialect.name == "sqlite")
 
 

@@ -37,7 +37,7 @@ import dataclasses
 import datetime as dt
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -305,8 +305,9 @@ class ResultsChange:
         with ``result_id``, key and compared columns), read on ``conn`` before the write.
         """
         parts = []
-        for rows in (new_rows, superseded):
-            rows = rows[rows["sample_role"].to_numpy() == "sample"]
+        for rows in (new_rows, superseded):  # the sample rows' four columns, not a whole copy
+            rows = rows.loc[rows["sample_role"].to_numpy() == "sample",
+                            ["site", "analyte", "sample_date", "composite_hours"]]
             if not len(rows):
                 continue
             hours = pd.to_numeric(rows["composite_hours"], errors="coerce").to_numpy(
@@ -349,8 +350,9 @@ class ResultsChange:
         upload-time alerts evaluate).
         """
         rows = self.new_rows
-        rows = rows[rows["sample_role"].to_numpy() == "sample"]
-        return rows[["site", "analyte", "sample_date"]].drop_duplicates().reset_index(drop=True)
+        rows = rows.loc[rows["sample_role"].to_numpy() == "sample",
+                        ["site", "analyte", "sample_date"]]
+        return rows.drop_duplicates().reset_index(drop=True)
 
 
 def _frame_of(conn: Connection, rows: list[tuple[Any, ...]], columns: Sequence[str]
@@ -396,10 +398,6 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
         return 0
     f, p, s, v = t.flows.c, t.site_populations.c, t.series_daily.c, t.series_versions.c
     back = MAX_COMPOSITE_DAYS - 1
-    new = change.new_rows
-    new = new[new["sample_role"].to_numpy() == "sample"]
-    columns = [c for c in _CHANGE_READ if c != "result_id"]
-    results = _build_order(pd.concat([change.existing, new[columns]], ignore_index=True))
     sites = sorted(pd.unique(touched["site"]))
     flow_rows: list[tuple[Any, ...]] = []
     for site, group in touched.groupby("site", sort=True):
@@ -413,27 +411,13 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
                                     .where(p.site.in_(part)).order_by(p.site, p.year, p.method)))
     flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
     pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
-    built = build_pairs(results, flows, pops) if len(results) else _empty_store_frame()
-    site_index = pd.Index(sites)
-    analyte_index = pd.Index(sorted(pd.unique(touched["analyte"])))
-    first = int(touched["day"].min())
-    n_days = int(touched["day"].max()) - first + 1
-    touched_keys = _day_keys(touched["site"].to_numpy(dtype=object),
-                             touched["analyte"].to_numpy(dtype=object),
-                             touched["day"].to_numpy(dtype=np.int64), site_index, analyte_index,
-                             first, n_days)
-    built_days = built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-    built_keys = _day_keys(built["site"].to_numpy(dtype=object),
-                           built["analyte"].to_numpy(dtype=object), built_days, site_index,
-                           analyte_index, first, n_days)
-    inside = (built_keys >= 0) & np.isin(built_keys, touched_keys)
+    built = _build_touched(change, touched, sites, flows, pops)  # built while written
     # stored days to replace: only series that ever had a version can have stored rows
     known: set[tuple[str, str]] = set()
     for part in _chunks(sites, 500):
         known.update((a, b) for a, b in conn.execute(
             sa.select(v.site, v.analyte).where(v.site.in_(part))))
-    pairs = list(touched[["site", "analyte"]].drop_duplicates().itertuples(index=False,
-                                                                            name=None))
+    pairs = _distinct_pairs(touched)
     if known:
         for (site, analyte), group in touched.groupby(["site", "analyte"], sort=True):
             if (site, analyte) not in known:
@@ -443,11 +427,74 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
                 conn.execute(t.series_daily.delete().where(
                     s.site == site, s.analyte == analyte,
                     sa.or_(*[s.date.between(_date_of(lo), _date_of(hi)) for lo, hi in part])))
-    if inside.any():
-        _insert_rows(conn, built[inside])
-    return _bump_versions(conn, sorted(pairs), now=now)
+    _insert_rows(conn, built)
+    return _bump_versions(conn, pairs, now=now)
 
 
+def _distinct_pairs(touched: pd.DataFrame) -> list[tuple[str, str]]:
+    """The distinct (site, analyte) of ``touched``, sorted (from codes, not a frame of pairs)."""
+    site_codes, site_names = pd.factorize(touched["site"])
+    analyte_codes, analyte_names = pd.factorize(touched["analyte"])
+    n_analytes = max(len(analyte_names), 1)
+    pair = np.unique(site_codes.astype(np.int64) * n_analytes + analyte_codes)
+    return sorted(zip(np.asarray(site_names, dtype=object)[pair // n_analytes].tolist(),
+                      np.asarray(analyte_names, dtype=object)[pair % n_analytes].tolist(),
+                      strict=True))
+
+
+#: Result rows per build of :func:`_build_touched` (whole sites; a site with more is built alone).
+BUILD_ROWS = 100_000
+
+
+def _build_touched(change: ResultsChange, touched: pd.DataFrame, sites: list[str],
+                   flows: pd.DataFrame, pops: pd.DataFrame) -> Iterator[pd.DataFrame]:
+    """Store rows of the touched (site, analyte, day) of ``change``, sorted by site, analyte
+    and date, as frames of a few whole sites each, made one at a time.
+
+    Each frame is built from the kept rows and the inserted sample rows of its sites only
+    (about :data:`BUILD_ROWS` result rows), so that a million-row upload never holds the
+    intermediate arrays of a build over all its rows, nor all its store rows at once (the bulk
+    load writes each frame before the next is built); every series is built on its own rows
+    (:func:`build_pairs`), so the rows equal those of one build over everything.
+    """
+    site_index = pd.Index(sites)
+    analyte_index = pd.Index(sorted(pd.unique(touched["analyte"])))
+    first = int(touched["day"].min())
+    n_days = int(touched["day"].max()) - first + 1
+    touched_keys = _day_keys(touched["site"].to_numpy(dtype=object),
+                             touched["analyte"].to_numpy(dtype=object),
+                             touched["day"].to_numpy(dtype=np.int64), site_index, analyte_index,
+                             first, n_days)
+    new = change.new_rows
+    existing = change.existing
+    columns = [new.columns.get_loc(c) for c in _CHANGE_READ if c != "result_id"]
+    # each row's site position (-1: not a sample row, or a site outside the touched ones)
+    new_site = site_index.get_indexer(new["site"].to_numpy(dtype=object))
+    new_site[new["sample_role"].to_numpy() != "sample"] = -1
+    old_site = site_index.get_indexer(existing["site"].to_numpy(dtype=object))
+    rows_before = np.concatenate([[0], np.cumsum(
+        np.bincount(new_site[new_site >= 0], minlength=len(sites))
+        + np.bincount(old_site[old_site >= 0], minlength=len(sites)))])
+    lo = 0
+    while lo < len(sites):  # sites lo..hi-1: about BUILD_ROWS rows, at least one site
+        hi = max(lo + 1, int(np.searchsorted(rows_before, rows_before[lo] + BUILD_ROWS,
+                                             side="right")) - 1)
+        results = _build_order(pd.concat(
+            [existing.iloc[np.flatnonzero((old_site >= lo) & (old_site < hi))],
+             new.iloc[np.flatnonzero((new_site >= lo) & (new_site < hi)), columns]],
+            ignore_index=True))
+        lo = hi
+        if not len(results):
+            continue
+        built = build_pairs(results, flows, pops)
+        del results
+        built_days = built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+        built_keys = _day_keys(built["site"].to_numpy(dtype=object),
+                               built["analyte"].to_numpy(dtype=object), built_days, site_index,
+                               analyte_index, first, n_days)
+        inside = (built_keys >= 0) & np.isin(built_keys, touched_keys)
+        if inside.any():
+            yield built[inside]
 
 
 def refresh_for_upload(conn: Connection, upload_id: int, kind: str, *,
@@ -554,13 +601,14 @@ def _day(ordinal: int) -> dt.date:
     return dt.date.fromordinal(max(_FIRST_DAY.toordinal(), min(_LAST_DAY.toordinal(), ordinal)))
 
 
-def _insert_rows(conn: Connection, frame: pd.DataFrame) -> None:
-    """Bulk-insert store rows, one batch of driver values at a time
-    (:func:`wastewater.storage.bulk.insert_frame`).
+def _insert_rows(conn: Connection, rows: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
+    """Bulk-insert store rows (a frame, or frames made one at a time), one batch of driver
+    values at a time (:func:`wastewater.storage.bulk.insert_frames`).
     """
-    from wastewater.storage.bulk import insert_frame
+    from wastewater.storage.bulk import insert_frames
 
-    insert_frame(conn, t.series_daily, frame, STORE_COLUMNS)
+    insert_frames(conn, t.series_daily, [rows] if isinstance(rows, pd.DataFrame) else rows,
+                  STORE_COLUMNS)
 
 
 def _fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:

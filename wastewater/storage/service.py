@@ -680,8 +680,10 @@ def _store_versioned(
         seen[positions] = True
         fresh = np.flatnonzero(~seen)
     if before_write is not None:
+        every_row_fresh = not len(replace_positions) and len(fresh) == total
         counts.change = before_write(
-            frame.iloc[np.concatenate([replace_positions, fresh])], superseded)
+            frame if every_row_fresh else frame.iloc[np.concatenate([replace_positions, fresh])],
+            superseded)
     if len(current):
         extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
                  "superseded_by": None}
@@ -715,13 +717,13 @@ def _store_versioned(
     done_before = total - len(fresh)
     if len(fresh):
         rows = frame if len(fresh) == total else frame.iloc[fresh]
-        rows = rows.iloc[_key_order(rows, spec.key)]
         n_fresh = len(rows)
         bulk_progress = None
         if progress is not None:
             def bulk_progress(written: int) -> None:
                 progress(done_before + written, total)
-        insert_frame(conn, tab, rows, spec.insert_cols,
+        # in key order, gathered batch by batch (no sorted copy of the whole frame)
+        insert_frame(conn, tab, rows, spec.insert_cols, order=_key_order(rows, spec.key),
                      constants={"upload_id": upload_id, "stored_at": stored_at,
                                 "is_current": True, "superseded_by": None},
                      progress=bulk_progress)
@@ -734,14 +736,17 @@ def _store_versioned(
 def _dedupe_last(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
     """Keep the last line of rows repeating a natural key inside one upload."""
     present = [k for k in key if k in frame.columns]
-    if not present or not frame.duplicated(present, keep="last").any():
+    if not present:
         return frame
-    return frame.loc[~frame.duplicated(present, keep="last")]
+    repeated = frame.duplicated(present, keep="last").to_numpy()
+    if not repeated.any():
+        return frame
+    return frame.loc[~repeated]
 
 
 def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
                    stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # columns are replaced, never written into (copy on write)
     if "replicate" not in frame.columns:
         frame["replicate"] = 1
     if "sample_role" not in frame.columns:
