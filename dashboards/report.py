@@ -118,7 +118,9 @@ def _viewer(engine: sa.Engine, principal: Any, settings: Any) -> D.Viewer:
 def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.date,
                     prev_end: dt.date, method_changes: dict[str, list] | None = None,
                     operations: pd.DataFrame | None = None,
-                    trends: dict[str, dict[str, Any]] | None = None) -> pd.DataFrame:
+                    trends: dict[str, dict[str, Any]] | None = None,
+                    public: access.PublicRule | None = None,
+                    today: dt.date | None = None) -> pd.DataFrame:
     """Mean load per 1000 in the tertial and the previous one, per analyte, and the change with
     its 95 % interval.
 
@@ -142,6 +144,11 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     (:func:`dashboards.data.dumping_days`, the rule of
     :func:`wastewater.stats.dumping.suspected_dumping_days`) are left out of the means, the
     change and the trend: drugs flushed during a raid are not use ([Emke2014]_).
+
+    ``public`` (the public view's rule): the means and the change rest on the days of the
+    public ISO weeks touching each tertial only, and a week with a dumping day is left out
+    whole (:func:`wastewater.access.public_period_values`), so that no two readings of a
+    running tertial, and no public weekly mean beside the table, give one day's value.
 
     Returns ``analyte, mean, prev_mean, change_percent, change_low, change_high, enough,
     n_weeks, n_weeks_prev, change_class, n_days, n_censored, trend, trend_percent_per_year,
@@ -168,8 +175,14 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
             dumping_dates = [pd.Timestamp(d) for d in shown["date"]]
             dumping_events = sorted(set(shown["event_id"]))
             values = values.where(~values.index.isin(pd.DatetimeIndex(dumped["date"])))
-        cur = values[(values.index >= pd.Timestamp(start)) & (values.index <= pd.Timestamp(end))]
-        prev = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(prev_end))]
+        if public is not None:  # whole public weeks only, dumping weeks left out whole
+            cur = access.public_period_values(values, start, end, public, leave_out=dumping_dates_all,
+                                              today=today).dropna()
+            prev = access.public_period_values(values, prev_start, prev_end, public,
+                                               leave_out=dumping_dates_all, today=today).dropna()
+        else:
+            cur = values[(values.index >= pd.Timestamp(start)) & (values.index <= pd.Timestamp(end))]
+            prev = values[(values.index >= pd.Timestamp(prev_start)) & (values.index <= pd.Timestamp(prev_end))]
         if cur.dropna().empty:
             continue
         m = euda_means(cur, year=start.year, censored=cens.reindex(cur.index))
@@ -359,7 +372,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         analytes = [] if ds is None else [a for a in ds["analyte"].values.tolist() if a not in HYDROCHEMICAL]
         trends = _published_trends(engine, viewer, site, analytes, end)
         changes = tertial_changes(ds, site, start, end, prev_start, prev_end, marked, operations=operations,
-                                  trends=trends)
+                                  trends=trends, public=rule if public else None)
         if public and len(changes):  # no public mean resting on fewer days than a public week
             changes = changes[changes["n_days"] >= rule.min_days_per_week].reset_index(drop=True)
         for c in changes.itertuples(index=False):

@@ -153,3 +153,67 @@ def test_report_changes_leave_suspected_dumping_out(demo):
     english = _dumping_note(rows, "en", public=True)
     assert "Days removed:" in english and "Kokain at PS1: 2 days (EV-2025-05)" in english
     assert _dumping_note(rows.assign(dumping_dates=[[]]), "sv", public=True) == ""
+
+
+def test_public_tertial_means_do_not_move_by_one_day(demo):
+    """A running tertial's public mean is over whole closed public weeks only: the reading after
+    one more day of data equals the one before (the day's week is not closed yet), while the
+    analyst's mean over the days so far moves by exactly that day's share."""
+    from dashboards import data as D
+    from dashboards.report import tertial_changes
+    from wastewater.access import PublicRule
+
+    site, args = "SE-KAT-ROS", (dt.date(2025, 9, 1), dt.date(2025, 12, 31), dt.date(2025, 5, 1),
+                                dt.date(2025, 8, 31))
+    # Wednesday 15 October 2025 and Thursday 16 October: readings one upload (day) apart
+    day1, day2 = dt.date(2025, 10, 15), dt.date(2025, 10, 16)
+    before = D.site_dataset(demo, [site], start=dt.date(2025, 4, 28), end=day1)
+    after = D.site_dataset(demo, [site], start=dt.date(2025, 4, 28), end=day2)
+    rule = PublicRule()
+    pub = [tertial_changes(d, site, *args, public=rule, today=t).set_index("analyte")
+           for d, t in ((before, day1), (after, day2))]
+    ana = [tertial_changes(d, site, *args).set_index("analyte") for d in (before, after)]
+    values, _ = D.stats_series(after, site, "benzoylecgonine")
+    new_day = values[pd.Timestamp(day2)]
+    assert not math.isnan(new_day)
+    a0, a1 = ana[0].loc["benzoylecgonine"], ana[1].loc["benzoylecgonine"]
+    assert a1["n_days"] == a0["n_days"] + 1  # the analyst view moves by the new day ...
+    assert a1["mean"] * a1["n_days"] - a0["mean"] * a0["n_days"] == pytest.approx(new_day)
+    for analyte in pub[0].index:  # ... the public one does not move at all
+        for col in ("mean", "prev_mean", "change_percent", "n_days", "n_weeks"):
+            assert pub[0].loc[analyte, col] == pytest.approx(pub[1].loc[analyte, col], nan_ok=True), (analyte, col)
+    # the public mean is over the closed weeks only: the daily-sampled weeks up to Sunday
+    # 12 October (a week with all seven days is closed at once; 13-19 October is still growing)
+    p = pub[0].loc["benzoylecgonine"]
+    closed = values["2025-09-01":"2025-10-12"].dropna()
+    assert closed.size == 42
+    assert p["n_days"] == closed.size and p["mean"] == pytest.approx(closed.mean())
+
+
+def test_public_tertial_means_leave_a_dumping_week_out_whole(demo):
+    """Public view: the week of a suspected dumping day is left out whole. At PS1 (Saturdays
+    only, plus 1–7 September daily with cocaine × 15 on 3–4 September) the one week with two or
+    more days is that dumping week, so the public table has no cocaine row at all, while the
+    analyst's has one; and on a hand-made series the public mean is that of the other weeks."""
+    from dashboards import data as D
+    from dashboards.report import tertial_changes
+    from wastewater.access import Principal, PublicRule, public_period_values
+    from wastewater.settings import Settings
+
+    viewer = D.Viewer(engine=demo, settings=Settings(),
+                      principal=Principal(name="a", role="analyst", sites=None, key_id=None))
+    ds = D.site_dataset(demo, ["SE-KAT-PS1"], start=dt.date(2025, 4, 28), end=dt.date(2026, 1, 4))
+    ops = D.events_frame(viewer, site="SE-KAT-PS1", start=dt.date(2025, 4, 28), end=dt.date(2025, 12, 31),
+                         kinds=("operation",))
+    args = ("SE-KAT-PS1", dt.date(2025, 9, 1), dt.date(2025, 12, 31), dt.date(2025, 5, 1), dt.date(2025, 8, 31))
+    analyst = tertial_changes(ds, *args, operations=ops).set_index("analyte")
+    public = tertial_changes(ds, *args, operations=ops, public=PublicRule(),
+                             today=dt.date(2026, 6, 1)).set_index("analyte")
+    assert analyst.loc["cocaine", "dumping_dates"] == [pd.Timestamp("2025-09-03"), pd.Timestamp("2025-09-04")]
+    assert "cocaine" not in public.index
+    # three daily weeks 1-21 September 2025, a dumping day in the second: the first and third remain
+    days = pd.date_range("2025-09-01", "2025-09-21")
+    v = pd.Series(np.r_[np.full(7, 10.0), np.full(7, 200.0), np.full(7, 30.0)], index=days)
+    kept = public_period_values(v, "2025-09-01", "2025-09-21", leave_out=["2025-09-10"],
+                                today=dt.date(2025, 12, 1)).dropna()
+    assert kept.size == 14 and kept.mean() == pytest.approx(20.0)

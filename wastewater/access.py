@@ -38,6 +38,10 @@ decides access. The policy has two parts:
      :data:`PUBLIC_TREND_MONTHS`): over exactly 12 calendar months ending at a month's last day,
      computed from the public ISO-week means alone, with the published test and level; any
      other window, test, substitution or level needs a key (resource ``other_analyses``);
+   * period means (the report's tertial means and changes) over the days of the public ISO
+     weeks touching the period only, a week with a suspected dumping day left out whole
+     (:func:`public_period_values`): a running tertial's mean over the days so far would give
+     each new day's value between two readings;
    * confidential events (police operations under OSL 18 kap. 1 §) never; an event shows only
      the public sites it names, and an event naming only non-public sites is not shown at all
      (also not in the risk-weekend calendar, :func:`visible_events`);
@@ -516,6 +520,44 @@ def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
                   for m, n in zip(out["date"], out["n_days"], strict=True)]
         out = out[np.array(closed, dtype=bool)] if len(out) else out
     return out.reset_index(drop=True)
+
+
+def public_period_values(values: pd.Series, start: Any, end: Any, rule: PublicRule | None = None, *,
+                         leave_out: Iterable[Any] = (), today: dt.date | None = None) -> pd.Series:
+    """The daily values a public mean over ``[start, end]`` (a tertial's, a period change's) may
+    rest on: every measured day of the public ISO weeks touching the window
+    (:func:`public_week_filter`: enough measured days, closed), and no day of a week that holds
+    a ``leave_out`` day (a suspected dumping day). Every other day becomes NaN.
+
+    Why: a mean over the days so far of a period that is still running changes with each new
+    day, so two readings one upload apart give that day's value; and a mean without one day of a
+    week whose public mean has it gives that day. Over whole public weeks, every public mean is
+    a function of the public weekly means and their day counts, which are published anyway. The
+    published trend leaves out the same weeks (:func:`wastewater.analysis.published_trend`).
+
+    ``values``: daily values indexed by date, holding every day of the weeks touching the window
+    (load with :func:`whole_week_bounds`); NaN = not measured.
+
+    >>> days = pd.date_range("2025-03-03", "2025-03-16")
+    >>> v = pd.Series([10.0] * 7 + [20.0, 20.0] + [float("nan")] * 5, index=days)
+    >>> public_period_values(v, "2025-03-05", "2025-03-12", today=dt.date(2025, 3, 20)).dropna().size
+    7
+    >>> public_period_values(v, "2025-03-05", "2025-03-12", today=dt.date(2025, 3, 20),
+    ...                      leave_out=["2025-03-04"]).dropna().size
+    0
+    """
+    rule = rule or PublicRule()
+    dates = pd.DatetimeIndex(values.index)
+    monday = dates - pd.to_timedelta(dates.day_of_week, unit="D")
+    measured = pd.Series(values.notna().to_numpy(), index=monday)
+    weeks = measured.groupby(level=0).sum().astype(int)
+    weekly = pd.DataFrame({"date": weeks.index, "n_days": weeks.to_numpy()})
+    kept = public_week_filter(weekly, start, end, rule, today=today)
+    keep = set(pd.DatetimeIndex(kept["date"]))
+    for day in leave_out:
+        d = pd.Timestamp(day).normalize()
+        keep.discard(d - pd.Timedelta(days=d.day_of_week))
+    return values.where(np.isin(monday, pd.DatetimeIndex(sorted(keep))))
 
 
 def public_campaign_week(measured: Iterable[Any], week_start: Any, rule: PublicRule | None = None,
