@@ -736,10 +736,19 @@ def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
     fields = ["sample_id", "analyte", "replicate", "sample_role"]
     if len(frame) < 2:
         return frame
+    # one integer per record: the field codes in mixed radix (number so far × distinct values
+    # of the field + its code), renumbered only when the next product could overflow
     number = np.zeros(len(frame), dtype=np.int64)
-    for f in fields:  # one integer per record: (number so far, field code), renumbered (< rows)
+    size = 1
+    for f in fields:
         codes, uniques = pd.factorize(frame[f])
-        number = pd.factorize(number * max(len(uniques), 1) + codes)[0].astype(np.int64)
+        radix = max(len(uniques), 1)
+        if size * radix >= 2**62:
+            number = pd.factorize(number)[0].astype(np.int64)
+            size = int(number.max()) + 1
+        number = number * radix + codes
+        size *= radix
+    number = pd.factorize(number)[0]
     in_group = np.flatnonzero(np.bincount(number)[number] > 1)
     if not len(in_group):
         return frame
