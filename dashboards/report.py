@@ -234,15 +234,22 @@ CHANGE_COLUMNS = ["analyte", "mean", "prev_mean", "change_percent", "change_low"
                   "n_censored", "trend", "trend_percent_per_year", "trend_ci_low", "trend_ci_high",
                   "trend_p", "dumping_dates", "dumping_events"]
 
-_TREND_TEXT = {"sv": {"increasing": "ökande", "decreasing": "minskande", "no trend": "ingen säker trend"},
-               "en": {"increasing": "increasing", "decreasing": "decreasing", "no trend": "no clear trend"}}
+def _coded_text(prefix: str, code: Any, lang: str) -> Any:
+    """The catalogue's word for a trend direction (``trend_word_*``) or EUDA change class
+    (``change_class_*``); a code without one is shown as it is."""
+    if not isinstance(code, str):
+        return code
+    key = f"{prefix}_{code.replace(' ', '_')}"
+    text = t(key, lang)
+    return code if text == key else text
 
-_CLASS_TEXT = {
-    "sv": {"increase": "ökning", "decrease": "minskning", "stable": "stabil",
-           "no previous data": "ingen jämförelse", "too little data": "för lite data"},
-    "en": {"increase": "increase", "decrease": "decrease", "stable": "stable",
-           "no previous data": "no comparison", "too little data": "too little data"},
-}
+
+def _trend_text(code: Any, lang: str) -> Any:
+    return _coded_text("trend_word", code, lang)
+
+
+def _class_text(code: Any, lang: str) -> Any:
+    return _coded_text("change_class", code, lang)
 
 
 def _figure(fig_id: str, title: str, fig, summary: str, lang: str, data_table: dict[str, Any],
@@ -381,7 +388,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                                 "change_percent": c.change_percent, "change_low": c.change_low,
                                 "change_high": c.change_high, "enough": c.enough, "n_weeks": c.n_weeks,
                                 "n_weeks_prev": c.n_weeks_prev, "change_ci": _change_cell(c, lang),
-                                "change_class": _CLASS_TEXT[lang].get(c.change_class, c.change_class),
+                                "change_class": _class_text(c.change_class, lang),
                                 "n_days": c.n_days, "n_censored": c.n_censored,
                                 "trend": _trend_cell(c, lang), "dumping_dates": c.dumping_dates,
                                 "dumping_events": c.dumping_events,
@@ -581,7 +588,7 @@ def _trend_cell(c, lang: str) -> str:
         else f"p = {format_number(c.trend_p, lang, 3)}"
     return (f"{format_percent(c.trend_percent_per_year, lang)} ({format_percent(c.trend_ci_low, lang)} "
             f"{join} {format_percent(c.trend_ci_high, lang)}), {p} – "
-            f"{_TREND_TEXT[lang].get(c.trend, c.trend)}")
+            f"{_trend_text(c.trend, lang)}")
 
 
 def _changes_text(frame: pd.DataFrame, lang: str, prev_label: str) -> list[str]:
@@ -606,8 +613,8 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
         parts.append(t("report_summary_no_data", lang))
     else:
         enough = changes[changes["enough"].astype(bool)]
-        no_prev = int((changes["change_class"] == _CLASS_TEXT[lang]["no previous data"]).sum())
-        few = int((changes["change_class"] == _CLASS_TEXT[lang]["too little data"]).sum())
+        no_prev = int((changes["change_class"] == _class_text("no previous data", lang)).sum())
+        few = int((changes["change_class"] == _class_text("too little data", lang)).sum())
         if no_prev == len(changes):
             parts.append(t("report_summary_no_previous", lang, prev=prev_label))
         elif enough.empty:
@@ -648,9 +655,7 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     """The spec of the ``effect`` macro of ``_report.html``: an operation's heading, description,
     dumping warning, quotable sentence and figure (or the error why there is none)."""
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
-             f"{analyte_name(analyte, lang)} vid {label}" if lang == "sv" else
-             f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
-             f"{analyte_name(analyte, lang)} at {label}")
+             + t("report_series_name", lang, analyte=analyte_name(analyte, lang), site=label))
     out: dict[str, Any] = {"title": title, "description": str(event.get("description") or ""),
                            "dumping": D.dumping_raised(effect), "error": effect.get("error"),
                            "sentence": "", "figure": None}
