@@ -9,7 +9,7 @@ from wastewater.stats.alerts import (
 )
 from wastewater.stats.changepoints import ChangepointResult, detect_changepoints
 from wastewater.stats.dumping import DumpingResult, flag_dumping
-from wastewater.stats.effects import EffectResult, operation_effect
+from wastewater.stats.effects import EffectResult, operation_effect, planned_detectable_drops
 from wastewater.stats.multiple import Q_VALUE_LABEL, add_q_values, bh_qvalues
 from wastewater.stats.riskweekend_effect import (
     RiskWeekendEffect,
@@ -39,6 +39,7 @@ __all__ = [
     "flag_dumping",
     "mann_kendall",
     "operation_effect",
+    "planned_detectable_drops",
     "pool_log_ratios",
     "riskweekend_effect",
     "riskweekend_model",

@@ -635,6 +635,69 @@ def operation_effect(series: pd.Series, *, censored: pd.Series | None = None,
     return _finish(pr, fit, 0, alpha, exclusion_reason, trend)
 
 
+PLANNING_AFTER_DAYS = (14, 28, 56, 84)
+"""Lengths of the period after a planned operation that :func:`planned_detectable_drops` shows [days]."""
+
+
+def planned_detectable_drops(series: pd.Series, *, censored: pd.Series | None = None,
+                             duration_days: int = 7, after_days: Iterable[int] = PLANNING_AFTER_DAYS,
+                             before_days: int = DEFAULT_BEFORE_DAYS, alpha: float = 0.05,
+                             composite_days: pd.Series | None = None,
+                             method_changes: Iterable[DateLike] | None = None) -> pd.DataFrame:
+    """For planning an operation: the smallest drop the site's current sampling would detect
+    with 80 % power at level ``alpha``, for each length of the period after it.
+
+    The same test as :func:`operation_effect` (defaults, so the same error model, weekday
+    profile, history, censoring and composites) is run on the site's own latest days with a
+    pseudo-operation of ``duration_days`` placed so that ``a`` days of the series follow it, for
+    each ``a`` in ``after_days``. Its ``minimum_detectable_drop_after``, ``1 − exp(−(t₁₋α/₂ +
+    t₀.₈)·se)`` [Bloom1995]_, depends on the sampling days (how many, which weekdays, how much
+    history) and on the site's fitted noise (lag-1 coefficient, measurement share, variance),
+    not on the size of any change: it is the drop this sampling detects in 80 % of operations.
+    More days after, more sampling days a week or a longer history make it smaller.
+
+    Parameters
+    ----------
+    series : pandas.Series
+        Daily ``load_mg_per_day_per_1000`` up to now (DatetimeIndex; NaN = no sample).
+    censored, composite_days, method_changes, before_days, alpha
+        As for :func:`operation_effect`.
+    duration_days : int
+        Length of the planned operation [days].
+    after_days : iterable of int
+        Lengths of the period after it to show [days].
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per length: ``after_days``, ``n_after`` (samples in that period, as now
+        sampled), ``n_before`` (history used), ``minimum_detectable_drop`` [fraction] and
+        ``reason`` (a :class:`NotEstimableError` code where the history is too short; then the
+        drop is NaN).
+    """
+    cols = ["after_days", "n_after", "n_before", "minimum_detectable_drop", "reason"]
+    observed = series.dropna()
+    rows: list[dict[str, Any]] = []
+    if observed.empty:
+        return pd.DataFrame(columns=cols)
+    last = pd.Timestamp(observed.index.max())
+    for a in after_days:
+        end = last - pd.Timedelta(days=int(a))
+        start = end - pd.Timedelta(days=int(duration_days) - 1)
+        try:
+            res = operation_effect(series[:last], censored=None if censored is None else censored[:last],
+                                   event_start=start, event_end=end, before_days=before_days,
+                                   after_days=int(a), alpha=alpha, composite_days=composite_days,
+                                   method_changes=method_changes)
+        except NotEstimableError as err:
+            rows.append({"after_days": int(a), "n_after": 0, "n_before": 0,
+                         "minimum_detectable_drop": float("nan"), "reason": err.code})
+            continue
+        rows.append({"after_days": int(a), "n_after": res.n_after, "n_before": res.n_before,
+                     "minimum_detectable_drop": float(res.minimum_detectable_drop_after), "reason": None})
+    return pd.DataFrame(rows, columns=cols)
+
+
 def operation_effects_batch(tests: Iterable[Mapping[str, Any]],
                             series: Mapping[SeriesKey, tuple[pd.Series, pd.Series | None]], *,
                             alpha: float = 0.05, before_days: int = DEFAULT_BEFORE_DAYS,
