@@ -29,6 +29,7 @@ EXAMPLES: dict[str, Any] = {
     "event_id": "EV-2025-02",
     "before_days": 56,
     "after_days": 56,
+    "duration_days": 7,
     "method": "ar1",
     "alpha": 0.05,
     "false_alarm_rate": 0.01,

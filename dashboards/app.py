@@ -495,6 +495,19 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
             "weekly": weekly}
 
 
+def _plan_spec(plan: pd.DataFrame | None, lang: str) -> dict[str, Any] | None:
+    """Rows of the planning table: period after the operation, smallest detectable drop, samples."""
+    if plan is None:
+        return None
+    rows = []
+    for r in plan.itertuples(index=False):
+        weeks = count(int(r.after_days) // 7, "week", lang)
+        drop = (t("plan_not_estimable", lang) if r.minimum_detectable_drop != r.minimum_detectable_drop
+                else f"{format_number(100 * r.minimum_detectable_drop, lang, 0)} %")
+        rows.append({"weeks": weeks, "drop": drop, "n_after": int(r.n_after)})
+    return {"rows": rows}
+
+
 @router.get("/operations", response_class=HTMLResponse)
 def operations_page(request: Request) -> HTMLResponse:
     """The operation-effect test of one event at one site (cached per data version, as the trend page)."""
@@ -505,7 +518,8 @@ def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> 
     sel = Selection(request, viewer)
     lang = sel.lang
     ctx: dict[str, Any] = {"controls": None, "no_data": False, "no_event": False, "event": None,
-                           "dumping": False, "error": None, "sentence": "", "facts": [], "figure": None}
+                           "dumping": False, "error": None, "sentence": "", "facts": [], "figure": None,
+                           "plan": None, "plan_needs_key": False}
     layout: dict[str, Any] = {"title": t("nav_operation", lang), "lang": lang, "active": "operations",
                               "role": viewer.role}
     if sel.site is None or sel.analyte is None:
@@ -521,6 +535,8 @@ def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> 
                                    for r in d["events"].itertuples(index=False)],
                                   d["event"]["event_id"]))
     ctx["controls"] = controls_spec(f"{BASE}/operations", lang, fields)
+    ctx["plan"] = _plan_spec(D.operation_plan(viewer, sel.site, sel.analyte), lang)
+    ctx["plan_needs_key"] = ctx["plan"] is None
     if d["event"] is None:
         ctx["no_event"] = True
         return _html(render_page("operations.html", **layout, query=sel.params(), **ctx))

@@ -435,6 +435,23 @@ def risk_weekend_models(ds: xr.Dataset | None, site: str, analyte: str, calendar
     return out.reset_index(drop=True)
 
 
+def operation_plan(viewer: Viewer, site: str, analyte: str, *, duration_days: int = 7) -> pd.DataFrame | None:
+    """For planning an operation at ``site``: the smallest drop in ``analyte``'s load the current
+    sampling detects with 80 % power, per length of the period after it
+    (:func:`wastewater.stats.effects.planned_detectable_drops`, with the analyte's marked method
+    changes, as the API's ``/analyses/operation-plan``). ``None`` for a viewer without
+    ``other_analyses`` (the public: the drop follows the fitted day-to-day noise)."""
+    from wastewater import access
+    from wastewater.stats.effects import planned_detectable_drops
+
+    if not access.may(viewer.principal, "other_analyses"):
+        return None
+    ds = site_dataset(viewer.engine, [site], analytes=[analyte], measures=("load_per_1000",))
+    load, censored = stats_series(ds, site, analyte)
+    return planned_detectable_drops(load, censored=censored, duration_days=duration_days,
+                                    method_changes=method_changes(viewer, site, [analyte]).get(analyte))
+
+
 def method_changes(viewer: Viewer, site: str, analytes: list[str]) -> dict[str, list[pd.Timestamp]]:
     """Marked method changes the viewer may see (:func:`wastewater.readers.method_changes`)."""
     from wastewater.readers import method_changes as changes

@@ -204,6 +204,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "login_clear": "Glöm nyckeln",
         "role": "Roll",
         "report_title": "Uppföljningsrapport {year} T{tertial}",
+        "plan_heading": "Planera nästa insats",
+        "plan_intro": ("Hur stor minskning av belastningen provtagningen kan visa: den minsta minskning som "
+                       "testet upptäcker i 4 fall av 5 (80 % styrka, signifikansnivå 5 %), med platsens "
+                       "nuvarande provtagning och dess variation från dag till dag, för en insats på en "
+                       "vecka. Fler provdygn efter insatsen ger en mindre minskning."),
+        "plan_col_period": "Provtagning efter insatsen",
+        "plan_col_drop": "Minsta minskning som upptäcks",
+        "plan_col_n": "Provdygn i perioden (som nu)",
+        "plan_not_estimable": "för få provdygn",
+        "plan_needs_key": "Planeringen av provtagning kräver en API-nyckel.",
         "trend_word_increasing": "ökande",
         "trend_word_decreasing": "minskande",
         "trend_word_no_trend": "ingen säker trend",
@@ -579,6 +589,16 @@ STRINGS: dict[str, dict[str, str]] = {
         "login_clear": "Forget the key",
         "role": "Role",
         "report_title": "Follow-up report {year} T{tertial}",
+        "plan_heading": "Planning the next operation",
+        "plan_intro": ("How large a drop in load the sampling can show: the smallest drop the test detects "
+                       "in 4 cases out of 5 (80 % power, 5 % significance level), with the site's current "
+                       "sampling and its day-to-day variation, for a one-week operation. More sample days "
+                       "after the operation detect a smaller drop."),
+        "plan_col_period": "Sampling after the operation",
+        "plan_col_drop": "Smallest drop detected",
+        "plan_col_n": "Sample days in the period (as now)",
+        "plan_not_estimable": "too few sample days",
+        "plan_needs_key": "Planning the sampling needs an API key.",
         "trend_word_increasing": "increasing",
         "trend_word_decreasing": "decreasing",
         "trend_word_no_trend": "no clear trend",

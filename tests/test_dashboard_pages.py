@@ -347,3 +347,35 @@ def test_not_estimable_effect_is_its_reason_in_the_page_language():
         assert effect["not_estimable"] == "constant"
         assert effect["error"] == not_estimable_sentence(lang, "constant")
         assert "relative_change_after" not in effect
+
+
+def test_operations_page_plans_the_next_operation_with_a_key(client_and_keys):
+    """The planning table: the API's /analyses/operation-plan numbers (2, 4, 8, 12 weeks after),
+    in Swedish, shrinking with more weeks; the public sees a notice that it needs a key."""
+    import re
+
+    client, keys = client_and_keys
+    path = "/dashboard/operations?site=SE-KAT-ROS&analyte=benzoylecgonine&lang=sv"
+    client.cookies.clear()
+    public = client.get(path).text
+    assert 'data-testid="operation-plan"' not in public
+    assert "Planeringen av provtagning kräver en API-nyckel." in public
+    client.cookies.set("ww_api_key", keys["analyst"])
+    try:
+        page = client.get(path).text
+        api = client.get("/api/v1/analyses/operation-plan",
+                         params={"site": "SE-KAT-ROS", "analyte": "benzoylecgonine"},
+                         headers={"X-API-Key": keys["analyst"]}).json()["results"]
+    finally:
+        client.cookies.clear()
+    section = page.split('data-testid="operation-plan"', 1)[1].split("</section>", 1)[0]
+    assert "Planera nästa insats" in section and "80 % styrka" in section
+    cells = re.findall(r'<tr><th scope="row">([^<]+)</th><td>([^<]+)</td><td>(\d+)</td></tr>', section)
+    assert [c[0] for c in cells] == ["2 veckor", "4 veckor", "8 veckor", "12 veckor"]
+    shown = [c[1] for c in cells]
+    want = [f"{round(100 * r['minimum_detectable_drop'])} %" if r["minimum_detectable_drop"] is not None
+            else "för få provdygn" for r in api]
+    assert shown == want
+    drops = [r["minimum_detectable_drop"] for r in api if r["minimum_detectable_drop"] is not None]
+    assert len(drops) >= 3 and drops == sorted(drops, reverse=True)
+    assert [int(c[2]) for c in cells] == [r["n_after"] for r in api]

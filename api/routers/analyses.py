@@ -47,6 +47,7 @@ SiteReq = Annotated[str, Query(min_length=1, max_length=64, description="Site id
 
 ANALYSES: dict[str, Callable[..., Any]] = {
     "operation_effect": _effects.operation_effect,
+    "operation_plan": _effects.planned_detectable_drops,
     "trend": _analysis.trend,
     "trend_mann_kendall": _trends.trend_test,
     "changepoints": _changepoints.detect_changepoints,
@@ -162,6 +163,34 @@ def operation_effect(
         out = [access.public_operation_effect(d) for d in out]
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
+
+
+@router.get("/operation-plan", response_model=AnalysisOut,
+            summary="Planning an operation: the smallest drop the current sampling detects", responses=ERRS)
+def operation_plan(
+    engine: EngineDep, settings: SettingsDep, site: SiteReq,
+    analyte: Annotated[str, Query(min_length=1, max_length=64, description="Analyte as measured.")],
+    duration_days: Annotated[int, Query(ge=1, le=90, description="Length of the planned operation [days].")] = 7,
+    p: Principal = Viewer,
+):
+    """For each length of the period after a planned operation (2, 4, 8 and 12 weeks): the
+    smallest drop in load the site's current sampling would detect with 80 % power at α = 0.05
+    (`wastewater.stats.effects.planned_detectable_drops`: the operation test with its defaults
+    on the site's latest days, with a level shift at each marked method change), with the
+    number of samples it rests on, or a reason code where the history is too short. Needs a key
+    (resource `other_analyses`): the drop follows the fitted day-to-day noise, and two answers a
+    day apart would say how far the new day lies from the rest."""
+    require_site(engine, p, settings, site)
+    a = resolve_analyte(analyte)
+    s, c = _series(engine, site, a, "loq_half")
+    changes = _method_changes(engine, settings, p, site, [a]).get(a)
+    try:
+        table = ANALYSES["operation_plan"](s, censored=c, duration_days=duration_days, method_changes=changes)
+    except (ValueError, LookupError) as exc:
+        raise ApiError(422, "analysis not possible", [item(getattr(exc, "code", type(exc).__name__), str(exc))]) \
+            from exc
+    rows = json_safe(table.to_dict(orient="records"))
+    return {"analysis": "operation_plan", "site": site, "analyte": a, "results": rows}
 
 
 def _measured_for_event(engine, site: str, ev: dict) -> list[str]:

@@ -160,6 +160,8 @@ API_ROUTES = [
     ("get", "/analyses/trend", f"/analyses/trend?site=SE-BIG&{BE}&from=2025-01-06&to=2025-01-26", {},
      "other_analyses", {200, 422}, ok),
     ("get", "/analyses/changepoints", f"/analyses/changepoints?site=SE-BIG&{BE}", {}, "other_analyses", {200, 422}, ok),
+    ("get", "/analyses/operation-plan", f"/analyses/operation-plan?site=SE-BIG&{BE}", {}, "other_analyses",
+     {200, 422}, ok),
     ("get", "/analyses/risk-weekend-effect", f"/analyses/risk-weekend-effect?site=SE-BIG&{BE}&kind=payday_weekend",
      {}, "risk_weekend_ratios", {200, 422}, ok),
     ("get", "/analyses/alerts", f"/analyses/alerts?site=SE-BIG&{BE}", {}, "other_analyses", {200, 422}, ok),

@@ -156,3 +156,24 @@ def test_risk_weekend_default_is_one_model_over_the_whole_series(clients, seeded
         float(per_year.loc["pay-2025-lonehelg-01", "relative_change"]))
     none = clients["viewer"].get(f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine").json()
     assert none["results"] == [] and none["events"] == []   # no risk weekend in January 2025
+
+
+def test_operation_plan_is_the_librarys_and_needs_a_key(clients, seeded_engine):
+    """/analyses/operation-plan gives planned_detectable_drops on the stored series (2, 4, 8,
+    12 weeks after), and nothing without a key: the drop follows the fitted day-to-day noise."""
+    from wastewater.stats.effects import planned_detectable_drops
+
+    s, c = _series(seeded_engine)
+    want = planned_detectable_drops(s, censored=c, duration_days=3)
+    got = clients["viewer"].get(f"{B}/analyses/operation-plan?site=SE-BIG&analyte=benzoylecgonine&duration_days=3")
+    assert got.status_code == 200, got.text
+    rows = got.json()["results"]
+    assert [r["after_days"] for r in rows] == [14, 28, 56, 84] == want["after_days"].tolist()
+    for r, (_, w) in zip(rows, want.iterrows(), strict=True):
+        assert r["n_after"] == w["n_after"]
+        if w["reason"] is None or w["reason"] != w["reason"]:
+            assert r["minimum_detectable_drop"] == pytest.approx(w["minimum_detectable_drop"])
+        else:
+            assert r["minimum_detectable_drop"] is None and r["reason"] == w["reason"]
+    public = clients["public"].get(f"{B}/analyses/operation-plan?site=SE-BIG&analyte=benzoylecgonine")
+    assert public.status_code == 401
