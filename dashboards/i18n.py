@@ -204,6 +204,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "login_clear": "Glöm nyckeln",
         "role": "Roll",
         "report_title": "Uppföljningsrapport {year} T{tertial}",
+        "report_detectable_drop": ("Med den här provtagningen ({n} efter insatsen) kunde en minskning på minst "
+                                   "{drop} upptäckas i 4 fall av 5 (80 % styrka, signifikansnivå 5 %)."),
         "plan_heading": "Planera nästa insats",
         "plan_intro": ("Hur stor minskning av belastningen provtagningen kan visa: den minsta minskning som "
                        "testet upptäcker i 4 fall av 5 (80 % styrka, signifikansnivå 5 %), med platsens "
@@ -589,6 +591,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "login_clear": "Forget the key",
         "role": "Role",
         "report_title": "Follow-up report {year} T{tertial}",
+        "report_detectable_drop": ("With this sampling ({n} after the operation) a drop of at least {drop} "
+                                   "would have been detected in 4 cases out of 5 (80 % power, 5 % significance "
+                                   "level)."),
         "plan_heading": "Planning the next operation",
         "plan_intro": ("How large a drop in load the sampling can show: the smallest drop the test detects "
                        "in 4 cases out of 5 (80 % power, 5 % significance level), with the site's current "

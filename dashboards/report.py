@@ -146,7 +146,7 @@ def tertial_changes(ds, site: str, start: dt.date, end: dt.date, prev_start: dt.
     change and the trend: drugs flushed during a raid are not use ([Emke2014]_).
 
     ``public`` (the public view's rule): the means and the change rest on the days of the
-    public ISO weeks touching each tertial only, and a week with a dumping day is left out
+    public ISO weeks whose Thursday lies in each tertial only, and a week with a dumping day is left out
     whole (:func:`wastewater.access.public_period_values`), so that no two readings of a
     running tertial, and no public weekly mean beside the table, give one day's value.
 
@@ -653,15 +653,21 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
                     weekly: bool = True, viewer: D.Viewer | None = None) -> dict[str, Any]:
     """The spec of the ``effect`` macro of ``_report.html``: an operation's heading, description,
-    dumping warning, quotable sentence and figure (or the error why there is none)."""
+    dumping warning, quotable sentence, the smallest drop its sampling could detect (views with
+    keys; :func:`wastewater.stats.effects.planned_detectable_drops` plans the next one) and figure
+    (or the error why there is none)."""
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              + t("report_series_name", lang, analyte=analyte_name(analyte, lang), site=label))
     out: dict[str, Any] = {"title": title, "description": str(event.get("description") or ""),
                            "dumping": D.dumping_raised(effect), "error": effect.get("error"),
-                           "sentence": "", "figure": None}
+                           "sentence": "", "detectable": "", "figure": None}
     if out["error"]:
         return out
     out["sentence"] = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
+    mde = effect.get("minimum_detectable_drop_after")  # not among the public fields
+    if isinstance(mde, (int, float)) and math.isfinite(mde):
+        n_after = count(int(effect.get("n_after") or 0), "sample_day", lang)
+        out["detectable"] = t("report_detectable_drop", lang, n=n_after, drop=f"{format_number(100 * mde, lang, 0)} %")
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
     if weekly:  # public: whole ISO-week means only, as the API; the weeks the figure shows

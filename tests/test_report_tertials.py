@@ -217,3 +217,22 @@ def test_public_tertial_means_leave_a_dumping_week_out_whole(demo):
     kept = public_period_values(v, "2025-09-01", "2025-09-21", leave_out=["2025-09-10"],
                                 today=dt.date(2025, 12, 1)).dropna()
     assert kept.size == 14 and kept.mean() == pytest.approx(20.0)
+
+
+def test_analyst_report_says_the_smallest_detectable_drop_public_does_not(demo):
+    """Each operation in the analyst report says the drop its sampling could detect (the test's
+    minimum_detectable_drop_after, in the page's language); the public report does not (not a
+    public field)."""
+    import re
+
+    from dashboards.report import build_report
+    from wastewater.access import Principal
+
+    analyst = Principal(name="a", role="analyst", sites=None, key_id=None)
+    html = build_report(demo, 2025, 1, lang="sv", principal=analyst)
+    found = re.findall(r'<p data-testid="detectable-drop">Med den här provtagningen \((\d+) provdygn efter '
+                       r'insatsen\) kunde en minskning på minst (\d+) % upptäckas i 4 fall av 5', html)
+    assert found, "no detectable-drop line in the analyst report"
+    assert all(0 < int(drop) < 100 and int(n) > 0 for n, drop in found)
+    public = build_report(demo, 2025, 1, lang="sv")
+    assert 'data-testid="detectable-drop"' not in public

@@ -39,7 +39,7 @@ decides access. The policy has two parts:
      computed from the public ISO-week means alone, with the published test and level; any
      other window, test, substitution or level needs a key (resource ``other_analyses``);
    * period means (the report's tertial means and changes) over the days of the public ISO
-     weeks touching the period only, a week with a suspected dumping day left out whole
+     weeks whose Thursday lies in the period only, a week with a suspected dumping day left out whole
      (:func:`public_period_values`): a running tertial's mean over the days so far would give
      each new day's value between two readings;
    * confidential events (police operations under OSL 18 kap. 1 §) never; an event shows only
@@ -525,9 +525,11 @@ def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,
 def public_period_values(values: pd.Series, start: Any, end: Any, rule: PublicRule | None = None, *,
                          leave_out: Iterable[Any] = (), today: dt.date | None = None) -> pd.Series:
     """The daily values a public mean over ``[start, end]`` (a tertial's, a period change's) may
-    rest on: every measured day of the public ISO weeks touching the window
-    (:func:`public_week_filter`: enough measured days, closed), and no day of a week that holds
-    a ``leave_out`` day (a suspected dumping day). Every other day becomes NaN.
+    rest on: every measured day of the public ISO weeks whose Thursday lies in the window (the
+    ISO rule that gives each week to one year; so each week to one tertial, and consecutive
+    periods share no day) that pass :func:`public_week_filter` (enough measured days, closed),
+    and no day of a week that holds a ``leave_out`` day (a suspected dumping day). Every other
+    day becomes NaN.
 
     Why: a mean over the days so far of a period that is still running changes with each new
     day, so two readings one upload apart give that day's value; and a mean without one day of a
@@ -552,8 +554,9 @@ def public_period_values(values: pd.Series, start: Any, end: Any, rule: PublicRu
     measured = pd.Series(values.notna().to_numpy(), index=monday)
     weeks = measured.groupby(level=0).sum().astype(int)
     weekly = pd.DataFrame({"date": weeks.index, "n_days": weeks.to_numpy()})
-    kept = public_week_filter(weekly, start, end, rule, today=today)
-    keep = set(pd.DatetimeIndex(kept["date"]))
+    kept = pd.DatetimeIndex(public_week_filter(weekly, None, None, rule, today=today)["date"])
+    thursday = kept + pd.Timedelta(days=3)
+    keep = set(kept[(thursday >= pd.Timestamp(start)) & (thursday <= pd.Timestamp(end))])
     for day in leave_out:
         d = pd.Timestamp(day).normalize()
         keep.discard(d - pd.Timedelta(days=d.day_of_week))
