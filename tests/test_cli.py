@@ -215,3 +215,48 @@ def test_analyse_operations_writes_the_table_with_q_values(cli_db, tmp_path):
     assert row.p_value_after == pytest.approx(want.p_value_after, abs=1e-6)
     assert row.q_value >= row.p_value_after
     assert _invoke("analyse", "operations").exit_code == 2  # neither --all nor a filter
+
+
+def test_analyse_operations_puts_a_level_shift_at_a_method_column_change(cli_db, tmp_path):
+    """The batch finds marked method changes where the API does: a change of the results'
+    ``method`` column (×2 step on 2025-03-01, no event) gets a level shift, so the table equals
+    operation_effect with the readers' changes, and says the change's day."""
+    import numpy as np
+    import pandas as pd
+
+    from wastewater.access import Principal
+    from wastewater.readers import method_changes
+    from wastewater.stats.effects import operation_effect
+    from wastewater.storage.service import ingest_bytes
+    from wastewater.timeseries import build_dataset, site_series
+
+    engine = get_engine(cli_db)
+    assert _invoke("db", "upgrade").exit_code == 0
+    ingest_bytes(engine, b"site,name,municipality,population,population_year\nSE-M,M-verket,Mstad,30000,2025\n",
+                 filename="s.csv", uploader="t")
+    rng = np.random.default_rng(4)
+    days = pd.date_range("2024-09-01", "2025-06-30")
+    value = 400 * np.exp(rng.normal(0, 0.15, len(days))) * np.where(days >= "2025-03-01", 2.0, 1.0)
+    method = np.where(days >= "2025-03-01", "LC-MS/MS B", "LC-MS/MS A")
+    rows = "".join(f"M{d:%Y%m%d},SE-M,{d:%Y-%m-%d},benzoylecgonine,{v:.1f},ng/L,10,{m},20000\n"
+                   for d, v, m in zip(days, value, method, strict=True))
+    results = b"sample_id,site,sample_date,analyte,value,unit,loq,method,flow_m3_per_day\n" + rows.encode()
+    assert ingest_bytes(engine, results, filename="r.csv", uploader="t").stored
+    events = (b"event_id,kind,start,end,sites,substances,description\n"
+              b"EV-M,operation,2025-03-10,2025-03-16,SE-M,cocaine,insats\n")
+    assert ingest_bytes(engine, events, filename="e.csv", uploader="t").stored
+    out = tmp_path / "table.csv"
+    res = _invoke("analyse", "operations", "--all", "-o", str(out))
+    assert res.exit_code == 0, res.output
+    row = pd.read_csv(out, keep_default_na=False, na_values=[""]).iloc[0]
+    marked = method_changes(engine, Principal(name="t", role="admin"), site="SE-M", analytes=["benzoylecgonine"])
+    assert marked == {"benzoylecgonine": [pd.Timestamp("2025-03-01")]}
+    assert row.method_changes == "2025-03-01"
+    ds = build_dataset(repo.load_results(engine), repo.load_flows(engine), repo.load_populations(engine))
+    engine.dispose()
+    s, c = site_series(ds, "SE-M", "benzoylecgonine")
+    want = operation_effect(s, censored=c, event_start="2025-03-10", event_end="2025-03-16",
+                            method_changes=marked["benzoylecgonine"])
+    assert row.relative_change_after == pytest.approx(want.relative_change_after, abs=1e-6)
+    assert row.p_value_after == pytest.approx(want.p_value_after, abs=1e-6)
+    assert abs(row.relative_change_after) < 0.2  # the ×2 step is not counted as an effect

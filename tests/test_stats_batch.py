@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from wastewater.catalogue import measured_analytes_for
-from wastewater.stats.batch import TABLE_COLUMNS, method_changes_by_series, operation_table, plan_tests
+from wastewater.readers import method_change_dates
+from wastewater.stats.batch import TABLE_COLUMNS, operation_table, plan_tests
 from wastewater.stats.effects import NotEstimableError, operation_effect
 from wastewater.stats.simulate import simulate_series
 
@@ -38,6 +39,12 @@ def _events():
     ])
 
 
+def _marked(events, keys) -> dict:
+    """``(site, analyte) -> dates`` by the one rule the API and the CLI use (wastewater.readers)."""
+    return {(site, a): days for site, analyte in keys
+            for a, days in method_change_dates(events, site=site, analytes=[analyte]).items()}
+
+
 def test_cocaine_event_is_tested_on_benzoylecgonine():
     assert measured_analytes_for("cocaine") == ["benzoylecgonine", "cocaine"]
     assert measured_analytes_for("Kokain", ["benzoylecgonine"]) == ["benzoylecgonine"]
@@ -46,15 +53,14 @@ def test_cocaine_event_is_tested_on_benzoylecgonine():
     # EV-1 on all 6 sites (cocaine → BE), EV-2 on SE-1 (all analytes); no risk weekend, no method change
     assert sorted((t["event_id"], t["site"]) for t in tests) == sorted(
         [("EV-1", f"SE-{i}") for i in range(6)] + [("EV-2", "SE-1")])
-    assert method_changes_by_series(_events(), list(_series()))[("SE-2", "benzoylecgonine")] == [
-        pd.Timestamp("2024-03-01")]
+    assert _marked(_events(), list(_series()))[("SE-2", "benzoylecgonine")] == [pd.Timestamp("2024-03-01")]
 
 
 def test_batch_table_equals_per_series_function():
     series = _series()
     events = _events()
     tests = plan_tests(events, {k[0]: [k[1]] for k in series})
-    mcs = method_changes_by_series(events, series)
+    mcs = _marked(events, series)
     table = operation_table(tests, series, method_changes=mcs)
     assert list(table.columns) == TABLE_COLUMNS and len(table) == 7
     for t, row in zip(tests, table.itertuples(index=False), strict=True):

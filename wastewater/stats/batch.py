@@ -10,7 +10,7 @@ Citations are entries of the bibliography ``wastewater/data/references.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import TypedDict
 
 import numpy as np
@@ -27,8 +27,7 @@ from wastewater.stats.effects import (
 )
 from wastewater.stats.multiple import bh_qvalues
 
-__all__ = ["EFFECT_EVENT_KINDS", "TABLE_COLUMNS", "PlannedTest", "method_changes_by_series",
-           "operation_table", "plan_tests"]
+__all__ = ["EFFECT_EVENT_KINDS", "TABLE_COLUMNS", "PlannedTest", "operation_table", "plan_tests"]
 
 #: Event kinds whose effect is tested (risk weekends have their own model; method changes are
 #: level shifts, not effects).
@@ -91,23 +90,6 @@ def plan_tests(events: pd.DataFrame, available: dict[str, list[str]]) -> list[Pl
                               "event_id": ev.event_id, "event_kind": ev.kind,
                               "event_start": pd.Timestamp(ev.start), "event_end": pd.Timestamp(ev.end)})
     return tests
-
-
-def method_changes_by_series(events: pd.DataFrame,
-                             keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[pd.Timestamp]]:
-    """``(site, analyte) -> [dates]`` of events of kind ``method_change`` that apply to it."""
-    out: dict[tuple[str, str], list[pd.Timestamp]] = {}
-    mc = events[events["kind"] == "method_change"] if len(events) else events
-    for key in keys:
-        site, analyte = key
-        for ev in mc.itertuples(index=False):
-            if list(ev.sites) and site not in ev.sites:
-                continue
-            if list(ev.substances) and not any(
-                    analyte in measured_analytes_for(s) or s == analyte for s in ev.substances):
-                continue
-            out.setdefault(key, []).append(pd.Timestamp(ev.start))
-    return out
 
 
 def operation_table(tests: list[PlannedTest], series: SeriesByKey, *,
