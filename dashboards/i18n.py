@@ -206,6 +206,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_title": "Uppföljningsrapport {year} T{tertial}",
         "report_detectable_drop": ("Med den här provtagningen ({n} efter insatsen) kunde en minskning på minst "
                                    "{drop} upptäckas i 4 fall av 5 (80 % styrka, signifikansnivå 5 %)."),
+        "report_plan_sentence": ("Vid nästa insats upptäcks, med provtagningen som den är nu, en minskning på "
+                                 "minst {drop} med 8 veckors provtagning efter insatsen."),
         "plan_heading": "Planera nästa insats",
         "plan_intro": ("Hur stor minskning av belastningen provtagningen kan visa: den minsta minskning som "
                        "testet upptäcker i 4 fall av 5 (80 % styrka, signifikansnivå 5 %), med platsens "
@@ -594,6 +596,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "report_detectable_drop": ("With this sampling ({n} after the operation) a drop of at least {drop} "
                                    "would have been detected in 4 cases out of 5 (80 % power, 5 % significance "
                                    "level)."),
+        "report_plan_sentence": ("For the next operation, with the sampling as it is now, 8 weeks of sampling "
+                                 "after it detect a drop of at least {drop}."),
         "plan_heading": "Planning the next operation",
         "plan_intro": ("How large a drop in load the sampling can show: the smallest drop the test detects "
                        "in 4 cases out of 5 (80 % power, 5 % significance level), with the site's current "

@@ -433,7 +433,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                     effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
                               "dumping": {"flagged": D.dumping_raised(effect)}}
                 effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
-                                                       lang, weekly=public, viewer=viewer))
+                                                       lang, weekly=public, viewer=viewer,
+                                                       method_changes=marked.get(c.analyte)))
         site_sections.append({"site": site, "label": label, "figures": figures})
 
     changes_frame = pd.DataFrame(change_rows)
@@ -651,7 +652,8 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
 
 
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
-                    weekly: bool = True, viewer: D.Viewer | None = None) -> dict[str, Any]:
+                    weekly: bool = True, viewer: D.Viewer | None = None,
+                    method_changes: list[Any] | None = None) -> dict[str, Any]:
     """The spec of the ``effect`` macro of ``_report.html``: an operation's heading, description,
     dumping warning, quotable sentence, the smallest drop its sampling could detect (views with
     keys; :func:`wastewater.stats.effects.planned_detectable_drops` plans the next one) and figure
@@ -660,7 +662,7 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
              + t("report_series_name", lang, analyte=analyte_name(analyte, lang), site=label))
     out: dict[str, Any] = {"title": title, "description": str(event.get("description") or ""),
                            "dumping": D.dumping_raised(effect), "error": effect.get("error"),
-                           "sentence": "", "detectable": "", "figure": None}
+                           "sentence": "", "detectable": "", "plan": "", "figure": None}
     if out["error"]:
         return out
     out["sentence"] = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
@@ -668,6 +670,7 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     if isinstance(mde, (int, float)) and math.isfinite(mde):
         n_after = count(int(effect.get("n_after") or 0), "sample_day", lang)
         out["detectable"] = t("report_detectable_drop", lang, n=n_after, drop=f"{format_number(100 * mde, lang, 0)} %")
+        out["plan"] = _next_operation_sentence(ds, site, analyte, lang, method_changes)
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
     if weekly:  # public: whole ISO-week means only, as the API; the weeks the figure shows
@@ -681,6 +684,20 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
                                 plot_html=F.figure_html(fig, f"plot-{fid}"),
                                 summary=F.operation_summary(pct, lang=lang), lang=lang, level=4)
     return out
+
+
+def _next_operation_sentence(ds, site: str, analyte: str, lang: str, method_changes: list[Any] | None) -> str:
+    """Planning the next operation at ``site`` (views with keys): the drop the current sampling
+    detects with 80 % power after 8 weeks (:func:`wastewater.stats.effects.planned_detectable_drops`,
+    as the operations page's table)."""
+    from wastewater.stats.effects import planned_detectable_drops
+
+    load, censored = D.stats_series(ds, site, analyte)
+    plan = planned_detectable_drops(load, censored=censored, after_days=[56], method_changes=method_changes)
+    drop = plan["minimum_detectable_drop"].iloc[0] if len(plan) else math.nan
+    if not math.isfinite(drop):
+        return ""
+    return t("report_plan_sentence", lang, drop=f"{format_number(100 * drop, lang, 0)} %")
 
 
 def _certainty_section(lang: str, changes: pd.DataFrame) -> dict[str, Any]:

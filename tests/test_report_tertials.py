@@ -234,5 +234,9 @@ def test_analyst_report_says_the_smallest_detectable_drop_public_does_not(demo):
                        r'insatsen\) kunde en minskning på minst (\d+) % upptäckas i 4 fall av 5', html)
     assert found, "no detectable-drop line in the analyst report"
     assert all(0 < int(drop) < 100 and int(n) > 0 for n, drop in found)
+    # and the plan for the next one: the operations page's 8-week figure
+    plans = re.findall(r'<span data-testid="next-operation">Vid nästa insats upptäcks, med provtagningen som '
+                       r'den är nu, en minskning på minst (\d+) % med 8 veckors provtagning', html)
+    assert plans and all(0 < int(p) < 100 for p in plans)
     public = build_report(demo, 2025, 1, lang="sv")
-    assert 'data-testid="detectable-drop"' not in public
+    assert 'data-testid="detectable-drop"' not in public and 'data-testid="next-operation"' not in public
