@@ -125,8 +125,10 @@ RESOURCES: dict[str, tuple[str, str]] = {
     "risk_weekend_ratios": ("riskhelger mot vanliga helger", "risk-weekend ratios"),
     "published_trend": ("trend över 12 kalendermånader som slutar vid ett månadsskifte, på veckomedelvärden",
                         "trend over 12 calendar months ending at a month's end, on weekly means"),
-    "other_analyses": ("trend över valfri period, nivåskiften, larm – visar enskilda dygn",
-                       "trend over any window, change points, alerts – they show single days"),
+    "other_analyses": ("trend över valfri period, nivåskiften, larm, planering av provtagning – visar eller "
+                       "bygger på enskilda dygn",
+                       "trend over any window, change points, alerts, sampling plans – they show or rest on "
+                       "single days"),
     "events": ("händelser: insatser, kampanjer", "events: operations, campaigns"),
     "confidential_events": ("sekretessbelagda insatser, OSL 18 kap. 1 §",
                             "confidential operations, OSL 18:1"),
