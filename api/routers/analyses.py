@@ -184,12 +184,8 @@ def operation_plan(
     a = resolve_analyte(analyte)
     s, c = _series(engine, site, a, "loq_half")
     changes = _method_changes(engine, settings, p, site, [a]).get(a)
-    try:
-        table = ANALYSES["operation_plan"](s, censored=c, duration_days=duration_days, method_changes=changes)
-    except (ValueError, LookupError) as exc:
-        raise ApiError(422, "analysis not possible", [item(getattr(exc, "code", type(exc).__name__), str(exc))]) \
-            from exc
-    rows = json_safe(table.to_dict(orient="records"))
+    rows = _run(lambda: ANALYSES["operation_plan"](s, censored=c, duration_days=duration_days,
+                                                   method_changes=changes).to_dict(orient="records"))
     return {"analysis": "operation_plan", "site": site, "analyte": a, "results": rows}
 
 
