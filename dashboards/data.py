@@ -435,21 +435,29 @@ def risk_weekend_models(ds: xr.Dataset | None, site: str, analyte: str, calendar
     return out.reset_index(drop=True)
 
 
-def operation_plan(viewer: Viewer, site: str, analyte: str, *, duration_days: int = 7) -> pd.DataFrame | None:
+def operation_plan(viewer: Viewer, site: str, analyte: str, *, duration_days: int = 7,
+                   after_days: Any = None, ds: xr.Dataset | None = None,
+                   marked: list[pd.Timestamp] | None = None) -> pd.DataFrame | None:
     """For planning an operation at ``site``: the smallest drop in ``analyte``'s load the current
-    sampling detects with 80 % power, per length of the period after it
-    (:func:`wastewater.stats.effects.planned_detectable_drops`, with the analyte's marked method
-    changes, as the API's ``/analyses/operation-plan``). ``None`` for a viewer without
+    sampling detects with 80 % power, per length of the period after it (``after_days``, default
+    :data:`wastewater.stats.effects.PLANNING_AFTER_DAYS`;
+    :func:`wastewater.stats.effects.planned_detectable_drops`, with the analyte's marked method
+    changes, as the API's ``/analyses/operation-plan``). ``ds`` and ``marked`` (the analyte's
+    method changes) are loaded unless the caller has them. ``None`` for a viewer without
     ``other_analyses`` (the public: the drop follows the fitted day-to-day noise)."""
     from wastewater import access
-    from wastewater.stats.effects import planned_detectable_drops
+    from wastewater.stats.effects import PLANNING_AFTER_DAYS, planned_detectable_drops
 
     if not access.may(viewer.principal, "other_analyses"):
         return None
-    ds = site_dataset(viewer.engine, [site], analytes=[analyte], measures=("load_per_1000",))
+    if ds is None:
+        ds = site_dataset(viewer.engine, [site], analytes=[analyte], measures=("load_per_1000",))
+    if marked is None:
+        marked = method_changes(viewer, site, [analyte]).get(analyte, [])
     load, censored = stats_series(ds, site, analyte)
     return planned_detectable_drops(load, censored=censored, duration_days=duration_days,
-                                    method_changes=method_changes(viewer, site, [analyte]).get(analyte))
+                                    after_days=PLANNING_AFTER_DAYS if after_days is None else after_days,
+                                    method_changes=marked)
 
 
 def method_changes(viewer: Viewer, site: str, analytes: list[str]) -> dict[str, list[pd.Timestamp]]:

@@ -418,23 +418,28 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                            headers={"date": t("col_date", lang), "value": t("col_value_num", lang),
                                     **{c: t(f"col_{c}", lang) for c in D.BAND_COLUMNS},
                                     "censored": t("col_censored", lang)}), level=4))
-            # operation effects of events in the period that concern this analyte
+            # operation effects of events in the period that concern this analyte; the analyte's
+            # dataset and the plan for the next operation are made once for all its events
+            eds, plan = None, None
             for event in ev.to_dict("records") if len(ev) else []:
                 if event["kind"] != "operation":
                     continue
                 if not event["substances"] and c.analyte not in ("benzoylecgonine", "amphetamine", "mdma",
                                                                  "thc-cooh"):
                     continue
-                eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte),
-                                     measures=REPORT_MEASURES)
+                if eds is None:
+                    eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte),
+                                         measures=REPORT_MEASURES)
+                    plan = _next_operation_sentence(
+                        D.operation_plan(viewer, site, c.analyte, after_days=[56], ds=eds,
+                                         marked=marked.get(c.analyte, [])), lang)
                 effect = D.operation_effect(eds, site, c.analyte, event, lang=lang,
                                             method_changes=marked.get(c.analyte))
                 if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
                     effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
                               "dumping": {"flagged": D.dumping_raised(effect)}}
                 effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
-                                                       lang, weekly=public, viewer=viewer,
-                                                       method_changes=marked.get(c.analyte)))
+                                                       lang, weekly=public, viewer=viewer, plan=plan or ""))
         site_sections.append({"site": site, "label": label, "figures": figures})
 
     changes_frame = pd.DataFrame(change_rows)
@@ -652,12 +657,11 @@ def _summary_paragraph(changes: pd.DataFrame, events: pd.DataFrame, calendar: pd
 
 
 def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect: dict, lang: str,
-                    weekly: bool = True, viewer: D.Viewer | None = None,
-                    method_changes: list[Any] | None = None) -> dict[str, Any]:
+                    weekly: bool = True, viewer: D.Viewer | None = None, plan: str = "") -> dict[str, Any]:
     """The spec of the ``effect`` macro of ``_report.html``: an operation's heading, description,
-    dumping warning, quotable sentence, the smallest drop its sampling could detect (views with
-    keys; :func:`wastewater.stats.effects.planned_detectable_drops` plans the next one) and figure
-    (or the error why there is none)."""
+    dumping warning, quotable sentence, the smallest drop its sampling could detect and ``plan``,
+    the sentence planning the next one (views with keys; :func:`_next_operation_sentence`), and
+    figure (or the error why there is none)."""
     title = (f"{event['event_id']} ({format_date(event['start'])} – {format_date(event['end'])}): "
              + t("report_series_name", lang, analyte=analyte_name(analyte, lang), site=label))
     out: dict[str, Any] = {"title": title, "description": str(event.get("description") or ""),
@@ -670,7 +674,7 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     if isinstance(mde, (int, float)) and math.isfinite(mde):
         n_after = count(int(effect.get("n_after") or 0), "sample_day", lang)
         out["detectable"] = t("report_detectable_drop", lang, n=n_after, drop=f"{format_number(100 * mde, lang, 0)} %")
-        out["plan"] = _next_operation_sentence(ds, site, analyte, lang, method_changes)
+        out["plan"] = plan
     pct = D.effect_percentages(effect)
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
     if weekly:  # public: whole ISO-week means only, as the API; the weeks the figure shows
@@ -686,15 +690,11 @@ def _effect_section(ds, site: str, label: str, analyte: str, event: dict, effect
     return out
 
 
-def _next_operation_sentence(ds, site: str, analyte: str, lang: str, method_changes: list[Any] | None) -> str:
-    """Planning the next operation at ``site`` (views with keys): the drop the current sampling
-    detects with 80 % power after 8 weeks (:func:`wastewater.stats.effects.planned_detectable_drops`,
-    as the operations page's table)."""
-    from wastewater.stats.effects import planned_detectable_drops
-
-    load, censored = D.stats_series(ds, site, analyte)
-    plan = planned_detectable_drops(load, censored=censored, after_days=[56], method_changes=method_changes)
-    drop = plan["minimum_detectable_drop"].iloc[0] if len(plan) else math.nan
+def _next_operation_sentence(plan: pd.DataFrame | None, lang: str) -> str:
+    """The sentence planning the next operation from :func:`dashboards.data.operation_plan` at
+    8 weeks after (as the operations page's table); empty for the public (``None``) or where the
+    history is too short."""
+    drop = plan["minimum_detectable_drop"].iloc[0] if plan is not None and len(plan) else math.nan
     if not math.isfinite(drop):
         return ""
     return t("report_plan_sentence", lang, drop=f"{format_number(100 * drop, lang, 0)} %")
