@@ -959,8 +959,7 @@ def analyse_operations(
     shifts). Tests that cannot be estimated are rows with a reason code (``not_estimable``) and
     a sentence instead of numbers. Confidential events are included: the table is for analysts.
     """
-    from wastewater.access import Principal
-    from wastewater.readers import method_changes
+    from wastewater.readers import marked_method_changes
     from wastewater.stats.batch import operation_table, plan_tests
     from wastewater.storage import repository as r
     from wastewater.timeseries import build_dataset, site_series
@@ -991,13 +990,12 @@ def analyse_operations(
     for key in {t["key"] for t in tests}:
         s_, c_ = site_series(ds, *key)
         series[key] = (s_, c_)
-    # marked method changes as the API finds them: method_change events and every change of the
-    # results' method column (wastewater.readers.method_changes), confidential events included
-    analyst = Principal(name="cli", role="admin")
-    with open_database(ctx) as engine:
-        marked = {(site_id, analyte): days for site_id in sorted({key[0] for key in series})
-                  for analyte, days in method_changes(engine, analyst, site=site_id, analytes=sorted(
-                      key[1] for key in series if key[0] == site_id)).items()}
+    # marked method changes by the API's rule (wastewater.readers.method_changes) on the frames
+    # read above: method_change events (confidential ones included) and every change of the
+    # results' method column
+    marked = {(site_id, analyte): days for site_id in sorted({key[0] for key in series})
+              for analyte, days in marked_method_changes(results, events, site=site_id, analytes=sorted(
+                  key[1] for key in series if key[0] == site_id)).items()}
     table = operation_table(tests, series, method_changes=marked)
     text = table.to_csv(index=False, lineterminator="\n")
     if output is None:

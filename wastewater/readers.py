@@ -57,7 +57,7 @@ def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: 
                    *, site: str, analytes: Iterable[str]) -> dict[str, list[pd.Timestamp]]:
     """Analyte → first days of the marked laboratory method changes at ``site`` that
     ``principal`` may see: events of kind ``method_change`` (:func:`wastewater.access.visible_events`)
-    and every change of the results' ``method`` column (:func:`method_column_changes`).
+    and every change of the results' ``method`` column (:func:`method_label_changes`).
 
     An event applies to ``site`` when it names it or no site, and to an analyte when it names
     no substance, the analyte itself, or a drug the analyte measures
@@ -68,18 +68,37 @@ def method_changes(engine: sa.Engine, principal: Principal | None = None, rule: 
     (:func:`method_change_dates`, :func:`method_labels`).
     """
     from wastewater.access import visible_events
-    from wastewater.storage.repository import load_events
+    from wastewater.storage.repository import load_events, load_results
 
     p = principal or PUBLIC
     wanted = [str(a) for a in analytes]
-    out = method_column_changes(engine, site=site, analytes=wanted)
+    if not wanted:
+        return {}
+    results = load_results(engine, sites=[site], analytes=wanted, columns=["sample_date", "analyte", "method"])
     events = load_events(engine, include_confidential=p.sees_confidential)
     if not events.empty and "kind" in events:
         events = events[events["kind"] == "method_change"]
         if len(events):
             events = visible_events(p, events, visible_sites(engine, p, rule)["site"].tolist())
-            for a, days in method_change_dates(events, site=site, analytes=wanted).items():
-                out[a] = [*out.get(a, []), *days]
+    return marked_method_changes(results, events, site=site, analytes=wanted)
+
+
+def marked_method_changes(results: pd.DataFrame, events: pd.DataFrame, *, site: str, analytes: Iterable[str]
+                          ) -> dict[str, list[pd.Timestamp]]:
+    """Analyte → first days of the marked method changes at ``site`` in frames already loaded:
+    every change of the ``method`` column of ``results`` (rows of ``site``;
+    :func:`method_label_changes`) and the ``method_change`` events of ``events`` that apply
+    (:func:`method_change_dates`). The rule of :func:`method_changes` without the I/O and the
+    access check: ``wastewater analyse operations --all`` uses it on the frames it has read.
+    """
+    wanted = [str(a) for a in analytes]
+    if "site" in results:
+        results = results[(results["site"] == site).to_numpy()]
+    if "analyte" in results:
+        results = results[results["analyte"].isin(wanted).to_numpy()]
+    out = method_label_changes(results)
+    for a, days in method_change_dates(events, site=site, analytes=wanted).items():
+        out[a] = [*out.get(a, []), *days]
     return {a: sorted(set(d)) for a, d in out.items()}
 
 
@@ -102,22 +121,16 @@ def method_labels(results: pd.DataFrame) -> dict[str, pd.Series]:
             for a, g in rows.groupby("analyte", sort=False)}
 
 
-def method_column_changes(engine: sa.Engine | sa.Connection, *, site: str, analytes: Iterable[str]
-                          ) -> dict[str, list[pd.Timestamp]]:
-    """Analyte → days on which the current sample results' ``method`` changes (the first sample
-    with the new label; :func:`method_labels`). Analytes without a change are left out.
+def method_label_changes(results: pd.DataFrame) -> dict[str, list[pd.Timestamp]]:
+    """Analyte → days on which the sample results' ``method`` changes (the first sample with the
+    new label; :func:`method_labels`). Analytes without a change are left out.
     """
     import numpy as np
 
     from wastewater.stats.effects import method_change_days
-    from wastewater.storage.repository import load_results
 
-    wanted = list(analytes)
-    if not wanted:
-        return {}
-    res = load_results(engine, sites=[site], analytes=wanted, columns=["sample_date", "analyte", "method"])
     out: dict[str, list[pd.Timestamp]] = {}
-    for a, labels in method_labels(res).items():
+    for a, labels in method_labels(results).items():
         days = method_change_days(None, labels)
         if days:
             out[a] = [pd.Timestamp(np.datetime64(d, "D")) for d in days]
