@@ -33,6 +33,14 @@
     return lines.join("<br>");
   }
 
+  /* The chart's font: family, text size, and plotly's default sizes of axis titles (1.2×) and
+     the chart title (1.4×). */
+  function fontOf(layout) {
+    var font = layout.font || {}, size = font.size || 12;
+    return {family: font.family || "sans-serif", size: size, axis: Math.round(1.2 * size),
+            title: Math.round(1.4 * size)};
+  }
+
   function titleText(title) {
     return title && typeof title === "object" ? title.text : title;
   }
@@ -80,9 +88,8 @@
 
   function fit(spec, el) {
     var layout = spec.layout || (spec.layout = {});
-    var font = layout.font || {};
-    var family = font.family || "sans-serif", size = font.size || 12;
-    var axisSize = Math.round(1.2 * size), titleSize = Math.round(1.4 * size);  // plotly's defaults
+    var font = fontOf(layout), family = font.family, size = font.size;
+    var axisSize = font.axis, titleSize = font.title;
     var width = el.clientWidth || window.innerWidth;
     var height = layout.height || 450;  // plotly's default when the layout names none
     var margin = layout.margin || {};
@@ -126,8 +133,7 @@
   function refit(el, spec) {
     var full = el._fullLayout, layout = spec.layout;
     if (!full || !full.width) return;
-    var font = layout.font || {}, family = font.family || "sans-serif";
-    var size = Math.round(1.2 * (font.size || 12));  // plotly's axis title size
+    var font = fontOf(layout), family = font.family, size = font.axis;
     var update = {}, keys = Object.keys(layout);
     for (var k = 0; k < keys.length; k++) {
       var text = /^xaxis\d*$/.test(keys[k]) && titleText(layout[keys[k]].title);
