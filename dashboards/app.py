@@ -486,8 +486,7 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
                                 method_changes=D.method_changes(viewer, site, [analyte]).get(analyte))
     weekly = not access.may(viewer.principal, "daily_values")
     if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
-        effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
-                  "dumping": {"flagged": D.dumping_raised(effect)}}
+        effect = D.public_effect(viewer, effect, event, sel.lang)
     if weekly:  # public: whole ISO-week means only, as the API
         daily = D.weekly_frame(daily, viewer=viewer)
     series = D.operation_series(daily, event)

@@ -353,6 +353,21 @@ def operation_effect(ds: xr.Dataset | None, site: str, analyte: str, event: dict
     return out
 
 
+def public_effect(viewer: Viewer, effect: dict, event: dict, lang: str) -> dict:
+    """What the public sees of ``effect`` (:func:`wastewater.access.public_operation_effect`):
+    the published fields, the error of an effect that cannot be estimated and the dumping flag;
+    while the follow-up period runs, the sentence saying when the effect is published takes
+    the place of the estimate (shown as the page's and the report's notice).
+    """
+    from wastewater import access
+
+    out = {**access.public_operation_effect(effect, event["end"], rule=public_rule(viewer)),
+           "error": effect.get("error"), "dumping": {"flagged": dumping_raised(effect)}}
+    if not out["published"] and not out["error"]:
+        out["error"] = out[f"sentence_{lang}"]
+    return out
+
+
 def effect_percentages(effect: dict) -> dict[str, float]:
     """The after-effect as percentages for the figure (fractions × 100)."""
     def pct(key: str) -> float:

@@ -436,8 +436,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                 effect = D.operation_effect(eds, site, c.analyte, event, lang=lang,
                                             method_changes=marked.get(c.analyte))
                 if access.level(viewer.principal, "operation_effects") is access.Level.PUBLIC:
-                    effect = {**access.public_operation_effect(effect), "error": effect.get("error"),
-                              "dumping": {"flagged": D.dumping_raised(effect)}}
+                    effect = D.public_effect(viewer, effect, event, lang)
                 effect_sections.append(_effect_section(eds, site, label, c.analyte, event, effect,
                                                        lang, weekly=public, viewer=viewer, plan=plan or ""))
         site_sections.append({"site": site, "label": label, "figures": figures})

@@ -49,7 +49,9 @@ decides access. The policy has two parts:
      public catchments: the kommun's medborgarlöfte publishes its follow-up on public web
      pages, so the same figures (estimate, 95 % CI, p-value, numbers of days, method, the
      quotable sentence; :data:`PUBLIC_EFFECT_FIELDS`) are served to anonymous API callers
-     exactly as the dashboard shows them.
+     exactly as the dashboard shows them — an operation's effect only once its follow-up
+     period has closed (:func:`operation_effect_release`): while it runs, each new day moves the
+     estimate, and two readings a day apart would give that day;
 
 A revoked (or unknown) key gets ``none`` everywhere except the service metadata: the API
 answers 401; the dashboard, which must stay usable, shows the public view with a notice.
@@ -73,7 +75,8 @@ __all__ = [
     "PUBLIC_TREND_FIELDS", "PUBLIC_TREND_MIN_DAYS", "PUBLIC_TREND_MIN_SPAN_DAYS", "PUBLIC_TREND_MONTHS",
     "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
     "PublicTrendRefused", "TrendRequest", "check", "check_public_parameters", "event_visible", "level", "may",
-    "latest_published_end", "month_end", "public_campaign_week", "public_operation_effect",
+    "latest_published_end", "month_end", "operation_effect_release", "public_campaign_week",
+    "public_operation_effect",
     "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "published_trend_window",
     "site_is_public", "trend_request",
     "upload_visible", "visible_events", "visible_sites_frame", "week_is_closed", "whole_week_bounds",
@@ -901,20 +904,61 @@ PUBLIC_TREND_FIELDS = (
 )
 
 
-#: Fields of an operation effect that the public gets (what the dashboard shows).
+#: Fields of an operation effect that the public gets once it is published (what the dashboard
+#: shows; ``published`` is True then, :func:`public_operation_effect`).
 PUBLIC_EFFECT_FIELDS = (
     "analyte", "relative_change_after", "ci_low_after", "ci_high_after", "p_value_after",
     "relative_change_during", "ci_low_during", "ci_high_during", "p_value_during",
     "n_before", "n_during", "n_after", "n_censored", "censoring_sensitive", "method", "alpha",
-    "event_start", "event_end", "sentence_sv", "sentence_en", "q_value", "dumping_flagged",
+    "event_start", "event_end", "sentence_sv", "sentence_en", "q_value", "dumping_flagged", "published",
 )
 
 
-def public_operation_effect(effect: Mapping[str, Any]) -> dict[str, Any]:
-    """The public projection of an operation effect (:data:`PUBLIC_EFFECT_FIELDS`): no daily
-    dates or values (``excluded_dates``, model internals) leave the authorised view.
+def operation_effect_release(event_end: Any, rule: PublicRule | None = None) -> tuple[dt.date, dt.date]:
+    """(last day of the published follow-up, first day the public gets the effect) of an
+    operation ending on ``event_end``.
+
+    The published test's after period (``after_days`` of :data:`PUBLIC_FIXED_PARAMETERS`) ends
+    ``after_days`` days after the operation. Until then every new day sampled enters the
+    estimate, and two readings a day apart would together show that day's value, so the effect
+    is public only ``rule.closed_after_days`` days after that last day, as a week with a
+    missing day (:func:`week_is_closed`: late lab results have arrived by then).
+
+    >>> operation_effect_release("2026-01-10")
+    (datetime.date(2026, 3, 7), datetime.date(2026, 3, 21))
     """
-    return {k: effect[k] for k in PUBLIC_EFFECT_FIELDS if k in effect}
+    rule = rule or PublicRule()
+    after_days = int(PUBLIC_FIXED_PARAMETERS["operation_effects"]["after_days"])
+    last_day = pd.Timestamp(event_end).date() + dt.timedelta(days=after_days)
+    return last_day, last_day + dt.timedelta(days=rule.closed_after_days)
+
+
+def public_operation_effect(effect: Mapping[str, Any], event_end: Any, *, rule: PublicRule | None = None,
+                            today: dt.date | None = None) -> dict[str, Any]:
+    """The public projection of an operation effect ending on ``event_end``.
+
+    Once released (:func:`operation_effect_release`) the fields of :data:`PUBLIC_EFFECT_FIELDS`
+    and ``published: True``: no daily dates or values (``excluded_dates``, model internals)
+    leave the authorised view. Before that only ``analyte``, ``event_start``, ``event_end``,
+    ``published: False``, ``published_from`` (ISO date) and the sentences saying when and why.
+
+    >>> e = {"analyte": "mdma", "relative_change_after": -0.2, "excluded_dates": ["2026-01-02"]}
+    >>> public_operation_effect(e, "2026-01-10", today=dt.date(2026, 3, 21))
+    {'analyte': 'mdma', 'relative_change_after': -0.2, 'published': True}
+    >>> public_operation_effect(e, "2026-01-10", today=dt.date(2026, 3, 20))["published_from"]
+    '2026-03-21'
+    """
+    from wastewater.wording import effect_pending_sentence
+
+    today = today or dt.date.today()
+    last_day, release = operation_effect_release(event_end, rule)
+    if today >= release:
+        return {**{k: effect[k] for k in PUBLIC_EFFECT_FIELDS if k in effect}, "published": True}
+    out = {k: effect[k] for k in ("analyte", "event_start", "event_end") if k in effect}
+    out.update(published=False, published_from=release.isoformat(),
+               **{f"sentence_{lang}": effect_pending_sentence(lang, last_day.isoformat(), release.isoformat())
+                  for lang in ("sv", "en")})
+    return out
 
 
 def policy_rows(lang: str = "en") -> list[dict[str, str]]:

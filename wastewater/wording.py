@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 
 __all__ = ["METHOD_NAMES", "NOT_ESTIMABLE", "POSSIBLE_METHOD_CHANGE", "SENTENCES", "alert_sentence",
-           "effect_sentence", "excluded_sentence", "method_change_sentence", "not_estimable_sentence"]
+           "effect_pending_sentence", "effect_sentence", "excluded_sentence", "method_change_sentence",
+           "not_estimable_sentence"]
 
 SENTENCES: dict[str, dict[str, str]] = {
     "sv": {
@@ -39,6 +40,10 @@ SENTENCES: dict[str, dict[str, str]] = {
         "higher": "högre",
         "range_to": "till",
         "p_missing": "p saknas",
+        "effect_pending": ("Resultatet publiceras {release}. Uppföljningen efter insatsen pågår till och "
+                           "med {last_day}, och fram till dess ändras skattningen med varje nytt provdygn: "
+                           "två avläsningar med ett dygns mellanrum skulle tillsammans visa det dygnets "
+                           "värde."),
         "alert_high": ("Ovanligt högt värde: {ratio:.1f} gånger medianen för samma veckodag de senaste "
                        "{n_weeks} veckorna (falsklarmrisk {false_alarm_rate:.0%})."),
     },
@@ -61,6 +66,9 @@ SENTENCES: dict[str, dict[str, str]] = {
         "higher": "higher",
         "range_to": "to",
         "p_missing": "p not available",
+        "effect_pending": ("The result is published on {release}. The follow-up after the operation runs "
+                           "until {last_day}, and until then the estimate changes with every new day "
+                           "sampled: two readings a day apart would together show that day's value."),
         "alert_high": ("Unusually high: {ratio:.1f} times the median of the same weekday over the last "
                        "{n_weeks} weeks (false-alarm rate {false_alarm_rate:.0%})."),
     },
@@ -181,6 +189,17 @@ def not_estimable_sentence(lang: str, code: str, *, period: str | None = None,
     table = NOT_ESTIMABLE[lang]
     words = {"period": table[period]} if period is not None else {}
     return table[code].format(**words, **fields)
+
+
+def effect_pending_sentence(lang: str, last_day: str, release: str) -> str:
+    """Why the public does not yet get an operation's effect: its follow-up period runs until
+    ``last_day`` and the effect is published on ``release`` (ISO dates;
+    :func:`wastewater.access.operation_effect_release`).
+
+    >>> effect_pending_sentence("sv", "2026-03-01", "2026-03-15")[:38]
+    'Resultatet publiceras 2026-03-15. Uppf'
+    """
+    return SENTENCES[lang]["effect_pending"].format(last_day=last_day, release=release)
 
 
 def alert_sentence(lang: str, ratio: float, n_weeks: int, false_alarm_rate: float) -> str:

@@ -137,8 +137,11 @@ def operation_effect(
     Confidential events are found only with analyst/admin keys. Anonymous callers get the
     effects of non-confidential events at public catchments, with the fields the dashboard
     shows (`wastewater.access.PUBLIC_EFFECT_FIELDS`): the medborgarlöfte follow-up publishes
-    them on public web pages. Without a key the published analysis only: `method`,
-    `before_days`, `after_days` and `loq_method` stay at their defaults (401 otherwise;
+    them on public web pages. They get an effect once the follow-up period (56 days after the
+    event) has closed, two weeks after its last day (`published_from`; before that the result
+    has `published: false` and a sentence saying why: each new day would move it). Without a
+    key the published analysis only: `method`, `before_days`, `after_days` and `loq_method`
+    stay at their defaults (401 otherwise;
     `wastewater.access.PUBLIC_FIXED_PARAMETERS`)."""
     access.check_public_parameters(p, "operation_effects", {
         "method": method, "before_days": before_days, "after_days": after_days, "loq_method": loq_method})
@@ -160,7 +163,8 @@ def operation_effect(
     for d, q in zip(out, qs):
         d["q_value"] = q
     if access.level(p, "operation_effects") is access.Level.PUBLIC:
-        out = [access.public_operation_effect(d) for d in out]
+        rule = access.PublicRule.from_settings(settings)
+        out = [access.public_operation_effect(d, ev["end"], rule=rule) for d in out]
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
 

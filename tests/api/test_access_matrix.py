@@ -90,7 +90,7 @@ def chk_effect(role, lv, r):
     res = r.json()["results"]
     assert res and res[0]["relative_change_after"] is not None
     if lv is Level.PUBLIC:
-        assert set(res[0]) <= set(PUBLIC_EFFECT_FIELDS)
+        assert set(res[0]) <= set(PUBLIC_EFFECT_FIELDS) and res[0]["published"] is True
     else:
         assert "excluded_dates" in res[0]
 
