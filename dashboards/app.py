@@ -581,7 +581,9 @@ def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> 
 
 def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     site, analyte = sel.chosen()
-    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte])
+    public = access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC
+    data_end = access.public_data_end(rule=D.public_rule(viewer)) if public else None
+    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte], end=data_end)
     values, _ = D.stats_series(ds, site, analyte)
     values = values.dropna()
     if values.empty:
@@ -592,8 +594,8 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     effects = D.risk_weekend_effects(ds, site, analyte, full)
     changes = D.method_changes(viewer, site, [analyte]).get(analyte)
     models = D.risk_weekend_models(ds, site, analyte, full, changes)
-    if access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC:
-        effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer))
+    if public:
+        effects = access.public_risk_weekend_ratios(effects, D.public_rule(viewer), data_end=data_end)
         models = access.public_risk_weekend_ratios(models, D.public_rule(viewer))
     paydays = full[full["kind"] == "payday_weekend"].copy() if len(full) else full
     if len(paydays):

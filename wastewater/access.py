@@ -49,7 +49,8 @@ decides access. The policy has two parts:
      public catchments: the kommun's medborgarlöfte publishes its follow-up on public web
      pages, so the same figures (estimate, 95 % CI, p-value, numbers of days, method, the
      quotable sentence; :data:`PUBLIC_EFFECT_FIELDS`) are served to anonymous API callers
-     exactly as the dashboard shows them — an operation's effect only once its follow-up
+     exactly as the dashboard shows them — the risk-weekend figures on the series up to a
+     closed month end (:func:`public_data_end`), an operation's effect only once its follow-up
      period has closed (:func:`operation_effect_release`): while it runs, each new day moves the
      estimate, and two readings a day apart would give that day;
 
@@ -76,7 +77,7 @@ __all__ = [
     "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
     "PublicTrendRefused", "TrendRequest", "check", "check_public_parameters", "event_visible", "level", "may",
     "latest_published_end", "month_end", "operation_effect_release", "public_campaign_week",
-    "public_operation_effect",
+    "public_data_end", "public_operation_effect",
     "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "published_trend_window",
     "site_is_public", "trend_request",
     "upload_visible", "visible_events", "visible_sites_frame", "week_is_closed", "whole_week_bounds",
@@ -614,10 +615,32 @@ def weekday_profile(daily: pd.DataFrame, *, value: str = "value", min_n: int = 1
     return out[out["n"] >= min_n].reset_index(drop=True)[cols]
 
 
-def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None) -> pd.DataFrame:
+def public_data_end(today: dt.date | None = None, rule: PublicRule | None = None) -> dt.date:
+    """The last day the public risk-weekend figures rest on: the end of the latest month that
+    ended at least ``rule.closed_after_days`` days before ``today``.
+
+    The one-model test fits every day of the series and a weekend's ratio its control weeks
+    after it, so on the series so far each new day would move them, and two readings a day
+    apart would together give that day. Cut at a closed month end, they change once a month, by
+    a month of days, and late lab results have arrived by then (as :func:`week_is_closed`).
+
+    >>> public_data_end(dt.date(2026, 12, 13)), public_data_end(dt.date(2026, 12, 14))
+    (datetime.date(2026, 10, 31), datetime.date(2026, 11, 30))
+    """
+    rule = rule or PublicRule()
+    today = today or dt.date.today()
+    return latest_published_end(today=today - dt.timedelta(days=rule.closed_after_days - 1))
+
+
+def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = None, *,
+                               data_end: Any = None) -> pd.DataFrame:
     """Per-weekend ratios (or the one-model results per weekend name,
     :func:`wastewater.analysis.risk_weekend_models`) under the public rule: rows whose
-    ``n_event_days`` is at least ``rule.min_days_per_weekend`` (a ratio never rests on one day).
+    ``n_event_days`` is at least ``rule.min_days_per_weekend`` (a ratio never rests on one day),
+    computed on the series up to :func:`public_data_end` (the caller cuts it). With
+    ``data_end``, a weekend's row (it has an ``end``) also needs its last control week
+    (``window_weeks`` of :data:`PUBLIC_FIXED_PARAMETERS` after it) to lie before ``data_end``:
+    until then, the next month would bring it a few control days, possibly one.
     """
     rule = rule or PublicRule()
     if effects is None or effects.empty:
@@ -625,7 +648,12 @@ def public_risk_weekend_ratios(effects: pd.DataFrame, rule: PublicRule | None = 
     if "n_event_days" not in effects:
         raise ValueError("risk-weekend effects need an n_event_days column for the public rule")
     n = pd.to_numeric(effects["n_event_days"], errors="coerce").fillna(0)
-    return effects[n >= rule.min_days_per_weekend].reset_index(drop=True)
+    keep = (n >= rule.min_days_per_weekend).to_numpy().copy()
+    if data_end is not None and "end" in effects:
+        weeks = int(PUBLIC_FIXED_PARAMETERS["risk_weekend_ratios"]["window_weeks"])
+        last_control = pd.to_datetime(effects["end"]) + pd.Timedelta(days=7 * weeks)
+        keep &= (last_control <= pd.Timestamp(data_end)).to_numpy()
+    return effects[keep].reset_index(drop=True)
 
 
 #: Parameters a public caller may not change, per resource (name → the published value): each

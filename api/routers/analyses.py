@@ -406,25 +406,29 @@ def risk_weekend_effect(
     q-values, plus the pooled estimates of that test.
     On the Swedish calendar (`wastewater.riskweekends`). Without a key the published analysis
     only: `from`, `to`, `window_weeks`, `loq_method` and `method` stay at their defaults (401
-    otherwise; `wastewater.access.PUBLIC_FIXED_PARAMETERS`), and every result rests on at least
-    `WASTEWATER_MIN_PUBLIC_DAYS_PER_WEEKEND` measured days."""
+    otherwise; `wastewater.access.PUBLIC_FIXED_PARAMETERS`), every result rests on at least
+    `WASTEWATER_MIN_PUBLIC_DAYS_PER_WEEKEND` measured days, and on the series up to the end of
+    the latest month that ended at least two weeks ago (`wastewater.access.public_data_end`),
+    a weekend only once its control weeks lie before that day: on the series so far, each new
+    day would move the figures."""
     check_range(start, end)
     access.check_public_parameters(p, "risk_weekend_ratios", {
         "from": start, "to": end, "window_weeks": window_weeks, "loq_method": loq_method, "method": method})
     require_site(engine, p, settings, site)
     a = resolve_analyte(analyte)
-    ds = _site_dataset(engine, site, [a], loq_method, start, end)
+    public = access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC
+    rule = access.PublicRule.from_settings(settings)
+    data_end = access.public_data_end(rule=rule) if public else None
+    ds = _site_dataset(engine, site, [a], loq_method, start, data_end or end)
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
     cal = risk_calendar(engine, years, p, settings, site=site)
-    public = access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC
-    rule = access.PublicRule.from_settings(settings)
     d = _run(ANALYSES["riskweekend_effect"], s, cal, censored=c, kinds=(kind,),
              window_weeks=window_weeks)
     # only the events that fall in the data (others have no event day with a sample)
     rows = [r for r in d.pop("events", []) if (r.get("n_event_days") or 0) > 0]
     if public and rows:
-        rows = records(access.public_risk_weekend_ratios(pd.DataFrame(rows), rule))
+        rows = records(access.public_risk_weekend_ratios(pd.DataFrame(rows), rule, data_end=data_end))
     if method == "matched_weekends":
         qs = _with_q(rows)
         return {"analysis": "risk_weekend_effect", "site": site, "analyte": a, "kind": kind,

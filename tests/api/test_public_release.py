@@ -1,4 +1,7 @@
-"""An operation's effect is public only once its follow-up period has closed.
+"""Public figures that rest on many days are published only once those days are fixed.
+
+An operation's effect is public only once its follow-up period has closed; the risk-weekend
+figures rest on the series up to a closed month end.
 
 While the 56 days after an operation run, every new day sampled enters the published estimate:
 two anonymous readings one upload apart would differ by that day's contribution, and together
@@ -22,7 +25,7 @@ from wastewater.storage.service import store_parsed
 
 B = "/api/v1"
 TODAY = dt.date.today()
-FIRST = pd.Timestamp(TODAY - dt.timedelta(days=300))
+FIRST = pd.Timestamp(TODAY - dt.timedelta(days=800))
 RECENT_END = TODAY - dt.timedelta(days=20)    # follow-up runs until RECENT_END + 56
 OLD_END = TODAY - dt.timedelta(days=150)      # follow-up closed 94 days ago
 QUERY = "site=SE-BIG&analyte=benzoylecgonine&event_id="
@@ -50,7 +53,8 @@ def _put(engine, kind: str, frame: pd.DataFrame, tag: str) -> None:
 def clients(engine):
     _put(engine, "sites", sites_df(), "sites")
     days = pd.date_range(FIRST, pd.Timestamp(TODAY - dt.timedelta(days=2)), freq="D")
-    flows = pd.DataFrame({"site": "SE-BIG", "date": pd.date_range(FIRST, periods=310).astype("datetime64[ns]"),
+    days = days[days.day_of_week != 2]  # no Wednesdays: the day that arrives late fills a gap
+    flows = pd.DataFrame({"site": "SE-BIG", "date": pd.date_range(FIRST, periods=810).astype("datetime64[ns]"),
                           "flow_m3_per_day": 10_000.0})
     _put(engine, "flows", flows, "flows")
     _put(engine, "results", _results(days, 1), "results")
@@ -65,8 +69,8 @@ def clients(engine):
     return engine, make_clients(engine)
 
 
-def _one_more_day(engine) -> None:
-    _put(engine, "results", _results(pd.DatetimeIndex([pd.Timestamp(TODAY - dt.timedelta(days=1))]), 2), "late")
+def _one_more_day(engine, day: dt.date = TODAY - dt.timedelta(days=1), tag: str = "late") -> None:
+    _put(engine, "results", _results(pd.DatetimeIndex([pd.Timestamp(day)]), 2), tag)
 
 
 def test_release_date_is_two_weeks_after_the_follow_up():
@@ -112,5 +116,32 @@ def test_running_follow_up_gives_the_public_nothing_that_moves(clients):
 def test_closed_follow_up_is_published(clients):
     _, cl = clients
     (res,) = cl["public"].get(f"{B}/analyses/operation-effect?{QUERY}EV-OLD").json()["results"]
-    assert res["published"] is True and res["n_after"] == 56 and -1.0 < res["relative_change_after"] < 1.0
+    # 56 days after the operation, eight of them Wednesdays (never sampled here)
+    assert res["published"] is True and res["n_after"] == 48 and -1.0 < res["relative_change_after"] < 1.0
     assert set(res) <= set(access.PUBLIC_EFFECT_FIELDS)
+
+
+def test_risk_weekend_figures_do_not_move_with_a_new_day(clients):
+    engine, cl = clients
+    path = f"{B}/analyses/risk-weekend-effect?site=SE-BIG&analyte=benzoylecgonine"
+    csv_path = "/dashboard/data/riskweekends.csv?site=SE-BIG&analyte=benzoylecgonine"
+    first, first_csv = cl["public"].get(path), cl["public"].get(csv_path)
+    analyst_first = cl["analyst"].get(path).json()
+    assert first.status_code == 200 and first_csv.status_code == 200, first.text
+    body = first.json()
+    assert body["results"] and body["events"]
+    data_end = access.public_data_end()
+    assert data_end < TODAY - dt.timedelta(days=13) and data_end.day != 1
+    weeks = access.PUBLIC_FIXED_PARAMETERS["risk_weekend_ratios"]["window_weeks"]
+    assert all(pd.Timestamp(e["end"]).date() + dt.timedelta(days=7 * weeks) <= data_end for e in body["events"])
+    assert len(analyst_first["events"]) > len(body["events"])  # the recent weekends: with a key
+
+    # yesterday's result, and last Wednesday's arriving late
+    _one_more_day(engine)
+    last_wednesday = TODAY - dt.timedelta(days=(TODAY.weekday() - 2) % 7 or 7)
+    _one_more_day(engine, last_wednesday, "late-wednesday")
+    again = cl["public"].get(path)
+    assert again.json()["results"] == body["results"] and again.json()["events"] == body["events"]
+    assert cl["public"].get(csv_path).text == first_csv.text
+    analyst_again = cl["analyst"].get(path).json()
+    assert analyst_again["results"] != analyst_first["results"]  # what the public would have diffed
