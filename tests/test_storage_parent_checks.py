@@ -101,6 +101,25 @@ def test_a_site_or_upload_with_results_cannot_be_deleted_or_renamed(engine, stor
     assert _count(engine, t.sites) == 1
 
 
+def test_postgresql_refuses_truncating_a_parent_of_results(engine, stored):
+    """TRUNCATE fires no row trigger: migration 0007's statement trigger refuses it while results
+    exist (as a foreign key would), also with CASCADE (which follows only real foreign keys, so
+    it would otherwise leave the results orphaned), and allows it once they are gone. SQLite has
+    no TRUNCATE."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is PostgreSQL's")
+    for parent, name in (("sites", "fk_results_site_sites"), ("uploads", "fk_results_upload_id_uploads")):
+        with pytest.raises(sa.exc.IntegrityError) as info, write_transaction(engine) as conn:
+            conn.exec_driver_sql(f"TRUNCATE {parent} CASCADE")
+        assert _constraint(info.value) == name
+        assert "refers to it" in str(info.value)
+    assert _count(engine, t.sites) == 2 and _count(engine, t.results) == 2
+    with write_transaction(engine) as conn:
+        conn.execute(t.results.delete())
+        conn.exec_driver_sql("TRUNCATE sites CASCADE")
+    assert _count(engine, t.sites) == 0
+
+
 def test_postgresql_checks_results_once_per_statement(engine):
     """No per-row foreign-key trigger on results; the statement-level check is there."""
     if engine.dialect.name != "postgresql":
