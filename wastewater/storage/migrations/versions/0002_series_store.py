@@ -43,12 +43,48 @@ def upgrade() -> None:
         sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("site", "analyte", name=op.f("pk_series_versions")),
     )
-    # a database that already holds results gets its store now (same code as the ingest hook);
-    # an offline SQL script cannot compute it: run `wastewater db rebuild-series` after it
+    # a database that already holds results gets its store now (the ingest's from-scratch
+    # build, written as rows of this revision's table; 0008 turns them into blocks); an offline
+    # SQL script cannot compute it: run `wastewater db rebuild-series` after it
     if not context.is_offline_mode():
-        from wastewater.storage.series import rebuild_series_conn
+        _fill(op.get_bind())
 
-        rebuild_series_conn(op.get_bind())
+
+def _fill(conn) -> None:
+    import datetime as dt
+    import math
+
+    from wastewater.storage.series import STORE_COLUMNS, scratch_build
+
+    frame = scratch_build(conn)
+    if not len(frame):
+        return
+    types = {"site": sa.Text(), "analyte": sa.Text(), "date": sa.Date(), "censored": sa.Boolean(),
+             "n_replicates": sa.Integer(), "composite_hours": sa.Integer()}
+    daily = sa.table("series_daily", *[sa.column(c, types.get(c, sa.Float())) for c in STORE_COLUMNS])
+    rows = []
+    for record in frame.to_dict("records"):
+        row = {}
+        for c in STORE_COLUMNS:
+            v = record[c]
+            if c == "date":
+                v = v.date()
+            elif c == "censored":
+                v = bool(v)
+            elif c in ("n_replicates", "composite_hours"):
+                v = int(v)
+            elif c not in ("site", "analyte"):
+                v = None if math.isnan(v) else float(v)
+            row[c] = v
+        rows.append(row)
+    conn.execute(sa.insert(daily), rows)
+    versions = sa.table("series_versions", sa.column("site", sa.Text()),
+                        sa.column("analyte", sa.Text()), sa.column("version", sa.BigInteger()),
+                        sa.column("changed_at", sa.DateTime(timezone=True)))
+    now = dt.datetime.now(dt.UTC)
+    pairs = sorted(set(zip(frame["site"], frame["analyte"], strict=True)))
+    conn.execute(sa.insert(versions), [{"site": a, "analyte": b, "version": 1, "changed_at": now}
+                                       for a, b in pairs])
 
 
 def downgrade() -> None:
