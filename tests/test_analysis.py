@@ -150,7 +150,7 @@ def test_304_and_cache_hits_run_one_select(demo_engine):
     for sql in (sql304, sqlhit):
         assert len(sql) == 1 and sql[0].lstrip().upper().startswith("SELECT"), sql
         assert "api_keys" in sql[0] and "series_versions" in sql[0], sql
-        assert "series_daily" not in sql[0] and "FROM results" not in sql[0], sql
+        assert "series_blocks" not in sql[0] and "FROM results" not in sql[0], sql
     public, sqlpublic = runs["public hit"]  # no key: the site's population rows too
     assert public.status_code == 200 and public.json()["aggregation"] == "weekly_mean"
     assert len(sqlpublic) == 2 and "site_populations" in sqlpublic[1], sqlpublic

@@ -180,7 +180,7 @@ def test_db_rebuild_series_restores_a_damaged_store(cli_db):
     engine = get_engine(cli_db)
     before = read_store(engine)
     with engine.begin() as conn:
-        conn.execute(sa.text("DELETE FROM series_daily WHERE site = 'SE-KAT-ROS'"))
+        conn.execute(sa.text("DELETE FROM series_blocks WHERE site = 'SE-KAT-ROS'"))
     engine.dispose()
     res = _invoke("db", "rebuild-series")
     assert res.exit_code == 0, res.output

@@ -21,7 +21,7 @@ from wastewater.storage.tables import compared_in_schema, metadata
 EXPECTED_TABLES = {
     "uploads", "sites", "site_populations", "flows", "results", "events", "reference_sites",
     "reference_means", "reference_series", "reference_values", "api_keys", "audit_log", "alembic_version",
-    "series_daily",
+    "series_blocks",
     "series_versions",
     "alerts", "alert_subscriptions", "alert_outbox",
 }

@@ -3,10 +3,11 @@
 Real bytes go through the real ingest path (``ingest_bytes``) on SQLite and PostgreSQL:
 uploads of results (with replicates, censored values, 24–72 h composites, own flows),
 corrections that supersede them (other values, another day, another site), flow uploads and
-population changes. After every sequence ``series_daily`` must equal
-:func:`wastewater.storage.series.scratch_build` float for float, and every touched series'
-version must have grown. A writer killed inside the store maintenance leaves raw and store
-tables as they were.
+population changes. After every sequence the stored days (``read_store`` of the
+``series_blocks`` blocks) must equal :func:`wastewater.storage.series.scratch_build` float for
+float, every block must describe its days (no empty block) and every touched series' version
+must have grown. A writer killed inside the store maintenance leaves raw and store tables as
+they were.
 """
 
 from __future__ import annotations
@@ -61,7 +62,17 @@ def _assert_store_is_scratch(engine) -> pd.DataFrame:
     stored = read_store(engine).reset_index(drop=True)
     with connect(engine) as conn:
         scratch = scratch_build(conn).reset_index(drop=True)
+        b = t.series_blocks.c
+        blocks = conn.execute(sa.select(b.site, b.analyte, b.n_days, b.first_date, b.last_date,
+                                        b.data)).all()
     pd.testing.assert_frame_equal(stored, scratch, check_exact=True, check_dtype=True)
+    # one block per series with a stored day, its columns describing it
+    days = scratch.groupby(["site", "analyte"])["date"].agg(["count", "min", "max"])
+    assert sorted((s, a) for s, a, *_ in blocks) == list(days.index)
+    for site, analyte, n_days, first, last, data in blocks:
+        count, lo, hi = days.loc[(site, analyte)]
+        assert (n_days, first, last) == (count, lo.date(), hi.date())
+        assert len(series.decode_block(bytes(data))["date"]) == n_days
     return stored
 
 
@@ -145,7 +156,7 @@ def test_rebuild_series_keeps_rows_and_increments_versions(engine):
                           "sample\n").encode(), filename="r1.csv", uploader="t")
     before = read_store(engine)
     with engine.begin() as conn:  # damage the store by hand
-        conn.execute(t.series_daily.delete())
+        conn.execute(t.series_blocks.delete())
     assert read_store(engine).empty
     assert rebuild_series(engine) == 1
     pd.testing.assert_frame_equal(read_store(engine), before, check_exact=True)
@@ -247,14 +258,14 @@ _WRITER = textwrap.dedent(
     from wastewater.storage.service import ingest_bytes
 
     url, marker, data = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]).read_bytes()
-    real = series._insert_rows
+    real = series._write_blocks
 
-    def insert_then_stall(conn, rows):
-        real(conn, rows)  # store rows written inside the open upload transaction
-        marker.write_text("store rows written, transaction open")
+    def write_then_stall(conn, **blocks):
+        real(conn, **blocks)  # store blocks written inside the open upload transaction
+        marker.write_text("store blocks written, transaction open")
         time.sleep(120)
 
-    series._insert_rows = insert_then_stall
+    series._write_blocks = write_then_stall
     ingest_bytes(get_engine(url), data, filename="r2.csv", uploader="t")
     """
 )
@@ -263,7 +274,7 @@ _WRITER = textwrap.dedent(
 def _raw_snapshot(engine) -> dict[str, list[tuple]]:
     out = {}
     with engine.connect() as conn:
-        for table in (t.uploads, t.site_populations, t.flows, t.results, t.series_daily,
+        for table in (t.uploads, t.site_populations, t.flows, t.results, t.series_blocks,
                       t.series_versions, t.audit_log):
             cols = [c for c in table.c if c.name != "content"]
             out[table.name] = [tuple(r) for r in conn.execute(

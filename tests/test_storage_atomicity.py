@@ -28,7 +28,7 @@ def _snapshot(engine) -> dict[str, list[tuple]]:
     out = {}
     with engine.connect() as conn:
         for table in (t.uploads, t.sites, t.site_populations, t.flows, t.results, t.events,
-                      t.audit_log, t.series_daily, t.series_versions):
+                      t.audit_log, t.series_blocks, t.series_versions):
             cols = [c for c in table.c if c.name != "content"]
             pk = list(table.primary_key.columns)
             out[table.name] = [tuple(r) for r in conn.execute(sa.select(*cols).order_by(*pk))]
@@ -45,7 +45,7 @@ class _InjectedFailure(RuntimeError):
         "INSERT INTO uploads",  # the very first write
         "INSERT INTO results",  # first data batch, after the upload row
         "UPDATE results SET superseded_by",  # old versions already demoted, new ones inserted
-        "DELETE FROM series_daily",  # raw rows written, derived store being refreshed
+        "UPDATE series_blocks",  # raw rows written, derived store being refreshed
         "UPDATE series_versions",  # store rows written, versions being incremented
         "INSERT INTO audit_log",  # every data row written, just before COMMIT
     ],

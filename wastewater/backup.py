@@ -203,7 +203,7 @@ def _iter_rows(conn: Connection, query: sa.Select[*tuple[Any, ...]]) -> Iterator
         yield dict(row)
 
 
-DERIVED_STORE_TABLES = ("series_daily", "series_versions")
+DERIVED_STORE_TABLES = ("series_blocks", "series_versions")
 """Tables the ingest derives from the uploads (``wastewater.storage.series``): not archived;
 replaying the uploads on import rebuilds them."""
 

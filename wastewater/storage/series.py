@@ -1,11 +1,17 @@
 """The derived daily-series store: maintenance inside the ingest transaction, rebuild, reads.
 
-``series_daily`` holds, per (site, analyte, day) covered by a current sample result, the joined
-daily inputs in canonical units exactly as :func:`wastewater.timeseries.build_dataset` computes
-them for that one site × analyte (``loq_half`` substitution, ``de_jure`` population):
+``series_blocks`` holds one row per (site, analyte) series with at least one day covered by a
+current sample result; its ``data`` is one columnar block of the series' days
+(:data:`BLOCK_LAYOUT`, :func:`encode_block` / :func:`decode_block`, pure functions): per day the
+joined daily inputs in canonical units exactly as :func:`wastewater.timeseries.build_dataset`
+computes them for that one site × analyte (``loq_half`` substitution, ``de_jure`` population):
 concentration, censoring flag and LOQ, flow, population used, load, load per 1 000 inhabitants,
 replicate count and SD, composite hours. ``series_versions`` holds the data version of each
-(site, analyte) series.
+(site, analyte) series. A refresh reads the blocks of every touched series in one query, replaces
+the touched days in memory (:func:`merge_days`: touched days without data disappear, a series
+left without days loses its row) and writes the changed blocks back in one ``executemany`` each
+for updated, new and removed series; :func:`read_store` decodes the blocks it selects and cuts
+``[start, end]`` by binary search on the days.
 
 Which days a change touches (``MAX_COMPOSITE_DAYS`` = 7, the longest composite ingest accepts):
 
@@ -35,9 +41,10 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import struct
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -60,7 +67,7 @@ VALUE_COLUMNS = ("concentration_ng_per_l", "censored", "loq_ng_per_l", "flow_m3_
                  "population", "load_mg_per_day", "load_mg_per_day_per_1000", "n_replicates",
                  "replicate_sd_ng_per_l", "composite_hours")
 STORE_COLUMNS = ("site", "analyte", "date", *VALUE_COLUMNS)
-"""Columns of ``series_daily`` and of the frames :func:`build_pair` and :func:`read_store` return."""
+"""Columns of the frames :func:`build_pair` and :func:`read_store` return (one row per day)."""
 
 _FIRST_DAY = dt.date(1900, 1, 1)   # ingest accepts years 1900-2200
 _LAST_DAY = dt.date(2200, 12, 31)
@@ -78,6 +85,152 @@ def _empty_store_frame() -> pd.DataFrame:
         data[c] = pd.Series(dtype=bool if c in _BOOL_COLUMNS else
                             "int64" if c in _INT_COLUMNS else float)
     return pd.DataFrame(data)
+
+
+# --------------------------------------------------------------------------- block encoding
+
+BLOCK_MAGIC = b"WWSB"
+"""First four bytes of every stored block (``series_blocks.data``)."""
+BLOCK_VERSION = 1
+"""Layout version written by :func:`encode_block`; :func:`decode_block` refuses any other."""
+BLOCK_LAYOUT: tuple[tuple[str, str], ...] = (
+    ("date", "<i4"),                        # days since 1970-01-01, strictly ascending
+    ("concentration_ng_per_l", "<f8"),
+    ("censored", "u1"),                     # 0 or 1
+    ("loq_ng_per_l", "<f8"),
+    ("flow_m3_per_day", "<f8"),
+    ("population", "<f8"),
+    ("load_mg_per_day", "<f8"),
+    ("load_mg_per_day_per_1000", "<f8"),
+    ("n_replicates", "<i4"),
+    ("replicate_sd_ng_per_l", "<f8"),
+    ("composite_hours", "<i4"),
+)
+"""Columns of a block in their order and little-endian numpy dtype (version 1).
+
+A block is a 12-byte header — the magic ``WWSB``, the layout version (``<u2``), the number of
+columns (``<u2``, 11) and the number of days *n* (``<u4``) — followed by each column's *n*
+values one column after the other (no padding): ``date`` as ``<i4`` days since 1970-01-01,
+floats as ``<f8`` (NaN where a value is missing), ``censored`` as ``u1`` (0/1), the counts as
+``<i4``. Length: 12 + 69 *n* bytes."""
+_BLOCK_HEADER = struct.Struct("<4sHHI")
+_BLOCK_DTYPES = [(name, np.dtype(code)) for name, code in BLOCK_LAYOUT]
+_BLOCK_ROW_BYTES = sum(d.itemsize for _, d in _BLOCK_DTYPES)
+_INT32 = np.iinfo(np.int32)
+
+
+def encode_block(columns: Mapping[str, Any]) -> bytes:
+    """The block (:data:`BLOCK_LAYOUT`) of one series' days.
+
+    ``columns`` maps every name of :data:`BLOCK_LAYOUT` to equally long arrays: ``date`` in
+    days since 1970-01-01 (integers) or as ``datetime64``, strictly ascending; floats with NaN
+    for missing values; ``censored`` booleans; the counts integers. Raises ``ValueError`` for
+    unsorted or repeated days, lengths that differ or values the layout cannot hold.
+
+    >>> block = encode_block({"date": [0], **{c: [1] for c, _ in BLOCK_LAYOUT[1:]}})
+    >>> len(block), block[:4]
+    (81, b'WWSB')
+    """
+    date = np.asarray(columns["date"])
+    if np.issubdtype(date.dtype, np.datetime64):
+        date = date.astype("datetime64[D]").astype(np.int64)
+    date = date.astype(np.int64, copy=False)
+    n = len(date)
+    if n and (np.any(np.diff(date) <= 0) or date[0] < _INT32.min or date[-1] > _INT32.max):
+        raise ValueError("block dates must be strictly ascending days within int32")
+    parts = [_BLOCK_HEADER.pack(BLOCK_MAGIC, BLOCK_VERSION, len(BLOCK_LAYOUT), n)]
+    for name, dtype in _BLOCK_DTYPES:
+        values = date if name == "date" else np.asarray(columns[name])
+        if len(values) != n:
+            raise ValueError(f"block column {name}: {len(values)} values for {n} days")
+        if dtype.kind in "iu" and n:
+            if values.dtype.kind == "f" and np.any(np.isnan(values)):
+                raise ValueError(f"block column {name} cannot hold a missing value")
+            lo, hi = np.iinfo(dtype).min, np.iinfo(dtype).max
+            if values.min() < lo or values.max() > hi:
+                raise ValueError(f"block column {name} out of range for {dtype.str}")
+        parts.append(np.ascontiguousarray(values, dtype=dtype).tobytes())
+    return b"".join(parts)
+
+
+def decode_block(data: bytes | memoryview) -> dict[str, np.ndarray]:
+    """The columns of a block (:func:`encode_block`), as new native arrays: ``date`` int32
+    days since 1970-01-01, floats float64, ``censored`` bool, the counts int32.
+
+    Raises ``ValueError`` for another magic, layout version or column count, or a length
+    that does not match the number of days.
+    """
+    buf = memoryview(data)
+    if len(buf) < _BLOCK_HEADER.size:
+        raise ValueError("series block shorter than its header")
+    magic, version, n_columns, n = _BLOCK_HEADER.unpack_from(buf)
+    if magic != BLOCK_MAGIC or version != BLOCK_VERSION or n_columns != len(BLOCK_LAYOUT):
+        raise ValueError(f"unknown series block (magic {magic!r}, version {version}, "
+                         f"{n_columns} columns)")
+    if len(buf) != _BLOCK_HEADER.size + n * _BLOCK_ROW_BYTES:
+        raise ValueError(f"series block of {len(buf)} bytes for {n} days")
+    out: dict[str, np.ndarray] = {}
+    offset = _BLOCK_HEADER.size
+    for name, dtype in _BLOCK_DTYPES:
+        raw = np.frombuffer(buf, dtype=dtype, count=n, offset=offset)
+        offset += n * dtype.itemsize
+        out[name] = raw.astype(bool) if name == "censored" else raw.astype(dtype.newbyteorder("="))
+    return out
+
+
+def _empty_columns() -> dict[str, np.ndarray]:
+    return {name: np.empty(0, dtype=bool if name == "censored" else dtype.newbyteorder("="))
+            for name, dtype in _BLOCK_DTYPES}
+
+
+def merge_days(old: Mapping[str, np.ndarray], ranges: np.ndarray,
+               new: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A series' days after replacing the days inside ``ranges`` by ``new``.
+
+    ``old`` and ``new`` are block columns (:func:`decode_block`; ``date`` in days since
+    1970-01-01, ascending); ``ranges`` are closed ranges of days as a (k, 2) integer array,
+    sorted and disjoint. Days of ``old`` inside a range are dropped (a touched day without new
+    data disappears), ``new`` must lie inside the ranges; the result is sorted by day.
+    """
+    old_days = np.asarray(old["date"], dtype=np.int64)
+    new_days = np.asarray(new["date"], dtype=np.int64)
+    if len(ranges):
+        bounds = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
+        pos = np.searchsorted(bounds[:, 0], old_days, side="right") - 1
+        inside = (pos >= 0) & (old_days <= bounds[np.clip(pos, 0, None), 1])
+        keep = np.flatnonzero(~inside)
+    else:
+        keep = np.arange(len(old_days))
+    if not len(new_days):
+        return {name: np.asarray(old[name])[keep] for name, _ in _BLOCK_DTYPES}
+    order = np.argsort(np.concatenate([old_days[keep], new_days]), kind="stable")
+    return {name: np.concatenate([np.asarray(old[name])[keep], np.asarray(new[name])])[order]
+            for name, _ in _BLOCK_DTYPES}
+
+
+def _frame_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Block columns of store rows (:data:`STORE_COLUMNS`; ``date`` as days since 1970-01-01)."""
+    out = {c: frame[c].to_numpy() for c in VALUE_COLUMNS}
+    out["date"] = frame["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    return out
+
+
+def _store_frame(sites: Sequence[str], analytes: Sequence[str],
+                 blocks: Sequence[Mapping[str, np.ndarray]]) -> pd.DataFrame:
+    """Store rows (:data:`STORE_COLUMNS`, the dtypes of :func:`build_pair`) of decoded blocks."""
+    counts = [len(b["date"]) for b in blocks]
+    if not sum(counts):
+        return _empty_store_frame()
+    data: dict[str, Any] = {
+        "site": np.repeat(np.asarray(sites, dtype=object), counts),
+        "analyte": np.repeat(np.asarray(analytes, dtype=object), counts),
+        "date": np.concatenate([b["date"] for b in blocks]).astype("datetime64[D]")
+                .astype("datetime64[ns]"),
+    }
+    for c in VALUE_COLUMNS:
+        values = np.concatenate([b[c] for b in blocks])
+        data[c] = values.astype("int64") if c in _INT_COLUMNS else values
+    return pd.DataFrame(data, columns=list(STORE_COLUMNS))
 
 
 # --------------------------------------------------------------------------- pure build
@@ -386,17 +539,17 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     """Bring the store up to date with a results upload whose rows were just written (call
     inside its transaction): the touched days are rebuilt from the rows kept
     (``change.existing``) and the rows inserted (``change.new_rows``, already in memory), the
-    flows and populations of the touched sites; the stored rows of those days are replaced in
-    one bulk insert and the versions of the touched series incremented. Gives the rows a
-    from-scratch build gives for those days (tests/test_series_store.py). Returns the number
-    of series whose version was incremented.
+    flows and populations of the touched sites; those days of the touched series' blocks are
+    replaced (:func:`_replace_days`: one read, one bulk write) and the versions of the touched
+    series incremented. Gives the rows a from-scratch build gives for those days
+    (tests/test_series_store.py). Returns the number of series whose version was incremented.
     """
     from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS
 
     touched = change.touched
     if not len(touched):
         return 0
-    f, p, s, v = t.flows.c, t.site_populations.c, t.series_daily.c, t.series_versions.c
+    f, p = t.flows.c, t.site_populations.c
     back = MAX_COMPOSITE_DAYS - 1
     sites = sorted(pd.unique(touched["site"]))
     flow_rows: list[tuple[Any, ...]] = []
@@ -411,35 +564,33 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
                                     .where(p.site.in_(part)).order_by(p.site, p.year, p.method)))
     flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
     pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
-    built = _build_touched(change, touched, sites, flows, pops)  # built while written
-    # stored days to replace: only series that ever had a version can have stored rows
-    known: set[tuple[str, str]] = set()
-    for part in _chunks(sites, 500):
-        known.update((a, b) for a, b in conn.execute(
-            sa.select(v.site, v.analyte).where(v.site.in_(part))))
-    pairs = _distinct_pairs(touched)
-    if known:
-        for (site, analyte), group in touched.groupby(["site", "analyte"], sort=True):
-            if (site, analyte) not in known:
-                continue
-            ranges = _runs(group["day"].to_numpy(dtype=np.int64), 1)
-            for part in _chunks(ranges, 200):
-                conn.execute(t.series_daily.delete().where(
-                    s.site == site, s.analyte == analyte,
-                    sa.or_(*[s.date.between(_date_of(lo), _date_of(hi)) for lo, hi in part])))
-    _insert_rows(conn, built)
-    return _bump_versions(conn, pairs, now=now)
+    ranges = _pair_ranges(touched)
+    _replace_days(conn, ranges, _build_touched(change, touched, sites, flows, pops))
+    return _bump_versions(conn, sorted(ranges), now=now)
 
 
-def _distinct_pairs(touched: pd.DataFrame) -> list[tuple[str, str]]:
-    """The distinct (site, analyte) of ``touched``, sorted (from codes, not a frame of pairs)."""
-    site_codes, site_names = pd.factorize(touched["site"])
-    analyte_codes, analyte_names = pd.factorize(touched["analyte"])
-    n_analytes = max(len(analyte_names), 1)
-    pair = np.unique(site_codes.astype(np.int64) * n_analytes + analyte_codes)
-    return sorted(zip(np.asarray(site_names, dtype=object)[pair // n_analytes].tolist(),
-                      np.asarray(analyte_names, dtype=object)[pair % n_analytes].tolist(),
-                      strict=True))
+def _pair_ranges(touched: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
+    """The touched days of each (site, analyte) of ``touched`` (``day`` in days since
+    1970-01-01) as sorted closed ranges of consecutive days, a (k, 2) int64 array per pair.
+    """
+    site_codes, site_names = pd.factorize(touched["site"], sort=True)
+    analyte_codes, analyte_names = pd.factorize(touched["analyte"], sort=True)
+    day = touched["day"].to_numpy(dtype=np.int64)
+    order = np.lexsort((day, analyte_codes, site_codes))
+    sc, ac, day = site_codes[order], analyte_codes[order], day[order]
+    new_pair = np.ones(len(day), dtype=bool)
+    new_pair[1:] = (sc[1:] != sc[:-1]) | (ac[1:] != ac[:-1])
+    new_run = new_pair.copy()
+    new_run[1:] |= np.diff(day) > 1
+    starts = np.flatnonzero(new_run)
+    ends = np.append(starts[1:], len(day)) - 1
+    bounds = np.column_stack([day[starts], day[ends]])
+    first_run = np.flatnonzero(new_pair[starts])  # each pair's first run
+    last_run = np.append(first_run[1:], len(starts))
+    sites = np.asarray(site_names, dtype=object)
+    analytes = np.asarray(analyte_names, dtype=object)
+    return {(str(sites[sc[starts[a]]]), str(analytes[ac[starts[a]]])): bounds[a:b]
+            for a, b in zip(first_run, last_run, strict=True)}
 
 
 #: Result rows per build of :func:`_build_touched` (whole sites; a site with more is built alone).
@@ -536,8 +687,6 @@ def _chunks(seq: list[_T], size: int) -> Iterable[list[_T]]:
 
 
 def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) -> int:
-    from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS, _frame
-
     pairs: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
     for key, ranges in touched.pairs.items():
         pairs[key].extend(ranges)
@@ -551,7 +700,20 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
     by_site: dict[str, dict[str, list[tuple[int, int]]]] = defaultdict(dict)
     for (site, analyte), ranges in pairs.items():
         by_site[site][analyte] = _merge(ranges)
-    r, f, p, s = t.results.c, t.flows.c, t.site_populations.c, t.series_daily.c
+    epoch_ranges = {(site, analyte): np.array(rs, dtype=np.int64).reshape(-1, 2) - _EPOCH_ORDINAL
+                    for site, per_analyte in by_site.items() for analyte, rs in per_analyte.items()}
+    _replace_days(conn, epoch_ranges, _rebuilt_days(conn, by_site))
+    return _bump_versions(conn, sorted(pairs), now=now)
+
+
+def _rebuilt_days(conn: Connection, by_site: dict[str, dict[str, list[tuple[int, int]]]]
+                  ) -> Iterator[pd.DataFrame]:
+    """Store rows of the touched ranges (ordinals) of each site's analytes, rebuilt from the
+    current raw rows, one site at a time (sorted by site, analyte and date).
+    """
+    from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS, _frame
+
+    r, f, p = t.results.c, t.flows.c, t.site_populations.c
     back = MAX_COMPOSITE_DAYS - 1
     for site, per_analyte in sorted(by_site.items()):
         lo_all = min(lo for rs in per_analyte.values() for lo, _ in rs)
@@ -571,11 +733,6 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
         pops = _frame(conn.execute(
             sa.select(p.site, p.year, p.population, p.method).where(p.site == site)
             .order_by(p.year, p.method)).all(), POPULATION_COLUMNS)
-        for analyte, ranges in sorted(per_analyte.items()):
-            for part in _chunks(ranges, 200):
-                conn.execute(t.series_daily.delete().where(
-                    s.site == site, s.analyte == analyte,
-                    sa.or_(*[s.date.between(_day(lo), _day(hi)) for lo, hi in part])))
         if not len(results):
             continue
         # every analyte of the site in one build (each series on its own rows), then only the
@@ -593,22 +750,109 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
             pos = np.searchsorted(bounds[:, 0], days[m], side="right") - 1
             inside[m] = (pos >= 0) & (days[m] <= bounds[np.clip(pos, 0, None), 1])
         if inside.any():
-            _insert_rows(conn, built[inside])
-    return _bump_versions(conn, sorted(pairs), now=now)
+            yield built[inside]
 
 
 def _day(ordinal: int) -> dt.date:
     return dt.date.fromordinal(max(_FIRST_DAY.toordinal(), min(_LAST_DAY.toordinal(), ordinal)))
 
 
-def _insert_rows(conn: Connection, rows: pd.DataFrame | Iterable[pd.DataFrame]) -> None:
-    """Bulk-insert store rows (a frame, or frames made one at a time), one batch of driver
-    values at a time (:func:`wastewater.storage.bulk.insert_frames`).
+def _read_blocks(conn: Connection, pairs: Sequence[tuple[str, str]], *, lock: bool = False
+                 ) -> dict[tuple[str, str], bytes]:
+    """The stored blocks of ``pairs`` (absent: no stored day), in one query per 5 000 pairs;
+    ``lock``: ``FOR UPDATE`` on PostgreSQL, in key order, so that concurrent writers of a
+    series replace its days one after the other (SQLite's writers hold the database lock).
     """
-    from wastewater.storage.bulk import insert_frames
+    b = t.series_blocks.c
+    out: dict[tuple[str, str], bytes] = {}
+    for part in _chunks(list(pairs), 5000):
+        query = (sa.select(b.site, b.analyte, b.data)
+                 .where(sa.tuple_(b.site, b.analyte).in_(part)).order_by(b.site, b.analyte))
+        if lock:
+            query = query.with_for_update()
+        for site, analyte, data in _fetch_rows(conn, query):
+            out[(site, analyte)] = bytes(data)
+    return out
 
-    insert_frames(conn, t.series_daily, [rows] if isinstance(rows, pd.DataFrame) else rows,
-                  STORE_COLUMNS)
+
+def _split_pairs(frame: pd.DataFrame) -> Iterator[tuple[tuple[str, str], dict[str, np.ndarray]]]:
+    """Block columns of each (site, analyte) of store rows sorted by site, analyte and date."""
+    if not len(frame):
+        return
+    columns = _frame_columns(frame)
+    site = frame["site"].to_numpy(dtype=object)
+    analyte = frame["analyte"].to_numpy(dtype=object)
+    cut = np.flatnonzero((site[1:] != site[:-1]) | (analyte[1:] != analyte[:-1])) + 1
+    starts = np.concatenate([[0], cut])
+    ends = np.concatenate([cut, [len(frame)]])
+    for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
+        yield (str(site[a]), str(analyte[a])), {k: v[a:b] for k, v in columns.items()}
+
+
+def _block_row(pair: tuple[str, str], columns: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    days = columns["date"]
+    return {"site": pair[0], "analyte": pair[1], "n_days": len(days),
+            "first_date": dt.date.fromordinal(int(days[0]) + _EPOCH_ORDINAL),
+            "last_date": dt.date.fromordinal(int(days[-1]) + _EPOCH_ORDINAL),
+            "data": encode_block(columns)}
+
+
+def _replace_days(conn: Connection, ranges: Mapping[tuple[str, str], np.ndarray],
+                  built: Iterable[pd.DataFrame]) -> None:
+    """Replace the days inside ``ranges`` (per series, closed ranges of days since 1970-01-01)
+    by the rebuilt store rows ``built`` (frames sorted by site, analyte and date, inside the
+    ranges): the current blocks of every touched series in one read, each merged in memory
+    (:func:`merge_days`), then one bulk write (:func:`_write_blocks`). A series left without a
+    day loses its row; an unchanged block is not written.
+    """
+    pairs = sorted(ranges)
+    current = _read_blocks(conn, pairs, lock=True)
+    pending: dict[tuple[str, str], list[dict[str, np.ndarray]]] = defaultdict(list)
+    for frame in built:
+        for pair, columns in _split_pairs(frame):
+            pending[pair].append(columns)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletes: list[dict[str, Any]] = []
+    for pair in pairs:
+        parts = pending.pop(pair, [])
+        new = (_empty_columns() if not parts else parts[0] if len(parts) == 1 else
+               {k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        old_data = current.get(pair)
+        old = _empty_columns() if old_data is None else decode_block(old_data)
+        merged = merge_days(old, ranges[pair], new)
+        if not len(merged["date"]):
+            if old_data is not None:
+                deletes.append({"s": pair[0], "a": pair[1]})
+            continue
+        row = _block_row(pair, merged)
+        if old_data is None:
+            inserts.append(row)
+        elif row["data"] != old_data:
+            updates.append({"s": pair[0], "a": pair[1], "n": row["n_days"],
+                            "f": row["first_date"], "l": row["last_date"], "d": row["data"]})
+    if pending:
+        raise ValueError(f"rebuilt rows of series outside the touched ones: {sorted(pending)[:3]}")
+    _write_blocks(conn, inserts=inserts, updates=updates, deletes=deletes)
+
+
+def _write_blocks(conn: Connection, *, inserts: Sequence[dict[str, Any]] = (),
+                  updates: Sequence[dict[str, Any]] = (),
+                  deletes: Sequence[dict[str, Any]] = ()) -> None:
+    """Write blocks: one ``executemany`` each for the removed series (``s``, ``a``), the
+    changed ones (``s``, ``a``, ``n``, ``f``, ``l``, ``d``: key, days, first and last date,
+    block) and the new ones (``series_blocks`` rows).
+    """
+    b = t.series_blocks.c
+    key = (b.site == sa.bindparam("s"), b.analyte == sa.bindparam("a"))
+    if deletes:
+        conn.execute(t.series_blocks.delete().where(*key), list(deletes))
+    if updates:
+        conn.execute(t.series_blocks.update().where(*key).values(
+            n_days=sa.bindparam("n"), first_date=sa.bindparam("f"), last_date=sa.bindparam("l"),
+            data=sa.bindparam("d")), list(updates))
+    if inserts:
+        conn.execute(t.series_blocks.insert(), list(inserts))
 
 
 def _fetch_rows(conn: Connection, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
@@ -680,12 +924,11 @@ def scratch_build(conn: Connection) -> pd.DataFrame:
 def rebuild_series_conn(conn: Connection, *, now: dt.datetime | None = None) -> int:
     """Replace the whole store by a from-scratch build and increment every series' version.
 
-    Runs on ``conn`` (inside the caller's transaction). Returns the number of stored rows.
+    Runs on ``conn`` (inside the caller's transaction). Returns the number of stored days.
     """
     frame = scratch_build(conn)
-    conn.execute(t.series_daily.delete())
-    if len(frame):
-        _insert_rows(conn, frame)
+    conn.execute(t.series_blocks.delete())
+    _write_blocks(conn, inserts=[_block_row(pair, columns) for pair, columns in _split_pairs(frame)])
     v = t.series_versions.c
     pairs = {(a, b) for a, b in conn.execute(sa.select(v.site, v.analyte))}
     pairs.update(zip(frame["site"], frame["analyte"], strict=True))
@@ -706,36 +949,53 @@ def rebuild_series(engine: Engine) -> int:
 
 def read_store(conn_or_engine: Connection | Engine, site: str | None = None,
                analyte: str | None = None, start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Stored rows (:data:`STORE_COLUMNS`), sorted by site, analyte, date; one indexed query."""
+    """Stored rows (:data:`STORE_COLUMNS`), sorted by site, analyte, date; one indexed query
+    (one block per series, the days in ``[start, end]`` cut from it by binary search).
+    """
     from wastewater.storage.database import connect
-    from wastewater.storage.repository import _frame
 
-    s = t.series_daily.c
-    query = sa.select(*[s[c] for c in STORE_COLUMNS]).order_by(s.site, s.analyte, s.date)
+    b = t.series_blocks.c
+    where = []
     if site is not None:
-        query = query.where(s.site == site)
+        where.append(b.site == site)
     if analyte is not None:
-        query = query.where(s.analyte == analyte)
-    if start is not None:
-        query = query.where(s.date >= pd.Timestamp(start).date())
-    if end is not None:
-        query = query.where(s.date <= pd.Timestamp(end).date())
+        where.append(b.analyte == analyte)
     if isinstance(conn_or_engine, Engine):
         with connect(conn_or_engine) as conn:
-            rows = conn.execute(query).all()
-    else:
-        rows = conn_or_engine.execute(query).all()
-    if not rows:
-        return _empty_store_frame()
-    frame = _frame(rows, STORE_COLUMNS)
-    for c in VALUE_COLUMNS:
-        if c in _BOOL_COLUMNS:
-            frame[c] = frame[c].astype(bool)
-        elif c in _INT_COLUMNS:
-            frame[c] = frame[c].astype("int64")
-        else:
-            frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(float)
-    return frame
+            return _read_days(conn, where, start, end)
+    return _read_days(conn_or_engine, where, start, end)
+
+
+def _read_days(conn: Connection, where: list[Any], start: Any, end: Any) -> pd.DataFrame:
+    """Store rows of the blocks matching ``where`` in ``[start, end]`` (one query)."""
+    b = t.series_blocks.c
+    lo = None if start is None else _epoch_day(start)
+    hi = None if end is None else _epoch_day(end)
+    if lo is not None:
+        where = [*where, b.last_date >= _date_of(lo)]
+    if hi is not None:
+        where = [*where, b.first_date <= _date_of(hi)]
+    rows = _fetch_rows(conn, sa.select(b.site, b.analyte, b.data).where(*where)
+                       .order_by(b.site, b.analyte))
+    sites, analytes, blocks = [], [], []
+    for site, analyte, data in rows:
+        block = decode_block(data)
+        if lo is not None or hi is not None:
+            days = block["date"]
+            a = 0 if lo is None else int(np.searchsorted(days, lo, side="left"))
+            z = len(days) if hi is None else int(np.searchsorted(days, hi, side="right"))
+            if a >= z:
+                continue
+            if a > 0 or z < len(days):
+                block = {k: v[a:z] for k, v in block.items()}
+        sites.append(site)
+        analytes.append(analyte)
+        blocks.append(block)
+    return _store_frame(sites, analytes, blocks)
+
+
+def _epoch_day(value: Any) -> int:
+    return int(pd.Timestamp(value).date().toordinal()) - _EPOCH_ORDINAL
 
 
 def series_version(conn: Connection, site: str, analyte: str) -> tuple[int, dt.datetime] | None:
@@ -753,21 +1013,20 @@ def series_version(conn: Connection, site: str, analyte: str) -> tuple[int, dt.d
 
 def read_store_many(engine: Engine, sites: Iterable[str], *, analytes: Iterable[str] | None = None,
                     start: Any = None, end: Any = None) -> pd.DataFrame:
-    """Stored rows of several sites (and analytes), sorted by site, analyte, date."""
+    """Stored rows of several sites (and analytes), sorted by site, analyte, date; the blocks
+    of all of them in one query.
+    """
+    from wastewater.storage.database import connect
+
     wanted = sorted(set(sites))
     if not wanted:
         return _empty_store_frame()
-    parts = []
-    for site in wanted:
-        if analytes is None:
-            parts.append(read_store(engine, site, start=start, end=end))
-        else:
-            parts.extend(read_store(engine, site, a, start=start, end=end)
-                         for a in sorted(set(analytes)))
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return _empty_store_frame()
-    return pd.concat(parts, ignore_index=True)
+    b = t.series_blocks.c
+    where = [b.site.in_(wanted)]
+    if analytes is not None:
+        where.append(b.analyte.in_(sorted(set(analytes))))
+    with connect(engine) as conn:
+        return _read_days(conn, where, start, end)
 
 
 _STATE_QUERY = (
@@ -865,6 +1124,6 @@ def stored_analytes(engine: Engine, site: str) -> list[str]:
     """Analytes with at least one stored day at ``site`` (sorted; an index range scan)."""
     from wastewater.storage.database import connect
 
-    s = t.series_daily.c
+    b = t.series_blocks.c  # a series without a stored day has no block row
     with connect(engine) as conn:
-        return sorted(conn.execute(sa.select(s.analyte).distinct().where(s.site == site)).scalars())
+        return sorted(conn.execute(sa.select(b.analyte).where(b.site == site)).scalars())

@@ -289,27 +289,23 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 # --------------------------------------------------------------------------- derived daily series
 
-series_daily = sa.Table(
-    "series_daily",
+series_blocks = sa.Table(
+    "series_blocks",
     metadata,
     sa.Column("site", sa.Text(), primary_key=True),
     sa.Column("analyte", sa.Text(), primary_key=True),
-    sa.Column("date", sa.Date, primary_key=True),
-    sa.Column("concentration_ng_per_l", sa.Float, nullable=True),
-    sa.Column("censored", sa.Boolean, nullable=False),
-    sa.Column("loq_ng_per_l", sa.Float, nullable=True),
-    sa.Column("flow_m3_per_day", sa.Float, nullable=True),
-    sa.Column("population", sa.Float, nullable=True),
-    sa.Column("load_mg_per_day", sa.Float, nullable=True),
-    sa.Column("load_mg_per_day_per_1000", sa.Float, nullable=True),
-    sa.Column("n_replicates", sa.Integer, nullable=False),
-    sa.Column("replicate_sd_ng_per_l", sa.Float, nullable=True),
-    sa.Column("composite_hours", sa.Integer, nullable=False),
+    sa.Column("n_days", sa.Integer, nullable=False),
+    sa.Column("first_date", sa.Date, nullable=False),
+    sa.Column("last_date", sa.Date, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
-"""Derived store: one row per (site, analyte, day) covered by a current sample result, the
-joined daily inputs in canonical units as :func:`wastewater.timeseries.build_dataset` computes
-them for that site × analyte (``loq_half`` substitution, ``de_jure`` population). Maintained by
-:mod:`wastewater.storage.series` inside every ingest transaction; never written elsewhere."""
+"""Derived store: one row per (site, analyte) series with at least one day covered by a
+current sample result; ``data`` holds the series' days as one columnar block
+(:data:`wastewater.storage.series.BLOCK_LAYOUT`: per day the joined daily inputs in canonical
+units as :func:`wastewater.timeseries.build_dataset` computes them for that site × analyte,
+``loq_half`` substitution, ``de_jure`` population), ``n_days``, ``first_date`` and
+``last_date`` describe it. Maintained by :mod:`wastewater.storage.series` inside every ingest
+transaction; never written elsewhere."""
 
 series_versions = sa.Table(
     "series_versions",
@@ -320,7 +316,7 @@ series_versions = sa.Table(
     sa.Column("changed_at", sa.DateTime(timezone=True), nullable=False),
 )
 """Data version of each (site, analyte) series: incremented in the transaction that changes
-any of its ``series_daily`` rows (or could have); rows are never deleted, so a version number
+its block in ``series_blocks`` (or could have); rows are never deleted, so a version number
 is never reused for other data (response caches key on it)."""
 
 # --------------------------------------------------------------------------- alerts (issue 19)
