@@ -27,8 +27,9 @@ Steps
     (SQLite parameter tuples; PostgreSQL the ``COPY`` text the ingest builds), then only
     ``executemany`` + commit (SQLite, same table and indexes) or ``COPY`` + commit
     (PostgreSQL, into the same ``results`` table and into a plain table without indexes or
-    foreign keys) are timed; likewise the ``series_daily`` rows of the daily-series store
-    (built untimed from the same frame), which the ingest writes in the same transaction.
+    foreign keys) are timed; likewise an ``executemany`` of the ``series_blocks`` rows of the
+    daily-series store (one block per series, built and encoded untimed from the same frame),
+    which the ingest writes in the same transaction.
 
 The report goes to ``benchmarks/reports/bench_ingest.md``.
 
@@ -123,15 +124,16 @@ def _current_rss_mib() -> float:
 
 def _stored_rows(results_csv: Path, sites_csv: Path, upload_id: int, dialect: str) -> dict:
     """What ``ingest_bytes`` writes for the file, prepared for a raw driver insert (untimed):
-    the ``results`` rows and the ``series_daily`` rows of the store, as SQLite parameter tuples
-    or as the ``COPY`` text the ingest builds (:func:`wastewater.storage.bulk.copy_text`).
+    the ``results`` rows as SQLite parameter tuples or as the ``COPY`` text the ingest builds
+    (:func:`wastewater.storage.bulk.copy_text`), and the ``series_blocks`` rows of the store as
+    parameter tuples (SQLite: dates as ISO text, as SQLAlchemy stores them).
     """
     import pandas as pd
 
     from wastewater.ingest import parse_upload
     from wastewater.storage import tables as t
     from wastewater.storage.bulk import copy_text, sqlite_values
-    from wastewater.storage.series import STORE_COLUMNS, build_pairs
+    from wastewater.storage.series import _block_row, _split_pairs, build_pairs
     from wastewater.storage.service import _RESULTS
 
     frame = parse_upload(results_csv.read_bytes(), known_sites=set(SITES), today=TODAY).frame
@@ -146,18 +148,21 @@ def _stored_rows(results_csv: Path, sites_csv: Path, upload_id: int, dialect: st
     constants = {"upload_id": upload_id, "stored_at": "2030-01-01 00:00:00.000000",
                  "is_current": True}
     out: dict = {}
-    for name, table, data, names, extra in (
-            ("results", t.results, frame, list(_RESULTS.insert_cols), constants),
-            ("series_daily", t.series_daily, store, list(STORE_COLUMNS), {})):
-        columns = names + list(extra)
-        if dialect == "sqlite":
-            cols = [sqlite_values(data[c] if c in data.columns else None, table.c[c].type,
-                                  len(data)) for c in names]
-            cols += [[v] * len(data) for v in extra.values()]
-            out[name] = (columns, list(zip(*cols, strict=True)))
-        else:
-            tail = "".join(f"\t{'t' if v is True else v}" for v in extra.values())
-            out[name] = (columns, copy_text(data, table, names, tail=tail))
+    names, extra = list(_RESULTS.insert_cols), constants
+    columns = names + list(extra)
+    if dialect == "sqlite":
+        cols = [sqlite_values(frame[c] if c in frame.columns else None, t.results.c[c].type,
+                              len(frame)) for c in names]
+        cols += [[v] * len(frame) for v in extra.values()]
+        out["results"] = (columns, list(zip(*cols, strict=True)))
+    else:
+        tail = "".join(f"\t{'t' if v is True else v}" for v in extra.values())
+        out["results"] = (columns, copy_text(frame, t.results, names, tail=tail))
+    block_columns = ["site", "analyte", "n_days", "first_date", "last_date", "data"]
+    blocks = [_block_row(pair, cols) for pair, cols in _split_pairs(store)]
+    out["series_blocks"] = (block_columns, [
+        tuple(b[c].isoformat() if dialect == "sqlite" and c.endswith("_date") else b[c]
+              for c in block_columns) for b in blocks])
     return out
 
 
@@ -215,7 +220,7 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
         rows = out.rows_inserted
     elif name == "floor_sqlite":
         times = {}
-        for table in ("results", "series_daily"):
+        for table in ("results", "series_blocks"):
             columns, tuples = prepared[table]
             raw = engine.raw_connection()
             cursor = raw.cursor()
@@ -228,7 +233,7 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
             times[table] = time.perf_counter() - start
             raw.close()
         seconds = times["results"]
-        extra["store_seconds"] = times["series_daily"]
+        extra["store_seconds"] = times["series_blocks"]
         rows = len(prepared["results"][1])
     elif name == "floor_postgres":
         with engine.begin() as conn:
@@ -236,20 +241,25 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
             conn.exec_driver_sql("ALTER TABLE plain ALTER COLUMN result_id DROP NOT NULL")
         times = {}
         for table, source in (("results", "results"), ("plain", "results"),
-                              ("series_daily", "series_daily")):
+                              ("series_blocks", "series_blocks")):
             columns, text = prepared[source]
             raw = engine.raw_connection()
             start = time.perf_counter()
-            with raw.driver_connection.cursor() as cur, cur.copy(
-                    f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-                for i in range(0, len(text), 1 << 22):
-                    copy.write(text[i:i + (1 << 22)])
+            if table == "series_blocks":  # a thousand blocks: one executemany
+                with raw.driver_connection.cursor() as cur:
+                    cur.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+                                    f"({', '.join(['%s'] * len(columns))})", text)
+            else:
+                with raw.driver_connection.cursor() as cur, cur.copy(
+                        f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                    for i in range(0, len(text), 1 << 22):
+                        copy.write(text[i:i + (1 << 22)])
             raw.commit()
             times[table] = time.perf_counter() - start
             raw.close()
         seconds = times["results"]
         extra["plain_seconds"] = times["plain"]
-        extra["store_seconds"] = times["series_daily"]
+        extra["store_seconds"] = times["series_blocks"]
         rows = prepared["results"][1].count("\n")
     else:
         raise ValueError(name)
@@ -380,9 +390,8 @@ def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
             if label.startswith("floor:"):
                 store = statistics.median(r["store_seconds"] for r in rs)
                 base = statistics.median(r["seconds"] for r in runs[(n, "pandas.read_csv")])
-                how = "COPY" if "COPY" in label else "executemany"
                 db = "PostgreSQL" if "COPY" in label else "SQLite"
-                lines.append(f"| {n:,} | floor: {how} of the store rows into series_daily ({db})"
+                lines.append(f"| {n:,} | floor: executemany of the store's blocks into series_blocks ({db})"
                              f" | {store:.2f} | {n / store:,.0f} | {store / base:.1f} | | |")
             if label.startswith("floor: COPY"):
                 plain = statistics.median(r["plain_seconds"] for r in rs)
