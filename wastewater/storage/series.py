@@ -194,6 +194,8 @@ def merge_days(old: Mapping[str, np.ndarray], ranges: np.ndarray,
     """
     old_days = np.asarray(old["date"], dtype=np.int64)
     new_days = np.asarray(new["date"], dtype=np.int64)
+    if not len(old_days):  # a new series: its rebuilt days as they are
+        return {name: np.asarray(new[name]) for name, _ in _BLOCK_DTYPES}
     if len(ranges):
         bounds = np.asarray(ranges, dtype=np.int64).reshape(-1, 2)
         pos = np.searchsorted(bounds[:, 0], old_days, side="right") - 1
