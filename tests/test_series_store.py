@@ -344,3 +344,45 @@ def test_migration_builds_the_store_of_a_database_with_results(blank_db_url):
     assert rows["load_mg_per_day_per_1000"].tolist() == pytest.approx([25.0])
     _assert_store_is_scratch(engine)
     engine.dispose()
+
+
+def test_concurrent_uploads_of_the_same_day_both_reach_the_store(engine):
+    """Two results uploads with replicates of the same day, the second started while the first
+    has written its rows but not committed. Each builds the day from the rows its snapshot
+    shows, so on PostgreSQL (concurrent writers) the second must wait for the first: the stored
+    day is then the mean of all three replicates (100, 200, 600 → 300 ng/L), as a from-scratch
+    build gives. SQLite queues writers anyway (BEGIN IMMEDIATE)."""
+    import threading
+
+    from wastewater.storage.series import read_store
+
+    ingest_bytes(engine, _sites_csv([("SE-A", 2024, 20_000)]), filename="s.csv", uploader="t")
+
+    def results(replicate: int, value: float) -> bytes:
+        return (RESULT_HEADER + f"A-1,SE-A,2025-01-02,benzoylecgonine,{value},ng/L,,10,1,1000,24,"
+                f"{replicate},sample\n").encode()
+
+    ingest_bytes(engine, results(1, 100), filename="r1.csv", uploader="t")  # the series exists
+    first_writing, release = threading.Event(), threading.Event()
+
+    def hold(done: int, total: int) -> None:  # the first upload's rows are written, not committed
+        first_writing.set()
+        release.wait(10)
+
+    outcomes: dict[str, object] = {}
+    first = threading.Thread(target=lambda: outcomes.setdefault("first", ingest_bytes(
+        engine, results(2, 200), filename="r2.csv", uploader="t", progress=hold)))
+    second = threading.Thread(target=lambda: outcomes.setdefault("second", ingest_bytes(
+        engine, results(3, 600), filename="r3.csv", uploader="t")))
+    first.start()
+    assert first_writing.wait(10)
+    second.start()
+    time.sleep(0.5)  # the second upload reads and builds now, unless it waits for the first
+    release.set()
+    first.join(20)
+    second.join(20)
+    assert all(o.stored for o in outcomes.values()), outcomes
+    day = read_store(engine, "SE-A", "benzoylecgonine")
+    assert day["n_replicates"].tolist() == [3]
+    assert day["concentration_ng_per_l"].tolist() == [300.0]
+    _assert_store_is_scratch(engine)

@@ -199,14 +199,24 @@ def _unavailable(engine: Engine, exc: BaseException, what: str = "cannot connect
     )
 
 
+_DATA_LOCK_KEY = 0x57415355  # advisory-lock id serialising the writers of uploaded data (PostgreSQL)
+
+
 @contextlib.contextmanager
-def write_transaction(engine: Engine) -> Iterator[Connection]:
+def write_transaction(engine: Engine, *, data_lock: bool = False) -> Iterator[Connection]:
     """
     One write transaction; commits on success, rolls back on any exception.
 
     On SQLite the transaction starts with ``BEGIN IMMEDIATE`` so that it holds the write
     lock from the first statement: two concurrent writers then queue (busy timeout) instead
     of one failing with a stale snapshot.
+
+    ``data_lock``: on PostgreSQL, first take the transaction-scoped advisory lock that every
+    writer of uploaded data and of the derived series store takes (an upload, a series
+    rebuild), so that they queue as on SQLite. An upload computes the store's days from the
+    rows its snapshot shows; without the queue, two uploads touching the same day would each
+    build it without the other's rows, and the later commit would leave that day stale.
+    Readers never wait for it.
     """
     with connect(engine) as conn:
         if engine.dialect.name == "sqlite":
@@ -220,6 +230,8 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
             ) from exc
         try:
             with transaction:
+                if data_lock and engine.dialect.name == "postgresql":
+                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DATA_LOCK_KEY})
                 yield conn
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:

@@ -942,7 +942,7 @@ def rebuild_series(engine: Engine) -> int:
     """``wastewater db rebuild-series``: rebuild the store in one write transaction."""
     from wastewater.storage.database import write_transaction
 
-    with write_transaction(engine) as conn:
+    with write_transaction(engine, data_lock=True) as conn:
         return rebuild_series_conn(conn)
 
 

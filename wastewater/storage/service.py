@@ -316,7 +316,7 @@ def store_parsed(
         phases.start("storing", len(frame))
         progress = phases.update
     try:
-        with write_transaction(engine) as conn:
+        with write_transaction(engine, data_lock=True) as conn:
             upload_id = conn.execute(
                 t.uploads.insert().returning(t.uploads.c.upload_id),
                 {
