@@ -7,6 +7,14 @@ an Excel ``sep=;`` first line is honoured) and decides whether decimal commas ar
 (semicolon- or tab-separated files and workbooks: yes; comma-separated files: no, since
 the comma already separates columns; [ESVFilformat]_).
 
+CSV text is tokenised once by pandas' C parser (:func:`pandas.read_csv`, ``dtype="category"``):
+each column comes back as small integer codes into its distinct texts, which are all that is
+stripped; records, quotes and line breaks are read as Python's :mod:`csv` module reads them
+(RFC 4180 [RFC4180]_; tests/reference_reader.py is that reading, the reference of the tests).
+What the parser does not report comes from numpy over the bytes: the physical line where a
+record starts when a record had to be read in part, the cells of a record wider than the
+header, where a quote is never closed.
+
 Nothing here interprets cell contents; see :mod:`wastewater.ingest.validation`.
 
 Limits (module constants, read at call time so they can be changed):
@@ -16,17 +24,20 @@ Limits (module constants, read at call time so they can be changed):
 from __future__ import annotations
 
 import codecs
-import csv
 import datetime as dt
-import functools
 import io
+import re
 import warnings
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from wastewater.ingest.report import Issue
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["MAX_COLUMNS", "MAX_LINE_BYTES", "MAX_ROWS", "RawTable", "read_table"]
 
@@ -49,6 +60,8 @@ _BINARY_SIGNATURES: list[tuple[bytes, str]] = [
     (b"\xff\xd8\xff", "a JPEG image"),
 ]
 _SPACE = " \t\r\n\u00a0\u202f\ufeff"
+#: Bytes of a file that holds no text (spaces, line breaks, BOM bytes).
+_BLANK_BYTES = _SPACE.encode() + b"\xef\xbb\xbf\xa0"
 
 
 class RawTable:
@@ -173,8 +186,7 @@ def _error(code: str, message: str, line: int | None = None, value: str | None =
     return Issue(line=line, column=None, code=code, message=message, severity="error", value=value)
 
 
-def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
-               ) -> tuple[RawTable | None, list[Issue]]:
+def read_table(data: bytes, filename: str | None = None) -> tuple[RawTable | None, list[Issue]]:
     """Read an upload into a :class:`RawTable`.
 
     Parameters
@@ -183,19 +195,45 @@ def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
         The uploaded file.
     filename : str, optional
         Original file name; ``.xlsx`` enables the workbook reader.
-    fast : bool, default True
-        Read the text with the vectorised tokenizer (:func:`_tokenize`: exactly the cells,
-        lines and issues of the :mod:`csv` module, without a Python object per cell) wherever
-        it applies; False reads every text with :mod:`csv` (the reference, for comparisons).
 
     Returns
     -------
     table : RawTable or None
         ``None`` when the file cannot be read at all (the issues say why).
     issues : list of Issue
-        File-level problems (encoding warning, binary content, limits, empty file).
+        File-level problems (encoding warning, binary content, limits, empty file, broken CSV
+        structure).
     """
-    if not data or not data.strip(_SPACE.encode() + b"\xef\xbb\xbf\xa0"):
+    prepared = _checked_text(data, filename)
+    if not isinstance(prepared, _Text):
+        return prepared
+    issues = prepared.issues
+    table = _read_csv(prepared.body, prepared.delimiter, prepared.skip_lines, issues,
+                      prepared.options)
+    if table is None or any(i.severity == "error" for i in issues):
+        return None, issues
+    return table, issues
+
+
+class _Text(NamedTuple):
+    """A CSV upload that passed the file-level checks, ready to be tokenised."""
+
+    #: The text as UTF-8 without a BOM (the upload itself when it is UTF-8).
+    body: bytes
+    delimiter: str
+    #: Physical lines before the header that are skipped (blank lines, a ``sep=`` line).
+    skip_lines: int
+    #: Issues so far (an encoding warning).
+    issues: list[Issue]
+    #: :class:`RawTable` keywords: delimiter, decimal_comma, encoding, format.
+    options: dict[str, Any]
+
+
+def _checked_text(data: bytes, filename: str | None) -> _Text | tuple[RawTable | None, list[Issue]]:
+    """The file-level checks of :func:`read_table`: the text to tokenise, or the final answer
+    (a workbook's table, or ``None`` and the issue for an empty, binary or unreadable file).
+    """
+    if not data or not (data[:_SNIFF_CHARS].strip(_BLANK_BYTES) or data.strip(_BLANK_BYTES)):
         return None, [
             _error(
                 "empty_file",
@@ -231,7 +269,11 @@ def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
             ]
 
     issues: list[Issue] = []
-    text, encoding = _decode(data, issues)
+    text: str | bytes
+    if data.isascii():  # UTF-8 already: no decoded copy of the whole text is needed
+        text, encoding = data, "utf-8"
+    else:
+        text, encoding = _decode(data, issues)
 
     too_long = _first_long_line(data)
     if too_long is not None:
@@ -254,34 +296,18 @@ def read_table(data: bytes, filename: str | None = None, *, fast: bool = True
                 "rows.",
             )
         ]
-
     options = {"delimiter": delimiter, "decimal_comma": delimiter in (";", "\t"),
                "encoding": encoding, "format": "csv"}
-    table = None
-    if fast:
-        body = _utf8_body(data, text, encoding)
-        if encoding in ("utf-8", "utf-8-sig"):
-            del text  # the bytes are the text: a decoded copy is made again only if needed
-        table = _tokenize(body, delimiter, skip_lines, issues, options)
-        del body
-    if table is None and not any(i.severity == "error" for i in issues):
-        if encoding in ("utf-8", "utf-8-sig") and fast:
-            text = data.decode(encoding)
-        parsed = _parse_csv(text, delimiter, skip_lines, issues)
-        if parsed is not None:
-            header, header_line, rows, lines = parsed
-            table = RawTable.from_rows(header, rows, lines, header_line=header_line, **options)
-    if table is None or any(i.severity == "error" for i in issues):
-        return None, issues
-    return table, issues
+    return _Text(_utf8_body(data, text, encoding), delimiter, skip_lines, issues, options)
 
 
-def _utf8_body(data: bytes, text: str, encoding: str) -> bytes:
+def _utf8_body(data: bytes, text: str | bytes, encoding: str) -> bytes:
     """The text as UTF-8 bytes without a BOM (the upload itself when it is UTF-8)."""
     if encoding == "utf-8":
         return data
     if encoding == "utf-8-sig":
         return data[len(codecs.BOM_UTF8):]
+    assert isinstance(text, str)
     return text.encode("utf-8", "surrogatepass")
 
 
@@ -346,26 +372,31 @@ def _count_outside_quotes(line: str, char: str) -> int:
     return count
 
 
-def _sniff(text: str) -> tuple[str | None, str, int]:
+def _sniff(text: str | bytes) -> tuple[str | None, str, int]:
     """Find the header line and the delimiter.
+
+    ``text`` is the decoded text, or the upload itself when it is ASCII (then only the part
+    that is searched is decoded).
 
     Returns
     -------
     header_text : str or None
-        The first non-blank line (``None`` if there is none).
+        The first non-blank line after an optional ``sep=`` line (None: only blank lines).
     delimiter : str
-        The most frequent of ``;``, ``,`` and tab outside quotes in the header
-        (comma on a tie or when none occurs), or the one named by an Excel ``sep=`` line.
     skip_lines : int
         Physical lines before the header to skip (blank lines and a ``sep=`` line).
     """
     if len(text) > _SNIFF_CHARS:
         # the header is almost always near the top: look there first, without copying the
         # whole text; the answer holds if the header line ended inside the prefix
-        found, end = _sniff_lines(text[:_SNIFF_CHARS])
+        found, end = _sniff_lines(_as_text(text[:_SNIFF_CHARS]))
         if found[0] is not None and end < _SNIFF_CHARS:
             return found
-    return _sniff_lines(text)[0]
+    return _sniff_lines(_as_text(text))[0]
+
+
+def _as_text(text: str | bytes) -> str:
+    return text if isinstance(text, str) else text.decode("ascii")
 
 
 #: Characters searched for the header before the whole text is (see :func:`_sniff`).
@@ -396,52 +427,244 @@ def _sniff_lines(text: str) -> tuple[tuple[str | None, str, int], int]:
     return (None, ",", skip), end
 
 
-def _parse_csv(text: str, delimiter: str, skip_lines: int, issues: list[Issue]
-               ) -> tuple[list[str], int, list[list[str]], list[int]] | None:
-    """Read CSV text with :mod:`csv`: header, header line, rows (cells stripped, padded to the
-    header) and the physical start line of each row; ``None`` after an error issue.
+# --------------------------------------------------------------------------- CSV text
+#
+# One reader: pandas' C parser tokenises the whole text once (``dtype="category"``: per column
+# the code of each record's cell into the column's distinct texts, no Python string per cell).
+# It reads records, quotes and line breaks as Python's csv module does (not strict: a quote
+# inside an unquoted cell is a character, text after a closing quote is kept). A record's
+# physical line is one plus the line breaks before it, those inside quoted cells too (counted
+# in the distinct texts). Only when a record is wider than the header, or a quote is never
+# closed, does numpy find the records in the bytes (:func:`_scan`): the parser then reads the
+# header's columns of every record, and the wide records are read one cell per row.
 
-    The reference reader: :func:`_tokenize` gives the same for every text it reads
-    (tests/test_ingest_readers.py), and this one reads the others (quotes inside unquoted
-    cells, unclosed quotes, NUL characters, a non-ASCII delimiter).
+#: Bytes that may stand in for a character the C parser cannot take as it is (a delimiter
+#: that is not one ASCII byte, a NUL character) or separate cells when records are read one
+#: cell per row: control characters other than tab and line breaks, when the text has none.
+_STAND_INS = bytes([*range(1, 9), 11, 12, *range(14, 32), 127])
+#: Bytes searched for the header record before more are (doubled each time).
+_HEAD_BYTES = 1 << 16
+#: Bytes compared at a time when positions of bytes are collected (bounds the temporary masks).
+_BLOCK_BYTES = 1 << 24
+#: The parser's errors that :func:`_read_csv` answers: a record wider than the parsed columns,
+#: the text ending inside a quoted cell.
+_RECORD_ERRORS = re.compile(r"Expected \d+ fields in line \d+, saw \d+|EOF inside string")
+_QUOTE = 34
+_LF = 10
+_CR = 13
+
+
+class _Unreadable(Exception):
+    """The text cannot be read; ``args[0]`` is the issue that says why."""
+
+
+class _Layout(NamedTuple):
+    """Where the records of a text are (from :func:`_scan`)."""
+
+    #: Byte offset where each record starts.
+    starts: np.ndarray
+    #: Byte offset where each record's cells end (its line break, or the end of the text).
+    ends: np.ndarray
+    #: Physical line (1-based) where each record starts.
+    lines: np.ndarray
+    #: Number of cells of each record (None when not counted).
+    fields: np.ndarray | None
+    #: Physical lines of the text.
+    n_lines: int
+    #: True when the text ends inside a quoted cell (a quote never closed).
+    open_end: bool
+
+
+class _Head(NamedTuple):
+    """The header record, found in the first bytes (:func:`_head`)."""
+
+    #: Record index of the header.
+    record: int
+    #: Its physical line.
+    line: int
+    #: Header cells, stripped, trailing empty cells dropped.
+    cells: list[str]
+    #: Most cells of any record up to the header: the columns the parser reads.
+    width: int
+
+
+def _read_csv(body: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
+              options: dict[str, Any]) -> RawTable | None:
+    """Tokenise UTF-8 CSV text into a :class:`RawTable`; ``None`` after an error issue.
+
+    Records end at ``\\r\\n``, ``\\r`` or ``\\n`` outside quotes; the header is the first
+    record after ``skip_lines`` physical lines whose cells are not all blank; later blank
+    records are skipped; cells are stripped. The issues for a broken structure are those of
+    Python's csv module reading the same text (tests/reference_reader.py): a cell longer than
+    ``MAX_LINE_BYTES + 1`` characters; a last record that starts before the last line from
+    where an odd number of quotes follow (an unclosed quote).
     """
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    header_line = 1
-    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES + 1))
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
-    previous_line = 0
-    header: list[str] | None = None
-    n_columns = 0
     try:
-        for cells in reader:
-            start_line = previous_line + 1
-            previous_line = reader.line_num
-            if start_line <= skip_lines:
-                continue
-            stripped = [c.strip(_SPACE) for c in cells]
-            if not any(stripped):
-                continue
-            if header is None:
-                while stripped and not stripped[-1]:
-                    stripped.pop()
-                if len(stripped) > MAX_COLUMNS:
-                    issues.append(_too_many_columns(start_line, len(stripped)))
-                    return None
-                header = stripped
-                n_columns = len(header)
-                header_line = start_line
-                continue
-            if len(rows) >= MAX_ROWS:
-                issues.append(_too_many_rows(start_line))
-                return None
-            if len(stripped) < n_columns:
-                stripped.extend([""] * (n_columns - len(stripped)))
-            rows.append(stripped)
-            lines.append(start_line)
-        if lines and previous_line > lines[-1] and _odd_quotes_from(text, lines[-1]):
-            line = lines[-1]
-            issues.append(
+        return _tokenise(body, delimiter, skip_lines, options)
+    except _Unreadable as exc:
+        issues.append(exc.args[0])
+        return None
+
+
+def _tokenise(body: bytes, delimiter: str, skip_lines: int, options: dict[str, Any]
+              ) -> RawTable:
+    """:func:`_read_csv`; raises :class:`_Unreadable` for an error."""
+    sep = delimiter.encode("utf-8", "surrogatepass")
+    restore: dict[str, str] = {}
+    if len(sep) != 1 or sep in b'"\r\n':  # the parser takes a one-byte delimiter
+        (stand_in,) = _stand_ins(body, 1)
+        body = body.replace(sep, stand_in)
+        restore[stand_in.decode()] = delimiter
+        sep = stand_in
+    if options["encoding"] == "utf-16" and b"\x00" in body:  # the parser ends a cell at a NUL
+        (stand_in,) = _stand_ins(body, 1, also_absent=sep)
+        body = body.replace(b"\x00", stand_in)
+        restore[stand_in.decode()] = "\x00"
+    buf = np.frombuffer(body, dtype=np.uint8)
+    quoted = b'"' in body
+    long_cells = quoted and len(body) > _field_limit()  # a cell over the limit spans lines
+
+    head = _head(body, buf, sep, skip_lines, restore, long_cells)
+    if head is None:  # no record with a non-blank cell after the skipped lines
+        return RawTable([], [], [], np.zeros(0, dtype=np.int64), **options)
+    if len(head.cells) > MAX_COLUMNS:
+        raise _Unreadable(_too_many_columns(head.line, len(head.cells)))
+
+    layout: _Layout | None = None
+    marker = _marker(body)
+    try:
+        frame = _read_columns(body, sep, head.width, marker, every_record=False)
+    except pd.errors.ParserError as exc:
+        if not _RECORD_ERRORS.search(str(exc)):
+            raise
+        # a record wider than the header, or an unclosed quote: where the records are comes
+        # from the bytes, and the parser reads the first head.width cells of every record
+        layout = _scan(body, buf, sep, count_fields=True)
+        frame = _read_columns(body, sep, head.width, marker, every_record=True,
+                              close_quote=layout.open_end)
+    n_records = len(frame) - 1
+    if layout is not None and len(layout.starts) != n_records:
+        raise RuntimeError(f"the CSV parser read {n_records} records, the byte scan found "
+                           f"{len(layout.starts)}")
+    raw_codes: list[np.ndarray] = []
+    raw_texts: list[list[str]] = []
+    for j in range(head.width):
+        column = frame[j].array
+        codes, texts = np.asarray(column.codes), column.categories.tolist()
+        if codes[0] == len(texts) - 1:  # the marker record's text sorts last: drop it
+            texts.pop()
+        else:  # (the text holds characters as high as the marker)
+            keep = np.ones(len(texts), dtype=bool)
+            keep[codes[0]] = False
+            codes = (np.cumsum(keep) - 1).astype(np.int32)[codes]
+            texts = [t for t, k in zip(texts, keep.tolist(), strict=True) if k]
+        raw_codes.append(codes[1:])
+        raw_texts.append([_restored(t, restore) for t in texts] if restore else texts)
+    del frame
+
+    if layout is not None:
+        lines, n_lines = layout.lines, layout.n_lines
+    elif not quoted:
+        lines, n_lines = np.arange(1, n_records + 1, dtype=np.int64), n_records
+    else:  # a record covers one more line for each line break inside its quoted cells
+        spans = np.ones(n_records, dtype=np.int64)
+        for codes, texts in zip(raw_codes, raw_texts, strict=True):
+            breaks = _line_breaks(texts)
+            if breaks is not None:
+                spans += breaks[codes]
+        lines = np.ones(n_records, dtype=np.int64)
+        np.cumsum(spans[:-1], out=lines[1:])
+        lines[1:] += 1
+        n_lines = int(lines[-1] + spans[-1] - 1)
+
+    # the records wider than the parsed columns: all their cells, read one cell per row
+    wide: dict[int, list[str]] = {}
+    if layout is not None and layout.fields is not None:
+        wide_records = np.flatnonzero(layout.fields > head.width)
+        if len(wide_records):
+            cells = _record_cells(body, layout.starts[wide_records], layout.ends[wide_records],
+                                  sep, close_last=layout.open_end
+                                  and int(wide_records[-1]) == n_records - 1)
+            for r, row in zip(wide_records.tolist(), cells, strict=True):
+                wide[r] = [_restored(c, restore) for c in row] if restore else row
+    too_long = _first_long_cell(raw_codes, raw_texts, wide, lines) if long_cells else None
+
+    # stripped distinct texts per column, and which of them is blank
+    codes_of: list[np.ndarray] = []
+    texts_of: list[list[str]] = []
+    blank_of: list[np.ndarray] = []
+    for codes, texts in zip(raw_codes, raw_texts, strict=True):
+        stripped = [t.strip(_SPACE) for t in texts]
+        blank = np.zeros(max(len(texts), 1), dtype=bool)
+        if stripped == texts:  # nothing to strip: each text keeps its code
+            codes_of.append(codes.astype(np.int32, copy=False))
+            texts_of.append(texts)
+            if "" in texts:
+                blank[texts.index("")] = True
+        else:
+            clean: dict[str, int] = {}
+            remap = np.fromiter((clean.setdefault(t, len(clean)) for t in stripped),
+                                dtype=np.int32, count=len(stripped))
+            codes_of.append(remap[codes])
+            texts_of.append(list(clean))
+            if "" in clean:
+                blank[clean[""]] = True
+        blank_of.append(blank)
+    del raw_codes, raw_texts
+
+    width = len(head.cells)
+    if [texts_of[j][int(codes_of[j][head.record])] for j in range(width)] != head.cells:
+        raise RuntimeError("the CSV parser and the byte scan disagree on the header record")
+
+    # data records: those after the header with a non-blank cell
+    first = head.record + 1
+    data: np.ndarray | slice = slice(first, n_records)
+    data_records = np.arange(first, n_records)
+    if all(blank.any() for blank in blank_of):  # else no record is blank
+        blank_rows = np.ones(n_records, dtype=bool)
+        for codes, blank in zip(codes_of, blank_of, strict=True):
+            blank_rows &= blank[codes]
+        for r, row in wide.items():
+            blank_rows[r] = not any(c.strip(_SPACE) for c in row)
+        if blank_rows[first:].any():
+            data = data_records = first + np.flatnonzero(~blank_rows[first:])
+        del blank_rows
+
+    too_many = int(data_records[MAX_ROWS]) if len(data_records) > MAX_ROWS else None
+    if too_long is not None and (too_many is None or too_long[0] <= too_many):
+        raise _Unreadable(too_long[1])  # the csv module stops at the first of the two
+    if too_many is not None:
+        raise _Unreadable(_too_many_rows(int(lines[too_many])))
+
+    # rows with a non-empty cell beyond the header keep their extra cells aside
+    extra_cells: dict[int, list[str]] = {}
+    extra = np.zeros(n_records, dtype=bool)
+    for codes, blank in zip(codes_of[width:], blank_of[width:], strict=True):
+        extra |= ~blank[codes]
+    for r in wide:
+        extra[r] = True
+    extra[:first] = False
+    if extra.any():
+        if layout is None or layout.fields is None:
+            layout = _scan(body, buf, sep, count_fields=True)
+        assert layout.fields is not None
+        for r in np.flatnonzero(extra).tolist():
+            if r in wide:
+                beyond = [c.strip(_SPACE) for c in wide[r][width:]]
+            else:
+                beyond = [texts_of[j][int(codes_of[j][r])]
+                          for j in range(width, int(layout.fields[r]))]
+            if any(beyond):
+                extra_cells[int(np.searchsorted(data_records, r))] = beyond
+
+    # the csv module's check for a quote never closed: the last data row starts before the
+    # last line, and an odd number of quotes follows its start
+    if len(data_records) and quoted:
+        start_line = int(lines[data_records[-1]])
+        if (n_lines > start_line
+                and body.count(b'"', _line_start(buf, start_line, n_lines)) % 2):
+            line = start_line
+            raise _Unreadable(
                 _error(
                     "malformed_csv",
                     f'Line {line}: a quote (") opened on this line is never closed, so the rest '
@@ -449,273 +672,329 @@ def _parse_csv(text: str, delimiter: str, skip_lines: int, issues: list[Issue]
                     line=line,
                 )
             )
-            return None
-    except csv.Error as exc:
-        line = reader.line_num or previous_line + 1
-        issues.append(
-            _error(
+
+    return RawTable(head.cells, [codes_of[j][data] for j in range(width)], texts_of[:width],
+                    lines[data], header_line=head.line, extra_cells=extra_cells,
+                    **options)
+
+
+def _read_columns(body: bytes, sep: bytes, width: int, marker: str, *, every_record: bool,
+                  close_quote: bool = False) -> pd.DataFrame:
+    """The C parser's reading of the text: ``width`` columns of categories, one row per record
+    (blank lines too) after a first row of ``marker`` cells. Unless ``every_record``, a record
+    with more cells is an error; with it, its first ``width`` cells are read. ``close_quote``
+    closes the quoted cell the text ends in.
+
+    The marker row (a text the upload does not hold, sorting after all its texts) keeps pandas
+    from reading a column's categories as numbers or booleans (``"1"``, ``"1.0"`` and ``"01"``
+    would become one category ``1.0``), and a BOM at the start of the text from being dropped.
+    """
+    first_row = sep.decode().join([marker] * width).encode() + b"\n"
+    return pd.read_csv(
+        _Chain(first_row, body, b'"' if close_quote else b""), sep=sep.decode(), header=None,
+        names=range(width), usecols=range(width) if every_record else None, index_col=False,
+        dtype="category", keep_default_na=False, na_filter=False, skip_blank_lines=False,
+        quotechar='"', doublequote=True, escapechar=None, comment=None, skipinitialspace=False,
+        encoding="utf-8", engine="c", on_bad_lines="error")
+
+
+def _marker(body: bytes) -> str:
+    """A cell text the upload does not hold, as high a character as there is."""
+    if b"\xf4" not in body:  # no character from U+100000 on
+        return "\U0010ffff"
+    for code in range(0x10FFFF, 0x10F000, -1):
+        if chr(code).encode() not in body:
+            return chr(code)
+    raise _Unreadable(_error("binary_file", "The file holds private-use characters of every "
+                             "kind; it is not a CSV text file."))
+
+
+class _Chain(io.RawIOBase):
+    """A binary stream reading byte strings one after the other (no joined copy)."""
+
+    def __init__(self, *parts: bytes) -> None:
+        super().__init__()
+        self._parts = [memoryview(p) for p in parts if p]
+        self._at = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        while self._parts:
+            part = self._parts[0]
+            if self._at < len(part):
+                view = memoryview(buffer).cast("B")
+                n = min(len(view), len(part) - self._at)
+                view[:n] = part[self._at: self._at + n]
+                self._at += n
+                return n
+            self._parts.pop(0)
+            self._at = 0
+        return 0
+
+
+def _head(body: bytes, buf: np.ndarray, sep: bytes, skip_lines: int, restore: dict[str, str],
+          long_cells: bool) -> _Head | None:
+    """Find the header record in the first bytes (more of them until it is complete).
+
+    The records up to the header are read one cell per row (:func:`_record_cells`), so their
+    widths are exact: the parser then reads as many columns as the widest of them has.
+    ``None`` when no record after ``skip_lines`` physical lines has a non-blank cell. Raises
+    :class:`_Unreadable` for a cell over the field limit up to the header (``long_cells``: the
+    text may hold one).
+    """
+    size = _HEAD_BYTES
+    while True:
+        whole = size >= len(buf)
+        layout = _scan(body if whole else body[:size], buf[:size], sep, count_fields=False)
+        complete = len(layout.starts) if whole else int(np.count_nonzero(layout.ends < size))
+        after = np.flatnonzero(layout.lines[:complete] > skip_lines)
+        if len(after) or whole:
+            cells = _record_cells(body, layout.starts[:complete], layout.ends[:complete], sep,
+                                  close_last=whole and layout.open_end)
+            if restore:
+                cells = [[_restored(c, restore) for c in row] for row in cells]
+            header = next((r for r in after.tolist() if any(c.strip(_SPACE) for c in cells[r])),
+                          None)
+            if header is not None or whole:
+                for r in range(complete if header is None else header + 1):
+                    if long_cells:
+                        issue = _field_size_error(cells[r], int(layout.lines[r]))
+                        if issue is not None:
+                            raise _Unreadable(issue)
+                if header is None:
+                    return None
+                stripped = [c.strip(_SPACE) for c in cells[header]]
+                while not stripped[-1]:
+                    stripped.pop()
+                return _Head(header, int(layout.lines[header]), stripped,
+                             max(len(row) for row in cells[: header + 1]))
+        size *= 2
+
+
+def _scan(body: bytes, buf: np.ndarray, sep: bytes, *, count_fields: bool) -> _Layout:
+    """Where the records of the text are: numpy over its bytes, the csv module's rules.
+
+    A quote opens a quoted cell only at the start of a cell (after a delimiter or a line
+    break); inside one, ``""`` is a quote and a single quote closes it (what follows, up to the
+    next delimiter, is read as it stands, quotes included). So in each run of consecutive
+    quotes, the state after it follows from the state before it: a run of odd length at the
+    start of a cell toggles it (outside → inside, inside → outside), one of odd length elsewhere
+    leaves it outside, one of even length keeps it; a line break or delimiter is inside a quoted
+    cell when the state after the last run before it is inside. Records end at the line breaks
+    outside quoted cells (``\\r\\n`` is one break).
+    """
+    n = len(buf)
+    runs, inside = _quote_runs(body, buf, sep[0])
+    breaks = _positions(body, buf, (_LF, _CR))
+    crlf_tail = (buf[breaks] == _LF) & (breaks > 0) & (buf[np.maximum(breaks - 1, 0)] == _CR)
+    breaks = breaks[~crlf_tail]
+    after = breaks + 1  # where the line after each break starts
+    is_crlf = (buf[breaks] == _CR) & (after < n)
+    is_crlf[is_crlf] = buf[after[is_crlf]] == _LF
+    after += is_crlf
+    line_starts = after[after < n]
+    ending = ~_inside(runs, inside, breaks)  # breaks that end a record
+    starts = np.concatenate((np.zeros(1, dtype=np.int64), after[ending]))
+    ends = np.concatenate((breaks[ending], np.array([n], dtype=np.int64)))
+    if starts[-1] >= n:  # nothing after the last line break
+        starts, ends = starts[:-1], ends[:-1]
+    lines = 1 + np.searchsorted(line_starts, starts, side="right")
+    fields = None
+    if count_fields:
+        fields = np.ones(len(starts), dtype=np.int64)
+        for delimiters in _blocks_of_positions(body, buf, sep[0]):
+            delimiters = delimiters[~_inside(runs, inside, delimiters)]
+            fields += np.bincount(np.searchsorted(starts, delimiters, side="right") - 1,
+                                  minlength=len(starts))
+    return _Layout(starts, ends, lines, fields, len(line_starts) + 1,
+                   bool(len(inside) and inside[-1]))
+
+
+def _quote_runs(body: bytes, buf: np.ndarray, sep: int) -> tuple[np.ndarray, np.ndarray]:
+    """Start of each run of consecutive quotes, and whether a quoted cell is open after it
+    (see :func:`_scan`).
+    """
+    quotes = _positions(body, buf, (_QUOTE,))
+    if not len(quotes):
+        return quotes, np.zeros(0, dtype=bool)
+    first = np.flatnonzero(np.diff(quotes, prepend=-2) != 1)
+    runs = quotes[first]
+    odd = np.diff(first, append=len(quotes)) % 2 == 1
+    before = buf[np.maximum(runs - 1, 0)]
+    at_cell_start = (runs == 0) | (before == sep) | (before == _LF) | (before == _CR)
+    toggles = np.cumsum(at_cell_start & odd)
+    last_reset = np.where(~at_cell_start & odd, np.arange(len(runs)), -1)
+    np.maximum.accumulate(last_reset, out=last_reset)
+    base = np.where(last_reset >= 0, toggles[np.maximum(last_reset, 0)], 0)
+    return runs, (toggles - base) % 2 == 1
+
+
+def _inside(runs: np.ndarray, inside: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Whether each position (not a quote) lies inside a quoted cell."""
+    if not len(runs):
+        return np.zeros(len(positions), dtype=bool)
+    before = np.searchsorted(runs, positions) - 1
+    out: np.ndarray = (before >= 0) & inside[np.maximum(before, 0)]
+    return out
+
+
+def _blocks_of_positions(body: bytes, buf: np.ndarray, value: int) -> Iterator[np.ndarray]:
+    """Offsets of the bytes equal to ``value``, a block of the text at a time."""
+    if bytes([value]) not in body:
+        return
+    for start in range(0, len(buf), _BLOCK_BYTES):
+        yield np.flatnonzero(buf[start: start + _BLOCK_BYTES] == value) + start
+
+
+def _positions(body: bytes, buf: np.ndarray, values: tuple[int, ...]) -> np.ndarray:
+    """Sorted offsets of the bytes equal to any of ``values``."""
+    found = [p for v in values for p in _blocks_of_positions(body, buf, v)]
+    if not found:
+        return np.zeros(0, dtype=np.int64)
+    out = np.concatenate(found).astype(np.int64, copy=False)
+    if len(values) > 1:
+        out.sort()
+    return out
+
+
+def _line_start(buf: np.ndarray, line: int, n_lines: int) -> int:
+    """Byte offset where physical ``line`` (of ``n_lines``) starts, searched from the end of the
+    text (the lines asked for are near it).
+    """
+    if line == 1:
+        return 0
+    n = len(buf)
+    size = 1 << 16
+    while True:
+        low = max(n - size, 0)
+        tail = buf[low:]
+        breaks = np.flatnonzero((tail == _LF) | (tail == _CR)) + low
+        ends_line = (buf[breaks] == _LF) | (buf[np.minimum(breaks + 1, n - 1)] != _LF)
+        starts = breaks[ends_line] + 1
+        starts = starts[starts < n]  # the last len(starts) of the n_lines - 1 line starts
+        index = line - 1 - (n_lines - len(starts))
+        if index >= 0:
+            return int(starts[index])
+        size *= 4
+
+def _record_cells(body: bytes, starts: np.ndarray, ends: np.ndarray, sep: bytes, *,
+                  close_last: bool) -> list[list[str]]:
+    """The cells (as the parser reads them, not stripped) of the records ``body[start:end]``.
+
+    The records are read by the C parser with their delimiter as its line terminator, so each
+    cell is one row: however wide a record is, it is one column. A control byte the text does
+    not hold marks where each record begins. ``close_last`` closes the quote the last record
+    leaves open (as the csv module reads a text that ends inside a quoted cell).
+    """
+    if not len(starts):
+        return []
+    cell_sep, mark = _stand_ins(body, 2, also_absent=sep)
+    parts: list[bytes] = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        parts += (mark, sep, body[start:end], sep)
+    if close_last:
+        parts[-1] = b'"' + sep
+    column = pd.read_csv(
+        io.BytesIO(b"".join(parts)), sep=cell_sep.decode(), lineterminator=sep.decode(),
+        header=None, names=[0], index_col=False, dtype=object, keep_default_na=False,
+        na_filter=False, skip_blank_lines=False, quotechar='"', doublequote=True,
+        escapechar=None, comment=None, skipinitialspace=False, encoding="utf-8",
+        engine="c")[0].tolist()
+    marker = mark.decode()
+    records: list[list[str]] = []
+    for cell in column:
+        if cell == marker:
+            records.append([])
+        else:
+            records[-1].append(cell)
+    return records
+
+
+def _stand_ins(body: bytes, count: int, also_absent: bytes = b"") -> list[bytes]:
+    """``count`` bytes of :data:`_STAND_INS` that the text does not hold."""
+    found: list[bytes] = []
+    for value in _STAND_INS:
+        byte = bytes([value])
+        if byte not in body and byte != also_absent:
+            found.append(byte)
+            if len(found) == count:
+                return found
+    raise _Unreadable(
+        _error(
+            "binary_file",
+            "The file holds control characters of every kind; it is not a CSV text file. Save "
+            "it from your spreadsheet as 'CSV UTF-8' and upload that.",
+        )
+    )
+
+
+def _restored(text: str, restore: dict[str, str]) -> str:
+    """A cell text with the characters its stand-ins replaced put back."""
+    for stand_in, original in restore.items():
+        text = text.replace(stand_in, original)
+    return text
+
+
+def _breaks_in(text: str) -> int:
+    """Line breaks in a text (``\\r\\n`` is one)."""
+    return text.count("\n") + text.count("\r") - text.count("\r\n")
+
+
+def _line_breaks(texts: list[str]) -> np.ndarray | None:
+    """Line breaks in each text; ``None`` when none holds one."""
+    if not any("\n" in t or "\r" in t for t in texts):
+        return None
+    return np.fromiter(map(_breaks_in, texts), dtype=np.int64, count=len(texts))
+
+
+def _field_limit() -> int:
+    """Most characters in a cell (the csv module's field size limit, as the reader set it)."""
+    return MAX_LINE_BYTES + 1
+
+
+def _field_size_error(cells: list[str], line: int) -> Issue | None:
+    """The csv module's error for the first of a record's cells over :func:`_field_limit`
+    (``line``: where the record starts), at the line of its first character over the limit.
+    """
+    limit = _field_limit()
+    for cell in cells:
+        if len(cell) > limit:
+            # the lines ended before that character; a \r right before it ends one only if it
+            # is not a \r\n
+            line += cell.count("\n", 0, limit) + cell.count("\r", 0, limit) \
+                - cell.count("\r\n", 0, limit + 1)
+            return _error(
                 "malformed_csv",
-                f"Line {line}: the CSV structure is broken ({exc}). Check quotes around this line.",
+                f"Line {line}: the CSV structure is broken (field larger than field limit "
+                f"({limit})). Check quotes around this line.",
                 line=line,
             )
-        )
+        line += _breaks_in(cell)
+    return None
+
+
+def _first_long_cell(codes_of: list[np.ndarray], texts_of: list[list[str]],
+                     wide: dict[int, list[str]], lines: np.ndarray) -> tuple[int, Issue] | None:
+    """The first record with a cell over :func:`_field_limit` and its error, or ``None``."""
+    limit = _field_limit()
+    first: int | None = None
+    for codes, texts in zip(codes_of, texts_of, strict=True):
+        long = [k for k, t in enumerate(texts) if len(t) > limit]
+        if long:
+            record = int(np.flatnonzero(np.isin(codes, long))[0])
+            first = record if first is None else min(first, record)
+    for record, row in wide.items():
+        if any(len(c) > limit for c in row):
+            first = record if first is None else min(first, record)
+    if first is None:
         return None
-    return header or [], header_line, rows, lines
-
-
-#: Widths [bytes] of the byte matrices in which :func:`_cells` compares cells; longer cells
-#: (rare: comments) are compared one by one.
-_MATRIX_WIDTHS = (8, 16, 32, 64)
-#: Odd 64-bit multiplier combining the 8-byte words of a cell into one hash key.
-_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
-
-
-def _tokenize(data: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
-              options: dict[str, Any]) -> RawTable | None:
-    """Read UTF-8 CSV bytes into a :class:`RawTable` with numpy, without a Python object per cell.
-
-    The cells, lines and issues are those of :func:`_parse_csv` (tests/test_ingest_readers.py):
-    records end at ``\\r\\n``, ``\\r`` or ``\\n`` outside quotes; a cell that starts with a
-    quote ends with one, ``""`` inside it being one quote (RFC 4180, [RFC4180]_). Separators are
-    found with array operations on the bytes, quotes by their parity; every cell is
-    then a byte range, and the ranges of one column are compared as rows of a byte matrix
-    (:func:`_cells`), so only its distinct texts become Python strings. The physical line of a
-    record is one plus the line breaks before it, also those inside quoted cells.
-
-    Returns ``None`` without an issue for text it does not read exactly (a quote inside an
-    unquoted cell, an unclosed quote, a NUL character, a non-ASCII delimiter, a cell longer than
-    :data:`MAX_LINE_BYTES`, a record of more than :data:`MAX_COLUMNS` cells);
-    :func:`_parse_csv` reads those.
-    """
-    if len(delimiter) != 1 or not delimiter.isascii() or delimiter in '"\r\n' or b"\x00" in data:
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    n = len(buf)
-    if not n:
-        return None
-    sep = ord(delimiter)
-    quotes = np.flatnonzero(buf == 34) if b'"' in data else np.zeros(0, dtype=np.intp)
-    if len(quotes) % 2 or not _well_quoted(buf, quotes, sep):
-        return None
-    has_cr = b"\r" in data
-    is_sep = buf == sep
-    is_sep |= buf == 10
-    if has_cr:
-        is_sep |= buf == 13
-    seps = np.flatnonzero(is_sep)
-    del is_sep
-    if len(quotes):
-        seps = seps[np.searchsorted(quotes, seps) % 2 == 0]  # outside quoted cells
-    kinds = buf[seps]
-    if has_cr:
-        crlf = (kinds == 10) & (buf[np.maximum(seps - 1, 0)] == 13) & (seps > 0)
-        if crlf.any():  # "\r\n" ends one record: its "\r" is the separator
-            seps, kinds = seps[~crlf], kinds[~crlf]
-    if buf[-1] not in (10, 13):  # the last record has no line break
-        seps = np.append(seps, n)
-        kinds = np.append(kinds, np.uint8(10))
-    last = np.flatnonzero(kinds != sep)  # each record's last separator
-    del kinds
-    n_records = len(last)
-    first = np.empty(n_records, dtype=np.int64)  # each record's first separator
-    first[0] = 0
-    first[1:] = last[:-1] + 1
-    n_fields = last - first + 1
-    if int(n_fields.max()) > MAX_COLUMNS:
-        return None  # a record wider than any header may be: the csv module reports it
-    # where each record starts: after the line break that ends the one before
-    record_start = np.zeros(n_records, dtype=np.int64)
-    record_start[1:] = seps[last[:-1]] + 1
-    if has_cr:
-        crlf_end = buf[np.minimum(record_start, n - 1)] == 10
-        crlf_end[0] = False
-        crlf_end &= buf[record_start - 1] == 13
-        record_start += crlf_end
-    if len(quotes):
-        breaks = np.flatnonzero((buf == 10) | (buf == 13))
-        breaks = breaks[~((buf[breaks] == 10) & (buf[np.maximum(breaks - 1, 0)] == 13)
-                          & (breaks > 0))]
-        lines = 1 + np.searchsorted(breaks, record_start)
-    else:
-        lines = np.arange(1, n_records + 1, dtype=np.int64)
-    # every field position: the records that have it, codes into distinct texts
-    fields: list[tuple[np.ndarray | None, np.ndarray, list[str]]] = []
-    filled = np.zeros(n_records, dtype=bool)
-    fewest = int(n_fields.min())
-    for j in range(int(n_fields.max())):
-        having = None if j < fewest else np.flatnonzero(n_fields > j)
-        at = first + j if having is None else first[having] + j
-        ends = seps[at]
-        starts = record_start if having is None else record_start[having]
-        if j:
-            starts = seps[at - 1] + 1
-        cells = _cells(data, buf, starts, ends, quoted=len(quotes) > 0)
-        if cells is None:
-            return None  # a cell over the csv module's field size limit
-        codes, texts = cells
-        full = np.array([bool(t) for t in texts], dtype=bool)[codes]
-        if having is None:
-            filled |= full
-        else:
-            filled[having] |= full
-        fields.append((having, codes, texts))
-    del seps, first, record_start
-
-    def cell(j: int, record: int) -> str:
-        having, codes, texts = fields[j]
-        if having is None:
-            return texts[int(codes[record])]
-        position = int(np.searchsorted(having, record))
-        if position < len(having) and having[position] == record:
-            return texts[int(codes[position])]
-        return ""
-
-    candidates = np.flatnonzero(filled & (lines > skip_lines))
-    if not len(candidates):
-        return RawTable([], [], [], np.zeros(0, dtype=np.int64), **options)
-    head = int(candidates[0])
-    header = [cell(j, head) for j in range(int(n_fields[head]))]
-    while header and not header[-1]:
-        header.pop()
-    header_line = int(lines[head])
-    if len(header) > MAX_COLUMNS:
-        issues.append(_too_many_columns(header_line, len(header)))
-        return None
-    data_records = candidates[1:]
-    if len(data_records) > MAX_ROWS:
-        issues.append(_too_many_rows(int(lines[data_records[MAX_ROWS]])))
-        return None
-    width = len(header)
-    column_codes: list[np.ndarray] = []
-    column_texts: list[list[str]] = []
-    for j in range(width):
-        having, codes, texts = fields[j] if j < len(fields) else (
-            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int32), [])
-        if having is not None:
-            if "" not in texts:
-                texts = [*texts, ""]
-            full_codes = np.full(n_records, texts.index(""), dtype=np.int32)
-            full_codes[having] = codes
-            codes = full_codes
-        column_codes.append(codes[data_records])
-        column_texts.append(texts)
-    extra_cells: dict[int, list[str]] = {}
-    wider = np.flatnonzero(n_fields[data_records] > width)
-    if len(wider):
-        has_extra = np.zeros(n_records, dtype=bool)
-        for having, codes, texts in fields[width:]:
-            full = np.array([bool(t) for t in texts], dtype=bool)[codes]
-            if having is None:
-                has_extra |= full
-            else:
-                has_extra[having] |= full
-        for i in wider[has_extra[data_records[wider]]].tolist():
-            record = int(data_records[i])
-            extra_cells[i] = [cell(j, record) for j in range(width, int(n_fields[record]))]
-    return RawTable(header, column_codes, column_texts, lines[data_records],
-                    header_line=header_line, extra_cells=extra_cells, **options)
-
-
-def _well_quoted(buf: np.ndarray, quotes: np.ndarray, sep: int) -> bool:
-    """True when every quote opens a cell, closes it, or is one of a ``""`` pair inside it.
-
-    The ``k``-th quote (0-based) of a text read this way opens a cell when ``k`` is even and
-    closes it when ``k`` is odd; an even one must stand at the start of a cell (after a
-    separator or line break) or right after the odd one before it (``""``), an odd one at the
-    end of a cell or right before the next one. Then a separator is inside a quoted cell exactly
-    when an odd number of quotes precede it.
-    """
-    if not len(quotes):
-        return True
-    n = len(buf)
-    opening, closing = quotes[0::2], quotes[1::2]
-    before = buf[np.maximum(opening - 1, 0)]
-    ok_open = (opening == 0) | (before == sep) | (before == 10) | (before == 13)
-    ok_open[1:] |= closing[:-1] == opening[1:] - 1
-    after = buf[np.minimum(closing + 1, n - 1)]
-    ok_close = (closing == n - 1) | (after == sep) | (after == 10) | (after == 13)
-    ok_close[:-1] |= opening[1:] == closing[:-1] + 1
-    return bool(ok_open.all() and ok_close.all())
-
-
-def _cells(data: bytes, buf: np.ndarray, starts: np.ndarray, ends: np.ndarray, *,
-           quoted: bool) -> tuple[np.ndarray, list[str]] | None:
-    """Codes and distinct texts of the cells ``data[starts[i]:ends[i]]``: unquoted, stripped.
-
-    Cells of at most 64 bytes are compared as rows of a byte matrix (zero past each cell's
-    end; the text holds no NUL byte) read as 8-byte words: one word is the key itself, longer
-    cells get their words combined into one 64-bit key; :func:`pandas.factorize` hashes the
-    keys, and every cell is then compared word by word with the first cell of its key, so
-    that cells sharing a key by a hash collision are told apart exactly (by sorting the
-    rows). Longer cells are compared as byte strings one by one. ``None`` when a cell is
-    longer than :data:`MAX_LINE_BYTES` (the csv module's field size limit).
-    """
-    m = len(starts)
-    lengths = ends - starts
-    if m and int(lengths.max()) > MAX_LINE_BYTES:
-        return None
-    codes = np.empty(m, dtype=np.int64)
-    distinct: dict[bytes, int] = {}
-    n = len(buf)
-    narrower = -1
-    rest = np.ones(m, dtype=bool)
-    shortest = int(lengths.min()) if m else 0
-    longest = int(lengths.max()) if m else 0
-    for width in _MATRIX_WIDTHS:
-        if width > n or longest <= narrower:
-            break
-        if shortest > narrower and longest <= width and int(starts.max()) + width <= n:
-            rows = None  # every cell: no selection
-            at, size = starts, lengths
-        else:
-            rows = np.flatnonzero((lengths > narrower) & (lengths <= width)
-                                  & (starts + width <= n))
-            at, size = starts[rows], lengths[rows]
-        narrower = width
-        if not len(at):
-            continue
-        if rows is None:
-            rest[:] = False
-        else:
-            rest[rows] = False
-        words = np.lib.stride_tricks.sliding_window_view(buf, width)[at].view(np.uint64)
-        words &= _tail_masks(width)[size]
-        key = words[:, 0].copy()
-        for c in range(1, words.shape[1]):
-            key *= _HASH_MULTIPLIER
-            key ^= words[:, c]
-        local, _ = pd.factorize(key)
-        firsts = np.empty(int(local.max()) + 1, dtype=np.int64)
-        firsts[local[::-1]] = np.arange(len(local))[::-1]
-        if words.shape[1] > 1 and not (words == words[firsts][local]).all():
-            _, firsts, local = np.unique(words.view(f"V{width}")[:, 0], return_index=True,
-                                         return_inverse=True)
-        table = np.empty(len(firsts), dtype=np.int64)
-        for u, (i, size_u) in enumerate(zip(at[firsts].tolist(), size[firsts].tolist(),
-                                            strict=True)):
-            table[u] = distinct.setdefault(data[i: i + size_u], len(distinct))
-        if rows is None:
-            codes = table[local]
-        else:
-            codes[rows] = table[local]
-    for i in np.flatnonzero(rest).tolist():
-        codes[i] = distinct.setdefault(data[int(starts[i]): int(ends[i])], len(distinct))
-    clean: dict[str, int] = {}
-    remap = np.empty(max(len(distinct), 1), dtype=np.int32)
-    for raw, code in distinct.items():
-        text = raw.decode("utf-8", "surrogatepass")
-        if quoted and text.startswith('"'):
-            text = text[1:-1].replace('""', '"')
-        remap[code] = clean.setdefault(text.strip(_SPACE), len(clean))
-    return remap[codes], list(clean)
-
-
-@functools.cache
-def _tail_masks(width: int) -> np.ndarray:
-    """Row ``k``: the 8-byte words of a ``width``-byte row that keep its first ``k`` bytes."""
-    keep = np.arange(width)[None, :] < np.arange(width + 1)[:, None]
-    out: np.ndarray = np.where(keep, 0xFF, 0).astype(np.uint8).view(np.uint64)
-    return out
+    cells = wide.get(first) or [texts[int(codes[first])]
+                                for codes, texts in zip(codes_of, texts_of, strict=True)]
+    issue = _field_size_error(cells, int(lines[first]))
+    assert issue is not None
+    return first, issue
 
 
 def _too_many_columns(line: int, n_columns: int) -> Issue:
@@ -734,16 +1013,6 @@ def _too_many_rows(line: int) -> Issue:
         f"{line}). Split it into several uploads.",
         line=line,
     )
-
-
-def _odd_quotes_from(text: str, line: int) -> bool:
-    """True when the text from physical ``line`` to the end holds an odd number of quotes."""
-    position = 0
-    for _ in range(line - 1):
-        position = text.find("\n", position) + 1
-        if position == 0:
-            return False
-    return text.count('"', position) % 2 == 1
 
 
 def _xlsx_cell_text(value: object) -> str:
