@@ -17,6 +17,7 @@ from wastewater.ingest import readers
 from wastewater.ingest.readers import (
     _SPACE,
     RawTable,
+    _cell_too_long,
     _error,
     _too_many_columns,
     _too_many_rows,
@@ -32,7 +33,11 @@ def read_table_csv_module(data: bytes, filename: str | None = None
         return prepared
     issues = prepared.issues
     text = prepared.body.decode("utf-8", "surrogatepass")
-    parsed = _parse_csv(text, prepared.delimiter, prepared.skip_lines, issues)
+    limit = csv.field_size_limit(readers.MAX_LINE_BYTES + 1)  # a cell on one line fits
+    try:
+        parsed = _parse_csv(text, prepared.delimiter, prepared.skip_lines, issues)
+    finally:
+        csv.field_size_limit(limit)
     if parsed is None or any(i.severity == "error" for i in issues):
         return None, issues
     header, header_line, rows, lines = parsed
@@ -48,7 +53,6 @@ def _parse_csv(text: str, delimiter: str, skip_lines: int, issues: list[Issue]
     rows: list[list[str]] = []
     lines: list[int] = []
     header_line = 1
-    csv.field_size_limit(max(csv.field_size_limit(), readers.MAX_LINE_BYTES + 1))
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quotechar='"')
     previous_line = 0
     header: list[str] | None = None
@@ -91,6 +95,9 @@ def _parse_csv(text: str, delimiter: str, skip_lines: int, issues: list[Issue]
             )
             return None
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):  # a quoted cell over many lines
+            issues.append(_cell_too_long(previous_line + 1))
+            return None
         line = reader.line_num or previous_line + 1
         issues.append(
             _error(

@@ -97,6 +97,43 @@ def test_tokenizer_stores_codes_not_strings():
     assert table.column(1)[:3].tolist() == ["2025-01-01", "2025-01-02", "2025-01-01"]
 
 
+def test_numeric_looking_cells_stay_texts():
+    """Cells are texts as written: pandas would read a column of categories as numbers."""
+    table, issues = read_table(b"a,b\n1,true\n1.0,TRUE\n01,1\n")
+    assert not issues
+    assert table.rows == [["1", "true"], ["1.0", "TRUE"], ["01", "1"]]
+
+
+@pytest.mark.parametrize(
+    ("data", "line"),
+    [
+        (b'a,b\n1,2\n3,"' + b"x\n" * 20 + b'"\n4,5\n', 3),  # a long quoted cell, closed
+        (b'a,b\n1,2\n3,"' + b"x\n" * 20, 3),  # never closed
+        (b'a,b\n1,2\n\n"x\ny\n' + b"z,z\n" * 10, 4),
+    ],
+)
+def test_a_cell_over_the_limit_is_reported_where_its_record_starts(monkeypatch, data, line):
+    monkeypatch.setattr(readers_module, "MAX_LINE_BYTES", 10)
+    fast, reference = read_both(data)
+    assert table_fields(fast) == table_fields(reference)
+    table, issues = fast
+    assert table is None and [(i.code, i.line) for i in issues] == [("malformed_csv", line)]
+    assert "longer than 11 characters" in issues[0].message
+
+
+def test_wide_rows_and_an_unclosed_quote_in_a_larger_file():
+    """Rows wider than the header and a quote never closed, past the first bytes searched."""
+    rows = [f"S{i},{i}" for i in range(20_000)]
+    rows[15_000] += ",extra,,x"
+    text = "site,n\n" + "\n".join(rows) + '\nS,"open\nS,1\n'
+    fast, reference = read_both(text.encode())
+    assert table_fields(fast) == table_fields(reference)
+    assert [(i.code, i.line) for i in fast[1]] == [("malformed_csv", 20_002)]
+    fast, reference = read_both(text.rsplit("\n", 3)[0].encode() + b"\n")
+    assert table_fields(fast) == table_fields(reference)
+    assert fast[0].extra_cells == {15_000: ["extra", "", "x"]}
+
+
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(
     text=st.lists(

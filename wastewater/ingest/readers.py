@@ -496,8 +496,9 @@ def _read_csv(body: bytes, delimiter: str, skip_lines: int, issues: list[Issue],
     record after ``skip_lines`` physical lines whose cells are not all blank; later blank
     records are skipped; cells are stripped. The issues for a broken structure are those of
     Python's csv module reading the same text (tests/reference_reader.py): a cell longer than
-    ``MAX_LINE_BYTES + 1`` characters; a last record that starts before the last line from
-    where an odd number of quotes follow (an unclosed quote).
+    its field size limit, ``MAX_LINE_BYTES + 1`` characters (only a quoted cell over many
+    lines can be: the line where its record starts); a last data record that starts before
+    the last line, from where an odd number of quotes follow (a quote never closed).
     """
     try:
         return _tokenise(body, delimiter, skip_lines, options)
@@ -759,10 +760,8 @@ def _head(body: bytes, buf: np.ndarray, sep: bytes, skip_lines: int, restore: di
                           None)
             if header is not None or whole:
                 for r in range(complete if header is None else header + 1):
-                    if long_cells:
-                        issue = _field_size_error(cells[r], int(layout.lines[r]))
-                        if issue is not None:
-                            raise _Unreadable(issue)
+                    if long_cells and any(len(c) > _field_limit() for c in cells[r]):
+                        raise _Unreadable(_cell_too_long(int(layout.lines[r])))
                 if header is None:
                     return None
                 stripped = [c.strip(_SPACE) for c in cells[header]]
@@ -890,10 +889,11 @@ def _record_cells(body: bytes, starts: np.ndarray, ends: np.ndarray, sep: bytes,
     """
     if not len(starts):
         return []
-    cell_sep, mark = _stand_ins(body, 2, also_absent=sep)
+    texts = [body[start:end] for start, end in zip(starts.tolist(), ends.tolist(), strict=True)]
+    cell_sep, mark = _stand_ins(b"".join(texts), 2, also_absent=sep)
     parts: list[bytes] = []
-    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
-        parts += (mark, sep, body[start:end], sep)
+    for text in texts:
+        parts += (mark, sep, text, sep)
     if close_last:
         parts[-1] = b'"' + sep
     column = pd.read_csv(
@@ -954,30 +954,22 @@ def _field_limit() -> int:
     return MAX_LINE_BYTES + 1
 
 
-def _field_size_error(cells: list[str], line: int) -> Issue | None:
-    """The csv module's error for the first of a record's cells over :func:`_field_limit`
-    (``line``: where the record starts), at the line of its first character over the limit.
-    """
-    limit = _field_limit()
-    for cell in cells:
-        if len(cell) > limit:
-            # the lines ended before that character; a \r right before it ends one only if it
-            # is not a \r\n
-            line += cell.count("\n", 0, limit) + cell.count("\r", 0, limit) \
-                - cell.count("\r\n", 0, limit + 1)
-            return _error(
-                "malformed_csv",
-                f"Line {line}: the CSV structure is broken (field larger than field limit "
-                f"({limit})). Check quotes around this line.",
-                line=line,
-            )
-        line += _breaks_in(cell)
-    return None
+def _cell_too_long(line: int) -> Issue:
+    """The error for a record (starting on ``line``) with a cell over :func:`_field_limit`."""
+    return _error(
+        "malformed_csv",
+        f"Line {line}: a cell of the record that starts on this line is longer than "
+        f"{_field_limit():,} characters; most likely a quote (\") opened there is never closed. "
+        "Close the quote or remove it.",
+        line=line,
+    )
 
 
 def _first_long_cell(codes_of: list[np.ndarray], texts_of: list[list[str]],
                      wide: dict[int, list[str]], lines: np.ndarray) -> tuple[int, Issue] | None:
-    """The first record with a cell over :func:`_field_limit` and its error, or ``None``."""
+    """The first record with a cell over :func:`_field_limit` and its error, or ``None``
+    (``lines``: where each record starts).
+    """
     limit = _field_limit()
     first: int | None = None
     for codes, texts in zip(codes_of, texts_of, strict=True):
@@ -990,11 +982,7 @@ def _first_long_cell(codes_of: list[np.ndarray], texts_of: list[list[str]],
             first = record if first is None else min(first, record)
     if first is None:
         return None
-    cells = wide.get(first) or [texts[int(codes[first])]
-                                for codes, texts in zip(codes_of, texts_of, strict=True)]
-    issue = _field_size_error(cells, int(lines[first]))
-    assert issue is not None
-    return first, issue
+    return first, _cell_too_long(int(lines[first]))
 
 
 def _too_many_columns(line: int, n_columns: int) -> Issue:
