@@ -876,6 +876,8 @@ def _line_start(buf: np.ndarray, line: int, n_lines: int) -> int:
         index = line - 1 - (n_lines - len(starts))
         if index >= 0:
             return int(starts[index])
+        if low == 0:
+            raise RuntimeError(f"the text has {len(starts) + 1} lines, not {n_lines}")
         size *= 4
 
 def _record_cells(body: bytes, starts: np.ndarray, ends: np.ndarray, sep: bytes, *,
