@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from storage_factories import as_bytes, big_results_frame, parsed, results_frame, sites_frame
 
+from wastewater.storage import bulk
 from wastewater.storage import tables as t
 from wastewater.storage.service import sha256_hex, store_parsed
 
@@ -43,14 +44,14 @@ class _InjectedFailure(RuntimeError):
     "failing_statement",
     [
         "INSERT INTO uploads",  # the very first write
-        "INSERT INTO results",  # first data batch, after the upload row
-        "UPDATE results SET superseded_by",  # old versions already demoted, new ones inserted
+        "UPDATE results SET is_current",  # old versions being demoted and linked, first
+        "INSERT INTO results",  # old versions demoted and linked, new ones being inserted
         "UPDATE series_blocks",  # raw rows written, derived store being refreshed
         "UPDATE series_versions",  # store rows written, versions being incremented
         "INSERT INTO audit_log",  # every data row written, just before COMMIT
     ],
 )
-def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement):
+def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement, monkeypatch):
     store_parsed(engine, b"sites", parsed("sites", sites_frame()), filename="s.csv",
                  uploader="t")
     store_parsed(engine, b"v1", parsed("results", results_frame()), filename="v1.csv",
@@ -63,6 +64,12 @@ def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement)
         if statement.lstrip().upper().startswith(failing_statement.upper()):
             raise _InjectedFailure(f"injected before {failing_statement}")
 
+    if failing_statement == "INSERT INTO results" and engine.dialect.name == "postgresql":
+        # PostgreSQL loads the rows by COPY, not a cursor execute: fail while it is fed
+        def fail_copy(*args, **kwargs):
+            raise _InjectedFailure("injected while the results COPY is fed")
+
+        monkeypatch.setattr(bulk, "copy_text", fail_copy)
     event.listen(engine, "before_cursor_execute", fail)
     try:
         with pytest.raises(_InjectedFailure):
@@ -70,6 +77,7 @@ def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement)
                          uploader="t")
     finally:
         event.remove(engine, "before_cursor_execute", fail)
+        monkeypatch.undo()
     assert _snapshot(engine) == before
     # and the same upload goes through once the fault is gone
     out = store_parsed(engine, b"v2", parsed("results", correction), filename="v2.csv",

@@ -198,6 +198,61 @@ def test_result_correction_supersedes_and_keeps_history(with_sites):
         repo.result_history(engine, "nope", "benzoylecgonine")
 
 
+def _stored_results(engine) -> list[tuple]:
+    r = t.results.c
+    with engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(
+            sa.select(r.result_id, r.sample_id, r.analyte, r.value_ng_per_l, r.is_current,
+                      r.superseded_by, r.upload_id, r.source_line).order_by(r.result_id))]
+
+
+def test_reupload_ids_links_flags_and_counts(with_sites):
+    """A re-upload with changed, unchanged and new rows, checked row by row: the new versions
+    take the next ids in file order, then the new keys in key order (sample_id, analyte);
+    each old version points at its successor and is no longer current."""
+    engine = with_sites
+    first = _store(engine, parsed("results", results_frame()))  # lines 2-7, 3 days × 2
+    # fresh rows are inserted in key order: amphetamine sorts before benzoylecgonine
+    day = {1: "SE-A-20250101", 2: "SE-A-20250102", 3: "SE-A-20250103", 4: "SE-A-20250104",
+           5: "SE-A-20250105"}
+    amp, be = "amphetamine", "benzoylecgonine"
+    u1 = first.upload_id
+    assert _stored_results(engine) == [
+        (1, day[1], amp, 101.0, True, None, u1, 3), (2, day[1], be, 100.0, True, None, u1, 2),
+        (3, day[2], amp, 111.0, True, None, u1, 5), (4, day[2], be, 110.0, True, None, u1, 4),
+        (5, day[3], amp, 121.0, True, None, u1, 7), (6, day[3], be, 120.0, True, None, u1, 6),
+    ]
+    corrected = results_frame(n_days=5)  # lines 2-11: days 1-3 again, days 4-5 new
+    corrected.loc[1, "value_ng_per_l"] = 555.0  # line 3: day 1 amphetamine (id 1)
+    corrected.loc[4, "value_ng_per_l"] = 999.0  # line 6: day 3 benzoylecgonine (id 6)
+    second = _store(engine, parsed("results", corrected))
+    assert (second.rows_inserted, second.rows_superseded, second.rows_unchanged) == (6, 2, 4)
+    u2 = second.upload_id
+    assert _stored_results(engine) == [
+        (1, day[1], amp, 101.0, False, 7, u1, 3), (2, day[1], be, 100.0, True, None, u1, 2),
+        (3, day[2], amp, 111.0, True, None, u1, 5), (4, day[2], be, 110.0, True, None, u1, 4),
+        (5, day[3], amp, 121.0, True, None, u1, 7), (6, day[3], be, 120.0, False, 8, u1, 6),
+        (7, day[1], amp, 555.0, True, None, u2, 3), (8, day[3], be, 999.0, True, None, u2, 6),
+        (9, day[4], amp, 131.0, True, None, u2, 9), (10, day[4], be, 130.0, True, None, u2, 8),
+        (11, day[5], amp, 141.0, True, None, u2, 11), (12, day[5], be, 140.0, True, None, u2, 10),
+    ]
+    # a third version of day 1 amphetamine chains 1 → 7 → 13; day 5 benzoylecgonine → 14
+    corrected.loc[1, "value_ng_per_l"] = 556.0
+    corrected.loc[8, "value_ng_per_l"] = 1.5
+    third = _store(engine, parsed("results", corrected))
+    assert (third.rows_inserted, third.rows_superseded, third.rows_unchanged) == (2, 2, 8)
+    u3 = third.upload_id
+    rows = _stored_results(engine)
+    assert rows[6] == (7, day[1], amp, 555.0, False, 13, u2, 3)
+    assert rows[11] == (12, day[5], be, 140.0, False, 14, u2, 10)
+    assert rows[12:] == [(13, day[1], amp, 556.0, True, None, u3, 3),
+                         (14, day[5], be, 1.5, True, None, u3, 10)]
+    assert [r[0] for r in rows if r[4]] == [2, 3, 4, 5, 8, 9, 10, 11, 13, 14]
+    hist = repo.result_history(engine, day[1], amp)
+    assert hist["result_id"].tolist() == [1, 7, 13]
+    assert hist["superseded_by"].tolist()[:2] == [7, 13]
+
+
 def test_at_most_one_current_row_is_enforced_by_the_database(with_sites):
     engine = with_sites
     _store(engine, parsed("results", results_frame(n_days=1)))

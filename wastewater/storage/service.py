@@ -38,7 +38,6 @@ import datetime as dt
 import hashlib
 import json
 import math
-import operator
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +56,7 @@ if TYPE_CHECKING:
     from wastewater.ingest.progress import IngestProgress
 
 CHUNK_ROWS = BATCH_ROWS
-"""Rows per batch of new versions (demote, insert, link) and of the bulk load."""
+"""Rows per batch of the bulk load (:data:`wastewater.storage.bulk.BATCH_ROWS`)."""
 
 IN_CLAUSE_MAX = 900
 """Largest number of values bound in one ``IN (...)`` list (below SQLite's variable limit)."""
@@ -542,15 +541,16 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
 
     The distinct values travel as one parameter (a JSON array read with ``json_each`` on
     SQLite, a text array with ``= ANY`` on PostgreSQL), not as thousands of bound values.
-    Columns: the id, the key and the compared columns.
+    Columns: the id, the key and the compared columns; the frame is made from the driver's
+    plain tuples (no result-row object per row), dates then converted column-wise
+    (:func:`_stored_days`) and SQLite's 1/0 flags made ``bool``.
     """
     tab = spec.table
     first = spec.key[0]
     wanted = [str(v) for v in pd.unique(frame[first].astype(object))]
-    cols = [tab.c[spec.id_col], *[tab.c[c] for c in spec.key],
-            *[tab.c[c] for c in spec.compare if c not in spec.key]]
+    names = [spec.id_col, *spec.key, *[c for c in spec.compare if c not in spec.key]]
     # spelled as the partial unique index's predicate, so that the index serves the look-up
-    query = sa.select(*cols).where(sa.text(f"{tab.name}.is_current"))
+    query = sa.select(*[tab.c[c] for c in names]).where(sa.text(f"{tab.name}.is_current"))
     dialect = conn.dialect.name
     if dialect == "postgresql":
         query = query.where(tab.c[first] == sa.any_(
@@ -564,8 +564,37 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
     if spec is _FLOWS and len(frame):  # narrow a site's flow history to the upload's dates
         dates = frame["date"]
         query = query.where(tab.c.date >= dates.min().date(), tab.c.date <= dates.max().date())
-    names = [spec.id_col, *spec.key, *[c for c in spec.compare if c not in spec.key]]
-    return pd.DataFrame(conn.execute(query).all(), columns=names)
+    result = conn.execute(query)
+    try:
+        rows = result.cursor.fetchall()  # the driver's tuples (SQLite: dates as ISO text)
+    finally:
+        result.close()
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in names})
+    stored = pd.DataFrame(rows, columns=names)
+    for c in names:
+        type_ = tab.c[c].type
+        if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
+            stored[c] = _stored_days(stored[c])
+        elif isinstance(type_, sa.Boolean) and not pd.api.types.is_bool_dtype(stored[c]):
+            stored[c] = [None if pd.isna(v) else bool(v) for v in stored[c].to_numpy(dtype=object)]
+    return stored
+
+
+def _stored_days(column: pd.Series) -> np.ndarray:
+    """``datetime64[ns]`` of stored dates as the driver returns them: ``datetime.date``
+    (PostgreSQL) or ISO text (SQLite); missing → NaT.
+    """
+    values = column.to_numpy(dtype=object)
+    if all(type(v) is dt.date for v in values):
+        days = np.fromiter((v.toordinal() for v in values), dtype=np.int64, count=len(values))
+        out: np.ndarray = (days - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[ns]")
+        return out
+    parsed: np.ndarray = pd.to_datetime(column, format="ISO8601").to_numpy(dtype="datetime64[ns]")
+    return parsed
+
+
+_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
@@ -573,11 +602,17 @@ def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
     objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides).
     """
     if like is not None and pd.api.types.is_datetime64_any_dtype(like):
+        if pd.api.types.is_datetime64_any_dtype(values) and values.dt.tz is None:
+            same_unit: np.ndarray = values.to_numpy(dtype="datetime64[ns]")
+            return same_unit
         days: np.ndarray = pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
                                           errors="coerce").to_numpy(dtype="datetime64[ns]")
         return days
     if like is not None and (pd.api.types.is_numeric_dtype(like)
                              or pd.api.types.is_bool_dtype(like)):
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            floats: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+            return floats
         numbers: np.ndarray = pd.Series(values.to_numpy(dtype=object)).astype(float).to_numpy()
         return numbers
     out = np.array(values.to_numpy(dtype=object), dtype=object)
@@ -588,6 +623,10 @@ def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
 def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     """Row-wise: every column of ``new`` equals ``old`` (floats to 1e-12 relative, missing only
     equals missing) — the vectorised form of :func:`_same`.
+
+    Text (and any other object) columns are compared by codes: both columns are factorised
+    together, so equal values (Python ``==`` and hash) get the same code and missing values
+    (``None``) the code -1, which equals only itself.
     """
     equal = np.ones(len(new), dtype=bool)
     for c in columns:
@@ -601,7 +640,8 @@ def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) ->
         elif x.dtype.kind == "M":
             same = (x == y) | (np.isnat(x) & np.isnat(y))
         else:
-            same = np.fromiter(map(operator.eq, x, y), dtype=bool, count=len(x))
+            codes, _ = pd.factorize(np.concatenate([x, y]), use_na_sentinel=True)
+            same = codes[:len(x)] == codes[len(x):]
         equal &= same
     return equal
 
@@ -630,6 +670,56 @@ def bulk_insert(conn: Connection, table: sa.Table, records: Sequence[dict[str, A
     insert_columns(conn, table, {c: [r[c] for r in records] for c in names})
 
 
+def _reserve_ids(conn: Connection, spec: _Versioned, n_rows: int) -> np.ndarray:
+    """``n_rows`` new ids of ``spec.table``, ascending, taken inside the write transaction.
+
+    PostgreSQL: ``nextval`` of the id column's sequence, as a default would take them (ids
+    taken by a transaction that rolls back are skipped, as always with sequences). SQLite: the
+    id is the rowid (``INTEGER PRIMARY KEY`` without ``AUTOINCREMENT``), which an insert
+    without id sets to the largest id + 1; the transaction holds the write lock from its
+    first statement (``BEGIN IMMEDIATE``), so nobody else takes these ids meanwhile.
+    """
+    tab = spec.table
+    if conn.dialect.name == "postgresql":
+        sequence = conn.execute(sa.select(sa.func.pg_get_serial_sequence(
+            tab.name, spec.id_col))).scalar_one()
+        if sequence is None:  # pragma: no cover - every versioned table has a serial id
+            raise RuntimeError(f"{tab.name}.{spec.id_col} has no sequence")
+        taken = conn.execute(
+            sa.text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :n)"),
+            {"sequence": sequence, "n": n_rows}).scalars().all()
+        return np.sort(np.asarray(taken, dtype=np.int64))
+    largest = conn.execute(sa.select(sa.func.max(tab.c[spec.id_col]))).scalar()
+    return np.arange(1, n_rows + 1, dtype=np.int64) + int(largest or 0)
+
+
+def _demote_and_link(conn: Connection, spec: _Versioned, old_ids: np.ndarray,
+                     new_ids: np.ndarray) -> None:
+    """One bulk update of the versions being replaced: ``is_current = false`` and
+    ``superseded_by`` = the id of the row replacing it (``new_ids[i]`` replaces
+    ``old_ids[i]``; it is inserted right after, ``superseded_by`` has no foreign key).
+
+    PostgreSQL: one ``UPDATE … FROM unnest(old, new)`` of two integer arrays; SQLite: one
+    ``executemany``, in id order.
+    """
+    tab = spec.table
+    quote = conn.dialect.identifier_preparer.quote
+    table, id_col = quote(tab.name), quote(spec.id_col)
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text(f"UPDATE {table} SET is_current = false, superseded_by = v.new_id "
+                    "FROM unnest(:old_ids, :new_ids) AS v(old_id, new_id) "
+                    f"WHERE {table}.{id_col} = v.old_id")
+            .bindparams(sa.bindparam("old_ids", type_=postgresql.ARRAY(sa.Integer)),
+                        sa.bindparam("new_ids", type_=postgresql.ARRAY(sa.Integer))),
+            {"old_ids": old_ids.tolist(), "new_ids": new_ids.tolist()})
+        return
+    order = np.argsort(old_ids, kind="stable")
+    conn.exec_driver_sql(
+        f"UPDATE {table} SET is_current = 0, superseded_by = ? WHERE {id_col} = ?",
+        list(zip(new_ids[order].tolist(), old_ids[order].tolist(), strict=True)))
+
+
 def _store_versioned(
     conn: Connection,
     spec: _Versioned,
@@ -642,6 +732,11 @@ def _store_versioned(
 ) -> _Counts:
     """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
     the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`).
+
+    Rows replacing a current version get their ids first (:func:`_reserve_ids`, in file
+    order), so that the old versions are demoted and linked to them in one bulk update
+    (:func:`_demote_and_link`) and the new versions, id included, go through the same bulk
+    load as the fresh rows, which follow (in key order, ids from the database).
 
     ``before_write(new_rows, superseded)``, when given, runs after the comparison and before
     the first write, with the rows about to be inserted (replacing versions, then fresh rows)
@@ -672,9 +767,9 @@ def _store_versioned(
                            matched.reset_index(drop=True), compared)
         counts.unchanged = int(same.sum())
         replace_positions = positions[~same]
-        old_ids = matched[spec.id_col].to_numpy()[~same].tolist()
+        old_ids = matched[spec.id_col].to_numpy(dtype=np.int64)[~same]
         order = np.argsort(replace_positions, kind="stable")  # file order
-        replace_positions, old_ids = replace_positions[order], [old_ids[i] for i in order]
+        replace_positions, old_ids = replace_positions[order], old_ids[order]
         superseded = matched.iloc[np.flatnonzero(~same)[order]]
         seen = np.zeros(total, dtype=bool)
         seen[positions] = True
@@ -684,36 +779,20 @@ def _store_versioned(
         counts.change = before_write(
             frame if every_row_fresh else frame.iloc[np.concatenate([replace_positions, fresh])],
             superseded)
-    if len(current):
-        extra = {"upload_id": upload_id, "stored_at": stored_at, "is_current": True,
-                 "superseded_by": None}
-        for start in range(0, len(old_ids), CHUNK_ROWS):
-            part_ids = old_ids[start:start + CHUNK_ROWS]
-            replacing = [{**rec, **extra} for rec in _records(
-                frame.iloc[replace_positions[start:start + CHUNK_ROWS]], spec.insert_cols)]
-            # 1) demote the old versions first: the partial unique index allows one current row
-            conn.execute(
-                tab.update()
-                .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
-                .values(is_current=False),
-                [{"old_id": i} for i in part_ids],
-            )
-            # 2) insert the new versions and learn their ids (in parameter order)
-            new_ids = conn.execute(
-                tab.insert().returning(tab.c[spec.id_col], sort_by_parameter_order=True),
-                replacing,
-            ).scalars().all()
-            # 3) link each old version to its successor
-            conn.execute(
-                tab.update()
-                .where(tab.c[spec.id_col] == sa.bindparam("old_id"))
-                .values(superseded_by=sa.bindparam("new_id")),
-                [{"old_id": o, "new_id": n} for o, n in zip(part_ids, new_ids, strict=True)],
-            )
+    if len(replace_positions):
+        # the new versions' ids are known before anything is written, so the old versions are
+        # demoted and linked in one bulk update (first: the partial unique index allows one
+        # current row per key) and the new ones go through the same bulk load as fresh rows
+        new_ids = _reserve_ids(conn, spec, len(replace_positions))
+        _demote_and_link(conn, spec, old_ids, new_ids)
+        replacing = frame.iloc[replace_positions].assign(**{spec.id_col: new_ids})
+        insert_frame(conn, tab, replacing, (spec.id_col, *spec.insert_cols),
+                     constants={"upload_id": upload_id, "stored_at": stored_at,
+                                "is_current": True, "superseded_by": None})
         counts.superseded = len(old_ids)
         counts.inserted = len(old_ids)
-        if progress is not None and len(positions):
-            progress(len(positions), total)
+    if len(current) and progress is not None and len(positions):
+        progress(len(positions), total)
     done_before = total - len(fresh)
     if len(fresh):
         rows = frame if len(fresh) == total else frame.iloc[fresh]
