@@ -105,9 +105,11 @@ def _date_warnings(frame: pd.DataFrame, add: AddIssue, lines: np.ndarray, column
     first = np.full(len(frame), np.datetime64("NaT", "D"))
     last = first.copy()
     if history:
-        known = pd.Series(sites).map(lambda s: history.get(s, (None, None)))
-        first = np.array([f for f, _ in known], dtype="datetime64[D]")
-        last = np.array([x for _, x in known], dtype="datetime64[D]")
+        # each distinct site looked up once; code -1 (missing site) takes the trailing NaT
+        codes, names = pd.factorize(sites)
+        known = [history.get(s, (None, None)) for s in names] + [(None, None)]
+        first = np.array([f for f, _ in known], dtype="datetime64[D]")[codes]
+        last = np.array([x for _, x in known], dtype="datetime64[D]")[codes]
     too_early = dates < earliest
     with np.errstate(invalid="ignore"):
         outside = ~too_early & ((dates < first - margin) | (dates > last + margin))
