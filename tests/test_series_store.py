@@ -386,3 +386,25 @@ def test_concurrent_uploads_of_the_same_day_both_reach_the_store(engine):
     assert day["n_replicates"].tolist() == [3]
     assert day["concentration_ng_per_l"].tolist() == [300.0]
     _assert_store_is_scratch(engine)
+
+
+def test_an_upload_waits_for_the_write_lock_only_as_long_as_sqlite_would(engine, monkeypatch):
+    """PostgreSQL: while another transaction holds the writers' lock, an upload waits at most
+    the busy timeout, then fails as busy with nothing stored (SQLite: its own busy timeout)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the advisory lock is PostgreSQL's")
+    from wastewater.exceptions import StorageUnavailable
+    from wastewater.storage import database
+
+    ingest_bytes(engine, _sites_csv([("SE-A", 2024, 20_000)]), filename="s.csv", uploader="t")
+    monkeypatch.setattr(database, "SQLITE_BUSY_TIMEOUT_S", 0.3)
+    body = (RESULT_HEADER + "A-1,SE-A,2025-01-02,benzoylecgonine,100,ng/L,,10,1,1000,24,1,sample\n").encode()
+    with database.write_transaction(engine, data_lock=True):  # another upload, still running
+        started = time.perf_counter()
+        with pytest.raises(StorageUnavailable, match="busy"):
+            ingest_bytes(engine, body, filename="r.csv", uploader="t")
+        assert 0.3 <= time.perf_counter() - started < 5
+    with connect(engine) as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.uploads)).scalar_one() == 1
+        assert conn.execute(sa.text("SHOW lock_timeout")).scalar_one() == "0"
+    assert ingest_bytes(engine, body, filename="r.csv", uploader="t").stored  # once it is free

@@ -202,6 +202,26 @@ def _unavailable(engine: Engine, exc: BaseException, what: str = "cannot connect
 _DATA_LOCK_KEY = 0x57415355  # advisory-lock id serialising the writers of uploaded data (PostgreSQL)
 
 
+def _take_data_lock(conn: Connection) -> None:
+    """The writers' advisory lock (PostgreSQL), waited for at most :data:`SQLITE_BUSY_TIMEOUT_S`
+    as a SQLite writer waits for the write lock; then :class:`StorageUnavailable` (busy, nothing
+    written). The transaction's own ``lock_timeout`` is restored for the statements after it.
+    """
+    before = conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar_one()
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+                 {"ms": f"{int(SQLITE_BUSY_TIMEOUT_S * 1000)}ms"})
+    try:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DATA_LOCK_KEY})
+    except sa.exc.OperationalError as exc:
+        if getattr(getattr(exc.orig, "diag", None), "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise StorageUnavailable(
+            f"the database is busy: another upload has held the write lock for {SQLITE_BUSY_TIMEOUT_S:g} s. "
+            "Nothing was written; retry later."
+        ) from exc
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": before})
+
+
 @contextlib.contextmanager
 def write_transaction(engine: Engine, *, data_lock: bool = False) -> Iterator[Connection]:
     """
@@ -213,9 +233,10 @@ def write_transaction(engine: Engine, *, data_lock: bool = False) -> Iterator[Co
 
     ``data_lock``: on PostgreSQL, first take the transaction-scoped advisory lock that every
     writer of uploaded data and of the derived series store takes (an upload, a series
-    rebuild), so that they queue as on SQLite. An upload computes the store's days from the
-    rows its snapshot shows; without the queue, two uploads touching the same day would each
-    build it without the other's rows, and the later commit would leave that day stale.
+    rebuild), so that they queue as on SQLite, for as long as SQLite's busy timeout. An
+    upload computes the store's days from the rows its snapshot shows; without the queue, two
+    uploads touching the same day would each build it without the other's rows, and the
+    later commit would leave that day stale.
     Readers never wait for it.
     """
     with connect(engine) as conn:
@@ -231,7 +252,7 @@ def write_transaction(engine: Engine, *, data_lock: bool = False) -> Iterator[Co
         try:
             with transaction:
                 if data_lock and engine.dialect.name == "postgresql":
-                    conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DATA_LOCK_KEY})
+                    _take_data_lock(conn)
                 yield conn
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
