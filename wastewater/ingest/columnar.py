@@ -94,12 +94,16 @@ class Parsed:
 
     @property
     def ok(self) -> np.ndarray:
-        """Per row: the cell parsed without an error."""
+        """Per row: the cell parsed without an error (no gather when no text failed)."""
+        if not self._failed.any():
+            return np.ones(len(self.codes), dtype=bool)
         out: np.ndarray = ~self._failed[self.codes]
         return out
 
     def fail_mask(self) -> np.ndarray:
-        """Per row: the cell has an error."""
+        """Per row: the cell has an error (no gather when no text failed)."""
+        if not self._failed.any():
+            return np.zeros(len(self.codes), dtype=bool)
         out: np.ndarray = self._failed[self.codes]
         return out
 

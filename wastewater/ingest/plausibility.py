@@ -10,7 +10,7 @@ in English and Swedish. The limits come from the parameter catalogue
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,9 +40,14 @@ def plausibility_warnings(
     *,
     value_column: Callable[[str], str],
     date_column: str,
+    analytes: tuple[np.ndarray, Sequence[str]],
+    sites: tuple[np.ndarray, Sequence[str]],
     site_history: Mapping[str, tuple[dt.date, dt.date]] | None = None,
 ) -> None:
     """Add a warning for every implausible row of a valid results frame.
+
+    The limits and stored date spans are looked up once per distinct analyte and site (the
+    ``analytes`` and ``sites`` codes), not per row.
 
     Parameters
     ----------
@@ -55,6 +60,9 @@ def plausibility_warnings(
         Header of the column holding an analyte's value (long files: the value column).
     date_column : str
         Header of the sample-date column.
+    analytes, sites : (numpy.ndarray, sequence of str)
+        Per row of ``frame`` a code into the names: ``frame["analyte"]`` and ``frame["site"]``
+        (a name may stand at more than one code).
     site_history : mapping, optional
         Site → (first, last) sample date already stored.
     """
@@ -62,63 +70,63 @@ def plausibility_warnings(
         return
     lines = frame["source_line"].to_numpy()
     ranges = plausible_ranges()
-    limit = frame["analyte"].map({a: r.max_ng_per_l for a, r in ranges.items()})
-    limit = limit.astype(float).to_numpy()
+    analyte_codes, analyte_names = analytes
+    limit = np.array([ranges[a].max_ng_per_l if a in ranges else np.nan for a in analyte_names],
+                     dtype=float)[analyte_codes]
     values = frame["value_ng_per_l"].astype(float).to_numpy()
     with np.errstate(invalid="ignore"):
         high = np.flatnonzero(values > limit)
     originals = frame["original_value"].to_numpy(dtype=object)
     units = frame["original_unit"].to_numpy(dtype=object)
-    analytes = frame["analyte"].to_numpy(dtype=object)
+    names = frame["analyte"].to_numpy(dtype=object)
     for n, i in enumerate(high[np.argsort(lines[high], kind="stable")].tolist()):
         if n == MAX_WARNINGS_PER_RULE:
             _more(add, len(high) - n, "implausible_value")
             break
-        rng = ranges[analytes[i]]
+        rng = ranges[names[i]]
         add(
             int(lines[i]),
-            value_column(analytes[i]),
+            value_column(names[i]),
             "implausible_value",
-            f"{originals[i]} {units[i]} ({values[i]:,.0f} ng/L) of {analytes[i]} is above the "
+            f"{originals[i]} {units[i]} ({values[i]:,.0f} ng/L) of {names[i]} is above the "
             f"highest plausible concentration, {rng.max_ng_per_l:,.0f} ng/L (highest daily "
             f"load in Europe 2011–2024 at a low flow of {rng.min_flow_l_per_person_day:g} L per "
             "person and day); check the value and the unit (µg/L written as ng/L?). The row was "
             "kept.",
             str(originals[i]),
             message_sv=(
-                f"{originals[i]} {units[i]} ({_sv_number(values[i])} ng/L) {analytes[i]} är mer "
+                f"{originals[i]} {units[i]} ({_sv_number(values[i])} ng/L) {names[i]} är mer "
                 f"än den högsta rimliga halten, {_sv_number(rng.max_ng_per_l)} ng/L (högsta "
                 "dygnsbelastningen i Europa 2011–2024 vid ett lågt flöde på "
                 f"{rng.min_flow_l_per_person_day:g} liter per person och dygn); kontrollera "
                 "värdet och enheten (µg/L skrivet som ng/L?). Raden sparades."
             ),
         )
-    _date_warnings(frame, add, lines, date_column, site_history or {})
+    _date_warnings(frame, add, lines, date_column, sites, site_history or {})
 
 
 def _date_warnings(frame: pd.DataFrame, add: AddIssue, lines: np.ndarray, column: str,
+                   sites: tuple[np.ndarray, Sequence[str]],
                    history: Mapping[str, tuple[dt.date, dt.date]]) -> None:
-    dates = frame["sample_date"].to_numpy(dtype="datetime64[D]")
-    sites = frame["site"].to_numpy(dtype=object)
+    # compared in the frame's datetime64[ns] (no conversion per row); days only for messages
+    dates = frame["sample_date"].to_numpy(dtype="datetime64[ns]")
+    site_codes, site_names = sites
     earliest = np.datetime64(f"{int(EARLIEST_PLAUSIBLE_SAMPLE_DATE.value)}-01-01", "D")
     margin = np.timedelta64(SITE_HISTORY_MARGIN_DAYS, "D")
-    first = np.full(len(frame), np.datetime64("NaT", "D"))
-    last = first.copy()
-    if history:
-        # each distinct site looked up once; code -1 (missing site) takes the trailing NaT
-        codes, names = pd.factorize(sites)
-        known = [history.get(s, (None, None)) for s in names] + [(None, None)]
-        first = np.array([f for f, _ in known], dtype="datetime64[D]")[codes]
-        last = np.array([x for _, x in known], dtype="datetime64[D]")[codes]
     too_early = dates < earliest
+    # each distinct site's stored span looked up once, NaT for a site without one
+    known = [history.get(s, (None, None)) for s in site_names]
+    first_day = np.array([f for f, _ in known], dtype="datetime64[D]")
+    last_day = np.array([x for _, x in known], dtype="datetime64[D]")
     with np.errstate(invalid="ignore"):
-        outside = ~too_early & ((dates < first - margin) | (dates > last + margin))
+        outside = ~too_early & ((dates < (first_day - margin)[site_codes])
+                                | (dates > (last_day + margin)[site_codes]))
     flagged = np.flatnonzero(too_early | outside)
     for n, i in enumerate(flagged[np.argsort(lines[flagged], kind="stable")].tolist()):
         if n == MAX_WARNINGS_PER_RULE:
             _more(add, len(flagged) - n, "implausible_date")
             break
-        day = str(dates[i])
+        day = str(dates[i].astype("datetime64[D]"))
         if too_early[i]:
             en = (f"the sample date {day} is before {int(EARLIEST_PLAUSIBLE_SAMPLE_DATE.value)}, "
                   "when drug residues in wastewater were first measured; check the year. The row "
@@ -127,12 +135,13 @@ def _date_warnings(frame: pd.DataFrame, add: AddIssue, lines: np.ndarray, column
                   "narkotikarester i avloppsvatten mättes första gången; kontrollera året. Raden "
                   "sparades.")
         else:
-            span = f"{first[i]} – {last[i]}"
+            site = site_names[site_codes[i]]
+            span = f"{first_day[site_codes[i]]} – {last_day[site_codes[i]]}"
             en = (f"the sample date {day} is more than {SITE_HISTORY_MARGIN_DAYS} days outside "
-                  f"the dates already stored for site {sites[i]} ({span}); check the year and the "
+                  f"the dates already stored for site {site} ({span}); check the year and the "
                   "site. The row was kept.")
             sv = (f"provdatumet {day} ligger mer än {SITE_HISTORY_MARGIN_DAYS} dagar utanför de "
-                  f"datum som redan finns för provplatsen {sites[i]} ({span}); kontrollera året "
+                  f"datum som redan finns för provplatsen {site} ({span}); kontrollera året "
                   "och provplatsen. Raden sparades.")
         add(int(lines[i]), column, "implausible_date", en, day, message_sv=sv)
 

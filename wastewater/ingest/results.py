@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -245,6 +245,8 @@ class _Records:
 
     #: Header of the qualifier column (long files; wide files have none).
     qualifier_column: str = ""
+    #: Record i is table row i (long files): ``row`` need not be gathered through.
+    one_per_row: bool = False
 
     def __init__(self, n: int):
         self.row = np.zeros(n, dtype=np.int64)
@@ -302,9 +304,12 @@ def validate_results(ctx: FileContext, layout: str | None) -> tuple[pd.DataFrame
         issues.flush()
         return empty_frame("results"), n_records
     fields = _sample_fields(ctx, issues, checked)
-    frame = _frame(ctx, issues, records, fields)
+    frame, keys = _frame(ctx, issues, records, fields)
     issues.flush()
-    frame = _reject_duplicates(ctx, frame)
+    kept = _reject_duplicates(ctx, frame, keys.duplicate)
+    if kept is not None:
+        frame = frame.loc[kept].reset_index(drop=True)
+        keys = keys.take(np.flatnonzero(kept))
     value_headers = {h.analyte: table.header[i] for i, h in wide_columns.items()
                      if h.role == "value"}
     long_header = ctx.header_name("value")
@@ -314,6 +319,8 @@ def validate_results(ctx: FileContext, layout: str | None) -> tuple[pd.DataFrame
         value_column=lambda analyte: (long_header if layout == "long"
                                       else value_headers.get(analyte, analyte)),
         date_column=ctx.header_name("sample_date"),
+        analytes=(keys.analyte, keys.analyte_names),
+        sites=(keys.site, keys.site_names),
         site_history=ctx.site_history,
     )
     return frame, n_records
@@ -365,6 +372,7 @@ def _long_records(ctx: FileContext, issues: Issues, checked: np.ndarray) -> _Rec
     n = ctx.table.n_rows
     records = _Records(n)
     records.row = np.arange(n)
+    records.one_per_row = True
     analyte = parse_column(ctx, "analyte", _analyte)
     issues.add_failed(analyte, checked, ctx.header_name("analyte"), _S_ANALYTE)
     unit = parse_column(ctx, "unit", _unit)
@@ -505,52 +513,166 @@ def _concat(parts: list[_Records]) -> _Records:
     return out
 
 
-def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
-           ) -> pd.DataFrame:
-    """Apply the concentration rules to every record; the frame of the accepted ones.
-
-    The per-record arrays of the rules are freed before the row cells are gathered, and the
-    frame takes the gathered arrays as its columns without copying them (a 1 M-record file
-    would otherwise hold its columns three times: arrays, series and the frame's blocks).
+class _Keys(NamedTuple):
+    """Per accepted record, integer codes the later checks group by instead of hashing texts:
+    ``duplicate`` (equal exactly for records of equal sample_id, analyte, replicate and
+    sample_role), and ``analyte`` / ``site`` codes into ``analyte_names`` / ``site_names`` (the
+    frame's values; a name may stand at more than one code).
     """
-    k, columns = _apply_rules(ctx, issues, rec, fields)
-    kr = rec.row[k]
-    site = fields["site"].value_array(kr)
-    dates = fields["date"]
-    sample_id = fields["sample_id"].text_array(kr)
-    missing_id = np.flatnonzero(sample_id == "")
-    if len(missing_id):
-        sample_id[missing_id] = [f"{s}-{d:%Y%m%d}" for s, d in
-                                 zip(site[missing_id], dates.value_array(kr[missing_id]),
-                                     strict=True)]
+
+    duplicate: np.ndarray
+    analyte: np.ndarray
+    analyte_names: list[Any]
+    site: np.ndarray
+    site_names: list[Any]
+
+    def take(self, index: np.ndarray) -> _Keys:
+        """The codes of the records at ``index``."""
+        return self._replace(duplicate=self.duplicate[index], analyte=self.analyte[index],
+                             site=self.site[index])
+
+
+def _frame(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
+           ) -> tuple[pd.DataFrame, _Keys]:
+    """Apply the concentration rules to every record; the frame of the accepted ones and their
+    :class:`_Keys`.
+
+    Every column is gathered from a table of distinct values by the records' codes (one
+    gather per column, no hashing of texts per record). The per-record arrays of the rules are
+    freed before the row cells are gathered, and the frame takes the gathered arrays as its
+    columns without copying them (a 1 M-record file would otherwise hold its columns three
+    times: arrays, series and the frame's blocks).
+    """
+    k, columns, analyte_codes = _apply_rules(ctx, issues, rec, fields)
+    kr = k if rec.one_per_row else _at(rec.row, k)  # table rows of the accepted records
+    site, dates, replicate, role = fields["site"], fields["date"], fields["replicate"], fields["role"]
+    site_codes = _at(site.codes, kr)
+    sample_id, number, n_sample_ids = _sample_ids(fields["sample_id"], site, dates, kr)
     free = fields["free"]
+    replicate_codes = _at(replicate.codes, kr)
+    role_codes = _at(role.codes, kr)
     columns.update({
         "sample_id": sample_id,
-        "site": site,
-        "sample_date": _dates_ns(dates.values)[dates.codes[kr]],
-        "replicate": fields["replicate"].int_array(kr),
+        "site": _table(site.values)[site_codes],
+        "sample_date": _dates_ns(dates.values)[_at(dates.codes, kr)],
+        "replicate": np.array([0 if isinstance(v, Fail) else v for v in replicate.values],
+                              dtype=np.int64)[replicate_codes],
         "flow_m3_per_day": fields["flow"].float_array(kr),
         "composite_hours": fields["hours"].int_array(kr),
-        "sample_role": fields["role"].value_array(kr),
+        "sample_role": _table(role.values)[role_codes],
         "lab": free["lab"].value_array(kr),
         "method": free["method"].value_array(kr),
         "comment": free["comment"].value_array(kr),
     })
-    return pd.DataFrame({name: pd.Series(columns[name], dtype=dtype, copy=False)
-                         for name, dtype in FRAME_COLUMNS["results"].items()}, copy=False)
+    frame = pd.DataFrame({name: pd.Series(columns[name], dtype=dtype, copy=False)
+                          for name, dtype in FRAME_COLUMNS["results"].items()}, copy=False)
+    # one integer per record: the value ids of the four fields in mixed radix (number so far
+    # × distinct values of the field + its id, in place), renumbered only when the next product
+    # could overflow; a field of one value leaves the number as it is
+    size = max(n_sample_ids, 1)
+    for values, codes in ((rec.analyte.texts, analyte_codes), (replicate.values, replicate_codes),
+                          (role.values, role_codes)):
+        ids, radix = _value_ids(values)
+        if radix <= 1:
+            continue
+        if size * radix >= 2**62:
+            number = pd.factorize(number)[0].astype(np.int64)
+            size = int(number.max()) + 1
+        number *= radix
+        number += ids[codes]
+        size *= radix
+    keys = _Keys(number, analyte_codes, list(rec.analyte.texts), site_codes, list(site.values))
+    return frame, keys
+
+
+def _at(array: np.ndarray, index: np.ndarray | None) -> np.ndarray:
+    """``array`` at ``index`` (``None``: all of it, not copied)."""
+    return array if index is None else array[index]
+
+
+def _table(values: list[Any]) -> np.ndarray:
+    """Distinct values (a Fail as None) as an object array to gather from."""
+    table = np.empty(len(values), dtype=object)
+    table[:] = [None if isinstance(v, Fail) else v for v in values]
+    return table
+
+
+def _value_ids(values: list[Any]) -> tuple[np.ndarray, int]:
+    """Per distinct text's value an id, equal exactly for equal values; and the number of ids."""
+    position: dict[Any, int] = {}
+    ids = np.fromiter((position.setdefault(v, len(position)) for v in values), dtype=np.int32,
+                      count=len(values))
+    return ids, len(position)
+
+
+def _sample_ids(sample_id: Parsed, site: Parsed, dates: Parsed, kr: np.ndarray | None
+                ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The sample_id of rows ``kr`` (``None``: every row; an empty cell made
+    ``{site}-{YYYYMMDD}``) as texts, and as ids (int64, a new array) equal exactly for equal
+    sample_ids; and the number of ids.
+
+    A cell's id is its code (the reader's texts of a column are distinct); a made id is
+    formatted once per distinct (site, date) cell pair of the rows without one.
+    """
+    texts = list(sample_id.texts)
+    ids = _at(sample_id.codes, kr).astype(np.int64)
+    empty = np.array([not t for t in texts], dtype=bool)
+    missing = np.flatnonzero(empty[ids])
+    if len(missing):
+        rows = missing if kr is None else kr[missing]
+        n_dates = len(dates.texts)
+        pair_codes, pairs = pd.factorize(site.codes[rows].astype(np.int64) * n_dates
+                                         + dates.codes[rows])
+        position = {t: i for i, t in enumerate(texts)}
+        made = np.fromiter((position.setdefault(f"{site.values[p // n_dates]}-"
+                                                f"{dates.values[p % n_dates]:%Y%m%d}", len(position))
+                            for p in pairs.tolist()), dtype=np.int64, count=len(pairs))
+        ids[missing] = made[pair_codes]
+        texts = list(position)
+    table = np.empty(len(texts), dtype=object)
+    table[:] = texts
+    return table[ids], ids, len(texts)
+
+
+def _rule_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of qualifier state ``q`` and value censor state ``c`` (index ``q * 6 + c``, states
+    of :data:`CENSORS`): the record's final censor, and which cross-cell rule it breaks (0 none,
+    1 empty value, 2 D without a value, 3 measured value censored by the qualifier, 4 censored
+    value with D).
+    """
+    q, c = (a.ravel() for a in np.meshgrid(np.arange(6), np.arange(6), indexing="ij"))
+    empty = c == _EMPTY
+    measured = c == _NONE
+    censored = ~empty & ~measured
+    final = np.where(empty | (censored & (q != _NONE)), q, c)
+    final = np.where(measured & ((q == _LOQ) | (q == _D)), _D, final)
+    rule = np.select([empty & (q == _NONE), empty & (q == _D),
+                      measured & ((q == _LOD) | (q == _ND)), censored & (q == _D)], [1, 2, 3, 4], 0)
+    return final.astype(np.int8), rule.astype(np.int8)
+
+
+_FINAL_CENSOR, _CENSOR_RULE = _rule_tables()
+#: Per final censor state: the record has a value (measured or D); it is not detected (<LOD, ND).
+_VALUED = np.isin(np.arange(6), (_NONE, _D))
+_NOT_DETECTED = np.isin(np.arange(6), (_LOD, _ND))
 
 
 def _apply_rules(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[str, Any]
-                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                 ) -> tuple[np.ndarray | None, dict[str, np.ndarray], np.ndarray]:
     """The concentration rules over every record (their issues added): the positions of the
-    accepted records and their record columns (analyte, value, censor, limits, original
-    value and unit, source line).
+    accepted records, their record columns (analyte, value, censor, limits, original value and
+    unit, source line) and their analyte codes (into ``rec.analyte.texts``).
+
+    Each cell text is read once (qualifier, value, limits: tables per distinct text); per
+    record only codes are gathered and combined: the censor rules are one lookup of the
+    (qualifier state, value censor state) pair in :func:`_rule_tables`. The positions are
+    ``None`` when every record is accepted (the columns are then not gathered again).
     """
     table = ctx.table
     dc = table.decimal_comma
     lines = np.asarray(table.lines, dtype=np.int64)
-    row = rec.row
-    line = lines[row]
+    row = None if rec.one_per_row else rec.row
+    line = _at(lines, row)
     group = rec.group
 
     def failed(mask: np.ndarray, fails: list[Any], codes: np.ndarray, column: _Coded,
@@ -558,11 +680,11 @@ def _apply_rules(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[s
         for i in np.flatnonzero(mask).tolist():
             issues.add(int(line[i]), str(column[i]), fails[codes[i]], stage, group=int(group[i]))
 
-    alive = rec.ok & fields["ok"][row]
+    alive = rec.ok & _at(fields["ok"], row)
     qualifier = rec.qualifier_text.parse(_qualifier)
     q_fail = qualifier.fail_mask()
     failed(alive & q_fail, qualifier.values, qualifier.codes,
-           _Coded.empty(len(row), rec.qualifier_column), _S_QUALIFIER)
+           _Coded.empty(len(rec.row), rec.qualifier_column), _S_QUALIFIER)
     alive &= ~q_fail
     value = rec.value_text.parse(_concentration_spec(dc))
     v_fail = value.fail_mask()
@@ -578,71 +700,76 @@ def _apply_rules(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[s
     for _, fail in limits:
         alive &= ~fail
     factor = rec.factor
-    loq = limits[0][0].float_array() * factor
-    lod = limits[1][0].float_array() * factor
-    q = np.array([v if isinstance(v, int) else _NONE for v in qualifier.values],
-                 dtype=np.int8)[qualifier.codes]
+    loq = limits[0][0].float_array()
+    loq *= factor
+    lod = limits[1][0].float_array()
+    lod *= factor
+    # per distinct text: qualifier state; value censor state, number, sign
+    q_table = np.array([v if isinstance(v, int) else _NONE for v in qualifier.values], dtype=np.int8)
     pairs = [v if isinstance(v, tuple) else (_EMPTY, math.nan) for v in value.values]
-    censor = np.array([p[0] for p in pairs], dtype=np.int8)[value.codes]
-    number = np.array([p[1] for p in pairs], dtype=float)[value.codes]
-    has_number = ~np.isnan(number)
-    empty = censor == _EMPTY
-    measured = censor == _NONE
-    censored = ~empty & ~measured
-    e_empty = empty & (q == _NONE)
-    e_empty_d = empty & (q == _D)
-    e_measured = measured & ((q == _LOD) | (q == _ND))
-    e_censored_d = censored & (q == _D)
-    final = np.where(empty | (censored & (q != _NONE)), q, censor)
-    final = np.where(measured & ((q == _LOQ) | (q == _D)), _D, final)
-    rule_error = e_empty | e_empty_d | e_measured | e_censored_d
+    censor_table = np.array([p[0] for p in pairs], dtype=np.int8)
+    number_table = np.array([p[1] for p in pairs], dtype=float)
     with np.errstate(invalid="ignore"):
-        e_negative = ~rule_error & has_number & (number < 0)
-    rule_error |= e_negative
-    scaled = number * factor
-    is_d = (final == _D) & ~rule_error
+        negative_table = number_table < 0
+    has_number_table = ~np.isnan(number_table)
+    has_text_table = np.array([bool(t) for t in value.texts], dtype=bool)
+    state = q_table[qualifier.codes] * np.int8(6) + censor_table[value.codes]
+    final = _FINAL_CENSOR[state]
+    rule = _CENSOR_RULE[state]
+    del state
+    rule[(rule == 0) & negative_table[value.codes]] = 5
+    scaled = number_table[value.codes]
+    scaled *= factor
+    is_d = (final == _D) & (rule == 0)
     with np.errstate(invalid="ignore"):
-        e_above = is_d & ~np.isnan(loq) & (scaled >= loq)
-        e_below = is_d & ~e_above & ~np.isnan(lod) & (scaled < lod)
-    rule_error |= e_above | e_below
-    for mask, make in ((e_empty, _empty_value), (e_empty_d, _empty_detected),
-                       (e_measured, _measured_but_censored), (e_censored_d, _censored_but_detected),
-                       (e_negative, _negative), (e_above, _above_loq), (e_below, _below_lod)):
-        for i in np.flatnonzero(alive & mask).tolist():
-            issues.add(int(line[i]), str(rec.value_column[i]),
-                       make(value.texts[value.codes[i]], int(q[i]), scaled[i], loq[i], lod[i]),
-                       _S_RULES,
-                       group=int(group[i]))
+        above = is_d & (scaled >= loq)
+        rule[above] = 6
+        rule[is_d & ~above & (scaled < lod)] = 7
+    del is_d, above
+    rule_error = rule != 0
+    makes = (_empty_value, _empty_detected, _measured_but_censored, _censored_but_detected,
+             _negative, _above_loq, _below_lod)
+    for i in np.flatnonzero(alive & rule_error).tolist():
+        issues.add(int(line[i]), str(rec.value_column[i]),
+                   makes[rule[i] - 1](value.texts[value.codes[i]], int(q_table[qualifier.codes[i]]),
+                                      scaled[i], loq[i], lod[i]),
+                   _S_RULES,
+                   group=int(group[i]))
     keep = alive & ~rule_error
-    value_ng = np.where((final == _NONE) | (final == _D), scaled, np.nan)
-    loq = np.where((final == _LOQ) & has_number, scaled, loq)
-    lod = np.where(((final == _LOD) | (final == _ND)) & has_number, scaled, lod)
-    has_value_text = np.array([bool(t) for t in value.texts], dtype=bool)[value.codes]
-
-    def original(index: np.ndarray) -> np.ndarray:
-        """The value text of records ``index``, else their qualifier text."""
-        out = rec.value_text.take(index).text_array()
-        bare = ~has_value_text[index]
-        out[bare] = rec.qualifier_text.take(index[bare]).text_array()
-        return out
-
-    no_loq = keep & (final == _LOQ) & np.isnan(loq)
-    for i in np.flatnonzero(no_loq).tolist():
-        text = str(original(np.array([i]))[0])
+    del alive, rule_error, rule
+    k = None if keep.all() else np.flatnonzero(keep)  # None: every record is accepted
+    del keep
+    final_k = _at(final, k)
+    scaled_k = _at(scaled, k)
+    vcodes_k = _at(value.codes, k)
+    has_number_k = has_number_table[vcodes_k]
+    value_ng = np.where(_VALUED[final_k], scaled_k, np.nan)
+    loq_k = _at(loq, k)  # a new array either way: the limits of a censored number set in place
+    np.copyto(loq_k, scaled_k, where=(final_k == _LOQ) & has_number_k)
+    lod_k = _at(lod, k)
+    np.copyto(lod_k, scaled_k, where=_NOT_DETECTED[final_k] & has_number_k)
+    del scaled_k, has_number_k
+    # the value text of a record, else (no value text) its qualifier text
+    original = _table(value.texts)[vcodes_k]
+    bare = np.flatnonzero(~has_text_table[vcodes_k])
+    original[bare] = _table(qualifier.texts)[qualifier.codes[bare if k is None else k[bare]]]
+    for j in np.flatnonzero((final_k == _LOQ) & np.isnan(loq_k)).tolist():
+        text = str(original[j])
+        i = j if k is None else int(k[j])
         issues.add(int(line[i]), str(rec.value_column[i]), Fail(
             "loq_missing", f"{text!r} gives no LOQ; write it as <2.5 (the LOQ number) or add a loq "
             "column. The row was kept without an LOQ.", text), _S_LOQ_MISSING, group=int(group[i]))
-    k = np.flatnonzero(keep)
+    analyte_codes = _at(rec.analyte.codes, k)
     return k, {
-        "analyte": rec.analyte.take(k).text_array(),
-        "value_ng_per_l": value_ng[k],
-        "censor": np.array(CENSORS, dtype=object)[final[k]],
-        "loq_ng_per_l": loq[k],
-        "lod_ng_per_l": lod[k],
-        "original_value": original(k),
-        "original_unit": rec.unit_text.take(k).text_array(),
-        "source_line": line[k],
-    }
+        "analyte": _table(rec.analyte.texts)[analyte_codes],
+        "value_ng_per_l": value_ng,
+        "censor": np.array(CENSORS, dtype=object)[final_k],
+        "loq_ng_per_l": loq_k,
+        "lod_ng_per_l": lod_k,
+        "original_value": original,
+        "original_unit": _table(rec.unit_text.texts)[_at(rec.unit_text.codes, k)],
+        "source_line": _at(line, k),
+    }, analyte_codes
 
 
 def _dates_ns(values: list[Any]) -> np.ndarray:
@@ -731,37 +858,26 @@ def _below_lod(text: str, q: int, value: float, loq: float, lod: float) -> Fail:
     )
 
 
-def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
-    """Report records sharing sample_id+analyte+replicate+role; drop every one of them."""
-    fields = ["sample_id", "analyte", "replicate", "sample_role"]
+def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame, key: np.ndarray) -> np.ndarray | None:
+    """Report records sharing sample_id+analyte+replicate+role (equal ``key``); the mask of the
+    records to keep (every record of such a group is dropped), ``None`` when there is none.
+    """
     if len(frame) < 2:
-        return frame
-    # one integer per record: the field codes in mixed radix (number so far × distinct values
-    # of the field + its code), renumbered only when the next product could overflow
-    number = np.zeros(len(frame), dtype=np.int64)
-    size = 1
-    for f in fields:
-        codes, uniques = pd.factorize(frame[f])
-        radix = max(len(uniques), 1)
-        if size * radix >= 2**62:
-            number = pd.factorize(number)[0].astype(np.int64)
-            size = int(number.max()) + 1
-        number = number * radix + codes
-        size *= radix
-    number = pd.factorize(number)[0]
-    in_group = np.flatnonzero(np.bincount(number)[number] > 1)
+        return None
+    in_group = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
     if not len(in_group):
-        return frame
-    first: dict[tuple[Any, ...], int] = {}
+        return None
+    fields = ["sample_id", "analyte", "replicate", "sample_role"]
+    first: dict[int, int] = {}
     lines = frame["source_line"].to_numpy()
-    keys = frame[fields].to_numpy(dtype=object)
+    values = [frame[f].to_numpy() for f in fields]
     for i in in_group.tolist():
-        key = tuple(keys[i])
-        if key not in first:
-            first[key] = int(lines[i])
+        group = int(key[i])
+        if group not in first:
+            first[group] = int(lines[i])
             continue
-        sample_id, analyte, replicate, role = key
-        first_line, this_line = first[key], int(lines[i])
+        sample_id, analyte, replicate, role = (v[i] for v in values)
+        first_line, this_line = first[group], int(lines[i])
         ctx.add(
             this_line,
             None,
@@ -772,4 +888,4 @@ def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame) -> pd.DataFrame:
         )
     keep = np.ones(len(frame), dtype=bool)
     keep[in_group] = False
-    return frame.loc[keep].reset_index(drop=True)
+    return keep
