@@ -73,7 +73,7 @@ def plausibility_warnings(
     analyte_codes, analyte_names = analytes
     limit = np.array([ranges[a].max_ng_per_l if a in ranges else np.nan for a in analyte_names],
                      dtype=float)[analyte_codes]
-    values = frame["value_ng_per_l"].astype(float).to_numpy()
+    values = frame["value_ng_per_l"].to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         high = np.flatnonzero(values > limit)
     originals = frame["original_value"].to_numpy(dtype=object)
@@ -118,10 +118,12 @@ def _date_warnings(frame: pd.DataFrame, add: AddIssue, lines: np.ndarray, column
     known = [history.get(s, (None, None)) for s in site_names]
     first_day = np.array([f for f, _ in known], dtype="datetime64[D]")
     last_day = np.array([x for _, x in known], dtype="datetime64[D]")
-    with np.errstate(invalid="ignore"):
-        outside = ~too_early & ((dates < (first_day - margin)[site_codes])
-                                | (dates > (last_day + margin)[site_codes]))
-    flagged = np.flatnonzero(too_early | outside)
+    flagged_mask = too_early
+    if history:
+        with np.errstate(invalid="ignore"):
+            flagged_mask = too_early | (dates < (first_day - margin)[site_codes])
+            flagged_mask |= dates > (last_day + margin)[site_codes]
+    flagged = np.flatnonzero(flagged_mask)
     for n, i in enumerate(flagged[np.argsort(lines[flagged], kind="stable")].tolist()):
         if n == MAX_WARNINGS_PER_RULE:
             _more(add, len(flagged) - n, "implausible_date")

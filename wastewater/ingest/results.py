@@ -743,12 +743,15 @@ def _apply_rules(ctx: FileContext, issues: Issues, rec: _Records, fields: dict[s
     scaled_k = _at(scaled, k)
     vcodes_k = _at(value.codes, k)
     has_number_k = has_number_table[vcodes_k]
-    value_ng = np.where(_VALUED[final_k], scaled_k, np.nan)
-    loq_k = _at(loq, k)  # a new array either way: the limits of a censored number set in place
+    # arrays of this function either way (``_at`` copies or gives the whole): set in place
+    loq_k = _at(loq, k)
     np.copyto(loq_k, scaled_k, where=(final_k == _LOQ) & has_number_k)
     lod_k = _at(lod, k)
     np.copyto(lod_k, scaled_k, where=_NOT_DETECTED[final_k] & has_number_k)
-    del scaled_k, has_number_k
+    del has_number_k
+    value_ng = scaled_k
+    value_ng[~_VALUED[final_k]] = np.nan
+    del scaled_k
     # the value text of a record, else (no value text) its qualifier text
     original = _table(value.texts)[vcodes_k]
     bare = np.flatnonzero(~has_text_table[vcodes_k])
@@ -862,9 +865,16 @@ def _reject_duplicates(ctx: FileContext, frame: pd.DataFrame, key: np.ndarray) -
     """Report records sharing sample_id+analyte+replicate+role (equal ``key``); the mask of the
     records to keep (every record of such a group is dropped), ``None`` when there is none.
     """
-    if len(frame) < 2:
+    n = len(frame)
+    if n < 2:
         return None
-    in_group = np.flatnonzero(pd.Series(key, copy=False).duplicated(keep=False).to_numpy())
+    # records of equal key share one of 2n + 1 buckets (key mod 2n + 1, counted without
+    # hashing; keys below 2n + 1 each have their own), so only records sharing a bucket are
+    # compared exactly
+    buckets = key % (2 * n + 1)
+    shared = np.flatnonzero(np.bincount(buckets, minlength=2 * n + 1)[buckets] > 1)
+    del buckets
+    in_group = shared[pd.Series(key[shared], copy=False).duplicated(keep=False).to_numpy()]
     if not len(in_group):
         return None
     fields = ["sample_id", "analyte", "replicate", "sample_role"]
