@@ -56,6 +56,7 @@ import uuid
 from pathlib import Path
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest.md"
+NOTES = "## Notes on this run (kept by hand; the script rewrites the sections above)"
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 TODAY = dt.date(2030, 1, 1)
@@ -434,6 +435,9 @@ def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
         "",
     ]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
+    notes = REPORT.read_text(encoding="utf-8").split(NOTES, 1) if REPORT.exists() else []
+    if len(notes) == 2:  # the hand-kept notes of the previous run stay, to be brought up to date
+        lines += [NOTES + notes[1].rstrip("\n"), ""]
     REPORT.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
