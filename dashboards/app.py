@@ -544,9 +544,12 @@ def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> 
     ctx["event"] = {"event_id": event["event_id"], "description": str(event.get("description") or ""),
                     "confidential": bool(event.get("confidential")), "start": event["start"], "end": event["end"]}
     ctx["dumping"] = D.dumping_raised(effect)
+    pending = effect.get("published") is False  # the public, while the follow-up runs
     if effect.get("error"):
         ctx["error"] = effect["error"]
-    else:
+    if pending:  # the weekly chart around the operation, without an estimate
+        ctx["figure"] = _operation_figure(d, sel, event, params, None, lang)
+    elif not effect.get("error"):
         ctx["sentence"] = effect.get(f"sentence_{lang}") or effect.get("sentence_sv") or ""
         pct = D.effect_percentages(effect)
         n_label = (f"n ({t('operation_before', lang).lower()} / {t('operation_during', lang).lower()} / "
@@ -559,21 +562,27 @@ def _operations_page(request: Request, viewer: D.Viewer, notice: str | None) -> 
             (n_label, f"{effect.get('n_before')} / {effect.get('n_during')} / {effect.get('n_after')}"),
             (t("operation_method", lang), _method_text(effect, lang)),
         ]
-        fig = F.operation_effect_figure(d["series"], event=event, effect=pct,
-                                        measure="load_per_1000", lang=lang)
-        stab = d["series"][["date", "period", "value", "censored"]].copy()
-        stab["period"] = [t(f"operation_{p_}", lang) for p_ in stab["period"]]
-        ctx["figure"] = figure_spec(
-            fig_id="fig-operation",
-            title=t("operation_title", lang, event=event["event_id"]) + " – " + analyte_name(sel.analyte, lang),
-            plot_html=F.figure_html(fig, "plot-operation"),
-            summary=F.operation_summary(pct, lang=lang) + (
-                " " + t("operation_weekly_points", lang) if d["weekly"] else ""),
-            lang=lang, csv_links=_csv_links("operation", params, lang),
-            table=table_spec(stab, caption=t("figure_table_caption", lang), lang=lang,
-                             headers=_series_headers(lang, "load_per_1000")),
-        )
+        ctx["figure"] = _operation_figure(d, sel, event, params, pct, lang)
     return _html(render_page("operations.html", **layout, query=sel.params(), **ctx))
+
+
+def _operation_figure(d: dict[str, Any], sel: Selection, event: dict[str, Any], params: dict[str, Any],
+                      pct: dict[str, float] | None, lang: str) -> dict[str, Any]:
+    """The operation's figure spec: the series by period and, unless ``pct`` is ``None`` (an
+    effect not yet published), the estimate with its interval."""
+    fig = F.operation_effect_figure(d["series"], event=event, effect=pct, measure="load_per_1000", lang=lang)
+    stab = d["series"][["date", "period", "value", "censored"]].copy()
+    stab["period"] = [t(f"operation_{p_}", lang) for p_ in stab["period"]]
+    weekly = " " + t("operation_weekly_points", lang) if d["weekly"] else ""
+    return figure_spec(
+        fig_id="fig-operation",
+        title=t("operation_title", lang, event=event["event_id"]) + " – " + analyte_name(sel.analyte, lang),
+        plot_html=F.figure_html(fig, "plot-operation"),
+        summary=(F.operation_summary(pct, lang=lang) + weekly) if pct is not None else weekly.strip(),
+        lang=lang, csv_links=_csv_links("operation", params, lang),
+        table=table_spec(stab, caption=t("figure_table_caption", lang), lang=lang,
+                         headers=_series_headers(lang, "load_per_1000")),
+    )
 
 
 # -- risk weekends -------------------------------------------------------------------------------------

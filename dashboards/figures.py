@@ -410,12 +410,13 @@ def operation_effect_figure(
     series: pd.DataFrame,
     *,
     event: Mapping[str, Any],
-    effect: Mapping[str, Any],
+    effect: Mapping[str, Any] | None,
     measure: str = "load_per_1000",
     title: str = "",
     lang: str = "sv",
 ) -> go.Figure:
-    """Before/during/after view of one operation with the estimated change and its CI.
+    """Before/during/after view of one operation with the estimated change and its CI
+    (without the estimate panel when ``effect`` is ``None``: an effect not yet published).
 
     Parameters
     ----------
@@ -437,8 +438,11 @@ def operation_effect_figure(
     if "period" not in frame:
         frame["period"] = "before"
     unit = _unit(measure, lang)
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.74, 0.26], horizontal_spacing=0.1,
-                        subplot_titles=("", t("operation_estimate", lang)))
+    if effect is None:
+        fig = make_subplots(rows=1, cols=1)
+    else:
+        fig = make_subplots(rows=1, cols=2, column_widths=[0.74, 0.26], horizontal_spacing=0.1,
+                            subplot_titles=("", t("operation_estimate", lang)))
     colours = {"before": BLUE, "during": VERMILLION, "after": BLACK}
     symbols = {"before": "circle", "during": "diamond", "after": "square"}
     for period in ("before", "during", "after"):
@@ -463,6 +467,15 @@ def operation_effect_figure(
                   name=f"event:{event.get('event_id', '')}",
                   annotation_text=t(f"event_{event.get('kind') or 'operation'}", lang),
                   annotation_position="top left", row=1, col=1)
+    _base_layout(fig, lang, title)
+    fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
+                     hoverformat=DATE_FORMAT, nticks=5, tickangle=0, row=1, col=1)
+    fig.update_layout(legend={"y": -0.25}, margin={"b": 90})
+    short = t(f"short_{measure}", lang)
+    fig.update_yaxes(title_text=short if not short.startswith("short_") else measure_label(measure, lang),
+                     rangemode="tozero", row=1, col=1)
+    if effect is None:
+        return fig
     numbers = effect_numbers(effect)
     estimate = numbers["estimate_percent"]
     fig.add_trace(go.Scatter(
@@ -474,14 +487,7 @@ def operation_effect_figure(
         hovertemplate="%{y:.0f} %<extra></extra>", showlegend=False,
     ), row=1, col=2)
     fig.add_hline(y=0, line={"color": GREY, "width": 1}, row=1, col=2)
-    _base_layout(fig, lang, title)
-    fig.update_xaxes(title_text=t("axis_date", lang), tickformat=DATE_FORMAT,
-                     hoverformat=DATE_FORMAT, nticks=5, tickangle=0, row=1, col=1)
     fig.update_xaxes(visible=False, range=[-1, 1], row=1, col=2)
-    fig.update_layout(legend={"y": -0.25}, margin={"b": 90})
-    short = t(f"short_{measure}", lang)
-    fig.update_yaxes(title_text=short if not short.startswith("short_") else measure_label(measure, lang),
-                     rangemode="tozero", row=1, col=1)
     fig.update_yaxes(title_text=t("operation_estimate", lang) + " (%)", ticksuffix=" %",
                      zeroline=True, row=1, col=2)
     return fig

@@ -128,6 +128,12 @@ def test_operation_effect_panels():
     summary = figures.operation_summary(effect, lang="sv")
     assert summary == ("Skattad förändring \u221227\u00a0% (95 % konfidensintervall "
                        "\u221240\u00a0% till \u221210\u00a0%).")
+    # an effect not yet published: the same series panel, no estimate panel
+    pending = figures.operation_effect_figure(series, event=event, effect=None, lang="sv")
+    assert [tr.name for tr in pending.data] == [tr.name for tr in fig.data
+                                                if tr.name != t("operation_estimate", "sv")]
+    assert pending.layout.yaxis.title.text == "Belastning (mg/dygn/1000 inv.)"
+    assert "yaxis2" not in pending.to_plotly_json()["layout"]
 
 
 def test_effect_numbers_from_ratio():

@@ -221,7 +221,7 @@ def test_cli_ingest_killed_mid_transaction_leaves_nothing_then_rerun_stores_all(
         before = counts(engine)
     finally:
         engine.dispose()
-    n_rows = 21_000  # one CHUNK_ROWS batch and a bit: the kill lands between statements
+    n_rows = 21_000  # one BATCH_ROWS (wastewater.storage.bulk) batch and a bit: the kill lands between statements
     big = tmp_path / "big-results.csv"
     big.write_bytes(results_csv(n_rows))
     if db_url.startswith("sqlite"):

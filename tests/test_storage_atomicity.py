@@ -210,7 +210,7 @@ def test_sigkill_mid_upload_leaves_upload_absent_then_complete(engine, db_url, t
     script = tmp_path / "writer.py"
     script.write_text(_WRITER.format(tests_dir=str(TESTS_DIR)))
     marker = tmp_path / "marker"
-    n_rows = 25_000  # two batches of CHUNK_ROWS: killed after the first (PostgreSQL: mid-COPY)
+    n_rows = 25_000  # two bulk batches (BATCH_ROWS): killed after the first (PostgreSQL: mid-COPY)
     proc = subprocess.Popen([sys.executable, str(script), db_url, str(marker), str(n_rows),
                              "stall"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:

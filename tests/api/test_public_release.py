@@ -100,6 +100,8 @@ def test_running_follow_up_gives_the_public_nothing_that_moves(clients):
     page = cl["public"].get("/dashboard/operations", params={"site": "SE-BIG", "analyte": "benzoylecgonine",
                                                              "event": "EV-RECENT"})
     assert page.status_code == 200 and f"Resultatet publiceras {release}" in page.text
+    # the weekly chart around the operation is there, its estimate panel is not
+    assert 'id="plot-operation"' in page.text and "Skattad förändring" not in page.text
 
     _one_more_day(engine)
     again = cl["public"].get(f"{B}/analyses/operation-effect?{QUERY}EV-RECENT")

@@ -48,15 +48,13 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
 from wastewater.storage import tables as t
-from wastewater.storage.bulk import BATCH_ROWS, column_values, insert_columns, insert_frame
+from wastewater.storage.bulk import column_values, insert_frame
 from wastewater.storage.database import connect, write_transaction
 from wastewater.storage.series import ResultsChange, refresh_for_results, refresh_for_upload
 
 if TYPE_CHECKING:
     from wastewater.ingest.progress import IngestProgress
 
-CHUNK_ROWS = BATCH_ROWS
-"""Rows per batch of the bulk load (:data:`wastewater.storage.bulk.BATCH_ROWS`)."""
 
 IN_CLAUSE_MAX = 900
 """Largest number of values bound in one ``IN (...)`` list (below SQLite's variable limit)."""
@@ -658,16 +656,6 @@ def _key_order(frame: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
         return np.arange(len(frame))
     codes = [pd.factorize(frame[c], sort=True)[0] for c in columns]
     return np.lexsort(codes[::-1])
-
-
-def bulk_insert(conn: Connection, table: sa.Table, records: Sequence[dict[str, Any]]) -> None:
-    """Insert ``records`` (dicts with the same keys) through the bulk load of
-    :func:`wastewater.storage.bulk.insert_columns` (COPY on PostgreSQL, executemany on SQLite).
-    """
-    if not records:
-        return
-    names = list(records[0])
-    insert_columns(conn, table, {c: [r[c] for r in records] for c in names})
 
 
 def _reserve_ids(conn: Connection, spec: _Versioned, n_rows: int) -> np.ndarray:
