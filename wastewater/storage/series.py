@@ -401,25 +401,78 @@ def _epoch_days(values: Any) -> np.ndarray:
     return days
 
 
-def _build_order(results: pd.DataFrame) -> pd.DataFrame:
+def _build_order(results: pd.DataFrame, leading: Sequence[np.ndarray] = ()) -> pd.DataFrame:
     """Rows in build order: site, analyte, sample_date, sample_id, replicate, result_id, each
     compared as Python compares them (code points), whatever the database's collation, so that
     every build (incremental or from scratch) averages a day's replicates in the same order.
+
+    ``leading``: integer codes of the rows for the first ``len(leading)`` of those columns,
+    ordered as the values (positions in their sorted distinct values), used instead of
+    factorizing the column again.
     """
     if len(results) < 2:
         return results.reset_index(drop=True)
-    keys = [pd.factorize(results[c], sort=True)[0] for c in _BUILD_ORDER if c in results.columns]
+    keys = [*leading, *[pd.factorize(results[c], sort=True)[0]
+                        for c in _BUILD_ORDER[len(leading):] if c in results.columns]]
     return results.iloc[np.lexsort(keys[::-1])].reset_index(drop=True)
 
 
-def _day_keys(site: np.ndarray, analyte: np.ndarray, day: np.ndarray, sites: pd.Index,
-              analytes: pd.Index, first_day: int, n_days: int) -> np.ndarray:
-    """One int64 per (site, analyte, day) (-1 where the site or analyte is not indexed)."""
-    si = sites.get_indexer(site).astype(np.int64)
-    ai = analytes.get_indexer(analyte).astype(np.int64)
-    key: np.ndarray = (si * len(analytes) + ai) * n_days + (day - first_day)
-    key[(si < 0) | (ai < 0) | (day < first_day) | (day >= first_day + n_days)] = -1
-    return key
+@dataclasses.dataclass(frozen=True)
+class _TouchedDays:
+    """The touched (site, analyte, day) of a results upload as sorted distinct int64 keys.
+
+    ``sites`` and ``analytes`` are the sorted distinct sites and analytes (object arrays), the
+    key of (site position *s*, analyte position *a*, day *d*) is
+    ``(s * len(analytes) + a) * n_days + d - first_day``, so the keys sort by site, analyte
+    and day (Python order of the names).
+    """
+
+    sites: np.ndarray
+    analytes: np.ndarray
+    first_day: int
+    n_days: int
+    keys: np.ndarray
+
+    def pair_of(self) -> np.ndarray:
+        """Series position (``s * len(analytes) + a``) of each key."""
+        pair: np.ndarray = self.keys // self.n_days
+        return pair
+
+    def day_of(self) -> np.ndarray:
+        """Day (days since 1970-01-01) of each key."""
+        day: np.ndarray = self.keys % self.n_days + self.first_day
+        return day
+
+    def site_spans(self) -> list[tuple[int, int, int]]:
+        """(site position, first and one-past-last index into ``keys``) of each touched site."""
+        site = self.pair_of() // len(self.analytes)
+        cut = np.flatnonzero(site[1:] != site[:-1]) + 1
+        starts = np.concatenate([[0], cut]).astype(np.int64)
+        ends = np.concatenate([cut, [len(site)]]).astype(np.int64)
+        return [(int(site[a]), int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
+
+    def frame(self) -> pd.DataFrame:
+        """``site``, ``analyte``, ``day`` of every touched day, sorted."""
+        pair = self.pair_of()
+        return pd.DataFrame({"site": self.sites[pair // len(self.analytes)],
+                             "analyte": self.analytes[pair % len(self.analytes)],
+                             "day": self.day_of()})
+
+
+def _no_touched_days() -> _TouchedDays:
+    return _TouchedDays(np.empty(0, dtype=object), np.empty(0, dtype=object), 0, 1,
+                        np.empty(0, dtype=np.int64))
+
+
+def _sorted_distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an integer array, sorted (``np.unique``'s result, by a sort; numpy 2
+    takes a slower hash-based route for a plain ``np.unique`` of many distinct integers).
+    """
+    ordered = np.sort(values)
+    keep = np.ones(len(ordered), dtype=bool)
+    keep[1:] = ordered[1:] != ordered[:-1]
+    out: np.ndarray = ordered[keep]
+    return out
 
 
 def _runs(days: np.ndarray, gap: int) -> list[tuple[int, int]]:
@@ -441,8 +494,10 @@ class ResultsChange:
     """What a results upload changes in the store, known before its rows are written.
 
     ``new_rows``: the rows the upload inserts (all roles, as validated); ``touched``: the
-    (site, analyte, day) the store must recompute (``day`` in days since 1970-01-01): the days
-    covered by every inserted sample row and by every sample row it supersedes;
+    (site, analyte, day) the store must recompute (:class:`_TouchedDays`, ``day`` in days
+    since 1970-01-01): the days covered by every inserted sample row and by every sample row it
+    supersedes; ``new_site`` / ``new_analyte``: each inserted row's position in
+    ``touched.sites`` / ``touched.analytes`` (-1 for rows that are not samples);
     ``existing``: the current sample rows of the touched sites and analytes that the upload
     keeps, read before the write, from ``MAX_COMPOSITE_DAYS - 1`` days before each touched
     day to the day itself (a day depends only on those). :func:`refresh_for_results` builds
@@ -450,8 +505,10 @@ class ResultsChange:
     """
 
     new_rows: pd.DataFrame
-    touched: pd.DataFrame
+    touched: _TouchedDays
     existing: pd.DataFrame
+    new_site: np.ndarray
+    new_analyte: np.ndarray
 
     @classmethod
     def prepare(cls, conn: Connection, new_rows: pd.DataFrame,
@@ -460,45 +517,42 @@ class ResultsChange:
         with ``result_id``, key and compared columns), read on ``conn`` before the write.
         """
         parts = []
-        for rows in (new_rows, superseded):  # the sample rows' four columns, not a whole copy
-            rows = rows.loc[rows["sample_role"].to_numpy() == "sample",
-                            ["site", "analyte", "sample_date", "composite_hours"]]
-            if not len(rows):
-                continue
+        new_sample = new_rows["sample_role"].to_numpy() == "sample"
+        for rows, sample in ((new_rows, new_sample),
+                             (superseded, superseded["sample_role"].to_numpy() == "sample")):
+            # the sample rows' four columns, not a whole copy
+            rows = rows.loc[sample, ["site", "analyte", "sample_date", "composite_hours"]]
             hours = pd.to_numeric(rows["composite_hours"], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan)
             hours = np.where(np.isnan(hours), 24.0, hours)
             parts.append((rows["site"].to_numpy(dtype=object),
                           rows["analyte"].to_numpy(dtype=object),
-                          _epoch_days(rows["sample_date"]),
+                          _epoch_days(rows["sample_date"]) if len(rows) else
+                          np.empty(0, dtype=np.int64),
                           np.maximum(1, np.ceil(hours / 24.0)).astype(np.int64)))
-        if not parts:
-            empty = pd.DataFrame({"site": pd.Series(dtype=object),
-                                  "analyte": pd.Series(dtype=object),
-                                  "day": pd.Series(dtype=np.int64)})
-            return cls(new_rows, empty, _frame_of(conn, [], _CHANGE_READ))
-        site = np.concatenate([p[0] for p in parts])
-        analyte = np.concatenate([p[1] for p in parts])
+        n_new = len(parts[0][0])
+        new_site = np.full(len(new_rows), -1, dtype=np.int64)
+        new_analyte = np.full(len(new_rows), -1, dtype=np.int64)
+        if not n_new + len(parts[1][0]):
+            return cls(new_rows, _no_touched_days(), _frame_of(conn, [], _CHANGE_READ),
+                       new_site, new_analyte)
+        site_codes, sites = pd.factorize(np.concatenate([p[0] for p in parts]), sort=True)
+        analyte_codes, analytes = pd.factorize(np.concatenate([p[1] for p in parts]), sort=True)
+        new_site[new_sample] = site_codes[:n_new]
+        new_analyte[new_sample] = analyte_codes[:n_new]
         day = np.concatenate([p[2] for p in parts])
         span = np.concatenate([p[3] for p in parts])
-        sites = pd.Index(pd.unique(site)).sort_values()
-        analytes = pd.Index(pd.unique(analyte)).sort_values()
         first = int(day.min())
         n_days = int(day.max() + span.max()) - first + 1
-        keys = np.unique(np.concatenate([
-            _day_keys(site[span > k], analyte[span > k], day[span > k] + k, sites, analytes,
-                      first, n_days) for k in range(int(span.max()))]))
-        pair, offset = np.divmod(keys, n_days)
-        touched = pd.DataFrame({
-            "site": np.asarray(sites, dtype=object)[pair // len(analytes)],
-            "analyte": np.asarray(analytes, dtype=object)[pair % len(analytes)],
-            "day": offset + first,
-        })
+        base = (site_codes.astype(np.int64) * len(analytes) + analyte_codes) * n_days + (day - first)
+        keys = _sorted_distinct(np.concatenate([base[span > k] + k for k in range(int(span.max()))]))
+        touched = _TouchedDays(np.asarray(sites, dtype=object), np.asarray(analytes, dtype=object),
+                               first, n_days, keys)
         existing = _window_rows(conn, touched)
         if len(superseded) and len(existing):
             gone = pd.to_numeric(superseded["result_id"]).to_numpy(dtype=np.int64)
             existing = existing[~np.isin(existing["result_id"].to_numpy(dtype=np.int64), gone)]
-        return cls(new_rows, touched, existing.reset_index(drop=True))
+        return cls(new_rows, touched, existing.reset_index(drop=True), new_site, new_analyte)
 
     def new_sample_days(self) -> pd.DataFrame:
         """Distinct (site, analyte, sample_date) of the inserted sample rows (the days the
@@ -517,20 +571,22 @@ def _frame_of(conn: Connection, rows: list[tuple[Any, ...]], columns: Sequence[s
     return _frame(rows, columns)
 
 
-def _window_rows(conn: Connection, touched: pd.DataFrame) -> pd.DataFrame:
+def _window_rows(conn: Connection, touched: _TouchedDays) -> pd.DataFrame:
     """Current sample rows (:data:`_CHANGE_READ`) of the touched sites × analytes from
     ``MAX_COMPOSITE_DAYS - 1`` days before each touched day of the site to the day.
     """
     r = t.results.c
     back = MAX_COMPOSITE_DAYS - 1
     rows: list[tuple[Any, ...]] = []
-    for site, group in touched.groupby("site", sort=True):
-        days = np.unique(group["day"].to_numpy(dtype=np.int64))
+    analyte_of = touched.pair_of() % len(touched.analytes)
+    day_of = touched.day_of()
+    for s, a, b in touched.site_spans():
+        days = np.unique(day_of[a:b])
         ranges = [(lo - back, hi) for lo, hi in _runs(days, back + 1)]
-        analytes = sorted(pd.unique(group["analyte"]))
+        analytes = [str(x) for x in touched.analytes[np.unique(analyte_of[a:b])]]
         for part in _chunks(ranges, 200):
             rows.extend(_fetch_rows(conn, sa.select(*[r[c] for c in _CHANGE_READ]).where(
-                r.site == site, r.analyte.in_(analytes), r.is_current.is_(True),
+                r.site == touched.sites[s], r.analyte.in_(analytes), r.is_current.is_(True),
                 r.sample_role == "sample",
                 sa.or_(*[r.sample_date.between(_date_of(lo), _date_of(hi)) for lo, hi in part]))))
     return _frame_of(conn, rows, _CHANGE_READ)
@@ -549,16 +605,17 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS
 
     touched = change.touched
-    if not len(touched):
+    if not len(touched.keys):
         return 0
     f, p = t.flows.c, t.site_populations.c
     back = MAX_COMPOSITE_DAYS - 1
-    sites = sorted(pd.unique(touched["site"]))
+    sites = [str(x) for x in touched.sites]
+    day_of = touched.day_of()
     flow_rows: list[tuple[Any, ...]] = []
-    for site, group in touched.groupby("site", sort=True):
-        lo, hi = int(group["day"].min()), int(group["day"].max())
+    for s, a, b in touched.site_spans():
+        lo, hi = int(day_of[a:b].min()), int(day_of[a:b].max())
         flow_rows.extend(_fetch_rows(conn, sa.select(f.site, f.date, f.flow_m3_per_day).where(
-            f.site == site, f.is_current.is_(True),
+            f.site == sites[s], f.is_current.is_(True),
             f.date >= _date_of(lo - back), f.date <= _date_of(hi + back)).order_by(f.date)))
     pop_rows: list[tuple[Any, ...]] = []
     for part in _chunks(sites, 500):
@@ -567,21 +624,19 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
     pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
     ranges = _pair_ranges(touched)
-    _replace_days(conn, ranges, _build_touched(change, touched, sites, flows, pops))
+    _replace_days(conn, ranges, _build_touched(change, flows, pops))
     return _bump_versions(conn, sorted(ranges), now=now)
 
 
-def _pair_ranges(touched: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
-    """The touched days of each (site, analyte) of ``touched`` (``day`` in days since
-    1970-01-01) as sorted closed ranges of consecutive days, a (k, 2) int64 array per pair.
+def _pair_ranges(touched: _TouchedDays) -> dict[tuple[str, str], np.ndarray]:
+    """The touched days of each (site, analyte) as sorted closed ranges of consecutive days
+    (days since 1970-01-01), a (k, 2) int64 array per pair.
     """
-    site_codes, site_names = pd.factorize(touched["site"], sort=True)
-    analyte_codes, analyte_names = pd.factorize(touched["analyte"], sort=True)
-    day = touched["day"].to_numpy(dtype=np.int64)
-    order = np.lexsort((day, analyte_codes, site_codes))
-    sc, ac, day = site_codes[order], analyte_codes[order], day[order]
+    pair, day = touched.pair_of(), touched.day_of()  # sorted by pair, then day
+    if not len(pair):
+        return {}
     new_pair = np.ones(len(day), dtype=bool)
-    new_pair[1:] = (sc[1:] != sc[:-1]) | (ac[1:] != ac[:-1])
+    new_pair[1:] = pair[1:] != pair[:-1]
     new_run = new_pair.copy()
     new_run[1:] |= np.diff(day) > 1
     starts = np.flatnonzero(new_run)
@@ -589,18 +644,20 @@ def _pair_ranges(touched: pd.DataFrame) -> dict[tuple[str, str], np.ndarray]:
     bounds = np.column_stack([day[starts], day[ends]])
     first_run = np.flatnonzero(new_pair[starts])  # each pair's first run
     last_run = np.append(first_run[1:], len(starts))
-    sites = np.asarray(site_names, dtype=object)
-    analytes = np.asarray(analyte_names, dtype=object)
-    return {(str(sites[sc[starts[a]]]), str(analytes[ac[starts[a]]])): bounds[a:b]
-            for a, b in zip(first_run, last_run, strict=True)}
+    n_analytes = len(touched.analytes)
+    out = {}
+    for a, b in zip(first_run.tolist(), last_run.tolist(), strict=True):
+        code = int(pair[starts[a]])
+        out[(str(touched.sites[code // n_analytes]), str(touched.analytes[code % n_analytes]))] = bounds[a:b]
+    return out
 
 
 #: Result rows per build of :func:`_build_touched` (whole sites; a site with more is built alone).
 BUILD_ROWS = 100_000
 
 
-def _build_touched(change: ResultsChange, touched: pd.DataFrame, sites: list[str],
-                   flows: pd.DataFrame, pops: pd.DataFrame) -> Iterator[pd.DataFrame]:
+def _build_touched(change: ResultsChange, flows: pd.DataFrame, pops: pd.DataFrame
+                   ) -> Iterator[pd.DataFrame]:
     """Store rows of the touched (site, analyte, day) of ``change``, sorted by site, analyte
     and date, as frames of a few whole sites each, made one at a time.
 
@@ -608,44 +665,54 @@ def _build_touched(change: ResultsChange, touched: pd.DataFrame, sites: list[str
     (about :data:`BUILD_ROWS` result rows), so that a million-row upload never holds the
     intermediate arrays of a build over all its rows, nor all its store rows at once (the bulk
     load writes each frame before the next is built); every series is built on its own rows
-    (:func:`build_pairs`), so the rows equal those of one build over everything.
+    (:func:`build_pairs`), so the rows equal those of one build over everything. Rows are put
+    in build order with the site and analyte positions of ``change.touched`` (the names' order).
+    When nothing is kept (``change.existing`` empty) every built day is a touched one (the
+    days the inserted samples cover); otherwise the built days outside the touched ones are
+    dropped.
     """
-    site_index = pd.Index(sites)
-    analyte_index = pd.Index(sorted(pd.unique(touched["analyte"])))
-    first = int(touched["day"].min())
-    n_days = int(touched["day"].max()) - first + 1
-    touched_keys = _day_keys(touched["site"].to_numpy(dtype=object),
-                             touched["analyte"].to_numpy(dtype=object),
-                             touched["day"].to_numpy(dtype=np.int64), site_index, analyte_index,
-                             first, n_days)
+    touched = change.touched
+    n_sites, n_analytes = len(touched.sites), len(touched.analytes)
     new = change.new_rows
     existing = change.existing
     columns = [new.columns.get_loc(c) for c in _CHANGE_READ if c != "result_id"]
-    # each row's site position (-1: not a sample row, or a site outside the touched ones)
-    new_site = site_index.get_indexer(new["site"].to_numpy(dtype=object))
-    new_site[new["sample_role"].to_numpy() != "sample"] = -1
+    new_site, new_analyte = change.new_site, change.new_analyte
+    site_index = pd.Index(touched.sites)
     old_site = site_index.get_indexer(existing["site"].to_numpy(dtype=object))
+    old_analyte = pd.Index(touched.analytes).get_indexer(existing["analyte"].to_numpy(dtype=object))
     rows_before = np.concatenate([[0], np.cumsum(
-        np.bincount(new_site[new_site >= 0], minlength=len(sites))
-        + np.bincount(old_site[old_site >= 0], minlength=len(sites)))])
+        np.bincount(new_site[new_site >= 0], minlength=n_sites)
+        + np.bincount(old_site[old_site >= 0], minlength=n_sites))])
     lo = 0
-    while lo < len(sites):  # sites lo..hi-1: about BUILD_ROWS rows, at least one site
+    while lo < n_sites:  # sites lo..hi-1: about BUILD_ROWS rows, at least one site
         hi = max(lo + 1, int(np.searchsorted(rows_before, rows_before[lo] + BUILD_ROWS,
                                              side="right")) - 1)
-        results = _build_order(pd.concat(
-            [existing.iloc[np.flatnonzero((old_site >= lo) & (old_site < hi))],
-             new.iloc[np.flatnonzero((new_site >= lo) & (new_site < hi)), columns]],
-            ignore_index=True))
+        old_pick = np.flatnonzero((old_site >= lo) & (old_site < hi))
+        new_pick = np.flatnonzero((new_site >= lo) & (new_site < hi))
+        results = _build_order(
+            pd.concat([existing.iloc[old_pick], new.iloc[new_pick, columns]], ignore_index=True),
+            (np.concatenate([old_site[old_pick], new_site[new_pick]]),
+             np.concatenate([old_analyte[old_pick], new_analyte[new_pick]])))
         lo = hi
         if not len(results):
             continue
         built = build_pairs(results, flows, pops)
         del results
+        if not len(existing):
+            yield built
+            continue
+        site = built["site"].to_numpy(dtype=object)
+        analyte = built["analyte"].to_numpy(dtype=object)
+        cut = np.flatnonzero((site[1:] != site[:-1]) | (analyte[1:] != analyte[:-1])) + 1
+        starts = np.concatenate([[0], cut])
+        pair = (site_index.get_indexer(site[starts]).astype(np.int64) * n_analytes
+                + pd.Index(touched.analytes).get_indexer(analyte[starts]))
         built_days = built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-        built_keys = _day_keys(built["site"].to_numpy(dtype=object),
-                               built["analyte"].to_numpy(dtype=object), built_days, site_index,
-                               analyte_index, first, n_days)
-        inside = (built_keys >= 0) & np.isin(built_keys, touched_keys)
+        offset = built_days - touched.first_day
+        keys = np.repeat(pair, np.diff(np.append(starts, len(built)))) * touched.n_days + offset
+        pos = np.searchsorted(touched.keys, keys)
+        inside = ((offset >= 0) & (offset < touched.n_days) & (pos < len(touched.keys))
+                  & (touched.keys[np.minimum(pos, len(touched.keys) - 1)] == keys))
         if inside.any():
             yield built[inside]
 
