@@ -55,6 +55,38 @@ def _require(frame: pd.DataFrame, columns: Iterable[str], name: str) -> None:
                          f"of docs/architecture.md (got {list(frame.columns)})")
 
 
+def _censor_kinds(results: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row: censored (censor not ``none``), ``<LOQ``/``D``, ``<LOD``/``ND`` and ``D``.
+
+    The censor text of a row is ``fillna("none").astype(str)`` of its value, converted and
+    compared once per distinct value.
+    """
+    codes, uniques = pd.factorize(results["censor"], use_na_sentinel=False)
+    texts = pd.Series(uniques, dtype=object).fillna("none").astype(str).to_numpy(dtype=object)
+    cens = (texts != "none")[codes]
+    is_loq = ((texts == "<LOQ") | (texts == "D"))[codes]
+    is_lod = ((texts == "<LOD") | (texts == "ND"))[codes]
+    is_d = (texts == "D")[codes]
+    return cens, is_loq, is_lod, is_d
+
+
+def _limits(results: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """``loq_ng_per_l`` and ``lod_ng_per_l`` of each row as floats (NaN where a column is absent)."""
+    nan = np.full(len(results), np.nan)
+    loq = results["loq_ng_per_l"].astype(float).to_numpy() if "loq_ng_per_l" in results.columns else nan
+    lod = results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns else nan
+    return loq, lod
+
+
+def _censoring_limit(cens: np.ndarray, is_loq: np.ndarray, is_lod: np.ndarray, loq: np.ndarray,
+                     lod: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The rule of :func:`censoring_limit_ng_per_l` on arrays (:func:`_censor_kinds`)."""
+    limit = np.where(is_loq, np.where(np.isnan(loq), lod, loq), np.nan)
+    limit = np.where(is_lod, np.where(np.isnan(lod), loq, lod), limit)
+    out: np.ndarray = np.where(cens & np.isnan(limit), value, limit)
+    return out
+
+
 def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
     """Censoring limit of each result row [ng L⁻¹] (NaN for uncensored rows).
 
@@ -62,28 +94,18 @@ def censoring_limit_ng_per_l(results: pd.DataFrame) -> pd.Series:
     ``loq_ng_per_l`` (else LOD); ``<LOD``/``ND`` use ``lod_ng_per_l`` (else LOQ); a number in
     ``value_ng_per_l`` is the last fallback.
     """
-    censor = results["censor"].fillna("none").astype(str).to_numpy()
-    nan = np.full(len(results), np.nan)
-    loq = results["loq_ng_per_l"].astype(float).to_numpy() if "loq_ng_per_l" in results.columns else nan
-    lod = results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns else nan
+    cens, is_loq, is_lod, _ = _censor_kinds(results)
+    loq, lod = _limits(results)
     value = results["value_ng_per_l"].astype(float).to_numpy()
-    is_loq = (censor == "<LOQ") | (censor == "D")
-    is_lod = (censor == "<LOD") | (censor == "ND")
-    limit = np.where(is_loq, np.where(np.isnan(loq), lod, loq), np.nan)
-    limit = np.where(is_lod, np.where(np.isnan(lod), loq, lod), limit)
-    cens = censor != "none"
-    limit = np.where(cens & np.isnan(limit), value, limit)
-    return pd.Series(limit, index=results.index)
+    return pd.Series(_censoring_limit(cens, is_loq, is_lod, loq, lod, value), index=results.index)
 
 
 def censoring_lower_ng_per_l(results: pd.DataFrame) -> pd.Series:
     """Lower end of each result's censoring interval [ng L⁻¹]: the LOD of results detected below
     the LOQ (censor ``D``, LOD ≤ x < LOQ); NaN for every other row (left-censored or measured).
     """
-    censor = results["censor"].fillna("none").astype(str).to_numpy()
-    lod = (results["lod_ng_per_l"].astype(float).to_numpy() if "lod_ng_per_l" in results.columns
-           else np.full(len(results), np.nan))
-    return pd.Series(np.where(censor == "D", lod, np.nan), index=results.index)
+    is_d = _censor_kinds(results)[3]
+    return pd.Series(np.where(is_d, _limits(results)[1], np.nan), index=results.index)
 
 
 def _days_ns(dates: pd.Series) -> np.ndarray:
@@ -142,17 +164,16 @@ def _row_inputs(r: pd.DataFrame, loq_method: str) -> tuple[np.ndarray, ...]:
     covered and own flow (the row rules of :func:`build_dataset`).
     """
     n = len(r)
-    censor = r["censor"].fillna("none").astype(str).values
-    cens = censor != "none"
-    limit = censoring_limit_ng_per_l(r).values
-    value = r["value_ng_per_l"].astype(float).values
-    conc = np.where(cens, substitute_interval(limit, censoring_lower_ng_per_l(r).values,
-                                              loq_method), value)
+    cens, is_loq, is_lod, is_d = _censor_kinds(r)
+    loq_col, lod_col = _limits(r)
+    value = r["value_ng_per_l"].astype(float).to_numpy()
+    limit = _censoring_limit(cens, is_loq, is_lod, loq_col, lod_col, value)
+    conc = np.where(cens, substitute_interval(limit, np.where(is_d, lod_col, np.nan), loq_method),
+                    value)
     if np.any(cens & ~np.isfinite(limit)):
         warnings.warn(f"{int(np.sum(cens & ~np.isfinite(limit)))} censored result(s) have no LOQ/LOD; "
                       "their concentration is NaN", stacklevel=3)
-    loq = (r["loq_ng_per_l"].astype(float).values if "loq_ng_per_l" in r.columns
-           else np.full(n, np.nan))
+    loq = loq_col
     hours = (r["composite_hours"].astype(float).fillna(24).values if "composite_hours" in r.columns
              else np.full(n, 24.0))
     ndays = np.maximum(1, np.ceil(hours / 24.0)).astype(int)
@@ -515,6 +536,16 @@ def _cubes_single(site_vals: np.ndarray, analyte_vals: np.ndarray, base_dates: n
     return sites, analytes, dates, concentration, censored, loq_arr, sd, n_rep, comp, flow
 
 
+def _text_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values.astype(str).to_numpy(), sort=True)``, converting each distinct
+    value to text once (codes and the sorted distinct texts as an object array).
+    """
+    codes, uniques = pd.factorize(values, use_na_sentinel=False)
+    texts = pd.Series(uniques, dtype=object).astype(str).to_numpy(dtype=object)
+    text_codes, text_uniques = pd.factorize(texts, sort=True)
+    return text_codes[codes], np.asarray(text_uniques, dtype=object)
+
+
 def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.DataFrame, *,
                     loq_method: str = "loq_half", population_method: str = "de_jure"
                     ) -> pd.DataFrame:
@@ -541,12 +572,13 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
     _require(flows, ("site", "date", "flow_m3_per_day"), "flows")
     r = results
     if "sample_role" in r.columns:
-        r = r[r["sample_role"].fillna("sample") == "sample"]
+        codes, roles = pd.factorize(r["sample_role"], use_na_sentinel=False)
+        sample = (pd.Series(roles, dtype=object).fillna("sample").to_numpy() == "sample")[codes]
+        if not sample.all():  # all samples (the store's builds): no copy
+            r = r[sample]
     conc, cens, loq, hours, ndays, own_flow = _row_inputs(r, loq_method)
-    site_vals = r["site"].astype(str).to_numpy()
-    analyte_vals = r["analyte"].astype(str).to_numpy()
-    site_codes, site_uniques = pd.factorize(site_vals, sort=True)
-    analyte_codes, analyte_uniques = pd.factorize(analyte_vals, sort=True)
+    site_codes, site_uniques = _text_codes(r["site"])
+    analyte_codes, analyte_uniques = _text_codes(r["analyte"])
     combined = site_codes.astype(np.int64) * max(len(analyte_uniques), 1) + analyte_codes
     pair_keys, pair_codes = np.unique(combined, return_inverse=True)  # sorted by site, analyte
     pair_sites = np.asarray(site_uniques, dtype=object)[pair_keys // max(len(analyte_uniques), 1)]
