@@ -576,7 +576,7 @@ def _operation_figure(d: dict[str, Any], sel: Selection, event: dict[str, Any], 
     weekly = " " + t("operation_weekly_points", lang) if d["weekly"] else ""
     return figure_spec(
         fig_id="fig-operation",
-        title=t("operation_title", lang, event=event["event_id"]) + " – " + analyte_name(sel.analyte, lang),
+        title=t("operation_title", lang, event=event["event_id"]) + " – " + analyte_name(sel.analyte or "", lang),
         plot_html=F.figure_html(fig, "plot-operation"),
         summary=(F.operation_summary(pct, lang=lang) + weekly) if pct is not None else weekly.strip(),
         lang=lang, csv_links=_csv_links("operation", params, lang),
