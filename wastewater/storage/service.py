@@ -50,6 +50,7 @@ from sqlalchemy.engine import Connection, Engine
 from wastewater.storage import tables as t
 from wastewater.storage.bulk import column_values, insert_frame
 from wastewater.storage.database import connect, write_transaction
+from wastewater.storage.repository import _day_array
 from wastewater.storage.series import ResultsChange, refresh_for_results, refresh_for_upload
 
 if TYPE_CHECKING:
@@ -541,7 +542,7 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
     SQLite, a text array with ``= ANY`` on PostgreSQL), not as thousands of bound values.
     Columns: the id, the key and the compared columns; the frame is made from the driver's
     plain tuples (no result-row object per row), dates then converted column-wise
-    (:func:`_stored_days`) and SQLite's 1/0 flags made ``bool``.
+    (:func:`wastewater.storage.repository._day_array`) and SQLite's 1/0 flags made ``bool``.
     """
     tab = spec.table
     first = spec.key[0]
@@ -573,26 +574,12 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
     for c in names:
         type_ = tab.c[c].type
         if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
-            stored[c] = _stored_days(stored[c])
+            stored[c] = _day_array(stored[c].to_numpy(dtype=object))
         elif isinstance(type_, sa.Boolean) and not pd.api.types.is_bool_dtype(stored[c]):
             stored[c] = [None if pd.isna(v) else bool(v) for v in stored[c].to_numpy(dtype=object)]
     return stored
 
 
-def _stored_days(column: pd.Series) -> np.ndarray:
-    """``datetime64[ns]`` of stored dates as the driver returns them: ``datetime.date``
-    (PostgreSQL) or ISO text (SQLite); missing → NaT.
-    """
-    values = column.to_numpy(dtype=object)
-    if all(type(v) is dt.date for v in values):
-        days = np.fromiter((v.toordinal() for v in values), dtype=np.int64, count=len(values))
-        out: np.ndarray = (days - _EPOCH_ORDINAL).astype("datetime64[D]").astype("datetime64[ns]")
-        return out
-    parsed: np.ndarray = pd.to_datetime(column, format="ISO8601").to_numpy(dtype="datetime64[ns]")
-    return parsed
-
-
-_EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
 
 
 def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
