@@ -117,8 +117,8 @@ DDL = ("CREATE TABLE uploads_p (upload_id INTEGER PRIMARY KEY, content {blob} NO
        "data {blob} NOT NULL, PRIMARY KEY (site, analyte))")
 
 
-def write(url: str, content: bytes, dictionary: bytes, rblocks: list, sblocks: list) -> None:
-    """One transaction: upload row with its bytes and dictionary, results and series blocks."""
+def write(url: str, content: bytes, dictionary: bytes, rblocks: list, sblocks: list) -> float:
+    """Seconds of one transaction: upload row with its bytes and dictionary, results and series blocks."""
     import sqlalchemy as sa
 
     engine = sa.create_engine(url)
@@ -163,6 +163,18 @@ def _databases(tmp: Path, skip_postgres: bool) -> list[tuple[str, callable]]:
     return out
 
 
+def _drop(url: str) -> None:
+    """Drop a scratch PostgreSQL database of :func:`_databases` (SQLite files go with the folder)."""
+    import sqlalchemy as sa
+
+    if not url.startswith("postgresql"):
+        return
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    admin.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=1_000_000)
@@ -202,7 +214,10 @@ def main(argv: list[str] | None = None) -> int:
                 dictionary, rblocks = results_blocks(frame)
                 m["results blocks"] = time.perf_counter() - t0
                 url = make_url()
-                m["write"] = write(url, data, dictionary, rblocks, sblocks)
+                try:
+                    m["write"] = write(url, data, dictionary, rblocks, sblocks)
+                finally:
+                    _drop(url)
                 m["total"] = m["parse_upload"] + m["series store"] + m["results blocks"] + m["write"]
                 rows.append(m)
                 print(f"rep {rep + 1} {db}: " + ", ".join(f"{k} {v:.2f} s" for k, v in m.items()
