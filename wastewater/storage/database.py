@@ -202,21 +202,27 @@ def _unavailable(engine: Engine, exc: BaseException, what: str = "cannot connect
 _DATA_LOCK_KEY = 0x57415355  # advisory-lock id serialising the writers of uploaded data (PostgreSQL)
 
 
-def _take_data_lock(conn: Connection) -> None:
-    """The writers' advisory lock (PostgreSQL), waited for at most :data:`SQLITE_BUSY_TIMEOUT_S`
-    as a SQLite writer waits for the write lock; then :class:`StorageUnavailable` (busy, nothing
-    written). The transaction's own ``lock_timeout`` is restored for the statements after it.
+def _take_advisory_lock(conn: Connection, key: int, *, wait_s: float | None = None) -> None:
+    """Take PostgreSQL's transaction-scoped advisory lock ``key`` (released at commit or rollback).
+
+    ``wait_s=None`` (the migration lock): wait as the session's ``lock_timeout`` allows (by
+    default without a limit). ``wait_s`` (the writers' lock, given SQLite's busy timeout): wait at
+    most that long, as a SQLite writer waits for the write lock, then raise
+    :class:`StorageUnavailable` (busy, nothing written); the transaction's own ``lock_timeout``
+    is restored for the statements after it.
     """
+    if wait_s is None:
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+        return
     before = conn.execute(sa.text("SELECT current_setting('lock_timeout')")).scalar_one()
-    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"),
-                 {"ms": f"{int(SQLITE_BUSY_TIMEOUT_S * 1000)}ms"})
+    conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": f"{int(wait_s * 1000)}ms"})
     try:
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DATA_LOCK_KEY})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
     except sa.exc.OperationalError as exc:
         if getattr(getattr(exc.orig, "diag", None), "sqlstate", None) != "55P03":  # lock_not_available
             raise
         raise StorageUnavailable(
-            f"the database is busy: another upload has held the write lock for {SQLITE_BUSY_TIMEOUT_S:g} s. "
+            f"the database is busy: another upload has held the write lock for {wait_s:g} s. "
             "Nothing was written; retry later."
         ) from exc
     conn.execute(sa.text("SELECT set_config('lock_timeout', :ms, true)"), {"ms": before})
@@ -252,7 +258,7 @@ def write_transaction(engine: Engine, *, data_lock: bool = False) -> Iterator[Co
         try:
             with transaction:
                 if data_lock and engine.dialect.name == "postgresql":
-                    _take_data_lock(conn)
+                    _take_advisory_lock(conn, _DATA_LOCK_KEY, wait_s=SQLITE_BUSY_TIMEOUT_S)
                 yield conn
         except sa.exc.DBAPIError as exc:
             if exc.connection_invalidated:
@@ -299,10 +305,11 @@ def upgrade(url: str | Engine | None = None, revision: str = "head") -> None:
     try:
         # Several API replicas run ``wastewater db upgrade`` at start-up; serialise them so only
         # the first migrates and the others find the schema at head (SQLite: BEGIN IMMEDIATE
-        # via write_transaction; PostgreSQL: a transaction-scoped advisory lock).
+        # via write_transaction; PostgreSQL: a transaction-scoped advisory lock, waited for without
+        # a cap, since the first replica's migration may rightly take longer than an upload).
         with write_transaction(engine) as conn:
             if engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+                _take_advisory_lock(conn, _MIGRATION_LOCK_KEY)
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
     finally:
