@@ -42,6 +42,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -52,13 +53,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+
+from scratch import scratch_postgres, scratch_sqlite
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest.md"
 NOTES = "## Notes on this run (kept by hand; the script rewrites the sections above)"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/"
 TODAY = dt.date(2030, 1, 1)
 ANALYTES = ["benzoylecgonine", "cocaine", "amphetamine", "methamphetamine", "mdma", "mda",
             "ketamine", "norketamine", "thc-cooh", "morphine", "codeine", "6-mam", "methadone",
@@ -308,12 +308,8 @@ def main() -> None:
         print(json.dumps(step(args.step, Path(args.sites), Path(args.results), args.url)))
         return
 
-    import sqlalchemy as sa
-
     plan = _plan(args.skip_postgres)
     runs: dict[tuple[int, str], list[dict]] = {}
-    admin = None if args.skip_postgres else sa.create_engine(PG_ADMIN,
-                                                             isolation_level="AUTOCOMMIT")
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -326,34 +322,17 @@ def main() -> None:
                     if (step_name.startswith("floor") or step_name == "parse_upload") \
                             and n > args.floors_max_rows:
                         continue
-                    url = None
-                    name = None
-                    if backend == "sqlite":
-                        url = f"sqlite:///{folder / f'bench_{uuid.uuid4().hex[:8]}.db'}"
-                    elif backend == "postgres":
-                        name = f"ww_bench_ingest_{uuid.uuid4().hex[:8]}"
-                        with admin.connect() as conn:
-                            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                        url = PG_BASE + name
-                    load = os.getloadavg()[0]
-                    try:
+                    scratch = (scratch_sqlite(folder) if backend == "sqlite"
+                               else scratch_postgres("ww_bench_ingest") if backend == "postgres"
+                               else contextlib.nullcontext(None))
+                    with scratch as url:
+                        load = os.getloadavg()[0]
                         result = _run_step(step_name, sites_csv, results_csv, url)
                         result["load_1min"] = load
-                    finally:
-                        if name is not None:
-                            with admin.connect() as conn:
-                                conn.exec_driver_sql(
-                                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                        if backend == "sqlite":
-                            for suffix in ("", "-wal", "-shm"):
-                                Path(url.removeprefix("sqlite:///") + suffix).unlink(
-                                    missing_ok=True)
                     print(f"rep {rep + 1} {n:>9,} {label}: {result['seconds']:.2f} s, "
                           f"peak {result['peak_rss_mib']:.0f} MiB", flush=True)
                     runs.setdefault((n, label), []).append(result)
             _write_report(args, plan, runs, sizes, time.perf_counter() - started, rep + 1)
-    if admin is not None:
-        admin.dispose()
 def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
                   total_s: float, reps_done: int) -> None:
     """Write (and print) the report of the repetitions done so far."""

@@ -37,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import io
 import json
@@ -46,7 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -54,10 +55,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import SITES, TODAY, write_files  # noqa: E402
+from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest_design.md"
 NOTES = "## Reading (kept by hand; the script rewrites the sections above)"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 TEXT_COLUMNS = ("sample_id", "censor", "sample_role", "lab", "method", "comment", "original_value",
                 "original_unit")
 NUMBER_COLUMNS = (("replicate", "<i2"), ("value_ng_per_l", "<f8"), ("loq_ng_per_l", "<f8"),
@@ -138,41 +139,26 @@ def write(url: str, content: bytes, dictionary: bytes, rblocks: list, sblocks: l
     return time.perf_counter() - start
 
 
-def _databases(tmp: Path, skip_postgres: bool) -> list[tuple[str, callable]]:
+Scratch = Callable[[], contextlib.AbstractContextManager[str]]
+
+
+def _databases(tmp: Path, skip_postgres: bool) -> list[tuple[str, Scratch]]:
+    """(name, context manager giving a scratch database's URL, removed after it) of each database written."""
     import sqlalchemy as sa
 
-    def sqlite_url() -> str:
-        path = tmp / f"design-{uuid.uuid4().hex}.db"
-        eng = sa.create_engine(f"sqlite:///{path}")
-        with eng.connect() as conn:
-            conn.exec_driver_sql("PRAGMA journal_mode = WAL")
-        eng.dispose()
-        return f"sqlite:///{path}"
+    @contextlib.contextmanager
+    def sqlite_url() -> Iterator[str]:
+        with scratch_sqlite(tmp, "design") as url:
+            eng = sa.create_engine(url)
+            with eng.connect() as conn:
+                conn.exec_driver_sql("PRAGMA journal_mode = WAL")
+            eng.dispose()
+            yield url
 
-    def pg_url() -> str:
-        name = f"wastewater_design_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        admin.dispose()
-        return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-
-    out = [("SQLite", sqlite_url)]
+    out: list[tuple[str, Scratch]] = [("SQLite", sqlite_url)]
     if not skip_postgres:
-        out.append(("PostgreSQL", pg_url))
+        out.append(("PostgreSQL", lambda: scratch_postgres("wastewater_design")))
     return out
-
-
-def _drop(url: str) -> None:
-    """Drop a scratch PostgreSQL database of :func:`_databases` (SQLite files go with the folder)."""
-    import sqlalchemy as sa
-
-    if not url.startswith("postgresql"):
-        return
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
-    admin.dispose()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -213,11 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                 t0 = time.perf_counter()
                 dictionary, rblocks = results_blocks(frame)
                 m["results blocks"] = time.perf_counter() - t0
-                url = make_url()
-                try:
+                with make_url() as url:
                     m["write"] = write(url, data, dictionary, rblocks, sblocks)
-                finally:
-                    _drop(url)
                 m["total"] = m["parse_upload"] + m["series store"] + m["results blocks"] + m["write"]
                 rows.append(m)
                 print(f"rep {rep + 1} {db}: " + ", ".join(f"{k} {v:.2f} s" for k, v in m.items()

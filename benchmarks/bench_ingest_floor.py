@@ -39,12 +39,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import ANALYTES, PG_ADMIN, PG_BASE, SITES, write_files  # noqa: E402
+from bench_ingest import ANALYTES, SITES, write_files  # noqa: E402
+from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest_floor.md"
 
@@ -151,10 +151,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-postgres", action="store_true")
     args = ap.parse_args()
-    import sqlalchemy as sa
 
     n = args.rows
-    admin = None if args.skip_postgres else sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     runs: dict[str, list[float]] = {}
     loads: list[float] = []
     started = time.perf_counter()
@@ -165,26 +163,16 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
             runs.setdefault("read_csv", []).append(_read_csv_seconds(results_csv))
             for table in ("results", "plain"):
-                path = folder / f"floor_{rep}_{table}.db"
-                _prepare(f"sqlite:///{path}")
-                runs.setdefault(f"sqlite {table}", []).append(_sqlite_insert(path, table, n))
-                for suffix in ("", "-wal", "-shm"):
-                    Path(f"{path}{suffix}").unlink(missing_ok=True)
-            if admin is not None:
+                with scratch_sqlite(folder, "floor") as url:
+                    _prepare(url)
+                    runs.setdefault(f"sqlite {table}", []).append(
+                        _sqlite_insert(Path(url.removeprefix("sqlite:///")), table, n))
+            if not args.skip_postgres:
                 for table in ("results", "plain"):
-                    name = f"ww_bench_floor_{uuid.uuid4().hex[:8]}"
-                    with admin.connect() as conn:
-                        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                    try:
-                        _prepare(PG_BASE + name)
-                        runs.setdefault(f"postgres {table}", []).append(
-                            _postgres_insert(PG_BASE + name, table, n))
-                    finally:
-                        with admin.connect() as conn:
-                            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                    with scratch_postgres("ww_bench_floor") as url:
+                        _prepare(url)
+                        runs.setdefault(f"postgres {table}", []).append(_postgres_insert(url, table, n))
             print(f"rep {rep + 1}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in runs.items()), flush=True)
-    if admin is not None:
-        admin.dispose()
     _write_report(args, runs, loads, time.perf_counter() - started)
 
 

@@ -29,12 +29,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_ingest import PG_ADMIN, PG_BASE, TODAY, write_files  # noqa: E402
+from bench_ingest import TODAY, write_files  # noqa: E402
+from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_reupload.md"
 
@@ -84,11 +84,7 @@ def main() -> None:
     ap.add_argument("--skip-postgres", action="store_true")
     args = ap.parse_args()
 
-    import sqlalchemy as sa
-
     backends = ["SQLite"] + ([] if args.skip_postgres else ["PostgreSQL"])
-    admin = None if args.skip_postgres else sa.create_engine(PG_ADMIN,
-                                                             isolation_level="AUTOCOMMIT")
     runs: dict[tuple[str, float], list[dict]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -98,36 +94,17 @@ def main() -> None:
         for rep in range(args.repeat):
             for backend in backends:
                 for fraction in args.fractions:
-                    name = None
-                    if backend == "SQLite":
-                        url = f"sqlite:///{folder / f'bench_{uuid.uuid4().hex[:8]}.db'}"
-                    else:
-                        assert admin is not None
-                        name = f"ww_bench_reupload_{uuid.uuid4().hex[:8]}"
-                        with admin.connect() as conn:
-                            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-                        url = PG_BASE + name
-                    load = os.getloadavg()[0]
-                    try:
+                    scratch = (scratch_sqlite(folder) if backend == "SQLite"
+                               else scratch_postgres("ww_bench_reupload"))
+                    with scratch as url:
+                        load = os.getloadavg()[0]
                         result = run_once(url, sites_csv, data, changed[fraction])
-                    finally:
-                        if name is not None:
-                            assert admin is not None
-                            with admin.connect() as conn:
-                                conn.exec_driver_sql(
-                                    f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                        else:
-                            for suffix in ("", "-wal", "-shm"):
-                                Path(url.removeprefix("sqlite:///") + suffix).unlink(
-                                    missing_ok=True)
                     result["load_1min"] = load
                     runs.setdefault((backend, fraction), []).append(result)
                     print(f"rep {rep + 1} {backend} {fraction:.1%} changed: first "
                           f"{result['first_s']:.2f} s, re-upload {result['reupload_s']:.2f} s "
                           f"({result['superseded']:,} superseded, {result['unchanged']:,} "
                           f"unchanged), load {load:.1f}", flush=True)
-    if admin is not None:
-        admin.dispose()
     _write_report(args, runs)
 
 

@@ -26,11 +26,11 @@ import platform
 import resource
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scratch import scratch_postgres
 
 from wastewater.ingest import parse_upload
 from wastewater.storage.database import get_engine, upgrade
@@ -40,7 +40,6 @@ ANALYTES = ["benzoylecgonine", "cocaine", "amphetamine", "methamphetamine", "mdm
             "ketamine", "norketamine", "thc-cooh", "morphine", "codeine", "6-mam", "methadone",
             "eddp", "tramadol", "o-desmethyltramadol", "cotinine", "hydroxycotinine",
             "ethyl-sulfate", "caffeine"]
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_storage_ingest.md"
 TODAY = dt.date(2030, 1, 1)
 
@@ -112,20 +111,8 @@ def main() -> None:
         rows.append(("SQLite (file, WAL)", run(f"sqlite:///{tmp}/bench.db", sites, results,
                                                 corrected)))
     if not args.skip_postgres:
-        import sqlalchemy as sa
-
-        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        name = f"ww_bench_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        try:
-            rows.append(("PostgreSQL 127.0.0.1", run(
-                f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", sites, results,
-                corrected)))
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            admin.dispose()
+        with scratch_postgres("ww_bench") as url:
+            rows.append(("PostgreSQL 127.0.0.1", run(url, sites, results, corrected)))
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = [
         "# bench_storage_ingest",
