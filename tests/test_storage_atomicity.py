@@ -65,11 +65,12 @@ def test_failure_mid_upload_leaves_database_as_before(engine, failing_statement,
             raise _InjectedFailure(f"injected before {failing_statement}")
 
     if failing_statement == "INSERT INTO results" and engine.dialect.name == "postgresql":
-        # PostgreSQL loads the rows by COPY, not a cursor execute: fail while it is fed
+        # PostgreSQL loads the rows by COPY, not a cursor execute: fail while it is fed (the
+        # lines of a batch are made)
         def fail_copy(*args, **kwargs):
             raise _InjectedFailure("injected while the results COPY is fed")
 
-        monkeypatch.setattr(bulk, "copy_text", fail_copy)
+        monkeypatch.setattr(bulk, "_copy_lines", fail_copy)
     event.listen(engine, "before_cursor_execute", fail)
     try:
         with pytest.raises(_InjectedFailure):

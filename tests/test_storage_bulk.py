@@ -173,3 +173,31 @@ def test_a_column_missing_in_one_batch_and_set_in_the_next_is_stored_as_given(en
         (upload_id, True, None)}
     when = rows[-1].stored_at
     assert when.replace(tzinfo=when.tzinfo or dt.UTC) == now
+
+
+def test_missing_values_of_any_kind_are_stored_as_null(engine):
+    """None, NaN and NA in a text column, NaN in a float column (SQLite binds a NaN as NULL)
+    and columns holding one value in every row (PostgreSQL writes them once per line, at its
+    end) are stored as given.
+    """
+    ingest_bytes(engine, SITES, filename="s.csv", uploader="t")
+    n = 2 * 100 + 3  # SQLite: two statements of 100 rows and three rows of one
+    frame = _frame(n)
+    frame["comment"] = pd.Series(["x", np.nan, pd.NA, None, "a\tb"] * 40 + ["y", None, "z"],
+                                 dtype=object)
+    frame["lab"] = "Lab"
+    frame["flow_m3_per_day"] = np.nan
+    frame["method"] = None
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    with write_transaction(engine) as conn:
+        constants = {"upload_id": _upload(conn, n, now), "stored_at": now, "is_current": True}
+        insert_frame(conn, t.results, frame, list(frame.columns), constants=constants)
+    r = t.results.c
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(r.comment, r.lab, r.flow_m3_per_day, r.method,
+                                      r.value_ng_per_l, r.sample_id)
+                            .order_by(r.result_id)).all()
+    assert [row.comment for row in rows] == ["x", None, None, None, "a\tb"] * 40 + ["y", None, "z"]
+    assert {(row.lab, row.flow_m3_per_day, row.method) for row in rows} == {("Lab", None, None)}
+    assert [row.value_ng_per_l is None for row in rows] == np.isnan(frame["value_ng_per_l"]).tolist()
+    assert [row.sample_id for row in rows] == frame["sample_id"].tolist()
