@@ -45,8 +45,16 @@ try:  # pragma: no cover - exercised by whichever environment runs the tests
 
     def _jit(func: _F) -> _F:
         return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH)(func))
+
+    def _jit_inline(func: _F) -> _F:
+        # for helpers: numba inlines their code into each kernel that calls them (no call at run time)
+        return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=_FASTMATH,
+                                   inline="always")(func))
 except ImportError:  # pragma: no cover
     def _jit(func: _F) -> _F:
+        return func
+
+    def _jit_inline(func: _F) -> _F:
         return func
 
 
@@ -90,6 +98,20 @@ def _group(use: np.ndarray, pos: np.ndarray, off: np.ndarray, b: int, gmax: int,
         members[p] = c
         nlen[p] = n_c
     return nq
+
+
+@_jit_inline
+def _group_loglik(out: np.ndarray, members: np.ndarray, nq: int, n_grid: int, df: np.ndarray,
+                  ss: np.ndarray, ld: np.ndarray, pr: np.ndarray) -> None:  # pragma: no cover
+    # the end of a group of the likelihood kernels: ℓ = −½[df·log(r'Σ⁻¹r / df) + log|Σ|]
+    # [Harvey1989]_ (§3.4) of grid point g of series members[j] from lane j·n_grid + g: r'Σ⁻¹r
+    # in ss, log|Σ| = ld + log pr (pr: the product of F not yet folded into ld)
+    for j in range(nq):
+        c = members[j]
+        for g in range(n_grid):
+            lane = j * n_grid + g
+            out[c, g] = -0.5 * (df[c] * math.log(max(ss[lane], 1e-300) / df[c]) + ld[lane]
+                                + math.log(pr[lane]))
 
 
 @_jit
@@ -173,12 +195,7 @@ def _loglik_kernel(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: np.ndar
                 for lane in range(L):
                     ld[lane] += math.log(pr[lane])
                     pr[lane] = 1.0
-        for j in range(nq):
-            c = members[j]
-            for g in range(n_grid):
-                lane = j * n_grid + g
-                out[c, g] = -0.5 * (df[c] * math.log(max(ss[lane], 1e-300) / df[c]) + ld[lane]
-                                    + math.log(pr[lane]))
+        _group_loglik(out, members, nq, n_grid, df, ss, ld, pr)
         b += nq
     return out
 
@@ -276,12 +293,7 @@ def _loglik_shared_kernel(r: np.ndarray, use: np.ndarray, pos: np.ndarray, off: 
                 for g in range(n_grid):
                     ld[g] += math.log(pr[g])
                     pr[g] = 1.0
-        for j in range(nq):
-            c = members[j]
-            for g in range(n_grid):
-                lane = j * n_grid + g
-                out[c, g] = -0.5 * (df[c] * math.log(max(ss[lane], 1e-300) / df[c]) + ldm[lane]
-                                    + math.log(prm[lane]))
+        _group_loglik(out, members, nq, n_grid, df, ss, ldm, prm)
         b += nq
     return out
 
