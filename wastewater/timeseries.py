@@ -16,7 +16,7 @@ Conventions (documented choices; see :func:`build_dataset`):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -379,14 +379,16 @@ def _group_by_day(day: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _day_groups(pair: np.ndarray, pair_site: np.ndarray, base_day: np.ndarray, conc: np.ndarray,
                 cens: np.ndarray, loq: np.ndarray, hours: np.ndarray, ndays: np.ndarray,
-                own_flow: np.ndarray, f_site: np.ndarray, f_day: np.ndarray, f_val: np.ndarray
-                ) -> tuple[Any, ...]:
+                own_flow: np.ndarray, f_site: np.ndarray, f_day: np.ndarray, f_val: np.ndarray,
+                rank: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Any, ...]:
     """Per-(series, day) reductions of result rows of any number of site × analyte series.
 
     The rules of one series (:func:`_cubes_single`), applied to every series at once: row ``i``
     belongs to series ``pair[i]`` of site ``pair_site[pair[i]]``; flows ``f_val`` are given per
-    (``f_site``, ``f_day``). Every group is reduced from its own rows in file order, so each
-    series gets the same floats as when it is built alone. Days are integer day numbers.
+    (``f_site``, ``f_day``). Every group is reduced from its own rows in file order (or in the
+    order of ``rank(rows)``, the sort keys of the rows of the days with several, ties in file
+    order), so each series gets the same floats as when it is built alone. Days are integer
+    day numbers.
 
     Returns ``(g_pair, g_day, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, f_keys,
     f_mean, key_of)``: sorted groups, the per-(site, day) mean flows with their keys, and
@@ -461,7 +463,8 @@ def _day_groups(pair: np.ndarray, pair_site: np.ndarray, base_day: np.ndarray, c
     g_flow[gi] = row_flow[r1]
     if not one_g.all():
         m = ~one_g
-        order = np.argsort(inv[m], kind="stable")
+        order = (np.argsort(inv[m], kind="stable") if rank is None
+                 else np.lexsort((rank(row[m]), inv[m])))
         rm, gsub = row[m][order], inv[m][order]
         gm, bounds = np.unique(gsub, return_index=True)
         # mean / SD / flow mean: pandas' own (compensated) group reductions, as the general path
@@ -576,7 +579,6 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
         sample = (pd.Series(roles, dtype=object).fillna("sample").to_numpy() == "sample")[codes]
         if not sample.all():  # all samples (the store's builds): no copy
             r = r[sample]
-    conc, cens, loq, hours, ndays, own_flow = _row_inputs(r, loq_method)
     site_codes, site_uniques = _text_codes(r["site"])
     analyte_codes, analyte_uniques = _text_codes(r["analyte"])
     combined = site_codes.astype(np.int64) * max(len(analyte_uniques), 1) + analyte_codes
@@ -585,20 +587,59 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
     pair_analytes = np.asarray(analyte_uniques, dtype=object)[
         pair_keys % max(len(analyte_uniques), 1)]
     sites = pd.Index(pd.unique(pair_sites))
+    days = series_days(r, np.asarray(pair_codes, dtype=np.int64),
+                       sites.get_indexer(pair_sites).astype(np.int64),
+                       np.asarray(sites, dtype=object),
+                       _days_ns(r["sample_date"]).astype("datetime64[D]").astype(np.int64),
+                       flows, populations, loq_method=loq_method,
+                       population_method=population_method)
+    g_pair = days.pop("pair")
+    out = pd.DataFrame({
+        "site": pair_sites[g_pair],
+        "analyte": pair_analytes[g_pair],
+        "date": days.pop("date").astype("datetime64[D]").astype("datetime64[ns]"),
+        **days,
+    })
+    return out
+
+
+DAY_COLUMNS = ("concentration_ng_per_l", "censored", "loq_ng_per_l", "flow_m3_per_day",
+               "population", "load_mg_per_day", "load_mg_per_day_per_1000", "n_replicates",
+               "replicate_sd_ng_per_l", "composite_hours")
+"""The variables of each day :func:`series_days` gives (those of :func:`build_dataset`)."""
+
+
+def series_days(rows: pd.DataFrame, pair: np.ndarray, pair_site: np.ndarray, sites: np.ndarray,
+                base_day: np.ndarray, flows: pd.DataFrame, populations: pd.DataFrame, *,
+                loq_method: str = "loq_half", population_method: str = "de_jure",
+                rank: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """The days of :func:`daily_by_series` from result rows already coded by series.
+
+    ``rows`` are sample result rows with the columns :func:`_row_inputs` reads (``censor``,
+    ``value_ng_per_l``, limits, ``composite_hours``, ``flow_m3_per_day``); row *i* belongs to
+    series ``pair[i]``, whose site is ``sites[pair_site[pair[i]]]``; ``base_day`` is its
+    sample date in days since 1970-01-01. Series codes must be ordered as the (site, analyte)
+    names they stand for, ``sites`` sorted. The rows of a day with several of them are reduced
+    in the order of ``rank(rows)`` (positions of those rows, ascending → their sort keys,
+    ties in row order) or, without ``rank``, in row order: the order of :func:`build_dataset`
+    is the rows sorted by site, analyte, date, sample, replicate.
+
+    Returns ``pair`` and ``date`` (days since 1970-01-01) of every day a sample covers,
+    sorted by series and day, and the arrays of :data:`DAY_COLUMNS`.
+    """
+    conc, cens, loq, hours, ndays, own_flow = _row_inputs(rows, loq_method)
     if (flows["flow_m3_per_day"] < 0).any():
         raise ValueError("flows frame has negative flow_m3_per_day")
-    fl = flows[flows["site"].astype(str).isin(sites)]
-    base_day = _days_ns(r["sample_date"]).astype("datetime64[D]").astype(np.int64)
+    site_index = pd.Index(sites)
+    fl = flows[flows["site"].astype(str).isin(site_index)]
     fday = _days_ns(fl["date"]).astype("datetime64[D]").astype(np.int64)
     (g_pair, g_day, g_conc, g_sd, g_nrep, g_cens, g_loq, g_hours, g_flow, fkeys, fmean,
-     key_of) = _day_groups(np.asarray(pair_codes, dtype=np.int64),
-                           sites.get_indexer(pair_sites).astype(np.int64), base_day, conc, cens,
-                           loq, hours, ndays, own_flow,
-                           sites.get_indexer(fl["site"].astype(str)).astype(np.int64), fday,
-                           fl["flow_m3_per_day"].to_numpy(dtype=float))
+     key_of) = _day_groups(pair, pair_site, base_day, conc, cens, loq, hours, ndays, own_flow,
+                           site_index.get_indexer(fl["site"].astype(str)).astype(np.int64), fday,
+                           fl["flow_m3_per_day"].to_numpy(dtype=float), rank=rank)
     comp = g_hours.astype(np.int16)
     keep = comp > 0
-    g_site = sites.get_indexer(pair_sites[g_pair])
+    g_site = pair_site[g_pair]
     # the day's flow: the samples' flow, else the flows' mean of that day
     flow = np.full(len(g_day), np.nan)
     site_key = key_of(g_site, g_day)
@@ -611,17 +652,16 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
     flow[fin] = g_flow[fin]
     udays, day_index = np.unique(g_day, return_inverse=True)
     dates = pd.DatetimeIndex(udays.astype("datetime64[D]").astype("datetime64[ns]"))
-    pops = populations[populations["site"].astype(str).isin(sites)]
+    pops = populations[populations["site"].astype(str).isin(site_index)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a site without population: NaN loads per 1000
         population = _population_lookup(pops, population_method, np.asarray(sites, dtype=object),
                                          dates)[g_site, day_index]
     load = load_mg_per_day(g_conc, flow)
     pnl = load_mg_per_day_per_1000(load, np.where(population > 0, population, np.nan))
-    out = pd.DataFrame({
-        "site": pair_sites[g_pair][keep],
-        "analyte": pair_analytes[g_pair][keep],
-        "date": np.asarray(g_day[keep]).astype("datetime64[D]").astype("datetime64[ns]"),
+    return {
+        "pair": g_pair[keep],
+        "date": np.asarray(g_day[keep], dtype=np.int64),
         "concentration_ng_per_l": g_conc[keep].astype(float),
         "censored": g_cens[keep].astype(bool),
         "loq_ng_per_l": g_loq[keep].astype(float),
@@ -632,8 +672,7 @@ def daily_by_series(results: pd.DataFrame, flows: pd.DataFrame, populations: pd.
         "n_replicates": g_nrep.astype(np.int16)[keep].astype(np.int64),
         "replicate_sd_ng_per_l": g_sd[keep].astype(float),
         "composite_hours": comp[keep].astype(np.int64),
-    })
-    return out
+    }
 
 
 def qc_summary(results: pd.DataFrame) -> pd.DataFrame:

@@ -656,30 +656,69 @@ def _pair_ranges(touched: _TouchedDays) -> dict[tuple[str, str], np.ndarray]:
 BUILD_ROWS = 100_000
 
 
-def _build_touched(change: ResultsChange, flows: pd.DataFrame, pops: pd.DataFrame
-                   ) -> Iterator[pd.DataFrame]:
-    """Store rows of the touched (site, analyte, day) of ``change``, sorted by site, analyte
-    and date, as frames of a few whole sites each, made one at a time.
+_INPUT_COLUMNS = ("censor", "value_ng_per_l", "loq_ng_per_l", "lod_ng_per_l", "composite_hours",
+                  "flow_m3_per_day")
+"""Result columns a day's values are computed from (:func:`wastewater.timeseries.series_days`)."""
 
-    Each frame is built from the kept rows and the inserted sample rows of its sites only
-    (about :data:`BUILD_ROWS` result rows), so that a million-row upload never holds the
-    intermediate arrays of a build over all its rows, nor all its store rows at once (the bulk
-    load writes each frame before the next is built); every series is built on its own rows
-    (:func:`build_pairs`), so the rows equal those of one build over everything. Rows are put
-    in build order with the site and analyte positions of ``change.touched`` (the names' order).
-    When nothing is kept (``change.existing`` empty) every built day is a touched one (the
-    days the inserted samples cover); otherwise the built days outside the touched ones are
-    dropped.
+BuiltSeries = tuple[tuple[str, str], dict[str, np.ndarray]]
+"""One series' rebuilt days: (site, analyte) and its block columns (:data:`BLOCK_LAYOUT`)."""
+
+
+def _input_arrays(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The :data:`_INPUT_COLUMNS` of result rows as arrays (text as objects, numbers as floats
+    with NaN where missing or absent), the sample day as days since 1970-01-01, the sample id
+    and the replicate; taken once per upload, each build gathers its rows from them.
     """
+    from wastewater.timeseries import _days_ns
+
+    n = len(rows)
+    out: dict[str, np.ndarray] = {}
+    for c in _INPUT_COLUMNS:
+        if c not in rows.columns:
+            out[c] = np.full(n, None if c == "censor" else np.nan, dtype=object if c == "censor"
+                             else float)
+        elif c == "censor":
+            out[c] = rows[c].to_numpy(dtype=object)
+        else:
+            out[c] = rows[c].astype(float).to_numpy()
+    out["day"] = (_days_ns(rows["sample_date"]).astype("datetime64[D]").astype(np.int64) if n
+                  else np.empty(0, dtype=np.int64))
+    out["sample_id"] = rows["sample_id"].to_numpy(dtype=object)
+    out["replicate"] = rows["replicate"].to_numpy(dtype=np.int64)
+    return out
+
+
+def _build_touched(change: ResultsChange, flows: pd.DataFrame, pops: pd.DataFrame
+                   ) -> Iterator[BuiltSeries]:
+    """Rebuilt days of the touched series of ``change`` (:data:`BuiltSeries`, sorted by site
+    and analyte): the touched (site, analyte, day) that have data.
+
+    The rows are built a few whole sites at a time (about :data:`BUILD_ROWS` result rows),
+    so that a million-row upload never holds the intermediate arrays of a build over all its
+    rows, from the kept rows and the inserted sample rows of those sites only, on codes: the
+    series of a row is its site and analyte position in ``change.touched`` (the names' order),
+    its inputs are gathered from arrays taken once (:func:`_input_arrays`) and the days are
+    computed by :func:`wastewater.timeseries.series_days`, the core of :func:`build_pairs`,
+    so they equal those of a build over everything (every series on its own rows). Only the
+    days with several rows need the build order (site, analyte, date, sample, replicate,
+    result id): those rows alone are ranked. When nothing is kept (``change.existing`` empty)
+    every built day is a touched one (the days the inserted samples cover); otherwise the
+    built days outside the touched ones are dropped.
+    """
+    from wastewater.timeseries import series_days
+
     touched = change.touched
     n_sites, n_analytes = len(touched.sites), len(touched.analytes)
-    new = change.new_rows
     existing = change.existing
-    columns = [new.columns.get_loc(c) for c in _CHANGE_READ if c != "result_id"]
     new_site, new_analyte = change.new_site, change.new_analyte
-    site_index = pd.Index(touched.sites)
-    old_site = site_index.get_indexer(existing["site"].to_numpy(dtype=object))
+    old_site = pd.Index(touched.sites).get_indexer(existing["site"].to_numpy(dtype=object))
     old_analyte = pd.Index(touched.analytes).get_indexer(existing["analyte"].to_numpy(dtype=object))
+    old, new = _input_arrays(existing), _input_arrays(change.new_rows)
+    old["result_id"] = existing["result_id"].to_numpy(dtype=np.int64)
+    new["result_id"] = np.full(len(change.new_rows), -1, dtype=np.int64)  # no id yet: first
+    if "method" in pops.columns:
+        pops = pops[pops["method"].fillna("de_jure") == STORE_POPULATION_METHOD]
+    pops = pops[["site", "year", "population"]]
     rows_before = np.concatenate([[0], np.cumsum(
         np.bincount(new_site[new_site >= 0], minlength=n_sites)
         + np.bincount(old_site[old_site >= 0], minlength=n_sites))])
@@ -689,32 +728,58 @@ def _build_touched(change: ResultsChange, flows: pd.DataFrame, pops: pd.DataFram
                                              side="right")) - 1)
         old_pick = np.flatnonzero((old_site >= lo) & (old_site < hi))
         new_pick = np.flatnonzero((new_site >= lo) & (new_site < hi))
-        results = _build_order(
-            pd.concat([existing.iloc[old_pick], new.iloc[new_pick, columns]], ignore_index=True),
-            (np.concatenate([old_site[old_pick], new_site[new_pick]]),
-             np.concatenate([old_analyte[old_pick], new_analyte[new_pick]])))
+        first_site = lo
         lo = hi
-        if not len(results):
+        if not len(old_pick) + len(new_pick):
             continue
-        built = build_pairs(results, flows, pops)
-        del results
-        if not len(existing):
-            yield built
-            continue
-        site = built["site"].to_numpy(dtype=object)
-        analyte = built["analyte"].to_numpy(dtype=object)
-        cut = np.flatnonzero((site[1:] != site[:-1]) | (analyte[1:] != analyte[:-1])) + 1
-        starts = np.concatenate([[0], cut])
-        pair = (site_index.get_indexer(site[starts]).astype(np.int64) * n_analytes
-                + pd.Index(touched.analytes).get_indexer(analyte[starts]))
-        built_days = built["date"].to_numpy().astype("datetime64[D]").astype(np.int64)
-        offset = built_days - touched.first_day
-        keys = np.repeat(pair, np.diff(np.append(starts, len(built)))) * touched.n_days + offset
-        pos = np.searchsorted(touched.keys, keys)
-        inside = ((offset >= 0) & (offset < touched.n_days) & (pos < len(touched.keys))
-                  & (touched.keys[np.minimum(pos, len(touched.keys) - 1)] == keys))
-        if inside.any():
-            yield built[inside]
+        rows = {c: np.concatenate([old[c][old_pick], new[c][new_pick]])
+                for c in (*_INPUT_COLUMNS, "day")}
+        pair = ((np.concatenate([old_site[old_pick], new_site[new_pick]]) - first_site) * n_analytes
+                + np.concatenate([old_analyte[old_pick], new_analyte[new_pick]]))
+
+        def rank(positions: np.ndarray, old_pick: np.ndarray = old_pick,
+                 new_pick: np.ndarray = new_pick) -> np.ndarray:
+            # build order among the rows of days with several: date, sample, replicate, id
+            # (the series is the same inside a day), ties in row order (kept rows first)
+            distinct, back = np.unique(positions, return_inverse=True)
+            kept = distinct < len(old_pick)
+
+            def at(name: str) -> np.ndarray:
+                out = np.empty(len(distinct), dtype=old[name].dtype)
+                out[kept] = old[name][old_pick[distinct[kept]]]
+                out[~kept] = new[name][new_pick[distinct[~kept] - len(old_pick)]]
+                return out
+
+            keys = [at("day"), pd.factorize(at("sample_id"), sort=True)[0], at("replicate"),
+                    at("result_id")]
+            ranks = np.empty(len(distinct), dtype=np.int64)
+            ranks[np.lexsort(keys[::-1])] = np.arange(len(distinct))
+            ranked: np.ndarray = ranks[back]
+            return ranked
+
+        days = series_days(pd.DataFrame({c: rows[c] for c in _INPUT_COLUMNS}, copy=False), pair,
+                           np.arange((hi - first_site) * n_analytes) // n_analytes,
+                           np.asarray(touched.sites[first_site:hi], dtype=object), rows["day"],
+                           flows, pops, loq_method=STORE_LOQ_METHOD,
+                           population_method=STORE_POPULATION_METHOD, rank=rank)
+        del rows
+        code = days.pop("pair") + first_site * n_analytes
+        if len(existing):
+            offset = days["date"] - touched.first_day
+            keys = code * touched.n_days + offset
+            pos = np.searchsorted(touched.keys, keys)
+            inside = ((offset >= 0) & (offset < touched.n_days) & (pos < len(touched.keys))
+                      & (touched.keys[np.minimum(pos, len(touched.keys) - 1)] == keys))
+            code = code[inside]
+            days = {c: v[inside] for c, v in days.items()}
+        cut = np.flatnonzero(code[1:] != code[:-1]) + 1
+        for a, b in zip(np.concatenate([[0], cut]).tolist(),
+                        np.concatenate([cut, [len(code)]]).tolist(), strict=True):
+            if a == b:
+                continue
+            series = int(code[a])
+            yield ((str(touched.sites[series // n_analytes]), str(touched.analytes[series % n_analytes])),
+                   {c: v[a:b] for c, v in days.items()})
 
 
 def refresh_for_upload(conn: Connection, upload_id: int, kind: str, *,
@@ -771,7 +836,8 @@ def _refresh(conn: Connection, touched: _Touched, *, now: dt.datetime | None) ->
         by_site[site][analyte] = _merge(ranges)
     epoch_ranges = {(site, analyte): np.array(rs, dtype=np.int64).reshape(-1, 2) - _EPOCH_ORDINAL
                     for site, per_analyte in by_site.items() for analyte, rs in per_analyte.items()}
-    _replace_days(conn, epoch_ranges, _rebuilt_days(conn, by_site))
+    _replace_days(conn, epoch_ranges, (built for frame in _rebuilt_days(conn, by_site)
+                                       for built in _split_pairs(frame)))
     return _bump_versions(conn, sorted(pairs), now=now)
 
 
@@ -867,19 +933,18 @@ def _block_row(pair: tuple[str, str], columns: Mapping[str, np.ndarray]) -> dict
 
 
 def _replace_days(conn: Connection, ranges: Mapping[tuple[str, str], np.ndarray],
-                  built: Iterable[pd.DataFrame]) -> None:
+                  built: Iterable[BuiltSeries]) -> None:
     """Replace the days inside ``ranges`` (per series, closed ranges of days since 1970-01-01)
-    by the rebuilt store rows ``built`` (frames sorted by site, analyte and date, inside the
-    ranges): the current blocks of every touched series in one read, each merged in memory
-    (:func:`merge_days`), then one bulk write (:func:`_write_blocks`). A series left without a
-    day loses its row; an unchanged block is not written.
+    by the rebuilt days ``built`` (:data:`BuiltSeries`, inside the ranges): the current blocks
+    of every touched series in one read, each merged in memory (:func:`merge_days`), then one
+    bulk write (:func:`_write_blocks`). A series left without a day loses its row; an
+    unchanged block is not written.
     """
     pairs = sorted(ranges)
     current = _read_blocks(conn, pairs, lock=True)
     pending: dict[tuple[str, str], list[dict[str, np.ndarray]]] = defaultdict(list)
-    for frame in built:
-        for pair, columns in _split_pairs(frame):
-            pending[pair].append(columns)
+    for pair, columns in built:
+        pending[pair].append(columns)
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     deletes: list[dict[str, Any]] = []
