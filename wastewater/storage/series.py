@@ -32,15 +32,18 @@ Day D of a series depends only on results sampled in D − 6 … D and on flows 
 so recomputing a range from those rows gives the same floats as a from-scratch build
 (``tests/test_series_store.py`` checks this with random sequences of uploads on SQLite and
 PostgreSQL). For a results upload the ingest service describes the change before writing
-(:meth:`ResultsChange.prepare`) and calls :func:`refresh_for_results` after it, which rebuilds
-the touched days from the rows in memory; for flows and sites uploads it calls
-:func:`refresh_for_upload`, which finds what changed from the rows carrying the upload's id.
+(:meth:`ResultsChange.prepare`, given the current rows of the upload's samples that the ingest
+has already read, so that only other samples' rows in the touched windows are read) and calls
+:func:`refresh_for_results` after it, which rebuilds the touched days from the rows in memory;
+for flows and sites uploads it calls :func:`refresh_for_upload`, which finds what changed from
+the rows carrying the upload's id.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import struct
 import warnings
 from collections import defaultdict
@@ -511,10 +514,16 @@ class ResultsChange:
     new_analyte: np.ndarray
 
     @classmethod
-    def prepare(cls, conn: Connection, new_rows: pd.DataFrame,
-                superseded: pd.DataFrame) -> ResultsChange:
+    def prepare(cls, conn: Connection, new_rows: pd.DataFrame, superseded: pd.DataFrame,
+                stored: pd.DataFrame | None = None) -> ResultsChange:
         """The change of inserting ``new_rows`` and demoting ``superseded`` (current rows
         with ``result_id``, key and compared columns), read on ``conn`` before the write.
+
+        ``stored``: current rows already read on ``conn`` before the write (same columns as
+        ``superseded``), holding *every* current row of each ``sample_id`` it contains (the
+        ingest's look-up of the upload's stored versions). The kept rows of those samples are
+        taken from it; only the current rows of other samples in the windows are read
+        (:func:`_kept_rows`).
         """
         parts = []
         new_sample = new_rows["sample_role"].to_numpy() == "sample"
@@ -548,11 +557,8 @@ class ResultsChange:
         keys = _sorted_distinct(np.concatenate([base[span > k] + k for k in range(int(span.max()))]))
         touched = _TouchedDays(np.asarray(sites, dtype=object), np.asarray(analytes, dtype=object),
                                first, n_days, keys)
-        existing = _window_rows(conn, touched)
-        if len(superseded) and len(existing):
-            gone = pd.to_numeric(superseded["result_id"]).to_numpy(dtype=np.int64)
-            existing = existing[~np.isin(existing["result_id"].to_numpy(dtype=np.int64), gone)]
-        return cls(new_rows, touched, existing.reset_index(drop=True), new_site, new_analyte)
+        existing = _kept_rows(conn, touched, superseded, stored)
+        return cls(new_rows, touched, existing, new_site, new_analyte)
 
     def new_sample_days(self) -> pd.DataFrame:
         """Distinct (site, analyte, sample_date) of the inserted sample rows (the days the
@@ -571,24 +577,129 @@ def _frame_of(conn: Connection, rows: list[tuple[Any, ...]], columns: Sequence[s
     return _frame(rows, columns)
 
 
-def _window_rows(conn: Connection, touched: _TouchedDays) -> pd.DataFrame:
-    """Current sample rows (:data:`_CHANGE_READ`) of the touched sites × analytes from
-    ``MAX_COMPOSITE_DAYS - 1`` days before each touched day of the site to the day.
+def _kept_rows(conn: Connection, touched: _TouchedDays, superseded: pd.DataFrame,
+               stored: pd.DataFrame | None) -> pd.DataFrame:
+    """Current sample rows (:data:`_CHANGE_READ`) that a results upload keeps in the windows
+    of its touched days (:func:`_in_windows`), as read before the write; the rows of
+    ``superseded`` are left out.
+
+    The rows of the samples in ``stored`` (every current row of each of its ``sample_id``)
+    come from ``stored``; the other samples' rows are read (:func:`_window_rows`, those
+    samples excluded in the query), so that no row is read twice.
     """
-    r = t.results.c
+    read = _window_rows(conn, touched, skip_samples=(
+        pd.unique(stored["sample_id"].to_numpy(dtype=object)) if stored is not None and len(stored)
+        else ()))
+    if stored is None or not len(stored):
+        return read
+    keep = stored["sample_role"].to_numpy(dtype=object) == "sample"
+    if len(superseded):
+        gone = pd.to_numeric(superseded["result_id"]).to_numpy(dtype=np.int64)
+        keep &= ~np.isin(stored["result_id"].to_numpy(dtype=np.int64), gone)
+    rows = stored.loc[keep]
+    rows = rows.loc[_in_windows(touched, rows["site"].to_numpy(dtype=object),
+                                rows["analyte"].to_numpy(dtype=object),
+                                _epoch_days(rows["sample_date"]) if len(rows) else
+                                np.empty(0, dtype=np.int64))]
+    held = _contract_dtypes(rows[list(_CHANGE_READ)])
+    if not len(read):
+        return held.reset_index(drop=True)
+    return pd.concat([held, read], ignore_index=True)
+
+
+def _contract_dtypes(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the dtypes :func:`wastewater.storage.repository._frame` gives its columns
+    (the kept rows taken from memory then match the ones read).
+    """
+    from wastewater.storage.repository import _DTYPES
+
+    return frame.astype({c: _DTYPES[c] for c in frame.columns
+                         if c in _DTYPES and frame[c].dtype != _DTYPES[c]})
+
+
+def _in_windows(touched: _TouchedDays, site: np.ndarray, analyte: np.ndarray,
+                day: np.ndarray) -> np.ndarray:
+    """Which rows (site, analyte, sample day in days since 1970-01-01) lie in the window of a
+    touched day of their series: day D is touched and the sample day is in
+    D − ``MAX_COMPOSITE_DAYS`` + 1 … D (a day depends only on those samples).
+    """
+    if not len(touched.keys) or not len(day):
+        return np.zeros(len(day), dtype=bool)
+    s = pd.Index(touched.sites).get_indexer(site)
+    a = pd.Index(touched.analytes).get_indexer(analyte)
+    lo = np.asarray(day, dtype=np.int64) - touched.first_day
+    hi = lo + MAX_COMPOSITE_DAYS - 1
+    inside = (s >= 0) & (a >= 0) & (hi >= 0) & (lo < touched.n_days)
+    base = (s.astype(np.int64) * len(touched.analytes) + a) * touched.n_days
+    first = base + np.clip(lo, 0, touched.n_days - 1)  # both bounds inside the series' keys
+    last = base + np.clip(hi, 0, touched.n_days - 1)
+    pos = np.searchsorted(touched.keys, first)
+    found = touched.keys[np.minimum(pos, len(touched.keys) - 1)]
+    in_window: np.ndarray = inside & (pos < len(touched.keys)) & (found <= last)
+    return in_window
+
+
+def _window_rows(conn: Connection, touched: _TouchedDays,
+                 skip_samples: Sequence[Any] = ()) -> pd.DataFrame:
+    """Current sample rows (:data:`_CHANGE_READ`) of the touched series from
+    ``MAX_COMPOSITE_DAYS - 1`` days before each touched day to the day, except those of the
+    samples ``skip_samples``, in **one** query.
+
+    Each series' touched days become runs (days at most ``MAX_COMPOSITE_DAYS`` apart share
+    one), each run one window ``(site, analyte, first day − 6, last day)``; the windows travel
+    as one parameter, joined to the rows through the ``(site, analyte, sample_date)`` index
+    (SQLite: a JSON array read with ``json_each``, PostgreSQL: four arrays ``unnest``-ed), and
+    so do the skipped samples (``NOT IN`` a JSON array / a text array: one hashed look-up per
+    row on PostgreSQL).
+    """
+    if not len(touched.keys):
+        return _frame_of(conn, [], _CHANGE_READ)
     back = MAX_COMPOSITE_DAYS - 1
-    rows: list[tuple[Any, ...]] = []
-    analyte_of = touched.pair_of() % len(touched.analytes)
-    day_of = touched.day_of()
-    for s, a, b in touched.site_spans():
-        days = np.unique(day_of[a:b])
-        ranges = [(lo - back, hi) for lo, hi in _runs(days, back + 1)]
-        analytes = [str(x) for x in touched.analytes[np.unique(analyte_of[a:b])]]
-        for part in _chunks(ranges, 200):
-            rows.extend(_fetch_rows(conn, sa.select(*[r[c] for c in _CHANGE_READ]).where(
-                r.site == touched.sites[s], r.analyte.in_(analytes), r.is_current.is_(True),
-                r.sample_role == "sample",
-                sa.or_(*[r.sample_date.between(_date_of(lo), _date_of(hi)) for lo, hi in part]))))
+    pair, day = touched.pair_of(), touched.day_of()
+    starts = np.ones(len(day), dtype=bool)
+    starts[1:] = (pair[1:] != pair[:-1]) | (np.diff(day) > back + 1)
+    first = np.flatnonzero(starts)
+    last = np.append(first[1:], len(day)) - 1
+    n_analytes = len(touched.analytes)
+    sites = touched.sites[pair[first] // n_analytes].tolist()
+    analytes = touched.analytes[pair[first] % n_analytes].tolist()
+    lows = [_date_of(d) for d in (day[first] - back).tolist()]
+    highs = [_date_of(d) for d in day[last].tolist()]
+    skip = [str(v) for v in skip_samples]
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(f"r.{quote(c)}" for c in _CHANGE_READ)
+    where = "r.is_current AND r.sample_role = 'sample'"
+    if conn.dialect.name == "postgresql":
+        if skip:
+            where += " AND r.sample_id NOT IN (SELECT unnest(CAST(:skip AS text[])))"
+        query = sa.text(
+            f"SELECT {columns} FROM unnest(CAST(:sites AS text[]), CAST(:analytes AS text[]), "
+            "CAST(:lows AS date[]), CAST(:highs AS date[])) AS w(site, analyte, low, high) "
+            "JOIN results AS r ON r.site = w.site AND r.analyte = w.analyte "
+            f"AND r.sample_date BETWEEN w.low AND w.high WHERE {where}")
+        params: dict[str, Any] = {"sites": sites, "analytes": analytes, "lows": lows,
+                                  "highs": highs, "skip": skip}
+    else:
+        if skip:
+            where += " AND r.sample_id NOT IN (SELECT value FROM json_each(:skip))"
+        # CROSS JOIN: the windows are the outer loop, each one range of the index
+        query = sa.text(
+            "WITH w(site, analyte, low, high) AS (SELECT json_extract(value, '$[0]'), "
+            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
+            "json_extract(value, '$[3]') FROM json_each(:windows)) "
+            f"SELECT {columns} FROM w CROSS JOIN results AS r ON r.site = w.site "
+            "AND r.analyte = w.analyte AND r.sample_date BETWEEN w.low AND w.high "
+            f"WHERE {where}")
+        params = {"windows": json.dumps([[s, a, lo.isoformat(), hi.isoformat()] for s, a, lo, hi
+                                         in zip(sites, analytes, lows, highs, strict=True)]),
+                  "skip": json.dumps(skip)}
+    if not skip:
+        params.pop("skip")
+    result = conn.execute(query, params)
+    try:
+        rows = list(result.cursor.fetchall())
+    finally:
+        result.close()
     return _frame_of(conn, rows, _CHANGE_READ)
 
 

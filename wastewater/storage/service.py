@@ -703,7 +703,7 @@ def _store_versioned(
     upload_id: int,
     stored_at: dt.datetime,
     progress: ProgressCallback | None,
-    before_write: Callable[[pd.DataFrame, pd.DataFrame], Any] | None = None,
+    before_write: Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame], Any] | None = None,
 ) -> _Counts:
     """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
     the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`).
@@ -713,9 +713,10 @@ def _store_versioned(
     (:func:`_demote_and_link`) and the new versions, id included, go through the same bulk
     load as the fresh rows, which follow (in key order, ids from the database).
 
-    ``before_write(new_rows, superseded)``, when given, runs after the comparison and before
-    the first write, with the rows about to be inserted (replacing versions, then fresh rows)
-    and the current rows about to be superseded (id, key and compared columns); its result
+    ``before_write(new_rows, superseded, current)``, when given, runs after the comparison and
+    before the first write, with the rows about to be inserted (replacing versions, then fresh
+    rows), the current rows about to be superseded and every current row looked up (id, key and
+    compared columns: all current rows of each first key value of the upload); its result
     becomes ``counts.change``.
     """
     counts = _Counts()
@@ -753,7 +754,7 @@ def _store_versioned(
         every_row_fresh = not len(replace_positions) and len(fresh) == total
         counts.change = before_write(
             frame if every_row_fresh else frame.iloc[np.concatenate([replace_positions, fresh])],
-            superseded)
+            superseded, current)
     if len(replace_positions):
         # the new versions' ids are known before anything is written, so the old versions are
         # demoted and linked in one bulk update (first: the partial unique index allows one
@@ -813,7 +814,7 @@ def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
     return _store_versioned(
         conn, _RESULTS, frame, upload_id=upload_id, stored_at=stored_at, progress=progress,
         # the store's other inputs are read before the upload's rows are written
-        before_write=lambda new, old: ResultsChange.prepare(conn, new, old))
+        before_write=lambda new, old, current: ResultsChange.prepare(conn, new, old, current))
 
 
 def _store_flows(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
