@@ -208,7 +208,7 @@ def _stored_results(engine) -> list[tuple]:
 
 def test_reupload_ids_links_flags_and_counts(with_sites):
     """A re-upload with changed, unchanged and new rows, checked row by row: the new versions
-    take the next ids in file order, then the new keys in key order (sample_id, analyte);
+    take the next ids in key order (sample_id, analyte), then the new keys in key order;
     each old version points at its successor and is no longer current."""
     engine = with_sites
     first = _store(engine, parsed("results", results_frame()))  # lines 2-7, 3 days × 2
@@ -251,6 +251,24 @@ def test_reupload_ids_links_flags_and_counts(with_sites):
     hist = repo.result_history(engine, day[1], amp)
     assert hist["result_id"].tolist() == [1, 7, 13]
     assert hist["superseded_by"].tolist()[:2] == [7, 13]
+
+
+def test_new_versions_take_their_ids_in_key_order_not_file_order(with_sites):
+    """Line 2 (benzoylecgonine) comes before line 3 (amphetamine) in the file, but the new
+    versions are inserted in key order (sample_id, analyte), as fresh rows are: amphetamine's
+    takes id 3, benzoylecgonine's id 4."""
+    engine = with_sites
+    u1 = _store(engine, parsed("results", results_frame(n_days=1))).upload_id
+    day1, amp, be = "SE-A-20250101", "amphetamine", "benzoylecgonine"
+    corrected = results_frame(n_days=1)
+    corrected["value_ng_per_l"] = [200.0, 201.0]  # lines 2 (be, id 2) and 3 (amp, id 1)
+    second = _store(engine, parsed("results", corrected))
+    assert (second.rows_inserted, second.rows_superseded, second.rows_unchanged) == (2, 2, 0)
+    u2 = second.upload_id
+    assert _stored_results(engine) == [
+        (1, day1, amp, 101.0, False, 3, u1, 3), (2, day1, be, 100.0, False, 4, u1, 2),
+        (3, day1, amp, 201.0, True, None, u2, 3), (4, day1, be, 200.0, True, None, u2, 2),
+    ]
 
 
 def test_at_most_one_current_row_is_enforced_by_the_database(with_sites):

@@ -541,8 +541,9 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
     The distinct values travel as one parameter (a JSON array read with ``json_each`` on
     SQLite, a text array with ``= ANY`` on PostgreSQL), not as thousands of bound values.
     Columns: the id, the key and the compared columns; the frame is made from the driver's
-    plain tuples (no result-row object per row), dates then converted column-wise
-    (:func:`wastewater.storage.repository._day_array`) and SQLite's 1/0 flags made ``bool``.
+    plain tuples (no result-row object per row) through one 2-d object array, each column then
+    converted on its own (:func:`_stored_column`: dates by
+    :func:`wastewater.storage.repository._day_array`, SQLite's 1/0 flags made ``bool``).
     """
     tab = spec.table
     first = spec.key[0]
@@ -570,54 +571,95 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
         result.close()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in names})
-    stored = pd.DataFrame(rows, columns=names)
-    for c in names:
-        type_ = tab.c[c].type
-        if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
-            stored[c] = _day_array(stored[c].to_numpy(dtype=object))
-        elif isinstance(type_, sa.Boolean) and not pd.api.types.is_bool_dtype(stored[c]):
-            stored[c] = [None if pd.isna(v) else bool(v) for v in stored[c].to_numpy(dtype=object)]
-    return stored
+    table = np.array(rows, dtype=object)  # one 2-d array of the driver's values
+    del rows
+    if table.ndim != 2:  # pragma: no cover - rows are tuples of len(names)
+        raise RuntimeError("unexpected row shape from the driver")
+    return pd.DataFrame({c: _stored_column(table[:, i], tab.c[c].type)
+                         for i, c in enumerate(names)}, copy=False)
+
+
+def _stored_column(values: np.ndarray, type_: Any) -> pd.Series:
+    """One column of driver values (object array) in the form the comparison reads: dates as
+    ``datetime64[ns]`` (:func:`wastewater.storage.repository._day_array`), integers as ``int64``
+    when none is missing, floats as ``float64`` (NaN for NULL), flags as ``bool``/``None``, and
+    text as it came (object, ``None`` for NULL; no string inference).
+    """
+    if isinstance(type_, sa.Date) and not isinstance(type_, sa.DateTime):
+        return pd.Series(_day_array(values.tolist()), copy=False)
+    if isinstance(type_, sa.Boolean):
+        return pd.Series([None if v is None else bool(v) for v in values.tolist()], dtype=object)
+    if isinstance(type_, sa.Float):
+        return pd.Series(np.array(values, dtype=float), copy=False)
+    if isinstance(type_, sa.Integer):
+        try:
+            return pd.Series(values.astype(np.int64), copy=False)
+        except TypeError:  # a NULL among them
+            pass
+    return pd.Series(values, dtype=object, copy=False)
 
 
 
 
-def _as_compared(values: pd.Series, like: pd.Series | None) -> np.ndarray:
+def _as_compared(values: np.ndarray, like: pd.Series | None, *,
+                 none_for_missing: bool = False) -> np.ndarray:
     """Values in a form compared column-wise: dates as datetime64, numbers as float, text as
     objects with ``None`` for missing. ``like`` is the upload's column (its dtype decides).
+    ``none_for_missing``: object values are missing only as ``None`` already (the driver's
+    NULL, :func:`_stored_column`), so they are not searched for NaN or NA.
     """
     if like is not None and pd.api.types.is_datetime64_any_dtype(like):
-        if pd.api.types.is_datetime64_any_dtype(values) and values.dt.tz is None:
-            same_unit: np.ndarray = values.to_numpy(dtype="datetime64[ns]")
+        if values.dtype.kind == "M":
+            same_unit: np.ndarray = values.astype("datetime64[ns]")
             return same_unit
-        days: np.ndarray = pd.to_datetime(pd.Series(values.to_numpy(dtype=object)),
+        days: np.ndarray = pd.to_datetime(pd.Series(values.astype(object)),
                                           errors="coerce").to_numpy(dtype="datetime64[ns]")
         return days
     if like is not None and (pd.api.types.is_numeric_dtype(like)
                              or pd.api.types.is_bool_dtype(like)):
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
-            floats: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)
+        if values.dtype.kind in "fiub":
+            floats: np.ndarray = values.astype(float)
             return floats
-        numbers: np.ndarray = pd.Series(values.to_numpy(dtype=object)).astype(float).to_numpy()
+        numbers: np.ndarray = pd.Series(values.astype(object)).astype(float).to_numpy()
         return numbers
-    out = np.array(values.to_numpy(dtype=object), dtype=object)
+    if none_for_missing and values.dtype == object:
+        return values
+    out = values.astype(object)  # a copy: missing values are set below
     out[pd.isna(out)] = None
     return out
 
 
-def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
-    """Row-wise: every column of ``new`` equals ``old`` (floats to 1e-12 relative, missing only
-    equals missing) — the vectorised form of :func:`_same`.
-
-    Text (and any other object) columns are compared by codes: both columns are factorised
-    together, so equal values (Python ``==`` and hash) get the same code and missing values
-    (``None``) the code -1, which equals only itself.
+def _column_at(frame: pd.DataFrame, column: str, at: np.ndarray) -> np.ndarray:
+    """``frame[column]`` at the row positions ``at`` as a numpy array: numpy columns as they are,
+    nullable numbers and flags as floats (NaN for missing), other columns as objects.
     """
-    equal = np.ones(len(new), dtype=bool)
+    values = frame[column]
+    if isinstance(values.dtype, np.dtype):
+        taken: np.ndarray = values.to_numpy()[at]
+        return taken
+    if pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype):
+        floats: np.ndarray = values.to_numpy(dtype=float, na_value=np.nan)[at]
+        return floats
+    objects: np.ndarray = values.to_numpy(dtype=object)[at]
+    return objects
+
+
+def _equal_rows(new: pd.DataFrame, new_at: np.ndarray, old: pd.DataFrame, old_at: np.ndarray,
+                columns: Sequence[str]) -> np.ndarray:
+    """Row-wise: every column of ``new`` at positions ``new_at`` equals ``old`` (stored rows
+    from :func:`_prefetch_current`) at ``old_at`` (floats to 1e-12 relative, missing only
+    equals missing) — the vectorised form of :func:`_same`. Only the compared columns are
+    gathered, one at a time.
+
+    Text (and any other object) columns are compared element by element with Python ``==``
+    (in numpy's loop), missing values being ``None``, which equals only ``None``.
+    """
+    equal = np.ones(len(new_at), dtype=bool)
     for c in columns:
         like = new[c] if c in new.columns else None
-        x = _as_compared(like if like is not None else pd.Series([None] * len(new)), like)
-        y = _as_compared(old[c], like)
+        x = _as_compared(_column_at(new, c, new_at) if like is not None
+                         else np.full(len(new_at), None, dtype=object), like)
+        y = _as_compared(_column_at(old, c, old_at), like, none_for_missing=True)
         if x.dtype.kind == "f":
             with np.errstate(invalid="ignore"):
                 same = np.abs(x - y) <= 1e-12 * np.maximum(np.abs(x), np.abs(y))
@@ -625,10 +667,39 @@ def _equal_rows(new: pd.DataFrame, old: pd.DataFrame, columns: Sequence[str]) ->
         elif x.dtype.kind == "M":
             same = (x == y) | (np.isnat(x) & np.isnat(y))
         else:
-            codes, _ = pd.factorize(np.concatenate([x, y]), use_na_sentinel=True)
-            same = codes[:len(x)] == codes[len(x):]
+            same = np.asarray(np.equal(x, y), dtype=bool)
         equal &= same
     return equal
+
+
+def _matching_rows(frame: pd.DataFrame, current: pd.DataFrame, key: Sequence[str]
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in ``frame`` and in ``current`` of the rows with the same natural key (each
+    key occurs at most once on either side), frame positions ascending.
+
+    Each key column of both sides is factorised together (dates as ``datetime64[ns]``,
+    integers as ``int64``), the codes combined into one integer per row and the upload's
+    looked up among the stored ones.
+    """
+    combined_new = np.zeros(len(frame), dtype=np.int64)
+    combined_old = np.zeros(len(current), dtype=np.int64)
+    for k in key:
+        a, b = frame[k], current[k]
+        if pd.api.types.is_datetime64_any_dtype(a):
+            x, y = a.to_numpy(dtype="datetime64[ns]"), \
+                pd.to_datetime(b).to_numpy(dtype="datetime64[ns]")
+        elif pd.api.types.is_integer_dtype(a):
+            x, y = a.to_numpy(dtype=np.int64), b.to_numpy(dtype=np.int64)
+        else:
+            x, y = a.to_numpy(dtype=object), b.to_numpy(dtype=object)
+        codes, uniques = pd.factorize(np.concatenate([x, y]))
+        width = len(uniques) + 1  # codes + 1 in 0 … width - 1
+        pair_codes, _ = pd.factorize(np.concatenate([combined_new, combined_old]) * width
+                                     + (codes + 1))
+        combined_new, combined_old = pair_codes[:len(frame)], pair_codes[len(frame):]
+    found = pd.Index(combined_old).get_indexer(combined_new)
+    new_at = np.flatnonzero(found >= 0)
+    return new_at, found[new_at].astype(np.int64)
 
 
 def _key_order(frame: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
@@ -660,12 +731,24 @@ def _reserve_ids(conn: Connection, spec: _Versioned, n_rows: int) -> np.ndarray:
             tab.name, spec.id_col))).scalar_one()
         if sequence is None:  # pragma: no cover - every versioned table has a serial id
             raise RuntimeError(f"{tab.name}.{spec.id_col} has no sequence")
-        taken = conn.execute(
-            sa.text("SELECT nextval(CAST(:sequence AS regclass)) FROM generate_series(1, :n)"),
-            {"sequence": sequence, "n": n_rows}).scalars().all()
+        taken = conn.execute(  # one array, not a result row per id
+            sa.text("SELECT array_agg(nextval(CAST(:sequence AS regclass))) "
+                    "FROM generate_series(1, :n)"),
+            {"sequence": sequence, "n": n_rows}).scalar_one()
         return np.sort(np.asarray(taken, dtype=np.int64))
     largest = conn.execute(sa.select(sa.func.max(tab.c[spec.id_col]))).scalar()
     return np.arange(1, n_rows + 1, dtype=np.int64) + int(largest or 0)
+
+
+def _array_literal(ids: np.ndarray) -> str:
+    """PostgreSQL array literal of integers.
+
+    Examples
+    --------
+    >>> _array_literal(np.array([3, 1, 2]))
+    '{3,1,2}'
+    """
+    return "{" + ",".join(map(str, np.asarray(ids, dtype=np.int64).tolist())) + "}"
 
 
 def _demote_and_link(conn: Connection, spec: _Versioned, old_ids: np.ndarray,
@@ -674,8 +757,9 @@ def _demote_and_link(conn: Connection, spec: _Versioned, old_ids: np.ndarray,
     ``superseded_by`` = the id of the row replacing it (``new_ids[i]`` replaces
     ``old_ids[i]``; it is inserted right after, ``superseded_by`` has no foreign key).
 
-    PostgreSQL: one ``UPDATE … FROM unnest(old, new)`` of two integer arrays; SQLite: one
-    ``executemany``, in id order.
+    PostgreSQL: one ``UPDATE … FROM unnest(old, new)`` of two integer arrays, each bound as
+    one array literal (``{1,2,…}``, made by one join instead of adapting every element); SQLite:
+    one ``executemany``, in id order (``UPDATE … FROM json_each`` measured no faster).
     """
     tab = spec.table
     quote = conn.dialect.identifier_preparer.quote
@@ -683,11 +767,9 @@ def _demote_and_link(conn: Connection, spec: _Versioned, old_ids: np.ndarray,
     if conn.dialect.name == "postgresql":
         conn.execute(
             sa.text(f"UPDATE {table} SET is_current = false, superseded_by = v.new_id "
-                    "FROM unnest(:old_ids, :new_ids) AS v(old_id, new_id) "
-                    f"WHERE {table}.{id_col} = v.old_id")
-            .bindparams(sa.bindparam("old_ids", type_=postgresql.ARRAY(sa.Integer)),
-                        sa.bindparam("new_ids", type_=postgresql.ARRAY(sa.Integer))),
-            {"old_ids": old_ids.tolist(), "new_ids": new_ids.tolist()})
+                    "FROM unnest(CAST(:old_ids AS bigint[]), CAST(:new_ids AS bigint[])) "
+                    f"AS v(old_id, new_id) WHERE {table}.{id_col} = v.old_id"),
+            {"old_ids": _array_literal(old_ids), "new_ids": _array_literal(new_ids)})
         return
     order = np.argsort(old_ids, kind="stable")
     conn.exec_driver_sql(
@@ -708,10 +790,10 @@ def _store_versioned(
     """Insert/supersede ``frame``: one look-up of the current rows, column-wise comparison,
     the new versions through the ORM-free bulk load (:mod:`wastewater.storage.bulk`).
 
-    Rows replacing a current version get their ids first (:func:`_reserve_ids`, in file
+    Rows replacing a current version get their ids first (:func:`_reserve_ids`, in key
     order), so that the old versions are demoted and linked to them in one bulk update
     (:func:`_demote_and_link`) and the new versions, id included, go through the same bulk
-    load as the fresh rows, which follow (in key order, ids from the database).
+    load as the fresh rows, which follow (also in key order, ids from the database).
 
     ``before_write(new_rows, superseded, current)``, when given, runs after the comparison and
     before the first write, with the rows about to be inserted (replacing versions, then fresh
@@ -728,25 +810,18 @@ def _store_versioned(
     replace_positions = np.zeros(0, dtype=np.int64)
     superseded = current.iloc[:0]
     if len(current):
-        keys = frame[list(spec.key)].copy()
-        for k in spec.key:
-            if pd.api.types.is_datetime64_any_dtype(keys[k]):
-                current[k] = pd.to_datetime(current[k]).astype(keys[k].dtype)
-            elif pd.api.types.is_integer_dtype(keys[k]):
-                current[k] = current[k].astype("int64")
-                keys[k] = keys[k].astype("int64")
-        keys["_position"] = np.arange(total)
-        matched = keys.merge(current, on=list(spec.key), how="inner")
-        positions = matched["_position"].to_numpy()
+        positions, stored_at_rows = _matching_rows(frame, current, spec.key)
         compared = [c for c in spec.compare if c not in spec.key]
-        same = _equal_rows(frame.iloc[positions].reset_index(drop=True),
-                           matched.reset_index(drop=True), compared)
+        same = _equal_rows(frame, positions, current, stored_at_rows, compared)
         counts.unchanged = int(same.sum())
         replace_positions = positions[~same]
-        old_ids = matched[spec.id_col].to_numpy(dtype=np.int64)[~same]
-        order = np.argsort(replace_positions, kind="stable")  # file order
-        replace_positions, old_ids = replace_positions[order], old_ids[order]
-        superseded = matched.iloc[np.flatnonzero(~same)[order]]
+        replaced_rows = stored_at_rows[~same]
+        # in key order, as the fresh rows: the key indexes' updates become near-appends
+        # (SQLite, 88 k new versions of 300 k rows: 0.52 s instead of 0.65 s in file order)
+        order = _key_order(frame[list(spec.key[:2])].iloc[replace_positions], spec.key)
+        replace_positions, replaced_rows = replace_positions[order], replaced_rows[order]
+        old_ids = current[spec.id_col].to_numpy(dtype=np.int64)[replaced_rows]
+        superseded = current.iloc[replaced_rows]
         seen = np.zeros(total, dtype=bool)
         seen[positions] = True
         fresh = np.flatnonzero(~seen)
