@@ -587,21 +587,19 @@ def _kept_rows(conn: Connection, touched: _TouchedDays, superseded: pd.DataFrame
     come from ``stored``; the other samples' rows are read (:func:`_window_rows`, those
     samples excluded in the query), so that no row is read twice.
     """
-    read = _window_rows(conn, touched, skip_samples=(
-        pd.unique(stored["sample_id"].to_numpy(dtype=object)) if stored is not None and len(stored)
-        else ()))
     if stored is None or not len(stored):
-        return read
-    keep = stored["sample_role"].to_numpy(dtype=object) == "sample"
+        return _window_rows(conn, touched)
+    inside = _in_windows(touched, stored["site"].to_numpy(dtype=object),
+                         stored["analyte"].to_numpy(dtype=object), _epoch_days(stored["sample_date"]))
+    read = _window_rows(conn, touched, skip_samples=pd.unique(stored["sample_id"].to_numpy(dtype=object)),
+                        skipped_inside=int(inside.sum()))
+    keep = inside & (stored["sample_role"].to_numpy(dtype=object) == "sample")
     if len(superseded):
         gone = pd.to_numeric(superseded["result_id"]).to_numpy(dtype=np.int64)
         keep &= ~np.isin(stored["result_id"].to_numpy(dtype=np.int64), gone)
-    rows = stored.loc[keep]
-    rows = rows.loc[_in_windows(touched, rows["site"].to_numpy(dtype=object),
-                                rows["analyte"].to_numpy(dtype=object),
-                                _epoch_days(rows["sample_date"]) if len(rows) else
-                                np.empty(0, dtype=np.int64))]
-    held = _contract_dtypes(rows[list(_CHANGE_READ)])
+    # one gather of the rows and columns kept
+    held = _contract_dtypes(stored.iloc[np.flatnonzero(keep),
+                                        [stored.columns.get_loc(c) for c in _CHANGE_READ]])
     if not len(read):
         return held.reset_index(drop=True)
     return pd.concat([held, read], ignore_index=True)
@@ -639,18 +637,25 @@ def _in_windows(touched: _TouchedDays, site: np.ndarray, analyte: np.ndarray,
     return in_window
 
 
-def _window_rows(conn: Connection, touched: _TouchedDays,
-                 skip_samples: Sequence[Any] = ()) -> pd.DataFrame:
+def _window_rows(conn: Connection, touched: _TouchedDays, skip_samples: Sequence[Any] = (),
+                 skipped_inside: int | None = None) -> pd.DataFrame:
     """Current sample rows (:data:`_CHANGE_READ`) of the touched series from
     ``MAX_COMPOSITE_DAYS - 1`` days before each touched day to the day, except those of the
     samples ``skip_samples``, in **one** query.
 
     Each series' touched days become runs (days at most ``MAX_COMPOSITE_DAYS`` apart share
-    one), each run one window ``(site, analyte, first day − 6, last day)``; the windows travel
-    as one parameter, joined to the rows through the ``(site, analyte, sample_date)`` index
-    (SQLite: a JSON array read with ``json_each``, PostgreSQL: four arrays ``unnest``-ed), and
-    so do the skipped samples (``NOT IN`` a JSON array / a text array: one hashed look-up per
-    row on PostgreSQL).
+    one), each run one window ``(site, analyte, first day − 6, last day)`` (the union of the
+    days' windows); the windows travel as one parameter, joined to the rows through the
+    ``(site, analyte, sample_date)`` index (SQLite: a JSON array read with ``json_each``,
+    PostgreSQL: four arrays ``unnest``-ed), and so do the skipped samples (``NOT IN`` a JSON
+    array / a text array: one hashed look-up per row on PostgreSQL).
+
+    ``skipped_inside``: how many rows the windows hold of the skipped samples (every current
+    row of them, any role). On SQLite, when the windows hold no other row at all, which one
+    count over the index says (it counts every version and role, from the index alone),
+    nothing else is read: no row of another sample can be in them (a first correction of a
+    backfill is such a case; 300 k rows: 0.04 s instead of 0.28 s). PostgreSQL visits the
+    rows for that count, which took longer than the read itself.
     """
     if not len(touched.keys):
         return _frame_of(conn, [], _CHANGE_READ)
@@ -672,30 +677,32 @@ def _window_rows(conn: Connection, touched: _TouchedDays,
     if conn.dialect.name == "postgresql":
         if skip:
             where += " AND r.sample_id NOT IN (SELECT unnest(CAST(:skip AS text[])))"
-        query = sa.text(
-            f"SELECT {columns} FROM unnest(CAST(:sites AS text[]), CAST(:analytes AS text[]), "
-            "CAST(:lows AS date[]), CAST(:highs AS date[])) AS w(site, analyte, low, high) "
-            "JOIN results AS r ON r.site = w.site AND r.analyte = w.analyte "
-            f"AND r.sample_date BETWEEN w.low AND w.high WHERE {where}")
+        joined = ("FROM unnest(CAST(:sites AS text[]), CAST(:analytes AS text[]), "
+                  "CAST(:lows AS date[]), CAST(:highs AS date[])) AS w(site, analyte, low, high) "
+                  "JOIN results AS r ON r.site = w.site AND r.analyte = w.analyte "
+                  "AND r.sample_date BETWEEN w.low AND w.high")
         params: dict[str, Any] = {"sites": sites, "analytes": analytes, "lows": lows,
-                                  "highs": highs, "skip": skip}
+                                  "highs": highs}
+        if skip:
+            params["skip"] = skip
     else:
         if skip:
             where += " AND r.sample_id NOT IN (SELECT value FROM json_each(:skip))"
         # CROSS JOIN: the windows are the outer loop, each one range of the index
-        query = sa.text(
-            "WITH w(site, analyte, low, high) AS (SELECT json_extract(value, '$[0]'), "
-            "json_extract(value, '$[1]'), json_extract(value, '$[2]'), "
-            "json_extract(value, '$[3]') FROM json_each(:windows)) "
-            f"SELECT {columns} FROM w CROSS JOIN results AS r ON r.site = w.site "
-            "AND r.analyte = w.analyte AND r.sample_date BETWEEN w.low AND w.high "
-            f"WHERE {where}")
+        joined = ("FROM (SELECT json_extract(value, '$[0]') AS site, "
+                  "json_extract(value, '$[1]') AS analyte, json_extract(value, '$[2]') AS low, "
+                  "json_extract(value, '$[3]') AS high FROM json_each(:windows)) AS w "
+                  "CROSS JOIN results AS r ON r.site = w.site "
+                  "AND r.analyte = w.analyte AND r.sample_date BETWEEN w.low AND w.high")
         params = {"windows": json.dumps([[s, a, lo.isoformat(), hi.isoformat()] for s, a, lo, hi
-                                         in zip(sites, analytes, lows, highs, strict=True)]),
-                  "skip": json.dumps(skip)}
-    if not skip:
-        params.pop("skip")
-    result = conn.execute(query, params)
+                                         in zip(sites, analytes, lows, highs, strict=True)])}
+        if skip:
+            params["skip"] = json.dumps(skip)
+    if skipped_inside is not None and conn.dialect.name == "sqlite":
+        every = {k: v for k, v in params.items() if k != "skip"}
+        if conn.execute(sa.text(f"SELECT count(*) {joined}"), every).scalar_one() == skipped_inside:
+            return _frame_of(conn, [], _CHANGE_READ)
+    result = conn.execute(sa.text(f"SELECT {columns} {joined} WHERE {where}"), params)
     try:
         rows = list(result.cursor.fetchall())
     finally:
