@@ -25,7 +25,8 @@ Steps
 ``floor: executemany (SQLite)`` / ``floor: COPY (PostgreSQL)``
     What the database alone needs for the same rows: the stored rows are prepared untimed
     (SQLite parameter tuples; PostgreSQL the ``COPY`` text the ingest builds), then only
-    ``executemany`` + commit (SQLite, same table and indexes) or ``COPY`` + commit
+    ``executemany`` + commit (SQLite, same table and indexes, the ingest's statements of
+    ``SQLITE_ROWS_PER_INSERT`` rows, columns without any value left out) or ``COPY`` + commit
     (PostgreSQL, into the same ``results`` table and into a plain table without indexes or
     foreign keys) are timed; likewise an ``executemany`` of the ``series_blocks`` rows of the
     daily-series store (one block per series, built and encoded untimed from the same frame),
@@ -45,6 +46,7 @@ import argparse
 import contextlib
 import datetime as dt
 import io
+import itertools
 import json
 import os
 import platform
@@ -151,11 +153,12 @@ def _stored_rows(results_csv: Path, sites_csv: Path, upload_id: int, dialect: st
     out: dict = {}
     names, extra = list(_RESULTS.insert_cols), constants
     columns = names + list(extra)
-    if dialect == "sqlite":
-        cols = [sqlite_values(frame[c] if c in frame.columns else None, t.results.c[c].type,
-                              len(frame)) for c in names]
-        cols += [[v] * len(frame) for v in extra.values()]
-        out["results"] = (columns, list(zip(*cols, strict=True)))
+    if dialect == "sqlite":  # as the ingest binds them: no column without any value
+        cols = {c: sqlite_values(frame[c] if c in frame.columns else None, t.results.c[c].type,
+                                 len(frame)) for c in names}
+        cols = {c: v for c, v in cols.items() if any(x is not None for x in v)}
+        cols.update({c: [v] * len(frame) for c, v in extra.items()})
+        out["results"] = (list(cols), list(zip(*cols.values(), strict=True)))
     else:
         tail = "".join(f"\t{'t' if v is True else v}" for v in extra.values())
         out["results"] = (columns, copy_text(frame, t.results, names, tail=tail))
@@ -173,6 +176,7 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
     import sqlalchemy as sa
 
     from wastewater.ingest import parse_upload
+    from wastewater.storage.bulk import SQLITE_ROWS_PER_INSERT
     from wastewater.storage.database import get_engine, upgrade
     from wastewater.storage.service import ingest_bytes
 
@@ -223,13 +227,20 @@ def step(name: str, sites_csv: Path, results_csv: Path, url: str | None) -> dict
         times = {}
         for table in ("results", "series_blocks"):
             columns, tuples = prepared[table]
+            # the ingest's statements of several rows, their parameters grouped untimed
+            per = SQLITE_ROWS_PER_INSERT if table == "results" else 1
+            full = len(tuples) - len(tuples) % per
+            flat = itertools.chain.from_iterable(tuples[:full])
+            groups = list(zip(*[flat] * (per * len(columns)), strict=False))
+            row_sql = f"({', '.join('?' * len(columns))})"
+            head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
             raw = engine.raw_connection()
             cursor = raw.cursor()
             start = time.perf_counter()
             cursor.execute("BEGIN IMMEDIATE")
             cursor.execute(f"PRAGMA cache_size = -{128 * 1024}")  # as the ingest's bulk load
-            cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-                               f"({', '.join('?' * len(columns))})", tuples)
+            cursor.executemany(head + ", ".join([row_sql] * per), groups)
+            cursor.executemany(head + row_sql, tuples[full:])
             cursor.execute("COMMIT")
             times[table] = time.perf_counter() - start
             raw.close()
