@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from pandas._libs.lib import to_object_array_tuples
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
@@ -571,10 +572,10 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
         result.close()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in names})
-    table = np.array(rows, dtype=object)  # one 2-d array of the driver's values
+    # one 2-d object array of the driver's values: pandas' converter of row tuples (the one
+    # DataFrame(rows) starts with), about twice as fast as np.array(rows, dtype=object)
+    table: np.ndarray = to_object_array_tuples(rows)
     del rows
-    if table.ndim != 2:  # pragma: no cover - rows are tuples of len(names)
-        raise RuntimeError("unexpected row shape from the driver")
     return pd.DataFrame({c: _stored_column(table[:, i], tab.c[c].type)
                          for i, c in enumerate(names)}, copy=False)
 
