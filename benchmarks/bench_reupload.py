@@ -9,7 +9,8 @@ through :func:`wastewater.storage.service.ingest_bytes` (parse, validate, store,
 store, alerts: one transaction each). The ratio re-upload ÷ first upload is taken per run, the
 report gives medians over the repetitions.
 
-The report goes to ``benchmarks/reports/bench_reupload.md``.
+The report goes to ``benchmarks/reports/bench_reupload.md``; a section headed :data:`NOTES` at
+its end (a reading of the figures, kept by hand) stays when the script rewrites the rest.
 
 Usage::
 
@@ -37,6 +38,7 @@ from bench_ingest import TODAY, write_files  # noqa: E402
 from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_reupload.md"
+NOTES = "## Notes on this run (kept by hand; the script rewrites the sections above)"
 
 
 def changed_copy(data: bytes, fraction: float, seed: int = 1) -> bytes:
@@ -139,6 +141,9 @@ def _write_report(args: argparse.Namespace, runs: dict[tuple[str, float], list[d
         "",
     ]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
+    notes = REPORT.read_text(encoding="utf-8").split(NOTES, 1) if REPORT.exists() else []
+    if len(notes) == 2:  # the hand-kept notes of the previous run stay, to be brought up to date
+        lines += [NOTES + notes[1].rstrip("\n"), ""]
     REPORT.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
