@@ -425,14 +425,25 @@ class _CopyColumn:
     """One column in ``COPY`` text format, ready to be gathered batch by batch: the rows'
     texts (``codes`` ``None``) or a table of texts and each row's code into it (``-1``, the
     table's last text, is ``\\N``); ``constant`` is the one text of every row, if there is one.
+    ``numbers``: a column of mostly distinct numbers (numpy integers or floats), formatted
+    batch by batch instead of holding a text per row.
     """
 
     texts: np.ndarray
     codes: np.ndarray | None
     constant: str | None = None
+    numbers: np.ndarray | None = None
 
     def take(self, idx: slice | np.ndarray) -> list[str]:
         """The texts of the rows ``idx``."""
+        if self.numbers is not None:
+            values = self.numbers[idx]
+            if values.dtype.kind != "f":
+                return list(map(str, values.tolist()))
+            texts = list(map(repr, values.tolist()))
+            for i in np.flatnonzero(~np.isfinite(values)).tolist():
+                texts[i] = _NULL if np.isnan(values[i]) else _float_text(float(values[i]))
+            return texts
         out: list[str] = (self.texts[idx] if self.codes is None
                           else self.texts[self.codes[idx]]).tolist()
         return out
@@ -456,6 +467,12 @@ def _copy_prepare(series: pd.Series | None, type_: Any, n_rows: int) -> _CopyCol
             if not ("\\" in joined or "\t" in joined or "\n" in joined or "\r" in joined):
                 return _CopyColumn(values, None)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    if len(uniques) > n_rows // 8 and isinstance(series.dtype, np.dtype) and (
+            series.dtype.kind in "iu" or (series.dtype.kind == "f"
+                                          and not isinstance(type_, sa.Integer))):
+        # mostly distinct numbers (a line number, a measured value): a table of their texts
+        # would hold one more string per row for the whole load
+        return _CopyColumn(np.empty(0, dtype=object), None, numbers=series.to_numpy())
     texts: list[str]
     values = uniques.tolist() if isinstance(uniques, np.ndarray) else list(uniques)
     if pd.api.types.is_float_dtype(uniques.dtype) and not isinstance(type_, sa.Integer) \
