@@ -648,7 +648,8 @@ def _window_rows(conn: Connection, touched: _TouchedDays, skip_samples: Sequence
     days' windows); the windows travel as one parameter, joined to the rows through the
     ``(site, analyte, sample_date)`` index (SQLite: a JSON array read with ``json_each``,
     PostgreSQL: four arrays ``unnest``-ed), and so do the skipped samples (``NOT IN`` a JSON
-    array / a text array: one hashed look-up per row on PostgreSQL).
+    array on SQLite, ``NOT EXISTS`` over a text array on PostgreSQL: a hash anti-join, which
+    stays one even when the samples outgrow ``work_mem``, unlike a hashed ``NOT IN``).
 
     ``skipped_inside``: how many rows the windows hold of the skipped samples (every current
     row of them, any role). On SQLite, when the windows hold no other row at all, which one
@@ -676,7 +677,9 @@ def _window_rows(conn: Connection, touched: _TouchedDays, skip_samples: Sequence
     where = "r.is_current AND r.sample_role = 'sample'"
     if conn.dialect.name == "postgresql":
         if skip:
-            where += " AND r.sample_id NOT IN (SELECT unnest(CAST(:skip AS text[])))"
+            # an anti-join (hashed, in batches when large), never a per-row list search
+            where += (" AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:skip AS text[])) AS s(sample_id)"
+                      " WHERE s.sample_id = r.sample_id)")
         joined = ("FROM unnest(CAST(:sites AS text[]), CAST(:analytes AS text[]), "
                   "CAST(:lows AS date[]), CAST(:highs AS date[])) AS w(site, analyte, low, high) "
                   "JOIN results AS r ON r.site = w.site AND r.analyte = w.analyte "
