@@ -317,6 +317,34 @@ def test_writer_killed_inside_store_maintenance_leaves_both_consistent(engine, d
         20.0 + d for d in range(5, 16)]
 
 
+def test_a_failing_store_rebuild_leaves_the_upload_unstored(engine, monkeypatch):
+    # the store's refresh runs inside the upload's transaction: when its rebuild fails,
+    # nothing of the upload is stored (rows, upload, audit, store)
+    ingest_bytes(engine, _sites_csv([("SE-A", 2025, 20000)]), filename="s.csv", uploader="t")
+    first = RESULT_HEADER + "".join(
+        f"S{d},SE-A,2025-01-{d:02d},mdma,{10 + d},ng/L,,1,0.5,8000,24,1,sample\n"
+        for d in range(1, 6))
+    ingest_bytes(engine, first.encode(), filename="r1.csv", uploader="t")
+    before = _raw_snapshot(engine)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("rebuild failed")
+
+    monkeypatch.setattr(series, "_build_touched", broken)
+    second = RESULT_HEADER + "".join(
+        f"T{d},SE-A,2025-01-{d:02d},mdma,{30 + d},ng/L,,1,0.5,8000,24,1,sample\n"
+        for d in range(6, 11))
+    with pytest.raises(RuntimeError, match="rebuild failed"):
+        ingest_bytes(engine, second.encode(), filename="r2.csv", uploader="t")
+    assert _raw_snapshot(engine) == before
+    monkeypatch.undo()
+    out = ingest_bytes(engine, second.encode(), filename="r2.csv", uploader="t")
+    assert out.stored and out.rows_inserted == 5
+    stored = _assert_store_is_scratch(engine)
+    assert stored["concentration_ng_per_l"].tolist() == [11.0 + d for d in range(5)] + [
+        36.0 + d for d in range(5)]
+
+
 def test_migration_builds_the_store_of_a_database_with_results(blank_db_url):
     """A database at 0001 with results gets its store from the 0002 upgrade."""
     from wastewater.storage.database import get_engine, upgrade

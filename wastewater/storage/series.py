@@ -719,15 +719,44 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     inside its transaction): the touched days are rebuilt from the rows kept
     (``change.existing``) and the rows inserted (``change.new_rows``, already in memory), the
     flows and populations of the touched sites; those days of the touched series' blocks are
-    replaced (:func:`_replace_days`: one read, one bulk write) and the versions of the touched
-    series incremented. Gives the rows a from-scratch build gives for those days
-    (tests/test_series_store.py). Returns the number of series whose version was incremented.
+    replaced (one read, one bulk write) and the versions of the touched series incremented.
+    Gives the rows a from-scratch build gives for those days (tests/test_series_store.py).
+    Returns the number of series whose version was incremented.
+
+    Three steps: the inputs read (:func:`_refresh_inputs`), the touched days rebuilt and
+    merged into the read blocks without the database (:func:`_built_writes`), the writes
+    (:func:`_apply_writes`).
     """
+    inputs = _refresh_inputs(conn, change)
+    return _apply_writes(conn, inputs, _built_writes(change, inputs), now=now)
+
+
+@dataclasses.dataclass
+class _RefreshInputs:
+    """What a results refresh reads before the upload's rows are written."""
+
+    ranges: dict[tuple[str, str], np.ndarray]
+    flows: pd.DataFrame
+    pops: pd.DataFrame
+    current: dict[tuple[str, str], bytes]
+
+
+@dataclasses.dataclass
+class _BlockWrites:
+    """``series_blocks`` rows to insert, update and delete (:func:`_write_blocks`)."""
+
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+    deletes: list[dict[str, Any]]
+
+
+def _refresh_inputs(conn: Connection, change: ResultsChange) -> _RefreshInputs:
+    """The flows and populations of the touched sites and the touched series' blocks (locked)."""
     from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS
 
     touched = change.touched
     if not len(touched.keys):
-        return 0
+        return _RefreshInputs({}, pd.DataFrame(), pd.DataFrame(), {})
     f, p = t.flows.c, t.site_populations.c
     back = MAX_COMPOSITE_DAYS - 1
     sites = [str(x) for x in touched.sites]
@@ -742,11 +771,26 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     for part in _chunks(sites, 500):
         pop_rows.extend(_fetch_rows(conn, sa.select(p.site, p.year, p.population, p.method)
                                     .where(p.site.in_(part)).order_by(p.site, p.year, p.method)))
-    flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
-    pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
     ranges = _pair_ranges(touched)
-    _replace_days(conn, ranges, _build_touched(change, flows, pops))
-    return _bump_versions(conn, sorted(ranges), now=now)
+    return _RefreshInputs(ranges, _frame_of(conn, flow_rows, FLOW_COLUMNS),
+                          _frame_of(conn, pop_rows, POPULATION_COLUMNS),
+                          _read_blocks(conn, sorted(ranges), lock=True))
+
+
+def _built_writes(change: ResultsChange, inputs: _RefreshInputs) -> _BlockWrites:
+    """The touched days rebuilt and merged into the read blocks (pure: no database)."""
+    if not inputs.ranges:
+        return _BlockWrites([], [], [])
+    return _merged_blocks(inputs.ranges, inputs.current,
+                          _build_touched(change, inputs.flows, inputs.pops))
+
+
+def _apply_writes(conn: Connection, inputs: _RefreshInputs, writes: _BlockWrites, *,
+                  now: dt.datetime | None) -> int:
+    if not inputs.ranges:
+        return 0
+    _write_blocks(conn, inserts=writes.inserts, updates=writes.updates, deletes=writes.deletes)
+    return _bump_versions(conn, sorted(inputs.ranges), now=now)
 
 
 def _pair_ranges(touched: _TouchedDays) -> dict[tuple[str, str], np.ndarray]:
@@ -1057,12 +1101,21 @@ def _replace_days(conn: Connection, ranges: Mapping[tuple[str, str], np.ndarray]
                   built: Iterable[BuiltSeries]) -> None:
     """Replace the days inside ``ranges`` (per series, closed ranges of days since 1970-01-01)
     by the rebuilt days ``built`` (:data:`BuiltSeries`, inside the ranges): the current blocks
-    of every touched series in one read, each merged in memory (:func:`merge_days`), then one
-    bulk write (:func:`_write_blocks`). A series left without a day loses its row; an
-    unchanged block is not written.
+    of every touched series in one read, each merged in memory (:func:`_merged_blocks`), then
+    one bulk write (:func:`_write_blocks`).
+    """
+    writes = _merged_blocks(ranges, _read_blocks(conn, sorted(ranges), lock=True), built)
+    _write_blocks(conn, inserts=writes.inserts, updates=writes.updates, deletes=writes.deletes)
+
+
+def _merged_blocks(ranges: Mapping[tuple[str, str], np.ndarray],
+                   current: Mapping[tuple[str, str], bytes],
+                   built: Iterable[BuiltSeries]) -> _BlockWrites:
+    """The block writes that replace the days inside ``ranges`` of the ``current`` blocks by
+    the rebuilt days ``built`` (:func:`merge_days`; pure). A series left without a day loses
+    its row; an unchanged block is not written.
     """
     pairs = sorted(ranges)
-    current = _read_blocks(conn, pairs, lock=True)
     pending: dict[tuple[str, str], list[dict[str, np.ndarray]]] = defaultdict(list)
     for pair, columns in built:
         pending[pair].append(columns)
@@ -1088,7 +1141,7 @@ def _replace_days(conn: Connection, ranges: Mapping[tuple[str, str], np.ndarray]
                             "f": row["first_date"], "l": row["last_date"], "d": row["data"]})
     if pending:
         raise ValueError(f"rebuilt rows of series outside the touched ones: {sorted(pending)[:3]}")
-    _write_blocks(conn, inserts=inserts, updates=updates, deletes=deletes)
+    return _BlockWrites(inserts, updates, deletes)
 
 
 def _write_blocks(conn: Connection, *, inserts: Sequence[dict[str, Any]] = (),

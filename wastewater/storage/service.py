@@ -340,6 +340,7 @@ def store_parsed(
                 uploader=uploader,
                 today=today,
                 progress=progress,
+                dry_run=dry_run,
             )
             if dry_run:
                 pass
@@ -876,7 +877,8 @@ def _dedupe_last(frame: pd.DataFrame, key: Sequence[str]) -> pd.DataFrame:
 
 
 def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
-                   stored_at: dt.datetime, progress: ProgressCallback | None, **_: Any) -> _Counts:
+                   stored_at: dt.datetime, progress: ProgressCallback | None, dry_run: bool = False,
+                   **_: Any) -> _Counts:
     frame = frame.copy(deep=False)  # columns are replaced, never written into (copy on write)
     if "replicate" not in frame.columns:
         frame["replicate"] = 1
@@ -889,8 +891,10 @@ def _store_results(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
     frame = _dedupe_last(frame, _RESULTS.key)
     return _store_versioned(
         conn, _RESULTS, frame, upload_id=upload_id, stored_at=stored_at, progress=progress,
-        # the store's other inputs are read before the upload's rows are written
-        before_write=lambda new, old, current: ResultsChange.prepare(conn, new, old, current))
+        # the store's other inputs are read before the upload's rows are written (a dry run
+        # changes no store)
+        before_write=None if dry_run else
+        lambda new, old, current: ResultsChange.prepare(conn, new, old, current))
 
 
 def _store_flows(conn: Connection, frame: pd.DataFrame, *, upload_id: int,
