@@ -314,7 +314,8 @@ def _sqlite_frames(conn: Connection, table: sa.Table,
     """SQLite: each frame's columns made into driver values once (:func:`_sqlite_array`),
     then batch by batch ``INSERT`` statements of several rows each (:func:`_sqlite_insert`).
 
-    The constants are literals of the statement (not bound on every row) and a frame's
+    The constants and a frame's columns of one integer or text in every row
+    (:func:`_one_literal`) are literals of the statement (not bound on every row) and its
     nullable columns without any value are left out (they take their NULL default), so only
     the values that differ from row to row are bound. The page cache is larger during the
     load (:data:`SQLITE_BULK_CACHE_KIB`).
@@ -334,7 +335,7 @@ def _sqlite_frames(conn: Connection, table: sa.Table,
         done = 0
         for frame, order in parts:
             n = len(frame)
-            bound, arrays = [], []
+            bound, arrays, fixed, fixed_sql = [], [], [], []
             for name in names:
                 values = _sqlite_array(frame[name] if name in frame.columns else None,
                                        table.c[name].type, n)
@@ -342,10 +343,15 @@ def _sqlite_frames(conn: Connection, table: sa.Table,
                     if _null_by_default(table.c[name]):
                         continue
                     values = np.full(n, None, dtype=object)
+                literal = _one_literal(values)
+                if literal is not None:  # one integer or text in every row: written once
+                    fixed.append(name)
+                    fixed_sql.append(literal)
+                    continue
                 bound.append(name)
                 arrays.append(values)
-            columns = ", ".join(quote(c) for c in [*bound, *constants])
-            row_sql = "(" + ", ".join(["?"] * len(bound) + literals) + ")"
+            columns = ", ".join(quote(c) for c in [*bound, *fixed, *constants])
+            row_sql = "(" + ", ".join(["?"] * len(bound) + fixed_sql + literals) + ")"
             per_insert = max(1, min(SQLITE_ROWS_PER_INSERT, limit // max(1, len(bound))))
             head = f"INSERT INTO {quote(table.name)} ({columns}) VALUES "
             for idx in _batches(n, order):
@@ -355,6 +361,36 @@ def _sqlite_frames(conn: Connection, table: sa.Table,
                     progress(done)
     finally:
         conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+
+
+def _one_literal(values: np.ndarray) -> str | None:
+    """The SQL literal of the one value of every row of a column of driver values, when that
+    value is an integer, a flag or a text (:func:`_sqlite_literal`); ``None`` otherwise (more
+    than one value, floats, whose literals SQLite would read back by its own conversion).
+
+    Text columns are first compared at a few rows spread over the column, so that a column of
+    several texts is told apart without comparing every row.
+
+    >>> _one_literal(np.array([3, 3])), _one_literal(np.array(["a'b", "a'b"], dtype=object))
+    ('3', "'a''b'")
+    >>> _one_literal(np.array([3, 4])), _one_literal(np.array([0.5, 0.5]))
+    (None, None)
+    """
+    if not len(values) or values.dtype.kind not in "ibO":
+        return None
+    first = values[0]
+    if values.dtype.kind == "O":
+        if type(first) is not str or "\x00" in first:
+            return None
+        spread = np.linspace(0, len(values) - 1, num=min(len(values), 32)).astype(np.int64)
+        if any(type(v) is not str or v != first for v in values[spread].tolist()):
+            return None
+        if not (values == first).all():  # only a text equals a text
+            return None
+        return _sqlite_literal(first)
+    if not (values == first).all():
+        return None
+    return _sqlite_literal(first.item())
 
 
 def _sqlite_insert(conn: Connection, head: str, row_sql: str, columns: list[list[Any]],
