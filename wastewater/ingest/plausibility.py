@@ -20,8 +20,8 @@ from wastewater.parameters import EARLIEST_PLAUSIBLE_SAMPLE_DATE, plausible_rang
 __all__ = ["MAX_WARNINGS_PER_RULE", "SITE_HISTORY_MARGIN_DAYS", "plausibility_warnings"]
 
 SITE_HISTORY_MARGIN_DAYS = 365
-"""A sample date more than this many days before a site's first or after its last stored
-result is "far outside the site's history" [days]."""
+"""A sample date more than this many days before the first or after the last day of a site's
+stored daily series is "far outside the site's history" [days]."""
 
 MAX_WARNINGS_PER_RULE = 200
 """At most this many row warnings per rule; one more warning then counts the rest."""
@@ -64,7 +64,8 @@ def plausibility_warnings(
         Per row of ``frame`` a code into the names: ``frame["analyte"]`` and ``frame["site"]``
         (a name may stand at more than one code).
     site_history : mapping, optional
-        Site → (first, last) sample date already stored.
+        Site → (first, last) day of the site's stored daily series
+        (:func:`wastewater.storage.service.upload_context`).
     """
     if frame.empty:
         return

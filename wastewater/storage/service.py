@@ -165,21 +165,24 @@ def _utcnow() -> dt.datetime:
 
 def _upload_context(conn: sa.Connection) -> tuple[set[str], dict[str, tuple[dt.date, dt.date]]]:
     known_sites = set(conn.execute(sa.select(t.sites.c.site)).scalars())
-    r = t.results.c
+    # from the daily-series store's one row per series, not from the results rows: a scan
+    # of every current result would grow with the database for every upload, however small
+    b = t.series_blocks.c
     site_history = {
         row.site: (row.first, row.last)
         for row in conn.execute(
-            sa.select(r.site, sa.func.min(r.sample_date).label("first"),
-                      sa.func.max(r.sample_date).label("last"))
-            .where(r.is_current.is_(True)).group_by(r.site))
+            sa.select(b.site, sa.func.min(b.first_date).label("first"),
+                      sa.func.max(b.last_date).label("last")).group_by(b.site))
     }
     return known_sites, site_history
 
 
 def upload_context(engine: sa.Engine) -> tuple[set[str], dict[str, tuple[dt.date, dt.date]]]:
-    """What a parse needs from the database: the known site ids and each site's first and last
-    current sample date (for the ``implausible_date`` warnings of
-    :mod:`wastewater.ingest.plausibility`). One query pair for every upload path.
+    """What a parse needs from the database: the known site ids and each site's history, the
+    first and last day of its daily series (the days its current sample results cover, a
+    composite's days included), for the ``implausible_date`` warnings of
+    :mod:`wastewater.ingest.plausibility`. Two small queries for every upload path: the
+    history comes from the store's one row per (site, analyte), whatever the number of results.
     """
     with connect(engine) as conn:
         return _upload_context(conn)
