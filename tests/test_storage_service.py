@@ -379,3 +379,21 @@ def test_free_text_has_no_length_limit(with_sites):
     out = _store(engine, parsed("results", frame))
     assert out.stored
     assert repo.load_results(engine)["sample_id"].str.len().tolist() == [300, 300]
+
+
+def test_stored_rows_become_one_object_table_with_or_without_pandas_private_converter(monkeypatch):
+    # the look-up's rows become a 2-d object array through a private pandas function;
+    # without it (another pandas version) np.array stands in and gives the same cells
+    import pandas._libs.lib
+
+    from wastewater.storage.service import _object_table
+
+    rows = [("S1", dt.date(2025, 1, 6), 12.5, None, 1), ("S2", None, float("nan"), "<LOQ", 2)]
+    fast = _object_table(rows)
+    monkeypatch.delattr(pandas._libs.lib, "to_object_array_tuples")
+    slow = _object_table(rows)
+    for table in (fast, slow):
+        assert table.shape == (2, 5) and table.dtype == object
+    assert [list(r) for r in fast[[0]]] == [list(r) for r in slow[[0]]] == [list(rows[0])]
+    assert slow[1, 0] == "S2" and slow[1, 1] is None and np.isnan(slow[1, 2]) and slow[1, 3] == "<LOQ"
+    assert fast[1, 1] is None and np.isnan(fast[1, 2]) and fast[1, 4] == slow[1, 4] == 2

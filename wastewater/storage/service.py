@@ -44,7 +44,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from pandas._libs.lib import to_object_array_tuples
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Engine
 
@@ -576,12 +575,23 @@ def _prefetch_current(conn: Connection, spec: _Versioned, frame: pd.DataFrame) -
         result.close()
     if not rows:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in names})
-    # one 2-d object array of the driver's values: pandas' converter of row tuples (the one
-    # DataFrame(rows) starts with), about twice as fast as np.array(rows, dtype=object)
-    table: np.ndarray = to_object_array_tuples(rows)
+    table = _object_table(rows)
     del rows
     return pd.DataFrame({c: _stored_column(table[:, i], tab.c[c].type)
                          for i, c in enumerate(names)}, copy=False)
+
+
+def _object_table(rows: Sequence[Any]) -> np.ndarray:
+    """The driver's rows (equal-length tuples) as one 2-d object array: pandas' converter of
+    row tuples (the one ``DataFrame(rows)`` starts with), about twice as fast as
+    ``np.array(rows, dtype=object)``, which stands in if a pandas version lacks that private
+    function (the lock file pins pandas; ``tests/test_storage_service.py`` checks both).
+    """
+    try:
+        from pandas._libs.lib import to_object_array_tuples
+    except ImportError:  # pragma: no cover - pandas moved its private converter
+        return np.array(rows, dtype=object).reshape(len(rows), -1)
+    return np.asarray(to_object_array_tuples(rows))
 
 
 def _stored_column(values: np.ndarray, type_: Any) -> pd.Series:
