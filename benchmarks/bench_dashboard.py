@@ -18,9 +18,11 @@ Writes benchmarks/reports/bench_dashboard.md.
 from __future__ import annotations
 
 import argparse
+import atexit
 import datetime as dt
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,6 +115,7 @@ def main() -> None:
     from wastewater.storage.service import ingest_bytes
 
     tmp = Path(tempfile.mkdtemp(prefix="ww-bench-dash-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the database and pages go at exit
     url = f"sqlite:///{tmp / 'dash.db'}"
     upgrade(url)
     engine = get_engine(url)

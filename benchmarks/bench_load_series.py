@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import datetime as dt
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
@@ -134,6 +136,7 @@ def main() -> None:
         floor_main(args)
         return
     tmp = Path(tempfile.mkdtemp(prefix="ww-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the database and pages go at exit
     url = f"sqlite:///{tmp / 'bench.db'}"
     t0 = time.perf_counter()
     counts = load_demo(url)
@@ -338,6 +341,7 @@ def start_case(n_sites: int, years: float, other_years: float | None, ports: tup
     import json as _json
 
     tmp = Path(tempfile.mkdtemp(prefix="ww-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)  # the database and pages go at exit
     url = f"sqlite:///{tmp / 'bench.db'}"
     token, load_s = build_db(url, n_sites, years, other_years)
     uv = [sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--log-level",
