@@ -1,4 +1,5 @@
-"""The ASGI app of the service: the API under ``/api/v1`` and the dashboard under ``/dashboard``.
+"""The ASGI app of the service: the API under ``/api/v1`` and the dashboard under ``/dashboard``
+(``/`` redirects there).
 
 ``uvicorn --factory service.app:app_from_env`` (what ``wastewater serve`` runs); tests build it
 with :func:`create_app`.
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 
 
 def create_app(settings: Any = None, *, engine: Any = None) -> FastAPI:
@@ -22,6 +24,12 @@ def create_app(settings: Any = None, *, engine: Any = None) -> FastAPI:
 
     app = create_api(settings, engine=engine)
     dashboards.mount(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        # someone typing the host name gets the dashboard, not the API's JSON "not found"
+        return RedirectResponse("/dashboard/", status_code=307)
+
     return app
 
 

@@ -30,6 +30,15 @@ def client_and_keys(tmp_path_factory):
     engine.dispose()
 
 
+def test_the_host_name_alone_leads_to_the_swedish_dashboard(client_and_keys):
+    client, _ = client_and_keys
+    first = client.get("/", follow_redirects=False)
+    assert (first.status_code, first.headers["location"]) == (307, "/dashboard/")
+    page = client.get("/")
+    assert page.status_code == 200 and page.url.path == "/dashboard/trend"
+    assert '<html lang="sv">' in page.text
+
+
 class _Controls(HTMLParser):
     """Collect form controls and label targets to check that every control is labelled."""
 
