@@ -57,10 +57,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from report_file import NOTES, write_report
 from scratch import scratch_postgres, scratch_sqlite
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest.md"
-NOTES = "## Notes on this run (kept by hand; the script rewrites the sections above)"
 TODAY = dt.date(2030, 1, 1)
 ANALYTES = ["benzoylecgonine", "cocaine", "amphetamine", "methamphetamine", "mdma", "mda",
             "ketamine", "norketamine", "thc-cooh", "morphine", "codeine", "6-mam", "methadone",
@@ -424,12 +424,7 @@ def _write_report(args: argparse.Namespace, plan: list, runs: dict, sizes: dict,
          "rows and indexes: an ingest cannot be faster than its floor plus reading the file."),
         "",
     ]
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    notes = REPORT.read_text(encoding="utf-8").split(NOTES, 1) if REPORT.exists() else []
-    if len(notes) == 2:  # the hand-kept notes of the previous run stay, to be brought up to date
-        lines += [NOTES + notes[1].rstrip("\n"), ""]
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    print(write_report(REPORT, lines, NOTES))
 
 
 if __name__ == "__main__":

@@ -55,6 +55,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ingest import SITES, TODAY, write_files  # noqa: E402
+from report_file import write_report  # noqa: E402
 from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest_design.md"
@@ -227,11 +228,7 @@ def main(argv: list[str] | None = None) -> int:
             lines.append(f"| {db} | {name} | {sec:.2f} | {ratio:.2f} |")
     lines += ["", "`total` = parse_upload + series store + results blocks + write (the upload without "
               "`read_csv`). Target of issue 14: the whole upload ≤ 3× read_csv.", ""]
-    notes = REPORT.read_text(encoding="utf-8").split(NOTES, 1) if REPORT.exists() else []
-    if len(notes) == 2:  # the hand-kept reading of the run stays
-        lines += [NOTES + notes[1].rstrip("\n"), ""]
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
-    print(REPORT.read_text(encoding="utf-8"))
+    print(write_report(REPORT, lines, NOTES))
     return 0
 
 

@@ -44,9 +44,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import ANALYTES, SITES, write_files  # noqa: E402
+from report_file import write_report  # noqa: E402
 from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_ingest_floor.md"
+NOTES = "## Where PostgreSQL's time goes (kept by hand; the script rewrites the sections above)"
 
 _COLUMNS = ("sample_id, site, sample_date, analyte, replicate, sample_role, value_ng_per_l, censor, "
             "loq_ng_per_l, lod_ng_per_l, lab, original_value, original_unit, upload_id, source_line, "
@@ -220,7 +222,7 @@ def _write_report(args: argparse.Namespace, runs: dict[str, list[float]], loads:
         f"{' --skip-postgres' if args.skip_postgres else ''}`",
         "",
     ]
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
+    write_report(REPORT, lines, NOTES)
     print(f"wrote {REPORT}")
 
 

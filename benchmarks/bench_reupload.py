@@ -35,10 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import TODAY, write_files  # noqa: E402
+from report_file import NOTES, write_report  # noqa: E402
 from scratch import scratch_postgres, scratch_sqlite  # noqa: E402
 
 REPORT = Path(__file__).resolve().parent / "reports" / "bench_reupload.md"
-NOTES = "## Notes on this run (kept by hand; the script rewrites the sections above)"
 
 
 def changed_copy(data: bytes, fraction: float, seed: int = 1) -> bytes:
@@ -140,12 +140,7 @@ def _write_report(args: argparse.Namespace, runs: dict[tuple[str, float], list[d
          "0.1 % changed ≤ 1.2×, on SQLite and PostgreSQL at 300 k rows."),
         "",
     ]
-    REPORT.parent.mkdir(parents=True, exist_ok=True)
-    notes = REPORT.read_text(encoding="utf-8").split(NOTES, 1) if REPORT.exists() else []
-    if len(notes) == 2:  # the hand-kept notes of the previous run stay, to be brought up to date
-        lines += [NOTES + notes[1].rstrip("\n"), ""]
-    REPORT.write_text("\n".join(lines), encoding="utf-8")
-    print("\n".join(lines))
+    print(write_report(REPORT, lines, NOTES))
 
 
 if __name__ == "__main__":
