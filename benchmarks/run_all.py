@@ -2,7 +2,7 @@
 
 Each benchmark runs in its own process (so memory figures stay per-benchmark) and writes its own
 report under ``benchmarks/reports/``; this script then puts an overview table (status, wall time,
-report and when it was written) and every report's content one after the other in
+report and the time of its run) and every report's content one after the other in
 ``benchmarks/reports/summary.md``. A failing benchmark does not stop the others: its status and
 the tail of its error output go into the summary, and the exit code is 1.
 
@@ -65,6 +65,18 @@ def run_one(script: Path, extra: list[str], timeout_s: float) -> Outcome:
     return Outcome(script.stem, "ok", seconds, report_of(script))
 
 
+def _run_stamp(report: Path) -> str:
+    """When the report's run was made: the first ``YYYY-MM-DD HH:MM`` (UTC) its text states,
+    else its date, else the file's modification time (which a fresh checkout sets to the
+    checkout's time, so it is the last resort).
+    """
+    text = report.read_text(encoding="utf-8")[:2000]
+    found = re.search(r"(\d{4}-\d{2}-\d{2})(?: \(?(\d{2}:\d{2}))?", text)
+    if found:
+        return f"{found[1]} {found[2]}" if found[2] else found[1]
+    return (dt.datetime.fromtimestamp(report.stat().st_mtime, dt.UTC).strftime("%Y-%m-%d %H:%M")
+            + " (file time)")
+
 def _demote(markdown: str) -> str:
     """Shift every heading two levels down so reports nest under the summary's headings."""
     return re.sub(r"^(#{1,4}) ", lambda m: "#" * (len(m.group(1)) + 2) + " ", markdown,
@@ -80,12 +92,11 @@ def write_summary(outcomes: list[Outcome]) -> str:
         f"Python {platform.python_version()}. Times come from a shared 2-core machine and are "
         "indicative only; each section below is the benchmark's own report, unchanged."),
         "",
-        "| benchmark | status | wall [s] | report | report written (UTC) |",
+        "| benchmark | status | wall [s] | report | run of the report (UTC) |",
         "|---|---|---:|---|---|",
     ]
     for o in outcomes:
-        written = (dt.datetime.fromtimestamp(o.report.stat().st_mtime, dt.UTC)
-                   .strftime("%Y-%m-%d %H:%M") if o.report else "—")
+        written = _run_stamp(o.report) if o.report else "—"
         wall = f"{o.seconds:.0f}" if o.seconds is not None else "—"
         link = f"[{o.report.name}]({o.report.name})" if o.report else "—"
         lines.append(f"| {o.name} | {o.status} | {wall} | {link} | {written} |")
