@@ -719,44 +719,16 @@ def refresh_for_results(conn: Connection, change: ResultsChange, *,
     inside its transaction): the touched days are rebuilt from the rows kept
     (``change.existing``) and the rows inserted (``change.new_rows``, already in memory), the
     flows and populations of the touched sites; those days of the touched series' blocks are
-    replaced (one read, one bulk write) and the versions of the touched series incremented.
-    Gives the rows a from-scratch build gives for those days (tests/test_series_store.py).
-    Returns the number of series whose version was incremented.
-
-    Three steps: the inputs read (:func:`_refresh_inputs`), the touched days rebuilt and
-    merged into the read blocks without the database (:func:`_built_writes`), the writes
-    (:func:`_apply_writes`).
+    replaced (:func:`_replace_days`: one read, a merge without the database, one bulk write)
+    and the versions of the touched series incremented. Gives the rows a from-scratch build
+    gives for those days (tests/test_series_store.py). Returns the number of series whose
+    version was incremented.
     """
-    inputs = _refresh_inputs(conn, change)
-    return _apply_writes(conn, inputs, _built_writes(change, inputs), now=now)
-
-
-@dataclasses.dataclass
-class _RefreshInputs:
-    """What a results refresh reads before the upload's rows are written."""
-
-    ranges: dict[tuple[str, str], np.ndarray]
-    flows: pd.DataFrame
-    pops: pd.DataFrame
-    current: dict[tuple[str, str], bytes]
-
-
-@dataclasses.dataclass
-class _BlockWrites:
-    """``series_blocks`` rows to insert, update and delete (:func:`_write_blocks`)."""
-
-    inserts: list[dict[str, Any]]
-    updates: list[dict[str, Any]]
-    deletes: list[dict[str, Any]]
-
-
-def _refresh_inputs(conn: Connection, change: ResultsChange) -> _RefreshInputs:
-    """The flows and populations of the touched sites and the touched series' blocks (locked)."""
     from wastewater.storage.repository import FLOW_COLUMNS, POPULATION_COLUMNS
 
     touched = change.touched
     if not len(touched.keys):
-        return _RefreshInputs({}, pd.DataFrame(), pd.DataFrame(), {})
+        return 0
     f, p = t.flows.c, t.site_populations.c
     back = MAX_COMPOSITE_DAYS - 1
     sites = [str(x) for x in touched.sites]
@@ -771,26 +743,20 @@ def _refresh_inputs(conn: Connection, change: ResultsChange) -> _RefreshInputs:
     for part in _chunks(sites, 500):
         pop_rows.extend(_fetch_rows(conn, sa.select(p.site, p.year, p.population, p.method)
                                     .where(p.site.in_(part)).order_by(p.site, p.year, p.method)))
+    flows = _frame_of(conn, flow_rows, FLOW_COLUMNS)
+    pops = _frame_of(conn, pop_rows, POPULATION_COLUMNS)
     ranges = _pair_ranges(touched)
-    return _RefreshInputs(ranges, _frame_of(conn, flow_rows, FLOW_COLUMNS),
-                          _frame_of(conn, pop_rows, POPULATION_COLUMNS),
-                          _read_blocks(conn, sorted(ranges), lock=True))
+    _replace_days(conn, ranges, _build_touched(change, flows, pops))
+    return _bump_versions(conn, sorted(ranges), now=now)
 
 
-def _built_writes(change: ResultsChange, inputs: _RefreshInputs) -> _BlockWrites:
-    """The touched days rebuilt and merged into the read blocks (pure: no database)."""
-    if not inputs.ranges:
-        return _BlockWrites([], [], [])
-    return _merged_blocks(inputs.ranges, inputs.current,
-                          _build_touched(change, inputs.flows, inputs.pops))
+@dataclasses.dataclass
+class _BlockWrites:
+    """``series_blocks`` rows to insert, update and delete (:func:`_write_blocks`)."""
 
-
-def _apply_writes(conn: Connection, inputs: _RefreshInputs, writes: _BlockWrites, *,
-                  now: dt.datetime | None) -> int:
-    if not inputs.ranges:
-        return 0
-    _write_blocks(conn, inserts=writes.inserts, updates=writes.updates, deletes=writes.deletes)
-    return _bump_versions(conn, sorted(inputs.ranges), now=now)
+    inserts: list[dict[str, Any]]
+    updates: list[dict[str, Any]]
+    deletes: list[dict[str, Any]]
 
 
 def _pair_ranges(touched: _TouchedDays) -> dict[tuple[str, str], np.ndarray]:
