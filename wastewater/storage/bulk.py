@@ -5,19 +5,15 @@ dict per row:
 
 * :func:`column_values` turns a frame column into the Python values the database driver takes
   (``None`` for every missing value), converting each distinct date once;
-* :func:`insert_columns` writes the rows of those columns inside the caller's transaction:
-  PostgreSQL through **one** ``COPY … FROM STDIN`` (psycopg 3) streamed batch by batch,
-  SQLite through one ``executemany`` per batch with a larger page cache for the index updates,
-  binding only what varies from row to row (the constants are literals of the statement, a
-  batch's columns without any value are left to their NULL default);
-* :func:`insert_frame` does the same for a whole frame without making Python values row by
-  row: each column is prepared once for the whole frame and every batch gathered from it. On
-  PostgreSQL each batch becomes one block of ``COPY`` text (:func:`copy_text`: each distinct
-  number, date or flag formatted and each text escaped once, text without anything to escape
-  taken as it is; a column with one text in every row written once, at the end of each
-  line); on SQLite each column becomes its driver values at once (dates as their ISO text, as
-  SQLAlchemy stores them) and a batch is written by ``INSERT`` statements of
-  :data:`SQLITE_ROWS_PER_INSERT` rows each.
+* :func:`insert_frame` (and :func:`insert_frames` for a stream of frames) writes the rows of a
+  frame inside the caller's transaction without making Python values row by row: each column
+  is prepared once for the whole frame and every batch gathered from it. On PostgreSQL each
+  batch becomes one block of ``COPY`` text (:func:`copy_text`: each distinct number, date or
+  flag formatted and each text escaped once, text without anything to escape taken as it is;
+  a column with one text in every row written once, at the end of each line); on SQLite each
+  column becomes its driver values at once (dates as their ISO text, as SQLAlchemy stores
+  them) and a batch is written by ``INSERT`` statements of :data:`SQLITE_ROWS_PER_INSERT`
+  rows each.
 
 Both run on the caller's connection and transaction, so a failure or a killed process
 anywhere (also in the middle of a ``COPY``) leaves nothing stored. Integrity (the results'
@@ -42,7 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 __all__ = ["BATCH_ROWS", "SQLITE_BULK_CACHE_KIB", "SQLITE_ROWS_PER_INSERT", "column_values", "copy_column", "copy_text",
-           "insert_columns", "insert_frame", "insert_frames", "sqlite_values"]
+           "insert_frame", "insert_frames", "sqlite_values"]
 
 BATCH_ROWS = 20_000
 """Rows per batch: the ``INSERT`` statements of one ``executemany`` (SQLite) or one stretch of
@@ -109,39 +105,6 @@ Batch = dict[str, list[Any]]
 """Column name → the values of one batch of rows."""
 
 
-def insert_columns(
-    conn: Connection,
-    table: sa.Table,
-    columns: dict[str, list[Any]],
-    *,
-    constants: dict[str, Any] | None = None,
-    progress: Callable[[int], None] | None = None,
-) -> None:
-    """Insert the rows given column-wise, in the caller's transaction.
-
-    Parameters
-    ----------
-    conn : sqlalchemy.engine.Connection
-        Connection inside an open transaction.
-    table : sqlalchemy.Table
-    columns : dict of list
-        Column name → one Python value per row (as from :func:`column_values`).
-    constants : dict, optional
-        Column name → one value shared by every row (upload id, stored_at …).
-    progress : callable, optional
-        ``progress(rows_written)`` after each batch of :data:`BATCH_ROWS` rows (inside the
-        transaction, before the commit).
-    """
-    n_rows = len(next(iter(columns.values()))) if columns else 0
-
-    def batches() -> Iterator[tuple[int, Batch]]:
-        for start in range(0, n_rows, BATCH_ROWS):
-            stop = min(start + BATCH_ROWS, n_rows)
-            yield stop, {c: v[start:stop] for c, v in columns.items()}
-
-    _insert_batches(conn, table, list(columns), n_rows, batches(), constants, progress)
-
-
 def insert_frame(
     conn: Connection,
     table: sa.Table,
@@ -152,9 +115,11 @@ def insert_frame(
     progress: Callable[[int], None] | None = None,
     order: np.ndarray | None = None,
 ) -> None:
-    """:func:`insert_columns` of ``frame``'s columns ``names`` (absent ones NULL), prepared
-    once per column and converted one batch at a time, so that only one batch of driver values
-    exists at once.
+    """Insert ``frame``'s columns ``names`` (absent ones NULL) in the caller's transaction,
+    prepared once per column and converted one batch at a time, so that only one batch of
+    driver values exists at once; ``constants``: column name → one value shared by every row
+    (upload id, stored_at …); ``progress(rows_written)`` after each batch of
+    :data:`BATCH_ROWS` rows (inside the transaction, before the commit).
 
     ``order`` (positions of ``frame``'s rows) inserts the rows in that order, each batch
     gathered on its own, instead of a reordered copy of the whole frame.
@@ -667,8 +632,10 @@ def _copy_stream(conn: Connection, table: sa.Table, column_sql: str, feed: Calla
 def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], n_rows: int,
                     batches: Iterator[tuple[int, Batch]], constants: dict[str, Any] | None,
                     progress: Callable[[int], None] | None) -> None:
-    """Write ``batches`` (rows done after the batch, the batch's columns): one ``COPY`` on
-    PostgreSQL, one ``executemany`` per batch elsewhere (:func:`insert_columns`).
+    """Write ``batches`` (rows done after the batch, the batch's columns) by one
+    ``executemany`` each, the values through the columns' bind processors: the load of a
+    database other than SQLite and PostgreSQL with psycopg (:func:`_sqlite_frames` and
+    :func:`_copy_frames` serve those).
     """
     constants = dict(constants or {})
     names = column_names + list(constants)
@@ -676,55 +643,29 @@ def _insert_batches(conn: Connection, table: sa.Table, column_names: list[str], 
         return
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
-    column_sql = ", ".join(quote(c) for c in names)
-    if dialect.name == "postgresql" and dialect.driver == "psycopg":
-        _copy(conn, table, column_sql, batches, constants, progress)
-        return
     processors = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in names}
     bound_constants = []
     for name, value in constants.items():
         proc = processors[name]
         bound_constants.append(proc(value) if proc is not None and value is not None else value)
     marker = "?" if dialect.paramstyle == "qmark" else "%s"
-    is_sqlite = dialect.name == "sqlite"
-    if is_sqlite:
-        # SQLite: the constants are written into the statement once (not bound on every row)
-        # and a column with no value in a batch is left out (it takes its NULL default), so
-        # only the values that differ from row to row are bound
-        tail_names, tail_sql = list(constants), [_sqlite_literal(v) for v in bound_constants]
-        bound_constants = []
-    else:
-        tail_names, tail_sql = list(constants), [marker] * len(constants)
-    if is_sqlite:
-        cache = int(conn.exec_driver_sql("PRAGMA cache_size").scalar() or -2000)
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{SQLITE_BULK_CACHE_KIB}")
-    try:
-        for done, batch in batches:
-            bound_names: list[str] = []
-            converted = []
-            for name in column_names:
-                values = batch[name]
-                if is_sqlite and _null_by_default(table.c[name]) and \
-                        values.count(None) == len(values):
-                    continue
-                proc = processors[name]
-                if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
-                    values = _dates_bound(values, proc)
-                elif proc is not None:
-                    values = [None if v is None else proc(v) for v in values]
-                bound_names.append(name)
-                converted.append(values)
-            n = len(batch[column_names[0]]) if column_names else 0
-            converted += [[value] * n for value in bound_constants]
-            sql = (f"INSERT INTO {quote(table.name)} "
-                   f"({', '.join(quote(c) for c in [*bound_names, *tail_names])}) "
-                   f"VALUES ({', '.join([marker] * len(bound_names) + tail_sql)})")
-            conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
-            if progress is not None:
-                progress(done)
-    finally:
-        if is_sqlite:
-            conn.exec_driver_sql(f"PRAGMA cache_size = {int(cache)}")
+    sql = (f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in names)}) "
+           f"VALUES ({', '.join([marker] * len(names))})")
+    for done, batch in batches:
+        converted = []
+        for name in column_names:
+            values = batch[name]
+            proc = processors[name]
+            if proc is not None and name in _DATE_COLUMNS.get(table.name, ()):
+                values = _dates_bound(values, proc)
+            elif proc is not None:
+                values = [None if v is None else proc(v) for v in values]
+            converted.append(values)
+        n = len(batch[column_names[0]]) if column_names else 0
+        converted += [[value] * n for value in bound_constants]
+        conn.exec_driver_sql(sql, list(zip(*converted, strict=True)))
+        if progress is not None:
+            progress(done)
 
 
 def _null_by_default(column: sa.Column[Any]) -> bool:
@@ -769,22 +710,3 @@ def _dates_bound(values: list[Any], proc: Callable[[Any], Any]) -> list[Any]:
             bound = cache[v] = proc(v)
         out.append(bound)
     return out
-
-
-def _copy(conn: Connection, table: sa.Table, column_sql: str,
-          batches: Iterator[tuple[int, Batch]], constants: dict[str, Any],
-          progress: Callable[[int], None] | None) -> None:
-    """One ``COPY … FROM STDIN`` of ``batches``, row by row through psycopg's adaptation
-    (:func:`_copy_stream`).
-    """
-    tail = tuple(constants.values())
-
-    def feed(copy: Any) -> None:
-        write = copy.write_row
-        for done, batch in batches:
-            for row in zip(*batch.values(), strict=True):
-                write(row + tail)
-            if progress is not None:
-                progress(done)  # the COPY is still open: nothing is visible or committed
-
-    _copy_stream(conn, table, column_sql, feed)
