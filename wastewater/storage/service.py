@@ -614,8 +614,6 @@ def _stored_column(values: np.ndarray, type_: Any) -> pd.Series:
     return pd.Series(values, dtype=object, copy=False)
 
 
-
-
 def _as_compared(values: np.ndarray, like: pd.Series | None, *,
                  none_for_missing: bool = False) -> np.ndarray:
     """Values in a form compared column-wise: dates as datetime64, numbers as float, text as
