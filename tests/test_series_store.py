@@ -282,18 +282,21 @@ def _raw_snapshot(engine) -> dict[str, list[tuple]]:
     return out
 
 
+def _mdma_days(days: range, value_of_day: int, prefix: str = "S") -> bytes:
+    """One 24-h MDMA sample a day at SE-A in January 2025: ``value_of_day + d`` ng/L on day d."""
+    return (RESULT_HEADER + "".join(
+        f"{prefix}{d},SE-A,2025-01-{d:02d},mdma,{value_of_day + d},ng/L,,1,0.5,8000,24,1,sample\n"
+        for d in days)).encode()
+
+
 def test_writer_killed_inside_store_maintenance_leaves_both_consistent(engine, db_url, tmp_path):
     ingest_bytes(engine, _sites_csv([("SE-A", 2025, 20000)]), filename="s.csv", uploader="t")
-    first = RESULT_HEADER + "".join(
-        f"S{d},SE-A,2025-01-{d:02d},mdma,{10 + d},ng/L,,1,0.5,8000,24,1,sample\n"
-        for d in range(1, 11))
-    ingest_bytes(engine, first.encode(), filename="r1.csv", uploader="t")
+    first = _mdma_days(range(1, 11), 10)
+    ingest_bytes(engine, first, filename="r1.csv", uploader="t")
     before = _raw_snapshot(engine)
-    correction = RESULT_HEADER + "".join(
-        f"S{d},SE-A,2025-01-{d:02d},mdma,{20 + d},ng/L,,1,0.5,8000,24,1,sample\n"
-        for d in range(5, 16))
+    correction = _mdma_days(range(5, 16), 20)
     data_file = tmp_path / "r2.csv"
-    data_file.write_bytes(correction.encode())
+    data_file.write_bytes(correction)
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     marker = tmp_path / "marker"
@@ -310,7 +313,7 @@ def test_writer_killed_inside_store_maintenance_leaves_both_consistent(engine, d
     engine.dispose()  # PostgreSQL drops the killed session's transaction; SQLite its journal
     assert _raw_snapshot(engine) == before
     _assert_store_is_scratch(engine)
-    out = ingest_bytes(engine, correction.encode(), filename="r2.csv", uploader="t")
+    out = ingest_bytes(engine, correction, filename="r2.csv", uploader="t")
     assert out.stored and out.rows_superseded == 6
     stored = _assert_store_is_scratch(engine)
     assert stored["concentration_ng_per_l"].tolist() == [11.0, 12.0, 13.0, 14.0] + [
@@ -321,24 +324,20 @@ def test_a_failing_store_rebuild_leaves_the_upload_unstored(engine, monkeypatch)
     # the store's refresh runs inside the upload's transaction: when its rebuild fails,
     # nothing of the upload is stored (rows, upload, audit, store)
     ingest_bytes(engine, _sites_csv([("SE-A", 2025, 20000)]), filename="s.csv", uploader="t")
-    first = RESULT_HEADER + "".join(
-        f"S{d},SE-A,2025-01-{d:02d},mdma,{10 + d},ng/L,,1,0.5,8000,24,1,sample\n"
-        for d in range(1, 6))
-    ingest_bytes(engine, first.encode(), filename="r1.csv", uploader="t")
+    first = _mdma_days(range(1, 6), 10)
+    ingest_bytes(engine, first, filename="r1.csv", uploader="t")
     before = _raw_snapshot(engine)
 
     def broken(*args, **kwargs):
         raise RuntimeError("rebuild failed")
 
     monkeypatch.setattr(series, "_build_touched", broken)
-    second = RESULT_HEADER + "".join(
-        f"T{d},SE-A,2025-01-{d:02d},mdma,{30 + d},ng/L,,1,0.5,8000,24,1,sample\n"
-        for d in range(6, 11))
+    second = _mdma_days(range(6, 11), 30, prefix="T")
     with pytest.raises(RuntimeError, match="rebuild failed"):
-        ingest_bytes(engine, second.encode(), filename="r2.csv", uploader="t")
+        ingest_bytes(engine, second, filename="r2.csv", uploader="t")
     assert _raw_snapshot(engine) == before
     monkeypatch.undo()
-    out = ingest_bytes(engine, second.encode(), filename="r2.csv", uploader="t")
+    out = ingest_bytes(engine, second, filename="r2.csv", uploader="t")
     assert out.stored and out.rows_inserted == 5
     stored = _assert_store_is_scratch(engine)
     assert stored["concentration_ng_per_l"].tolist() == [11.0 + d for d in range(5)] + [
