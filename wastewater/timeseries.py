@@ -159,6 +159,17 @@ def _population_lookup(populations: pd.DataFrame, method: str, sites: np.ndarray
     return out
 
 
+def composite_days(hours: Any) -> np.ndarray:
+    """Days each sample covers: ``ceil(hours/24)``, at least one (a missing duration is 24 h);
+    a composite covers that many days from its ``sample_date`` on (:func:`build_dataset`).
+
+    >>> composite_days([24, 48, 72, 1, float("nan")]).tolist()
+    [1, 2, 3, 1, 1]
+    """
+    h = np.asarray(hours, dtype=float)
+    return np.maximum(1, np.ceil(np.where(np.isnan(h), 24.0, h) / 24.0)).astype(np.int64)
+
+
 def _row_inputs(r: pd.DataFrame, loq_method: str) -> tuple[np.ndarray, ...]:
     """Per result row: substituted concentration, censored flag, LOQ, composite hours, days
     covered and own flow (the row rules of :func:`build_dataset`).
@@ -176,7 +187,7 @@ def _row_inputs(r: pd.DataFrame, loq_method: str) -> tuple[np.ndarray, ...]:
     loq = loq_col
     hours = (r["composite_hours"].astype(float).fillna(24).values if "composite_hours" in r.columns
              else np.full(n, 24.0))
-    ndays = np.maximum(1, np.ceil(hours / 24.0)).astype(int)
+    ndays = composite_days(hours)
     own_flow = (r["flow_m3_per_day"].astype(float).values if "flow_m3_per_day" in r.columns
                 else np.full(n, np.nan))
     if np.any(own_flow < 0):

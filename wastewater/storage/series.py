@@ -525,6 +525,8 @@ class ResultsChange:
         taken from it; only the current rows of other samples in the windows are read
         (:func:`_kept_rows`).
         """
+        from wastewater.timeseries import composite_days
+
         parts = []
         new_sample = new_rows["sample_role"].to_numpy() == "sample"
         for rows, sample in ((new_rows, new_sample),
@@ -533,12 +535,11 @@ class ResultsChange:
             rows = rows.loc[sample, ["site", "analyte", "sample_date", "composite_hours"]]
             hours = pd.to_numeric(rows["composite_hours"], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan)
-            hours = np.where(np.isnan(hours), 24.0, hours)
             parts.append((rows["site"].to_numpy(dtype=object),
                           rows["analyte"].to_numpy(dtype=object),
                           _epoch_days(rows["sample_date"]) if len(rows) else
                           np.empty(0, dtype=np.int64),
-                          np.maximum(1, np.ceil(hours / 24.0)).astype(np.int64)))
+                          composite_days(hours)))
         n_new = len(parts[0][0])
         new_site = np.full(len(new_rows), -1, dtype=np.int64)
         new_analyte = np.full(len(new_rows), -1, dtype=np.int64)
