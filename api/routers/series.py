@@ -102,8 +102,11 @@ async def get_series(
             "ask for a key to smooth daily values", column="smooth")])
     # the public weeks also depend on the day (a week with a missing day closes two weeks after
     # its Sunday, wastewater.access.week_is_closed): their key and ETag carry today's date
+    # the version's time too: a restored backup or another database in the same process can
+    # count a series' versions from the start again
     key = (site, a, measure, start, end, loq_method, cf_id, ci, format,
-           dialect if format == "csv" else "", weekly, version, smooth, dt.date.today() if weekly else None)
+           dialect if format == "csv" else "", weekly, version, changed_at, smooth,
+           dt.date.today() if weekly else None)
     etag = '"' + hashlib.blake2b(repr(key).encode(), digest_size=16).hexdigest() + '"'
     headers = {"ETag": etag, "Cache-Control": "private, no-cache" if not weekly else "public, no-cache",
                "Vary": "X-API-Key, Authorization"}
@@ -162,7 +165,7 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     # public: every week is computed over all its days, whatever window was asked
     load_start, load_end = access.whole_week_bounds(start, end) if weekly else (start, end)
     daily = read_series(engine, site, a, measure, start=load_start, end=load_end, loq_method=loq_method,
-                        cf_id=cf_id, ci=ci)
+                        cf_id=cf_id, ci=ci, public=rule)
     bounds = interval_fields(field)  # level_lo95 -> level_lo95_mg_per_day_per_1000 ...
     if weekly:
         # whole-week means with their shared-draw intervals, then the public window/minimum rule
