@@ -230,7 +230,8 @@ def _method_text(effect: dict[str, Any], lang: str) -> str:
 def trend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     """Everything the trend page and its CSV need, from the library/API services."""
     site, analyte = sel.chosen()
-    full = D.read_frame(viewer.engine, site, analyte, sel.measure)  # THE series reader
+    full = D.read_frame(viewer.engine, site, analyte, sel.measure,  # THE series reader
+                        public=D.published_days(viewer))
     weekly = not access.may(viewer.principal, "daily_values")
     if weekly:  # THE public rule: whole ISO weeks over every day, the period only selects weeks
         shown = D.weekly_frame(full, sel.start, sel.end, viewer)
@@ -480,7 +481,8 @@ def operation_data(viewer: D.Viewer, sel: Selection, event_id: str | None) -> di
         ops = events[events["kind"] == "operation"]
         event_id = (ops if len(ops) else events)["event_id"].iloc[0]
     event = events[events["event_id"] == event_id].iloc[0].to_dict()
-    ds = D.site_dataset(viewer.engine, [site], analytes=D.analytes_for_dumping(analyte))
+    ds = D.site_dataset(viewer.engine, [site], analytes=D.analytes_for_dumping(analyte),
+                        public=D.published_days(viewer))
     daily = D.series_frame(ds, site, analyte, "load_per_1000")
     effect = D.operation_effect(ds, site, analyte, event, lang=sel.lang,
                                 method_changes=D.method_changes(viewer, site, [analyte]).get(analyte))
@@ -592,7 +594,7 @@ def riskweekend_data(viewer: D.Viewer, sel: Selection) -> dict[str, Any]:
     site, analyte = sel.chosen()
     public = access.level(viewer.principal, "risk_weekend_ratios") is access.Level.PUBLIC
     data_end = access.public_data_end(rule=D.public_rule(viewer)) if public else None
-    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte], end=data_end)
+    ds = D.site_dataset(viewer.engine, [site], analytes=[analyte], end=data_end, public=D.published_days(viewer))
     values, _ = D.stats_series(ds, site, analyte)
     values = values.dropna()
     if values.empty:

@@ -101,17 +101,17 @@ def analytes_for_site(engine: sa.Engine, site: str) -> list[str]:
 
 def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | None = None,
                  start: dt.date | None = None, end: dt.date | None = None,
-                 measures: tuple[str, ...] = MEASURES) -> xr.Dataset | None:
+                 measures: tuple[str, ...] = MEASURES, public: Any = None) -> xr.Dataset | None:
     """The analysis Dataset for ``sites`` with consumption and 95 % intervals added.
 
     :func:`wastewater.analysis.load_dataset` (the derived store: LOQ/2 substitution, de jure
     population, as the API) with :func:`wastewater.analysis.add_measure` for every dashboard
     measure in ``measures`` (default all: consumption, daily level and change intervals,
-    analytic). ``None`` when there is no result.
+    analytic). ``None`` when there is no result. ``public``: :func:`published_days`.
     """
     from wastewater.analysis import add_measure, load_dataset
 
-    ds = load_dataset(engine, sites, analytes=analytes, start=start, end=end)
+    ds = load_dataset(engine, sites, analytes=analytes, start=start, end=end, public=public)
     if ds is None:
         return None
     for measure in measures:
@@ -119,13 +119,13 @@ def site_dataset(engine: sa.Engine, sites: list[str], *, analytes: list[str] | N
     return ds
 
 
-def read_frame(engine: sa.Engine, site: str, analyte: str, measure: str) -> pd.DataFrame:
+def read_frame(engine: sa.Engine, site: str, analyte: str, measure: str, *, public: Any = None) -> pd.DataFrame:
     """One series as :func:`series_frame` gives it, read by THE series reader
     :func:`wastewater.analysis.read_series` (the store, analytic daily intervals): days without a
-    value dropped, the bounds named as the figures name them."""
+    value dropped, the bounds named as the figures name them. ``public``: :func:`published_days`."""
     from wastewater.analysis import read_series
 
-    daily = read_series(engine, site, analyte, measure, ci="analytic")
+    daily = read_series(engine, site, analyte, measure, ci="analytic", public=public)
     meta = dict(daily.attrs)
     out = daily[daily["value"].notna()].rename(columns={b: c for c, b in _BOUND_OF.items()})
     out = out[["date", "value", "censored", *BAND_COLUMNS]].reset_index(drop=True)
@@ -167,6 +167,16 @@ def public_rule(viewer: Viewer):
     from wastewater.access import PublicRule
 
     return PublicRule.from_settings(viewer.settings)
+
+
+def published_days(viewer: Viewer):
+    """The public rule for a viewer who sees the published figures only (no daily values): the
+    loaders then leave out each day that arrived after its week was public
+    (:func:`wastewater.access.late_for_public`), as the API does for the public; ``None`` for a
+    key with daily values."""
+    from wastewater import access
+
+    return None if access.may(viewer.principal, "daily_values") else public_rule(viewer)
 
 
 def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer: Viewer | None = None,
@@ -602,7 +612,7 @@ def comparison_frame(viewer: Viewer, analyte: str, year: int | None,
                 "value": g["value"], "group": "national", "population": np.nan, "year": year,
                 "all_below_loq": False, "source": g["source"]})], ignore_index=True)
     if site:
-        ds = site_dataset(viewer.engine, [site], analytes=[analyte])
+        ds = site_dataset(viewer.engine, [site], analytes=[analyte], public=published_days(viewer))
         values, cens = stats_series(ds, site, analyte)
         values = values.dropna()
         means = None

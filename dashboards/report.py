@@ -372,7 +372,8 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
         # whole weeks for the public rule; the dumping check's 8-week baseline before an operation
         # early in the previous tertial (the trend loads its own 12 months)
         load_start, load_end = access.whole_week_bounds(prev_start - dt.timedelta(days=DUMPING_BASELINE_DAYS), end)
-        ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES)
+        ds = D.site_dataset(engine, [site], start=load_start, end=load_end, measures=REPORT_MEASURES,
+                            public=D.published_days(viewer))
         marked = D.method_changes(viewer, site, [] if ds is None else ds["analyte"].values.tolist())
         operations = D.events_frame(viewer, site=site, start=prev_start - dt.timedelta(days=_days_after()),
                                     end=end, kinds=("operation",))
@@ -429,7 +430,7 @@ def _build_report(engine: sa.Engine, viewer: D.Viewer, year: int, tertial: int, 
                     continue
                 if eds is None:
                     eds = D.site_dataset(engine, [site], analytes=D.analytes_for_dumping(c.analyte),
-                                         measures=REPORT_MEASURES)
+                                         measures=REPORT_MEASURES, public=D.published_days(viewer))
                     plan = _next_operation_sentence(
                         D.operation_plan(viewer, site, c.analyte, after_days=[56], ds=eds,
                                          marked=marked.get(c.analyte, [])), lang)

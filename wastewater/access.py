@@ -22,6 +22,11 @@ decides access. The policy has two parts:
      (:func:`public_weeks`), each week computed over all its seven days whatever date window
      was asked (the window only selects which whole weeks come back), and a week with fewer
      than ``min_days_per_week`` measured days is suppressed;
+   * a published figure never moves with a late day: a week with a missing day is public once
+     closed (:func:`week_is_closed`), and a result or flow that reaches the database after that
+     never enters a public figure (:func:`late_for_public`; the loaders' ``public`` argument,
+     :func:`wastewater.analysis.load_dataset`), since the week's mean before and after it would
+     give the day; a lab's correction of a day that was there in time does go in;
    * no weekday profile (resource ``weekday_profile``, keys only): its medians and quartiles
      are order statistics, i.e. single days' values, and weekday means over a window the caller
      picks can be differenced (the means over weeks 1–5 and 1–4 give the fifth Monday);
@@ -76,7 +81,7 @@ __all__ = [
     "PUBLIC_TREND_FIELDS", "PUBLIC_TREND_MIN_DAYS", "PUBLIC_TREND_MIN_SPAN_DAYS", "PUBLIC_TREND_MONTHS",
     "REVOKED", "RESOURCES", "ROLES", "AccessDenied", "Level", "Principal", "PublicParameterRefused", "PublicRule",
     "PublicTrendRefused", "TrendRequest", "check", "check_public_parameters", "event_visible", "level", "may",
-    "latest_published_end", "month_end", "operation_effect_release", "public_campaign_week",
+    "late_for_public", "latest_published_end", "month_end", "operation_effect_release", "public_campaign_week",
     "public_data_end", "public_operation_effect",
     "public_risk_weekend_ratios", "public_week_filter", "public_weeks", "published_trend_window",
     "site_is_public", "trend_request",
@@ -496,6 +501,63 @@ def week_is_closed(monday: Any, n_days: int, today: dt.date | None = None,
     today = today or dt.date.today()
     sunday = pd.Timestamp(monday).date() + dt.timedelta(days=6)
     return n_days >= 7 or (today - sunday).days >= rule.closed_after_days
+
+
+def late_for_public(dates: Any, stored_at: Any, rule: PublicRule | None = None, *,
+                    series: Any = None) -> np.ndarray:
+    """True for each day that reached the database after its ISO week was first public; such a
+    day never enters a public figure.
+
+    A week is first public at the earliest moment it is closed (:func:`week_is_closed`: all
+    seven days there, or local midnight of its Sunday + ``rule.closed_after_days``) with at least
+    ``rule.min_days_per_week`` days there. From the days' first-stored times alone: *P* = the
+    earlier of max(release, the ``min_days_per_week``-th arrival) and the seventh arrival; a day
+    stored after *P* is late. A week uploaded whole long after its release (a backfill) is
+    first public when it arrives, with all its days.
+
+    Why: the week's published mean before and after a late day would give that day's value
+    (``7·m₇ − 6·m₆``). Leaving it out keeps every published figure as it was first shown; a
+    lab's correction of a day that was there in time still goes in (the first version's time
+    counts, :func:`wastewater.storage.repository.first_stored`). ``stored_at``: UTC
+    timestamps, ``NaT`` = no figure (never late); ``series``: labels of the series the days
+    belong to (default: one series).
+
+    >>> at = pd.to_datetime(["2025-03-04 10:00", "2025-03-05 10:00", "2025-03-25 08:00",
+    ...                      "2026-01-10 08:00", "2026-01-10 08:00", "2026-02-01 08:00"], utc=True)
+    >>> late_for_public(["2025-03-03", "2025-03-04", "2025-03-09", "2025-03-10", "2025-03-11", "2025-03-12"],
+    ...                 at).tolist()
+    [False, False, True, False, False, True]
+    """
+    rule = rule or PublicRule()
+    day = pd.DatetimeIndex(pd.to_datetime(dates)).normalize()
+    at = pd.DatetimeIndex(pd.to_datetime(stored_at, utc=True)).as_unit("ns")
+    late = np.zeros(len(day), dtype=bool)
+    known = np.flatnonzero(~at.isna())
+    if not len(known):
+        return late
+    monday = (day - pd.to_timedelta(day.day_of_week, unit="D"))[known]
+    labels = np.zeros(len(known), dtype=np.int64) if series is None else \
+        pd.factorize(np.asarray(series, dtype=object)[known])[0]
+    week = pd.MultiIndex.from_arrays([labels, monday]).factorize()[0]
+    at_ns = at.asi8[known]
+    order = np.lexsort((at_ns, week))
+    week, at_ns = week[order], at_ns[order]
+    starts = np.flatnonzero(np.r_[True, week[1:] != week[:-1]])
+    size = np.diff(np.r_[starts, len(week)])
+    m = rule.min_days_per_week
+    never = np.iinfo(np.int64).max
+    # the m-th arrival (enough days) and the 7th (all days there): never when the week lacks them
+    enough = np.where(size >= m, at_ns[np.minimum(starts + m - 1, len(week) - 1)], never)
+    whole = np.where(size >= 7, at_ns[np.minimum(starts + 6, len(week) - 1)], never)
+    # local midnight of the release day, as ``today`` in week_is_closed (the zone's offset that day)
+    first_mondays = monday[order][starts]
+    release = np.array([pd.Timestamp(dt.datetime.combine((mo + pd.Timedelta(days=6 + rule.closed_after_days)).date(),
+                                                         dt.time()).astimezone()).value for mo in first_mondays],
+                       dtype=np.int64)
+    first_public = np.minimum(np.where(enough == never, never, np.maximum(enough, release)), whole)
+    late_sorted = at_ns > np.repeat(first_public, size)
+    late[known[order]] = late_sorted
+    return late
 
 
 def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,

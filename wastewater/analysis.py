@@ -173,22 +173,91 @@ def store_dataset(rows: pd.DataFrame) -> xr.Dataset:
 
 
 def load_dataset(engine: sa.Engine, sites: Sequence[str], *, analytes: Sequence[str] | None = None,
-                 start: Any = None, end: Any = None, loq_method: str = "loq_half") -> xr.Dataset | None:
+                 start: Any = None, end: Any = None, loq_method: str = "loq_half",
+                 public: Any = None) -> xr.Dataset | None:
     """The analysis Dataset of ``sites`` (× ``analytes``; default every stored one) in
     ``[start, end]``; ``None`` if there is nothing.
 
     The one reader of several series for the API analyses, the dashboard, the report and the
     exports: the derived store for the stored ``loq_method`` (``loq_half``), else built from the
     raw results by :func:`wastewater.timeseries.build_dataset` with that substitution.
+    ``public``: a :class:`wastewater.access.PublicRule` for a figure that will be published;
+    days that arrived after their week became public are left out (:func:`without_late_days`).
     """
     from wastewater.storage.series import STORE_LOQ_METHOD, read_store_many
 
     if loq_method != STORE_LOQ_METHOD:
-        return _raw_dataset(engine, sites, analytes, start, end, loq_method)
-    rows = read_store_many(engine, sites, analytes=analytes, start=start, end=end)
-    if rows.empty:
-        return None
-    return store_dataset(rows)
+        ds = _raw_dataset(engine, sites, analytes, start, end, loq_method)
+    else:
+        rows = read_store_many(engine, sites, analytes=analytes, start=start, end=end)
+        ds = None if rows.empty else store_dataset(rows)
+    if ds is None or public is None:
+        return ds
+    return _public_days(engine, ds, public)
+
+
+#: Variables of a day a late concentration takes out of the public figures (a late flow takes
+#: the loads only); counts become 0, as on a day without a sample.
+_SAMPLE_VARIABLES = ("concentration_ng_per_l", "loq_ng_per_l", "replicate_sd_ng_per_l")
+_LOAD_VARIABLES = ("load_mg_per_day", "load_mg_per_day_per_1000")
+
+
+def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) -> xr.Dataset:
+    """``ds`` with the days that are late for the public left out (:func:`wastewater.access.late_for_public`).
+
+    ``stored``: :func:`wastewater.storage.repository.first_stored` of the Dataset's series. A
+    day whose concentration arrived late is a day without a sample (every per-analyte variable
+    NaN, ``censored`` False, counts 0); a day whose flow arrived late (its concentration in
+    time) keeps its concentration and loses its loads, so neither the concentration's nor the
+    load's published weekly means move when the late figure comes in.
+    """
+    from wastewater.access import late_for_public
+
+    if stored.empty:
+        return ds
+    sites = pd.Index(ds["site"].values.astype(str))
+    analytes = pd.Index(ds["analyte"].values.astype(str))
+    dates = pd.DatetimeIndex(ds["date"].values)
+    si, ai = sites.get_indexer(stored["site"]), analytes.get_indexer(stored["analyte"])
+    di = dates.get_indexer(pd.DatetimeIndex(stored["date"]))
+    inside = (si >= 0) & (ai >= 0) & (di >= 0)
+    series = (stored["site"] + "\x1f" + stored["analyte"]).to_numpy(dtype=object)
+    conc_at = stored["concentration_stored_at"]
+    conc_late = late_for_public(stored["date"], conc_at, rule, series=series) & inside
+    # a day's load is there once its concentration and its flow are (a late concentration: never)
+    load_at = stored["flow_stored_at"].where(stored["flow_stored_at"] > conc_at, conc_at) \
+        .where(stored["flow_stored_at"].notna() & ~conc_late)
+    load_late = late_for_public(stored["date"], load_at, rule, series=series) & inside
+    if not (conc_late.any() or load_late.any()):
+        return ds
+    out = ds.copy()
+    for mask, names in ((conc_late, (*_SAMPLE_VARIABLES, *_LOAD_VARIABLES)), (load_late, _LOAD_VARIABLES)):
+        if not mask.any():
+            continue
+        where = (si[mask], ai[mask], di[mask])
+        for name in names:
+            arr = out[name].values.copy()
+            arr[where] = np.nan
+            out[name] = (out[name].dims, arr, out[name].attrs)
+        if mask is conc_late:
+            for name, empty in (("censored", False), ("n_replicates", 0), ("composite_hours", 0)):
+                arr = out[name].values.copy()
+                arr[where] = empty
+                out[name] = (out[name].dims, arr, out[name].attrs)
+    return out
+
+
+def _public_days(engine: sa.Engine, ds: xr.Dataset, rule: Any) -> xr.Dataset:
+    """:func:`without_late_days` with the first-stored times read for ``ds``'s series and days."""
+    from wastewater.access import whole_week_bounds
+    from wastewater.storage.repository import first_stored
+
+    dates = pd.DatetimeIndex(ds["date"].values)
+    # whole weeks: when a week was first public depends on all its days
+    lo, hi = whole_week_bounds(dates.min().date(), dates.max().date())
+    stored = first_stored(engine, [str(s) for s in ds["site"].values], [str(a) for a in ds["analyte"].values],
+                          lo, hi)
+    return without_late_days(ds, stored, rule)
 
 
 def _raw_dataset(engine: sa.Engine, sites: Sequence[str], analytes: Sequence[str] | None, start: Any,
@@ -232,7 +301,7 @@ def add_measure(ds: xr.Dataset, measure: str, *, cf_id: str | None = None, ci: s
 def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load_per_1000", *,
                 start: dt.date | None = None, end: dt.date | None = None,
                 loq_method: str = "loq_half", cf_id: str | None = None, ci: str = "none",
-                rows: pd.DataFrame | None = None) -> pd.DataFrame:
+                rows: pd.DataFrame | None = None, public: Any = None) -> pd.DataFrame:
     """Daily series of one site × analyte as ``date, value, level_lo95, level_hi95,
     change_lo95, change_hi95, censored``.
 
@@ -240,6 +309,7 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
     axis from the first to the last sample day in ``[start, end]`` (NaN = no sample). Bounds
     are NaN for ``ci="none"``. ``loq_method`` other than the stored ``loq_half`` builds the
     series from the raw results with the same :func:`wastewater.timeseries.build_dataset`.
+    ``public``: as in :func:`load_dataset` (the days of a published figure).
     """
     from wastewater.storage.series import STORE_LOQ_METHOD, read_store
 
@@ -250,12 +320,14 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
         ds = _raw_dataset(engine, [site], [analyte], start, end, loq_method)
         if ds is None:
             return empty_series()
+        if public is not None:
+            ds = _public_days(engine, ds, public)
         return _trim(_frame_of(add_measure(ds, measure, cf_id=cf_id, ci=ci), var, ci), start, end)
     if rows is None:
         rows = read_store(engine, site, analyte, start=start, end=end)
     if rows.empty:
         return empty_series()
-    if ci == "none" and var in STORED_VARIABLES:
+    if public is None and ci == "none" and var in STORED_VARIABLES:
         day = rows["date"].to_numpy().astype("datetime64[D]")
         first = day[0]
         n = int((day[-1] - first).astype(np.int64)) + 1
@@ -268,8 +340,10 @@ def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load
             "date": np.arange(first, first + np.timedelta64(n, "D")).astype("datetime64[ns]"),
             "value": value, **{b: np.full(n, np.nan) for b in BOUNDS},
             "censored": cens})
-    ds = add_measure(store_dataset(rows), measure, cf_id=cf_id, ci=ci)
-    return _frame_of(ds, var, ci)
+    ds = store_dataset(rows)
+    if public is not None:
+        ds = _public_days(engine, ds, public)
+    return _frame_of(add_measure(ds, measure, cf_id=cf_id, ci=ci), var, ci)
 
 
 def _frame_of(ds: xr.Dataset, var: str, ci: str) -> pd.DataFrame:
@@ -602,7 +676,7 @@ def published_trends(engine: sa.Engine, principal: Any, rule: Any, site: str, an
     back = dt.timedelta(days=max(DUMPING_BASELINES_DAYS) + 7)  # the dumping check's baseline before the window
     lo, hi = access.whole_week_bounds(max(start, dt.date(1, 1, 1) + back) - back, min(end, dt.date(9999, 12, 24)))
     need = sorted({x for a in analytes for x in analytes_for_dumping(a)})
-    ds = load_dataset(engine, [site], analytes=need, start=lo, end=hi)
+    ds = load_dataset(engine, [site], analytes=need, start=lo, end=hi, public=rule)
     events = load_events(engine, include_confidential=access.may(principal, "confidential_events"))
     ops = access.visible_events(principal, events, visible) if len(events) else events
     if len(ops):

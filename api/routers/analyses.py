@@ -70,11 +70,14 @@ def bh_q_values(p_values: list[float | None]) -> list[float | None]:
     return [json_safe(v) for v in q]
 
 
-def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None):
-    """Dataset of one site (all or some analytes): :func:`wastewater.analysis.load_dataset`."""
+def _site_dataset(engine, site: str, analytes: list[str] | None, loq_method: str, start=None, end=None,
+                  public: access.PublicRule | None = None):
+    """Dataset of one site (all or some analytes): :func:`wastewater.analysis.load_dataset`
+    (``public``: the rule of a published figure)."""
     from wastewater.analysis import load_dataset
 
-    ds = load_dataset(engine, [site], analytes=analytes, start=start, end=end, loq_method=loq_method)
+    ds = load_dataset(engine, [site], analytes=analytes, start=start, end=end, loq_method=loq_method,
+                      public=public)
     if ds is None:
         raise ApiError(422, "not enough data", [item("no_data", f"no results for site {site!r}"
                                                       + (f" and {analytes}" if analytes else ""), column="analyte")])
@@ -87,10 +90,12 @@ def _site_series(ds, site: str, analyte: str) -> tuple[pd.Series, pd.Series]:
     return site_series(ds, site, analyte, "load_mg_per_day_per_1000")
 
 
-def _series(engine, site, analyte, loq_method, start=None, end=None) -> tuple[pd.Series, pd.Series]:
+def _series(engine, site, analyte, loq_method, start=None, end=None,
+            public: access.PublicRule | None = None) -> tuple[pd.Series, pd.Series]:
     from wastewater.analysis import read_series
 
-    daily = read_series(engine, site, analyte, "load_per_1000", start=start, end=end, loq_method=loq_method)
+    daily = read_series(engine, site, analyte, "load_per_1000", start=start, end=end, loq_method=loq_method,
+                        public=public)
     if daily.empty:
         raise ApiError(422, "not enough data", [item("no_data", f"no results for {site} / {analyte}",
                                                       column="analyte")])
@@ -153,18 +158,19 @@ def operation_effect(
     analytes = [resolve_analyte(analyte)] if analyte else _measured_for_event(engine, site, ev)
     fn = ANALYSES["operation_effect"]
     changes = _method_changes(engine, settings, p, site, analytes)
+    public = access.PublicRule.from_settings(settings) \
+        if access.level(p, "operation_effects") is access.Level.PUBLIC else None
     out = []
     for a in analytes:
-        s, c = _series(engine, site, a, loq_method)
+        s, c = _series(engine, site, a, loq_method, public=public)
         d = _run(fn, s, censored=c, event_start=ev["start"], event_end=ev["end"], before_days=before_days,
                  after_days=after_days, method=method, method_changes=changes.get(a))
         out.append({"analyte": a, **d})
     qs = bh_q_values([_p(d) for d in out])
     for d, q in zip(out, qs):
         d["q_value"] = q
-    if access.level(p, "operation_effects") is access.Level.PUBLIC:
-        rule = access.PublicRule.from_settings(settings)
-        out = [access.public_operation_effect(d, ev["end"], rule=rule) for d in out]
+    if public is not None:
+        out = [access.public_operation_effect(d, ev["end"], rule=public) for d in out]
     return {"analysis": "operation_effect", "site": site, "analyte": ",".join(analytes), "event_id": event_id,
             "results": out, "q_values": qs}
 
@@ -419,7 +425,7 @@ def risk_weekend_effect(
     public = access.level(p, "risk_weekend_ratios") is access.Level.PUBLIC
     rule = access.PublicRule.from_settings(settings)
     data_end = access.public_data_end(rule=rule) if public else None
-    ds = _site_dataset(engine, site, [a], loq_method, start, data_end or end)
+    ds = _site_dataset(engine, site, [a], loq_method, start, data_end or end, public=rule if public else None)
     s, c = _site_series(ds, site, a)
     years = sorted({d.year for d in s.index} | {d.year - 1 for d in s.index})
     cal = risk_calendar(engine, years, p, settings, site=site)

@@ -321,6 +321,84 @@ def load_results(
     return _frame(_fetch(engine, query), wanted_cols)
 
 
+FIRST_STORED_COLUMNS = ("site", "analyte", "date", "concentration_stored_at", "flow_stored_at")
+
+
+def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
+                 analytes: str | Iterable[str] | None = None, start: Any = None, end: Any = None,
+                 *, max_composite_days: int = 7) -> pd.DataFrame:
+    """When each sample day's figures first reached the database.
+
+    One row per (site, analyte, day) that a result of role ``sample`` covers in ``[start, end]``
+    (a composite sampled on day *S* over *h* hours covers *S* … *S* + ⌈h/24⌉ − 1):
+    ``concentration_stored_at`` is the earliest ``stored_at`` of any version of a covering
+    result, superseded versions included, so a corrected day keeps the time it first arrived;
+    ``flow_stored_at`` the earliest of a flow for that day, from the ``flows`` table (any
+    version) or a covering result with its own flow; ``NaT`` when there is none. Both UTC.
+    The public rule's reader (:func:`wastewater.access.late_for_public`).
+    """
+    from wastewater.timeseries import composite_days
+
+    r, f = t.results.c, t.flows.c
+    wanted_sites = _as_list(sites) or []
+    lo = _as_date(start)
+    lo_sample = None if lo is None else lo - dt.timedelta(days=max_composite_days - 1)
+    hi = _as_date(end)
+    own_flow = sa.case((r.flow_m3_per_day.is_not(None), r.stored_at), else_=None)
+    q = (sa.select(r.site, r.analyte, r.sample_date, r.composite_hours, sa.func.min(r.stored_at),
+                   sa.func.min(own_flow))
+         .where(r.site.in_(wanted_sites), r.sample_role == "sample")
+         .group_by(r.site, r.analyte, r.sample_date, r.composite_hours))
+    wanted = _as_list(analytes)
+    if wanted is not None:
+        q = q.where(r.analyte.in_(wanted))
+    if lo_sample is not None:
+        q = q.where(r.sample_date >= lo_sample)
+    if hi is not None:
+        q = q.where(r.sample_date <= hi)
+    rows = _fetch(engine, q)
+    if not rows:
+        return _first_stored_empty()
+    site, analyte, day, hours, conc_at, flow_at = zip(*rows, strict=True)
+    span = composite_days([np.nan if h is None else h for h in hours])
+    take = np.repeat(np.arange(len(rows)), span)
+    offset = np.arange(len(take)) - np.repeat(np.cumsum(span) - span, span)
+    days = _day_array(day)[take] + offset.astype("timedelta64[D]")
+    covered = pd.DataFrame({
+        "site": np.asarray(site, dtype=object)[take], "analyte": np.asarray(analyte, dtype=object)[take],
+        "date": days, "concentration_stored_at": pd.Series(_utc_timestamps(conc_at)).to_numpy()[take],
+        "flow_stored_at": pd.Series(_utc_timestamps(flow_at)).to_numpy()[take]})
+    keep = np.ones(len(covered), dtype=bool)
+    if lo is not None:
+        keep &= covered["date"].to_numpy() >= np.datetime64(lo, "ns")
+    if hi is not None:
+        keep &= covered["date"].to_numpy() <= np.datetime64(hi, "ns")
+    out = covered[keep].groupby(["site", "analyte", "date"], as_index=False, sort=True).min()
+    fq = (sa.select(f.site, f.date, sa.func.min(f.stored_at)).where(f.site.in_(wanted_sites))
+          .group_by(f.site, f.date))
+    if lo is not None:
+        fq = fq.where(f.date >= lo)
+    if hi is not None:
+        fq = fq.where(f.date <= hi)
+    flow_rows = _fetch(engine, fq)
+    if flow_rows:
+        fsite, fday, fat = zip(*flow_rows, strict=True)
+        table = pd.DataFrame({"site": list(fsite), "date": _day_array(fday), "table_flow_at": _utc_timestamps(fat)})
+        out = out.merge(table, on=["site", "date"], how="left")
+        out["flow_stored_at"] = out[["flow_stored_at", "table_flow_at"]].min(axis=1)
+        out = out.drop(columns="table_flow_at")
+    for col in ("concentration_stored_at", "flow_stored_at"):
+        out[col] = pd.to_datetime(out[col], utc=True)
+    return out[list(FIRST_STORED_COLUMNS)].reset_index(drop=True)
+
+
+def _first_stored_empty() -> pd.DataFrame:
+    return pd.DataFrame({"site": pd.Series(dtype=object), "analyte": pd.Series(dtype=object),
+                         "date": pd.Series(dtype="datetime64[ns]"),
+                         "concentration_stored_at": pd.Series(dtype="datetime64[ns, UTC]"),
+                         "flow_stored_at": pd.Series(dtype="datetime64[ns, UTC]")})
+
+
 def result_history(engine: Engine, sample_id: str, analyte: str) -> pd.DataFrame:
     """
     Every stored version of one sample's result for one analyte, oldest first.
