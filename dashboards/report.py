@@ -268,6 +268,9 @@ def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: s
 
     summary = alert_summary(viewer.engine, sites=sites, start=start, end=end,
                             include_confidential=viewer.sees_confidential)
+    public = D.published_days(viewer)
+    if public is not None and summary["alerts"]:  # an alert of a late day does not count
+        summary = _without_late_alerts(viewer.engine, summary, public)
     if not summary["n"]:
         return {"text": None, "table": None}
     st = summary["by_status"]
@@ -288,6 +291,30 @@ def _alerts_section(viewer: Any, sites: list[str], start: Any, end: Any, lang: s
                               "dismissed": t("alert_status_dismissed", lang),
                               "open": t("alert_status_open", lang)})
     return {"text": text, "table": tab}
+
+
+def _without_late_alerts(engine: sa.Engine, summary: dict[str, Any], rule: Any) -> dict[str, Any]:
+    """``summary`` without the alerts of days that arrived after their week was public
+    (:func:`wastewater.analysis.late_days`; a load alert also when the day's flow came late), so
+    the published counts stay as first shown."""
+    from wastewater.access import whole_week_bounds
+    from wastewater.analysis import late_days
+    from wastewater.storage.alerts import alert_counts
+    from wastewater.storage.repository import first_stored
+
+    alerts = summary["alerts"]
+    days = [pd.Timestamp(a["date"]) for a in alerts]
+    lo, hi = whole_week_bounds(min(days).date(), max(days).date())
+    stored = first_stored(engine, sorted({str(a["site"]) for a in alerts}),
+                          sorted({str(a["analyte"]) for a in alerts}), lo, hi)
+    conc_late, load_late = late_days(stored, rule)
+    keys = list(zip(stored["site"], stored["analyte"], pd.DatetimeIndex(stored["date"]), strict=True))
+    late_conc = {k for k, late in zip(keys, conc_late, strict=True) if late}
+    late_load = {k for k, late in zip(keys, load_late, strict=True) if late}
+    kept = [a for a, d in zip(alerts, days, strict=True)
+            if (key := (str(a["site"]), str(a["analyte"]), d)) not in late_conc
+            and not (str(a["variable"]).startswith("load") and key in late_load)]
+    return alert_counts(kept)
 
 
 REPORT_CACHE = ByteCache(max_entries=16, max_bytes=96 * 2**20)

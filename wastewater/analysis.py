@@ -202,6 +202,22 @@ _SAMPLE_VARIABLES = ("concentration_ng_per_l", "loq_ng_per_l", "replicate_sd_ng_
 _LOAD_VARIABLES = ("load_mg_per_day", "load_mg_per_day_per_1000")
 
 
+def late_days(stored: pd.DataFrame, rule: Any = None) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``stored`` (:func:`wastewater.storage.repository.first_stored`): is the day's
+    concentration late for the public, and (its concentration in time) is its load
+    (:func:`wastewater.access.late_for_public`, each series' weeks on their own). A day's load
+    is there once its concentration and its flow are.
+    """
+    from wastewater.access import late_for_public
+
+    series = (stored["site"] + "\x1f" + stored["analyte"]).to_numpy(dtype=object)
+    conc_at = stored["concentration_stored_at"]
+    conc_late = late_for_public(stored["date"], conc_at, rule, series=series)
+    load_at = stored["flow_stored_at"].where(stored["flow_stored_at"] > conc_at, conc_at) \
+        .where(stored["flow_stored_at"].notna() & ~conc_late)
+    return conc_late, late_for_public(stored["date"], load_at, rule, series=series)
+
+
 def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) -> xr.Dataset:
     """``ds`` with the days that are late for the public left out (:func:`wastewater.access.late_for_public`).
 
@@ -211,8 +227,6 @@ def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) ->
     time) keeps its concentration and loses its loads, so neither the concentration's nor the
     load's published weekly means move when the late figure comes in.
     """
-    from wastewater.access import late_for_public
-
     if stored.empty:
         return ds
     sites = pd.Index(ds["site"].values.astype(str))
@@ -221,13 +235,8 @@ def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) ->
     si, ai = sites.get_indexer(stored["site"]), analytes.get_indexer(stored["analyte"])
     di = dates.get_indexer(pd.DatetimeIndex(stored["date"]))
     inside = (si >= 0) & (ai >= 0) & (di >= 0)
-    series = (stored["site"] + "\x1f" + stored["analyte"]).to_numpy(dtype=object)
-    conc_at = stored["concentration_stored_at"]
-    conc_late = late_for_public(stored["date"], conc_at, rule, series=series) & inside
-    # a day's load is there once its concentration and its flow are (a late concentration: never)
-    load_at = stored["flow_stored_at"].where(stored["flow_stored_at"] > conc_at, conc_at) \
-        .where(stored["flow_stored_at"].notna() & ~conc_late)
-    load_late = late_for_public(stored["date"], load_at, rule, series=series) & inside
+    conc_late, load_late = late_days(stored, rule)
+    conc_late, load_late = conc_late & inside, load_late & inside
     if not (conc_late.any() or load_late.any()):
         return ds
     out = ds.copy()

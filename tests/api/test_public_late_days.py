@@ -173,3 +173,15 @@ def test_backfilled_history_is_public(engine):
     point = _week(cl["public"], "concentration")
     assert point["n_days"] == 7 and point["concentration_ng_per_l"] == pytest.approx(
         np.mean([_value(pd.Timestamp(MONDAY) + pd.Timedelta(days=i)) for i in range(7)]))
+
+
+def test_public_report_does_not_move_with_a_late_day(clients):
+    """The tertial report published on the kommun's and the police's web pages, before and after the late day."""
+    from dashboards.report import build_report, current_tertial
+
+    engine, _ = clients
+    year, tertial = current_tertial(MONDAY)
+    before = build_report(engine, year, tertial, lang="sv", cache=False)
+    _put(engine, "results", _results([pd.Timestamp(SUNDAY)], [5000.0]), "late-sunday")
+    _put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
+    assert build_report(engine, year, tertial, lang="sv", cache=False) == before

@@ -546,8 +546,12 @@ def set_alert_status(engine: Engine, alert_id: int, status: str, *, actor: str,
 def alert_summary(engine: Engine, *, sites: Iterable[str] | None, start: Any, end: Any,
                   include_confidential: bool) -> dict[str, Any]:
     """Counts for the tertial report: alerts in the period by kind and status."""
-    rows = load_alerts(engine, sites=sites, start=start, end=end,
-                       include_confidential=include_confidential)
+    return alert_counts(load_alerts(engine, sites=sites, start=start, end=end,
+                                    include_confidential=include_confidential))
+
+
+def alert_counts(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``n``, ``by_kind``, ``by_status`` and the ``alerts`` themselves of alert rows (:func:`load_alerts`)."""
     by_kind: dict[str, int] = {}
     by_status = {s: 0 for s in t.ALERT_STATUSES}
     for r in rows:
