@@ -205,7 +205,8 @@ def weekly_frame(daily: pd.DataFrame, start: Any = None, end: Any = None, viewer
             keep &= (days["date"] <= pd.Timestamp(hi)).to_numpy()
         days = days[keep]
     weekly = weekly_means(days, site=meta.get("site"), analyte=meta.get("analyte"),
-                          variable=meta.get("variable"), cf_id=meta.get("cf_id"), ci="montecarlo")
+                          variable=meta.get("variable"), cf_id=meta.get("cf_id"), ci="montecarlo",
+                          public=suppress)
     out = weekly.rename(columns={b: c for c, b in _BOUND_OF.items()})
     rule = public_rule(viewer) if viewer is not None else PublicRule()
     out = public_week_filter(out, start, end, rule, suppress=suppress)

@@ -27,6 +27,10 @@ decides access. The policy has two parts:
      never enters a public figure (:func:`late_for_public`; the loaders' ``public`` argument,
      :func:`wastewater.analysis.load_dataset`), since the week's mean before and after it would
      give the day; a lab's correction of a day that was there in time does go in;
+   * the 95 % bounds of a public weekly mean are those of its measured days each at the mean
+     (:func:`wastewater.analysis.weekly_means` with ``public``): over the days' own values the
+     random part of the interval gives their second moment, and for a week of two days both
+     days' values;
    * no weekday profile (resource ``weekday_profile``, keys only): its medians and quartiles
      are order statistics, i.e. single days' values, and weekday means over a window the caller
      picks can be differenced (the means over weeks 1–5 and 1–4 give the fifth Monday);

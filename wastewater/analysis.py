@@ -386,7 +386,7 @@ WEEKLY_COLUMNS = ["date", "iso_week", "value", *BOUNDS, "n_days", "n_censored"]
 
 def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str | None = None,
                  variable: str | None = None, ci: str | None = None,
-                 cf_id: str | None = None) -> pd.DataFrame:
+                 cf_id: str | None = None, public: bool = False) -> pd.DataFrame:
     """ISO-week (Monday-first) means of a daily series (:data:`SERIES_COLUMNS`).
 
     ``n_days`` = days with a value, ``n_censored`` = censored days among them. The bounds are
@@ -396,6 +396,12 @@ def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str |
     (population, flow-meter bias, correction factor) do not. ``site``, ``analyte``,
     ``variable``, ``ci`` and ``cf_id`` default to ``daily.attrs`` (set by :func:`read_series`);
     with ``ci`` ``none`` the bounds are NaN.
+
+    ``public``: the bounds of the published weekly means, those of the week's measured days each
+    at the week's mean. The random part of the interval over the days' own values grows with
+    the spread of the days (the first-order variance carries Σ vᵢ², the draws likewise), so
+    with the mean it gives the days' second moment, and for a week of two days each day's
+    value; at the mean the bounds depend on the published mean and the measured days only.
     """
     meta = dict(getattr(daily, "attrs", {}) or {})
     site = site or meta.get("site")
@@ -417,6 +423,9 @@ def weekly_means(daily: pd.DataFrame, *, site: str | None = None, analyte: str |
         from wastewater.uncertainty import period_means
 
         values = pd.Series(d["value"].to_numpy(dtype=float), index=pd.DatetimeIndex(d["date"]))
+        if public:
+            monday = values.index - pd.to_timedelta(values.index.day_of_week, unit="D")
+            values = values.groupby(monday).transform("mean")
         weekly = period_means(values, site=site, analyte=analyte, freq="week", variable=variable,
                               method=ci, n_draws=MC_DRAWS, cf_id=cf_id)
         by_start = weekly.set_index("start")

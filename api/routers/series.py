@@ -169,8 +169,8 @@ def _render(engine, site: str, a: str, measure: str, start, end, loq_method: str
     bounds = interval_fields(field)  # level_lo95 -> level_lo95_mg_per_day_per_1000 ...
     if weekly:
         # whole-week means with their shared-draw intervals, then the public window/minimum rule
-        frame = access.public_week_filter(weekly_means(daily, site=site, analyte=a, variable=field, ci=ci),
-                                          start, end, rule)
+        frame = access.public_week_filter(weekly_means(daily, site=site, analyte=a, variable=field, ci=ci,
+                                                       public=True), start, end, rule)
         src: tuple[str, ...] = ("date", "iso_week", "value", *BOUNDS, "n_days", "n_censored")
         n_cens = int(frame["n_censored"].sum()) if len(frame) else 0
     else:
