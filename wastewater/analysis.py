@@ -680,7 +680,8 @@ def published_trends(engine: sa.Engine, principal: Any, rule: Any, site: str, an
     see: the marked method changes (:func:`wastewater.readers.method_changes`) and the police
     operations whose suspected dumping days are left out (:func:`dumping_days`; the public: no
     confidential operation). The one loader of the API, the dashboard trend page and the report,
-    so they give the same number. ``LookupError`` when ``principal`` may not see ``site``.
+    so they give the same number; a published figure, so for every caller without the days that
+    arrived after their week was public (``load_dataset(public=...)``). ``LookupError`` when ``principal`` may not see ``site``.
     """
     from wastewater import access, readers
     from wastewater.alerts import DUMPING_DAYS_AFTER
@@ -694,7 +695,7 @@ def published_trends(engine: sa.Engine, principal: Any, rule: Any, site: str, an
     back = dt.timedelta(days=max(DUMPING_BASELINES_DAYS) + 7)  # the dumping check's baseline before the window
     lo, hi = access.whole_week_bounds(max(start, dt.date(1, 1, 1) + back) - back, min(end, dt.date(9999, 12, 24)))
     need = sorted({x for a in analytes for x in analytes_for_dumping(a)})
-    ds = load_dataset(engine, [site], analytes=need, start=lo, end=hi, public=rule)
+    ds = load_dataset(engine, [site], analytes=need, start=lo, end=hi, public=rule or access.PublicRule())
     events = load_events(engine, include_confidential=access.may(principal, "confidential_events"))
     ops = access.visible_events(principal, events, visible) if len(events) else events
     if len(ops):
