@@ -533,35 +533,43 @@ def late_for_public(dates: Any, stored_at: Any, rule: PublicRule | None = None, 
     [False, False, True, False, False, True]
     """
     rule = rule or PublicRule()
-    day = pd.DatetimeIndex(pd.to_datetime(dates)).normalize()
+    day = pd.DatetimeIndex(pd.to_datetime(dates)).as_unit("ns").asi8 // 86_400_000_000_000  # days since 1970
     at = pd.DatetimeIndex(pd.to_datetime(stored_at, utc=True)).as_unit("ns")
     late = np.zeros(len(day), dtype=bool)
     known = np.flatnonzero(~at.isna())
     if not len(known):
         return late
-    monday = (day - pd.to_timedelta(day.day_of_week, unit="D"))[known]
+    monday = (day - (day + 3) % 7)[known]  # 1970-01-01 was a Thursday
     labels = np.zeros(len(known), dtype=np.int64) if series is None else \
         pd.factorize(np.asarray(series, dtype=object)[known])[0]
-    week = pd.MultiIndex.from_arrays([labels, monday]).factorize()[0]
     at_ns = at.asi8[known]
-    order = np.lexsort((at_ns, week))
-    week, at_ns = week[order], at_ns[order]
-    starts = np.flatnonzero(np.r_[True, week[1:] != week[:-1]])
-    size = np.diff(np.r_[starts, len(week)])
+    week_key = labels * 2**32 + monday
+    order = np.lexsort((at_ns, week_key))
+    week_key, at_ns, monday = week_key[order], at_ns[order], monday[order]
+    starts = np.flatnonzero(np.r_[True, week_key[1:] != week_key[:-1]])
+    size = np.diff(np.r_[starts, len(week_key)])
     m = rule.min_days_per_week
     never = np.iinfo(np.int64).max
     # the m-th arrival (enough days) and the 7th (all days there): never when the week lacks them
-    enough = np.where(size >= m, at_ns[np.minimum(starts + m - 1, len(week) - 1)], never)
-    whole = np.where(size >= 7, at_ns[np.minimum(starts + 6, len(week) - 1)], never)
-    # local midnight of the release day, as ``today`` in week_is_closed (the zone's offset that day)
-    first_mondays = monday[order][starts]
-    release = np.array([pd.Timestamp(dt.datetime.combine((mo + pd.Timedelta(days=6 + rule.closed_after_days)).date(),
-                                                         dt.time()).astimezone()).value for mo in first_mondays],
-                       dtype=np.int64)
+    enough = np.where(size >= m, at_ns[np.minimum(starts + m - 1, len(at_ns) - 1)], never)
+    whole = np.where(size >= 7, at_ns[np.minimum(starts + 6, len(at_ns) - 1)], never)
+    release = _local_midnights_ns(monday[starts] + 6 + rule.closed_after_days)
     first_public = np.minimum(np.where(enough == never, never, np.maximum(enough, release)), whole)
-    late_sorted = at_ns > np.repeat(first_public, size)
-    late[known[order]] = late_sorted
+    late[known[order]] = at_ns > np.repeat(first_public, size)
     return late
+
+
+_EPOCH = dt.date(1970, 1, 1)
+
+
+def _local_midnights_ns(epoch_days: np.ndarray) -> np.ndarray:
+    """UTC nanoseconds of local midnight starting each day (days since 1970-01-01), as
+    ``dt.date.today()`` turns: the zone's own offset on each date (daylight saving).
+    """
+    uniq, inverse = np.unique(epoch_days, return_inverse=True)
+    stamps = [int(dt.datetime.combine(_EPOCH + dt.timedelta(days=int(d)), dt.time()).astimezone().timestamp())
+              for d in uniq]
+    return (np.asarray(stamps, dtype=np.int64) * 1_000_000_000)[inverse]
 
 
 def public_week_filter(weekly: pd.DataFrame, start: Any = None, end: Any = None,

@@ -681,7 +681,8 @@ def published_trends(engine: sa.Engine, principal: Any, rule: Any, site: str, an
     operations whose suspected dumping days are left out (:func:`dumping_days`; the public: no
     confidential operation). The one loader of the API, the dashboard trend page and the report,
     so they give the same number; a published figure, so for every caller without the days that
-    arrived after their week was public (``load_dataset(public=...)``). ``LookupError`` when ``principal`` may not see ``site``.
+    arrived after their week was public (``load_dataset(public=...)``). ``LookupError`` when
+    ``principal`` may not see ``site``.
     """
     from wastewater import access, readers
     from wastewater.alerts import DUMPING_DAYS_AFTER

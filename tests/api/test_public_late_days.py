@@ -70,6 +70,7 @@ def clients(engine):
     _put(engine, "flows", _flows(every[every != pd.Timestamp(TUESDAY)]), "flows")   # and W's Tuesday flow
     _put(engine, "results", _results(days, [_value(d) for d in days]), "results")
     with engine.begin() as conn:  # the lab sent all of it two days after W's Sunday
+        conn.execute(sa.update(t.uploads).values(uploaded_at=IN_TIME))
         for table in (t.results, t.flows):
             conn.execute(sa.update(table).values(stored_at=IN_TIME))
     return engine, make_clients(engine)

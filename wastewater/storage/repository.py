@@ -331,65 +331,92 @@ def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
 
     One row per (site, analyte, day) that a result of role ``sample`` covers in ``[start, end]``
     (a composite sampled on day *S* over *h* hours covers *S* … *S* + ⌈h/24⌉ − 1):
-    ``concentration_stored_at`` is the earliest ``stored_at`` of any version of a covering
-    result, superseded versions included, so a corrected day keeps the time it first arrived;
+    ``concentration_stored_at`` is the earliest time an upload stored a covering result (any
+    version, superseded ones included, so a corrected day keeps the time it first arrived);
     ``flow_stored_at`` the earliest of a flow for that day, from the ``flows`` table (any
-    version) or a covering result with its own flow; ``NaT`` when there is none. Both UTC.
-    The public rule's reader (:func:`wastewater.access.late_for_public`).
+    version) or a covering result with its own flow; ``NaT`` when there is none. Both UTC:
+    ``uploads.uploaded_at``, the ``stored_at`` of every row the upload wrote (the rows are read
+    as integers, their uploads' times once). The public rule's reader
+    (:func:`wastewater.access.late_for_public`).
     """
     from wastewater.timeseries import composite_days
 
-    r, f = t.results.c, t.flows.c
+    r, f, u = t.results.c, t.flows.c, t.uploads.c
     wanted_sites = _as_list(sites) or []
-    lo = _as_date(start)
-    lo_sample = None if lo is None else lo - dt.timedelta(days=max_composite_days - 1)
-    hi = _as_date(end)
-    own_flow = sa.case((r.flow_m3_per_day.is_not(None), r.stored_at), else_=None)
-    q = (sa.select(r.site, r.analyte, r.sample_date, r.composite_hours, sa.func.min(r.stored_at),
-                   sa.func.min(own_flow))
+    lo, hi = _as_date(start), _as_date(end)
+    # integers only per row (the upload, not its time): one row per day, sample duration and upload
+    own_flow = sa.func.max(sa.case((r.flow_m3_per_day.is_not(None), 1), else_=0))
+    q = (sa.select(r.site, r.analyte, r.sample_date, r.composite_hours, r.upload_id, own_flow)
          .where(r.site.in_(wanted_sites), r.sample_role == "sample")
-         .group_by(r.site, r.analyte, r.sample_date, r.composite_hours))
+         .group_by(r.site, r.analyte, r.sample_date, r.composite_hours, r.upload_id))
     wanted = _as_list(analytes)
     if wanted is not None:
         q = q.where(r.analyte.in_(wanted))
-    if lo_sample is not None:
-        q = q.where(r.sample_date >= lo_sample)
+    if lo is not None:
+        q = q.where(r.sample_date >= lo - dt.timedelta(days=max_composite_days - 1))
     if hi is not None:
         q = q.where(r.sample_date <= hi)
     rows = _fetch(engine, q)
     if not rows:
         return _first_stored_empty()
-    site, analyte, day, hours, conc_at, flow_at = zip(*rows, strict=True)
-    span = composite_days([np.nan if h is None else h for h in hours])
-    take = np.repeat(np.arange(len(rows)), span)
-    offset = np.arange(len(take)) - np.repeat(np.cumsum(span) - span, span)
-    days = _day_array(day)[take] + offset.astype("timedelta64[D]")
-    covered = pd.DataFrame({
-        "site": np.asarray(site, dtype=object)[take], "analyte": np.asarray(analyte, dtype=object)[take],
-        "date": days, "concentration_stored_at": pd.Series(_utc_timestamps(conc_at)).to_numpy()[take],
-        "flow_stored_at": pd.Series(_utc_timestamps(flow_at)).to_numpy()[take]})
-    keep = np.ones(len(covered), dtype=bool)
-    if lo is not None:
-        keep &= covered["date"].to_numpy() >= np.datetime64(lo, "ns")
-    if hi is not None:
-        keep &= covered["date"].to_numpy() <= np.datetime64(hi, "ns")
-    out = covered[keep].groupby(["site", "analyte", "date"], as_index=False, sort=True).min()
-    fq = (sa.select(f.site, f.date, sa.func.min(f.stored_at)).where(f.site.in_(wanted_sites))
-          .group_by(f.site, f.date))
+    fq = (sa.select(f.site, f.date, f.upload_id).where(f.site.in_(wanted_sites))
+          .group_by(f.site, f.date, f.upload_id))
     if lo is not None:
         fq = fq.where(f.date >= lo)
     if hi is not None:
         fq = fq.where(f.date <= hi)
     flow_rows = _fetch(engine, fq)
-    if flow_rows:
-        fsite, fday, fat = zip(*flow_rows, strict=True)
-        table = pd.DataFrame({"site": list(fsite), "date": _day_array(fday), "table_flow_at": _utc_timestamps(fat)})
-        out = out.merge(table, on=["site", "date"], how="left")
-        out["flow_stored_at"] = out[["flow_stored_at", "table_flow_at"]].min(axis=1)
-        out = out.drop(columns="table_flow_at")
-    for col in ("concentration_stored_at", "flow_stored_at"):
-        out[col] = pd.to_datetime(out[col], utc=True)
-    return out[list(FIRST_STORED_COLUMNS)].reset_index(drop=True)
+    site, analyte, day, hours, upload, own = zip(*rows, strict=True)
+    ids = sorted(set(upload) | {x[2] for x in flow_rows})
+    when = dict(_fetch(engine, sa.select(u.upload_id, u.uploaded_at).where(u.upload_id.in_(ids))))
+    ns = dict(zip(ids, pd.DatetimeIndex(_utc_timestamps([when[i] for i in ids])).as_unit("ns").asi8, strict=True))
+
+    span = composite_days([np.nan if h is None else h for h in hours])
+    take = np.repeat(np.arange(len(rows)), span)
+    days = (_day_array(day).astype("datetime64[D]").astype(np.int64)[take]
+            + np.arange(len(take)) - np.repeat(np.cumsum(span) - span, span))
+    site_code, site_names = pd.factorize(np.asarray(site, dtype=object))
+    analyte_code, analyte_names = pd.factorize(np.asarray(analyte, dtype=object))
+    pair = (site_code * len(analyte_names) + analyte_code)[take]
+    at = np.fromiter((ns[i] for i in upload), dtype=np.int64, count=len(upload))[take]
+    never = np.iinfo(np.int64).max
+    flow_at = np.where(np.asarray(own, dtype=bool)[take], at, never)
+    keep = np.ones(len(days), dtype=bool)
+    if lo is not None:
+        keep &= days >= np.datetime64(lo, "D").astype(np.int64)
+    if hi is not None:
+        keep &= days <= np.datetime64(hi, "D").astype(np.int64)
+    pair, days, at, flow_at = pair[keep], days[keep], at[keep], flow_at[keep]
+    order = np.lexsort((days, pair))
+    pair, days, at, flow_at = pair[order], days[order], at[order], flow_at[order]
+    first = np.flatnonzero(np.r_[True, (pair[1:] != pair[:-1]) | (days[1:] != days[:-1])])
+    if not len(first):
+        return _first_stored_empty()
+    at, flow_at = np.minimum.reduceat(at, first), np.minimum.reduceat(flow_at, first)
+    pair, days = pair[first], days[first]
+    out_site = pair // len(analyte_names)
+    if flow_rows:  # the flows table's first flow of each (site, day)
+        fsite, fday, fup = zip(*flow_rows, strict=True)
+        fcode = pd.Index(site_names).get_indexer(np.asarray(fsite, dtype=object))
+        fkey = fcode * 2**32 + _day_array(fday).astype("datetime64[D]").astype(np.int64)
+        fat = np.fromiter((ns[i] for i in fup), dtype=np.int64, count=len(fup))
+        forder = np.lexsort((fat, fkey))
+        fkey, fat = fkey[forder], fat[forder]
+        ffirst = np.flatnonzero(np.r_[True, fkey[1:] != fkey[:-1]])
+        fkey, fat = fkey[ffirst], fat[ffirst]
+        key = out_site * 2**32 + days
+        pos = np.clip(np.searchsorted(fkey, key), 0, len(fkey) - 1)
+        flow_at = np.minimum(flow_at, np.where(fkey[pos] == key, fat[pos], never))
+
+    def stamp(v: np.ndarray) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(np.where(v == never, np.iinfo(np.int64).min, v).view("datetime64[ns]")
+                                ).tz_localize("UTC")
+
+    return pd.DataFrame({
+        "site": np.asarray(site_names, dtype=object)[out_site],
+        "analyte": np.asarray(analyte_names, dtype=object)[pair % len(analyte_names)],
+        "date": days.astype("datetime64[D]").astype("datetime64[ns]"),
+        "concentration_stored_at": stamp(at), "flow_stored_at": stamp(flow_at)})
 
 
 def _first_stored_empty() -> pd.DataFrame:
