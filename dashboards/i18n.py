@@ -251,7 +251,9 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "report_public_note": (
             "Publik rapport: upptagningsområden med färre än {limit} anslutna invånare visas inte, och "
-            "figurerna visar veckomedelvärden. Sekretessbelagda insatser ingår inte."
+            "figurerna visar veckomedelvärden. Ett provsvar som kommer in efter att dess vecka har "
+            "publicerats räknas inte med, så sena svar ändrar inte publicerade siffror (rättelser av svar "
+            "som redan fanns tas med). Sekretessbelagda insatser ingår inte."
         ),
         "report_change": "Förändring mot {prev}",
         "report_no_events": "Inga händelser registrerade under perioden.",
@@ -641,7 +643,9 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "report_public_note": (
             "Public report: catchments with fewer than {limit} connected inhabitants are not shown, and "
-            "figures show weekly means. Confidential operations are not included."
+            "figures show weekly means. A lab result that arrives after its week was published is not "
+            "counted, so late results do not change published figures (corrections of results already "
+            "received are). Confidential operations are not included."
         ),
         "report_change": "Change against {prev}",
         "report_no_events": "No events recorded during the period.",
