@@ -91,19 +91,21 @@ def events_df() -> pd.DataFrame:
     })
 
 
-def seed(engine: sa.Engine) -> None:
+def put(engine: sa.Engine, kind: str, frame: pd.DataFrame, tag: str, uploader: str = "test") -> None:
+    """Store ``frame`` (a contract frame of ``kind``) as one upload named ``tag``; it must be stored."""
     from wastewater.storage.service import store_parsed
 
-    def put(kind: str, frame: pd.DataFrame, tag: str) -> None:
-        pu = parsed(kind, frame)
-        out = store_parsed(engine, f"{kind}-{tag}".encode(), pu, filename=f"{tag}.csv", uploader="seed")
-        assert out.stored, out.report.to_dict()
+    out = store_parsed(engine, f"{kind}-{tag}".encode(), parsed(kind, frame), filename=f"{tag}.csv",
+                       uploader=uploader)
+    assert out.stored, out.report.to_dict()
 
-    put("sites", sites_df(), "sites")
+
+def seed(engine: sa.Engine) -> None:
+    put(engine, "sites", sites_df(), "sites", "seed")
     for s in ("SE-BIG", "SE-SMALL"):
-        put("flows", flows_df(s), f"flows-{s}")
-        put("results", results_df(s), f"results-{s}")
-    put("events", events_df(), "events")
+        put(engine, "flows", flows_df(s), f"flows-{s}", "seed")
+        put(engine, "results", results_df(s), f"results-{s}", "seed")
+    put(engine, "events", events_df(), "events", "seed")
 
 
 class Clients:

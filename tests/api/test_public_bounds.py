@@ -15,9 +15,8 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from api_fixtures import make_clients, parsed, sites_df
+from api_fixtures import make_clients, put, sites_df
 
-from wastewater.storage.service import store_parsed
 from wastewater.uncertainty import period_means
 
 B = "/api/v1"
@@ -28,17 +27,11 @@ DAYS = pd.DatetimeIndex([MONDAY, THURSDAY])
 BOUNDS = ("level_lo95_ng_per_l", "level_hi95_ng_per_l", "change_lo95_ng_per_l", "change_hi95_ng_per_l")
 
 
-def _put(engine, kind: str, frame: pd.DataFrame, tag: str) -> None:
-    out = store_parsed(engine, f"{kind}-{tag}".encode(), parsed(kind, frame), filename=f"{tag}.csv",
-                       uploader="test")
-    assert out.stored, out.report.to_dict()
-
-
 @pytest.fixture
 def clients(engine):
-    _put(engine, "sites", sites_df(), "sites")
+    put(engine, "sites", sites_df(), "sites")
     values = [180.0, 60.0]
-    _put(engine, "results", pd.DataFrame({
+    put(engine, "results", pd.DataFrame({
         "sample_id": [f"S-{d:%Y%m%d}" for d in DAYS], "site": "SE-BIG", "sample_date": DAYS.astype("datetime64[ns]"),
         "analyte": "benzoylecgonine", "replicate": 1, "value_ng_per_l": values, "censor": "none",
         "loq_ng_per_l": 10.0, "lod_ng_per_l": 1.0, "flow_m3_per_day": 10_000.0, "composite_hours": 24,

@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
-from api_fixtures import make_clients, parsed, sites_df
+from api_fixtures import make_clients, put, sites_df
 
 from wastewater import access
 from wastewater.storage import tables as t
 from wastewater.storage.repository import first_stored
-from wastewater.storage.service import store_parsed
 
 B = "/api/v1"
 TODAY = dt.date.today()
@@ -52,23 +51,17 @@ def _flows(days) -> pd.DataFrame:
                          "flow_m3_per_day": 10_000.0})
 
 
-def _put(engine, kind: str, frame: pd.DataFrame, tag: str) -> None:
-    out = store_parsed(engine, f"{kind}-{tag}".encode(), parsed(kind, frame), filename=f"{tag}.csv",
-                       uploader="test")
-    assert out.stored, out.report.to_dict()
-
-
 def _value(day: pd.Timestamp) -> float:
     return 100.0 + (day - pd.Timestamp(FIRST)).days  # 100, 101, ... ng/L
 
 
 @pytest.fixture
 def clients(engine):
-    _put(engine, "sites", sites_df(), "sites")
+    put(engine, "sites", sites_df(), "sites")
     every = pd.date_range(FIRST, LAST, freq="D")
     days = every[every != pd.Timestamp(SUNDAY)]              # W's Sunday comes late
-    _put(engine, "flows", _flows(every[every != pd.Timestamp(TUESDAY)]), "flows")   # and W's Tuesday flow
-    _put(engine, "results", _results(days, [_value(d) for d in days]), "results")
+    put(engine, "flows", _flows(every[every != pd.Timestamp(TUESDAY)]), "flows")   # and W's Tuesday flow
+    put(engine, "results", _results(days, [_value(d) for d in days]), "results")
     with engine.begin() as conn:  # the lab sent all of it two days after W's Sunday
         conn.execute(sa.update(t.uploads).values(uploaded_at=IN_TIME))
         for table in (t.results, t.flows):
@@ -96,8 +89,8 @@ def test_late_day_and_late_flow_leave_the_published_week_as_it_was(clients):
     assert first_csv.status_code == 200 and MONDAY.isoformat() in first_csv.text
 
     # 20+ days after W's release: the Sunday's result and the Tuesday's flow arrive
-    _put(engine, "results", _results([pd.Timestamp(SUNDAY)], [5000.0]), "late-sunday")
-    _put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
+    put(engine, "results", _results([pd.Timestamp(SUNDAY)], [5000.0]), "late-sunday")
+    put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
     assert _week(cl["public"], "concentration") == conc
     assert _week(cl["public"], "load_per_1000") == load
     assert cl["public"].get(csv_path).text == first_csv.text
@@ -108,7 +101,7 @@ def test_late_day_and_late_flow_leave_the_published_week_as_it_was(clients):
     assert sum(p["load_mg_per_day_per_1000"] is not None for p in daily_load) == 7
 
     # the lab corrects Monday (it was there in time): the public week follows the correction
-    _put(engine, "results", _results([pd.Timestamp(MONDAY)], [400.0]), "correction")
+    put(engine, "results", _results([pd.Timestamp(MONDAY)], [400.0]), "correction")
     fixed = _week(cl["public"], "concentration")
     expected = np.mean([400.0] + [_value(d) for d in mon_to_sat[1:]])
     assert fixed["n_days"] == 6 and fixed["concentration_ng_per_l"] == pytest.approx(expected)
@@ -116,8 +109,8 @@ def test_late_day_and_late_flow_leave_the_published_week_as_it_was(clients):
 
 def test_first_stored_keeps_the_first_arrival_of_a_corrected_day(clients):
     engine, _ = clients
-    _put(engine, "results", _results([pd.Timestamp(MONDAY)], [400.0]), "correction")
-    _put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
+    put(engine, "results", _results([pd.Timestamp(MONDAY)], [400.0]), "correction")
+    put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
     stored = first_stored(engine, ["SE-BIG"], ["benzoylecgonine"], MONDAY, SUNDAY).set_index("date")
     assert list(stored.index.date) == [MONDAY + dt.timedelta(days=i) for i in range(6)]  # no Sunday
     # Monday: corrected today, first stored in time (the superseded version counts)
@@ -131,9 +124,9 @@ def test_first_stored_keeps_the_first_arrival_of_a_corrected_day(clients):
 
 
 def test_composite_covers_its_days_from_its_sample_date(engine):
-    _put(engine, "sites", sites_df(), "sites")
+    put(engine, "sites", sites_df(), "sites")
     frame = _results([pd.Timestamp(MONDAY)], [200.0]).assign(composite_hours=72, sample_id="C-1")
-    _put(engine, "results", frame, "composite")
+    put(engine, "results", frame, "composite")
     stored = first_stored(engine, "SE-BIG", None, MONDAY + dt.timedelta(days=1), SUNDAY)
     assert list(stored["date"].dt.date) == [MONDAY + dt.timedelta(days=1), MONDAY + dt.timedelta(days=2)]
     assert stored["flow_stored_at"].isna().all()
@@ -166,10 +159,10 @@ def test_when_a_week_was_first_public_decides_what_is_late():
 
 def test_backfilled_history_is_public(engine):
     """A kommun joining with two years of results uploads them at once: all of it is public."""
-    _put(engine, "sites", sites_df(), "sites")
+    put(engine, "sites", sites_df(), "sites")
     every = pd.date_range(FIRST, LAST, freq="D")
-    _put(engine, "flows", _flows(every), "flows")
-    _put(engine, "results", _results(every, [_value(d) for d in every]), "backfill")
+    put(engine, "flows", _flows(every), "flows")
+    put(engine, "results", _results(every, [_value(d) for d in every]), "backfill")
     cl = make_clients(engine)
     point = _week(cl["public"], "concentration")
     assert point["n_days"] == 7 and point["concentration_ng_per_l"] == pytest.approx(
@@ -183,6 +176,6 @@ def test_public_report_does_not_move_with_a_late_day(clients):
     engine, _ = clients
     year, tertial = current_tertial(MONDAY)
     before = build_report(engine, year, tertial, lang="sv", cache=False)
-    _put(engine, "results", _results([pd.Timestamp(SUNDAY)], [5000.0]), "late-sunday")
-    _put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
+    put(engine, "results", _results([pd.Timestamp(SUNDAY)], [5000.0]), "late-sunday")
+    put(engine, "flows", _flows([pd.Timestamp(TUESDAY)]), "late-flow")
     assert build_report(engine, year, tertial, lang="sv", cache=False) == before

@@ -18,10 +18,9 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 import pytest
-from api_fixtures import make_clients, parsed, sites_df
+from api_fixtures import make_clients, put, sites_df
 
 from wastewater import access
-from wastewater.storage.service import store_parsed
 
 B = "/api/v1"
 TODAY = dt.date.today()
@@ -43,21 +42,15 @@ def _results(days: pd.DatetimeIndex, seed: int) -> pd.DataFrame:
         "original_unit": "ng/L"})
 
 
-def _put(engine, kind: str, frame: pd.DataFrame, tag: str) -> None:
-    out = store_parsed(engine, f"{kind}-{tag}".encode(), parsed(kind, frame), filename=f"{tag}.csv",
-                       uploader="test")
-    assert out.stored, out.report.to_dict()
-
-
 @pytest.fixture
 def clients(engine):
-    _put(engine, "sites", sites_df(), "sites")
+    put(engine, "sites", sites_df(), "sites")
     days = pd.date_range(FIRST, pd.Timestamp(TODAY - dt.timedelta(days=2)), freq="D")
     days = days[days.day_of_week != 2]  # no Wednesdays: the day that arrives late fills a gap
     flows = pd.DataFrame({"site": "SE-BIG", "date": pd.date_range(FIRST, periods=810).astype("datetime64[ns]"),
                           "flow_m3_per_day": 10_000.0})
-    _put(engine, "flows", flows, "flows")
-    _put(engine, "results", _results(days, 1), "results")
+    put(engine, "flows", flows, "flows")
+    put(engine, "results", _results(days, 1), "results")
     events = pd.DataFrame({
         "event_id": ["EV-RECENT", "EV-OLD"], "kind": "operation",
         "start": pd.to_datetime([RECENT_END - dt.timedelta(days=6), OLD_END - dt.timedelta(days=6)]
@@ -65,12 +58,12 @@ def clients(engine):
         "end": pd.to_datetime([RECENT_END, OLD_END]).astype("datetime64[ns]"),
         "sites": [["SE-BIG"], ["SE-BIG"]], "substances": [["benzoylecgonine"], ["benzoylecgonine"]],
         "description": ["Insats nyss", "Insats i våras"], "confidential": False})
-    _put(engine, "events", events, "events")
+    put(engine, "events", events, "events")
     return engine, make_clients(engine)
 
 
 def _one_more_day(engine, day: dt.date = TODAY - dt.timedelta(days=1), tag: str = "late") -> None:
-    _put(engine, "results", _results(pd.DatetimeIndex([pd.Timestamp(day)]), 2), tag)
+    put(engine, "results", _results(pd.DatetimeIndex([pd.Timestamp(day)]), 2), tag)
 
 
 def test_release_date_is_two_weeks_after_the_follow_up():
