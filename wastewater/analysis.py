@@ -23,12 +23,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 import xarray as xr
+
+if TYPE_CHECKING:
+    from wastewater.access import PublicRule
 
 MEASURES: dict[str, tuple[str, str]] = {
     # measure -> (Dataset variable / JSON field, unit)
@@ -174,7 +177,7 @@ def store_dataset(rows: pd.DataFrame) -> xr.Dataset:
 
 def load_dataset(engine: sa.Engine, sites: Sequence[str], *, analytes: Sequence[str] | None = None,
                  start: Any = None, end: Any = None, loq_method: str = "loq_half",
-                 public: Any = None) -> xr.Dataset | None:
+                 public: PublicRule | None = None) -> xr.Dataset | None:
     """The analysis Dataset of ``sites`` (× ``analytes``; default every stored one) in
     ``[start, end]``; ``None`` if there is nothing.
 
@@ -202,7 +205,7 @@ _SAMPLE_VARIABLES = ("concentration_ng_per_l", "loq_ng_per_l", "replicate_sd_ng_
 _LOAD_VARIABLES = ("load_mg_per_day", "load_mg_per_day_per_1000")
 
 
-def late_days(stored: pd.DataFrame, rule: Any = None) -> tuple[np.ndarray, np.ndarray]:
+def late_days(stored: pd.DataFrame, rule: PublicRule | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per row of ``stored`` (:func:`wastewater.storage.repository.first_stored`): is the day's
     concentration late for the public, and (its concentration in time) is its load
     (:func:`wastewater.access.late_for_public`, each series' weeks on their own). A day's load
@@ -218,7 +221,7 @@ def late_days(stored: pd.DataFrame, rule: Any = None) -> tuple[np.ndarray, np.nd
     return conc_late, late_for_public(stored["date"], load_at, rule, series=series)
 
 
-def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) -> xr.Dataset:
+def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: PublicRule | None = None) -> xr.Dataset:
     """``ds`` with the days that are late for the public left out (:func:`wastewater.access.late_for_public`).
 
     ``stored``: :func:`wastewater.storage.repository.first_stored` of the Dataset's series. A
@@ -256,7 +259,7 @@ def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: Any = None) ->
     return out
 
 
-def _public_days(engine: sa.Engine, ds: xr.Dataset, rule: Any) -> xr.Dataset:
+def _public_days(engine: sa.Engine, ds: xr.Dataset, rule: PublicRule) -> xr.Dataset:
     """:func:`without_late_days` with the first-stored times read for ``ds``'s series and days."""
     from wastewater.access import whole_week_bounds
     from wastewater.storage.repository import first_stored
@@ -310,7 +313,7 @@ def add_measure(ds: xr.Dataset, measure: str, *, cf_id: str | None = None, ci: s
 def read_series(engine: sa.Engine, site: str, analyte: str, measure: str = "load_per_1000", *,
                 start: dt.date | None = None, end: dt.date | None = None,
                 loq_method: str = "loq_half", cf_id: str | None = None, ci: str = "none",
-                rows: pd.DataFrame | None = None, public: Any = None) -> pd.DataFrame:
+                rows: pd.DataFrame | None = None, public: PublicRule | None = None) -> pd.DataFrame:
     """Daily series of one site × analyte as ``date, value, level_lo95, level_hi95,
     change_lo95, change_hi95, censored``.
 
