@@ -109,6 +109,11 @@ MIN_DAYS_PER_PUBLIC_WEEKEND = 2
 #: change as each late day arrives, and two readings one upload apart give that day; a week with
 #: all seven days is public at once. Two weeks covers the usual lab turnaround.
 PUBLIC_WEEK_CLOSED_AFTER_DAYS = 14
+#: How long after an upload's time (``uploads.uploaded_at``, taken when its transaction starts)
+#: :func:`late_for_public` takes its rows to be visible. Readers see them only at the commit, so
+#: an upload that started just before a week's release and committed after it counts as after;
+#: generous against the largest accepted upload (a million rows in about ten seconds).
+UPLOAD_VISIBLE_AFTER = dt.timedelta(hours=1)
 
 
 class Level(str, enum.Enum):
@@ -514,7 +519,8 @@ def late_for_public(dates: Any, stored_at: Any, rule: PublicRule | None = None, 
 
     A week is first public at the earliest moment it is closed (:func:`week_is_closed`: all
     seven days there, or local midnight of its Sunday + ``rule.closed_after_days``) with at least
-    ``rule.min_days_per_week`` days there. From the days' first-stored times alone: *P* = the
+    ``rule.min_days_per_week`` days there; a day is there :data:`UPLOAD_VISIBLE_AFTER` after its
+    first-stored time (readers see an upload at its commit). From the days' first-stored times alone: *P* = the
     earlier of max(release, the ``min_days_per_week``-th arrival) and the seventh arrival; a day
     stored after *P* is late. A week uploaded whole long after its release (a backfill) is
     first public when it arrives, with all its days.
@@ -542,7 +548,7 @@ def late_for_public(dates: Any, stored_at: Any, rule: PublicRule | None = None, 
     monday = (day - (day + 3) % 7)[known]  # 1970-01-01 was a Thursday
     labels = np.zeros(len(known), dtype=np.int64) if series is None else \
         pd.factorize(np.asarray(series, dtype=object)[known])[0]
-    at_ns = at.asi8[known]
+    at_ns = at.asi8[known] + int(UPLOAD_VISIBLE_AFTER.total_seconds()) * 1_000_000_000
     week_key = labels * 2**32 + monday
     order = np.lexsort((at_ns, week_key))
     week_key, at_ns, monday = week_key[order], at_ns[order], monday[order]

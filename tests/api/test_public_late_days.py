@@ -152,6 +152,11 @@ def test_when_a_week_was_first_public_decides_what_is_late():
     assert _late(week[:3] * 2, ["2025-03-10", "2025-03-10", "2025-04-01",
                                 "2025-04-01", "2025-04-01", None],
                  series=["a"] * 3 + ["b"] * 3) == [False, False, True, False, False, False]
+    # an upload is visible at its commit: one that started half an hour before the release's local
+    # midnight may commit after it and counts as late; one that started an hour and a half before does not
+    for started, late in ((dt.time(23, 30), True), (dt.time(22, 30), False)):
+        at = dt.datetime.combine(dt.date(2025, 3, 22), started).astimezone().astimezone(dt.UTC)
+        assert _late(week, ["2025-03-10"] * 6 + [at.isoformat()]) == [False] * 6 + [late]
     # a deployment's closing time moves the release
     assert _late(week, ["2025-03-10"] * 6 + ["2025-03-24 12:00"],
                  rule=access.PublicRule(closed_after_days=21)) == [False] * 7
