@@ -152,7 +152,8 @@ class IntervalInfo(BaseModel):
     method: str = Field(..., description="analytic (first order) or montecarlo (shared draws).")
     components: list[str] = Field(..., description="Error components included.")
     meaning: str
-    of: str = Field(..., description="daily value, or weekly mean computed on the draws of its days.")
+    of: str = Field(..., description="daily value, or weekly mean computed on the draws of its days, "
+                                   "each at the week's mean.")
 
 
 class SeriesOut(BaseModel):

@@ -13,7 +13,8 @@ Input frames (column names are the contract):
   change_upper`` (what does not cancel within a site) and ``level_lower, level_upper`` (every
   error component), float, NaN allowed; plain ``lower, upper`` are drawn as an unnamed band.
 - weekly means: ``date`` (Monday of the ISO week), ``value``, the same bound columns (the
-  week's own interval, computed on the draws of its days), ``n_days``.
+  week's own interval, computed on the draws of its days; in the public view each day at the
+  week's mean), ``n_days``.
 - events: ``event_id, kind, start, end, description`` (inclusive dates, architecture.md).
 - risk weekends: ``name, start, end`` (inclusive dates).
 - weekday profile: ``weekday`` (0 = Monday), ``median, q25, q75, n``.

@@ -210,7 +210,8 @@ def interval_info(field: str, unit: str, ci: str, *, weekly: bool) -> dict:
     return {kind: {"lo95_field": names[f"{kind}_lo95"], "hi95_field": names[f"{kind}_hi95"],
                    "unit": unit, "coverage": 0.95, "method": ci,
                    "components": list(components_for(field, kind)), "meaning": INTERVAL_KINDS[kind],
-                   "of": "weekly mean (computed on the draws of its days)" if weekly else "daily value"}
+                   "of": "weekly mean (computed on the draws of its days, each at the week's mean)" if weekly
+                   else "daily value"}
             for kind in INTERVAL_KINDS}
 
 
