@@ -243,19 +243,17 @@ def without_late_days(ds: xr.Dataset, stored: pd.DataFrame, rule: PublicRule | N
     if not (conc_late.any() or load_late.any()):
         return ds
     out = ds.copy()
-    for mask, names in ((conc_late, (*_SAMPLE_VARIABLES, *_LOAD_VARIABLES)), (load_late, _LOAD_VARIABLES)):
-        if not mask.any():
-            continue
+
+    def clear(mask: np.ndarray, fills: dict[str, Any]) -> None:
         where = (si[mask], ai[mask], di[mask])
-        for name in names:
+        for name, fill in fills.items():
             arr = out[name].values.copy()
-            arr[where] = np.nan
+            arr[where] = fill
             out[name] = (out[name].dims, arr, out[name].attrs)
-        if mask is conc_late:
-            for name, empty in (("censored", False), ("n_replicates", 0), ("composite_hours", 0)):
-                arr = out[name].values.copy()
-                arr[where] = empty
-                out[name] = (out[name].dims, arr, out[name].attrs)
+
+    clear(conc_late, {**dict.fromkeys((*_SAMPLE_VARIABLES, *_LOAD_VARIABLES), np.nan),
+                      "censored": False, "n_replicates": 0, "composite_hours": 0})
+    clear(load_late, dict.fromkeys(_LOAD_VARIABLES, np.nan))
     return out
 
 

@@ -321,12 +321,9 @@ def load_results(
     return _frame(_fetch(engine, query), wanted_cols)
 
 
-FIRST_STORED_COLUMNS = ("site", "analyte", "date", "concentration_stored_at", "flow_stored_at")
-
-
 def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
-                 analytes: str | Iterable[str] | None = None, start: Any = None, end: Any = None,
-                 *, max_composite_days: int = 7) -> pd.DataFrame:
+                 analytes: str | Iterable[str] | None = None, start: Any = None, end: Any = None
+                 ) -> pd.DataFrame:
     """When each sample day's figures first reached the database.
 
     One row per (site, analyte, day) that a result of role ``sample`` covers in ``[start, end]``
@@ -339,6 +336,7 @@ def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
     as integers, their uploads' times once). The public rule's reader
     (:func:`wastewater.access.late_for_public`).
     """
+    from wastewater.storage.series import MAX_COMPOSITE_DAYS
     from wastewater.timeseries import composite_days
 
     r, f, u = t.results.c, t.flows.c, t.uploads.c
@@ -353,7 +351,7 @@ def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
     if wanted is not None:
         q = q.where(r.analyte.in_(wanted))
     if lo is not None:
-        q = q.where(r.sample_date >= lo - dt.timedelta(days=max_composite_days - 1))
+        q = q.where(r.sample_date >= lo - dt.timedelta(days=MAX_COMPOSITE_DAYS - 1))
     if hi is not None:
         q = q.where(r.sample_date <= hi)
     rows = _fetch(engine, q)
