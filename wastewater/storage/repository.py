@@ -369,7 +369,7 @@ def first_stored(engine: Engine | sa.Connection, sites: str | Iterable[str],
     when = dict(_fetch(engine, sa.select(u.upload_id, u.uploaded_at).where(u.upload_id.in_(ids))))
     ns = dict(zip(ids, pd.DatetimeIndex(_utc_timestamps([when[i] for i in ids])).as_unit("ns").asi8, strict=True))
 
-    span = composite_days([np.nan if h is None else h for h in hours])
+    span = composite_days(hours)  # a missing duration (None) counts as 24 h
     take = np.repeat(np.arange(len(rows)), span)
     days = (_day_array(day).astype("datetime64[D]").astype(np.int64)[take]
             + np.arange(len(take)) - np.repeat(np.cumsum(span) - span, span))

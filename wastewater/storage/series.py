@@ -330,11 +330,6 @@ def _merge(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return [(a, b) for a, b in out]
 
 
-def _span_days(hours: Any) -> int:
-    h = 24 if hours is None else int(hours)
-    return max(1, -(-h // 24))
-
-
 def _ordinal(day: Any) -> int:
     if isinstance(day, dt.datetime):
         day = day.date()
@@ -344,6 +339,8 @@ def _ordinal(day: Any) -> int:
 
 
 def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
+    from wastewater.timeseries import composite_days
+
     touched = _Touched()
     if kind == "results":
         r = t.results.c
@@ -362,7 +359,7 @@ def _touched_by_upload(conn: Connection, upload_id: int, kind: str) -> _Touched:
                     lo = ordinals[day] = _ordinal(day)
                 span = spans.get(hours)
                 if span is None:
-                    span = spans[hours] = _span_days(hours)
+                    span = spans[hours] = int(composite_days([hours])[0])
                 touched.pairs[(site, analyte)].append((lo, lo + span - 1))
     elif kind == "flows":
         f = t.flows.c
@@ -476,16 +473,6 @@ def _sorted_distinct(values: np.ndarray) -> np.ndarray:
     keep[1:] = ordered[1:] != ordered[:-1]
     out: np.ndarray = ordered[keep]
     return out
-
-
-def _runs(days: np.ndarray, gap: int) -> list[tuple[int, int]]:
-    """Sorted distinct days as closed ranges; days at most ``gap`` apart share a range."""
-    if not len(days):
-        return []
-    breaks = np.flatnonzero(np.diff(days) > gap)
-    starts = np.concatenate([[0], breaks + 1])
-    ends = np.concatenate([breaks, [len(days) - 1]])
-    return [(int(days[a]), int(days[b])) for a, b in zip(starts, ends, strict=True)]
 
 
 def _date_of(epoch_day: int) -> dt.date:
